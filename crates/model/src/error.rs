@@ -1,0 +1,129 @@
+//! The errors Lambda's API answers with. Each variant is one Lambda error type; the HTTP
+//! front end turns it into the status, the `x-amzn-ErrorType` header and the JSON body that
+//! botocore parses into `client.exceptions.<Type>`.
+
+/// One error of the Lambda API, named as AWS names it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LambdaError {
+    /// 404: the function (or other resource) does not exist.
+    #[error("{0}")]
+    ResourceNotFound(String),
+    /// 409: the resource exists already, or is in a state that forbids the change.
+    #[error("{0}")]
+    ResourceConflict(String),
+    /// 400: a parameter has a value Lambda does not accept.
+    #[error("{0}")]
+    InvalidParameterValue(String),
+    /// 400: the request does not satisfy the API model (patterns, lengths).
+    #[error("{0}")]
+    Validation(String),
+    /// 400: the request body could not be parsed.
+    #[error("{0}")]
+    InvalidRequestContent(String),
+    /// 413: the request body is larger than Lambda accepts.
+    #[error("{0}")]
+    RequestTooLarge(String),
+    /// 412: a RevisionId precondition did not hold.
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// 429: throttled; `reason` is one of Lambda's throttle reasons.
+    #[error("{message}")]
+    TooManyRequests {
+        /// Lambda's `Reason`, e.g. `ConcurrentInvocationLimitExceeded`.
+        reason: String,
+        /// Human-readable message.
+        message: String,
+    },
+    /// 502: the function's runtime is not available.
+    #[error("{0}")]
+    InvalidRuntime(String),
+    /// 404: no such operation on this server.
+    #[error("{0}")]
+    UnknownOperation(String),
+    /// 500: the platform failed; the request may be retried.
+    #[error("{0}")]
+    Service(String),
+}
+
+impl LambdaError {
+    /// The HTTP status Lambda uses for this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            LambdaError::ResourceNotFound(_) | LambdaError::UnknownOperation(_) => 404,
+            LambdaError::ResourceConflict(_) => 409,
+            LambdaError::InvalidParameterValue(_)
+            | LambdaError::Validation(_)
+            | LambdaError::InvalidRequestContent(_) => 400,
+            LambdaError::RequestTooLarge(_) => 413,
+            LambdaError::PreconditionFailed(_) => 412,
+            LambdaError::TooManyRequests { .. } => 429,
+            LambdaError::InvalidRuntime(_) => 502,
+            LambdaError::Service(_) => 500,
+        }
+    }
+
+    /// The error type name, as sent in `x-amzn-ErrorType`.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            LambdaError::ResourceNotFound(_) => "ResourceNotFoundException",
+            LambdaError::ResourceConflict(_) => "ResourceConflictException",
+            LambdaError::InvalidParameterValue(_) => "InvalidParameterValueException",
+            LambdaError::Validation(_) => "ValidationException",
+            LambdaError::InvalidRequestContent(_) => "InvalidRequestContentException",
+            LambdaError::RequestTooLarge(_) => "RequestTooLargeException",
+            LambdaError::PreconditionFailed(_) => "PreconditionFailedException",
+            LambdaError::TooManyRequests { .. } => "TooManyRequestsException",
+            LambdaError::InvalidRuntime(_) => "InvalidRuntimeException",
+            LambdaError::UnknownOperation(_) => "UnknownOperationException",
+            LambdaError::Service(_) => "ServiceException",
+        }
+    }
+
+    /// `User` for errors the caller caused, `Service` for the platform's own faults.
+    pub fn fault_type(&self) -> &'static str {
+        match self {
+            LambdaError::Service(_) | LambdaError::InvalidRuntime(_) => "Service",
+            _ => "User",
+        }
+    }
+
+    /// The JSON body Lambda sends with the error.
+    pub fn body(&self) -> serde_json::Value {
+        let mut body = serde_json::json!({
+            "Type": self.fault_type(),
+            "message": self.to_string(),
+        });
+        if let LambdaError::TooManyRequests { reason, .. } = self {
+            body["Reason"] = serde_json::Value::String(reason.clone());
+        }
+        body
+    }
+
+    /// ResourceNotFoundException for a function ARN, worded as Lambda words it.
+    pub fn function_not_found(arn: &str) -> Self {
+        LambdaError::ResourceNotFound(format!("Function not found: {arn}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_names_follow_lambda() {
+        let e = LambdaError::function_not_found("arn:aws:lambda:us-east-1:000000000000:function:f");
+        assert_eq!(e.status(), 404);
+        assert_eq!(e.error_type(), "ResourceNotFoundException");
+        assert_eq!(
+            e.body()["message"],
+            "Function not found: arn:aws:lambda:us-east-1:000000000000:function:f"
+        );
+        let t = LambdaError::TooManyRequests {
+            reason: "ConcurrentInvocationLimitExceeded".into(),
+            message: "Rate Exceeded.".into(),
+        };
+        assert_eq!(t.status(), 429);
+        assert_eq!(t.body()["Reason"], "ConcurrentInvocationLimitExceeded");
+        assert_eq!(LambdaError::RequestTooLarge(String::new()).status(), 413);
+    }
+}

@@ -1,0 +1,33 @@
+//! Lamina's domain vocabulary: function names and ARNs, function configuration and its
+//! validation, Lambda's limits, runtime identifiers, and the errors Lambda's API speaks.
+//!
+//! Layout:
+//! - [`names`]: parsing `name`, `name:qualifier`, partial and full ARNs; building ARNs.
+//! - [`function`]: the stored function configuration and the wire shapes of the control plane.
+//! - [`limits`]: Lambda's documented quotas, in one place.
+//! - [`runtime`]: managed and custom runtime identifiers.
+//! - [`error`]: [`LambdaError`], one variant per Lambda error type the platform answers.
+//!
+//! **Architecture invariant:** this crate does no IO and knows nothing of HTTP, Tokio or
+//! storage. Everything here is a value that can be checked in a unit test.
+
+pub mod error;
+pub mod function;
+pub mod limits;
+pub mod names;
+pub mod runtime;
+
+pub use error::LambdaError;
+pub use function::{FunctionConfig, FunctionConfiguration};
+pub use names::{FunctionRef, Identity};
+pub use runtime::RuntimeId;
+
+/// Formats a timestamp as Lambda does in `LastModified` (`2019-08-14T22:26:11.234+0000`).
+pub fn lambda_timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string()
+}
+
+/// A fresh request or revision id in the UUID form Lambda uses.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
