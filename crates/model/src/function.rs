@@ -112,15 +112,20 @@ impl FunctionConfig {
             last_modified: self.last_modified.clone(),
             code_sha256: self.code.sha256.clone(),
             version: "$LATEST".into(),
-            environment: (!self.environment.is_empty())
-                .then(|| EnvironmentResponse { variables: self.environment.clone() }),
-            tracing_config: Some(TracingConfig { mode: self.tracing_mode.clone() }),
+            environment: (!self.environment.is_empty()).then(|| EnvironmentResponse {
+                variables: self.environment.clone(),
+            }),
+            tracing_config: Some(TracingConfig {
+                mode: self.tracing_mode.clone(),
+            }),
             revision_id: self.revision_id.clone(),
             state: "Active".into(),
             last_update_status: "Successful".into(),
             package_type: "Zip".into(),
             architectures: vec![self.architecture.clone()],
-            ephemeral_storage: EphemeralStorage { size: self.ephemeral_storage },
+            ephemeral_storage: EphemeralStorage {
+                size: self.ephemeral_storage,
+            },
             logging_config: Some(LoggingConfig {
                 log_format: Some(self.log_format.clone()),
                 log_group: Some(self.log_group.clone()),
@@ -266,8 +271,13 @@ impl FunctionConfig {
             let size = e.size.ok_or_else(|| {
                 LambdaError::InvalidParameterValue("EphemeralStorage.Size is required.".into())
             })?;
-            self.ephemeral_storage =
-                in_range(size, EPHEMERAL_MIN_MB, EPHEMERAL_MAX_MB, "EphemeralStorage.Size", "MB")?;
+            self.ephemeral_storage = in_range(
+                size,
+                EPHEMERAL_MIN_MB,
+                EPHEMERAL_MAX_MB,
+                "EphemeralStorage.Size",
+                "MB",
+            )?;
         }
         if let Some(env) = &u.environment {
             let vars = env.variables.clone().unwrap_or_default();
@@ -317,20 +327,32 @@ fn in_range(v: i64, min: u32, max: u32, field: &str, unit: &str) -> Result<u32, 
 }
 
 fn valid_role(role: &str) -> bool {
-    let Some(rest) = role.strip_prefix("arn:") else { return false };
-    let Some((partition, rest)) = rest.split_once(':') else { return false };
+    let Some(rest) = role.strip_prefix("arn:") else {
+        return false;
+    };
+    let Some((partition, rest)) = rest.split_once(':') else {
+        return false;
+    };
     if !partition.starts_with("aws") {
         return false;
     }
-    let Some(rest) = rest.strip_prefix("iam::") else { return false };
-    let Some((account, rest)) = rest.split_once(':') else { return false };
+    let Some(rest) = rest.strip_prefix("iam::") else {
+        return false;
+    };
+    let Some((account, rest)) = rest.split_once(':') else {
+        return false;
+    };
     if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
         return false;
     }
-    let Some(path) = rest.strip_prefix("role") else { return false };
+    let Some(path) = rest.strip_prefix("role") else {
+        return false;
+    };
     let path = path.strip_prefix('/').unwrap_or(path);
     !path.is_empty()
-        && path.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@-_/".contains(&b))
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@-_/".contains(&b))
 }
 
 fn validate_architectures(arch: &[String]) -> Result<String, LambdaError> {
@@ -357,8 +379,11 @@ pub fn validate_environment(vars: &BTreeMap<String, String>) -> Result<(), Lambd
             )));
         }
     }
-    let reserved: Vec<&str> =
-        vars.keys().map(String::as_str).filter(|k| RESERVED_ENV_KEYS.contains(k)).collect();
+    let reserved: Vec<&str> = vars
+        .keys()
+        .map(String::as_str)
+        .filter(|k| RESERVED_ENV_KEYS.contains(k))
+        .collect();
     if !reserved.is_empty() {
         return Err(LambdaError::InvalidParameterValue(format!(
             "Lambda was unable to configure your environment variables because the environment \
@@ -502,7 +527,10 @@ pub struct UpdateFunctionCodeRequest {
 impl UpdateFunctionCodeRequest {
     /// Architecture from the request, validated.
     pub fn architecture(&self) -> Result<Option<String>, LambdaError> {
-        self.architectures.as_deref().map(validate_architectures).transpose()
+        self.architectures
+            .as_deref()
+            .map(validate_architectures)
+            .transpose()
     }
 }
 
@@ -697,7 +725,12 @@ mod tests {
     use super::*;
 
     fn code() -> CodeInfo {
-        CodeInfo { id: "ab".into(), sha256: "qw==".into(), size: 10, unzipped_size: 20 }
+        CodeInfo {
+            id: "ab".into(),
+            sha256: "qw==".into(),
+            size: 10,
+            unzipped_size: 20,
+        }
     }
 
     fn create(json: serde_json::Value) -> Result<FunctionConfig, LambdaError> {
@@ -715,14 +748,20 @@ mod tests {
     #[test]
     fn defaults_follow_lambda() {
         let cfg = create(base()).unwrap();
-        assert_eq!((cfg.timeout, cfg.memory_size, cfg.ephemeral_storage), (3, 128, 512));
+        assert_eq!(
+            (cfg.timeout, cfg.memory_size, cfg.ephemeral_storage),
+            (3, 128, 512)
+        );
         let wire = cfg.to_wire(&Identity::default());
         assert_eq!(wire.version, "$LATEST");
         assert_eq!(wire.state, "Active");
         let json = serde_json::to_value(&wire).unwrap();
         assert_eq!(json["EphemeralStorage"]["Size"], 512);
         assert_eq!(json["LoggingConfig"]["LogGroup"], "/aws/lambda/f");
-        assert_eq!(json["FunctionArn"], "arn:aws:lambda:us-east-1:000000000000:function:f");
+        assert_eq!(
+            json["FunctionArn"],
+            "arn:aws:lambda:us-east-1:000000000000:function:f"
+        );
     }
 
     #[test]
@@ -736,7 +775,11 @@ mod tests {
             let mut j = base();
             j[field] = value.into();
             let e = create(j).unwrap_err();
-            assert_eq!(e.error_type(), "InvalidParameterValueException", "{field}={value}");
+            assert_eq!(
+                e.error_type(),
+                "InvalidParameterValueException",
+                "{field}={value}"
+            );
         }
         let mut j = base();
         j["EphemeralStorage"] = serde_json::json!({"Size": 10_241});

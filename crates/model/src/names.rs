@@ -16,14 +16,20 @@ pub struct Identity {
 
 impl Default for Identity {
     fn default() -> Self {
-        Identity { region: "us-east-1".into(), account: "000000000000".into() }
+        Identity {
+            region: "us-east-1".into(),
+            account: "000000000000".into(),
+        }
     }
 }
 
 impl Identity {
     /// `arn:aws:lambda:REGION:ACCOUNT:function:NAME`.
     pub fn function_arn(&self, name: &str) -> String {
-        format!("arn:aws:lambda:{}:{}:function:{}", self.region, self.account, name)
+        format!(
+            "arn:aws:lambda:{}:{}:function:{}",
+            self.region, self.account, name
+        )
     }
 
     /// The function ARN with `:QUALIFIER` appended.
@@ -58,16 +64,35 @@ impl FunctionRef {
         }
         let parts: Vec<&str> = input.split(':').collect();
         let (region, account, name, qualifier) = match parts.as_slice() {
-            ["arn", partition, "lambda", region, account, "function", name] => {
+            [
+                "arn",
+                partition,
+                "lambda",
+                region,
+                account,
+                "function",
+                name,
+            ] => {
                 check_partition(partition).ok_or_else(invalid)?;
                 (Some(*region), Some(*account), *name, None)
             }
-            ["arn", partition, "lambda", region, account, "function", name, qualifier] => {
+            [
+                "arn",
+                partition,
+                "lambda",
+                region,
+                account,
+                "function",
+                name,
+                qualifier,
+            ] => {
                 check_partition(partition).ok_or_else(invalid)?;
                 (Some(*region), Some(*account), *name, Some(*qualifier))
             }
             [account, "function", name] => (None, Some(*account), *name, None),
-            [account, "function", name, qualifier] => (None, Some(*account), *name, Some(*qualifier)),
+            [account, "function", name, qualifier] => {
+                (None, Some(*account), *name, Some(*qualifier))
+            }
             [name] => (None, None, *name, None),
             [name, qualifier] => (None, None, *name, Some(*qualifier)),
             _ => return Err(invalid()),
@@ -90,7 +115,10 @@ impl FunctionRef {
         if foreign {
             return Err(LambdaError::function_not_found(input));
         }
-        Ok(FunctionRef { name: name.to_string(), qualifier: qualifier.map(str::to_string) })
+        Ok(FunctionRef {
+            name: name.to_string(),
+            qualifier: qualifier.map(str::to_string),
+        })
     }
 
     /// Parses a reference and merges a separately given `?Qualifier=`; the two must agree.
@@ -136,14 +164,17 @@ fn check_partition(p: &str) -> Option<()> {
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= FUNCTION_NAME_MAX_CHARS
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn valid_qualifier(q: &str) -> bool {
     q == "$LATEST"
         || (!q.is_empty()
             && q.len() <= 128
-            && q.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+            && q.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
 }
 
 #[cfg(test)]
@@ -151,21 +182,36 @@ mod tests {
     use super::*;
 
     fn id() -> Identity {
-        Identity { region: "eu-west-1".into(), account: "123456789012".into() }
+        Identity {
+            region: "eu-west-1".into(),
+            account: "123456789012".into(),
+        }
     }
 
     #[test]
     fn accepts_every_form() {
-        let want = FunctionRef { name: "my-fn".into(), qualifier: None };
+        let want = FunctionRef {
+            name: "my-fn".into(),
+            qualifier: None,
+        };
         assert_eq!(FunctionRef::parse("my-fn", &id()).unwrap(), want);
-        assert_eq!(FunctionRef::parse("123456789012:function:my-fn", &id()).unwrap(), want);
         assert_eq!(
-            FunctionRef::parse("arn:aws:lambda:eu-west-1:123456789012:function:my-fn", &id())
-                .unwrap(),
+            FunctionRef::parse("123456789012:function:my-fn", &id()).unwrap(),
             want
         );
-        let q = FunctionRef::parse("arn:aws:lambda:eu-west-1:123456789012:function:my-fn:$LATEST", &id())
-            .unwrap();
+        assert_eq!(
+            FunctionRef::parse(
+                "arn:aws:lambda:eu-west-1:123456789012:function:my-fn",
+                &id()
+            )
+            .unwrap(),
+            want
+        );
+        let q = FunctionRef::parse(
+            "arn:aws:lambda:eu-west-1:123456789012:function:my-fn:$LATEST",
+            &id(),
+        )
+        .unwrap();
         assert_eq!(q.qualifier.as_deref(), Some("$LATEST"));
         assert!(q.is_latest());
         let alias = FunctionRef::parse("my-fn:prod", &id()).unwrap();
@@ -175,7 +221,14 @@ mod tests {
 
     #[test]
     fn rejects_bad_names_with_validation_errors() {
-        for bad in ["", "has space", "a:b:c:d:e", "x/y", &"n".repeat(65), "12:function:f"] {
+        for bad in [
+            "",
+            "has space",
+            "a:b:c:d:e",
+            "x/y",
+            &"n".repeat(65),
+            "12:function:f",
+        ] {
             let e = FunctionRef::parse(bad, &id()).unwrap_err();
             assert_eq!(e.error_type(), "ValidationException", "{bad}");
         }
@@ -197,7 +250,10 @@ mod tests {
 
     #[test]
     fn builds_arns() {
-        assert_eq!(id().function_arn("f"), "arn:aws:lambda:eu-west-1:123456789012:function:f");
+        assert_eq!(
+            id().function_arn("f"),
+            "arn:aws:lambda:eu-west-1:123456789012:function:f"
+        );
         assert_eq!(
             id().qualified_arn("f", "$LATEST"),
             "arn:aws:lambda:eu-west-1:123456789012:function:f:$LATEST"

@@ -5,13 +5,52 @@ use std::fmt;
 
 /// Every `Runtime` value of the Lambda API model; anything else fails validation.
 pub const LAMBDA_RUNTIMES: &[&str] = &[
-    "nodejs", "nodejs4.3", "nodejs6.10", "nodejs8.10", "nodejs10.x", "nodejs12.x", "nodejs14.x",
-    "nodejs16.x", "java8", "java8.al2", "java11", "python2.7", "python3.6", "python3.7",
-    "python3.8", "python3.9", "dotnetcore1.0", "dotnetcore2.0", "dotnetcore2.1", "dotnetcore3.1",
-    "dotnet6", "dotnet8", "nodejs4.3-edge", "go1.x", "ruby2.5", "ruby2.7", "provided",
-    "provided.al2", "nodejs18.x", "python3.10", "java17", "ruby3.2", "ruby3.3", "ruby3.4",
-    "python3.11", "nodejs20.x", "provided.al2023", "python3.12", "java21", "python3.13",
-    "nodejs22.x", "nodejs24.x", "python3.14", "java25", "dotnet10", "ruby4.0",
+    "nodejs",
+    "nodejs4.3",
+    "nodejs6.10",
+    "nodejs8.10",
+    "nodejs10.x",
+    "nodejs12.x",
+    "nodejs14.x",
+    "nodejs16.x",
+    "java8",
+    "java8.al2",
+    "java11",
+    "python2.7",
+    "python3.6",
+    "python3.7",
+    "python3.8",
+    "python3.9",
+    "dotnetcore1.0",
+    "dotnetcore2.0",
+    "dotnetcore2.1",
+    "dotnetcore3.1",
+    "dotnet6",
+    "dotnet8",
+    "nodejs4.3-edge",
+    "go1.x",
+    "ruby2.5",
+    "ruby2.7",
+    "provided",
+    "provided.al2",
+    "nodejs18.x",
+    "python3.10",
+    "java17",
+    "ruby3.2",
+    "ruby3.3",
+    "ruby3.4",
+    "python3.11",
+    "nodejs20.x",
+    "provided.al2023",
+    "python3.12",
+    "java21",
+    "python3.13",
+    "nodejs22.x",
+    "nodejs24.x",
+    "python3.14",
+    "java25",
+    "dotnet10",
+    "ruby4.0",
 ];
 
 /// A runtime identifier sorted into the family that decides how an environment starts.
@@ -53,10 +92,18 @@ impl RuntimeId {
             _ => {}
         }
         if let Some(minor) = s.strip_prefix("python3.") {
-            return minor.parse().ok().filter(|m| *m >= 8).map(|minor| RuntimeId::Python { minor });
+            return minor
+                .parse()
+                .ok()
+                .filter(|m| *m >= 8)
+                .map(|minor| RuntimeId::Python { minor });
         }
         if let Some(major) = s.strip_prefix("nodejs").and_then(|r| r.strip_suffix(".x")) {
-            return major.parse().ok().filter(|m| *m >= 16).map(|major| RuntimeId::Node { major });
+            return major
+                .parse()
+                .ok()
+                .filter(|m| *m >= 16)
+                .map(|major| RuntimeId::Node { major });
         }
         None
     }
@@ -93,7 +140,13 @@ mod tests {
 
     #[test]
     fn classifies_and_round_trips() {
-        for s in ["python3.12", "nodejs20.x", "provided", "provided.al2", "provided.al2023"] {
+        for s in [
+            "python3.12",
+            "nodejs20.x",
+            "provided",
+            "provided.al2",
+            "provided.al2023",
+        ] {
             assert_eq!(RuntimeId::parse(s).unwrap().to_string(), s);
         }
         assert_eq!(RuntimeId::parse("java21"), None);
@@ -101,9 +154,15 @@ mod tests {
         assert!(RuntimeId::is_lambda_runtime("java21"));
         assert!(!RuntimeId::is_lambda_runtime("cobol"));
         assert_eq!(
-            RuntimeId::parse("python3.11").unwrap().execution_env().as_deref(),
+            RuntimeId::parse("python3.11")
+                .unwrap()
+                .execution_env()
+                .as_deref(),
             Some("AWS_Lambda_python3.11")
         );
-        assert_eq!(RuntimeId::parse("provided.al2023").unwrap().execution_env(), None);
+        assert_eq!(
+            RuntimeId::parse("provided.al2023").unwrap().execution_env(),
+            None
+        );
     }
 }

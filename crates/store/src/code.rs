@@ -1,0 +1,180 @@
+//! Content-addressed storage of deployment packages.
+//!
+//! Each package lives under `code/<sha256-hex>/` as `package.zip` (served back by GetFunction)
+//! and `task/` (the extracted tree an environment runs from). A package is first extracted
+//! into a temporary directory and renamed into place only when complete, so a refused or
+//! interrupted upload never leaves a half-written tree behind, and identical zips are stored
+//! once.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use lamina_model::function::CodeInfo;
+use sha2::{Digest, Sha256};
+
+use crate::package::{self, Bounds, PackageError};
+
+/// The code store rooted at a directory of the data directory.
+#[derive(Debug, Clone)]
+pub struct CodeStore {
+    root: PathBuf,
+    bounds: Bounds,
+}
+
+const UNZIPPED_SIZE_FILE: &str = "unzipped-size";
+
+impl CodeStore {
+    /// Opens the store at `root`, creating it and clearing leftovers of interrupted uploads.
+    pub fn open(root: &Path) -> io::Result<CodeStore> {
+        fs::create_dir_all(root)?;
+        for entry in fs::read_dir(root)? {
+            let entry = entry?;
+            if entry.file_name().to_string_lossy().starts_with(".tmp-") {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+        Ok(CodeStore {
+            root: root.to_path_buf(),
+            bounds: Bounds::default(),
+        })
+    }
+
+    /// Replaces the extraction bounds (tests use small ones).
+    pub fn with_bounds(mut self, bounds: Bounds) -> CodeStore {
+        self.bounds = bounds;
+        self
+    }
+
+    /// Stores a zip, extracting it unless an identical one is stored already.
+    pub fn put(&self, zip: &[u8]) -> Result<CodeInfo, PackageError> {
+        let digest = Sha256::digest(zip);
+        let id = hex(&digest);
+        let sha256 = base64::engine::general_purpose::STANDARD.encode(digest);
+        let dir = self.root.join(&id);
+        if let Some(unzipped_size) = read_size(&dir) {
+            return Ok(CodeInfo {
+                id,
+                sha256,
+                size: zip.len() as u64,
+                unzipped_size,
+            });
+        }
+        let io_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| PackageError::Io { path, source }
+        };
+        let tmp = self.root.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
+        let task = tmp.join("task");
+        fs::create_dir_all(&task).map_err(io_err(&task))?;
+        let result = (|| {
+            let unzipped = package::extract(zip, &task, self.bounds)?;
+            let zip_path = tmp.join("package.zip");
+            fs::write(&zip_path, zip).map_err(io_err(&zip_path))?;
+            let size_path = tmp.join(UNZIPPED_SIZE_FILE);
+            fs::write(&size_path, unzipped.to_string()).map_err(io_err(&size_path))?;
+            Ok(unzipped)
+        })();
+        let unzipped_size = match result {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = fs::remove_dir_all(&tmp);
+                return Err(e);
+            }
+        };
+        if let Err(e) = fs::rename(&tmp, &dir) {
+            let _ = fs::remove_dir_all(&tmp);
+            // Another upload of the same bytes won the race; its copy is identical.
+            if read_size(&dir).is_none() {
+                return Err(PackageError::Io {
+                    path: dir,
+                    source: e,
+                });
+            }
+        }
+        Ok(CodeInfo {
+            id,
+            sha256,
+            size: zip.len() as u64,
+            unzipped_size,
+        })
+    }
+
+    /// The extracted tree of a package.
+    pub fn task_dir(&self, id: &str) -> PathBuf {
+        self.root.join(id).join("task")
+    }
+
+    /// The original zip of a package.
+    pub fn zip_path(&self, id: &str) -> PathBuf {
+        self.root.join(id).join("package.zip")
+    }
+
+    /// Whether a package is stored.
+    pub fn contains(&self, id: &str) -> bool {
+        read_size(&self.root.join(id)).is_some()
+    }
+
+    /// Removes a package no function uses any more.
+    pub fn remove(&self, id: &str) -> io::Result<()> {
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a package id",
+            ));
+        }
+        // Rename first so that a concurrent reader never sees a half-deleted tree.
+        let doomed = self.root.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
+        fs::rename(self.root.join(id), &doomed)?;
+        fs::remove_dir_all(doomed)
+    }
+}
+
+fn read_size(dir: &Path) -> Option<u64> {
+    fs::read_to_string(dir.join(UNZIPPED_SIZE_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::package::tests::make_zip;
+
+    #[test]
+    fn identical_zips_are_stored_once_and_failures_leave_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CodeStore::open(dir.path()).unwrap();
+        let zip = make_zip(&[(
+            "app.py",
+            b"def handler(e, c):\n    return e\n",
+            0o644,
+            false,
+        )]);
+        let a = store.put(&zip).unwrap();
+        let b = store.put(&zip).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.id.len(), 64);
+        assert!(store.task_dir(&a.id).join("app.py").is_file());
+        assert_eq!(fs::read(store.zip_path(&a.id)).unwrap(), zip);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+
+        let evil = make_zip(&[
+            ("ok.txt", b"fine", 0o644, false),
+            ("../evil", b"x", 0o644, false),
+        ]);
+        assert!(store.put(&evil).is_err());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no leftovers");
+
+        store.remove(&a.id).unwrap();
+        assert!(!store.contains(&a.id));
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}

@@ -1,0 +1,299 @@
+//! Function records: the [`FunctionStore`] trait and its embedded SQLite implementation.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use lamina_model::FunctionConfig;
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// Failures of a [`FunctionStore`].
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A function of that name exists already.
+    #[error("function {0} already exists")]
+    Exists(String),
+    /// No function of that name.
+    #[error("function {0} not found")]
+    NotFound(String),
+    /// The stored revision differs from the expected one.
+    #[error("function {name} is at revision {actual}, not {expected}")]
+    RevisionMismatch {
+        /// Function name.
+        name: String,
+        /// Revision the caller expected.
+        expected: String,
+        /// Revision stored.
+        actual: String,
+    },
+    /// The database failed.
+    #[error("database {path}: {source}")]
+    Database {
+        /// Database file.
+        path: PathBuf,
+        /// Cause.
+        source: rusqlite::Error,
+    },
+    /// A stored record could not be decoded.
+    #[error("stored record of function {name} is unreadable: {source}")]
+    Corrupt {
+        /// Function name.
+        name: String,
+        /// Cause.
+        source: serde_json::Error,
+    },
+}
+
+/// Persistent function records, keyed by name. Implementations must make each call atomic.
+#[async_trait::async_trait]
+pub trait FunctionStore: Send + Sync + std::fmt::Debug {
+    /// Inserts a new function; [`StoreError::Exists`] if the name is taken.
+    async fn create(&self, config: &FunctionConfig) -> Result<(), StoreError>;
+    /// Reads one function.
+    async fn get(&self, name: &str) -> Result<Option<FunctionConfig>, StoreError>;
+    /// Functions in name order, starting after `after`, at most `limit`.
+    async fn list(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<FunctionConfig>, StoreError>;
+    /// Every stored function (used at start-up to warm caches).
+    async fn all(&self) -> Result<Vec<FunctionConfig>, StoreError>;
+    /// Replaces a function if its stored revision is `expected_revision`.
+    async fn update(
+        &self,
+        config: &FunctionConfig,
+        expected_revision: &str,
+    ) -> Result<(), StoreError>;
+    /// Removes a function, returning what was stored.
+    async fn delete(&self, name: &str) -> Result<FunctionConfig, StoreError>;
+    /// Whether any function still uses the package `code_id`.
+    async fn code_in_use(&self, code_id: &str) -> Result<bool, StoreError>;
+}
+
+/// The embedded store: one SQLite file in the data directory.
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    // Each call is a short statement with no await inside, so a std mutex is right here.
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let db = |source| StoreError::Database {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(db)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             PRAGMA synchronous=NORMAL;
+             CREATE TABLE IF NOT EXISTS functions (
+                 name TEXT PRIMARY KEY,
+                 revision TEXT NOT NULL,
+                 code_id TEXT NOT NULL,
+                 config TEXT NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS functions_code ON functions(code_id);",
+        )
+        .map_err(db)?;
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&conn).map_err(|source| StoreError::Database {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    fn decode(name: &str, json: &str) -> Result<FunctionConfig, StoreError> {
+        serde_json::from_str(json).map_err(|source| StoreError::Corrupt {
+            name: name.to_string(),
+            source,
+        })
+    }
+
+    fn decode_rows(rows: Vec<(String, String)>) -> Result<Vec<FunctionConfig>, StoreError> {
+        rows.iter()
+            .map(|(n, j)| SqliteStore::decode(n, j))
+            .collect()
+    }
+}
+
+fn encode(config: &FunctionConfig) -> String {
+    serde_json::to_string(config).expect("a FunctionConfig always serializes")
+}
+
+#[async_trait::async_trait]
+impl FunctionStore for SqliteStore {
+    async fn create(&self, config: &FunctionConfig) -> Result<(), StoreError> {
+        let inserted = self.with(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO functions (name, revision, code_id, config) VALUES (?1, ?2, ?3, ?4)",
+                params![config.name, config.revision_id, config.code.id, encode(config)],
+            )
+        })?;
+        if inserted == 0 {
+            return Err(StoreError::Exists(config.name.clone()));
+        }
+        Ok(())
+    }
+
+    async fn get(&self, name: &str) -> Result<Option<FunctionConfig>, StoreError> {
+        let json: Option<String> = self.with(|c| {
+            c.query_row(
+                "SELECT config FROM functions WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()
+        })?;
+        json.map(|j| SqliteStore::decode(name, &j)).transpose()
+    }
+
+    async fn list(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<FunctionConfig>, StoreError> {
+        let rows = self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT name, config FROM functions WHERE name > ?1 ORDER BY name LIMIT ?2",
+            )?;
+            stmt.query_map(params![after.unwrap_or(""), limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect::<rusqlite::Result<Vec<(String, String)>>>()
+        })?;
+        SqliteStore::decode_rows(rows)
+    }
+
+    async fn all(&self) -> Result<Vec<FunctionConfig>, StoreError> {
+        let rows = self.with(|c| {
+            let mut stmt = c.prepare_cached("SELECT name, config FROM functions ORDER BY name")?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<(String, String)>>>()
+        })?;
+        SqliteStore::decode_rows(rows)
+    }
+
+    async fn update(
+        &self,
+        config: &FunctionConfig,
+        expected_revision: &str,
+    ) -> Result<(), StoreError> {
+        let changed = self.with(|c| {
+            c.execute(
+                "UPDATE functions SET revision = ?2, code_id = ?3, config = ?4 WHERE name = ?1 AND revision = ?5",
+                params![config.name, config.revision_id, config.code.id, encode(config), expected_revision],
+            )
+        })?;
+        if changed == 1 {
+            return Ok(());
+        }
+        match self.get(&config.name).await? {
+            None => Err(StoreError::NotFound(config.name.clone())),
+            Some(stored) => Err(StoreError::RevisionMismatch {
+                name: config.name.clone(),
+                expected: expected_revision.to_string(),
+                actual: stored.revision_id,
+            }),
+        }
+    }
+
+    async fn delete(&self, name: &str) -> Result<FunctionConfig, StoreError> {
+        let json: Option<String> = self.with(|c| {
+            c.query_row(
+                "DELETE FROM functions WHERE name = ?1 RETURNING config",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()
+        })?;
+        match json {
+            Some(j) => SqliteStore::decode(name, &j),
+            None => Err(StoreError::NotFound(name.to_string())),
+        }
+    }
+
+    async fn code_in_use(&self, code_id: &str) -> Result<bool, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT EXISTS(SELECT 1 FROM functions WHERE code_id = ?1)",
+                [code_id],
+                |r| r.get(0),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lamina_model::function::{CodeInfo, CreateFunctionRequest};
+
+    fn config(name: &str, code: &str) -> FunctionConfig {
+        let req: CreateFunctionRequest = serde_json::from_value(serde_json::json!({
+            "FunctionName": name, "Runtime": "python3.11", "Handler": "a.b",
+            "Role": "arn:aws:iam::000000000000:role/r"
+        }))
+        .unwrap();
+        let code = CodeInfo {
+            id: code.into(),
+            sha256: "x".into(),
+            size: 1,
+            unzipped_size: 1,
+        };
+        FunctionConfig::from_create(&req, code, "t".into()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn create_get_list_update_delete_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let store = SqliteStore::open(&path).unwrap();
+        for n in ["b", "a", "c"] {
+            store.create(&config(n, "code1")).await.unwrap();
+        }
+        assert!(matches!(
+            store.create(&config("a", "z")).await,
+            Err(StoreError::Exists(_))
+        ));
+        let page: Vec<String> = store
+            .list(Some("a"), 1)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(page, ["b"]);
+
+        let mut a = store.get("a").await.unwrap().unwrap();
+        let old = a.revision_id.clone();
+        a.revision_id = "r2".into();
+        a.code.id = "code2".into();
+        store.update(&a, &old).await.unwrap();
+        assert!(matches!(
+            store.update(&a, &old).await,
+            Err(StoreError::RevisionMismatch { .. })
+        ));
+        assert!(store.code_in_use("code2").await.unwrap());
+
+        drop(store);
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.get("a").await.unwrap().unwrap().revision_id, "r2");
+        assert_eq!(store.delete("a").await.unwrap().name, "a");
+        assert!(!store.code_in_use("code2").await.unwrap());
+        assert!(matches!(
+            store.delete("a").await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert_eq!(store.all().await.unwrap().len(), 2);
+    }
+}

@@ -1,0 +1,19 @@
+//! Where Lamina's state lives.
+//!
+//! Layout:
+//! - [`functions`]: the [`FunctionStore`] trait, the one seam between the platform and any
+//!   database, and [`SqliteStore`], the embedded default in the data directory.
+//! - [`code`]: [`CodeStore`], deployment packages stored once per content hash, each kept as
+//!   the original zip and as an extracted tree ready to run.
+//! - [`package`]: safe extraction of an untrusted zip (zip-slip, size and entry bounds).
+//!
+//! **Architecture invariant:** nothing here knows about invocations or HTTP. A PostgreSQL
+//! implementation of [`FunctionStore`] can replace [`SqliteStore`] without touching callers.
+
+pub mod code;
+pub mod functions;
+pub mod package;
+
+pub use code::CodeStore;
+pub use functions::{FunctionStore, SqliteStore, StoreError};
+pub use package::PackageError;
