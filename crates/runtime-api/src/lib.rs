@@ -1,0 +1,21 @@
+//! The Lambda Runtime API, version 2018-06-01, as one execution environment sees it.
+//!
+//! Layout:
+//! - [`session`]: the protocol state of one environment ([`Session`]): which invocation is
+//!   waiting to be fetched, which one is running, whether init failed. Every Runtime API
+//!   call is a transition of that state; calls out of order are refused with the status the
+//!   specification gives, never half-handled.
+//! - [`server`]: the HTTP routes (`/runtime/invocation/next`, `.../{id}/response`,
+//!   `.../{id}/error`, `/runtime/init/error`) served on a listener that belongs to exactly one
+//!   environment.
+//!
+//! **Architecture invariant:** one listener and one [`Session`] per environment. An
+//! environment can only ever fetch invocations assigned to its own session, so no
+//! environment can receive or answer another's invocation. Nothing here starts or stops
+//! processes; the executor owns that and talks to this crate through [`Session`].
+
+pub mod server;
+pub mod session;
+
+pub use server::serve;
+pub use session::{Invocation, PickedUp, Reply, Session};

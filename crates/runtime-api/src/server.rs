@@ -1,0 +1,287 @@
+//! HTTP routes of the Runtime API for one environment.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use crate::session::{Refusal, Reply, Session};
+
+const PREFIX: &str = "/2018-06-01";
+
+/// Serves the Runtime API for `session` on `listener` until the session is closed.
+pub async fn serve(listener: TcpListener, session: Arc<Session>, max_response_bytes: usize) {
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::debug!(error = %e, "runtime api accept failed");
+                    continue;
+                }
+            },
+            _ = session.closed() => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let session = session.clone();
+        tokio::spawn(async move {
+            let service_session = session.clone();
+            let service = hyper::service::service_fn(move |req| {
+                let session = service_session.clone();
+                async move { Ok::<_, Infallible>(route(req, &session, max_response_bytes).await) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                _ = conn => {}
+                _ = session.closed() => {}
+            }
+        });
+    }
+}
+
+async fn route(req: Request<Incoming>, session: &Session, max: usize) -> Response<Full<Bytes>> {
+    let path = req.uri().path().to_string();
+    let Some(rest) = path.strip_prefix(PREFIX) else {
+        return not_found();
+    };
+    let method = req.method().clone();
+    match (method, rest) {
+        (Method::GET, "/runtime/invocation/next") => next(session).await,
+        (Method::POST, "/runtime/init/error") => {
+            let error_type = header(&req, "lambda-runtime-function-error-type");
+            let body = match read_body(req, max).await {
+                Ok(b) => b,
+                Err(status) => {
+                    return error_response(status, "RequestEntityTooLarge", "payload too large");
+                }
+            };
+            let (error_type, body) = error_document(error_type, body);
+            accepted(session.init_error(error_type, body))
+        }
+        (Method::GET, "/ping") => json(StatusCode::OK, Bytes::from_static(b"pong")),
+        (Method::POST, rest) if rest.starts_with("/runtime/invocation/") => {
+            let tail = &rest["/runtime/invocation/".len()..];
+            if let Some(id) = tail.strip_suffix("/response") {
+                let id = id.to_string();
+                match read_body(req, max).await {
+                    Ok(body) => accepted(session.complete(&id, Reply::Response(body))),
+                    Err(_) => {
+                        let _ = session.complete(&id, Reply::ResponseTooLarge);
+                        error_response(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            "RequestEntityTooLarge",
+                            &format!("Exceeded maximum allowed payload size ({max} bytes)."),
+                        )
+                    }
+                }
+            } else if let Some(id) = tail.strip_suffix("/error") {
+                let id = id.to_string();
+                let error_type = header(&req, "lambda-runtime-function-error-type");
+                match read_body(req, max).await {
+                    Ok(body) => {
+                        let (error_type, body) = error_document(error_type, body);
+                        accepted(session.complete(&id, Reply::Error { error_type, body }))
+                    }
+                    Err(_) => {
+                        let _ = session.complete(&id, Reply::ResponseTooLarge);
+                        error_response(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            "RequestEntityTooLarge",
+                            &format!("Exceeded maximum allowed payload size ({max} bytes)."),
+                        )
+                    }
+                }
+            } else {
+                not_found()
+            }
+        }
+        _ => not_found(),
+    }
+}
+
+async fn next(session: &Session) -> Response<Full<Bytes>> {
+    match session.next().await {
+        Ok((event, deadline_ms)) => {
+            let mut resp = Response::new(Full::new(event.payload));
+            let h = resp.headers_mut();
+            h.insert("content-type", HeaderValue::from_static("application/json"));
+            insert(h, "lambda-runtime-aws-request-id", &event.request_id);
+            insert(h, "lambda-runtime-deadline-ms", &deadline_ms.to_string());
+            insert(
+                h,
+                "lambda-runtime-invoked-function-arn",
+                &event.invoked_function_arn,
+            );
+            insert(h, "lambda-runtime-trace-id", &event.trace_id);
+            if let Some(cc) = &event.client_context {
+                insert(h, "lambda-runtime-client-context", cc);
+            }
+            resp
+        }
+        Err(r) => refusal(r),
+    }
+}
+
+fn insert(h: &mut http::HeaderMap, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        h.insert(name, v);
+    }
+}
+
+fn header(req: &Request<Incoming>, name: &str) -> Option<String> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, StatusCode> {
+    match Limited::new(req.into_body(), max).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(_) => Err(StatusCode::PAYLOAD_TOO_LARGE),
+    }
+}
+
+/// The error document to hand back to the caller: the runtime's JSON body when it is one
+/// (its `errorType` wins), else one built from the header, as Lambda does.
+fn error_document(header_type: Option<String>, body: Bytes) -> (String, Bytes) {
+    if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(&body) {
+        let t = map
+            .get("errorType")
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+            .or(header_type)
+            .unwrap_or_else(|| "Unhandled".into());
+        return (t, body);
+    }
+    let t = header_type.unwrap_or_else(|| "Unhandled".into());
+    let doc = serde_json::json!({ "errorType": t, "errorMessage": String::from_utf8_lossy(&body) });
+    (t, Bytes::from(doc.to_string()))
+}
+
+fn accepted(result: Result<(), Refusal>) -> Response<Full<Bytes>> {
+    match result {
+        Ok(()) => json(
+            StatusCode::ACCEPTED,
+            Bytes::from_static(br#"{"status":"OK"}"#),
+        ),
+        Err(r) => refusal(r),
+    }
+}
+
+fn refusal(r: Refusal) -> Response<Full<Bytes>> {
+    match r {
+        Refusal::InvalidRequestId => error_response(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestID",
+            "Invalid request ID",
+        ),
+        Refusal::InvalidStateTransition => error_response(
+            StatusCode::FORBIDDEN,
+            "InvalidStateTransition",
+            "State transition is not allowed",
+        ),
+        Refusal::Closed => error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Runtime.ExecutionEnvironmentClosed",
+            "The execution environment is shutting down",
+        ),
+    }
+}
+
+fn not_found() -> Response<Full<Bytes>> {
+    error_response(StatusCode::NOT_FOUND, "NotFound", "Not Found")
+}
+
+fn error_response(status: StatusCode, error_type: &str, message: &str) -> Response<Full<Bytes>> {
+    let body = serde_json::json!({ "errorMessage": message, "errorType": error_type });
+    json(status, Bytes::from(body.to_string()))
+}
+
+fn json(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(body));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::Invocation;
+    use std::time::Duration;
+    use tokio::sync::oneshot;
+
+    #[tokio::test]
+    async fn full_round_trip_over_http() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/2018-06-01", listener.local_addr().unwrap());
+        let session = Arc::new(Session::new());
+        tokio::spawn(serve(listener, session.clone(), 1024));
+        let client = reqwest::Client::new();
+
+        let (ptx, _prx) = oneshot::channel();
+        let (rtx, rrx) = oneshot::channel();
+        session
+            .assign(Invocation {
+                request_id: "req-1".into(),
+                payload: Bytes::from_static(b"{\"a\":1}"),
+                timeout: Duration::from_secs(3),
+                invoked_function_arn: "arn:aws:lambda:us-east-1:000000000000:function:f".into(),
+                trace_id: "Root=1-0-0".into(),
+                client_context: Some("{\"custom\":{}}".into()),
+                picked_up: ptx,
+                reply: rtx,
+            })
+            .unwrap();
+        let next = client
+            .get(format!("{base}/runtime/invocation/next"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(next.status(), 200);
+        let h = next.headers();
+        assert_eq!(h["lambda-runtime-aws-request-id"], "req-1");
+        assert_eq!(h["lambda-runtime-client-context"], "{\"custom\":{}}");
+        let deadline: u64 = h["lambda-runtime-deadline-ms"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(deadline > 1_700_000_000_000, "epoch milliseconds");
+        assert_eq!(next.text().await.unwrap(), "{\"a\":1}");
+
+        let wrong = client
+            .post(format!("{base}/runtime/invocation/other/response"))
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 400);
+        let too_big = client
+            .post(format!("{base}/runtime/invocation/req-1/response"))
+            .body(vec![b'x'; 2048])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(too_big.status(), 413);
+        assert!(matches!(rrx.await.unwrap(), Reply::ResponseTooLarge));
+        let late = client
+            .post(format!("{base}/runtime/init/error"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(late.status(), 403);
+        let unknown = client.get(format!("{base}/nope")).send().await.unwrap();
+        assert_eq!(unknown.status(), 404);
+    }
+}

@@ -1,0 +1,373 @@
+//! The protocol state of one environment and the hand-off of invocations to it.
+//!
+//! The executor [`assign`](Session::assign)s an [`Invocation`], which carries two one-shot
+//! channels: one fires when the runtime fetches it (`/next`), the other carries the
+//! [`Reply`]. The HTTP handlers only ever move the state forward.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tokio::sync::{Notify, oneshot, watch};
+
+/// One invocation handed to an environment.
+#[derive(Debug)]
+pub struct Invocation {
+    /// Request id, a UUID.
+    pub request_id: String,
+    /// Event payload.
+    pub payload: Bytes,
+    /// Function timeout; the deadline is counted from the moment the runtime fetches it.
+    pub timeout: Duration,
+    /// ARN the caller invoked (qualified or not).
+    pub invoked_function_arn: String,
+    /// X-Ray style trace header.
+    pub trace_id: String,
+    /// Decoded client context JSON, for synchronous invocations that sent one.
+    pub client_context: Option<String>,
+    /// Fires when the runtime fetches the invocation.
+    pub picked_up: oneshot::Sender<PickedUp>,
+    /// Carries the outcome.
+    pub reply: oneshot::Sender<Reply>,
+}
+
+/// When and with which deadline the runtime fetched an invocation.
+#[derive(Debug, Clone, Copy)]
+pub struct PickedUp {
+    /// Monotonic time of the fetch.
+    pub at: Instant,
+    /// Monotonic deadline (fetch + timeout).
+    pub deadline: Instant,
+    /// Whether this fetch was the runtime's first `/next` (it ends the init phase).
+    pub first_fetch: bool,
+}
+
+/// The outcome of an invocation, as the runtime reported it.
+#[derive(Debug)]
+pub enum Reply {
+    /// `POST /runtime/invocation/{id}/response`.
+    Response(Bytes),
+    /// `POST /runtime/invocation/{id}/error`.
+    Error {
+        /// `errorType` of the body, or the `Lambda-Runtime-Function-Error-Type` header.
+        error_type: String,
+        /// The error document to return to the caller.
+        body: Bytes,
+    },
+    /// `POST /runtime/init/error` before the invocation was fetched.
+    InitError {
+        /// Error type.
+        error_type: String,
+        /// The error document.
+        body: Bytes,
+    },
+    /// The response was larger than the Runtime API accepts.
+    ResponseTooLarge,
+    /// The environment went away (exit, kill) before replying.
+    Closed,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Started, no `/next` yet.
+    Init,
+    /// Between invocations.
+    Waiting,
+    /// Assigned, not yet fetched.
+    Assigned(Invocation),
+    /// Fetched, not yet answered.
+    Running {
+        request_id: String,
+        reply: oneshot::Sender<Reply>,
+    },
+    /// Closed for good.
+    Closed,
+}
+
+#[derive(Debug)]
+struct State {
+    phase: Phase,
+    initialized: bool,
+}
+
+/// Why the Runtime API refused a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// 400 `InvalidRequestID`: not the running invocation (unknown, or already answered).
+    InvalidRequestId,
+    /// 403 `InvalidStateTransition`: the call is not allowed in the current phase.
+    InvalidStateTransition,
+    /// 500: the environment is being torn down; the runtime should exit.
+    Closed,
+}
+
+/// Protocol state of one environment.
+#[derive(Debug)]
+pub struct Session {
+    // Held only for short, await-free transitions.
+    state: Mutex<State>,
+    wake: Notify,
+    closed: watch::Sender<bool>,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Session {
+            state: Mutex::new(State {
+                phase: Phase::Init,
+                initialized: false,
+            }),
+            wake: Notify::new(),
+            closed: watch::channel(false).0,
+        }
+    }
+}
+
+impl Session {
+    /// A session in its init phase.
+    pub fn new() -> Session {
+        Session::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hands an invocation to the environment. Gives it back if the environment is closed or
+    /// already has one.
+    pub fn assign(&self, invocation: Invocation) -> Result<(), Invocation> {
+        let mut st = self.lock();
+        match st.phase {
+            Phase::Init | Phase::Waiting => {
+                st.phase = Phase::Assigned(invocation);
+                drop(st);
+                self.wake.notify_one();
+                Ok(())
+            }
+            _ => Err(invocation),
+        }
+    }
+
+    /// Closes the session: any assigned or running invocation gets [`Reply::Closed`], every
+    /// waiting `/next` returns, and all later calls are refused.
+    pub fn close(&self) {
+        let old = std::mem::replace(&mut self.lock().phase, Phase::Closed);
+        match old {
+            Phase::Assigned(inv) => {
+                let _ = inv.reply.send(Reply::Closed);
+            }
+            Phase::Running { reply, .. } => {
+                let _ = reply.send(Reply::Closed);
+            }
+            _ => {}
+        }
+        self.closed.send_replace(true);
+        self.wake.notify_waiters();
+        self.wake.notify_one();
+    }
+
+    /// Whether [`close`](Session::close) was called.
+    pub fn is_closed(&self) -> bool {
+        *self.closed.borrow()
+    }
+
+    /// Resolves once the session is closed.
+    pub async fn closed(&self) {
+        let mut rx = self.closed.subscribe();
+        let _ = rx.wait_for(|c| *c).await;
+    }
+
+    /// `GET /runtime/invocation/next`: waits for an assigned invocation and moves it to
+    /// running. Returns the invocation's data and its epoch-millisecond deadline.
+    pub async fn next(&self) -> Result<(NextEvent, u64), Refusal> {
+        loop {
+            {
+                let mut st = self.lock();
+                match std::mem::replace(&mut st.phase, Phase::Waiting) {
+                    Phase::Assigned(inv) => {
+                        let first_fetch = !st.initialized;
+                        st.initialized = true;
+                        let at = Instant::now();
+                        let deadline = at + inv.timeout;
+                        let deadline_ms = epoch_ms(SystemTime::now() + inv.timeout);
+                        st.phase = Phase::Running {
+                            request_id: inv.request_id.clone(),
+                            reply: inv.reply,
+                        };
+                        drop(st);
+                        let _ = inv.picked_up.send(PickedUp {
+                            at,
+                            deadline,
+                            first_fetch,
+                        });
+                        let event = NextEvent {
+                            request_id: inv.request_id,
+                            payload: inv.payload,
+                            invoked_function_arn: inv.invoked_function_arn,
+                            trace_id: inv.trace_id,
+                            client_context: inv.client_context,
+                        };
+                        return Ok((event, deadline_ms));
+                    }
+                    Phase::Closed => {
+                        st.phase = Phase::Closed;
+                        return Err(Refusal::Closed);
+                    }
+                    running @ Phase::Running { .. } => {
+                        // A second /next while an invocation is unanswered: the runtime has
+                        // lost track; refuse rather than silently drop the running one.
+                        st.phase = running;
+                        return Err(Refusal::InvalidStateTransition);
+                    }
+                    Phase::Init | Phase::Waiting => {
+                        st.initialized = true;
+                    }
+                }
+            }
+            self.wake.notified().await;
+        }
+    }
+
+    /// `POST /runtime/invocation/{id}/response` or `/error`: completes the running
+    /// invocation if `request_id` is the one running.
+    pub fn complete(&self, request_id: &str, reply: Reply) -> Result<(), Refusal> {
+        let mut st = self.lock();
+        match &st.phase {
+            Phase::Running {
+                request_id: running,
+                ..
+            } if running == request_id => {
+                let Phase::Running { reply: tx, .. } =
+                    std::mem::replace(&mut st.phase, Phase::Waiting)
+                else {
+                    unreachable!("phase checked above")
+                };
+                drop(st);
+                let _ = tx.send(reply);
+                Ok(())
+            }
+            Phase::Closed => Err(Refusal::Closed),
+            _ => Err(Refusal::InvalidRequestId),
+        }
+    }
+
+    /// `POST /runtime/init/error`: allowed only before the first `/next` returned. An
+    /// invocation already assigned receives the error as its reply.
+    pub fn init_error(&self, error_type: String, body: Bytes) -> Result<(), Refusal> {
+        let mut st = self.lock();
+        if st.initialized {
+            return Err(Refusal::InvalidStateTransition);
+        }
+        match std::mem::replace(&mut st.phase, Phase::Closed) {
+            Phase::Assigned(inv) => {
+                drop(st);
+                let _ = inv.reply.send(Reply::InitError { error_type, body });
+            }
+            Phase::Closed => return Err(Refusal::Closed),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// What `/next` returns to the runtime.
+#[derive(Debug)]
+pub struct NextEvent {
+    /// Request id.
+    pub request_id: String,
+    /// Event payload.
+    pub payload: Bytes,
+    /// Invoked ARN.
+    pub invoked_function_arn: String,
+    /// Trace header.
+    pub trace_id: String,
+    /// Client context JSON.
+    pub client_context: Option<String>,
+}
+
+fn epoch_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invocation(
+        id: &str,
+    ) -> (
+        Invocation,
+        oneshot::Receiver<PickedUp>,
+        oneshot::Receiver<Reply>,
+    ) {
+        let (ptx, prx) = oneshot::channel();
+        let (rtx, rrx) = oneshot::channel();
+        let inv = Invocation {
+            request_id: id.into(),
+            payload: Bytes::from_static(b"{}"),
+            timeout: Duration::from_secs(3),
+            invoked_function_arn: "arn".into(),
+            trace_id: "t".into(),
+            client_context: None,
+            picked_up: ptx,
+            reply: rtx,
+        };
+        (inv, prx, rrx)
+    }
+
+    #[tokio::test]
+    async fn assign_next_respond() {
+        let s = Session::new();
+        let (inv, prx, rrx) = invocation("a");
+        s.assign(inv).unwrap();
+        let (ev, deadline) = s.next().await.unwrap();
+        assert_eq!(ev.request_id, "a");
+        assert!(deadline > 0);
+        assert!(prx.await.unwrap().first_fetch);
+        assert_eq!(
+            s.complete("b", Reply::Response(Bytes::new())),
+            Err(Refusal::InvalidRequestId)
+        );
+        s.complete("a", Reply::Response(Bytes::from_static(b"1")))
+            .unwrap();
+        assert!(matches!(rrx.await.unwrap(), Reply::Response(b) if &b[..] == b"1"));
+        assert_eq!(
+            s.complete("a", Reply::Response(Bytes::new())),
+            Err(Refusal::InvalidRequestId)
+        );
+        assert_eq!(
+            s.init_error("x".into(), Bytes::new()),
+            Err(Refusal::InvalidStateTransition)
+        );
+    }
+
+    #[tokio::test]
+    async fn init_error_goes_to_the_assigned_invocation() {
+        let s = Session::new();
+        let (inv, _prx, rrx) = invocation("a");
+        s.assign(inv).unwrap();
+        s.init_error(
+            "Runtime.ImportModuleError".into(),
+            Bytes::from_static(b"{}"),
+        )
+        .unwrap();
+        assert!(matches!(rrx.await.unwrap(), Reply::InitError { .. }));
+        assert_eq!(s.next().await.unwrap_err(), Refusal::Closed);
+    }
+
+    #[tokio::test]
+    async fn close_fails_the_running_invocation_and_wakes_next() {
+        let s = std::sync::Arc::new(Session::new());
+        let waiter = {
+            let s = s.clone();
+            tokio::spawn(async move { s.next().await.map(|_| ()) })
+        };
+        tokio::task::yield_now().await;
+        s.close();
+        assert_eq!(waiter.await.unwrap(), Err(Refusal::Closed));
+        let (inv, _p, _r) = invocation("z");
+        assert!(s.assign(inv).is_err());
+    }
+}
