@@ -1,0 +1,157 @@
+//! One running execution environment: its process (through the launcher's controls), its
+//! Runtime API session and server, its log capture, and the task that notices its exit.
+
+use std::os::unix::process::ExitStatusExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use lamina_runtime_api::Session;
+use tokio::sync::watch;
+
+use crate::launcher::{EnvironmentControls, Launched};
+use crate::logs::{LogCapture, LogSink};
+
+/// A running environment.
+#[derive(Debug)]
+pub struct Environment {
+    /// Unique id; also the suffix of the log stream name.
+    pub id: String,
+    /// Its Runtime API state.
+    pub session: Arc<Session>,
+    /// Its output.
+    pub log: Arc<LogCapture>,
+    /// When the process was started.
+    pub started: Instant,
+    controls: Box<dyn EnvironmentControls>,
+    exit: watch::Receiver<Option<String>>,
+    // Short critical sections only.
+    last_used: Mutex<Instant>,
+    forgotten: AtomicBool,
+    killed: AtomicBool,
+}
+
+impl Environment {
+    /// Takes over a launched process: serves its Runtime API, pumps its output, and watches
+    /// for its exit, calling `on_exit` once it is gone.
+    pub fn adopt(
+        launched: Launched,
+        id: String,
+        log_group: String,
+        log_stream: String,
+        sink: Arc<dyn LogSink>,
+        max_response_bytes: usize,
+        on_exit: impl FnOnce(&Arc<Environment>) + Send + 'static,
+    ) -> std::io::Result<Arc<Environment>> {
+        let Launched {
+            runtime_api,
+            mut child,
+            output,
+            controls,
+        } = launched;
+        let listener = tokio::net::TcpListener::from_std(runtime_api)?;
+        let log = Arc::new(LogCapture::new(output, log_group, log_stream, sink)?);
+        let session = Arc::new(Session::new());
+        let (exit_tx, exit_rx) = watch::channel(None);
+        let env = Arc::new(Environment {
+            id,
+            session: session.clone(),
+            log: log.clone(),
+            started: Instant::now(),
+            controls,
+            exit: exit_rx,
+            last_used: Mutex::new(Instant::now()),
+            forgotten: AtomicBool::new(false),
+            killed: AtomicBool::new(false),
+        });
+        tokio::spawn(lamina_runtime_api::serve(
+            listener,
+            session,
+            max_response_bytes,
+        ));
+        tokio::spawn(async move { log.pump().await });
+        let watched = env.clone();
+        tokio::spawn(async move {
+            let description = match child.wait().await {
+                Ok(status) => describe_exit(status),
+                Err(e) => format!("wait failed: {e}"),
+            };
+            // The runtime is gone: whatever it left behind in its group goes too.
+            watched.controls.kill();
+            watched.session.close();
+            watched.log.drain();
+            exit_tx.send_replace(Some(description));
+            on_exit(&watched);
+        });
+        Ok(env)
+    }
+
+    /// Kills everything the environment started. Its exit is then noticed as usual.
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::SeqCst);
+        self.controls.kill();
+    }
+
+    /// Whether [`kill`](Self::kill) was called.
+    pub fn was_killed(&self) -> bool {
+        self.killed.load(Ordering::SeqCst)
+    }
+
+    /// Whether the process is still there (as far as the platform has noticed).
+    pub fn is_alive(&self) -> bool {
+        self.exit.borrow().is_none() && !self.session.is_closed()
+    }
+
+    /// Waits for the exit and returns how the process ended (`exit status 1`,
+    /// `signal: killed`, ...), as Lambda words it.
+    pub async fn exited(&self) -> String {
+        let mut rx = self.exit.clone();
+        match rx.wait_for(Option::is_some).await {
+            Ok(v) => v.clone().unwrap_or_default(),
+            Err(_) => "unknown".into(),
+        }
+    }
+
+    /// Peak memory in MB (rounded up), or 0 when it cannot be measured.
+    pub fn peak_memory_mb(&self) -> u64 {
+        self.controls
+            .peak_memory_bytes()
+            .map(|b| b.div_ceil(1024 * 1024))
+            .unwrap_or(0)
+    }
+
+    /// Marks the environment used now.
+    pub fn touch(&self) {
+        *self.last_used.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
+    /// When it was last used.
+    pub fn last_used(&self) -> Instant {
+        *self.last_used.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Returns true the first time it is called: the pool's accounting of this environment
+    /// is released exactly once, whoever notices its end first.
+    pub fn forget_once(&self) -> bool {
+        !self.forgotten.swap(true, Ordering::SeqCst)
+    }
+}
+
+/// Words an exit status as Lambda's Runtime.ExitError messages do.
+fn describe_exit(status: std::process::ExitStatus) -> String {
+    if let Some(code) = status.code() {
+        return format!("exit status {code}");
+    }
+    match status.signal() {
+        Some(libc::SIGKILL) => "signal: killed".into(),
+        Some(libc::SIGSEGV) => "signal: segmentation fault".into(),
+        Some(libc::SIGABRT) => "signal: aborted".into(),
+        Some(libc::SIGTERM) => "signal: terminated".into(),
+        Some(libc::SIGBUS) => "signal: bus error".into(),
+        Some(libc::SIGILL) => "signal: illegal instruction".into(),
+        Some(libc::SIGFPE) => "signal: floating point exception".into(),
+        Some(libc::SIGPIPE) => "signal: broken pipe".into(),
+        Some(s) => format!("signal: {s}"),
+        None => "exited".into(),
+    }
+}

@@ -1,0 +1,790 @@
+//! Pools of environments per function version and the path of one invocation through them.
+//!
+//! An invocation takes an idle environment of its function version if there is one (warm),
+//! else starts a new one (cold) unless the function is at its environment limit (throttled).
+//! It is handed to the environment's Runtime API session, fetched by the runtime, and
+//! answered, timed out, or ended by the runtime's exit. The environment then goes back to
+//! the idle list, or is retired if it died, was killed, or its pool was retired by an update.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use lamina_model::limits::{INIT_TIMEOUT_S, LOG_TAIL_BYTES, RESPONSE_PAYLOAD_MAX_BYTES};
+use lamina_model::runtime::RuntimeId;
+use lamina_runtime_api::{Invocation, PickedUp, Reply};
+use tokio::sync::{Notify, oneshot};
+
+use crate::environment::Environment;
+use crate::launcher::{LaunchError, LaunchSpec, Launcher};
+use crate::logs::{self, LogSink};
+use crate::runtimes::{RuntimeCatalog, RuntimeCommand, RuntimeError};
+use crate::version::FunctionVersion;
+
+/// Tunables of the executor.
+#[derive(Debug, Clone)]
+pub struct ExecutorConfig {
+    /// Most environments one function version may have at once; invocations beyond are
+    /// throttled.
+    pub max_environments_per_function: usize,
+    /// Idle environments older than this are stopped.
+    pub idle_timeout: Duration,
+    /// Longest time a runtime may take to ask for its first invocation.
+    pub init_timeout: Duration,
+    /// Largest response a runtime may post.
+    pub max_response_bytes: usize,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        ExecutorConfig {
+            max_environments_per_function: 64,
+            idle_timeout: Duration::from_secs(600),
+            init_timeout: Duration::from_secs(INIT_TIMEOUT_S),
+            max_response_bytes: RESPONSE_PAYLOAD_MAX_BYTES,
+        }
+    }
+}
+
+/// Why an invocation could not be run at all. A function's own failure is not one of these:
+/// it is an [`InvokeResult`] with `function_error` set.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutorError {
+    /// The function has as many environments as it may have, all busy.
+    #[error("Rate Exceeded.")]
+    Throttled,
+    /// The executor is shutting down.
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    /// The host cannot run the function's runtime.
+    #[error(transparent)]
+    Runtime(RuntimeError),
+    /// The platform could not set an environment up.
+    #[error(transparent)]
+    Launch(LaunchError),
+}
+
+/// One synchronous invocation.
+#[derive(Debug, Clone)]
+pub struct InvokeRequest {
+    /// Request id.
+    pub request_id: String,
+    /// Event payload (JSON).
+    pub payload: Bytes,
+    /// Decoded client context JSON.
+    pub client_context: Option<String>,
+    /// The ARN the caller used.
+    pub invoked_arn: String,
+    /// Whether to return the tail of the log.
+    pub tail: bool,
+}
+
+/// Figures of the REPORT line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Report {
+    /// Handler time in ms.
+    pub duration_ms: f64,
+    /// Rounded up to the ms.
+    pub billed_ms: u64,
+    /// Configured memory.
+    pub memory_mb: u32,
+    /// Peak memory measured.
+    pub max_memory_mb: u64,
+    /// Init time on a cold start.
+    pub init_ms: Option<f64>,
+}
+
+/// The outcome of an invocation.
+#[derive(Debug, Clone)]
+pub struct InvokeResult {
+    /// Response payload, or the error document.
+    pub payload: Bytes,
+    /// `Unhandled` when the function or its runtime failed.
+    pub function_error: Option<&'static str>,
+    /// The last 4 KB of this invocation's log, when asked for.
+    pub log_tail: Option<String>,
+    /// The version that ran.
+    pub executed_version: String,
+    /// Figures of the REPORT line.
+    pub report: Report,
+}
+
+/// Counts of environments, for visibility.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// All live environments of the pool.
+    pub live: usize,
+    /// Of which idle.
+    pub idle: usize,
+}
+
+/// The execution-environment manager. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Executor {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: ExecutorConfig,
+    launcher: Arc<dyn Launcher>,
+    catalog: RuntimeCatalog,
+    sink: Arc<dyn LogSink>,
+    // Keyed by function name and version; short critical sections only.
+    pools: Mutex<HashMap<(String, String), Arc<Pool>>>,
+    all: Mutex<HashMap<String, Arc<Environment>>>,
+    live: AtomicUsize,
+    gone: Notify,
+    closing: AtomicBool,
+}
+
+#[derive(Debug)]
+struct Pool {
+    version: Arc<FunctionVersion>,
+    // Short critical sections only, never across an await.
+    state: Mutex<PoolState>,
+}
+
+#[derive(Debug, Default)]
+struct PoolState {
+    idle: Vec<Arc<Environment>>,
+    live: usize,
+    retired: bool,
+}
+
+enum Acquire {
+    Warm(Arc<Environment>),
+    Cold,
+    Throttled,
+}
+
+impl Pool {
+    fn lock(&self) -> std::sync::MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn acquire(&self, max: usize) -> Acquire {
+        let mut st = self.lock();
+        // Most recently used first: it is the warmest.
+        while let Some(env) = st.idle.pop() {
+            if env.is_alive() {
+                return Acquire::Warm(env);
+            }
+        }
+        if st.live < max {
+            st.live += 1;
+            Acquire::Cold
+        } else {
+            Acquire::Throttled
+        }
+    }
+
+    /// Returns an environment after an invocation; false if it must be stopped instead.
+    fn release(&self, env: &Arc<Environment>) -> bool {
+        let mut st = self.lock();
+        if st.retired || !env.is_alive() || env.was_killed() {
+            return false;
+        }
+        env.touch();
+        st.idle.push(env.clone());
+        true
+    }
+
+    fn forget(&self, env: &Arc<Environment>) {
+        if env.forget_once() {
+            let mut st = self.lock();
+            st.live = st.live.saturating_sub(1);
+            st.idle.retain(|e| !Arc::ptr_eq(e, env));
+        }
+    }
+}
+
+impl Executor {
+    /// An executor; must be created within a Tokio runtime (it starts the idle reaper).
+    pub fn new(
+        config: ExecutorConfig,
+        launcher: Arc<dyn Launcher>,
+        catalog: RuntimeCatalog,
+        sink: Arc<dyn LogSink>,
+    ) -> Executor {
+        let inner = Arc::new(Inner {
+            config,
+            launcher,
+            catalog,
+            sink,
+            pools: Mutex::new(HashMap::new()),
+            all: Mutex::new(HashMap::new()),
+            live: AtomicUsize::new(0),
+            gone: Notify::new(),
+            closing: AtomicBool::new(false),
+        });
+        let weak = Arc::downgrade(&inner);
+        let period = (inner.config.idle_timeout / 4)
+            .clamp(Duration::from_millis(50), Duration::from_secs(5));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(period).await;
+                let Some(inner) = weak.upgrade() else { return };
+                inner.reap_idle();
+            }
+        });
+        Executor { inner }
+    }
+
+    /// The runtime catalog in use.
+    pub fn catalog(&self) -> &RuntimeCatalog {
+        &self.inner.catalog
+    }
+
+    /// What isolation the launcher gives.
+    pub fn isolation(&self) -> String {
+        self.inner.launcher.describe()
+    }
+
+    /// Environments of a function version, for visibility and tests.
+    pub fn stats(&self, name: &str, version: &str) -> PoolStats {
+        let pools = self.inner.pools.lock().unwrap_or_else(|p| p.into_inner());
+        pools
+            .get(&(name.to_string(), version.to_string()))
+            .map(|p| {
+                let st = p.lock();
+                PoolStats {
+                    live: st.live,
+                    idle: st.idle.len(),
+                }
+            })
+            .unwrap_or_default()
+    }
+
+    /// Live environments across all functions.
+    pub fn live_environments(&self) -> usize {
+        self.inner.live.load(Ordering::SeqCst)
+    }
+
+    /// Retires every environment of a function: idle ones stop now, busy ones when their
+    /// invocation ends. Called when its code or configuration changes or it is deleted.
+    pub fn retire_function(&self, name: &str) {
+        let retired: Vec<Arc<Pool>> = {
+            let mut pools = self.inner.pools.lock().unwrap_or_else(|p| p.into_inner());
+            let keys: Vec<_> = pools.keys().filter(|(n, _)| n == name).cloned().collect();
+            keys.into_iter().filter_map(|k| pools.remove(&k)).collect()
+        };
+        for pool in retired {
+            retire_pool(&pool);
+        }
+    }
+
+    /// Runs one synchronous invocation.
+    pub async fn invoke(
+        &self,
+        version: Arc<FunctionVersion>,
+        req: InvokeRequest,
+    ) -> Result<InvokeResult, ExecutorError> {
+        if self.inner.closing.load(Ordering::SeqCst) {
+            return Err(ExecutorError::ShuttingDown);
+        }
+        let pool = self.inner.pool_for(&version);
+        loop {
+            match pool.acquire(self.inner.config.max_environments_per_function) {
+                Acquire::Throttled => return Err(ExecutorError::Throttled),
+                Acquire::Warm(env) => match self.inner.run(&pool, env, false, &req).await {
+                    Some(result) => return Ok(result),
+                    // The environment died between its last invocation and this one: take
+                    // another, as if it had never been idle.
+                    None => continue,
+                },
+                Acquire::Cold => {
+                    let env = match self.inner.start(&pool) {
+                        Ok(env) => env,
+                        Err(StartFailure::Function(error_type, message)) => {
+                            pool.lock().live -= 1;
+                            return Ok(start_failure(&version, &req, error_type, &message));
+                        }
+                        Err(StartFailure::Platform(e)) => {
+                            pool.lock().live -= 1;
+                            return Err(e);
+                        }
+                    };
+                    return match self.inner.run(&pool, env, true, &req).await {
+                        Some(result) => Ok(result),
+                        None => Ok(start_failure(
+                            &version,
+                            &req,
+                            "Runtime.ExitError",
+                            &format!(
+                                "RequestId: {} Error: Runtime exited before init",
+                                req.request_id
+                            ),
+                        )),
+                    };
+                }
+            }
+        }
+    }
+
+    /// Stops every environment and waits (up to `grace`) until all are gone. New
+    /// invocations are refused from now on.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.inner.closing.store(true, Ordering::SeqCst);
+        let pools: Vec<Arc<Pool>> = {
+            let mut pools = self.inner.pools.lock().unwrap_or_else(|p| p.into_inner());
+            pools.drain().map(|(_, p)| p).collect()
+        };
+        for pool in &pools {
+            retire_pool(pool);
+        }
+        let all: Vec<Arc<Environment>> = {
+            let all = self.inner.all.lock().unwrap_or_else(|p| p.into_inner());
+            all.values().cloned().collect()
+        };
+        for env in all {
+            env.kill();
+        }
+        let deadline = Instant::now() + grace;
+        while self.inner.live.load(Ordering::SeqCst) > 0 {
+            let notified = self.inner.gone.notified();
+            if self.inner.live.load(Ordering::SeqCst) == 0 {
+                break;
+            }
+            if tokio::time::timeout_at(deadline.into(), notified)
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    }
+}
+
+fn retire_pool(pool: &Pool) {
+    let idle = {
+        let mut st = pool.lock();
+        st.retired = true;
+        std::mem::take(&mut st.idle)
+    };
+    for env in idle {
+        env.kill();
+    }
+}
+
+enum StartFailure {
+    /// The function cannot start (bad bootstrap): reported as the invocation's error.
+    Function(&'static str, String),
+    /// The platform failed.
+    Platform(ExecutorError),
+}
+
+impl Inner {
+    fn pool_for(&self, version: &Arc<FunctionVersion>) -> Arc<Pool> {
+        let key = (version.name.clone(), version.version.clone());
+        let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(pool) = pools.get(&key) {
+            if pool.version.revision_id == version.revision_id {
+                return pool.clone();
+            }
+        }
+        let pool = Arc::new(Pool {
+            version: version.clone(),
+            state: Mutex::new(PoolState::default()),
+        });
+        if let Some(old) = pools.insert(key, pool.clone()) {
+            retire_pool(&old);
+        }
+        pool
+    }
+
+    fn reap_idle(&self) {
+        let pools: Vec<Arc<Pool>> = {
+            let pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+            pools.values().cloned().collect()
+        };
+        let now = Instant::now();
+        for pool in pools {
+            let expired: Vec<Arc<Environment>> = {
+                let mut st = pool.lock();
+                let (old, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut st.idle)
+                    .into_iter()
+                    .partition(|e| now.duration_since(e.last_used()) >= self.config.idle_timeout);
+                st.idle = keep;
+                old
+            };
+            for env in expired {
+                tracing::debug!(function = %pool.version.name, env = %env.id, "reaping idle environment");
+                env.kill();
+            }
+        }
+    }
+
+    fn start(self: &Arc<Self>, pool: &Arc<Pool>) -> Result<Arc<Environment>, StartFailure> {
+        let version = &pool.version;
+        let command = self
+            .catalog
+            .command(version.runtime, &version.code_dir)
+            .map_err(|e| match e {
+                RuntimeError::NoBootstrap { .. } => {
+                    StartFailure::Function("Runtime.InvalidEntrypoint", e.to_string())
+                }
+                RuntimeError::Unavailable { .. } => {
+                    StartFailure::Platform(ExecutorError::Runtime(e))
+                }
+            })?;
+        let env_id = uuid::Uuid::new_v4().simple().to_string();
+        let stream = format!(
+            "{}/[{}]{}",
+            chrono::Utc::now().format("%Y/%m/%d"),
+            version.version,
+            env_id
+        );
+        let spec = LaunchSpec {
+            program: command.program.clone(),
+            args: command.args.iter().map(Into::into).collect(),
+            env: environment_variables(version, &stream, &command, &self.catalog),
+            cwd: version.code_dir.clone(),
+            memory_mb: version.memory_mb,
+            ephemeral_storage_mb: version.ephemeral_storage_mb,
+        };
+        let launched = self.launcher.launch(&spec).map_err(|e| match e {
+            LaunchError::InvalidEntrypoint { .. } => {
+                StartFailure::Function("Runtime.InvalidEntrypoint", e.to_string())
+            }
+            other => StartFailure::Platform(ExecutorError::Launch(other)),
+        })?;
+        let weak_pool = Arc::downgrade(pool);
+        let weak_inner = Arc::downgrade(self);
+        let env = Environment::adopt(
+            launched,
+            env_id.clone(),
+            version.log_group.clone(),
+            stream,
+            self.sink.clone(),
+            self.config.max_response_bytes,
+            move |env| {
+                if let Some(pool) = weak_pool.upgrade() {
+                    pool.forget(env);
+                }
+                if let Some(inner) = weak_inner.upgrade() {
+                    inner
+                        .all
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&env.id);
+                    inner.live.fetch_sub(1, Ordering::SeqCst);
+                    inner.gone.notify_waiters();
+                }
+            },
+        )
+        .map_err(|e| StartFailure::Platform(ExecutorError::Launch(LaunchError::Setup(e))))?;
+        self.live.fetch_add(1, Ordering::SeqCst);
+        self.all
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(env_id, env.clone());
+        tracing::debug!(function = %version.name, env = %env.id, "environment started");
+        Ok(env)
+    }
+
+    /// Runs `req` on `env`. `None` means the environment was already closed and never saw the
+    /// invocation, so the caller may try another.
+    async fn run(
+        &self,
+        pool: &Arc<Pool>,
+        env: Arc<Environment>,
+        cold: bool,
+        req: &InvokeRequest,
+    ) -> Option<InvokeResult> {
+        let version = &pool.version;
+        if !cold {
+            env.log.reset_tail();
+        }
+        let (picked_tx, picked_rx) = oneshot::channel();
+        let (reply_tx, mut reply_rx) = oneshot::channel();
+        let invocation = Invocation {
+            request_id: req.request_id.clone(),
+            payload: req.payload.clone(),
+            timeout: version.timeout,
+            invoked_function_arn: req.invoked_arn.clone(),
+            trace_id: trace_id(),
+            client_context: req.client_context.clone(),
+            picked_up: picked_tx,
+            reply: reply_tx,
+        };
+        let assigned_at = Instant::now();
+        if env.session.assign(invocation).is_err() {
+            pool.forget(&env);
+            return None;
+        }
+
+        let picked: Option<PickedUp> =
+            match tokio::time::timeout(self.config.init_timeout, picked_rx).await {
+                Ok(Ok(p)) => Some(p),
+                Ok(Err(_)) => None,
+                Err(_) => {
+                    env.kill();
+                    let outcome = Outcome::InitTimeout;
+                    return Some(
+                        self.finish(pool, &env, req, None, assigned_at, outcome)
+                            .await,
+                    );
+                }
+            };
+        if let Some(p) = picked {
+            env.log
+                .platform_lines(&[logs::start_line(&req.request_id, &version.version)]);
+            let outcome = match tokio::time::timeout_at(p.deadline.into(), &mut reply_rx).await {
+                Ok(Ok(reply)) => Outcome::Reply(reply),
+                Ok(Err(_)) => Outcome::Reply(Reply::Closed),
+                Err(_) => {
+                    env.kill();
+                    Outcome::Timeout
+                }
+            };
+            return Some(
+                self.finish(pool, &env, req, Some(p), assigned_at, outcome)
+                    .await,
+            );
+        }
+        // Not fetched: the runtime failed its init or exited first.
+        let reply = reply_rx.await.unwrap_or(Reply::Closed);
+        if matches!(reply, Reply::Closed) && !cold && env.was_killed() {
+            // Killed while idle (reaped or retired) just before this invocation got there.
+            return None;
+        }
+        env.log
+            .platform_lines(&[logs::start_line(&req.request_id, &version.version)]);
+        Some(
+            self.finish(pool, &env, req, None, assigned_at, Outcome::Reply(reply))
+                .await,
+        )
+    }
+
+    async fn finish(
+        &self,
+        pool: &Arc<Pool>,
+        env: &Arc<Environment>,
+        req: &InvokeRequest,
+        picked: Option<PickedUp>,
+        assigned_at: Instant,
+        outcome: Outcome,
+    ) -> InvokeResult {
+        let version = &pool.version;
+        let started = picked.map(|p| p.at).unwrap_or(assigned_at);
+        let ended = Instant::now();
+        let id = &req.request_id;
+        let mut extra_lines = Vec::new();
+        let (payload, function_error) = match outcome {
+            Outcome::Reply(Reply::Response(body)) => (body, None),
+            Outcome::Reply(Reply::Error { body, .. }) => (body, Some("Unhandled")),
+            Outcome::Reply(Reply::InitError { body, .. }) => {
+                env.kill();
+                (body, Some("Unhandled"))
+            }
+            Outcome::Reply(Reply::ResponseTooLarge) => {
+                let doc = error_doc(
+                    "Function.ResponseSizeTooLarge",
+                    &format!(
+                        "Response payload size exceeded maximum allowed payload size ({} bytes).",
+                        self.config.max_response_bytes
+                    ),
+                );
+                (doc, Some("Unhandled"))
+            }
+            Outcome::Reply(Reply::Closed) => {
+                let how = tokio::time::timeout(Duration::from_secs(2), env.exited())
+                    .await
+                    .unwrap_or_else(|_| "unknown".into());
+                let message = format!("RequestId: {id} Error: Runtime exited with error: {how}");
+                extra_lines.push(message.clone());
+                extra_lines.push("Runtime.ExitError".into());
+                (error_doc("Runtime.ExitError", &message), Some("Unhandled"))
+            }
+            Outcome::Timeout => {
+                let secs = version.timeout.as_secs_f64();
+                extra_lines.push(format!(
+                    "{} {id} Task timed out after {secs:.2} seconds",
+                    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                ));
+                let message =
+                    format!("RequestId: {id} Error: Task timed out after {secs:.2} seconds");
+                (error_doc("Sandbox.Timedout", &message), Some("Unhandled"))
+            }
+            Outcome::InitTimeout => {
+                let secs = self.config.init_timeout.as_secs_f64();
+                let message =
+                    format!("RequestId: {id} Error: Init phase timed out after {secs:.2} seconds");
+                extra_lines.push(message.clone());
+                (error_doc("Sandbox.Timedout", &message), Some("Unhandled"))
+            }
+        };
+        let duration = ended.duration_since(started);
+        let duration_ms = duration.as_secs_f64() * 1000.0;
+        let init_ms = picked
+            .filter(|p| p.first_fetch)
+            .map(|p| p.at.duration_since(env.started).as_secs_f64() * 1000.0)
+            .or_else(|| {
+                // A failed init still reports how long it ran.
+                picked
+                    .is_none()
+                    .then(|| started.duration_since(env.started).as_secs_f64() * 1000.0)
+            })
+            .filter(|_| env_first_invocation(picked));
+        let report = Report {
+            duration_ms,
+            billed_ms: (duration_ms.ceil() as u64).max(1),
+            memory_mb: version.memory_mb,
+            max_memory_mb: env.peak_memory_mb(),
+            init_ms,
+        };
+        extra_lines.push(logs::end_line(id));
+        extra_lines.push(logs::report_line(
+            id,
+            report.duration_ms,
+            report.billed_ms,
+            report.memory_mb,
+            report.max_memory_mb,
+            report.init_ms,
+        ));
+        env.log.platform_lines(&extra_lines);
+        let log_tail = req.tail.then(|| env.log.tail(LOG_TAIL_BYTES));
+        if !pool.release(env) {
+            env.kill();
+        }
+        InvokeResult {
+            payload,
+            function_error,
+            log_tail,
+            executed_version: version.version.clone(),
+            report,
+        }
+    }
+}
+
+/// Init Duration appears on the invocation that ended an environment's init: the first
+/// fetch, or an invocation that never got fetched because init failed.
+fn env_first_invocation(picked: Option<PickedUp>) -> bool {
+    picked.is_none_or(|p| p.first_fetch)
+}
+
+enum Outcome {
+    Reply(Reply),
+    Timeout,
+    InitTimeout,
+}
+
+fn error_doc(error_type: &str, message: &str) -> Bytes {
+    Bytes::from(serde_json::json!({ "errorType": error_type, "errorMessage": message }).to_string())
+}
+
+fn start_failure(
+    version: &FunctionVersion,
+    req: &InvokeRequest,
+    error_type: &str,
+    message: &str,
+) -> InvokeResult {
+    let message = format!("RequestId: {} Error: {message}", req.request_id);
+    let tail = format!(
+        "{}\n{message}\n{error_type}\n{}\n{}\n",
+        logs::start_line(&req.request_id, &version.version),
+        logs::end_line(&req.request_id),
+        logs::report_line(&req.request_id, 0.0, 1, version.memory_mb, 0, None)
+    );
+    InvokeResult {
+        payload: error_doc(error_type, &message),
+        function_error: Some("Unhandled"),
+        log_tail: req.tail.then_some(tail),
+        executed_version: version.version.clone(),
+        report: Report {
+            duration_ms: 0.0,
+            billed_ms: 1,
+            memory_mb: version.memory_mb,
+            max_memory_mb: 0,
+            init_ms: None,
+        },
+    }
+}
+
+/// An X-Ray style trace header for the invocation.
+fn trace_id() -> String {
+    let now = chrono::Utc::now().timestamp() as u32;
+    let a = uuid::Uuid::new_v4().simple().to_string();
+    let b = uuid::Uuid::new_v4().simple().to_string();
+    format!(
+        "Root=1-{now:08x}-{};Parent={};Sampled=0;Lineage=1:{}:0",
+        &a[..24],
+        &b[..16],
+        &b[16..24]
+    )
+}
+
+/// The environment Lambda gives a runtime, built from scratch: nothing of the platform's own
+/// environment is passed on.
+fn environment_variables(
+    version: &FunctionVersion,
+    stream: &str,
+    command: &RuntimeCommand,
+    catalog: &RuntimeCatalog,
+) -> Vec<(String, String)> {
+    let task_root = version.code_dir.display().to_string();
+    let runtime_dir = catalog.runtime_dir().display().to_string();
+    let mut path = String::new();
+    if let Some(bin) = &command.bin_dir {
+        path.push_str(&bin.display().to_string());
+        path.push(':');
+    }
+    path.push_str("/usr/local/bin:/usr/bin/:/bin:/opt/bin");
+    let mut env: Vec<(String, String)> = vec![
+        ("AWS_LAMBDA_FUNCTION_NAME".into(), version.name.clone()),
+        (
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(),
+            version.memory_mb.to_string(),
+        ),
+        (
+            "AWS_LAMBDA_FUNCTION_VERSION".into(),
+            version.version.clone(),
+        ),
+        (
+            "AWS_LAMBDA_LOG_GROUP_NAME".into(),
+            version.log_group.clone(),
+        ),
+        ("AWS_LAMBDA_LOG_STREAM_NAME".into(), stream.to_string()),
+        ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into()),
+        ("AWS_REGION".into(), version.region.clone()),
+        ("AWS_DEFAULT_REGION".into(), version.region.clone()),
+        ("LAMBDA_TASK_ROOT".into(), task_root.clone()),
+        ("LAMBDA_RUNTIME_DIR".into(), runtime_dir.clone()),
+        ("_HANDLER".into(), version.handler.clone()),
+        ("TZ".into(), ":UTC".into()),
+        ("LANG".into(), "en_US.UTF-8".into()),
+        ("PATH".into(), path),
+        (
+            "LD_LIBRARY_PATH".into(),
+            format!(
+                "/lib64:/usr/lib64:{runtime_dir}:{runtime_dir}/lib:{task_root}:{task_root}/lib:/opt/lib"
+            ),
+        ),
+        ("AWS_XRAY_CONTEXT_MISSING".into(), "LOG_ERROR".into()),
+    ];
+    if let Some(exec_env) = version.runtime.execution_env() {
+        env.push(("AWS_EXECUTION_ENV".into(), exec_env));
+    }
+    match version.runtime {
+        RuntimeId::Python { .. } => {
+            env.push(("PYTHONPATH".into(), format!("{runtime_dir}/python")));
+        }
+        RuntimeId::Node { major } => {
+            env.push((
+                "NODE_PATH".into(),
+                format!("/opt/nodejs/node{major}/node_modules:/opt/nodejs/node_modules:{runtime_dir}/node:{task_root}"),
+            ));
+        }
+        RuntimeId::Provided(_) => {}
+    }
+    // The user's variables come last: they may override the unreserved defaults (PATH, TZ,
+    // ...); reserved names were refused when the configuration was saved.
+    for (k, v) in &version.environment {
+        env.retain(|(key, _)| key != k);
+        env.push((k.clone(), v.clone()));
+    }
+    env
+}

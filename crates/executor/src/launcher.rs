@@ -1,0 +1,189 @@
+//! The boundary behind which an environment's process is started and confined.
+//!
+//! A [`Launcher`] creates the environment's Runtime API listener where the environment can
+//! reach it, starts the runtime with exactly the environment variables it is given (nothing
+//! of the platform's own environment), merges stdout and stderr into one pipe, and returns
+//! [`EnvironmentControls`] that can kill everything the environment started and report its
+//! peak memory. [`ProcessLauncher`] does this with a plain process group; a sandboxing
+//! launcher replaces it without any change to the executor.
+
+use std::ffi::OsString;
+use std::fmt::Debug;
+use std::io;
+use std::net::TcpListener;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct LaunchSpec {
+    /// The executable.
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<OsString>,
+    /// The whole environment of the process, except `AWS_LAMBDA_RUNTIME_API`, which the
+    /// launcher adds because only it knows where the listener is reachable.
+    pub env: Vec<(String, String)>,
+    /// Working directory (the function's code).
+    pub cwd: PathBuf,
+    /// Memory limit in MB.
+    pub memory_mb: u32,
+    /// `/tmp` size in MB.
+    pub ephemeral_storage_mb: u32,
+}
+
+/// A started environment process.
+#[derive(Debug)]
+pub struct Launched {
+    /// The Runtime API listener of this environment (non-blocking).
+    pub runtime_api: TcpListener,
+    /// The process.
+    pub child: tokio::process::Child,
+    /// Read end of the merged stdout/stderr pipe.
+    pub output: OwnedFd,
+    /// Kill and measure.
+    pub controls: Box<dyn EnvironmentControls>,
+}
+
+/// Control over everything one environment started.
+pub trait EnvironmentControls: Send + Sync + Debug {
+    /// Kills every process of the environment, at once and for good.
+    fn kill(&self);
+    /// Peak memory of the environment so far, in bytes, when it can be measured.
+    fn peak_memory_bytes(&self) -> Option<u64>;
+}
+
+/// Why an environment could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// The program could not be executed (missing, not executable, bad format).
+    #[error("{program}: {source}")]
+    InvalidEntrypoint {
+        /// The program.
+        program: PathBuf,
+        /// Cause.
+        source: io::Error,
+    },
+    /// The platform failed to set the environment up.
+    #[error("could not set up the execution environment: {0}")]
+    Setup(io::Error),
+}
+
+/// Starts environments.
+pub trait Launcher: Send + Sync + Debug {
+    /// Starts one environment.
+    fn launch(&self, spec: &LaunchSpec) -> Result<Launched, LaunchError>;
+    /// One line saying what isolation this launcher gives, for the start-up banner.
+    fn describe(&self) -> String;
+}
+
+/// Runs each environment as a plain process group on the host, with an explicit environment
+/// and its own Runtime API listener on a loopback port. It confines nothing beyond that.
+#[derive(Debug, Default, Clone)]
+pub struct ProcessLauncher;
+
+impl Launcher for ProcessLauncher {
+    fn launch(&self, spec: &LaunchSpec) -> Result<Launched, LaunchError> {
+        let listener = TcpListener::bind("127.0.0.1:0").map_err(LaunchError::Setup)?;
+        listener.set_nonblocking(true).map_err(LaunchError::Setup)?;
+        let addr = listener.local_addr().map_err(LaunchError::Setup)?;
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| LaunchError::Setup(e.into()))?;
+        let write2 = write.try_clone().map_err(LaunchError::Setup)?;
+        let mut cmd = tokio::process::Command::new(&spec.program);
+        cmd.args(&spec.args)
+            .env_clear()
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+            .current_dir(&spec.cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(write))
+            .stderr(Stdio::from(write2))
+            .process_group(0)
+            .kill_on_drop(true);
+        let child = cmd.spawn().map_err(|source| match source.raw_os_error() {
+            Some(libc::ENOENT | libc::EACCES | libc::ENOEXEC | libc::ENOTDIR) => {
+                LaunchError::InvalidEntrypoint {
+                    program: spec.program.clone(),
+                    source,
+                }
+            }
+            _ => LaunchError::Setup(source),
+        })?;
+        // The Command (and with it our copies of the pipe's write end) is dropped here, so
+        // the read end sees end-of-file once the environment's processes have all gone.
+        drop(cmd);
+        let pid = child.id().unwrap_or(0);
+        Ok(Launched {
+            runtime_api: listener,
+            child,
+            output: read,
+            controls: Box::new(ProcessGroup { pid }),
+        })
+    }
+
+    fn describe(&self) -> String {
+        "none: environments run as plain processes (process group, explicit environment)".into()
+    }
+}
+
+#[derive(Debug)]
+struct ProcessGroup {
+    pid: u32,
+}
+
+impl EnvironmentControls for ProcessGroup {
+    fn kill(&self) {
+        if self.pid > 0 {
+            let _ = killpg(Pid::from_raw(self.pid as i32), Signal::SIGKILL);
+        }
+    }
+
+    fn peak_memory_bytes(&self) -> Option<u64> {
+        (self.pid > 0).then(|| tree_peak_rss(self.pid)).flatten()
+    }
+}
+
+/// Sum of the peak resident set sizes (`VmHWM`) of a process and its descendants.
+fn tree_peak_rss(root: u32) -> Option<u64> {
+    let mut total = 0u64;
+    let mut stack = vec![root];
+    let mut seen = 0;
+    while let Some(pid) = stack.pop() {
+        seen += 1;
+        if seen > 4096 {
+            break;
+        }
+        let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+        if let Some(kb) = status_field(&proc_dir, "VmHWM:") {
+            total += kb * 1024;
+        }
+        if let Ok(tasks) = std::fs::read_dir(proc_dir.join("task")) {
+            for task in tasks.flatten() {
+                if let Ok(children) = std::fs::read_to_string(task.path().join("children")) {
+                    stack.extend(
+                        children
+                            .split_whitespace()
+                            .filter_map(|c| c.parse::<u32>().ok()),
+                    );
+                }
+            }
+        }
+    }
+    (total > 0).then_some(total)
+}
+
+fn status_field(proc_dir: &Path, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(proc_dir.join("status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line[field.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}

@@ -1,0 +1,31 @@
+//! Execution environments: the processes that run functions.
+//!
+//! Layout:
+//! - [`version`]: [`FunctionVersion`], the immutable description of what an environment runs.
+//! - [`runtimes`]: which managed runtimes this host can run, and Lamina's embedded bootstraps.
+//! - [`launcher`]: the [`Launcher`] boundary. Everything about *how* an environment's process
+//!   is started and confined (today a plain process group; the sandbox plugs in here) sits
+//!   behind it.
+//! - [`logs`]: capture of an environment's stdout/stderr into log events, and the
+//!   START/END/REPORT lines.
+//! - [`environment`]: one running environment: its process, its Runtime API session, its logs.
+//! - [`executor`]: [`Executor`], the pools of environments per function version, the invocation
+//!   flow (cold start, warm reuse, timeouts, crashes), idle reaping and shutdown.
+//!
+//! **Architecture invariants:** an environment serves one function version and one
+//! invocation at a time; environments are never shared across functions, versions or
+//! revisions; a function's failure is data in the invocation's result, never an error of this
+//! crate.
+
+pub mod environment;
+pub mod executor;
+pub mod launcher;
+pub mod logs;
+pub mod runtimes;
+pub mod version;
+
+pub use executor::{Executor, ExecutorConfig, ExecutorError, InvokeRequest, InvokeResult, Report};
+pub use launcher::{Launcher, ProcessLauncher};
+pub use logs::{LogEvent, LogSink};
+pub use runtimes::RuntimeCatalog;
+pub use version::FunctionVersion;

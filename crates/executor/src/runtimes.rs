@@ -1,0 +1,278 @@
+//! The managed runtimes this host can run, and Lamina's bootstraps for them.
+//!
+//! `python3.N` runs Lamina's Python bootstrap under a host CPython 3.N; `nodejsN.x` runs the
+//! Node bootstrap under a host Node.js N; `provided*` runs the package's own `bootstrap`.
+//! Interpreters are found once at start by scanning the usual install locations. Version
+//! managers' shims are skipped: they are shell scripts that cost ~100 ms per start.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use lamina_model::RuntimeId;
+use lamina_model::runtime::ProvidedFlavor;
+
+/// Lamina's Python bootstrap, embedded so that one binary is the whole install.
+pub const PYTHON_BOOTSTRAP: &str = include_str!("../../../runtimes/python/bootstrap.py");
+/// Lamina's Node.js bootstrap.
+pub const NODE_BOOTSTRAP: &str = include_str!("../../../runtimes/node/bootstrap.cjs");
+
+/// How to start an environment of some runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeCommand {
+    /// The executable.
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Directory of the interpreter, put first on `PATH`.
+    pub bin_dir: Option<PathBuf>,
+}
+
+/// Why an environment cannot be started for a runtime.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuntimeError {
+    /// The host has no interpreter for this runtime.
+    #[error("The runtime {runtime} is not available on this Lamina host. Available runtimes: {}", available.join(", "))]
+    Unavailable {
+        /// What was asked for.
+        runtime: String,
+        /// What this host offers.
+        available: Vec<String>,
+    },
+    /// A `provided` package without an executable `bootstrap`.
+    #[error("Couldn't find valid bootstrap(s): [{}]", path.display())]
+    NoBootstrap {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+}
+
+/// The interpreters found on this host and where the bootstraps were written.
+#[derive(Debug, Clone)]
+pub struct RuntimeCatalog {
+    runtime_dir: PathBuf,
+    python: BTreeMap<u32, PathBuf>,
+    node: BTreeMap<u32, PathBuf>,
+}
+
+impl RuntimeCatalog {
+    /// Writes the bootstraps into `runtime_dir` and scans the host for interpreters.
+    pub fn detect(runtime_dir: &Path) -> io::Result<RuntimeCatalog> {
+        let mut catalog =
+            RuntimeCatalog::with_interpreters(runtime_dir, BTreeMap::new(), BTreeMap::new())?;
+        for dir in search_dirs() {
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
+            let mut names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
+            names.sort();
+            for name in names {
+                let name = name.to_string_lossy();
+                if let Some(minor) = name
+                    .strip_prefix("python3.")
+                    .and_then(|m| m.parse::<u32>().ok())
+                {
+                    let path = dir.join(&*name);
+                    if is_executable(&path) {
+                        catalog.python.entry(minor).or_insert(path);
+                    }
+                }
+            }
+            for name in ["node", "nodejs"] {
+                let path = dir.join(name);
+                if is_executable(&path) {
+                    if let Some(major) = node_major(&path) {
+                        catalog.node.entry(major).or_insert(path);
+                    }
+                }
+            }
+        }
+        Ok(catalog)
+    }
+
+    /// A catalog with the given interpreters (tests, and explicit configuration).
+    pub fn with_interpreters(
+        runtime_dir: &Path,
+        python: BTreeMap<u32, PathBuf>,
+        node: BTreeMap<u32, PathBuf>,
+    ) -> io::Result<RuntimeCatalog> {
+        for (sub, file, text) in [
+            ("python", "bootstrap.py", PYTHON_BOOTSTRAP),
+            ("node", "bootstrap.cjs", NODE_BOOTSTRAP),
+        ] {
+            let dir = runtime_dir.join(sub);
+            fs::create_dir_all(&dir)?;
+            let path = dir.join(file);
+            if fs::read_to_string(&path).ok().as_deref() != Some(text) {
+                let tmp = dir.join(format!(".{file}.tmp"));
+                fs::write(&tmp, text)?;
+                fs::rename(&tmp, &path)?;
+            }
+        }
+        Ok(RuntimeCatalog {
+            runtime_dir: runtime_dir.to_path_buf(),
+            python,
+            node,
+        })
+    }
+
+    /// Where the bootstraps live (`LAMBDA_RUNTIME_DIR`).
+    pub fn runtime_dir(&self) -> &Path {
+        &self.runtime_dir
+    }
+
+    /// Every runtime identifier this host can run, sorted.
+    pub fn available(&self) -> Vec<String> {
+        let mut ids: Vec<RuntimeId> = self
+            .python
+            .keys()
+            .map(|&minor| RuntimeId::Python { minor })
+            .chain(self.node.keys().map(|&major| RuntimeId::Node { major }))
+            .chain([
+                RuntimeId::Provided(ProvidedFlavor::Al1),
+                RuntimeId::Provided(ProvidedFlavor::Al2),
+                RuntimeId::Provided(ProvidedFlavor::Al2023),
+            ])
+            .collect();
+        ids.sort();
+        ids.iter().map(ToString::to_string).collect()
+    }
+
+    /// Whether this host can run `runtime` (by its API name).
+    pub fn check(&self, runtime: &str) -> Result<RuntimeId, RuntimeError> {
+        let unavailable = || RuntimeError::Unavailable {
+            runtime: runtime.to_string(),
+            available: self.available(),
+        };
+        let id = RuntimeId::parse(runtime).ok_or_else(unavailable)?;
+        match id {
+            RuntimeId::Python { minor } if !self.python.contains_key(&minor) => Err(unavailable()),
+            RuntimeId::Node { major } if !self.node.contains_key(&major) => Err(unavailable()),
+            _ => Ok(id),
+        }
+    }
+
+    /// The command that starts an environment of `runtime` for code in `code_dir`.
+    pub fn command(
+        &self,
+        runtime: RuntimeId,
+        code_dir: &Path,
+    ) -> Result<RuntimeCommand, RuntimeError> {
+        let unavailable = || RuntimeError::Unavailable {
+            runtime: runtime.to_string(),
+            available: self.available(),
+        };
+        match runtime {
+            RuntimeId::Python { minor } => {
+                let python = self.python.get(&minor).ok_or_else(unavailable)?;
+                Ok(RuntimeCommand {
+                    program: python.clone(),
+                    // -s: the host user's site directory is no part of a function.
+                    args: vec![
+                        "-s".into(),
+                        self.runtime_dir
+                            .join("python/bootstrap.py")
+                            .display()
+                            .to_string(),
+                    ],
+                    bin_dir: python.parent().map(Path::to_path_buf),
+                })
+            }
+            RuntimeId::Node { major } => {
+                let node = self.node.get(&major).ok_or_else(unavailable)?;
+                Ok(RuntimeCommand {
+                    program: node.clone(),
+                    args: vec![
+                        self.runtime_dir
+                            .join("node/bootstrap.cjs")
+                            .display()
+                            .to_string(),
+                    ],
+                    bin_dir: node.parent().map(Path::to_path_buf),
+                })
+            }
+            RuntimeId::Provided(_) => {
+                let bootstrap = code_dir.join("bootstrap");
+                if !is_executable(&bootstrap) {
+                    return Err(RuntimeError::NoBootstrap { path: bootstrap });
+                }
+                Ok(RuntimeCommand {
+                    program: bootstrap,
+                    args: Vec::new(),
+                    bin_dir: None,
+                })
+            }
+        }
+    }
+}
+
+fn search_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = vec!["/usr/bin".into(), "/usr/local/bin".into(), "/bin".into()];
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(
+            std::env::split_paths(&path).filter(|p| !p.to_string_lossy().contains("shims")),
+        );
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        let versions = Path::new(&home).join(".pyenv/versions");
+        if let Ok(entries) = fs::read_dir(versions) {
+            let mut found: Vec<PathBuf> = entries.flatten().map(|e| e.path().join("bin")).collect();
+            found.sort();
+            dirs.extend(found);
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    dirs.retain(|d| seen.insert(fs::canonicalize(d).unwrap_or_else(|_| d.clone())));
+    dirs
+}
+
+fn is_executable(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+fn node_major(path: &Path) -> Option<u32> {
+    // A clean environment: an inherited NODE_OPTIONS or CA bundle would slow or break this.
+    let out = Command::new(path)
+        .arg("--version")
+        .env_clear()
+        .output()
+        .ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    text.trim()
+        .strip_prefix('v')?
+        .split('.')
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_what_is_missing_and_what_is_available() {
+        let dir = tempfile::tempdir().unwrap();
+        let python = BTreeMap::from([(11, PathBuf::from("/usr/bin/python3.11"))]);
+        let cat = RuntimeCatalog::with_interpreters(dir.path(), python, BTreeMap::new()).unwrap();
+        assert!(dir.path().join("python/bootstrap.py").is_file());
+        assert_eq!(
+            cat.available(),
+            ["python3.11", "provided", "provided.al2", "provided.al2023"]
+        );
+        assert!(cat.check("python3.11").is_ok());
+        let err = cat.check("nodejs22.x").unwrap_err().to_string();
+        assert!(
+            err.contains("nodejs22.x") && err.contains("python3.11"),
+            "{err}"
+        );
+        let code = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            cat.command(RuntimeId::parse("provided.al2023").unwrap(), code.path()),
+            Err(RuntimeError::NoBootstrap { .. })
+        ));
+    }
+}

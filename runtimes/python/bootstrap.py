@@ -1,0 +1,301 @@
+"""Lamina's bootstrap for the managed python3.x runtimes.
+
+It does what Lambda's Python runtime does, with the standard library only: load the handler
+named by _HANDLER once per environment (init), then loop on the Runtime API, calling the
+handler with the decoded event and a context object, and posting the result or the error.
+Error types and messages follow Lambda's own (Runtime.ImportModuleError,
+Runtime.HandlerNotFound, Runtime.UserCodeSyntaxError, Runtime.MalformedHandlerName,
+Runtime.MarshalError, Runtime.UnmarshalError, and the exception's class name otherwise).
+
+This file is embedded in the lamina binary and written to the runtime directory at start.
+"""
+
+import decimal
+import http.client
+import importlib
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+
+API_PREFIX = "/2018-06-01/runtime"
+
+
+class FaultError(Exception):
+    """A failure with a Lambda error type of its own, rather than the exception's class."""
+
+    def __init__(self, error_type, message, stack=None):
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+        self.stack = stack or []
+
+
+class RuntimeClient:
+    """A persistent HTTP/1.1 connection to this environment's Runtime API."""
+
+    def __init__(self, address):
+        host, _, port = address.rpartition(":")
+        self.host = host
+        self.port = int(port)
+        self.conn = None
+
+    def _request(self, method, path, body=None, headers=None):
+        for attempt in (0, 1):
+            if self.conn is None:
+                # No timeout: /next is a long poll that may last as long as the environment.
+                self.conn = http.client.HTTPConnection(self.host, self.port)
+            try:
+                self.conn.request(method, API_PREFIX + path, body=body, headers=headers or {})
+                resp = self.conn.getresponse()
+                return resp, resp.read()
+            except (http.client.HTTPException, ConnectionError):
+                self.conn.close()
+                self.conn = None
+                if attempt == 1:
+                    raise
+
+    def next(self):
+        resp, body = self._request("GET", "/invocation/next")
+        if resp.status != 200:
+            # The platform is closing this environment.
+            sys.exit(0)
+        return resp.headers, body
+
+    def response(self, request_id, body):
+        self._request("POST", "/invocation/%s/response" % request_id, body)
+
+    def error(self, request_id, error):
+        self._post_error("/invocation/%s/error" % request_id, error)
+
+    def init_error(self, error):
+        self._post_error("/init/error", error)
+
+    def _post_error(self, path, error):
+        body = json.dumps(error).encode()
+        headers = {
+            "Content-Type": "application/vnd.aws.lambda.error+json",
+            "Lambda-Runtime-Function-Error-Type": error["errorType"],
+        }
+        self._request("POST", path, body, headers)
+
+
+class CognitoIdentity:
+    def __init__(self, data):
+        self.cognito_identity_id = data.get("cognitoIdentityId")
+        self.cognito_identity_pool_id = data.get("cognitoIdentityPoolId")
+
+
+class Client:
+    def __init__(self, data):
+        self.installation_id = data.get("installation_id")
+        self.app_title = data.get("app_title")
+        self.app_version_name = data.get("app_version_name")
+        self.app_version_code = data.get("app_version_code")
+        self.app_package_name = data.get("app_package_name")
+
+
+class ClientContext:
+    def __init__(self, data):
+        self.client = Client(data.get("client") or {})
+        self.custom = data.get("custom")
+        self.env = data.get("env")
+
+
+class LambdaContext:
+    """The context object Lambda passes to Python handlers."""
+
+    def __init__(self, request_id, deadline_ms, invoked_arn, client_context, identity):
+        self.aws_request_id = request_id
+        self.invoked_function_arn = invoked_arn
+        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION")
+        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        self._deadline_ms = deadline_ms
+        self.client_context = ClientContext(client_context) if client_context else None
+        self.identity = CognitoIdentity(identity or {})
+
+    def get_remaining_time_in_millis(self):
+        return max(self._deadline_ms - int(time.time() * 1000), 0)
+
+    def log(self, msg):
+        sys.stdout.write(str(msg))
+        sys.stdout.flush()
+
+    def __repr__(self):
+        return (
+            "LambdaContext([aws_request_id=%s,log_group_name=%s,log_stream_name=%s,"
+            "function_name=%s,memory_limit_in_mb=%s,function_version=%s,"
+            "invoked_function_arn=%s])"
+            % (
+                self.aws_request_id,
+                self.log_group_name,
+                self.log_stream_name,
+                self.function_name,
+                self.memory_limit_in_mb,
+                self.function_version,
+                self.invoked_function_arn,
+            )
+        )
+
+
+class RequestIdFilter(logging.Filter):
+    request_id = ""
+
+    def filter(self, record):
+        record.aws_request_id = RequestIdFilter.request_id
+        return True
+
+
+def install_logging():
+    """Lambda's format for the logging module: [LEVEL]<tab>time<tab>request id<tab>message."""
+    handler = logging.StreamHandler(sys.stdout)
+    formatter = logging.Formatter(
+        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
+        "%Y-%m-%dT%H:%M:%S",
+    )
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    handler.terminator = ""
+    handler.addFilter(RequestIdFilter())
+    logging.getLogger().addHandler(handler)
+
+
+def load_handler(name):
+    try:
+        module_name, function_name = name.rsplit(".", 1)
+    except ValueError as e:
+        raise FaultError(
+            "Runtime.MalformedHandlerName", "Bad handler '%s': %s" % (name, e)
+        )
+    module_name = module_name.replace("/", ".")
+    if module_name.split(".")[0] in sys.builtin_module_names:
+        raise FaultError(
+            "Runtime.BuiltInModuleConflict",
+            "Cannot use built-in module %s as a handler module" % module_name,
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise FaultError(
+            "Runtime.ImportModuleError",
+            "Unable to import module '%s': %s" % (module_name, e),
+        )
+    except SyntaxError as e:
+        stack = ['  File "%s" Line %s\n    %s' % (e.filename, e.lineno, e.text)]
+        raise FaultError(
+            "Runtime.UserCodeSyntaxError",
+            "Syntax error in module '%s': %s" % (module_name, e),
+            stack,
+        )
+    handler = getattr(module, function_name, None)
+    if handler is None:
+        # As in Lambda, a missing handler fails each invocation, not the init.
+        fault = FaultError(
+            "Runtime.HandlerNotFound",
+            "Handler '%s' missing on module '%s'" % (function_name, module_name),
+        )
+
+        def missing(event, context):
+            raise fault
+
+        return missing
+    return handler
+
+
+def error_document(exc, request_id=""):
+    if isinstance(exc, FaultError):
+        return {
+            "errorMessage": exc.message,
+            "errorType": exc.error_type,
+            "requestId": request_id,
+            "stackTrace": exc.stack,
+        }
+    tb = traceback.extract_tb(exc.__traceback__)
+    return {
+        "errorMessage": str(exc),
+        "errorType": type(exc).__name__,
+        "requestId": request_id,
+        "stackTrace": traceback.format_list(tb),
+    }
+
+
+def log_error(doc):
+    lines = ["[ERROR] %s: %s" % (doc["errorType"], doc["errorMessage"])]
+    if doc["stackTrace"]:
+        lines.append("Traceback (most recent call last):")
+        lines.extend(frame.rstrip("\n") for frame in doc["stackTrace"])
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
+
+
+def to_json(value):
+    def default(o):
+        if isinstance(o, decimal.Decimal):
+            return int(o) if o == o.to_integral_value() else float(o)
+        raise TypeError("Object of type %s is not JSON serializable" % type(o).__name__)
+
+    return json.dumps(value, default=default).encode()
+
+
+def main():
+    # Line-buffered output: a print() reaches the log as it happens, not when a buffer fills.
+    sys.stdout.reconfigure(line_buffering=True)
+    sys.stderr.reconfigure(line_buffering=True)
+    client = RuntimeClient(os.environ["AWS_LAMBDA_RUNTIME_API"])
+    task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
+    sys.path.insert(0, task_root)
+    install_logging()
+
+    try:
+        handler = load_handler(os.environ.get("_HANDLER", ""))
+    except Exception as e:  # noqa: BLE001 - any failure of user init code is an init error
+        doc = error_document(e)
+        log_error(doc)
+        client.init_error(doc)
+        sys.exit(1)
+
+    while True:
+        headers, body = client.next()
+        request_id = headers.get("Lambda-Runtime-Aws-Request-Id", "")
+        RequestIdFilter.request_id = request_id
+        trace_id = headers.get("Lambda-Runtime-Trace-Id")
+        if trace_id:
+            os.environ["_X_AMZN_TRACE_ID"] = trace_id
+        else:
+            os.environ.pop("_X_AMZN_TRACE_ID", None)
+        try:
+            try:
+                event = json.loads(body) if body else {}
+            except ValueError as e:
+                raise FaultError("Runtime.UnmarshalError", "Unable to unmarshal input: %s" % e)
+            client_context = headers.get("Lambda-Runtime-Client-Context")
+            identity = headers.get("Lambda-Runtime-Cognito-Identity")
+            context = LambdaContext(
+                request_id,
+                int(headers.get("Lambda-Runtime-Deadline-Ms", "0")),
+                headers.get("Lambda-Runtime-Invoked-Function-Arn"),
+                json.loads(client_context) if client_context else None,
+                json.loads(identity) if identity else None,
+            )
+            result = handler(event, context)
+            try:
+                payload = to_json(result)
+            except (TypeError, ValueError) as e:
+                raise FaultError("Runtime.MarshalError", "Unable to marshal response: %s" % e)
+        except Exception as e:  # noqa: BLE001 - every handler failure is reported, not raised
+            doc = error_document(e, request_id)
+            log_error(doc)
+            client.error(request_id, doc)
+            continue
+        sys.stdout.flush()
+        sys.stderr.flush()
+        client.response(request_id, payload)
+
+
+if __name__ == "__main__":
+    main()
