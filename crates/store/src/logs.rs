@@ -1,0 +1,304 @@
+//! Function logs in the data directory: one directory per log group, one file per log
+//! stream, one line per event (`<epoch-ms> <message>`), with a size bound per group.
+//!
+//! Appends go into buffered writers and reach the disk when [`LogStore::flush`] runs (the
+//! platform calls it periodically and before every read), so the invocation path never
+//! waits on the disk. When a group grows past its bound, its oldest streams are removed.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// One stored event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Stream it belongs to.
+    pub stream: String,
+    /// Milliseconds since the epoch.
+    pub timestamp_ms: i64,
+    /// The message.
+    pub message: String,
+    /// Stable id: stream file and byte offset.
+    pub event_id: String,
+}
+
+/// A query over one group, in the manner of CloudWatch Logs' FilterLogEvents.
+#[derive(Debug, Clone, Default)]
+pub struct LogQuery {
+    /// Events at or after this time.
+    pub start_ms: Option<i64>,
+    /// Events at or before this time.
+    pub end_ms: Option<i64>,
+    /// Only these streams.
+    pub streams: Option<Vec<String>>,
+    /// Only events whose message contains this text.
+    pub contains: Option<String>,
+    /// Skip this many matching events (pagination).
+    pub skip: usize,
+    /// At most this many events.
+    pub limit: usize,
+}
+
+#[derive(Debug)]
+struct Writer {
+    out: BufWriter<File>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    writers: HashMap<(String, String), Writer>,
+    group_bytes: HashMap<String, u64>,
+}
+
+/// The log store.
+#[derive(Debug)]
+pub struct LogStore {
+    root: PathBuf,
+    max_group_bytes: u64,
+    // File writes into memory buffers only; flush happens on its own schedule.
+    state: Mutex<State>,
+}
+
+impl LogStore {
+    /// Opens the store at `root`; each group keeps at most `max_group_bytes`.
+    pub fn open(root: &Path, max_group_bytes: u64) -> io::Result<LogStore> {
+        fs::create_dir_all(root)?;
+        Ok(LogStore { root: root.to_path_buf(), max_group_bytes, state: Mutex::new(State::default()) })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn group_dir(&self, group: &str) -> PathBuf {
+        self.root.join(encode(group))
+    }
+
+    /// Appends events to a stream.
+    pub fn append(&self, group: &str, stream: &str, events: &[(i64, &str)]) -> io::Result<()> {
+        let mut st = self.lock();
+        let key = (group.to_string(), stream.to_string());
+        if !st.writers.contains_key(&key) {
+            let dir = self.group_dir(group);
+            fs::create_dir_all(&dir)?;
+            let file = OpenOptions::new().create(true).append(true).open(dir.join(format!("{}.log", encode(stream))))?;
+            st.writers.insert(key.clone(), Writer { out: BufWriter::with_capacity(64 * 1024, file) });
+            if !st.group_bytes.contains_key(group) {
+                let size = dir_size(&dir);
+                st.group_bytes.insert(group.to_string(), size);
+            }
+        }
+        let mut added = 0u64;
+        let writer = st.writers.get_mut(&key).expect("inserted above");
+        for (ts, message) in events {
+            let line = format!("{ts} {message}\n");
+            added += line.len() as u64;
+            writer.out.write_all(line.as_bytes())?;
+        }
+        let total = st.group_bytes.entry(group.to_string()).or_insert(0);
+        *total += added;
+        if *total > self.max_group_bytes {
+            self.trim_group(&mut st, group, stream)?;
+        }
+        Ok(())
+    }
+
+    /// Removes the oldest streams of a group until it is within three quarters of its bound.
+    /// The stream being written (`keep`) is never removed, even if alone it is over.
+    fn trim_group(&self, st: &mut State, group: &str, keep: &str) -> io::Result<()> {
+        let dir = self.group_dir(group);
+        for ((g, _), w) in st.writers.iter_mut() {
+            if g == group {
+                w.out.flush()?;
+            }
+        }
+        let mut files: Vec<(std::time::SystemTime, PathBuf, u64)> = fs::read_dir(&dir)?
+            .flatten()
+            .filter_map(|e| {
+                let m = e.metadata().ok()?;
+                Some((m.modified().ok()?, e.path(), m.len()))
+            })
+            .collect();
+        files.sort();
+        let mut total: u64 = files.iter().map(|f| f.2).sum();
+        let target = self.max_group_bytes / 4 * 3;
+        for (_, path, len) in files {
+            if total <= target {
+                break;
+            }
+            let stream = decode(path.file_stem().and_then(|s| s.to_str()).unwrap_or_default());
+            if stream == keep {
+                continue;
+            }
+            st.writers.remove(&(group.to_string(), stream));
+            fs::remove_file(&path)?;
+            total -= len;
+        }
+        st.group_bytes.insert(group.to_string(), total);
+        Ok(())
+    }
+
+    /// Writes every buffered event to disk.
+    pub fn flush(&self) {
+        let mut st = self.lock();
+        for w in st.writers.values_mut() {
+            let _ = w.out.flush();
+        }
+    }
+
+    /// Whether a group has any stream.
+    pub fn group_exists(&self, group: &str) -> bool {
+        self.group_dir(group).is_dir()
+    }
+
+    /// Stream names of a group, with their size and last write, newest first.
+    pub fn streams(&self, group: &str) -> io::Result<Vec<(String, u64, std::time::SystemTime)>> {
+        self.flush();
+        let mut out: Vec<_> = fs::read_dir(self.group_dir(group))?
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_str()?.strip_suffix(".log")?.to_string();
+                let m = e.metadata().ok()?;
+                Some((decode(&name), m.len(), m.modified().ok()?))
+            })
+            .collect();
+        out.sort_by(|a, b| b.2.cmp(&a.2));
+        Ok(out)
+    }
+
+    /// Events of a group matching `query`, oldest first, and whether more matched.
+    pub fn query(&self, group: &str, query: &LogQuery) -> io::Result<(Vec<StoredEvent>, bool)> {
+        self.flush();
+        let dir = self.group_dir(group);
+        let mut events = Vec::new();
+        for entry in fs::read_dir(&dir)?.flatten() {
+            let Some(name) = entry.file_name().to_str().and_then(|n| n.strip_suffix(".log")).map(decode) else {
+                continue;
+            };
+            if let Some(want) = &query.streams {
+                if !want.contains(&name) {
+                    continue;
+                }
+            }
+            let mut reader = BufReader::new(File::open(entry.path())?);
+            let mut offset = 0u64;
+            let mut line = String::new();
+            loop {
+                line.clear();
+                let n = reader.read_line(&mut line)?;
+                if n == 0 {
+                    break;
+                }
+                let at = offset;
+                offset += n as u64;
+                let Some((ts, msg)) = line.trim_end_matches('\n').split_once(' ') else { continue };
+                let Ok(ts) = ts.parse::<i64>() else { continue };
+                if query.start_ms.is_some_and(|s| ts < s) || query.end_ms.is_some_and(|e| ts > e) {
+                    continue;
+                }
+                if query.contains.as_deref().is_some_and(|c| !msg.contains(c)) {
+                    continue;
+                }
+                events.push(StoredEvent {
+                    stream: name.clone(),
+                    timestamp_ms: ts,
+                    message: msg.to_string(),
+                    event_id: format!("{ts:020}{:08x}{at:012}", fxhash(&name)),
+                });
+            }
+        }
+        events.sort_by(|a, b| (a.timestamp_ms, &a.event_id).cmp(&(b.timestamp_ms, &b.event_id)));
+        let total = events.len();
+        let page: Vec<StoredEvent> = events.into_iter().skip(query.skip).take(query.limit).collect();
+        let more = query.skip + page.len() < total;
+        Ok((page, more))
+    }
+
+    /// Removes a whole group (when its function is deleted).
+    pub fn delete_group(&self, group: &str) -> io::Result<()> {
+        let mut st = self.lock();
+        st.writers.retain(|(g, _), _| g != group);
+        st.group_bytes.remove(group);
+        match fs::remove_dir_all(self.group_dir(group)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    fs::read_dir(dir)
+        .map(|rd| rd.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .unwrap_or(0)
+}
+
+fn fxhash(s: &str) -> u32 {
+    s.bytes().fold(0x811c9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x01000193))
+}
+
+/// Group and stream names hold `/`, `[` and `$`; file names get them percent-encoded.
+fn encode(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn decode(name: &str) -> String {
+    let bytes = name.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&name[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn append_query_page_and_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::open(dir.path(), 4096).unwrap();
+        let g = "/aws/lambda/f";
+        let s1 = "2026/11/21/[$LATEST]aaaa";
+        store.append(g, s1, &[(1, "START RequestId: 1"), (3, "END RequestId: 1")]).unwrap();
+        store.append(g, "2026/11/21/[$LATEST]bbbb", &[(2, "hello\tworld")]).unwrap();
+        let (all, more) = store.query(g, &LogQuery { limit: 10, ..Default::default() }).unwrap();
+        assert!(!more);
+        let msgs: Vec<&str> = all.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(msgs, ["START RequestId: 1", "hello\tworld", "END RequestId: 1"]);
+        assert_eq!(all[0].stream, s1);
+        let (page, more) = store.query(g, &LogQuery { limit: 1, skip: 1, start_ms: Some(2), ..Default::default() }).unwrap();
+        assert!(!more);
+        assert_eq!(page[0].message, "END RequestId: 1");
+        assert_eq!(store.streams(g).unwrap().len(), 2);
+
+        let big = "x".repeat(1000);
+        for i in 0..20 {
+            store.append(g, &format!("s{i}"), &[(10 + i, big.as_str())]).unwrap();
+        }
+        store.flush();
+        assert!(dir_size(&store.group_dir(g)) <= 4096, "bounded");
+        store.delete_group(g).unwrap();
+        assert!(!store.group_exists(g));
+        assert_eq!(decode(&encode(s1)), s1);
+    }
+}
