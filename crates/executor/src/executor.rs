@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use lamina_model::limits::{INIT_TIMEOUT_S, LOG_TAIL_BYTES, RESPONSE_PAYLOAD_MAX_BYTES};
 use lamina_model::runtime::RuntimeId;
-use lamina_runtime_api::{Invocation, PickedUp, Reply};
+use lamina_runtime_api::{Invocation, PickedUp, PickupHook, Reply};
 use tokio::sync::{Notify, oneshot};
 
 use crate::environment::Environment;
@@ -498,6 +498,8 @@ impl Inner {
         if !cold {
             env.log.reset_tail();
         }
+        let start_log = env.log.clone();
+        let start_line = logs::start_line(&req.request_id, &version.version);
         let (picked_tx, picked_rx) = oneshot::channel();
         let (reply_tx, mut reply_rx) = oneshot::channel();
         let invocation = Invocation {
@@ -509,6 +511,9 @@ impl Inner {
             client_context: req.client_context.clone(),
             picked_up: picked_tx,
             reply: reply_tx,
+            on_pickup: Some(PickupHook(Box::new(move || {
+                start_log.platform_lines(&[start_line])
+            }))),
         };
         let assigned_at = Instant::now();
         if env.session.assign(invocation).is_err() {

@@ -18,4 +18,4 @@ pub mod server;
 pub mod session;
 
 pub use server::serve;
-pub use session::{Invocation, PickedUp, Reply, Session};
+pub use session::{Invocation, PickedUp, PickupHook, Reply, Session};

@@ -240,6 +240,7 @@ mod tests {
                 client_context: Some("{\"custom\":{}}".into()),
                 picked_up: ptx,
                 reply: rtx,
+                on_pickup: None,
             })
             .unwrap();
         let next = client

@@ -29,6 +29,18 @@ pub struct Invocation {
     pub picked_up: oneshot::Sender<PickedUp>,
     /// Carries the outcome.
     pub reply: oneshot::Sender<Reply>,
+    /// Runs synchronously when the runtime fetches the invocation, before the event is
+    /// returned to it: whatever it writes is ordered before anything the handler writes.
+    pub on_pickup: Option<PickupHook>,
+}
+
+/// A callback run at the moment an invocation is fetched.
+pub struct PickupHook(pub Box<dyn FnOnce() + Send>);
+
+impl std::fmt::Debug for PickupHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PickupHook")
+    }
 }
 
 /// When and with which deadline the runtime fetched an invocation.
@@ -313,6 +325,7 @@ mod tests {
             client_context: None,
             picked_up: ptx,
             reply: rtx,
+            on_pickup: None,
         };
         (inv, prx, rrx)
     }

@@ -65,7 +65,11 @@ impl LogStore {
     /// Opens the store at `root`; each group keeps at most `max_group_bytes`.
     pub fn open(root: &Path, max_group_bytes: u64) -> io::Result<LogStore> {
         fs::create_dir_all(root)?;
-        Ok(LogStore { root: root.to_path_buf(), max_group_bytes, state: Mutex::new(State::default()) })
+        Ok(LogStore {
+            root: root.to_path_buf(),
+            max_group_bytes,
+            state: Mutex::new(State::default()),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -83,8 +87,16 @@ impl LogStore {
         if !st.writers.contains_key(&key) {
             let dir = self.group_dir(group);
             fs::create_dir_all(&dir)?;
-            let file = OpenOptions::new().create(true).append(true).open(dir.join(format!("{}.log", encode(stream))))?;
-            st.writers.insert(key.clone(), Writer { out: BufWriter::with_capacity(64 * 1024, file) });
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join(format!("{}.log", encode(stream))))?;
+            st.writers.insert(
+                key.clone(),
+                Writer {
+                    out: BufWriter::with_capacity(64 * 1024, file),
+                },
+            );
             if !st.group_bytes.contains_key(group) {
                 let size = dir_size(&dir);
                 st.group_bytes.insert(group.to_string(), size);
@@ -128,7 +140,11 @@ impl LogStore {
             if total <= target {
                 break;
             }
-            let stream = decode(path.file_stem().and_then(|s| s.to_str()).unwrap_or_default());
+            let stream = decode(
+                path.file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default(),
+            );
             if stream == keep {
                 continue;
             }
@@ -174,7 +190,12 @@ impl LogStore {
         let dir = self.group_dir(group);
         let mut events = Vec::new();
         for entry in fs::read_dir(&dir)?.flatten() {
-            let Some(name) = entry.file_name().to_str().and_then(|n| n.strip_suffix(".log")).map(decode) else {
+            let Some(name) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".log"))
+                .map(decode)
+            else {
                 continue;
             };
             if let Some(want) = &query.streams {
@@ -193,7 +214,9 @@ impl LogStore {
                 }
                 let at = offset;
                 offset += n as u64;
-                let Some((ts, msg)) = line.trim_end_matches('\n').split_once(' ') else { continue };
+                let Some((ts, msg)) = line.trim_end_matches('\n').split_once(' ') else {
+                    continue;
+                };
                 let Ok(ts) = ts.parse::<i64>() else { continue };
                 if query.start_ms.is_some_and(|s| ts < s) || query.end_ms.is_some_and(|e| ts > e) {
                     continue;
@@ -211,7 +234,11 @@ impl LogStore {
         }
         events.sort_by(|a, b| (a.timestamp_ms, &a.event_id).cmp(&(b.timestamp_ms, &b.event_id)));
         let total = events.len();
-        let page: Vec<StoredEvent> = events.into_iter().skip(query.skip).take(query.limit).collect();
+        let page: Vec<StoredEvent> = events
+            .into_iter()
+            .skip(query.skip)
+            .take(query.limit)
+            .collect();
         let more = query.skip + page.len() < total;
         Ok((page, more))
     }
@@ -230,12 +257,19 @@ impl LogStore {
 
 fn dir_size(dir: &Path) -> u64 {
     fs::read_dir(dir)
-        .map(|rd| rd.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
         .unwrap_or(0)
 }
 
 fn fxhash(s: &str) -> u32 {
-    s.bytes().fold(0x811c9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x01000193))
+    s.bytes().fold(0x811c9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x01000193)
+    })
 }
 
 /// Group and stream names hold `/`, `[` and `$`; file names get them percent-encoded.
@@ -279,21 +313,48 @@ mod tests {
         let store = LogStore::open(dir.path(), 4096).unwrap();
         let g = "/aws/lambda/f";
         let s1 = "2026/11/21/[$LATEST]aaaa";
-        store.append(g, s1, &[(1, "START RequestId: 1"), (3, "END RequestId: 1")]).unwrap();
-        store.append(g, "2026/11/21/[$LATEST]bbbb", &[(2, "hello\tworld")]).unwrap();
-        let (all, more) = store.query(g, &LogQuery { limit: 10, ..Default::default() }).unwrap();
+        store
+            .append(g, s1, &[(1, "START RequestId: 1"), (3, "END RequestId: 1")])
+            .unwrap();
+        store
+            .append(g, "2026/11/21/[$LATEST]bbbb", &[(2, "hello\tworld")])
+            .unwrap();
+        let (all, more) = store
+            .query(
+                g,
+                &LogQuery {
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
         assert!(!more);
         let msgs: Vec<&str> = all.iter().map(|e| e.message.as_str()).collect();
-        assert_eq!(msgs, ["START RequestId: 1", "hello\tworld", "END RequestId: 1"]);
+        assert_eq!(
+            msgs,
+            ["START RequestId: 1", "hello\tworld", "END RequestId: 1"]
+        );
         assert_eq!(all[0].stream, s1);
-        let (page, more) = store.query(g, &LogQuery { limit: 1, skip: 1, start_ms: Some(2), ..Default::default() }).unwrap();
+        let (page, more) = store
+            .query(
+                g,
+                &LogQuery {
+                    limit: 1,
+                    skip: 1,
+                    start_ms: Some(2),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
         assert!(!more);
         assert_eq!(page[0].message, "END RequestId: 1");
         assert_eq!(store.streams(g).unwrap().len(), 2);
 
         let big = "x".repeat(1000);
         for i in 0..20 {
-            store.append(g, &format!("s{i}"), &[(10 + i, big.as_str())]).unwrap();
+            store
+                .append(g, &format!("s{i}"), &[(10 + i, big.as_str())])
+                .unwrap();
         }
         store.flush();
         assert!(dir_size(&store.group_dir(g)) <= 4096, "bounded");

@@ -1,0 +1,45 @@
+//! Lambda's error shape on the wire: the status, `x-amzn-ErrorType`, `x-amzn-RequestId` and a
+//! JSON body with `Type` and `message`, which botocore turns into
+//! `client.exceptions.<ErrorType>`.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use lamina_model::LambdaError;
+
+/// A [`LambdaError`] ready to be sent.
+#[derive(Debug)]
+pub struct ApiError(pub LambdaError);
+
+impl From<LambdaError> for ApiError {
+    fn from(e: LambdaError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut resp = (status, axum::Json(self.0.body())).into_response();
+        let h = resp.headers_mut();
+        h.insert(
+            "x-amzn-errortype",
+            HeaderValue::from_static(self.0.error_type()),
+        );
+        if let Ok(v) = HeaderValue::from_str(&lamina_model::new_id()) {
+            h.insert("x-amzn-requestid", v);
+        }
+        if matches!(self.0, LambdaError::TooManyRequests { .. }) {
+            h.insert("retry-after", HeaderValue::from_static("1"));
+        }
+        resp
+    }
+}
+
+/// The fallback for paths and methods the server does not know.
+pub async fn unknown_operation(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError(LambdaError::UnknownOperation(format!(
+        "Unknown operation: {method} {}",
+        uri.path()
+    )))
+}

@@ -1,0 +1,260 @@
+//! The AWS Lambda REST API routes.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use lamina_model::LambdaError;
+use lamina_model::function::{
+    CreateFunctionRequest, FunctionCodeLocation, GetFunctionResponse, UpdateFunctionCodeRequest,
+    UpdateFunctionConfigurationRequest,
+};
+use lamina_model::limits::SYNC_PAYLOAD_MAX_BYTES;
+use lamina_platform::{InvocationType, InvokeInput, Platform};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+type Params = Query<HashMap<String, String>>;
+
+/// Largest CreateFunction/UpdateFunctionCode body: a 50 MB zip in base64, plus the JSON
+/// around it (Lambda's own figure).
+const CODE_REQUEST_MAX_BYTES: usize = 69_905_067;
+
+/// The Lambda routes. Older botocore models put a trailing slash on the collection paths,
+/// so both spellings are served.
+pub fn routes() -> Router<Platform> {
+    Router::new()
+        .route(
+            "/2015-03-31/functions",
+            post(create_function).get(list_functions),
+        )
+        .route(
+            "/2015-03-31/functions/",
+            post(create_function).get(list_functions),
+        )
+        .route(
+            "/2015-03-31/functions/{name}",
+            get(get_function).delete(delete_function),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/configuration",
+            get(get_configuration).put(update_configuration),
+        )
+        .route("/2015-03-31/functions/{name}/code", put(update_code))
+        .route("/2015-03-31/functions/{name}/invocations", post(invoke))
+        .route("/2016-08-19/account-settings", get(account_settings))
+        .route("/2016-08-19/account-settings/", get(account_settings))
+        .route("/_lamina/code/{file}", get(download_code))
+        .route("/_lamina/health", get(health))
+}
+
+async fn read_body(body: Body, limit: usize, operation: &str) -> Result<Bytes, ApiError> {
+    match Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(_) => Err(ApiError(LambdaError::RequestTooLarge(format!(
+            "Request must be smaller than {limit} bytes for the {operation} operation"
+        )))),
+    }
+}
+
+fn parse_json<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError(LambdaError::InvalidRequestContent(format!(
+            "Could not parse request body into json: {e}"
+        )))
+    })
+}
+
+fn json(status: StatusCode, value: impl serde::Serialize) -> Response {
+    let mut resp = (status, axum::Json(value)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&lamina_model::new_id()) {
+        resp.headers_mut().insert("x-amzn-requestid", v);
+    }
+    resp
+}
+
+async fn create_function(State(p): State<Platform>, body: Body) -> Result<Response, ApiError> {
+    let bytes = read_body(body, CODE_REQUEST_MAX_BYTES, "CreateFunction").await?;
+    let req: CreateFunctionRequest = parse_json(&bytes)?;
+    Ok(json(StatusCode::CREATED, p.create_function(req).await?))
+}
+
+async fn list_functions(State(p): State<Platform>, Query(q): Params) -> Result<Response, ApiError> {
+    let page = p
+        .list_functions(
+            q.get("Marker").map(String::as_str),
+            q.get("MaxItems").map(String::as_str),
+        )
+        .await?;
+    Ok(json(StatusCode::OK, page))
+}
+
+async fn get_function(
+    State(p): State<Platform>,
+    Path(name): Path<String>,
+    Query(q): Params,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let details = p.get_function(&name, q.get("Qualifier").map(String::as_str))?;
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1:9000");
+    let resp = GetFunctionResponse {
+        configuration: details.configuration,
+        code: FunctionCodeLocation {
+            repository_type: "S3".into(),
+            location: format!("http://{host}/_lamina/code/{}.zip", details.code_id),
+        },
+        tags: (!details.tags.is_empty()).then_some(details.tags),
+    };
+    Ok(json(StatusCode::OK, resp))
+}
+
+async fn get_configuration(
+    State(p): State<Platform>,
+    Path(name): Path<String>,
+    Query(q): Params,
+) -> Result<Response, ApiError> {
+    Ok(json(
+        StatusCode::OK,
+        p.get_configuration(&name, q.get("Qualifier").map(String::as_str))?,
+    ))
+}
+
+async fn update_configuration(
+    State(p): State<Platform>,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_body(body, 1024 * 1024, "UpdateFunctionConfiguration").await?;
+    let req: UpdateFunctionConfigurationRequest = parse_json(&bytes)?;
+    Ok(json(
+        StatusCode::OK,
+        p.update_configuration(&name, req).await?,
+    ))
+}
+
+async fn update_code(
+    State(p): State<Platform>,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_body(body, CODE_REQUEST_MAX_BYTES, "UpdateFunctionCode").await?;
+    let req: UpdateFunctionCodeRequest = parse_json(&bytes)?;
+    Ok(json(StatusCode::OK, p.update_code(&name, req).await?))
+}
+
+async fn delete_function(
+    State(p): State<Platform>,
+    Path(name): Path<String>,
+    Query(q): Params,
+) -> Result<Response, ApiError> {
+    p.delete_function(&name, q.get("Qualifier").map(String::as_str))
+        .await?;
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    if let Ok(v) = HeaderValue::from_str(&lamina_model::new_id()) {
+        resp.headers_mut().insert("x-amzn-requestid", v);
+    }
+    Ok(resp)
+}
+
+async fn account_settings(State(p): State<Platform>) -> Response {
+    json(StatusCode::OK, p.account_settings())
+}
+
+async fn health(State(p): State<Platform>) -> Response {
+    json(
+        StatusCode::OK,
+        serde_json::json!({
+            "status": "ok",
+            "version": env!("CARGO_PKG_VERSION"),
+            "functions": p.function_count(),
+            "environments": p.executor().live_environments(),
+            "isolation": p.executor().isolation(),
+            "runtimes": p.available_runtimes(),
+        }),
+    )
+}
+
+async fn download_code(
+    State(p): State<Platform>,
+    Path(file): Path<String>,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError(LambdaError::ResourceNotFound("No such package.".into()));
+    let id = file.strip_suffix(".zip").ok_or_else(not_found)?;
+    let path = p.code_zip(id).ok_or_else(not_found)?;
+    let bytes = tokio::fs::read(&path).await.map_err(|_| not_found())?;
+    Ok(([("content-type", "application/zip")], bytes).into_response())
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+async fn invoke(
+    State(p): State<Platform>,
+    Path(name): Path<String>,
+    Query(q): Params,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    // Read one byte past the limit so that an oversized payload is told apart from one
+    // exactly at the limit.
+    let payload = match Limited::new(body, SYNC_PAYLOAD_MAX_BYTES + 1)
+        .collect()
+        .await
+    {
+        Ok(c) => c.to_bytes(),
+        Err(_) => {
+            return Err(ApiError(LambdaError::RequestTooLarge(format!(
+                "Request must be smaller than {SYNC_PAYLOAD_MAX_BYTES} bytes for the InvokeFunction operation"
+            ))));
+        }
+    };
+    let input = InvokeInput {
+        function_name: name,
+        qualifier: q.get("Qualifier").cloned(),
+        invocation_type: InvocationType::parse(
+            header(&headers, "x-amz-invocation-type").as_deref(),
+        )?,
+        log_type: header(&headers, "x-amz-log-type"),
+        client_context: header(&headers, "x-amz-client-context"),
+        payload,
+    };
+    let out = p.invoke(input).await?;
+    let status = StatusCode::from_u16(out.status).unwrap_or(StatusCode::OK);
+    let mut resp = Response::new(Body::from(out.payload));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert("content-type", HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(&out.request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    if let Some(fe) = out.function_error {
+        h.insert("x-amz-function-error", HeaderValue::from_static(fe));
+    }
+    if let Some(v) = out
+        .executed_version
+        .and_then(|v| HeaderValue::from_str(&v).ok())
+    {
+        h.insert("x-amz-executed-version", v);
+    }
+    if let Some(v) = out.log_result.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        h.insert("x-amz-log-result", v);
+    }
+    Ok(resp)
+}

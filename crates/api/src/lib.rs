@@ -1,0 +1,60 @@
+//! Lamina's HTTP surfaces.
+//!
+//! Layout:
+//! - [`lambda`]: the AWS Lambda REST API (rest-json, the paths botocore uses), including
+//!   Invoke.
+//! - [`logs`]: the subset of the CloudWatch Logs API (JSON 1.1, `X-Amz-Target`) that reads
+//!   function logs, so `aws logs tail /aws/lambda/NAME` works against the same endpoint.
+//! - [`error`]: Lambda's error shape on the wire.
+//!
+//! Handlers parse HTTP into calls on [`Platform`] and turn the answers back into HTTP; no
+//! state lives here. Requests are accepted whatever their SigV4 signature: the server is
+//! meant for a trusted network until authentication arrives.
+
+pub mod error;
+pub mod lambda;
+pub mod logs;
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use lamina_platform::Platform;
+
+/// The whole HTTP surface of one server.
+pub fn router(platform: Platform) -> Router {
+    lambda::routes()
+        .merge(logs::routes())
+        .fallback(error::unknown_operation)
+        .with_state(platform)
+}
+
+/// Serves `platform` on `listener` until `shutdown` resolves, then stops accepting, lets
+/// in-flight requests finish for up to `grace`, and returns.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    platform: Platform,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let (fired_tx, fired_rx) = tokio::sync::oneshot::channel::<()>();
+    let app = router(platform);
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = fired_tx.send(());
+    });
+    let deadline = async move {
+        if fired_rx.await.is_ok() {
+            tokio::time::sleep(grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = server => result,
+        _ = deadline => {
+            tracing::warn!("in-flight requests did not finish within {grace:?}; stopping anyway");
+            Ok(())
+        }
+    }
+}

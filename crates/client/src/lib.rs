@@ -1,0 +1,331 @@
+//! A typed client for Lamina's HTTP API: the Lambda operations the CLI needs and the
+//! CloudWatch Logs reads behind `lamina logs`. It speaks exactly the wire format AWS
+//! clients speak, so it doubles as a check of that format.
+
+use base64::Engine;
+use bytes::Bytes;
+use lamina_model::function::{FunctionConfiguration, ListFunctionsResponse};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Deserialize;
+
+/// What may go wrong talking to the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Nothing answers at the endpoint.
+    #[error(
+        "cannot reach the Lamina server at {endpoint}: is `lamina serve` running there? (use --endpoint or LAMINA_ENDPOINT to point elsewhere)"
+    )]
+    Unreachable {
+        /// Where we tried.
+        endpoint: String,
+        /// Cause.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The server answered with an error.
+    #[error("{error_type}: {message}")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// `x-amzn-ErrorType`.
+        error_type: String,
+        /// Message.
+        message: String,
+    },
+    /// The connection failed mid-request or the answer could not be read.
+    #[error("talking to {endpoint}: {detail}")]
+    Protocol {
+        /// Where.
+        endpoint: String,
+        /// What.
+        detail: String,
+    },
+}
+
+impl ClientError {
+    /// True when the server said the resource does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ClientError::Api { error_type, .. } if error_type == "ResourceNotFoundException")
+    }
+}
+
+/// The answer to an invocation.
+#[derive(Debug, Clone)]
+pub struct Invoked {
+    /// HTTP status.
+    pub status: u16,
+    /// Response or error document.
+    pub payload: Bytes,
+    /// `X-Amz-Function-Error`.
+    pub function_error: Option<String>,
+    /// Decoded `X-Amz-Log-Result`.
+    pub log: Option<String>,
+    /// `X-Amz-Executed-Version`.
+    pub executed_version: Option<String>,
+}
+
+/// One log event.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogEvent {
+    /// Stream.
+    pub log_stream_name: String,
+    /// Time (ms).
+    pub timestamp: i64,
+    /// Text.
+    pub message: String,
+    /// Id.
+    pub event_id: String,
+}
+
+/// A page of log events.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogPage {
+    /// Events.
+    pub events: Vec<LogEvent>,
+    /// Next page.
+    pub next_token: Option<String>,
+}
+
+/// Characters of a function name or ARN that must be escaped in a path segment.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.');
+
+/// A client of one Lamina server.
+#[derive(Debug, Clone)]
+pub struct Client {
+    endpoint: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// A client of the server at `endpoint` (`http://127.0.0.1:9000`).
+    pub fn new(endpoint: &str) -> Client {
+        Client {
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// The endpoint.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.endpoint)
+    }
+
+    fn function_path(name: &str, suffix: &str) -> String {
+        format!(
+            "/2015-03-31/functions/{}{suffix}",
+            utf8_percent_encode(name, SEGMENT)
+        )
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
+        let resp = req.send().await.map_err(|e| {
+            if e.is_connect() {
+                ClientError::Unreachable {
+                    endpoint: self.endpoint.clone(),
+                    source: e,
+                }
+            } else {
+                ClientError::Protocol {
+                    endpoint: self.endpoint.clone(),
+                    detail: e.to_string(),
+                }
+            }
+        })?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status().as_u16();
+        let header_type = resp
+            .headers()
+            .get("x-amzn-errortype")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body: serde_json::Value = resp.json().await.unwrap_or_default();
+        let error_type = header_type
+            .or_else(|| {
+                body.get("__type")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| status.to_string());
+        let message = body
+            .get("message")
+            .or_else(|| body.get("Message"))
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string();
+        Err(ClientError::Api {
+            status,
+            error_type,
+            message,
+        })
+    }
+
+    async fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        resp: reqwest::Response,
+    ) -> Result<T, ClientError> {
+        resp.json().await.map_err(|e| ClientError::Protocol {
+            endpoint: self.endpoint.clone(),
+            detail: e.to_string(),
+        })
+    }
+
+    /// CreateFunction with a full request document (`Code.ZipFile` as base64).
+    pub async fn create_function(
+        &self,
+        request: &serde_json::Value,
+    ) -> Result<FunctionConfiguration, ClientError> {
+        let resp = self
+            .send(
+                self.http
+                    .post(self.url("/2015-03-31/functions"))
+                    .json(request),
+            )
+            .await?;
+        self.json(resp).await
+    }
+
+    /// GetFunctionConfiguration.
+    pub async fn get_configuration(
+        &self,
+        name: &str,
+    ) -> Result<FunctionConfiguration, ClientError> {
+        let resp = self
+            .send(
+                self.http
+                    .get(self.url(&Client::function_path(name, "/configuration"))),
+            )
+            .await?;
+        self.json(resp).await
+    }
+
+    /// UpdateFunctionCode with a zip.
+    pub async fn update_code(
+        &self,
+        name: &str,
+        zip: &[u8],
+    ) -> Result<FunctionConfiguration, ClientError> {
+        let body =
+            serde_json::json!({ "ZipFile": base64::engine::general_purpose::STANDARD.encode(zip) });
+        let resp = self
+            .send(
+                self.http
+                    .put(self.url(&Client::function_path(name, "/code")))
+                    .json(&body),
+            )
+            .await?;
+        self.json(resp).await
+    }
+
+    /// UpdateFunctionConfiguration.
+    pub async fn update_configuration(
+        &self,
+        name: &str,
+        changes: &serde_json::Value,
+    ) -> Result<FunctionConfiguration, ClientError> {
+        let resp = self
+            .send(
+                self.http
+                    .put(self.url(&Client::function_path(name, "/configuration")))
+                    .json(changes),
+            )
+            .await?;
+        self.json(resp).await
+    }
+
+    /// Every function, across pages.
+    pub async fn list_functions(&self) -> Result<Vec<FunctionConfiguration>, ClientError> {
+        let mut all = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let path = match &marker {
+                Some(m) => format!(
+                    "/2015-03-31/functions?Marker={}",
+                    utf8_percent_encode(m, SEGMENT)
+                ),
+                None => "/2015-03-31/functions".to_string(),
+            };
+            let req = self.http.get(self.url(&path));
+            let page: ListFunctionsResponse = self.json(self.send(req).await?).await?;
+            all.extend(page.functions);
+            match page.next_marker {
+                Some(m) => marker = Some(m),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// DeleteFunction.
+    pub async fn delete_function(&self, name: &str) -> Result<(), ClientError> {
+        self.send(self.http.delete(self.url(&Client::function_path(name, ""))))
+            .await?;
+        Ok(())
+    }
+
+    /// Invoke (synchronous), optionally with the log tail.
+    pub async fn invoke(
+        &self,
+        name: &str,
+        payload: Bytes,
+        tail: bool,
+    ) -> Result<Invoked, ClientError> {
+        let mut req = self
+            .http
+            .post(self.url(&Client::function_path(name, "/invocations")))
+            .body(payload);
+        if tail {
+            req = req.header("X-Amz-Log-Type", "Tail");
+        }
+        let resp = self.send(req).await?;
+        let h = resp.headers();
+        let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let function_error = get("x-amz-function-error");
+        let executed_version = get("x-amz-executed-version");
+        let log = get("x-amz-log-result")
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+            .map(|b| String::from_utf8_lossy(&b).into_owned());
+        let status = resp.status().as_u16();
+        let payload = resp.bytes().await.map_err(|e| ClientError::Protocol {
+            endpoint: self.endpoint.clone(),
+            detail: e.to_string(),
+        })?;
+        Ok(Invoked {
+            status,
+            payload,
+            function_error,
+            log,
+            executed_version,
+        })
+    }
+
+    /// CloudWatch Logs FilterLogEvents on a log group.
+    pub async fn filter_log_events(
+        &self,
+        group: &str,
+        start_ms: Option<i64>,
+        next_token: Option<&str>,
+    ) -> Result<LogPage, ClientError> {
+        let mut body = serde_json::json!({ "logGroupName": group, "interleaved": true });
+        if let Some(s) = start_ms {
+            body["startTime"] = s.into();
+        }
+        if let Some(t) = next_token {
+            body["nextToken"] = t.into();
+        }
+        let req = self
+            .http
+            .post(self.url("/"))
+            .header("X-Amz-Target", "Logs_20140328.FilterLogEvents")
+            .header("Content-Type", "application/x-amz-json-1.1")
+            .body(body.to_string());
+        let resp = self.send(req).await?;
+        self.json(resp).await
+    }
+}

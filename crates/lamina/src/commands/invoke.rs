@@ -1,0 +1,45 @@
+//! `lamina invoke NAME`: invoke synchronously and print the response; with `--log`, print
+//! the invocation's log tail to stderr.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use super::Endpoint;
+
+/// Flags of `lamina invoke`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Function name or ARN.
+    name: String,
+    /// The event: JSON text, or @FILE to read it from a file.
+    #[arg(long, default_value = "{}")]
+    payload: String,
+    /// Print the last 4 KB of the invocation's log to stderr.
+    #[arg(long)]
+    log: bool,
+    #[command(flatten)]
+    endpoint: Endpoint,
+}
+
+/// Runs the command; exits 1 when the function failed.
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let payload = match args.payload.strip_prefix('@') {
+        Some(file) => std::fs::read(file).with_context(|| format!("cannot read {file}"))?,
+        None => args.payload.into_bytes(),
+    };
+    let out = args
+        .endpoint
+        .client()
+        .invoke(&args.name, payload.into(), args.log)
+        .await?;
+    if let Some(log) = &out.log {
+        eprint!("{log}");
+    }
+    println!("{}", String::from_utf8_lossy(&out.payload));
+    Ok(if out.function_error.is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

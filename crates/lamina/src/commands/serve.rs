@@ -1,0 +1,122 @@
+//! `lamina serve`: compose the platform and its HTTP surface, run until SIGINT or SIGTERM,
+//! then drain in-flight invocations, stop every environment and exit 0.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use lamina_executor::{ExecutorConfig, ProcessLauncher};
+use lamina_model::Identity;
+use lamina_platform::{Platform, PlatformConfig};
+use lamina_store::SqliteStore;
+
+/// Flags of `lamina serve`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address of the API (Lambda control plane, Invoke, CloudWatch Logs subset).
+    #[arg(long, env = "LAMINA_LISTEN", default_value = "127.0.0.1:9000")]
+    listen: SocketAddr,
+    /// Where functions, code and logs are kept [default: $XDG_DATA_HOME/lamina or
+    /// ~/.local/share/lamina].
+    #[arg(long, env = "LAMINA_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Region in every ARN.
+    #[arg(long, env = "LAMINA_REGION", default_value = "us-east-1")]
+    region: String,
+    /// Account id in every ARN (12 digits).
+    #[arg(long, env = "LAMINA_ACCOUNT", default_value = "000000000000")]
+    account: String,
+    /// Most execution environments per function; invocations beyond are throttled (429).
+    #[arg(long, default_value_t = 64)]
+    max_environments_per_function: usize,
+    /// Seconds an idle environment is kept before it is stopped.
+    #[arg(long, default_value_t = 600)]
+    idle_timeout: u64,
+    /// Seconds in-flight invocations get to finish after SIGINT/SIGTERM.
+    #[arg(long, default_value_t = 30)]
+    shutdown_grace: u64,
+    /// Bytes of logs kept per function before its oldest streams are removed.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    log_group_max_bytes: u64,
+}
+
+fn default_data_dir() -> PathBuf {
+    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(xdg).join("lamina");
+    }
+    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        Some(home) => PathBuf::from(home).join(".local/share/lamina"),
+        None => PathBuf::from(".lamina"),
+    }
+}
+
+/// Runs the server.
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LAMINA_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if args.account.len() != 12 || !args.account.bytes().all(|b| b.is_ascii_digit()) {
+        anyhow::bail!("--account must be 12 digits, got {:?}", args.account);
+    }
+    let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    let store = SqliteStore::open(&data_dir.join("functions.sqlite3"))
+        .context("opening the function store")?;
+    let config = PlatformConfig {
+        identity: Identity {
+            region: args.region.clone(),
+            account: args.account.clone(),
+        },
+        data_dir: data_dir.clone(),
+        executor: ExecutorConfig {
+            max_environments_per_function: args.max_environments_per_function.max(1),
+            idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
+            ..ExecutorConfig::default()
+        },
+        log_group_max_bytes: args.log_group_max_bytes.max(64 * 1024),
+    };
+    let platform = Platform::start(config, Arc::new(store), Arc::new(ProcessLauncher)).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    eprintln!(
+        "lamina {} listening on http://{addr}",
+        env!("CARGO_PKG_VERSION")
+    );
+    eprintln!("  data directory: {}", data_dir.display());
+    eprintln!("  functions: {}", platform.function_count());
+    eprintln!("  runtimes: {}", platform.available_runtimes().join(", "));
+    eprintln!("  isolation: {}", platform.executor().isolation());
+    eprintln!("  region {} account {}", args.region, args.account);
+    let grace = Duration::from_secs(args.shutdown_grace);
+    lamina_api::serve(listener, platform.clone(), shutdown_signal(), grace).await?;
+    eprintln!("lamina: stopping execution environments");
+    platform.shutdown(Duration::from_secs(5)).await;
+    eprintln!("lamina: stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        // Without signal handlers the server still runs; it is then stopped by being killed.
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = int.recv() => eprintln!("lamina: SIGINT received, finishing in-flight invocations"),
+        _ = term.recv() => eprintln!("lamina: SIGTERM received, finishing in-flight invocations"),
+    }
+}

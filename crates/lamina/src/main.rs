@@ -1,0 +1,62 @@
+//! The `lamina` binary: the server (`lamina serve`) and the client commands that drive it
+//! through the same API the AWS tools use. Parses the command line, sets up logging, and
+//! dispatches to one module per subcommand under `commands/`.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+
+/// Lamina: AWS Lambda's API and runtime protocols, on your own machines.
+#[derive(Debug, Parser)]
+#[command(name = "lamina", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the platform: the Lambda API, invocations and execution environments.
+    Serve(commands::serve::Args),
+    /// Create or update a function from a directory or a .zip.
+    Deploy(commands::deploy::Args),
+    /// Invoke a function and print its response.
+    Invoke(commands::invoke::Args),
+    /// List functions.
+    Ls(commands::ls::Args),
+    /// Delete a function.
+    Rm(commands::rm::Args),
+    /// Print a function's logs.
+    Logs(commands::logs::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("lamina: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => commands::serve::run(args).await,
+            Command::Deploy(args) => commands::deploy::run(args).await,
+            Command::Invoke(args) => commands::invoke::run(args).await,
+            Command::Ls(args) => commands::ls::run(args).await,
+            Command::Rm(args) => commands::rm::run(args).await,
+            Command::Logs(args) => commands::logs::run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("lamina: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,473 @@
+//! The control plane: CreateFunction, GetFunction, GetFunctionConfiguration, ListFunctions,
+//! UpdateFunctionCode, UpdateFunctionConfiguration, DeleteFunction, GetAccountSettings.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use lamina_executor::FunctionVersion;
+use lamina_model::function::{
+    CodeInfo, CreateFunctionRequest, FunctionConfiguration, ListFunctionsResponse,
+    UpdateFunctionCodeRequest, UpdateFunctionConfigurationRequest, unsupported_code_source,
+};
+use lamina_model::limits::{CODE_UNZIPPED_MAX_BYTES, CODE_ZIPPED_MAX_BYTES, LIST_PAGE_MAX};
+use lamina_model::{FunctionConfig, FunctionRef, Identity, LambdaError, lambda_timestamp};
+use lamina_store::{CodeStore, PackageError, StoreError};
+use serde::Serialize;
+
+use crate::Platform;
+
+/// Concurrent executions reported for the account (Lambda's default quota).
+const ACCOUNT_CONCURRENCY: u64 = 1000;
+
+/// A function as the invocation path needs it: its configuration and the snapshot the
+/// executor runs. Replaced whole on every change.
+#[derive(Debug)]
+pub(crate) struct Cached {
+    pub(crate) config: FunctionConfig,
+    pub(crate) version: Option<Arc<FunctionVersion>>,
+}
+
+impl Cached {
+    pub(crate) fn new(config: FunctionConfig, identity: &Identity, code: &CodeStore) -> Cached {
+        let version = config.runtime_id().map(|runtime| {
+            Arc::new(FunctionVersion {
+                name: config.name.clone(),
+                version: "$LATEST".into(),
+                revision_id: config.revision_id.clone(),
+                arn: identity.function_arn(&config.name),
+                runtime,
+                handler: config.handler.clone(),
+                memory_mb: config.memory_size,
+                ephemeral_storage_mb: config.ephemeral_storage,
+                timeout: Duration::from_secs(u64::from(config.timeout)),
+                environment: config.environment.clone(),
+                code_dir: code.task_dir(&config.code.id),
+                log_group: config.log_group.clone(),
+                region: identity.region.clone(),
+            })
+        });
+        Cached { config, version }
+    }
+}
+
+/// GetFunction's answer before the HTTP layer adds the download URL.
+#[derive(Debug, Clone)]
+pub struct FunctionDetails {
+    /// The configuration.
+    pub configuration: FunctionConfiguration,
+    /// Id of the stored package.
+    pub code_id: String,
+    /// Tags.
+    pub tags: std::collections::BTreeMap<String, String>,
+}
+
+/// GetAccountSettings' answer.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AccountSettings {
+    /// Limits.
+    pub account_limit: AccountLimit,
+    /// Usage.
+    pub account_usage: AccountUsage,
+}
+
+/// Account limits.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AccountLimit {
+    /// Storage for all packages.
+    pub total_code_size: u64,
+    /// Unzipped package limit.
+    pub code_size_unzipped: u64,
+    /// Zipped package limit.
+    pub code_size_zipped: u64,
+    /// Concurrent executions.
+    pub concurrent_executions: u64,
+    /// Unreserved concurrent executions.
+    pub unreserved_concurrent_executions: u64,
+}
+
+/// Account usage.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AccountUsage {
+    /// Bytes of all stored packages.
+    pub total_code_size: u64,
+    /// Number of functions.
+    pub function_count: u64,
+}
+
+fn store_error(e: StoreError, identity: &Identity) -> LambdaError {
+    match e {
+        StoreError::Exists(name) => {
+            LambdaError::ResourceConflict(format!("Function already exist: {name}"))
+        }
+        StoreError::NotFound(name) => {
+            LambdaError::function_not_found(&identity.function_arn(&name))
+        }
+        StoreError::RevisionMismatch { .. } => revision_mismatch(),
+        other => {
+            tracing::error!(error = %other, "function store failed");
+            LambdaError::Service("The function store failed; the request may be retried.".into())
+        }
+    }
+}
+
+fn revision_mismatch() -> LambdaError {
+    LambdaError::PreconditionFailed(
+        "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
+            .into(),
+    )
+}
+
+fn package_error(e: PackageError) -> LambdaError {
+    match e {
+        PackageError::NotAZip(_) => LambdaError::InvalidParameterValue(
+            "Could not unzip uploaded file. Please check your file, then try to upload again."
+                .into(),
+        ),
+        PackageError::TooLargeZipped { .. } => LambdaError::RequestTooLarge(format!(
+            "Zipped size must be smaller than {CODE_ZIPPED_MAX_BYTES} bytes"
+        )),
+        PackageError::TooLargeUnzipped { .. } => LambdaError::InvalidParameterValue(format!(
+            "Unzipped size must be smaller than {CODE_UNZIPPED_MAX_BYTES} bytes"
+        )),
+        e @ (PackageError::TooManyEntries { .. } | PackageError::UnsafeEntry { .. }) => {
+            LambdaError::InvalidParameterValue(e.to_string())
+        }
+        PackageError::Io { path, source } => {
+            tracing::error!(path = %path.display(), error = %source, "could not store a package");
+            LambdaError::Service(
+                "The package could not be stored; the request may be retried.".into(),
+            )
+        }
+    }
+}
+
+fn decode_zip(b64: &str) -> Result<Vec<u8>, LambdaError> {
+    base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|e| {
+            LambdaError::InvalidRequestContent(format!("Could not decode ZipFile as base64: {e}"))
+        })
+}
+
+fn only_latest(r: &FunctionRef, identity: &Identity) -> Result<(), LambdaError> {
+    if r.is_latest() {
+        Ok(())
+    } else {
+        let q = r.qualifier.as_deref().unwrap_or_default();
+        Err(LambdaError::function_not_found(
+            &identity.qualified_arn(&r.name, q),
+        ))
+    }
+}
+
+impl Platform {
+    /// Stores a package off the async threads.
+    async fn store_package(&self, zip: Vec<u8>) -> Result<CodeInfo, LambdaError> {
+        let code = self.inner.code.clone();
+        tokio::task::spawn_blocking(move || code.put(&zip))
+            .await
+            .map_err(|e| LambdaError::Service(format!("package extraction failed: {e}")))?
+            .map_err(package_error)
+    }
+
+    /// Removes a package once no function uses it.
+    async fn collect_code(&self, id: &str) {
+        match self.inner.store.code_in_use(id).await {
+            Ok(false) => {
+                if let Err(e) = self.inner.code.remove(id) {
+                    tracing::warn!(code = id, error = %e, "could not remove an unused package");
+                }
+            }
+            Ok(true) => {}
+            Err(e) => tracing::warn!(code = id, error = %e, "could not check package use"),
+        }
+    }
+
+    fn check_runtime(&self, runtime: &str) -> Result<(), LambdaError> {
+        self.inner
+            .executor
+            .catalog()
+            .check(runtime)
+            .map(|_| ())
+            .map_err(|e| LambdaError::InvalidParameterValue(e.to_string()))
+    }
+
+    /// CreateFunction.
+    pub async fn create_function(
+        &self,
+        req: CreateFunctionRequest,
+    ) -> Result<FunctionConfiguration, LambdaError> {
+        let code = req.code.clone().unwrap_or_default();
+        let image = code.image_uri.is_some() || req.package_type.as_deref() == Some("Image");
+        if let Some(e) =
+            unsupported_code_source(code.s3_bucket.is_some() || code.s3_key.is_some(), image)
+        {
+            return Err(e);
+        }
+        if req.publish == Some(true) {
+            return Err(LambdaError::InvalidParameterValue(
+                "Publish is not supported by this Lamina version; create the function, then invoke $LATEST.".into(),
+            ));
+        }
+        let zip_b64 = code.zip_file.ok_or_else(|| {
+            LambdaError::InvalidParameterValue(
+                "Code.ZipFile is required: upload the package as a .zip.".into(),
+            )
+        })?;
+        // Validate everything that needs no package before paying for extraction.
+        let probe = CodeInfo {
+            id: String::new(),
+            sha256: String::new(),
+            size: 0,
+            unzipped_size: 0,
+        };
+        let mut config = FunctionConfig::from_create(&req, probe, String::new())?;
+        self.check_runtime(&config.runtime)?;
+        let name = config.name.clone();
+        let _guard = self.inner.control.lock().await;
+        if self.cached(&name).is_some() {
+            return Err(LambdaError::ResourceConflict(format!(
+                "Function already exist: {name}"
+            )));
+        }
+        config.code = self.store_package(decode_zip(&zip_b64)?).await?;
+        config.last_modified = lambda_timestamp(chrono::Utc::now());
+        if let Err(e) = self.inner.store.create(&config).await {
+            self.collect_code(&config.code.id).await;
+            return Err(store_error(e, &self.inner.identity));
+        }
+        self.inner.put_cache(config.clone());
+        tracing::info!(function = %name, runtime = %config.runtime, "function created");
+        Ok(config.to_wire(&self.inner.identity))
+    }
+
+    fn lookup(&self, name: &str, qualifier: Option<&str>) -> Result<Arc<Cached>, LambdaError> {
+        let r = FunctionRef::parse_with_qualifier(name, qualifier, &self.inner.identity)?;
+        only_latest(&r, &self.inner.identity)?;
+        self.cached(&r.name).ok_or_else(|| {
+            LambdaError::function_not_found(&self.inner.identity.function_arn(&r.name))
+        })
+    }
+
+    /// GetFunction.
+    pub fn get_function(
+        &self,
+        name: &str,
+        qualifier: Option<&str>,
+    ) -> Result<FunctionDetails, LambdaError> {
+        let cached = self.lookup(name, qualifier)?;
+        Ok(FunctionDetails {
+            configuration: cached.config.to_wire(&self.inner.identity),
+            code_id: cached.config.code.id.clone(),
+            tags: cached.config.tags.clone(),
+        })
+    }
+
+    /// GetFunctionConfiguration.
+    pub fn get_configuration(
+        &self,
+        name: &str,
+        qualifier: Option<&str>,
+    ) -> Result<FunctionConfiguration, LambdaError> {
+        Ok(self
+            .lookup(name, qualifier)?
+            .config
+            .to_wire(&self.inner.identity))
+    }
+
+    /// ListFunctions: name order, `marker` is the last name of the previous page.
+    pub async fn list_functions(
+        &self,
+        marker: Option<&str>,
+        max_items: Option<&str>,
+    ) -> Result<ListFunctionsResponse, LambdaError> {
+        let max = match max_items {
+            None => LIST_PAGE_MAX,
+            Some(s) => match s.parse::<usize>() {
+                Ok(n) if (1..=10_000).contains(&n) => n.min(LIST_PAGE_MAX),
+                _ => {
+                    return Err(LambdaError::Validation(format!(
+                        "1 validation error detected: Value '{s}' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 10000"
+                    )));
+                }
+            },
+        };
+        let page = self
+            .inner
+            .store
+            .list(marker.filter(|m| !m.is_empty()), max + 1)
+            .await
+            .map_err(|e| store_error(e, &self.inner.identity))?;
+        let more = page.len() > max;
+        let functions: Vec<FunctionConfiguration> = page
+            .iter()
+            .take(max)
+            .map(|c| c.to_wire(&self.inner.identity))
+            .collect();
+        let next_marker = more
+            .then(|| functions.last().map(|f| f.function_name.clone()))
+            .flatten();
+        Ok(ListFunctionsResponse {
+            functions,
+            next_marker,
+        })
+    }
+
+    /// UpdateFunctionCode.
+    pub async fn update_code(
+        &self,
+        name: &str,
+        req: UpdateFunctionCodeRequest,
+    ) -> Result<FunctionConfiguration, LambdaError> {
+        if let Some(e) = unsupported_code_source(
+            req.s3_bucket.is_some() || req.s3_key.is_some(),
+            req.image_uri.is_some(),
+        ) {
+            return Err(e);
+        }
+        if req.publish == Some(true) {
+            return Err(LambdaError::InvalidParameterValue(
+                "Publish is not supported by this Lamina version.".into(),
+            ));
+        }
+        let zip_b64 = req.zip_file.clone().ok_or_else(|| {
+            LambdaError::InvalidParameterValue(
+                "ZipFile is required: upload the package as a .zip.".into(),
+            )
+        })?;
+        let architecture = req.architecture()?;
+        let zip = decode_zip(&zip_b64)?;
+        let _guard = self.inner.control.lock().await;
+        let current = self.lookup(name, None)?;
+        if req
+            .revision_id
+            .as_ref()
+            .is_some_and(|r| *r != current.config.revision_id)
+        {
+            return Err(revision_mismatch());
+        }
+        let code = self.store_package(zip).await?;
+        let mut config = current.config.clone();
+        let old_code = std::mem::replace(&mut config.code, code);
+        if let Some(a) = architecture {
+            config.architecture = a;
+        }
+        if req.dry_run == Some(true) {
+            if old_code.id != config.code.id {
+                self.collect_code(&config.code.id).await;
+            }
+            return Ok(config.to_wire(&self.inner.identity));
+        }
+        config.revision_id = lamina_model::new_id();
+        config.last_modified = lambda_timestamp(chrono::Utc::now());
+        if let Err(e) = self
+            .inner
+            .store
+            .update(&config, &current.config.revision_id)
+            .await
+        {
+            self.collect_code(&config.code.id).await;
+            return Err(store_error(e, &self.inner.identity));
+        }
+        self.inner.put_cache(config.clone());
+        self.inner.executor.retire_function(&config.name);
+        if old_code.id != config.code.id {
+            self.collect_code(&old_code.id).await;
+        }
+        tracing::info!(function = %config.name, "function code updated");
+        Ok(config.to_wire(&self.inner.identity))
+    }
+
+    /// UpdateFunctionConfiguration.
+    pub async fn update_configuration(
+        &self,
+        name: &str,
+        req: UpdateFunctionConfigurationRequest,
+    ) -> Result<FunctionConfiguration, LambdaError> {
+        let _guard = self.inner.control.lock().await;
+        let current = self.lookup(name, None)?;
+        if req
+            .revision_id
+            .as_ref()
+            .is_some_and(|r| *r != current.config.revision_id)
+        {
+            return Err(revision_mismatch());
+        }
+        let mut config = current.config.clone();
+        config.apply(&req.update)?;
+        if req.update.runtime.is_some() {
+            self.check_runtime(&config.runtime)?;
+        }
+        config.revision_id = lamina_model::new_id();
+        config.last_modified = lambda_timestamp(chrono::Utc::now());
+        self.inner
+            .store
+            .update(&config, &current.config.revision_id)
+            .await
+            .map_err(|e| store_error(e, &self.inner.identity))?;
+        self.inner.put_cache(config.clone());
+        self.inner.executor.retire_function(&config.name);
+        tracing::info!(function = %config.name, "function configuration updated");
+        Ok(config.to_wire(&self.inner.identity))
+    }
+
+    /// DeleteFunction: the record, its environments, its package (if unused) and its logs.
+    pub async fn delete_function(
+        &self,
+        name: &str,
+        qualifier: Option<&str>,
+    ) -> Result<(), LambdaError> {
+        let r = FunctionRef::parse_with_qualifier(name, qualifier, &self.inner.identity)?;
+        if r.qualifier.as_deref() == Some("$LATEST") {
+            return Err(LambdaError::InvalidParameterValue(
+                "$LATEST version cannot be deleted without deleting the function.".into(),
+            ));
+        }
+        only_latest(&r, &self.inner.identity)?;
+        let _guard = self.inner.control.lock().await;
+        let removed = self
+            .inner
+            .store
+            .delete(&r.name)
+            .await
+            .map_err(|e| store_error(e, &self.inner.identity))?;
+        self.inner
+            .cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&r.name);
+        self.inner.executor.retire_function(&r.name);
+        self.collect_code(&removed.code.id).await;
+        tracing::info!(function = %r.name, "function deleted");
+        Ok(())
+    }
+
+    /// Path of a stored package's zip, for GetFunction's download link.
+    pub fn code_zip(&self, code_id: &str) -> Option<std::path::PathBuf> {
+        let valid = code_id.len() == 64 && code_id.bytes().all(|b| b.is_ascii_hexdigit());
+        (valid && self.inner.code.contains(code_id)).then(|| self.inner.code.zip_path(code_id))
+    }
+
+    /// GetAccountSettings.
+    pub fn account_settings(&self) -> AccountSettings {
+        let cache = self.inner.cache.read().unwrap_or_else(|p| p.into_inner());
+        let limit = ACCOUNT_CONCURRENCY;
+        AccountSettings {
+            account_limit: AccountLimit {
+                total_code_size: 75 * 1024 * 1024 * 1024,
+                code_size_unzipped: CODE_UNZIPPED_MAX_BYTES,
+                code_size_zipped: CODE_ZIPPED_MAX_BYTES,
+                concurrent_executions: limit,
+                unreserved_concurrent_executions: limit,
+            },
+            account_usage: AccountUsage {
+                total_code_size: cache.values().map(|c| c.config.code.size).sum(),
+                function_count: cache.len() as u64,
+            },
+        }
+    }
+}

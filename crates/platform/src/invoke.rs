@@ -1,0 +1,198 @@
+//! The invocation front door: checks the request as Lambda does, then hands it to the
+//! executor.
+
+use base64::Engine;
+use bytes::Bytes;
+use lamina_executor::{ExecutorError, InvokeRequest};
+use lamina_model::limits::{CLIENT_CONTEXT_MAX_BYTES, SYNC_PAYLOAD_MAX_BYTES};
+use lamina_model::{FunctionRef, LambdaError};
+
+use crate::Platform;
+
+/// `X-Amz-Invocation-Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvocationType {
+    /// Synchronous (default).
+    RequestResponse,
+    /// Asynchronous.
+    Event,
+    /// Validate parameters and permissions only.
+    DryRun,
+}
+
+impl InvocationType {
+    /// Parses the header value.
+    pub fn parse(s: Option<&str>) -> Result<InvocationType, LambdaError> {
+        match s {
+            None | Some("RequestResponse") => Ok(InvocationType::RequestResponse),
+            Some("Event") => Ok(InvocationType::Event),
+            Some("DryRun") => Ok(InvocationType::DryRun),
+            Some(other) => Err(LambdaError::Validation(format!(
+                "1 validation error detected: Value '{other}' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]"
+            ))),
+        }
+    }
+}
+
+/// An Invoke request, as parsed from HTTP.
+#[derive(Debug, Clone)]
+pub struct InvokeInput {
+    /// Function name, ARN or partial ARN (possibly qualified).
+    pub function_name: String,
+    /// `?Qualifier=`.
+    pub qualifier: Option<String>,
+    /// Invocation type.
+    pub invocation_type: InvocationType,
+    /// `X-Amz-Log-Type`.
+    pub log_type: Option<String>,
+    /// `X-Amz-Client-Context` (base64 JSON).
+    pub client_context: Option<String>,
+    /// Body.
+    pub payload: Bytes,
+}
+
+/// The answer to an Invoke.
+#[derive(Debug, Clone)]
+pub struct InvokeOutput {
+    /// 200 (sync) or 204 (dry run).
+    pub status: u16,
+    /// Response payload or error document.
+    pub payload: Bytes,
+    /// `X-Amz-Function-Error`.
+    pub function_error: Option<&'static str>,
+    /// `X-Amz-Log-Result` (base64).
+    pub log_result: Option<String>,
+    /// `X-Amz-Executed-Version`.
+    pub executed_version: Option<String>,
+    /// The request id.
+    pub request_id: String,
+}
+
+impl Platform {
+    /// Invoke.
+    pub async fn invoke(&self, input: InvokeInput) -> Result<InvokeOutput, LambdaError> {
+        let identity = self.identity();
+        let r = FunctionRef::parse_with_qualifier(
+            &input.function_name,
+            input.qualifier.as_deref(),
+            identity,
+        )?;
+        let tail = match input.log_type.as_deref() {
+            None | Some("None") => false,
+            Some("Tail") => true,
+            Some(other) => {
+                return Err(LambdaError::Validation(format!(
+                    "1 validation error detected: Value '{other}' at 'logType' failed to satisfy constraint: Member must satisfy enum value set: [Tail, None]"
+                )));
+            }
+        };
+        if input.payload.len() > SYNC_PAYLOAD_MAX_BYTES {
+            return Err(LambdaError::RequestTooLarge(format!(
+                "Request must be smaller than {SYNC_PAYLOAD_MAX_BYTES} bytes for the InvokeFunction operation"
+            )));
+        }
+        if !r.is_latest() {
+            let q = r.qualifier.as_deref().unwrap_or_default();
+            return Err(LambdaError::function_not_found(
+                &identity.qualified_arn(&r.name, q),
+            ));
+        }
+        let cached = self
+            .cached(&r.name)
+            .ok_or_else(|| LambdaError::function_not_found(&identity.function_arn(&r.name)))?;
+        let payload = if input.payload.iter().all(u8::is_ascii_whitespace) {
+            Bytes::from_static(b"{}")
+        } else {
+            if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&input.payload) {
+                return Err(LambdaError::InvalidRequestContent(format!(
+                    "Could not parse request body into json: Could not parse payload into json: {e}"
+                )));
+            }
+            input.payload
+        };
+        let client_context = match &input.client_context {
+            None => None,
+            Some(b64) => Some(decode_client_context(b64)?),
+        };
+        let version = cached.version.clone().ok_or_else(|| {
+            LambdaError::InvalidRuntime(format!(
+                "The runtime {} is not supported by Lamina.",
+                cached.config.runtime
+            ))
+        })?;
+        let request_id = lamina_model::new_id();
+        match input.invocation_type {
+            InvocationType::DryRun => {
+                return Ok(InvokeOutput {
+                    status: 204,
+                    payload: Bytes::new(),
+                    function_error: None,
+                    log_result: None,
+                    executed_version: None,
+                    request_id,
+                });
+            }
+            InvocationType::Event => {
+                return Err(LambdaError::InvalidParameterValue(
+                    "Asynchronous invocation (InvocationType Event) is not supported by this Lamina version; use RequestResponse."
+                        .into(),
+                ));
+            }
+            InvocationType::RequestResponse => {}
+        }
+        let invoked_arn = match &r.qualifier {
+            Some(q) => identity.qualified_arn(&r.name, q),
+            None => identity.function_arn(&r.name),
+        };
+        let req = InvokeRequest {
+            request_id: request_id.clone(),
+            payload,
+            client_context,
+            invoked_arn,
+            tail,
+        };
+        let result = self.executor().invoke(version, req).await.map_err(|e| match e {
+            ExecutorError::Throttled => LambdaError::TooManyRequests {
+                reason: "ConcurrentInvocationLimitExceeded".into(),
+                message: "Rate Exceeded.".into(),
+            },
+            ExecutorError::ShuttingDown => LambdaError::Service("The server is shutting down.".into()),
+            ExecutorError::Runtime(e) => LambdaError::InvalidRuntime(e.to_string()),
+            ExecutorError::Launch(e) => {
+                tracing::error!(function = %r.name, error = %e, "could not start an environment");
+                LambdaError::Service(format!("Could not start an execution environment: {e}"))
+            }
+        })?;
+        Ok(InvokeOutput {
+            status: 200,
+            payload: result.payload,
+            function_error: result.function_error,
+            log_result: result
+                .log_tail
+                .map(|t| base64::engine::general_purpose::STANDARD.encode(t)),
+            executed_version: Some(result.executed_version),
+            request_id,
+        })
+    }
+}
+
+fn decode_client_context(b64: &str) -> Result<String, LambdaError> {
+    let invalid = || {
+        LambdaError::InvalidRequestContent(
+            "Client context must be a valid Base64-encoded JSON object.".into(),
+        )
+    };
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|_| invalid())?;
+    if raw.len() > CLIENT_CONTEXT_MAX_BYTES {
+        return Err(LambdaError::InvalidParameterValue(format!(
+            "Client context must be at most {CLIENT_CONTEXT_MAX_BYTES} bytes."
+        )));
+    }
+    let value: serde_json::Value = serde_json::from_slice(&raw).map_err(|_| invalid())?;
+    if !value.is_object() {
+        return Err(invalid());
+    }
+    String::from_utf8(raw).map_err(|_| invalid())
+}

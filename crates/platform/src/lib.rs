@@ -1,0 +1,175 @@
+//! Lamina's application core, exposed as one [`Platform`] handle.
+//!
+//! Layout:
+//! - [`functions`]: the control plane (create, get, list, update, delete), with the function
+//!   cache the invocation path reads and the code clean-up after updates and deletes.
+//! - [`invoke`]: the invocation front door: payload, qualifier and header checks, then the
+//!   executor.
+//! - [`logs`]: reading function logs (CloudWatch Logs' FilterLogEvents and friends), and the
+//!   sink that writes them.
+//!
+//! The HTTP layer calls into [`Platform`] with parsed requests and gets [`LambdaError`]s
+//! back; it never touches storage or environments itself.
+//!
+//! [`LambdaError`]: lamina_model::LambdaError
+
+pub mod functions;
+pub mod invoke;
+pub mod logs;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use lamina_executor::{Executor, ExecutorConfig, Launcher, RuntimeCatalog};
+use lamina_model::{FunctionConfig, Identity};
+use lamina_store::{CodeStore, FunctionStore, LogStore};
+
+pub use invoke::{InvocationType, InvokeInput, InvokeOutput};
+
+/// Settings of a platform, filled in by the binary from flags.
+#[derive(Debug, Clone)]
+pub struct PlatformConfig {
+    /// Region and account of every ARN.
+    pub identity: Identity,
+    /// Root of all state.
+    pub data_dir: PathBuf,
+    /// Executor tunables.
+    pub executor: ExecutorConfig,
+    /// Size bound of each function's log group, in bytes.
+    pub log_group_max_bytes: u64,
+}
+
+/// Why the platform could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory could not be prepared.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// Path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The function store failed.
+    #[error(transparent)]
+    Store(#[from] lamina_store::StoreError),
+}
+
+/// The platform: cheap to clone, shared by every HTTP surface.
+#[derive(Debug, Clone)]
+pub struct Platform {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    identity: Identity,
+    store: Arc<dyn FunctionStore>,
+    code: CodeStore,
+    logs: Arc<LogStore>,
+    executor: Executor,
+    // The invocation path reads this; control-plane writes replace entries whole.
+    cache: RwLock<HashMap<String, Arc<functions::Cached>>>,
+    // Serializes control-plane changes so that code clean-up never races a create.
+    control: tokio::sync::Mutex<()>,
+}
+
+impl Platform {
+    /// Opens the data directory, loads every function, and starts the executor. Must run
+    /// within a Tokio runtime.
+    pub async fn start(
+        config: PlatformConfig,
+        store: Arc<dyn FunctionStore>,
+        launcher: Arc<dyn Launcher>,
+    ) -> Result<Platform, StartError> {
+        let dir = |sub: &str| config.data_dir.join(sub);
+        let data_err = |path: PathBuf| move |source| StartError::DataDir { path, source };
+        let code = CodeStore::open(&dir("code")).map_err(data_err(dir("code")))?;
+        let logs = Arc::new(
+            LogStore::open(&dir("logs"), config.log_group_max_bytes)
+                .map_err(data_err(dir("logs")))?,
+        );
+        let catalog =
+            RuntimeCatalog::detect(&dir("runtimes")).map_err(data_err(dir("runtimes")))?;
+        let sink = Arc::new(logs::StoreSink(logs.clone()));
+        let executor = Executor::new(config.executor.clone(), launcher, catalog, sink);
+        let mut cache = HashMap::new();
+        for cfg in store.all().await? {
+            let cached = functions::Cached::new(cfg, &config.identity, &code);
+            cache.insert(cached.config.name.clone(), Arc::new(cached));
+        }
+        let flusher = Arc::downgrade(&logs);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let Some(logs) = flusher.upgrade() else {
+                    return;
+                };
+                logs.flush();
+            }
+        });
+        Ok(Platform {
+            inner: Arc::new(Inner {
+                identity: config.identity,
+                store,
+                code,
+                logs,
+                executor,
+                cache: RwLock::new(cache),
+                control: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+
+    /// Region and account.
+    pub fn identity(&self) -> &Identity {
+        &self.inner.identity
+    }
+
+    /// The executor (visibility, tests).
+    pub fn executor(&self) -> &Executor {
+        &self.inner.executor
+    }
+
+    /// Runtimes this host can run.
+    pub fn available_runtimes(&self) -> Vec<String> {
+        self.inner.executor.catalog().available()
+    }
+
+    /// Number of functions.
+    pub fn function_count(&self) -> usize {
+        self.inner
+            .cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
+    /// Stops every environment (after the HTTP surfaces stopped taking requests) and writes
+    /// buffered logs.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.inner.executor.shutdown(grace).await;
+        self.inner.logs.flush();
+    }
+
+    fn cached(&self, name: &str) -> Option<Arc<functions::Cached>> {
+        self.inner
+            .cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+}
+
+impl Inner {
+    fn put_cache(&self, cfg: FunctionConfig) {
+        let cached = Arc::new(functions::Cached::new(cfg, &self.identity, &self.code));
+        self.cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(cached.config.name.clone(), cached);
+    }
+}

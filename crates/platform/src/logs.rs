@@ -1,0 +1,234 @@
+//! Function logs: the sink environments write into, and reading them back in the shapes of
+//! CloudWatch Logs (FilterLogEvents, GetLogEvents, DescribeLogStreams), so that
+//! `aws logs tail` works against Lamina as it does against AWS.
+
+use std::sync::Arc;
+
+use lamina_executor::{LogEvent, LogSink};
+use lamina_model::LambdaError;
+use lamina_store::{LogQuery, LogStore};
+use serde::{Deserialize, Serialize};
+
+use crate::Platform;
+
+/// Writes environments' events into the log store.
+#[derive(Debug)]
+pub(crate) struct StoreSink(pub(crate) Arc<LogStore>);
+
+impl LogSink for StoreSink {
+    fn append(&self, group: &str, stream: &str, events: Vec<LogEvent>) {
+        let refs: Vec<(i64, &str)> = events
+            .iter()
+            .map(|e| (e.timestamp_ms, e.message.as_str()))
+            .collect();
+        if let Err(e) = self.0.append(group, stream, &refs) {
+            tracing::warn!(group, stream, error = %e, "could not write log events");
+        }
+    }
+}
+
+/// FilterLogEvents request.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FilterLogEventsRequest {
+    /// Group name.
+    pub log_group_name: Option<String>,
+    /// Group ARN.
+    pub log_group_identifier: Option<String>,
+    /// Only these streams.
+    pub log_stream_names: Option<Vec<String>>,
+    /// From (ms).
+    pub start_time: Option<i64>,
+    /// To (ms).
+    pub end_time: Option<i64>,
+    /// Text to look for.
+    pub filter_pattern: Option<String>,
+    /// Page token.
+    pub next_token: Option<String>,
+    /// Page size.
+    pub limit: Option<usize>,
+}
+
+/// One event in CloudWatch Logs' shape.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FilteredEvent {
+    /// Stream.
+    pub log_stream_name: String,
+    /// Time (ms).
+    pub timestamp: i64,
+    /// Message.
+    pub message: String,
+    /// When it was stored (ms).
+    pub ingestion_time: i64,
+    /// Id.
+    pub event_id: String,
+}
+
+/// FilterLogEvents response.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FilterLogEventsResponse {
+    /// Events, oldest first.
+    pub events: Vec<FilteredEvent>,
+    /// Streams searched.
+    pub searched_log_streams: Vec<serde_json::Value>,
+    /// Token of the next page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// DescribeLogStreams request.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeLogStreamsRequest {
+    /// Group name.
+    pub log_group_name: Option<String>,
+    /// Only streams starting with this.
+    pub log_stream_name_prefix: Option<String>,
+    /// Page size.
+    pub limit: Option<usize>,
+}
+
+/// GetLogEvents request.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetLogEventsRequest {
+    /// Group name.
+    pub log_group_name: Option<String>,
+    /// Stream name.
+    pub log_stream_name: Option<String>,
+    /// From (ms).
+    pub start_time: Option<i64>,
+    /// To (ms).
+    pub end_time: Option<i64>,
+    /// Page size.
+    pub limit: Option<usize>,
+}
+
+fn group_not_found() -> LambdaError {
+    LambdaError::ResourceNotFound("The specified log group does not exist.".into())
+}
+
+fn io_error(e: std::io::Error) -> LambdaError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        return group_not_found();
+    }
+    LambdaError::Service(format!("could not read logs: {e}"))
+}
+
+fn group_name(name: Option<String>, identifier: Option<String>) -> Result<String, LambdaError> {
+    let raw = name
+        .or(identifier)
+        .ok_or_else(|| LambdaError::InvalidParameterValue("logGroupName is required".into()))?;
+    // Accept a log group ARN: arn:aws:logs:REGION:ACCOUNT:log-group:NAME[:*]
+    Ok(match raw.split_once(":log-group:") {
+        Some((_, rest)) => rest.trim_end_matches(":*").to_string(),
+        None => raw,
+    })
+}
+
+impl Platform {
+    /// FilterLogEvents over a function's log group.
+    pub fn filter_log_events(
+        &self,
+        req: FilterLogEventsRequest,
+    ) -> Result<FilterLogEventsResponse, LambdaError> {
+        let group = group_name(req.log_group_name, req.log_group_identifier)?;
+        if !self.inner.logs.group_exists(&group) {
+            return Err(group_not_found());
+        }
+        let skip = req
+            .next_token
+            .as_deref()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0);
+        let limit = req.limit.unwrap_or(10_000).clamp(1, 10_000);
+        let contains = req
+            .filter_pattern
+            .map(|p| p.trim_matches('"').to_string())
+            .filter(|p| !p.is_empty());
+        let query = LogQuery {
+            start_ms: req.start_time,
+            end_ms: req.end_time,
+            streams: req.log_stream_names,
+            contains,
+            skip,
+            limit,
+        };
+        let (events, more) = self.inner.logs.query(&group, &query).map_err(io_error)?;
+        let next_token = more.then(|| (skip + events.len()).to_string());
+        Ok(FilterLogEventsResponse {
+            events: events
+                .into_iter()
+                .map(|e| FilteredEvent {
+                    log_stream_name: e.stream,
+                    timestamp: e.timestamp_ms,
+                    message: e.message,
+                    ingestion_time: e.timestamp_ms,
+                    event_id: e.event_id,
+                })
+                .collect(),
+            searched_log_streams: Vec::new(),
+            next_token,
+        })
+    }
+
+    /// DescribeLogStreams.
+    pub fn describe_log_streams(
+        &self,
+        req: DescribeLogStreamsRequest,
+    ) -> Result<serde_json::Value, LambdaError> {
+        let group = group_name(req.log_group_name, None)?;
+        let streams = self.inner.logs.streams(&group).map_err(io_error)?;
+        let prefix = req.log_stream_name_prefix.unwrap_or_default();
+        let limit = req.limit.unwrap_or(50).clamp(1, 50);
+        let list: Vec<serde_json::Value> = streams
+            .into_iter()
+            .filter(|(name, _, _)| name.starts_with(&prefix))
+            .take(limit)
+            .map(|(name, size, modified)| {
+                let ms = modified
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as i64)
+                    .unwrap_or(0);
+                serde_json::json!({
+                    "logStreamName": name,
+                    "creationTime": ms,
+                    "lastEventTimestamp": ms,
+                    "lastIngestionTime": ms,
+                    "storedBytes": size,
+                    "arn": format!("arn:aws:logs:{}:{}:log-group:{}:log-stream:{}", self.identity().region, self.identity().account, group, name),
+                })
+            })
+            .collect();
+        Ok(serde_json::json!({ "logStreams": list }))
+    }
+
+    /// GetLogEvents of one stream.
+    pub fn get_log_events(
+        &self,
+        req: GetLogEventsRequest,
+    ) -> Result<serde_json::Value, LambdaError> {
+        let group = group_name(req.log_group_name, None)?;
+        let stream = req.log_stream_name.ok_or_else(|| {
+            LambdaError::InvalidParameterValue("logStreamName is required".into())
+        })?;
+        let query = LogQuery {
+            start_ms: req.start_time,
+            end_ms: req.end_time,
+            streams: Some(vec![stream]),
+            contains: None,
+            skip: 0,
+            limit: req.limit.unwrap_or(10_000).clamp(1, 10_000),
+        };
+        let (events, _) = self.inner.logs.query(&group, &query).map_err(io_error)?;
+        let events: Vec<serde_json::Value> = events
+            .into_iter()
+            .map(|e| serde_json::json!({"timestamp": e.timestamp_ms, "message": e.message, "ingestionTime": e.timestamp_ms}))
+            .collect();
+        Ok(
+            serde_json::json!({ "events": events, "nextForwardToken": "f/0", "nextBackwardToken": "b/0" }),
+        )
+    }
+}
