@@ -261,7 +261,8 @@ def error_document(exc, request_id=""):
             "requestId": request_id,
             "stackTrace": exc.stack,
         }
-    tb = traceback.extract_tb(exc.__traceback__)
+    # The bootstrap's own frames are no part of the function's error, as in Lambda.
+    tb = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename != __file__]
     return {
         "errorMessage": str(exc),
         "errorType": type(exc).__name__,

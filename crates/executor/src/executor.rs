@@ -499,6 +499,7 @@ impl Inner {
             env.log.reset_tail();
         }
         let start_log = env.log.clone();
+        let sample_env = Arc::downgrade(&env);
         let start_line = logs::start_line(&req.request_id, &version.version);
         let (picked_tx, picked_rx) = oneshot::channel();
         let (reply_tx, mut reply_rx) = oneshot::channel();
@@ -512,7 +513,14 @@ impl Inner {
             picked_up: picked_tx,
             reply: reply_tx,
             on_pickup: Some(PickupHook(Box::new(move || {
-                start_log.platform_lines(&[start_line])
+                start_log.platform_lines(&[start_line]);
+                if cold {
+                    if let Some(env) = sample_env.upgrade() {
+                        // One sample per environment once init is done, so that a runtime
+                        // that dies in its first invocation still reports its memory.
+                        env.peak_memory_mb();
+                    }
+                }
             }))),
         };
         let assigned_at = Instant::now();
@@ -624,16 +632,14 @@ impl Inner {
         };
         let duration = ended.duration_since(started);
         let duration_ms = duration.as_secs_f64() * 1000.0;
-        let init_ms = picked
-            .filter(|p| p.first_fetch)
-            .map(|p| p.at.duration_since(env.started).as_secs_f64() * 1000.0)
-            .or_else(|| {
-                // A failed init still reports how long it ran.
-                picked
-                    .is_none()
-                    .then(|| started.duration_since(env.started).as_secs_f64() * 1000.0)
-            })
-            .filter(|_| env_first_invocation(picked));
+        let init_ms = match picked {
+            Some(p) if p.first_fetch => {
+                Some(p.at.duration_since(env.started).as_secs_f64() * 1000.0)
+            }
+            Some(_) => None,
+            // Never fetched: init failed or timed out; report how long it ran.
+            None => Some(ended.duration_since(env.started).as_secs_f64() * 1000.0),
+        };
         let report = Report {
             duration_ms,
             billed_ms: (duration_ms.ceil() as u64).max(1),
@@ -663,12 +669,6 @@ impl Inner {
             report,
         }
     }
-}
-
-/// Init Duration appears on the invocation that ended an environment's init: the first
-/// fetch, or an invocation that never got fetched because init failed.
-fn env_first_invocation(picked: Option<PickedUp>) -> bool {
-    picked.is_none_or(|p| p.first_fetch)
 }
 
 enum Outcome {

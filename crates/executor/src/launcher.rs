@@ -14,6 +14,7 @@ use std::net::TcpListener;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -122,7 +123,10 @@ impl Launcher for ProcessLauncher {
             runtime_api: listener,
             child,
             output: read,
-            controls: Box::new(ProcessGroup { pid }),
+            controls: Box::new(ProcessGroup {
+                pid,
+                last_peak: AtomicU64::new(0),
+            }),
         })
     }
 
@@ -134,6 +138,8 @@ impl Launcher for ProcessLauncher {
 #[derive(Debug)]
 struct ProcessGroup {
     pid: u32,
+    // The last peak seen: /proc forgets a process once it has exited.
+    last_peak: AtomicU64,
 }
 
 impl EnvironmentControls for ProcessGroup {
@@ -144,7 +150,10 @@ impl EnvironmentControls for ProcessGroup {
     }
 
     fn peak_memory_bytes(&self) -> Option<u64> {
-        (self.pid > 0).then(|| tree_peak_rss(self.pid)).flatten()
+        if let Some(now) = (self.pid > 0).then(|| tree_peak_rss(self.pid)).flatten() {
+            self.last_peak.fetch_max(now, Ordering::Relaxed);
+        }
+        Some(self.last_peak.load(Ordering::Relaxed)).filter(|b| *b > 0)
     }
 }
 

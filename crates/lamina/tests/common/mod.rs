@@ -1,0 +1,373 @@
+//! Shared test harness: starts the real `lamina serve` binary on a free loopback port with a
+//! fresh data directory, and helpers to build packages and call the API.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+pub const ROLE: &str = "arn:aws:iam::123456789012:role/lambda-role";
+
+/// A running server.
+pub struct Server {
+    child: Option<Child>,
+    pub endpoint: String,
+    pub data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    pub output: Arc<Mutex<Vec<String>>>,
+    pub http: reqwest::Client,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Server::start_with(&[], None)
+    }
+
+    /// Starts with extra flags, on `data_dir` (or a fresh temporary one).
+    pub fn start_with(args: &[&str], data_dir: Option<&Path>) -> Server {
+        let (tmp, dir) = match data_dir {
+            Some(d) => (None, d.to_path_buf()),
+            None => {
+                let t = tempfile::tempdir().unwrap();
+                let d = t.path().to_path_buf();
+                (Some(t), d)
+            }
+        };
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lamina"))
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&dir)
+            .args(args)
+            .env("LAMINA_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start lamina serve");
+        let stderr = child.stderr.take().unwrap();
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let out = output.clone();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line
+                    .strip_prefix("lamina ")
+                    .and_then(|l| l.split("listening on ").nth(1))
+                {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(addr.trim().to_string());
+                    }
+                }
+                out.lock().unwrap().push(line);
+            }
+        });
+        let endpoint = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("server did not start: {:?}", output.lock().unwrap()));
+        Server {
+            child: Some(child),
+            endpoint,
+            data_dir: dir,
+            _tmp: tmp,
+            output,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.endpoint)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        send_sigterm(child.id());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("server did not stop after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn output_text(&self) -> String {
+        self.output.lock().unwrap().join("\n")
+    }
+
+    /// Creates a function from files; panics unless it answers 201.
+    pub async fn create(
+        &self,
+        name: &str,
+        runtime: &str,
+        handler: &str,
+        files: &[(&str, &str, u32)],
+    ) -> Value {
+        self.create_with(json!({
+            "FunctionName": name, "Runtime": runtime, "Handler": handler, "Role": ROLE,
+            "Code": {"ZipFile": b64(&zip(files))},
+        }))
+        .await
+    }
+
+    pub async fn create_with(&self, body: Value) -> Value {
+        let (status, _, resp) = self.post_json("/2015-03-31/functions", &body).await;
+        assert_eq!(status, 201, "create failed: {resp}");
+        resp
+    }
+
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &Value,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let resp = self
+            .http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        split(resp).await
+    }
+
+    pub async fn put_json(
+        &self,
+        path: &str,
+        body: &Value,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let resp = self
+            .http
+            .put(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        split(resp).await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, reqwest::header::HeaderMap, Value) {
+        let resp = self.http.get(self.url(path)).send().await.unwrap();
+        split(resp).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, reqwest::header::HeaderMap, Value) {
+        let resp = self.http.delete(self.url(path)).send().await.unwrap();
+        split(resp).await
+    }
+
+    /// Invokes with a raw body and headers; returns status, headers and body bytes.
+    pub async fn invoke_raw(
+        &self,
+        name: &str,
+        body: impl Into<reqwest::Body>,
+        headers: &[(&str, &str)],
+    ) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        let mut req = self
+            .http
+            .post(self.url(&format!("/2015-03-31/functions/{name}/invocations")))
+            .body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let h = resp.headers().clone();
+        (status, h, resp.bytes().await.unwrap().to_vec())
+    }
+
+    /// Invokes with JSON and the log tail; returns the parsed result.
+    pub async fn invoke(&self, name: &str, payload: Value) -> Invoked {
+        let (status, h, body) = self
+            .invoke_raw(name, payload.to_string(), &[("X-Amz-Log-Type", "Tail")])
+            .await;
+        assert_eq!(
+            status,
+            200,
+            "invoke {name}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        let log = h
+            .get("x-amz-log-result")
+            .map(|v| {
+                String::from_utf8(
+                    base64::engine::general_purpose::STANDARD
+                        .decode(v.as_bytes())
+                        .unwrap(),
+                )
+                .unwrap()
+            })
+            .unwrap_or_default();
+        Invoked {
+            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+            raw: body,
+            function_error: h
+                .get("x-amz-function-error")
+                .map(|v| v.to_str().unwrap().to_string()),
+            executed_version: h
+                .get("x-amz-executed-version")
+                .map(|v| v.to_str().unwrap().to_string()),
+            log,
+        }
+    }
+
+    pub async fn health(&self) -> Value {
+        self.get("/_lamina/health").await.2
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            send_sigterm(child.id());
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn send_sigterm(pid: u32) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+}
+
+async fn split(resp: reqwest::Response) -> (u16, reqwest::header::HeaderMap, Value) {
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let bytes = resp.bytes().await.unwrap();
+    let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, headers, value)
+}
+
+/// The result of an invocation.
+#[derive(Debug)]
+pub struct Invoked {
+    pub body: Value,
+    pub raw: Vec<u8>,
+    pub function_error: Option<String>,
+    pub executed_version: Option<String>,
+    pub log: String,
+}
+
+impl Invoked {
+    /// The value of `Field: N unit` in the REPORT line.
+    pub fn report_field(&self, field: &str) -> Option<f64> {
+        let report = self.log.lines().find(|l| l.starts_with("REPORT "))?;
+        let part = report.split('\t').find(|p| p.starts_with(field))?;
+        part[field.len()..]
+            .trim_start_matches(':')
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    }
+}
+
+/// A zip of (name, contents, unix mode) entries.
+pub fn zip(files: &[(&str, &str, u32)]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, contents, mode) in files {
+        let opts = zip::write::SimpleFileOptions::default().unix_permissions(*mode);
+        w.start_file(*name, opts).unwrap();
+        w.write_all(contents.as_bytes()).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The path of the `lambda_runtime` fixture binary, built on first use.
+pub fn rust_echo_bootstrap() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let manifest =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/rust-echo/Cargo.toml");
+            let out = Command::new(cargo)
+                .args([
+                    "build",
+                    "--quiet",
+                    "--message-format=json",
+                    "--manifest-path",
+                ])
+                .arg(&manifest)
+                .output()
+                .expect("run cargo build for the rust-echo fixture");
+            assert!(
+                out.status.success(),
+                "building rust-echo failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter_map(|v| {
+                    v.get("executable")
+                        .and_then(Value::as_str)
+                        .map(PathBuf::from)
+                })
+                .find(|p| p.file_name().is_some_and(|n| n == "bootstrap"))
+                .expect("rust-echo produced a bootstrap executable")
+        })
+        .clone()
+}
+
+/// A zip holding a native bootstrap binary.
+pub fn zip_binary(path: &Path) -> Vec<u8> {
+    let bytes = std::fs::read(path).unwrap();
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default().unix_permissions(0o755);
+    w.start_file("bootstrap", opts).unwrap();
+    w.write_all(&bytes).unwrap();
+    w.finish().unwrap().into_inner()
+}
+
+/// The Python that has the test dependencies (boto3, awslambdaric): the one
+/// scripts/test.sh prepared, else the first python3 on PATH.
+pub fn test_python() -> PathBuf {
+    if let Some(p) = std::env::var_os("LAMINA_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-venv/bin/python");
+    if venv.exists() {
+        return venv;
+    }
+    PathBuf::from("python3")
+}
+
+/// Polls `f` until it returns true or `timeout` passes.
+pub async fn eventually(timeout: Duration, mut f: impl AsyncFnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
