@@ -35,8 +35,11 @@ pub async fn serve(listener: TcpListener, session: Arc<Session>, max_response_by
                 let session = service_session.clone();
                 async move { Ok::<_, Infallible>(route(req, &session, max_response_bytes).await) }
             });
+            // Title-case header names, as Lambda sends them: runtimes written against Lambda
+            // may look up `Lambda-Runtime-Aws-Request-Id` case-sensitively.
             let conn = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
+                .title_case_headers(true)
                 .serve_connection(TokioIo::new(stream), service);
             tokio::select! {
                 _ = conn => {}
