@@ -1,0 +1,200 @@
+//! The client commands (`deploy`, `invoke`, `ls`, `rm`, `logs`) against a real server, and
+//! their message when no server is running.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::Server;
+
+fn lamina(endpoint: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lamina"))
+        .args(args)
+        .env("LAMINA_ENDPOINT", endpoint)
+        .output()
+        .expect("run lamina")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn deploy_invoke_list_logs_remove() {
+    let s = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("lib")).unwrap();
+    std::fs::write(
+        dir.path().join("lib/helper.py"),
+        "WORD = 'from a directory'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("app.py"),
+        "from lib.helper import WORD\n\ndef handler(event, context):\n    print('cli log line', event.get('n'))\n    return {'word': WORD, 'n': event.get('n')}\n",
+    )
+    .unwrap();
+    let src = dir.path().to_str().unwrap();
+
+    let out = lamina(
+        &s.endpoint,
+        &[
+            "deploy",
+            "clifn",
+            src,
+            "--runtime",
+            "python3.11",
+            "--handler",
+            "app.handler",
+            "--env",
+            "MODE=test",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("created arn:aws:lambda:us-east-1:000000000000:function:clifn"),
+        "{stderr}"
+    );
+    let config: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(config["Environment"]["Variables"]["MODE"], "test");
+
+    let out = lamina(
+        &s.endpoint,
+        &["invoke", "clifn", "--payload", r#"{"n": 5}"#, "--log"],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&stdout).unwrap(),
+        serde_json::json!({"word": "from a directory", "n": 5})
+    );
+    assert!(
+        stderr.contains("cli log line 5") && stderr.contains("REPORT RequestId:"),
+        "{stderr}"
+    );
+
+    let payload_file = dir.path().join("event.json");
+    std::fs::write(&payload_file, r#"{"n": 6}"#).unwrap();
+    let out = lamina(
+        &s.endpoint,
+        &[
+            "invoke",
+            "clifn",
+            "--payload",
+            &format!("@{}", payload_file.display()),
+        ],
+    );
+    assert!(
+        text(&out).0.contains("\"n\": 6") || text(&out).0.contains("\"n\":6"),
+        "{:?}",
+        text(&out)
+    );
+
+    // Redeploy updates code and configuration.
+    std::fs::write(
+        dir.path().join("app.py"),
+        "def handler(event, context):\n    return 'v2'\n",
+    )
+    .unwrap();
+    let out = lamina(&s.endpoint, &["deploy", "clifn", src, "--memory", "256"]);
+    let (stdout, stderr) = text(&out);
+    assert!(
+        out.status.success() && stderr.contains("updated"),
+        "{stdout}{stderr}"
+    );
+    let out = lamina(&s.endpoint, &["invoke", "clifn"]);
+    assert_eq!(text(&out).0.trim(), "\"v2\"");
+
+    // A failing function: the error document is printed and the exit code is 1.
+    std::fs::write(
+        dir.path().join("app.py"),
+        "def handler(event, context):\n    raise ValueError('nope')\n",
+    )
+    .unwrap();
+    assert!(
+        lamina(&s.endpoint, &["deploy", "clifn", src])
+            .status
+            .success()
+    );
+    let out = lamina(&s.endpoint, &["invoke", "clifn"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).0.contains("ValueError"));
+
+    let out = lamina(&s.endpoint, &["ls"]);
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("clifn") && l.contains("python3.11") && l.contains("256MB")),
+        "{stdout}"
+    );
+
+    let out = lamina(&s.endpoint, &["logs", "clifn"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("cli log line 5")
+            && stdout.contains("START RequestId:")
+            && stdout.contains("END RequestId:"),
+        "{stdout}"
+    );
+
+    // --follow prints events of an invocation made while it runs.
+    let mut follow = Command::new(env!("CARGO_BIN_EXE_lamina"))
+        .args(["logs", "clifn", "--follow"])
+        .env("LAMINA_ENDPOINT", &s.endpoint)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    std::fs::write(
+        dir.path().join("app.py"),
+        "def handler(event, context):\n    print('followed line')\n    return 1\n",
+    )
+    .unwrap();
+    assert!(
+        lamina(&s.endpoint, &["deploy", "clifn", src])
+            .status
+            .success()
+    );
+    assert!(lamina(&s.endpoint, &["invoke", "clifn"]).status.success());
+    std::thread::sleep(Duration::from_millis(1500));
+    let _ = follow.kill();
+    let followed = follow.wait_with_output().unwrap();
+    assert!(String::from_utf8_lossy(&followed.stdout).contains("followed line"));
+
+    let out = lamina(&s.endpoint, &["rm", "clifn"]);
+    assert!(out.status.success());
+    let out = lamina(&s.endpoint, &["invoke", "clifn"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).1.contains("ResourceNotFoundException"),
+        "{:?}",
+        text(&out)
+    );
+
+    // Deploying a new function needs a runtime and handler.
+    let out = lamina(&s.endpoint, &["deploy", "fresh", src]);
+    assert!(!out.status.success() && text(&out).1.contains("--runtime and --handler"));
+}
+
+#[test]
+fn helpful_message_when_the_server_is_not_running() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    for args in [&["ls"][..], &["invoke", "f"], &["logs", "f"], &["rm", "f"]] {
+        let out = lamina(&endpoint, args);
+        assert!(!out.status.success());
+        let (_, stderr) = text(&out);
+        assert!(
+            stderr.contains("cannot reach the Lamina server") && stderr.contains("lamina serve"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

@@ -1,0 +1,178 @@
+"""Compatibility test: boto3, unmodified, against a freshly started `lamina serve`.
+
+Usage: boto3_compat.py ENDPOINT
+
+Creates, reads, lists, updates, invokes (sync, Tail logs, function error, timeout) and deletes
+Python, Node.js and provided functions, exactly as a user of AWS Lambda would with boto3.
+Exits non-zero with a message at the first difference from Lambda's behaviour.
+"""
+
+import base64
+import io
+import json
+import sys
+import time
+import zipfile
+
+import boto3
+import botocore
+
+ROLE = "arn:aws:iam::123456789012:role/lambda-role"
+
+
+def package(files):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, (text, mode) in files.items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (0o100000 | mode) << 16
+            zf.writestr(info, text)
+    return buf.getvalue()
+
+
+PY = package({"app.py": ("import time\n"
+                         "def handler(event, context):\n"
+                         "    print('python says hi')\n"
+                         "    return {'echo': event, 'fn': context.function_name}\n"
+                         "def fail(event, context):\n"
+                         "    raise ValueError('python failed')\n"
+                         "def slow(event, context):\n"
+                         "    time.sleep(10)\n", 0o644)})
+PY2 = package({"app.py": ("def handler(event, context):\n    return {'version': 2}\n", 0o644)})
+NODE = package({"index.mjs": ("export const handler = async (event, context) => {\n"
+                              "  console.log('node says hi');\n"
+                              "  return { echo: event, fn: context.functionName };\n};\n"
+                              "export const fail = async () => { throw new RangeError('node failed'); };\n", 0o644)})
+PROVIDED = package({"bootstrap": ("#!/bin/sh\n"
+                                  "set -e\n"
+                                  "while true; do\n"
+                                  "  H=$(mktemp)\n"
+                                  "  EVENT=$(curl -sS -D \"$H\" \"http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/next\")\n"
+                                  "  ID=$(grep -i '^Lambda-Runtime-Aws-Request-Id:' \"$H\" | tr -d '[:space:]' | cut -d: -f2)\n"
+                                  "  echo \"shell says hi\"\n"
+                                  "  curl -sS -X POST \"http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/$ID/response\" -d \"{\\\"shell\\\":$EVENT}\" >/dev/null\n"
+                                  "done\n", 0o755)})
+
+
+def check(cond, what):
+    if not cond:
+        print("FAIL:", what)
+        sys.exit(1)
+    print("ok:", what)
+
+
+def main(endpoint):
+    c = boto3.client(
+        "lambda", endpoint_url=endpoint, region_name="us-east-1",
+        aws_access_key_id="test", aws_secret_access_key="test",
+        config=botocore.config.Config(retries={"max_attempts": 1}, read_timeout=60),
+    )
+    functions = [
+        ("py-fn", "python3.11", "app.handler", PY),
+        ("py-fail", "python3.11", "app.fail", PY),
+        ("py-slow", "python3.11", "app.slow", PY),
+        ("node-fn", "nodejs20.x", "index.handler", NODE),
+        ("node-fail", "nodejs20.x", "index.fail", NODE),
+        ("sh-fn", "provided.al2023", "unused", PROVIDED),
+    ]
+    for name, runtime, handler, code in functions:
+        r = c.create_function(FunctionName=name, Runtime=runtime, Handler=handler, Role=ROLE,
+                              Code={"ZipFile": code}, Timeout=2 if name == "py-slow" else 3)
+        check(r["ResponseMetadata"]["HTTPStatusCode"] == 201 and r["State"] == "Active", f"create {name}")
+    c.get_waiter("function_active_v2").wait(FunctionName="py-fn")
+    check(True, "function_active_v2 waiter ends")
+
+    try:
+        c.create_function(FunctionName="py-fn", Runtime="python3.11", Handler="app.handler", Role=ROLE, Code={"ZipFile": PY})
+        check(False, "duplicate create refused")
+    except c.exceptions.ResourceConflictException:
+        check(True, "duplicate create -> ResourceConflictException")
+    try:
+        c.create_function(FunctionName="bad-mem", Runtime="python3.11", Handler="app.handler", Role=ROLE,
+                          Code={"ZipFile": PY}, MemorySize=20000)
+        check(False, "memory over 10240 refused")
+    except c.exceptions.InvalidParameterValueException:
+        check(True, "MemorySize 20000 -> InvalidParameterValueException")
+    try:
+        c.create_function(FunctionName="s3-code", Runtime="python3.11", Handler="app.handler", Role=ROLE,
+                          Code={"S3Bucket": "my-bucket", "S3Key": "code.zip"})
+        check(False, "S3 code refused")
+    except c.exceptions.InvalidParameterValueException as e:
+        check("ZipFile" in str(e), "Code.S3Bucket -> InvalidParameterValueException naming what works")
+
+    got = c.get_function(FunctionName="py-fn")
+    check(got["Configuration"]["Runtime"] == "python3.11" and got["Code"]["Location"].startswith("http"), "get_function")
+    arn = got["Configuration"]["FunctionArn"]
+    check(c.get_function_configuration(FunctionName=arn)["FunctionName"] == "py-fn", "get_function_configuration by ARN")
+    names = [f["FunctionName"] for f in c.get_paginator("list_functions").paginate(
+        PaginationConfig={"PageSize": 2}).build_full_result()["Functions"]]
+    check(sorted(names) == sorted(n for n, *_ in functions), "list_functions paginated")
+    settings = c.get_account_settings()
+    check(settings["AccountUsage"]["FunctionCount"] == len(functions), "get_account_settings")
+
+    for name, expect, log_line in [
+        ("py-fn", {"echo": {"k": 1}, "fn": "py-fn"}, "python says hi"),
+        ("node-fn", {"echo": {"k": 1}, "fn": "node-fn"}, "node says hi"),
+        ("sh-fn", {"shell": {"k": 1}}, "shell says hi"),
+    ]:
+        r = c.invoke(FunctionName=name, Payload=json.dumps({"k": 1}), LogType="Tail")
+        body = json.loads(r["Payload"].read())
+        log = base64.b64decode(r["LogResult"]).decode()
+        check(r["StatusCode"] == 200 and "FunctionError" not in r and body == expect, f"invoke {name}")
+        check(r["ExecutedVersion"] == "$LATEST", f"{name} ExecutedVersion")
+        check(log_line in log and "START RequestId:" in log and "REPORT RequestId:" in log
+              and "Init Duration:" in log, f"{name} Tail log with START/REPORT and Init Duration")
+        r = c.invoke(FunctionName=name, Payload=json.dumps({"k": 1}), LogType="Tail")
+        check("Init Duration" not in base64.b64decode(r["LogResult"]).decode(), f"{name} second invoke is warm")
+
+    for name, error_type, message in [("py-fail", "ValueError", "python failed"), ("node-fail", "RangeError", "node failed")]:
+        r = c.invoke(FunctionName=name, Payload=b"{}")
+        body = json.loads(r["Payload"].read())
+        check(r["StatusCode"] == 200 and r.get("FunctionError") == "Unhandled", f"{name}: 200 + Unhandled")
+        check(body["errorType"] == error_type and body["errorMessage"] == message, f"{name}: {error_type}")
+
+    started = time.time()
+    r = c.invoke(FunctionName="py-slow", Payload=b"{}")
+    body = json.loads(r["Payload"].read())
+    check(r.get("FunctionError") == "Unhandled" and body["errorType"] == "Sandbox.Timedout"
+          and "Task timed out after 2.00 seconds" in body["errorMessage"] and time.time() - started < 6,
+          "timeout -> Sandbox.Timedout at the deadline")
+
+    r = c.invoke(FunctionName="py-fn", InvocationType="DryRun")
+    check(r["StatusCode"] == 204, "DryRun -> 204")
+    try:
+        c.invoke(FunctionName="nope")
+        check(False, "missing function refused")
+    except c.exceptions.ResourceNotFoundException:
+        check(True, "invoke missing -> ResourceNotFoundException")
+    try:
+        c.invoke(FunctionName="py-fn", Payload=b"x" * (6 * 1024 * 1024 + 10))
+        check(False, "oversized payload refused")
+    except c.exceptions.RequestTooLargeException:
+        check(True, "payload over 6 MB -> RequestTooLargeException")
+
+    r = c.update_function_code(FunctionName="py-fn", ZipFile=PY2)
+    check(r["LastUpdateStatus"] == "Successful", "update_function_code")
+    c.get_waiter("function_updated_v2").wait(FunctionName="py-fn")
+    check(json.loads(c.invoke(FunctionName="py-fn")["Payload"].read()) == {"version": 2}, "new code runs at once")
+    r = c.update_function_configuration(FunctionName="py-fn", MemorySize=512, Environment={"Variables": {"MODE": "x"}})
+    check(r["MemorySize"] == 512 and r["Environment"]["Variables"] == {"MODE": "x"}, "update_function_configuration")
+    try:
+        c.update_function_configuration(FunctionName="py-fn", RevisionId="stale")
+        check(False, "stale revision refused")
+    except c.exceptions.PreconditionFailedException:
+        check(True, "stale RevisionId -> PreconditionFailedException")
+
+    for name, *_ in functions:
+        c.delete_function(FunctionName=name)
+    check(c.list_functions()["Functions"] == [], "delete_function of every function")
+    try:
+        c.get_function(FunctionName="py-fn")
+        check(False, "deleted function gone")
+    except c.exceptions.ResourceNotFoundException:
+        check(True, "get deleted -> ResourceNotFoundException")
+    print("boto3 compatibility: all checks passed")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
