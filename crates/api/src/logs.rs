@@ -17,88 +17,100 @@ pub fn routes() -> Router<Platform> {
     Router::new().route("/", post(dispatch))
 }
 
-fn logs_error(status: StatusCode, error_type: &str, message: &str) -> Response {
-    let body = serde_json::json!({ "__type": error_type, "message": message });
-    let mut resp = (status, axum::Json(body)).into_response();
-    resp.headers_mut().insert(
-        "content-type",
-        HeaderValue::from_static("application/x-amz-json-1.1"),
-    );
-    resp
+/// An error in the CloudWatch Logs JSON 1.1 shape (`__type` and `message`).
+#[derive(Debug)]
+struct LogsError {
+    status: StatusCode,
+    error_type: &'static str,
+    message: String,
 }
 
-fn from_lambda(e: LambdaError) -> Response {
-    let status = match e {
-        LambdaError::Service(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::BAD_REQUEST,
-    };
-    let kind = match e {
-        LambdaError::ResourceNotFound(_) => "ResourceNotFoundException",
-        LambdaError::Service(_) => "ServiceUnavailableException",
-        _ => "InvalidParameterException",
-    };
-    logs_error(status, kind, &e.to_string())
+impl IntoResponse for LogsError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "__type": self.error_type, "message": self.message });
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        resp.headers_mut().insert(
+            "content-type",
+            HeaderValue::from_static("application/x-amz-json-1.1"),
+        );
+        resp
+    }
 }
 
-fn parse<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, Response> {
+impl From<LambdaError> for LogsError {
+    fn from(e: LambdaError) -> Self {
+        let (status, error_type) = match e {
+            LambdaError::ResourceNotFound(_) => {
+                (StatusCode::BAD_REQUEST, "ResourceNotFoundException")
+            }
+            LambdaError::Service(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ServiceUnavailableException",
+            ),
+            _ => (StatusCode::BAD_REQUEST, "InvalidParameterException"),
+        };
+        LogsError {
+            status,
+            error_type,
+            message: e.to_string(),
+        }
+    }
+}
+
+fn parse<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, LogsError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(bytes).map_err(|e| {
-        logs_error(
-            StatusCode::BAD_REQUEST,
-            "SerializationException",
-            &e.to_string(),
-        )
+    serde_json::from_slice(bytes).map_err(|e| LogsError {
+        status: StatusCode::BAD_REQUEST,
+        error_type: "SerializationException",
+        message: e.to_string(),
     })
 }
 
-fn ok(value: serde_json::Value) -> Response {
-    let mut resp = (StatusCode::OK, axum::Json(value)).into_response();
-    resp.headers_mut().insert(
-        "content-type",
-        HeaderValue::from_static("application/x-amz-json-1.1"),
-    );
-    resp
+async fn dispatch(State(p): State<Platform>, headers: HeaderMap, body: Body) -> Response {
+    match handle(&p, &headers, body).await {
+        Ok(v) => {
+            let mut resp = (StatusCode::OK, axum::Json(v)).into_response();
+            resp.headers_mut().insert(
+                "content-type",
+                HeaderValue::from_static("application/x-amz-json-1.1"),
+            );
+            resp
+        }
+        Err(e) => e.into_response(),
+    }
 }
 
-async fn dispatch(State(p): State<Platform>, headers: HeaderMap, body: Body) -> Response {
+async fn handle(
+    p: &Platform,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<serde_json::Value, LogsError> {
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let Ok(bytes) = Limited::new(body, 1024 * 1024)
+        .unwrap_or_default();
+    let bytes = Limited::new(body, 1024 * 1024)
         .collect()
         .await
         .map(|c| c.to_bytes())
-    else {
-        return logs_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "InvalidParameterException",
-            "request too large",
-        );
-    };
-    let result = match target.strip_prefix("Logs_20140328.") {
-        Some("FilterLogEvents") => parse(&bytes).and_then(|r| {
-            p.filter_log_events(r)
-                .map_err(from_lambda)
-                .map(|v| serde_json::to_value(v).unwrap_or_default())
+        .map_err(|_| LogsError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            error_type: "InvalidParameterException",
+            message: "request too large".into(),
+        })?;
+    match target.strip_prefix("Logs_20140328.") {
+        Some("FilterLogEvents") => {
+            let events = p.filter_log_events(parse(&bytes)?)?;
+            Ok(serde_json::to_value(events).unwrap_or_default())
+        }
+        Some("DescribeLogStreams") => Ok(p.describe_log_streams(parse(&bytes)?)?),
+        Some("GetLogEvents") => Ok(p.get_log_events(parse(&bytes)?)?),
+        _ => Err(LogsError {
+            status: StatusCode::BAD_REQUEST,
+            error_type: "UnknownOperationException",
+            message: format!("Unknown operation: {target}"),
         }),
-        Some("DescribeLogStreams") => {
-            parse(&bytes).and_then(|r| p.describe_log_streams(r).map_err(from_lambda))
-        }
-        Some("GetLogEvents") => {
-            parse(&bytes).and_then(|r| p.get_log_events(r).map_err(from_lambda))
-        }
-        _ => Err(logs_error(
-            StatusCode::BAD_REQUEST,
-            "UnknownOperationException",
-            &format!("Unknown operation: {target}"),
-        )),
-    };
-    match result {
-        Ok(v) => ok(v),
-        Err(resp) => resp,
     }
 }

@@ -380,10 +380,10 @@ impl Inner {
     fn pool_for(&self, version: &Arc<FunctionVersion>) -> Arc<Pool> {
         let key = (version.name.clone(), version.version.clone());
         let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(pool) = pools.get(&key) {
-            if pool.version.revision_id == version.revision_id {
-                return pool.clone();
-            }
+        if let Some(pool) = pools.get(&key)
+            && pool.version.revision_id == version.revision_id
+        {
+            return pool.clone();
         }
         let pool = Arc::new(Pool {
             version: version.clone(),
@@ -514,12 +514,10 @@ impl Inner {
             reply: reply_tx,
             on_pickup: Some(PickupHook(Box::new(move || {
                 start_log.platform_lines(&[start_line]);
-                if cold {
-                    if let Some(env) = sample_env.upgrade() {
-                        // One sample per environment once init is done, so that a runtime
-                        // that dies in its first invocation still reports its memory.
-                        env.peak_memory_mb();
-                    }
+                if cold && let Some(env) = sample_env.upgrade() {
+                    // One sample per environment once init is done, so that a runtime
+                    // that dies in its first invocation still reports its memory.
+                    env.peak_memory_mb();
                 }
             }))),
         };

@@ -83,10 +83,10 @@ impl RuntimeCatalog {
             }
             for name in ["node", "nodejs"] {
                 let path = dir.join(name);
-                if is_executable(&path) {
-                    if let Some(major) = node_major(&path) {
-                        catalog.node.entry(major).or_insert(path);
-                    }
+                if is_executable(&path)
+                    && let Some(major) = node_major(&path)
+                {
+                    catalog.node.entry(major).or_insert(path);
                 }
             }
         }

@@ -211,12 +211,12 @@ impl FunctionConfig {
     /// Applies an UpdateFunctionConfiguration request; fields it leaves out keep their value.
     /// The caller bumps `revision_id` and `last_modified` when this succeeds.
     pub fn apply(&mut self, u: &ConfigUpdate) -> Result<(), LambdaError> {
-        if let Some(layers) = &u.layers {
-            if !layers.is_empty() {
-                return Err(LambdaError::InvalidParameterValue(
-                    "Layers are not supported by this Lamina version.".into(),
-                ));
-            }
+        if let Some(layers) = &u.layers
+            && !layers.is_empty()
+        {
+            return Err(LambdaError::InvalidParameterValue(
+                "Layers are not supported by this Lamina version.".into(),
+            ));
         }
         if let Some(runtime) = &u.runtime {
             if !RuntimeId::is_lambda_runtime(runtime) {

@@ -100,15 +100,15 @@ impl FunctionRef {
         if !valid_name(name) {
             return Err(invalid());
         }
-        if let Some(account) = account {
-            if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(invalid());
-            }
+        if let Some(account) = account
+            && (account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(invalid());
         }
-        if let Some(q) = qualifier {
-            if !valid_qualifier(q) {
-                return Err(invalid());
-            }
+        if let Some(q) = qualifier
+            && !valid_qualifier(q)
+        {
+            return Err(invalid());
         }
         let foreign = region.is_some_and(|r| r != identity.region)
             || account.is_some_and(|a| a != identity.account);

@@ -147,7 +147,7 @@ impl Session {
 
     /// Hands an invocation to the environment. Gives it back if the environment is closed or
     /// already has one.
-    pub fn assign(&self, invocation: Invocation) -> Result<(), Invocation> {
+    pub fn assign(&self, invocation: Invocation) -> Result<(), Box<Invocation>> {
         let mut st = self.lock();
         match st.phase {
             Phase::Init | Phase::Waiting => {
@@ -156,7 +156,7 @@ impl Session {
                 self.wake.notify_one();
                 Ok(())
             }
-            _ => Err(invocation),
+            _ => Err(Box::new(invocation)),
         }
     }
 

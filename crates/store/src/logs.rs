@@ -180,7 +180,7 @@ impl LogStore {
                 Some((decode(&name), m.len(), m.modified().ok()?))
             })
             .collect();
-        out.sort_by(|a, b| b.2.cmp(&a.2));
+        out.sort_by_key(|s| std::cmp::Reverse(s.2));
         Ok(out)
     }
 
@@ -198,10 +198,10 @@ impl LogStore {
             else {
                 continue;
             };
-            if let Some(want) = &query.streams {
-                if !want.contains(&name) {
-                    continue;
-                }
+            if let Some(want) = &query.streams
+                && !want.contains(&name)
+            {
+                continue;
             }
             let mut reader = BufReader::new(File::open(entry.path())?);
             let mut offset = 0u64;
@@ -290,12 +290,13 @@ fn decode(name: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&name[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&name[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;

@@ -59,10 +59,9 @@ impl Server {
                 if let Some(addr) = line
                     .strip_prefix("lamina ")
                     .and_then(|l| l.split("listening on ").nth(1))
+                    && let Some(tx) = tx.take()
                 {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(addr.trim().to_string());
-                    }
+                    let _ = tx.send(addr.trim().to_string());
                 }
                 out.lock().unwrap().push(line);
             }

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Lamina's test command: installs what the tests need, checks formatting and lints, then runs
+# every test (unit and integration) against the real server.
+#
+# What it installs, and only when missing:
+#   - curl (Debian package), used by the shell bootstraps of test functions;
+#   - a Python virtual environment in target/test-venv with boto3 (the compatibility suite)
+#     and awslambdaric (AWS's runtime interface client, run unchanged as a bootstrap).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n== %s\n' "$*"; }
+
+if ! command -v curl >/dev/null 2>&1; then
+  say "installing curl"
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq curl
+  else
+    echo "curl is missing and this is not root: install curl, then run again" >&2
+    exit 1
+  fi
+fi
+
+VENV=target/test-venv
+if ! "$VENV/bin/python" -c 'import boto3, awslambdaric' >/dev/null 2>&1; then
+  say "preparing $VENV (boto3, awslambdaric)"
+  mkdir -p target
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check boto3 awslambdaric
+fi
+export LAMINA_TEST_PYTHON="$PWD/$VENV/bin/python"
+
+say "cargo fmt --check"
+cargo fmt --all --check
+
+say "cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+say "cargo test"
+set +e
+cargo test --workspace 2>&1 | tee target/test-output.log
+status=${PIPESTATUS[0]}
+set -e
+# One closing line with the totals of every test binary.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' target/test-output.log
+exit "$status"
