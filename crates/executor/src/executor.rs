@@ -527,22 +527,30 @@ impl Inner {
             return None;
         }
 
-        let picked: Option<PickedUp> =
-            match tokio::time::timeout(self.config.init_timeout, picked_rx).await {
-                Ok(Ok(p)) => Some(p),
-                Ok(Err(_)) => None,
-                Err(_) => {
-                    env.kill();
-                    let outcome = Outcome::InitTimeout;
-                    return Some(
-                        self.finish(pool, &env, req, None, assigned_at, outcome)
-                            .await,
-                    );
-                }
-            };
+        // A new environment has the init phase to reach /next; a warm one is already there
+        // or on its way back, so its invocation is bounded by the function's own timeout.
+        let pickup_limit = if cold {
+            self.config.init_timeout
+        } else {
+            version.timeout
+        };
+        let picked: Option<PickedUp> = match tokio::time::timeout(pickup_limit, picked_rx).await {
+            Ok(Ok(p)) => Some(p),
+            Ok(Err(_)) => None,
+            Err(_) => {
+                env.kill();
+                let outcome = if cold {
+                    Outcome::InitTimeout
+                } else {
+                    Outcome::Timeout
+                };
+                return Some(
+                    self.finish(pool, &env, req, None, assigned_at, outcome)
+                        .await,
+                );
+            }
+        };
         if let Some(p) = picked {
-            env.log
-                .platform_lines(&[logs::start_line(&req.request_id, &version.version)]);
             let outcome = match tokio::time::timeout_at(p.deadline.into(), &mut reply_rx).await {
                 Ok(Ok(reply)) => Outcome::Reply(reply),
                 Ok(Err(_)) => Outcome::Reply(Reply::Closed),

@@ -237,3 +237,41 @@ def fail(event, context):\n    raise ValueError('ric failure')\n";
     assert_eq!(failed.body["errorType"], "ValueError");
     assert_eq!(failed.body["errorMessage"], "ric failure");
 }
+
+/// A runtime that answers once and never asks for the next event: the next invocation times
+/// out at the function's timeout, and the one after runs in a fresh environment.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_runtime_that_never_comes_back_times_out_and_is_replaced() {
+    let s = Server::start();
+    let bootstrap = r#"#!/bin/sh
+H=$(mktemp)
+curl -sS -D "$H" "http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/next" >/dev/null
+ID=$(grep -i '^Lambda-Runtime-Aws-Request-Id:' "$H" | tr -d '[:space:]' | cut -d: -f2)
+curl -sS -X POST "http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/$ID/response" -d "\"once $$\"" >/dev/null
+sleep 600
+"#;
+    s.create_with(json!({"FunctionName": "once", "Runtime": "provided.al2023", "Handler": "x", "Role": common::ROLE,
+                         "Timeout": 1, "Code": {"ZipFile": b64(&zip(&[("bootstrap", bootstrap, 0o755)]))}}))
+        .await;
+    let first = s.invoke("once", json!({})).await;
+    assert!(
+        first.body.as_str().unwrap().starts_with("once "),
+        "{:?}",
+        first.body
+    );
+    let started = std::time::Instant::now();
+    let stuck = s.invoke("once", json!({})).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "bounded by the 1 s timeout: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        stuck.body["errorType"], "Sandbox.Timedout",
+        "{:?}",
+        stuck.body
+    );
+    let third = s.invoke("once", json!({})).await;
+    assert_ne!(third.body, first.body, "a fresh environment answered");
+    assert!(third.report_field("Init Duration").is_some());
+}

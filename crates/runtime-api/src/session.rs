@@ -207,6 +207,9 @@ impl Session {
                             reply: inv.reply,
                         };
                         drop(st);
+                        if let Some(hook) = inv.on_pickup {
+                            (hook.0)();
+                        }
                         let _ = inv.picked_up.send(PickedUp {
                             at,
                             deadline,
@@ -354,6 +357,21 @@ mod tests {
             s.init_error("x".into(), Bytes::new()),
             Err(Refusal::InvalidStateTransition)
         );
+    }
+
+    #[tokio::test]
+    async fn pickup_hook_runs_before_the_event_is_returned() {
+        let s = Session::new();
+        let (mut inv, _prx, _rrx) = invocation("a");
+        let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = ran.clone();
+        inv.on_pickup = Some(PickupHook(Box::new(move || {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst)
+        })));
+        s.assign(inv).unwrap();
+        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
+        s.next().await.unwrap();
+        assert!(ran.load(std::sync::atomic::Ordering::SeqCst));
     }
 
     #[tokio::test]
