@@ -447,6 +447,30 @@ async fn packages_are_checked_and_stored_once() {
     assert!(e["message"].as_str().unwrap().contains("262144000"), "{e}");
     assert_eq!(entries(), 0, "the partial extraction was removed");
 
+    // More entries than allowed: refused before extracting anything.
+    let crowded = {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        for i in 0..100_001 {
+            w.start_file(format!("f{i}"), opts).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    };
+    let body = json!({"FunctionName": "crowded", "Runtime": "python3.11", "Handler": "app.handler", "Role": ROLE,
+                      "Code": {"ZipFile": b64(&crowded)}});
+    let (status, h, e) = s.post_json("/2015-03-31/functions", &body).await;
+    assert_eq!(
+        (status, h["x-amzn-errortype"].to_str().unwrap()),
+        (400, "InvalidParameterValueException"),
+        "{e}"
+    );
+    assert!(
+        e["message"].as_str().unwrap().contains("100001 entries"),
+        "{e}"
+    );
+    assert_eq!(entries(), 0);
+
     // Over 50 MB zipped: refused before anything is stored.
     let big: Vec<u8> = (0..51u32 * 1024 * 1024)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)

@@ -44,6 +44,23 @@ pub struct LogQuery {
 #[derive(Debug)]
 struct Writer {
     out: BufWriter<File>,
+    // Bytes in the current file of the stream.
+    written: u64,
+}
+
+/// Suffix of a stream's current file.
+const CURRENT: &str = ".log";
+/// Suffix of a stream's previous file, once the current one was rotated.
+const ROTATED: &str = ".log.1";
+
+/// The stream name and whether it is the rotated file, from a file name.
+fn stream_of(file_name: &str) -> Option<(String, bool)> {
+    if let Some(enc) = file_name.strip_suffix(ROTATED) {
+        return Some((decode(enc), true));
+    }
+    file_name
+        .strip_suffix(CURRENT)
+        .map(|enc| (decode(enc), false))
 }
 
 #[derive(Debug, Default)]
@@ -87,16 +104,8 @@ impl LogStore {
         if !st.writers.contains_key(&key) {
             let dir = self.group_dir(group);
             fs::create_dir_all(&dir)?;
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(dir.join(format!("{}.log", encode(stream))))?;
-            st.writers.insert(
-                key.clone(),
-                Writer {
-                    out: BufWriter::with_capacity(64 * 1024, file),
-                },
-            );
+            let writer = self.open_writer(group, stream)?;
+            st.writers.insert(key.clone(), writer);
             if !st.group_bytes.contains_key(group) {
                 let size = dir_size(&dir);
                 st.group_bytes.insert(group.to_string(), size);
@@ -109,12 +118,38 @@ impl LogStore {
             added += line.len() as u64;
             writer.out.write_all(line.as_bytes())?;
         }
+        writer.written += added;
+        // A long-lived environment writes one stream for ever: rotate it, so that even a
+        // single stream stays within the group's bound.
+        if writer.written > self.max_group_bytes / 4 {
+            writer.out.flush()?;
+            let dir = self.group_dir(group);
+            let current = dir.join(format!("{}{CURRENT}", encode(stream)));
+            let rotated = dir.join(format!("{}{ROTATED}", encode(stream)));
+            let dropped = fs::metadata(&rotated).map(|m| m.len()).unwrap_or(0);
+            fs::rename(&current, &rotated)?;
+            *writer = self.open_writer(group, stream)?;
+            let total = st.group_bytes.entry(group.to_string()).or_insert(0);
+            *total = total.saturating_sub(dropped);
+        }
         let total = st.group_bytes.entry(group.to_string()).or_insert(0);
         *total += added;
         if *total > self.max_group_bytes {
             self.trim_group(&mut st, group, stream)?;
         }
         Ok(())
+    }
+
+    fn open_writer(&self, group: &str, stream: &str) -> io::Result<Writer> {
+        let path = self
+            .group_dir(group)
+            .join(format!("{}{CURRENT}", encode(stream)));
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let written = file.metadata()?.len();
+        Ok(Writer {
+            out: BufWriter::with_capacity(64 * 1024, file),
+            written,
+        })
     }
 
     /// Removes the oldest streams of a group until it is within three quarters of its bound.
@@ -140,15 +175,19 @@ impl LogStore {
             if total <= target {
                 break;
             }
-            let stream = decode(
-                path.file_stem()
-                    .and_then(|s| s.to_str())
-                    .unwrap_or_default(),
-            );
-            if stream == keep {
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            let Some((stream, rotated)) = stream_of(name) else {
+                continue;
+            };
+            if stream == keep && !rotated {
                 continue;
             }
-            st.writers.remove(&(group.to_string(), stream));
+            if !rotated {
+                st.writers.remove(&(group.to_string(), stream));
+            }
             fs::remove_file(&path)?;
             total -= len;
         }
@@ -172,13 +211,20 @@ impl LogStore {
     /// Stream names of a group, with their size and last write, newest first.
     pub fn streams(&self, group: &str) -> io::Result<Vec<(String, u64, std::time::SystemTime)>> {
         self.flush();
-        let mut out: Vec<_> = fs::read_dir(self.group_dir(group))?
-            .flatten()
-            .filter_map(|e| {
-                let name = e.file_name().to_str()?.strip_suffix(".log")?.to_string();
-                let m = e.metadata().ok()?;
-                Some((decode(&name), m.len(), m.modified().ok()?))
-            })
+        let mut by_stream: HashMap<String, (u64, std::time::SystemTime)> = HashMap::new();
+        for e in fs::read_dir(self.group_dir(group))?.flatten() {
+            let Some((name, _)) = e.file_name().to_str().and_then(stream_of) else {
+                continue;
+            };
+            let Ok(m) = e.metadata() else { continue };
+            let Ok(modified) = m.modified() else { continue };
+            let entry = by_stream.entry(name).or_insert((0, modified));
+            entry.0 += m.len();
+            entry.1 = entry.1.max(modified);
+        }
+        let mut out: Vec<_> = by_stream
+            .into_iter()
+            .map(|(n, (size, t))| (n, size, t))
             .collect();
         out.sort_by_key(|s| std::cmp::Reverse(s.2));
         Ok(out)
@@ -190,12 +236,8 @@ impl LogStore {
         let dir = self.group_dir(group);
         let mut events = Vec::new();
         for entry in fs::read_dir(&dir)?.flatten() {
-            let Some(name) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.strip_suffix(".log"))
-                .map(decode)
-            else {
+            let file_name = entry.file_name();
+            let Some((name, rotated)) = file_name.to_str().and_then(stream_of) else {
                 continue;
             };
             if let Some(want) = &query.streams
@@ -228,7 +270,7 @@ impl LogStore {
                     stream: name.clone(),
                     timestamp_ms: ts,
                     message: msg.to_string(),
-                    event_id: format!("{ts:020}{:08x}{at:012}", fxhash(&name)),
+                    event_id: format!("{ts:020}{:08x}{}{at:012}", fxhash(&name), u8::from(rotated)),
                 });
             }
         }
@@ -359,6 +401,37 @@ mod tests {
         }
         store.flush();
         assert!(dir_size(&store.group_dir(g)) <= 4096, "bounded");
+        // One stream alone is bounded too: it rotates.
+        for i in 0..50 {
+            store
+                .append(g, "s-long", &[(100 + i, big.as_str())])
+                .unwrap();
+        }
+        store.flush();
+        assert!(
+            dir_size(&store.group_dir(g)) <= 4096 + 1100,
+            "a single stream rotates"
+        );
+        let (events, _) = store
+            .query(
+                g,
+                &LogQuery {
+                    limit: 100,
+                    streams: Some(vec!["s-long".into()]),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert!(
+            !events.is_empty() && events.last().unwrap().timestamp_ms == 149,
+            "newest events kept"
+        );
+        let ids: std::collections::HashSet<_> = events.iter().map(|e| e.event_id.clone()).collect();
+        assert_eq!(
+            ids.len(),
+            events.len(),
+            "event ids stay unique across rotation"
+        );
         store.delete_group(g).unwrap();
         assert!(!store.group_exists(g));
         assert_eq!(decode(&encode(s1)), s1);
