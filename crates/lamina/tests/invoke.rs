@@ -241,13 +241,7 @@ def ok(event, context):\n    return 'fine'\n";
         ("initfail", "RuntimeError", "init exploded"),
     ] {
         let out = s.invoke(name, json!({})).await;
-        assert_eq!(out.function_error.as_deref(), Some("Unhandled"), "{name}");
-        assert_eq!(out.body["errorType"], error_type, "{name}: {:?}", out.body);
-        assert!(
-            out.body["errorMessage"].as_str().unwrap().contains(message),
-            "{name}: {:?}",
-            out.body
-        );
+        out.assert_error(name, error_type, message);
         assert!(
             out.log.contains("REPORT RequestId: "),
             "{name}: {}",
@@ -363,13 +357,7 @@ async fn node_commonjs_esm_callback_and_errors() {
         ("node-syntax", "Runtime.UserCodeSyntaxError", "SyntaxError"),
     ] {
         let out = s.invoke(name, json!({})).await;
-        assert_eq!(out.function_error.as_deref(), Some("Unhandled"), "{name}");
-        assert_eq!(out.body["errorType"], error_type, "{name}: {:?}", out.body);
-        assert!(
-            out.body["errorMessage"].as_str().unwrap().contains(message),
-            "{name}: {:?}",
-            out.body
-        );
+        out.assert_error(name, error_type, message);
     }
 }
 

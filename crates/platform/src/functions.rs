@@ -253,6 +253,19 @@ impl Platform {
         })
     }
 
+    /// The function to update, if the caller's RevisionId (when given) is still current.
+    fn lookup_revision(
+        &self,
+        name: &str,
+        revision_id: Option<&str>,
+    ) -> Result<Arc<Cached>, LambdaError> {
+        let current = self.lookup(name, None)?;
+        if revision_id.is_some_and(|r| r != current.config.revision_id) {
+            return Err(revision_mismatch());
+        }
+        Ok(current)
+    }
+
     /// GetFunction.
     pub fn get_function(
         &self,
@@ -342,14 +355,7 @@ impl Platform {
         let architecture = req.architecture()?;
         let zip = decode_zip(&zip_b64)?;
         let _guard = self.inner.control.lock().await;
-        let current = self.lookup(name, None)?;
-        if req
-            .revision_id
-            .as_ref()
-            .is_some_and(|r| *r != current.config.revision_id)
-        {
-            return Err(revision_mismatch());
-        }
+        let current = self.lookup_revision(name, req.revision_id.as_deref())?;
         let code = self.store_package(zip).await?;
         let mut config = current.config.clone();
         let old_code = std::mem::replace(&mut config.code, code);
@@ -389,14 +395,7 @@ impl Platform {
         req: UpdateFunctionConfigurationRequest,
     ) -> Result<FunctionConfiguration, LambdaError> {
         let _guard = self.inner.control.lock().await;
-        let current = self.lookup(name, None)?;
-        if req
-            .revision_id
-            .as_ref()
-            .is_some_and(|r| *r != current.config.revision_id)
-        {
-            return Err(revision_mismatch());
-        }
+        let current = self.lookup_revision(name, req.revision_id.as_deref())?;
         let mut config = current.config.clone();
         config.apply(&req.update)?;
         if req.update.runtime.is_some() {

@@ -71,42 +71,40 @@ async fn route(req: Request<Incoming>, session: &Session, max: usize) -> Respons
         (Method::GET, "/ping") => json(StatusCode::OK, Bytes::from_static(b"pong")),
         (Method::POST, rest) if rest.starts_with("/runtime/invocation/") => {
             let tail = &rest["/runtime/invocation/".len()..];
-            if let Some(id) = tail.strip_suffix("/response") {
-                let id = id.to_string();
-                match read_body(req, max).await {
-                    Ok(body) => accepted(session.complete(&id, Reply::Response(body))),
-                    Err(_) => {
-                        let _ = session.complete(&id, Reply::ResponseTooLarge);
-                        error_response(
-                            StatusCode::PAYLOAD_TOO_LARGE,
-                            "RequestEntityTooLarge",
-                            &format!("Exceeded maximum allowed payload size ({max} bytes)."),
-                        )
-                    }
-                }
-            } else if let Some(id) = tail.strip_suffix("/error") {
-                let id = id.to_string();
-                let error_type = header(&req, "lambda-runtime-function-error-type");
-                match read_body(req, max).await {
-                    Ok(body) => {
-                        let (error_type, body) = error_document(error_type, body);
-                        accepted(session.complete(&id, Reply::Error { error_type, body }))
-                    }
-                    Err(_) => {
-                        let _ = session.complete(&id, Reply::ResponseTooLarge);
-                        error_response(
-                            StatusCode::PAYLOAD_TOO_LARGE,
-                            "RequestEntityTooLarge",
-                            &format!("Exceeded maximum allowed payload size ({max} bytes)."),
-                        )
-                    }
-                }
-            } else {
-                not_found()
+            match (tail.strip_suffix("/response"), tail.strip_suffix("/error")) {
+                (Some(id), _) => complete(req, session, id.to_string(), max, false).await,
+                (_, Some(id)) => complete(req, session, id.to_string(), max, true).await,
+                _ => not_found(),
             }
         }
         _ => not_found(),
     }
+}
+
+/// `POST /runtime/invocation/{id}/response` (or `/error` when `is_error`).
+async fn complete(
+    req: Request<Incoming>,
+    session: &Session,
+    id: String,
+    max: usize,
+    is_error: bool,
+) -> Response<Full<Bytes>> {
+    let error_type = header(&req, "lambda-runtime-function-error-type");
+    let Ok(body) = read_body(req, max).await else {
+        let _ = session.complete(&id, Reply::ResponseTooLarge);
+        return error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLarge",
+            &format!("Exceeded maximum allowed payload size ({max} bytes)."),
+        );
+    };
+    let reply = if is_error {
+        let (error_type, body) = error_document(error_type, body);
+        Reply::Error { error_type, body }
+    } else {
+        Reply::Response(body)
+    };
+    accepted(session.complete(&id, reply))
 }
 
 async fn next(session: &Session) -> Response<Full<Bytes>> {

@@ -134,14 +134,7 @@ impl Server {
         path: &str,
         body: &Value,
     ) -> (u16, reqwest::header::HeaderMap, Value) {
-        let resp = self
-            .http
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        split(resp).await
+        self.send_json(reqwest::Method::POST, path, body).await
     }
 
     pub async fn put_json(
@@ -149,9 +142,18 @@ impl Server {
         path: &str,
         body: &Value,
     ) -> (u16, reqwest::header::HeaderMap, Value) {
+        self.send_json(reqwest::Method::PUT, path, body).await
+    }
+
+    async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
         let resp = self
             .http
-            .put(self.url(path))
+            .request(method, self.url(path))
             .json(body)
             .send()
             .await
@@ -271,6 +273,27 @@ pub struct Invoked {
 }
 
 impl Invoked {
+    /// Asserts a function error of `error_type` whose message contains `message`.
+    pub fn assert_error(&self, what: &str, error_type: &str, message: &str) {
+        assert_eq!(
+            self.function_error.as_deref(),
+            Some("Unhandled"),
+            "{what}: {:?}",
+            self.body
+        );
+        assert_eq!(
+            self.body["errorType"], error_type,
+            "{what}: {:?}",
+            self.body
+        );
+        let got = self.body["errorMessage"].as_str().unwrap_or_default();
+        assert!(
+            got.contains(message),
+            "{what}: {message:?} not in {:?}",
+            self.body
+        );
+    }
+
     /// The value of `Field: N unit` in the REPORT line.
     pub fn report_field(&self, field: &str) -> Option<f64> {
         let report = self.log.lines().find(|l| l.starts_with("REPORT "))?;
