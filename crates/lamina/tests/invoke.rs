@@ -333,6 +333,25 @@ async fn node_commonjs_esm_callback_and_errors() {
     let warm = s.invoke("node", json!({})).await;
     assert_eq!(warm.body["inits"], 1);
 
+    // A .js handler in a package that declares itself an ES module.
+    s.create(
+        "node-typemodule",
+        "nodejs20.x",
+        "index.handler",
+        &[
+            ("package.json", r#"{"type": "module"}"#, 0o644),
+            (
+                "index.js",
+                "export const handler = async (e) => ({ typeModule: e.x });\n",
+                0o644,
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(
+        s.invoke("node-typemodule", json!({"x": 3})).await.body,
+        json!({"typeModule": 3})
+    );
     assert_eq!(
         s.invoke("node-cb", json!({"v": 7})).await.body,
         json!({"cb": 7})
