@@ -299,7 +299,14 @@ impl FunctionConfig {
         }
         if let Some(l) = &u.logging_config {
             match l.log_format.as_deref() {
-                Some(f @ ("Text" | "JSON")) => self.log_format = f.to_string(),
+                Some("Text") => self.log_format = "Text".into(),
+                Some("JSON") => {
+                    return Err(LambdaError::InvalidParameterValue(
+                        "LoggingConfig.LogFormat JSON is not supported by this Lamina version; \
+                         use Text."
+                            .into(),
+                    ));
+                }
                 None => {}
                 Some(other) => {
                     return Err(LambdaError::Validation(format!(
@@ -807,6 +814,19 @@ mod tests {
         let mut j = base();
         j["Environment"] = serde_json::json!({"Variables": {"GOOD_1": "x"}});
         assert_eq!(create(j).unwrap().environment["GOOD_1"], "x");
+    }
+
+    #[test]
+    fn json_log_format_is_refused_until_it_is_supported() {
+        let mut j = base();
+        j["LoggingConfig"] = serde_json::json!({"LogFormat": "JSON"});
+        assert_eq!(
+            create(j).unwrap_err().error_type(),
+            "InvalidParameterValueException"
+        );
+        let mut j = base();
+        j["LoggingConfig"] = serde_json::json!({"LogFormat": "Text", "LogGroup": "/custom/group"});
+        assert_eq!(create(j).unwrap().log_group, "/custom/group");
     }
 
     #[test]
