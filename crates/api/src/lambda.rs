@@ -23,6 +23,26 @@ use crate::error::ApiError;
 
 type Params = Query<HashMap<String, String>>;
 
+/// The `{name}` path segment, percent-decoded; a segment that does not decode to UTF-8 gets
+/// Lambda's ValidationException rather than the framework's plain-text rejection.
+struct Name(String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Name {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(name)) => Ok(Name(name)),
+            Err(e) => Err(ApiError(LambdaError::Validation(format!(
+                "1 validation error detected: Value at 'functionName' failed to satisfy constraint: {e}"
+            )))),
+        }
+    }
+}
+
 /// Largest CreateFunction/UpdateFunctionCode body: a 50 MB zip in base64, plus the JSON
 /// around it (Lambda's own figure).
 const CODE_REQUEST_MAX_BYTES: usize = 69_905_067;
@@ -101,7 +121,7 @@ async fn list_functions(State(p): State<Platform>, Query(q): Params) -> Result<R
 
 async fn get_function(
     State(p): State<Platform>,
-    Path(name): Path<String>,
+    Name(name): Name,
     Query(q): Params,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -123,7 +143,7 @@ async fn get_function(
 
 async fn get_configuration(
     State(p): State<Platform>,
-    Path(name): Path<String>,
+    Name(name): Name,
     Query(q): Params,
 ) -> Result<Response, ApiError> {
     Ok(json(
@@ -134,7 +154,7 @@ async fn get_configuration(
 
 async fn update_configuration(
     State(p): State<Platform>,
-    Path(name): Path<String>,
+    Name(name): Name,
     body: Body,
 ) -> Result<Response, ApiError> {
     let bytes = read_body(body, 1024 * 1024, "UpdateFunctionConfiguration").await?;
@@ -147,7 +167,7 @@ async fn update_configuration(
 
 async fn update_code(
     State(p): State<Platform>,
-    Path(name): Path<String>,
+    Name(name): Name,
     body: Body,
 ) -> Result<Response, ApiError> {
     let bytes = read_body(body, CODE_REQUEST_MAX_BYTES, "UpdateFunctionCode").await?;
@@ -157,7 +177,7 @@ async fn update_code(
 
 async fn delete_function(
     State(p): State<Platform>,
-    Path(name): Path<String>,
+    Name(name): Name,
     Query(q): Params,
 ) -> Result<Response, ApiError> {
     p.delete_function(&name, q.get("Qualifier").map(String::as_str))
@@ -207,7 +227,7 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
 
 async fn invoke(
     State(p): State<Platform>,
-    Path(name): Path<String>,
+    Name(name): Name,
     Query(q): Params,
     headers: HeaderMap,
     body: Body,

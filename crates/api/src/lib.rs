@@ -26,6 +26,7 @@ pub fn router(platform: Platform) -> Router {
     lambda::routes()
         .merge(logs::routes())
         .fallback(error::unknown_operation)
+        .method_not_allowed_fallback(error::unknown_operation)
         .with_state(platform)
 }
 

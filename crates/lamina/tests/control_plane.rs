@@ -366,6 +366,20 @@ async fn errors_have_lambdas_names_and_statuses() {
         resp.headers()["x-amzn-errortype"],
         "UnknownOperationException"
     );
+    let resp = s
+        .http
+        .patch(s.url("/2015-03-31/functions/taken"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404, "a known path with an unknown method");
+    assert_eq!(
+        resp.headers()["x-amzn-errortype"],
+        "UnknownOperationException"
+    );
+    let (status, h, e) = s.get("/2015-03-31/functions/%FF%FE").await;
+    assert_eq!(status, 400, "a name that does not decode: {e}");
+    assert_eq!(h["x-amzn-errortype"], "ValidationException");
 
     // The server is still serving after all of that.
     assert_eq!(s.health().await["status"], "ok");
