@@ -537,7 +537,10 @@ async fn functions_survive_a_restart() {
         )],
     )
     .await;
-    assert!(s.stop().success());
+    assert!(
+        s.stop_with("INT").success(),
+        "SIGINT stops the server with exit 0"
+    );
     let s = Server::start_with(&[], Some(dir.path()));
     let (status, _, got) = s.get("/2015-03-31/functions/keep").await;
     assert_eq!(status, 200, "{got}");

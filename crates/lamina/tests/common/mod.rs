@@ -89,8 +89,13 @@ impl Server {
 
     /// Sends SIGTERM and waits for the exit.
     pub fn stop(&mut self) -> ExitStatus {
+        self.stop_with("TERM")
+    }
+
+    /// Sends `signal` (`TERM`, `INT`) and waits for the exit.
+    pub fn stop_with(&mut self, signal: &str) -> ExitStatus {
         let mut child = self.child.take().expect("running");
-        send_sigterm(child.id());
+        send_signal(child.id(), signal);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = child.try_wait().unwrap() {
@@ -98,7 +103,7 @@ impl Server {
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
-                panic!("server did not stop after SIGTERM");
+                panic!("server did not stop after SIG{signal}");
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -234,7 +239,7 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            send_sigterm(child.id());
+            send_signal(child.id(), "TERM");
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
@@ -248,9 +253,9 @@ impl Drop for Server {
     }
 }
 
-fn send_sigterm(pid: u32) {
+fn send_signal(pid: u32, signal: &str) {
     let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
+        .args([&format!("-{signal}"), &pid.to_string()])
         .status();
 }
 
