@@ -18,7 +18,7 @@ use lamina_runtime_api::{Invocation, PickedUp, PickupHook, Reply};
 use tokio::sync::{Notify, oneshot};
 
 use crate::environment::Environment;
-use crate::launcher::{LaunchError, LaunchSpec, Launcher};
+use crate::launcher::{LaunchError, LaunchSpec, Launcher, Layout};
 use crate::logs::{self, LogSink};
 use crate::runtimes::{RuntimeCatalog, RuntimeCommand, RuntimeError};
 use crate::version::FunctionVersion;
@@ -296,7 +296,7 @@ impl Executor {
                     None => continue,
                 },
                 Acquire::Cold => {
-                    let env = match self.inner.start(&pool) {
+                    let env = match self.inner.start(&pool).await {
                         Ok(env) => env,
                         Err(StartFailure::Function(error_type, message)) => {
                             pool.lock().live -= 1;
@@ -417,7 +417,7 @@ impl Inner {
         }
     }
 
-    fn start(self: &Arc<Self>, pool: &Arc<Pool>) -> Result<Arc<Environment>, StartFailure> {
+    async fn start(self: &Arc<Self>, pool: &Arc<Pool>) -> Result<Arc<Environment>, StartFailure> {
         let version = &pool.version;
         let command = self
             .catalog
@@ -437,20 +437,46 @@ impl Inner {
             version.version,
             env_id
         );
+        let host = Layout {
+            task_root: version.code_dir.clone(),
+            runtime_dir: self.catalog.runtime_dir().to_path_buf(),
+        };
+        let seen = self.launcher.layout(&host);
+        // An interpreter outside /usr (a version manager's install) is mounted where it is.
+        let extra_ro = command
+            .bin_dir
+            .as_ref()
+            .and_then(|bin| bin.parent())
+            .filter(|prefix| !prefix.starts_with("/usr") && *prefix != std::path::Path::new("/"))
+            .map(|prefix| vec![prefix.to_path_buf()])
+            .unwrap_or_default();
         let spec = LaunchSpec {
-            program: command.program.clone(),
-            args: command.args.iter().map(Into::into).collect(),
-            env: environment_variables(version, &stream, &command, &self.catalog),
-            cwd: version.code_dir.clone(),
+            program: seen.map(&host, &command.program),
+            args: command
+                .args
+                .iter()
+                .map(|a| seen.map(&host, std::path::Path::new(a)).into_os_string())
+                .collect(),
+            env: environment_variables(version, &stream, &command, &seen),
+            host,
+            extra_ro,
             memory_mb: version.memory_mb,
             ephemeral_storage_mb: version.ephemeral_storage_mb,
         };
-        let launched = self.launcher.launch(&spec).map_err(|e| match e {
-            LaunchError::InvalidEntrypoint { .. } => {
-                StartFailure::Function("Runtime.InvalidEntrypoint", e.to_string())
-            }
-            other => StartFailure::Platform(ExecutorError::Launch(other)),
-        })?;
+        let launcher = self.launcher.clone();
+        let launched = tokio::task::spawn_blocking(move || launcher.launch(&spec))
+            .await
+            .map_err(|e| {
+                StartFailure::Platform(ExecutorError::Launch(LaunchError::Setup(
+                    std::io::Error::other(e.to_string()),
+                )))
+            })?
+            .map_err(|e| match e {
+                LaunchError::InvalidEntrypoint { .. } => {
+                    StartFailure::Function("Runtime.InvalidEntrypoint", e.to_string())
+                }
+                other => StartFailure::Platform(ExecutorError::Launch(other)),
+            })?;
         let weak_pool = Arc::downgrade(pool);
         let weak_inner = Arc::downgrade(self);
         let env = Environment::adopt(
@@ -734,10 +760,10 @@ fn environment_variables(
     version: &FunctionVersion,
     stream: &str,
     command: &RuntimeCommand,
-    catalog: &RuntimeCatalog,
+    seen: &Layout,
 ) -> Vec<(String, String)> {
-    let task_root = version.code_dir.display().to_string();
-    let runtime_dir = catalog.runtime_dir().display().to_string();
+    let task_root = seen.task_root.display().to_string();
+    let runtime_dir = seen.runtime_dir.display().to_string();
     let mut path = String::new();
     if let Some(bin) = &command.bin_dir {
         path.push_str(&bin.display().to_string());

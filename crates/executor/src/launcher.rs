@@ -19,6 +19,28 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
+/// Where an environment sees the function's code and Lamina's runtime files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// The code (`LAMBDA_TASK_ROOT`, the working directory).
+    pub task_root: PathBuf,
+    /// The bootstraps (`LAMBDA_RUNTIME_DIR`).
+    pub runtime_dir: PathBuf,
+}
+
+impl Layout {
+    /// Rewrites a host path under the host layout into the same path under `self`.
+    pub fn map(&self, host: &Layout, path: &Path) -> PathBuf {
+        if let Ok(rest) = path.strip_prefix(&host.task_root) {
+            return self.task_root.join(rest);
+        }
+        if let Ok(rest) = path.strip_prefix(&host.runtime_dir) {
+            return self.runtime_dir.join(rest);
+        }
+        path.to_path_buf()
+    }
+}
+
 /// What to start.
 #[derive(Debug, Clone)]
 pub struct LaunchSpec {
@@ -29,8 +51,11 @@ pub struct LaunchSpec {
     /// The whole environment of the process, except `AWS_LAMBDA_RUNTIME_API`, which the
     /// launcher adds because only it knows where the listener is reachable.
     pub env: Vec<(String, String)>,
-    /// Working directory (the function's code).
-    pub cwd: PathBuf,
+    /// Where the code and runtime files are on the host.
+    pub host: Layout,
+    /// Host directories the program needs beyond the code, the runtime files and `/usr`
+    /// (an interpreter installed elsewhere); a sandbox mounts them read-only.
+    pub extra_ro: Vec<PathBuf>,
     /// Memory limit in MB.
     pub memory_mb: u32,
     /// `/tmp` size in MB.
@@ -76,8 +101,11 @@ pub enum LaunchError {
 
 /// Starts environments.
 pub trait Launcher: Send + Sync + Debug {
-    /// Starts one environment.
+    /// Starts one environment. May block for a few milliseconds: call it off the async
+    /// threads.
     fn launch(&self, spec: &LaunchSpec) -> Result<Launched, LaunchError>;
+    /// Where environments of this launcher see the host layout `host`.
+    fn layout(&self, host: &Layout) -> Layout;
     /// One line saying what isolation this launcher gives, for the start-up banner.
     fn describe(&self) -> String;
 }
@@ -100,7 +128,7 @@ impl Launcher for ProcessLauncher {
             .env_clear()
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
-            .current_dir(&spec.cwd)
+            .current_dir(&spec.host.task_root)
             .stdin(Stdio::null())
             .stdout(Stdio::from(write))
             .stderr(Stdio::from(write2))
@@ -130,13 +158,17 @@ impl Launcher for ProcessLauncher {
         })
     }
 
+    fn layout(&self, host: &Layout) -> Layout {
+        host.clone()
+    }
+
     fn describe(&self) -> String {
         "none: environments run as plain processes (process group, explicit environment)".into()
     }
 }
 
 #[derive(Debug)]
-struct ProcessGroup {
+pub(crate) struct ProcessGroup {
     pid: u32,
     // The last peak seen: /proc forgets a process once it has exited.
     last_peak: AtomicU64,
@@ -158,7 +190,7 @@ impl EnvironmentControls for ProcessGroup {
 }
 
 /// Sum of the peak resident set sizes (`VmHWM`) of a process and its descendants.
-fn tree_peak_rss(root: u32) -> Option<u64> {
+pub(crate) fn tree_peak_rss(root: u32) -> Option<u64> {
     let mut total = 0u64;
     let mut stack = vec![root];
     let mut seen = 0;

@@ -6,6 +6,7 @@
 //! - [`launcher`]: the [`Launcher`] boundary. Everything about *how* an environment's process
 //!   is started and confined (today a plain process group; the sandbox plugs in here) sits
 //!   behind it.
+//! - [`sandboxed`]: [`SandboxLauncher`], each environment in its own sandbox.
 //! - [`logs`]: capture of an environment's stdout/stderr into log events, and the
 //!   START/END/REPORT lines.
 //! - [`environment`]: one running environment: its process, its Runtime API session, its logs.
@@ -22,10 +23,12 @@ pub mod executor;
 pub mod launcher;
 pub mod logs;
 pub mod runtimes;
+pub mod sandboxed;
 pub mod version;
 
 pub use executor::{Executor, ExecutorConfig, ExecutorError, InvokeRequest, InvokeResult, Report};
-pub use launcher::{Launcher, ProcessLauncher};
+pub use launcher::{Launcher, Layout, ProcessLauncher};
 pub use logs::{LogEvent, LogSink};
 pub use runtimes::RuntimeCatalog;
+pub use sandboxed::SandboxLauncher;
 pub use version::FunctionVersion;

@@ -28,10 +28,17 @@ enum Command {
     Rm(commands::rm::Args),
     /// Print a function's logs.
     Logs(commands::logs::Args),
+    /// Internal: the init of one sandbox, started by `serve` (reads its spec on stdin).
+    #[command(name = "sandbox-init", hide = true)]
+    SandboxInit,
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if let Command::SandboxInit = cli.command {
+        // Must stay single-threaded: it forks and changes namespaces. No async runtime here.
+        lamina_sandbox::init::main();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -50,6 +57,7 @@ fn main() -> std::process::ExitCode {
             Command::Ls(args) => commands::ls::run(args).await,
             Command::Rm(args) => commands::rm::run(args).await,
             Command::Logs(args) => commands::logs::run(args).await,
+            Command::SandboxInit => unreachable!("handled before the runtime starts"),
         }
     });
     match result {

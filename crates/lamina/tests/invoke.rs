@@ -38,6 +38,7 @@ def handler(event, context):
             "AWS_EXECUTION_ENV", "TZ", "LANG", "PATH", "AWS_LAMBDA_INITIALIZATION_TYPE", "_X_AMZN_TRACE_ID",
             "GREETING", "HOME", "CARGO", "LAMINA_LOG"]},
         "cwd": os.getcwd(),
+        "bootstrap_in_runtime_dir": os.path.isfile(os.path.join(os.environ["LAMBDA_RUNTIME_DIR"], "python/bootstrap.py")),
     }
 "#;
 
@@ -104,10 +105,9 @@ async fn python_echo_cold_then_warm() {
             .ends_with("/usr/local/bin:/usr/bin/:/bin:/opt/bin")
     );
     assert_eq!(b["cwd"], env["LAMBDA_TASK_ROOT"]);
-    assert!(
-        std::path::Path::new(env["LAMBDA_RUNTIME_DIR"].as_str().unwrap())
-            .join("python/bootstrap.py")
-            .is_file()
+    assert_eq!(
+        b["bootstrap_in_runtime_dir"], true,
+        "LAMBDA_RUNTIME_DIR holds the bootstrap"
     );
     for leaked in ["HOME", "CARGO", "LAMINA_LOG"] {
         assert_eq!(
@@ -565,4 +565,30 @@ async fn invoke_headers_payloads_and_limits() {
             .unwrap()
             .contains("REPORT RequestId")
     );
+}
+
+/// `--isolation none` (development mode) runs functions as plain processes with host paths.
+#[tokio::test(flavor = "multi_thread")]
+async fn unisolated_mode_runs_functions_as_plain_processes() {
+    let s = Server::start_with(&["--isolation", "none"], None);
+    assert!(
+        s.output_text().contains("isolation: none"),
+        "{}",
+        s.output_text()
+    );
+    s.create(
+        "plain",
+        "python3.11",
+        "app.handler",
+        &[("app.py", PY_ECHO, 0o644)],
+    )
+    .await;
+    let out = s.invoke("plain", json!({"k": 1})).await;
+    assert_eq!(out.body["event"], json!({"k": 1}));
+    let root = out.body["env"]["LAMBDA_TASK_ROOT"].as_str().unwrap();
+    assert!(
+        root.starts_with(s.data_dir.to_str().unwrap()),
+        "a host path: {root}"
+    );
+    assert_ne!(out.body["env"]["AWS_LAMBDA_RUNTIME_API"], "127.0.0.1:9001");
 }

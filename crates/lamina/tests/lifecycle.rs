@@ -11,20 +11,50 @@ use serde_json::json;
 
 const APP: &str = r#"
 import os, time, subprocess
-STARTED = time.time()
+TOKEN = os.urandom(8).hex()  # one per environment
 def sleepy(event, context):
     time.sleep(event.get("sleep", 0))
-    return {"pid": os.getpid(), "started": STARTED}
+    return {"env": TOKEN}
 def spawner(event, context):
-    # A child that would outlive the timeout if the environment were not killed whole.
-    p = subprocess.Popen(["sleep", "300"])
-    open("/tmp/lamina-child-" + context.aws_request_id, "w").write(str(p.pid))
+    # A child, and a double-forked daemon in its own session that ignores SIGTERM: both
+    # would outlive the timeout if the environment were not killed whole.
+    subprocess.Popen(["sleep", event["tag"]])
+    subprocess.Popen(["sh", "-c", "trap '' TERM; setsid sleep " + event["tag"] + " & exit 0"])
     time.sleep(10)
 def die(event, context):
     if event.get("die"):
         os._exit(7)
-    return {"pid": os.getpid()}
+    return {"env": TOKEN}
 "#;
+
+/// Host pids of the live processes of a function's environments, found by the
+/// `AWS_LAMBDA_FUNCTION_NAME` entry of their environment (pids inside a sandbox are
+/// namespace-local, so the function cannot tell us its host pid).
+fn processes_of(function: &str) -> Vec<u32> {
+    let want = format!("AWS_LAMBDA_FUNCTION_NAME={function}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|kv| kv == want.as_bytes()))
+        })
+        .filter(|pid| pid_alive(i64::from(*pid)))
+        .collect()
+}
+
+/// A function name no other test uses, so that its processes can be told apart.
+fn unique(name: &str) -> String {
+    format!(
+        "{name}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    )
+}
 
 fn pid_alive(pid: i64) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
@@ -36,14 +66,18 @@ fn pid_alive(pid: i64) -> bool {
 #[tokio::test(flavor = "multi_thread")]
 async fn timeout_kills_the_environment_and_the_next_invocation_works() {
     let s = Server::start();
-    s.create_with(json!({"FunctionName": "slow", "Runtime": "python3.11", "Handler": "app.sleepy", "Role": common::ROLE,
+    let slow = unique("slow");
+    s.create_with(json!({"FunctionName": slow, "Runtime": "python3.11", "Handler": "app.sleepy", "Role": common::ROLE,
                          "Timeout": 1, "Code": {"ZipFile": common::b64(&common::zip(&[("app.py", APP, 0o644)]))}}))
         .await;
-    let first = s.invoke("slow", json!({})).await;
-    let old_pid = first.body["pid"].as_i64().unwrap();
+    let first = s.invoke(&slow, json!({})).await;
+    assert!(
+        !processes_of(&slow).is_empty(),
+        "the environment's processes are visible to the host"
+    );
 
     let t = Instant::now();
-    let out = s.invoke("slow", json!({"sleep": 30})).await;
+    let out = s.invoke(&slow, json!({"sleep": 30})).await;
     let took = t.elapsed();
     assert!(
         took < Duration::from_secs(5),
@@ -63,43 +97,65 @@ async fn timeout_kills_the_environment_and_the_next_invocation_works() {
     );
     assert!(out.log.contains("END RequestId: ") && out.log.contains("REPORT RequestId: "));
     assert!(
-        eventually(Duration::from_secs(5), async || !pid_alive(old_pid)).await,
-        "the timed-out runtime was killed"
+        eventually(Duration::from_secs(5), async || processes_of(&slow)
+            .is_empty())
+        .await,
+        "the timed-out environment was killed: {:?}",
+        processes_of(&slow)
     );
 
-    let next = s.invoke("slow", json!({})).await;
+    let next = s.invoke(&slow, json!({})).await;
     assert_eq!(next.function_error, None, "{:?}", next.body);
-    assert_ne!(
-        next.body["pid"].as_i64().unwrap(),
-        old_pid,
-        "a fresh environment"
-    );
+    assert_ne!(next.body["env"], first.body["env"], "a fresh environment");
     assert!(next.report_field("Init Duration").is_some());
 
     // Processes the function started die with it.
     s.create_with(json!({"FunctionName": "spawner", "Runtime": "python3.11", "Handler": "app.spawner", "Role": common::ROLE,
                          "Timeout": 1, "Code": {"ZipFile": common::b64(&common::zip(&[("app.py", APP, 0o644)]))}}))
         .await;
-    let out = s.invoke("spawner", json!({})).await;
-    assert_eq!(out.body["errorType"], "Sandbox.Timedout");
-    let id = out
-        .log
-        .lines()
-        .find_map(|l| l.strip_prefix("START RequestId: "))
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap();
-    let child: i64 = std::fs::read_to_string(format!("/tmp/lamina-child-{id}"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    assert!(
-        eventually(Duration::from_secs(5), async || !pid_alive(child)).await,
-        "child {child} survived the timeout"
+    // A unique argument lets the host find those processes whatever their pid namespace.
+    let tag = format!(
+        "3000.{}{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos() % 1_000_000
     );
-    let _ = std::fs::remove_file(format!("/tmp/lamina-child-{id}"));
+    let watcher = {
+        let tag = tag.clone();
+        tokio::spawn(async move {
+            let mut most = 0;
+            for _ in 0..40 {
+                most = most.max(sleepers(&tag).len());
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            most
+        })
+    };
+    let out = s.invoke("spawner", json!({ "tag": tag })).await;
+    assert_eq!(out.body["errorType"], "Sandbox.Timedout");
+    assert_eq!(
+        watcher.await.unwrap(),
+        2,
+        "both processes were running during the invocation"
+    );
+    assert!(
+        eventually(Duration::from_secs(5), async || sleepers(&tag).is_empty()).await,
+        "processes survived the timeout: {:?}",
+        sleepers(&tag)
+    );
+}
+
+/// Host pids of `sleep TAG` processes.
+fn sleepers(tag: &str) -> Vec<u32> {
+    let want = format!("sleep\0{tag}\0");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want.as_bytes())
+        })
+        .filter(|pid| pid_alive(i64::from(*pid)))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -107,9 +163,7 @@ async fn a_runtime_that_exits_is_replaced() {
     let s = Server::start();
     s.create("die", "python3.11", "app.die", &[("app.py", APP, 0o644)])
         .await;
-    let before = s.invoke("die", json!({})).await.body["pid"]
-        .as_i64()
-        .unwrap();
+    let before = s.invoke("die", json!({})).await.body["env"].clone();
     let out = s.invoke("die", json!({"die": true})).await;
     assert_eq!(out.function_error.as_deref(), Some("Unhandled"));
     assert_eq!(out.body["errorType"], "Runtime.ExitError");
@@ -124,7 +178,7 @@ async fn a_runtime_that_exits_is_replaced() {
     assert!(out.log.contains("Runtime.ExitError"), "{}", out.log);
     let after = s.invoke("die", json!({})).await;
     assert_eq!(after.function_error, None);
-    assert_ne!(after.body["pid"].as_i64().unwrap(), before);
+    assert_ne!(after.body["env"], before);
     assert_eq!(
         s.health().await["environments"],
         1,
@@ -154,11 +208,14 @@ async fn concurrent_invocations_scale_out_and_throttle_at_the_limit() {
     let t = Instant::now();
     let results = futures_join(calls.collect()).await;
     let took = t.elapsed();
-    let mut pids: Vec<i64> = results.iter().map(|r| r["pid"].as_i64().unwrap()).collect();
-    pids.sort();
-    pids.dedup();
+    let mut envs: Vec<String> = results
+        .iter()
+        .map(|r| r["env"].as_str().unwrap().to_string())
+        .collect();
+    envs.sort();
+    envs.dedup();
     assert_eq!(
-        pids.len(),
+        envs.len(),
         3,
         "three environments ran in parallel: {results:?}"
     );
@@ -262,12 +319,12 @@ async fn updates_retire_old_environments() {
 #[tokio::test(flavor = "multi_thread")]
 async fn idle_environments_are_reaped() {
     let s = Server::start_with(&["--idle-timeout", "1"], None);
-    s.create("idle", "python3.11", "app.die", &[("app.py", APP, 0o644)])
+    let idle = unique("idle");
+    s.create(&idle, "python3.11", "app.die", &[("app.py", APP, 0o644)])
         .await;
-    let pid = s.invoke("idle", json!({})).await.body["pid"]
-        .as_i64()
-        .unwrap();
+    s.invoke(&idle, json!({})).await;
     assert_eq!(s.health().await["environments"], 1);
+    assert!(!processes_of(&idle).is_empty());
     assert!(
         eventually(
             Duration::from_secs(10),
@@ -275,9 +332,14 @@ async fn idle_environments_are_reaped() {
         )
         .await
     );
-    assert!(!pid_alive(pid));
     assert!(
-        s.invoke("idle", json!({}))
+        eventually(Duration::from_secs(5), async || processes_of(&idle)
+            .is_empty())
+        .await,
+        "the reaped environment's processes are gone"
+    );
+    assert!(
+        s.invoke(&idle, json!({}))
             .await
             .report_field("Init Duration")
             .is_some()
@@ -287,20 +349,18 @@ async fn idle_environments_are_reaped() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_lets_in_flight_invocations_finish_then_stops_everything() {
     let mut s = Server::start();
-    s.create_with(json!({"FunctionName": "slow", "Runtime": "python3.11", "Handler": "app.sleepy", "Role": common::ROLE,
+    let (slow, other) = (unique("slow"), unique("other"));
+    s.create_with(json!({"FunctionName": slow, "Runtime": "python3.11", "Handler": "app.sleepy", "Role": common::ROLE,
                          "Timeout": 10, "Code": {"ZipFile": common::b64(&common::zip(&[("app.py", APP, 0o644)]))}}))
         .await;
-    let idle_pid = s.invoke("slow", json!({})).await.body["pid"]
-        .as_i64()
-        .unwrap();
-    s.create("other", "python3.11", "app.die", &[("app.py", APP, 0o644)])
+    s.invoke(&slow, json!({})).await;
+    s.create(&other, "python3.11", "app.die", &[("app.py", APP, 0o644)])
         .await;
-    let other_pid = s.invoke("other", json!({})).await.body["pid"]
-        .as_i64()
-        .unwrap();
+    s.invoke(&other, json!({})).await;
+    assert!(!processes_of(&slow).is_empty() && !processes_of(&other).is_empty());
 
     let http = s.http.clone();
-    let url = s.url("/2015-03-31/functions/slow/invocations");
+    let url = s.url(&format!("/2015-03-31/functions/{slow}/invocations"));
     let in_flight = tokio::spawn(async move {
         let resp = http
             .post(url)
@@ -332,7 +392,7 @@ async fn sigterm_lets_in_flight_invocations_finish_then_stops_everything() {
         "the in-flight invocation completed"
     );
     assert!(
-        !pid_alive(idle_pid) && !pid_alive(other_pid),
+        processes_of(&slow).is_empty() && processes_of(&other).is_empty(),
         "every environment was stopped"
     );
     assert!(s.output_text().contains("SIGTERM received"));

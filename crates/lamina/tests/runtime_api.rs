@@ -39,7 +39,7 @@ while True:
     if event.get("steal"):
         seen["steal"] = call("POST", "/invocation/" + event["steal"] + "/response", b'"stolen"')[0]
     if event.get("sleep"):
-        open("/tmp/lamina-probe-" + event["tag"], "w").write(rid)
+        print("victim-id", rid, flush=True)
         time.sleep(event["sleep"])
     if event.get("error"):
         st = call("POST", "/invocation/" + rid + "/error", json.dumps({"errorType": "Custom.Failure", "errorMessage": "as asked"}).encode(),
@@ -120,15 +120,27 @@ async fn an_environment_cannot_answer_another_environments_invocation() {
             .await
             .unwrap()
     });
-    let marker = format!("/tmp/lamina-probe-{tag}");
-    assert!(
-        common::eventually(Duration::from_secs(10), async || std::path::Path::new(
-            &marker
-        )
-        .exists())
-        .await
-    );
-    let victim_id = std::fs::read_to_string(&marker).unwrap();
+    // The victim prints its request id; read it back through the logs API while it sleeps.
+    let mut victim_id = String::new();
+    let found = common::eventually(Duration::from_secs(10), async || {
+        let query = json!({"logGroupName": "/aws/lambda/probe", "filterPattern": "victim-id"});
+        let resp = s
+            .http
+            .post(s.url("/"))
+            .header("X-Amz-Target", "Logs_20140328.FilterLogEvents")
+            .body(query.to_string())
+            .send()
+            .await
+            .unwrap();
+        let page: serde_json::Value = resp.json().await.unwrap_or_default();
+        if let Some(line) = page["events"][0]["message"].as_str() {
+            victim_id = line.trim_start_matches("victim-id ").trim().to_string();
+            return true;
+        }
+        false
+    })
+    .await;
+    assert!(found, "the victim's request id shows in its log");
     let (_, _, body) = s
         .invoke_raw("probe", json!({"steal": victim_id}).to_string(), &[])
         .await;
@@ -142,7 +154,7 @@ async fn an_environment_cannot_answer_another_environments_invocation() {
         victim.get("deadline_ms").is_some(),
         "the victim got its own answer, not 'stolen': {victim}"
     );
-    let _ = std::fs::remove_file(marker);
+    let _ = tag;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -204,27 +216,57 @@ async fn awslambdaric_runs_unchanged() {
         "awslambdaric is not installed for {}: run the tests through scripts/test.sh, which installs it",
         python.display()
     );
-    let s = Server::start();
-    let bootstrap = format!(
-        "#!/bin/sh\nexec {} -m awslambdaric \"$_HANDLER\"\n",
-        python.display()
-    );
+    // As a user would: awslambdaric and its dependencies vendored into the package, and a
+    // bootstrap that runs it with the runtime's own python3.
+    let site = std::process::Command::new(&python)
+        .args(["-c", "import awslambdaric, os; print(os.path.dirname(os.path.dirname(awslambdaric.__file__)))"])
+        .output()
+        .unwrap();
+    let site = std::path::PathBuf::from(String::from_utf8(site.stdout).unwrap().trim());
+    // Every file the three distributions installed, as their RECORD lists them.
+    let mut files: Vec<(String, Vec<u8>, u32)> = Vec::new();
+    for entry in std::fs::read_dir(&site).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let wanted = ["awslambdaric-", "simplejson-", "snapshot_restore_py-"];
+        if !(name.ends_with(".dist-info") && wanted.iter().any(|w| name.starts_with(w))) {
+            continue;
+        }
+        let record = std::fs::read_to_string(entry.path().join("RECORD")).unwrap();
+        for line in record.lines() {
+            let rel = line.split(',').next().unwrap_or_default();
+            if rel.is_empty() || rel.starts_with("..") || rel.ends_with(".pyc") {
+                continue;
+            }
+            files.push((
+                rel.to_string(),
+                std::fs::read(site.join(rel)).unwrap(),
+                0o644,
+            ));
+        }
+    }
+    let bootstrap = "#!/bin/sh\nexport PYTHONPATH=\"$LAMBDA_TASK_ROOT\"\nexec python3 -m awslambdaric \"$_HANDLER\"\n";
     let app = "def handler(event, context):\n    print('ric handling', context.aws_request_id)\n    return {'ric': event, 'fn': context.function_name, 'mem': context.memory_limit_in_mb}\n\
 def fail(event, context):\n    raise ValueError('ric failure')\n";
-    s.create(
-        "ric",
-        "provided.al2023",
-        "app.handler",
-        &[("bootstrap", &bootstrap, 0o755), ("app.py", app, 0o644)],
-    )
-    .await;
-    s.create(
-        "ric-fail",
-        "provided.al2023",
-        "app.fail",
-        &[("bootstrap", &bootstrap, 0o755), ("app.py", app, 0o644)],
-    )
-    .await;
+    files.push(("bootstrap".into(), bootstrap.as_bytes().to_vec(), 0o755));
+    files.push(("app.py".into(), app.as_bytes().to_vec(), 0o644));
+    let package = {
+        use std::io::Write;
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (name, data, mode) in &files {
+            let opts = zip::write::SimpleFileOptions::default().unix_permissions(*mode);
+            w.start_file(name.as_str(), opts).unwrap();
+            w.write_all(data).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    };
+    let s = Server::start();
+    for (name, handler) in [("ric", "app.handler"), ("ric-fail", "app.fail")] {
+        s.create_with(
+            json!({"FunctionName": name, "Runtime": "provided.al2023", "Handler": handler,
+                             "Role": common::ROLE, "Code": {"ZipFile": b64(&package)}}),
+        )
+        .await;
+    }
     let out = s.invoke("ric", json!({"a": 1})).await;
     assert_eq!(out.function_error, None, "{:?} {}", out.body, out.log);
     assert_eq!(out.body["ric"], json!({"a": 1}));
@@ -247,7 +289,7 @@ async fn a_runtime_that_never_comes_back_times_out_and_is_replaced() {
 H=$(mktemp)
 curl -sS -D "$H" "http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/next" >/dev/null
 ID=$(grep -i '^Lambda-Runtime-Aws-Request-Id:' "$H" | tr -d '[:space:]' | cut -d: -f2)
-curl -sS -X POST "http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/$ID/response" -d "\"once $$\"" >/dev/null
+curl -sS -X POST "http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/$ID/response" -d "\"once $(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \\n')\"" >/dev/null
 sleep 600
 "#;
     s.create_with(json!({"FunctionName": "once", "Runtime": "provided.al2023", "Handler": "x", "Role": common::ROLE,

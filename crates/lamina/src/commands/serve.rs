@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use lamina_executor::{ExecutorConfig, ProcessLauncher};
+use lamina_executor::{ExecutorConfig, Launcher, ProcessLauncher, SandboxLauncher};
 use lamina_model::Identity;
 use lamina_platform::{Platform, PlatformConfig};
 use lamina_store::SqliteStore;
@@ -38,9 +38,47 @@ pub struct Args {
     /// Seconds in-flight invocations get to finish after SIGINT/SIGTERM.
     #[arg(long, default_value_t = 30)]
     shutdown_grace: u64,
+    /// How environments are isolated: `sandbox` (namespaces, read-only root, unprivileged
+    /// uid; needs root), `none` (plain processes: for development only), or `auto` (the
+    /// sandbox when it is available, else none with a warning).
+    #[arg(long, env = "LAMINA_ISOLATION", value_enum, default_value_t = Isolation::Auto)]
+    isolation: Isolation,
     /// Bytes of logs kept per function before its oldest streams are removed.
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
     log_group_max_bytes: u64,
+}
+
+/// `--isolation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Isolation {
+    Auto,
+    Sandbox,
+    None,
+}
+
+fn launcher(isolation: Isolation, data_dir: &std::path::Path) -> anyhow::Result<Arc<dyn Launcher>> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let sandbox = || -> anyhow::Result<Arc<dyn Launcher>> {
+        let exe = std::env::current_exe().context("locating the lamina binary")?;
+        Ok(Arc::new(
+            SandboxLauncher::new(&exe, data_dir).context("preparing the sandbox")?,
+        ))
+    };
+    match isolation {
+        Isolation::Sandbox if !root => anyhow::bail!("--isolation sandbox needs root"),
+        Isolation::Sandbox => sandbox(),
+        Isolation::Auto if root => sandbox(),
+        Isolation::Auto => {
+            eprintln!(
+                "lamina: WARNING: not running as root, so environments are NOT isolated from \
+                 each other or from this machine; run as root for sandboxes, or pass \
+                 --isolation none to silence this warning"
+            );
+            Ok(Arc::new(ProcessLauncher))
+        }
+        Isolation::None => Ok(Arc::new(ProcessLauncher)),
+    }
 }
 
 fn default_data_dir() -> PathBuf {
@@ -83,7 +121,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
         log_group_max_bytes: args.log_group_max_bytes.max(64 * 1024),
     };
-    let platform = Platform::start(config, Arc::new(store), Arc::new(ProcessLauncher)).await?;
+    let launcher = launcher(args.isolation, &data_dir)?;
+    let platform = Platform::start(config, Arc::new(store), launcher).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -55,15 +55,20 @@ impl Server {
         let out = output.clone();
         std::thread::spawn(move || {
             let mut tx = Some(tx);
+            let mut addr = None;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line
+                if let Some(a) = line
                     .strip_prefix("lamina ")
                     .and_then(|l| l.split("listening on ").nth(1))
-                    && let Some(tx) = tx.take()
                 {
-                    let _ = tx.send(addr.trim().to_string());
+                    addr = Some(a.trim().to_string());
                 }
+                // The banner ends with the region line: return once all of it was read.
+                let banner_done = line.starts_with("  region ");
                 out.lock().unwrap().push(line);
+                if banner_done && let (Some(tx), Some(a)) = (tx.take(), addr.clone()) {
+                    let _ = tx.send(a);
+                }
             }
         });
         let endpoint = rx

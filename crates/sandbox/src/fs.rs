@@ -1,0 +1,197 @@
+//! The sandbox's filesystem: a fresh tmpfs root holding read-only binds of `/usr` (and the
+//! merged-usr links), a short list of `/etc` entries, the function's code at `/var/task`,
+//! the bootstraps at `/var/runtime`, a sized private `/tmp`, a minimal `/dev` and the
+//! sandbox's own `/proc`. Everything but `/tmp` is read-only.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::unistd::pivot_root;
+
+use crate::spec::SandboxSpec;
+use crate::{SANDBOX_GID, SANDBOX_UID};
+
+/// `/etc` entries a runtime may need: name resolution, TLS roots, the dynamic loader cache,
+/// time zones, and Debian's alternatives links.
+const ETC_ENTRIES: &[&str] = &[
+    "alternatives",
+    "ca-certificates",
+    "ca-certificates.conf",
+    "gai.conf",
+    "host.conf",
+    "hosts",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "mime.types",
+    "nsswitch.conf",
+    "os-release",
+    "protocols",
+    "resolv.conf",
+    "services",
+    "ssl",
+];
+
+/// Host directories that may be links into `/usr` (merged-usr) or directories of their own.
+const TOP_LEVEL: &[&str] = &["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
+
+/// Device nodes a runtime may open.
+const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
+
+fn err(what: &str, path: &Path, e: impl Into<io::Error>) -> io::Error {
+    let e = e.into();
+    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+}
+
+fn bind_ro(src: &Path, dst: &Path) -> io::Result<()> {
+    mount(
+        Some(src),
+        dst,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| err("bind", src, e))?;
+    let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID;
+    mount(None::<&str>, dst, None::<&str>, flags, None::<&str>)
+        .map_err(|e| err("read-only remount of", dst, e))
+}
+
+fn tmpfs(dst: &Path, options: &str, flags: MsFlags) -> io::Result<()> {
+    mount(Some("tmpfs"), dst, Some("tmpfs"), flags, Some(options))
+        .map_err(|e| err("tmpfs at", dst, e))
+}
+
+/// Mounts `src` (a file or directory) at the same kind of node under `root`.
+fn bind_entry(src: &Path, dst: &Path) -> io::Result<()> {
+    let meta = fs::symlink_metadata(src)?;
+    if meta.file_type().is_symlink() {
+        return symlink(fs::read_link(src)?, dst);
+    }
+    if meta.is_dir() {
+        fs::create_dir_all(dst)?;
+    } else {
+        fs::write(dst, b"")?;
+    }
+    bind_ro(src, dst)
+}
+
+fn inside(root: &Path, path: &Path) -> PathBuf {
+    root.join(path.strip_prefix("/").unwrap_or(path))
+}
+
+/// Builds the root and pivots into it. Must run as root, in a fresh mount namespace and as
+/// the first process of a fresh pid namespace (for `/proc`).
+pub fn build_root(spec: &SandboxSpec) -> io::Result<()> {
+    // Nothing mounted from here on may propagate back to the host.
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| err("make private", Path::new("/"), e))?;
+    let root = spec.root_mountpoint.as_path();
+    tmpfs(
+        root,
+        "size=2m,mode=0755",
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+    )?;
+    for dir in [
+        "usr",
+        "etc",
+        "var/task",
+        "var/runtime",
+        "tmp",
+        "dev",
+        "proc",
+        "opt",
+        ".oldroot",
+    ] {
+        fs::create_dir_all(root.join(dir)).map_err(|e| err("mkdir", &root.join(dir), e))?;
+    }
+    bind_ro(Path::new("/usr"), &root.join("usr"))?;
+    for name in TOP_LEVEL {
+        let host = Path::new("/").join(name);
+        if fs::symlink_metadata(&host).is_ok() {
+            bind_entry(&host, &root.join(name)).map_err(|e| err("top-level", &host, e))?;
+        }
+    }
+    for name in ETC_ENTRIES {
+        let host = Path::new("/etc").join(name);
+        if fs::symlink_metadata(&host).is_ok() {
+            bind_entry(&host, &root.join("etc").join(name))
+                .map_err(|e| err("etc entry", &host, e))?;
+        }
+    }
+    fs::write(
+        root.join("etc/passwd"),
+        format!(
+            "root:x:0:0:root:/root:/usr/sbin/nologin\nsbx_user1051:x:{SANDBOX_UID}:{SANDBOX_GID}::/tmp:/usr/sbin/nologin\n"
+        ),
+    )?;
+    fs::write(
+        root.join("etc/group"),
+        format!("root:x:0:\nsbx_user1051:x:{SANDBOX_GID}:\n"),
+    )?;
+    bind_ro(&spec.task_dir, &root.join("var/task"))?;
+    bind_ro(&spec.runtime_dir, &root.join("var/runtime"))?;
+    for extra in &spec.extra_ro {
+        let dst = inside(root, extra);
+        fs::create_dir_all(&dst).map_err(|e| err("mkdir", &dst, e))?;
+        bind_ro(extra, &dst)?;
+    }
+    tmpfs(
+        &root.join("tmp"),
+        &format!("size={}m,mode=1777", spec.tmp_mb.max(1)),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+    )?;
+    let dev = root.join("dev");
+    tmpfs(
+        &dev,
+        "size=64k,mode=0755",
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+    )?;
+    for name in DEVICES {
+        let node = dev.join(name);
+        fs::write(&node, b"")?;
+        mount(
+            Some(&Path::new("/dev").join(name)),
+            &node,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| err("bind device", &node, e))?;
+    }
+    symlink("/proc/self/fd", dev.join("fd"))?;
+    for (i, name) in ["stdin", "stdout", "stderr"].iter().enumerate() {
+        symlink(format!("/proc/self/fd/{i}"), dev.join(name))?;
+    }
+    mount(
+        Some("proc"),
+        &root.join("proc"),
+        Some("proc"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None::<&str>,
+    )
+    .map_err(|e| err("proc at", &root.join("proc"), e))?;
+
+    pivot_root(root, &root.join(".oldroot")).map_err(|e| err("pivot_root to", root, e))?;
+    std::env::set_current_dir("/")?;
+    umount2("/.oldroot", MntFlags::MNT_DETACH)
+        .map_err(|e| err("detach", Path::new("/.oldroot"), e))?;
+    fs::remove_dir("/.oldroot")?;
+    let flags = MsFlags::MS_REMOUNT
+        | MsFlags::MS_BIND
+        | MsFlags::MS_RDONLY
+        | MsFlags::MS_NOSUID
+        | MsFlags::MS_NODEV;
+    mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+        .map_err(|e| err("read-only root", Path::new("/"), e))
+}

@@ -1,0 +1,194 @@
+//! `lamina sandbox-init`: the sandbox's side. Runs single-threaded in a freshly executed
+//! process whose standard input is the control socket.
+//!
+//! 1. Reads the [`SandboxSpec`].
+//! 2. Enters a new network namespace and binds the Runtime API listener there.
+//! 3. Unshares mount, pid, ipc and uts namespaces and forks the sandbox's init (PID 1).
+//! 4. Sends the listener and the init's host pid back to the platform, then waits for the
+//!    init and exits as it did (so the platform sees the runtime's own exit status).
+//!
+//! The init builds the root ([`crate::fs::build_root`]), forks the runtime, and reaps every
+//! process until the runtime exits; then it exits too, which ends everything left in the
+//! sandbox. The runtime drops every privilege before it execs.
+
+use std::io::{self, IoSlice, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+use nix::sched::{CloneFlags, unshare};
+use nix::sys::resource::{Resource, setrlimit};
+use nix::sys::signal::{Signal, kill};
+use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Gid, Pid, Uid, fork, setgroups, sethostname, setresgid, setresuid};
+
+use crate::spec::SandboxSpec;
+use crate::{RUNTIME_API_ADDR, SANDBOX_GID, SANDBOX_UID, fs, net};
+
+/// Exit status of the init when the sandbox could not be built.
+const SETUP_FAILED: i32 = 125;
+
+/// Entry point of `lamina sandbox-init`. Never returns.
+pub fn main() -> ! {
+    // SAFETY: the platform started us with the control socket as standard input, and nothing
+    // else in this fresh process owns descriptor 0.
+    let mut control = unsafe { UnixStream::from_raw_fd(0) };
+    let spec = match read_spec(&mut control) {
+        Ok(spec) => spec,
+        Err(e) => fail(&mut control, &format!("reading the sandbox spec: {e}")),
+    };
+    let listener = match net::listener_in_new_netns(RUNTIME_API_ADDR) {
+        Ok(l) => l,
+        Err(e) => fail(&mut control, &format!("network namespace: {e}")),
+    };
+    let flags = CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWUTS;
+    if let Err(e) = unshare(flags) {
+        fail(&mut control, &format!("namespaces: {e}"));
+    }
+    // SAFETY: this process is single-threaded (a fresh exec that started no threads), so the
+    // child may run arbitrary code after fork.
+    match unsafe { fork() } {
+        Err(e) => fail(&mut control, &format!("fork: {e}")),
+        Ok(ForkResult::Child) => {
+            drop(listener);
+            drop(control);
+            sandbox_init(&spec)
+        }
+        Ok(ForkResult::Parent { child }) => {
+            let reply = format!("ok {child}");
+            let fds = [listener.as_raw_fd()];
+            let sent = sendmsg::<()>(
+                control.as_raw_fd(),
+                &[IoSlice::new(reply.as_bytes())],
+                &[ControlMessage::ScmRights(&fds)],
+                MsgFlags::empty(),
+                None,
+            );
+            drop(listener);
+            drop(control);
+            if sent.is_err() {
+                let _ = kill(child, Signal::SIGKILL);
+            }
+            follow(child)
+        }
+    }
+}
+
+fn read_spec(control: &mut UnixStream) -> io::Result<SandboxSpec> {
+    let mut len = [0u8; 4];
+    control.read_exact(&mut len)?;
+    let len = u32::from_le_bytes(len) as usize;
+    if len > 16 * 1024 * 1024 {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "spec too large"));
+    }
+    let mut body = vec![0u8; len];
+    control.read_exact(&mut body)?;
+    serde_json::from_slice(&body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+fn fail(control: &mut UnixStream, message: &str) -> ! {
+    let _ = control.write_all(format!("err {message}").as_bytes());
+    std::process::exit(SETUP_FAILED)
+}
+
+/// Waits for the sandbox's init and ends this process the same way it ended.
+fn follow(child: Pid) -> ! {
+    loop {
+        match waitpid(child, None) {
+            Ok(WaitStatus::Exited(_, code)) => std::process::exit(code),
+            Ok(WaitStatus::Signaled(_, signal, _)) => die_by(signal),
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => std::process::exit(SETUP_FAILED),
+        }
+    }
+}
+
+/// Ends this process by `signal`, so that whoever waits for it sees the same cause.
+fn die_by(signal: Signal) -> ! {
+    // SAFETY: restoring the default disposition of a signal has no memory-safety effect.
+    unsafe {
+        libc::signal(signal as libc::c_int, libc::SIG_DFL);
+    }
+    let _ = kill(Pid::this(), signal);
+    let _ = kill(Pid::this(), Signal::SIGKILL);
+    std::process::exit(128 + signal as i32)
+}
+
+/// PID 1 of the sandbox.
+fn sandbox_init(spec: &SandboxSpec) -> ! {
+    // If the process that launched us dies, so does the sandbox.
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    if let Err(e) = fs::build_root(spec) {
+        eprintln!("lamina sandbox: {e}");
+        std::process::exit(SETUP_FAILED);
+    }
+    let _ = sethostname(&spec.hostname);
+    // SAFETY: this process is single-threaded (forked from a single-threaded process).
+    let runtime = match unsafe { fork() } {
+        Ok(ForkResult::Child) => {
+            let e = exec_runtime(spec);
+            eprintln!(
+                "lamina sandbox: cannot start {}: {e}",
+                spec.program.display()
+            );
+            std::process::exit(127);
+        }
+        Ok(ForkResult::Parent { child }) => child,
+        Err(e) => {
+            eprintln!("lamina sandbox: fork: {e}");
+            std::process::exit(SETUP_FAILED);
+        }
+    };
+    // Reap everything; when the runtime itself exits, the sandbox ends with it.
+    loop {
+        match waitpid(Pid::from_raw(-1), None) {
+            Ok(WaitStatus::Exited(pid, code)) if pid == runtime => std::process::exit(code),
+            Ok(WaitStatus::Signaled(pid, signal, _)) if pid == runtime => die_by(signal),
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => std::process::exit(SETUP_FAILED),
+        }
+    }
+}
+
+/// Drops every privilege and execs the runtime; returns only on failure.
+fn exec_runtime(spec: &SandboxSpec) -> io::Error {
+    if let Err(e) = harden(spec) {
+        return e;
+    }
+    Command::new(&spec.program)
+        .args(&spec.args)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .current_dir("/var/task")
+        .stdin(Stdio::null())
+        .exec()
+}
+
+fn harden(spec: &SandboxSpec) -> io::Result<()> {
+    let io = |e: nix::errno::Errno| io::Error::from(e);
+    setrlimit(Resource::RLIMIT_NOFILE, spec.nofile, spec.nofile).map_err(io)?;
+    setrlimit(Resource::RLIMIT_CORE, 0, 0).map_err(io)?;
+    // The bounding set can only be dropped while we still hold CAP_SETPCAP, so before setuid.
+    caps::clear(None, caps::CapSet::Bounding).map_err(|e| io::Error::other(e.to_string()))?;
+    caps::clear(None, caps::CapSet::Ambient).map_err(|e| io::Error::other(e.to_string()))?;
+    setgroups(&[]).map_err(io)?;
+    let gid = Gid::from_raw(SANDBOX_GID);
+    let uid = Uid::from_raw(SANDBOX_UID);
+    setresgid(gid, gid, gid).map_err(io)?;
+    setresuid(uid, uid, uid).map_err(io)?;
+    for set in [
+        caps::CapSet::Effective,
+        caps::CapSet::Permitted,
+        caps::CapSet::Inheritable,
+    ] {
+        caps::clear(None, set).map_err(|e| io::Error::other(e.to_string()))?;
+    }
+    nix::sys::prctl::set_no_new_privs().map_err(io)?;
+    Ok(())
+}

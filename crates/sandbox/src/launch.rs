@@ -1,0 +1,124 @@
+//! The platform's side of a sandbox: spawn `lamina sandbox-init` with a control socket on its
+//! standard input, send the [`SandboxSpec`], and receive the Runtime API listener that the
+//! sandbox created inside its own network namespace, with the host pid of the sandbox's init.
+
+use std::io::{self, IoSliceMut, Read, Write};
+use std::net::TcpListener;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+
+use crate::INIT_SUBCOMMAND;
+use crate::spec::SandboxSpec;
+
+/// Why a sandbox could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// The control socket failed (the init died or never answered).
+    #[error("sandbox control channel: {0}")]
+    Control(#[source] io::Error),
+    /// The init refused or failed to set the sandbox up.
+    #[error("sandbox set-up failed: {0}")]
+    Setup(String),
+}
+
+/// The platform's end of a sandbox's control socket.
+#[derive(Debug)]
+pub struct Control(UnixStream);
+
+/// A started sandbox.
+#[derive(Debug)]
+pub struct Launched {
+    /// The Runtime API listener, bound inside the sandbox's network namespace.
+    pub listener: TcpListener,
+    /// Host pid of the sandbox's init (PID 1 inside); killing it ends the whole sandbox.
+    pub init_pid: u32,
+}
+
+/// The command that re-executes `exe` as the sandbox init, with the control socket as its
+/// standard input. The caller sets stdout/stderr, spawns it, then calls
+/// [`Control::handshake`].
+pub fn prepare(exe: &Path) -> io::Result<(Command, Control)> {
+    let (ours, theirs) = UnixStream::pair()?;
+    let mut command = Command::new(exe);
+    command
+        .arg(INIT_SUBCOMMAND)
+        .env_clear()
+        .stdin(Stdio::from(OwnedFd::from(theirs)));
+    Ok((command, Control(ours)))
+}
+
+impl Control {
+    /// Once the command is spawned (and dropped, so that our copy of its end is closed):
+    /// sends the spec and waits for the sandbox to be ready.
+    pub fn handshake(self, spec: &SandboxSpec) -> Result<Launched, SandboxError> {
+        launch(self.0, spec)
+    }
+}
+
+/// Sends `spec` over `control` and receives the listener and the init's pid.
+fn launch(mut control: UnixStream, spec: &SandboxSpec) -> Result<Launched, SandboxError> {
+    let ctl = SandboxError::Control;
+    control
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(ctl)?;
+    let body = serde_json::to_vec(spec).map_err(|e| SandboxError::Setup(e.to_string()))?;
+    control
+        .write_all(&(body.len() as u32).to_le_bytes())
+        .map_err(ctl)?;
+    control.write_all(&body).map_err(ctl)?;
+
+    let mut buf = [0u8; 4096];
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let (n, fd) = {
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let msg = recvmsg::<()>(
+            control.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .map_err(|e| ctl(e.into()))?;
+        let mut fd = None;
+        for c in msg.cmsgs().map_err(|e| ctl(e.into()))? {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                for raw in fds {
+                    // SAFETY: the kernel just installed this descriptor in our table for us.
+                    let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                    fd.get_or_insert(owned);
+                }
+            }
+        }
+        (msg.bytes, fd)
+    };
+    let reply = String::from_utf8_lossy(&buf[..n]).into_owned();
+    if n == 0 {
+        let mut rest = String::new();
+        let _ = control.read_to_string(&mut rest);
+        return Err(SandboxError::Setup(
+            "the sandbox init exited before it was ready".into(),
+        ));
+    }
+    if let Some(message) = reply.strip_prefix("err ") {
+        return Err(SandboxError::Setup(message.to_string()));
+    }
+    let pid = reply
+        .strip_prefix("ok ")
+        .and_then(|p| p.trim().parse::<u32>().ok())
+        .ok_or_else(|| {
+            SandboxError::Setup(format!(
+                "unexpected answer from the sandbox init: {reply:?}"
+            ))
+        })?;
+    let fd = fd.ok_or_else(|| SandboxError::Setup("the sandbox init sent no listener".into()))?;
+    let listener = TcpListener::from(fd);
+    listener.set_nonblocking(true).map_err(ctl)?;
+    Ok(Launched {
+        listener,
+        init_pid: pid,
+    })
+}

@@ -1,0 +1,34 @@
+//! Linux isolation for execution environments. Synchronous, and knows nothing of Lambda.
+//!
+//! Layout:
+//! - [`spec`]: [`SandboxSpec`], everything the launcher needs to build one sandbox.
+//! - [`launch`]: the platform's side: starts `lamina sandbox-init` with a control socket,
+//!   sends the spec, and receives the Runtime API listener created inside the sandbox's
+//!   network namespace.
+//! - [`init`]: the sandbox's side, run by the re-executed binary: network namespace and
+//!   listener, the other namespaces, the minimal root, the reaping init (PID 1), and the
+//!   hardened exec of the runtime.
+//! - [`net`]: loopback up and the listener inside a fresh network namespace.
+//! - [`fs`]: the minimal read-only root.
+//!
+//! **Architecture invariant:** the multi-threaded server never forks to do isolation work;
+//! it only spawns the re-executed binary, which does every namespace, mount and privilege
+//! change while single-threaded.
+
+pub mod fs;
+pub mod init;
+pub mod launch;
+pub mod net;
+pub mod spec;
+
+pub use launch::{Control, Launched, SandboxError, prepare};
+pub use spec::SandboxSpec;
+
+/// The subcommand under which the binary runs [`init::main`].
+pub const INIT_SUBCOMMAND: &str = "sandbox-init";
+/// Where the Runtime API listens inside every sandbox.
+pub const RUNTIME_API_ADDR: &str = "127.0.0.1:9001";
+/// The uid functions run as (Lambda's `sbx_user1051`).
+pub const SANDBOX_UID: u32 = 993;
+/// The gid functions run as.
+pub const SANDBOX_GID: u32 = 990;
