@@ -29,6 +29,8 @@ pub struct Environment {
     last_used: Mutex<Instant>,
     forgotten: AtomicBool,
     killed: AtomicBool,
+    oom: AtomicBool,
+    peak_mb: std::sync::atomic::AtomicU64,
 }
 
 impl Environment {
@@ -63,6 +65,8 @@ impl Environment {
             last_used: Mutex::new(Instant::now()),
             forgotten: AtomicBool::new(false),
             killed: AtomicBool::new(false),
+            oom: AtomicBool::new(false),
+            peak_mb: std::sync::atomic::AtomicU64::new(0),
         });
         tokio::spawn(lamina_runtime_api::serve(
             listener,
@@ -80,7 +84,13 @@ impl Environment {
             watched.controls.kill();
             watched.session.close();
             watched.log.drain();
+            // Peak and OOM are read before the resources are released.
+            watched.peak_memory_mb();
+            let oom = watched.controls.oom_killed();
+            watched.oom.store(oom, Ordering::SeqCst);
             exit_tx.send_replace(Some(description));
+            let releaser = watched.clone();
+            let _ = tokio::task::spawn_blocking(move || releaser.controls.release()).await;
             on_exit(&watched);
         });
         Ok(env)
@@ -112,12 +122,20 @@ impl Environment {
         }
     }
 
-    /// Peak memory in MB (rounded up), or 0 when it cannot be measured.
+    /// Peak memory in MB (rounded up), or 0 when it cannot be measured. Keeps the highest
+    /// value seen, since the measure may vanish with the environment.
     pub fn peak_memory_mb(&self) -> u64 {
-        self.controls
+        let now = self
+            .controls
             .peak_memory_bytes()
             .map(|b| b.div_ceil(1024 * 1024))
-            .unwrap_or(0)
+            .unwrap_or(0);
+        self.peak_mb.fetch_max(now, Ordering::SeqCst).max(now)
+    }
+
+    /// Whether the environment ended because it ran out of memory (known once it exited).
+    pub fn out_of_memory(&self) -> bool {
+        self.oom.load(Ordering::SeqCst)
     }
 
     /// Marks the environment used now.

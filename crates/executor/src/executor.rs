@@ -640,9 +640,14 @@ impl Inner {
                     .await
                     .unwrap_or_else(|_| "unknown".into());
                 let message = format!("RequestId: {id} Error: Runtime exited with error: {how}");
+                let error_type = if env.out_of_memory() {
+                    "Runtime.OutOfMemory"
+                } else {
+                    "Runtime.ExitError"
+                };
                 extra_lines.push(message.clone());
-                extra_lines.push("Runtime.ExitError".into());
-                (error_doc("Runtime.ExitError", &message), Some("Unhandled"))
+                extra_lines.push(error_type.into());
+                (error_doc(error_type, &message), Some("Unhandled"))
             }
             Outcome::Timeout => {
                 let secs = version.timeout.as_secs_f64();

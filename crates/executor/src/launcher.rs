@@ -81,6 +81,13 @@ pub trait EnvironmentControls: Send + Sync + Debug {
     fn kill(&self);
     /// Peak memory of the environment so far, in bytes, when it can be measured.
     fn peak_memory_bytes(&self) -> Option<u64>;
+    /// Whether the environment ran out of memory (its processes were killed for it).
+    fn oom_killed(&self) -> bool {
+        false
+    }
+    /// Frees what the environment held on the host, once all its processes are gone. May
+    /// block briefly.
+    fn release(&self) {}
 }
 
 /// Why an environment could not be started.

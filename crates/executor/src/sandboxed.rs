@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use lamina_sandbox::cgroup::{self, Cgroups, Limits};
 use lamina_sandbox::{RUNTIME_API_ADDR, SandboxSpec};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -21,6 +22,7 @@ use crate::launcher::{
 pub struct SandboxLauncher {
     exe: PathBuf,
     root_mountpoint: PathBuf,
+    cgroups: cgroup::Layout,
 }
 
 impl SandboxLauncher {
@@ -29,9 +31,11 @@ impl SandboxLauncher {
     pub fn new(exe: &Path, work_dir: &Path) -> std::io::Result<SandboxLauncher> {
         let root_mountpoint = work_dir.join("sandbox-root");
         std::fs::create_dir_all(&root_mountpoint)?;
+        let cgroups = cgroup::detect(Path::new("/sys/fs/cgroup"));
         Ok(SandboxLauncher {
             exe: exe.to_path_buf(),
             root_mountpoint,
+            cgroups,
         })
     }
 }
@@ -39,6 +43,18 @@ impl SandboxLauncher {
 impl Launcher for SandboxLauncher {
     fn launch(&self, spec: &LaunchSpec) -> Result<Launched, LaunchError> {
         let inside = self.layout(&spec.host);
+        let cgroups = match &self.cgroups {
+            cgroup::Layout::V1 { .. } => {
+                let limits = Limits::for_function(
+                    spec.memory_mb,
+                    spec.ephemeral_storage_mb,
+                    lamina_model::limits::PROCESSES,
+                );
+                let id = uuid::Uuid::new_v4().simple().to_string();
+                Some(Cgroups::create(&self.cgroups, &id, &limits).map_err(LaunchError::Setup)?)
+            }
+            cgroup::Layout::Unavailable(_) => None,
+        };
         let sandbox = SandboxSpec {
             program: spec.program.clone(),
             args: spec
@@ -62,8 +78,13 @@ impl Launcher for SandboxLauncher {
             tmp_mb: spec.ephemeral_storage_mb,
             nofile: lamina_model::limits::FILE_DESCRIPTORS,
             hostname: "localhost".into(),
+            cgroups: cgroups
+                .as_ref()
+                .map(|c| c.dirs().to_vec())
+                .unwrap_or_default(),
         };
         debug_assert_eq!(inside.task_root, Path::new("/var/task"));
+        let mut guard = CgroupGuard(cgroups);
         let (command, control) = lamina_sandbox::prepare(&self.exe).map_err(LaunchError::Setup)?;
         let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|e| LaunchError::Setup(e.into()))?;
@@ -87,6 +108,7 @@ impl Launcher for SandboxLauncher {
                 outer,
                 init: ready.init_pid,
                 last_peak: AtomicU64::new(0),
+                cgroups: guard.0.take(),
             }),
         })
     }
@@ -99,7 +121,26 @@ impl Launcher for SandboxLauncher {
     }
 
     fn describe(&self) -> String {
-        "sandbox: network, mount, pid, ipc and uts namespaces; read-only root; uid 993 without capabilities; no_new_privs".into()
+        let limits = match &self.cgroups {
+            cgroup::Layout::V1 { .. } => {
+                "memory, pids and CPU limits through cgroup v1".to_string()
+            }
+            cgroup::Layout::Unavailable(why) => format!("NO memory, pids or CPU limits ({why})"),
+        };
+        format!(
+            "sandbox: network, mount, pid, ipc, uts and cgroup namespaces; read-only root; uid 993 without capabilities; no_new_privs; {limits}"
+        )
+    }
+}
+
+/// Removes cgroups created for a sandbox that then failed to start.
+struct CgroupGuard(Option<Cgroups>);
+
+impl Drop for CgroupGuard {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.take() {
+            c.remove(std::time::Duration::from_secs(1));
+        }
     }
 }
 
@@ -108,6 +149,7 @@ struct Sandbox {
     outer: u32,
     init: u32,
     last_peak: AtomicU64,
+    cgroups: Option<Cgroups>,
 }
 
 impl EnvironmentControls for Sandbox {
@@ -122,9 +164,24 @@ impl EnvironmentControls for Sandbox {
     }
 
     fn peak_memory_bytes(&self) -> Option<u64> {
+        if let Some(c) = &self.cgroups {
+            return c.peak_memory_bytes();
+        }
         if let Some(now) = tree_peak_rss(self.init) {
             self.last_peak.fetch_max(now, Ordering::Relaxed);
         }
         Some(self.last_peak.load(Ordering::Relaxed)).filter(|b| *b > 0)
+    }
+
+    fn oom_killed(&self) -> bool {
+        self.cgroups.as_ref().is_some_and(Cgroups::oom_killed)
+    }
+
+    fn release(&self) {
+        if let Some(c) = &self.cgroups
+            && !c.remove(std::time::Duration::from_secs(2))
+        {
+            tracing::warn!(dirs = ?c.dirs(), "sandbox cgroups still busy; left in place");
+        }
     }
 }

@@ -233,3 +233,143 @@ async fn functions_cannot_reach_the_platform_or_host_services() {
     assert_eq!(own["ok"], true, "{own}");
     drop(control_plane);
 }
+
+/// Resource attacks: each is contained to its environment, reported as Lambda reports it,
+/// and the neighbour keeps answering.
+const HOGS: &str = r#"
+import os, errno, sys
+
+def handler(event, context):
+    kind = event["attack"]
+    if kind == "memory":
+        hoard = []
+        while True:
+            hoard.append(bytearray(8 * 1024 * 1024))
+    if kind == "fork":
+        children, failure = 0, None
+        while children < 5000:
+            try:
+                pid = os.fork()
+            except OSError as e:
+                failure = errno.errorcode.get(e.errno)
+                break
+            if pid == 0:
+                try:
+                    os.execv("/bin/sleep", ["sleep", "30"])
+                finally:
+                    os._exit(0)
+            children += 1
+        return {"children": children, "failure": failure}
+    if kind == "tmp":
+        written = 0
+        try:
+            with open("/tmp/fill", "wb") as f:
+                while True:
+                    f.write(b"x" * (1024 * 1024))
+                    f.flush()
+                    written += 1
+        except OSError as e:
+            return {"mb": written, "failure": errno.errorcode.get(e.errno)}
+    if kind == "fds":
+        files = []
+        try:
+            while True:
+                files.append(open("/dev/null"))
+        except OSError as e:
+            return {"opened": len(files), "failure": errno.errorcode.get(e.errno)}
+    if kind == "flood":
+        line = "y" * 1023 + "\n"
+        for _ in range(event["mb"] * 1024):
+            sys.stdout.write(line)
+        sys.stdout.flush()
+        return "flooded"
+    if kind == "ping":
+        return "pong"
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resource_attacks_are_contained() {
+    let s = Server::start_with(
+        &["--isolation", "sandbox", "--log-group-max-bytes", "4194304"],
+        None,
+    );
+    let make = |name: &'static str, memory: u32, tmp: u32, timeout: u32| {
+        json!({"FunctionName": name, "Runtime": "python3.11", "Handler": "app.handler", "Role": common::ROLE,
+               "MemorySize": memory, "Timeout": timeout, "EphemeralStorage": {"Size": tmp},
+               "Code": {"ZipFile": common::b64(&common::zip(&[("app.py", HOGS, 0o644)]))}})
+    };
+    s.create_with(make("neighbour", 128, 512, 3)).await;
+    s.create_with(make("hog", 128, 512, 5)).await;
+    s.create_with(make("forker", 1024, 512, 10)).await;
+    let neighbour_ok = async || {
+        let out = s.invoke("neighbour", json!({"attack": "ping"})).await;
+        assert_eq!(
+            out.body, "pong",
+            "the neighbour keeps working: {:?}",
+            out.body
+        );
+    };
+    neighbour_ok().await;
+
+    // Memory bomb: killed at the limit, reported as OutOfMemory with the peak.
+    let out = s.invoke("hog", json!({"attack": "memory"})).await;
+    assert_eq!(
+        out.body["errorType"], "Runtime.OutOfMemory",
+        "{:?}",
+        out.body
+    );
+    assert!(
+        out.body["errorMessage"]
+            .as_str()
+            .unwrap()
+            .ends_with("Runtime exited with error: signal: killed")
+    );
+    let peak = out.report_field("Max Memory Used").unwrap();
+    assert!(
+        (600.0..=641.0).contains(&peak),
+        "peak at the limit (128 MB + 512 MB /tmp): {peak}"
+    );
+    neighbour_ok().await;
+
+    // Fork bomb: held at the pids limit.
+    let out = s.invoke("forker", json!({"attack": "fork"})).await;
+    assert_eq!(out.body["failure"], "EAGAIN", "{:?}", out.body);
+    let children = out.body["children"].as_u64().unwrap();
+    assert!(children < 1024, "held below 1,024 processes: {children}");
+    neighbour_ok().await;
+
+    // /tmp fill: ENOSPC at its size; the function keeps its memory (no OOM).
+    let out = s.invoke("hog", json!({"attack": "tmp"})).await;
+    assert_eq!(out.body["failure"], "ENOSPC", "{:?}", out.body);
+    let mb = out.body["mb"].as_u64().unwrap();
+    assert!(
+        (500..=512).contains(&mb),
+        "filled up to the 512 MB /tmp: {mb}"
+    );
+    neighbour_ok().await;
+
+    // fd exhaustion: EMFILE at 1,024.
+    let out = s.invoke("hog", json!({"attack": "fds"})).await;
+    assert_eq!(out.body["failure"], "EMFILE", "{:?}", out.body);
+    assert!(
+        (1000..1024).contains(&out.body["opened"].as_u64().unwrap()),
+        "{:?}",
+        out.body
+    );
+
+    // An output flood is kept within the log group's bound on disk.
+    let out = s.invoke("hog", json!({"attack": "flood", "mb": 24})).await;
+    assert_eq!(out.body, "flooded", "{:?}", out.body);
+    let group = s.data_dir.join("logs").join("%2Faws%2Flambda%2Fhog");
+    let on_disk: u64 = std::fs::read_dir(&group)
+        .unwrap()
+        .flatten()
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    assert!(
+        on_disk <= 5 * 1024 * 1024,
+        "log group bounded: {on_disk} bytes"
+    );
+    neighbour_ok().await;
+    assert_eq!(s.health().await["status"], "ok");
+}

@@ -25,7 +25,7 @@ use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Gid, Pid, Uid, fork, setgroups, sethostname, setresgid, setresuid};
 
 use crate::spec::SandboxSpec;
-use crate::{RUNTIME_API_ADDR, SANDBOX_GID, SANDBOX_UID, fs, net};
+use crate::{RUNTIME_API_ADDR, SANDBOX_GID, SANDBOX_UID, cgroup, fs, net};
 
 /// Exit status of the init when the sandbox could not be built.
 const SETUP_FAILED: i32 = 125;
@@ -39,17 +39,30 @@ pub fn main() -> ! {
         Ok(spec) => spec,
         Err(e) => fail(&mut control, &format!("reading the sandbox spec: {e}")),
     };
+    // Joined before anything else is started, so that every process of the sandbox is born
+    // inside its cgroups.
+    if let Err(e) = cgroup::join(&spec.cgroups) {
+        fail(&mut control, &format!("cgroups: {e}"));
+    }
     let listener = match net::listener_in_new_netns(RUNTIME_API_ADDR) {
         Ok(l) => l,
         Err(e) => fail(&mut control, &format!("network namespace: {e}")),
     };
+    // CLONE_NEWCGROUP: inside, /proc/self/cgroup shows "/" rather than host paths.
     let flags = CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWPID
         | CloneFlags::CLONE_NEWIPC
-        | CloneFlags::CLONE_NEWUTS;
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWCGROUP;
     if let Err(e) = unshare(flags) {
         fail(&mut control, &format!("namespaces: {e}"));
     }
+    // PID 1 cannot die by a signal of its own, so it reports the runtime's exact end here and
+    // this process reproduces it for the platform.
+    let (status_read, status_write) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+        Ok(p) => p,
+        Err(e) => fail(&mut control, &format!("pipe: {e}")),
+    };
     // SAFETY: this process is single-threaded (a fresh exec that started no threads), so the
     // child may run arbitrary code after fork.
     match unsafe { fork() } {
@@ -57,7 +70,8 @@ pub fn main() -> ! {
         Ok(ForkResult::Child) => {
             drop(listener);
             drop(control);
-            sandbox_init(&spec)
+            drop(status_read);
+            sandbox_init(&spec, std::fs::File::from(status_write))
         }
         Ok(ForkResult::Parent { child }) => {
             let reply = format!("ok {child}");
@@ -74,7 +88,8 @@ pub fn main() -> ! {
             if sent.is_err() {
                 let _ = kill(child, Signal::SIGKILL);
             }
-            follow(child)
+            drop(status_write);
+            follow(child, std::fs::File::from(status_read))
         }
     }
 }
@@ -96,11 +111,24 @@ fn fail(control: &mut UnixStream, message: &str) -> ! {
     std::process::exit(SETUP_FAILED)
 }
 
-/// Waits for the sandbox's init and ends this process the same way it ended.
-fn follow(child: Pid) -> ! {
+/// Waits for the sandbox's init and ends this process the way the runtime ended, as the
+/// init reported it (`e<code>` or `s<signal>`), else the way the init itself ended.
+fn follow(child: Pid, mut status: std::fs::File) -> ! {
     loop {
         match waitpid(child, None) {
-            Ok(WaitStatus::Exited(_, code)) => std::process::exit(code),
+            Ok(WaitStatus::Exited(_, code)) => {
+                let mut report = String::new();
+                let _ = status.read_to_string(&mut report);
+                if let Some(n) = report.strip_prefix('s').and_then(|n| n.parse::<i32>().ok())
+                    && let Ok(signal) = Signal::try_from(n)
+                {
+                    die_by(signal);
+                }
+                if let Some(n) = report.strip_prefix('e').and_then(|n| n.parse::<i32>().ok()) {
+                    std::process::exit(n);
+                }
+                std::process::exit(code)
+            }
             Ok(WaitStatus::Signaled(_, signal, _)) => die_by(signal),
             Ok(_) => continue,
             Err(nix::errno::Errno::EINTR) => continue,
@@ -121,7 +149,7 @@ fn die_by(signal: Signal) -> ! {
 }
 
 /// PID 1 of the sandbox.
-fn sandbox_init(spec: &SandboxSpec) -> ! {
+fn sandbox_init(spec: &SandboxSpec, mut status: std::fs::File) -> ! {
     // If the process that launched us dies, so does the sandbox.
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     if let Err(e) = fs::build_root(spec) {
@@ -148,8 +176,14 @@ fn sandbox_init(spec: &SandboxSpec) -> ! {
     // Reap everything; when the runtime itself exits, the sandbox ends with it.
     loop {
         match waitpid(Pid::from_raw(-1), None) {
-            Ok(WaitStatus::Exited(pid, code)) if pid == runtime => std::process::exit(code),
-            Ok(WaitStatus::Signaled(pid, signal, _)) if pid == runtime => die_by(signal),
+            Ok(WaitStatus::Exited(pid, code)) if pid == runtime => {
+                let _ = status.write_all(format!("e{code}").as_bytes());
+                std::process::exit(code)
+            }
+            Ok(WaitStatus::Signaled(pid, signal, _)) if pid == runtime => {
+                let _ = status.write_all(format!("s{}", signal as i32).as_bytes());
+                std::process::exit(128 + signal as i32)
+            }
             Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
             Err(_) => std::process::exit(SETUP_FAILED),
         }

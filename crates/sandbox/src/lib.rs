@@ -8,6 +8,7 @@
 //! - [`init`]: the sandbox's side, run by the re-executed binary: network namespace and
 //!   listener, the other namespaces, the minimal root, the reaping init (PID 1), and the
 //!   hardened exec of the runtime.
+//! - [`cgroup`]: memory, pids and CPU limits, peak memory and OOM detection.
 //! - [`net`]: loopback up and the listener inside a fresh network namespace.
 //! - [`fs`]: the minimal read-only root.
 //!
@@ -15,6 +16,7 @@
 //! it only spawns the re-executed binary, which does every namespace, mount and privilege
 //! change while single-threaded.
 
+pub mod cgroup;
 pub mod fs;
 pub mod init;
 pub mod launch;

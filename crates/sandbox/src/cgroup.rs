@@ -1,0 +1,236 @@
+//! Resource limits of a sandbox through cgroups.
+//!
+//! Detected once at start: on cgroup v1 (and hybrid hosts, such as this project's machines)
+//! the limits live in the `memory`, `pids` and `cpu` hierarchies. Each sandbox gets one
+//! directory per hierarchy under `<hierarchy>/lamina/`, created and limited by the platform
+//! before the sandbox starts; the sandbox's first process joins them before it forks, so
+//! everything it starts is born inside.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// Where cgroups are mounted and which controllers can be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layout {
+    /// cgroup v1 hierarchies (possibly with a v2 tree beside them: hybrid).
+    V1 {
+        /// Mount root, normally `/sys/fs/cgroup`.
+        root: PathBuf,
+    },
+    /// No usable cgroup controllers.
+    Unavailable(String),
+}
+
+/// Limits of one sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Memory limit in bytes (the function's memory plus its `/tmp`, which tmpfs charges to
+    /// the same cgroup).
+    pub memory_bytes: u64,
+    /// Most processes and threads.
+    pub pids: u64,
+    /// Relative CPU weight (v1 `cpu.shares`).
+    pub cpu_shares: u64,
+    /// CPU time allowed per period, in microseconds, for a period of 100 ms.
+    pub cpu_quota_us: u64,
+}
+
+impl Limits {
+    /// Lambda's proportions: CPU in proportion to memory (1,024 shares at 1,769 MB), capped at
+    /// `ceil(memory / 1769)` vCPUs but never below one vCPU, so that init is not starved.
+    pub fn for_function(memory_mb: u32, tmp_mb: u32, pids: u64) -> Limits {
+        let shares = (u64::from(memory_mb) * 1024 / 1769).max(2);
+        let vcpus = u64::from(memory_mb).div_ceil(1769).max(1);
+        Limits {
+            memory_bytes: (u64::from(memory_mb) + u64::from(tmp_mb)) * 1024 * 1024,
+            pids,
+            cpu_shares: shares,
+            cpu_quota_us: vcpus * 100_000,
+        }
+    }
+}
+
+const PARENT: &str = "lamina";
+const CONTROLLERS: &[&str] = &["memory", "pids", "cpu"];
+
+/// Detects the cgroup layout of this host.
+pub fn detect(root: &Path) -> Layout {
+    // Only v1 hierarchies have a `tasks` file; the root of `pids` has no `pids.max`.
+    let missing: Vec<&str> = CONTROLLERS
+        .iter()
+        .filter(|ctrl| !root.join(ctrl).join("tasks").exists())
+        .copied()
+        .collect();
+    if missing.is_empty() {
+        return Layout::V1 {
+            root: root.to_path_buf(),
+        };
+    }
+    if root.join("cgroup.controllers").exists() {
+        return Layout::Unavailable(
+            "cgroup v2 only host: not supported by this Lamina version yet".into(),
+        );
+    }
+    Layout::Unavailable(format!(
+        "cgroup v1 controllers missing: {}",
+        missing.join(", ")
+    ))
+}
+
+/// The cgroups of one sandbox.
+#[derive(Debug)]
+pub struct Cgroups {
+    dirs: Vec<PathBuf>,
+    memory: PathBuf,
+}
+
+fn write(path: &Path, value: &str) -> io::Result<()> {
+    fs::write(path, value).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+}
+
+impl Cgroups {
+    /// Creates the cgroups of sandbox `id` with `limits`.
+    pub fn create(layout: &Layout, id: &str, limits: &Limits) -> io::Result<Cgroups> {
+        let Layout::V1 { root } = layout else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "no usable cgroups",
+            ));
+        };
+        let dirs: Vec<PathBuf> = CONTROLLERS
+            .iter()
+            .map(|c| root.join(c).join(PARENT).join(id))
+            .collect();
+        let cgroups = Cgroups {
+            memory: dirs[0].clone(),
+            dirs,
+        };
+        let result = (|| {
+            for dir in &cgroups.dirs {
+                fs::create_dir_all(dir)
+                    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
+            }
+            let mem = &cgroups.dirs[0];
+            write(
+                &mem.join("memory.limit_in_bytes"),
+                &limits.memory_bytes.to_string(),
+            )?;
+            // Without swap the memsw limit equals the memory limit; where it exists, set it so
+            // that swap can never extend the limit.
+            let memsw = mem.join("memory.memsw.limit_in_bytes");
+            if memsw.exists() {
+                write(&memsw, &limits.memory_bytes.to_string())?;
+            }
+            write(&cgroups.dirs[1].join("pids.max"), &limits.pids.to_string())?;
+            let cpu = &cgroups.dirs[2];
+            write(&cpu.join("cpu.shares"), &limits.cpu_shares.to_string())?;
+            write(&cpu.join("cpu.cfs_period_us"), "100000")?;
+            write(
+                &cpu.join("cpu.cfs_quota_us"),
+                &limits.cpu_quota_us.to_string(),
+            )
+        })();
+        if let Err(e) = result {
+            cgroups.remove(Duration::ZERO);
+            return Err(e);
+        }
+        Ok(cgroups)
+    }
+
+    /// The directories a process must join (write its pid into `cgroup.procs`).
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+
+    /// Peak memory use in bytes.
+    pub fn peak_memory_bytes(&self) -> Option<u64> {
+        read_u64(&self.memory.join("memory.max_usage_in_bytes"))
+    }
+
+    /// Whether the kernel's OOM killer killed a process of the sandbox.
+    pub fn oom_killed(&self) -> bool {
+        fs::read_to_string(self.memory.join("memory.oom_control"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("oom_kill "))
+                    .and_then(|n| n.trim().parse::<u64>().ok())
+            })
+            .is_some_and(|n| n > 0)
+    }
+
+    /// Removes the directories, waiting up to `patience` for the last processes to go.
+    /// Returns whether everything was removed.
+    pub fn remove(&self, patience: Duration) -> bool {
+        let deadline = Instant::now() + patience;
+        loop {
+            let mut left = false;
+            for dir in &self.dirs {
+                match fs::remove_dir(dir) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(_) => left = true,
+                }
+            }
+            if !left {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// Joins the calling process to `dirs`.
+pub fn join(dirs: &[PathBuf]) -> io::Result<()> {
+    let pid = std::process::id().to_string();
+    for dir in dirs {
+        write(&dir.join("cgroup.procs"), &pid)?;
+    }
+    Ok(())
+}
+
+fn read_u64(path: &Path) -> Option<u64> {
+    fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_follow_lambdas_proportions() {
+        let small = Limits::for_function(128, 512, 1024);
+        assert_eq!(small.memory_bytes, 640 * 1024 * 1024);
+        assert_eq!(small.cpu_shares, 74);
+        assert_eq!(small.cpu_quota_us, 100_000, "at least one vCPU");
+        let one = Limits::for_function(1769, 512, 1024);
+        assert_eq!(one.cpu_shares, 1024);
+        assert_eq!(one.cpu_quota_us, 100_000);
+        let big = Limits::for_function(10_240, 512, 1024);
+        assert_eq!(big.cpu_quota_us, 600_000, "six vCPUs at 10 GB, as Lambda");
+    }
+
+    #[test]
+    fn detects_a_missing_hierarchy() {
+        let dir = std::env::temp_dir().join(format!("lamina-cgroup-test-{}", std::process::id()));
+        for ctrl in ["memory", "cpu"] {
+            fs::create_dir_all(dir.join(ctrl)).unwrap();
+            fs::write(dir.join(ctrl).join("tasks"), "").unwrap();
+        }
+        match detect(&dir) {
+            Layout::Unavailable(why) => assert!(why.contains("pids"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        fs::create_dir_all(dir.join("pids")).unwrap();
+        fs::write(dir.join("pids/tasks"), "").unwrap();
+        assert_eq!(detect(&dir), Layout::V1 { root: dir.clone() });
+        let _ = fs::remove_dir_all(&dir);
+    }
+}
