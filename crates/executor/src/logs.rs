@@ -41,6 +41,21 @@ impl LogSink for DiscardSink {
     fn append(&self, _: &str, _: &str, _: Vec<LogEvent>) {}
 }
 
+/// Bytes of output handed to the sink at a time.
+const BATCH_BYTES: usize = 64 * 1024;
+/// Bytes the background reader takes before it lets other tasks run.
+const PUMP_BUDGET_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drained {
+    /// The pipe is empty for now.
+    Empty,
+    /// The budget ran out with data left.
+    More,
+    /// The pipe is closed: every writer is gone.
+    Eof,
+}
+
 /// Longest single event; a longer line is split, as CloudWatch Logs caps events at 256 KB.
 const MAX_EVENT_BYTES: usize = 256 * 1024;
 /// Text kept for the tail of the running invocation; only the last 4 KB is returned.
@@ -102,47 +117,68 @@ impl LogCapture {
             let Ok(mut guard) = self.rx.readable().await else {
                 return;
             };
-            if self.drain() {
-                return;
+            match self.drain_up_to(PUMP_BUDGET_BYTES) {
+                Drained::Eof => return,
+                // Clears only if no new readiness arrived since the guard was taken.
+                Drained::Empty => guard.clear_ready(),
+                // A flood: let other tasks run, then go on reading.
+                Drained::More => tokio::task::yield_now().await,
             }
-            // Clears only if no new readiness arrived since the guard was taken.
-            guard.clear_ready();
         }
     }
 
     /// Moves whatever the pipe holds now into events; returns true at end of file.
     pub fn drain(&self) -> bool {
+        self.drain_up_to(usize::MAX) == Drained::Eof
+    }
+
+    /// Moves at most `budget` bytes from the pipe into events. Events go to the sink in
+    /// batches of [`BATCH_BYTES`], so a flood is never held in memory.
+    fn drain_up_to(&self, budget: usize) -> Drained {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if st.eof {
-            return true;
+            return Drained::Eof;
         }
         let mut events = Vec::new();
+        let mut batch = 0usize;
+        let mut taken = 0usize;
         let mut buf = [0u8; 16 * 1024];
-        loop {
+        let outcome = loop {
+            if taken >= budget {
+                break Drained::More;
+            }
             match nix::unistd::read(self.rx.get_ref(), &mut buf).map_err(io::Error::from) {
                 Ok(0) => {
                     st.eof = true;
-                    break;
+                    break Drained::Eof;
                 }
-                Ok(n) => split_lines(&mut st, &buf[..n], &mut events),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Ok(n) => {
+                    taken += n;
+                    batch += n;
+                    split_lines(&mut st, &buf[..n], &mut events);
+                    if batch >= BATCH_BYTES {
+                        self.sink
+                            .append(&self.group, &self.stream, std::mem::take(&mut events));
+                        batch = 0;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Drained::Empty,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => {
                     st.eof = true;
-                    break;
+                    break Drained::Eof;
                 }
             }
-        }
+        };
         if st.eof && !st.partial.is_empty() {
             let rest = std::mem::take(&mut st.partial);
             push_event(&mut st, &rest, &mut events);
         }
-        let eof = st.eof;
         drop(st);
         if !events.is_empty() {
             self.sink.append(&self.group, &self.stream, events);
         }
-        eof
+        outcome
     }
 
     /// Drains the pipe, ends a pending partial line, then writes platform lines (START, END,

@@ -373,3 +373,96 @@ async fn resource_attacks_are_contained() {
     neighbour_ok().await;
     assert_eq!(s.health().await["status"], "ok");
 }
+
+/// Calls a function has no business making fail, whatever the arguments.
+const SYSCALLS: &str = r#"
+import ctypes, errno, os, socket
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+
+def call(nr, *args):
+    ctypes.set_errno(0)
+    r = libc.syscall(ctypes.c_long(nr), *[ctypes.c_long(a) for a in args])
+    return "ok" if r >= 0 else errno.errorcode.get(ctypes.get_errno(), str(ctypes.get_errno()))
+
+NR = {"unshare": 272, "setns": 308, "mount": 165, "umount2": 166, "pivot_root": 155, "chroot": 161,
+      "ptrace": 101, "bpf": 321, "perf_event_open": 298, "keyctl": 250, "add_key": 248,
+      "io_uring_setup": 425, "userfaultfd": 323, "open_by_handle_at": 304, "init_module": 175,
+      "finit_module": 313, "kexec_load": 246, "clock_settime": 227, "settimeofday": 164,
+      "reboot": 169, "sethostname": 170, "swapon": 167, "process_vm_readv": 310, "clone3": 435,
+      "open_tree": 428, "fsopen": 430, "move_mount": 429}
+CLONE_NEWUSER, CLONE_NEWNET, CLONE_NEWNS = 0x10000000, 0x40000000, 0x00020000
+SIGCHLD = 17
+
+def handler(event, context):
+    out = {}
+    out["unshare"] = call(NR["unshare"], CLONE_NEWUSER)
+    out["unshare_net"] = call(NR["unshare"], CLONE_NEWNET)
+    out["setns"] = call(NR["setns"], 0, 0)
+    out["mount"] = call(NR["mount"], 0, 0, 0, 0, 0)
+    out["umount2"] = call(NR["umount2"], 0, 0)
+    out["pivot_root"] = call(NR["pivot_root"], 0, 0)
+    out["chroot"] = call(NR["chroot"], 0)
+    out["ptrace"] = call(NR["ptrace"], 16, 1, 0, 0)  # PTRACE_ATTACH to PID 1
+    out["bpf"] = call(NR["bpf"], 0, 0, 0)
+    out["perf_event_open"] = call(NR["perf_event_open"], 0, 0, -1, -1, 0)
+    out["keyctl"] = call(NR["keyctl"], 0, 0, 0)
+    out["add_key"] = call(NR["add_key"], 0, 0, 0, 0, 0)
+    out["io_uring_setup"] = call(NR["io_uring_setup"], 1, 0)
+    out["userfaultfd"] = call(NR["userfaultfd"], 0)
+    out["open_by_handle_at"] = call(NR["open_by_handle_at"], 0, 0, 0)
+    out["init_module"] = call(NR["init_module"], 0, 0, 0)
+    out["finit_module"] = call(NR["finit_module"], 0, 0, 0)
+    out["kexec_load"] = call(NR["kexec_load"], 0, 0, 0, 0)
+    out["clock_settime"] = call(NR["clock_settime"], 0, 0)
+    out["settimeofday"] = call(NR["settimeofday"], 0, 0)
+    out["reboot"] = call(NR["reboot"], 0, 0, 0, 0)
+    out["sethostname"] = call(NR["sethostname"], 0, 0)
+    out["swapon"] = call(NR["swapon"], 0, 0)
+    out["process_vm_readv"] = call(NR["process_vm_readv"], 1, 0, 0, 0, 0, 0)
+    out["open_tree"] = call(NR["open_tree"], -100, 0, 0)
+    out["fsopen"] = call(NR["fsopen"], 0, 0)
+    out["move_mount"] = call(NR["move_mount"], 0, 0, 0, 0, 0)
+    out["clone3"] = call(NR["clone3"], 0, 0)
+    # clone with a namespace flag is refused; a plain fork still works.
+    out["clone_newuser"] = call(56, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0)
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    out["fork"] = "ok"
+    try:
+        socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+        out["af_packet"] = "ok"
+    except OSError as e:
+        out["af_packet"] = errno.errorcode.get(e.errno)
+    out["seccomp"] = [l.split()[1] for l in open("/proc/self/status") if l.startswith("Seccomp:")][0]
+    return out
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dangerous_system_calls_are_refused() {
+    let s = sandboxed();
+    s.create(
+        "calls",
+        "python3.11",
+        "app.handler",
+        &[("app.py", SYSCALLS, 0o644)],
+    )
+    .await;
+    let out = attack(&s, "calls", json!({})).await;
+    let map = out.as_object().unwrap();
+    assert_eq!(out["seccomp"], "2", "a seccomp filter is on");
+    assert_eq!(out["fork"], "ok", "ordinary process creation still works");
+    assert_eq!(
+        out["clone3"], "ENOSYS",
+        "clone3 looks absent so libc uses clone"
+    );
+    for (call, result) in map {
+        if ["seccomp", "fork", "clone3"].contains(&call.as_str()) {
+            continue;
+        }
+        assert_eq!(result, "EPERM", "{call} must be refused: {out}");
+    }
+    assert_eq!(s.health().await["status"], "ok");
+}

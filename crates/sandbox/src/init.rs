@@ -224,5 +224,5 @@ fn harden(spec: &SandboxSpec) -> io::Result<()> {
         caps::clear(None, set).map_err(|e| io::Error::other(e.to_string()))?;
     }
     nix::sys::prctl::set_no_new_privs().map_err(io)?;
-    Ok(())
+    crate::seccomp::install()
 }

@@ -10,6 +10,7 @@
 //!   hardened exec of the runtime.
 //! - [`cgroup`]: memory, pids and CPU limits, peak memory and OOM detection.
 //! - [`net`]: loopback up and the listener inside a fresh network namespace.
+//! - [`seccomp`]: the system call filters of the runtime.
 //! - [`fs`]: the minimal read-only root.
 //!
 //! **Architecture invariant:** the multi-threaded server never forks to do isolation work;
@@ -21,6 +22,7 @@ pub mod fs;
 pub mod init;
 pub mod launch;
 pub mod net;
+pub mod seccomp;
 pub mod spec;
 
 pub use launch::{Control, Launched, SandboxError, prepare};

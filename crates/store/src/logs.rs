@@ -111,31 +111,28 @@ impl LogStore {
                 st.group_bytes.insert(group.to_string(), size);
             }
         }
-        let mut added = 0u64;
-        let writer = st.writers.get_mut(&key).expect("inserted above");
         for (ts, message) in events {
             let line = format!("{ts} {message}\n");
-            added += line.len() as u64;
+            let writer = st.writers.get_mut(&key).expect("inserted above");
             writer.out.write_all(line.as_bytes())?;
-        }
-        writer.written += added;
-        // A long-lived environment writes one stream for ever: rotate it, so that even a
-        // single stream stays within the group's bound.
-        if writer.written > self.max_group_bytes / 4 {
-            writer.out.flush()?;
-            let dir = self.group_dir(group);
-            let current = dir.join(format!("{}{CURRENT}", encode(stream)));
-            let rotated = dir.join(format!("{}{ROTATED}", encode(stream)));
-            let dropped = fs::metadata(&rotated).map(|m| m.len()).unwrap_or(0);
-            fs::rename(&current, &rotated)?;
-            *writer = self.open_writer(group, stream)?;
+            writer.written += line.len() as u64;
+            // A long-lived environment writes one stream for ever: rotate it, so that even a
+            // single stream stays within the group's bound.
+            let mut dropped = 0;
+            if writer.written > self.max_group_bytes / 4 {
+                writer.out.flush()?;
+                let dir = self.group_dir(group);
+                let current = dir.join(format!("{}{CURRENT}", encode(stream)));
+                let rotated = dir.join(format!("{}{ROTATED}", encode(stream)));
+                dropped = fs::metadata(&rotated).map(|m| m.len()).unwrap_or(0);
+                fs::rename(&current, &rotated)?;
+                *writer = self.open_writer(group, stream)?;
+            }
             let total = st.group_bytes.entry(group.to_string()).or_insert(0);
-            *total = total.saturating_sub(dropped);
-        }
-        let total = st.group_bytes.entry(group.to_string()).or_insert(0);
-        *total += added;
-        if *total > self.max_group_bytes {
-            self.trim_group(&mut st, group, stream)?;
+            *total = total.saturating_sub(dropped) + line.len() as u64;
+            if *total > self.max_group_bytes {
+                self.trim_group(&mut st, group, stream)?;
+            }
         }
         Ok(())
     }
