@@ -12,6 +12,17 @@ use tokio::sync::watch;
 use crate::launcher::{EnvironmentControls, Launched};
 use crate::logs::{LogCapture, LogSink};
 
+/// Where an environment's output goes: a log stream of a log group, through a sink.
+#[derive(Debug)]
+pub struct LogTarget {
+    /// Log group (`/aws/lambda/NAME`).
+    pub group: String,
+    /// Log stream of this environment.
+    pub stream: String,
+    /// The sink.
+    pub sink: Arc<dyn LogSink>,
+}
+
 /// A running environment.
 #[derive(Debug)]
 pub struct Environment {
@@ -34,14 +45,14 @@ pub struct Environment {
 }
 
 impl Environment {
-    /// Takes over a launched process: serves its Runtime API, pumps its output, and watches
+    /// Takes over a launched process (whose launch began at `started`, the start of its init
+    /// phase): serves its Runtime API, pumps its output, and watches
     /// for its exit, calling `on_exit` once it is gone.
     pub fn adopt(
         launched: Launched,
+        started: Instant,
         id: String,
-        log_group: String,
-        log_stream: String,
-        sink: Arc<dyn LogSink>,
+        logs: LogTarget,
         max_response_bytes: usize,
         on_exit: impl FnOnce(&Arc<Environment>) + Send + 'static,
     ) -> std::io::Result<Arc<Environment>> {
@@ -52,14 +63,14 @@ impl Environment {
             controls,
         } = launched;
         let listener = tokio::net::TcpListener::from_std(runtime_api)?;
-        let log = Arc::new(LogCapture::new(output, log_group, log_stream, sink)?);
+        let log = Arc::new(LogCapture::new(output, logs.group, logs.stream, logs.sink)?);
         let session = Arc::new(Session::new());
         let (exit_tx, exit_rx) = watch::channel(None);
         let env = Arc::new(Environment {
             id,
             session: session.clone(),
             log: log.clone(),
-            started: Instant::now(),
+            started,
             controls,
             exit: exit_rx,
             last_used: Mutex::new(Instant::now()),

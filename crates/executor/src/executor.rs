@@ -17,7 +17,7 @@ use lamina_model::runtime::RuntimeId;
 use lamina_runtime_api::{Invocation, PickedUp, PickupHook, Reply};
 use tokio::sync::{Notify, oneshot};
 
-use crate::environment::Environment;
+use crate::environment::{Environment, LogTarget};
 use crate::launcher::{LaunchError, LaunchSpec, Launcher, Layout};
 use crate::logs::{self, LogSink};
 use crate::runtimes::{RuntimeCatalog, RuntimeCommand, RuntimeError};
@@ -355,6 +355,9 @@ impl Executor {
                 break;
             }
         }
+        // Last, what the launcher keeps ready, and its own host resources.
+        let launcher = self.inner.launcher.clone();
+        let _ = tokio::task::spawn_blocking(move || launcher.shutdown()).await;
     }
 }
 
@@ -464,6 +467,8 @@ impl Inner {
             ephemeral_storage_mb: version.ephemeral_storage_mb,
         };
         let launcher = self.launcher.clone();
+        // Init Duration counts from here: sandbox set-up is part of the init phase.
+        let init_started = Instant::now();
         let launched = tokio::task::spawn_blocking(move || launcher.launch(&spec))
             .await
             .map_err(|e| {
@@ -481,10 +486,13 @@ impl Inner {
         let weak_inner = Arc::downgrade(self);
         let env = Environment::adopt(
             launched,
+            init_started,
             env_id.clone(),
-            version.log_group.clone(),
-            stream,
-            self.sink.clone(),
+            LogTarget {
+                group: version.log_group.clone(),
+                stream,
+                sink: self.sink.clone(),
+            },
             self.config.max_response_bytes,
             move |env| {
                 if let Some(pool) = weak_pool.upgrade() {

@@ -115,6 +115,8 @@ pub trait Launcher: Send + Sync + Debug {
     fn layout(&self, host: &Layout) -> Layout;
     /// One line saying what isolation this launcher gives, for the start-up banner.
     fn describe(&self) -> String;
+    /// Stops whatever the launcher keeps ready (pre-started sandboxes).
+    fn shutdown(&self) {}
 }
 
 /// Runs each environment as a plain process group on the host, with an explicit environment

@@ -1,15 +1,24 @@
-//! [`SandboxLauncher`]: each environment in its own sandbox (network, mount, pid, ipc and uts
-//! namespaces, a minimal read-only root, an unprivileged uid without capabilities), built by
-//! the re-executed `lamina sandbox-init`. The Runtime API listener is created inside the
-//! sandbox's network namespace, at `127.0.0.1:9001`, so an environment can reach nothing but
-//! its own API.
+//! [`SandboxLauncher`]: each environment in its own sandbox (network, mount, pid, ipc, uts
+//! and cgroup namespaces, a minimal read-only root, an unprivileged uid without capabilities,
+//! seccomp, cgroup limits), built by the re-executed `lamina sandbox-init`. The Runtime API
+//! listener is created inside the sandbox's network namespace, at `127.0.0.1:9001`, so an
+//! environment can reach nothing but its own API.
+//!
+//! Moving a process into a cgroup costs milliseconds on cgroup v1 (an RCU grace period), so
+//! a small warm pool of sandbox inits is kept ready: each has joined its fresh cgroups and
+//! created its network namespace and listener, and waits for a spec. A cold start takes one,
+//! writes the function's limits into its cgroups, and sends the spec; the pool refills in
+//! the background.
 
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use lamina_sandbox::cgroup::{self, Cgroups, Limits};
-use lamina_sandbox::{RUNTIME_API_ADDR, SandboxSpec};
+use lamina_sandbox::{Control, RUNTIME_API_ADDR, SandboxSpec};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -20,41 +29,149 @@ use crate::launcher::{
 /// Starts environments in sandboxes. Needs root.
 #[derive(Debug, Clone)]
 pub struct SandboxLauncher {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
     exe: PathBuf,
     root_mountpoint: PathBuf,
     cgroups: cgroup::Layout,
+    /// This server's directory name under `<hierarchy>/lamina/`.
+    instance: String,
+    pool_size: usize,
+    // Short critical sections only: push and pop.
+    pool: Mutex<Vec<Warm>>,
+    filling: AtomicBool,
+    closed: AtomicBool,
+    runtime: tokio::runtime::Handle,
+}
+
+/// A sandbox init started ahead of time, inside its cgroups, waiting for a spec.
+#[derive(Debug)]
+struct Warm {
+    child: tokio::process::Child,
+    // Taken by the handshake.
+    control: Option<Control>,
+    cgroups: Option<Cgroups>,
+    output: OwnedFd,
 }
 
 impl SandboxLauncher {
-    /// A launcher that re-executes `exe` (the lamina binary) and uses `work_dir` for an empty
-    /// mount point.
-    pub fn new(exe: &Path, work_dir: &Path) -> std::io::Result<SandboxLauncher> {
+    /// A launcher that re-executes `exe` (the lamina binary), uses `work_dir` for an empty
+    /// mount point, and keeps `pool_size` sandboxes ready. Must be called within a Tokio
+    /// runtime.
+    pub fn new(exe: &Path, work_dir: &Path, pool_size: usize) -> std::io::Result<SandboxLauncher> {
         let root_mountpoint = work_dir.join("sandbox-root");
         std::fs::create_dir_all(&root_mountpoint)?;
         let cgroups = cgroup::detect(Path::new("/sys/fs/cgroup"));
-        Ok(SandboxLauncher {
+        Cgroups::sweep(&cgroups);
+        let shared = Arc::new(Shared {
             exe: exe.to_path_buf(),
             root_mountpoint,
             cgroups,
+            instance: cgroup::instance_name(),
+            pool_size,
+            pool: Mutex::new(Vec::new()),
+            filling: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            runtime: tokio::runtime::Handle::current(),
+        });
+        shared.refill();
+        Ok(SandboxLauncher { shared })
+    }
+
+    /// Sandboxes waiting in the pool.
+    pub fn warm(&self) -> usize {
+        self.shared
+            .pool
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+}
+
+impl Shared {
+    /// Starts one sandbox init and sends it its cgroups; it then prepares its namespaces and
+    /// waits for a spec.
+    fn start_one(&self) -> Result<Warm, LaunchError> {
+        let cgroups = match &self.cgroups {
+            cgroup::Layout::V1 { .. } => {
+                // Placeholder limits until a function claims the sandbox.
+                let limits = Limits::for_function(128, 512, lamina_model::limits::PROCESSES);
+                let id = uuid::Uuid::new_v4().simple().to_string();
+                Some(
+                    Cgroups::create(&self.cgroups, &self.instance, &id, &limits)
+                        .map_err(LaunchError::Setup)?,
+                )
+            }
+            cgroup::Layout::Unavailable(_) => None,
+        };
+        let guard = CgroupGuard(cgroups);
+        let (command, mut control) =
+            lamina_sandbox::prepare(&self.exe).map_err(LaunchError::Setup)?;
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| LaunchError::Setup(e.into()))?;
+        let write2 = write.try_clone().map_err(LaunchError::Setup)?;
+        let _runtime = self.runtime.enter();
+        let mut cmd = tokio::process::Command::from(command);
+        cmd.stdout(Stdio::from(write))
+            .stderr(Stdio::from(write2))
+            .kill_on_drop(true);
+        let child = cmd.spawn().map_err(LaunchError::Setup)?;
+        // Our copies of the child's ends (control socket, pipe) close here.
+        drop(cmd);
+        let dirs = guard
+            .0
+            .as_ref()
+            .map(|c| c.dirs().to_vec())
+            .unwrap_or_default();
+        control
+            .start(&dirs)
+            .map_err(|e| LaunchError::Setup(std::io::Error::other(e.to_string())))?;
+        let mut guard = guard;
+        Ok(Warm {
+            child,
+            control: Some(control),
+            cgroups: guard.0.take(),
+            output: read,
         })
+    }
+
+    fn take(&self) -> Option<Warm> {
+        self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop()
+    }
+
+    /// Tops the pool up in the background (one filler at a time).
+    fn refill(self: &Arc<Self>) {
+        if self.pool_size == 0
+            || self.closed.load(Ordering::SeqCst)
+            || self.filling.swap(true, Ordering::SeqCst)
+        {
+            return;
+        }
+        let me = self.clone();
+        self.runtime.spawn_blocking(move || {
+            while !me.closed.load(Ordering::SeqCst)
+                && me.pool.lock().unwrap_or_else(|p| p.into_inner()).len() < me.pool_size
+            {
+                match me.start_one() {
+                    Ok(warm) => me.pool.lock().unwrap_or_else(|p| p.into_inner()).push(warm),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not pre-start a sandbox");
+                        break;
+                    }
+                }
+            }
+            me.filling.store(false, Ordering::SeqCst);
+        });
     }
 }
 
 impl Launcher for SandboxLauncher {
     fn launch(&self, spec: &LaunchSpec) -> Result<Launched, LaunchError> {
-        let inside = self.layout(&spec.host);
-        let cgroups = match &self.cgroups {
-            cgroup::Layout::V1 { .. } => {
-                let limits = Limits::for_function(
-                    spec.memory_mb,
-                    spec.ephemeral_storage_mb,
-                    lamina_model::limits::PROCESSES,
-                );
-                let id = uuid::Uuid::new_v4().simple().to_string();
-                Some(Cgroups::create(&self.cgroups, &id, &limits).map_err(LaunchError::Setup)?)
-            }
-            cgroup::Layout::Unavailable(_) => None,
-        };
+        let started = Instant::now();
+        let shared = &self.shared;
         let sandbox = SandboxSpec {
             program: spec.program.clone(),
             args: spec
@@ -74,41 +191,69 @@ impl Launcher for SandboxLauncher {
             task_dir: spec.host.task_root.clone(),
             runtime_dir: spec.host.runtime_dir.clone(),
             extra_ro: spec.extra_ro.clone(),
-            root_mountpoint: self.root_mountpoint.clone(),
+            root_mountpoint: shared.root_mountpoint.clone(),
             tmp_mb: spec.ephemeral_storage_mb,
             nofile: lamina_model::limits::FILE_DESCRIPTORS,
             hostname: "localhost".into(),
-            cgroups: cgroups
-                .as_ref()
-                .map(|c| c.dirs().to_vec())
-                .unwrap_or_default(),
         };
-        debug_assert_eq!(inside.task_root, Path::new("/var/task"));
-        let mut guard = CgroupGuard(cgroups);
-        let (command, control) = lamina_sandbox::prepare(&self.exe).map_err(LaunchError::Setup)?;
-        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-            .map_err(|e| LaunchError::Setup(e.into()))?;
-        let write2 = write.try_clone().map_err(LaunchError::Setup)?;
-        let mut cmd = tokio::process::Command::from(command);
-        cmd.stdout(Stdio::from(write))
-            .stderr(Stdio::from(write2))
-            .kill_on_drop(true);
-        let child = cmd.spawn().map_err(LaunchError::Setup)?;
-        // Our copies of the child's ends (control socket, pipe) close here.
-        drop(cmd);
+        let limits = Limits::for_function(
+            spec.memory_mb,
+            spec.ephemeral_storage_mb,
+            lamina_model::limits::PROCESSES,
+        );
+        // A pooled sandbox may have died while it waited: then start a fresh one.
+        let mut attempts = 0;
+        let (warm, ready, pooled) = loop {
+            attempts += 1;
+            let (warm, pooled) = match shared.take() {
+                Some(w) => (w, true),
+                None => (shared.start_one()?, false),
+            };
+            let mut guard = WarmGuard(Some(warm));
+            let w = guard.0.as_mut().expect("just set");
+            if let Some(c) = &w.cgroups {
+                c.set_limits(&limits).map_err(LaunchError::Setup)?;
+            }
+            let mut w = guard.0.take().expect("just set");
+            let control = w
+                .control
+                .take()
+                .expect("a warm sandbox has its control socket");
+            match control.handshake(&sandbox) {
+                Ok(ready) => break (w, ready, pooled),
+                Err(e) if pooled && attempts < 3 => {
+                    tracing::debug!(error = %e, "a pooled sandbox was gone; starting another");
+                    drop(WarmGuard(Some(w)));
+                }
+                Err(e) => {
+                    drop(WarmGuard(Some(w)));
+                    return Err(LaunchError::Setup(std::io::Error::other(e.to_string())));
+                }
+            }
+        };
+        shared.refill();
+        tracing::debug!(
+            pooled,
+            ready_us = started.elapsed().as_micros() as u64,
+            init_phases = ?ready.phases,
+            "sandbox set up"
+        );
+        let Warm {
+            child,
+            cgroups,
+            output,
+            ..
+        } = warm;
         let outer = child.id().unwrap_or(0);
-        let ready = control
-            .handshake(&sandbox)
-            .map_err(|e| LaunchError::Setup(std::io::Error::other(e.to_string())))?;
         Ok(Launched {
             runtime_api: ready.listener,
             child,
-            output: read,
+            output,
             controls: Box::new(Sandbox {
                 outer,
                 init: ready.init_pid,
                 last_peak: AtomicU64::new(0),
-                cgroups: guard.0.take(),
+                cgroups,
             }),
         })
     }
@@ -121,15 +266,26 @@ impl Launcher for SandboxLauncher {
     }
 
     fn describe(&self) -> String {
-        let limits = match &self.cgroups {
+        let limits = match &self.shared.cgroups {
             cgroup::Layout::V1 { .. } => {
                 "memory, pids and CPU limits through cgroup v1".to_string()
             }
             cgroup::Layout::Unavailable(why) => format!("NO memory, pids or CPU limits ({why})"),
         };
         format!(
-            "sandbox: network, mount, pid, ipc, uts and cgroup namespaces; read-only root; uid 993 without capabilities; no_new_privs; {limits}"
+            "sandbox: network, mount, pid, ipc, uts and cgroup namespaces; read-only root; uid 993 without capabilities; no_new_privs; seccomp; {limits}; {} pre-started",
+            self.shared.pool_size
         )
+    }
+
+    fn shutdown(&self) {
+        self.shared.closed.store(true, Ordering::SeqCst);
+        let pooled: Vec<Warm> =
+            std::mem::take(&mut *self.shared.pool.lock().unwrap_or_else(|p| p.into_inner()));
+        for warm in pooled {
+            drop(WarmGuard(Some(warm)));
+        }
+        Cgroups::remove_instance(&self.shared.cgroups, &self.shared.instance);
     }
 }
 
@@ -139,7 +295,19 @@ struct CgroupGuard(Option<Cgroups>);
 impl Drop for CgroupGuard {
     fn drop(&mut self) {
         if let Some(c) = self.0.take() {
-            c.remove(std::time::Duration::from_secs(1));
+            c.remove(Duration::from_secs(1));
+        }
+    }
+}
+
+/// Kills a sandbox that is not going to be used, and removes its cgroups.
+struct WarmGuard(Option<Warm>);
+
+impl Drop for WarmGuard {
+    fn drop(&mut self) {
+        if let Some(mut warm) = self.0.take() {
+            let _ = warm.child.start_kill();
+            drop(CgroupGuard(warm.cgroups.take()));
         }
     }
 }
@@ -179,7 +347,7 @@ impl EnvironmentControls for Sandbox {
 
     fn release(&self) {
         if let Some(c) = &self.cgroups
-            && !c.remove(std::time::Duration::from_secs(2))
+            && !c.remove(Duration::from_secs(2))
         {
             tracing::warn!(dirs = ?c.dirs(), "sandbox cgroups still busy; left in place");
         }

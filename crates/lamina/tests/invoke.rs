@@ -448,7 +448,13 @@ async fn invoke_headers_payloads_and_limits() {
 
     // No Content-Type, arbitrary JSON values, empty body.
     let (status, h, body) = s.invoke_raw("echo", "[1, 2, 3]", &[]).await;
-    assert_eq!(status, 200);
+    assert_eq!(
+        status,
+        200,
+        "{}\n{}",
+        String::from_utf8_lossy(&body),
+        s.output_text()
+    );
     assert!(!h.contains_key("x-amz-log-result"), "no tail unless asked");
     assert_eq!(
         serde_json::from_slice::<Value>(&body).unwrap()["event"],

@@ -93,8 +93,13 @@ fn write(path: &Path, value: &str) -> io::Result<()> {
 }
 
 impl Cgroups {
-    /// Creates the cgroups of sandbox `id` with `limits`.
-    pub fn create(layout: &Layout, id: &str, limits: &Limits) -> io::Result<Cgroups> {
+    /// Creates the cgroups of sandbox `id` of server `instance` with `limits`.
+    pub fn create(
+        layout: &Layout,
+        instance: &str,
+        id: &str,
+        limits: &Limits,
+    ) -> io::Result<Cgroups> {
         let Layout::V1 { root } = layout else {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
@@ -103,7 +108,7 @@ impl Cgroups {
         };
         let dirs: Vec<PathBuf> = CONTROLLERS
             .iter()
-            .map(|c| root.join(c).join(PARENT).join(id))
+            .map(|c| root.join(c).join(PARENT).join(instance).join(id))
             .collect();
         let cgroups = Cgroups {
             memory: dirs[0].clone(),
@@ -114,31 +119,66 @@ impl Cgroups {
                 fs::create_dir_all(dir)
                     .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
             }
-            let mem = &cgroups.dirs[0];
-            write(
-                &mem.join("memory.limit_in_bytes"),
-                &limits.memory_bytes.to_string(),
-            )?;
-            // Without swap the memsw limit equals the memory limit; where it exists, set it so
-            // that swap can never extend the limit.
-            let memsw = mem.join("memory.memsw.limit_in_bytes");
-            if memsw.exists() {
-                write(&memsw, &limits.memory_bytes.to_string())?;
-            }
-            write(&cgroups.dirs[1].join("pids.max"), &limits.pids.to_string())?;
-            let cpu = &cgroups.dirs[2];
-            write(&cpu.join("cpu.shares"), &limits.cpu_shares.to_string())?;
-            write(&cpu.join("cpu.cfs_period_us"), "100000")?;
-            write(
-                &cpu.join("cpu.cfs_quota_us"),
-                &limits.cpu_quota_us.to_string(),
-            )
+            cgroups.set_limits(limits)
         })();
         if let Err(e) = result {
             cgroups.remove(Duration::ZERO);
             return Err(e);
         }
         Ok(cgroups)
+    }
+
+    /// Sets (or changes) the limits.
+    pub fn set_limits(&self, limits: &Limits) -> io::Result<()> {
+        let mem = &self.dirs[0];
+        // With swap, memsw must never be below memory: raise it first when growing, lower it
+        // last when shrinking. Without swap both equal the same value.
+        let memsw = mem.join("memory.memsw.limit_in_bytes");
+        let value = limits.memory_bytes.to_string();
+        if memsw.exists() && write(&memsw, &value).is_err() {
+            write(&mem.join("memory.limit_in_bytes"), &value)?;
+            write(&memsw, &value)?;
+        } else {
+            write(&mem.join("memory.limit_in_bytes"), &value)?;
+        }
+        write(&self.dirs[1].join("pids.max"), &limits.pids.to_string())?;
+        let cpu = &self.dirs[2];
+        write(&cpu.join("cpu.shares"), &limits.cpu_shares.to_string())?;
+        write(&cpu.join("cpu.cfs_period_us"), "100000")?;
+        write(
+            &cpu.join("cpu.cfs_quota_us"),
+            &limits.cpu_quota_us.to_string(),
+        )
+    }
+
+    /// Removes what servers that are no longer running left behind. Each server keeps its
+    /// cgroups under `lamina/<pid>-<n>/`; only instances whose process is gone are touched,
+    /// so servers sharing a host never remove each other's cgroups.
+    pub fn sweep(layout: &Layout) {
+        let Layout::V1 { root } = layout else { return };
+        for ctrl in CONTROLLERS {
+            let Ok(instances) = fs::read_dir(root.join(ctrl).join(PARENT)) else {
+                continue;
+            };
+            for instance in instances.flatten() {
+                let name = instance.file_name().to_string_lossy().into_owned();
+                let Some(pid) = name.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+                    continue;
+                };
+                if Path::new(&format!("/proc/{pid}")).exists() {
+                    continue;
+                }
+                remove_instance_dir(&instance.path());
+            }
+        }
+    }
+
+    /// Removes this server's instance directories once its sandboxes are gone.
+    pub fn remove_instance(layout: &Layout, instance: &str) {
+        let Layout::V1 { root } = layout else { return };
+        for ctrl in CONTROLLERS {
+            remove_instance_dir(&root.join(ctrl).join(PARENT).join(instance));
+        }
     }
 
     /// The directories a process must join (write its pid into `cgroup.procs`).
@@ -185,6 +225,26 @@ impl Cgroups {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
+}
+
+fn remove_instance_dir(dir: &Path) {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                let _ = fs::remove_dir(entry.path());
+            }
+        }
+    }
+    let _ = fs::remove_dir(dir);
+}
+
+/// A name for this server's cgroup instance directory: its pid, then something unique.
+pub fn instance_name() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{}-{nanos:08x}", std::process::id())
 }
 
 /// Joins the calling process to `dirs`.

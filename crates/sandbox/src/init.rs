@@ -35,19 +35,32 @@ pub fn main() -> ! {
     // SAFETY: the platform started us with the control socket as standard input, and nothing
     // else in this fresh process owns descriptor 0.
     let mut control = unsafe { UnixStream::from_raw_fd(0) };
-    let spec = match read_spec(&mut control) {
-        Ok(spec) => spec,
-        Err(e) => fail(&mut control, &format!("reading the sandbox spec: {e}")),
-    };
+    let started = std::time::Instant::now();
+    let mut phases: Vec<(&str, u128)> = Vec::new();
+    let mut mark = |name: &'static str| phases.push((name, started.elapsed().as_micros()));
+    // First message: the cgroups to join. Joining costs a cgroup migration (milliseconds on
+    // v1), so a warm pool sends it long before the spec and pays it off the invocation path.
     // Joined before anything else is started, so that every process of the sandbox is born
     // inside its cgroups.
-    if let Err(e) = cgroup::join(&spec.cgroups) {
+    let cgroups: Vec<std::path::PathBuf> = match read_message(&mut control) {
+        Ok(c) => c,
+        Err(e) => fail(&mut control, &format!("reading the cgroups: {e}")),
+    };
+    if let Err(e) = cgroup::join(&cgroups) {
         fail(&mut control, &format!("cgroups: {e}"));
     }
+    mark("cgroups");
     let listener = match net::listener_in_new_netns(RUNTIME_API_ADDR) {
         Ok(l) => l,
         Err(e) => fail(&mut control, &format!("network namespace: {e}")),
     };
+    mark("netns");
+    // Second message: what to run.
+    let spec: SandboxSpec = match read_message(&mut control) {
+        Ok(spec) => spec,
+        Err(e) => fail(&mut control, &format!("reading the sandbox spec: {e}")),
+    };
+    mark("spec");
     // CLONE_NEWCGROUP: inside, /proc/self/cgroup shows "/" rather than host paths.
     let flags = CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWPID
@@ -57,6 +70,7 @@ pub fn main() -> ! {
     if let Err(e) = unshare(flags) {
         fail(&mut control, &format!("namespaces: {e}"));
     }
+    mark("namespaces");
     // PID 1 cannot die by a signal of its own, so it reports the runtime's exact end here and
     // this process reproduces it for the platform.
     let (status_read, status_write) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
@@ -74,7 +88,9 @@ pub fn main() -> ! {
             sandbox_init(&spec, std::fs::File::from(status_write))
         }
         Ok(ForkResult::Parent { child }) => {
-            let reply = format!("ok {child}");
+            mark("fork");
+            let timings: Vec<String> = phases.iter().map(|(n, us)| format!("{n}={us}")).collect();
+            let reply = format!("ok {child} {}", timings.join(","));
             let fds = [listener.as_raw_fd()];
             let sent = sendmsg::<()>(
                 control.as_raw_fd(),
@@ -94,7 +110,8 @@ pub fn main() -> ! {
     }
 }
 
-fn read_spec(control: &mut UnixStream) -> io::Result<SandboxSpec> {
+/// One length-prefixed JSON message from the platform.
+fn read_message<T: serde::de::DeserializeOwned>(control: &mut UnixStream) -> io::Result<T> {
     let mut len = [0u8; 4];
     control.read_exact(&mut len)?;
     let len = u32::from_le_bytes(len) as usize;

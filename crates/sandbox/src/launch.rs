@@ -6,7 +6,7 @@ use std::io::{self, IoSliceMut, Read, Write};
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -37,6 +37,9 @@ pub struct Launched {
     pub listener: TcpListener,
     /// Host pid of the sandbox's init (PID 1 inside); killing it ends the whole sandbox.
     pub init_pid: u32,
+    /// Microseconds since the init started at which each set-up phase ended (`spec`,
+    /// `cgroups`, `netns`, `namespaces`, `fork`).
+    pub phases: Vec<(String, u64)>,
 }
 
 /// The command that re-executes `exe` as the sandbox init, with the control socket as its
@@ -53,6 +56,13 @@ pub fn prepare(exe: &Path) -> io::Result<(Command, Control)> {
 }
 
 impl Control {
+    /// Sends the first message: the cgroups the sandbox joins before anything else. The
+    /// sandbox then joins them and prepares its network namespace while it waits for
+    /// [`handshake`](Control::handshake).
+    pub fn start(&mut self, cgroups: &[PathBuf]) -> Result<(), SandboxError> {
+        send(&mut self.0, cgroups)
+    }
+
     /// Once the command is spawned (and dropped, so that our copy of its end is closed):
     /// sends the spec and waits for the sandbox to be ready.
     pub fn handshake(self, spec: &SandboxSpec) -> Result<Launched, SandboxError> {
@@ -66,11 +76,7 @@ fn launch(mut control: UnixStream, spec: &SandboxSpec) -> Result<Launched, Sandb
     control
         .set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(ctl)?;
-    let body = serde_json::to_vec(spec).map_err(|e| SandboxError::Setup(e.to_string()))?;
-    control
-        .write_all(&(body.len() as u32).to_le_bytes())
-        .map_err(ctl)?;
-    control.write_all(&body).map_err(ctl)?;
+    send(&mut control, spec)?;
 
     let mut buf = [0u8; 4096];
     let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
@@ -106,9 +112,13 @@ fn launch(mut control: UnixStream, spec: &SandboxSpec) -> Result<Launched, Sandb
     if let Some(message) = reply.strip_prefix("err ") {
         return Err(SandboxError::Setup(message.to_string()));
     }
-    let pid = reply
+    let mut words = reply
         .strip_prefix("ok ")
-        .and_then(|p| p.trim().parse::<u32>().ok())
+        .unwrap_or_default()
+        .split_whitespace();
+    let pid = words
+        .next()
+        .and_then(|p| p.parse::<u32>().ok())
         .ok_or_else(|| {
             SandboxError::Setup(format!(
                 "unexpected answer from the sandbox init: {reply:?}"
@@ -117,8 +127,28 @@ fn launch(mut control: UnixStream, spec: &SandboxSpec) -> Result<Launched, Sandb
     let fd = fd.ok_or_else(|| SandboxError::Setup("the sandbox init sent no listener".into()))?;
     let listener = TcpListener::from(fd);
     listener.set_nonblocking(true).map_err(ctl)?;
+    let phases = words
+        .next()
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
+        .collect();
     Ok(Launched {
         listener,
         init_pid: pid,
+        phases,
     })
+}
+
+/// One length-prefixed JSON message to the sandbox.
+fn send<T: serde::Serialize + ?Sized>(
+    control: &mut UnixStream,
+    value: &T,
+) -> Result<(), SandboxError> {
+    let body = serde_json::to_vec(value).map_err(|e| SandboxError::Setup(e.to_string()))?;
+    control
+        .write_all(&(body.len() as u32).to_le_bytes())
+        .map_err(SandboxError::Control)?;
+    control.write_all(&body).map_err(SandboxError::Control)
 }

@@ -28,7 +28,4 @@ pub struct SandboxSpec {
     pub nofile: u64,
     /// Hostname inside.
     pub hostname: String,
-    /// cgroup directories the sandbox joins before it starts anything.
-    #[serde(default)]
-    pub cgroups: Vec<PathBuf>,
 }

@@ -43,6 +43,9 @@ pub struct Args {
     /// sandbox when it is available, else none with a warning).
     #[arg(long, env = "LAMINA_ISOLATION", value_enum, default_value_t = Isolation::Auto)]
     isolation: Isolation,
+    /// Sandboxes kept started ahead of time, so that a cold start does not pay their set-up.
+    #[arg(long, default_value_t = 2)]
+    sandbox_pool: usize,
     /// Bytes of logs kept per function before its oldest streams are removed.
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
     log_group_max_bytes: u64,
@@ -56,13 +59,17 @@ enum Isolation {
     None,
 }
 
-fn launcher(isolation: Isolation, data_dir: &std::path::Path) -> anyhow::Result<Arc<dyn Launcher>> {
+fn launcher(
+    isolation: Isolation,
+    data_dir: &std::path::Path,
+    pool: usize,
+) -> anyhow::Result<Arc<dyn Launcher>> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
     let sandbox = || -> anyhow::Result<Arc<dyn Launcher>> {
         let exe = std::env::current_exe().context("locating the lamina binary")?;
         Ok(Arc::new(
-            SandboxLauncher::new(&exe, data_dir).context("preparing the sandbox")?,
+            SandboxLauncher::new(&exe, data_dir, pool).context("preparing the sandbox")?,
         ))
     };
     match isolation {
@@ -121,7 +128,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
         log_group_max_bytes: args.log_group_max_bytes.max(64 * 1024),
     };
-    let launcher = launcher(args.isolation, &data_dir)?;
+    let launcher = launcher(args.isolation, &data_dir, args.sandbox_pool)?;
     let platform = Platform::start(config, Arc::new(store), launcher).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
