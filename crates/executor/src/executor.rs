@@ -678,9 +678,12 @@ impl Inner {
         let duration = ended.duration_since(started);
         let duration_ms = duration.as_secs_f64() * 1000.0;
         let init_ms = match picked {
-            Some(p) if p.first_fetch => {
-                Some(p.at.duration_since(env.started).as_secs_f64() * 1000.0)
-            }
+            Some(p) if p.first_fetch => Some(
+                p.init_done
+                    .saturating_duration_since(env.started)
+                    .as_secs_f64()
+                    * 1000.0,
+            ),
             Some(_) => None,
             // Never fetched: init failed or timed out; report how long it ran.
             None => Some(ended.duration_since(env.started).as_secs_f64() * 1000.0),

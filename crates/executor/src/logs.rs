@@ -31,6 +31,8 @@ pub struct LogEvent {
 pub trait LogSink: Send + Sync + Debug {
     /// Appends events to `stream` of `group`. Must not block on disk: buffer and return.
     fn append(&self, group: &str, stream: &str, events: Vec<LogEvent>);
+    /// The stream will get no more events (its environment is gone).
+    fn close(&self, _group: &str, _stream: &str) {}
 }
 
 /// A sink that drops everything (tests, and `--no-logs` style configurations).
@@ -177,6 +179,9 @@ impl LogCapture {
         drop(st);
         if !events.is_empty() {
             self.sink.append(&self.group, &self.stream, events);
+        }
+        if outcome == Drained::Eof {
+            self.sink.close(&self.group, &self.stream);
         }
         outcome
     }

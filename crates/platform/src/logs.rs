@@ -25,6 +25,10 @@ impl LogSink for StoreSink {
             tracing::warn!(group, stream, error = %e, "could not write log events");
         }
     }
+
+    fn close(&self, group: &str, stream: &str) {
+        self.0.close(group, stream);
+    }
 }
 
 /// FilterLogEvents request.

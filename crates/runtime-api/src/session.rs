@@ -50,8 +50,11 @@ pub struct PickedUp {
     pub at: Instant,
     /// Monotonic deadline (fetch + timeout).
     pub deadline: Instant,
-    /// Whether this fetch was the runtime's first `/next` (it ends the init phase).
+    /// Whether this is the environment's first invocation (it ends the init phase).
     pub first_fetch: bool,
+    /// When the runtime first asked for an invocation: the end of its init phase. It may
+    /// come before the invocation was assigned.
+    pub init_done: Instant,
 }
 
 /// The outcome of an invocation, as the runtime reported it.
@@ -99,7 +102,10 @@ enum Phase {
 #[derive(Debug)]
 struct State {
     phase: Phase,
-    initialized: bool,
+    /// The runtime has called `/next` at least once, at this time.
+    initialized: Option<Instant>,
+    /// An invocation has been handed over already.
+    delivered: bool,
 }
 
 /// Why the Runtime API refused a call.
@@ -127,7 +133,8 @@ impl Default for Session {
         Session {
             state: Mutex::new(State {
                 phase: Phase::Init,
-                initialized: false,
+                initialized: None,
+                delivered: false,
             }),
             wake: Notify::new(),
             closed: watch::channel(false).0,
@@ -197,9 +204,10 @@ impl Session {
                 let mut st = self.lock();
                 match std::mem::replace(&mut st.phase, Phase::Waiting) {
                     Phase::Assigned(inv) => {
-                        let first_fetch = !st.initialized;
-                        st.initialized = true;
                         let at = Instant::now();
+                        let init_done = *st.initialized.get_or_insert(at);
+                        let first_fetch = !st.delivered;
+                        st.delivered = true;
                         let deadline = at + inv.timeout;
                         let deadline_ms = epoch_ms(SystemTime::now() + inv.timeout);
                         st.phase = Phase::Running {
@@ -214,6 +222,7 @@ impl Session {
                             at,
                             deadline,
                             first_fetch,
+                            init_done,
                         });
                         let event = NextEvent {
                             request_id: inv.request_id,
@@ -235,7 +244,7 @@ impl Session {
                         return Err(Refusal::InvalidStateTransition);
                     }
                     Phase::Init | Phase::Waiting => {
-                        st.initialized = true;
+                        st.initialized.get_or_insert_with(Instant::now);
                     }
                 }
             }
@@ -270,7 +279,7 @@ impl Session {
     /// invocation already assigned receives the error as its reply.
     pub fn init_error(&self, error_type: String, body: Bytes) -> Result<(), Refusal> {
         let mut st = self.lock();
-        if st.initialized {
+        if st.initialized.is_some() {
             return Err(Refusal::InvalidStateTransition);
         }
         match std::mem::replace(&mut st.phase, Phase::Closed) {

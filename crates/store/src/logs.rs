@@ -48,6 +48,9 @@ struct Writer {
     written: u64,
 }
 
+/// Most stream files kept open at once.
+const MAX_OPEN_STREAMS: usize = 256;
+
 /// Suffix of a stream's current file.
 const CURRENT: &str = ".log";
 /// Suffix of a stream's previous file, once the current one was rotated.
@@ -105,6 +108,13 @@ impl LogStore {
             let dir = self.group_dir(group);
             fs::create_dir_all(&dir)?;
             let writer = self.open_writer(group, stream)?;
+            // A safety net: streams are closed when their environment ends, but never keep
+            // more than this many files open.
+            if st.writers.len() >= MAX_OPEN_STREAMS {
+                for (_, mut w) in std::mem::take(&mut st.writers) {
+                    let _ = w.out.flush();
+                }
+            }
             st.writers.insert(key.clone(), writer);
             if !st.group_bytes.contains_key(group) {
                 let size = dir_size(&dir);
@@ -190,6 +200,14 @@ impl LogStore {
         }
         st.group_bytes.insert(group.to_string(), total);
         Ok(())
+    }
+
+    /// Flushes and closes a stream's file; a later append reopens it.
+    pub fn close(&self, group: &str, stream: &str) {
+        let mut st = self.lock();
+        if let Some(mut w) = st.writers.remove(&(group.to_string(), stream.to_string())) {
+            let _ = w.out.flush();
+        }
     }
 
     /// Writes every buffered event to disk.
