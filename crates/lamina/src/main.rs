@@ -28,6 +28,8 @@ enum Command {
     Rm(commands::rm::Args),
     /// Print a function's logs.
     Logs(commands::logs::Args),
+    /// Report what isolation this host can give environments, and why.
+    Doctor(commands::doctor::Args),
     /// Internal: the init of one sandbox, started by `serve` (reads its spec on stdin).
     #[command(name = "sandbox-init", hide = true)]
     SandboxInit,
@@ -57,6 +59,7 @@ fn main() -> std::process::ExitCode {
             Command::Ls(args) => commands::ls::run(args).await,
             Command::Rm(args) => commands::rm::run(args).await,
             Command::Logs(args) => commands::logs::run(args).await,
+            Command::Doctor(args) => commands::doctor::run(args).await,
             Command::SandboxInit => unreachable!("handled before the runtime starts"),
         }
     });

@@ -198,3 +198,35 @@ fn helpful_message_when_the_server_is_not_running() {
         );
     }
 }
+
+#[test]
+fn doctor_reports_each_primitive_and_proves_a_sandbox() {
+    let out = Command::new(env!("CARGO_BIN_EXE_lamina"))
+        .arg("doctor")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    for name in [
+        "root",
+        "network namespace",
+        "pid namespace",
+        "cgroups",
+        "seccomp",
+        "trial sandbox",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.contains(name)),
+            "{name} missing from:\n{stdout}"
+        );
+    }
+    // The tests run as root, where a full sandbox must be possible.
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let trial = stdout
+        .lines()
+        .find(|l| l.contains("trial sandbox"))
+        .unwrap();
+    assert!(
+        trial.starts_with("available") && trial.contains("ran /usr/bin/true"),
+        "{trial}"
+    );
+}

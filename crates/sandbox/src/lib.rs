@@ -9,6 +9,7 @@
 //!   listener, the other namespaces, the minimal root, the reaping init (PID 1), and the
 //!   hardened exec of the runtime.
 //! - [`cgroup`]: memory, pids and CPU limits, peak memory and OOM detection.
+//! - [`doctor`]: what this host offers for isolation, for `lamina doctor`.
 //! - [`net`]: loopback up and the listener inside a fresh network namespace.
 //! - [`seccomp`]: the system call filters of the runtime.
 //! - [`fs`]: the minimal read-only root.
@@ -18,6 +19,7 @@
 //! change while single-threaded.
 
 pub mod cgroup;
+pub mod doctor;
 pub mod fs;
 pub mod init;
 pub mod launch;

@@ -1,6 +1,7 @@
 //! One module per subcommand. Client commands share [`Endpoint`].
 
 pub mod deploy;
+pub mod doctor;
 pub mod invoke;
 pub mod logs;
 pub mod ls;
