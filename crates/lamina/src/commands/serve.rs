@@ -19,8 +19,8 @@ pub struct Args {
     /// Address of the API (Lambda control plane, Invoke, CloudWatch Logs subset).
     #[arg(long, env = "LAMINA_LISTEN", default_value = "127.0.0.1:9000")]
     listen: SocketAddr,
-    /// Where functions, code and logs are kept [default: $XDG_DATA_HOME/lamina or
-    /// ~/.local/share/lamina].
+    /// Where functions, code and logs are kept [default: /var/lib/lamina as root, else
+    /// $XDG_DATA_HOME/lamina or ~/.local/share/lamina].
     #[arg(long, env = "LAMINA_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Region in every ARN.
@@ -88,7 +88,13 @@ fn launcher(
     }
 }
 
+/// `/var/lib/lamina` for root (a system service; it is also the only host path a sandbox
+/// sees in its mount table besides generic system ones), else the user's data directory.
 fn default_data_dir() -> PathBuf {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/var/lib/lamina");
+    }
     if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
         return PathBuf::from(xdg).join("lamina");
     }
