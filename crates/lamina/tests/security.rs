@@ -466,3 +466,170 @@ async fn dangerous_system_calls_are_refused() {
     }
     assert_eq!(s.health().await["status"], "ok");
 }
+
+const KERNEL: &str = r#"
+import ctypes, errno, os, socket
+
+def attempt(fn):
+    try:
+        return {"ok": True, "value": fn()}
+    except OSError as e:
+        return {"ok": False, "errno": errno.errorcode.get(e.errno, str(e.errno))}
+
+libc = ctypes.CDLL(None, use_errno=True)
+KEY = 0x1a3b5c7d
+
+def handler(event, context):
+    kind = event["attack"]
+    if kind == "shm_create":
+        shmid = libc.shmget(KEY, 4096, 0o1666)  # IPC_CREAT | 0666
+        return {"shmid": shmid}
+    if kind == "shm_find":
+        shmid = libc.shmget(KEY, 0, 0o666)
+        return {"shmid": shmid, "errno": errno.errorcode.get(ctypes.get_errno())}
+    if kind == "abstract_listen":
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind("\0lamina-abstract-test")
+        s.listen(1)
+        globals()["KEEP"] = s
+        return "listening"
+    if kind == "abstract_connect":
+        def go():
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            c.connect("\0lamina-abstract-test")
+        return attempt(go)
+    if kind == "kernel":
+        return {
+            "sysrq": attempt(lambda: open("/proc/sysrq-trigger", "w").write("h")),
+            "proc_sys": attempt(lambda: open("/proc/sys/kernel/hostname", "w").write("x")),
+            "sys": attempt(lambda: os.listdir("/sys")),
+            "mknod": attempt(lambda: os.mknod("/tmp/sda", 0o600 | 0o060000, os.makedev(8, 0))),
+            "dev": sorted(os.listdir("/dev")),
+            "kmsg": attempt(lambda: open("/dev/kmsg").read(1)),
+        }
+    if kind == "ping":
+        return "pong"
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ipc_and_kernel_interfaces_are_isolated() {
+    let s = sandboxed();
+    s.create(
+        "k1",
+        "python3.11",
+        "app.handler",
+        &[("app.py", KERNEL, 0o644)],
+    )
+    .await;
+    s.create(
+        "k2",
+        "python3.11",
+        "app.handler",
+        &[("app.py", KERNEL, 0o644)],
+    )
+    .await;
+
+    // SysV IPC: a segment made in one environment does not exist in another.
+    let made = attack(&s, "k1", json!({"attack": "shm_create"})).await;
+    assert!(made["shmid"].as_i64().unwrap() >= 0, "{made}");
+    let found = attack(&s, "k2", json!({"attack": "shm_find"})).await;
+    assert_eq!(found["shmid"], -1, "{found}");
+    assert_eq!(found["errno"], "ENOENT");
+    // Abstract Unix sockets are per network namespace.
+    assert_eq!(
+        attack(&s, "k1", json!({"attack": "abstract_listen"})).await,
+        "listening"
+    );
+    let reached = attack(&s, "k2", json!({"attack": "abstract_connect"})).await;
+    assert_eq!(reached["ok"], false, "{reached}");
+    let own = attack(&s, "k1", json!({"attack": "abstract_connect"})).await;
+    assert_eq!(own["ok"], true, "its own socket is reachable: {own}");
+
+    let k = attack(&s, "k1", json!({"attack": "kernel"})).await;
+    for what in ["sysrq", "proc_sys", "sys", "mknod", "kmsg"] {
+        assert_eq!(k[what]["ok"], false, "{what}: {k}");
+    }
+    assert_eq!(
+        k["dev"],
+        json!([
+            "fd", "full", "null", "random", "stderr", "stdin", "stdout", "urandom", "zero"
+        ]),
+        "a minimal /dev"
+    );
+}
+
+/// The cgroup directories (memory, pids, cpu) of this server's sandboxes.
+fn sandbox_cgroups(server: u32, ctrl: &str) -> Vec<std::path::PathBuf> {
+    let root = std::path::Path::new("/sys/fs/cgroup")
+        .join(ctrl)
+        .join("lamina");
+    std::fs::read_dir(&root)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("{server}-"))
+        })
+        .flat_map(|instance| {
+            std::fs::read_dir(instance.path())
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+        })
+        .filter(|p| p.is_dir())
+        .collect()
+}
+
+fn read(path: std::path::PathBuf) -> String {
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .trim()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn limits_follow_the_functions_memory() {
+    let s = sandboxed();
+    // 3,538 MB: two vCPUs at Lambda's 1,769 MB per vCPU.
+    s.create_with(json!({"FunctionName": "big", "Runtime": "python3.11", "Handler": "app.handler",
+                         "Role": common::ROLE, "MemorySize": 3538, "EphemeralStorage": {"Size": 1024},
+                         "Code": {"ZipFile": common::b64(&common::zip(&[("app.py", KERNEL, 0o644)]))}}))
+        .await;
+    assert_eq!(attack(&s, "big", json!({"attack": "ping"})).await, "pong");
+    // The warm environment's cgroups are the ones with this function's CPU shares.
+    let cpu: Vec<_> = sandbox_cgroups(s.pid(), "cpu")
+        .into_iter()
+        .filter(|d| read(d.join("cpu.shares")) == "2048")
+        .collect();
+    assert_eq!(
+        cpu.len(),
+        1,
+        "one environment with 2,048 shares (1,024 per 1,769 MB)"
+    );
+    let id = cpu[0].file_name().unwrap().to_owned();
+    assert_eq!(
+        read(cpu[0].join("cpu.cfs_quota_us")),
+        "200000",
+        "two vCPUs per 100 ms"
+    );
+    assert_eq!(read(cpu[0].join("cpu.cfs_period_us")), "100000");
+    let memory = sandbox_cgroups(s.pid(), "memory")
+        .into_iter()
+        .find(|d| d.file_name() == Some(&id))
+        .unwrap();
+    assert_eq!(
+        read(memory.join("memory.limit_in_bytes")),
+        ((3538u64 + 1024) * 1024 * 1024).to_string(),
+        "memory plus /tmp"
+    );
+    let pids = sandbox_cgroups(s.pid(), "pids")
+        .into_iter()
+        .find(|d| d.file_name() == Some(&id))
+        .unwrap();
+    assert_eq!(read(pids.join("pids.max")), "1024");
+    assert!(
+        !read(pids.join("cgroup.procs")).is_empty(),
+        "the environment's processes are inside"
+    );
+}
