@@ -633,3 +633,25 @@ async fn limits_follow_the_functions_memory() {
         "the environment's processes are inside"
     );
 }
+
+/// Packages whose files are private to their owner (0600, as Python's `zipfile.writestr`
+/// stores them) still run as the unprivileged function user.
+#[tokio::test(flavor = "multi_thread")]
+async fn packages_with_private_modes_run() {
+    let s = sandboxed();
+    s.create(
+        "private",
+        "python3.11",
+        "app.handler",
+        &[
+            (
+                "app.py",
+                "from lib import WORD\ndef handler(e, c):\n    return WORD\n",
+                0o600,
+            ),
+            ("lib.py", "WORD = 'readable'\n", 0o600),
+        ],
+    )
+    .await;
+    assert_eq!(attack(&s, "private", json!({})).await, "readable");
+}

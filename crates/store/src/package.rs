@@ -136,12 +136,7 @@ pub fn extract(zip: &[u8], dest: &Path, bounds: Bounds) -> Result<u64, PackageEr
             symlinks.push((rel, link, name));
             continue;
         }
-        let mode = entry
-            .unix_mode()
-            .map(|m| m & 0o777)
-            .filter(|m| *m != 0)
-            .unwrap_or(0o644)
-            | 0o400;
+        let mode = readable_mode(entry.unix_mode());
         let mut out = fs::OpenOptions::new()
             .write(true)
             .create(true)
@@ -176,6 +171,20 @@ pub fn extract(zip: &[u8], dest: &Path, bounds: Bounds) -> Result<u64, PackageEr
         std::os::unix::fs::symlink(&link, &target).map_err(io_err(&target))?;
     }
     Ok(written)
+}
+
+/// The mode of an extracted file: what the zip says, made readable by everyone (and
+/// executable by everyone if its owner could execute it). Functions run as an unprivileged
+/// user, and Lambda fails with "Permission denied" on packages whose files are not
+/// world-readable, a common trap (Python's `zipfile.writestr` stores 0600); Lamina's tree
+/// is its own and read-only to functions, so it simply makes them readable.
+fn readable_mode(zip_mode: Option<u32>) -> u32 {
+    let mode = zip_mode
+        .map(|m| m & 0o777)
+        .filter(|m| *m != 0)
+        .unwrap_or(0o644);
+    let exec = if mode & 0o100 != 0 { 0o111 } else { 0 };
+    mode | 0o444 | exec
 }
 
 /// The entry name as a relative path with only normal components, or why it is unsafe.
@@ -295,6 +304,14 @@ pub(crate) mod tests {
             fs::read_to_string(dir.path().join("link.py")).unwrap(),
             "x = 1\n"
         );
+    }
+
+    #[test]
+    fn files_are_readable_by_the_function_user() {
+        assert_eq!(readable_mode(Some(0o600)), 0o644);
+        assert_eq!(readable_mode(Some(0o700)), 0o755);
+        assert_eq!(readable_mode(None), 0o644);
+        assert_eq!(readable_mode(Some(0o100755)), 0o755);
     }
 
     #[test]
