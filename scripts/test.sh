@@ -4,6 +4,8 @@
 #
 # What it installs, and only when missing:
 #   - curl (Debian package), used by the shell bootstraps of test functions;
+#   - iproute2 (Debian package), with which the egress test builds a host in its own
+#     network namespace;
 #   - a Python virtual environment in target/test-venv with boto3 (the compatibility suite)
 #     and awslambdaric (AWS's runtime interface client, run unchanged as a bootstrap).
 set -euo pipefail
@@ -11,12 +13,15 @@ cd "$(dirname "$0")/.."
 
 say() { printf '\n== %s\n' "$*"; }
 
-if ! command -v curl >/dev/null 2>&1; then
-  say "installing curl"
+missing=""
+command -v curl >/dev/null 2>&1 || missing="$missing curl"
+command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
+if [ -n "$missing" ]; then
+  say "installing$missing"
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && apt-get install -y -qq curl
+    apt-get update -qq && apt-get install -y -qq $missing
   else
-    echo "curl is missing and this is not root: install curl, then run again" >&2
+    echo "missing:$missing, and this is not root: install them, then run again" >&2
     exit 1
   fi
 fi

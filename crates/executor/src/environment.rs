@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use lamina_runtime_api::Session;
+use lamina_runtime_api::egress::EgressPolicy;
 use tokio::sync::watch;
 
 use crate::launcher::{EnvironmentControls, Launched};
@@ -54,10 +55,12 @@ impl Environment {
         id: String,
         logs: LogTarget,
         max_response_bytes: usize,
+        egress_policy: Arc<EgressPolicy>,
         on_exit: impl FnOnce(&Arc<Environment>) + Send + 'static,
     ) -> std::io::Result<Arc<Environment>> {
         let Launched {
             runtime_api,
+            egress,
             mut child,
             output,
             controls,
@@ -79,6 +82,14 @@ impl Environment {
             oom: AtomicBool::new(false),
             peak_mb: std::sync::atomic::AtomicU64::new(0),
         });
+        if let Some(egress) = egress {
+            let egress = tokio::net::TcpListener::from_std(egress)?;
+            tokio::spawn(lamina_runtime_api::egress::serve(
+                egress,
+                session.clone(),
+                egress_policy,
+            ));
+        }
         tokio::spawn(lamina_runtime_api::serve(
             listener,
             session,

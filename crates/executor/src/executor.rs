@@ -35,6 +35,8 @@ pub struct ExecutorConfig {
     pub init_timeout: Duration,
     /// Largest response a runtime may post.
     pub max_response_bytes: usize,
+    /// Whether functions may reach other networks at all (each may still opt out).
+    pub egress: bool,
 }
 
 impl Default for ExecutorConfig {
@@ -44,6 +46,7 @@ impl Default for ExecutorConfig {
             idle_timeout: Duration::from_secs(600),
             init_timeout: Duration::from_secs(INIT_TIMEOUT_S),
             max_response_bytes: RESPONSE_PAYLOAD_MAX_BYTES,
+            egress: true,
         }
     }
 }
@@ -138,6 +141,7 @@ struct Inner {
     live: AtomicUsize,
     gone: Notify,
     closing: AtomicBool,
+    egress_policy: Arc<lamina_runtime_api::egress::EgressPolicy>,
 }
 
 #[derive(Debug)]
@@ -219,6 +223,7 @@ impl Executor {
             live: AtomicUsize::new(0),
             gone: Notify::new(),
             closing: AtomicBool::new(false),
+            egress_policy: Arc::new(lamina_runtime_api::egress::EgressPolicy::for_this_host()),
         });
         let weak = Arc::downgrade(&inner);
         let period = (inner.config.idle_timeout / 4)
@@ -443,6 +448,7 @@ impl Inner {
         let host = Layout {
             task_root: version.code_dir.clone(),
             runtime_dir: self.catalog.runtime_dir().to_path_buf(),
+            egress_proxy: None,
         };
         let seen = self.launcher.layout(&host);
         // An interpreter outside /usr (a version manager's install) is mounted where it is.
@@ -460,11 +466,12 @@ impl Inner {
                 .iter()
                 .map(|a| seen.map(&host, std::path::Path::new(a)).into_os_string())
                 .collect(),
-            env: environment_variables(version, &stream, &command, &seen),
+            env: environment_variables(version, &stream, &command, &seen, self.config.egress),
             host,
             extra_ro,
             memory_mb: version.memory_mb,
             ephemeral_storage_mb: version.ephemeral_storage_mb,
+            egress: version.egress && self.config.egress,
         };
         let launcher = self.launcher.clone();
         // Init Duration counts from here: sandbox set-up is part of the init phase.
@@ -494,6 +501,7 @@ impl Inner {
                 sink: self.sink.clone(),
             },
             self.config.max_response_bytes,
+            self.egress_policy.clone(),
             move |env| {
                 if let Some(pool) = weak_pool.upgrade() {
                     pool.forget(env);
@@ -777,6 +785,7 @@ fn environment_variables(
     stream: &str,
     command: &RuntimeCommand,
     seen: &Layout,
+    egress_allowed: bool,
 ) -> Vec<(String, String)> {
     let task_root = seen.task_root.display().to_string();
     let runtime_dir = seen.runtime_dir.display().to_string();
@@ -832,6 +841,19 @@ fn environment_variables(
             ));
         }
         RuntimeId::Provided(_) => {}
+    }
+    // The only way out of a sandbox is its proxy: say where it is, as clients expect.
+    if let Some(proxy) = seen
+        .egress_proxy
+        .as_ref()
+        .filter(|_| version.egress && egress_allowed)
+    {
+        for key in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
+            env.push((key.into(), proxy.clone()));
+        }
+        for key in ["NO_PROXY", "no_proxy"] {
+            env.push((key.into(), "localhost,127.0.0.1".into()));
+        }
     }
     // The user's variables come last: they may override the unreserved defaults (PATH, TZ,
     // ...); reserved names were refused when the configuration was saved.

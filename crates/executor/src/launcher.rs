@@ -26,6 +26,9 @@ pub struct Layout {
     pub task_root: PathBuf,
     /// The bootstraps (`LAMBDA_RUNTIME_DIR`).
     pub runtime_dir: PathBuf,
+    /// The proxy URL through which the environment reaches other networks, when it has no
+    /// direct way out.
+    pub egress_proxy: Option<String>,
 }
 
 impl Layout {
@@ -60,6 +63,8 @@ pub struct LaunchSpec {
     pub memory_mb: u32,
     /// `/tmp` size in MB.
     pub ephemeral_storage_mb: u32,
+    /// Whether the function may reach other networks.
+    pub egress: bool,
 }
 
 /// A started environment process.
@@ -71,6 +76,8 @@ pub struct Launched {
     pub child: tokio::process::Child,
     /// Read end of the merged stdout/stderr pipe.
     pub output: OwnedFd,
+    /// The egress proxy listener, when the environment's only way out is the proxy.
+    pub egress: Option<TcpListener>,
     /// Kill and measure.
     pub controls: Box<dyn EnvironmentControls>,
 }
@@ -160,6 +167,7 @@ impl Launcher for ProcessLauncher {
             runtime_api: listener,
             child,
             output: read,
+            egress: None,
             controls: Box::new(ProcessGroup {
                 pid,
                 last_peak: AtomicU64::new(0),

@@ -244,11 +244,14 @@ impl Launcher for SandboxLauncher {
             output,
             ..
         } = warm;
+        // Without egress the proxy listener is closed: connections to it are refused.
+        let egress = spec.egress.then_some(ready.egress);
         let outer = child.id().unwrap_or(0);
         Ok(Launched {
             runtime_api: ready.listener,
             child,
             output,
+            egress,
             controls: Box::new(Sandbox {
                 outer,
                 init: ready.init_pid,
@@ -262,6 +265,7 @@ impl Launcher for SandboxLauncher {
         Layout {
             task_root: "/var/task".into(),
             runtime_dir: "/var/runtime".into(),
+            egress_proxy: Some(format!("http://{}", lamina_sandbox::EGRESS_PROXY_ADDR)),
         }
     }
 

@@ -36,4 +36,6 @@ pub struct FunctionVersion {
     pub log_group: String,
     /// Region, for `AWS_REGION`.
     pub region: String,
+    /// Whether the function may reach other networks.
+    pub egress: bool,
 }

@@ -45,6 +45,8 @@ impl Cached {
                 code_dir: code.task_dir(&config.code.id),
                 log_group: config.log_group.clone(),
                 region: identity.region.clone(),
+                // Tag `lamina:egress` = `off` keeps a function from reaching other networks.
+                egress: config.tags.get("lamina:egress").is_none_or(|v| v != "off"),
             })
         });
         Cached { config, version }

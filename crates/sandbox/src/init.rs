@@ -25,7 +25,7 @@ use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Gid, Pid, Uid, fork, setgroups, sethostname, setresgid, setresuid};
 
 use crate::spec::SandboxSpec;
-use crate::{RUNTIME_API_ADDR, SANDBOX_GID, SANDBOX_UID, cgroup, fs, net};
+use crate::{EGRESS_PROXY_ADDR, RUNTIME_API_ADDR, SANDBOX_GID, SANDBOX_UID, cgroup, fs, net};
 
 /// Exit status of the init when the sandbox could not be built.
 const SETUP_FAILED: i32 = 125;
@@ -53,6 +53,12 @@ pub fn main() -> ! {
     let listener = match net::listener_in_new_netns(RUNTIME_API_ADDR) {
         Ok(l) => l,
         Err(e) => fail(&mut control, &format!("network namespace: {e}")),
+    };
+    // The only way out of the namespace: an HTTP proxy served by the platform, which decides
+    // what may be reached.
+    let egress = match net::listener_here(EGRESS_PROXY_ADDR) {
+        Ok(l) => l,
+        Err(e) => fail(&mut control, &format!("egress listener: {e}")),
     };
     mark("netns");
     // Second message: what to run.
@@ -83,6 +89,7 @@ pub fn main() -> ! {
         Err(e) => fail(&mut control, &format!("fork: {e}")),
         Ok(ForkResult::Child) => {
             drop(listener);
+            drop(egress);
             drop(control);
             drop(status_read);
             sandbox_init(&spec, std::fs::File::from(status_write))
@@ -91,7 +98,7 @@ pub fn main() -> ! {
             mark("fork");
             let timings: Vec<String> = phases.iter().map(|(n, us)| format!("{n}={us}")).collect();
             let reply = format!("ok {child} {}", timings.join(","));
-            let fds = [listener.as_raw_fd()];
+            let fds = [listener.as_raw_fd(), egress.as_raw_fd()];
             let sent = sendmsg::<()>(
                 control.as_raw_fd(),
                 &[IoSlice::new(reply.as_bytes())],
@@ -100,6 +107,7 @@ pub fn main() -> ! {
                 None,
             );
             drop(listener);
+            drop(egress);
             drop(control);
             if sent.is_err() {
                 let _ = kill(child, Signal::SIGKILL);

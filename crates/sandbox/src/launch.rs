@@ -35,6 +35,8 @@ pub struct Control(UnixStream);
 pub struct Launched {
     /// The Runtime API listener, bound inside the sandbox's network namespace.
     pub listener: TcpListener,
+    /// The egress proxy listener, bound in the same namespace.
+    pub egress: TcpListener,
     /// Host pid of the sandbox's init (PID 1 inside); killing it ends the whole sandbox.
     pub init_pid: u32,
     /// Microseconds since the init started at which each set-up phase ended (`spec`,
@@ -79,8 +81,8 @@ fn launch(mut control: UnixStream, spec: &SandboxSpec) -> Result<Launched, Sandb
     send(&mut control, spec)?;
 
     let mut buf = [0u8; 4096];
-    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let (n, fd) = {
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 2]);
+    let (n, mut fds) = {
         let mut iov = [IoSliceMut::new(&mut buf)];
         let msg = recvmsg::<()>(
             control.as_raw_fd(),
@@ -89,17 +91,16 @@ fn launch(mut control: UnixStream, spec: &SandboxSpec) -> Result<Launched, Sandb
             MsgFlags::MSG_CMSG_CLOEXEC,
         )
         .map_err(|e| ctl(e.into()))?;
-        let mut fd = None;
+        let mut fds: Vec<OwnedFd> = Vec::new();
         for c in msg.cmsgs().map_err(|e| ctl(e.into()))? {
-            if let ControlMessageOwned::ScmRights(fds) = c {
-                for raw in fds {
+            if let ControlMessageOwned::ScmRights(raws) = c {
+                for raw in raws {
                     // SAFETY: the kernel just installed this descriptor in our table for us.
-                    let owned = unsafe { OwnedFd::from_raw_fd(raw) };
-                    fd.get_or_insert(owned);
+                    fds.push(unsafe { OwnedFd::from_raw_fd(raw) });
                 }
             }
         }
-        (msg.bytes, fd)
+        (msg.bytes, fds)
     };
     let reply = String::from_utf8_lossy(&buf[..n]).into_owned();
     if n == 0 {
@@ -124,9 +125,16 @@ fn launch(mut control: UnixStream, spec: &SandboxSpec) -> Result<Launched, Sandb
                 "unexpected answer from the sandbox init: {reply:?}"
             ))
         })?;
-    let fd = fd.ok_or_else(|| SandboxError::Setup("the sandbox init sent no listener".into()))?;
-    let listener = TcpListener::from(fd);
+    if fds.len() != 2 {
+        return Err(SandboxError::Setup(format!(
+            "the sandbox init sent {} listeners, not 2",
+            fds.len()
+        )));
+    }
+    let egress = TcpListener::from(fds.pop().expect("two descriptors"));
+    let listener = TcpListener::from(fds.pop().expect("two descriptors"));
     listener.set_nonblocking(true).map_err(ctl)?;
+    egress.set_nonblocking(true).map_err(ctl)?;
     let phases = words
         .next()
         .unwrap_or_default()
@@ -136,6 +144,7 @@ fn launch(mut control: UnixStream, spec: &SandboxSpec) -> Result<Launched, Sandb
         .collect();
     Ok(Launched {
         listener,
+        egress,
         init_pid: pid,
         phases,
     })

@@ -34,6 +34,8 @@ pub use spec::SandboxSpec;
 pub const INIT_SUBCOMMAND: &str = "sandbox-init";
 /// Where the Runtime API listens inside every sandbox.
 pub const RUNTIME_API_ADDR: &str = "127.0.0.1:9001";
+/// Where the egress proxy listens inside every sandbox.
+pub const EGRESS_PROXY_ADDR: &str = "127.0.0.1:3128";
 /// The uid functions run as (Lambda's `sbx_user1051`).
 pub const SANDBOX_UID: u32 = 993;
 /// The gid functions run as.

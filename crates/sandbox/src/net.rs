@@ -16,6 +16,12 @@ pub fn listener_in_new_netns(addr: &str) -> io::Result<TcpListener> {
     TcpListener::bind(addr)
 }
 
+/// Binds another listener in the namespace the calling thread is in (after
+/// [`listener_in_new_netns`]).
+pub fn listener_here(addr: &str) -> io::Result<TcpListener> {
+    TcpListener::bind(addr)
+}
+
 fn loopback_up() -> io::Result<()> {
     // SAFETY: socket(2) with constant arguments; the result is checked before use.
     let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };

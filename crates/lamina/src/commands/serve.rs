@@ -43,6 +43,10 @@ pub struct Args {
     /// sandbox when it is available, else none with a warning).
     #[arg(long, env = "LAMINA_ISOLATION", value_enum, default_value_t = Isolation::Auto)]
     isolation: Isolation,
+    /// Whether functions may reach other networks (through each sandbox's egress proxy, never
+    /// this host itself); a function opts out with the tag `lamina:egress` = `off`.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    egress: bool,
     /// Sandboxes kept started ahead of time, so that a cold start does not pay their set-up.
     #[arg(long, default_value_t = 2)]
     sandbox_pool: usize,
@@ -130,6 +134,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         executor: ExecutorConfig {
             max_environments_per_function: args.max_environments_per_function.max(1),
             idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
+            egress: args.egress,
             ..ExecutorConfig::default()
         },
         log_group_max_bytes: args.log_group_max_bytes.max(64 * 1024),
