@@ -112,8 +112,7 @@ async fn create_get_update_list_delete() {
 
     // ListFunctions pagination.
     for name in ["beta", "gamma", "delta"] {
-        s.create(name, "python3.11", "app.handler", &[("app.py", APP, 0o644)])
-            .await;
+        s.python(name, APP).await;
     }
     let mut names = Vec::new();
     let mut marker = String::new();
@@ -163,13 +162,7 @@ async fn create_get_update_list_delete() {
 #[tokio::test(flavor = "multi_thread")]
 async fn errors_have_lambdas_names_and_statuses() {
     let s = Server::start();
-    s.create(
-        "taken",
-        "python3.11",
-        "app.handler",
-        &[("app.py", APP, 0o644)],
-    )
-    .await;
+    s.python("taken", APP).await;
     let good = || {
         json!({"FunctionName": "f1", "Runtime": "python3.11", "Handler": "app.handler", "Role": ROLE,
                "Code": {"ZipFile": b64(&zip(&[("app.py", APP, 0o644)]))}})
@@ -499,20 +492,8 @@ async fn packages_are_checked_and_stored_once() {
     assert_eq!(entries(), 0);
 
     // Two functions with the same zip share one stored package.
-    s.create(
-        "one",
-        "python3.11",
-        "app.handler",
-        &[("app.py", APP, 0o644)],
-    )
-    .await;
-    s.create(
-        "two",
-        "python3.11",
-        "app.handler",
-        &[("app.py", APP, 0o644)],
-    )
-    .await;
+    s.python("one", APP).await;
+    s.python("two", APP).await;
     assert_eq!(entries(), 1, "identical zips are stored once");
     s.delete("/2015-03-31/functions/one").await;
     assert_eq!(entries(), 1, "still used by 'two'");

@@ -438,13 +438,7 @@ async fn provided_runtime_with_lambda_runtime_crate() {
 #[tokio::test(flavor = "multi_thread")]
 async fn invoke_headers_payloads_and_limits() {
     let s = Server::start();
-    s.create(
-        "echo",
-        "python3.11",
-        "app.handler",
-        &[("app.py", PY_ECHO, 0o644)],
-    )
-    .await;
+    s.python("echo", PY_ECHO).await;
 
     // No Content-Type, arbitrary JSON values, empty body.
     let (status, h, body) = s.invoke_raw("echo", "[1, 2, 3]", &[]).await;
@@ -582,13 +576,7 @@ async fn unisolated_mode_runs_functions_as_plain_processes() {
         "{}",
         s.output_text()
     );
-    s.create(
-        "plain",
-        "python3.11",
-        "app.handler",
-        &[("app.py", PY_ECHO, 0o644)],
-    )
-    .await;
+    s.python("plain", PY_ECHO).await;
     let out = s.invoke("plain", json!({"k": 1})).await;
     assert_eq!(out.body["event"], json!({"k": 1}));
     let root = out.body["env"]["LAMBDA_TASK_ROOT"].as_str().unwrap();

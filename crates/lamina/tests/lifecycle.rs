@@ -191,22 +191,15 @@ async fn concurrent_invocations_scale_out_and_throttle_at_the_limit() {
     let s = Server::start_with(&["--max-environments-per-function", "3"], None);
     s.create("par", "python3.11", "app.sleepy", &[("app.py", APP, 0o644)])
         .await;
-    let calls = (0..3).map(|_| {
-        let http = s.http.clone();
-        let url = s.url("/2015-03-31/functions/par/invocations");
-        tokio::spawn(async move {
-            http.post(url)
-                .body(r#"{"sleep": 1}"#)
-                .send()
-                .await
-                .unwrap()
-                .json::<serde_json::Value>()
-                .await
-                .unwrap()
-        })
-    });
+    let calls: Vec<_> = (0..3)
+        .map(|_| spawn_invoke(&s, "par", r#"{"sleep": 1}"#))
+        .collect();
     let t = Instant::now();
-    let results = futures_join(calls.collect()).await;
+    let results: Vec<serde_json::Value> = futures_join(calls)
+        .await
+        .into_iter()
+        .map(|(_, body)| body)
+        .collect();
     let took = t.elapsed();
     let mut envs: Vec<String> = results
         .iter()
@@ -226,21 +219,9 @@ async fn concurrent_invocations_scale_out_and_throttle_at_the_limit() {
     assert_eq!(s.health().await["environments"], 3);
 
     // With all three busy, a fourth is throttled with Lambda's 429.
-    let busy = (0..3)
-        .map(|_| {
-            let http = s.http.clone();
-            let url = s.url("/2015-03-31/functions/par/invocations");
-            tokio::spawn(async move {
-                http.post(url)
-                    .body(r#"{"sleep": 2}"#)
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-                    .as_u16()
-            })
-        })
-        .collect::<Vec<_>>();
+    let busy: Vec<_> = (0..3)
+        .map(|_| spawn_invoke(&s, "par", r#"{"sleep": 2}"#))
+        .collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (status, h, body) = s.invoke_raw("par", "{}", &[]).await;
     assert_eq!(status, 429, "{}", String::from_utf8_lossy(&body));
@@ -248,8 +229,23 @@ async fn concurrent_invocations_scale_out_and_throttle_at_the_limit() {
     let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(body["Reason"], "ConcurrentInvocationLimitExceeded");
     for b in futures_join(busy).await {
-        assert_eq!(b, 200);
+        assert_eq!(b.0, 200);
     }
+}
+
+/// Starts an invocation in the background; resolves to its status and JSON body.
+fn spawn_invoke(
+    s: &Server,
+    name: &str,
+    body: &'static str,
+) -> tokio::task::JoinHandle<(u16, serde_json::Value)> {
+    let http = s.http.clone();
+    let url = s.url(&format!("/2015-03-31/functions/{name}/invocations"));
+    tokio::spawn(async move {
+        let resp = http.post(url).body(body).send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or_default())
+    })
 }
 
 async fn futures_join<T: Send + 'static>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {

@@ -66,13 +66,7 @@ fn sandboxed() -> Server {
 #[tokio::test(flavor = "multi_thread")]
 async fn functions_cannot_see_the_host_or_each_other() {
     let s = sandboxed();
-    s.create(
-        "a",
-        "python3.11",
-        "app.handler",
-        &[("app.py", ATTACKS, 0o644)],
-    )
-    .await;
+    s.python("a", ATTACKS).await;
     s.create(
         "b",
         "python3.11",
@@ -202,13 +196,7 @@ async fn functions_cannot_reach_the_platform_or_host_services() {
     let control_plane = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let control_port = control_plane.local_addr().unwrap().port();
     let api_port: u16 = s.endpoint.rsplit(':').next().unwrap().parse().unwrap();
-    s.create(
-        "a",
-        "python3.11",
-        "app.handler",
-        &[("app.py", ATTACKS, 0o644)],
-    )
-    .await;
+    s.python("a", ATTACKS).await;
     for (host, port) in [
         ("127.0.0.1", control_port),
         ("127.0.0.1", api_port),
@@ -443,13 +431,7 @@ def handler(event, context):
 #[tokio::test(flavor = "multi_thread")]
 async fn dangerous_system_calls_are_refused() {
     let s = sandboxed();
-    s.create(
-        "calls",
-        "python3.11",
-        "app.handler",
-        &[("app.py", SYSCALLS, 0o644)],
-    )
-    .await;
+    s.python("calls", SYSCALLS).await;
     let out = attack(&s, "calls", json!({})).await;
     let map = out.as_object().unwrap();
     assert_eq!(out["seccomp"], "2", "a seccomp filter is on");
@@ -514,20 +496,8 @@ def handler(event, context):
 #[tokio::test(flavor = "multi_thread")]
 async fn ipc_and_kernel_interfaces_are_isolated() {
     let s = sandboxed();
-    s.create(
-        "k1",
-        "python3.11",
-        "app.handler",
-        &[("app.py", KERNEL, 0o644)],
-    )
-    .await;
-    s.create(
-        "k2",
-        "python3.11",
-        "app.handler",
-        &[("app.py", KERNEL, 0o644)],
-    )
-    .await;
+    s.python("k1", KERNEL).await;
+    s.python("k2", KERNEL).await;
 
     // SysV IPC: a segment made in one environment does not exist in another.
     let made = attack(&s, "k1", json!({"attack": "shm_create"})).await;

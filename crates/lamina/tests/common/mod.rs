@@ -133,6 +133,17 @@ impl Server {
         .await
     }
 
+    /// Creates a python3.11 function whose `app.py` is `code`, handler `app.handler`.
+    pub async fn python(&self, name: &str, code: &str) -> Value {
+        self.create(
+            name,
+            "python3.11",
+            "app.handler",
+            &[("app.py", code, 0o644)],
+        )
+        .await
+    }
+
     pub async fn create_with(&self, body: Value) -> Value {
         let (status, _, resp) = self.post_json("/2015-03-31/functions", &body).await;
         assert_eq!(status, 201, "create failed: {resp}");
