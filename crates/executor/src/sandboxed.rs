@@ -64,7 +64,13 @@ impl SandboxLauncher {
     pub fn new(exe: &Path, work_dir: &Path, pool_size: usize) -> std::io::Result<SandboxLauncher> {
         let root_mountpoint = work_dir.join("sandbox-root");
         std::fs::create_dir_all(&root_mountpoint)?;
-        let cgroups = cgroup::detect(Path::new("/sys/fs/cgroup"));
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let root = unsafe { libc::geteuid() } == 0;
+        let cgroups = if root {
+            cgroup::detect(Path::new("/sys/fs/cgroup"))
+        } else {
+            cgroup::Layout::Unavailable("not root: cgroups cannot be created".into())
+        };
         Cgroups::sweep(&cgroups);
         let shared = Arc::new(Shared {
             exe: exe.to_path_buf(),
@@ -195,6 +201,9 @@ impl Launcher for SandboxLauncher {
             tmp_mb: spec.ephemeral_storage_mb,
             nofile: lamina_model::limits::FILE_DESCRIPTORS,
             hostname: "localhost".into(),
+            // Without cgroups the data segment limit bounds the function's memory.
+            data_limit_bytes: matches!(shared.cgroups, cgroup::Layout::Unavailable(_))
+                .then_some(u64::from(spec.memory_mb) * 1024 * 1024),
         };
         let limits = Limits::for_function(
             spec.memory_mb,
@@ -274,7 +283,9 @@ impl Launcher for SandboxLauncher {
             cgroup::Layout::V1 { .. } => {
                 "memory, pids and CPU limits through cgroup v1".to_string()
             }
-            cgroup::Layout::Unavailable(why) => format!("NO memory, pids or CPU limits ({why})"),
+            cgroup::Layout::Unavailable(why) => format!(
+                "NO cgroup limits ({why}): memory bounded by RLIMIT_DATA, no process or CPU limit"
+            ),
         };
         format!(
             "sandbox: network, mount, pid, ipc, uts and cgroup namespaces; read-only root; uid 993 without capabilities; no_new_privs; seccomp; {limits}; {} pre-started",

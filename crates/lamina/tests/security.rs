@@ -625,3 +625,49 @@ async fn packages_with_private_modes_run() {
     .await;
     assert_eq!(attack(&s, "private", json!({})).await, "readable");
 }
+
+/// Without root, a sandbox still isolates the function, inside a user namespace of its own;
+/// memory is then bounded by RLIMIT_DATA rather than a cgroup.
+#[tokio::test(flavor = "multi_thread")]
+async fn sandboxes_without_root_use_a_user_namespace() {
+    let s = Server::start_unprivileged(&[]);
+    assert!(
+        s.output_text().contains("user namespace"),
+        "{}",
+        s.output_text()
+    );
+    s.python("a", ATTACKS).await;
+    s.python("hog", HOGS).await;
+    let status = attack(&s, "a", json!({"attack": "status"})).await;
+    assert_eq!(
+        status["Uid"].as_str().unwrap().split_whitespace().next(),
+        Some("993")
+    );
+    assert_eq!(status["CapEff"], "0000000000000000");
+    assert_eq!(status["CapBnd"], "0000000000000000");
+    assert_eq!(status["NoNewPrivs"], "1");
+    assert_eq!(status["Seccomp"], "2");
+    assert_eq!(
+        attack(&s, "a", json!({"attack": "pids"})).await,
+        json!([1, 2])
+    );
+    let write = attack(
+        &s,
+        "a",
+        json!({"attack": "write_path", "path": "/var/task/app.py"}),
+    )
+    .await;
+    assert_eq!(write["ok"], false, "{write}");
+    let api_port: u16 = s.endpoint.rsplit(':').next().unwrap().parse().unwrap();
+    let reach = attack(
+        &s,
+        "a",
+        json!({"attack": "connect", "host": "127.0.0.1", "port": api_port}),
+    )
+    .await;
+    assert_eq!(reach["ok"], false, "{reach}");
+    // A memory bomb fails its allocation at the function's memory size.
+    let bomb = s.invoke("hog", json!({"attack": "memory"})).await;
+    assert_eq!(bomb.body["errorType"], "MemoryError", "{:?}", bomb.body);
+    assert_eq!(attack(&s, "hog", json!({"attack": "ping"})).await, "pong");
+}

@@ -32,11 +32,36 @@ fn children(pid: u32) -> Vec<(u32, char)> {
         .collect()
 }
 
-fn net_namespaces() -> HashSet<String> {
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Network namespaces held by the server's descendants (its sandboxes), not its own.
+fn net_namespaces(server: u32) -> HashSet<String> {
+    let own = std::fs::read_link(format!("/proc/{server}/ns/net")).ok();
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
-        .filter_map(|e| std::fs::read_link(e.path().join("ns/net")).ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| {
+            let mut p = pid;
+            for _ in 0..64 {
+                match parent_of(p) {
+                    Some(pp) if pp == server => return true,
+                    Some(pp) if pp > 1 => p = pp,
+                    _ => return false,
+                }
+            }
+            false
+        })
+        .filter_map(|pid| std::fs::read_link(format!("/proc/{pid}/ns/net")).ok())
+        .filter(|l| Some(l) != own.as_ref())
         .map(|l| l.to_string_lossy().into_owned())
         .collect()
 }
@@ -48,14 +73,19 @@ fn mounts() -> usize {
         .count()
 }
 
-fn cgroup_dirs() -> usize {
+/// Sandbox cgroup directories of this server.
+fn cgroup_dirs(server: u32) -> usize {
     let mut n = 0;
     for ctrl in ["memory", "pids", "cpu"] {
         let root = std::path::Path::new("/sys/fs/cgroup")
             .join(ctrl)
             .join("lamina");
         for instance in std::fs::read_dir(&root).into_iter().flatten().flatten() {
-            if instance.file_type().is_ok_and(|t| t.is_dir()) {
+            let ours = instance
+                .file_name()
+                .to_string_lossy()
+                .starts_with(&format!("{server}-"));
+            if ours && instance.file_type().is_ok_and(|t| t.is_dir()) {
                 n += std::fs::read_dir(instance.path())
                     .into_iter()
                     .flatten()
@@ -80,8 +110,17 @@ async fn a_thousand_sandboxes_leave_nothing_behind() {
     .await;
     // Let the pool fill, then take the baseline.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (fds0, mounts0, netns0, cgroups0) =
-        (fds(server), mounts(), net_namespaces(), cgroup_dirs());
+    let (fds0, mounts0, netns0, cgroups0) = (
+        fds(server),
+        mounts(),
+        net_namespaces(server),
+        cgroup_dirs(server),
+    );
+    assert_eq!(
+        netns0.len(),
+        2,
+        "the two pooled sandboxes have their network namespaces"
+    );
     let children0 = children(server).len();
 
     let cycles = 1000;
@@ -132,14 +171,14 @@ async fn a_thousand_sandboxes_leave_nothing_behind() {
         "the server's descriptors: {fds0} before, {fds1} after {cycles} sandboxes"
     );
     assert_eq!(mounts(), mounts0, "host mounts unchanged");
-    let netns1 = net_namespaces();
-    let extra: Vec<_> = netns1.difference(&netns0).collect();
-    assert!(
-        extra.len() <= 2,
-        "network namespaces left behind: {extra:?}"
+    let netns1 = net_namespaces(server);
+    assert_eq!(
+        netns1.len(),
+        netns0.len(),
+        "network namespaces: only the pool's, {netns0:?} then {netns1:?}"
     );
     assert_eq!(
-        cgroup_dirs(),
+        cgroup_dirs(server),
         cgroups0,
         "cgroup directories: only the pool's"
     );

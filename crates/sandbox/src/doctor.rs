@@ -33,6 +33,16 @@ fn read_trimmed(path: &str) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
+/// Whether an unprivileged process may create user namespaces here.
+pub fn user_namespaces_allowed() -> bool {
+    let max = read_trimmed("/proc/sys/user/max_user_namespaces")
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    let unprivileged =
+        read_trimmed("/proc/sys/kernel/unprivileged_userns_clone").is_none_or(|v| v == "1");
+    max > 0 && unprivileged
+}
+
 /// Runs every check. `exe` is the lamina binary (for the trial sandbox); `work_dir` an
 /// existing directory it may use.
 pub fn run(exe: &Path, work_dir: &Path) -> Vec<Finding> {
@@ -45,7 +55,7 @@ pub fn run(exe: &Path, work_dir: &Path) -> Vec<Finding> {
         if root {
             "running as root: full sandboxes are possible"
         } else {
-            "not root: sandboxes need root; without it environments run unisolated"
+            "not root: sandboxes run in a user namespace, without cgroup limits"
         },
     ));
     let userns = read_trimmed("/proc/sys/user/max_user_namespaces")
@@ -129,15 +139,21 @@ pub fn run(exe: &Path, work_dir: &Path) -> Vec<Finding> {
             (Err(e), _) => format!("filters do not compile: {e}"),
         },
     ));
-    out.push(trial(exe, work_dir, root));
+    out.push(trial(exe, work_dir, root || (userns > 0 && unpriv)));
     out
 }
 
 /// Starts a real sandbox running `/usr/bin/true` and waits for it.
-fn trial(exe: &Path, work_dir: &Path, root: bool) -> Finding {
-    if !root {
-        return finding("trial sandbox", false, "skipped: needs root");
+fn trial(exe: &Path, work_dir: &Path, possible: bool) -> Finding {
+    if !possible {
+        return finding(
+            "trial sandbox",
+            false,
+            "skipped: needs root or user namespaces",
+        );
     }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
     let started = Instant::now();
     let result = (|| -> Result<(Duration, Vec<(String, u64)>), String> {
         let dir = work_dir.join("doctor");
@@ -148,7 +164,7 @@ fn trial(exe: &Path, work_dir: &Path, root: bool) -> Finding {
         let layout = cgroup::detect(Path::new("/sys/fs/cgroup"));
         let instance = cgroup::instance_name();
         let cgroups = match &layout {
-            cgroup::Layout::V1 { .. } => Some(
+            cgroup::Layout::V1 { .. } if root => Some(
                 Cgroups::create(
                     &layout,
                     &instance,
@@ -157,7 +173,7 @@ fn trial(exe: &Path, work_dir: &Path, root: bool) -> Finding {
                 )
                 .map_err(|e| format!("cgroups: {e}"))?,
             ),
-            cgroup::Layout::Unavailable(_) => None,
+            _ => None,
         };
         let (mut command, mut control) = crate::prepare(exe).map_err(|e| e.to_string())?;
         command.stdout(Stdio::null()).stderr(Stdio::null());
@@ -181,6 +197,7 @@ fn trial(exe: &Path, work_dir: &Path, root: bool) -> Finding {
             tmp_mb: 1,
             nofile: 64,
             hostname: "localhost".into(),
+            data_limit_bytes: cgroups.is_none().then_some(64 << 20),
         };
         let ready = control.handshake(&spec).map_err(|e| e.to_string())?;
         let status = child.wait().map_err(|e| e.to_string())?;

@@ -56,7 +56,24 @@ fn bind_ro(src: &Path, dst: &Path) -> io::Result<()> {
         None::<&str>,
     )
     .map_err(|e| err("bind", src, e))?;
-    let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID;
+    // Inside a user namespace the flags the mount already has (nodev, noexec, atime, ...)
+    // are locked: a remount must repeat them, so read them first.
+    let mut flags =
+        MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID;
+    if let Ok(st) = nix::sys::statvfs::statvfs(dst) {
+        use nix::sys::statvfs::FsFlags;
+        for (have, keep) in [
+            (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+            (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+            (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+            (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+            (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+        ] {
+            if st.flags().contains(have) {
+                flags |= keep;
+            }
+        }
+    }
     mount(None::<&str>, dst, None::<&str>, flags, None::<&str>)
         .map_err(|e| err("read-only remount of", dst, e))
 }

@@ -46,6 +46,13 @@ pub fn main() -> ! {
         Ok(c) => c,
         Err(e) => fail(&mut control, &format!("reading the cgroups: {e}")),
     };
+    // Without root, everything happens in a user namespace of our own, in which the
+    // function's uid and gid (993 and 990, as on Lambda) are the server's own.
+    if !nix::unistd::geteuid().is_root()
+        && let Err(e) = enter_user_namespace()
+    {
+        fail(&mut control, &format!("user namespace: {e}"));
+    }
     if let Err(e) = cgroup::join(&cgroups) {
         fail(&mut control, &format!("cgroups: {e}"));
     }
@@ -229,18 +236,36 @@ fn exec_runtime(spec: &SandboxSpec) -> io::Error {
         .exec()
 }
 
+/// Enters a new user namespace mapping uid 993 and gid 990 to our own ids. We keep every
+/// capability inside it until the runtime drops them.
+fn enter_user_namespace() -> io::Result<()> {
+    let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
+    unshare(CloneFlags::CLONE_NEWUSER).map_err(io::Error::from)?;
+    std::fs::write("/proc/self/setgroups", "deny")?;
+    std::fs::write("/proc/self/uid_map", format!("{SANDBOX_UID} {uid} 1"))?;
+    std::fs::write("/proc/self/gid_map", format!("{SANDBOX_GID} {gid} 1"))
+}
+
 fn harden(spec: &SandboxSpec) -> io::Result<()> {
     let io = |e: nix::errno::Errno| io::Error::from(e);
     setrlimit(Resource::RLIMIT_NOFILE, spec.nofile, spec.nofile).map_err(io)?;
     setrlimit(Resource::RLIMIT_CORE, 0, 0).map_err(io)?;
+    // Where no cgroup bounds memory, the data segment limit does: allocations past it fail
+    // (MemoryError, a failed allocation) rather than the process being killed.
+    if let Some(bytes) = spec.data_limit_bytes {
+        setrlimit(Resource::RLIMIT_DATA, bytes, bytes).map_err(io)?;
+    }
     // The bounding set can only be dropped while we still hold CAP_SETPCAP, so before setuid.
     caps::clear(None, caps::CapSet::Bounding).map_err(|e| io::Error::other(e.to_string()))?;
     caps::clear(None, caps::CapSet::Ambient).map_err(|e| io::Error::other(e.to_string()))?;
-    setgroups(&[]).map_err(io)?;
     let gid = Gid::from_raw(SANDBOX_GID);
     let uid = Uid::from_raw(SANDBOX_UID);
-    setresgid(gid, gid, gid).map_err(io)?;
-    setresuid(uid, uid, uid).map_err(io)?;
+    // In our own user namespace we are uid 993 already, and setgroups is denied there.
+    if nix::unistd::getuid() != uid {
+        setgroups(&[]).map_err(io)?;
+        setresgid(gid, gid, gid).map_err(io)?;
+        setresuid(uid, uid, uid).map_err(io)?;
+    }
     for set in [
         caps::CapSet::Effective,
         caps::CapSet::Permitted,

@@ -28,4 +28,7 @@ pub struct SandboxSpec {
     pub nofile: u64,
     /// Hostname inside.
     pub hostname: String,
+    /// `RLIMIT_DATA` of the runtime, where no cgroup limits its memory.
+    #[serde(default)]
+    pub data_limit_bytes: Option<u64>,
 }

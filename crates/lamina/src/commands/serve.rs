@@ -76,15 +76,25 @@ fn launcher(
             SandboxLauncher::new(&exe, data_dir, pool).context("preparing the sandbox")?,
         ))
     };
+    let userns = lamina_sandbox::doctor::user_namespaces_allowed();
     match isolation {
-        Isolation::Sandbox if !root => anyhow::bail!("--isolation sandbox needs root"),
-        Isolation::Sandbox => sandbox(),
-        Isolation::Auto if root => sandbox(),
+        Isolation::Sandbox | Isolation::Auto if root => sandbox(),
+        Isolation::Sandbox | Isolation::Auto if userns => {
+            eprintln!(
+                "lamina: WARNING: not running as root: sandboxes run in a user namespace without \
+                 cgroups, so memory is bounded by RLIMIT_DATA and processes and CPU are not \
+                 limited; run as root for full limits"
+            );
+            sandbox()
+        }
+        Isolation::Sandbox => anyhow::bail!(
+            "--isolation sandbox needs root or user namespaces, and this host allows neither"
+        ),
         Isolation::Auto => {
             eprintln!(
-                "lamina: WARNING: not running as root, so environments are NOT isolated from \
-                 each other or from this machine; run as root for sandboxes, or pass \
-                 --isolation none to silence this warning"
+                "lamina: WARNING: neither root nor user namespaces are available, so environments \
+                 are NOT isolated from each other or from this machine; run as root for \
+                 sandboxes, or pass --isolation none to silence this warning"
             );
             Ok(Arc::new(ProcessLauncher))
         }

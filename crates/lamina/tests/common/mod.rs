@@ -38,7 +38,33 @@ impl Server {
                 (Some(t), d)
             }
         };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lamina"))
+        Server::spawn(Command::new(env!("CARGO_BIN_EXE_lamina")), args, dir, tmp)
+    }
+
+    /// Starts the server as the unprivileged user `nobody` (uid 65534), from a copy of the
+    /// binary in a directory anyone can read, with a data directory it owns.
+    pub fn start_unprivileged(args: &[&str]) -> Server {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let bin = t.path().join("lamina");
+        std::fs::copy(env!("CARGO_BIN_EXE_lamina"), &bin).unwrap();
+        let data = t.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        std::os::unix::fs::chown(&data, Some(65534), Some(65534)).unwrap();
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin);
+        Server::spawn(cmd, args, data, Some(t))
+    }
+
+    fn spawn(
+        mut command: Command,
+        args: &[&str],
+        dir: PathBuf,
+        tmp: Option<tempfile::TempDir>,
+    ) -> Server {
+        let mut child = command
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&dir)
