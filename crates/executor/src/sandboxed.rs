@@ -102,7 +102,7 @@ impl Shared {
     /// waits for a spec.
     fn start_one(&self) -> Result<Warm, LaunchError> {
         let cgroups = match &self.cgroups {
-            cgroup::Layout::V1 { .. } => {
+            cgroup::Layout::V1 { .. } | cgroup::Layout::V2 { .. } => {
                 // Placeholder limits until a function claims the sandbox.
                 let limits = Limits::for_function(128, 512, lamina_model::limits::PROCESSES);
                 let id = uuid::Uuid::new_v4().simple().to_string();
@@ -282,6 +282,9 @@ impl Launcher for SandboxLauncher {
         let limits = match &self.shared.cgroups {
             cgroup::Layout::V1 { .. } => {
                 "memory, pids and CPU limits through cgroup v1".to_string()
+            }
+            cgroup::Layout::V2 { .. } => {
+                "memory, pids and CPU limits through cgroup v2".to_string()
             }
             cgroup::Layout::Unavailable(why) => format!(
                 "NO cgroup limits ({why}): memory bounded by RLIMIT_DATA, no process or CPU limit"

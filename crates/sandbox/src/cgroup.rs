@@ -1,10 +1,17 @@
 //! Resource limits of a sandbox through cgroups.
 //!
-//! Detected once at start: on cgroup v1 (and hybrid hosts, such as this project's machines)
-//! the limits live in the `memory`, `pids` and `cpu` hierarchies. Each sandbox gets one
-//! directory per hierarchy under `<hierarchy>/lamina/`, created and limited by the platform
-//! before the sandbox starts; the sandbox's first process joins them before it forks, so
-//! everything it starts is born inside.
+//! Detected once at start:
+//! - cgroup v1, and hybrid hosts such as this project's machines: the limits live in the
+//!   `memory`, `pids` and `cpu` hierarchies, one directory per hierarchy for each sandbox,
+//!   under `<hierarchy>/lamina/<server>/`;
+//! - cgroup v2 only: one directory per sandbox under `/sys/fs/cgroup/lamina/<server>/`,
+//!   with the `memory`, `pids` and `cpu` controllers enabled down the tree. (The machines
+//!   this project is developed on are hybrid: the v2 code is checked against a directory
+//!   tree in the tests, not against a real v2 kernel.)
+//!
+//! The platform creates a sandbox's cgroups and sets their limits before the sandbox starts;
+//! the sandbox's first process joins them before it forks, so everything it starts is born
+//! inside.
 
 use std::fs;
 use std::io;
@@ -21,6 +28,11 @@ pub enum Layout {
         /// Mount root, normally `/sys/fs/cgroup`.
         root: PathBuf,
     },
+    /// The unified cgroup v2 hierarchy with the memory, pids and cpu controllers.
+    V2 {
+        /// Mount root, normally `/sys/fs/cgroup`.
+        root: PathBuf,
+    },
     /// No usable cgroup controllers.
     Unavailable(String),
 }
@@ -33,7 +45,7 @@ pub struct Limits {
     pub memory_bytes: u64,
     /// Most processes and threads.
     pub pids: u64,
-    /// Relative CPU weight (v1 `cpu.shares`).
+    /// Relative CPU weight in v1 `cpu.shares` units (1,024 = one vCPU's worth).
     pub cpu_shares: u64,
     /// CPU time allowed per period, in microseconds, for a period of 100 ms.
     pub cpu_quota_us: u64,
@@ -51,6 +63,11 @@ impl Limits {
             cpu_shares: shares,
             cpu_quota_us: vcpus * 100_000,
         }
+    }
+
+    /// The v2 `cpu.weight` (1-10,000) for these shares, by the kernel's own conversion.
+    pub fn cpu_weight(&self) -> u64 {
+        1 + (self.cpu_shares.clamp(2, 262_144) - 2) * 9999 / 262_142
     }
 }
 
@@ -70,10 +87,22 @@ pub fn detect(root: &Path) -> Layout {
             root: root.to_path_buf(),
         };
     }
-    if root.join("cgroup.controllers").exists() {
-        return Layout::Unavailable(
-            "cgroup v2 only host: not supported by this Lamina version yet".into(),
-        );
+    if let Ok(controllers) = fs::read_to_string(root.join("cgroup.controllers")) {
+        let have: Vec<&str> = controllers.split_whitespace().collect();
+        let lacking: Vec<&str> = CONTROLLERS
+            .iter()
+            .filter(|c| !have.contains(c))
+            .copied()
+            .collect();
+        if lacking.is_empty() {
+            return Layout::V2 {
+                root: root.to_path_buf(),
+            };
+        }
+        return Layout::Unavailable(format!(
+            "cgroup v2 controllers missing: {}",
+            lacking.join(", ")
+        ));
     }
     Layout::Unavailable(format!(
         "cgroup v1 controllers missing: {}",
@@ -84,12 +113,32 @@ pub fn detect(root: &Path) -> Layout {
 /// The cgroups of one sandbox.
 #[derive(Debug)]
 pub struct Cgroups {
+    v2: bool,
+    /// v1: memory, pids, cpu directories; v2: the one directory.
     dirs: Vec<PathBuf>,
-    memory: PathBuf,
 }
 
 fn write(path: &Path, value: &str) -> io::Result<()> {
     fs::write(path, value).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+}
+
+fn mkdir(dir: &Path) -> io::Result<()> {
+    fs::create_dir_all(dir).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))
+}
+
+/// Enables the controllers for the children of `dir` (v2), unless they already are.
+fn enable_controllers(dir: &Path) -> io::Result<()> {
+    let file = dir.join("cgroup.subtree_control");
+    let enabled = fs::read_to_string(&file).unwrap_or_default();
+    let wanted: Vec<String> = CONTROLLERS
+        .iter()
+        .filter(|c| !enabled.split_whitespace().any(|e| e == **c))
+        .map(|c| format!("+{c}"))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    write(&file, &wanted.join(" "))
 }
 
 impl Cgroups {
@@ -100,24 +149,36 @@ impl Cgroups {
         id: &str,
         limits: &Limits,
     ) -> io::Result<Cgroups> {
-        let Layout::V1 { root } = layout else {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "no usable cgroups",
-            ));
-        };
-        let dirs: Vec<PathBuf> = CONTROLLERS
-            .iter()
-            .map(|c| root.join(c).join(PARENT).join(instance).join(id))
-            .collect();
-        let cgroups = Cgroups {
-            memory: dirs[0].clone(),
-            dirs,
+        let cgroups = match layout {
+            Layout::V1 { root } => Cgroups {
+                v2: false,
+                dirs: CONTROLLERS
+                    .iter()
+                    .map(|c| root.join(c).join(PARENT).join(instance).join(id))
+                    .collect(),
+            },
+            Layout::V2 { root } => {
+                // Processes may only live in leaves, so the parents hold none; each enables
+                // the controllers for its children.
+                let parent = root.join(PARENT);
+                let server = parent.join(instance);
+                enable_controllers(root)?;
+                mkdir(&parent)?;
+                enable_controllers(&parent)?;
+                mkdir(&server)?;
+                enable_controllers(&server)?;
+                Cgroups {
+                    v2: true,
+                    dirs: vec![server.join(id)],
+                }
+            }
+            Layout::Unavailable(why) => {
+                return Err(io::Error::new(io::ErrorKind::Unsupported, why.clone()));
+            }
         };
         let result = (|| {
             for dir in &cgroups.dirs {
-                fs::create_dir_all(dir)
-                    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
+                mkdir(dir)?;
             }
             cgroups.set_limits(limits)
         })();
@@ -130,11 +191,25 @@ impl Cgroups {
 
     /// Sets (or changes) the limits.
     pub fn set_limits(&self, limits: &Limits) -> io::Result<()> {
+        let value = limits.memory_bytes.to_string();
+        if self.v2 {
+            let dir = &self.dirs[0];
+            write(&dir.join("memory.max"), &value)?;
+            let swap = dir.join("memory.swap.max");
+            if swap.exists() {
+                write(&swap, "0")?;
+            }
+            write(&dir.join("pids.max"), &limits.pids.to_string())?;
+            write(&dir.join("cpu.weight"), &limits.cpu_weight().to_string())?;
+            return write(
+                &dir.join("cpu.max"),
+                &format!("{} 100000", limits.cpu_quota_us),
+            );
+        }
         let mem = &self.dirs[0];
         // With swap, memsw must never be below memory: raise it first when growing, lower it
         // last when shrinking. Without swap both equal the same value.
         let memsw = mem.join("memory.memsw.limit_in_bytes");
-        let value = limits.memory_bytes.to_string();
         if memsw.exists() && write(&memsw, &value).is_err() {
             write(&mem.join("memory.limit_in_bytes"), &value)?;
             write(&memsw, &value)?;
@@ -155,9 +230,8 @@ impl Cgroups {
     /// cgroups under `lamina/<pid>-<n>/`; only instances whose process is gone are touched,
     /// so servers sharing a host never remove each other's cgroups.
     pub fn sweep(layout: &Layout) {
-        let Layout::V1 { root } = layout else { return };
-        for ctrl in CONTROLLERS {
-            let Ok(instances) = fs::read_dir(root.join(ctrl).join(PARENT)) else {
+        for parent in parents(layout) {
+            let Ok(instances) = fs::read_dir(&parent) else {
                 continue;
             };
             for instance in instances.flatten() {
@@ -175,9 +249,8 @@ impl Cgroups {
 
     /// Removes this server's instance directories once its sandboxes are gone.
     pub fn remove_instance(layout: &Layout, instance: &str) {
-        let Layout::V1 { root } = layout else { return };
-        for ctrl in CONTROLLERS {
-            remove_instance_dir(&root.join(ctrl).join(PARENT).join(instance));
+        for parent in parents(layout) {
+            remove_instance_dir(&parent.join(instance));
         }
     }
 
@@ -188,12 +261,22 @@ impl Cgroups {
 
     /// Peak memory use in bytes.
     pub fn peak_memory_bytes(&self) -> Option<u64> {
-        read_u64(&self.memory.join("memory.max_usage_in_bytes"))
+        let file = if self.v2 {
+            "memory.peak"
+        } else {
+            "memory.max_usage_in_bytes"
+        };
+        read_u64(&self.dirs[0].join(file))
     }
 
     /// Whether the kernel's OOM killer killed a process of the sandbox.
     pub fn oom_killed(&self) -> bool {
-        fs::read_to_string(self.memory.join("memory.oom_control"))
+        let file = if self.v2 {
+            "memory.events"
+        } else {
+            "memory.oom_control"
+        };
+        fs::read_to_string(self.dirs[0].join(file))
             .ok()
             .and_then(|s| {
                 s.lines()
@@ -224,6 +307,18 @@ impl Cgroups {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+}
+
+/// The `lamina` directories under which servers keep their instances.
+fn parents(layout: &Layout) -> Vec<PathBuf> {
+    match layout {
+        Layout::V1 { root } => CONTROLLERS
+            .iter()
+            .map(|c| root.join(c).join(PARENT))
+            .collect(),
+        Layout::V2 { root } => vec![root.join(PARENT)],
+        Layout::Unavailable(_) => Vec::new(),
     }
 }
 
@@ -272,14 +367,26 @@ mod tests {
         assert_eq!(small.cpu_quota_us, 100_000, "at least one vCPU");
         let one = Limits::for_function(1769, 512, 1024);
         assert_eq!(one.cpu_shares, 1024);
+        assert_eq!(
+            one.cpu_weight(),
+            39,
+            "the kernel's conversion of 1,024 shares"
+        );
         assert_eq!(one.cpu_quota_us, 100_000);
         let big = Limits::for_function(10_240, 512, 1024);
         assert_eq!(big.cpu_quota_us, 600_000, "six vCPUs at 10 GB, as Lambda");
     }
 
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("lamina-cgroup-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
     #[test]
-    fn detects_a_missing_hierarchy() {
-        let dir = std::env::temp_dir().join(format!("lamina-cgroup-test-{}", std::process::id()));
+    fn detects_v1_v2_and_what_is_missing() {
+        let dir = scratch("v1");
         for ctrl in ["memory", "cpu"] {
             fs::create_dir_all(dir.join(ctrl)).unwrap();
             fs::write(dir.join(ctrl).join("tasks"), "").unwrap();
@@ -291,6 +398,63 @@ mod tests {
         fs::create_dir_all(dir.join("pids")).unwrap();
         fs::write(dir.join("pids/tasks"), "").unwrap();
         assert_eq!(detect(&dir), Layout::V1 { root: dir.clone() });
+
+        let v2 = scratch("v2");
+        fs::write(
+            v2.join("cgroup.controllers"),
+            "cpuset cpu io memory hugetlb\n",
+        )
+        .unwrap();
+        assert!(matches!(detect(&v2), Layout::Unavailable(why) if why.contains("pids")));
+        fs::write(
+            v2.join("cgroup.controllers"),
+            "cpuset cpu io memory hugetlb pids rdma\n",
+        )
+        .unwrap();
+        assert_eq!(detect(&v2), Layout::V2 { root: v2.clone() });
         let _ = fs::remove_dir_all(&dir);
+        let _ = fs::remove_dir_all(&v2);
+    }
+
+    /// What a v2 host is asked to do, checked against a plain directory tree.
+    #[test]
+    fn v2_enables_controllers_and_writes_limits() {
+        let root = scratch("v2-tree");
+        fs::write(root.join("cgroup.controllers"), "cpu memory pids\n").unwrap();
+        fs::write(root.join("cgroup.subtree_control"), "memory\n").unwrap();
+        let layout = detect(&root);
+        let limits = Limits::for_function(3538, 512, 1024);
+        let c = Cgroups::create(&layout, "42-x", "env", &limits).unwrap();
+        assert_eq!(c.dirs(), [root.join("lamina/42-x/env")]);
+        let read = |p: &str| fs::read_to_string(root.join(p)).unwrap();
+        assert_eq!(
+            read("cgroup.subtree_control"),
+            "+pids +cpu",
+            "only what is not enabled yet"
+        );
+        assert_eq!(read("lamina/cgroup.subtree_control"), "+memory +pids +cpu");
+        assert_eq!(
+            read("lamina/42-x/cgroup.subtree_control"),
+            "+memory +pids +cpu"
+        );
+        assert_eq!(
+            read("lamina/42-x/env/memory.max"),
+            ((3538u64 + 512) << 20).to_string()
+        );
+        assert_eq!(read("lamina/42-x/env/pids.max"), "1024");
+        assert_eq!(read("lamina/42-x/env/cpu.max"), "200000 100000");
+        assert_eq!(
+            read("lamina/42-x/env/cpu.weight"),
+            limits.cpu_weight().to_string()
+        );
+        fs::write(
+            root.join("lamina/42-x/env/memory.events"),
+            "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n",
+        )
+        .unwrap();
+        assert!(c.oom_killed());
+        fs::write(root.join("lamina/42-x/env/memory.peak"), "123456\n").unwrap();
+        assert_eq!(c.peak_memory_bytes(), Some(123_456));
+        let _ = fs::remove_dir_all(&root);
     }
 }

@@ -111,6 +111,11 @@ pub fn run(exe: &Path, work_dir: &Path) -> Vec<Finding> {
                 ),
             ));
         }
+        cgroup::Layout::V2 { .. } => out.push(finding(
+            "cgroups",
+            true,
+            "v2 unified hierarchy with the memory, pids and cpu controllers",
+        )),
         cgroup::Layout::Unavailable(why) => out.push(finding("cgroups", false, why)),
     }
     let favordynmods =
@@ -164,7 +169,7 @@ fn trial(exe: &Path, work_dir: &Path, possible: bool) -> Finding {
         let layout = cgroup::detect(Path::new("/sys/fs/cgroup"));
         let instance = cgroup::instance_name();
         let cgroups = match &layout {
-            cgroup::Layout::V1 { .. } if root => Some(
+            cgroup::Layout::V1 { .. } | cgroup::Layout::V2 { .. } if root => Some(
                 Cgroups::create(
                     &layout,
                     &instance,
