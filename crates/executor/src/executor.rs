@@ -329,6 +329,21 @@ impl Executor {
         }
     }
 
+    /// Prepares a newly stored package for environments (a sandbox launcher builds and mounts
+    /// its image), so that no cold start pays for it.
+    pub async fn prepare_package(&self, task_dir: &std::path::Path) {
+        let launcher = self.inner.launcher.clone();
+        let dir = task_dir.to_path_buf();
+        let _ = tokio::task::spawn_blocking(move || launcher.prepare_package(&dir)).await;
+    }
+
+    /// Lets go of what was prepared for a package that is about to be removed.
+    pub async fn release_package(&self, task_dir: &std::path::Path) {
+        let launcher = self.inner.launcher.clone();
+        let dir = task_dir.to_path_buf();
+        let _ = tokio::task::spawn_blocking(move || launcher.release_package(&dir)).await;
+    }
+
     /// Stops every environment and waits (up to `grace`) until all are gone. New
     /// invocations are refused from now on.
     pub async fn shutdown(&self, grace: Duration) {

@@ -124,6 +124,11 @@ pub trait Launcher: Send + Sync + Debug {
     fn describe(&self) -> String;
     /// Stops whatever the launcher keeps ready (pre-started sandboxes).
     fn shutdown(&self) {}
+    /// A package was stored at `task_dir`: prepare what environments of it will need. May
+    /// block.
+    fn prepare_package(&self, _task_dir: &Path) {}
+    /// The package at `task_dir` is about to be removed. May block.
+    fn release_package(&self, _task_dir: &Path) {}
 }
 
 /// Runs each environment as a plain process group on the host, with an explicit environment

@@ -45,6 +45,12 @@ struct Shared {
     filling: AtomicBool,
     closed: AtomicBool,
     runtime: tokio::runtime::Handle,
+    /// Where mounted package images live, when images are available here.
+    images: Option<PathBuf>,
+    /// Package directory -> mount point of its image (`None`: no image, bind the directory).
+    // Held while an image is built and mounted (tens of milliseconds, off the invocation path
+    // when packages are prepared at deployment).
+    mounted: Mutex<std::collections::HashMap<PathBuf, Option<PathBuf>>>,
 }
 
 /// A sandbox init started ahead of time, inside its cgroups, waiting for a spec.
@@ -72,6 +78,13 @@ impl SandboxLauncher {
             cgroup::Layout::Unavailable("not root: cgroups cannot be created".into())
         };
         Cgroups::sweep(&cgroups);
+        let images = lamina_sandbox::image::available().then(|| work_dir.join("mnt"));
+        if let Some(dir) = &images {
+            // Mounts left by a server that did not stop cleanly.
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                lamina_sandbox::image::unmount(&entry.path());
+            }
+        }
         let shared = Arc::new(Shared {
             exe: exe.to_path_buf(),
             root_mountpoint,
@@ -82,6 +95,8 @@ impl SandboxLauncher {
             filling: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             runtime: tokio::runtime::Handle::current(),
+            images,
+            mounted: Mutex::new(std::collections::HashMap::new()),
         });
         shared.refill();
         Ok(SandboxLauncher { shared })
@@ -144,6 +159,40 @@ impl Shared {
         })
     }
 
+    /// Where the sandbox finds the package at `task_dir`: its mounted image, built and mounted
+    /// on first use, or the directory itself where images are not available.
+    fn task_source(&self, task_dir: &Path) -> PathBuf {
+        let Some(images) = &self.images else {
+            return task_dir.to_path_buf();
+        };
+        let mut mounted = self.mounted.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(known) = mounted.get(task_dir) {
+            return known.clone().unwrap_or_else(|| task_dir.to_path_buf());
+        }
+        let image = task_dir.with_extension("ext4");
+        let name = task_dir
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        let at = images.join(name);
+        let result = (|| {
+            if !image.exists() {
+                lamina_sandbox::image::build(task_dir, &image)?;
+            }
+            lamina_sandbox::image::mount(&image, &at)
+        })();
+        let source = match result {
+            Ok(()) => Some(at),
+            Err(e) => {
+                tracing::warn!(package = %task_dir.display(), error = %e, "no package image; binding the directory");
+                None
+            }
+        };
+        mounted.insert(task_dir.to_path_buf(), source.clone());
+        source.unwrap_or_else(|| task_dir.to_path_buf())
+    }
+
     fn take(&self) -> Option<Warm> {
         self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop()
     }
@@ -194,7 +243,7 @@ impl Launcher for SandboxLauncher {
                     RUNTIME_API_ADDR.to_string(),
                 )])
                 .collect(),
-            task_dir: spec.host.task_root.clone(),
+            task_dir: shared.task_source(&spec.host.task_root),
             runtime_dir: spec.host.runtime_dir.clone(),
             extra_ro: spec.extra_ro.clone(),
             root_mountpoint: shared.root_mountpoint.clone(),
@@ -304,6 +353,32 @@ impl Launcher for SandboxLauncher {
             drop(WarmGuard(Some(warm)));
         }
         Cgroups::remove_instance(&self.shared.cgroups, &self.shared.instance);
+        let mounted = std::mem::take(
+            &mut *self
+                .shared
+                .mounted
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        for at in mounted.into_values().flatten() {
+            lamina_sandbox::image::unmount(&at);
+        }
+    }
+
+    fn prepare_package(&self, task_dir: &Path) {
+        self.shared.task_source(task_dir);
+    }
+
+    fn release_package(&self, task_dir: &Path) {
+        let at = self
+            .shared
+            .mounted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(task_dir);
+        if let Some(Some(at)) = at {
+            lamina_sandbox::image::unmount(&at);
+        }
     }
 }
 

@@ -167,9 +167,20 @@ async fn functions_cannot_see_the_host_or_each_other() {
 
     // Nothing of the host's layout or the platform's environment shows.
     let mountinfo = attack(&s, "a", json!({"attack": "mountinfo"})).await;
+    let mountinfo = mountinfo.as_str().unwrap();
+    let data_dir = s.data_dir.display().to_string();
     assert!(
-        !mountinfo.as_str().unwrap().contains("sandbox-root"),
-        "{mountinfo}"
+        !mountinfo.contains(&data_dir) && !mountinfo.contains("sandbox-root"),
+        "host paths show:\n{mountinfo}"
+    );
+    let task = mountinfo
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some("/var/task"))
+        .expect("a /var/task mount");
+    assert_eq!(
+        task.split(' ').nth(3),
+        Some("/"),
+        "the code is a filesystem of its own: {task}"
     );
     let env = attack(&s, "a", json!({"attack": "environ"})).await;
     for leaked in [

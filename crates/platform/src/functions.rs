@@ -170,16 +170,25 @@ impl Platform {
     /// Stores a package off the async threads.
     async fn store_package(&self, zip: Vec<u8>) -> Result<CodeInfo, LambdaError> {
         let code = self.inner.code.clone();
-        tokio::task::spawn_blocking(move || code.put(&zip))
+        let info = tokio::task::spawn_blocking(move || code.put(&zip))
             .await
             .map_err(|e| LambdaError::Service(format!("package extraction failed: {e}")))?
-            .map_err(package_error)
+            .map_err(package_error)?;
+        self.inner
+            .executor
+            .prepare_package(&self.inner.code.task_dir(&info.id))
+            .await;
+        Ok(info)
     }
 
     /// Removes a package once no function uses it.
     async fn collect_code(&self, id: &str) {
         match self.inner.store.code_in_use(id).await {
             Ok(false) => {
+                self.inner
+                    .executor
+                    .release_package(&self.inner.code.task_dir(id))
+                    .await;
                 if let Err(e) = self.inner.code.remove(id) {
                     tracing::warn!(code = id, error = %e, "could not remove an unused package");
                 }

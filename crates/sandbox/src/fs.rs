@@ -97,6 +97,20 @@ fn bind_entry(src: &Path, dst: &Path) -> io::Result<()> {
     bind_ro(src, dst)
 }
 
+fn copy_tree(src: &Path, dst: &Path) -> io::Result<()> {
+    fs::create_dir_all(dst)?;
+    for entry in fs::read_dir(src).map_err(|e| err("read", src, e))? {
+        let entry = entry?;
+        let to = dst.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &to)?;
+        } else {
+            fs::copy(entry.path(), &to).map_err(|e| err("copy", &entry.path(), e))?;
+        }
+    }
+    Ok(())
+}
+
 fn inside(root: &Path, path: &Path) -> PathBuf {
     root.join(path.strip_prefix("/").unwrap_or(path))
 }
@@ -157,7 +171,9 @@ pub fn build_root(spec: &SandboxSpec) -> io::Result<()> {
         format!("root:x:0:\nsbx_user1051:x:{SANDBOX_GID}:\n"),
     )?;
     bind_ro(&spec.task_dir, &root.join("var/task"))?;
-    bind_ro(&spec.runtime_dir, &root.join("var/runtime"))?;
+    // The bootstraps are a few kilobytes: copied rather than bound, so that no host path
+    // shows in the sandbox's mount table.
+    copy_tree(&spec.runtime_dir, &root.join("var/runtime"))?;
     for extra in &spec.extra_ro {
         let dst = inside(root, extra);
         fs::create_dir_all(&dst).map_err(|e| err("mkdir", &dst, e))?;

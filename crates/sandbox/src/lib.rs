@@ -12,6 +12,7 @@
 //! - [`doctor`]: what this host offers for isolation, for `lamina doctor`.
 //! - [`net`]: loopback up and the listener inside a fresh network namespace.
 //! - [`seccomp`]: the system call filters of the runtime.
+//! - [`image`]: packages as read-only filesystem images, so mount tables show no host path.
 //! - [`fs`]: the minimal read-only root.
 //!
 //! **Architecture invariant:** the multi-threaded server never forks to do isolation work;
@@ -21,6 +22,7 @@
 pub mod cgroup;
 pub mod doctor;
 pub mod fs;
+pub mod image;
 pub mod init;
 pub mod launch;
 pub mod net;
