@@ -3,6 +3,7 @@
 //! dispatches to one module per subcommand under `commands/`.
 
 mod commands;
+mod echo_runtime;
 
 use clap::{Parser, Subcommand};
 
@@ -30,12 +31,17 @@ enum Command {
     Logs(commands::logs::Args),
     /// Report what isolation this host can give environments, and why.
     Doctor(commands::doctor::Args),
+    /// Measure a server: warm and cold invocations, throughput, against same-run baselines.
+    Bench(commands::bench::Args),
     /// Internal: the init of one sandbox, started by `serve` (reads its spec on stdin).
     #[command(name = "sandbox-init", hide = true)]
     SandboxInit,
 }
 
 fn main() -> std::process::ExitCode {
+    if echo_runtime::invoked_as_bootstrap() {
+        echo_runtime::run();
+    }
     let cli = Cli::parse();
     if let Command::SandboxInit = cli.command {
         // Must stay single-threaded: it forks and changes namespaces. No async runtime here.
@@ -60,6 +66,7 @@ fn main() -> std::process::ExitCode {
             Command::Rm(args) => commands::rm::run(args).await,
             Command::Logs(args) => commands::logs::run(args).await,
             Command::Doctor(args) => commands::doctor::run(args).await,
+            Command::Bench(args) => commands::bench::run(args).await,
             Command::SandboxInit => unreachable!("handled before the runtime starts"),
         }
     });

@@ -230,3 +230,55 @@ fn doctor_reports_each_primitive_and_proves_a_sandbox() {
         "{trial}"
     );
 }
+
+/// `lamina bench` with tiny counts, so that it cannot rot: every scenario runs and every
+/// figure is written. No thresholds: speed is judged from full runs, not in tests.
+#[test]
+fn bench_smoke_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let json_path = dir.path().join("bench.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_lamina"))
+        .args([
+            "bench",
+            "--warm",
+            "20",
+            "--throughput-seconds",
+            "0.2",
+            "--cold",
+            "1",
+            "--json",
+        ])
+        .arg(&json_path)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("warm p50") && stdout.contains("baseline: loopback HTTP round trip"),
+        "{stdout}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    assert!(
+        report["baseline"]["http_round_trip"]["p50_us"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    for runtime in ["provided", "python", "node"] {
+        let r = &report["runtimes"][runtime];
+        assert_eq!(r["warm"]["n"], 20, "{runtime}: {r}");
+        assert!(r["warm"]["p50_us"].as_f64().unwrap() > 0.0, "{runtime}");
+        for clients in ["2", "4", "8"] {
+            assert!(
+                r["throughput"][clients]["invocations"].as_u64().unwrap() > 0,
+                "{runtime} at {clients}"
+            );
+        }
+        assert_eq!(r["cold"]["first_invocation"]["n"], 1, "{runtime}");
+        assert_eq!(
+            r["cold"]["init_duration"]["n"], 1,
+            "{runtime}: Init Duration was reported"
+        );
+    }
+}

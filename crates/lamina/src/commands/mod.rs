@@ -1,5 +1,6 @@
 //! One module per subcommand. Client commands share [`Endpoint`].
 
+pub mod bench;
 pub mod deploy;
 pub mod doctor;
 pub mod invoke;

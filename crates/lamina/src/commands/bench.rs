@@ -1,0 +1,588 @@
+//! `lamina bench`: measures a Lamina server the way the project judges itself. Starts a
+//! server (or targets `--endpoint`), deploys echo functions for the native (`provided`),
+//! Python and Node.js runtimes, and runs scenarios with a closed-loop, keep-alive client
+//! written in Rust, outside the server's process:
+//! - warm: sequential warm invocations, p50/p99/p99.9 per runtime;
+//! - throughput: 2, 4 and 8 concurrent clients for a fixed time, invocations/s, p99, and the
+//!   server's CPU time (its environments included) per 1,000 invocations;
+//! - cold: the first invocation of a fresh function, with Init Duration and Duration from its
+//!   REPORT line;
+//! - baselines measured in the same run: a bare loopback HTTP round trip with the same
+//!   client, and a bare process start of each runtime.
+//!
+//! Prints a table and, with `--json FILE`, writes every figure.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+
+use super::Endpoint;
+
+/// Flags of `lamina bench`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Measured sequential warm invocations per runtime (after 10% discarded).
+    #[arg(long, default_value_t = 2000)]
+    warm: usize,
+    /// Seconds each throughput level runs.
+    #[arg(long, default_value_t = 5.0)]
+    throughput_seconds: f64,
+    /// Fresh functions per runtime for the cold-start scenario.
+    #[arg(long, default_value_t = 10)]
+    cold: usize,
+    /// Runtimes to measure (provided, python, node).
+    #[arg(long, value_delimiter = ',', default_value = "provided,python,node")]
+    runtimes: Vec<String>,
+    /// Write every figure to this file as JSON.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+    /// Isolation of the server the bench starts (ignored with --endpoint).
+    #[arg(long, default_value = "auto")]
+    isolation: String,
+    /// Measure an already running server instead of starting one.
+    #[arg(long)]
+    endpoint: Option<String>,
+}
+
+const EVENT: &[u8] = br#"{"hello":"world","n":42}"#;
+
+/// A keep-alive HTTP/1.1 connection.
+struct Conn {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    host: String,
+}
+
+impl Conn {
+    async fn open(addr: SocketAddr) -> anyhow::Result<Conn> {
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        Ok(Conn {
+            sender,
+            host: addr.to_string(),
+        })
+    }
+
+    async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Bytes,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<(u16, http::HeaderMap, Bytes)> {
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", &self.host);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.sender.ready().await?;
+        let resp = self.sender.send_request(req.body(Full::new(body))?).await?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await?.to_bytes();
+        Ok((status, headers, body))
+    }
+
+    async fn invoke(&mut self, function: &str) -> anyhow::Result<Duration> {
+        let path = format!("/2015-03-31/functions/{function}/invocations");
+        let t = Instant::now();
+        let (status, _, body) = self
+            .request("POST", &path, Bytes::from_static(EVENT), &[])
+            .await?;
+        let took = t.elapsed();
+        if status != 200 || body.as_ref() != EVENT && !body.starts_with(b"{\"hello\"") {
+            bail!(
+                "invocation of {function} answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        Ok(took)
+    }
+}
+
+/// Percentile of sorted durations, in microseconds.
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p / 100.0).round() as usize;
+    sorted[i].as_secs_f64() * 1e6
+}
+
+fn summary(mut samples: Vec<Duration>) -> Value {
+    samples.sort();
+    json!({
+        "n": samples.len(),
+        "p50_us": pct(&samples, 50.0),
+        "p99_us": pct(&samples, 99.0),
+        "p999_us": pct(&samples, 99.9),
+    })
+}
+
+/// A server the bench started, stopped when dropped.
+struct OwnServer {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(isolation: &str) -> anyhow::Result<(OwnServer, String, u32)> {
+    let dir = tempfile::tempdir()?;
+    let exe = std::env::current_exe()?;
+    let mut child = Command::new(exe)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--isolation",
+            isolation,
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env("LAMINA_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting lamina serve")?;
+    let stderr = child.stderr.take().context("server stderr")?;
+    let mut lines = BufReader::new(stderr).lines();
+    let mut endpoint = None;
+    for line in lines.by_ref() {
+        let line = line?;
+        if let Some(addr) = line.split("listening on ").nth(1) {
+            endpoint = Some(addr.trim().to_string());
+        }
+        if line.starts_with("  isolation:") {
+            eprintln!(
+                "server{}",
+                line.trim_start().trim_start_matches("isolation")
+            );
+        }
+        if line.starts_with("  region ") {
+            break;
+        }
+    }
+    // Keep draining the server's output so that it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    let pid = child.id();
+    let endpoint = endpoint.context("the server did not say where it listens")?;
+    Ok((OwnServer { child, _dir: dir }, endpoint, pid))
+}
+
+/// One echo function to deploy: the same handler in each runtime, so that the
+/// figures compare runtimes and not handlers.
+struct Echo {
+    label: &'static str,
+    runtime: &'static str,
+    handler: &'static str,
+    package: Vec<u8>,
+}
+
+fn echo_packages(runtimes: &[String]) -> anyhow::Result<Vec<Echo>> {
+    let zip = |files: &[(&str, &[u8], u32)]| -> anyhow::Result<Vec<u8>> {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (name, data, mode) in files {
+            let options = zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Deflated)
+                .unix_permissions(*mode);
+            w.start_file(*name, options)?;
+            w.write_all(data)?;
+        }
+        Ok(w.finish()?.into_inner())
+    };
+    let mut out = Vec::new();
+    for runtime in runtimes {
+        match runtime.as_str() {
+            "provided" => {
+                let me = std::fs::read(std::env::current_exe()?)?;
+                out.push(Echo {
+                    label: "provided",
+                    runtime: "provided.al2023",
+                    handler: "bootstrap",
+                    package: zip(&[("bootstrap", &me, 0o755)])?,
+                });
+            }
+            "python" => out.push(Echo {
+                label: "python",
+                runtime: "python3.11",
+                handler: "app.handler",
+                package: zip(&[(
+                    "app.py",
+                    b"def handler(event, context):\n    return event\n",
+                    0o644,
+                )])?,
+            }),
+            "node" => out.push(Echo {
+                label: "node",
+                runtime: "nodejs20.x",
+                handler: "index.handler",
+                package: zip(&[(
+                    "index.mjs",
+                    b"export const handler = async (event) => event;\n",
+                    0o644,
+                )])?,
+            }),
+            other => bail!("unknown runtime {other:?}: choose among provided, python, node"),
+        }
+    }
+    Ok(out)
+}
+
+/// CPU time (ms) of a process and all its descendants, including reaped children.
+fn tree_cpu_ms(root: u32) -> f64 {
+    let tick = 100.0; // USER_HZ on Linux
+    let mut total = 0.0;
+    let mut stack = vec![root];
+    while let Some(pid) = stack.pop() {
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            let fields: Vec<&str> = stat
+                .rsplit_once(") ")
+                .map(|(_, r)| r)
+                .unwrap_or("")
+                .split_whitespace()
+                .collect();
+            let get = |i: usize| {
+                fields
+                    .get(i)
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .unwrap_or(0.0)
+            };
+            // utime, stime, cutime, cstime are fields 14-17 of stat (11-14 after the name).
+            total += (get(11) + get(12) + get(13) + get(14)) * 1000.0 / tick;
+        }
+        if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+            for t in tasks.flatten() {
+                if let Ok(children) = std::fs::read_to_string(t.path().join("children")) {
+                    stack.extend(
+                        children
+                            .split_whitespace()
+                            .filter_map(|c| c.parse::<u32>().ok()),
+                    );
+                }
+            }
+        }
+    }
+    total
+}
+
+async fn bare_http_baseline(n: usize) -> anyhow::Result<Value> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    |req: http::Request<hyper::body::Incoming>| async move {
+                        let body = req
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(|c| c.to_bytes())
+                            .unwrap_or_default();
+                        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(body)))
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    let mut conn = Conn::open(addr).await?;
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..n + n / 10 {
+        let t = Instant::now();
+        conn.request("POST", "/", Bytes::from_static(EVENT), &[])
+            .await?;
+        if i >= n / 10 {
+            samples.push(t.elapsed());
+        }
+    }
+    Ok(summary(samples))
+}
+
+fn spawn_baseline(program: &str, args: &[&str]) -> Option<f64> {
+    let mut samples = Vec::new();
+    for _ in 0..10 {
+        let t = Instant::now();
+        let ok = Command::new(program)
+            .args(args)
+            .env_clear()
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .ok()?;
+        if !ok.success() {
+            return None;
+        }
+        samples.push(t.elapsed());
+    }
+    samples.sort();
+    Some(samples[samples.len() / 2].as_secs_f64() * 1000.0)
+}
+
+/// Runs the bench.
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let (_server, endpoint, server_pid) = match &args.endpoint {
+        Some(e) => (None, e.clone(), None),
+        None => {
+            let (s, e, pid) = start_server(&args.isolation)?;
+            (Some(s), e, Some(pid))
+        }
+    };
+    let addr: SocketAddr = endpoint
+        .trim_start_matches("http://")
+        .parse()
+        .with_context(|| format!("the endpoint must be http://IP:PORT, got {endpoint}"))?;
+    let client = Endpoint {
+        endpoint: endpoint.clone(),
+    }
+    .client();
+    let tag = std::process::id();
+    let mut report = json!({ "endpoint": endpoint, "runtimes": {} });
+
+    eprintln!("baselines...");
+    let http = bare_http_baseline(args.warm.max(100)).await?;
+    report["baseline"] = json!({
+        "http_round_trip": http,
+        "spawn_ms": {
+            "provided (/bin/true)": spawn_baseline("/bin/true", &[]),
+            "python (python3.11 -c pass)": spawn_baseline("/usr/bin/python3.11", &["-c", "pass"]),
+            "node (node -e 0)": spawn_baseline("node", &["-e", "0"]),
+        }
+    });
+
+    for Echo {
+        label,
+        runtime,
+        handler,
+        package,
+    } in echo_packages(&args.runtimes)?
+    {
+        let name = format!("bench-{label}-{tag}");
+        let create = |name: &str| {
+            json!({"FunctionName": name, "Runtime": runtime, "Handler": handler,
+                   "Role": "arn:aws:iam::000000000000:role/bench", "Timeout": 30,
+                   "Code": {"ZipFile": base64::engine::general_purpose::STANDARD.encode(&package)}})
+        };
+        let _ = client.delete_function(&name).await;
+        client
+            .create_function(&create(&name))
+            .await
+            .with_context(|| format!("deploying {name}"))?;
+
+        eprintln!("{label}: warm...");
+        let mut conn = Conn::open(addr).await?;
+        for _ in 0..args.warm / 10 + 1 {
+            conn.invoke(&name).await?;
+        }
+        let mut warm = Vec::with_capacity(args.warm);
+        for _ in 0..args.warm {
+            warm.push(conn.invoke(&name).await?);
+        }
+
+        eprintln!("{label}: throughput...");
+        let mut throughput = serde_json::Map::new();
+        for clients in [2usize, 4, 8] {
+            let cpu_before = server_pid.map(tree_cpu_ms);
+            let deadline = Instant::now() + Duration::from_secs_f64(args.throughput_seconds);
+            let mut tasks = Vec::new();
+            for _ in 0..clients {
+                let name = name.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut conn = Conn::open(addr).await?;
+                    let mut samples = Vec::new();
+                    while Instant::now() < deadline {
+                        samples.push(conn.invoke(&name).await?);
+                    }
+                    anyhow::Ok(samples)
+                }));
+            }
+            let started = Instant::now();
+            let mut all = Vec::new();
+            for t in tasks {
+                all.extend(t.await??);
+            }
+            let elapsed = started.elapsed().as_secs_f64();
+            let cpu = cpu_before
+                .zip(server_pid.map(tree_cpu_ms))
+                .map(|(a, b)| b - a);
+            let n = all.len();
+            all.sort();
+            throughput.insert(
+                clients.to_string(),
+                json!({
+                    "invocations": n,
+                    "per_second": n as f64 / elapsed,
+                    "p99_us": pct(&all, 99.0),
+                    "cpu_ms_per_1000": cpu.map(|c| c * 1000.0 / n.max(1) as f64),
+                }),
+            );
+        }
+
+        eprintln!("{label}: cold...");
+        let mut first = Vec::new();
+        let mut init = Vec::new();
+        let mut duration = Vec::new();
+        for i in 0..args.cold {
+            let cold = format!("{name}-cold-{i}");
+            client.create_function(&create(&cold)).await?;
+            let path = format!("/2015-03-31/functions/{cold}/invocations");
+            let mut c = Conn::open(addr).await?;
+            let t = Instant::now();
+            let (status, headers, _) = c
+                .request(
+                    "POST",
+                    &path,
+                    Bytes::from_static(EVENT),
+                    &[("x-amz-log-type", "Tail")],
+                )
+                .await?;
+            first.push(t.elapsed());
+            if status != 200 {
+                bail!("cold invocation of {cold} answered {status}");
+            }
+            let log = headers
+                .get("x-amz-log-result")
+                .and_then(|v| {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(v.as_bytes())
+                        .ok()
+                })
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            let field = |name: &str| -> Option<f64> {
+                log.lines()
+                    .find(|l| l.starts_with("REPORT "))?
+                    .split('\t')
+                    .find_map(|p| p.strip_prefix(name))?
+                    .trim()
+                    .split(' ')
+                    .next()?
+                    .parse()
+                    .ok()
+            };
+            init.extend(field("Init Duration: ").map(|ms| Duration::from_secs_f64(ms / 1000.0)));
+            duration.extend(field("Duration: ").map(|ms| Duration::from_secs_f64(ms / 1000.0)));
+            let _ = client.delete_function(&cold).await;
+        }
+        let _ = client.delete_function(&name).await;
+        report["runtimes"][label] = json!({
+            "runtime": runtime,
+            "warm": summary(warm),
+            "throughput": throughput,
+            "cold": { "first_invocation": summary(first), "init_duration": summary(init), "invoke_duration": summary(duration) },
+        });
+    }
+
+    print_table(&report);
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_table(r: &Value) {
+    let us = |v: &Value| {
+        v.as_f64()
+            .map(|x| format!("{x:.0}"))
+            .unwrap_or_else(|| "-".into())
+    };
+    let ms = |v: &Value| {
+        v.as_f64()
+            .map(|x| format!("{:.1}", x / 1000.0))
+            .unwrap_or_else(|| "-".into())
+    };
+    let http = &r["baseline"]["http_round_trip"];
+    println!(
+        "baseline: loopback HTTP round trip p50 {} us, p99 {} us",
+        us(&http["p50_us"]),
+        us(&http["p99_us"])
+    );
+    if let Some(spawns) = r["baseline"]["spawn_ms"].as_object() {
+        for (k, v) in spawns {
+            println!(
+                "baseline: process start {k}: {} ms",
+                v.as_f64()
+                    .map(|x| format!("{x:.1}"))
+                    .unwrap_or_else(|| "-".into())
+            );
+        }
+    }
+    println!();
+    println!(
+        "{:<9} {:>9} {:>9} {:>10} {:>10} {:>9} {:>10} {:>10} {:>10}",
+        "runtime",
+        "warm p50",
+        "warm p99",
+        "warm p99.9",
+        "c=8 inv/s",
+        "c=8 p99",
+        "cpu/1000",
+        "cold p50",
+        "init p50"
+    );
+    println!(
+        "{:<9} {:>9} {:>9} {:>10} {:>10} {:>9} {:>10} {:>10} {:>10}",
+        "", "us", "us", "us", "", "us", "ms", "ms", "ms"
+    );
+    if let Some(runtimes) = r["runtimes"].as_object() {
+        for (label, v) in runtimes {
+            let t8 = &v["throughput"]["8"];
+            println!(
+                "{:<9} {:>9} {:>9} {:>10} {:>10} {:>9} {:>10} {:>10} {:>10}",
+                label,
+                us(&v["warm"]["p50_us"]),
+                us(&v["warm"]["p99_us"]),
+                us(&v["warm"]["p999_us"]),
+                t8["per_second"]
+                    .as_f64()
+                    .map(|x| format!("{x:.0}"))
+                    .unwrap_or_else(|| "-".into()),
+                us(&t8["p99_us"]),
+                t8["cpu_ms_per_1000"]
+                    .as_f64()
+                    .map(|x| format!("{x:.0}"))
+                    .unwrap_or_else(|| "-".into()),
+                ms(&v["cold"]["first_invocation"]["p50_us"]),
+                ms(&v["cold"]["init_duration"]["p50_us"]),
+            );
+        }
+    }
+    println!();
+    println!("throughput at 2 / 4 / 8 clients (inv/s): ");
+    if let Some(runtimes) = r["runtimes"].as_object() {
+        for (label, v) in runtimes {
+            let at = |c: &str| {
+                v["throughput"][c]["per_second"]
+                    .as_f64()
+                    .map(|x| format!("{x:.0}"))
+                    .unwrap_or_else(|| "-".into())
+            };
+            println!("  {label:<9} {} / {} / {}", at("2"), at("4"), at("8"));
+        }
+    }
+}
