@@ -246,6 +246,8 @@ fn bench_smoke_run() {
             "0.2",
             "--cold",
             "1",
+            "--burst",
+            "3",
             "--json",
         ])
         .arg(&json_path)
@@ -279,6 +281,15 @@ fn bench_smoke_run() {
         assert_eq!(
             r["cold"]["init_duration"]["n"], 1,
             "{runtime}: Init Duration was reported"
+        );
+        let burst = &r["burst"]["3"];
+        assert_eq!(burst["failed"], 0, "{runtime}: {burst}");
+        let created = burst["environments_created"].as_u64().unwrap();
+        assert!((1..=3).contains(&created), "{runtime}: {burst}");
+        assert!(
+            r["density"]["pss_per_environment_kib"].as_f64().unwrap() > 0.0,
+            "{runtime}: {}",
+            r["density"]
         );
     }
 }

@@ -7,6 +7,10 @@
 //!   server's CPU time (its environments included) per 1,000 invocations;
 //! - cold: the first invocation of a fresh function, with Init Duration and Duration from its
 //!   REPORT line;
+//! - burst: N simultaneous first invocations of a fresh function: time until all answered,
+//!   environments created (cold starts seen in the REPORT lines) against those needed;
+//! - density: after the first burst, the PSS of each idle environment (its sandbox processes
+//!   included), the server's own PSS, and the idle CPU of the whole process tree;
 //! - baselines measured in the same run: a bare loopback HTTP round trip with the same
 //!   client, and a bare process start of each runtime.
 //!
@@ -38,6 +42,9 @@ pub struct Args {
     /// Fresh functions per runtime for the cold-start scenario.
     #[arg(long, default_value_t = 10)]
     cold: usize,
+    /// Simultaneous first invocations of a fresh function, one burst per size.
+    #[arg(long, value_delimiter = ',', default_value = "8,32,64")]
+    burst: Vec<usize>,
     /// Runtimes to measure (provided, python, node).
     #[arg(long, value_delimiter = ',', default_value = "provided,python,node")]
     runtimes: Vec<String>,
@@ -248,6 +255,63 @@ fn echo_packages(runtimes: &[String]) -> anyhow::Result<Vec<Echo>> {
     Ok(out)
 }
 
+/// The processes of a tree: `root` and all its descendants.
+fn tree_pids(root: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut stack = vec![root];
+    while let Some(pid) = stack.pop() {
+        out.push(pid);
+        if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+            for t in tasks.flatten() {
+                if let Ok(children) = std::fs::read_to_string(t.path().join("children")) {
+                    stack.extend(
+                        children
+                            .split_whitespace()
+                            .filter_map(|c| c.parse::<u32>().ok()),
+                    );
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Proportional set size of one process, in KiB (0 when it cannot be read).
+fn pss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Pss:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Proportional set size of a process tree, in KiB.
+fn tree_pss_kib(root: u32) -> u64 {
+    tree_pids(root).into_iter().map(pss_kib).sum()
+}
+
+/// Decodes the `REPORT` line of a tailed log and returns one of its `Name: N ms` fields.
+fn report_field(log_result: Option<&http::HeaderValue>, name: &str) -> Option<f64> {
+    let log = log_result.and_then(|v| {
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_bytes())
+            .ok()
+    })?;
+    let log = String::from_utf8_lossy(&log);
+    log.lines()
+        .find(|l| l.starts_with("REPORT "))?
+        .split('\t')
+        .find_map(|p| p.strip_prefix(name))?
+        .trim()
+        .split(' ')
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// CPU time (ms) of a process and all its descendants, including reaped children.
 fn tree_cpu_ms(root: u32) -> f64 {
     let tick = 100.0; // USER_HZ on Linux
@@ -360,7 +424,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     .client();
     let tag = std::process::id();
-    let mut report = json!({ "endpoint": endpoint, "runtimes": {} });
+    let mut report = json!({
+        "endpoint": endpoint,
+        "runtimes": {},
+        "server_pss_kib_at_start": server_pid.map(pss_kib),
+    });
 
     eprintln!("baselines...");
     let http = bare_http_baseline(args.warm.max(100)).await?;
@@ -463,36 +531,99 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             if status != 200 {
                 bail!("cold invocation of {cold} answered {status}");
             }
-            let log = headers
-                .get("x-amz-log-result")
-                .and_then(|v| {
-                    base64::engine::general_purpose::STANDARD
-                        .decode(v.as_bytes())
-                        .ok()
-                })
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default();
-            let field = |name: &str| -> Option<f64> {
-                log.lines()
-                    .find(|l| l.starts_with("REPORT "))?
-                    .split('\t')
-                    .find_map(|p| p.strip_prefix(name))?
-                    .trim()
-                    .split(' ')
-                    .next()?
-                    .parse()
-                    .ok()
-            };
+            let log = headers.get("x-amz-log-result");
+            let field = |name: &str| report_field(log, name);
             init.extend(field("Init Duration: ").map(|ms| Duration::from_secs_f64(ms / 1000.0)));
             duration.extend(field("Duration: ").map(|ms| Duration::from_secs_f64(ms / 1000.0)));
             let _ = client.delete_function(&cold).await;
         }
         let _ = client.delete_function(&name).await;
+
+        eprintln!("{label}: burst...");
+        let mut bursts = serde_json::Map::new();
+        let mut density = Value::Null;
+        for (i, &n) in args.burst.iter().enumerate() {
+            let fresh = format!("{name}-burst-{n}");
+            client.create_function(&create(&fresh)).await?;
+            // Let the sandbox pool refill after the previous scenario, so that the tree
+            // measured before and after holds the same pool.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let pss_before = server_pid.map(tree_pss_kib);
+            let mut conns = Vec::with_capacity(n);
+            for _ in 0..n {
+                conns.push(Conn::open(addr).await?);
+            }
+            let path = format!("/2015-03-31/functions/{fresh}/invocations");
+            let start = std::sync::Arc::new(tokio::sync::Barrier::new(n + 1));
+            let mut tasks = Vec::with_capacity(n);
+            for mut c in conns {
+                let (path, start) = (path.clone(), start.clone());
+                tasks.push(tokio::spawn(async move {
+                    start.wait().await;
+                    c.request(
+                        "POST",
+                        &path,
+                        Bytes::from_static(EVENT),
+                        &[("x-amz-log-type", "Tail")],
+                    )
+                    .await
+                }));
+            }
+            start.wait().await;
+            let t = Instant::now();
+            let (mut created, mut throttled, mut failed) = (0usize, 0usize, 0usize);
+            for task in tasks {
+                let (status, headers, _) = task.await??;
+                match status {
+                    200 if headers.contains_key("x-amz-function-error") => failed += 1,
+                    200 => {
+                        if report_field(headers.get("x-amz-log-result"), "Init Duration: ")
+                            .is_some()
+                        {
+                            created += 1;
+                        }
+                    }
+                    429 => throttled += 1,
+                    _ => failed += 1,
+                }
+            }
+            let all_answered = t.elapsed();
+            bursts.insert(
+                n.to_string(),
+                json!({
+                    "all_answered_ms": all_answered.as_secs_f64() * 1000.0,
+                    "environments_created": created,
+                    "environments_needed": n - throttled - failed,
+                    "throttled": throttled,
+                    "failed": failed,
+                }),
+            );
+            if i == 0
+                && let (Some(pid), Some(before)) = (server_pid, pss_before)
+            {
+                eprintln!("{label}: density...");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let after = tree_pss_kib(pid);
+                let cpu_before = tree_cpu_ms(pid);
+                let idle = Duration::from_secs(2);
+                tokio::time::sleep(idle).await;
+                let idle_cpu = tree_cpu_ms(pid) - cpu_before;
+                density = json!({
+                    "environments": created,
+                    "pss_per_environment_kib": after.saturating_sub(before) as f64 / created.max(1) as f64,
+                    "server_pss_kib": pss_kib(pid),
+                    "idle_cpu_ms_per_s": idle_cpu / idle.as_secs_f64(),
+                });
+            }
+            let _ = client.delete_function(&fresh).await;
+        }
         report["runtimes"][label] = json!({
             "runtime": runtime,
             "warm": summary(warm),
             "throughput": throughput,
-            "cold": { "first_invocation": summary(first), "init_duration": summary(init), "invoke_duration": summary(duration) },
+                        "cold": { "first_invocation": summary(first), "init_duration": summary(init), "invoke_duration": summary(duration) },
+            "burst": bursts,
+            "density": density,
         });
     }
 
@@ -583,6 +714,51 @@ fn print_table(r: &Value) {
                     .unwrap_or_else(|| "-".into())
             };
             println!("  {label:<9} {} / {} / {}", at("2"), at("4"), at("8"));
+        }
+    }
+    println!();
+    println!(
+        "burst: N simultaneous first invocations: all answered (ms), environments created/needed"
+    );
+    if let Some(runtimes) = r["runtimes"].as_object() {
+        for (label, v) in runtimes {
+            let Some(bursts) = v["burst"].as_object() else {
+                continue;
+            };
+            let mut bursts: Vec<_> = bursts.iter().collect();
+            bursts.sort_by_key(|(n, _)| n.parse::<usize>().unwrap_or(0));
+            let cells: Vec<String> = bursts
+                .into_iter()
+                .map(|(n, b)| {
+                    format!(
+                        "N={n}: {:.1} ms, {}/{}",
+                        b["all_answered_ms"].as_f64().unwrap_or(0.0),
+                        b["environments_created"],
+                        b["environments_needed"]
+                    )
+                })
+                .collect();
+            println!("  {label:<9} {}", cells.join("; "));
+        }
+    }
+    println!();
+    println!(
+        "density: idle environments, PSS per environment, server PSS (at start: {:.1} MiB), idle CPU of the tree",
+        r["server_pss_kib_at_start"].as_f64().unwrap_or(0.0) / 1024.0
+    );
+    if let Some(runtimes) = r["runtimes"].as_object() {
+        for (label, v) in runtimes {
+            let d = &v["density"];
+            if d.is_null() {
+                continue;
+            }
+            println!(
+                "  {label:<9} {} envs, {:.1} MiB each, server {:.1} MiB, {:.2} ms CPU/s",
+                d["environments"],
+                d["pss_per_environment_kib"].as_f64().unwrap_or(0.0) / 1024.0,
+                d["server_pss_kib"].as_f64().unwrap_or(0.0) / 1024.0,
+                d["idle_cpu_ms_per_s"].as_f64().unwrap_or(0.0),
+            );
         }
     }
 }
