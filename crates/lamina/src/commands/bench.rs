@@ -316,8 +316,7 @@ fn report_field(log_result: Option<&http::HeaderValue>, name: &str) -> Option<f6
 fn tree_cpu_ms(root: u32) -> f64 {
     let tick = 100.0; // USER_HZ on Linux
     let mut total = 0.0;
-    let mut stack = vec![root];
-    while let Some(pid) = stack.pop() {
+    for pid in tree_pids(root) {
         if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
             let fields: Vec<&str> = stat
                 .rsplit_once(") ")
@@ -333,17 +332,6 @@ fn tree_cpu_ms(root: u32) -> f64 {
             };
             // utime, stime, cutime, cstime are fields 14-17 of stat (11-14 after the name).
             total += (get(11) + get(12) + get(13) + get(14)) * 1000.0 / tick;
-        }
-        if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
-            for t in tasks.flatten() {
-                if let Ok(children) = std::fs::read_to_string(t.path().join("children")) {
-                    stack.extend(
-                        children
-                            .split_whitespace()
-                            .filter_map(|c| c.parse::<u32>().ok()),
-                    );
-                }
-            }
         }
     }
     total
