@@ -276,5 +276,12 @@ async fn invoke(
     if let Some(v) = out.log_result.and_then(|v| HeaderValue::from_str(&v).ok()) {
         h.insert("x-amz-log-result", v);
     }
+    // Lamina's own: where a cold start's Init Duration went. Lambda does not say; clients
+    // ignore headers they do not know.
+    if let Some((setup, runtime)) = out.init_breakdown
+        && let Ok(v) = HeaderValue::from_str(&format!("sandbox={setup:.2}; runtime={runtime:.2}"))
+    {
+        h.insert("x-lamina-init-ms", v);
+    }
     Ok(resp)
 }

@@ -35,6 +35,9 @@ pub struct Environment {
     pub log: Arc<LogCapture>,
     /// When the process was started.
     pub started: Instant,
+    /// When its isolation was set up and its runtime began: `launched - started` is the
+    /// sandbox's share of the init phase.
+    pub launched: Instant,
     controls: Box<dyn EnvironmentControls>,
     exit: watch::Receiver<Option<String>>,
     // Short critical sections only.
@@ -74,6 +77,7 @@ impl Environment {
             session: session.clone(),
             log: log.clone(),
             started,
+            launched: Instant::now(),
             controls,
             exit: exit_rx,
             last_used: Mutex::new(Instant::now()),

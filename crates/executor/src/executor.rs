@@ -97,6 +97,8 @@ pub struct Report {
     pub max_memory_mb: u64,
     /// Init time on a cold start.
     pub init_ms: Option<f64>,
+    /// Of `init_ms`, the time spent setting up the environment before its runtime ran.
+    pub setup_ms: Option<f64>,
 }
 
 /// The outcome of an invocation.
@@ -711,12 +713,19 @@ impl Inner {
             // Never fetched: init failed or timed out; report how long it ran.
             None => Some(ended.duration_since(env.started).as_secs_f64() * 1000.0),
         };
+        let setup_ms = init_ms.map(|_| {
+            env.launched
+                .saturating_duration_since(env.started)
+                .as_secs_f64()
+                * 1000.0
+        });
         let report = Report {
             duration_ms,
             billed_ms: (duration_ms.ceil() as u64).max(1),
             memory_mb: version.memory_mb,
             max_memory_mb: env.peak_memory_mb(),
             init_ms,
+            setup_ms,
         };
         extra_lines.push(logs::end_line(id));
         extra_lines.push(logs::report_line(
@@ -776,6 +785,7 @@ fn start_failure(
             memory_mb: version.memory_mb,
             max_memory_mb: 0,
             init_ms: None,
+            setup_ms: None,
         },
     }
 }

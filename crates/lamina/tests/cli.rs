@@ -282,6 +282,13 @@ fn bench_smoke_run() {
             r["cold"]["init_duration"]["n"], 1,
             "{runtime}: Init Duration was reported"
         );
+        for part in [
+            "sandbox_setup",
+            "runtime_start_and_init",
+            "platform_and_http",
+        ] {
+            assert_eq!(r["cold"][part]["n"], 1, "{runtime}: {part}: {}", r["cold"]);
+        }
         let burst = &r["burst"]["3"];
         assert_eq!(burst["failed"], 0, "{runtime}: {burst}");
         let created = burst["environments_created"].as_u64().unwrap();

@@ -454,8 +454,22 @@ async fn invoke_headers_payloads_and_limits() {
         serde_json::from_slice::<Value>(&body).unwrap()["event"],
         json!([1, 2, 3])
     );
-    let (status, _, body) = s.invoke_raw("echo", "", &[]).await;
+    // A cold start says how its init divided between the sandbox and the runtime.
+    let split = h["x-lamina-init-ms"].to_str().unwrap().to_string();
+    let parts: Vec<f64> = split
+        .split("; ")
+        .map(|kv| kv.split_once('=').unwrap().1.parse().unwrap())
+        .collect();
+    assert!(
+        split.starts_with("sandbox=") && parts.len() == 2 && parts[1] > 0.0,
+        "{split}"
+    );
+    let (status, h, body) = s.invoke_raw("echo", "", &[]).await;
     assert_eq!(status, 200);
+    assert!(
+        !h.contains_key("x-lamina-init-ms"),
+        "a warm start has no init"
+    );
     assert_eq!(
         serde_json::from_slice::<Value>(&body).unwrap()["event"],
         json!({})

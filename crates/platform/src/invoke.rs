@@ -66,6 +66,8 @@ pub struct InvokeOutput {
     pub executed_version: Option<String>,
     /// The request id.
     pub request_id: String,
+    /// On a cold start, how its init phase divided: `(sandbox set-up, runtime)` in ms.
+    pub init_breakdown: Option<(f64, f64)>,
 }
 
 impl Platform {
@@ -130,6 +132,7 @@ impl Platform {
                     log_result: None,
                     executed_version: None,
                     request_id,
+                    init_breakdown: None,
                 });
             }
             InvocationType::Event => {
@@ -172,6 +175,11 @@ impl Platform {
                 .map(|t| base64::engine::general_purpose::STANDARD.encode(t)),
             executed_version: Some(result.executed_version),
             request_id,
+            init_breakdown: result
+                .report
+                .init_ms
+                .zip(result.report.setup_ms)
+                .map(|(init, setup)| (setup, (init - setup).max(0.0))),
         })
     }
 }

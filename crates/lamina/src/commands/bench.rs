@@ -5,8 +5,9 @@
 //! - warm: sequential warm invocations, p50/p99/p99.9 per runtime;
 //! - throughput: 2, 4 and 8 concurrent clients for a fixed time, invocations/s, p99, and the
 //!   server's CPU time (its environments included) per 1,000 invocations;
-//! - cold: the first invocation of a fresh function, with Init Duration and Duration from its
-//!   REPORT line;
+//! - cold: the first invocation of a fresh function, broken down into sandbox set-up and
+//!   runtime start and init (the server's `X-Lamina-Init-Ms` split of Init Duration), invoke
+//!   (Duration in the REPORT line), and the rest (platform and HTTP);
 //! - burst: N simultaneous first invocations of a fresh function: time until all answered,
 //!   environments created (cold starts seen in the REPORT lines) against those needed;
 //! - density: after the first burst, the PSS of each idle environment (its sandbox processes
@@ -501,6 +502,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         let mut first = Vec::new();
         let mut init = Vec::new();
         let mut duration = Vec::new();
+        let (mut setup, mut runtime_init, mut rest) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..args.cold {
             let cold = format!("{name}-cold-{i}");
             client.create_function(&create(&cold)).await?;
@@ -521,8 +523,30 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             let log = headers.get("x-amz-log-result");
             let field = |name: &str| report_field(log, name);
-            init.extend(field("Init Duration: ").map(|ms| Duration::from_secs_f64(ms / 1000.0)));
-            duration.extend(field("Duration: ").map(|ms| Duration::from_secs_f64(ms / 1000.0)));
+            let ms = |v: f64| Duration::from_secs_f64(v.max(0.0) / 1000.0);
+            let (i, d) = (field("Init Duration: "), field("Duration: "));
+            init.extend(i.map(ms));
+            duration.extend(d.map(ms));
+            // "sandbox=0.63; runtime=38.87": the server's split of Init Duration.
+            let split = headers
+                .get("x-lamina-init-ms")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| {
+                    v.split(';')
+                        .filter_map(|kv| kv.trim().split_once('='))
+                        .filter_map(|(k, v)| Some((k.to_string(), v.parse::<f64>().ok()?)))
+                        .collect::<std::collections::HashMap<_, _>>()
+                })
+                .unwrap_or_default();
+            setup.extend(split.get("sandbox").copied().map(ms));
+            runtime_init.extend(split.get("runtime").copied().map(ms));
+            if let (Some(i), Some(d)) = (i, d) {
+                let client = first
+                    .last()
+                    .map(|t| t.as_secs_f64() * 1000.0)
+                    .unwrap_or(0.0);
+                rest.push(ms(client - i - d));
+            }
             let _ = client.delete_function(&cold).await;
         }
         let _ = client.delete_function(&name).await;
@@ -609,7 +633,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             "runtime": runtime,
             "warm": summary(warm),
             "throughput": throughput,
-                        "cold": { "first_invocation": summary(first), "init_duration": summary(init), "invoke_duration": summary(duration) },
+                                    "cold": {
+                "first_invocation": summary(first),
+                "init_duration": summary(init),
+                "sandbox_setup": summary(setup),
+                "runtime_start_and_init": summary(runtime_init),
+                "invoke_duration": summary(duration),
+                "platform_and_http": summary(rest),
+            },
             "burst": bursts,
             "density": density,
         });
@@ -702,6 +733,29 @@ fn print_table(r: &Value) {
                     .unwrap_or_else(|| "-".into())
             };
             println!("  {label:<9} {} / {} / {}", at("2"), at("4"), at("8"));
+        }
+    }
+    println!();
+    println!(
+        "cold p50 breakdown (ms): sandbox set-up + runtime start and init + invoke + platform and HTTP"
+    );
+    if let Some(runtimes) = r["runtimes"].as_object() {
+        for (label, v) in runtimes {
+            let c = &v["cold"];
+            let part = |k: &str| {
+                c[k]["p50_us"]
+                    .as_f64()
+                    .map(|x| format!("{:.2}", x / 1000.0))
+                    .unwrap_or_else(|| "-".into())
+            };
+            println!(
+                "  {label:<9} {} + {} + {} + {} (first invocation {})",
+                part("sandbox_setup"),
+                part("runtime_start_and_init"),
+                part("invoke_duration"),
+                part("platform_and_http"),
+                part("first_invocation"),
+            );
         }
     }
     println!();
