@@ -211,21 +211,17 @@ impl EnvironmentControls for ProcessGroup {
     }
 }
 
-/// Sum of the peak resident set sizes (`VmHWM`) of a process and its descendants.
-pub(crate) fn tree_peak_rss(root: u32) -> Option<u64> {
-    let mut total = 0u64;
+/// A process and its descendants (at most 4,096, so that a fork storm cannot stall the
+/// caller), found through each task's `children` list in /proc.
+pub fn process_tree(root: u32) -> Vec<u32> {
+    let mut out = Vec::new();
     let mut stack = vec![root];
-    let mut seen = 0;
     while let Some(pid) = stack.pop() {
-        seen += 1;
-        if seen > 4096 {
+        if out.len() >= 4096 {
             break;
         }
-        let proc_dir = PathBuf::from(format!("/proc/{pid}"));
-        if let Some(kb) = status_field(&proc_dir, "VmHWM:") {
-            total += kb * 1024;
-        }
-        if let Ok(tasks) = std::fs::read_dir(proc_dir.join("task")) {
+        out.push(pid);
+        if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
             for task in tasks.flatten() {
                 if let Ok(children) = std::fs::read_to_string(task.path().join("children")) {
                     stack.extend(
@@ -237,6 +233,16 @@ pub(crate) fn tree_peak_rss(root: u32) -> Option<u64> {
             }
         }
     }
+    out
+}
+
+/// Sum of the peak resident set sizes (`VmHWM`) of a process and its descendants.
+pub(crate) fn tree_peak_rss(root: u32) -> Option<u64> {
+    let total: u64 = process_tree(root)
+        .into_iter()
+        .filter_map(|pid| status_field(&PathBuf::from(format!("/proc/{pid}")), "VmHWM:"))
+        .map(|kb| kb * 1024)
+        .sum();
     (total > 0).then_some(total)
 }
 

@@ -29,6 +29,8 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
+use lamina_executor::launcher::process_tree;
+
 use super::Endpoint;
 
 /// Flags of `lamina bench`.
@@ -256,27 +258,6 @@ fn echo_packages(runtimes: &[String]) -> anyhow::Result<Vec<Echo>> {
     Ok(out)
 }
 
-/// The processes of a tree: `root` and all its descendants.
-fn tree_pids(root: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    let mut stack = vec![root];
-    while let Some(pid) = stack.pop() {
-        out.push(pid);
-        if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
-            for t in tasks.flatten() {
-                if let Ok(children) = std::fs::read_to_string(t.path().join("children")) {
-                    stack.extend(
-                        children
-                            .split_whitespace()
-                            .filter_map(|c| c.parse::<u32>().ok()),
-                    );
-                }
-            }
-        }
-    }
-    out
-}
-
 /// Proportional set size of one process, in KiB (0 when it cannot be read).
 fn pss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
@@ -291,7 +272,7 @@ fn pss_kib(pid: u32) -> u64 {
 
 /// Proportional set size of a process tree, in KiB.
 fn tree_pss_kib(root: u32) -> u64 {
-    tree_pids(root).into_iter().map(pss_kib).sum()
+    process_tree(root).into_iter().map(pss_kib).sum()
 }
 
 /// Decodes the `REPORT` line of a tailed log and returns one of its `Name: N ms` fields.
@@ -317,7 +298,7 @@ fn report_field(log_result: Option<&http::HeaderValue>, name: &str) -> Option<f6
 fn tree_cpu_ms(root: u32) -> f64 {
     let tick = 100.0; // USER_HZ on Linux
     let mut total = 0.0;
-    for pid in tree_pids(root) {
+    for pid in process_tree(root) {
         if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
             let fields: Vec<&str> = stat
                 .rsplit_once(") ")
