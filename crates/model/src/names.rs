@@ -72,22 +72,15 @@ impl FunctionRef {
                 account,
                 "function",
                 name,
-            ] => {
+                qualifier @ ..,
+            ] if qualifier.len() <= 1 => {
                 check_partition(partition).ok_or_else(invalid)?;
-                (Some(*region), Some(*account), *name, None)
-            }
-            [
-                "arn",
-                partition,
-                "lambda",
-                region,
-                account,
-                "function",
-                name,
-                qualifier,
-            ] => {
-                check_partition(partition).ok_or_else(invalid)?;
-                (Some(*region), Some(*account), *name, Some(*qualifier))
+                (
+                    Some(*region),
+                    Some(*account),
+                    *name,
+                    qualifier.first().copied(),
+                )
             }
             [account, "function", name] => (None, Some(*account), *name, None),
             [account, "function", name, qualifier] => {
