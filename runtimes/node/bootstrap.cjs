@@ -218,7 +218,19 @@ async function invokeOnce(handler, headers, body) {
   });
 }
 
+// Waits, Node started and the bootstrap loaded, until this runtime is given its function: the
+// platform attaches the code at /var/task and writes the function's whole environment to
+// standard input as one JSON object, then closes it.
+function awaitFunction() {
+  const env = JSON.parse(fs.readFileSync(0, 'utf8'));
+  for (const key of Object.keys(process.env)) delete process.env[key];
+  Object.assign(process.env, env);
+  // The working directory was the empty /var/task under the code's mount.
+  process.chdir(env.LAMBDA_TASK_ROOT || '/var/task');
+}
+
 async function main() {
+  if (process.env.LAMINA_AWAIT_FUNCTION === 'stdin') awaitFunction();
   patchConsole();
   const root = process.env.LAMBDA_TASK_ROOT || process.cwd();
   let handler;

@@ -289,7 +289,25 @@ def to_json(value):
     return json.dumps(value, default=default).encode()
 
 
+def await_function():
+    """Waits, the interpreter started and the imports done, until this runtime is given its
+    function: the platform attaches the code at /var/task and writes the function's whole
+    environment to standard input as one JSON object, then closes it. Everything a runtime
+    reads from its environment after start-up then reads the function's."""
+    env = json.loads(sys.stdin.buffer.read())
+    os.environ.clear()
+    os.environ.update(env)
+    # Standard input becomes /dev/null, as in a runtime started for its function.
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    # The working directory was the empty /var/task under the code's mount.
+    os.chdir(env.get("LAMBDA_TASK_ROOT", "/var/task"))
+
+
 def main():
+    if os.environ.get("LAMINA_AWAIT_FUNCTION") == "stdin":
+        await_function()
     # Line-buffered output: a print() reaches the log as it happens, not when a buffer fills.
     sys.stdout.reconfigure(line_buffering=True)
     sys.stderr.reconfigure(line_buffering=True)

@@ -278,8 +278,10 @@ async fn invoke(
     }
     // Lamina's own: where a cold start's Init Duration went. Lambda does not say; clients
     // ignore headers they do not know.
-    if let Some((setup, runtime)) = out.init_breakdown
-        && let Ok(v) = HeaderValue::from_str(&format!("sandbox={setup:.2}; runtime={runtime:.2}"))
+    if let Some((setup, runtime, ahead)) = out.init_breakdown
+        && let Ok(v) = HeaderValue::from_str(&format!(
+            "sandbox={setup:.2}; runtime={runtime:.2}; prestarted={ahead}"
+        ))
     {
         h.insert("x-lamina-init-ms", v);
     }

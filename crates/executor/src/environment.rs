@@ -38,6 +38,8 @@ pub struct Environment {
     /// When its isolation was set up and its runtime began: `launched - started` is the
     /// sandbox's share of the init phase.
     pub launched: Instant,
+    /// What of it had been started before it was asked for.
+    pub prestarted: crate::launcher::Prestarted,
     controls: Box<dyn EnvironmentControls>,
     exit: watch::Receiver<Option<String>>,
     // Short critical sections only.
@@ -67,6 +69,7 @@ impl Environment {
             mut child,
             output,
             controls,
+            prestarted,
         } = launched;
         let listener = tokio::net::TcpListener::from_std(runtime_api)?;
         let log = Arc::new(LogCapture::new(output, logs.group, logs.stream, logs.sink)?);
@@ -78,6 +81,7 @@ impl Environment {
             log: log.clone(),
             started,
             launched: Instant::now(),
+            prestarted,
             controls,
             exit: exit_rx,
             last_used: Mutex::new(Instant::now()),

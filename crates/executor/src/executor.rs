@@ -18,10 +18,14 @@ use lamina_runtime_api::{Invocation, PickedUp, PickupHook, Reply};
 use tokio::sync::{Notify, oneshot};
 
 use crate::environment::{Environment, LogTarget};
-use crate::launcher::{LaunchError, LaunchSpec, Launcher, Layout};
+use crate::launcher::{LaunchError, LaunchSpec, Launcher, Layout, Prestarted};
 use crate::logs::{self, LogSink};
 use crate::runtimes::{RuntimeCatalog, RuntimeCommand, RuntimeError};
 use crate::version::FunctionVersion;
+
+/// Set in the environment of a runtime started ahead of time: its function's environment
+/// arrives on standard input (a JSON object) once it is claimed. The bootstraps wait for it.
+pub const AWAIT_FUNCTION_VAR: &str = "LAMINA_AWAIT_FUNCTION";
 
 /// Tunables of the executor.
 #[derive(Debug, Clone)]
@@ -37,6 +41,9 @@ pub struct ExecutorConfig {
     pub max_response_bytes: usize,
     /// Whether functions may reach other networks at all (each may still opt out).
     pub egress: bool,
+    /// Runtimes kept started ahead of time, without code, per managed runtime (where the
+    /// launcher can hand code over to a running runtime).
+    pub runtime_pool: usize,
 }
 
 impl Default for ExecutorConfig {
@@ -47,6 +54,7 @@ impl Default for ExecutorConfig {
             init_timeout: Duration::from_secs(INIT_TIMEOUT_S),
             max_response_bytes: RESPONSE_PAYLOAD_MAX_BYTES,
             egress: true,
+            runtime_pool: 0,
         }
     }
 }
@@ -99,6 +107,8 @@ pub struct Report {
     pub init_ms: Option<f64>,
     /// Of `init_ms`, the time spent setting up the environment before its runtime ran.
     pub setup_ms: Option<f64>,
+    /// On a cold start, what of the environment had been started ahead of time.
+    pub prestarted: Option<Prestarted>,
 }
 
 /// The outcome of an invocation.
@@ -144,6 +154,8 @@ struct Inner {
     gone: Notify,
     closing: AtomicBool,
     egress_policy: Arc<lamina_runtime_api::egress::EgressPolicy>,
+    /// Managed runtimes the launcher was asked to keep started ahead of time.
+    ready_runtimes: Mutex<std::collections::HashSet<RuntimeId>>,
 }
 
 #[derive(Debug)]
@@ -226,6 +238,7 @@ impl Executor {
             gone: Notify::new(),
             closing: AtomicBool::new(false),
             egress_policy: Arc::new(lamina_runtime_api::egress::EgressPolicy::for_this_host()),
+            ready_runtimes: Mutex::new(std::collections::HashSet::new()),
         });
         let weak = Arc::downgrade(&inner);
         let period = (inner.config.idle_timeout / 4)
@@ -238,6 +251,12 @@ impl Executor {
             }
         });
         Executor { inner }
+    }
+
+    /// A function of `runtime` exists: from now on, keep runtimes of it started ahead of time
+    /// (as configured), so that its cold starts skip the runtime's own start.
+    pub fn expect_runtime(&self, runtime: RuntimeId) {
+        self.inner.keep_runtime_ready(runtime);
     }
 
     /// The runtime catalog in use.
@@ -442,6 +461,83 @@ impl Inner {
         }
     }
 
+    /// What the launcher needs to start an environment of `version`.
+    fn launch_spec(
+        &self,
+        version: &FunctionVersion,
+        command: &RuntimeCommand,
+        stream: &str,
+    ) -> LaunchSpec {
+        let host = Layout {
+            task_root: version.code_dir.clone(),
+            runtime_dir: self.catalog.runtime_dir().to_path_buf(),
+            egress_proxy: None,
+        };
+        let seen = self.launcher.layout(&host);
+        // An interpreter outside /usr (a version manager's install) is mounted where it is.
+        let extra_ro = command
+            .bin_dir
+            .as_ref()
+            .and_then(|bin| bin.parent())
+            .filter(|prefix| !prefix.starts_with("/usr") && *prefix != std::path::Path::new("/"))
+            .map(|prefix| vec![prefix.to_path_buf()])
+            .unwrap_or_default();
+        LaunchSpec {
+            program: seen.map(&host, &command.program),
+            args: command
+                .args
+                .iter()
+                .map(|a| seen.map(&host, std::path::Path::new(a)).into_os_string())
+                .collect(),
+            env: environment_variables(version, stream, command, &seen, self.config.egress),
+            host,
+            extra_ro,
+            memory_mb: version.memory_mb,
+            ephemeral_storage_mb: version.ephemeral_storage_mb,
+            egress: version.egress && self.config.egress,
+        }
+    }
+
+    /// Asks the launcher to keep runtimes of `runtime` started ahead of time, from a
+    /// template: the environment of a function with no variables of its own, plus the
+    /// bootstraps' signal to wait for their function on standard input. Once per runtime.
+    fn keep_runtime_ready(&self, runtime: RuntimeId) {
+        if self.config.runtime_pool == 0
+            || matches!(runtime, RuntimeId::Provided(_))
+            || !self
+                .ready_runtimes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(runtime)
+        {
+            return;
+        }
+        // No code: a path that maps to nothing, so no argument is rewritten under it.
+        let code_dir = std::path::PathBuf::from("/nonexistent/lamina-template");
+        let Ok(command) = self.catalog.command(runtime, &code_dir) else {
+            return;
+        };
+        let blank = FunctionVersion {
+            name: String::new(),
+            version: "$LATEST".into(),
+            revision_id: String::new(),
+            arn: String::new(),
+            runtime,
+            handler: String::new(),
+            memory_mb: lamina_model::limits::MEMORY_DEFAULT_MB,
+            ephemeral_storage_mb: lamina_model::limits::EPHEMERAL_MIN_MB,
+            timeout: Duration::from_secs(3),
+            environment: Default::default(),
+            code_dir,
+            log_group: String::new(),
+            region: String::new(),
+            egress: true,
+        };
+        let mut spec = self.launch_spec(&blank, &command, "");
+        spec.env.push((AWAIT_FUNCTION_VAR.into(), "stdin".into()));
+        self.launcher.keep_ready(spec, self.config.runtime_pool);
+    }
+
     async fn start(self: &Arc<Self>, pool: &Arc<Pool>) -> Result<Arc<Environment>, StartFailure> {
         let version = &pool.version;
         let command = self
@@ -462,34 +558,7 @@ impl Inner {
             version.version,
             env_id
         );
-        let host = Layout {
-            task_root: version.code_dir.clone(),
-            runtime_dir: self.catalog.runtime_dir().to_path_buf(),
-            egress_proxy: None,
-        };
-        let seen = self.launcher.layout(&host);
-        // An interpreter outside /usr (a version manager's install) is mounted where it is.
-        let extra_ro = command
-            .bin_dir
-            .as_ref()
-            .and_then(|bin| bin.parent())
-            .filter(|prefix| !prefix.starts_with("/usr") && *prefix != std::path::Path::new("/"))
-            .map(|prefix| vec![prefix.to_path_buf()])
-            .unwrap_or_default();
-        let spec = LaunchSpec {
-            program: seen.map(&host, &command.program),
-            args: command
-                .args
-                .iter()
-                .map(|a| seen.map(&host, std::path::Path::new(a)).into_os_string())
-                .collect(),
-            env: environment_variables(version, &stream, &command, &seen, self.config.egress),
-            host,
-            extra_ro,
-            memory_mb: version.memory_mb,
-            ephemeral_storage_mb: version.ephemeral_storage_mb,
-            egress: version.egress && self.config.egress,
-        };
+        let spec = self.launch_spec(version, &command, &stream);
         let launcher = self.launcher.clone();
         // Init Duration counts from here: sandbox set-up is part of the init phase.
         let init_started = Instant::now();
@@ -726,6 +795,7 @@ impl Inner {
             max_memory_mb: env.peak_memory_mb(),
             init_ms,
             setup_ms,
+            prestarted: init_ms.map(|_| env.prestarted),
         };
         extra_lines.push(logs::end_line(id));
         extra_lines.push(logs::report_line(
@@ -786,6 +856,7 @@ fn start_failure(
             max_memory_mb: 0,
             init_ms: None,
             setup_ms: None,
+            prestarted: None,
         },
     }
 }

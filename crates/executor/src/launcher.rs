@@ -80,6 +80,40 @@ pub struct Launched {
     pub egress: Option<TcpListener>,
     /// Kill and measure.
     pub controls: Box<dyn EnvironmentControls>,
+    /// What of the environment had been started before this launch asked for it.
+    pub prestarted: Prestarted,
+}
+
+/// What of an environment was started ahead of time, before its function asked for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prestarted {
+    /// Nothing: everything was started for this launch.
+    Nothing,
+    /// The sandbox (cgroups joined, network namespace and listeners made).
+    Sandbox,
+    /// The sandbox and the runtime, which had been waiting without code.
+    Runtime,
+}
+
+impl Prestarted {
+    /// `none`, `sandbox` or `runtime`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Prestarted::Nothing => "none",
+            Prestarted::Sandbox => "sandbox",
+            Prestarted::Runtime => "runtime",
+        }
+    }
+}
+
+/// Whether an interpreter or the dynamic loader reads the environment variable `key` when the
+/// process starts, so that setting it later would not have the same effect. A runtime started
+/// ahead of time serves only functions that agree with it on every such variable.
+pub fn read_at_start(key: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "LD_", "PYTHON", "NODE_", "UV_", "OPENSSL_", "LC_", "MALLOC_", "GLIBC_",
+    ];
+    PREFIXES.iter().any(|p| key.starts_with(p)) || matches!(key, "LANG" | "LANGUAGE" | "TZ")
 }
 
 /// Control over everything one environment started.
@@ -129,6 +163,13 @@ pub trait Launcher: Send + Sync + Debug {
     fn prepare_package(&self, _task_dir: &Path) {}
     /// The package at `task_dir` is about to be removed. May block.
     fn release_package(&self, _task_dir: &Path) {}
+    /// Keeps `count` environments of `template` started ahead of time (beside those of earlier
+    /// templates), their runtime
+    /// running without code and without a function; a later launch whose spec agrees with a
+    /// template on the program, its arguments and every variable [`read_at_start`] takes one
+    /// and pays only for handing over the code and the environment. Templates' code
+    /// (`host.task_root`) is ignored. Launchers that cannot do this ignore it.
+    fn keep_ready(&self, _template: LaunchSpec, _count: usize) {}
 }
 
 /// Runs each environment as a plain process group on the host, with an explicit environment
@@ -177,6 +218,7 @@ impl Launcher for ProcessLauncher {
                 pid,
                 last_peak: AtomicU64::new(0),
             }),
+            prestarted: Prestarted::Nothing,
         })
     }
 

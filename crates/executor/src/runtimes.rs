@@ -141,6 +141,15 @@ impl RuntimeCatalog {
         ids.iter().map(ToString::to_string).collect()
     }
 
+    /// The managed runtimes (Python and Node.js) this host can run.
+    pub fn managed(&self) -> Vec<RuntimeId> {
+        self.python
+            .keys()
+            .map(|&minor| RuntimeId::Python { minor })
+            .chain(self.node.keys().map(|&major| RuntimeId::Node { major }))
+            .collect()
+    }
+
     /// Whether this host can run `runtime` (by its API name).
     pub fn check(&self, runtime: &str) -> Result<RuntimeId, RuntimeError> {
         let unavailable = || RuntimeError::Unavailable {

@@ -9,6 +9,15 @@
 //! created its network namespace and listener, and waits for a spec. A cold start takes one,
 //! writes the function's limits into its cgroups, and sends the spec; the pool refills in
 //! the background.
+//!
+//! A second pool goes further for the managed runtimes: sandboxes whose runtime is already
+//! running, without code and without a function (started from a template per runtime, see
+//! [`Launcher::keep_ready`]). A cold start whose function agrees with the template on what
+//! the runtime reads at start takes one: its limits are written, the package's mount is
+//! cloned into the sandbox at `/var/task`, and the function's environment goes to the waiting
+//! runtime, which then loads the handler. The interpreter's start and the bootstrap's imports
+//! are paid ahead of time. Each such sandbox serves one function, once: nothing of one
+//! function can reach another through it.
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -23,7 +32,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::launcher::{
-    EnvironmentControls, LaunchError, LaunchSpec, Launched, Launcher, Layout, tree_peak_rss,
+    EnvironmentControls, LaunchError, LaunchSpec, Launched, Launcher, Layout, Prestarted,
+    read_at_start, tree_peak_rss,
 };
 
 /// Starts environments in sandboxes. Needs root.
@@ -51,6 +61,42 @@ struct Shared {
     // Held while an image is built and mounted (tens of milliseconds, off the invocation path
     // when packages are prepared at deployment).
     mounted: Mutex<std::collections::HashMap<PathBuf, Option<PathBuf>>>,
+    /// Runtimes started ahead of time, per template; short critical sections only.
+    templates: Mutex<Vec<Template>>,
+    per_template: std::sync::atomic::AtomicUsize,
+    templates_filling: AtomicBool,
+}
+
+/// What a runtime started ahead of time was started as, and those waiting.
+#[derive(Debug)]
+struct Template {
+    spec: LaunchSpec,
+    sandbox: SandboxSpec,
+    ready: Vec<Ready>,
+}
+
+/// A sandbox whose runtime runs without code, waiting for a function. Dropping it ends it.
+#[derive(Debug)]
+struct Ready {
+    warm: WarmGuard,
+    launched: lamina_sandbox::Launched,
+    deferred: lamina_sandbox::Deferred,
+}
+
+impl Template {
+    /// Whether a runtime started from this template behaves as one started for `spec`.
+    fn serves(&self, spec: &LaunchSpec) -> bool {
+        let at_start = |env: &[(String, String)]| {
+            let mut v: Vec<&(String, String)> =
+                env.iter().filter(|(k, _)| read_at_start(k)).collect();
+            v.sort();
+            v.into_iter().cloned().collect::<Vec<_>>()
+        };
+        self.spec.program == spec.program
+            && self.spec.args == spec.args
+            && self.spec.extra_ro == spec.extra_ro
+            && at_start(&self.spec.env) == at_start(&spec.env)
+    }
 }
 
 /// A sandbox init started ahead of time, inside its cgroups, waiting for a spec.
@@ -97,6 +143,9 @@ impl SandboxLauncher {
             runtime: tokio::runtime::Handle::current(),
             images,
             mounted: Mutex::new(std::collections::HashMap::new()),
+            templates: Mutex::new(Vec::new()),
+            per_template: std::sync::atomic::AtomicUsize::new(0),
+            templates_filling: AtomicBool::new(false),
         });
         shared.refill();
         Ok(SandboxLauncher { shared })
@@ -223,37 +272,176 @@ impl Shared {
     }
 }
 
-impl Launcher for SandboxLauncher {
-    fn launch(&self, spec: &LaunchSpec) -> Result<Launched, LaunchError> {
-        let started = Instant::now();
-        let shared = &self.shared;
-        let sandbox = SandboxSpec {
+impl Shared {
+    /// The whole environment of a runtime launched for `spec`.
+    fn runtime_env(spec: &LaunchSpec) -> Vec<(String, String)> {
+        spec.env
+            .iter()
+            .cloned()
+            .chain([(
+                "AWS_LAMBDA_RUNTIME_API".to_string(),
+                RUNTIME_API_ADDR.to_string(),
+            )])
+            .collect()
+    }
+
+    /// The sandbox of `spec`, with its code at `task_dir` (`None`: started without code).
+    fn sandbox_spec(&self, spec: &LaunchSpec, task_dir: Option<PathBuf>) -> SandboxSpec {
+        SandboxSpec {
             program: spec.program.clone(),
             args: spec
                 .args
                 .iter()
                 .map(|a| a.to_string_lossy().into_owned())
                 .collect(),
-            env: spec
-                .env
-                .iter()
-                .cloned()
-                .chain([(
-                    "AWS_LAMBDA_RUNTIME_API".to_string(),
-                    RUNTIME_API_ADDR.to_string(),
-                )])
-                .collect(),
-            task_dir: shared.task_source(&spec.host.task_root),
+            env: Shared::runtime_env(spec),
+            task_dir,
             runtime_dir: spec.host.runtime_dir.clone(),
             extra_ro: spec.extra_ro.clone(),
-            root_mountpoint: shared.root_mountpoint.clone(),
+            root_mountpoint: self.root_mountpoint.clone(),
             tmp_mb: spec.ephemeral_storage_mb,
             nofile: lamina_model::limits::FILE_DESCRIPTORS,
             hostname: "localhost".into(),
             // Without cgroups the data segment limit bounds the function's memory.
-            data_limit_bytes: matches!(shared.cgroups, cgroup::Layout::Unavailable(_))
+            data_limit_bytes: matches!(self.cgroups, cgroup::Layout::Unavailable(_))
                 .then_some(u64::from(spec.memory_mb) * 1024 * 1024),
+        }
+    }
+
+    /// Starts one sandbox whose runtime waits without code.
+    fn prestart_runtime(&self, sandbox: &SandboxSpec) -> Result<Ready, LaunchError> {
+        let mut warm = WarmGuard(Some(self.start_one()?));
+        let control = warm
+            .0
+            .as_mut()
+            .and_then(|w| w.control.take())
+            .expect("a fresh sandbox has its control socket");
+        let (launched, deferred) = control
+            .prestart(sandbox)
+            .map_err(|e| LaunchError::Setup(std::io::Error::other(e.to_string())))?;
+        Ok(Ready {
+            warm,
+            launched,
+            deferred,
+        })
+    }
+
+    /// A waiting runtime that can serve `spec`, if one is ready.
+    fn take_ready(&self, spec: &LaunchSpec) -> Option<Ready> {
+        let mut templates = self.templates.lock().unwrap_or_else(|p| p.into_inner());
+        templates
+            .iter_mut()
+            .find(|t| t.serves(spec))
+            .and_then(|t| t.ready.pop())
+    }
+
+    /// Gives a waiting runtime its function.
+    fn specialise(&self, ready: Ready, spec: &LaunchSpec) -> Result<Launched, LaunchError> {
+        let setup = |e: std::io::Error| LaunchError::Setup(e);
+        let limits = Limits::for_function(
+            spec.memory_mb,
+            spec.ephemeral_storage_mb,
+            lamina_model::limits::PROCESSES,
+        );
+        if let Some(c) = ready.warm.0.as_ref().and_then(|w| w.cgroups.as_ref()) {
+            c.set_limits(&limits).map_err(setup)?;
+        }
+        let code = lamina_sandbox::fs::clone_tree(&self.task_source(&spec.host.task_root))
+            .map_err(setup)?;
+        let work = lamina_sandbox::Specialisation {
+            env: Shared::runtime_env(spec),
+            tmp_mb: spec.ephemeral_storage_mb,
         };
+        let Ready {
+            mut warm,
+            launched,
+            deferred,
+        } = ready;
+        deferred
+            .specialise(&work, code)
+            .map_err(|e| setup(std::io::Error::other(e.to_string())))?;
+        let Warm {
+            child,
+            cgroups,
+            output,
+            ..
+        } = warm.0.take().expect("set until now");
+        let outer = child.id().unwrap_or(0);
+        Ok(Launched {
+            runtime_api: launched.listener,
+            child,
+            output,
+            egress: spec.egress.then_some(launched.egress),
+            controls: Box::new(Sandbox {
+                outer,
+                init: launched.init_pid,
+                last_peak: AtomicU64::new(0),
+                cgroups,
+            }),
+            prestarted: Prestarted::Runtime,
+        })
+    }
+
+    /// Tops up every template's waiting runtimes in the background (one filler at a time).
+    fn refill_templates(self: &Arc<Self>) {
+        if self.per_template.load(Ordering::SeqCst) == 0
+            || self.closed.load(Ordering::SeqCst)
+            || self.templates_filling.swap(true, Ordering::SeqCst)
+        {
+            return;
+        }
+        let me = self.clone();
+        self.runtime.spawn_blocking(move || {
+            while !me.closed.load(Ordering::SeqCst) {
+                let per = me.per_template.load(Ordering::SeqCst);
+                let next = me
+                    .templates
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .iter()
+                    .find(|t| t.ready.len() < per)
+                    .map(|t| t.sandbox.clone());
+                let Some(sandbox) = next else { break };
+                match me.prestart_runtime(&sandbox) {
+                    Ok(ready) => {
+                        let mut templates =
+                            me.templates.lock().unwrap_or_else(|p| p.into_inner());
+                        if let Some(t) = templates.iter_mut().find(|t| t.sandbox == sandbox) {
+                            t.ready.push(ready);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(program = %sandbox.program.display(), error = %e, "could not pre-start a runtime");
+                        break;
+                    }
+                }
+            }
+            me.templates_filling.store(false, Ordering::SeqCst);
+        });
+    }
+}
+
+impl Launcher for SandboxLauncher {
+    fn launch(&self, spec: &LaunchSpec) -> Result<Launched, LaunchError> {
+        let started = Instant::now();
+        let shared = &self.shared;
+        if let Some(ready) = shared.take_ready(spec) {
+            let result = shared.specialise(ready, spec);
+            shared.refill_templates();
+            match result {
+                Ok(launched) => {
+                    tracing::debug!(
+                        ready_us = started.elapsed().as_micros() as u64,
+                        "pre-started runtime specialised"
+                    );
+                    return Ok(launched);
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "a pre-started runtime could not be used; starting afresh");
+                }
+            }
+        }
+        let sandbox = shared.sandbox_spec(spec, Some(shared.task_source(&spec.host.task_root)));
         let limits = Limits::for_function(
             spec.memory_mb,
             spec.ephemeral_storage_mb,
@@ -316,6 +504,11 @@ impl Launcher for SandboxLauncher {
                 last_peak: AtomicU64::new(0),
                 cgroups,
             }),
+            prestarted: if pooled {
+                Prestarted::Sandbox
+            } else {
+                Prestarted::Nothing
+            },
         })
     }
 
@@ -345,8 +538,42 @@ impl Launcher for SandboxLauncher {
         )
     }
 
+    fn keep_ready(&self, template: LaunchSpec, count: usize) {
+        if let cgroup::Layout::Unavailable(why) = &self.shared.cgroups {
+            // Handing the code over needs root (a mount clone), which also gives cgroups.
+            tracing::info!(%why, "no runtimes are pre-started without cgroups");
+            return;
+        }
+        let sandbox = self.shared.sandbox_spec(&template, None);
+        {
+            let mut templates = self
+                .shared
+                .templates
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if templates.iter().any(|t| t.sandbox == sandbox) {
+                return;
+            }
+            templates.push(Template {
+                sandbox,
+                spec: template,
+                ready: Vec::new(),
+            });
+        }
+        self.shared.per_template.store(count, Ordering::SeqCst);
+        self.shared.refill_templates();
+    }
+
     fn shutdown(&self) {
         self.shared.closed.store(true, Ordering::SeqCst);
+        let templates = std::mem::take(
+            &mut *self
+                .shared
+                .templates
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        drop(templates);
         let pooled: Vec<Warm> =
             std::mem::take(&mut *self.shared.pool.lock().unwrap_or_else(|p| p.into_inner()));
         for warm in pooled {
@@ -394,6 +621,7 @@ impl Drop for CgroupGuard {
 }
 
 /// Kills a sandbox that is not going to be used, and removes its cgroups.
+#[derive(Debug)]
 struct WarmGuard(Option<Warm>);
 
 impl Drop for WarmGuard {

@@ -248,6 +248,8 @@ fn bench_smoke_run() {
             "1",
             "--burst",
             "3",
+            "--prestart",
+            "2",
             "--json",
         ])
         .arg(&json_path)
@@ -298,5 +300,23 @@ fn bench_smoke_run() {
             "{runtime}: {}",
             r["density"]
         );
+        // The main server pre-starts no runtime; the second one does (managed runtimes).
+        assert!(
+            r["cold"]["prestarted"].get("runtime").is_none(),
+            "{runtime}: {}",
+            r["cold"]
+        );
+        let ahead = &r["prestarted"];
+        assert_eq!(
+            ahead["cold"]["first_invocation"]["n"], 1,
+            "{runtime}: {ahead}"
+        );
+        assert_eq!(ahead["burst"]["failed"], 0, "{runtime}: {ahead}");
+        if runtime != "provided" {
+            assert_eq!(
+                ahead["cold"]["prestarted"]["runtime"], 1,
+                "{runtime}: {ahead}"
+            );
+        }
     }
 }

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::Server;
+use common::{Server, sandbox_cgroups};
 use serde_json::{Value, json};
 
 /// Python attack code: `attack(event)` returns what the attack achieved.
@@ -540,28 +540,6 @@ async fn ipc_and_kernel_interfaces_are_isolated() {
 }
 
 /// The cgroup directories (memory, pids, cpu) of this server's sandboxes.
-fn sandbox_cgroups(server: u32, ctrl: &str) -> Vec<std::path::PathBuf> {
-    let root = std::path::Path::new("/sys/fs/cgroup")
-        .join(ctrl)
-        .join("lamina");
-    std::fs::read_dir(&root)
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with(&format!("{server}-"))
-        })
-        .flat_map(|instance| {
-            std::fs::read_dir(instance.path())
-                .unwrap()
-                .flatten()
-                .map(|e| e.path())
-        })
-        .filter(|p| p.is_dir())
-        .collect()
-}
-
 fn read(path: std::path::PathBuf) -> String {
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))

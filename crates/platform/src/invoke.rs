@@ -66,8 +66,9 @@ pub struct InvokeOutput {
     pub executed_version: Option<String>,
     /// The request id.
     pub request_id: String,
-    /// On a cold start, how its init phase divided: `(sandbox set-up, runtime)` in ms.
-    pub init_breakdown: Option<(f64, f64)>,
+    /// On a cold start, how its init phase divided: `(sandbox set-up, runtime)` in ms, and
+    /// what had been started ahead of time (`none`, `sandbox`, `runtime`).
+    pub init_breakdown: Option<(f64, f64, &'static str)>,
 }
 
 impl Platform {
@@ -175,11 +176,12 @@ impl Platform {
                 .map(|t| base64::engine::general_purpose::STANDARD.encode(t)),
             executed_version: Some(result.executed_version),
             request_id,
-            init_breakdown: result
-                .report
-                .init_ms
-                .zip(result.report.setup_ms)
-                .map(|(init, setup)| (setup, (init - setup).max(0.0))),
+            init_breakdown: result.report.init_ms.zip(result.report.setup_ms).map(
+                |(init, setup)| {
+                    let ahead = result.report.prestarted.map_or("none", |p| p.as_str());
+                    (setup, (init - setup).max(0.0), ahead)
+                },
+            ),
         })
     }
 }

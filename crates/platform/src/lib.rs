@@ -98,6 +98,9 @@ impl Platform {
         let mut cache = HashMap::new();
         for cfg in store.all().await? {
             let cached = functions::Cached::new(cfg, &config.identity, &code);
+            if let Some(v) = &cached.version {
+                executor.expect_runtime(v.runtime);
+            }
             cache.insert(cached.config.name.clone(), Arc::new(cached));
         }
         let flusher = Arc::downgrade(&logs);
@@ -167,6 +170,9 @@ impl Platform {
 impl Inner {
     fn put_cache(&self, cfg: FunctionConfig) {
         let cached = Arc::new(functions::Cached::new(cfg, &self.identity, &self.code));
+        if let Some(v) = &cached.version {
+            self.executor.expect_runtime(v.runtime);
+        }
         self.cache
             .write()
             .unwrap_or_else(|p| p.into_inner())

@@ -95,6 +95,10 @@ enum Phase {
         request_id: String,
         reply: oneshot::Sender<Reply>,
     },
+    /// The runtime reported an init error before any invocation was assigned (a runtime
+    /// started ahead of time can fail within a millisecond of getting its code): the first
+    /// invocation assigned receives it. Closed otherwise.
+    InitFailed { error_type: String, body: Bytes },
     /// Closed for good.
     Closed,
 }
@@ -153,7 +157,9 @@ impl Session {
     }
 
     /// Hands an invocation to the environment. Gives it back if the environment is closed or
-    /// already has one.
+    /// already has one. The first invocation of an environment whose runtime failed its init
+    /// or exited before any invocation reached it is taken and answered at once with that
+    /// end ([`Reply::InitError`] or [`Reply::Closed`]), as it would have been a moment later.
     pub fn assign(&self, invocation: Invocation) -> Result<(), Box<Invocation>> {
         let mut st = self.lock();
         match st.phase {
@@ -163,6 +169,16 @@ impl Session {
                 self.wake.notify_one();
                 Ok(())
             }
+            Phase::InitFailed { .. } | Phase::Closed if !st.delivered => {
+                st.delivered = true;
+                let reply = match std::mem::replace(&mut st.phase, Phase::Closed) {
+                    Phase::InitFailed { error_type, body } => Reply::InitError { error_type, body },
+                    _ => Reply::Closed,
+                };
+                drop(st);
+                let _ = invocation.reply.send(reply);
+                Ok(())
+            }
             _ => Err(Box::new(invocation)),
         }
     }
@@ -170,8 +186,10 @@ impl Session {
     /// Closes the session: any assigned or running invocation gets [`Reply::Closed`], every
     /// waiting `/next` returns, and all later calls are refused.
     pub fn close(&self) {
-        let old = std::mem::replace(&mut self.lock().phase, Phase::Closed);
+        let mut st = self.lock();
+        let old = std::mem::replace(&mut st.phase, Phase::Closed);
         match old {
+            failed @ Phase::InitFailed { .. } => st.phase = failed,
             Phase::Assigned(inv) => {
                 let _ = inv.reply.send(Reply::Closed);
             }
@@ -180,6 +198,7 @@ impl Session {
             }
             _ => {}
         }
+        drop(st);
         self.closed.send_replace(true);
         self.wake.notify_waiters();
         self.wake.notify_one();
@@ -233,8 +252,8 @@ impl Session {
                         };
                         return Ok((event, deadline_ms));
                     }
-                    Phase::Closed => {
-                        st.phase = Phase::Closed;
+                    ended @ (Phase::Closed | Phase::InitFailed { .. }) => {
+                        st.phase = ended;
                         return Err(Refusal::Closed);
                     }
                     running @ Phase::Running { .. } => {
@@ -270,7 +289,7 @@ impl Session {
                 let _ = tx.send(reply);
                 Ok(())
             }
-            Phase::Closed => Err(Refusal::Closed),
+            Phase::Closed | Phase::InitFailed { .. } => Err(Refusal::Closed),
             _ => Err(Refusal::InvalidRequestId),
         }
     }
@@ -287,7 +306,11 @@ impl Session {
                 drop(st);
                 let _ = inv.reply.send(Reply::InitError { error_type, body });
             }
-            Phase::Closed => return Err(Refusal::Closed),
+            Phase::Init => st.phase = Phase::InitFailed { error_type, body },
+            ended @ (Phase::Closed | Phase::InitFailed { .. }) => {
+                st.phase = ended;
+                return Err(Refusal::Closed);
+            }
             _ => {}
         }
         Ok(())
@@ -407,7 +430,32 @@ mod tests {
         tokio::task::yield_now().await;
         s.close();
         assert_eq!(waiter.await.unwrap(), Err(Refusal::Closed));
-        let (inv, _p, _r) = invocation("z");
+        // The environment ended before its first invocation reached it: that invocation
+        // learns so; later ones are given back, to be run elsewhere.
+        let (inv, _p, r) = invocation("z");
+        s.assign(inv).unwrap();
+        assert!(matches!(r.await.unwrap(), Reply::Closed));
+        let (inv, _p, _r) = invocation("y");
+        assert!(s.assign(inv).is_err());
+    }
+
+    #[tokio::test]
+    async fn init_error_before_any_invocation_waits_for_the_first() {
+        let s = Session::new();
+        s.init_error(
+            "Runtime.ImportModuleError".into(),
+            Bytes::from_static(b"{}"),
+        )
+        .unwrap();
+        // The runtime exits right after; the error outlives the close.
+        s.close();
+        assert_eq!(s.next().await.unwrap_err(), Refusal::Closed);
+        let (inv, _p, r) = invocation("a");
+        s.assign(inv).unwrap();
+        assert!(
+            matches!(r.await.unwrap(), Reply::InitError { error_type, .. } if error_type == "Runtime.ImportModuleError")
+        );
+        let (inv, _p, _r) = invocation("b");
         assert!(s.assign(inv).is_err());
     }
 }

@@ -195,7 +195,7 @@ fn trial(exe: &Path, work_dir: &Path, possible: bool) -> Finding {
             program: "/usr/bin/true".into(),
             args: Vec::new(),
             env: vec![("PATH".into(), "/usr/bin:/bin".into())],
-            task_dir: task,
+            task_dir: Some(task),
             runtime_dir: runtime,
             extra_ro: Vec::new(),
             root_mountpoint: mountpoint,

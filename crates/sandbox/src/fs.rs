@@ -3,8 +3,11 @@
 //! the bootstraps at `/var/runtime`, a sized private `/tmp`, a minimal `/dev` and the
 //! sandbox's own `/proc`. Everything but `/tmp` is read-only.
 
+use std::ffi::CString;
 use std::fs;
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
@@ -56,6 +59,11 @@ fn bind_ro(src: &Path, dst: &Path) -> io::Result<()> {
         None::<&str>,
     )
     .map_err(|e| err("bind", src, e))?;
+    seal(dst)
+}
+
+/// Remounts the mount at `dst` read-only, without set-uid programs.
+fn seal(dst: &Path) -> io::Result<()> {
     // Inside a user namespace the flags the mount already has (nodev, noexec, atime, ...)
     // are locked: a remount must repeat them, so read them first.
     let mut flags =
@@ -170,7 +178,9 @@ pub fn build_root(spec: &SandboxSpec) -> io::Result<()> {
         root.join("etc/group"),
         format!("root:x:0:\nsbx_user1051:x:{SANDBOX_GID}:\n"),
     )?;
-    bind_ro(&spec.task_dir, &root.join("var/task"))?;
+    if let Some(task) = &spec.task_dir {
+        bind_ro(task, &root.join("var/task"))?;
+    }
     // The bootstraps are a few kilobytes: copied rather than bound, so that no host path
     // shows in the sandbox's mount table.
     copy_tree(&spec.runtime_dir, &root.join("var/runtime"))?;
@@ -227,4 +237,61 @@ pub fn build_root(spec: &SandboxSpec) -> io::Result<()> {
         | MsFlags::MS_NODEV;
     mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
         .map_err(|e| err("read-only root", Path::new("/"), e))
+}
+
+// The new mount API's flags (linux/mount.h); stable kernel ABI since Linux 5.2.
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
+
+/// A detached copy of the mount (or directory) at `path` and the mounts under it, as a
+/// descriptor: it can cross into a sandbox whose root no longer shows `path` and be attached
+/// there with [`attach_tree`]. Needs `CAP_SYS_ADMIN`.
+pub fn clone_tree(path: &Path) -> io::Result<OwnedFd> {
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let flags =
+        OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_RECURSIVE as libc::c_uint;
+    // SAFETY: open_tree reads a NUL-terminated path that outlives the call and returns a new
+    // descriptor or -1; it touches no memory of ours otherwise.
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(err("clone mount", path, io::Error::last_os_error()));
+    }
+    // SAFETY: the kernel just returned this descriptor, and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Attaches a tree from [`clone_tree`] at `target`, read-only and without set-uid programs.
+pub fn attach_tree(tree: &OwnedFd, target: &Path) -> io::Result<()> {
+    let to = CString::new(target.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let empty = c"";
+    // SAFETY: move_mount reads two NUL-terminated paths that outlive the call; the source is
+    // the descriptor itself (empty path), which we own.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    if rc < 0 {
+        return Err(err("attach mount at", target, io::Error::last_os_error()));
+    }
+    seal(target)
+}
+
+/// Resizes the sandbox's `/tmp` (from inside, after the root is built).
+pub fn resize_tmp(mb: u32) -> io::Result<()> {
+    mount(
+        None::<&str>,
+        "/tmp",
+        None::<&str>,
+        MsFlags::MS_REMOUNT | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some(format!("size={}m,mode=1777", mb.max(1)).as_str()),
+    )
+    .map_err(|e| err("resize", Path::new("/tmp"), e))
 }

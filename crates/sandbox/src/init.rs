@@ -24,7 +24,7 @@ use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Gid, Pid, Uid, fork, setgroups, sethostname, setresgid, setresuid};
 
-use crate::spec::SandboxSpec;
+use crate::spec::{SandboxSpec, Specialisation};
 use crate::{EGRESS_PROXY_ADDR, RUNTIME_API_ADDR, SANDBOX_GID, SANDBOX_UID, cgroup, fs, net};
 
 /// Exit status of the init when the sandbox could not be built.
@@ -97,9 +97,11 @@ pub fn main() -> ! {
         Ok(ForkResult::Child) => {
             drop(listener);
             drop(egress);
-            drop(control);
             drop(status_read);
-            sandbox_init(&spec, std::fs::File::from(status_write))
+            // A sandbox started without code keeps the control socket: its specialisation
+            // arrives there, long after this process has answered.
+            let control = spec.task_dir.is_none().then_some(control);
+            sandbox_init(&spec, std::fs::File::from(status_write), control)
         }
         Ok(ForkResult::Parent { child }) => {
             mark("fork");
@@ -180,8 +182,13 @@ fn die_by(signal: Signal) -> ! {
     std::process::exit(128 + signal as i32)
 }
 
-/// PID 1 of the sandbox.
-fn sandbox_init(spec: &SandboxSpec, mut status: std::fs::File) -> ! {
+/// PID 1 of the sandbox. With `control`, the runtime starts without code and waits for
+/// [`specialise`] to hand it over.
+fn sandbox_init(
+    spec: &SandboxSpec,
+    mut status: std::fs::File,
+    mut control: Option<UnixStream>,
+) -> ! {
     // If the process that launched us dies, so does the sandbox.
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     if let Err(e) = fs::build_root(spec) {
@@ -189,10 +196,23 @@ fn sandbox_init(spec: &SandboxSpec, mut status: std::fs::File) -> ! {
         std::process::exit(SETUP_FAILED);
     }
     let _ = sethostname(&spec.hostname);
+    // The runtime of a sandbox without code reads its function's environment here.
+    let mut handoff = match control
+        .as_ref()
+        .map(|_| nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC))
+        .transpose()
+    {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("lamina sandbox: pipe: {e}");
+            std::process::exit(SETUP_FAILED);
+        }
+    };
     // SAFETY: this process is single-threaded (forked from a single-threaded process).
     let runtime = match unsafe { fork() } {
         Ok(ForkResult::Child) => {
-            let e = exec_runtime(spec);
+            drop(control.take());
+            let e = exec_runtime(spec, handoff.take().map(|(read, _)| read));
             eprintln!(
                 "lamina sandbox: cannot start {}: {e}",
                 spec.program.display()
@@ -205,25 +225,139 @@ fn sandbox_init(spec: &SandboxSpec, mut status: std::fs::File) -> ! {
             std::process::exit(SETUP_FAILED);
         }
     };
+    if let (Some(control), Some((_, write))) = (control, handoff) {
+        specialise(control, write, runtime, &mut status);
+    }
     // Reap everything; when the runtime itself exits, the sandbox ends with it.
     loop {
         match waitpid(Pid::from_raw(-1), None) {
-            Ok(WaitStatus::Exited(pid, code)) if pid == runtime => {
-                let _ = status.write_all(format!("e{code}").as_bytes());
-                std::process::exit(code)
-            }
-            Ok(WaitStatus::Signaled(pid, signal, _)) if pid == runtime => {
-                let _ = status.write_all(format!("s{}", signal as i32).as_bytes());
-                std::process::exit(128 + signal as i32)
-            }
-            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Ok(ws) => end_with_runtime(ws, runtime, &mut status),
+            Err(nix::errno::Errno::EINTR) => continue,
             Err(_) => std::process::exit(SETUP_FAILED),
         }
     }
 }
 
-/// Drops every privilege and execs the runtime; returns only on failure.
-fn exec_runtime(spec: &SandboxSpec) -> io::Error {
+/// Ends PID 1 the way the runtime ended, if `ws` says the runtime has ended.
+fn end_with_runtime(ws: WaitStatus, runtime: Pid, status: &mut std::fs::File) {
+    match ws {
+        WaitStatus::Exited(pid, code) if pid == runtime => {
+            let _ = status.write_all(format!("e{code}").as_bytes());
+            std::process::exit(code)
+        }
+        WaitStatus::Signaled(pid, signal, _) if pid == runtime => {
+            let _ = status.write_all(format!("s{}", signal as i32).as_bytes());
+            std::process::exit(128 + signal as i32)
+        }
+        _ => {}
+    }
+}
+
+/// Waits (reaping meanwhile) for the platform to give this sandbox its function: attaches the
+/// code at `/var/task`, sizes `/tmp`, hands the environment to the waiting runtime through
+/// `handoff`, and answers `ok`. Any failure ends the sandbox; so does the platform closing
+/// the socket (the pre-started sandbox is no longer wanted).
+fn specialise(
+    mut control: UnixStream,
+    handoff: std::os::fd::OwnedFd,
+    runtime: Pid,
+    status: &mut std::fs::File,
+) {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    loop {
+        let mut fds = [PollFd::new(control.as_fd(), PollFlags::POLLIN)];
+        let ready = matches!(poll(&mut fds, PollTimeout::from(1000u16)), Ok(n) if n > 0);
+        // The runtime may have died while it waited: then so does the sandbox.
+        while let Ok(ws) = waitpid(
+            Pid::from_raw(-1),
+            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+        ) {
+            if ws == WaitStatus::StillAlive {
+                break;
+            }
+            end_with_runtime(ws, runtime, status);
+        }
+        if ready {
+            break;
+        }
+    }
+    let result = (|| -> io::Result<()> {
+        let (work, tree) = receive_specialisation(&control)?;
+        fs::attach_tree(&tree, std::path::Path::new("/var/task"))?;
+        fs::resize_tmp(work.tmp_mb)?;
+        let env: serde_json::Map<String, serde_json::Value> = work
+            .env
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::Value::String(v)))
+            .collect();
+        let mut pipe = std::fs::File::from(handoff);
+        pipe.write_all(&serde_json::to_vec(&env).map_err(io::Error::other)?)
+    })();
+    match result {
+        Ok(()) => {
+            let _ = control.write_all(b"ok");
+        }
+        Err(e) => fail(&mut control, &format!("specialisation: {e}")),
+    }
+}
+
+/// The length-prefixed [`Specialisation`] with the code's mount tree beside it.
+fn receive_specialisation(
+    control: &UnixStream,
+) -> io::Result<(Specialisation, std::os::fd::OwnedFd)> {
+    use nix::sys::socket::{ControlMessageOwned, recvmsg};
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let (n, tree) = {
+        let mut iov = [io::IoSliceMut::new(&mut buf)];
+        let msg = recvmsg::<()>(
+            control.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )?;
+        let mut tree = None;
+        for c in msg.cmsgs()? {
+            if let ControlMessageOwned::ScmRights(raws) = c {
+                for raw in raws {
+                    // SAFETY: the kernel just installed this descriptor in our table for us.
+                    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
+                    tree.get_or_insert(fd);
+                }
+            }
+        }
+        (msg.bytes, tree)
+    };
+    let tree = tree.ok_or_else(|| io::Error::other("no code mount came with the message"))?;
+    if n < 4 {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the platform closed the control socket",
+        ));
+    }
+    let len = u32::from_le_bytes(buf[..4].try_into().expect("four bytes")) as usize;
+    if len > 16 * 1024 * 1024 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "message too large",
+        ));
+    }
+    let mut body = buf[4..n].to_vec();
+    if body.len() < len {
+        let mut rest = vec![0u8; len - body.len()];
+        (&*control).read_exact(&mut rest)?;
+        body.extend(rest);
+    }
+    body.truncate(len);
+    let work =
+        serde_json::from_slice(&body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    Ok((work, tree))
+}
+
+/// Drops every privilege and execs the runtime, its standard input `stdin` (else
+/// `/dev/null`); returns only on failure.
+fn exec_runtime(spec: &SandboxSpec, stdin: Option<std::os::fd::OwnedFd>) -> io::Error {
     if let Err(e) = harden(spec) {
         return e;
     }
@@ -232,7 +366,7 @@ fn exec_runtime(spec: &SandboxSpec) -> io::Error {
         .env_clear()
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .current_dir("/var/task")
-        .stdin(Stdio::null())
+        .stdin(stdin.map(Stdio::from).unwrap_or_else(Stdio::null))
         .exec()
 }
 

@@ -2,7 +2,7 @@
 //! standard input, send the [`SandboxSpec`], and receive the Runtime API listener that the
 //! sandbox created inside its own network namespace, with the host pid of the sandbox's init.
 
-use std::io::{self, IoSliceMut, Read, Write};
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
 
 use crate::INIT_SUBCOMMAND;
-use crate::spec::SandboxSpec;
+use crate::spec::{SandboxSpec, Specialisation};
 
 /// Why a sandbox could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -67,18 +67,77 @@ impl Control {
 
     /// Once the command is spawned (and dropped, so that our copy of its end is closed):
     /// sends the spec and waits for the sandbox to be ready.
-    pub fn handshake(self, spec: &SandboxSpec) -> Result<Launched, SandboxError> {
-        launch(self.0, spec)
+    pub fn handshake(mut self, spec: &SandboxSpec) -> Result<Launched, SandboxError> {
+        launch(&mut self.0, spec)
+    }
+
+    /// Like [`handshake`](Control::handshake), for a spec without code (`task_dir: None`):
+    /// the runtime starts and waits, and the sandbox becomes a function's environment when
+    /// [`Deferred::specialise`] is called. Dropping the [`Deferred`] ends the sandbox.
+    pub fn prestart(mut self, spec: &SandboxSpec) -> Result<(Launched, Deferred), SandboxError> {
+        if spec.task_dir.is_some() {
+            return Err(SandboxError::Setup(
+                "a pre-started runtime is started without code".into(),
+            ));
+        }
+        let launched = launch(&mut self.0, spec)?;
+        Ok((launched, Deferred(self.0)))
+    }
+}
+
+/// A sandbox whose runtime is running without code, waiting for its function.
+#[derive(Debug)]
+pub struct Deferred(UnixStream);
+
+impl Deferred {
+    /// Gives the waiting sandbox its function: the code (a tree from
+    /// [`crate::fs::clone_tree`], attached read-only at `/var/task`), the size of `/tmp`, and
+    /// the environment, which the runtime reads from its standard input. Returns once the
+    /// sandbox has done all three.
+    pub fn specialise(mut self, work: &Specialisation, code: OwnedFd) -> Result<(), SandboxError> {
+        let ctl = SandboxError::Control;
+        let body = serde_json::to_vec(work).map_err(|e| SandboxError::Setup(e.to_string()))?;
+        let len = (body.len() as u32).to_le_bytes();
+        let fds = [code.as_raw_fd()];
+        let sent = sendmsg::<()>(
+            self.0.as_raw_fd(),
+            &[IoSlice::new(&len), IoSlice::new(&body)],
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::empty(),
+            None,
+        )
+        .map_err(|e| ctl(e.into()))?;
+        // A stream socket may take less than everything at once; the descriptor went with
+        // the first byte.
+        let whole = [&len[..], &body[..]].concat();
+        if sent < whole.len() {
+            self.0.write_all(&whole[sent..]).map_err(ctl)?;
+        }
+        drop(code);
+        self.0
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(ctl)?;
+        let mut reply = String::new();
+        self.0.read_to_string(&mut reply).map_err(ctl)?;
+        match reply.as_str() {
+            "ok" => Ok(()),
+            "" => Err(SandboxError::Setup(
+                "the pre-started sandbox ended before it was specialised".into(),
+            )),
+            other => Err(SandboxError::Setup(
+                other.strip_prefix("err ").unwrap_or(other).to_string(),
+            )),
+        }
     }
 }
 
 /// Sends `spec` over `control` and receives the listener and the init's pid.
-fn launch(mut control: UnixStream, spec: &SandboxSpec) -> Result<Launched, SandboxError> {
+fn launch(control: &mut UnixStream, spec: &SandboxSpec) -> Result<Launched, SandboxError> {
     let ctl = SandboxError::Control;
     control
         .set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(ctl)?;
-    send(&mut control, spec)?;
+    send(control, spec)?;
 
     let mut buf = [0u8; 4096];
     let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 2]);

@@ -29,8 +29,8 @@ pub mod net;
 pub mod seccomp;
 pub mod spec;
 
-pub use launch::{Control, Launched, SandboxError, prepare};
-pub use spec::SandboxSpec;
+pub use launch::{Control, Deferred, Launched, SandboxError, prepare};
+pub use spec::{SandboxSpec, Specialisation};
 
 /// The subcommand under which the binary runs [`init::main`].
 pub const INIT_SUBCOMMAND: &str = "sandbox-init";

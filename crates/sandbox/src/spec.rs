@@ -13,8 +13,10 @@ pub struct SandboxSpec {
     pub args: Vec<String>,
     /// The complete environment of the runtime.
     pub env: Vec<(String, String)>,
-    /// Host directory mounted read-only at `/var/task`.
-    pub task_dir: PathBuf,
+    /// Host directory mounted read-only at `/var/task`. `None` defers the code: the runtime
+    /// starts with an empty `/var/task` and its standard input a pipe, and waits there until
+    /// a [`Specialisation`] brings the code and the function's environment.
+    pub task_dir: Option<PathBuf>,
     /// Host directory mounted read-only at `/var/runtime`.
     pub runtime_dir: PathBuf,
     /// Host directories mounted read-only at the same path inside (interpreters that live
@@ -31,4 +33,16 @@ pub struct SandboxSpec {
     /// `RLIMIT_DATA` of the runtime, where no cgroup limits its memory.
     #[serde(default)]
     pub data_limit_bytes: Option<u64>,
+}
+
+/// What turns a sandbox started without code (a [`SandboxSpec`] with no `task_dir`) into one
+/// function's environment. The code travels beside it as a detached mount
+/// ([`crate::fs::clone_tree`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Specialisation {
+    /// The complete environment of the function, written to the waiting runtime's standard
+    /// input as one JSON object.
+    pub env: Vec<(String, String)>,
+    /// Size of `/tmp`, in MiB.
+    pub tmp_mb: u32,
 }

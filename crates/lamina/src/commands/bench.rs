@@ -12,6 +12,8 @@
 //!   environments created (cold starts seen in the REPORT lines) against those needed;
 //! - density: after the first burst, the PSS of each idle environment (its sandbox processes
 //!   included), the server's own PSS, and the idle CPU of the whole process tree;
+//! - started ahead: on a second server keeping `--prestart` runtimes and sandboxes ready, the
+//!   cold start and a burst of that size again (the main server pre-starts no runtime);
 //! - baselines measured in the same run: a bare loopback HTTP round trip with the same
 //!   client, and a bare process start of each runtime.
 //!
@@ -60,6 +62,10 @@ pub struct Args {
     /// Measure an already running server instead of starting one.
     #[arg(long)]
     endpoint: Option<String>,
+    /// Runtimes (and sandboxes) a second server keeps started ahead of time, for the cold
+    /// and burst scenarios with pre-started runtimes; also that burst's size. 0 skips them.
+    #[arg(long, default_value_t = 8)]
+    prestart: usize,
 }
 
 const EVENT: &[u8] = br#"{"hello":"world","n":42}"#;
@@ -155,7 +161,7 @@ impl Drop for OwnServer {
     }
 }
 
-fn start_server(isolation: &str) -> anyhow::Result<(OwnServer, String, u32)> {
+fn start_server(isolation: &str, extra: &[&str]) -> anyhow::Result<(OwnServer, String, u32)> {
     let dir = tempfile::tempdir()?;
     let exe = std::env::current_exe()?;
     let mut child = Command::new(exe)
@@ -168,6 +174,7 @@ fn start_server(isolation: &str) -> anyhow::Result<(OwnServer, String, u32)> {
             "--data-dir",
         ])
         .arg(dir.path())
+        .args(extra)
         .env("LAMINA_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -378,10 +385,12 @@ fn spawn_baseline(program: &str, args: &[&str]) -> Option<f64> {
 
 /// Runs the bench.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let (_server, endpoint, server_pid) = match &args.endpoint {
+    // The main server pre-starts no runtime, so that cold starts and bursts measure a
+    // runtime's whole start; a second server measures them with runtimes started ahead.
+    let (server, endpoint, server_pid) = match &args.endpoint {
         Some(e) => (None, e.clone(), None),
         None => {
-            let (s, e, pid) = start_server(&args.isolation)?;
+            let (s, e, pid) = start_server(&args.isolation, &["--runtime-pool", "0"])?;
             (Some(s), e, Some(pid))
         }
     };
@@ -411,21 +420,26 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     });
 
-    for Echo {
-        label,
-        runtime,
-        handler,
-        package,
-    } in echo_packages(&args.runtimes)?
-    {
-        let name = format!("bench-{label}-{tag}");
-        // Encoded once: the native package is the whole binary, deployed many times.
-        let zip_file = base64::engine::general_purpose::STANDARD.encode(&package);
-        let create = |name: &str| {
+    // Encoded once: the native package is the whole binary, deployed many times.
+    let echoes: Vec<(Echo, String)> = echo_packages(&args.runtimes)?
+        .into_iter()
+        .map(|e| {
+            let zip = base64::engine::general_purpose::STANDARD.encode(&e.package);
+            (e, zip)
+        })
+        .collect();
+    let creator = |echo: &Echo, zip_file: &str| {
+        let (runtime, handler, zip_file) = (echo.runtime, echo.handler, zip_file.to_string());
+        move |name: &str| {
             json!({"FunctionName": name, "Runtime": runtime, "Handler": handler,
                    "Role": "arn:aws:iam::000000000000:role/bench", "Timeout": 30,
                    "Code": {"ZipFile": zip_file}})
-        };
+        }
+    };
+    for (echo, zip_file) in &echoes {
+        let (label, runtime) = (echo.label, echo.runtime);
+        let name = format!("bench-{label}-{tag}");
+        let create = creator(echo, zip_file);
         let _ = client.delete_function(&name).await;
         client
             .create_function(&create(&name))
@@ -482,56 +496,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
 
         eprintln!("{label}: cold...");
-        let mut first = Vec::new();
-        let mut init = Vec::new();
-        let mut duration = Vec::new();
-        let (mut setup, mut runtime_init, mut rest) = (Vec::new(), Vec::new(), Vec::new());
-        for i in 0..args.cold {
-            let cold = format!("{name}-cold-{i}");
-            client.create_function(&create(&cold)).await?;
-            let path = format!("/2015-03-31/functions/{cold}/invocations");
-            let mut c = Conn::open(addr).await?;
-            let t = Instant::now();
-            let (status, headers, _) = c
-                .request(
-                    "POST",
-                    &path,
-                    Bytes::from_static(EVENT),
-                    &[("x-amz-log-type", "Tail")],
-                )
-                .await?;
-            first.push(t.elapsed());
-            if status != 200 {
-                bail!("cold invocation of {cold} answered {status}");
-            }
-            let log = headers.get("x-amz-log-result");
-            let field = |name: &str| report_field(log, name);
-            let ms = |v: f64| Duration::from_secs_f64(v.max(0.0) / 1000.0);
-            let (i, d) = (field("Init Duration: "), field("Duration: "));
-            init.extend(i.map(ms));
-            duration.extend(d.map(ms));
-            // "sandbox=0.63; runtime=38.87": the server's split of Init Duration.
-            let split = headers
-                .get("x-lamina-init-ms")
-                .and_then(|v| v.to_str().ok())
-                .map(|v| {
-                    v.split(';')
-                        .filter_map(|kv| kv.trim().split_once('='))
-                        .filter_map(|(k, v)| Some((k.to_string(), v.parse::<f64>().ok()?)))
-                        .collect::<std::collections::HashMap<_, _>>()
-                })
-                .unwrap_or_default();
-            setup.extend(split.get("sandbox").copied().map(ms));
-            runtime_init.extend(split.get("runtime").copied().map(ms));
-            if let (Some(i), Some(d)) = (i, d) {
-                let client = first
-                    .last()
-                    .map(|t| t.as_secs_f64() * 1000.0)
-                    .unwrap_or(0.0);
-                rest.push(ms(client - i - d));
-            }
-            let _ = client.delete_function(&cold).await;
-        }
+        let cold = cold_starts(
+            &client,
+            addr,
+            &create,
+            &format!("{name}-cold"),
+            args.cold,
+            Duration::ZERO,
+        )
+        .await?;
         let _ = client.delete_function(&name).await;
 
         eprintln!("{label}: burst...");
@@ -544,55 +517,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             // measured before and after holds the same pool.
             tokio::time::sleep(Duration::from_millis(500)).await;
             let pss_before = server_pid.map(tree_pss_kib);
-            let mut conns = Vec::with_capacity(n);
-            for _ in 0..n {
-                conns.push(Conn::open(addr).await?);
-            }
-            let path = format!("/2015-03-31/functions/{fresh}/invocations");
-            let start = std::sync::Arc::new(tokio::sync::Barrier::new(n + 1));
-            let mut tasks = Vec::with_capacity(n);
-            for mut c in conns {
-                let (path, start) = (path.clone(), start.clone());
-                tasks.push(tokio::spawn(async move {
-                    start.wait().await;
-                    c.request(
-                        "POST",
-                        &path,
-                        Bytes::from_static(EVENT),
-                        &[("x-amz-log-type", "Tail")],
-                    )
-                    .await
-                }));
-            }
-            start.wait().await;
-            let t = Instant::now();
-            let (mut created, mut throttled, mut failed) = (0usize, 0usize, 0usize);
-            for task in tasks {
-                let (status, headers, _) = task.await??;
-                match status {
-                    200 if headers.contains_key("x-amz-function-error") => failed += 1,
-                    200 => {
-                        if report_field(headers.get("x-amz-log-result"), "Init Duration: ")
-                            .is_some()
-                        {
-                            created += 1;
-                        }
-                    }
-                    429 => throttled += 1,
-                    _ => failed += 1,
-                }
-            }
-            let all_answered = t.elapsed();
-            bursts.insert(
-                n.to_string(),
-                json!({
-                    "all_answered_ms": all_answered.as_secs_f64() * 1000.0,
-                    "environments_created": created,
-                    "environments_needed": n - throttled - failed,
-                    "throttled": throttled,
-                    "failed": failed,
-                }),
-            );
+            let burst = burst(addr, &fresh, n).await?;
+            let created = burst["environments_created"].as_u64().unwrap_or(0) as usize;
+            bursts.insert(n.to_string(), burst);
             if i == 0
                 && let (Some(pid), Some(before)) = (server_pid, pss_before)
             {
@@ -616,17 +543,56 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             "runtime": runtime,
             "warm": summary(warm),
             "throughput": throughput,
-                                    "cold": {
-                "first_invocation": summary(first),
-                "init_duration": summary(init),
-                "sandbox_setup": summary(setup),
-                "runtime_start_and_init": summary(runtime_init),
-                "invoke_duration": summary(duration),
-                "platform_and_http": summary(rest),
-            },
+            "cold": cold,
             "burst": bursts,
             "density": density,
         });
+    }
+
+    // Runtimes started ahead of time: a second server keeps `--prestart` of each runtime
+    // (and as many sandboxes) ready.
+    if args.endpoint.is_none() && args.prestart > 0 {
+        drop(server);
+        let n = args.prestart.to_string();
+        let (_server, endpoint, _) = start_server(
+            &args.isolation,
+            &["--runtime-pool", &n, "--sandbox-pool", &n],
+        )?;
+        let addr: SocketAddr = endpoint.trim_start_matches("http://").parse()?;
+        let client = Endpoint { endpoint }.client();
+        for (echo, zip_file) in &echoes {
+            let label = echo.label;
+            let create = creator(echo, zip_file);
+            // The first function of a runtime starts its pool; give it time to fill (a
+            // runtime takes tens of milliseconds to start, one after another).
+            let settle = Duration::from_millis(500 + 250 * args.prestart as u64);
+            let name = format!("bench-{label}-{tag}-ahead");
+            client.create_function(&create(&name)).await?;
+            tokio::time::sleep(settle).await;
+            eprintln!("{label}: cold, pre-started...");
+            // Apart enough for the pool to start the next runtime in the background.
+            let cold = cold_starts(
+                &client,
+                addr,
+                &create,
+                &format!("{name}-cold"),
+                args.cold,
+                Duration::from_millis(700),
+            )
+            .await?;
+            eprintln!("{label}: burst, pre-started...");
+            let fresh = format!("{name}-burst");
+            client.create_function(&create(&fresh)).await?;
+            tokio::time::sleep(settle).await;
+            let burst = burst(addr, &fresh, args.prestart).await?;
+            let _ = client.delete_function(&fresh).await;
+            let _ = client.delete_function(&name).await;
+            report["runtimes"][label]["prestarted"] = json!({
+                "pool": args.prestart,
+                "cold": cold,
+                "burst": burst,
+            });
+        }
     }
 
     print_table(&report);
@@ -636,6 +602,134 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("wrote {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The first invocation of `n` fresh functions made by `create`, one at a time, `pause`
+/// apart: client time, Init Duration and its split, Duration, the rest, and what the server
+/// had pre-started for each.
+async fn cold_starts(
+    client: &lamina_client::Client,
+    addr: SocketAddr,
+    create: &impl Fn(&str) -> Value,
+    base: &str,
+    n: usize,
+    pause: Duration,
+) -> anyhow::Result<Value> {
+    let mut first = Vec::new();
+    let mut init = Vec::new();
+    let mut duration = Vec::new();
+    let (mut setup, mut runtime_init, mut rest) = (Vec::new(), Vec::new(), Vec::new());
+    let mut prestarted = serde_json::Map::new();
+    for i in 0..n {
+        let cold = format!("{base}-{i}");
+        client.create_function(&create(&cold)).await?;
+        tokio::time::sleep(pause).await;
+        let path = format!("/2015-03-31/functions/{cold}/invocations");
+        let mut c = Conn::open(addr).await?;
+        let t = Instant::now();
+        let (status, headers, _) = c
+            .request(
+                "POST",
+                &path,
+                Bytes::from_static(EVENT),
+                &[("x-amz-log-type", "Tail")],
+            )
+            .await?;
+        first.push(t.elapsed());
+        if status != 200 {
+            bail!("cold invocation of {cold} answered {status}");
+        }
+        let log = headers.get("x-amz-log-result");
+        let field = |name: &str| report_field(log, name);
+        let ms = |v: f64| Duration::from_secs_f64(v.max(0.0) / 1000.0);
+        let (i, d) = (field("Init Duration: "), field("Duration: "));
+        init.extend(i.map(ms));
+        duration.extend(d.map(ms));
+        // "sandbox=0.63; runtime=38.87; prestarted=sandbox": the server's split of Init
+        // Duration, and what it had started ahead of time.
+        let split: std::collections::HashMap<String, String> = headers
+            .get("x-lamina-init-ms")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .filter_map(|kv| kv.trim().split_once('='))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let part = |k: &str| split.get(k).and_then(|v| v.parse::<f64>().ok()).map(ms);
+        setup.extend(part("sandbox"));
+        runtime_init.extend(part("runtime"));
+        if let Some(ahead) = split.get("prestarted") {
+            let count = prestarted.entry(ahead.clone()).or_insert(json!(0));
+            *count = json!(count.as_u64().unwrap_or(0) + 1);
+        }
+        if let (Some(i), Some(d)) = (i, d) {
+            let client = first
+                .last()
+                .map(|t| t.as_secs_f64() * 1000.0)
+                .unwrap_or(0.0);
+            rest.push(ms(client - i - d));
+        }
+        let _ = client.delete_function(&cold).await;
+    }
+    Ok(json!({
+        "first_invocation": summary(first),
+        "init_duration": summary(init),
+        "sandbox_setup": summary(setup),
+        "runtime_start_and_init": summary(runtime_init),
+        "invoke_duration": summary(duration),
+        "platform_and_http": summary(rest),
+        "prestarted": prestarted,
+    }))
+}
+
+/// `n` simultaneous first invocations of the fresh function `name`: time until all answered,
+/// environments created (cold starts seen in REPORT lines) and needed.
+async fn burst(addr: SocketAddr, name: &str, n: usize) -> anyhow::Result<Value> {
+    let mut conns = Vec::with_capacity(n);
+    for _ in 0..n {
+        conns.push(Conn::open(addr).await?);
+    }
+    let path = format!("/2015-03-31/functions/{name}/invocations");
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(n + 1));
+    let mut tasks = Vec::with_capacity(n);
+    for mut c in conns {
+        let (path, start) = (path.clone(), start.clone());
+        tasks.push(tokio::spawn(async move {
+            start.wait().await;
+            c.request(
+                "POST",
+                &path,
+                Bytes::from_static(EVENT),
+                &[("x-amz-log-type", "Tail")],
+            )
+            .await
+        }));
+    }
+    start.wait().await;
+    let t = Instant::now();
+    let (mut created, mut throttled, mut failed) = (0usize, 0usize, 0usize);
+    for task in tasks {
+        let (status, headers, _) = task.await??;
+        match status {
+            200 if headers.contains_key("x-amz-function-error") => failed += 1,
+            200 => {
+                if report_field(headers.get("x-amz-log-result"), "Init Duration: ").is_some() {
+                    created += 1;
+                }
+            }
+            429 => throttled += 1,
+            _ => failed += 1,
+        }
+    }
+    Ok(json!({
+        "all_answered_ms": t.elapsed().as_secs_f64() * 1000.0,
+        "environments_created": created,
+        "environments_needed": n - throttled - failed,
+        "throttled": throttled,
+        "failed": failed,
+    }))
 }
 
 fn print_table(r: &Value) {
@@ -764,6 +858,45 @@ fn print_table(r: &Value) {
                 })
                 .collect();
             println!("  {label:<9} {}", cells.join("; "));
+        }
+    }
+    let ahead: Vec<(&String, &Value)> = r["runtimes"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(_, v)| !v["prestarted"].is_null())
+                .collect()
+        })
+        .unwrap_or_default();
+    if !ahead.is_empty() {
+        println!();
+        println!(
+            "started ahead (a server keeping runtimes and sandboxes ready): cold p50 = sandbox hand-over + handler init + rest; burst"
+        );
+        for (label, v) in ahead {
+            let p = &v["prestarted"];
+            let c = &p["cold"];
+            let part = |k: &str| {
+                c[k]["p50_us"]
+                    .as_f64()
+                    .map(|x| format!("{:.2}", x / 1000.0))
+                    .unwrap_or_else(|| "-".into())
+            };
+            let served: Vec<String> = c["prestarted"]
+                .as_object()
+                .map(|m| m.iter().map(|(k, n)| format!("{n} {k}")).collect())
+                .unwrap_or_default();
+            println!(
+                "  {label:<9} cold {} ms ({} + {}; pre-started: {}); burst N={}: {:.1} ms, {}/{}",
+                part("first_invocation"),
+                part("sandbox_setup"),
+                part("runtime_start_and_init"),
+                served.join(", "),
+                p["pool"],
+                p["burst"]["all_answered_ms"].as_f64().unwrap_or(0.0),
+                p["burst"]["environments_created"],
+                p["burst"]["environments_needed"],
+            );
         }
     }
     println!();

@@ -50,6 +50,10 @@ pub struct Args {
     /// Sandboxes kept started ahead of time, so that a cold start does not pay their set-up.
     #[arg(long, default_value_t = 2)]
     sandbox_pool: usize,
+    /// Runtimes kept started ahead of time per managed runtime (Python, Node.js), running
+    /// without code until a cold start of a function of that runtime claims one (needs root).
+    #[arg(long, default_value_t = 1)]
+    runtime_pool: usize,
     /// Bytes of logs kept per function before its oldest streams are removed.
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
     log_group_max_bytes: u64,
@@ -160,6 +164,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             max_environments_per_function: args.max_environments_per_function.max(1),
             idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
             egress: args.egress,
+            runtime_pool: args.runtime_pool,
             ..ExecutorConfig::default()
         },
         log_group_max_bytes: args.log_group_max_bytes.max(64 * 1024),

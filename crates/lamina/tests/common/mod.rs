@@ -440,3 +440,27 @@ pub async fn eventually(timeout: Duration, mut f: impl AsyncFnMut() -> bool) -> 
     }
     false
 }
+
+/// The cgroup directories of the sandboxes of the server `server` under controller `ctrl`
+/// (cgroup v1 and hybrid hosts).
+pub fn sandbox_cgroups(server: u32, ctrl: &str) -> Vec<std::path::PathBuf> {
+    let root = std::path::Path::new("/sys/fs/cgroup")
+        .join(ctrl)
+        .join("lamina");
+    std::fs::read_dir(&root)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("{server}-"))
+        })
+        .flat_map(|instance| {
+            std::fs::read_dir(instance.path())
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+        })
+        .filter(|p| p.is_dir())
+        .collect()
+}

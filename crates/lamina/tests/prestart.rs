@@ -1,0 +1,216 @@
+//! Runtimes started ahead of time (`serve --runtime-pool`): a Python or Node.js runtime runs
+//! without code in its sandbox until a cold start claims it. These tests check that a claimed
+//! runtime is indistinguishable from one started for its function (environment, working
+//! directory, code, `/tmp` size, cgroup limits, standard input, init errors), that it shows no
+//! host path, and that a function whose variables change how an interpreter starts gets a
+//! runtime started for it instead.
+//!
+//! They need root (the sandbox needs it), as the other sandbox tests do.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Server, sandbox_cgroups, zip};
+use serde_json::{Value, json};
+
+const PY_PROBE: &str = r#"
+import json, os, sys
+
+def handler(event, context):
+    st = os.statvfs("/tmp")
+    return {
+        "cwd": os.getcwd(),
+        "files": sorted(os.listdir(".")),
+        "name": os.environ.get("AWS_LAMBDA_FUNCTION_NAME"),
+        "handler": os.environ.get("_HANDLER"),
+        "mine": os.environ.get("MINE"),
+        "await": os.environ.get("LAMINA_AWAIT_FUNCTION"),
+        "memory": context.memory_limit_in_mb,
+        "function_name": context.function_name,
+        "tmp_mb": st.f_blocks * st.f_frsize // (1024 * 1024),
+        "stdin": os.readlink("/proc/self/fd/0"),
+        "mountinfo": open("/proc/self/mountinfo").read(),
+        "dont_write_bytecode": sys.flags.dont_write_bytecode,
+    }
+"#;
+
+const NODE_PROBE: &str = r#"
+const fs = require('fs');
+exports.handler = async () => ({
+  cwd: process.cwd(),
+  files: fs.readdirSync('.').sort(),
+  name: process.env.AWS_LAMBDA_FUNCTION_NAME,
+  mine: process.env.MINE,
+  await: process.env.LAMINA_AWAIT_FUNCTION ?? null,
+  heapLimitMb: Math.round(require('v8').getHeapStatistics().heap_size_limit / 1048576),
+});
+"#;
+
+/// Invokes `name` once; returns the body and what the cold start had pre-started.
+async fn first_invoke(s: &Server, name: &str, event: Value) -> (Value, String) {
+    let (status, h, body) = s.invoke_raw(name, event.to_string(), &[]).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let split = h
+        .get("x-lamina-init-ms")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let ahead = split
+        .split("; ")
+        .find_map(|kv| kv.strip_prefix("prestarted="))
+        .unwrap_or("")
+        .to_string();
+    (serde_json::from_slice(&body).unwrap_or(Value::Null), ahead)
+}
+
+/// Creates functions from `body(name)` until one's cold start is served by a pre-started
+/// runtime (the pool fills in the background after the first function of a runtime appears);
+/// returns that function's name and its first answer.
+async fn claim_prestarted(
+    s: &Server,
+    prefix: &str,
+    body: impl Fn(&str) -> Value,
+) -> (String, Value) {
+    for i in 0..40 {
+        let name = format!("{prefix}-{i}");
+        s.create_with(body(&name)).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let (out, ahead) = first_invoke(s, &name, json!({})).await;
+        if ahead == "runtime" {
+            return (name, out);
+        }
+    }
+    panic!(
+        "no cold start of {prefix} was served by a pre-started runtime\n{}",
+        s.output_text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_prestarted_python_runtime_becomes_its_function() {
+    let s = Server::start_with(&["--runtime-pool", "1"], None);
+    let data_dir = s.data_dir.display().to_string();
+    let files = zip(&[("app.py", PY_PROBE, 0o644), ("data.txt", "x", 0o644)]);
+    let body = |name: &str| {
+        json!({"FunctionName": name, "Runtime": "python3.11", "Handler": "app.handler",
+               "Role": common::ROLE, "MemorySize": 128,
+               "EphemeralStorage": {"Size": 1024},
+               "Environment": {"Variables": {"MINE": format!("value-of-{name}")}},
+               "Code": {"ZipFile": common::b64(&files)}})
+    };
+    let (name, out) = claim_prestarted(&s, "py", body).await;
+    assert_eq!(out["name"], name.as_str(), "{out}");
+    assert_eq!(out["function_name"], name.as_str());
+    assert_eq!(out["handler"], "app.handler");
+    assert_eq!(out["mine"], format!("value-of-{name}"));
+    assert_eq!(out["await"], Value::Null, "the waiting signal is gone");
+    assert_eq!(out["memory"], "128");
+    assert_eq!(out["cwd"], "/var/task");
+    assert_eq!(out["files"], json!(["app.py", "data.txt"]));
+    assert_eq!(out["tmp_mb"], 1024, "/tmp is resized to the function's");
+    assert_eq!(out["stdin"], "/dev/null");
+    let mountinfo = out["mountinfo"].as_str().unwrap();
+    assert!(
+        !mountinfo.contains(&data_dir) && !mountinfo.contains("sandbox-root"),
+        "{mountinfo}"
+    );
+    assert!(
+        mountinfo
+            .lines()
+            .any(|l| l.split(' ').nth(4) == Some("/var/task") && l.contains(" ro,")),
+        "{mountinfo}"
+    );
+
+    // The function's limits replace the placeholder ones of a waiting sandbox: memory is
+    // MemorySize plus the /tmp size, 256 + 1024 MiB here.
+    let big = |name: &str| {
+        let mut b = body(name);
+        b["MemorySize"] = json!(256);
+        b
+    };
+    let (name, _) = claim_prestarted(&s, "py-256", big).await;
+    // Each function tried keeps its idle environment; every one has the function's limit.
+    let tried = name.rsplit('-').next().unwrap().parse::<usize>().unwrap() + 1;
+    let limits: Vec<u64> = sandbox_cgroups(s.pid(), "memory")
+        .into_iter()
+        .filter_map(|d| std::fs::read_to_string(d.join("memory.limit_in_bytes")).ok())
+        .filter_map(|v| v.trim().parse().ok())
+        .collect();
+    assert_eq!(
+        limits.iter().filter(|l| **l == (256 + 1024) << 20).count(),
+        tried,
+        "one sandbox limited to 1280 MiB per function: {limits:?}"
+    );
+
+    // An init error reaches the first invocation, as in a runtime started for its function.
+    let broken = |name: &str| {
+        json!({"FunctionName": name, "Runtime": "python3.11", "Handler": "missing.handler",
+               "Role": common::ROLE, "Code": {"ZipFile": common::b64(&files)}})
+    };
+    let mut seen = false;
+    for i in 0..20 {
+        let name = format!("py-broken-{i}");
+        s.create_with(broken(&name)).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let (status, h, _) = s.invoke_raw(&name, "{}", &[]).await;
+        assert_eq!(status, 200);
+        let ahead = h["x-lamina-init-ms"].to_str().unwrap().to_string();
+        let out = s.invoke(&name, json!({})).await;
+        out.assert_error("a missing module", "Runtime.ImportModuleError", "missing");
+        if ahead.ends_with("prestarted=runtime") {
+            seen = true;
+            break;
+        }
+    }
+    assert!(
+        seen,
+        "no broken function was served by a pre-started runtime"
+    );
+
+    // A variable the interpreter reads at start: that function gets a runtime of its own.
+    let (status, _, _) = s
+        .post_json(
+            "/2015-03-31/functions",
+            &json!({"FunctionName": "py-flags", "Runtime": "python3.11",
+                    "Handler": "app.handler", "Role": common::ROLE,
+                    "Environment": {"Variables": {"PYTHONDONTWRITEBYTECODE": "1"}},
+                    "Code": {"ZipFile": common::b64(&files)}}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (out, ahead) = first_invoke(&s, "py-flags", json!({})).await;
+    assert_ne!(ahead, "runtime");
+    assert_eq!(out["dont_write_bytecode"], 1, "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_prestarted_node_runtime_becomes_its_function() {
+    let s = Server::start_with(&["--runtime-pool", "1"], None);
+    let runtime = "nodejs20.x";
+    let files = zip(&[("index.js", NODE_PROBE, 0o644)]);
+    let body = |name: &str| {
+        json!({"FunctionName": name, "Runtime": runtime, "Handler": "index.handler",
+               "Role": common::ROLE,
+               "Environment": {"Variables": {"MINE": format!("value-of-{name}")}},
+               "Code": {"ZipFile": common::b64(&files)}})
+    };
+    let (name, out) = claim_prestarted(&s, "node", body).await;
+    assert_eq!(out["name"], name.as_str(), "{out}");
+    assert_eq!(out["mine"], format!("value-of-{name}"));
+    assert_eq!(out["await"], Value::Null);
+    assert_eq!(out["cwd"], "/var/task");
+    assert_eq!(out["files"], json!(["index.js"]));
+
+    // NODE_OPTIONS is read at start: that function gets a runtime of its own, and it applies.
+    s.create_with(json!({"FunctionName": "node-opts", "Runtime": runtime,
+        "Handler": "index.handler", "Role": common::ROLE,
+        "Environment": {"Variables": {"NODE_OPTIONS": "--max-old-space-size=64"}},
+        "Code": {"ZipFile": common::b64(&files)}}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (out, ahead) = first_invoke(&s, "node-opts", json!({})).await;
+    assert_ne!(ahead, "runtime");
+    let heap = out["heapLimitMb"].as_i64().unwrap();
+    assert!(heap < 128, "NODE_OPTIONS applied: heap limit {heap} MB");
+}
