@@ -24,10 +24,11 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
 let currentRequestId = '';
 
-function request(method, urlPath, body, headers) {
+function request(method, urlPath, body, headers, to) {
+  const { port, via } = to || { port: PORT, via: agent };
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: HOST, port: PORT, method, path: PREFIX + urlPath, agent, headers: headers || {} },
+      { host: HOST, port, method, path: PREFIX + urlPath, agent: via, headers: headers || {} },
       (res) => {
         const chunks = [];
         res.on('data', (c) => chunks.push(c));
@@ -229,8 +230,41 @@ function awaitFunction() {
   process.chdir(env.LAMBDA_TASK_ROOT || '/var/task');
 }
 
+// The first HTTP exchange of a Node process costs milliseconds (the client, the parser and
+// the socket code are compiled on first use), and so does the first ES module import (the
+// module loader starts then). A runtime started ahead of time pays both while it waits,
+// against a throwaway server of its own and a module of no file, so that its function does
+// not.
+async function warmUp() {
+  try {
+    await import('data:text/javascript,export const warm = 1;');
+  } catch (e) {
+    // Only a warm-up.
+  }
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.end('{}'));
+  });
+  try {
+    await new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, HOST, resolve);
+    });
+    const to = { port: server.address().port, via: new http.Agent({ keepAlive: true, maxSockets: 1 }) };
+    await request('GET', '/invocation/next', undefined, undefined, to);
+    await request('POST', '/invocation/warm-up/response', '{}', { 'Content-Type': 'application/json' }, to);
+    to.via.destroy();
+  } catch (e) {
+    // Only a warm-up: the runtime works without it.
+  }
+  server.close();
+}
+
 async function main() {
-  if (process.env.LAMINA_AWAIT_FUNCTION === 'stdin') awaitFunction();
+  if (process.env.LAMINA_AWAIT_FUNCTION === 'stdin') {
+    await warmUp();
+    awaitFunction();
+  }
   patchConsole();
   const root = process.env.LAMBDA_TASK_ROOT || process.cwd();
   let handler;

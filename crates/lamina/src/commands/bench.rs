@@ -710,8 +710,17 @@ async fn burst(addr: SocketAddr, name: &str, n: usize) -> anyhow::Result<Value> 
     start.wait().await;
     let t = Instant::now();
     let (mut created, mut throttled, mut failed) = (0usize, 0usize, 0usize);
+    let mut prestarted = serde_json::Map::new();
     for task in tasks {
         let (status, headers, _) = task.await??;
+        if let Some(ahead) = headers
+            .get("x-lamina-init-ms")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split("prestarted=").nth(1))
+        {
+            let count = prestarted.entry(ahead.to_string()).or_insert(json!(0));
+            *count = json!(count.as_u64().unwrap_or(0) + 1);
+        }
         match status {
             200 if headers.contains_key("x-amz-function-error") => failed += 1,
             200 => {
@@ -727,8 +736,9 @@ async fn burst(addr: SocketAddr, name: &str, n: usize) -> anyhow::Result<Value> 
         "all_answered_ms": t.elapsed().as_secs_f64() * 1000.0,
         "environments_created": created,
         "environments_needed": n - throttled - failed,
-        "throttled": throttled,
+                "throttled": throttled,
         "failed": failed,
+        "prestarted": prestarted,
     }))
 }
 
@@ -886,8 +896,12 @@ fn print_table(r: &Value) {
                 .as_object()
                 .map(|m| m.iter().map(|(k, n)| format!("{n} {k}")).collect())
                 .unwrap_or_default();
+            let burst_served: Vec<String> = p["burst"]["prestarted"]
+                .as_object()
+                .map(|m| m.iter().map(|(k, n)| format!("{n} {k}")).collect())
+                .unwrap_or_default();
             println!(
-                "  {label:<9} cold {} ms ({} + {}; pre-started: {}); burst N={}: {:.1} ms, {}/{}",
+                "  {label:<9} cold {} ms ({} + {}; pre-started: {}); burst N={}: {:.1} ms, {}/{} ({})",
                 part("first_invocation"),
                 part("sandbox_setup"),
                 part("runtime_start_and_init"),
@@ -896,6 +910,7 @@ fn print_table(r: &Value) {
                 p["burst"]["all_answered_ms"].as_f64().unwrap_or(0.0),
                 p["burst"]["environments_created"],
                 p["burst"]["environments_needed"],
+                burst_served.join(", "),
             );
         }
     }
