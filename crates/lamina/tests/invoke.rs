@@ -456,12 +456,17 @@ async fn invoke_headers_payloads_and_limits() {
     );
     // A cold start says how its init divided between the sandbox and the runtime.
     let split = h["x-lamina-init-ms"].to_str().unwrap().to_string();
-    let parts: Vec<f64> = split
+    let parts: std::collections::HashMap<&str, &str> = split
         .split("; ")
-        .map(|kv| kv.split_once('=').unwrap().1.parse().unwrap())
+        .map(|kv| kv.split_once('=').unwrap())
         .collect();
+    let ms = |k: &str| parts[k].parse::<f64>().unwrap();
     assert!(
-        split.starts_with("sandbox=") && parts.len() == 2 && parts[1] > 0.0,
+        split.starts_with("sandbox=") && ms("sandbox") >= 0.0 && ms("runtime") > 0.0,
+        "{split}"
+    );
+    assert!(
+        ["none", "sandbox", "runtime"].contains(&parts["prestarted"]),
         "{split}"
     );
     let (status, h, body) = s.invoke_raw("echo", "", &[]).await;

@@ -30,6 +30,9 @@ def die(event, context):
 /// Host pids of the live processes of a function's environments, found by the
 /// `AWS_LAMBDA_FUNCTION_NAME` entry of their environment (pids inside a sandbox are
 /// namespace-local, so the function cannot tell us its host pid).
+/// The processes of `function`'s environments, found by the environment they were started
+/// with. A runtime started ahead of time was started with its template's, so the servers of
+/// the tests that use this keep none (`--runtime-pool 0`); `prestart.rs` covers those.
 fn processes_of(function: &str) -> Vec<u32> {
     let want = format!("AWS_LAMBDA_FUNCTION_NAME={function}");
     std::fs::read_dir("/proc")
@@ -65,7 +68,7 @@ fn pid_alive(pid: i64) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn timeout_kills_the_environment_and_the_next_invocation_works() {
-    let s = Server::start();
+    let s = Server::start_with(&["--runtime-pool", "0"], None);
     let slow = unique("slow");
     s.create_with(json!({"FunctionName": slow, "Runtime": "python3.11", "Handler": "app.sleepy", "Role": common::ROLE,
                          "Timeout": 1, "Code": {"ZipFile": common::b64(&common::zip(&[("app.py", APP, 0o644)]))}}))
@@ -314,7 +317,7 @@ async fn updates_retire_old_environments() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn idle_environments_are_reaped() {
-    let s = Server::start_with(&["--idle-timeout", "1"], None);
+    let s = Server::start_with(&["--idle-timeout", "1", "--runtime-pool", "0"], None);
     let idle = unique("idle");
     s.create(&idle, "python3.11", "app.die", &[("app.py", APP, 0o644)])
         .await;
@@ -344,7 +347,7 @@ async fn idle_environments_are_reaped() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_lets_in_flight_invocations_finish_then_stops_everything() {
-    let mut s = Server::start();
+    let mut s = Server::start_with(&["--runtime-pool", "0"], None);
     let (slow, other) = (unique("slow"), unique("other"));
     s.create_with(json!({"FunctionName": slow, "Runtime": "python3.11", "Handler": "app.sleepy", "Role": common::ROLE,
                          "Timeout": 10, "Code": {"ZipFile": common::b64(&common::zip(&[("app.py", APP, 0o644)]))}}))

@@ -88,7 +88,7 @@ async fn claim_prestarted(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_prestarted_python_runtime_becomes_its_function() {
-    let s = Server::start_with(&["--runtime-pool", "1"], None);
+    let mut s = Server::start_with(&["--runtime-pool", "1"], None);
     let data_dir = s.data_dir.display().to_string();
     let files = zip(&[("app.py", PY_PROBE, 0o644), ("data.txt", "x", 0o644)]);
     let body = |name: &str| {
@@ -182,6 +182,29 @@ async fn a_prestarted_python_runtime_becomes_its_function() {
     let (out, ahead) = first_invoke(&s, "py-flags", json!({})).await;
     assert_ne!(ahead, "runtime");
     assert_eq!(out["dont_write_bytecode"], 1, "{out}");
+
+    // Waiting runtimes belong to the server's process tree and end with it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let tree = lamina_executor::launcher::process_tree(s.pid());
+    let waiting = tree
+        .iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+                env.split(|b| *b == 0)
+                    .any(|kv| kv == b"LAMINA_AWAIT_FUNCTION=stdin")
+            })
+        })
+        .count();
+    assert!(waiting >= 1, "pre-started runtimes in {tree:?}");
+    assert!(s.stop().success());
+    let gone = || {
+        tree.iter()
+            .all(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
+    };
+    assert!(
+        common::eventually(Duration::from_secs(5), async || gone()).await,
+        "every process of the server ended with it"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
