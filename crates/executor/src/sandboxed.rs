@@ -51,7 +51,12 @@ struct Shared {
     instance: String,
     pool_size: usize,
     // Short critical sections only: push and pop.
-    pool: Mutex<Vec<Warm>>,
+    pool: Mutex<Vec<Pooled>>,
+    /// Whether pooled sandboxes are built to the end (root, PID 1) ahead of time: needs root,
+    /// for the mount clone that brings the code in.
+    prebuild: bool,
+    /// Where the bootstraps are on the host: part of a pre-built sandbox.
+    runtime_dir: PathBuf,
     filling: AtomicBool,
     closed: AtomicBool,
     runtime: tokio::runtime::Handle,
@@ -99,6 +104,15 @@ impl Template {
     }
 }
 
+/// A sandbox of the pool.
+#[derive(Debug)]
+enum Pooled {
+    /// In its cgroups and network namespace, waiting for its spec.
+    Waiting(WarmGuard),
+    /// Built to the end (root, PID 1), waiting for its code and its program.
+    Built(Ready),
+}
+
 /// A sandbox init started ahead of time, inside its cgroups, waiting for a spec.
 #[derive(Debug)]
 struct Warm {
@@ -110,8 +124,9 @@ struct Warm {
 }
 
 impl SandboxLauncher {
-    /// A launcher that re-executes `exe` (the lamina binary), uses `work_dir` for an empty
-    /// mount point, and keeps `pool_size` sandboxes ready. Must be called within a Tokio
+    /// A launcher that re-executes `exe` (the lamina binary), uses `work_dir` (the data
+    /// directory, whose `runtimes/` holds the bootstraps) for an empty mount point and mounted
+    /// package images, and keeps `pool_size` sandboxes ready. Must be called within a Tokio
     /// runtime.
     pub fn new(exe: &Path, work_dir: &Path, pool_size: usize) -> std::io::Result<SandboxLauncher> {
         let root_mountpoint = work_dir.join("sandbox-root");
@@ -131,9 +146,14 @@ impl SandboxLauncher {
                 lamina_sandbox::image::unmount(&entry.path());
             }
         }
+        // The code of a pre-built sandbox comes in as a mount clone, which needs root; so do
+        // cgroups.
+        let prebuild = !matches!(cgroups, cgroup::Layout::Unavailable(_));
         let shared = Arc::new(Shared {
             exe: exe.to_path_buf(),
             root_mountpoint,
+            prebuild,
+            runtime_dir: work_dir.join("runtimes"),
             cgroups,
             instance: cgroup::instance_name(),
             pool_size,
@@ -242,8 +262,57 @@ impl Shared {
         source.unwrap_or_else(|| task_dir.to_path_buf())
     }
 
-    fn take(&self) -> Option<Warm> {
-        self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop()
+    /// A pooled sandbox still waiting for its spec.
+    fn take_waiting(&self) -> Option<Warm> {
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        let at = pool.iter().rposition(|p| matches!(p, Pooled::Waiting(_)))?;
+        match pool.swap_remove(at) {
+            Pooled::Waiting(mut w) => w.0.take(),
+            Pooled::Built(_) => None,
+        }
+    }
+
+    /// A pooled sandbox built to the end.
+    fn take_built(&self) -> Option<Ready> {
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        let at = pool.iter().rposition(|p| matches!(p, Pooled::Built(_)))?;
+        match pool.swap_remove(at) {
+            Pooled::Built(b) => Some(b),
+            Pooled::Waiting(_) => None,
+        }
+    }
+
+    /// Whether a pre-built sandbox can run `spec`: everything it mounts beyond the code must
+    /// be what it was built with.
+    fn built_serves(&self, spec: &LaunchSpec) -> bool {
+        self.prebuild && spec.extra_ro.is_empty() && spec.host.runtime_dir == self.runtime_dir
+    }
+
+    /// The spec pooled sandboxes are built with: no code, no program yet.
+    fn built_spec(&self) -> SandboxSpec {
+        SandboxSpec {
+            program: PathBuf::new(),
+            args: Vec::new(),
+            env: Vec::new(),
+            task_dir: None,
+            runtime_dir: self.runtime_dir.clone(),
+            extra_ro: Vec::new(),
+            root_mountpoint: self.root_mountpoint.clone(),
+            tmp_mb: lamina_model::limits::EPHEMERAL_MIN_MB,
+            nofile: lamina_model::limits::FILE_DESCRIPTORS,
+            hostname: "localhost".into(),
+            data_limit_bytes: None,
+            exec_later: true,
+        }
+    }
+
+    /// One sandbox for the pool: built to the end where the host allows it.
+    fn start_pooled(&self) -> Result<Pooled, LaunchError> {
+        if self.prebuild {
+            Ok(Pooled::Built(self.prestart_runtime(&self.built_spec())?))
+        } else {
+            Ok(Pooled::Waiting(WarmGuard(Some(self.start_one()?))))
+        }
     }
 
     /// Tops the pool up in the background (one filler at a time).
@@ -259,8 +328,12 @@ impl Shared {
             while !me.closed.load(Ordering::SeqCst)
                 && me.pool.lock().unwrap_or_else(|p| p.into_inner()).len() < me.pool_size
             {
-                match me.start_one() {
-                    Ok(warm) => me.pool.lock().unwrap_or_else(|p| p.into_inner()).push(warm),
+                match me.start_pooled() {
+                    Ok(pooled) => me
+                        .pool
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(pooled),
                     Err(e) => {
                         tracing::warn!(error = %e, "could not pre-start a sandbox");
                         break;
@@ -305,6 +378,7 @@ impl Shared {
             // Without cgroups the data segment limit bounds the function's memory.
             data_limit_bytes: matches!(self.cgroups, cgroup::Layout::Unavailable(_))
                 .then_some(u64::from(spec.memory_mb) * 1024 * 1024),
+            exec_later: false,
         }
     }
 
@@ -335,8 +409,19 @@ impl Shared {
             .and_then(|t| t.ready.pop())
     }
 
-    /// Gives a waiting runtime its function.
-    fn specialise(&self, ready: Ready, spec: &LaunchSpec) -> Result<Launched, LaunchError> {
+    /// Gives a waiting sandbox its function: to the runtime waiting in it, or, for a sandbox
+    /// built without one, with the program `exec` to start.
+    fn specialise(
+        &self,
+        ready: Ready,
+        spec: &LaunchSpec,
+        exec: Option<lamina_sandbox::Exec>,
+    ) -> Result<Launched, LaunchError> {
+        let prestarted = if exec.is_some() {
+            Prestarted::Sandbox
+        } else {
+            Prestarted::Runtime
+        };
         let setup = |e: std::io::Error| LaunchError::Setup(e);
         let limits = Limits::for_function(
             spec.memory_mb,
@@ -351,6 +436,7 @@ impl Shared {
         let work = lamina_sandbox::Specialisation {
             env: Shared::runtime_env(spec),
             tmp_mb: spec.ephemeral_storage_mb,
+            exec,
         };
         let Ready {
             mut warm,
@@ -378,7 +464,7 @@ impl Shared {
                 last_peak: AtomicU64::new(0),
                 cgroups,
             }),
-            prestarted: Prestarted::Runtime,
+            prestarted,
         })
     }
 
@@ -426,7 +512,7 @@ impl Launcher for SandboxLauncher {
         let started = Instant::now();
         let shared = &self.shared;
         if let Some(ready) = shared.take_ready(spec) {
-            let result = shared.specialise(ready, spec);
+            let result = shared.specialise(ready, spec, None);
             shared.refill_templates();
             match result {
                 Ok(launched) => {
@@ -441,6 +527,33 @@ impl Launcher for SandboxLauncher {
                 }
             }
         }
+        // A sandbox of the pool, built ahead of time: only the code and the program are added.
+        if shared.built_serves(spec)
+            && let Some(built) = shared.take_built()
+        {
+            let exec = lamina_sandbox::Exec {
+                program: spec.program.clone(),
+                args: spec
+                    .args
+                    .iter()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect(),
+            };
+            let result = shared.specialise(built, spec, Some(exec));
+            shared.refill();
+            match result {
+                Ok(launched) => {
+                    tracing::debug!(
+                        ready_us = started.elapsed().as_micros() as u64,
+                        "pre-built sandbox given its function"
+                    );
+                    return Ok(launched);
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "a pre-built sandbox could not be used; starting afresh");
+                }
+            }
+        }
         let sandbox = shared.sandbox_spec(spec, Some(shared.task_source(&spec.host.task_root)));
         let limits = Limits::for_function(
             spec.memory_mb,
@@ -451,7 +564,7 @@ impl Launcher for SandboxLauncher {
         let mut attempts = 0;
         let (warm, ready, pooled) = loop {
             attempts += 1;
-            let (warm, pooled) = match shared.take() {
+            let (warm, pooled) = match shared.take_waiting() {
                 Some(w) => (w, true),
                 None => (shared.start_one()?, false),
             };
@@ -574,11 +687,9 @@ impl Launcher for SandboxLauncher {
                 .unwrap_or_else(|p| p.into_inner()),
         );
         drop(templates);
-        let pooled: Vec<Warm> =
+        let pooled: Vec<Pooled> =
             std::mem::take(&mut *self.shared.pool.lock().unwrap_or_else(|p| p.into_inner()));
-        for warm in pooled {
-            drop(WarmGuard(Some(warm)));
-        }
+        drop(pooled);
         Cgroups::remove_instance(&self.shared.cgroups, &self.shared.instance);
         let mounted = std::mem::take(
             &mut *self

@@ -237,3 +237,55 @@ async fn a_prestarted_node_runtime_becomes_its_function() {
     let heap = out["heapLimitMb"].as_i64().unwrap();
     assert!(heap < 128, "NODE_OPTIONS applied: heap limit {heap} MB");
 }
+
+/// A custom runtime's bootstrap, written in Python so that the test needs no toolchain: one
+/// invocation, answered with what the process sees.
+const PROVIDED_BOOTSTRAP: &str = r#"#!/usr/bin/python3
+import json, os, urllib.request
+api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
+while True:
+    with urllib.request.urlopen(api + "next") as r:
+        rid = r.headers["Lambda-Runtime-Aws-Request-Id"]
+    st = os.statvfs("/tmp")
+    body = json.dumps({
+        "cwd": os.getcwd(),
+        "files": sorted(os.listdir(".")),
+        "mine": os.environ.get("MINE"),
+        "name": os.environ.get("AWS_LAMBDA_FUNCTION_NAME"),
+        "tmp_mb": st.f_blocks * st.f_frsize // (1024 * 1024),
+        "uid": os.getuid(),
+    }).encode()
+    urllib.request.urlopen(urllib.request.Request(api + rid + "/response", data=body, method="POST")).read()
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_prebuilt_sandbox_runs_a_custom_runtime() {
+    let s = Server::start_with(&["--sandbox-pool", "2"], None);
+    let files = zip(&[("bootstrap", PROVIDED_BOOTSTRAP, 0o755)]);
+    let mut served = false;
+    for i in 0..10 {
+        let name = format!("custom-{i}");
+        s.create_with(json!({"FunctionName": name, "Runtime": "provided.al2023",
+            "Handler": "x", "Role": common::ROLE, "EphemeralStorage": {"Size": 600},
+            "Environment": {"Variables": {"MINE": format!("value-of-{name}")}},
+            "Code": {"ZipFile": common::b64(&files)}}))
+            .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (out, ahead) = first_invoke(&s, &name, json!({})).await;
+        assert_eq!(out["name"], name.as_str(), "{out}");
+        assert_eq!(out["mine"], format!("value-of-{name}"));
+        assert_eq!(out["cwd"], "/var/task");
+        assert_eq!(out["files"], json!(["bootstrap"]));
+        assert_eq!(out["tmp_mb"], 600);
+        assert_eq!(out["uid"], 993);
+        if ahead == "sandbox" {
+            served = true;
+            break;
+        }
+    }
+    assert!(
+        served,
+        "no cold start took a pre-built sandbox\n{}",
+        s.output_text()
+    );
+}

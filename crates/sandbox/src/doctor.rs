@@ -203,6 +203,7 @@ fn trial(exe: &Path, work_dir: &Path, possible: bool) -> Finding {
             nofile: 64,
             hostname: "localhost".into(),
             data_limit_bytes: cgroups.is_none().then_some(64 << 20),
+            exec_later: false,
         };
         let ready = control.handshake(&spec).map_err(|e| e.to_string())?;
         let status = child.wait().map_err(|e| e.to_string())?;

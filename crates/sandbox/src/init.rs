@@ -196,44 +196,69 @@ fn sandbox_init(
         std::process::exit(SETUP_FAILED);
     }
     let _ = sethostname(&spec.hostname);
-    // The runtime of a sandbox without code reads its function's environment here.
-    let mut handoff = match control
-        .as_ref()
-        .map(|_| nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC))
-        .transpose()
-    {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("lamina sandbox: pipe: {e}");
-            std::process::exit(SETUP_FAILED);
-        }
+    // A sandbox whose program comes with its code starts nothing yet.
+    let runtime = if control.is_some() && spec.exec_later {
+        None
+    } else {
+        // The runtime of a sandbox without code reads its function's environment here.
+        let handoff = match control
+            .as_ref()
+            .map(|_| nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC))
+            .transpose()
+        {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("lamina sandbox: pipe: {e}");
+                std::process::exit(SETUP_FAILED);
+            }
+        };
+        let (read, write) = handoff.unzip();
+        let pid = start_runtime(
+            spec,
+            &spec.program,
+            &spec.args,
+            &spec.env,
+            read,
+            &mut control,
+        );
+        Some((pid, write))
     };
-    // SAFETY: this process is single-threaded (forked from a single-threaded process).
-    let runtime = match unsafe { fork() } {
-        Ok(ForkResult::Child) => {
-            drop(control.take());
-            let e = exec_runtime(spec, handoff.take().map(|(read, _)| read));
-            eprintln!(
-                "lamina sandbox: cannot start {}: {e}",
-                spec.program.display()
-            );
-            std::process::exit(127);
-        }
-        Ok(ForkResult::Parent { child }) => child,
-        Err(e) => {
-            eprintln!("lamina sandbox: fork: {e}");
-            std::process::exit(SETUP_FAILED);
-        }
+    let runtime = match control {
+        Some(control) => specialise(control, runtime, spec, &mut status),
+        None => runtime.expect("started above without a control socket").0,
     };
-    if let (Some(control), Some((_, write))) = (control, handoff) {
-        specialise(control, write, runtime, &mut status);
-    }
     // Reap everything; when the runtime itself exits, the sandbox ends with it.
     loop {
         match waitpid(Pid::from_raw(-1), None) {
             Ok(ws) => end_with_runtime(ws, runtime, &mut status),
             Err(nix::errno::Errno::EINTR) => continue,
             Err(_) => std::process::exit(SETUP_FAILED),
+        }
+    }
+}
+
+/// Forks the runtime: it drops every privilege and execs `program`, its standard input
+/// `stdin` (else `/dev/null`). The child never returns.
+fn start_runtime(
+    spec: &SandboxSpec,
+    program: &std::path::Path,
+    args: &[String],
+    env: &[(String, String)],
+    stdin: Option<std::os::fd::OwnedFd>,
+    control: &mut Option<UnixStream>,
+) -> Pid {
+    // SAFETY: this process is single-threaded (forked from a single-threaded process).
+    match unsafe { fork() } {
+        Ok(ForkResult::Child) => {
+            drop(control.take());
+            let e = exec_runtime(spec, program, args, env, stdin);
+            eprintln!("lamina sandbox: cannot start {}: {e}", program.display());
+            std::process::exit(127);
+        }
+        Ok(ForkResult::Parent { child }) => child,
+        Err(e) => {
+            eprintln!("lamina sandbox: fork: {e}");
+            std::process::exit(SETUP_FAILED);
         }
     }
 }
@@ -254,21 +279,22 @@ fn end_with_runtime(ws: WaitStatus, runtime: Pid, status: &mut std::fs::File) {
 }
 
 /// Waits (reaping meanwhile) for the platform to give this sandbox its function: attaches the
-/// code at `/var/task`, sizes `/tmp`, hands the environment to the waiting runtime through
-/// `handoff`, and answers `ok`. Any failure ends the sandbox; so does the platform closing
-/// the socket (the pre-started sandbox is no longer wanted).
+/// code at `/var/task`, sizes `/tmp`, then either hands the environment to the runtime
+/// already waiting (`runtime`, through its standard input) or starts the program that came
+/// with the code, and answers `ok`. Returns the runtime's pid. Any failure ends the sandbox;
+/// so does the platform closing the socket (the sandbox is no longer wanted).
 fn specialise(
-    mut control: UnixStream,
-    handoff: std::os::fd::OwnedFd,
-    runtime: Pid,
+    control: UnixStream,
+    runtime: Option<(Pid, Option<std::os::fd::OwnedFd>)>,
+    spec: &SandboxSpec,
     status: &mut std::fs::File,
-) {
+) -> Pid {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     use std::os::fd::AsFd;
     loop {
         let mut fds = [PollFd::new(control.as_fd(), PollFlags::POLLIN)];
         let ready = matches!(poll(&mut fds, PollTimeout::from(1000u16)), Ok(n) if n > 0);
-        // The runtime may have died while it waited: then so does the sandbox.
+        // A waiting runtime may have died: then so does the sandbox.
         while let Ok(ws) = waitpid(
             Pid::from_raw(-1),
             Some(nix::sys::wait::WaitPidFlag::WNOHANG),
@@ -276,27 +302,52 @@ fn specialise(
             if ws == WaitStatus::StillAlive {
                 break;
             }
-            end_with_runtime(ws, runtime, status);
+            if let Some((pid, _)) = &runtime {
+                end_with_runtime(ws, *pid, status);
+            }
         }
         if ready {
             break;
         }
     }
-    let result = (|| -> io::Result<()> {
-        let (work, tree) = receive_specialisation(&control)?;
+    let mut control = Some(control);
+    let result = (|| -> io::Result<Pid> {
+        let (work, tree) =
+            receive_specialisation(control.as_ref().expect("held until the answer"))?;
         fs::attach_tree(&tree, std::path::Path::new("/var/task"))?;
         fs::resize_tmp(work.tmp_mb)?;
-        let env: serde_json::Map<String, serde_json::Value> = work
-            .env
-            .into_iter()
-            .map(|(k, v)| (k, serde_json::Value::String(v)))
-            .collect();
-        let mut pipe = std::fs::File::from(handoff);
-        pipe.write_all(&serde_json::to_vec(&env).map_err(io::Error::other)?)
+        match runtime {
+            Some((pid, handoff)) => {
+                let env: serde_json::Map<String, serde_json::Value> = work
+                    .env
+                    .into_iter()
+                    .map(|(k, v)| (k, serde_json::Value::String(v)))
+                    .collect();
+                let handoff = handoff.ok_or_else(|| io::Error::other("no hand-over pipe"))?;
+                let mut pipe = std::fs::File::from(handoff);
+                pipe.write_all(&serde_json::to_vec(&env).map_err(io::Error::other)?)?;
+                Ok(pid)
+            }
+            None => {
+                let exec = work
+                    .exec
+                    .ok_or_else(|| io::Error::other("no program came with the code"))?;
+                Ok(start_runtime(
+                    spec,
+                    &exec.program,
+                    &exec.args,
+                    &work.env,
+                    None,
+                    &mut control,
+                ))
+            }
+        }
     })();
+    let mut control = control.expect("held until the answer");
     match result {
-        Ok(()) => {
+        Ok(pid) => {
             let _ = control.write_all(b"ok");
+            pid
         }
         Err(e) => fail(&mut control, &format!("specialisation: {e}")),
     }
@@ -355,16 +406,22 @@ fn receive_specialisation(
     Ok((work, tree))
 }
 
-/// Drops every privilege and execs the runtime, its standard input `stdin` (else
-/// `/dev/null`); returns only on failure.
-fn exec_runtime(spec: &SandboxSpec, stdin: Option<std::os::fd::OwnedFd>) -> io::Error {
+/// Drops every privilege (as `spec` says) and execs `program`, its standard input `stdin`
+/// (else `/dev/null`); returns only on failure.
+fn exec_runtime(
+    spec: &SandboxSpec,
+    program: &std::path::Path,
+    args: &[String],
+    env: &[(String, String)],
+    stdin: Option<std::os::fd::OwnedFd>,
+) -> io::Error {
     if let Err(e) = harden(spec) {
         return e;
     }
-    Command::new(&spec.program)
-        .args(&spec.args)
+    Command::new(program)
+        .args(args)
         .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir("/var/task")
         .stdin(stdin.map(Stdio::from).unwrap_or_else(Stdio::null))
         .exec()

@@ -30,7 +30,7 @@ pub mod seccomp;
 pub mod spec;
 
 pub use launch::{Control, Deferred, Launched, SandboxError, prepare};
-pub use spec::{SandboxSpec, Specialisation};
+pub use spec::{Exec, SandboxSpec, Specialisation};
 
 /// The subcommand under which the binary runs [`init::main`].
 pub const INIT_SUBCOMMAND: &str = "sandbox-init";

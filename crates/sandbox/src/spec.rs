@@ -33,6 +33,10 @@ pub struct SandboxSpec {
     /// `RLIMIT_DATA` of the runtime, where no cgroup limits its memory.
     #[serde(default)]
     pub data_limit_bytes: Option<u64>,
+    /// With no `task_dir`: start nothing until the [`Specialisation`], which then names the
+    /// program (`program`, `args` and `env` here are unused). The sandbox waits fully built.
+    #[serde(default)]
+    pub exec_later: bool,
 }
 
 /// What turns a sandbox started without code (a [`SandboxSpec`] with no `task_dir`) into one
@@ -45,4 +49,17 @@ pub struct Specialisation {
     pub env: Vec<(String, String)>,
     /// Size of `/tmp`, in MiB.
     pub tmp_mb: u32,
+    /// The program to start, for a sandbox built with `exec_later`; `None` for one whose
+    /// runtime is already waiting.
+    #[serde(default)]
+    pub exec: Option<Exec>,
+}
+
+/// A program and its arguments, as seen inside the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exec {
+    /// Executable.
+    pub program: PathBuf,
+    /// Arguments (without the program).
+    pub args: Vec<String>,
 }
