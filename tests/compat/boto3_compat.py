@@ -163,6 +163,25 @@ def main(endpoint):
     except c.exceptions.PreconditionFailedException:
         check(True, "stale RevisionId -> PreconditionFailedException")
 
+        # Tags: on the unqualified function ARN; GetFunction shows them; the revision stays.
+    revision = c.get_function_configuration(FunctionName="py-fn")["RevisionId"]
+    c.tag_resource(Resource=arn, Tags={"team": "core", "stage": "dev"})
+    c.tag_resource(Resource=arn, Tags={"stage": "prod"})
+    check(c.list_tags(Resource=arn)["Tags"] == {"team": "core", "stage": "prod"}, "tag_resource, list_tags")
+    c.untag_resource(Resource=arn, TagKeys=["team", "absent"])
+    check(c.get_function(FunctionName="py-fn")["Tags"] == {"stage": "prod"}, "untag_resource; get_function shows tags")
+    check(c.get_function_configuration(FunctionName="py-fn")["RevisionId"] == revision, "tags keep the RevisionId")
+    try:
+        c.tag_resource(Resource=arn + ":1", Tags={"a": "b"})
+        check(False, "tagging a version refused")
+    except c.exceptions.InvalidParameterValueException:
+        check(True, "tagging a qualified ARN -> InvalidParameterValueException")
+    try:
+        c.list_tags(Resource=arn.replace("py-fn", "absent-fn"))
+        check(False, "tags of a missing function")
+    except c.exceptions.ResourceNotFoundException:
+        check(True, "list_tags of a missing function -> ResourceNotFoundException")
+
     for name, *_ in functions:
         c.delete_function(FunctionName=name)
     check(c.list_functions()["Functions"] == [], "delete_function of every function")

@@ -69,6 +69,10 @@ pub fn routes() -> Router<Platform> {
         )
         .route("/2015-03-31/functions/{name}/code", put(update_code))
         .route("/2015-03-31/functions/{name}/invocations", post(invoke))
+        .route(
+            "/2017-03-31/tags/{arn}",
+            get(list_tags).post(tag_resource).delete(untag_resource),
+        )
         .route("/2016-08-19/account-settings", get(account_settings))
         .route("/2016-08-19/account-settings/", get(account_settings))
         .route("/_lamina/code/{file}", get(download_code))
@@ -182,11 +186,60 @@ async fn delete_function(
 ) -> Result<Response, ApiError> {
     p.delete_function(&name, q.get("Qualifier").map(String::as_str))
         .await?;
+    Ok(no_content())
+}
+
+/// TagResource's and ListTags' body.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct TagsBody {
+    #[serde(rename = "Tags", default)]
+    tags: Option<std::collections::BTreeMap<String, String>>,
+}
+
+async fn list_tags(State(p): State<Platform>, Name(arn): Name) -> Result<Response, ApiError> {
+    let tags = p.list_tags(&arn)?;
+    Ok(json(StatusCode::OK, TagsBody { tags: Some(tags) }))
+}
+
+async fn tag_resource(
+    State(p): State<Platform>,
+    Name(arn): Name,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_body(body, 1024 * 1024, "TagResource").await?;
+    let req: TagsBody = parse_json(&bytes)?;
+    let tags = req.tags.ok_or_else(|| {
+        ApiError(LambdaError::Validation(
+            "1 validation error detected: Value null at 'tags' failed to satisfy constraint: \
+             Member must not be null"
+                .into(),
+        ))
+    })?;
+    p.tag_resource(&arn, tags).await?;
+    Ok(no_content())
+}
+
+async fn untag_resource(
+    State(p): State<Platform>,
+    Name(arn): Name,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let keys: Vec<String> = q
+        .into_iter()
+        .filter(|(k, _)| k == "tagKeys")
+        .map(|(_, v)| v)
+        .collect();
+    p.untag_resource(&arn, &keys).await?;
+    Ok(no_content())
+}
+
+/// 204 with Lambda's request id header.
+fn no_content() -> Response {
     let mut resp = StatusCode::NO_CONTENT.into_response();
     if let Ok(v) = HeaderValue::from_str(&lamina_model::new_id()) {
         resp.headers_mut().insert("x-amzn-requestid", v);
     }
-    Ok(resp)
+    resp
 }
 
 async fn account_settings(State(p): State<Platform>) -> Response {

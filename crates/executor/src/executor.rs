@@ -424,8 +424,10 @@ impl Inner {
     fn pool_for(&self, version: &Arc<FunctionVersion>) -> Arc<Pool> {
         let key = (version.name.clone(), version.version.clone());
         let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        // The same snapshot (the same Arc, on the fast path): anything that changes what an
+        // environment runs with (code, configuration, the egress tag) makes a new one.
         if let Some(pool) = pools.get(&key)
-            && pool.version.revision_id == version.revision_id
+            && (Arc::ptr_eq(&pool.version, version) || *pool.version == **version)
         {
             return pool.clone();
         }

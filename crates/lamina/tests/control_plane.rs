@@ -7,6 +7,8 @@ use common::{ROLE, Server, b64, zip};
 use serde_json::json;
 
 const APP: &str = "def handler(event, context):\n    return event\n";
+const PROXY_APP: &str =
+    "import os\ndef handler(event, context):\n    return os.environ.get('HTTP_PROXY')\n";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn create_get_update_list_delete() {
@@ -532,4 +534,106 @@ async fn functions_survive_a_restart() {
 fn sha256_b64(data: &[u8]) -> String {
     use sha2::Digest;
     b64(&sha2::Sha256::digest(data))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tags_are_added_listed_removed_and_checked() {
+    let s = Server::start();
+    let created = s
+        .create_with(json!({"FunctionName": "tagged", "Runtime": "python3.11",
+            "Handler": "app.handler", "Role": common::ROLE, "Tags": {"team": "core"},
+            "Code": {"ZipFile": common::b64(&common::zip(&[("app.py", PROXY_APP, 0o644)]))}}))
+        .await;
+    let arn = created["FunctionArn"].as_str().unwrap().to_string();
+    let revision = created["RevisionId"].clone();
+    // The ARN travels percent-encoded, as the SDKs send it.
+    let path = format!("/2017-03-31/tags/{}", arn.replace(':', "%3A"));
+
+    let (status, _, body) = s.get(&path).await;
+    assert_eq!((status, &body), (200, &json!({"Tags": {"team": "core"}})));
+    let (status, _, _) = s
+        .post_json(&path, &json!({"Tags": {"stage": "dev", "team": "edge"}}))
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        s.get(&path).await.2,
+        json!({"Tags": {"stage": "dev", "team": "edge"}})
+    );
+    let (status, _, _) = s
+        .delete(&format!("{path}?tagKeys=team&tagKeys=absent"))
+        .await;
+    assert_eq!(status, 204);
+    let (_, _, got) = s.get("/2015-03-31/functions/tagged").await;
+    assert_eq!(got["Tags"], json!({"stage": "dev"}));
+    assert_eq!(
+        got["Configuration"]["RevisionId"], revision,
+        "tags keep the revision"
+    );
+
+    // The one tag Lamina reads: environments started after it changed follow it.
+    assert!(
+        s.invoke("tagged", json!({})).await.body.is_string(),
+        "egress on"
+    );
+    let (status, _, _) = s
+        .post_json(&path, &json!({"Tags": {"lamina:egress": "off"}}))
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        s.invoke("tagged", json!({})).await.body,
+        json!(null),
+        "egress off"
+    );
+
+    // Errors, in Lambda's shape.
+    let (st, h, b) = s
+        .post_json(&format!("{path}%3A1"), &json!({"Tags": {"a": "b"}}))
+        .await;
+    assert_eq!(
+        h["x-amzn-errortype"], "InvalidParameterValueException",
+        "{b}"
+    );
+    assert_eq!(st, 400);
+    let (st, h, b) = s.get("/2017-03-31/tags/tagged").await;
+    assert_eq!(h["x-amzn-errortype"], "ValidationException", "{b}");
+    assert_eq!(st, 400);
+    let missing = arn.replace("tagged", "absent");
+    let (st, h, b) = s.get(&format!("/2017-03-31/tags/{missing}")).await;
+    assert_eq!(h["x-amzn-errortype"], "ResourceNotFoundException", "{b}");
+    assert_eq!(st, 404);
+    let (st, h, b) = s
+        .post_json(&path, &json!({"Tags": {"aws:owner": "x"}}))
+        .await;
+    assert_eq!(
+        (st, h["x-amzn-errortype"].to_str().unwrap()),
+        (400, "InvalidParameterValueException"),
+        "{b}"
+    );
+    let many: serde_json::Map<String, serde_json::Value> =
+        (0..51).map(|i| (format!("k{i}"), json!("v"))).collect();
+    let (st, _, b) = s.post_json(&path, &json!({"Tags": many})).await;
+    assert_eq!(st, 400, "{b}");
+    let (st, h, _) = s.delete(&path).await;
+    assert_eq!(
+        (st, h["x-amzn-errortype"].to_str().unwrap()),
+        (400, "ValidationException")
+    );
+    let (st, h, _) = s.post_json(&path, &json!({})).await;
+    assert_eq!(
+        (st, h["x-amzn-errortype"].to_str().unwrap()),
+        (400, "ValidationException")
+    );
+    // Creating with bad tags is refused too.
+    let (st, h, _) = s
+        .post_json(
+            "/2015-03-31/functions",
+            &json!({"FunctionName": "badtags", "Runtime": "python3.11",
+            "Handler": "app.handler", "Role": common::ROLE, "Tags": {"": "x"},
+            "Code": {"ZipFile": common::b64(&common::zip(&[("app.py", "x = 1\n", 0o644)]))}}),
+        )
+        .await;
+    assert_eq!(
+        (st, h["x-amzn-errortype"].to_str().unwrap()),
+        (400, "InvalidParameterValueException")
+    );
 }

@@ -173,6 +173,7 @@ impl FunctionConfig {
             revision_id: crate::new_id(),
             tags: req.tags.clone().unwrap_or_default(),
         };
+        validate_tags(&cfg.tags)?;
         if req.runtime.is_none() {
             return Err(LambdaError::InvalidParameterValue(
                 "The Runtime parameter is required for functions with package type Zip.".into(),
@@ -369,6 +370,44 @@ fn validate_architectures(arch: &[String]) -> Result<String, LambdaError> {
             "Architectures must hold exactly one of x86_64, arm64.".into(),
         )),
     }
+}
+
+/// Checks a function's tags against AWS's tagging rules: at most 50, keys of 1-128
+/// characters not starting with `aws:` (reserved for AWS), values of at most 256 characters,
+/// both of letters, digits, spaces and `_ . : / = + - @`.
+pub fn validate_tags(tags: &BTreeMap<String, String>) -> Result<(), LambdaError> {
+    if tags.len() > crate::limits::TAGS_MAX {
+        return Err(LambdaError::InvalidParameterValue(format!(
+            "Number of tags exceeds resource tag limit: {} tags given, at most {} allowed.",
+            tags.len(),
+            crate::limits::TAGS_MAX
+        )));
+    }
+    let allowed = |s: &str| {
+        s.chars()
+            .all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c))
+    };
+    for (key, value) in tags {
+        let key_len = key.chars().count();
+        if !(1..=crate::limits::TAG_KEY_MAX_CHARS).contains(&key_len) || !allowed(key) {
+            return Err(LambdaError::InvalidParameterValue(format!(
+                "Tag keys must be 1 to {} characters of letters, digits, spaces and _ . : / = + - @ (key '{key}').",
+                crate::limits::TAG_KEY_MAX_CHARS
+            )));
+        }
+        if key.to_ascii_lowercase().starts_with("aws:") {
+            return Err(LambdaError::InvalidParameterValue(format!(
+                "Tag keys starting with 'aws:' are reserved for AWS use (key '{key}')."
+            )));
+        }
+        if value.chars().count() > crate::limits::TAG_VALUE_MAX_CHARS || !allowed(value) {
+            return Err(LambdaError::InvalidParameterValue(format!(
+                "Tag values must be at most {} characters of letters, digits, spaces and _ . : / = + - @ (key '{key}').",
+                crate::limits::TAG_VALUE_MAX_CHARS
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Checks variable names, reserved keys and the 4 KB total as Lambda does.

@@ -48,3 +48,9 @@ pub const INIT_TIMEOUT_S: u64 = 10;
 pub const FILE_DESCRIPTORS: u64 = 1_024;
 /// Processes or threads per environment.
 pub const PROCESSES: u64 = 1_024;
+/// Tags per resource.
+pub const TAGS_MAX: usize = 50;
+/// Characters in a tag key.
+pub const TAG_KEY_MAX_CHARS: usize = 128;
+/// Characters in a tag value.
+pub const TAG_VALUE_MAX_CHARS: usize = 256;

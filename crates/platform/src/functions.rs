@@ -100,7 +100,7 @@ pub struct AccountUsage {
     pub function_count: u64,
 }
 
-fn store_error(e: StoreError, identity: &Identity) -> LambdaError {
+pub(crate) fn store_error(e: StoreError, identity: &Identity) -> LambdaError {
     match e {
         StoreError::Exists(name) => {
             LambdaError::ResourceConflict(format!("Function already exist: {name}"))

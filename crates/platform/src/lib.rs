@@ -5,6 +5,7 @@
 //!   cache the invocation path reads and the code clean-up after updates and deletes.
 //! - [`invoke`]: the invocation front door: payload, qualifier and header checks, then the
 //!   executor.
+//! - [`tags`]: TagResource, UntagResource and ListTags on functions.
 //! - [`logs`]: reading function logs (CloudWatch Logs' FilterLogEvents and friends), and the
 //!   sink that writes them.
 //!
@@ -16,6 +17,7 @@
 pub mod functions;
 pub mod invoke;
 pub mod logs;
+pub mod tags;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

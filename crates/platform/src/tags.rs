@@ -1,0 +1,96 @@
+//! Tags on functions: TagResource, UntagResource and ListTags. Tags are no part of a
+//! function's configuration in Lambda's model, so changing them keeps the RevisionId; the
+//! one tag Lamina reads itself (`lamina:egress`) takes effect for environments started after
+//! the change.
+
+use std::collections::BTreeMap;
+
+use lamina_model::function::validate_tags;
+use lamina_model::{FunctionRef, LambdaError};
+
+use crate::Platform;
+use crate::functions::store_error;
+
+impl Platform {
+    /// The function a tagging call names: an unqualified function ARN of this account.
+    fn tagged_function(&self, resource: &str) -> Result<String, LambdaError> {
+        if !resource.starts_with("arn:") {
+            return Err(LambdaError::Validation(format!(
+                "1 validation error detected: Value '{resource}' at 'resource' failed to satisfy \
+                 constraint: Member must satisfy regular expression pattern: \
+                 arn:(aws[a-zA-Z-]*):lambda:[a-z]{{2}}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{{1}}:\\d{{12}}:function:[a-zA-Z0-9-_]+(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
+            )));
+        }
+        let r = FunctionRef::parse(resource, self.identity())?;
+        if r.qualifier.is_some() {
+            return Err(LambdaError::InvalidParameterValue(
+                "Tags are not supported for function versions or aliases; tag the unqualified \
+                 function ARN."
+                    .into(),
+            ));
+        }
+        if self.cached(&r.name).is_none() {
+            return Err(LambdaError::function_not_found(resource));
+        }
+        Ok(r.name)
+    }
+
+    /// ListTags.
+    pub fn list_tags(&self, resource: &str) -> Result<BTreeMap<String, String>, LambdaError> {
+        let name = self.tagged_function(resource)?;
+        self.cached(&name)
+            .map(|c| c.config.tags.clone())
+            .ok_or_else(|| LambdaError::function_not_found(resource))
+    }
+
+    /// TagResource: adds `tags`, replacing the values of keys already set.
+    pub async fn tag_resource(
+        &self,
+        resource: &str,
+        tags: BTreeMap<String, String>,
+    ) -> Result<(), LambdaError> {
+        self.change_tags(resource, |current| {
+            current.extend(tags);
+        })
+        .await
+    }
+
+    /// UntagResource: removes `keys` (keys not set are ignored).
+    pub async fn untag_resource(&self, resource: &str, keys: &[String]) -> Result<(), LambdaError> {
+        if keys.is_empty() {
+            return Err(LambdaError::Validation(
+                "1 validation error detected: Value null at 'tagKeys' failed to satisfy \
+                 constraint: Member must not be null"
+                    .into(),
+            ));
+        }
+        self.change_tags(resource, |current| {
+            for key in keys {
+                current.remove(key);
+            }
+        })
+        .await
+    }
+
+    async fn change_tags(
+        &self,
+        resource: &str,
+        change: impl FnOnce(&mut BTreeMap<String, String>),
+    ) -> Result<(), LambdaError> {
+        let name = self.tagged_function(resource)?;
+        let _guard = self.inner.control.lock().await;
+        let current = self
+            .cached(&name)
+            .ok_or_else(|| LambdaError::function_not_found(resource))?;
+        let mut config = current.config.clone();
+        change(&mut config.tags);
+        validate_tags(&config.tags)?;
+        self.inner
+            .store
+            .update(&config, &current.config.revision_id)
+            .await
+            .map_err(|e| store_error(e, &self.inner.identity))?;
+        self.inner.put_cache(config);
+        Ok(())
+    }
+}
