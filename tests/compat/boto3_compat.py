@@ -182,6 +182,24 @@ def main(endpoint):
     except c.exceptions.ResourceNotFoundException:
         check(True, "list_tags of a missing function -> ResourceNotFoundException")
 
+        # Resource policy: stored and returned in AWS's shape.
+    r = c.add_permission(FunctionName="py-fn", StatementId="s3", Action="lambda:InvokeFunction",
+                         Principal="s3.amazonaws.com", SourceArn="arn:aws:s3:::uploads")
+    check(json.loads(r["Statement"])["Principal"] == {"Service": "s3.amazonaws.com"}, "add_permission")
+    doc = c.get_policy(FunctionName="py-fn")
+    check(json.loads(doc["Policy"])["Statement"][0]["Sid"] == "s3" and doc["RevisionId"], "get_policy")
+    try:
+        c.add_permission(FunctionName="py-fn", StatementId="s3", Action="lambda:InvokeFunction", Principal="*")
+        check(False, "duplicate statement refused")
+    except c.exceptions.ResourceConflictException:
+        check(True, "duplicate StatementId -> ResourceConflictException")
+    c.remove_permission(FunctionName="py-fn", StatementId="s3", RevisionId=doc["RevisionId"])
+    try:
+        c.get_policy(FunctionName="py-fn")
+        check(False, "empty policy gone")
+    except c.exceptions.ResourceNotFoundException:
+        check(True, "remove_permission; get_policy of no policy -> ResourceNotFoundException")
+
     for name, *_ in functions:
         c.delete_function(FunctionName=name)
     check(c.list_functions()["Functions"] == [], "delete_function of every function")

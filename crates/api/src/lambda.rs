@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use lamina_model::LambdaError;
@@ -69,6 +69,14 @@ pub fn routes() -> Router<Platform> {
         )
         .route("/2015-03-31/functions/{name}/code", put(update_code))
         .route("/2015-03-31/functions/{name}/invocations", post(invoke))
+        .route(
+            "/2015-03-31/functions/{name}/policy",
+            get(get_policy).post(add_permission),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/policy/{sid}",
+            delete(remove_permission),
+        )
         .route(
             "/2017-03-31/tags/{arn}",
             get(list_tags).post(tag_resource).delete(untag_resource),
@@ -186,6 +194,52 @@ async fn delete_function(
 ) -> Result<Response, ApiError> {
     p.delete_function(&name, q.get("Qualifier").map(String::as_str))
         .await?;
+    Ok(no_content())
+}
+
+async fn get_policy(
+    State(p): State<Platform>,
+    Name(name): Name,
+    Query(q): Params,
+) -> Result<Response, ApiError> {
+    Ok(json(
+        StatusCode::OK,
+        p.get_policy(&name, q.get("Qualifier").map(String::as_str))?,
+    ))
+}
+
+async fn add_permission(
+    State(p): State<Platform>,
+    Name(name): Name,
+    Query(q): Params,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_body(body, 64 * 1024, "AddPermission").await?;
+    let req: lamina_model::policy::AddPermissionRequest = parse_json(&bytes)?;
+    Ok(json(
+        StatusCode::CREATED,
+        p.add_permission(&name, q.get("Qualifier").map(String::as_str), req)
+            .await?,
+    ))
+}
+
+async fn remove_permission(
+    State(p): State<Platform>,
+    path: Result<Path<(String, String)>, axum::extract::rejection::PathRejection>,
+    Query(q): Params,
+) -> Result<Response, ApiError> {
+    let Path((name, sid)) = path.map_err(|e| {
+        ApiError(LambdaError::Validation(format!(
+            "1 validation error detected: Value at 'functionName' failed to satisfy constraint: {e}"
+        )))
+    })?;
+    p.remove_permission(
+        &name,
+        &sid,
+        q.get("Qualifier").map(String::as_str),
+        q.get("RevisionId").map(String::as_str),
+    )
+    .await?;
     Ok(no_content())
 }
 

@@ -637,3 +637,122 @@ async fn tags_are_added_listed_removed_and_checked() {
         (400, "InvalidParameterValueException")
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resource_policies_are_stored_and_returned_in_aws_shape() {
+    let s = Server::start();
+    let created = s
+        .create_with(json!({"FunctionName": "guarded", "Runtime": "python3.11",
+            "Handler": "app.handler", "Role": ROLE,
+            "Code": {"ZipFile": b64(&zip(&[("app.py", APP, 0o644)]))}}))
+        .await;
+    let arn = created["FunctionArn"].as_str().unwrap().to_string();
+    let policy = "/2015-03-31/functions/guarded/policy";
+    let (st, h, _) = s.get(policy).await;
+    assert_eq!(
+        (st, h["x-amzn-errortype"].to_str().unwrap()),
+        (404, "ResourceNotFoundException")
+    );
+
+    let (st, _, body) = s
+        .post_json(
+            policy,
+            &json!({"StatementId": "s3-invoke", "Action": "lambda:InvokeFunction",
+            "Principal": "s3.amazonaws.com", "SourceArn": "arn:aws:s3:::uploads",
+            "SourceAccount": "123456789012"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{body}");
+    let added: serde_json::Value =
+        serde_json::from_str(body["Statement"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        added,
+        json!({"Sid": "s3-invoke", "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"},
+               "Action": "lambda:InvokeFunction", "Resource": arn,
+               "Condition": {"StringEquals": {"AWS:SourceAccount": "123456789012"},
+                             "ArnLike": {"AWS:SourceArn": "arn:aws:s3:::uploads"}}})
+    );
+    let (st, h, _) = s
+        .post_json(policy, &json!({"StatementId": "s3-invoke", "Action": "lambda:InvokeFunction", "Principal": "*"}))
+        .await;
+    assert_eq!(
+        (st, h["x-amzn-errortype"].to_str().unwrap()),
+        (409, "ResourceConflictException")
+    );
+    let (st, _, _) = s
+        .post_json(policy, &json!({"StatementId": "acct", "Action": "lambda:GetFunction", "Principal": "210987654321"}))
+        .await;
+    assert_eq!(st, 201);
+
+    let (st, _, got) = s.get(policy).await;
+    assert_eq!(st, 200);
+    let doc: serde_json::Value = serde_json::from_str(got["Policy"].as_str().unwrap()).unwrap();
+    assert_eq!(doc["Version"], "2012-10-17");
+    assert_eq!(doc["Statement"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        doc["Statement"][1]["Principal"],
+        json!({"AWS": "arn:aws:iam::210987654321:root"})
+    );
+    let revision = got["RevisionId"].as_str().unwrap().to_string();
+
+    // RevisionId guards changes; removing a statement needs the current one.
+    let (st, h, _) = s.delete(&format!("{policy}/acct?RevisionId=stale")).await;
+    assert_eq!(
+        (st, h["x-amzn-errortype"].to_str().unwrap()),
+        (412, "PreconditionFailedException")
+    );
+    let (st, _, _) = s
+        .delete(&format!("{policy}/acct?RevisionId={revision}"))
+        .await;
+    assert_eq!(st, 204);
+    let (st, h, _) = s.delete(&format!("{policy}/acct")).await;
+    assert_eq!(
+        (st, h["x-amzn-errortype"].to_str().unwrap()),
+        (404, "ResourceNotFoundException")
+    );
+
+    // Bad statements, and qualifiers that do not exist.
+    for (bad, error) in [
+        (
+            json!({"StatementId": "bad id", "Action": "lambda:InvokeFunction", "Principal": "*"}),
+            "ValidationException",
+        ),
+        (
+            json!({"StatementId": "x", "Action": "s3:GetObject", "Principal": "*"}),
+            "ValidationException",
+        ),
+        (
+            json!({"StatementId": "x", "Action": "lambda:InvokeFunction"}),
+            "ValidationException",
+        ),
+        (
+            json!({"StatementId": "x", "Action": "lambda:InvokeFunction", "Principal": "nobody"}),
+            "InvalidParameterValueException",
+        ),
+    ] {
+        let (st, h, b) = s.post_json(policy, &bad).await;
+        assert_eq!(
+            (st, h["x-amzn-errortype"].to_str().unwrap()),
+            (400, error),
+            "{bad} {b}"
+        );
+    }
+    let (st, h, _) = s
+        .post_json(
+            &format!("{policy}?Qualifier=7"),
+            &json!({"StatementId": "v", "Action": "lambda:InvokeFunction", "Principal": "*"}),
+        )
+        .await;
+    assert_eq!(
+        (st, h["x-amzn-errortype"].to_str().unwrap()),
+        (404, "ResourceNotFoundException")
+    );
+    // The statement not removed is still there.
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(
+            s.get(policy).await.2["Policy"].as_str().unwrap()
+        )
+        .unwrap()["Statement"][0]["Sid"],
+        "s3-invoke"
+    );
+}

@@ -26,6 +26,9 @@ pub enum LambdaError {
     /// 412: a RevisionId precondition did not hold.
     #[error("{0}")]
     PreconditionFailed(String),
+    /// 400: a resource policy would exceed its size limit.
+    #[error("{0}")]
+    PolicyLengthExceeded(String),
     /// 429: throttled; `reason` is one of Lambda's throttle reasons.
     #[error("{message}")]
     TooManyRequests {
@@ -53,7 +56,8 @@ impl LambdaError {
             LambdaError::ResourceConflict(_) => 409,
             LambdaError::InvalidParameterValue(_)
             | LambdaError::Validation(_)
-            | LambdaError::InvalidRequestContent(_) => 400,
+            | LambdaError::InvalidRequestContent(_)
+            | LambdaError::PolicyLengthExceeded(_) => 400,
             LambdaError::RequestTooLarge(_) => 413,
             LambdaError::PreconditionFailed(_) => 412,
             LambdaError::TooManyRequests { .. } => 429,
@@ -72,6 +76,7 @@ impl LambdaError {
             LambdaError::InvalidRequestContent(_) => "InvalidRequestContentException",
             LambdaError::RequestTooLarge(_) => "RequestTooLargeException",
             LambdaError::PreconditionFailed(_) => "PreconditionFailedException",
+            LambdaError::PolicyLengthExceeded(_) => "PolicyLengthExceededException",
             LambdaError::TooManyRequests { .. } => "TooManyRequestsException",
             LambdaError::InvalidRuntime(_) => "InvalidRuntimeException",
             LambdaError::UnknownOperation(_) => "UnknownOperationException",

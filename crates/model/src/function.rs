@@ -84,6 +84,9 @@ pub struct FunctionConfig {
     /// Tags given at creation.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// The resource-based policy (AddPermission), when it has statements.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<crate::policy::Policy>,
 }
 
 impl FunctionConfig {
@@ -172,6 +175,7 @@ impl FunctionConfig {
             last_modified: now,
             revision_id: crate::new_id(),
             tags: req.tags.clone().unwrap_or_default(),
+            policy: None,
         };
         validate_tags(&cfg.tags)?;
         if req.runtime.is_none() {

@@ -5,6 +5,7 @@
 //! - [`names`]: parsing `name`, `name:qualifier`, partial and full ARNs; building ARNs.
 //! - [`function`]: the stored function configuration and the wire shapes of the control plane.
 //! - [`limits`]: Lambda's documented quotas, in one place.
+//! - [`policy`]: a function's resource-based policy (AddPermission's statements).
 //! - [`runtime`]: managed and custom runtime identifiers.
 //! - [`error`]: [`LambdaError`], one variant per Lambda error type the platform answers.
 //!
@@ -15,6 +16,7 @@ pub mod error;
 pub mod function;
 pub mod limits;
 pub mod names;
+pub mod policy;
 pub mod runtime;
 
 pub use error::LambdaError;

@@ -54,3 +54,5 @@ pub const TAGS_MAX: usize = 50;
 pub const TAG_KEY_MAX_CHARS: usize = 128;
 /// Characters in a tag value.
 pub const TAG_VALUE_MAX_CHARS: usize = 256;
+/// Bytes of a function's resource-based policy.
+pub const POLICY_MAX_BYTES: usize = 20 * 1024;

@@ -116,7 +116,7 @@ pub(crate) fn store_error(e: StoreError, identity: &Identity) -> LambdaError {
     }
 }
 
-fn revision_mismatch() -> LambdaError {
+pub(crate) fn revision_mismatch() -> LambdaError {
     LambdaError::PreconditionFailed(
         "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
             .into(),

@@ -5,6 +5,7 @@
 //!   cache the invocation path reads and the code clean-up after updates and deletes.
 //! - [`invoke`]: the invocation front door: payload, qualifier and header checks, then the
 //!   executor.
+//! - [`policy`]: AddPermission, RemovePermission and GetPolicy.
 //! - [`tags`]: TagResource, UntagResource and ListTags on functions.
 //! - [`logs`]: reading function logs (CloudWatch Logs' FilterLogEvents and friends), and the
 //!   sink that writes them.
@@ -17,6 +18,7 @@
 pub mod functions;
 pub mod invoke;
 pub mod logs;
+pub mod policy;
 pub mod tags;
 
 use std::collections::HashMap;

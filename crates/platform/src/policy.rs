@@ -1,0 +1,154 @@
+//! A function's resource-based policy: AddPermission, RemovePermission and GetPolicy. The
+//! policy is stored with the function and returned in AWS's shape; it is not enforced until
+//! requests are authenticated. Policies of published versions and aliases come with them.
+
+use lamina_model::limits::POLICY_MAX_BYTES;
+use lamina_model::policy::{AddPermissionRequest, Policy, statement};
+use lamina_model::{FunctionRef, LambdaError};
+
+use crate::Platform;
+use crate::functions::{revision_mismatch, store_error};
+
+/// AddPermission's answer: the statement added, as a JSON string.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AddPermissionResponse {
+    /// The statement.
+    pub statement: String,
+}
+
+/// GetPolicy's answer.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetPolicyResponse {
+    /// The policy document, as a JSON string.
+    pub policy: String,
+    /// The policy's revision.
+    pub revision_id: String,
+}
+
+impl Platform {
+    /// The function a policy call names, and the ARN its statements apply to. Only the
+    /// unqualified function and `$LATEST` have policies until versions and aliases exist.
+    fn policy_target(
+        &self,
+        name: &str,
+        qualifier: Option<&str>,
+    ) -> Result<(String, String), LambdaError> {
+        let r = FunctionRef::parse_with_qualifier(name, qualifier, self.identity())?;
+        let identity = self.identity();
+        let resource = match r.qualifier.as_deref() {
+            None => identity.function_arn(&r.name),
+            Some("$LATEST") => identity.qualified_arn(&r.name, "$LATEST"),
+            Some(q) => {
+                return Err(LambdaError::function_not_found(
+                    &identity.qualified_arn(&r.name, q),
+                ));
+            }
+        };
+        if self.cached(&r.name).is_none() {
+            return Err(LambdaError::function_not_found(&resource));
+        }
+        Ok((r.name, resource))
+    }
+
+    /// GetPolicy.
+    pub fn get_policy(
+        &self,
+        name: &str,
+        qualifier: Option<&str>,
+    ) -> Result<GetPolicyResponse, LambdaError> {
+        let (name, _) = self.policy_target(name, qualifier)?;
+        let policy = self
+            .cached(&name)
+            .and_then(|c| c.config.policy.clone())
+            .filter(|p| !p.statements.is_empty())
+            .ok_or_else(|| {
+                LambdaError::ResourceNotFound("The resource you requested does not exist.".into())
+            })?;
+        Ok(GetPolicyResponse {
+            policy: policy.document(),
+            revision_id: policy.revision_id,
+        })
+    }
+
+    /// AddPermission.
+    pub async fn add_permission(
+        &self,
+        name: &str,
+        qualifier: Option<&str>,
+        req: AddPermissionRequest,
+    ) -> Result<AddPermissionResponse, LambdaError> {
+        let (name, resource) = self.policy_target(name, qualifier)?;
+        let added = statement(&req, &resource)?;
+        let sid = added["Sid"].as_str().unwrap_or_default().to_string();
+        self.change_policy(&name, req.revision_id.as_deref(), |policy| {
+            if policy.has(&sid) {
+                return Err(LambdaError::ResourceConflict(format!(
+                    "The statement id ({sid}) provided already exists. Please provide a new \
+                     statement id, or remove the existing statement."
+                )));
+            }
+            policy.statements.push(added.clone());
+            if policy.document().len() > POLICY_MAX_BYTES {
+                return Err(LambdaError::PolicyLengthExceeded(format!(
+                    "The final policy size ({} bytes) is bigger than the limit ({POLICY_MAX_BYTES} bytes).",
+                    policy.document().len()
+                )));
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(AddPermissionResponse {
+            statement: added.to_string(),
+        })
+    }
+
+    /// RemovePermission.
+    pub async fn remove_permission(
+        &self,
+        name: &str,
+        sid: &str,
+        qualifier: Option<&str>,
+        revision_id: Option<&str>,
+    ) -> Result<(), LambdaError> {
+        let (name, _) = self.policy_target(name, qualifier)?;
+        self.change_policy(&name, revision_id, |policy| {
+            if policy.remove(sid) {
+                Ok(())
+            } else {
+                Err(LambdaError::ResourceNotFound(format!(
+                    "Statement {sid} is not found in resource policy."
+                )))
+            }
+        })
+        .await
+    }
+
+    async fn change_policy(
+        &self,
+        name: &str,
+        revision_id: Option<&str>,
+        change: impl FnOnce(&mut Policy) -> Result<(), LambdaError>,
+    ) -> Result<(), LambdaError> {
+        let _guard = self.inner.control.lock().await;
+        let current = self
+            .cached(name)
+            .ok_or_else(|| LambdaError::function_not_found(&self.identity().function_arn(name)))?;
+        let mut config = current.config.clone();
+        let mut policy = config.policy.take().unwrap_or_default();
+        if revision_id.is_some_and(|r| r != policy.revision_id) {
+            return Err(revision_mismatch());
+        }
+        change(&mut policy)?;
+        policy.revision_id = lamina_model::new_id();
+        config.policy = (!policy.statements.is_empty()).then_some(policy);
+        self.inner
+            .store
+            .update(&config, &current.config.revision_id)
+            .await
+            .map_err(|e| store_error(e, &self.inner.identity))?;
+        self.inner.put_cache(config);
+        Ok(())
+    }
+}
