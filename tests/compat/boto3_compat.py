@@ -182,7 +182,24 @@ def main(endpoint):
     except c.exceptions.ResourceNotFoundException:
         check(True, "list_tags of a missing function -> ResourceNotFoundException")
 
-        # Resource policy: stored and returned in AWS's shape.
+            # Versions: publish, list, invoke a version after $LATEST changed, delete one.
+    v = c.publish_version(FunctionName="py-fn", Description="v1")
+    check(v["Version"] == "1" and v["FunctionArn"].endswith(":py-fn:1"), "publish_version")
+    c.update_function_code(FunctionName="py-fn", ZipFile=PY)
+    c.get_waiter("function_updated_v2").wait(FunctionName="py-fn")
+    r = c.invoke(FunctionName="py-fn", Qualifier="1")
+    check(r["ExecutedVersion"] == "1" and json.loads(r["Payload"].read()) == {"version": 2}, "invoke a version after $LATEST changed")
+    listed = [x["Version"] for x in c.get_paginator("list_versions_by_function").paginate(
+        FunctionName="py-fn", PaginationConfig={"PageSize": 1}).build_full_result()["Versions"]]
+    check(listed == ["$LATEST", "1"], "list_versions_by_function paginated")
+    c.delete_function(FunctionName="py-fn", Qualifier="1")
+    try:
+        c.get_function(FunctionName="py-fn", Qualifier="1")
+        check(False, "deleted version gone")
+    except c.exceptions.ResourceNotFoundException:
+        check(True, "delete_function with Qualifier removes the version")
+
+    # Resource policy: stored and returned in AWS's shape.
     r = c.add_permission(FunctionName="py-fn", StatementId="s3", Action="lambda:InvokeFunction",
                          Principal="s3.amazonaws.com", SourceArn="arn:aws:s3:::uploads")
     check(json.loads(r["Statement"])["Principal"] == {"Service": "s3.amazonaws.com"}, "add_permission")

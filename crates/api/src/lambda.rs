@@ -70,6 +70,10 @@ pub fn routes() -> Router<Platform> {
         .route("/2015-03-31/functions/{name}/code", put(update_code))
         .route("/2015-03-31/functions/{name}/invocations", post(invoke))
         .route(
+            "/2015-03-31/functions/{name}/versions",
+            get(list_versions).post(publish_version),
+        )
+        .route(
             "/2015-03-31/functions/{name}/policy",
             get(get_policy).post(add_permission),
         )
@@ -195,6 +199,34 @@ async fn delete_function(
     p.delete_function(&name, q.get("Qualifier").map(String::as_str))
         .await?;
     Ok(no_content())
+}
+
+async fn publish_version(
+    State(p): State<Platform>,
+    Name(name): Name,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_body(body, 64 * 1024, "PublishVersion").await?;
+    let req: lamina_model::function::PublishVersionRequest = parse_json(&bytes)?;
+    Ok(json(
+        StatusCode::CREATED,
+        p.publish_version(&name, req).await?,
+    ))
+}
+
+async fn list_versions(
+    State(p): State<Platform>,
+    Name(name): Name,
+    Query(q): Params,
+) -> Result<Response, ApiError> {
+    Ok(json(
+        StatusCode::OK,
+        p.list_versions(
+            &name,
+            q.get("Marker").map(String::as_str),
+            q.get("MaxItems").map(String::as_str),
+        )?,
+    ))
 }
 
 async fn get_policy(

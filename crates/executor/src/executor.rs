@@ -302,6 +302,19 @@ impl Executor {
         }
     }
 
+    /// Retires the environments of one version of a function (`$LATEST` or a number).
+    pub fn retire_version(&self, name: &str, version: &str) {
+        let retired = self
+            .inner
+            .pools
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(name.to_string(), version.to_string()));
+        if let Some(pool) = retired {
+            retire_pool(&pool);
+        }
+    }
+
     /// Runs one synchronous invocation.
     pub async fn invoke(
         &self,

@@ -87,6 +87,20 @@ pub struct FunctionConfig {
     /// The resource-based policy (AddPermission), when it has statements.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<crate::policy::Policy>,
+    /// `$LATEST`, or the number of a published version.
+    #[serde(default = "latest")]
+    pub version: String,
+    /// On `$LATEST`: the highest version number ever published (numbers are never reused).
+    #[serde(default)]
+    pub last_version: u64,
+    /// On `$LATEST`: its revision when it was last published, so that publishing again with
+    /// nothing changed returns that version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_revision: Option<String>,
+}
+
+fn latest() -> String {
+    "$LATEST".into()
 }
 
 impl FunctionConfig {
@@ -104,7 +118,12 @@ impl FunctionConfig {
     pub fn to_wire(&self, identity: &Identity) -> FunctionConfiguration {
         FunctionConfiguration {
             function_name: self.name.clone(),
-            function_arn: identity.function_arn(&self.name),
+            // A published version answers with its qualified ARN; $LATEST with the bare one.
+            function_arn: if self.version == "$LATEST" {
+                identity.function_arn(&self.name)
+            } else {
+                identity.qualified_arn(&self.name, &self.version)
+            },
             runtime: Some(self.runtime.clone()),
             role: self.role.clone(),
             handler: Some(self.handler.clone()),
@@ -114,7 +133,7 @@ impl FunctionConfig {
             memory_size: self.memory_size,
             last_modified: self.last_modified.clone(),
             code_sha256: self.code.sha256.clone(),
-            version: "$LATEST".into(),
+            version: self.version.clone(),
             environment: (!self.environment.is_empty()).then(|| EnvironmentResponse {
                 variables: self.environment.clone(),
             }),
@@ -176,6 +195,9 @@ impl FunctionConfig {
             revision_id: crate::new_id(),
             tags: req.tags.clone().unwrap_or_default(),
             policy: None,
+            version: latest(),
+            last_version: 0,
+            published_revision: None,
         };
         validate_tags(&cfg.tags)?;
         if req.runtime.is_none() {
@@ -757,6 +779,29 @@ pub struct GetFunctionResponse {
     /// Tags.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,
+}
+
+/// PublishVersion's body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PublishVersionRequest {
+    /// Publish only if `$LATEST`'s code has this SHA-256.
+    pub code_sha256: Option<String>,
+    /// The version's description (else `$LATEST`'s).
+    pub description: Option<String>,
+    /// Publish only if `$LATEST`'s revision is this one.
+    pub revision_id: Option<String>,
+}
+
+/// ListVersionsByFunction's response.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListVersionsResponse {
+    /// This page: `$LATEST` first, then the versions in order.
+    pub versions: Vec<FunctionConfiguration>,
+    /// Marker of the next page, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
 }
 
 /// ListFunctions' response.

@@ -8,7 +8,8 @@ use base64::Engine;
 use lamina_executor::FunctionVersion;
 use lamina_model::function::{
     CodeInfo, CreateFunctionRequest, FunctionConfiguration, ListFunctionsResponse,
-    UpdateFunctionCodeRequest, UpdateFunctionConfigurationRequest, unsupported_code_source,
+    PublishVersionRequest, UpdateFunctionCodeRequest, UpdateFunctionConfigurationRequest,
+    unsupported_code_source,
 };
 use lamina_model::limits::{CODE_UNZIPPED_MAX_BYTES, CODE_ZIPPED_MAX_BYTES, LIST_PAGE_MAX};
 use lamina_model::{FunctionConfig, FunctionRef, Identity, LambdaError, lambda_timestamp};
@@ -26,14 +27,18 @@ const ACCOUNT_CONCURRENCY: u64 = 1000;
 pub(crate) struct Cached {
     pub(crate) config: FunctionConfig,
     pub(crate) version: Option<Arc<FunctionVersion>>,
+    /// Published versions by number, each with its own snapshot.
+    pub(crate) published: std::collections::BTreeMap<u64, Arc<Cached>>,
 }
 
 impl Cached {
+    /// `$LATEST` or one published version (as `config.version` says), without versions of
+    /// its own.
     pub(crate) fn new(config: FunctionConfig, identity: &Identity, code: &CodeStore) -> Cached {
         let version = config.runtime_id().map(|runtime| {
             Arc::new(FunctionVersion {
                 name: config.name.clone(),
-                version: "$LATEST".into(),
+                version: config.version.clone(),
                 revision_id: config.revision_id.clone(),
                 arn: identity.function_arn(&config.name),
                 runtime,
@@ -49,7 +54,31 @@ impl Cached {
                 egress: config.tags.get("lamina:egress").is_none_or(|v| v != "off"),
             })
         });
-        Cached { config, version }
+        Cached {
+            config,
+            version,
+            published: Default::default(),
+        }
+    }
+
+    /// The function's entry: `$LATEST` with its published versions.
+    pub(crate) fn with_versions(
+        latest: FunctionConfig,
+        versions: impl IntoIterator<Item = FunctionConfig>,
+        identity: &Identity,
+        code: &CodeStore,
+    ) -> Cached {
+        let mut entry = Cached::new(latest, identity, code);
+        for mut v in versions {
+            // Tags belong to the function: a version's snapshot follows them (the egress tag).
+            v.tags = entry.config.tags.clone();
+            if let Ok(n) = v.version.parse::<u64>() {
+                entry
+                    .published
+                    .insert(n, Arc::new(Cached::new(v, identity, code)));
+            }
+        }
+        entry
     }
 }
 
@@ -155,17 +184,6 @@ fn decode_zip(b64: &str) -> Result<Vec<u8>, LambdaError> {
         })
 }
 
-fn only_latest(r: &FunctionRef, identity: &Identity) -> Result<(), LambdaError> {
-    if r.is_latest() {
-        Ok(())
-    } else {
-        let q = r.qualifier.as_deref().unwrap_or_default();
-        Err(LambdaError::function_not_found(
-            &identity.qualified_arn(&r.name, q),
-        ))
-    }
-}
-
 impl Platform {
     /// Stores a package off the async threads.
     async fn store_package(&self, zip: Vec<u8>) -> Result<CodeInfo, LambdaError> {
@@ -182,7 +200,7 @@ impl Platform {
     }
 
     /// Removes a package once no function uses it.
-    async fn collect_code(&self, id: &str) {
+    pub(crate) async fn collect_code(&self, id: &str) {
         match self.inner.store.code_in_use(id).await {
             Ok(false) => {
                 self.inner
@@ -219,11 +237,7 @@ impl Platform {
         {
             return Err(e);
         }
-        if req.publish == Some(true) {
-            return Err(LambdaError::InvalidParameterValue(
-                "Publish is not supported by this Lamina version; create the function, then invoke $LATEST.".into(),
-            ));
-        }
+
         let zip_b64 = code.zip_file.ok_or_else(|| {
             LambdaError::InvalidParameterValue(
                 "Code.ZipFile is required: upload the package as a .zip.".into(),
@@ -253,19 +267,45 @@ impl Platform {
         }
         self.inner.put_cache(config.clone());
         tracing::info!(function = %name, runtime = %config.runtime, "function created");
+        if req.publish == Some(true) {
+            return self
+                .publish_locked(&name, &PublishVersionRequest::default())
+                .await;
+        }
         Ok(config.to_wire(&self.inner.identity))
     }
 
-    fn lookup(&self, name: &str, qualifier: Option<&str>) -> Result<Arc<Cached>, LambdaError> {
+    /// What a function reference names: `$LATEST` (unqualified or explicit) or a published
+    /// version.
+    pub(crate) fn lookup(
+        &self,
+        name: &str,
+        qualifier: Option<&str>,
+    ) -> Result<Arc<Cached>, LambdaError> {
         let r = FunctionRef::parse_with_qualifier(name, qualifier, &self.inner.identity)?;
-        only_latest(&r, &self.inner.identity)?;
-        self.cached(&r.name).ok_or_else(|| {
-            LambdaError::function_not_found(&self.inner.identity.function_arn(&r.name))
-        })
+        self.resolve(&r)
+    }
+
+    /// [`lookup`](Platform::lookup) of a parsed reference.
+    pub(crate) fn resolve(&self, r: &FunctionRef) -> Result<Arc<Cached>, LambdaError> {
+        let identity = &self.inner.identity;
+        let entry = self
+            .cached(&r.name)
+            .ok_or_else(|| LambdaError::function_not_found(&identity.function_arn(&r.name)))?;
+        match r.qualifier.as_deref() {
+            None | Some("$LATEST") => Ok(entry),
+            Some(q) => q
+                .parse::<u64>()
+                .ok()
+                .and_then(|n| entry.published.get(&n).cloned())
+                .ok_or_else(|| {
+                    LambdaError::function_not_found(&identity.qualified_arn(&r.name, q))
+                }),
+        }
     }
 
     /// The function to update, if the caller's RevisionId (when given) is still current.
-    fn lookup_revision(
+    pub(crate) fn lookup_revision(
         &self,
         name: &str,
         revision_id: Option<&str>,
@@ -353,11 +393,7 @@ impl Platform {
         ) {
             return Err(e);
         }
-        if req.publish == Some(true) {
-            return Err(LambdaError::InvalidParameterValue(
-                "Publish is not supported by this Lamina version.".into(),
-            ));
-        }
+
         let zip_b64 = req.zip_file.clone().ok_or_else(|| {
             LambdaError::InvalidParameterValue(
                 "ZipFile is required: upload the package as a .zip.".into(),
@@ -391,11 +427,16 @@ impl Platform {
             return Err(store_error(e, &self.inner.identity));
         }
         self.inner.put_cache(config.clone());
-        self.inner.executor.retire_function(&config.name);
+        self.inner.executor.retire_version(&config.name, "$LATEST");
         if old_code.id != config.code.id {
             self.collect_code(&old_code.id).await;
         }
         tracing::info!(function = %config.name, "function code updated");
+        if req.publish == Some(true) {
+            return self
+                .publish_locked(&config.name, &PublishVersionRequest::default())
+                .await;
+        }
         Ok(config.to_wire(&self.inner.identity))
     }
 
@@ -420,7 +461,7 @@ impl Platform {
             .await
             .map_err(|e| store_error(e, &self.inner.identity))?;
         self.inner.put_cache(config.clone());
-        self.inner.executor.retire_function(&config.name);
+        self.inner.executor.retire_version(&config.name, "$LATEST");
         tracing::info!(function = %config.name, "function configuration updated");
         Ok(config.to_wire(&self.inner.identity))
     }
@@ -437,8 +478,22 @@ impl Platform {
                 "$LATEST version cannot be deleted without deleting the function.".into(),
             ));
         }
-        only_latest(&r, &self.inner.identity)?;
         let _guard = self.inner.control.lock().await;
+        if let Some(q) = &r.qualifier {
+            let number = q.parse::<u64>().map_err(|_| {
+                LambdaError::function_not_found(&self.inner.identity.qualified_arn(&r.name, q))
+            })?;
+            return self.delete_version_locked(&r.name, number).await;
+        }
+        let version_codes: Vec<String> = self
+            .cached(&r.name)
+            .map(|c| {
+                c.published
+                    .values()
+                    .map(|v| v.config.code.id.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
         let removed = self
             .inner
             .store
@@ -452,6 +507,12 @@ impl Platform {
             .remove(&r.name);
         self.inner.executor.retire_function(&r.name);
         self.collect_code(&removed.code.id).await;
+        let mut version_codes = version_codes;
+        version_codes.sort();
+        version_codes.dedup();
+        for id in version_codes.iter().filter(|id| **id != removed.code.id) {
+            self.collect_code(id).await;
+        }
         tracing::info!(function = %r.name, "function deleted");
         Ok(())
     }

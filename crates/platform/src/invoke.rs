@@ -94,15 +94,7 @@ impl Platform {
                 "Request must be smaller than {SYNC_PAYLOAD_MAX_BYTES} bytes for the InvokeFunction operation"
             )));
         }
-        if !r.is_latest() {
-            let q = r.qualifier.as_deref().unwrap_or_default();
-            return Err(LambdaError::function_not_found(
-                &identity.qualified_arn(&r.name, q),
-            ));
-        }
-        let cached = self
-            .cached(&r.name)
-            .ok_or_else(|| LambdaError::function_not_found(&identity.function_arn(&r.name)))?;
+        let cached = self.resolve(&r)?;
         let payload = if input.payload.iter().all(u8::is_ascii_whitespace) {
             Bytes::from_static(b"{}")
         } else {

@@ -6,6 +6,7 @@
 //! - [`invoke`]: the invocation front door: payload, qualifier and header checks, then the
 //!   executor.
 //! - [`policy`]: AddPermission, RemovePermission and GetPolicy.
+//! - [`versions`]: PublishVersion, ListVersionsByFunction, deleting one version.
 //! - [`tags`]: TagResource, UntagResource and ListTags on functions.
 //! - [`logs`]: reading function logs (CloudWatch Logs' FilterLogEvents and friends), and the
 //!   sink that writes them.
@@ -20,6 +21,7 @@ pub mod invoke;
 pub mod logs;
 pub mod policy;
 pub mod tags;
+pub mod versions;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -101,7 +103,8 @@ impl Platform {
         let executor = Executor::new(config.executor.clone(), launcher, catalog, sink);
         let mut cache = HashMap::new();
         for cfg in store.all().await? {
-            let cached = functions::Cached::new(cfg, &config.identity, &code);
+            let versions = store.versions(&cfg.name).await?;
+            let cached = functions::Cached::with_versions(cfg, versions, &config.identity, &code);
             if let Some(v) = &cached.version {
                 executor.expect_runtime(v.runtime);
             }
@@ -172,8 +175,26 @@ impl Platform {
 }
 
 impl Inner {
+    /// Replaces a function's `$LATEST` in the cache, keeping its published versions.
     fn put_cache(&self, cfg: FunctionConfig) {
-        let cached = Arc::new(functions::Cached::new(cfg, &self.identity, &self.code));
+        let versions: Vec<FunctionConfig> = self
+            .cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&cfg.name)
+            .map(|c| c.published.values().map(|v| v.config.clone()).collect())
+            .unwrap_or_default();
+        self.put_cache_with(cfg, versions);
+    }
+
+    /// Replaces a function's entry: `$LATEST` and its published versions.
+    fn put_cache_with(&self, cfg: FunctionConfig, versions: Vec<FunctionConfig>) {
+        let cached = Arc::new(functions::Cached::with_versions(
+            cfg,
+            versions,
+            &self.identity,
+            &self.code,
+        ));
         if let Some(v) = &cached.version {
             self.executor.expect_runtime(v.runtime);
         }

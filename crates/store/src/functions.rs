@@ -66,8 +66,21 @@ pub trait FunctionStore: Send + Sync + std::fmt::Debug {
     ) -> Result<(), StoreError>;
     /// Removes a function, returning what was stored.
     async fn delete(&self, name: &str) -> Result<FunctionConfig, StoreError>;
-    /// Whether any function still uses the package `code_id`.
+    /// Whether any function or published version still uses the package `code_id`.
     async fn code_in_use(&self, code_id: &str) -> Result<bool, StoreError>;
+    /// Publishes `version` (numbered by its `version` field) and stores `latest`, which
+    /// records the new number, in one transaction, if `$LATEST`'s stored revision is
+    /// `expected_revision`.
+    async fn publish(
+        &self,
+        latest: &FunctionConfig,
+        expected_revision: &str,
+        version: &FunctionConfig,
+    ) -> Result<(), StoreError>;
+    /// The published versions of a function, in ascending order.
+    async fn versions(&self, name: &str) -> Result<Vec<FunctionConfig>, StoreError>;
+    /// Removes one published version, returning it.
+    async fn delete_version(&self, name: &str, version: u64) -> Result<FunctionConfig, StoreError>;
 }
 
 /// The embedded store: one SQLite file in the data directory.
@@ -95,7 +108,15 @@ impl SqliteStore {
                  code_id TEXT NOT NULL,
                  config TEXT NOT NULL
              );
-             CREATE INDEX IF NOT EXISTS functions_code ON functions(code_id);",
+                          CREATE INDEX IF NOT EXISTS functions_code ON functions(code_id);
+             CREATE TABLE IF NOT EXISTS versions (
+                 name TEXT NOT NULL,
+                 version INTEGER NOT NULL,
+                 code_id TEXT NOT NULL,
+                 config TEXT NOT NULL,
+                 PRIMARY KEY (name, version)
+             );
+             CREATE INDEX IF NOT EXISTS versions_code ON versions(code_id);",
         )
         .map_err(db)?;
         Ok(SqliteStore {
@@ -209,12 +230,17 @@ impl FunctionStore for SqliteStore {
 
     async fn delete(&self, name: &str) -> Result<FunctionConfig, StoreError> {
         let json: Option<String> = self.with(|c| {
-            c.query_row(
-                "DELETE FROM functions WHERE name = ?1 RETURNING config",
-                [name],
-                |r| r.get(0),
-            )
-            .optional()
+            let tx = c.unchecked_transaction()?;
+            let json = tx
+                .query_row(
+                    "DELETE FROM functions WHERE name = ?1 RETURNING config",
+                    [name],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            tx.execute("DELETE FROM versions WHERE name = ?1", [name])?;
+            tx.commit()?;
+            Ok(json)
         })?;
         match json {
             Some(j) => SqliteStore::decode(name, &j),
@@ -225,11 +251,73 @@ impl FunctionStore for SqliteStore {
     async fn code_in_use(&self, code_id: &str) -> Result<bool, StoreError> {
         self.with(|c| {
             c.query_row(
-                "SELECT EXISTS(SELECT 1 FROM functions WHERE code_id = ?1)",
+                "SELECT EXISTS(SELECT 1 FROM functions WHERE code_id = ?1)
+                     OR EXISTS(SELECT 1 FROM versions WHERE code_id = ?1)",
                 [code_id],
                 |r| r.get(0),
             )
         })
+    }
+
+    async fn publish(
+        &self,
+        latest: &FunctionConfig,
+        expected_revision: &str,
+        version: &FunctionConfig,
+    ) -> Result<(), StoreError> {
+        let number: u64 = version.version.parse().unwrap_or(0);
+        let changed = self.with(|c| {
+            let tx = c.unchecked_transaction()?;
+            let changed = tx.execute(
+                "UPDATE functions SET revision = ?2, code_id = ?3, config = ?4 WHERE name = ?1 AND revision = ?5",
+                params![latest.name, latest.revision_id, latest.code.id, encode(latest), expected_revision],
+            )?;
+            if changed == 1 {
+                tx.execute(
+                    "INSERT INTO versions (name, version, code_id, config) VALUES (?1, ?2, ?3, ?4)",
+                    params![version.name, number as i64, version.code.id, encode(version)],
+                )?;
+                tx.commit()?;
+            }
+            Ok(changed)
+        })?;
+        if changed == 1 {
+            return Ok(());
+        }
+        match self.get(&latest.name).await? {
+            None => Err(StoreError::NotFound(latest.name.clone())),
+            Some(stored) => Err(StoreError::RevisionMismatch {
+                name: latest.name.clone(),
+                expected: expected_revision.to_string(),
+                actual: stored.revision_id,
+            }),
+        }
+    }
+
+    async fn versions(&self, name: &str) -> Result<Vec<FunctionConfig>, StoreError> {
+        let rows = self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT name, config FROM versions WHERE name = ?1 ORDER BY version",
+            )?;
+            stmt.query_map([name], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<(String, String)>>>()
+        })?;
+        SqliteStore::decode_rows(rows)
+    }
+
+    async fn delete_version(&self, name: &str, version: u64) -> Result<FunctionConfig, StoreError> {
+        let json: Option<String> = self.with(|c| {
+            c.query_row(
+                "DELETE FROM versions WHERE name = ?1 AND version = ?2 RETURNING config",
+                params![name, version as i64],
+                |r| r.get(0),
+            )
+            .optional()
+        })?;
+        match json {
+            Some(j) => SqliteStore::decode(name, &j),
+            None => Err(StoreError::NotFound(format!("{name}:{version}"))),
+        }
     }
 }
 
@@ -295,5 +383,48 @@ mod tests {
             Err(StoreError::NotFound(_))
         ));
         assert_eq!(store.all().await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn versions_are_published_atomically_listed_and_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db.sqlite")).unwrap();
+        let latest = config("f", "code1");
+        store.create(&latest).await.unwrap();
+        let mut v1 = latest.clone();
+        v1.version = "1".into();
+        let mut next = latest.clone();
+        next.last_version = 1;
+        store
+            .publish(&next, &latest.revision_id, &v1)
+            .await
+            .unwrap();
+        // A stale revision publishes nothing.
+        let mut v2 = v1.clone();
+        v2.version = "2".into();
+        assert!(matches!(
+            store.publish(&next, "stale", &v2).await,
+            Err(StoreError::RevisionMismatch { .. })
+        ));
+        let versions = store.versions("f").await.unwrap();
+        assert_eq!(versions.len(), 1);
+        assert_eq!(versions[0].version, "1");
+        assert_eq!(store.get("f").await.unwrap().unwrap().last_version, 1);
+        // A version keeps its package in use after $LATEST moves on.
+        let mut moved = next.clone();
+        moved.code.id = "code2".into();
+        moved.revision_id = "r9".into();
+        store.update(&moved, &next.revision_id).await.unwrap();
+        assert!(store.code_in_use("code1").await.unwrap());
+        assert_eq!(store.delete_version("f", 1).await.unwrap().version, "1");
+        assert!(!store.code_in_use("code1").await.unwrap());
+        assert!(matches!(
+            store.delete_version("f", 1).await,
+            Err(StoreError::NotFound(_))
+        ));
+        // Deleting the function deletes its versions.
+        store.publish(&moved, "r9", &v2).await.unwrap();
+        store.delete("f").await.unwrap();
+        assert!(store.versions("f").await.unwrap().is_empty());
     }
 }

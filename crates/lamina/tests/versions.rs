@@ -1,0 +1,167 @@
+//! Published versions against a real server: PublishVersion and its preconditions,
+//! `Publish: true`, ListVersionsByFunction, qualified Get/Invoke/Delete, and a version that
+//! keeps answering with its own code after `$LATEST` changes.
+
+mod common;
+
+use common::{ROLE, Server, b64, zip};
+use serde_json::{Value, json};
+
+fn app(answer: &str) -> String {
+    format!(
+        "import os\ndef handler(event, context):\n    return {{'answer': '{answer}', \
+         'version': os.environ['AWS_LAMBDA_FUNCTION_VERSION'], \
+         'arn': context.invoked_function_arn}}\n"
+    )
+}
+
+fn code(answer: &str) -> String {
+    b64(&zip(&[("app.py", &app(answer), 0o644)]))
+}
+
+async fn invoke(s: &Server, target: &str) -> (Value, Option<String>) {
+    let (status, h, body) = s.invoke_raw(&target.replace(':', "%3A"), "{}", &[]).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    (
+        serde_json::from_slice(&body).unwrap(),
+        h.get("x-amz-executed-version")
+            .map(|v| v.to_str().unwrap().to_string()),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn versions_are_published_listed_invoked_and_deleted() {
+    let s = Server::start();
+    let created = s
+        .create_with(json!({"FunctionName": "ver", "Runtime": "python3.11",
+            "Handler": "app.handler", "Role": ROLE, "Description": "first",
+            "Code": {"ZipFile": code("one")}}))
+        .await;
+    let sha1 = created["CodeSha256"].as_str().unwrap().to_string();
+    let arn = created["FunctionArn"].as_str().unwrap().to_string();
+    let versions = "/2015-03-31/functions/ver/versions";
+
+    // Publish: 201, version 1, a qualified ARN, its own RevisionId.
+    let (st, _, v1) = s
+        .post_json(versions, &json!({"Description": "release one"}))
+        .await;
+    assert_eq!(st, 201, "{v1}");
+    assert_eq!(v1["Version"], "1");
+    assert_eq!(v1["FunctionArn"], format!("{arn}:1"));
+    assert_eq!(v1["Description"], "release one");
+    assert_ne!(v1["RevisionId"], created["RevisionId"]);
+    // Nothing changed: the same version again.
+    let (st, _, again) = s.post_json(versions, &json!({})).await;
+    assert_eq!((st, &again["Version"]), (201, &json!("1")));
+
+    // Preconditions.
+    let (st, h, _) = s.post_json(versions, &json!({"CodeSha256": "nope"})).await;
+    assert_eq!(
+        (st, h["x-amzn-errortype"].to_str().unwrap()),
+        (412, "PreconditionFailedException")
+    );
+    let (st, h, _) = s.post_json(versions, &json!({"RevisionId": "stale"})).await;
+    assert_eq!(
+        (st, h["x-amzn-errortype"].to_str().unwrap()),
+        (412, "PreconditionFailedException")
+    );
+
+    // $LATEST changes; version 1 keeps its code and configuration.
+    let (st, _, updated) = s
+        .put_json(
+            "/2015-03-31/functions/ver/code",
+            &json!({"ZipFile": code("two"), "Publish": true}),
+        )
+        .await;
+    assert_eq!(st, 200, "{updated}");
+    assert_eq!(updated["Version"], "2", "Publish: true publishes");
+    assert_ne!(updated["CodeSha256"], sha1);
+    let (st, _, _) = s
+        .put_json(
+            "/2015-03-31/functions/ver/configuration",
+            &json!({"Description": "latest"}),
+        )
+        .await;
+    assert_eq!(st, 200);
+
+    let (one, executed) = invoke(&s, "ver:1").await;
+    assert_eq!(one["answer"], "one");
+    assert_eq!(one["version"], "1");
+    assert_eq!(one["arn"], format!("{arn}:1"));
+    assert_eq!(executed.as_deref(), Some("1"));
+    let (two, executed) = invoke(&s, &format!("{arn}:2")).await;
+    assert_eq!(
+        (two["answer"].as_str(), executed.as_deref()),
+        (Some("two"), Some("2"))
+    );
+    let (latest, executed) = invoke(&s, "ver").await;
+    assert_eq!(
+        (latest["answer"].as_str(), latest["version"].as_str()),
+        (Some("two"), Some("$LATEST"))
+    );
+    assert_eq!(executed.as_deref(), Some("$LATEST"));
+    let (st, _, q) = s.get("/2015-03-31/functions/ver?Qualifier=1").await;
+    assert_eq!(st, 200);
+    assert_eq!(q["Configuration"]["Description"], "release one");
+    assert_eq!(q["Configuration"]["CodeSha256"], sha1.as_str());
+    let (_, _, conf) = s.get("/2015-03-31/functions/ver:2/configuration").await;
+    assert_eq!(conf["Version"], "2");
+
+    // The list: $LATEST first, then 1 and 2; paginated.
+    let (st, _, page) = s.get(&format!("{versions}?MaxItems=2")).await;
+    assert_eq!(st, 200);
+    let names: Vec<&str> = page["Versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["Version"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["$LATEST", "1"]);
+    assert_eq!(page["Versions"][0]["FunctionArn"], format!("{arn}:$LATEST"));
+    let marker = page["NextMarker"].as_str().unwrap();
+    let (_, _, rest) = s.get(&format!("{versions}?Marker={marker}")).await;
+    assert_eq!(rest["Versions"][0]["Version"], "2");
+    assert!(rest.get("NextMarker").is_none());
+
+    // Unknown versions, and deleting one.
+    let (st, h, _) = s.invoke_raw("ver:9", "{}", &[]).await;
+    assert_eq!(
+        (st, h["x-amzn-errortype"].to_str().unwrap()),
+        (404, "ResourceNotFoundException")
+    );
+    let (st, _, _) = s.delete("/2015-03-31/functions/ver?Qualifier=1").await;
+    assert_eq!(st, 204);
+    let (st, _, _) = s.get("/2015-03-31/functions/ver?Qualifier=1").await;
+    assert_eq!(st, 404);
+    let (st, _, _) = s.delete("/2015-03-31/functions/ver?Qualifier=1").await;
+    assert_eq!(st, 404);
+    assert_eq!(invoke(&s, "ver:2").await.0["answer"], "two");
+    // Numbers are never reused.
+    let (_, _, _) = s
+        .put_json(
+            "/2015-03-31/functions/ver/configuration",
+            &json!({"Description": "again"}),
+        )
+        .await;
+    let (_, _, v3) = s.post_json(versions, &json!({})).await;
+    assert_eq!(v3["Version"], "3");
+
+    // Create with Publish: version 1 at once.
+    let (st, _, published) = s
+        .post_json("/2015-03-31/functions", &json!({"FunctionName": "ver-pub", "Runtime": "python3.11",
+            "Handler": "app.handler", "Role": ROLE, "Publish": true, "Code": {"ZipFile": code("pub")}}))
+        .await;
+    assert_eq!((st, &published["Version"]), (201, &json!("1")));
+    assert_eq!(invoke(&s, "ver-pub:1").await.0["answer"], "pub");
+
+    // Deleting the function removes every version; the versions survive a restart until then.
+    let mut s = s;
+    let data = s.data_dir.clone();
+    s.stop();
+    let s = Server::start_with(&[], Some(&data));
+    assert_eq!(invoke(&s, "ver:2").await.0["answer"], "two");
+    let (st, _, _) = s.delete("/2015-03-31/functions/ver").await;
+    assert_eq!(st, 204);
+    let (st, _, _) = s.get("/2015-03-31/functions/ver?Qualifier=2").await;
+    assert_eq!(st, 404);
+}

@@ -1,0 +1,169 @@
+//! Published versions: PublishVersion (also through `Publish: true` on CreateFunction and
+//! UpdateFunctionCode), ListVersionsByFunction, and deleting one version. A version is an
+//! immutable snapshot of `$LATEST`'s code and configuration, numbered 1, 2, ... (numbers are
+//! never reused); its environments are its own.
+
+use lamina_model::function::{ListVersionsResponse, PublishVersionRequest};
+use lamina_model::limits::DESCRIPTION_MAX_CHARS;
+use lamina_model::{
+    FunctionConfig, FunctionConfiguration, FunctionRef, LambdaError, lambda_timestamp,
+};
+
+use crate::Platform;
+use crate::functions::store_error;
+
+impl Platform {
+    /// PublishVersion.
+    pub async fn publish_version(
+        &self,
+        name: &str,
+        req: PublishVersionRequest,
+    ) -> Result<FunctionConfiguration, LambdaError> {
+        let r = FunctionRef::parse(name, self.identity())?;
+        if !r.is_latest() {
+            return Err(LambdaError::InvalidParameterValue(
+                "Versions are published from $LATEST: give the unqualified function name.".into(),
+            ));
+        }
+        if let Some(d) = &req.description
+            && d.chars().count() > DESCRIPTION_MAX_CHARS
+        {
+            return Err(LambdaError::Validation(format!(
+                "1 validation error detected: Value at 'description' failed to satisfy \
+                 constraint: Member must have length less than or equal to {DESCRIPTION_MAX_CHARS}"
+            )));
+        }
+        let _guard = self.inner.control.lock().await;
+        self.publish_locked(&r.name, &req).await
+    }
+
+    /// Publishes `$LATEST` of `name`; the caller holds the control-plane lock.
+    pub(crate) async fn publish_locked(
+        &self,
+        name: &str,
+        req: &PublishVersionRequest,
+    ) -> Result<FunctionConfiguration, LambdaError> {
+        let identity = self.identity().clone();
+        let current = self.lookup_revision(name, req.revision_id.as_deref())?;
+        if let Some(sha) = &req.code_sha256
+            && *sha != current.config.code.sha256
+        {
+            return Err(LambdaError::PreconditionFailed(format!(
+                "CodeSHA256 ({sha}) is different from current CodeSHA256 in $LATEST ({}). Please \
+                 try again with the CodeSHA256 in $LATEST.",
+                current.config.code.sha256
+            )));
+        }
+        // Nothing changed since the last publication: that version is the answer.
+        if current.config.published_revision.as_deref() == Some(&current.config.revision_id)
+            && let Some(last) = current.published.get(&current.config.last_version)
+        {
+            return Ok(last.config.to_wire(&identity));
+        }
+        let number = current.config.last_version + 1;
+        let mut version = current.config.clone();
+        version.version = number.to_string();
+        version.revision_id = lamina_model::new_id();
+        version.last_modified = lambda_timestamp(chrono::Utc::now());
+        version.last_version = 0;
+        version.published_revision = None;
+        version.policy = None;
+        if let Some(d) = &req.description {
+            version.description = d.clone();
+        }
+        let mut latest = current.config.clone();
+        latest.last_version = number;
+        latest.published_revision = Some(latest.revision_id.clone());
+        self.inner
+            .store
+            .publish(&latest, &current.config.revision_id, &version)
+            .await
+            .map_err(|e| store_error(e, &identity))?;
+        let mut versions: Vec<FunctionConfig> = current
+            .published
+            .values()
+            .map(|v| v.config.clone())
+            .collect();
+        versions.push(version.clone());
+        self.inner.put_cache_with(latest, versions);
+        tracing::info!(function = %name, version = number, "version published");
+        Ok(version.to_wire(&identity))
+    }
+
+    /// ListVersionsByFunction: `$LATEST`, then every published version, paginated.
+    pub fn list_versions(
+        &self,
+        name: &str,
+        marker: Option<&str>,
+        max_items: Option<&str>,
+    ) -> Result<ListVersionsResponse, LambdaError> {
+        let r = FunctionRef::parse(name, self.identity())?;
+        let max = match max_items {
+            None => 50,
+            Some(s) => match s.parse::<usize>() {
+                Ok(n) if (1..=10_000).contains(&n) => n,
+                _ => {
+                    return Err(LambdaError::Validation(format!(
+                        "1 validation error detected: Value '{s}' at 'maxItems' failed to \
+                         satisfy constraint: Member must have value between 1 and 10000"
+                    )));
+                }
+            },
+        };
+        let entry = self.lookup(&r.name, None)?;
+        let identity = self.identity();
+        let mut all = vec![{
+            let mut latest = entry.config.to_wire(identity);
+            latest.function_arn = identity.qualified_arn(&r.name, "$LATEST");
+            latest
+        }];
+        all.extend(entry.published.values().map(|v| v.config.to_wire(identity)));
+        // The marker is the position of the next item.
+        let start = match marker.filter(|m| !m.is_empty()) {
+            None => 0,
+            Some(m) => m
+                .parse::<usize>()
+                .map_err(|_| LambdaError::InvalidParameterValue(format!("Invalid marker: {m}")))?,
+        };
+        let end = (start + max).min(all.len());
+        let versions = all.get(start..end).map(<[_]>::to_vec).unwrap_or_default();
+        Ok(ListVersionsResponse {
+            versions,
+            next_marker: (end < all.len()).then(|| end.to_string()),
+        })
+    }
+
+    /// Deletes published version `number` of `name`; the caller holds the control-plane lock.
+    pub(crate) async fn delete_version_locked(
+        &self,
+        name: &str,
+        number: u64,
+    ) -> Result<(), LambdaError> {
+        let identity = self.identity().clone();
+        let entry = self.lookup(name, None)?;
+        if !entry.published.contains_key(&number) {
+            return Err(LambdaError::function_not_found(
+                &identity.qualified_arn(name, &number.to_string()),
+            ));
+        }
+        let removed = self
+            .inner
+            .store
+            .delete_version(name, number)
+            .await
+            .map_err(|e| store_error(e, &identity))?;
+        let versions: Vec<FunctionConfig> = entry
+            .published
+            .iter()
+            .filter(|(n, _)| **n != number)
+            .map(|(_, v)| v.config.clone())
+            .collect();
+        self.inner.put_cache_with(entry.config.clone(), versions);
+        self.inner
+            .executor
+            .retire_version(name, &number.to_string());
+        self.collect_code(&removed.code.id).await;
+        tracing::info!(function = %name, version = number, "version deleted");
+        Ok(())
+    }
+}
