@@ -192,6 +192,30 @@ def main(endpoint):
     listed = [x["Version"] for x in c.get_paginator("list_versions_by_function").paginate(
         FunctionName="py-fn", PaginationConfig={"PageSize": 1}).build_full_result()["Versions"]]
     check(listed == ["$LATEST", "1"], "list_versions_by_function paginated")
+        # Aliases: create, invoke through, weighted routing, list, delete.
+    a = c.create_alias(FunctionName="py-fn", Name="prod", FunctionVersion="1")
+    check(a["AliasArn"].endswith(":py-fn:prod") and a["RevisionId"], "create_alias")
+    r = c.invoke(FunctionName="py-fn", Qualifier="prod")
+    check(r["ExecutedVersion"] == "1", "invoke through an alias")
+    v2 = c.publish_version(FunctionName="py-fn")["Version"]
+    a = c.update_alias(FunctionName="py-fn", Name="prod", RevisionId=a["RevisionId"],
+                       RoutingConfig={"AdditionalVersionWeights": {v2: 0.5}})
+    check(a["RoutingConfig"]["AdditionalVersionWeights"] == {v2: 0.5}, "update_alias with weights")
+    ran = {c.invoke(FunctionName="py-fn", Qualifier="prod")["ExecutedVersion"] for _ in range(40)}
+    check(ran == {"1", v2}, "a weighted alias runs both versions")
+    check([x["Name"] for x in c.list_aliases(FunctionName="py-fn", FunctionVersion=v2)["Aliases"]] == ["prod"], "list_aliases")
+    try:
+        c.delete_function(FunctionName="py-fn", Qualifier="1")
+        check(False, "a version an alias uses is kept")
+    except c.exceptions.ResourceConflictException:
+        check(True, "delete of a version an alias uses -> ResourceConflictException")
+    c.delete_alias(FunctionName="py-fn", Name="prod")
+    try:
+        c.get_alias(FunctionName="py-fn", Name="prod")
+        check(False, "deleted alias gone")
+    except c.exceptions.ResourceNotFoundException:
+        check(True, "delete_alias")
+
     c.delete_function(FunctionName="py-fn", Qualifier="1")
     try:
         c.get_function(FunctionName="py-fn", Qualifier="1")

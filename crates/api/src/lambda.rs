@@ -70,6 +70,14 @@ pub fn routes() -> Router<Platform> {
         .route("/2015-03-31/functions/{name}/code", put(update_code))
         .route("/2015-03-31/functions/{name}/invocations", post(invoke))
         .route(
+            "/2015-03-31/functions/{name}/aliases",
+            get(list_aliases).post(create_alias),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/aliases/{alias}",
+            get(get_alias).put(update_alias).delete(delete_alias),
+        )
+        .route(
             "/2015-03-31/functions/{name}/versions",
             get(list_versions).post(publish_version),
         )
@@ -201,6 +209,77 @@ async fn delete_function(
     Ok(no_content())
 }
 
+/// `{name}` and a second segment (`{alias}`, `{sid}`), percent-decoded.
+struct Two(String, String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Two {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        match Path::<(String, String)>::from_request_parts(parts, state).await {
+            Ok(Path((a, b))) => Ok(Two(a, b)),
+            Err(e) => Err(ApiError(LambdaError::Validation(format!(
+                "1 validation error detected: Value at 'functionName' failed to satisfy constraint: {e}"
+            )))),
+        }
+    }
+}
+
+async fn create_alias(
+    State(p): State<Platform>,
+    Name(name): Name,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_body(body, 64 * 1024, "CreateAlias").await?;
+    let req: lamina_model::alias::CreateAliasRequest = parse_json(&bytes)?;
+    Ok(json(StatusCode::CREATED, p.create_alias(&name, req).await?))
+}
+
+async fn list_aliases(
+    State(p): State<Platform>,
+    Name(name): Name,
+    Query(q): Params,
+) -> Result<Response, ApiError> {
+    let get = |k: &str| q.get(k).map(String::as_str);
+    Ok(json(
+        StatusCode::OK,
+        p.list_aliases(
+            &name,
+            get("FunctionVersion"),
+            get("Marker"),
+            get("MaxItems"),
+        )?,
+    ))
+}
+
+async fn get_alias(State(p): State<Platform>, Two(name, alias): Two) -> Result<Response, ApiError> {
+    Ok(json(StatusCode::OK, p.get_alias(&name, &alias)?))
+}
+
+async fn update_alias(
+    State(p): State<Platform>,
+    Two(name, alias): Two,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_body(body, 64 * 1024, "UpdateAlias").await?;
+    let req: lamina_model::alias::UpdateAliasRequest = parse_json(&bytes)?;
+    Ok(json(
+        StatusCode::OK,
+        p.update_alias(&name, &alias, req).await?,
+    ))
+}
+
+async fn delete_alias(
+    State(p): State<Platform>,
+    Two(name, alias): Two,
+) -> Result<Response, ApiError> {
+    p.delete_alias(&name, &alias).await?;
+    Ok(no_content())
+}
+
 async fn publish_version(
     State(p): State<Platform>,
     Name(name): Name,
@@ -257,14 +336,9 @@ async fn add_permission(
 
 async fn remove_permission(
     State(p): State<Platform>,
-    path: Result<Path<(String, String)>, axum::extract::rejection::PathRejection>,
+    Two(name, sid): Two,
     Query(q): Params,
 ) -> Result<Response, ApiError> {
-    let Path((name, sid)) = path.map_err(|e| {
-        ApiError(LambdaError::Validation(format!(
-            "1 validation error detected: Value at 'functionName' failed to satisfy constraint: {e}"
-        )))
-    })?;
     p.remove_permission(
         &name,
         &sid,

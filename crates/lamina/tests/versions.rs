@@ -165,3 +165,174 @@ async fn versions_are_published_listed_invoked_and_deleted() {
     let (st, _, _) = s.get("/2015-03-31/functions/ver?Qualifier=2").await;
     assert_eq!(st, 404);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn aliases_route_by_weight_and_follow_lambdas_rules() {
+    let s = Server::start();
+    let created = s
+        .create_with(json!({"FunctionName": "al", "Runtime": "python3.11",
+            "Handler": "app.handler", "Role": ROLE, "Publish": true,
+            "Code": {"ZipFile": code("one")}}))
+        .await;
+    assert_eq!(created["Version"], "1");
+    let arn = s.get("/2015-03-31/functions/al").await.2["Configuration"]["FunctionArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (st, _, v2) = s
+        .put_json(
+            "/2015-03-31/functions/al/code",
+            &json!({"ZipFile": code("two"), "Publish": true}),
+        )
+        .await;
+    assert_eq!((st, &v2["Version"]), (200, &json!("2")));
+    let aliases = "/2015-03-31/functions/al/aliases";
+
+    // Create: 201, the alias ARN, a RevisionId.
+    let (st, _, prod) = s
+        .post_json(
+            aliases,
+            &json!({"Name": "prod", "FunctionVersion": "1", "Description": "live"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{prod}");
+    assert_eq!(prod["AliasArn"], format!("{arn}:prod"));
+    assert!(prod.get("RoutingConfig").is_none());
+    let (st, h, _) = s
+        .post_json(aliases, &json!({"Name": "prod", "FunctionVersion": "1"}))
+        .await;
+    assert_eq!(
+        (st, h["x-amzn-errortype"].to_str().unwrap()),
+        (409, "ResourceConflictException")
+    );
+    for (bad, status, error) in [
+        (
+            json!({"Name": "123", "FunctionVersion": "1"}),
+            400,
+            "ValidationException",
+        ),
+        (
+            json!({"Name": "x", "FunctionVersion": "7"}),
+            404,
+            "ResourceNotFoundException",
+        ),
+        (json!({"Name": "x"}), 400, "ValidationException"),
+        (
+            json!({"Name": "x", "FunctionVersion": "1", "RoutingConfig": {"AdditionalVersionWeights": {"1": 0.5}}}),
+            400,
+            "InvalidParameterValueException",
+        ),
+        (
+            json!({"Name": "x", "FunctionVersion": "1", "RoutingConfig": {"AdditionalVersionWeights": {"2": 1.5}}}),
+            400,
+            "ValidationException",
+        ),
+    ] {
+        let (st, h, b) = s.post_json(aliases, &bad).await;
+        assert_eq!(
+            (st, h["x-amzn-errortype"].to_str().unwrap()),
+            (status, error),
+            "{bad}: {b}"
+        );
+    }
+
+    // Invoking through the alias runs its version; the runtime sees the alias ARN.
+    let (out, executed) = invoke(&s, "al:prod").await;
+    assert_eq!(
+        (out["answer"].as_str(), executed.as_deref()),
+        (Some("one"), Some("1"))
+    );
+    assert_eq!(out["arn"], format!("{arn}:prod"));
+    let (_, _, conf) = s
+        .get("/2015-03-31/functions/al/configuration?Qualifier=prod")
+        .await;
+    assert_eq!(
+        (conf["Version"].as_str(), conf["FunctionArn"].as_str()),
+        (Some("1"), Some(format!("{arn}:prod").as_str()))
+    );
+
+    // Weighted: 0.3 of invocations to version 2, measured over 300.
+    let revision = prod["RevisionId"].as_str().unwrap();
+    let (st, h, _) = s
+        .put_json(
+            &format!("{aliases}/prod"),
+            &json!({"RevisionId": "stale", "Description": "x"}),
+        )
+        .await;
+    assert_eq!(
+        (st, h["x-amzn-errortype"].to_str().unwrap()),
+        (412, "PreconditionFailedException")
+    );
+    let (st, _, weighted) = s
+        .put_json(
+            &format!("{aliases}/prod"),
+            &json!({"RevisionId": revision,
+            "RoutingConfig": {"AdditionalVersionWeights": {"2": 0.3}}}),
+        )
+        .await;
+    assert_eq!(st, 200, "{weighted}");
+    assert_eq!(
+        weighted["RoutingConfig"],
+        json!({"AdditionalVersionWeights": {"2": 0.3}})
+    );
+    assert_ne!(weighted["RevisionId"], prod["RevisionId"]);
+    let n = 300;
+    let mut to_two = 0;
+    for _ in 0..n {
+        let (out, executed) = invoke(&s, "al:prod").await;
+        assert_eq!(
+            out["version"].as_str(),
+            executed.as_deref(),
+            "X-Amz-Executed-Version says which ran"
+        );
+        if executed.as_deref() == Some("2") {
+            assert_eq!(out["answer"], "two");
+            to_two += 1;
+        }
+    }
+    // Expected 90 (binomial, sd 7.9); accept 0.2-0.4 of 300, over 3.8 sd either side.
+    let share = to_two as f64 / n as f64;
+    assert!(
+        (0.2..=0.4).contains(&share),
+        "version 2 got {to_two} of {n}"
+    );
+
+    // Listing, with the version filter; a referenced version cannot be deleted.
+    s.post_json(
+        aliases,
+        &json!({"Name": "staging", "FunctionVersion": "$LATEST"}),
+    )
+    .await;
+    let (_, _, all) = s.get(aliases).await;
+    assert_eq!(all["Aliases"].as_array().unwrap().len(), 2);
+    let (_, _, two) = s.get(&format!("{aliases}?FunctionVersion=2")).await;
+    let names: Vec<&str> = two["Aliases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["prod"]);
+    let (st, h, _) = s.delete("/2015-03-31/functions/al?Qualifier=2").await;
+    assert_eq!(
+        (st, h["x-amzn-errortype"].to_str().unwrap()),
+        (409, "ResourceConflictException")
+    );
+    let (_, _, page) = s.get(&format!("{aliases}?MaxItems=1")).await;
+    assert_eq!(page["Aliases"].as_array().unwrap().len(), 1);
+    assert!(page["NextMarker"].is_string());
+
+    // Delete; then the alias is gone everywhere.
+    let (st, _, _) = s.delete(&format!("{aliases}/prod")).await;
+    assert_eq!(st, 204);
+    let (st, h, _) = s.get(&format!("{aliases}/prod")).await;
+    assert_eq!(
+        (st, h["x-amzn-errortype"].to_str().unwrap()),
+        (404, "ResourceNotFoundException")
+    );
+    let (st, _, _) = s.invoke_raw("al:prod", "{}", &[]).await;
+    assert_eq!(st, 404);
+    let (st, _, _) = s.delete("/2015-03-31/functions/al?Qualifier=2").await;
+    assert_eq!(st, 204, "no alias refers to version 2 any more");
+    assert_eq!(invoke(&s, "al:staging").await.0["answer"], "two");
+}

@@ -97,6 +97,9 @@ pub struct FunctionConfig {
     /// nothing changed returns that version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub published_revision: Option<String>,
+    /// On `$LATEST`: the function's aliases by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aliases: BTreeMap<String, crate::alias::Alias>,
 }
 
 fn latest() -> String {
@@ -198,6 +201,7 @@ impl FunctionConfig {
             version: latest(),
             last_version: 0,
             published_revision: None,
+            aliases: BTreeMap::new(),
         };
         validate_tags(&cfg.tags)?;
         if req.runtime.is_none() {

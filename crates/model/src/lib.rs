@@ -2,6 +2,7 @@
 //! validation, Lambda's limits, runtime identifiers, and the errors Lambda's API speaks.
 //!
 //! Layout:
+//! - [`alias`]: aliases and their weighted routing.
 //! - [`names`]: parsing `name`, `name:qualifier`, partial and full ARNs; building ARNs.
 //! - [`function`]: the stored function configuration and the wire shapes of the control plane.
 //! - [`limits`]: Lambda's documented quotas, in one place.
@@ -12,6 +13,7 @@
 //! **Architecture invariant:** this crate does no IO and knows nothing of HTTP, Tokio or
 //! storage. Everything here is a value that can be checked in a unit test.
 
+pub mod alias;
 pub mod error;
 pub mod function;
 pub mod limits;
@@ -32,4 +34,27 @@ pub fn lambda_timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
 /// A fresh request or revision id in the UUID form Lambda uses.
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+/// A number drawn uniformly from [0, 1), for weighted routing (from the same random source
+/// as [`new_id`]).
+pub fn random_unit() -> f64 {
+    // The top 48 bits of a version-4 UUID are all random (the version and variant bits sit
+    // below them).
+    let bits = (uuid::Uuid::new_v4().as_u128() >> 80) as u64;
+    bits as f64 / (1u64 << 48) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn random_unit_spreads_over_the_interval() {
+        let draws: Vec<f64> = (0..4000).map(|_| super::random_unit()).collect();
+        assert!(draws.iter().all(|d| (0.0..1.0).contains(d)));
+        for q in 0..4 {
+            let (lo, hi) = (q as f64 / 4.0, (q + 1) as f64 / 4.0);
+            let n = draws.iter().filter(|d| (lo..hi).contains(*d)).count();
+            assert!((800..1200).contains(&n), "quarter {q}: {n} of 4000");
+        }
+    }
 }

@@ -286,22 +286,56 @@ impl Platform {
         self.resolve(&r)
     }
 
-    /// [`lookup`](Platform::lookup) of a parsed reference.
+    /// [`lookup`](Platform::lookup) of a parsed reference; an alias names its primary
+    /// version.
     pub(crate) fn resolve(&self, r: &FunctionRef) -> Result<Arc<Cached>, LambdaError> {
+        self.resolve_with(r, 1.0)
+    }
+
+    /// Resolves `r`; through an alias with weighted routing, `draw` (in [0, 1)) picks the
+    /// version.
+    pub(crate) fn resolve_with(
+        &self,
+        r: &FunctionRef,
+        draw: f64,
+    ) -> Result<Arc<Cached>, LambdaError> {
         let identity = &self.inner.identity;
         let entry = self
             .cached(&r.name)
             .ok_or_else(|| LambdaError::function_not_found(&identity.function_arn(&r.name)))?;
-        match r.qualifier.as_deref() {
-            None | Some("$LATEST") => Ok(entry),
-            Some(q) => q
-                .parse::<u64>()
+        let not_found =
+            |q: &str| LambdaError::function_not_found(&identity.qualified_arn(&r.name, q));
+        let version = |entry: &Arc<Cached>, v: &str| -> Option<Arc<Cached>> {
+            if v == "$LATEST" {
+                return Some(entry.clone());
+            }
+            v.parse::<u64>()
                 .ok()
                 .and_then(|n| entry.published.get(&n).cloned())
-                .ok_or_else(|| {
-                    LambdaError::function_not_found(&identity.qualified_arn(&r.name, q))
-                }),
+        };
+        match r.qualifier.as_deref() {
+            None | Some("$LATEST") => Ok(entry),
+            Some(q) if q.bytes().all(|b| b.is_ascii_digit()) => {
+                version(&entry, q).ok_or_else(|| not_found(q))
+            }
+            Some(q) => {
+                let alias = entry.config.aliases.get(q).ok_or_else(|| not_found(q))?;
+                version(&entry, alias.pick(draw)).ok_or_else(|| not_found(q))
+            }
         }
+    }
+
+    /// A configuration as seen through `r`: through an alias, the version's configuration
+    /// with the alias's ARN.
+    fn wire_through(&self, r: &FunctionRef, cached: &Cached) -> FunctionConfiguration {
+        let mut wire = cached.config.to_wire(&self.inner.identity);
+        if let Some(q) = r.qualifier.as_deref()
+            && !q.bytes().all(|b| b.is_ascii_digit())
+            && q != "$LATEST"
+        {
+            wire.function_arn = self.inner.identity.qualified_arn(&r.name, q);
+        }
+        wire
     }
 
     /// The function to update, if the caller's RevisionId (when given) is still current.
@@ -323,9 +357,10 @@ impl Platform {
         name: &str,
         qualifier: Option<&str>,
     ) -> Result<FunctionDetails, LambdaError> {
-        let cached = self.lookup(name, qualifier)?;
+        let r = FunctionRef::parse_with_qualifier(name, qualifier, &self.inner.identity)?;
+        let cached = self.resolve(&r)?;
         Ok(FunctionDetails {
-            configuration: cached.config.to_wire(&self.inner.identity),
+            configuration: self.wire_through(&r, &cached),
             code_id: cached.config.code.id.clone(),
             tags: cached.config.tags.clone(),
         })
@@ -337,10 +372,9 @@ impl Platform {
         name: &str,
         qualifier: Option<&str>,
     ) -> Result<FunctionConfiguration, LambdaError> {
-        Ok(self
-            .lookup(name, qualifier)?
-            .config
-            .to_wire(&self.inner.identity))
+        let r = FunctionRef::parse_with_qualifier(name, qualifier, &self.inner.identity)?;
+        let cached = self.resolve(&r)?;
+        Ok(self.wire_through(&r, &cached))
     }
 
     /// ListFunctions: name order, `marker` is the last name of the previous page.

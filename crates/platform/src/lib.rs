@@ -6,6 +6,7 @@
 //! - [`invoke`]: the invocation front door: payload, qualifier and header checks, then the
 //!   executor.
 //! - [`policy`]: AddPermission, RemovePermission and GetPolicy.
+//! - [`aliases`]: CreateAlias, GetAlias, UpdateAlias, DeleteAlias, ListAliases.
 //! - [`versions`]: PublishVersion, ListVersionsByFunction, deleting one version.
 //! - [`tags`]: TagResource, UntagResource and ListTags on functions.
 //! - [`logs`]: reading function logs (CloudWatch Logs' FilterLogEvents and friends), and the
@@ -16,6 +17,7 @@
 //!
 //! [`LambdaError`]: lamina_model::LambdaError
 
+pub mod aliases;
 pub mod functions;
 pub mod invoke;
 pub mod logs;

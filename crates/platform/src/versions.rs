@@ -68,6 +68,7 @@ impl Platform {
         version.last_version = 0;
         version.published_revision = None;
         version.policy = None;
+        version.aliases = Default::default();
         if let Some(d) = &req.description {
             version.description = d.clone();
         }
@@ -145,6 +146,20 @@ impl Platform {
             return Err(LambdaError::function_not_found(
                 &identity.qualified_arn(name, &number.to_string()),
             ));
+        }
+        let label = number.to_string();
+        let referring: Vec<&str> = entry
+            .config
+            .aliases
+            .values()
+            .filter(|a| a.function_version == label || a.additional_weights.contains_key(&label))
+            .map(|a| a.name.as_str())
+            .collect();
+        if !referring.is_empty() {
+            return Err(LambdaError::ResourceConflict(format!(
+                "Unable to delete version because the following aliases reference it: [{}]",
+                referring.join(", ")
+            )));
         }
         let removed = self
             .inner

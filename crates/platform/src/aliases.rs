@@ -1,0 +1,240 @@
+//! Aliases: CreateAlias, GetAlias, UpdateAlias, DeleteAlias and ListAliases. An alias names a
+//! version of its function and may send a share of invocations to a second one; invoking
+//! through it runs the version it picks, and the runtime sees the alias's ARN.
+
+use lamina_model::alias::{
+    Alias, AliasConfiguration, CreateAliasRequest, ListAliasesResponse, UpdateAliasRequest,
+    validate_name, validate_routing, validate_version,
+};
+use lamina_model::limits::DESCRIPTION_MAX_CHARS;
+use lamina_model::{FunctionRef, LambdaError};
+
+use crate::Platform;
+use crate::functions::{Cached, revision_mismatch, store_error};
+
+impl Platform {
+    /// The function named by `name` (unqualified).
+    fn alias_function(&self, name: &str) -> Result<String, LambdaError> {
+        let r = FunctionRef::parse(name, self.identity())?;
+        if !r.is_latest() {
+            return Err(LambdaError::InvalidParameterValue(
+                "Aliases belong to the function: give the unqualified function name.".into(),
+            ));
+        }
+        self.lookup(&r.name, None)?;
+        Ok(r.name)
+    }
+
+    fn alias_not_found(&self, function: &str, alias: &str) -> LambdaError {
+        LambdaError::ResourceNotFound(format!(
+            "Alias not found: {}",
+            self.identity().qualified_arn(function, alias)
+        ))
+    }
+
+    /// Checks that `version` exists for the function in `entry`.
+    fn check_version(&self, entry: &Cached, version: &str) -> Result<(), LambdaError> {
+        validate_version(version)?;
+        let exists = version == "$LATEST"
+            || version
+                .parse::<u64>()
+                .is_ok_and(|n| entry.published.contains_key(&n));
+        if exists {
+            Ok(())
+        } else {
+            Err(LambdaError::function_not_found(
+                &self.identity().qualified_arn(&entry.config.name, version),
+            ))
+        }
+    }
+
+    fn check_alias(&self, entry: &Cached, alias: &Alias) -> Result<(), LambdaError> {
+        if alias.description.chars().count() > DESCRIPTION_MAX_CHARS {
+            return Err(LambdaError::Validation(format!(
+                "1 validation error detected: Value at 'description' failed to satisfy \
+                 constraint: Member must have length less than or equal to {DESCRIPTION_MAX_CHARS}"
+            )));
+        }
+        self.check_version(entry, &alias.function_version)?;
+        validate_routing(&alias.function_version, &alias.additional_weights)?;
+        for version in alias.additional_weights.keys() {
+            self.check_version(entry, version)?;
+        }
+        Ok(())
+    }
+
+    /// CreateAlias.
+    pub async fn create_alias(
+        &self,
+        name: &str,
+        req: CreateAliasRequest,
+    ) -> Result<AliasConfiguration, LambdaError> {
+        let function = self.alias_function(name)?;
+        let alias_name = req.name.clone().unwrap_or_default();
+        validate_name(&alias_name)?;
+        let version = req.function_version.clone().ok_or_else(|| {
+            LambdaError::Validation(
+                "1 validation error detected: Value null at 'functionVersion' failed to \
+                 satisfy constraint: Member must not be null"
+                    .into(),
+            )
+        })?;
+        let alias = Alias {
+            name: alias_name.clone(),
+            function_version: version,
+            description: req.description.clone().unwrap_or_default(),
+            additional_weights: req
+                .routing_config
+                .map(|r| r.additional_version_weights)
+                .unwrap_or_default(),
+            revision_id: lamina_model::new_id(),
+        };
+        let identity = self.identity().clone();
+        self.change_aliases(&function, |entry, aliases| {
+            if aliases.contains_key(&alias_name) {
+                return Err(LambdaError::ResourceConflict(format!(
+                    "Alias already exists: {}",
+                    identity.qualified_arn(&function, &alias_name)
+                )));
+            }
+            self.check_alias(entry, &alias)?;
+            aliases.insert(alias_name.clone(), alias.clone());
+            Ok(())
+        })
+        .await?;
+        Ok(alias.to_wire(&function, &identity))
+    }
+
+    /// GetAlias.
+    pub fn get_alias(&self, name: &str, alias: &str) -> Result<AliasConfiguration, LambdaError> {
+        let function = self.alias_function(name)?;
+        let entry = self.lookup(&function, None)?;
+        entry
+            .config
+            .aliases
+            .get(alias)
+            .map(|a| a.to_wire(&function, self.identity()))
+            .ok_or_else(|| self.alias_not_found(&function, alias))
+    }
+
+    /// UpdateAlias.
+    pub async fn update_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        req: UpdateAliasRequest,
+    ) -> Result<AliasConfiguration, LambdaError> {
+        let function = self.alias_function(name)?;
+        let mut updated = None;
+        self.change_aliases(&function, |entry, aliases| {
+            let current = aliases
+                .get(alias)
+                .ok_or_else(|| self.alias_not_found(&function, alias))?;
+            if req
+                .revision_id
+                .as_ref()
+                .is_some_and(|r| *r != current.revision_id)
+            {
+                return Err(revision_mismatch());
+            }
+            let mut next = current.clone();
+            if let Some(v) = &req.function_version {
+                next.function_version = v.clone();
+            }
+            if let Some(d) = &req.description {
+                next.description = d.clone();
+            }
+            if let Some(r) = &req.routing_config {
+                next.additional_weights = r.additional_version_weights.clone();
+            }
+            next.revision_id = lamina_model::new_id();
+            self.check_alias(entry, &next)?;
+            aliases.insert(alias.to_string(), next.clone());
+            updated = Some(next);
+            Ok(())
+        })
+        .await?;
+        let next = updated.expect("set by a successful change");
+        Ok(next.to_wire(&function, self.identity()))
+    }
+
+    /// DeleteAlias.
+    pub async fn delete_alias(&self, name: &str, alias: &str) -> Result<(), LambdaError> {
+        let function = self.alias_function(name)?;
+        self.change_aliases(&function, |_, aliases| {
+            aliases
+                .remove(alias)
+                .map(|_| ())
+                .ok_or_else(|| self.alias_not_found(&function, alias))
+        })
+        .await
+    }
+
+    /// ListAliases, optionally only those that route to `function_version`.
+    pub fn list_aliases(
+        &self,
+        name: &str,
+        function_version: Option<&str>,
+        marker: Option<&str>,
+        max_items: Option<&str>,
+    ) -> Result<ListAliasesResponse, LambdaError> {
+        let function = self.alias_function(name)?;
+        let max = match max_items {
+            None => 50,
+            Some(s) => s
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=10_000).contains(n))
+                .ok_or_else(|| {
+                    LambdaError::Validation(format!(
+                        "1 validation error detected: Value '{s}' at 'maxItems' failed to \
+                         satisfy constraint: Member must have value between 1 and 10000"
+                    ))
+                })?,
+        };
+        let entry = self.lookup(&function, None)?;
+        let all: Vec<AliasConfiguration> = entry
+            .config
+            .aliases
+            .values()
+            .filter(|a| {
+                function_version
+                    .is_none_or(|v| a.function_version == v || a.additional_weights.contains_key(v))
+            })
+            .map(|a| a.to_wire(&function, self.identity()))
+            .collect();
+        let start = match marker.filter(|m| !m.is_empty()) {
+            None => 0,
+            Some(m) => m
+                .parse::<usize>()
+                .map_err(|_| LambdaError::InvalidParameterValue(format!("Invalid marker: {m}")))?,
+        };
+        let end = (start + max).min(all.len());
+        Ok(ListAliasesResponse {
+            aliases: all.get(start..end).map(<[_]>::to_vec).unwrap_or_default(),
+            next_marker: (end < all.len()).then(|| end.to_string()),
+        })
+    }
+
+    /// Applies `change` to the function's aliases and stores the result.
+    async fn change_aliases(
+        &self,
+        function: &str,
+        change: impl FnOnce(
+            &Cached,
+            &mut std::collections::BTreeMap<String, Alias>,
+        ) -> Result<(), LambdaError>,
+    ) -> Result<(), LambdaError> {
+        let _guard = self.inner.control.lock().await;
+        let entry = self.lookup(function, None)?;
+        let mut config = entry.config.clone();
+        change(&entry, &mut config.aliases)?;
+        self.inner
+            .store
+            .update(&config, &entry.config.revision_id)
+            .await
+            .map_err(|e| store_error(e, self.identity()))?;
+        self.inner.put_cache(config);
+        Ok(())
+    }
+}
