@@ -336,3 +336,63 @@ async fn aliases_route_by_weight_and_follow_lambdas_rules() {
     assert_eq!(st, 204, "no alias refers to version 2 any more");
     assert_eq!(invoke(&s, "al:staging").await.0["answer"], "two");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn versions_and_aliases_have_policies_of_their_own() {
+    let s = Server::start();
+    s.create_with(json!({"FunctionName": "pol", "Runtime": "python3.11",
+        "Handler": "app.handler", "Role": ROLE, "Publish": true,
+        "Code": {"ZipFile": code("one")}}))
+        .await;
+    s.post_json(
+        "/2015-03-31/functions/pol/aliases",
+        &json!({"Name": "live", "FunctionVersion": "1"}),
+    )
+    .await;
+    let policy = "/2015-03-31/functions/pol/policy";
+    let add = |sid: &str| json!({"StatementId": sid, "Action": "lambda:InvokeFunction", "Principal": "*"});
+    for (q, sid) in [("1", "on-one"), ("live", "on-live")] {
+        let (st, _, b) = s
+            .post_json(&format!("{policy}?Qualifier={q}"), &add(sid))
+            .await;
+        assert_eq!(st, 201, "{b}");
+        let statement: Value = serde_json::from_str(b["Statement"].as_str().unwrap()).unwrap();
+        assert!(
+            statement["Resource"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!(":pol:{q}"))
+        );
+    }
+    let sids = |v: &Value| -> Vec<String> {
+        let doc: Value = serde_json::from_str(v["Policy"].as_str().unwrap()).unwrap();
+        doc["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["Sid"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        sids(&s.get(&format!("{policy}?Qualifier=1")).await.2),
+        ["on-one"]
+    );
+    assert_eq!(
+        sids(&s.get(&format!("{policy}?Qualifier=live")).await.2),
+        ["on-live"]
+    );
+    assert_eq!(
+        s.get(policy).await.0,
+        404,
+        "the function's own policy is still empty"
+    );
+    // The alias's policy goes with the alias.
+    s.delete("/2015-03-31/functions/pol/aliases/live").await;
+    s.post_json(
+        "/2015-03-31/functions/pol/aliases",
+        &json!({"Name": "live", "FunctionVersion": "1"}),
+    )
+    .await;
+    assert_eq!(s.get(&format!("{policy}?Qualifier=live")).await.0, 404);
+    assert_eq!(s.get(&format!("{policy}?Qualifier=2")).await.0, 404);
+}

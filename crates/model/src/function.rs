@@ -97,6 +97,9 @@ pub struct FunctionConfig {
     /// nothing changed returns that version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub published_revision: Option<String>,
+    /// On `$LATEST`: the resource policies of published versions and aliases, by qualifier.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub qualified_policies: BTreeMap<String, crate::policy::Policy>,
     /// On `$LATEST`: the function's aliases by name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub aliases: BTreeMap<String, crate::alias::Alias>,
@@ -202,6 +205,7 @@ impl FunctionConfig {
             last_version: 0,
             published_revision: None,
             aliases: BTreeMap::new(),
+            qualified_policies: BTreeMap::new(),
         };
         validate_tags(&cfg.tags)?;
         if req.runtime.is_none() {

@@ -229,6 +229,11 @@ impl Platform {
         let entry = self.lookup(function, None)?;
         let mut config = entry.config.clone();
         change(&entry, &mut config.aliases)?;
+        // An alias's policy goes with it: a new alias of the same name starts without one.
+        let aliases = config.aliases.clone();
+        config
+            .qualified_policies
+            .retain(|q, _| q.parse::<u64>().is_ok() || aliases.contains_key(q));
         self.inner
             .store
             .update(&config, &entry.config.revision_id)

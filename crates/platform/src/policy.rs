@@ -1,6 +1,6 @@
 //! A function's resource-based policy: AddPermission, RemovePermission and GetPolicy. The
 //! policy is stored with the function and returned in AWS's shape; it is not enforced until
-//! requests are authenticated. Policies of published versions and aliases come with them.
+//! requests are authenticated. Each published version and alias has a policy of its own.
 
 use lamina_model::limits::POLICY_MAX_BYTES;
 use lamina_model::policy::{AddPermissionRequest, Policy, statement};
@@ -28,28 +28,41 @@ pub struct GetPolicyResponse {
 }
 
 impl Platform {
-    /// The function a policy call names, and the ARN its statements apply to. Only the
-    /// unqualified function and `$LATEST` have policies until versions and aliases exist.
+    /// The function a policy call names, which policy (`None`: the function's own, for an
+    /// unqualified or `$LATEST` reference; else that version's or alias's), and the ARN its
+    /// statements apply to.
     fn policy_target(
         &self,
         name: &str,
         qualifier: Option<&str>,
-    ) -> Result<(String, String), LambdaError> {
+    ) -> Result<(String, Option<String>, String), LambdaError> {
         let r = FunctionRef::parse_with_qualifier(name, qualifier, self.identity())?;
         let identity = self.identity();
-        let resource = match r.qualifier.as_deref() {
-            None => identity.function_arn(&r.name),
-            Some("$LATEST") => identity.qualified_arn(&r.name, "$LATEST"),
+        let entry = self.lookup(&r.name, None)?;
+        match r.qualifier.as_deref() {
+            None => Ok((r.name.clone(), None, identity.function_arn(&r.name))),
+            Some("$LATEST") => Ok((
+                r.name.clone(),
+                None,
+                identity.qualified_arn(&r.name, "$LATEST"),
+            )),
             Some(q) => {
-                return Err(LambdaError::function_not_found(
-                    &identity.qualified_arn(&r.name, q),
-                ));
+                let exists = q.parse::<u64>().map_or_else(
+                    |_| entry.config.aliases.contains_key(q),
+                    |n| entry.published.contains_key(&n),
+                );
+                if !exists {
+                    return Err(LambdaError::function_not_found(
+                        &identity.qualified_arn(&r.name, q),
+                    ));
+                }
+                Ok((
+                    r.name.clone(),
+                    Some(q.to_string()),
+                    identity.qualified_arn(&r.name, q),
+                ))
             }
-        };
-        if self.cached(&r.name).is_none() {
-            return Err(LambdaError::function_not_found(&resource));
         }
-        Ok((r.name, resource))
     }
 
     /// GetPolicy.
@@ -58,10 +71,13 @@ impl Platform {
         name: &str,
         qualifier: Option<&str>,
     ) -> Result<GetPolicyResponse, LambdaError> {
-        let (name, _) = self.policy_target(name, qualifier)?;
+        let (name, key, _) = self.policy_target(name, qualifier)?;
         let policy = self
             .cached(&name)
-            .and_then(|c| c.config.policy.clone())
+            .and_then(|c| match &key {
+                None => c.config.policy.clone(),
+                Some(q) => c.config.qualified_policies.get(q).cloned(),
+            })
             .filter(|p| !p.statements.is_empty())
             .ok_or_else(|| {
                 LambdaError::ResourceNotFound("The resource you requested does not exist.".into())
@@ -79,10 +95,10 @@ impl Platform {
         qualifier: Option<&str>,
         req: AddPermissionRequest,
     ) -> Result<AddPermissionResponse, LambdaError> {
-        let (name, resource) = self.policy_target(name, qualifier)?;
+        let (name, key, resource) = self.policy_target(name, qualifier)?;
         let added = statement(&req, &resource)?;
         let sid = added["Sid"].as_str().unwrap_or_default().to_string();
-        self.change_policy(&name, req.revision_id.as_deref(), |policy| {
+        self.change_policy(&name, key, req.revision_id.as_deref(), |policy| {
             if policy.has(&sid) {
                 return Err(LambdaError::ResourceConflict(format!(
                     "The statement id ({sid}) provided already exists. Please provide a new \
@@ -112,8 +128,8 @@ impl Platform {
         qualifier: Option<&str>,
         revision_id: Option<&str>,
     ) -> Result<(), LambdaError> {
-        let (name, _) = self.policy_target(name, qualifier)?;
-        self.change_policy(&name, revision_id, |policy| {
+        let (name, key, _) = self.policy_target(name, qualifier)?;
+        self.change_policy(&name, key, revision_id, |policy| {
             if policy.remove(sid) {
                 Ok(())
             } else {
@@ -128,6 +144,7 @@ impl Platform {
     async fn change_policy(
         &self,
         name: &str,
+        key: Option<String>,
         revision_id: Option<&str>,
         change: impl FnOnce(&mut Policy) -> Result<(), LambdaError>,
     ) -> Result<(), LambdaError> {
@@ -136,13 +153,24 @@ impl Platform {
             .cached(name)
             .ok_or_else(|| LambdaError::function_not_found(&self.identity().function_arn(name)))?;
         let mut config = current.config.clone();
-        let mut policy = config.policy.take().unwrap_or_default();
+        let mut policy = match &key {
+            None => config.policy.take(),
+            Some(q) => config.qualified_policies.remove(q),
+        }
+        .unwrap_or_default();
         if revision_id.is_some_and(|r| r != policy.revision_id) {
             return Err(revision_mismatch());
         }
         change(&mut policy)?;
         policy.revision_id = lamina_model::new_id();
-        config.policy = (!policy.statements.is_empty()).then_some(policy);
+        if !policy.statements.is_empty() {
+            match key {
+                None => config.policy = Some(policy),
+                Some(q) => {
+                    config.qualified_policies.insert(q, policy);
+                }
+            }
+        }
         self.inner
             .store
             .update(&config, &current.config.revision_id)

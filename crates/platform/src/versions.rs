@@ -69,6 +69,7 @@ impl Platform {
         version.published_revision = None;
         version.policy = None;
         version.aliases = Default::default();
+        version.qualified_policies = Default::default();
         if let Some(d) = &req.description {
             version.description = d.clone();
         }
