@@ -223,6 +223,22 @@ def main(endpoint):
     except c.exceptions.ResourceNotFoundException:
         check(True, "delete_function with Qualifier removes the version")
 
+        # Layers: publish, attach, import from /opt/python, read back, list, delete.
+    layer_zip = package({"python/shared.py": ("VALUE = 'from a layer'\n", 0o644)})
+    lv = c.publish_layer_version(LayerName="shared", Content={"ZipFile": layer_zip},
+                                 CompatibleRuntimes=["python3.11"], Description="shared code")
+    check(lv["Version"] == 1 and lv["LayerVersionArn"].endswith(":layer:shared:1"), "publish_layer_version")
+    uses = package({"app.py": ("import shared\ndef handler(e, c):\n    return shared.VALUE\n", 0o644)})
+    c.create_function(FunctionName="py-layered", Runtime="python3.11", Handler="app.handler", Role=ROLE,
+                      Code={"ZipFile": uses}, Layers=[lv["LayerVersionArn"]])
+    check(json.loads(c.invoke(FunctionName="py-layered")["Payload"].read()) == "from a layer", "a layer's module is importable")
+    check(c.get_layer_version_by_arn(Arn=lv["LayerVersionArn"])["Description"] == "shared code", "get_layer_version_by_arn")
+    check([l["LayerName"] for l in c.list_layers(CompatibleRuntime="python3.11")["Layers"]] == ["shared"], "list_layers")
+    check([v["Version"] for v in c.list_layer_versions(LayerName="shared")["LayerVersions"]] == [1], "list_layer_versions")
+    c.delete_layer_version(LayerName="shared", VersionNumber=1)
+    check(json.loads(c.invoke(FunctionName="py-layered")["Payload"].read()) == "from a layer", "delete_layer_version keeps users working")
+    c.delete_function(FunctionName="py-layered")
+
     # Resource policy: stored and returned in AWS's shape.
     r = c.add_permission(FunctionName="py-fn", StatementId="s3", Action="lambda:InvokeFunction",
                          Principal="s3.amazonaws.com", SourceArn="arn:aws:s3:::uploads")

@@ -93,6 +93,15 @@ pub fn routes() -> Router<Platform> {
             "/2017-03-31/tags/{arn}",
             get(list_tags).post(tag_resource).delete(untag_resource),
         )
+        .route("/2018-10-31/layers", get(list_layers))
+        .route(
+            "/2018-10-31/layers/{layer}/versions",
+            get(list_layer_versions).post(publish_layer_version),
+        )
+        .route(
+            "/2018-10-31/layers/{layer}/versions/{version}",
+            get(get_layer_version).delete(delete_layer_version),
+        )
         .route("/2016-08-19/account-settings", get(account_settings))
         .route("/2016-08-19/account-settings/", get(account_settings))
         .route("/_lamina/code/{file}", get(download_code))
@@ -150,15 +159,11 @@ async fn get_function(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let details = p.get_function(&name, q.get("Qualifier").map(String::as_str))?;
-    let host = headers
-        .get("host")
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1:9000");
     let resp = GetFunctionResponse {
         configuration: details.configuration,
         code: FunctionCodeLocation {
             repository_type: "S3".into(),
-            location: format!("http://{host}/_lamina/code/{}.zip", details.code_id),
+            location: code_location(&headers, &details.code_id),
         },
         tags: (!details.tags.is_empty()).then_some(details.tags),
     };
@@ -278,6 +283,101 @@ async fn delete_alias(
 ) -> Result<Response, ApiError> {
     p.delete_alias(&name, &alias).await?;
     Ok(no_content())
+}
+
+/// Where a stored package can be downloaded, as seen by the caller.
+fn code_location(headers: &HeaderMap, code_id: &str) -> String {
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1:9000");
+    format!("http://{host}/_lamina/code/{code_id}.zip")
+}
+
+async fn publish_layer_version(
+    State(p): State<Platform>,
+    Name(layer): Name,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_body(body, CODE_REQUEST_MAX_BYTES, "PublishLayerVersion").await?;
+    let req: lamina_model::layer::PublishLayerVersionRequest = parse_json(&bytes)?;
+    let layer = p.publish_layer_version(&layer, req).await?;
+    let location = code_location(&headers, &layer.code.id);
+    Ok(json(
+        StatusCode::CREATED,
+        layer.to_wire(p.identity(), location),
+    ))
+}
+
+async fn get_layer_version(
+    State(p): State<Platform>,
+    Two(layer, version): Two,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let layer = p.get_layer_version(&layer, &version).await?;
+    let location = code_location(&headers, &layer.code.id);
+    Ok(json(StatusCode::OK, layer.to_wire(p.identity(), location)))
+}
+
+async fn delete_layer_version(
+    State(p): State<Platform>,
+    Two(layer, version): Two,
+) -> Result<Response, ApiError> {
+    p.delete_layer_version(&layer, &version).await?;
+    Ok(no_content())
+}
+
+async fn list_layer_versions(
+    State(p): State<Platform>,
+    Name(layer): Name,
+    Query(q): Params,
+) -> Result<Response, ApiError> {
+    let get = |k: &str| q.get(k).map(String::as_str);
+    let (versions, next) = p
+        .list_layer_versions(
+            &layer,
+            get("CompatibleRuntime"),
+            get("CompatibleArchitecture"),
+            get("Marker"),
+            get("MaxItems"),
+        )
+        .await?;
+    let items: Vec<_> = versions.iter().map(|l| l.to_item(p.identity())).collect();
+    let mut body = serde_json::json!({ "LayerVersions": items });
+    if let Some(next) = next {
+        body["NextMarker"] = next.into();
+    }
+    Ok(json(StatusCode::OK, body))
+}
+
+/// ListLayers, or GetLayerVersionByArn when `find=LayerVersion` (same path).
+async fn list_layers(
+    State(p): State<Platform>,
+    Query(q): Params,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let get = |k: &str| q.get(k).map(String::as_str);
+    if get("find") == Some("LayerVersion") {
+        let layer = p
+            .get_layer_version_by_arn(get("Arn").unwrap_or_default())
+            .await?;
+        let location = code_location(&headers, &layer.code.id);
+        return Ok(json(StatusCode::OK, layer.to_wire(p.identity(), location)));
+    }
+    let (layers, next) = p
+        .list_layers(
+            get("CompatibleRuntime"),
+            get("CompatibleArchitecture"),
+            get("Marker"),
+            get("MaxItems"),
+        )
+        .await?;
+    let mut body = serde_json::json!({ "Layers": layers });
+    if let Some(next) = next {
+        body["NextMarker"] = next.into();
+    }
+    Ok(json(StatusCode::OK, body))
 }
 
 async fn publish_version(

@@ -486,6 +486,10 @@ impl Inner {
         let host = Layout {
             task_root: version.code_dir.clone(),
             runtime_dir: self.catalog.runtime_dir().to_path_buf(),
+            opt: version
+                .opt_dir
+                .clone()
+                .unwrap_or_else(|| std::path::PathBuf::from("/opt")),
             egress_proxy: None,
         };
         let seen = self.launcher.layout(&host);
@@ -506,6 +510,7 @@ impl Inner {
                 .collect(),
             env: environment_variables(version, stream, command, &seen, self.config.egress),
             host,
+            opt_dir: version.opt_dir.clone(),
             extra_ro,
             memory_mb: version.memory_mb,
             ephemeral_storage_mb: version.ephemeral_storage_mb,
@@ -529,7 +534,7 @@ impl Inner {
         }
         // No code: a path that maps to nothing, so no argument is rewritten under it.
         let code_dir = std::path::PathBuf::from("/nonexistent/lamina-template");
-        let Ok(command) = self.catalog.command(runtime, &code_dir) else {
+        let Ok(command) = self.catalog.command(runtime, &code_dir, None) else {
             return;
         };
         let blank = FunctionVersion {
@@ -544,6 +549,7 @@ impl Inner {
             timeout: Duration::from_secs(3),
             environment: Default::default(),
             code_dir,
+            opt_dir: None,
             log_group: String::new(),
             region: String::new(),
             egress: true,
@@ -557,7 +563,11 @@ impl Inner {
         let version = &pool.version;
         let command = self
             .catalog
-            .command(version.runtime, &version.code_dir)
+            .command(
+                version.runtime,
+                &version.code_dir,
+                version.opt_dir.as_deref(),
+            )
             .map_err(|e| match e {
                 RuntimeError::NoBootstrap { .. } => {
                     StartFailure::Function("Runtime.InvalidEntrypoint", e.to_string())
@@ -900,12 +910,13 @@ fn environment_variables(
 ) -> Vec<(String, String)> {
     let task_root = seen.task_root.display().to_string();
     let runtime_dir = seen.runtime_dir.display().to_string();
+    let opt = seen.opt.display().to_string();
     let mut path = String::new();
     if let Some(bin) = &command.bin_dir {
         path.push_str(&bin.display().to_string());
         path.push(':');
     }
-    path.push_str("/usr/local/bin:/usr/bin/:/bin:/opt/bin");
+    path.push_str(&format!("/usr/local/bin:/usr/bin/:/bin:{opt}/bin"));
     let mut env: Vec<(String, String)> = vec![
         ("AWS_LAMBDA_FUNCTION_NAME".into(), version.name.clone()),
         (
@@ -933,7 +944,7 @@ fn environment_variables(
         (
             "LD_LIBRARY_PATH".into(),
             format!(
-                "/lib64:/usr/lib64:{runtime_dir}:{runtime_dir}/lib:{task_root}:{task_root}/lib:/opt/lib"
+                "/lib64:/usr/lib64:{runtime_dir}:{runtime_dir}/lib:{task_root}:{task_root}/lib:{opt}/lib"
             ),
         ),
         ("AWS_XRAY_CONTEXT_MISSING".into(), "LOG_ERROR".into()),
@@ -942,13 +953,19 @@ fn environment_variables(
         env.push(("AWS_EXECUTION_ENV".into(), exec_env));
     }
     match version.runtime {
-        RuntimeId::Python { .. } => {
-            env.push(("PYTHONPATH".into(), format!("{runtime_dir}/python")));
+        RuntimeId::Python { minor } => {
+            // As Lambda: layers' packages under /opt/python come before the runtime's.
+            env.push((
+                "PYTHONPATH".into(),
+                format!(
+                    "{runtime_dir}/python:{opt}/python/lib/python3.{minor}/site-packages:{opt}/python"
+                ),
+            ));
         }
         RuntimeId::Node { major } => {
             env.push((
                 "NODE_PATH".into(),
-                format!("/opt/nodejs/node{major}/node_modules:/opt/nodejs/node_modules:{runtime_dir}/node:{task_root}"),
+                                format!("{opt}/nodejs/node{major}/node_modules:{opt}/nodejs/node_modules:{runtime_dir}/node:{task_root}"),
             ));
         }
         RuntimeId::Provided(_) => {}

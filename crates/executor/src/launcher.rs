@@ -26,6 +26,8 @@ pub struct Layout {
     pub task_root: PathBuf,
     /// The bootstraps (`LAMBDA_RUNTIME_DIR`).
     pub runtime_dir: PathBuf,
+    /// The function's layers, merged (`/opt`).
+    pub opt: PathBuf,
     /// The proxy URL through which the environment reaches other networks, when it has no
     /// direct way out.
     pub egress_proxy: Option<String>,
@@ -39,6 +41,9 @@ impl Layout {
         }
         if let Ok(rest) = path.strip_prefix(&host.runtime_dir) {
             return self.runtime_dir.join(rest);
+        }
+        if let Ok(rest) = path.strip_prefix(&host.opt) {
+            return self.opt.join(rest);
         }
         path.to_path_buf()
     }
@@ -56,6 +61,8 @@ pub struct LaunchSpec {
     pub env: Vec<(String, String)>,
     /// Where the code and runtime files are on the host.
     pub host: Layout,
+    /// The function's layers merged into one host directory, mounted read-only at `/opt`.
+    pub opt_dir: Option<PathBuf>,
     /// Host directories the program needs beyond the code, the runtime files and `/usr`
     /// (an interpreter installed elsewhere); a sandbox mounts them read-only.
     pub extra_ro: Vec<PathBuf>,

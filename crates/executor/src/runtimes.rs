@@ -164,11 +164,13 @@ impl RuntimeCatalog {
         }
     }
 
-    /// The command that starts an environment of `runtime` for code in `code_dir`.
+    /// The command that starts an environment of `runtime` for code in `code_dir`, with its
+    /// layers merged in `opt_dir` (a custom runtime's `bootstrap` may come from a layer).
     pub fn command(
         &self,
         runtime: RuntimeId,
         code_dir: &Path,
+        opt_dir: Option<&Path>,
     ) -> Result<RuntimeCommand, RuntimeError> {
         let unavailable = || RuntimeError::Unavailable {
             runtime: runtime.to_string(),
@@ -204,10 +206,13 @@ impl RuntimeCatalog {
                 })
             }
             RuntimeId::Provided(_) => {
-                let bootstrap = code_dir.join("bootstrap");
-                if !is_executable(&bootstrap) {
-                    return Err(RuntimeError::NoBootstrap { path: bootstrap });
-                }
+                // As Lambda: the package's own bootstrap, else one a layer put in /opt.
+                let own = code_dir.join("bootstrap");
+                let bootstrap = [Some(own.clone()), opt_dir.map(|o| o.join("bootstrap"))]
+                    .into_iter()
+                    .flatten()
+                    .find(|b| is_executable(b))
+                    .ok_or(RuntimeError::NoBootstrap { path: own })?;
                 Ok(RuntimeCommand {
                     program: bootstrap,
                     args: Vec::new(),
@@ -280,7 +285,11 @@ mod tests {
         );
         let code = tempfile::tempdir().unwrap();
         assert!(matches!(
-            cat.command(RuntimeId::parse("provided.al2023").unwrap(), code.path()),
+            cat.command(
+                RuntimeId::parse("provided.al2023").unwrap(),
+                code.path(),
+                None
+            ),
             Err(RuntimeError::NoBootstrap { .. })
         ));
     }

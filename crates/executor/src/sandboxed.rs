@@ -97,7 +97,9 @@ impl Template {
             v.sort();
             v.into_iter().cloned().collect::<Vec<_>>()
         };
-        self.spec.program == spec.program
+        // Layers are mounted when the sandbox is built: a function with layers gets its own.
+        spec.opt_dir.is_none()
+            && self.spec.program == spec.program
             && self.spec.args == spec.args
             && self.spec.extra_ro == spec.extra_ro
             && at_start(&self.spec.env) == at_start(&spec.env)
@@ -285,7 +287,10 @@ impl Shared {
     /// Whether a pre-built sandbox can run `spec`: everything it mounts beyond the code must
     /// be what it was built with.
     fn built_serves(&self, spec: &LaunchSpec) -> bool {
-        self.prebuild && spec.extra_ro.is_empty() && spec.host.runtime_dir == self.runtime_dir
+        self.prebuild
+            && spec.extra_ro.is_empty()
+            && spec.opt_dir.is_none()
+            && spec.host.runtime_dir == self.runtime_dir
     }
 
     /// The spec pooled sandboxes are built with: no code, no program yet.
@@ -296,6 +301,7 @@ impl Shared {
             env: Vec::new(),
             task_dir: None,
             runtime_dir: self.runtime_dir.clone(),
+            opt_dir: None,
             extra_ro: Vec::new(),
             root_mountpoint: self.root_mountpoint.clone(),
             tmp_mb: lamina_model::limits::EPHEMERAL_MIN_MB,
@@ -370,6 +376,7 @@ impl Shared {
             env: Shared::runtime_env(spec),
             task_dir,
             runtime_dir: spec.host.runtime_dir.clone(),
+            opt_dir: spec.opt_dir.as_deref().map(|o| self.task_source(o)),
             extra_ro: spec.extra_ro.clone(),
             root_mountpoint: self.root_mountpoint.clone(),
             tmp_mb: spec.ephemeral_storage_mb,
@@ -629,6 +636,7 @@ impl Launcher for SandboxLauncher {
         Layout {
             task_root: "/var/task".into(),
             runtime_dir: "/var/runtime".into(),
+            opt: "/opt".into(),
             egress_proxy: Some(format!("http://{}", lamina_sandbox::EGRESS_PROXY_ADDR)),
         }
     }

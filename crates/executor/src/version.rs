@@ -32,6 +32,8 @@ pub struct FunctionVersion {
     pub environment: BTreeMap<String, String>,
     /// The extracted package.
     pub code_dir: PathBuf,
+    /// The layers merged into one directory, when the function has any.
+    pub opt_dir: Option<PathBuf>,
     /// Log group.
     pub log_group: String,
     /// Region, for `AWS_REGION`.

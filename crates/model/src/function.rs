@@ -100,6 +100,9 @@ pub struct FunctionConfig {
     /// On `$LATEST`: the resource policies of published versions and aliases, by qualifier.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub qualified_policies: BTreeMap<String, crate::policy::Policy>,
+    /// The layers it uses, in the order they are merged under `/opt`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<crate::layer::FunctionLayer>,
     /// On `$LATEST`: the function's aliases by name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub aliases: BTreeMap<String, crate::alias::Alias>,
@@ -164,6 +167,14 @@ impl FunctionConfig {
                 apply_on: "None".into(),
                 optimization_status: "Off".into(),
             }),
+            layers: self
+                .layers
+                .iter()
+                .map(|l| crate::layer::LayerRef {
+                    arn: l.arn.clone(),
+                    code_size: l.code_size,
+                })
+                .collect(),
         }
     }
 
@@ -206,6 +217,7 @@ impl FunctionConfig {
             published_revision: None,
             aliases: BTreeMap::new(),
             qualified_policies: BTreeMap::new(),
+            layers: Vec::new(),
         };
         validate_tags(&cfg.tags)?;
         if req.runtime.is_none() {
@@ -246,12 +258,14 @@ impl FunctionConfig {
     /// Applies an UpdateFunctionConfiguration request; fields it leaves out keep their value.
     /// The caller bumps `revision_id` and `last_modified` when this succeeds.
     pub fn apply(&mut self, u: &ConfigUpdate) -> Result<(), LambdaError> {
+        // Layer ARNs are resolved against the stored layers by the caller; here, their count.
         if let Some(layers) = &u.layers
-            && !layers.is_empty()
+            && layers.len() > crate::limits::LAYERS_MAX
         {
-            return Err(LambdaError::InvalidParameterValue(
-                "Layers are not supported by this Lamina version.".into(),
-            ));
+            return Err(LambdaError::InvalidParameterValue(format!(
+                "Cannot reference more than {} layers.",
+                crate::limits::LAYERS_MAX
+            )));
         }
         if let Some(runtime) = &u.runtime {
             if !RuntimeId::is_lambda_runtime(runtime) {
@@ -764,6 +778,9 @@ pub struct FunctionConfiguration {
     /// SnapStart (always off).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snap_start: Option<SnapStartResponse>,
+    /// Layers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<crate::layer::LayerRef>,
 }
 
 /// GetFunction's `Code`.

@@ -5,6 +5,7 @@
 //! - [`alias`]: aliases and their weighted routing.
 //! - [`names`]: parsing `name`, `name:qualifier`, partial and full ARNs; building ARNs.
 //! - [`function`]: the stored function configuration and the wire shapes of the control plane.
+//! - [`layer`]: layer versions and the layers a function uses.
 //! - [`limits`]: Lambda's documented quotas, in one place.
 //! - [`policy`]: a function's resource-based policy (AddPermission's statements).
 //! - [`runtime`]: managed and custom runtime identifiers.
@@ -16,6 +17,7 @@
 pub mod alias;
 pub mod error;
 pub mod function;
+pub mod layer;
 pub mod limits;
 pub mod names;
 pub mod policy;

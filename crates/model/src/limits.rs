@@ -56,3 +56,5 @@ pub const TAG_KEY_MAX_CHARS: usize = 128;
 pub const TAG_VALUE_MAX_CHARS: usize = 256;
 /// Bytes of a function's resource-based policy.
 pub const POLICY_MAX_BYTES: usize = 20 * 1024;
+/// Layers one function may use.
+pub const LAYERS_MAX: usize = 5;

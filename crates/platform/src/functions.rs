@@ -48,6 +48,11 @@ impl Cached {
                 timeout: Duration::from_secs(u64::from(config.timeout)),
                 environment: config.environment.clone(),
                 code_dir: code.task_dir(&config.code.id),
+                opt_dir: (!config.layers.is_empty()).then(|| {
+                    let ids: Vec<String> =
+                        config.layers.iter().map(|l| l.code_id.clone()).collect();
+                    code.opt_dir(&ids)
+                }),
                 log_group: config.log_group.clone(),
                 region: identity.region.clone(),
                 // Tag `lamina:egress` = `off` keeps a function from reaching other networks.
@@ -152,7 +157,7 @@ pub(crate) fn revision_mismatch() -> LambdaError {
     )
 }
 
-fn package_error(e: PackageError) -> LambdaError {
+pub(crate) fn package_error(e: PackageError) -> LambdaError {
     match e {
         PackageError::NotAZip(_) => LambdaError::InvalidParameterValue(
             "Could not unzip uploaded file. Please check your file, then try to upload again."
@@ -176,7 +181,7 @@ fn package_error(e: PackageError) -> LambdaError {
     }
 }
 
-fn decode_zip(b64: &str) -> Result<Vec<u8>, LambdaError> {
+pub(crate) fn decode_zip(b64: &str) -> Result<Vec<u8>, LambdaError> {
     base64::engine::general_purpose::STANDARD
         .decode(b64.trim())
         .map_err(|e| {
@@ -186,7 +191,7 @@ fn decode_zip(b64: &str) -> Result<Vec<u8>, LambdaError> {
 
 impl Platform {
     /// Stores a package off the async threads.
-    async fn store_package(&self, zip: Vec<u8>) -> Result<CodeInfo, LambdaError> {
+    pub(crate) async fn store_package(&self, zip: Vec<u8>) -> Result<CodeInfo, LambdaError> {
         let code = self.inner.code.clone();
         let info = tokio::task::spawn_blocking(move || code.put(&zip))
             .await
@@ -201,6 +206,18 @@ impl Platform {
 
     /// Removes a package once no function uses it.
     pub(crate) async fn collect_code(&self, id: &str) {
+        // A deleted layer version's package stays while functions still use it.
+        let used_as_layer = self
+            .inner
+            .cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .flat_map(|c| std::iter::once(&**c).chain(c.published.values().map(|v| &**v)))
+            .any(|c| c.config.layers.iter().any(|l| l.code_id == id));
+        if used_as_layer {
+            return;
+        }
         match self.inner.store.code_in_use(id).await {
             Ok(false) => {
                 self.inner
@@ -260,6 +277,12 @@ impl Platform {
             )));
         }
         config.code = self.store_package(decode_zip(&zip_b64)?).await?;
+        if let Some(arns) = &req.layers
+            && let Err(e) = self.attach_layers(&mut config, arns).await
+        {
+            self.collect_code(&config.code.id).await;
+            return Err(e);
+        }
         config.last_modified = lambda_timestamp(chrono::Utc::now());
         if let Err(e) = self.inner.store.create(&config).await {
             self.collect_code(&config.code.id).await;
@@ -486,6 +509,9 @@ impl Platform {
         config.apply(&req.update)?;
         if req.update.runtime.is_some() {
             self.check_runtime(&config.runtime)?;
+        }
+        if let Some(arns) = &req.update.layers {
+            self.attach_layers(&mut config, arns).await?;
         }
         config.revision_id = lamina_model::new_id();
         config.last_modified = lambda_timestamp(chrono::Utc::now());

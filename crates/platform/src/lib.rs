@@ -9,6 +9,7 @@
 //! - [`aliases`]: CreateAlias, GetAlias, UpdateAlias, DeleteAlias, ListAliases.
 //! - [`versions`]: PublishVersion, ListVersionsByFunction, deleting one version.
 //! - [`tags`]: TagResource, UntagResource and ListTags on functions.
+//! - [`layers`]: layer versions, and the layers functions use.
 //! - [`logs`]: reading function logs (CloudWatch Logs' FilterLogEvents and friends), and the
 //!   sink that writes them.
 //!
@@ -20,6 +21,7 @@
 pub mod aliases;
 pub mod functions;
 pub mod invoke;
+pub mod layers;
 pub mod logs;
 pub mod policy;
 pub mod tags;
@@ -106,6 +108,20 @@ impl Platform {
         let mut cache = HashMap::new();
         for cfg in store.all().await? {
             let versions = store.versions(&cfg.name).await?;
+            // The merged /opt of each layered function and version, rebuilt if it was removed.
+            let merges: Vec<Vec<String>> = std::iter::once(&cfg)
+                .chain(versions.iter())
+                .filter(|c| !c.layers.is_empty())
+                .map(|c| c.layers.iter().map(|l| l.code_id.clone()).collect())
+                .collect();
+            for ids in merges {
+                let code = code.clone();
+                if let Ok(Err(e)) =
+                    tokio::task::spawn_blocking(move || code.merge_layers(&ids)).await
+                {
+                    tracing::warn!(function = %cfg.name, error = %e, "could not merge the layers");
+                }
+            }
             let cached = functions::Cached::with_versions(cfg, versions, &config.identity, &code);
             if let Some(v) = &cached.version {
                 executor.expect_runtime(v.runtime);

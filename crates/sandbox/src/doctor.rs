@@ -197,6 +197,7 @@ fn trial(exe: &Path, work_dir: &Path, possible: bool) -> Finding {
             env: vec![("PATH".into(), "/usr/bin:/bin".into())],
             task_dir: Some(task),
             runtime_dir: runtime,
+            opt_dir: None,
             extra_ro: Vec::new(),
             root_mountpoint: mountpoint,
             tmp_mb: 1,

@@ -181,6 +181,9 @@ pub fn build_root(spec: &SandboxSpec) -> io::Result<()> {
     if let Some(task) = &spec.task_dir {
         bind_ro(task, &root.join("var/task"))?;
     }
+    if let Some(opt) = &spec.opt_dir {
+        bind_ro(opt, &root.join("opt"))?;
+    }
     // The bootstraps are a few kilobytes: copied rather than bound, so that no host path
     // shows in the sandbox's mount table.
     copy_tree(&spec.runtime_dir, &root.join("var/runtime"))?;

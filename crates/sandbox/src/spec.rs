@@ -19,6 +19,9 @@ pub struct SandboxSpec {
     pub task_dir: Option<PathBuf>,
     /// Host directory mounted read-only at `/var/runtime`.
     pub runtime_dir: PathBuf,
+    /// Host directory mounted read-only at `/opt` (the function's layers), if any.
+    #[serde(default)]
+    pub opt_dir: Option<PathBuf>,
     /// Host directories mounted read-only at the same path inside (interpreters that live
     /// outside `/usr`).
     pub extra_ro: Vec<PathBuf>,

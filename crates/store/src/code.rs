@@ -116,6 +116,45 @@ impl CodeStore {
         read_size(&self.root.join(id)).is_some()
     }
 
+    /// Where the layers `ids` (in order) are merged into one tree: the function's `/opt`.
+    pub fn opt_dir(&self, ids: &[String]) -> PathBuf {
+        let mut h = Sha256::new();
+        for id in ids {
+            h.update(id.as_bytes());
+            h.update(b"\n");
+        }
+        let digest: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        self.root
+            .join(format!("opt-{}", &digest[..32]))
+            .join("tree")
+    }
+
+    /// Builds [`opt_dir`](CodeStore::opt_dir) of `ids` unless it exists: each layer's tree
+    /// copied over the ones before it, as Lambda extracts layers in order. Blocking.
+    pub fn merge_layers(&self, ids: &[String]) -> io::Result<PathBuf> {
+        let dir = self.opt_dir(ids);
+        if dir.is_dir() {
+            return Ok(dir);
+        }
+        let tmp = self.root.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
+        let tree = tmp.join("tree");
+        fs::create_dir_all(&tree)?;
+        let result = (|| {
+            for id in ids {
+                copy_over(&self.task_dir(id), &tree)?;
+            }
+            let parent = dir.parent().expect("opt_dir has a parent");
+            match fs::rename(&tmp, parent) {
+                Ok(()) => Ok(()),
+                // Merged meanwhile by another caller: theirs is the same.
+                Err(_) if dir.is_dir() => Ok(()),
+                Err(e) => Err(e),
+            }
+        })();
+        let _ = fs::remove_dir_all(&tmp);
+        result.map(|()| dir)
+    }
+
     /// Removes a package no function uses any more.
     pub fn remove(&self, id: &str) -> io::Result<()> {
         if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -129,6 +168,37 @@ impl CodeStore {
         fs::rename(self.root.join(id), &doomed)?;
         fs::remove_dir_all(doomed)
     }
+}
+
+/// Copies the tree `from` into `to`, replacing what is there (files, links, modes kept).
+fn copy_over(from: &Path, to: &Path) -> io::Result<()> {
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            if target.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
+                fs::remove_file(&target)?;
+            }
+            fs::create_dir_all(&target)?;
+            fs::set_permissions(&target, entry.metadata()?.permissions())?;
+            copy_over(&entry.path(), &target)?;
+        } else {
+            if let Ok(m) = target.symlink_metadata() {
+                if m.is_dir() {
+                    fs::remove_dir_all(&target)?;
+                } else {
+                    fs::remove_file(&target)?;
+                }
+            }
+            if kind.is_symlink() {
+                std::os::unix::fs::symlink(fs::read_link(entry.path())?, &target)?;
+            } else {
+                fs::copy(entry.path(), &target)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn read_size(dir: &Path) -> Option<u64> {

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use lamina_model::FunctionConfig;
+use lamina_model::layer::LayerVersion;
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// Failures of a [`FunctionStore`].
@@ -81,6 +82,22 @@ pub trait FunctionStore: Send + Sync + std::fmt::Debug {
     async fn versions(&self, name: &str) -> Result<Vec<FunctionConfig>, StoreError>;
     /// Removes one published version, returning it.
     async fn delete_version(&self, name: &str, version: u64) -> Result<FunctionConfig, StoreError>;
+    /// Stores a new version of a layer, numbered one past the highest it ever had; returns it.
+    async fn publish_layer(&self, layer: &LayerVersion) -> Result<LayerVersion, StoreError>;
+    /// One layer version.
+    async fn layer_version(
+        &self,
+        name: &str,
+        version: u64,
+    ) -> Result<Option<LayerVersion>, StoreError>;
+    /// Every stored layer version, by name then version.
+    async fn layer_versions(&self) -> Result<Vec<LayerVersion>, StoreError>;
+    /// Removes one layer version, returning it if it existed.
+    async fn delete_layer_version(
+        &self,
+        name: &str,
+        version: u64,
+    ) -> Result<Option<LayerVersion>, StoreError>;
 }
 
 /// The embedded store: one SQLite file in the data directory.
@@ -116,7 +133,19 @@ impl SqliteStore {
                  config TEXT NOT NULL,
                  PRIMARY KEY (name, version)
              );
-             CREATE INDEX IF NOT EXISTS versions_code ON versions(code_id);",
+                          CREATE INDEX IF NOT EXISTS versions_code ON versions(code_id);
+             CREATE TABLE IF NOT EXISTS layer_names (
+                 name TEXT PRIMARY KEY,
+                 last_version INTEGER NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS layers (
+                 name TEXT NOT NULL,
+                 version INTEGER NOT NULL,
+                 code_id TEXT NOT NULL,
+                 config TEXT NOT NULL,
+                 PRIMARY KEY (name, version)
+             );
+             CREATE INDEX IF NOT EXISTS layers_code ON layers(code_id);",
         )
         .map_err(db)?;
         Ok(SqliteStore {
@@ -145,6 +174,13 @@ impl SqliteStore {
             .map(|(n, j)| SqliteStore::decode(n, j))
             .collect()
     }
+}
+
+fn decode_layer(name: &str, json: &str) -> Result<LayerVersion, StoreError> {
+    serde_json::from_str(json).map_err(|source| StoreError::Corrupt {
+        name: format!("layer {name}"),
+        source,
+    })
 }
 
 fn encode(config: &FunctionConfig) -> String {
@@ -252,7 +288,8 @@ impl FunctionStore for SqliteStore {
         self.with(|c| {
             c.query_row(
                 "SELECT EXISTS(SELECT 1 FROM functions WHERE code_id = ?1)
-                     OR EXISTS(SELECT 1 FROM versions WHERE code_id = ?1)",
+                     OR EXISTS(SELECT 1 FROM versions WHERE code_id = ?1)
+                     OR EXISTS(SELECT 1 FROM layers WHERE code_id = ?1)",
                 [code_id],
                 |r| r.get(0),
             )
@@ -292,6 +329,73 @@ impl FunctionStore for SqliteStore {
                 actual: stored.revision_id,
             }),
         }
+    }
+
+    async fn publish_layer(&self, layer: &LayerVersion) -> Result<LayerVersion, StoreError> {
+        let mut stored = layer.clone();
+        self.with(|c| {
+            let tx = c.unchecked_transaction()?;
+            tx.execute(
+                "INSERT INTO layer_names (name, last_version) VALUES (?1, 1)
+                 ON CONFLICT(name) DO UPDATE SET last_version = last_version + 1",
+                [&layer.name],
+            )?;
+            let n: i64 = tx.query_row(
+                "SELECT last_version FROM layer_names WHERE name = ?1",
+                [&layer.name],
+                |r| r.get(0),
+            )?;
+            stored.version = n as u64;
+            let json = serde_json::to_string(&stored).expect("a LayerVersion always serializes");
+            tx.execute(
+                "INSERT INTO layers (name, version, code_id, config) VALUES (?1, ?2, ?3, ?4)",
+                params![stored.name, n, stored.code.id, json],
+            )?;
+            tx.commit()
+        })?;
+        Ok(stored)
+    }
+
+    async fn layer_version(
+        &self,
+        name: &str,
+        version: u64,
+    ) -> Result<Option<LayerVersion>, StoreError> {
+        let json: Option<String> = self.with(|c| {
+            c.query_row(
+                "SELECT config FROM layers WHERE name = ?1 AND version = ?2",
+                params![name, version as i64],
+                |r| r.get(0),
+            )
+            .optional()
+        })?;
+        json.map(|j| decode_layer(name, &j)).transpose()
+    }
+
+    async fn layer_versions(&self) -> Result<Vec<LayerVersion>, StoreError> {
+        let rows: Vec<(String, String)> = self.with(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT name, config FROM layers ORDER BY name, version")?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })?;
+        rows.iter().map(|(n, j)| decode_layer(n, j)).collect()
+    }
+
+    async fn delete_layer_version(
+        &self,
+        name: &str,
+        version: u64,
+    ) -> Result<Option<LayerVersion>, StoreError> {
+        let json: Option<String> = self.with(|c| {
+            c.query_row(
+                "DELETE FROM layers WHERE name = ?1 AND version = ?2 RETURNING config",
+                params![name, version as i64],
+                |r| r.get(0),
+            )
+            .optional()
+        })?;
+        json.map(|j| decode_layer(name, &j)).transpose()
     }
 
     async fn versions(&self, name: &str) -> Result<Vec<FunctionConfig>, StoreError> {

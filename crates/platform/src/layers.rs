@@ -1,0 +1,265 @@
+//! Layers: PublishLayerVersion, GetLayerVersion, GetLayerVersionByArn, ListLayers,
+//! ListLayerVersions and DeleteLayerVersion, and resolving the layers a function names.
+//! A layer's archive is stored like a function's package; a function's layers are merged, in
+//! order, into one tree that its environments see at `/opt`. Deleting a layer version keeps
+//! its archive while functions still use it.
+
+use std::collections::BTreeMap;
+
+use lamina_model::layer::{
+    FunctionLayer, LayerVersion, LayersListItem, PublishLayerVersionRequest, parse_version_arn,
+    validate_name, validate_publish,
+};
+use lamina_model::limits::CODE_UNZIPPED_MAX_BYTES;
+use lamina_model::{FunctionConfig, LambdaError, lambda_timestamp};
+
+use crate::Platform;
+use crate::functions::{decode_zip, store_error};
+
+fn not_found() -> LambdaError {
+    LambdaError::ResourceNotFound("The resource you requested does not exist.".into())
+}
+
+fn page_size(max_items: Option<&str>) -> Result<usize, LambdaError> {
+    match max_items {
+        None => Ok(50),
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=50).contains(n))
+            .ok_or_else(|| {
+                LambdaError::Validation(format!(
+                    "1 validation error detected: Value '{s}' at 'maxItems' failed to satisfy \
+                     constraint: Member must have value between 1 and 50"
+                ))
+            }),
+    }
+}
+
+fn page<T: Clone>(
+    all: Vec<T>,
+    marker: Option<&str>,
+    max: usize,
+) -> Result<(Vec<T>, Option<String>), LambdaError> {
+    let start = match marker.filter(|m| !m.is_empty()) {
+        None => 0,
+        Some(m) => m
+            .parse::<usize>()
+            .map_err(|_| LambdaError::InvalidParameterValue(format!("Invalid marker: {m}")))?,
+    };
+    let end = (start + max).min(all.len());
+    Ok((
+        all.get(start..end).map(<[_]>::to_vec).unwrap_or_default(),
+        (end < all.len()).then(|| end.to_string()),
+    ))
+}
+
+/// Whether `layer` matches ListLayers' and ListLayerVersions' filters.
+fn matches(layer: &LayerVersion, runtime: Option<&str>, architecture: Option<&str>) -> bool {
+    runtime.is_none_or(|r| layer.compatible_runtimes.iter().any(|x| x == r))
+        && architecture.is_none_or(|a| layer.compatible_architectures.iter().any(|x| x == a))
+}
+
+impl Platform {
+    /// PublishLayerVersion.
+    pub async fn publish_layer_version(
+        &self,
+        name: &str,
+        req: PublishLayerVersionRequest,
+    ) -> Result<LayerVersion, LambdaError> {
+        validate_name(name)?;
+        validate_publish(&req)?;
+        let content = req.content.clone().unwrap_or_default();
+        if content.s3_bucket.is_some() || content.s3_key.is_some() {
+            return Err(LambdaError::InvalidParameterValue(
+                "Content.S3Bucket is not supported by Lamina: upload the layer as Content.ZipFile."
+                    .into(),
+            ));
+        }
+        let zip = content.zip_file.ok_or_else(|| {
+            LambdaError::InvalidParameterValue(
+                "Content.ZipFile is required: upload the layer as a .zip.".into(),
+            )
+        })?;
+        let code = self.store_package(decode_zip(&zip)?).await?;
+        let layer = LayerVersion {
+            name: name.to_string(),
+            version: 0,
+            description: req.description.unwrap_or_default(),
+            license_info: req.license_info,
+            compatible_runtimes: req.compatible_runtimes.unwrap_or_default(),
+            compatible_architectures: req.compatible_architectures.unwrap_or_default(),
+            code,
+            created_date: lambda_timestamp(chrono::Utc::now()),
+        };
+        let stored = self
+            .inner
+            .store
+            .publish_layer(&layer)
+            .await
+            .map_err(|e| store_error(e, self.identity()))?;
+        tracing::info!(layer = %name, version = stored.version, "layer version published");
+        Ok(stored)
+    }
+
+    /// GetLayerVersion.
+    pub async fn get_layer_version(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> Result<LayerVersion, LambdaError> {
+        validate_name(name)?;
+        let number = version.parse::<u64>().map_err(|_| not_found())?;
+        self.inner
+            .store
+            .layer_version(name, number)
+            .await
+            .map_err(|e| store_error(e, self.identity()))?
+            .ok_or_else(not_found)
+    }
+
+    /// GetLayerVersionByArn.
+    pub async fn get_layer_version_by_arn(&self, arn: &str) -> Result<LayerVersion, LambdaError> {
+        let (name, version) = parse_version_arn(arn, self.identity()).ok_or_else(|| {
+            LambdaError::Validation(format!(
+                "1 validation error detected: Value '{arn}' at 'arn' failed to satisfy \
+                 constraint: Member must satisfy regular expression pattern: \
+                 arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{{12}}:layer:[a-zA-Z0-9-_]+:[0-9]+"
+            ))
+        })?;
+        self.get_layer_version(&name, &version.to_string()).await
+    }
+
+    /// ListLayerVersions: newest first, optionally filtered.
+    pub async fn list_layer_versions(
+        &self,
+        name: &str,
+        runtime: Option<&str>,
+        architecture: Option<&str>,
+        marker: Option<&str>,
+        max_items: Option<&str>,
+    ) -> Result<(Vec<LayerVersion>, Option<String>), LambdaError> {
+        validate_name(name)?;
+        let max = page_size(max_items)?;
+        let mut all: Vec<LayerVersion> = self
+            .inner
+            .store
+            .layer_versions()
+            .await
+            .map_err(|e| store_error(e, self.identity()))?
+            .into_iter()
+            .filter(|l| l.name == name && matches(l, runtime, architecture))
+            .collect();
+        all.reverse();
+        page(all, marker, max)
+    }
+
+    /// ListLayers: each layer with its newest version that matches the filters.
+    pub async fn list_layers(
+        &self,
+        runtime: Option<&str>,
+        architecture: Option<&str>,
+        marker: Option<&str>,
+        max_items: Option<&str>,
+    ) -> Result<(Vec<LayersListItem>, Option<String>), LambdaError> {
+        let max = page_size(max_items)?;
+        let mut newest: BTreeMap<String, LayerVersion> = BTreeMap::new();
+        for l in self
+            .inner
+            .store
+            .layer_versions()
+            .await
+            .map_err(|e| store_error(e, self.identity()))?
+        {
+            if matches(&l, runtime, architecture) {
+                newest.insert(l.name.clone(), l);
+            }
+        }
+        let identity = self.identity();
+        let all: Vec<LayersListItem> = newest
+            .into_values()
+            .map(|l| LayersListItem {
+                layer_name: l.name.clone(),
+                layer_arn: LayerVersion::layer_arn(identity, &l.name),
+                latest_matching_version: l.to_item(identity),
+            })
+            .collect();
+        page(all, marker, max)
+    }
+
+    /// DeleteLayerVersion: succeeds whether or not the version exists, as Lambda's does.
+    pub async fn delete_layer_version(&self, name: &str, version: &str) -> Result<(), LambdaError> {
+        validate_name(name)?;
+        let Ok(number) = version.parse::<u64>() else {
+            return Ok(());
+        };
+        let _guard = self.inner.control.lock().await;
+        let removed = self
+            .inner
+            .store
+            .delete_layer_version(name, number)
+            .await
+            .map_err(|e| store_error(e, self.identity()))?;
+        if let Some(layer) = removed {
+            self.collect_code(&layer.code.id).await;
+            tracing::info!(layer = %name, version = number, "layer version deleted");
+        }
+        Ok(())
+    }
+
+    /// Resolves the layer version ARNs a function names, in order, checking they exist, are
+    /// distinct layers, and fit with the function's code in the unzipped size limit; merges
+    /// them into the function's `/opt`.
+    pub(crate) async fn attach_layers(
+        &self,
+        config: &mut FunctionConfig,
+        arns: &[String],
+    ) -> Result<(), LambdaError> {
+        let mut layers = Vec::with_capacity(arns.len());
+        let mut names = std::collections::BTreeSet::new();
+        for arn in arns {
+            let invalid = || {
+                LambdaError::InvalidParameterValue(format!("Layer version {arn} does not exist."))
+            };
+            let (name, version) = parse_version_arn(arn, self.identity()).ok_or_else(invalid)?;
+            if !names.insert(name.clone()) {
+                return Err(LambdaError::InvalidParameterValue(
+                    "Two different versions of the same layer are not allowed to be referenced \
+                     in the same function."
+                        .into(),
+                ));
+            }
+            let layer = self
+                .inner
+                .store
+                .layer_version(&name, version)
+                .await
+                .map_err(|e| store_error(e, self.identity()))?
+                .ok_or_else(invalid)?;
+            layers.push(FunctionLayer {
+                arn: arn.clone(),
+                code_size: layer.code.size,
+                code_id: layer.code.id,
+                unzipped_size: layer.code.unzipped_size,
+            });
+        }
+        let total = config.code.unzipped_size + layers.iter().map(|l| l.unzipped_size).sum::<u64>();
+        if total > CODE_UNZIPPED_MAX_BYTES {
+            return Err(LambdaError::InvalidParameterValue(format!(
+                "Function code combined with layers exceeds the maximum allowed size of \
+                 {CODE_UNZIPPED_MAX_BYTES} bytes. The actual size is {total} bytes."
+            )));
+        }
+        if !layers.is_empty() {
+            let ids: Vec<String> = layers.iter().map(|l| l.code_id.clone()).collect();
+            let code = self.inner.code.clone();
+            let dir = tokio::task::spawn_blocking(move || code.merge_layers(&ids))
+                .await
+                .map_err(|e| LambdaError::Service(format!("merging layers failed: {e}")))?
+                .map_err(|e| LambdaError::Service(format!("merging layers failed: {e}")))?;
+            self.inner.executor.prepare_package(&dir).await;
+        }
+        config.layers = layers;
+        Ok(())
+    }
+}
