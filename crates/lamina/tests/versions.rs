@@ -396,3 +396,34 @@ async fn versions_and_aliases_have_policies_of_their_own() {
     assert_eq!(s.get(&format!("{policy}?Qualifier=live")).await.0, 404);
     assert_eq!(s.get(&format!("{policy}?Qualifier=2")).await.0, 404);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn published_versions_cannot_be_changed() {
+    let s = Server::start();
+    s.create_with(json!({"FunctionName": "frozen", "Runtime": "python3.11",
+        "Handler": "app.handler", "Role": ROLE, "Publish": true,
+        "Code": {"ZipFile": code("one")}}))
+        .await;
+    let (st, h, _) = s
+        .put_json(
+            "/2015-03-31/functions/frozen:1/configuration",
+            &json!({"Timeout": 9}),
+        )
+        .await;
+    assert_eq!(
+        (st, h["x-amzn-errortype"].to_str().unwrap()),
+        (400, "InvalidParameterValueException")
+    );
+    let (st, h, _) = s
+        .put_json(
+            "/2015-03-31/functions/frozen:1/code",
+            &json!({"ZipFile": code("two")}),
+        )
+        .await;
+    assert_eq!(
+        (st, h["x-amzn-errortype"].to_str().unwrap()),
+        (400, "InvalidParameterValueException")
+    );
+    let (_, _, v1) = s.get("/2015-03-31/functions/frozen:1/configuration").await;
+    assert_eq!(v1["Timeout"], 3);
+}

@@ -367,7 +367,15 @@ impl Platform {
         name: &str,
         revision_id: Option<&str>,
     ) -> Result<Arc<Cached>, LambdaError> {
-        let current = self.lookup(name, None)?;
+        let r = FunctionRef::parse(name, &self.inner.identity)?;
+        if !r.is_latest() {
+            return Err(LambdaError::InvalidParameterValue(
+                "Published versions and aliases cannot be changed: update $LATEST (the \
+                 unqualified function) and publish a new version."
+                    .into(),
+            ));
+        }
+        let current = self.resolve(&r)?;
         if revision_id.is_some_and(|r| r != current.config.revision_id) {
             return Err(revision_mismatch());
         }
