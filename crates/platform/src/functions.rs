@@ -312,15 +312,15 @@ impl Platform {
     /// [`lookup`](Platform::lookup) of a parsed reference; an alias names its primary
     /// version.
     pub(crate) fn resolve(&self, r: &FunctionRef) -> Result<Arc<Cached>, LambdaError> {
-        self.resolve_with(r, 1.0)
+        self.resolve_with(r, || 1.0)
     }
 
-    /// Resolves `r`; through an alias with weighted routing, `draw` (in [0, 1)) picks the
-    /// version.
+    /// Resolves `r`; through an alias with weighted routing, `draw` (a number in [0, 1),
+    /// asked for only then) picks the version.
     pub(crate) fn resolve_with(
         &self,
         r: &FunctionRef,
-        draw: f64,
+        draw: impl FnOnce() -> f64,
     ) -> Result<Arc<Cached>, LambdaError> {
         let identity = &self.inner.identity;
         let entry = self
@@ -343,7 +343,12 @@ impl Platform {
             }
             Some(q) => {
                 let alias = entry.config.aliases.get(q).ok_or_else(|| not_found(q))?;
-                version(&entry, alias.pick(draw)).ok_or_else(|| not_found(q))
+                let picked = if alias.additional_weights.is_empty() {
+                    alias.function_version.as_str()
+                } else {
+                    alias.pick(draw())
+                };
+                version(&entry, picked).ok_or_else(|| not_found(q))
             }
         }
     }

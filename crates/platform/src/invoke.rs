@@ -94,7 +94,7 @@ impl Platform {
                 "Request must be smaller than {SYNC_PAYLOAD_MAX_BYTES} bytes for the InvokeFunction operation"
             )));
         }
-        let cached = self.resolve_with(&r, lamina_model::random_unit())?;
+        let cached = self.resolve_with(&r, lamina_model::random_unit)?;
         let payload = if input.payload.iter().all(u8::is_ascii_whitespace) {
             Bytes::from_static(b"{}")
         } else {
