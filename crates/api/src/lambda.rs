@@ -102,6 +102,14 @@ pub fn routes() -> Router<Platform> {
             "/2018-10-31/layers/{layer}/versions/{version}",
             get(get_layer_version).delete(delete_layer_version),
         )
+        .route(
+            "/2017-10-31/functions/{name}/concurrency",
+            put(put_function_concurrency).delete(delete_function_concurrency),
+        )
+        .route(
+            "/2019-09-30/functions/{name}/concurrency",
+            get(get_function_concurrency),
+        )
         .route("/2016-08-19/account-settings", get(account_settings))
         .route("/2016-08-19/account-settings/", get(account_settings))
         .route("/_lamina/code/{file}", get(download_code))
@@ -166,6 +174,11 @@ async fn get_function(
             location: code_location(&headers, &details.code_id),
         },
         tags: (!details.tags.is_empty()).then_some(details.tags),
+        concurrency: details.reserved_concurrency.map(|n| {
+            lamina_model::function::ReservedConcurrency {
+                reserved_concurrent_executions: n,
+            }
+        }),
     };
     Ok(json(StatusCode::OK, resp))
 }
@@ -378,6 +391,34 @@ async fn list_layers(
         body["NextMarker"] = next.into();
     }
     Ok(json(StatusCode::OK, body))
+}
+
+async fn put_function_concurrency(
+    State(p): State<Platform>,
+    Name(name): Name,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_body(body, 64 * 1024, "PutFunctionConcurrency").await?;
+    let req: lamina_platform::concurrency::FunctionConcurrency = parse_json(&bytes)?;
+    Ok(json(
+        StatusCode::OK,
+        p.put_function_concurrency(&name, req).await?,
+    ))
+}
+
+async fn get_function_concurrency(
+    State(p): State<Platform>,
+    Name(name): Name,
+) -> Result<Response, ApiError> {
+    Ok(json(StatusCode::OK, p.get_function_concurrency(&name)?))
+}
+
+async fn delete_function_concurrency(
+    State(p): State<Platform>,
+    Name(name): Name,
+) -> Result<Response, ApiError> {
+    p.delete_function_concurrency(&name).await?;
+    Ok(no_content())
 }
 
 async fn publish_version(

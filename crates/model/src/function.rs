@@ -100,6 +100,9 @@ pub struct FunctionConfig {
     /// On `$LATEST`: the resource policies of published versions and aliases, by qualifier.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub qualified_policies: BTreeMap<String, crate::policy::Policy>,
+    /// Reserved concurrent executions (all versions), when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved_concurrency: Option<u32>,
     /// The layers it uses, in the order they are merged under `/opt`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub layers: Vec<crate::layer::FunctionLayer>,
@@ -218,6 +221,7 @@ impl FunctionConfig {
             aliases: BTreeMap::new(),
             qualified_policies: BTreeMap::new(),
             layers: Vec::new(),
+            reserved_concurrency: None,
         };
         validate_tags(&cfg.tags)?;
         if req.runtime.is_none() {
@@ -804,6 +808,17 @@ pub struct GetFunctionResponse {
     /// Tags.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,
+    /// Reserved concurrency, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<ReservedConcurrency>,
+}
+
+/// GetFunction's `Concurrency`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReservedConcurrency {
+    /// Reserved concurrent executions.
+    pub reserved_concurrent_executions: u32,
 }
 
 /// PublishVersion's body.

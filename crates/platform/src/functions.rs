@@ -18,9 +18,6 @@ use serde::Serialize;
 
 use crate::Platform;
 
-/// Concurrent executions reported for the account (Lambda's default quota).
-const ACCOUNT_CONCURRENCY: u64 = 1000;
-
 /// A function as the invocation path needs it: its configuration and the snapshot the
 /// executor runs. Replaced whole on every change.
 #[derive(Debug)]
@@ -96,6 +93,8 @@ pub struct FunctionDetails {
     pub code_id: String,
     /// Tags.
     pub tags: std::collections::BTreeMap<String, String>,
+    /// Reserved concurrency.
+    pub reserved_concurrency: Option<u32>,
 }
 
 /// GetAccountSettings' answer.
@@ -399,6 +398,10 @@ impl Platform {
             configuration: self.wire_through(&r, &cached),
             code_id: cached.config.code.id.clone(),
             tags: cached.config.tags.clone(),
+            // Reserved for the whole function, whichever version was asked for.
+            reserved_concurrency: self
+                .cached(&r.name)
+                .and_then(|c| c.config.reserved_concurrency),
         })
     }
 
@@ -573,6 +576,12 @@ impl Platform {
             .delete(&r.name)
             .await
             .map_err(|e| store_error(e, &self.inner.identity))?;
+        if let Some(reserved) = removed.reserved_concurrency {
+            self.inner
+                .concurrency
+                .reserved_total
+                .fetch_sub(reserved, std::sync::atomic::Ordering::SeqCst);
+        }
         self.inner
             .cache
             .write()
@@ -599,14 +608,20 @@ impl Platform {
     /// GetAccountSettings.
     pub fn account_settings(&self) -> AccountSettings {
         let cache = self.inner.cache.read().unwrap_or_else(|p| p.into_inner());
-        let limit = ACCOUNT_CONCURRENCY;
+        let state = &self.inner.concurrency;
+        let limit = u64::from(state.limit);
+        let reserved = u64::from(
+            state
+                .reserved_total
+                .load(std::sync::atomic::Ordering::SeqCst),
+        );
         AccountSettings {
             account_limit: AccountLimit {
                 total_code_size: 75 * 1024 * 1024 * 1024,
                 code_size_unzipped: CODE_UNZIPPED_MAX_BYTES,
                 code_size_zipped: CODE_ZIPPED_MAX_BYTES,
                 concurrent_executions: limit,
-                unreserved_concurrent_executions: limit,
+                unreserved_concurrent_executions: limit.saturating_sub(reserved),
             },
             account_usage: AccountUsage {
                 total_code_size: cache.values().map(|c| c.config.code.size).sum(),

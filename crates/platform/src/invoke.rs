@@ -136,6 +136,18 @@ impl Platform {
             }
             InvocationType::RequestResponse => {}
         }
+        // Admitted before any environment is looked for: a throttle costs nothing.
+        let _slot = self.inner.concurrency.admit(
+            &r.name,
+            // The whole function's reservation, held on $LATEST (a published version's
+            // copy is as old as the version).
+            if cached.config.version == "$LATEST" {
+                cached.config.reserved_concurrency
+            } else {
+                self.cached(&r.name)
+                    .and_then(|c| c.config.reserved_concurrency)
+            },
+        )?;
         let invoked_arn = match &r.qualifier {
             Some(q) => identity.qualified_arn(&r.name, q),
             None => identity.function_arn(&r.name),

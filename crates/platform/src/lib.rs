@@ -7,6 +7,7 @@
 //!   executor.
 //! - [`policy`]: AddPermission, RemovePermission and GetPolicy.
 //! - [`aliases`]: CreateAlias, GetAlias, UpdateAlias, DeleteAlias, ListAliases.
+//! - [`concurrency`]: the server's limit, reserved concurrency, admission and throttling.
 //! - [`versions`]: PublishVersion, ListVersionsByFunction, deleting one version.
 //! - [`tags`]: TagResource, UntagResource and ListTags on functions.
 //! - [`layers`]: layer versions, and the layers functions use.
@@ -19,6 +20,7 @@
 //! [`LambdaError`]: lamina_model::LambdaError
 
 pub mod aliases;
+pub mod concurrency;
 pub mod functions;
 pub mod invoke;
 pub mod layers;
@@ -49,6 +51,8 @@ pub struct PlatformConfig {
     pub executor: ExecutorConfig,
     /// Size bound of each function's log group, in bytes.
     pub log_group_max_bytes: u64,
+    /// Concurrent executions of the whole server.
+    pub concurrency_limit: u32,
 }
 
 /// Why the platform could not start.
@@ -84,6 +88,7 @@ struct Inner {
     cache: RwLock<HashMap<String, Arc<functions::Cached>>>,
     // Serializes control-plane changes so that code clean-up never races a create.
     control: tokio::sync::Mutex<()>,
+    concurrency: Arc<concurrency::Concurrency>,
 }
 
 impl Platform {
@@ -145,6 +150,16 @@ impl Platform {
                 code,
                 logs,
                 executor,
+                concurrency: {
+                    let c = concurrency::Concurrency::new(config.concurrency_limit.max(1));
+                    let reserved: u32 = cache
+                        .values()
+                        .filter_map(|c: &Arc<functions::Cached>| c.config.reserved_concurrency)
+                        .sum();
+                    c.reserved_total
+                        .store(reserved, std::sync::atomic::Ordering::SeqCst);
+                    Arc::new(c)
+                },
                 cache: RwLock::new(cache),
                 control: tokio::sync::Mutex::new(()),
             }),

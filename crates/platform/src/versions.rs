@@ -70,6 +70,7 @@ impl Platform {
         version.policy = None;
         version.aliases = Default::default();
         version.qualified_policies = Default::default();
+        version.reserved_concurrency = None;
         if let Some(d) = &req.description {
             version.description = d.clone();
         }

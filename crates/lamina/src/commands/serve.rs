@@ -54,6 +54,10 @@ pub struct Args {
     /// without code until a cold start of a function of that runtime claims one (needs root).
     #[arg(long, default_value_t = 1)]
     runtime_pool: usize,
+    /// Concurrent executions of the whole server (invocations beyond are throttled); by
+    /// default one per 128 MB of this machine's memory, between 10 and 1,000.
+    #[arg(long)]
+    concurrency_limit: Option<u32>,
     /// Bytes of logs kept per function before its oldest streams are removed.
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
     log_group_max_bytes: u64,
@@ -136,6 +140,20 @@ fn keep_large_buffers_out_of_the_heap() {
     }
 }
 
+/// One concurrent execution per 128 MB of memory (Lambda's smallest function), between 10
+/// and Lambda's default quota of 1,000.
+fn default_concurrency_limit() -> u32 {
+    let total_kb: u64 = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(8 * 1024 * 1024);
+    (total_kb / (128 * 1024)).clamp(10, 1000) as u32
+}
+
 /// Runs the server.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     keep_large_buffers_out_of_the_heap();
@@ -168,6 +186,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             ..ExecutorConfig::default()
         },
         log_group_max_bytes: args.log_group_max_bytes.max(64 * 1024),
+        concurrency_limit: args
+            .concurrency_limit
+            .unwrap_or_else(default_concurrency_limit)
+            .max(1),
     };
     let launcher = launcher(args.isolation, &data_dir, args.sandbox_pool)?;
     let platform = Platform::start(config, Arc::new(store), launcher).await?;
@@ -183,6 +205,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     eprintln!("  functions: {}", platform.function_count());
     eprintln!("  runtimes: {}", platform.available_runtimes().join(", "));
     eprintln!("  isolation: {}", platform.executor().isolation());
+    eprintln!(
+        "  concurrency: {} concurrent executions",
+        platform.concurrency_limit()
+    );
     eprintln!("  region {} account {}", args.region, args.account);
     let grace = Duration::from_secs(args.shutdown_grace);
     lamina_api::serve(listener, platform.clone(), shutdown_signal(), grace).await?;
