@@ -125,6 +125,24 @@ async fn read_body(body: Body, limit: usize, operation: &str) -> Result<Bytes, A
     }
 }
 
+/// A JSON request body of at most `limit` bytes (an empty body is the type's default).
+async fn read_json<T: DeserializeOwned + Default>(
+    body: Body,
+    limit: usize,
+    operation: &str,
+) -> Result<T, ApiError> {
+    parse_json(&read_body(body, limit, operation).await?)
+}
+
+/// A listing's answer: `items` under `key`, and `NextMarker` when there is a next page.
+fn listing(key: &str, items: impl serde::Serialize, next: Option<String>) -> Response {
+    let mut body = serde_json::json!({ key: items });
+    if let Some(next) = next {
+        body["NextMarker"] = next.into();
+    }
+    json(StatusCode::OK, body)
+}
+
 fn parse_json<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
@@ -145,8 +163,8 @@ fn json(status: StatusCode, value: impl serde::Serialize) -> Response {
 }
 
 async fn create_function(State(p): State<Platform>, body: Body) -> Result<Response, ApiError> {
-    let bytes = read_body(body, CODE_REQUEST_MAX_BYTES, "CreateFunction").await?;
-    let req: CreateFunctionRequest = parse_json(&bytes)?;
+    let req: CreateFunctionRequest =
+        read_json(body, CODE_REQUEST_MAX_BYTES, "CreateFunction").await?;
     Ok(json(StatusCode::CREATED, p.create_function(req).await?))
 }
 
@@ -199,8 +217,8 @@ async fn update_configuration(
     Name(name): Name,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let bytes = read_body(body, 1024 * 1024, "UpdateFunctionConfiguration").await?;
-    let req: UpdateFunctionConfigurationRequest = parse_json(&bytes)?;
+    let req: UpdateFunctionConfigurationRequest =
+        read_json(body, 1024 * 1024, "UpdateFunctionConfiguration").await?;
     Ok(json(
         StatusCode::OK,
         p.update_configuration(&name, req).await?,
@@ -212,8 +230,8 @@ async fn update_code(
     Name(name): Name,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let bytes = read_body(body, CODE_REQUEST_MAX_BYTES, "UpdateFunctionCode").await?;
-    let req: UpdateFunctionCodeRequest = parse_json(&bytes)?;
+    let req: UpdateFunctionCodeRequest =
+        read_json(body, CODE_REQUEST_MAX_BYTES, "UpdateFunctionCode").await?;
     Ok(json(StatusCode::OK, p.update_code(&name, req).await?))
 }
 
@@ -251,8 +269,8 @@ async fn create_alias(
     Name(name): Name,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let bytes = read_body(body, 64 * 1024, "CreateAlias").await?;
-    let req: lamina_model::alias::CreateAliasRequest = parse_json(&bytes)?;
+    let req: lamina_model::alias::CreateAliasRequest =
+        read_json(body, 64 * 1024, "CreateAlias").await?;
     Ok(json(StatusCode::CREATED, p.create_alias(&name, req).await?))
 }
 
@@ -282,8 +300,8 @@ async fn update_alias(
     Two(name, alias): Two,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let bytes = read_body(body, 64 * 1024, "UpdateAlias").await?;
-    let req: lamina_model::alias::UpdateAliasRequest = parse_json(&bytes)?;
+    let req: lamina_model::alias::UpdateAliasRequest =
+        read_json(body, 64 * 1024, "UpdateAlias").await?;
     Ok(json(
         StatusCode::OK,
         p.update_alias(&name, &alias, req).await?,
@@ -313,8 +331,8 @@ async fn publish_layer_version(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let bytes = read_body(body, CODE_REQUEST_MAX_BYTES, "PublishLayerVersion").await?;
-    let req: lamina_model::layer::PublishLayerVersionRequest = parse_json(&bytes)?;
+    let req: lamina_model::layer::PublishLayerVersionRequest =
+        read_json(body, CODE_REQUEST_MAX_BYTES, "PublishLayerVersion").await?;
     let layer = p.publish_layer_version(&layer, req).await?;
     let location = code_location(&headers, &layer.code.id);
     Ok(json(
@@ -357,11 +375,7 @@ async fn list_layer_versions(
         )
         .await?;
     let items: Vec<_> = versions.iter().map(|l| l.to_item(p.identity())).collect();
-    let mut body = serde_json::json!({ "LayerVersions": items });
-    if let Some(next) = next {
-        body["NextMarker"] = next.into();
-    }
-    Ok(json(StatusCode::OK, body))
+    Ok(listing("LayerVersions", items, next))
 }
 
 /// ListLayers, or GetLayerVersionByArn when `find=LayerVersion` (same path).
@@ -386,11 +400,7 @@ async fn list_layers(
             get("MaxItems"),
         )
         .await?;
-    let mut body = serde_json::json!({ "Layers": layers });
-    if let Some(next) = next {
-        body["NextMarker"] = next.into();
-    }
-    Ok(json(StatusCode::OK, body))
+    Ok(listing("Layers", layers, next))
 }
 
 async fn put_function_concurrency(
@@ -398,8 +408,8 @@ async fn put_function_concurrency(
     Name(name): Name,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let bytes = read_body(body, 64 * 1024, "PutFunctionConcurrency").await?;
-    let req: lamina_platform::concurrency::FunctionConcurrency = parse_json(&bytes)?;
+    let req: lamina_platform::concurrency::FunctionConcurrency =
+        read_json(body, 64 * 1024, "PutFunctionConcurrency").await?;
     Ok(json(
         StatusCode::OK,
         p.put_function_concurrency(&name, req).await?,
@@ -426,8 +436,8 @@ async fn publish_version(
     Name(name): Name,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let bytes = read_body(body, 64 * 1024, "PublishVersion").await?;
-    let req: lamina_model::function::PublishVersionRequest = parse_json(&bytes)?;
+    let req: lamina_model::function::PublishVersionRequest =
+        read_json(body, 64 * 1024, "PublishVersion").await?;
     Ok(json(
         StatusCode::CREATED,
         p.publish_version(&name, req).await?,
@@ -466,8 +476,8 @@ async fn add_permission(
     Query(q): Params,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let bytes = read_body(body, 64 * 1024, "AddPermission").await?;
-    let req: lamina_model::policy::AddPermissionRequest = parse_json(&bytes)?;
+    let req: lamina_model::policy::AddPermissionRequest =
+        read_json(body, 64 * 1024, "AddPermission").await?;
     Ok(json(
         StatusCode::CREATED,
         p.add_permission(&name, q.get("Qualifier").map(String::as_str), req)
@@ -507,8 +517,7 @@ async fn tag_resource(
     Name(arn): Name,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let bytes = read_body(body, 1024 * 1024, "TagResource").await?;
-    let req: TagsBody = parse_json(&bytes)?;
+    let req: TagsBody = read_json(body, 1024 * 1024, "TagResource").await?;
     let tags = req.tags.ok_or_else(|| {
         ApiError(LambdaError::Validation(
             "1 validation error detected: Value null at 'tags' failed to satisfy constraint: \

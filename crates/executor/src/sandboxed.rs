@@ -364,15 +364,52 @@ impl Shared {
             .collect()
     }
 
+    /// The arguments of `spec`'s program, as the sandbox takes them.
+    fn args(spec: &LaunchSpec) -> Vec<String> {
+        spec.args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// Gives a sandbox started ahead of time its function (see [`Shared::specialise`]) and
+    /// tops the pools up; `None` if it could not be used, and the launch starts afresh.
+    fn use_ahead(
+        self: &Arc<Self>,
+        ready: Ready,
+        spec: &LaunchSpec,
+        exec: Option<lamina_sandbox::Exec>,
+        started: Instant,
+    ) -> Option<Launched> {
+        let what = if exec.is_some() {
+            "pre-built sandbox"
+        } else {
+            "pre-started runtime"
+        };
+        let result = self.specialise(ready, spec, exec);
+        self.refill();
+        self.refill_templates();
+        match result {
+            Ok(launched) => {
+                tracing::debug!(
+                    ready_us = started.elapsed().as_micros() as u64,
+                    what,
+                    "given its function"
+                );
+                Some(launched)
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, what, "could not be used; starting afresh");
+                None
+            }
+        }
+    }
+
     /// The sandbox of `spec`, with its code at `task_dir` (`None`: started without code).
     fn sandbox_spec(&self, spec: &LaunchSpec, task_dir: Option<PathBuf>) -> SandboxSpec {
         SandboxSpec {
             program: spec.program.clone(),
-            args: spec
-                .args
-                .iter()
-                .map(|a| a.to_string_lossy().into_owned())
-                .collect(),
+            args: Shared::args(spec),
             env: Shared::runtime_env(spec),
             task_dir,
             runtime_dir: spec.host.runtime_dir.clone(),
@@ -518,47 +555,22 @@ impl Launcher for SandboxLauncher {
     fn launch(&self, spec: &LaunchSpec) -> Result<Launched, LaunchError> {
         let started = Instant::now();
         let shared = &self.shared;
-        if let Some(ready) = shared.take_ready(spec) {
-            let result = shared.specialise(ready, spec, None);
-            shared.refill_templates();
-            match result {
-                Ok(launched) => {
-                    tracing::debug!(
-                        ready_us = started.elapsed().as_micros() as u64,
-                        "pre-started runtime specialised"
-                    );
-                    return Ok(launched);
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "a pre-started runtime could not be used; starting afresh");
-                }
-            }
+        // Started ahead of time, best first: a waiting runtime, then a sandbox built to the end
+        // (only the code and the program are added).
+        if let Some(ready) = shared.take_ready(spec)
+            && let Some(launched) = shared.use_ahead(ready, spec, None, started)
+        {
+            return Ok(launched);
         }
-        // A sandbox of the pool, built ahead of time: only the code and the program are added.
         if shared.built_serves(spec)
             && let Some(built) = shared.take_built()
         {
             let exec = lamina_sandbox::Exec {
                 program: spec.program.clone(),
-                args: spec
-                    .args
-                    .iter()
-                    .map(|a| a.to_string_lossy().into_owned())
-                    .collect(),
+                args: Shared::args(spec),
             };
-            let result = shared.specialise(built, spec, Some(exec));
-            shared.refill();
-            match result {
-                Ok(launched) => {
-                    tracing::debug!(
-                        ready_us = started.elapsed().as_micros() as u64,
-                        "pre-built sandbox given its function"
-                    );
-                    return Ok(launched);
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "a pre-built sandbox could not be used; starting afresh");
-                }
+            if let Some(launched) = shared.use_ahead(built, spec, Some(exec), started) {
+                return Ok(launched);
             }
         }
         let sandbox = shared.sandbox_spec(spec, Some(shared.task_source(&spec.host.task_root)));

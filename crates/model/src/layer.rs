@@ -67,7 +67,8 @@ pub struct LayerContentOutput {
     pub code_size: u64,
 }
 
-/// PublishLayerVersion's and GetLayerVersion's answer.
+/// PublishLayerVersion's and GetLayerVersion's answer: a list item with the archive and
+/// the layer's ARN.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct LayerVersionResponse {
@@ -75,23 +76,9 @@ pub struct LayerVersionResponse {
     pub content: LayerContentOutput,
     /// Layer ARN.
     pub layer_arn: String,
-    /// Layer version ARN.
-    pub layer_version_arn: String,
-    /// Description.
-    pub description: String,
-    /// Creation date.
-    pub created_date: String,
-    /// Version number.
-    pub version: u64,
-    /// Runtimes.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub compatible_runtimes: Vec<String>,
-    /// Architectures.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub compatible_architectures: Vec<String>,
-    /// License.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub license_info: Option<String>,
+    /// Everything a list item shows.
+    #[serde(flatten)]
+    pub item: LayerVersionsListItem,
 }
 
 /// An item of ListLayerVersions, and ListLayers' `LatestMatchingVersion`.
@@ -179,13 +166,7 @@ impl LayerVersion {
                 code_size: self.code.size,
             },
             layer_arn: LayerVersion::layer_arn(identity, &self.name),
-            layer_version_arn: self.arn(identity),
-            description: self.description.clone(),
-            created_date: self.created_date.clone(),
-            version: self.version,
-            compatible_runtimes: self.compatible_runtimes.clone(),
-            compatible_architectures: self.compatible_architectures.clone(),
-            license_info: self.license_info.clone(),
+            item: self.to_item(identity),
         }
     }
 

@@ -10,7 +10,8 @@ use lamina_model::limits::DESCRIPTION_MAX_CHARS;
 use lamina_model::{FunctionRef, LambdaError};
 
 use crate::Platform;
-use crate::functions::{Cached, revision_mismatch, store_error};
+use crate::functions::{Cached, revision_mismatch};
+use crate::paging::{page, page_size};
 
 impl Platform {
     /// The function named by `name` (unqualified).
@@ -179,19 +180,7 @@ impl Platform {
         max_items: Option<&str>,
     ) -> Result<ListAliasesResponse, LambdaError> {
         let function = self.alias_function(name)?;
-        let max = match max_items {
-            None => 50,
-            Some(s) => s
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=10_000).contains(n))
-                .ok_or_else(|| {
-                    LambdaError::Validation(format!(
-                        "1 validation error detected: Value '{s}' at 'maxItems' failed to \
-                         satisfy constraint: Member must have value between 1 and 10000"
-                    ))
-                })?,
-        };
+        let max = page_size(max_items, 10_000)?;
         let entry = self.lookup(&function, None)?;
         let all: Vec<AliasConfiguration> = entry
             .config
@@ -203,16 +192,10 @@ impl Platform {
             })
             .map(|a| a.to_wire(&function, self.identity()))
             .collect();
-        let start = match marker.filter(|m| !m.is_empty()) {
-            None => 0,
-            Some(m) => m
-                .parse::<usize>()
-                .map_err(|_| LambdaError::InvalidParameterValue(format!("Invalid marker: {m}")))?,
-        };
-        let end = (start + max).min(all.len());
+        let (aliases, next_marker) = page(all, marker, max)?;
         Ok(ListAliasesResponse {
-            aliases: all.get(start..end).map(<[_]>::to_vec).unwrap_or_default(),
-            next_marker: (end < all.len()).then(|| end.to_string()),
+            aliases,
+            next_marker,
         })
     }
 
@@ -225,21 +208,15 @@ impl Platform {
             &mut std::collections::BTreeMap<String, Alias>,
         ) -> Result<(), LambdaError>,
     ) -> Result<(), LambdaError> {
-        let _guard = self.inner.control.lock().await;
-        let entry = self.lookup(function, None)?;
-        let mut config = entry.config.clone();
-        change(&entry, &mut config.aliases)?;
-        // An alias's policy goes with it: a new alias of the same name starts without one.
-        let aliases = config.aliases.clone();
-        config
-            .qualified_policies
-            .retain(|q, _| q.parse::<u64>().is_ok() || aliases.contains_key(q));
-        self.inner
-            .store
-            .update(&config, &entry.config.revision_id)
-            .await
-            .map_err(|e| store_error(e, self.identity()))?;
-        self.inner.put_cache(config);
-        Ok(())
+        self.change_record(function, |entry, config| {
+            change(entry, &mut config.aliases)?;
+            // An alias's policy goes with it: a new alias of the same name starts without one.
+            let aliases = &config.aliases;
+            config
+                .qualified_policies
+                .retain(|q, _| q.parse::<u64>().is_ok() || aliases.contains_key(q));
+            Ok(())
+        })
+        .await
     }
 }

@@ -12,7 +12,6 @@ use lamina_model::{FunctionRef, LambdaError};
 use serde::{Deserialize, Serialize};
 
 use crate::Platform;
-use crate::functions::store_error;
 
 /// PutFunctionConcurrency's body and Put/GetFunctionConcurrency's answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,12 +93,12 @@ impl Concurrency {
     }
 
     fn counter(&self, function: &str) -> Arc<Counter> {
-        self.functions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(function.to_string())
-            .or_default()
-            .clone()
+        let mut functions = self.functions.lock().unwrap_or_else(|p| p.into_inner());
+        // Every invocation comes here: no allocation once the function has a counter.
+        if let Some(c) = functions.get(function) {
+            return c.clone();
+        }
+        functions.entry(function.to_string()).or_default().clone()
     }
 
     /// Admits one invocation of `function`, whose reservation is `reserved`.
@@ -227,25 +226,16 @@ impl Platform {
         function: &str,
         decide: impl FnOnce(Option<u32>) -> Result<Option<u32>, LambdaError>,
     ) -> Result<(), LambdaError> {
-        let _guard = self.inner.control.lock().await;
-        let entry = self.lookup(function, None)?;
-        let old = entry.config.reserved_concurrency;
-        let new = decide(old)?;
-        let mut config = entry.config.clone();
-        config.reserved_concurrency = new;
-        self.inner
-            .store
-            .update(&config, &entry.config.revision_id)
-            .await
-            .map_err(|e| store_error(e, self.identity()))?;
-        let state = &self.inner.concurrency;
-        state
-            .reserved_total
-            .fetch_add(new.unwrap_or(0), Ordering::SeqCst);
-        state
-            .reserved_total
-            .fetch_sub(old.unwrap_or(0), Ordering::SeqCst);
-        self.inner.put_cache(config);
+        let (old, new) = self
+            .change_record(function, |_, config| {
+                let old = config.reserved_concurrency;
+                config.reserved_concurrency = decide(old)?;
+                Ok((old, config.reserved_concurrency))
+            })
+            .await?;
+        let total = &self.inner.concurrency.reserved_total;
+        total.fetch_add(new.unwrap_or(0), Ordering::SeqCst);
+        total.fetch_sub(old.unwrap_or(0), Ordering::SeqCst);
         Ok(())
     }
 }

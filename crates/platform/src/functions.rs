@@ -365,6 +365,28 @@ impl Platform {
         wire
     }
 
+    /// Changes the stored record of `name`'s `$LATEST` with `change` (which may refuse), under
+    /// the control-plane lock, keeping its RevisionId: for what is no part of the
+    /// configuration (tags, policies, aliases, reserved concurrency). Returns what `change`
+    /// returned once the record is stored and cached.
+    pub(crate) async fn change_record<T>(
+        &self,
+        name: &str,
+        change: impl FnOnce(&Cached, &mut FunctionConfig) -> Result<T, LambdaError>,
+    ) -> Result<T, LambdaError> {
+        let _guard = self.inner.control.lock().await;
+        let entry = self.lookup(name, None)?;
+        let mut config = entry.config.clone();
+        let out = change(&entry, &mut config)?;
+        self.inner
+            .store
+            .update(&config, &entry.config.revision_id)
+            .await
+            .map_err(|e| store_error(e, &self.inner.identity))?;
+        self.inner.put_cache(config);
+        Ok(out)
+    }
+
     /// The function to update, if the caller's RevisionId (when given) is still current.
     pub(crate) fn lookup_revision(
         &self,

@@ -15,43 +15,10 @@ use lamina_model::{FunctionConfig, LambdaError, lambda_timestamp};
 
 use crate::Platform;
 use crate::functions::{decode_zip, store_error};
+use crate::paging::{page, page_size};
 
 fn not_found() -> LambdaError {
     LambdaError::ResourceNotFound("The resource you requested does not exist.".into())
-}
-
-fn page_size(max_items: Option<&str>) -> Result<usize, LambdaError> {
-    match max_items {
-        None => Ok(50),
-        Some(s) => s
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=50).contains(n))
-            .ok_or_else(|| {
-                LambdaError::Validation(format!(
-                    "1 validation error detected: Value '{s}' at 'maxItems' failed to satisfy \
-                     constraint: Member must have value between 1 and 50"
-                ))
-            }),
-    }
-}
-
-fn page<T: Clone>(
-    all: Vec<T>,
-    marker: Option<&str>,
-    max: usize,
-) -> Result<(Vec<T>, Option<String>), LambdaError> {
-    let start = match marker.filter(|m| !m.is_empty()) {
-        None => 0,
-        Some(m) => m
-            .parse::<usize>()
-            .map_err(|_| LambdaError::InvalidParameterValue(format!("Invalid marker: {m}")))?,
-    };
-    let end = (start + max).min(all.len());
-    Ok((
-        all.get(start..end).map(<[_]>::to_vec).unwrap_or_default(),
-        (end < all.len()).then(|| end.to_string()),
-    ))
 }
 
 /// Whether `layer` matches ListLayers' and ListLayerVersions' filters.
@@ -140,7 +107,7 @@ impl Platform {
         max_items: Option<&str>,
     ) -> Result<(Vec<LayerVersion>, Option<String>), LambdaError> {
         validate_name(name)?;
-        let max = page_size(max_items)?;
+        let max = page_size(max_items, 50)?;
         let mut all: Vec<LayerVersion> = self
             .inner
             .store
@@ -162,7 +129,7 @@ impl Platform {
         marker: Option<&str>,
         max_items: Option<&str>,
     ) -> Result<(Vec<LayersListItem>, Option<String>), LambdaError> {
-        let max = page_size(max_items)?;
+        let max = page_size(max_items, 50)?;
         let mut newest: BTreeMap<String, LayerVersion> = BTreeMap::new();
         for l in self
             .inner

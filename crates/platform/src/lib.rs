@@ -25,6 +25,7 @@ pub mod functions;
 pub mod invoke;
 pub mod layers;
 pub mod logs;
+mod paging;
 pub mod policy;
 pub mod tags;
 pub mod versions;

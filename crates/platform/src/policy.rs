@@ -7,7 +7,7 @@ use lamina_model::policy::{AddPermissionRequest, Policy, statement};
 use lamina_model::{FunctionRef, LambdaError};
 
 use crate::Platform;
-use crate::functions::{revision_mismatch, store_error};
+use crate::functions::revision_mismatch;
 
 /// AddPermission's answer: the statement added, as a JSON string.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -148,35 +148,27 @@ impl Platform {
         revision_id: Option<&str>,
         change: impl FnOnce(&mut Policy) -> Result<(), LambdaError>,
     ) -> Result<(), LambdaError> {
-        let _guard = self.inner.control.lock().await;
-        let current = self
-            .cached(name)
-            .ok_or_else(|| LambdaError::function_not_found(&self.identity().function_arn(name)))?;
-        let mut config = current.config.clone();
-        let mut policy = match &key {
-            None => config.policy.take(),
-            Some(q) => config.qualified_policies.remove(q),
-        }
-        .unwrap_or_default();
-        if revision_id.is_some_and(|r| r != policy.revision_id) {
-            return Err(revision_mismatch());
-        }
-        change(&mut policy)?;
-        policy.revision_id = lamina_model::new_id();
-        if !policy.statements.is_empty() {
-            match key {
-                None => config.policy = Some(policy),
-                Some(q) => {
-                    config.qualified_policies.insert(q, policy);
+        self.change_record(name, |_, config| {
+            let mut policy = match &key {
+                None => config.policy.take(),
+                Some(q) => config.qualified_policies.remove(q),
+            }
+            .unwrap_or_default();
+            if revision_id.is_some_and(|r| r != policy.revision_id) {
+                return Err(revision_mismatch());
+            }
+            change(&mut policy)?;
+            policy.revision_id = lamina_model::new_id();
+            if !policy.statements.is_empty() {
+                match key {
+                    None => config.policy = Some(policy),
+                    Some(q) => {
+                        config.qualified_policies.insert(q, policy);
+                    }
                 }
             }
-        }
-        self.inner
-            .store
-            .update(&config, &current.config.revision_id)
-            .await
-            .map_err(|e| store_error(e, &self.inner.identity))?;
-        self.inner.put_cache(config);
-        Ok(())
+            Ok(())
+        })
+        .await
     }
 }

@@ -9,7 +9,6 @@ use lamina_model::function::validate_tags;
 use lamina_model::{FunctionRef, LambdaError};
 
 use crate::Platform;
-use crate::functions::store_error;
 
 impl Platform {
     /// The function a tagging call names: an unqualified function ARN of this account.
@@ -78,19 +77,10 @@ impl Platform {
         change: impl FnOnce(&mut BTreeMap<String, String>),
     ) -> Result<(), LambdaError> {
         let name = self.tagged_function(resource)?;
-        let _guard = self.inner.control.lock().await;
-        let current = self
-            .cached(&name)
-            .ok_or_else(|| LambdaError::function_not_found(resource))?;
-        let mut config = current.config.clone();
-        change(&mut config.tags);
-        validate_tags(&config.tags)?;
-        self.inner
-            .store
-            .update(&config, &current.config.revision_id)
-            .await
-            .map_err(|e| store_error(e, &self.inner.identity))?;
-        self.inner.put_cache(config);
-        Ok(())
+        self.change_record(&name, |_, config| {
+            change(&mut config.tags);
+            validate_tags(&config.tags)
+        })
+        .await
     }
 }

@@ -11,6 +11,7 @@ use lamina_model::{
 
 use crate::Platform;
 use crate::functions::store_error;
+use crate::paging::{page, page_size};
 
 impl Platform {
     /// PublishVersion.
@@ -101,18 +102,7 @@ impl Platform {
         max_items: Option<&str>,
     ) -> Result<ListVersionsResponse, LambdaError> {
         let r = FunctionRef::parse(name, self.identity())?;
-        let max = match max_items {
-            None => 50,
-            Some(s) => match s.parse::<usize>() {
-                Ok(n) if (1..=10_000).contains(&n) => n,
-                _ => {
-                    return Err(LambdaError::Validation(format!(
-                        "1 validation error detected: Value '{s}' at 'maxItems' failed to \
-                         satisfy constraint: Member must have value between 1 and 10000"
-                    )));
-                }
-            },
-        };
+        let max = page_size(max_items, 10_000)?;
         let entry = self.lookup(&r.name, None)?;
         let identity = self.identity();
         let mut all = vec![{
@@ -121,18 +111,10 @@ impl Platform {
             latest
         }];
         all.extend(entry.published.values().map(|v| v.config.to_wire(identity)));
-        // The marker is the position of the next item.
-        let start = match marker.filter(|m| !m.is_empty()) {
-            None => 0,
-            Some(m) => m
-                .parse::<usize>()
-                .map_err(|_| LambdaError::InvalidParameterValue(format!("Invalid marker: {m}")))?,
-        };
-        let end = (start + max).min(all.len());
-        let versions = all.get(start..end).map(<[_]>::to_vec).unwrap_or_default();
+        let (versions, next_marker) = page(all, marker, max)?;
         Ok(ListVersionsResponse {
             versions,
-            next_marker: (end < all.len()).then(|| end.to_string()),
+            next_marker,
         })
     }
 

@@ -357,30 +357,12 @@ fn specialise(
 fn receive_specialisation(
     control: &UnixStream,
 ) -> io::Result<(Specialisation, std::os::fd::OwnedFd)> {
-    use nix::sys::socket::{ControlMessageOwned, recvmsg};
     let mut buf = vec![0u8; 64 * 1024];
-    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let (n, tree) = {
-        let mut iov = [io::IoSliceMut::new(&mut buf)];
-        let msg = recvmsg::<()>(
-            control.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        )?;
-        let mut tree = None;
-        for c in msg.cmsgs()? {
-            if let ControlMessageOwned::ScmRights(raws) = c {
-                for raw in raws {
-                    // SAFETY: the kernel just installed this descriptor in our table for us.
-                    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
-                    tree.get_or_insert(fd);
-                }
-            }
-        }
-        (msg.bytes, tree)
-    };
-    let tree = tree.ok_or_else(|| io::Error::other("no code mount came with the message"))?;
+    let (n, fds) = crate::launch::recv_with_fds(control, &mut buf)?;
+    let tree = fds
+        .into_iter()
+        .next()
+        .ok_or_else(|| io::Error::other("no code mount came with the message"))?;
     if n < 4 {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,

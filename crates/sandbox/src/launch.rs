@@ -140,27 +140,7 @@ fn launch(control: &mut UnixStream, spec: &SandboxSpec) -> Result<Launched, Sand
     send(control, spec)?;
 
     let mut buf = [0u8; 4096];
-    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 2]);
-    let (n, mut fds) = {
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        let msg = recvmsg::<()>(
-            control.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        )
-        .map_err(|e| ctl(e.into()))?;
-        let mut fds: Vec<OwnedFd> = Vec::new();
-        for c in msg.cmsgs().map_err(|e| ctl(e.into()))? {
-            if let ControlMessageOwned::ScmRights(raws) = c {
-                for raw in raws {
-                    // SAFETY: the kernel just installed this descriptor in our table for us.
-                    fds.push(unsafe { OwnedFd::from_raw_fd(raw) });
-                }
-            }
-        }
-        (msg.bytes, fds)
-    };
+    let (n, mut fds) = recv_with_fds(control, &mut buf).map_err(ctl)?;
     let reply = String::from_utf8_lossy(&buf[..n]).into_owned();
     if n == 0 {
         let mut rest = String::new();
@@ -207,6 +187,32 @@ fn launch(control: &mut UnixStream, spec: &SandboxSpec) -> Result<Launched, Sand
         init_pid: pid,
         phases,
     })
+}
+
+/// One message from `socket` into `buf`, with the descriptors (at most two) passed along
+/// with it; they are close-on-exec.
+pub(crate) fn recv_with_fds(
+    socket: &UnixStream,
+    buf: &mut [u8],
+) -> io::Result<(usize, Vec<OwnedFd>)> {
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 2]);
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = recvmsg::<()>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    let mut fds = Vec::new();
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(raws) = c {
+            for raw in raws {
+                // SAFETY: the kernel just installed this descriptor in our table for us.
+                fds.push(unsafe { OwnedFd::from_raw_fd(raw) });
+            }
+        }
+    }
+    Ok((msg.bytes, fds))
 }
 
 /// One length-prefixed JSON message to the sandbox.

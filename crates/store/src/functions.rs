@@ -162,6 +162,20 @@ impl SqliteStore {
         })
     }
 
+    /// Why an update guarded by `expected` changed no row: the function is gone, or its
+    /// revision moved on.
+    async fn not_updated(&self, name: &str, expected: &str) -> StoreError {
+        match self.get(name).await {
+            Ok(None) => StoreError::NotFound(name.to_string()),
+            Ok(Some(stored)) => StoreError::RevisionMismatch {
+                name: name.to_string(),
+                expected: expected.to_string(),
+                actual: stored.revision_id,
+            },
+            Err(e) => e,
+        }
+    }
+
     fn decode(name: &str, json: &str) -> Result<FunctionConfig, StoreError> {
         serde_json::from_str(json).map_err(|source| StoreError::Corrupt {
             name: name.to_string(),
@@ -181,6 +195,18 @@ fn decode_layer(name: &str, json: &str) -> Result<LayerVersion, StoreError> {
         name: format!("layer {name}"),
         source,
     })
+}
+
+/// Replaces `$LATEST` of `config.name` if its stored revision is `expected`; the rows changed.
+fn update_latest(
+    c: &Connection,
+    config: &FunctionConfig,
+    expected: &str,
+) -> rusqlite::Result<usize> {
+    c.execute(
+        "UPDATE functions SET revision = ?2, code_id = ?3, config = ?4 WHERE name = ?1 AND revision = ?5",
+        params![config.name, config.revision_id, config.code.id, encode(config), expected],
+    )
 }
 
 fn encode(config: &FunctionConfig) -> String {
@@ -245,23 +271,11 @@ impl FunctionStore for SqliteStore {
         config: &FunctionConfig,
         expected_revision: &str,
     ) -> Result<(), StoreError> {
-        let changed = self.with(|c| {
-            c.execute(
-                "UPDATE functions SET revision = ?2, code_id = ?3, config = ?4 WHERE name = ?1 AND revision = ?5",
-                params![config.name, config.revision_id, config.code.id, encode(config), expected_revision],
-            )
-        })?;
+        let changed = self.with(|c| update_latest(c, config, expected_revision))?;
         if changed == 1 {
             return Ok(());
         }
-        match self.get(&config.name).await? {
-            None => Err(StoreError::NotFound(config.name.clone())),
-            Some(stored) => Err(StoreError::RevisionMismatch {
-                name: config.name.clone(),
-                expected: expected_revision.to_string(),
-                actual: stored.revision_id,
-            }),
-        }
+        Err(self.not_updated(&config.name, expected_revision).await)
     }
 
     async fn delete(&self, name: &str) -> Result<FunctionConfig, StoreError> {
@@ -303,32 +317,23 @@ impl FunctionStore for SqliteStore {
         version: &FunctionConfig,
     ) -> Result<(), StoreError> {
         let number: u64 = version.version.parse().unwrap_or(0);
-        let changed = self.with(|c| {
-            let tx = c.unchecked_transaction()?;
-            let changed = tx.execute(
-                "UPDATE functions SET revision = ?2, code_id = ?3, config = ?4 WHERE name = ?1 AND revision = ?5",
-                params![latest.name, latest.revision_id, latest.code.id, encode(latest), expected_revision],
-            )?;
-            if changed == 1 {
-                tx.execute(
+        let changed =
+            self.with(|c| {
+                let tx = c.unchecked_transaction()?;
+                let changed = update_latest(&tx, latest, expected_revision)?;
+                if changed == 1 {
+                    tx.execute(
                     "INSERT INTO versions (name, version, code_id, config) VALUES (?1, ?2, ?3, ?4)",
                     params![version.name, number as i64, version.code.id, encode(version)],
                 )?;
-                tx.commit()?;
-            }
-            Ok(changed)
-        })?;
+                    tx.commit()?;
+                }
+                Ok(changed)
+            })?;
         if changed == 1 {
             return Ok(());
         }
-        match self.get(&latest.name).await? {
-            None => Err(StoreError::NotFound(latest.name.clone())),
-            Some(stored) => Err(StoreError::RevisionMismatch {
-                name: latest.name.clone(),
-                expected: expected_revision.to_string(),
-                actual: stored.revision_id,
-            }),
-        }
+        Err(self.not_updated(&latest.name, expected_revision).await)
     }
 
     async fn publish_layer(&self, layer: &LayerVersion) -> Result<LayerVersion, StoreError> {

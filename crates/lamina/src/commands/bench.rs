@@ -647,23 +647,11 @@ async fn cold_starts(
         duration.extend(d.map(ms));
         // "sandbox=0.63; runtime=38.87; prestarted=sandbox": the server's split of Init
         // Duration, and what it had started ahead of time.
-        let split: std::collections::HashMap<String, String> = headers
-            .get("x-lamina-init-ms")
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .filter_map(|kv| kv.trim().split_once('='))
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let split = init_split(&headers);
         let part = |k: &str| split.get(k).and_then(|v| v.parse::<f64>().ok()).map(ms);
         setup.extend(part("sandbox"));
         runtime_init.extend(part("runtime"));
-        if let Some(ahead) = split.get("prestarted") {
-            let count = prestarted.entry(ahead.clone()).or_insert(json!(0));
-            *count = json!(count.as_u64().unwrap_or(0) + 1);
-        }
+        count_prestarted(&mut prestarted, &split);
         if let (Some(i), Some(d)) = (i, d) {
             let client = first
                 .last()
@@ -682,6 +670,45 @@ async fn cold_starts(
         "platform_and_http": summary(rest),
         "prestarted": prestarted,
     }))
+}
+
+/// The server's `X-Lamina-Init-Ms` on a cold start ("sandbox=0.63; runtime=38.87;
+/// prestarted=sandbox") as key -> value; empty on a warm one.
+fn init_split(headers: &http::HeaderMap) -> std::collections::HashMap<String, String> {
+    headers
+        .get("x-lamina-init-ms")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .filter_map(|kv| kv.trim().split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Counts, by kind, what a cold start had pre-started.
+fn count_prestarted(
+    counts: &mut serde_json::Map<String, Value>,
+    split: &std::collections::HashMap<String, String>,
+) {
+    if let Some(ahead) = split.get("prestarted") {
+        let count = counts.entry(ahead.clone()).or_insert(json!(0));
+        *count = json!(count.as_u64().unwrap_or(0) + 1);
+    }
+}
+
+/// What each kind of pre-started environment served, for the table ("10 runtime").
+fn served(counts: &Value) -> String {
+    counts
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+        .join(", ")
 }
 
 /// `n` simultaneous first invocations of the fresh function `name`: time until all answered,
@@ -713,14 +740,7 @@ async fn burst(addr: SocketAddr, name: &str, n: usize) -> anyhow::Result<Value> 
     let mut prestarted = serde_json::Map::new();
     for task in tasks {
         let (status, headers, _) = task.await??;
-        if let Some(ahead) = headers
-            .get("x-lamina-init-ms")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split("prestarted=").nth(1))
-        {
-            let count = prestarted.entry(ahead.to_string()).or_insert(json!(0));
-            *count = json!(count.as_u64().unwrap_or(0) + 1);
-        }
+        count_prestarted(&mut prestarted, &init_split(&headers));
         match status {
             200 if headers.contains_key("x-amz-function-error") => failed += 1,
             200 => {
@@ -892,25 +912,18 @@ fn print_table(r: &Value) {
                     .map(|x| format!("{:.2}", x / 1000.0))
                     .unwrap_or_else(|| "-".into())
             };
-            let served: Vec<String> = c["prestarted"]
-                .as_object()
-                .map(|m| m.iter().map(|(k, n)| format!("{n} {k}")).collect())
-                .unwrap_or_default();
-            let burst_served: Vec<String> = p["burst"]["prestarted"]
-                .as_object()
-                .map(|m| m.iter().map(|(k, n)| format!("{n} {k}")).collect())
-                .unwrap_or_default();
+
             println!(
                 "  {label:<9} cold {} ms ({} + {}; pre-started: {}); burst N={}: {:.1} ms, {}/{} ({})",
                 part("first_invocation"),
                 part("sandbox_setup"),
                 part("runtime_start_and_init"),
-                served.join(", "),
+                served(&c["prestarted"]),
                 p["pool"],
                 p["burst"]["all_answered_ms"].as_f64().unwrap_or(0.0),
                 p["burst"]["environments_created"],
                 p["burst"]["environments_needed"],
-                burst_served.join(", "),
+                served(&p["burst"]["prestarted"]),
             );
         }
     }
