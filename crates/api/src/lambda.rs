@@ -110,10 +110,17 @@ pub fn routes() -> Router<Platform> {
             "/2019-09-30/functions/{name}/concurrency",
             get(get_function_concurrency),
         )
+        .route(
+            "/2019-09-30/functions/{name}/provisioned-concurrency",
+            get(get_provisioned_concurrency)
+                .put(put_provisioned_concurrency)
+                .delete(delete_provisioned_concurrency),
+        )
         .route("/2016-08-19/account-settings", get(account_settings))
         .route("/2016-08-19/account-settings/", get(account_settings))
         .route("/_lamina/code/{file}", get(download_code))
         .route("/_lamina/health", get(health))
+        .route("/_lamina/status", get(status))
 }
 
 async fn read_body(body: Body, limit: usize, operation: &str) -> Result<Bytes, ApiError> {
@@ -554,6 +561,53 @@ fn no_content() -> Response {
 
 async fn account_settings(State(p): State<Platform>) -> Response {
     json(StatusCode::OK, p.account_settings())
+}
+
+async fn status(State(p): State<Platform>) -> Response {
+    json(StatusCode::OK, p.status())
+}
+
+async fn put_provisioned_concurrency(
+    State(p): State<Platform>,
+    Name(name): Name,
+    Query(q): Params,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let req: lamina_model::provisioned::PutProvisionedConcurrencyRequest =
+        read_json(body, 64 * 1024, "PutProvisionedConcurrencyConfig").await?;
+    let qualifier = q.get("Qualifier").map(String::as_str);
+    Ok(json(
+        StatusCode::ACCEPTED,
+        p.put_provisioned_concurrency(&name, qualifier, req).await?,
+    ))
+}
+
+/// GetProvisionedConcurrencyConfig, or ListProvisionedConcurrencyConfigs with `?List=ALL`.
+async fn get_provisioned_concurrency(
+    State(p): State<Platform>,
+    Name(name): Name,
+    Query(q): Params,
+) -> Result<Response, ApiError> {
+    let get = |k: &str| q.get(k).map(String::as_str);
+    if get("List") == Some("ALL") {
+        let (items, next) =
+            p.list_provisioned_concurrency(&name, get("Marker"), get("MaxItems"))?;
+        return Ok(listing("ProvisionedConcurrencyConfigs", items, next));
+    }
+    Ok(json(
+        StatusCode::OK,
+        p.get_provisioned_concurrency(&name, get("Qualifier"))?,
+    ))
+}
+
+async fn delete_provisioned_concurrency(
+    State(p): State<Platform>,
+    Name(name): Name,
+    Query(q): Params,
+) -> Result<Response, ApiError> {
+    p.delete_provisioned_concurrency(&name, q.get("Qualifier").map(String::as_str))
+        .await?;
+    Ok(no_content())
 }
 
 async fn health(State(p): State<Platform>) -> Response {

@@ -262,6 +262,13 @@ impl Client {
         }
     }
 
+    /// The server's status: environments per function version and state, concurrency,
+    /// throttles and invocation metrics (`GET /_lamina/status`).
+    pub async fn status(&self) -> Result<lamina_model::status::ServerStatus, ClientError> {
+        let req = self.http.get(self.url("/_lamina/status"));
+        self.json(self.send(req).await?).await
+    }
+
     /// DeleteFunction.
     pub async fn delete_function(&self, name: &str) -> Result<(), ClientError> {
         self.send(self.http.delete(self.url(&Client::function_path(name, ""))))

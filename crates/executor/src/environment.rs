@@ -2,7 +2,7 @@
 //! Runtime API session and server, its log capture, and the task that notices its exit.
 
 use std::os::unix::process::ExitStatusExt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -24,6 +24,40 @@ pub struct LogTarget {
     pub sink: Arc<dyn LogSink>,
 }
 
+/// What an environment is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EnvState {
+    /// Started; its runtime has not asked for an invocation yet.
+    Initialising,
+    /// Waiting for an invocation, ready to run it at once.
+    Idle,
+    /// Running an invocation (or about to).
+    Busy,
+    /// Idle, with every process stopped until its next invocation.
+    Frozen,
+}
+
+impl EnvState {
+    fn from_u8(v: u8) -> EnvState {
+        match v {
+            0 => EnvState::Initialising,
+            1 => EnvState::Idle,
+            2 => EnvState::Busy,
+            _ => EnvState::Frozen,
+        }
+    }
+
+    /// Lower-case name, as `lamina ps` shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnvState::Initialising => "initialising",
+            EnvState::Idle => "idle",
+            EnvState::Busy => "busy",
+            EnvState::Frozen => "frozen",
+        }
+    }
+}
+
 /// A running environment.
 #[derive(Debug)]
 pub struct Environment {
@@ -42,6 +76,12 @@ pub struct Environment {
     pub prestarted: crate::launcher::Prestarted,
     controls: Box<dyn EnvironmentControls>,
     exit: watch::Receiver<Option<String>>,
+    state: AtomicU8,
+    /// Started for provisioned concurrency (and not yet let go of it).
+    provisioned: AtomicBool,
+    /// Initialised before any invocation asked for it (provisioned): no invocation pays
+    /// for its init, so none reports an Init Duration.
+    pub initialised_ahead: bool,
     // Short critical sections only.
     last_used: Mutex<Instant>,
     forgotten: AtomicBool,
@@ -54,10 +94,12 @@ impl Environment {
     /// Takes over a launched process (whose launch began at `started`, the start of its init
     /// phase): serves its Runtime API, pumps its output, and watches
     /// for its exit, calling `on_exit` once it is gone.
+    #[allow(clippy::too_many_arguments)]
     pub fn adopt(
         launched: Launched,
         started: Instant,
         id: String,
+        provisioned: bool,
         logs: LogTarget,
         max_response_bytes: usize,
         egress_policy: Arc<EgressPolicy>,
@@ -84,6 +126,9 @@ impl Environment {
             prestarted,
             controls,
             exit: exit_rx,
+            state: AtomicU8::new(EnvState::Initialising as u8),
+            provisioned: AtomicBool::new(provisioned),
+            initialised_ahead: provisioned,
             last_used: Mutex::new(Instant::now()),
             forgotten: AtomicBool::new(false),
             killed: AtomicBool::new(false),
@@ -166,6 +211,48 @@ impl Environment {
     /// Whether the environment ended because it ran out of memory (known once it exited).
     pub fn out_of_memory(&self) -> bool {
         self.oom.load(Ordering::SeqCst)
+    }
+
+    /// What it is doing.
+    pub fn state(&self) -> EnvState {
+        EnvState::from_u8(self.state.load(Ordering::SeqCst))
+    }
+
+    /// Records what it is doing.
+    pub fn set_state(&self, state: EnvState) {
+        self.state.store(state as u8, Ordering::SeqCst);
+    }
+
+    /// Freezes it if it is idle and the launcher can; returns whether it is now frozen.
+    /// Called only while the environment sits in its pool's idle list, under the pool's lock,
+    /// so that nothing takes it meanwhile.
+    pub fn freeze(&self) -> bool {
+        if self.state() == EnvState::Idle && self.is_alive() && self.controls.set_frozen(true) {
+            self.set_state(EnvState::Frozen);
+        }
+        self.state() == EnvState::Frozen
+    }
+
+    /// Takes it for an invocation: thaws it if it was frozen and marks it busy. Returns how
+    /// long the thaw took, if there was one.
+    pub fn take(&self) -> Option<std::time::Duration> {
+        let was = self.state();
+        self.set_state(EnvState::Busy);
+        (was == EnvState::Frozen).then(|| {
+            let at = Instant::now();
+            self.controls.set_frozen(false);
+            at.elapsed()
+        })
+    }
+
+    /// Whether it serves provisioned concurrency.
+    pub fn is_provisioned(&self) -> bool {
+        self.provisioned.load(Ordering::SeqCst)
+    }
+
+    /// Lets go of its provisioned role; true if it had it (exactly one caller sees true).
+    pub fn unprovision(&self) -> bool {
+        self.provisioned.swap(false, Ordering::SeqCst)
     }
 
     /// Marks the environment used now.

@@ -1,7 +1,8 @@
 //! Pools of environments per function version and the path of one invocation through them.
 //!
 //! An invocation takes an idle environment of its function version if there is one (warm),
-//! else starts a new one (cold) unless the function is at its environment limit (throttled).
+//! else starts a new one (cold) within the function's limit and scaling rate, else waits a
+//! bounded time for one (see [`crate::pool`]); past that it is throttled.
 //! It is handed to the environment's Runtime API session, fetched by the runtime, and
 //! answered, timed out, or ended by the runtime's exit. The environment then goes back to
 //! the idle list, or is retired if it died, was killed, or its pool was retired by an update.
@@ -20,6 +21,8 @@ use tokio::sync::{Notify, oneshot};
 use crate::environment::{Environment, LogTarget};
 use crate::launcher::{LaunchError, LaunchSpec, Launcher, Layout, Prestarted};
 use crate::logs::{self, LogSink};
+pub use crate::pool::PoolStats;
+use crate::pool::{Acquire, Bucket, Pool, Scaling};
 use crate::runtimes::{RuntimeCatalog, RuntimeCommand, RuntimeError};
 use crate::version::FunctionVersion;
 
@@ -44,6 +47,20 @@ pub struct ExecutorConfig {
     /// Runtimes kept started ahead of time, without code, per managed runtime (where the
     /// launcher can hand code over to a running runtime).
     pub runtime_pool: usize,
+    /// New environments per function per 10 seconds, refilled continuously (Lambda: 1,000).
+    pub scale_rate_per_10s: u32,
+    /// Most invocations of one function version waiting for an environment.
+    pub scale_queue: usize,
+    /// Longest an invocation waits for an environment before it is throttled.
+    pub scale_wait: Duration,
+    /// Idle environments are frozen once unused this long; `None` never freezes.
+    pub freeze_after: Option<Duration>,
+    /// Most memory (MB, as configured) all environments may have together; past it, the
+    /// least recently used idle environments are stopped to make room. 0: no budget.
+    pub memory_budget_mb: u64,
+    /// When the host's available memory falls below this (MB), idle environments are
+    /// stopped, least recently used first. 0: never.
+    pub memory_reserve_mb: u64,
 }
 
 impl Default for ExecutorConfig {
@@ -55,6 +72,12 @@ impl Default for ExecutorConfig {
             max_response_bytes: RESPONSE_PAYLOAD_MAX_BYTES,
             egress: true,
             runtime_pool: 0,
+            scale_rate_per_10s: 1000,
+            scale_queue: 64,
+            scale_wait: Duration::from_secs(10),
+            freeze_after: None,
+            memory_budget_mb: 0,
+            memory_reserve_mb: 0,
         }
     }
 }
@@ -63,7 +86,8 @@ impl Default for ExecutorConfig {
 /// it is an [`InvokeResult`] with `function_error` set.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecutorError {
-    /// The function has as many environments as it may have, all busy.
+    /// No environment could be had: the function is at its environment limit or scaling
+    /// rate, and the wait for one is full or over.
     #[error("Rate Exceeded.")]
     Throttled,
     /// The executor is shutting down.
@@ -126,29 +150,27 @@ pub struct InvokeResult {
     pub report: Report,
 }
 
-/// Counts of environments, for visibility.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PoolStats {
-    /// All live environments of the pool.
-    pub live: usize,
-    /// Of which idle.
-    pub idle: usize,
-}
-
 /// The execution-environment manager. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Executor {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 #[derive(Debug)]
-struct Inner {
-    config: ExecutorConfig,
+pub(crate) struct Inner {
+    pub(crate) config: ExecutorConfig,
     launcher: Arc<dyn Launcher>,
     catalog: RuntimeCatalog,
     sink: Arc<dyn LogSink>,
     // Keyed by function name and version; short critical sections only.
     pools: Mutex<HashMap<(String, String), Arc<Pool>>>,
+    /// Each function's scaling budget, shared by its versions.
+    buckets: Mutex<HashMap<String, Arc<Mutex<Bucket>>>>,
+    /// Provisioned concurrency wanted, by function name and version.
+    pub(crate) provisioned: Mutex<HashMap<(String, String), crate::provisioned::Target>>,
+    /// Wakes the task that keeps provisioned environments at their targets.
+    pub(crate) provision_wake: Notify,
+    pub(crate) counters: crate::housekeeping::Counters,
     all: Mutex<HashMap<String, Arc<Environment>>>,
     live: AtomicUsize,
     gone: Notify,
@@ -156,67 +178,6 @@ struct Inner {
     egress_policy: Arc<lamina_runtime_api::egress::EgressPolicy>,
     /// Managed runtimes the launcher was asked to keep started ahead of time.
     ready_runtimes: Mutex<std::collections::HashSet<RuntimeId>>,
-}
-
-#[derive(Debug)]
-struct Pool {
-    version: Arc<FunctionVersion>,
-    // Short critical sections only, never across an await.
-    state: Mutex<PoolState>,
-}
-
-#[derive(Debug, Default)]
-struct PoolState {
-    idle: Vec<Arc<Environment>>,
-    live: usize,
-    retired: bool,
-}
-
-enum Acquire {
-    Warm(Arc<Environment>),
-    Cold,
-    Throttled,
-}
-
-impl Pool {
-    fn lock(&self) -> std::sync::MutexGuard<'_, PoolState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn acquire(&self, max: usize) -> Acquire {
-        let mut st = self.lock();
-        // Most recently used first: it is the warmest.
-        while let Some(env) = st.idle.pop() {
-            if env.is_alive() {
-                return Acquire::Warm(env);
-            }
-        }
-        if st.live < max {
-            st.live += 1;
-            Acquire::Cold
-        } else {
-            Acquire::Throttled
-        }
-    }
-
-    /// Returns an environment after an invocation; false if it must be stopped instead.
-    fn release(&self, env: &Arc<Environment>) -> bool {
-        let mut st = self.lock();
-        if st.retired || !env.is_alive() || env.was_killed() {
-            return false;
-        }
-        env.touch();
-        st.idle.push(env.clone());
-        true
-    }
-
-    fn forget(&self, env: &Arc<Environment>) {
-        if env.forget_once() {
-            let mut st = self.lock();
-            st.live = st.live.saturating_sub(1);
-            st.idle.retain(|e| !Arc::ptr_eq(e, env));
-        }
-    }
 }
 
 impl Executor {
@@ -233,6 +194,10 @@ impl Executor {
             catalog,
             sink,
             pools: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(HashMap::new()),
+            provisioned: Mutex::new(HashMap::new()),
+            provision_wake: Notify::new(),
+            counters: Default::default(),
             all: Mutex::new(HashMap::new()),
             live: AtomicUsize::new(0),
             gone: Notify::new(),
@@ -240,16 +205,8 @@ impl Executor {
             egress_policy: Arc::new(lamina_runtime_api::egress::EgressPolicy::for_this_host()),
             ready_runtimes: Mutex::new(std::collections::HashSet::new()),
         });
-        let weak = Arc::downgrade(&inner);
-        let period = (inner.config.idle_timeout / 4)
-            .clamp(Duration::from_millis(50), Duration::from_secs(5));
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(period).await;
-                let Some(inner) = weak.upgrade() else { return };
-                inner.reap_idle();
-            }
-        });
+        crate::housekeeping::spawn(&inner);
+        crate::provisioned::spawn(&inner);
         Executor { inner }
     }
 
@@ -271,17 +228,35 @@ impl Executor {
 
     /// Environments of a function version, for visibility and tests.
     pub fn stats(&self, name: &str, version: &str) -> PoolStats {
-        let pools = self.inner.pools.lock().unwrap_or_else(|p| p.into_inner());
-        pools
+        let pool = self
+            .inner
+            .pools
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
             .get(&(name.to_string(), version.to_string()))
-            .map(|p| {
-                let st = p.lock();
-                PoolStats {
-                    live: st.live,
-                    idle: st.idle.len(),
-                }
-            })
-            .unwrap_or_default()
+            .cloned();
+        pool.map(|p| p.stats()).unwrap_or_default()
+    }
+
+    /// Environments of every function version, by function name and version.
+    pub fn all_stats(&self) -> Vec<(String, String, PoolStats)> {
+        let pools: Vec<Arc<Pool>> = self.inner.pool_list();
+        let mut out: Vec<_> = pools
+            .iter()
+            .map(|p| (p.version.name.clone(), p.version.version.clone(), p.stats()))
+            .collect();
+        out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        out
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &ExecutorConfig {
+        &self.inner.config
+    }
+
+    /// What housekeeping (freezing, reaping, making room in memory) has done.
+    pub fn housekeeping(&self) -> crate::housekeeping::HousekeepingStats {
+        self.inner.counters.snapshot()
     }
 
     /// Live environments across all functions.
@@ -325,40 +300,46 @@ impl Executor {
             return Err(ExecutorError::ShuttingDown);
         }
         let pool = self.inner.pool_for(&version);
+        let scaling = self.inner.scaling();
+        let wait_until = tokio::time::Instant::now() + self.inner.config.scale_wait;
         loop {
-            match pool.acquire(self.inner.config.max_environments_per_function) {
-                Acquire::Throttled => return Err(ExecutorError::Throttled),
-                Acquire::Warm(env) => match self.inner.run(&pool, env, false, &req).await {
-                    Some(result) => return Ok(result),
-                    // The environment died between its last invocation and this one: take
-                    // another, as if it had never been idle.
-                    None => continue,
-                },
-                Acquire::Cold => {
-                    let env = match self.inner.start(&pool).await {
+            // Registered before looking, so that room made meanwhile is not missed.
+            let room = pool.capacity.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            let env = match pool.acquire(&scaling) {
+                Acquire::Full => return Err(ExecutorError::Throttled),
+                Acquire::Warm(env) => env,
+                Acquire::Cold => return self.inner.cold(&pool, &req).await,
+                Acquire::Wait(mut handed, next_token) => {
+                    let token = next_token
+                        .map(tokio::time::Instant::from_std)
+                        .unwrap_or(wait_until)
+                        .min(wait_until);
+                    let got = tokio::select! {
+                        got = &mut handed => got.ok(),
+                        _ = room => None,
+                        _ = tokio::time::sleep_until(token) => None,
+                    };
+                    // Whatever woke us, an environment may have been handed over meanwhile.
+                    handed.close();
+                    match got.map_or_else(|| handed.try_recv(), Ok) {
                         Ok(env) => env,
-                        Err(StartFailure::Function(error_type, message)) => {
-                            pool.lock().live -= 1;
-                            return Ok(start_failure(&version, &req, error_type, &message));
+                        Err(_) if tokio::time::Instant::now() >= wait_until => {
+                            return Err(ExecutorError::Throttled);
                         }
-                        Err(StartFailure::Platform(e)) => {
-                            pool.lock().live -= 1;
-                            return Err(e);
-                        }
-                    };
-                    return match self.inner.run(&pool, env, true, &req).await {
-                        Some(result) => Ok(result),
-                        None => Ok(start_failure(
-                            &version,
-                            &req,
-                            "Runtime.ExitError",
-                            &format!(
-                                "RequestId: {} Error: Runtime exited before init",
-                                req.request_id
-                            ),
-                        )),
-                    };
+                        Err(_) => continue,
+                    }
                 }
+            };
+            if let Some(thaw) = env.take() {
+                self.inner.counters.thawed(thaw);
+            }
+            match self.inner.run(&pool, env, false, &req).await {
+                Some(result) => return Ok(result),
+                // The environment died between its last invocation and this one: take
+                // another, as if it had never been idle.
+                None => continue,
             }
         }
     }
@@ -416,17 +397,12 @@ impl Executor {
 }
 
 fn retire_pool(pool: &Pool) {
-    let idle = {
-        let mut st = pool.lock();
-        st.retired = true;
-        std::mem::take(&mut st.idle)
-    };
-    for env in idle {
+    for env in pool.retire() {
         env.kill();
     }
 }
 
-enum StartFailure {
+pub(crate) enum StartFailure {
     /// The function cannot start (bad bootstrap): reported as the invocation's error.
     Function(&'static str, String),
     /// The platform failed.
@@ -434,7 +410,11 @@ enum StartFailure {
 }
 
 impl Inner {
-    fn pool_for(&self, version: &Arc<FunctionVersion>) -> Arc<Pool> {
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn pool_for(&self, version: &Arc<FunctionVersion>) -> Arc<Pool> {
         let key = (version.name.clone(), version.version.clone());
         let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
         // The same snapshot (the same Arc, on the fast path): anything that changes what an
@@ -444,35 +424,75 @@ impl Inner {
         {
             return pool.clone();
         }
-        let pool = Arc::new(Pool {
-            version: version.clone(),
-            state: Mutex::new(PoolState::default()),
-        });
+        let bucket = self
+            .buckets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(version.name.clone())
+            .or_insert_with(|| Arc::new(Mutex::new(Bucket::full(self.config.scale_rate_per_10s))))
+            .clone();
+        let pool = Arc::new(Pool::new(version.clone(), bucket));
         if let Some(old) = pools.insert(key, pool.clone()) {
             retire_pool(&old);
         }
+        drop(pools);
+        // A provisioned target of this version now applies to the new pool.
+        self.provision_wake.notify_one();
         pool
     }
 
-    fn reap_idle(&self) {
-        let pools: Vec<Arc<Pool>> = {
-            let pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
-            pools.values().cloned().collect()
-        };
-        let now = Instant::now();
-        for pool in pools {
-            let expired: Vec<Arc<Environment>> = {
-                let mut st = pool.lock();
-                let (old, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut st.idle)
-                    .into_iter()
-                    .partition(|e| now.duration_since(e.last_used()) >= self.config.idle_timeout);
-                st.idle = keep;
-                old
-            };
-            for env in expired {
-                tracing::debug!(function = %pool.version.name, env = %env.id, "reaping idle environment");
-                env.kill();
+    /// Every pool, for a pass over all of them.
+    pub(crate) fn pool_list(&self) -> Vec<Arc<Pool>> {
+        let pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        pools.values().cloned().collect()
+    }
+
+    /// The pool of a version, if there is one.
+    pub(crate) fn existing_pool(&self, name: &str, version: &str) -> Option<Arc<Pool>> {
+        let pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        pools.get(&(name.to_string(), version.to_string())).cloned()
+    }
+
+    fn scaling(&self) -> Scaling {
+        Scaling {
+            max_environments: self.config.max_environments_per_function,
+            rate_per_10s: self.config.scale_rate_per_10s.max(1),
+            queue: self.config.scale_queue,
+        }
+    }
+
+    /// A cold start for `req`, counted in the pool already: start an environment and run the
+    /// invocation on it.
+    async fn cold(
+        self: &Arc<Self>,
+        pool: &Arc<Pool>,
+        req: &InvokeRequest,
+    ) -> Result<InvokeResult, ExecutorError> {
+        let version = &pool.version;
+        self.make_room(pool);
+        let env = match self.start(pool, false).await {
+            Ok(env) => env,
+            Err(StartFailure::Function(error_type, message)) => {
+                pool.start_failed(false);
+                return Ok(start_failure(version, req, error_type, &message));
             }
+            Err(StartFailure::Platform(e)) => {
+                pool.start_failed(false);
+                return Err(e);
+            }
+        };
+        env.set_state(crate::environment::EnvState::Busy);
+        match self.run(pool, env, true, req).await {
+            Some(result) => Ok(result),
+            None => Ok(start_failure(
+                version,
+                req,
+                "Runtime.ExitError",
+                &format!(
+                    "RequestId: {} Error: Runtime exited before init",
+                    req.request_id
+                ),
+            )),
         }
     }
 
@@ -482,6 +502,7 @@ impl Inner {
         version: &FunctionVersion,
         command: &RuntimeCommand,
         stream: &str,
+        provisioned: bool,
     ) -> LaunchSpec {
         let host = Layout {
             task_root: version.code_dir.clone(),
@@ -508,7 +529,14 @@ impl Inner {
                 .iter()
                 .map(|a| seen.map(&host, std::path::Path::new(a)).into_os_string())
                 .collect(),
-            env: environment_variables(version, stream, command, &seen, self.config.egress),
+            env: environment_variables(
+                version,
+                stream,
+                command,
+                &seen,
+                self.config.egress,
+                provisioned,
+            ),
             host,
             opt_dir: version.opt_dir.clone(),
             extra_ro,
@@ -554,12 +582,17 @@ impl Inner {
             region: String::new(),
             egress: true,
         };
-        let mut spec = self.launch_spec(&blank, &command, "");
+        let mut spec = self.launch_spec(&blank, &command, "", false);
         spec.env.push((AWAIT_FUNCTION_VAR.into(), "stdin".into()));
         self.launcher.keep_ready(spec, self.config.runtime_pool);
     }
 
-    async fn start(self: &Arc<Self>, pool: &Arc<Pool>) -> Result<Arc<Environment>, StartFailure> {
+    /// Starts an environment of the pool's version (counted in the pool already).
+    pub(crate) async fn start(
+        self: &Arc<Self>,
+        pool: &Arc<Pool>,
+        provisioned: bool,
+    ) -> Result<Arc<Environment>, StartFailure> {
         let version = &pool.version;
         let command = self
             .catalog
@@ -583,7 +616,7 @@ impl Inner {
             version.version,
             env_id
         );
-        let spec = self.launch_spec(version, &command, &stream);
+        let spec = self.launch_spec(version, &command, &stream, provisioned);
         let launcher = self.launcher.clone();
         // Init Duration counts from here: sandbox set-up is part of the init phase.
         let init_started = Instant::now();
@@ -606,6 +639,7 @@ impl Inner {
             launched,
             init_started,
             env_id.clone(),
+            provisioned,
             LogTarget {
                 group: version.log_group.clone(),
                 stream,
@@ -625,10 +659,13 @@ impl Inner {
                         .remove(&env.id);
                     inner.live.fetch_sub(1, Ordering::SeqCst);
                     inner.gone.notify_waiters();
+                    // A provisioned one is kept at the requested number: replaced.
+                    inner.provision_wake.notify_one();
                 }
             },
         )
         .map_err(|e| StartFailure::Platform(ExecutorError::Launch(LaunchError::Setup(e))))?;
+        pool.adopted(&env);
         self.live.fetch_add(1, Ordering::SeqCst);
         self.all
             .lock()
@@ -797,13 +834,14 @@ impl Inner {
         let duration = ended.duration_since(started);
         let duration_ms = duration.as_secs_f64() * 1000.0;
         let init_ms = match picked {
-            Some(p) if p.first_fetch => Some(
+            Some(p) if p.first_fetch && !env.initialised_ahead => Some(
                 p.init_done
                     .saturating_duration_since(env.started)
                     .as_secs_f64()
                     * 1000.0,
             ),
             Some(_) => None,
+            None if env.initialised_ahead => None,
             // Never fetched: init failed or timed out; report how long it ran.
             None => Some(ended.duration_since(env.started).as_secs_f64() * 1000.0),
         };
@@ -907,6 +945,7 @@ fn environment_variables(
     command: &RuntimeCommand,
     seen: &Layout,
     egress_allowed: bool,
+    provisioned: bool,
 ) -> Vec<(String, String)> {
     let task_root = seen.task_root.display().to_string();
     let runtime_dir = seen.runtime_dir.display().to_string();
@@ -932,7 +971,15 @@ fn environment_variables(
             version.log_group.clone(),
         ),
         ("AWS_LAMBDA_LOG_STREAM_NAME".into(), stream.to_string()),
-        ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into()),
+        (
+            "AWS_LAMBDA_INITIALIZATION_TYPE".into(),
+            if provisioned {
+                "provisioned-concurrency"
+            } else {
+                "on-demand"
+            }
+            .into(),
+        ),
         ("AWS_REGION".into(), version.region.clone()),
         ("AWS_DEFAULT_REGION".into(), version.region.clone()),
         ("LAMBDA_TASK_ROOT".into(), task_root.clone()),

@@ -136,6 +136,11 @@ pub trait EnvironmentControls: Send + Sync + Debug {
     /// Frees what the environment held on the host, once all its processes are gone. May
     /// block briefly.
     fn release(&self) {}
+    /// Stops (`true`) or resumes every process of the environment, so that an idle one uses
+    /// no CPU. Returns whether it was done; launchers that cannot freeze return false.
+    fn set_frozen(&self, _frozen: bool) -> bool {
+        false
+    }
 }
 
 /// Why an environment could not be started.
@@ -250,6 +255,17 @@ impl EnvironmentControls for ProcessGroup {
         if self.pid > 0 {
             let _ = killpg(Pid::from_raw(self.pid as i32), Signal::SIGKILL);
         }
+    }
+
+    fn set_frozen(&self, frozen: bool) -> bool {
+        // The group holds everything the runtime started (it cannot leave it without
+        // setsid, which a plain process launcher does not prevent).
+        let signal = if frozen {
+            Signal::SIGSTOP
+        } else {
+            Signal::SIGCONT
+        };
+        self.pid > 0 && killpg(Pid::from_raw(self.pid as i32), signal).is_ok()
     }
 
     fn peak_memory_bytes(&self) -> Option<u64> {

@@ -20,15 +20,23 @@
 
 pub mod environment;
 pub mod executor;
+mod housekeeping;
 pub mod launcher;
 pub mod logs;
+mod pool;
+mod provisioned;
 pub mod runtimes;
 pub mod sandboxed;
 pub mod version;
 
-pub use executor::{Executor, ExecutorConfig, ExecutorError, InvokeRequest, InvokeResult, Report};
+pub use environment::EnvState;
+pub use executor::{
+    Executor, ExecutorConfig, ExecutorError, InvokeRequest, InvokeResult, PoolStats, Report,
+};
+pub use housekeeping::HousekeepingStats;
 pub use launcher::{Launcher, Layout, ProcessLauncher};
 pub use logs::{LogEvent, LogSink};
+pub use provisioned::ProvisionedStatus;
 pub use runtimes::RuntimeCatalog;
 pub use sandboxed::SandboxLauncher;
 pub use version::FunctionVersion;

@@ -781,6 +781,28 @@ impl EnvironmentControls for Sandbox {
                 let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
             }
         }
+        // A frozen v1 cgroup keeps its tasks, SIGKILL pending, until it is thawed.
+        if let Some(c) = &self.cgroups {
+            let _ = c.set_frozen(false);
+        }
+    }
+
+    fn set_frozen(&self, frozen: bool) -> bool {
+        if let Some(c) = self.cgroups.as_ref().filter(|c| c.can_freeze()) {
+            return c.set_frozen(frozen).unwrap_or(false);
+        }
+        // Without a freezer: stop every process of the sandbox's tree. SIGSTOP cannot be
+        // caught, and reaches the namespace's PID 1 from outside it.
+        let signal = if frozen {
+            Signal::SIGSTOP
+        } else {
+            Signal::SIGCONT
+        };
+        let tree = crate::launcher::process_tree(self.outer);
+        tree.iter()
+            .filter(|pid| kill(Pid::from_raw(**pid as i32), signal).is_ok())
+            .count()
+            > 0
     }
 
     fn peak_memory_bytes(&self) -> Option<u64> {

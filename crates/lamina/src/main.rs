@@ -25,6 +25,8 @@ enum Command {
     Invoke(commands::invoke::Args),
     /// List functions.
     Ls(commands::ls::Args),
+    /// Show environments per function and state, concurrency, throttles and metrics.
+    Ps(commands::ps::Args),
     /// Delete a function.
     Rm(commands::rm::Args),
     /// Print a function's logs.
@@ -63,6 +65,7 @@ fn main() -> std::process::ExitCode {
             Command::Deploy(args) => commands::deploy::run(args).await,
             Command::Invoke(args) => commands::invoke::run(args).await,
             Command::Ls(args) => commands::ls::run(args).await,
+            Command::Ps(args) => commands::ps::run(args).await,
             Command::Rm(args) => commands::rm::run(args).await,
             Command::Logs(args) => commands::logs::run(args).await,
             Command::Doctor(args) => commands::doctor::run(args).await,

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Server, eventually};
+use common::{Server, eventually, pid_alive, processes_of, unique};
 use serde_json::json;
 
 const APP: &str = r#"
@@ -26,45 +26,6 @@ def die(event, context):
         os._exit(7)
     return {"env": TOKEN}
 "#;
-
-/// Host pids of the live processes of a function's environments, found by the
-/// `AWS_LAMBDA_FUNCTION_NAME` entry of their environment (pids inside a sandbox are
-/// namespace-local, so the function cannot tell us its host pid).
-/// The processes of `function`'s environments, found by the environment they were started
-/// with. A runtime started ahead of time was started with its template's, so the servers of
-/// the tests that use this keep none (`--runtime-pool 0`); `prestart.rs` covers those.
-fn processes_of(function: &str) -> Vec<u32> {
-    let want = format!("AWS_LAMBDA_FUNCTION_NAME={function}");
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .is_ok_and(|env| env.split(|b| *b == 0).any(|kv| kv == want.as_bytes()))
-        })
-        .filter(|pid| pid_alive(i64::from(*pid)))
-        .collect()
-}
-
-/// A function name no other test uses, so that its processes can be told apart.
-fn unique(name: &str) -> String {
-    format!(
-        "{name}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos()
-    )
-}
-
-fn pid_alive(pid: i64) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .unwrap_or_default()
-            .contains(") Z ")
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn timeout_kills_the_environment_and_the_next_invocation_works() {
@@ -191,7 +152,16 @@ async fn a_runtime_that_exits_is_replaced() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_invocations_scale_out_and_throttle_at_the_limit() {
-    let s = Server::start_with(&["--max-environments-per-function", "3"], None);
+    // No wait for an environment: at the limit, the next invocation is throttled at once.
+    let s = Server::start_with(
+        &[
+            "--max-environments-per-function",
+            "3",
+            "--scale-wait-ms",
+            "0",
+        ],
+        None,
+    );
     s.create("par", "python3.11", "app.sleepy", &[("app.py", APP, 0o644)])
         .await;
     let calls: Vec<_> = (0..3)
@@ -230,7 +200,7 @@ async fn concurrent_invocations_scale_out_and_throttle_at_the_limit() {
     assert_eq!(status, 429, "{}", String::from_utf8_lossy(&body));
     assert_eq!(h["x-amzn-errortype"], "TooManyRequestsException");
     let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(body["Reason"], "ConcurrentInvocationLimitExceeded");
+    assert_eq!(body["Reason"], "FunctionInvocationRateLimitExceeded");
     for b in futures_join(busy).await {
         assert_eq!(b.0, 200);
     }

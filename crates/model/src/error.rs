@@ -29,6 +29,9 @@ pub enum LambdaError {
     /// 400: a resource policy would exceed its size limit.
     #[error("{0}")]
     PolicyLengthExceeded(String),
+    /// 404: the version or alias has no provisioned concurrency configuration.
+    #[error("{0}")]
+    ProvisionedConcurrencyConfigNotFound(String),
     /// 429: throttled; `reason` is one of Lambda's throttle reasons.
     #[error("{message}")]
     TooManyRequests {
@@ -52,7 +55,9 @@ impl LambdaError {
     /// The HTTP status Lambda uses for this error.
     pub fn status(&self) -> u16 {
         match self {
-            LambdaError::ResourceNotFound(_) | LambdaError::UnknownOperation(_) => 404,
+            LambdaError::ResourceNotFound(_)
+            | LambdaError::UnknownOperation(_)
+            | LambdaError::ProvisionedConcurrencyConfigNotFound(_) => 404,
             LambdaError::ResourceConflict(_) => 409,
             LambdaError::InvalidParameterValue(_)
             | LambdaError::Validation(_)
@@ -77,6 +82,9 @@ impl LambdaError {
             LambdaError::RequestTooLarge(_) => "RequestTooLargeException",
             LambdaError::PreconditionFailed(_) => "PreconditionFailedException",
             LambdaError::PolicyLengthExceeded(_) => "PolicyLengthExceededException",
+            LambdaError::ProvisionedConcurrencyConfigNotFound(_) => {
+                "ProvisionedConcurrencyConfigNotFoundException"
+            }
             LambdaError::TooManyRequests { .. } => "TooManyRequestsException",
             LambdaError::InvalidRuntime(_) => "InvalidRuntimeException",
             LambdaError::UnknownOperation(_) => "UnknownOperationException",

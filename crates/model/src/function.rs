@@ -109,6 +109,9 @@ pub struct FunctionConfig {
     /// On `$LATEST`: the function's aliases by name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub aliases: BTreeMap<String, crate::alias::Alias>,
+    /// On `$LATEST`: provisioned concurrency by qualifier (a version number or an alias).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub provisioned_concurrency: BTreeMap<String, crate::provisioned::ProvisionedSetting>,
 }
 
 fn latest() -> String {
@@ -222,6 +225,7 @@ impl FunctionConfig {
             qualified_policies: BTreeMap::new(),
             layers: Vec::new(),
             reserved_concurrency: None,
+            provisioned_concurrency: BTreeMap::new(),
         };
         validate_tags(&cfg.tags)?;
         if req.runtime.is_none() {

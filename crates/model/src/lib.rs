@@ -21,7 +21,9 @@ pub mod layer;
 pub mod limits;
 pub mod names;
 pub mod policy;
+pub mod provisioned;
 pub mod runtime;
+pub mod status;
 
 pub use error::LambdaError;
 pub use function::{FunctionConfig, FunctionConfiguration};

@@ -215,6 +215,10 @@ impl Platform {
             config
                 .qualified_policies
                 .retain(|q, _| q.parse::<u64>().is_ok() || aliases.contains_key(q));
+            // So does its provisioned concurrency.
+            config
+                .provisioned_concurrency
+                .retain(|q, _| q.parse::<u64>().is_ok() || aliases.contains_key(q));
             Ok(())
         })
         .await

@@ -141,6 +141,18 @@ impl Concurrency {
     pub(crate) fn throttles(&self, function: &str) -> u64 {
         self.counter(function).throttles.load(Ordering::Relaxed)
     }
+
+    /// Counts a throttle decided after admission (no environment could be had in time).
+    pub(crate) fn count_throttle(&self, function: &str) {
+        self.counter(function)
+            .throttles
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Invocations of `function` running now.
+    pub(crate) fn in_flight(&self, function: &str) -> u32 {
+        self.counter(function).in_flight.load(Ordering::SeqCst)
+    }
 }
 
 impl Platform {

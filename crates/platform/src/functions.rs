@@ -609,6 +609,8 @@ impl Platform {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&r.name);
+        self.inner.executor.set_provisioned(&r.name, Vec::new());
+        self.inner.metrics.forget(&r.name);
         self.inner.executor.retire_function(&r.name);
         self.collect_code(&removed.code.id).await;
         let mut version_codes = version_codes;

@@ -160,17 +160,23 @@ impl Platform {
             tail,
         };
         let result = self.executor().invoke(version, req).await.map_err(|e| match e {
-            ExecutorError::Throttled => LambdaError::TooManyRequests {
-                reason: "ConcurrentInvocationLimitExceeded".into(),
-                message: "Rate Exceeded.".into(),
-            },
+            ExecutorError::Throttled => {
+                self.inner.concurrency.count_throttle(&r.name);
+                LambdaError::TooManyRequests {
+                    reason: "FunctionInvocationRateLimitExceeded".into(),
+                    message: "Rate Exceeded.".into(),
+                }
+            }
             ExecutorError::ShuttingDown => LambdaError::Service("The server is shutting down.".into()),
             ExecutorError::Runtime(e) => LambdaError::InvalidRuntime(e.to_string()),
             ExecutorError::Launch(e) => {
                 tracing::error!(function = %r.name, error = %e, "could not start an environment");
                 LambdaError::Service(format!("Could not start an execution environment: {e}"))
             }
-        })?;
+                })?;
+        self.inner
+            .metrics
+            .record(&r.name, &result.report, result.function_error.is_some());
         Ok(InvokeOutput {
             status: 200,
             payload: result.payload,

@@ -8,6 +8,9 @@
 //! - [`policy`]: AddPermission, RemovePermission and GetPolicy.
 //! - [`aliases`]: CreateAlias, GetAlias, UpdateAlias, DeleteAlias, ListAliases.
 //! - [`concurrency`]: the server's limit, reserved concurrency, admission and throttling.
+//! - [`provisioned`]: provisioned concurrency on versions and aliases.
+//! - [`status`]: what `lamina ps` shows: environments by state, concurrency, throttles and
+//!   per-function invocation metrics.
 //! - [`versions`]: PublishVersion, ListVersionsByFunction, deleting one version.
 //! - [`tags`]: TagResource, UntagResource and ListTags on functions.
 //! - [`layers`]: layer versions, and the layers functions use.
@@ -27,6 +30,8 @@ pub mod layers;
 pub mod logs;
 mod paging;
 pub mod policy;
+pub mod provisioned;
+pub mod status;
 pub mod tags;
 pub mod versions;
 
@@ -90,6 +95,7 @@ struct Inner {
     // Serializes control-plane changes so that code clean-up never races a create.
     control: tokio::sync::Mutex<()>,
     concurrency: Arc<concurrency::Concurrency>,
+    metrics: status::Metrics,
 }
 
 impl Platform {
@@ -112,6 +118,7 @@ impl Platform {
         let sink = Arc::new(logs::StoreSink(logs.clone()));
         let executor = Executor::new(config.executor.clone(), launcher, catalog, sink);
         let mut cache = HashMap::new();
+        let mut provisioned_at_start = Vec::new();
         for cfg in store.all().await? {
             let versions = store.versions(&cfg.name).await?;
             // The merged /opt of each layered function and version, rebuilt if it was removed.
@@ -132,6 +139,7 @@ impl Platform {
             if let Some(v) = &cached.version {
                 executor.expect_runtime(v.runtime);
             }
+            provisioned_at_start.push(cached.config.name.clone());
             cache.insert(cached.config.name.clone(), Arc::new(cached));
         }
         let flusher = Arc::downgrade(&logs);
@@ -144,7 +152,7 @@ impl Platform {
                 logs.flush();
             }
         });
-        Ok(Platform {
+        let platform = Platform {
             inner: Arc::new(Inner {
                 identity: config.identity,
                 store,
@@ -163,8 +171,15 @@ impl Platform {
                 },
                 cache: RwLock::new(cache),
                 control: tokio::sync::Mutex::new(()),
+                metrics: Default::default(),
             }),
-        })
+        };
+        for name in provisioned_at_start {
+            if let Some(entry) = platform.cached(&name) {
+                platform.inner.sync_provisioned(&entry);
+            }
+        }
+        Ok(platform)
     }
 
     /// Region and account.
@@ -232,6 +247,7 @@ impl Inner {
         if let Some(v) = &cached.version {
             self.executor.expect_runtime(v.runtime);
         }
+        self.sync_provisioned(&cached);
         self.cache
             .write()
             .unwrap_or_else(|p| p.into_inner())

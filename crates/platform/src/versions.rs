@@ -72,6 +72,7 @@ impl Platform {
         version.aliases = Default::default();
         version.qualified_policies = Default::default();
         version.reserved_concurrency = None;
+        version.provisioned_concurrency = Default::default();
         if let Some(d) = &req.description {
             version.description = d.clone();
         }

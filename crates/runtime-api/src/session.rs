@@ -130,6 +130,9 @@ pub struct Session {
     state: Mutex<State>,
     wake: Notify,
     closed: watch::Sender<bool>,
+    /// How the init phase ended: `Some(true)` at the first `/next`, `Some(false)` on an init
+    /// error or a close before it.
+    init_end: watch::Sender<Option<bool>>,
 }
 
 impl Default for Session {
@@ -142,6 +145,7 @@ impl Default for Session {
             }),
             wake: Notify::new(),
             closed: watch::channel(false).0,
+            init_end: watch::channel(None).0,
         }
     }
 }
@@ -199,6 +203,7 @@ impl Session {
             _ => {}
         }
         drop(st);
+        self.end_init(false);
         self.closed.send_replace(true);
         self.wake.notify_waiters();
         self.wake.notify_one();
@@ -207,6 +212,31 @@ impl Session {
     /// Whether [`close`](Session::close) was called.
     pub fn is_closed(&self) -> bool {
         *self.closed.borrow()
+    }
+
+    /// Waits for the end of the init phase: true once the runtime asked for its first
+    /// invocation, false if it reported an init error or the session closed first.
+    pub async fn initialized(&self) -> bool {
+        let mut rx = self.init_end.subscribe();
+        rx.wait_for(Option::is_some)
+            .await
+            .map(|end| end.unwrap_or(false))
+            .unwrap_or(false)
+    }
+
+    /// Whether the runtime has asked for its first invocation.
+    pub fn is_initialized(&self) -> bool {
+        *self.init_end.borrow() == Some(true)
+    }
+
+    fn end_init(&self, ok: bool) {
+        self.init_end.send_if_modified(|end| {
+            let first = end.is_none();
+            if first {
+                *end = Some(ok);
+            }
+            first
+        });
     }
 
     /// Resolves once the session is closed.
@@ -227,6 +257,7 @@ impl Session {
                         let init_done = *st.initialized.get_or_insert(at);
                         let first_fetch = !st.delivered;
                         st.delivered = true;
+                        self.end_init(true);
                         let deadline = at + inv.timeout;
                         let deadline_ms = epoch_ms(SystemTime::now() + inv.timeout);
                         st.phase = Phase::Running {
@@ -264,6 +295,8 @@ impl Session {
                     }
                     Phase::Init | Phase::Waiting => {
                         st.initialized.get_or_insert_with(Instant::now);
+                        drop(st);
+                        self.end_init(true);
                     }
                 }
             }
@@ -301,6 +334,7 @@ impl Session {
         if st.initialized.is_some() {
             return Err(Refusal::InvalidStateTransition);
         }
+        self.end_init(false);
         match std::mem::replace(&mut st.phase, Phase::Closed) {
             Phase::Assigned(inv) => {
                 drop(st);

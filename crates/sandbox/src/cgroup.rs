@@ -9,6 +9,10 @@
 //!   this project is developed on are hybrid: the v2 code is checked against a directory
 //!   tree in the tests, not against a real v2 kernel.)
 //!
+//! Freezing: on v1 the `freezer` hierarchy, when mounted, holds one more directory per
+//! sandbox; on v2 every cgroup has `cgroup.freeze`. An idle sandbox is frozen so that it
+//! uses no CPU between invocations, as Lambda freezes its environments.
+//!
 //! The platform creates a sandbox's cgroups and sets their limits before the sandbox starts;
 //! the sandbox's first process joins them before it forks, so everything it starts is born
 //! inside.
@@ -110,11 +114,14 @@ pub fn detect(root: &Path) -> Layout {
     ))
 }
 
+/// The v1 hierarchy used for freezing, when the host mounts it; optional.
+const FREEZER: &str = "freezer";
+
 /// The cgroups of one sandbox.
 #[derive(Debug)]
 pub struct Cgroups {
     v2: bool,
-    /// v1: memory, pids, cpu directories; v2: the one directory.
+    /// v1: memory, pids, cpu (and freezer, when mounted) directories; v2: the one directory.
     dirs: Vec<PathBuf>,
 }
 
@@ -152,9 +159,8 @@ impl Cgroups {
         let cgroups = match layout {
             Layout::V1 { root } => Cgroups {
                 v2: false,
-                dirs: CONTROLLERS
-                    .iter()
-                    .map(|c| root.join(c).join(PARENT).join(instance).join(id))
+                dirs: v1_hierarchies(root)
+                    .map(|h| h.join(PARENT).join(instance).join(id))
                     .collect(),
             },
             Layout::V2 { root } => {
@@ -269,6 +275,34 @@ impl Cgroups {
         read_u64(&self.dirs[0].join(file))
     }
 
+    /// Freezes (`true`) or thaws every process of the sandbox. Returns `Ok(false)` when
+    /// this host cannot freeze cgroups (v1 without the freezer hierarchy). The kernel
+    /// finishes freezing asynchronously; thawing takes effect at once.
+    pub fn set_frozen(&self, frozen: bool) -> io::Result<bool> {
+        if self.v2 {
+            write(
+                &self.dirs[0].join("cgroup.freeze"),
+                if frozen { "1" } else { "0" },
+            )?;
+            return Ok(true);
+        }
+        match self.dirs.get(CONTROLLERS.len()) {
+            Some(dir) => {
+                write(
+                    &dir.join("freezer.state"),
+                    if frozen { "FROZEN" } else { "THAWED" },
+                )?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Whether the sandbox's cgroups can be frozen.
+    pub fn can_freeze(&self) -> bool {
+        self.v2 || self.dirs.len() > CONTROLLERS.len()
+    }
+
     /// Whether the kernel's OOM killer killed a process of the sandbox.
     pub fn oom_killed(&self) -> bool {
         let file = if self.v2 {
@@ -313,13 +347,19 @@ impl Cgroups {
 /// The `lamina` directories under which servers keep their instances.
 fn parents(layout: &Layout) -> Vec<PathBuf> {
     match layout {
-        Layout::V1 { root } => CONTROLLERS
-            .iter()
-            .map(|c| root.join(c).join(PARENT))
-            .collect(),
+        Layout::V1 { root } => v1_hierarchies(root).map(|h| h.join(PARENT)).collect(),
         Layout::V2 { root } => vec![root.join(PARENT)],
         Layout::Unavailable(_) => Vec::new(),
     }
+}
+
+/// The v1 hierarchies a sandbox joins: the required controllers, then the freezer when the
+/// host mounts it.
+fn v1_hierarchies(root: &Path) -> impl Iterator<Item = PathBuf> + '_ {
+    CONTROLLERS
+        .iter()
+        .map(|c| root.join(c))
+        .chain(Some(root.join(FREEZER)).filter(|f| f.join("tasks").exists()))
 }
 
 fn remove_instance_dir(dir: &Path) {

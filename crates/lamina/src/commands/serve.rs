@@ -58,6 +58,31 @@ pub struct Args {
     /// default one per 128 MB of this machine's memory, between 10 and 1,000.
     #[arg(long)]
     concurrency_limit: Option<u32>,
+    /// New execution environments per function per 10 seconds, refilled continuously (AWS
+    /// Lambda: 1,000); by default 100 per CPU core, at most 1,000.
+    #[arg(long)]
+    scale_rate: Option<u32>,
+    /// Invocations of one function version that may wait for an environment while the
+    /// function is at its scaling rate or environment limit; more are throttled (429).
+    #[arg(long, default_value_t = 64)]
+    scale_queue: usize,
+    /// Longest an invocation waits for an environment before it is throttled (429), in ms.
+    #[arg(long, default_value_t = 10_000)]
+    scale_wait_ms: u64,
+    /// Idle environments are frozen (they use no CPU) once unused this long, in ms; 0 never
+    /// freezes.
+    #[arg(long, default_value_t = 100)]
+    freeze_after_ms: u64,
+    /// Memory (MB, as functions configure it) all environments may hold together; beyond it
+    /// the least recently used idle environments are stopped. By default 90% of this
+    /// machine's memory; 0 sets no budget.
+    #[arg(long)]
+    memory_budget_mb: Option<u64>,
+    /// When this machine's available memory falls below this (MB), idle environments are
+    /// stopped, least recently used first. By default 5% of its memory (at least 256); 0
+    /// never.
+    #[arg(long)]
+    memory_reserve_mb: Option<u64>,
     /// Bytes of logs kept per function before its oldest streams are removed.
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
     log_group_max_bytes: u64,
@@ -140,9 +165,8 @@ fn keep_large_buffers_out_of_the_heap() {
     }
 }
 
-/// One concurrent execution per 128 MB of memory (Lambda's smallest function), between 10
-/// and Lambda's default quota of 1,000.
-fn default_concurrency_limit() -> u32 {
+/// This machine's memory in MB (8 GB when it cannot be read).
+fn memory_total_mb() -> u64 {
     let total_kb: u64 = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {
@@ -151,7 +175,20 @@ fn default_concurrency_limit() -> u32 {
                 .and_then(|v| v.split_whitespace().next()?.parse().ok())
         })
         .unwrap_or(8 * 1024 * 1024);
-    (total_kb / (128 * 1024)).clamp(10, 1000) as u32
+    total_kb / 1024
+}
+
+/// One concurrent execution per 128 MB of memory (Lambda's smallest function), between 10
+/// and Lambda's default quota of 1,000.
+fn default_concurrency_limit() -> u32 {
+    (memory_total_mb() / 128).clamp(10, 1000) as u32
+}
+
+/// 100 new environments per 10 s per CPU core (a core starts about that many sandboxed
+/// runtimes a second), at most Lambda's 1,000.
+fn default_scale_rate() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores as u32 * 100).min(1000)
 }
 
 /// Runs the server.
@@ -183,6 +220,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
             egress: args.egress,
             runtime_pool: args.runtime_pool,
+            scale_rate_per_10s: args.scale_rate.unwrap_or_else(default_scale_rate).max(1),
+            scale_queue: args.scale_queue,
+            scale_wait: Duration::from_millis(args.scale_wait_ms),
+            freeze_after: (args.freeze_after_ms > 0)
+                .then(|| Duration::from_millis(args.freeze_after_ms)),
+            memory_budget_mb: args
+                .memory_budget_mb
+                .unwrap_or_else(|| memory_total_mb() * 9 / 10),
+            memory_reserve_mb: args
+                .memory_reserve_mb
+                .unwrap_or_else(|| (memory_total_mb() / 20).max(256)),
             ..ExecutorConfig::default()
         },
         log_group_max_bytes: args.log_group_max_bytes.max(64 * 1024),
@@ -209,6 +257,21 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         "  concurrency: {} concurrent executions",
         platform.concurrency_limit()
     );
+    let ex = platform.executor().config();
+    eprintln!(
+        "  scaling: {} new environments per function per 10 s, {} may wait up to {} ms",
+        ex.scale_rate_per_10s,
+        ex.scale_queue,
+        ex.scale_wait.as_millis()
+    );
+    eprintln!(
+        "  idle environments: frozen after {}, stopped after {} s; memory budget {}, reserve {}",
+        ex.freeze_after
+            .map_or("never".to_string(), |d| format!("{} ms", d.as_millis())),
+        ex.idle_timeout.as_secs(),
+        mb_or_none(ex.memory_budget_mb),
+        mb_or_none(ex.memory_reserve_mb),
+    );
     eprintln!("  region {} account {}", args.region, args.account);
     let grace = Duration::from_secs(args.shutdown_grace);
     lamina_api::serve(listener, platform.clone(), shutdown_signal(), grace).await?;
@@ -216,6 +279,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     platform.shutdown(Duration::from_secs(5)).await;
     eprintln!("lamina: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+fn mb_or_none(mb: u64) -> String {
+    if mb == 0 {
+        "none".into()
+    } else {
+        format!("{mb} MB")
+    }
 }
 
 async fn shutdown_signal() {

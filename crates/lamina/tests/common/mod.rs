@@ -464,3 +464,41 @@ pub fn sandbox_cgroups(server: u32, ctrl: &str) -> Vec<std::path::PathBuf> {
         .filter(|p| p.is_dir())
         .collect()
 }
+
+/// Host pids of the live processes of a function's environments, found by the
+/// `AWS_LAMBDA_FUNCTION_NAME` entry of the environment they were started with (pids inside a
+/// sandbox are namespace-local, so the function cannot tell us its host pid). A runtime started ahead of time was started with its template's, so the servers of
+/// the tests that use this keep none (`--runtime-pool 0`); `prestart.rs` covers those.
+pub fn processes_of(function: &str) -> Vec<u32> {
+    let want = format!("AWS_LAMBDA_FUNCTION_NAME={function}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|kv| kv == want.as_bytes()))
+        })
+        .filter(|pid| pid_alive(i64::from(*pid)))
+        .collect()
+}
+
+/// A function name no other test uses, so that its processes can be told apart.
+pub fn unique(name: &str) -> String {
+    format!(
+        "{name}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    )
+}
+
+/// Whether the process exists and is not a zombie.
+pub fn pid_alive(pid: i64) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ")
+}

@@ -1,0 +1,154 @@
+//! What happens to environments between invocations: idle ones are frozen once unused for a
+//! moment (so they use no CPU, as Lambda freezes its environments), stopped once idle past
+//! the idle timeout (provisioned ones excepted), and, when memory runs short (the server's
+//! memory budget, or the host's available memory below its reserve), stopped least recently
+//! used first.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::executor::Inner;
+use crate::pool::Pool;
+
+/// What housekeeping did since the server started.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    reaped: AtomicU64,
+    evicted: AtomicU64,
+    frozen: AtomicU64,
+    thaws: AtomicU64,
+    thaw_ns: AtomicU64,
+    thaw_max_ns: AtomicU64,
+}
+
+/// A copy of the counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HousekeepingStats {
+    /// Idle environments stopped after the idle timeout.
+    pub reaped: u64,
+    /// Idle environments stopped to make room in memory.
+    pub evicted: u64,
+    /// Times an idle environment was frozen.
+    pub frozen: u64,
+    /// Times a frozen environment was thawed for an invocation.
+    pub thaws: u64,
+    /// Total time spent thawing, in nanoseconds.
+    pub thaw_ns: u64,
+    /// Longest thaw, in nanoseconds.
+    pub thaw_max_ns: u64,
+}
+
+impl Counters {
+    pub(crate) fn thawed(&self, took: Duration) {
+        let ns = took.as_nanos() as u64;
+        self.thaws.fetch_add(1, Ordering::Relaxed);
+        self.thaw_ns.fetch_add(ns, Ordering::Relaxed);
+        self.thaw_max_ns.fetch_max(ns, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> HousekeepingStats {
+        HousekeepingStats {
+            reaped: self.reaped.load(Ordering::Relaxed),
+            evicted: self.evicted.load(Ordering::Relaxed),
+            frozen: self.frozen.load(Ordering::Relaxed),
+            thaws: self.thaws.load(Ordering::Relaxed),
+            thaw_ns: self.thaw_ns.load(Ordering::Relaxed),
+            thaw_max_ns: self.thaw_max_ns.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Starts the housekeeping task; it ends with the executor.
+pub(crate) fn spawn(inner: &Arc<Inner>) {
+    let config = &inner.config;
+    let mut period =
+        (config.idle_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
+    if let Some(after) = config.freeze_after {
+        period = period.min((after / 2).max(Duration::from_millis(10)));
+    }
+    if config.memory_reserve_mb > 0 {
+        period = period.min(Duration::from_secs(1));
+    }
+    let weak = Arc::downgrade(inner);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(period).await;
+            let Some(inner) = weak.upgrade() else { return };
+            inner.housekeep();
+        }
+    });
+}
+
+impl Inner {
+    fn housekeep(&self) {
+        let now = Instant::now();
+        let pools = self.pool_list();
+        for pool in &pools {
+            for env in pool.take_expired(now, self.config.idle_timeout) {
+                tracing::debug!(function = %pool.version.name, env = %env.id, "reaping idle environment");
+                self.counters.reaped.fetch_add(1, Ordering::Relaxed);
+                env.kill();
+            }
+            if let Some(after) = self.config.freeze_after {
+                let n = pool.freeze_idle(now, after);
+                self.counters.frozen.fetch_add(n as u64, Ordering::Relaxed);
+            }
+        }
+        if self.config.memory_reserve_mb > 0
+            && let Some(available) = mem_available_mb()
+            && available < self.config.memory_reserve_mb
+        {
+            let short = self.config.memory_reserve_mb - available;
+            tracing::warn!(
+                available_mb = available,
+                short_mb = short,
+                "memory is short: stopping idle environments"
+            );
+            self.evict(short, &pools, None);
+        }
+    }
+
+    /// Before a cold start in `pool` (already counted): keeps the memory configured for all
+    /// environments within the budget by stopping the least recently used idle ones.
+    pub(crate) fn make_room(&self, pool: &Arc<Pool>) {
+        let budget = self.config.memory_budget_mb;
+        if budget == 0 {
+            return;
+        }
+        let pools = self.pool_list();
+        let used: u64 = pools.iter().map(|p| p.memory_mb()).sum();
+        if used > budget {
+            self.evict(used - budget, &pools, Some(pool));
+        }
+    }
+
+    /// Stops idle on-demand environments, least recently used first across all pools (but
+    /// `sparing`), until `mb` of configured memory is freed or none is left.
+    fn evict(&self, mb: u64, pools: &[Arc<Pool>], sparing: Option<&Arc<Pool>>) {
+        let mut freed = 0;
+        while freed < mb {
+            let oldest = pools
+                .iter()
+                .filter(|p| !sparing.is_some_and(|s| Arc::ptr_eq(s, p)))
+                .filter_map(|p| p.oldest_idle().map(|at| (at, p)))
+                .min_by_key(|(at, _)| *at);
+            let Some((_, pool)) = oldest else { break };
+            let Some(env) = pool.take_oldest_idle() else {
+                continue;
+            };
+            tracing::info!(function = %pool.version.name, env = %env.id, "stopping the least recently used idle environment for memory");
+            self.counters.evicted.fetch_add(1, Ordering::Relaxed);
+            freed += u64::from(pool.version.memory_mb);
+            env.kill();
+        }
+    }
+}
+
+/// The host's available memory, in MB.
+fn mem_available_mb() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024)
+}

@@ -1,0 +1,82 @@
+//! What `GET /_lamina/status` answers and `lamina ps` shows: the server's concurrency, its
+//! environments per function version and state, and per-function invocation metrics kept
+//! since the server started (for a later export).
+
+use serde::{Deserialize, Serialize};
+
+/// The whole server.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerStatus {
+    /// Concurrent executions of the whole server.
+    pub concurrency_limit: u32,
+    /// Of which not reserved by any function.
+    pub unreserved_concurrency: u32,
+    /// Invocations running now.
+    pub concurrent_executions: u32,
+    /// Live environments.
+    pub environments: usize,
+    /// Idle environments stopped after the idle timeout, since start.
+    pub reaped: u64,
+    /// Idle environments stopped to make room in memory, since start.
+    pub evicted: u64,
+    /// Times an idle environment was frozen, since start.
+    pub freezes: u64,
+    /// Times a frozen environment was thawed for an invocation.
+    pub thaws: u64,
+    /// Mean thaw time, in microseconds.
+    pub thaw_mean_us: f64,
+    /// Longest thaw, in microseconds.
+    pub thaw_max_us: f64,
+    /// Every function.
+    pub functions: Vec<FunctionStatus>,
+}
+
+/// One function, all versions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FunctionStatus {
+    /// Name.
+    pub name: String,
+    /// Reserved concurrency, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reserved_concurrency: Option<u32>,
+    /// Invocations running now.
+    pub concurrent_executions: u32,
+    /// Invocations refused with 429 since start.
+    pub throttles: u64,
+    /// Invocations run since start.
+    pub invocations: u64,
+    /// Of which ended with a function error.
+    pub errors: u64,
+    /// Of which started an environment.
+    pub cold_starts: u64,
+    /// Sum of their durations, in ms.
+    pub duration_ms: f64,
+    /// Sum of billed ms times configured memory in MB (÷ 1,024,000 for GB-seconds).
+    pub billed_mb_ms: u64,
+    /// Environments, per version that has any.
+    pub versions: Vec<VersionStatus>,
+}
+
+/// The environments of one function version.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionStatus {
+    /// `$LATEST` or a number.
+    pub version: String,
+    /// Being started or initialising.
+    pub initialising: usize,
+    /// Idle, not frozen.
+    pub idle: usize,
+    /// Running an invocation.
+    pub busy: usize,
+    /// Idle and frozen.
+    pub frozen: usize,
+    /// Provisioned (any state).
+    pub provisioned: usize,
+    /// Invocations waiting for an environment.
+    pub waiting: usize,
+    /// Environments started since the version's pool was made.
+    pub created: u64,
+}

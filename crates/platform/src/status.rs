@@ -1,0 +1,128 @@
+//! Visibility: per-function invocation metrics kept since the server started, and the status
+//! `lamina ps` shows (environments per version and state, concurrency, throttles).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use lamina_executor::Report;
+use lamina_model::status::{FunctionStatus, ServerStatus, VersionStatus};
+
+use crate::Platform;
+
+/// Per-function counters.
+#[derive(Debug, Default)]
+pub(crate) struct Metrics {
+    // Short critical sections only.
+    functions: Mutex<HashMap<String, Arc<Counters>>>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    invocations: AtomicU64,
+    errors: AtomicU64,
+    cold_starts: AtomicU64,
+    duration_us: AtomicU64,
+    billed_mb_ms: AtomicU64,
+}
+
+impl Metrics {
+    fn of(&self, function: &str) -> Arc<Counters> {
+        let mut all = self.functions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = all.get(function) {
+            return c.clone();
+        }
+        all.entry(function.to_string()).or_default().clone()
+    }
+
+    /// Counts one invocation that ran.
+    pub(crate) fn record(&self, function: &str, report: &Report, failed: bool) {
+        let c = self.of(function);
+        c.invocations.fetch_add(1, Ordering::Relaxed);
+        if failed {
+            c.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        if report.init_ms.is_some() {
+            c.cold_starts.fetch_add(1, Ordering::Relaxed);
+        }
+        c.duration_us
+            .fetch_add((report.duration_ms * 1000.0) as u64, Ordering::Relaxed);
+        c.billed_mb_ms.fetch_add(
+            report.billed_ms * u64::from(report.memory_mb),
+            Ordering::Relaxed,
+        );
+    }
+
+    pub(crate) fn forget(&self, function: &str) {
+        self.functions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(function);
+    }
+}
+
+impl Platform {
+    /// Everything `lamina ps` shows.
+    pub fn status(&self) -> ServerStatus {
+        let executor = self.executor();
+        let house = executor.housekeeping();
+        let mut functions: Vec<FunctionStatus> = {
+            let cache = self.inner.cache.read().unwrap_or_else(|p| p.into_inner());
+            cache
+                .values()
+                .map(|c| FunctionStatus {
+                    name: c.config.name.clone(),
+                    reserved_concurrency: c.config.reserved_concurrency,
+                    ..FunctionStatus::default()
+                })
+                .collect()
+        };
+        functions.sort_by(|a, b| a.name.cmp(&b.name));
+        let pools = executor.all_stats();
+        let concurrency = &self.inner.concurrency;
+        for f in &mut functions {
+            f.concurrent_executions = concurrency.in_flight(&f.name);
+            f.throttles = concurrency.throttles(&f.name);
+            let c = self.inner.metrics.of(&f.name);
+            f.invocations = c.invocations.load(Ordering::Relaxed);
+            f.errors = c.errors.load(Ordering::Relaxed);
+            f.cold_starts = c.cold_starts.load(Ordering::Relaxed);
+            f.duration_ms = c.duration_us.load(Ordering::Relaxed) as f64 / 1000.0;
+            f.billed_mb_ms = c.billed_mb_ms.load(Ordering::Relaxed);
+            f.versions = pools
+                .iter()
+                .filter(|(name, _, s)| *name == f.name && s.live > 0)
+                .map(|(_, version, s)| VersionStatus {
+                    version: version.clone(),
+                    initialising: s.initialising,
+                    idle: s.idle - s.frozen.min(s.idle),
+                    busy: s.busy,
+                    frozen: s.frozen,
+                    provisioned: s.provisioned,
+                    waiting: s.waiting,
+                    created: s.created,
+                })
+                .collect();
+        }
+        let us = |ns: u64| ns as f64 / 1000.0;
+        ServerStatus {
+            concurrency_limit: concurrency.limit,
+            unreserved_concurrency: concurrency
+                .limit
+                .saturating_sub(concurrency.reserved_total.load(Ordering::SeqCst)),
+            concurrent_executions: functions.iter().map(|f| f.concurrent_executions).sum(),
+            environments: executor.live_environments(),
+            reaped: house.reaped,
+            evicted: house.evicted,
+            freezes: house.frozen,
+            thaws: house.thaws,
+            thaw_mean_us: if house.thaws == 0 {
+                0.0
+            } else {
+                us(house.thaw_ns) / house.thaws as f64
+            },
+            thaw_max_us: us(house.thaw_max_ns),
+            functions,
+        }
+    }
+}
