@@ -204,6 +204,26 @@ def main(endpoint):
     ran = {c.invoke(FunctionName="py-fn", Qualifier="prod")["ExecutedVersion"] for _ in range(40)}
     check(ran == {"1", v2}, "a weighted alias runs both versions")
     check([x["Name"] for x in c.list_aliases(FunctionName="py-fn", FunctionVersion=v2)["Aliases"]] == ["prod"], "list_aliases")
+
+    # Provisioned concurrency on a version: accepted at once, READY once initialised.
+    pc = c.put_provisioned_concurrency_config(FunctionName="py-fn", Qualifier=v2, ProvisionedConcurrentExecutions=1)
+    check(pc["RequestedProvisionedConcurrentExecutions"] == 1 and pc["Status"] in ("IN_PROGRESS", "READY"),
+          "put_provisioned_concurrency_config")
+    for _ in range(200):
+        pc = c.get_provisioned_concurrency_config(FunctionName="py-fn", Qualifier=v2)
+        if pc["Status"] == "READY":
+            break
+        time.sleep(0.1)
+    check(pc["Status"] == "READY" and pc["AllocatedProvisionedConcurrentExecutions"] == 1,
+          "get_provisioned_concurrency_config reaches READY")
+    items = c.list_provisioned_concurrency_configs(FunctionName="py-fn")["ProvisionedConcurrencyConfigs"]
+    check([i["FunctionArn"].rsplit(":", 1)[1] for i in items] == [v2], "list_provisioned_concurrency_configs")
+    c.delete_provisioned_concurrency_config(FunctionName="py-fn", Qualifier=v2)
+    try:
+        c.get_provisioned_concurrency_config(FunctionName="py-fn", Qualifier=v2)
+        check(False, "deleted provisioned concurrency gone")
+    except c.exceptions.ProvisionedConcurrencyConfigNotFoundException:
+        check(True, "delete_provisioned_concurrency_config")
     try:
         c.delete_function(FunctionName="py-fn", Qualifier="1")
         check(False, "a version an alias uses is kept")
@@ -223,7 +243,7 @@ def main(endpoint):
     except c.exceptions.ResourceNotFoundException:
         check(True, "delete_function with Qualifier removes the version")
 
-        # Layers: publish, attach, import from /opt/python, read back, list, delete.
+    # Layers: publish, attach, import from /opt/python, read back, list, delete.
     layer_zip = package({"python/shared.py": ("VALUE = 'from a layer'\n", 0o644)})
     lv = c.publish_layer_version(LayerName="shared", Content={"ZipFile": layer_zip},
                                  CompatibleRuntimes=["python3.11"], Description="shared code")

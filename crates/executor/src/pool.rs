@@ -291,6 +291,14 @@ impl Pool {
     /// Idle on-demand environments unused for at least `age`, taken out of the pool.
     pub(crate) fn take_expired(&self, now: Instant, age: Duration) -> Vec<Arc<Environment>> {
         let mut st = self.lock();
+        // Least recently used first: nothing has expired if the first has not.
+        if st
+            .idle
+            .first()
+            .is_none_or(|e| now.duration_since(e.last_used()) < age)
+        {
+            return Vec::new();
+        }
         let (old, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut st.idle)
             .into_iter()
             .partition(|e| now.duration_since(e.last_used()) >= age);

@@ -250,6 +250,12 @@ fn bench_smoke_run() {
             "3",
             "--prestart",
             "2",
+            "--thaw",
+            "2",
+            "--rated-scale",
+            "2",
+            "--rated-burst",
+            "4",
             "--json",
         ])
         .arg(&json_path)
@@ -291,6 +297,23 @@ fn bench_smoke_run() {
         ] {
             assert_eq!(r["cold"][part]["n"], 1, "{runtime}: {part}: {}", r["cold"]);
         }
+        let thawed = &r["thawed"];
+        assert_eq!(thawed["client"]["n"], 2, "{runtime}: {thawed}");
+        assert!(
+            thawed["thaws"].as_u64().unwrap() >= 2,
+            "{runtime}: {thawed}"
+        );
+        // Two environments at most may start; the other two invocations wait for them.
+        let rated = &r["rated_burst"];
+        assert_eq!(
+            (rated["failed"].as_u64(), rated["throttled"].as_u64()),
+            (Some(0), Some(0)),
+            "{runtime}: {rated}"
+        );
+        assert!(
+            (1..=2).contains(&rated["environments_created"].as_u64().unwrap()),
+            "{runtime}: {rated}"
+        );
         let burst = &r["burst"]["3"];
         assert_eq!(burst["failed"], 0, "{runtime}: {burst}");
         let created = burst["environments_created"].as_u64().unwrap();

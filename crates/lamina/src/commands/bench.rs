@@ -12,8 +12,13 @@
 //!   environments created (cold starts seen in the REPORT lines) against those needed;
 //! - density: after the first burst, the PSS of each idle environment (its sandbox processes
 //!   included), the server's own PSS, and the idle CPU of the whole process tree;
+//! - thawed: invocations of an environment left idle long enough to be frozen, against warm
+//!   ones, and the server's own measure of each thaw;
 //! - started ahead: on a second server keeping `--prestart` runtimes and sandboxes ready, the
 //!   cold start and a burst of that size again (the main server pre-starts no runtime);
+//! - under a scaling rate: on a third server allowing `--rated-scale` new environments per
+//!   function per 10 s, a burst of `--rated-burst`: time until all are answered, environments
+//!   created against the burst's size (returning environments serve the rest), throttles;
 //! - baselines measured in the same run: a bare loopback HTTP round trip with the same
 //!   client, and a bare process start of each runtime.
 //!
@@ -66,7 +71,20 @@ pub struct Args {
     /// and burst scenarios with pre-started runtimes; also that burst's size. 0 skips them.
     #[arg(long, default_value_t = 8)]
     prestart: usize,
+    /// Invocations of a frozen environment per runtime (each after an idle pause).
+    #[arg(long, default_value_t = 20)]
+    thaw: usize,
+    /// New environments per function per 10 s allowed by the server of the rate-limited
+    /// burst; 0 skips that scenario.
+    #[arg(long, default_value_t = 8)]
+    rated_scale: u32,
+    /// Size of the rate-limited burst.
+    #[arg(long, default_value_t = 32)]
+    rated_burst: usize,
 }
+
+/// The main server freezes environments idle this long (ms).
+const FREEZE_AFTER_MS: u64 = 50;
 
 const EVENT: &[u8] = br#"{"hello":"world","n":42}"#;
 
@@ -390,7 +408,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (server, endpoint, server_pid) = match &args.endpoint {
         Some(e) => (None, e.clone(), None),
         None => {
-            let (s, e, pid) = start_server(&args.isolation, &["--runtime-pool", "0"])?;
+            let freeze = FREEZE_AFTER_MS.to_string();
+            let (s, e, pid) = start_server(
+                &args.isolation,
+                &["--runtime-pool", "0", "--freeze-after-ms", &freeze],
+            )?;
             (Some(s), e, Some(pid))
         }
     };
@@ -455,6 +477,24 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         for _ in 0..args.warm {
             warm.push(conn.invoke(&name).await?);
         }
+
+        eprintln!("{label}: thawed...");
+        let thaws_before = client.status().await?;
+        let mut thawed = Vec::with_capacity(args.thaw);
+        for _ in 0..args.thaw {
+            // Well past the freeze delay, so the environment is surely frozen.
+            tokio::time::sleep(Duration::from_millis(FREEZE_AFTER_MS * 3)).await;
+            thawed.push(conn.invoke(&name).await?);
+        }
+        let thaws_after = client.status().await?;
+        let thaw_count = thaws_after.thaws - thaws_before.thaws;
+        let server_thaw_us = if thaw_count > 0 {
+            (thaws_after.thaw_mean_us * thaws_after.thaws as f64
+                - thaws_before.thaw_mean_us * thaws_before.thaws as f64)
+                / thaw_count as f64
+        } else {
+            0.0
+        };
 
         eprintln!("{label}: throughput...");
         let mut throughput = serde_json::Map::new();
@@ -541,7 +581,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         report["runtimes"][label] = json!({
             "runtime": runtime,
-            "warm": summary(warm),
+                        "warm": summary(warm),
+            "thawed": {
+                "client": summary(thawed),
+                "thaws": thaw_count,
+                "server_thaw_mean_us": server_thaw_us,
+                "server_thaw_max_us": thaws_after.thaw_max_us,
+            },
             "throughput": throughput,
             "cold": cold,
             "burst": bursts,
@@ -592,6 +638,38 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 "cold": cold,
                 "burst": burst,
             });
+        }
+    }
+
+    // A burst under a scaling rate: a third server allows only `--rated-scale` new
+    // environments per function per 10 s; the rest of the burst waits for returning ones.
+    if args.endpoint.is_none() && args.rated_scale > 0 && args.rated_burst > 0 {
+        let rate = args.rated_scale.to_string();
+        let (_server, endpoint, _) = start_server(
+            &args.isolation,
+            &["--runtime-pool", "0", "--scale-rate", &rate],
+        )?;
+        let addr: SocketAddr = endpoint.trim_start_matches("http://").parse()?;
+        let client = Endpoint { endpoint }.client();
+        for (echo, zip_file) in &echoes {
+            let label = echo.label;
+            eprintln!("{label}: burst under a scaling rate...");
+            let name = format!("bench-{label}-{tag}-rated");
+            client
+                .create_function(&creator(echo, zip_file)(&name))
+                .await?;
+            let mut burst = burst(addr, &name, args.rated_burst).await?;
+            let status = client.status().await?;
+            burst["throttles_counted"] = json!(
+                status
+                    .functions
+                    .iter()
+                    .find(|f| f.name == name)
+                    .map_or(0, |f| f.throttles)
+            );
+            burst["scale_rate_per_10s"] = json!(args.rated_scale);
+            let _ = client.delete_function(&name).await;
+            report["runtimes"][label]["rated_burst"] = burst;
         }
     }
 
@@ -924,6 +1002,53 @@ fn print_table(r: &Value) {
                 p["burst"]["environments_created"],
                 p["burst"]["environments_needed"],
                 served(&p["burst"]["prestarted"]),
+            );
+        }
+    }
+    let runtimes: Vec<(&String, &Value)> = r["runtimes"]
+        .as_object()
+        .map(|m| m.iter().collect())
+        .unwrap_or_default();
+    if runtimes.iter().any(|(_, v)| !v["thawed"].is_null()) {
+        println!();
+        println!(
+            "thawed: invocation of a frozen environment p50 / p99 (us) against warm p50; the server's thaw, mean / max (us)"
+        );
+        for (label, v) in &runtimes {
+            let t = &v["thawed"];
+            if t.is_null() {
+                continue;
+            }
+            println!(
+                "  {label:<9} {} / {} against {}; thaw {:.0} / {:.0} over {} thaws",
+                us(&t["client"]["p50_us"]),
+                us(&t["client"]["p99_us"]),
+                us(&v["warm"]["p50_us"]),
+                t["server_thaw_mean_us"].as_f64().unwrap_or(0.0),
+                t["server_thaw_max_us"].as_f64().unwrap_or(0.0),
+                t["thaws"],
+            );
+        }
+    }
+    if runtimes.iter().any(|(_, v)| !v["rated_burst"].is_null()) {
+        println!();
+        println!(
+            "burst under a scaling rate: all answered (ms), environments created / burst size, throttled"
+        );
+        for (label, v) in &runtimes {
+            let b = &v["rated_burst"];
+            if b.is_null() {
+                continue;
+            }
+            println!(
+                "  {label:<9} {} new per 10 s, N={}: {:.1} ms, {}/{}, {} throttled",
+                b["scale_rate_per_10s"],
+                b["environments_needed"].as_u64().unwrap_or(0)
+                    + b["throttled"].as_u64().unwrap_or(0),
+                b["all_answered_ms"].as_f64().unwrap_or(0.0),
+                b["environments_created"],
+                b["environments_needed"],
+                b["throttled"],
             );
         }
     }
