@@ -871,7 +871,9 @@ impl Inner {
         ));
         env.log.platform_lines(&extra_lines);
         let log_tail = req.tail.then(|| env.log.tail(LOG_TAIL_BYTES));
-        if !pool.release(env) {
+        if pool.release(env) {
+            self.counters.idle_now();
+        } else {
             env.kill();
         }
         InvokeResult {

@@ -11,9 +11,12 @@ use std::time::{Duration, Instant};
 use crate::executor::Inner;
 use crate::pool::Pool;
 
-/// What housekeeping did since the server started.
+/// What housekeeping did since the server started, and how to wake it.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
+    /// Set while the task sleeps its long period, with no environment waiting to be frozen.
+    resting: std::sync::atomic::AtomicBool,
+    wake: tokio::sync::Notify,
     reaped: AtomicU64,
     evicted: AtomicU64,
     frozen: AtomicU64,
@@ -40,6 +43,14 @@ pub struct HousekeepingStats {
 }
 
 impl Counters {
+    /// An environment became idle: if housekeeping rests, wake it so the environment is
+    /// frozen on time. One atomic load on the invocation path otherwise.
+    pub(crate) fn idle_now(&self) {
+        if self.resting.load(Ordering::Relaxed) && self.resting.swap(false, Ordering::SeqCst) {
+            self.wake.notify_one();
+        }
+    }
+
     pub(crate) fn thawed(&self, took: Duration) {
         let ns = took.as_nanos() as u64;
         self.thaws.fetch_add(1, Ordering::Relaxed);
@@ -59,31 +70,54 @@ impl Counters {
     }
 }
 
-/// Starts the housekeeping task; it ends with the executor.
+/// Starts the housekeeping task; it ends with the executor. It runs often (half the freeze
+/// delay) only while some idle environment is still to be frozen, and otherwise rests for its
+/// long period (a quarter of the idle timeout, at most 1 s when watching memory) until an
+/// environment becomes idle.
 pub(crate) fn spawn(inner: &Arc<Inner>) {
     let config = &inner.config;
-    let mut period =
+    let mut long =
         (config.idle_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
-    if let Some(after) = config.freeze_after {
-        period = period.min((after / 2).max(Duration::from_millis(10)));
-    }
     if config.memory_reserve_mb > 0 {
-        period = period.min(Duration::from_secs(1));
+        long = long.min(Duration::from_secs(1));
     }
+    let short = config
+        .freeze_after
+        .map(|after| (after / 2).max(Duration::from_millis(10)).min(long));
     let weak = Arc::downgrade(inner);
     tokio::spawn(async move {
+        let mut period = long;
         loop {
-            tokio::time::sleep(period).await;
-            let Some(inner) = weak.upgrade() else { return };
-            inner.housekeep();
+            {
+                let Some(inner) = weak.upgrade() else { return };
+                let counters = &inner.counters;
+                if period == long {
+                    counters.resting.store(true, Ordering::SeqCst);
+                    let _ = tokio::time::timeout(period, counters.wake.notified()).await;
+                    counters.resting.store(false, Ordering::SeqCst);
+                    // Woken by an environment that just became idle: give it its delay.
+                    if let Some(short) = short {
+                        tokio::time::sleep(short).await;
+                    }
+                } else {
+                    tokio::time::sleep(period).await;
+                }
+                let to_freeze = inner.housekeep();
+                period = match short {
+                    Some(short) if to_freeze => short,
+                    _ => long,
+                };
+            }
         }
     });
 }
 
 impl Inner {
-    fn housekeep(&self) {
+    /// One pass; returns whether an idle environment is still to be frozen.
+    fn housekeep(&self) -> bool {
         let now = Instant::now();
         let pools = self.pool_list();
+        let mut to_freeze = false;
         for pool in &pools {
             for env in pool.take_expired(now, self.config.idle_timeout) {
                 tracing::debug!(function = %pool.version.name, env = %env.id, "reaping idle environment");
@@ -91,8 +125,11 @@ impl Inner {
                 env.kill();
             }
             if let Some(after) = self.config.freeze_after {
-                let n = pool.freeze_idle(now, after);
-                self.counters.frozen.fetch_add(n as u64, Ordering::Relaxed);
+                let (frozen, waiting) = pool.freeze_idle(now, after);
+                self.counters
+                    .frozen
+                    .fetch_add(frozen as u64, Ordering::Relaxed);
+                to_freeze |= waiting;
             }
         }
         if self.config.memory_reserve_mb > 0
@@ -107,6 +144,7 @@ impl Inner {
             );
             self.evict(short, &pools, None);
         }
+        to_freeze
     }
 
     /// Before a cold start in `pool` (already counted): keeps the memory configured for all

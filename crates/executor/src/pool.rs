@@ -307,16 +307,22 @@ impl Pool {
     }
 
     /// Freezes the idle environments unused for at least `after`. Returns how many were
-    /// frozen now.
-    pub(crate) fn freeze_idle(&self, now: Instant, after: Duration) -> usize {
+    /// frozen now, and whether idle ones are left to freeze later.
+    pub(crate) fn freeze_idle(&self, now: Instant, after: Duration) -> (usize, bool) {
         let st = self.lock();
+        let (mut frozen, mut later) = (0, false);
         // Under the lock: nothing can take an environment while it is being frozen.
-        st.idle
-            .iter()
-            .chain(st.provisioned_idle.iter())
-            .filter(|e| e.state() == EnvState::Idle && now.duration_since(e.last_used()) >= after)
-            .filter(|e| e.freeze())
-            .count()
+        for env in st.idle.iter().chain(st.provisioned_idle.iter()) {
+            if env.state() != EnvState::Idle {
+                continue;
+            }
+            if now.duration_since(env.last_used()) < after {
+                later = true;
+            } else if env.freeze() {
+                frozen += 1;
+            }
+        }
+        (frozen, later)
     }
 
     /// The least recently used on-demand idle environment and when it was last used.

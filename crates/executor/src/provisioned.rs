@@ -174,7 +174,9 @@ impl Inner {
                 if ready {
                     self.provision_result(&pool, None);
                     env.touch();
-                    if !pool.release(&env) {
+                    if pool.release(&env) {
+                        self.counters.idle_now();
+                    } else {
                         env.kill();
                     }
                     return;
