@@ -116,11 +116,35 @@ pub fn routes() -> Router<Platform> {
                 .put(put_provisioned_concurrency)
                 .delete(delete_provisioned_concurrency),
         )
+        .route(
+            "/2019-09-25/functions/{name}/event-invoke-config",
+            get(get_event_invoke_config)
+                .put(put_event_invoke_config)
+                .post(update_event_invoke_config)
+                .delete(delete_event_invoke_config),
+        )
+        .route(
+            "/2019-09-25/functions/{name}/event-invoke-config/list",
+            get(list_event_invoke_configs),
+        )
+        .route(
+            "/2014-11-13/functions/{name}/invoke-async",
+            post(invoke_async),
+        )
+        .route(
+            "/2014-11-13/functions/{name}/invoke-async/",
+            post(invoke_async),
+        )
         .route("/2016-08-19/account-settings", get(account_settings))
         .route("/2016-08-19/account-settings/", get(account_settings))
         .route("/_lamina/code/{file}", get(download_code))
         .route("/_lamina/health", get(health))
         .route("/_lamina/status", get(status))
+        .route("/_lamina/events/failed", get(failed_events))
+        .route(
+            "/_lamina/events/failed/{id}/replay",
+            post(replay_failed_event),
+        )
 }
 
 async fn read_body(body: Body, limit: usize, operation: &str) -> Result<Bytes, ApiError> {
@@ -565,6 +589,111 @@ async fn account_settings(State(p): State<Platform>) -> Response {
 
 async fn status(State(p): State<Platform>) -> Response {
     json(StatusCode::OK, p.status())
+}
+
+async fn failed_events(State(p): State<Platform>, Query(q): Params) -> Result<Response, ApiError> {
+    let events = p
+        .failed_events(q.get("FunctionName").map(String::as_str))
+        .await?;
+    Ok(json(
+        StatusCode::OK,
+        serde_json::json!({ "FailedEvents": events }),
+    ))
+}
+
+async fn replay_failed_event(
+    State(p): State<Platform>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id: i64 = id.parse().map_err(|_| {
+        ApiError(LambdaError::InvalidParameterValue(format!(
+            "Invalid failed event id: {id}"
+        )))
+    })?;
+    let new_id = p.replay_failed_event(id).await?;
+    Ok(json(StatusCode::OK, serde_json::json!({ "Id": new_id })))
+}
+
+async fn invoke_async(
+    State(p): State<Platform>,
+    Name(name): Name,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let max = lamina_model::limits::INVOKE_ASYNC_PAYLOAD_MAX_BYTES;
+    let payload = read_body(body, max + 1, "InvokeAsync").await?;
+    p.invoke_async(&name, payload).await?;
+    Ok(json(
+        StatusCode::ACCEPTED,
+        serde_json::json!({ "Status": 202 }),
+    ))
+}
+
+async fn event_invoke_config_body(
+    body: Body,
+    operation: &str,
+) -> Result<lamina_model::event_invoke::EventInvokeConfigRequest, ApiError> {
+    read_json(body, 64 * 1024, operation).await
+}
+
+async fn put_event_invoke_config(
+    State(p): State<Platform>,
+    Name(name): Name,
+    Query(q): Params,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let req = event_invoke_config_body(body, "PutFunctionEventInvokeConfig").await?;
+    let qualifier = q.get("Qualifier").map(String::as_str);
+    Ok(json(
+        StatusCode::OK,
+        p.put_event_invoke_config(&name, qualifier, req, false)
+            .await?,
+    ))
+}
+
+async fn update_event_invoke_config(
+    State(p): State<Platform>,
+    Name(name): Name,
+    Query(q): Params,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let req = event_invoke_config_body(body, "UpdateFunctionEventInvokeConfig").await?;
+    let qualifier = q.get("Qualifier").map(String::as_str);
+    Ok(json(
+        StatusCode::OK,
+        p.put_event_invoke_config(&name, qualifier, req, true)
+            .await?,
+    ))
+}
+
+async fn get_event_invoke_config(
+    State(p): State<Platform>,
+    Name(name): Name,
+    Query(q): Params,
+) -> Result<Response, ApiError> {
+    Ok(json(
+        StatusCode::OK,
+        p.get_event_invoke_config(&name, q.get("Qualifier").map(String::as_str))?,
+    ))
+}
+
+async fn list_event_invoke_configs(
+    State(p): State<Platform>,
+    Name(name): Name,
+    Query(q): Params,
+) -> Result<Response, ApiError> {
+    let get = |k: &str| q.get(k).map(String::as_str);
+    let (items, next) = p.list_event_invoke_configs(&name, get("Marker"), get("MaxItems"))?;
+    Ok(listing("FunctionEventInvokeConfigs", items, next))
+}
+
+async fn delete_event_invoke_config(
+    State(p): State<Platform>,
+    Name(name): Name,
+    Query(q): Params,
+) -> Result<Response, ApiError> {
+    p.delete_event_invoke_config(&name, q.get("Qualifier").map(String::as_str))
+        .await?;
+    Ok(no_content())
 }
 
 async fn put_provisioned_concurrency(

@@ -269,6 +269,32 @@ impl Client {
         self.json(self.send(req).await?).await
     }
 
+    /// Asynchronous events that failed for good (`GET /_lamina/events/failed`), of one
+    /// function or all.
+    pub async fn failed_events(
+        &self,
+        function: Option<&str>,
+    ) -> Result<serde_json::Value, ClientError> {
+        let path = match function {
+            Some(f) => format!(
+                "/_lamina/events/failed?FunctionName={}",
+                utf8_percent_encode(f, SEGMENT)
+            ),
+            None => "/_lamina/events/failed".to_string(),
+        };
+        let req = self.http.get(self.url(&path));
+        self.json(self.send(req).await?).await
+    }
+
+    /// Puts a failed event back in its function's queue; returns its new id.
+    pub async fn replay_failed_event(&self, id: i64) -> Result<i64, ClientError> {
+        let req = self
+            .http
+            .post(self.url(&format!("/_lamina/events/failed/{id}/replay")));
+        let v: serde_json::Value = self.json(self.send(req).await?).await?;
+        Ok(v["Id"].as_i64().unwrap_or_default())
+    }
+
     /// DeleteFunction.
     pub async fn delete_function(&self, name: &str) -> Result<(), ClientError> {
         self.send(self.http.delete(self.url(&Client::function_path(name, ""))))

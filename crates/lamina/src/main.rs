@@ -27,6 +27,8 @@ enum Command {
     Ls(commands::ls::Args),
     /// Show environments per function and state, concurrency, throttles and metrics.
     Ps(commands::ps::Args),
+    /// Inspect and replay asynchronous events that failed for good.
+    Events(commands::events::Args),
     /// Delete a function.
     Rm(commands::rm::Args),
     /// Print a function's logs.
@@ -66,6 +68,7 @@ fn main() -> std::process::ExitCode {
             Command::Invoke(args) => commands::invoke::run(args).await,
             Command::Ls(args) => commands::ls::run(args).await,
             Command::Ps(args) => commands::ps::run(args).await,
+            Command::Events(args) => commands::events::run(args).await,
             Command::Rm(args) => commands::rm::run(args).await,
             Command::Logs(args) => commands::logs::run(args).await,
             Command::Doctor(args) => commands::doctor::run(args).await,

@@ -112,6 +112,10 @@ pub struct FunctionConfig {
     /// On `$LATEST`: provisioned concurrency by qualifier (a version number or an alias).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub provisioned_concurrency: BTreeMap<String, crate::provisioned::ProvisionedSetting>,
+    /// On `$LATEST`: asynchronous invocation's configuration by qualifier (`$LATEST`, a
+    /// version number or an alias).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub event_invoke: BTreeMap<String, crate::event_invoke::EventInvokeConfig>,
 }
 
 fn latest() -> String {
@@ -226,6 +230,7 @@ impl FunctionConfig {
             layers: Vec::new(),
             reserved_concurrency: None,
             provisioned_concurrency: BTreeMap::new(),
+            event_invoke: BTreeMap::new(),
         };
         validate_tags(&cfg.tags)?;
         if req.runtime.is_none() {

@@ -16,6 +16,7 @@
 
 pub mod alias;
 pub mod error;
+pub mod event_invoke;
 pub mod function;
 pub mod layer;
 pub mod limits;

@@ -58,3 +58,13 @@ pub const TAG_VALUE_MAX_CHARS: usize = 256;
 pub const POLICY_MAX_BYTES: usize = 20 * 1024;
 /// Layers one function may use.
 pub const LAYERS_MAX: usize = 5;
+/// Largest payload of an asynchronous invocation (`InvocationType: Event`).
+pub const ASYNC_PAYLOAD_MAX_BYTES: usize = 1024 * 1024;
+/// Largest payload of the deprecated InvokeAsync.
+pub const INVOKE_ASYNC_PAYLOAD_MAX_BYTES: usize = 256 * 1024;
+/// MaximumRetryAttempts of asynchronous invocation: at most, and by default.
+pub const ASYNC_RETRIES_MAX: u32 = 2;
+/// MaximumEventAgeInSeconds: least, most and default.
+pub const EVENT_AGE_MIN_S: u32 = 60;
+/// See [`EVENT_AGE_MIN_S`].
+pub const EVENT_AGE_MAX_S: u32 = 21_600;

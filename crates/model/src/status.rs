@@ -28,8 +28,34 @@ pub struct ServerStatus {
     pub thaw_mean_us: f64,
     /// Longest thaw, in microseconds.
     pub thaw_max_us: f64,
+    /// The asynchronous event queue.
+    pub event_queue: EventQueueStatus,
     /// Every function.
     pub functions: Vec<FunctionStatus>,
+}
+
+/// The asynchronous event queue: its content and its bounds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventQueueStatus {
+    /// Events due now, waiting for capacity.
+    pub ready: usize,
+    /// Events waiting for a retry.
+    pub delayed: usize,
+    /// Events running.
+    pub running: usize,
+    /// Bytes queued.
+    pub bytes: u64,
+    /// Most events held.
+    pub max_events: usize,
+    /// Most bytes held.
+    pub max_bytes: u64,
+    /// Events that failed for good, kept for inspection and replay.
+    pub failed: usize,
+    /// Events accepted since start.
+    pub accepted: u64,
+    /// Event invocations refused because the queue was full, since start.
+    pub refused: u64,
 }
 
 /// One function, all versions.

@@ -33,6 +33,10 @@ pub(crate) struct Concurrency {
     pub(crate) reserved_total: AtomicU32,
     /// Invocations in flight that count against the unreserved pool.
     unreserved_in_flight: AtomicU32,
+    /// Set while queued events wait for room: then an invocation's end wakes their
+    /// dispatcher (`freed`).
+    pub(crate) watched: std::sync::atomic::AtomicBool,
+    pub(crate) freed: tokio::sync::Notify,
     // Short critical sections only.
     functions: Mutex<HashMap<String, Arc<Counter>>>,
 }
@@ -59,6 +63,9 @@ impl Drop for Admission {
             self.state
                 .unreserved_in_flight
                 .fetch_sub(1, Ordering::SeqCst);
+        }
+        if self.state.watched.load(Ordering::Relaxed) {
+            self.state.freed.notify_one();
         }
     }
 }
@@ -88,6 +95,8 @@ impl Concurrency {
             unreserved_minimum: (limit / 10).max(1),
             reserved_total: AtomicU32::new(0),
             unreserved_in_flight: AtomicU32::new(0),
+            watched: std::sync::atomic::AtomicBool::new(false),
+            freed: tokio::sync::Notify::new(),
             functions: Mutex::new(HashMap::new()),
         }
     }
@@ -101,17 +110,39 @@ impl Concurrency {
         functions.entry(function.to_string()).or_default().clone()
     }
 
-    /// Admits one invocation of `function`, whose reservation is `reserved`.
+    /// Admits one invocation of `function`, whose reservation is `reserved`; a refusal is
+    /// counted as a throttle.
     pub(crate) fn admit(
         self: &Arc<Self>,
         function: &str,
         reserved: Option<u32>,
     ) -> Result<Admission, LambdaError> {
+        self.admit_counted(function, reserved, true)
+    }
+
+    /// Admits one queued event if there is room now; a refusal is not a throttle (the
+    /// event simply stays queued).
+    pub(crate) fn try_admit(
+        self: &Arc<Self>,
+        function: &str,
+        reserved: Option<u32>,
+    ) -> Option<Admission> {
+        self.admit_counted(function, reserved, false).ok()
+    }
+
+    fn admit_counted(
+        self: &Arc<Self>,
+        function: &str,
+        reserved: Option<u32>,
+        count: bool,
+    ) -> Result<Admission, LambdaError> {
         let counter = self.counter(function);
         let unreserved = match reserved {
             Some(r) => {
                 if !take(&counter.in_flight, r) {
-                    counter.throttles.fetch_add(1, Ordering::Relaxed);
+                    if count {
+                        counter.throttles.fetch_add(1, Ordering::Relaxed);
+                    }
                     return Err(throttled(
                         "ReservedFunctionConcurrentInvocationLimitExceeded",
                     ));
@@ -123,7 +154,9 @@ impl Concurrency {
                     .limit
                     .saturating_sub(self.reserved_total.load(Ordering::SeqCst));
                 if !take(&self.unreserved_in_flight, pool) {
-                    counter.throttles.fetch_add(1, Ordering::Relaxed);
+                    if count {
+                        counter.throttles.fetch_add(1, Ordering::Relaxed);
+                    }
                     return Err(throttled("ConcurrentInvocationLimitExceeded"));
                 }
                 counter.in_flight.fetch_add(1, Ordering::SeqCst);

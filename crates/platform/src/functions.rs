@@ -611,6 +611,7 @@ impl Platform {
             .remove(&r.name);
         self.inner.executor.set_provisioned(&r.name, Vec::new());
         self.inner.metrics.forget(&r.name);
+        self.purge_events(&r.name).await;
         self.inner.executor.retire_function(&r.name);
         self.collect_code(&removed.code.id).await;
         let mut version_codes = version_codes;

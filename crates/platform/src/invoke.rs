@@ -4,7 +4,9 @@
 use base64::Engine;
 use bytes::Bytes;
 use lamina_executor::{ExecutorError, InvokeRequest};
-use lamina_model::limits::{CLIENT_CONTEXT_MAX_BYTES, SYNC_PAYLOAD_MAX_BYTES};
+use lamina_model::limits::{
+    ASYNC_PAYLOAD_MAX_BYTES, CLIENT_CONTEXT_MAX_BYTES, SYNC_PAYLOAD_MAX_BYTES,
+};
 use lamina_model::{FunctionRef, LambdaError};
 
 use crate::Platform;
@@ -89,9 +91,14 @@ impl Platform {
                 )));
             }
         };
-        if input.payload.len() > SYNC_PAYLOAD_MAX_BYTES {
+        let max = if input.invocation_type == InvocationType::Event {
+            ASYNC_PAYLOAD_MAX_BYTES
+        } else {
+            SYNC_PAYLOAD_MAX_BYTES
+        };
+        if input.payload.len() > max {
             return Err(LambdaError::RequestTooLarge(format!(
-                "Request must be smaller than {SYNC_PAYLOAD_MAX_BYTES} bytes for the InvokeFunction operation"
+                "Request must be smaller than {max} bytes for the InvokeFunction operation"
             )));
         }
         let cached = self.resolve_with(&r, lamina_model::random_unit)?;
@@ -129,25 +136,49 @@ impl Platform {
                 });
             }
             InvocationType::Event => {
-                return Err(LambdaError::InvalidParameterValue(
-                    "Asynchronous invocation (InvocationType Event) is not supported by this Lamina version; use RequestResponse."
-                        .into(),
-                ));
+                self.enqueue_event(&r, &payload, client_context, &request_id)
+                    .await?;
+                return Ok(InvokeOutput {
+                    status: 202,
+                    payload: Bytes::new(),
+                    function_error: None,
+                    log_result: None,
+                    executed_version: None,
+                    request_id,
+                    init_breakdown: None,
+                });
             }
             InvocationType::RequestResponse => {}
         }
         // Admitted before any environment is looked for: a throttle costs nothing.
-        let _slot = self.inner.concurrency.admit(
-            &r.name,
-            // The whole function's reservation, held on $LATEST (a published version's
-            // copy is as old as the version).
-            if cached.config.version == "$LATEST" {
-                cached.config.reserved_concurrency
-            } else {
-                self.cached(&r.name)
-                    .and_then(|c| c.config.reserved_concurrency)
-            },
-        )?;
+        let slot = self
+            .inner
+            .concurrency
+            .admit(&r.name, self.reservation(&r.name))?;
+        self.run(&r, slot, version, payload, client_context, tail, request_id)
+            .await
+    }
+
+    /// The whole function's reserved concurrency (held on `$LATEST`).
+    pub(crate) fn reservation(&self, name: &str) -> Option<u32> {
+        self.cached(name)
+            .and_then(|c| c.config.reserved_concurrency)
+    }
+
+    /// Runs one invocation (already resolved, checked and admitted: `_slot` is given back
+    /// when it ends) and waits for its end.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn run(
+        &self,
+        r: &FunctionRef,
+        _slot: crate::concurrency::Admission,
+        version: std::sync::Arc<lamina_executor::FunctionVersion>,
+        payload: Bytes,
+        client_context: Option<String>,
+        tail: bool,
+        request_id: String,
+    ) -> Result<InvokeOutput, LambdaError> {
+        let identity = self.identity();
         let invoked_arn = match &r.qualifier {
             Some(q) => identity.qualified_arn(&r.name, q),
             None => identity.function_arn(&r.name),

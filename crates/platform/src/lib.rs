@@ -8,6 +8,8 @@
 //! - [`policy`]: AddPermission, RemovePermission and GetPolicy.
 //! - [`aliases`]: CreateAlias, GetAlias, UpdateAlias, DeleteAlias, ListAliases.
 //! - [`concurrency`]: the server's limit, reserved concurrency, admission and throttling.
+//! - [`events`]: asynchronous invocation: the durable event queue's dispatcher, retries,
+//!   destinations, failed events, and Put/Get/List/DeleteFunctionEventInvokeConfig.
 //! - [`provisioned`]: provisioned concurrency on versions and aliases.
 //! - [`status`]: what `lamina ps` shows: environments by state, concurrency, throttles and
 //!   per-function invocation metrics.
@@ -24,6 +26,7 @@
 
 pub mod aliases;
 pub mod concurrency;
+pub mod events;
 pub mod functions;
 pub mod invoke;
 pub mod layers;
@@ -44,6 +47,7 @@ use lamina_executor::{Executor, ExecutorConfig, Launcher, RuntimeCatalog};
 use lamina_model::{FunctionConfig, Identity};
 use lamina_store::{CodeStore, FunctionStore, LogStore};
 
+pub use events::AsyncConfig;
 pub use invoke::{InvocationType, InvokeInput, InvokeOutput};
 
 /// Settings of a platform, filled in by the binary from flags.
@@ -59,6 +63,8 @@ pub struct PlatformConfig {
     pub log_group_max_bytes: u64,
     /// Concurrent executions of the whole server.
     pub concurrency_limit: u32,
+    /// Asynchronous invocation.
+    pub events: AsyncConfig,
 }
 
 /// Why the platform could not start.
@@ -75,6 +81,9 @@ pub enum StartError {
     /// The function store failed.
     #[error(transparent)]
     Store(#[from] lamina_store::StoreError),
+    /// The event queue could not be opened.
+    #[error("event queue: {0}")]
+    Queue(#[from] lamina_queue::QueueError),
 }
 
 /// The platform: cheap to clone, shared by every HTTP surface.
@@ -96,6 +105,7 @@ struct Inner {
     control: tokio::sync::Mutex<()>,
     concurrency: Arc<concurrency::Concurrency>,
     metrics: status::Metrics,
+    events: events::Events,
 }
 
 impl Platform {
@@ -116,6 +126,13 @@ impl Platform {
         let catalog =
             RuntimeCatalog::detect(&dir("runtimes")).map_err(data_err(dir("runtimes")))?;
         let sink = Arc::new(logs::StoreSink(logs.clone()));
+        let queue = lamina_queue::EmbeddedQueue::open(
+            &dir("events.sqlite3"),
+            lamina_queue::Limits {
+                max_messages: config.events.max_events,
+                max_bytes: config.events.max_bytes,
+            },
+        )?;
         let executor = Executor::new(config.executor.clone(), launcher, catalog, sink);
         let mut cache = HashMap::new();
         let mut provisioned_at_start = Vec::new();
@@ -172,6 +189,7 @@ impl Platform {
                 cache: RwLock::new(cache),
                 control: tokio::sync::Mutex::new(()),
                 metrics: Default::default(),
+                events: events::Events::new(Arc::new(queue), config.events.clone()),
             }),
         };
         for name in provisioned_at_start {
@@ -179,6 +197,7 @@ impl Platform {
                 platform.inner.sync_provisioned(&entry);
             }
         }
+        platform.start_dispatcher();
         Ok(platform)
     }
 
@@ -209,6 +228,8 @@ impl Platform {
     /// Stops every environment (after the HTTP surfaces stopped taking requests) and writes
     /// buffered logs.
     pub async fn shutdown(&self, grace: Duration) {
+        // Queued events running now get the grace period to end; the rest stay queued.
+        self.stop_dispatcher(grace).await;
         self.inner.executor.shutdown(grace).await;
         self.inner.logs.flush();
     }

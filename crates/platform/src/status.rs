@@ -105,6 +105,7 @@ impl Platform {
                 .collect();
         }
         let us = |ns: u64| ns as f64 / 1000.0;
+        let q = self.event_queue_stats();
         ServerStatus {
             concurrency_limit: concurrency.limit,
             unreserved_concurrency: concurrency
@@ -122,6 +123,17 @@ impl Platform {
                 us(house.thaw_ns) / house.thaws as f64
             },
             thaw_max_us: us(house.thaw_max_ns),
+            event_queue: lamina_model::status::EventQueueStatus {
+                ready: q.ready,
+                delayed: q.delayed,
+                running: q.leased,
+                bytes: q.bytes,
+                max_events: q.max_messages,
+                max_bytes: q.max_bytes,
+                failed: q.failed,
+                accepted: q.enqueued,
+                refused: q.refused,
+            },
             functions,
         }
     }

@@ -73,6 +73,7 @@ impl Platform {
         version.qualified_policies = Default::default();
         version.reserved_concurrency = None;
         version.provisioned_concurrency = Default::default();
+        version.event_invoke = Default::default();
         if let Some(d) = &req.description {
             version.description = d.clone();
         }

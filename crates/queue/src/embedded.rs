@@ -16,6 +16,8 @@ use crate::{
 
 /// Most writes committed in one transaction.
 const GROUP_MAX: usize = 1024;
+/// Most due messages one lease looks at.
+const SCAN_MAX: usize = 10_000;
 
 /// The embedded queue. Cheap to share behind an `Arc`; closed (its writer thread joined)
 /// when dropped.
@@ -81,6 +83,7 @@ enum Op {
     },
     DeadLetter {
         id: MessageId,
+        attempts: u32,
         reason: String,
         reply: oneshot::Sender<Result<(), QueueError>>,
     },
@@ -309,15 +312,20 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<Applied, rusqlite::E
             tx.prepare_cached("UPDATE messages SET due_ms = ?2, attempts = ?3 WHERE id = ?1")?
                 .execute(params![id, *due_ms as i64, attempts])?,
         ),
-        Op::DeadLetter { id, reason, .. } => {
+        Op::DeadLetter {
+            id,
+            attempts,
+            reason,
+            ..
+        } => {
             let moved = tx
                 .prepare_cached(
                     "INSERT INTO failed (id, queue, body, attributes, attempts, enqueued_ms,
                                          failed_ms, reason)
-                     SELECT id, queue, body, attributes, attempts, enqueued_ms, ?2, ?3
+                     SELECT id, queue, body, attributes, ?4, enqueued_ms, ?2, ?3
                      FROM messages WHERE id = ?1",
                 )?
-                .execute(params![id, now_ms() as i64, reason])?;
+                .execute(params![id, now_ms() as i64, reason, attempts])?;
             tx.prepare_cached("DELETE FROM messages WHERE id = ?1")?
                 .execute([id])?;
             Applied::Changed(moved)
@@ -529,23 +537,32 @@ impl Queue for EmbeddedQueue {
         Ok(id)
     }
 
-    async fn lease(&self, max: usize) -> Result<Vec<Message>, QueueError> {
+    async fn lease(
+        &self,
+        max: usize,
+        take: &mut (dyn for<'q> FnMut(MessageId, &'q str) -> bool + Send),
+    ) -> Result<Vec<Message>, QueueError> {
         let now = now_ms();
         let taken: Vec<(MessageId, Entry)> = {
             let mut index = self.index();
-            let mut taken = Vec::new();
-            while taken.len() < max {
-                let Some((&(due, id), _)) = index.due.first_key_value() else {
-                    break;
-                };
-                if due > now {
+            let mut chosen = Vec::new();
+            // Bounded, so that a long queue of messages nobody can take now costs little.
+            for (&(due, id), entry) in index.due.range(..(now + 1, MessageId::MIN)).take(SCAN_MAX) {
+                if chosen.len() >= max {
                     break;
                 }
-                let entry = index.due.remove(&(due, id)).expect("first key exists");
-                index.leased.insert(id, entry.clone());
-                taken.push((id, entry));
+                if take(id, &entry.queue) {
+                    chosen.push((due, id));
+                }
             }
-            taken
+            chosen
+                .into_iter()
+                .map(|key| {
+                    let entry = index.due.remove(&key).expect("chosen from the index");
+                    index.leased.insert(key.1, entry.clone());
+                    (key.1, entry)
+                })
+                .collect()
         };
         if taken.is_empty() {
             return Ok(Vec::new());
@@ -615,10 +632,20 @@ impl Queue for EmbeddedQueue {
         .await
     }
 
-    async fn dead_letter(&self, id: MessageId, reason: &str) -> Result<(), QueueError> {
+    async fn dead_letter(
+        &self,
+        id: MessageId,
+        attempts: u32,
+        reason: &str,
+    ) -> Result<(), QueueError> {
         let reason = reason.to_string();
-        self.send(|reply| Op::DeadLetter { id, reason, reply })
-            .await
+        self.send(|reply| Op::DeadLetter {
+            id,
+            attempts,
+            reason,
+            reply,
+        })
+        .await
     }
 
     async fn failed(&self, queue: Option<&str>) -> Result<Vec<FailedMessage>, QueueError> {
@@ -723,24 +750,25 @@ mod tests {
             .await
             .unwrap();
         assert!(a < b && b < later);
-        let leased = q.lease(10).await.unwrap();
+        let leased = q.lease(10, &mut |_, _| true).await.unwrap();
         assert_eq!(
             leased.iter().map(|m| m.body.as_slice()).collect::<Vec<_>>(),
             [b"a".as_slice(), b"b"]
         );
         assert!(
-            q.lease(10).await.unwrap().is_empty(),
+            q.lease(10, &mut |_, _| true).await.unwrap().is_empty(),
             "leased ones are not leased again"
         );
         assert_eq!(q.stats().leased, 2);
         assert_eq!(q.stats().delayed, 1);
         q.ack(a).await.unwrap();
         q.retry_later(b, 0, 1).await.unwrap();
-        let again = q.lease(10).await.unwrap();
+        let again = q.lease(10, &mut |_, _| true).await.unwrap();
         assert_eq!((again.len(), again[0].id, again[0].attempts), (1, b, 1));
-        q.dead_letter(b, "RetriesExhausted").await.unwrap();
+        q.dead_letter(b, 2, "RetriesExhausted").await.unwrap();
         let failed = q.failed(Some("f")).await.unwrap();
         assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].message.attempts, 2);
         assert_eq!(
             (failed[0].message.id, failed[0].reason.as_str()),
             (b, "RetriesExhausted")
@@ -748,12 +776,32 @@ mod tests {
         assert_eq!(q.stats().failed, 1);
         let replayed = q.replay(b).await.unwrap();
         assert!(replayed > later);
-        let r = q.lease(10).await.unwrap();
+        let r = q.lease(10, &mut |_, _| true).await.unwrap();
         assert_eq!(
             (r[0].id, r[0].body.as_slice(), r[0].attempts),
             (replayed, b"b".as_slice(), 0)
         );
         assert!(matches!(q.ack(9999).await, Err(QueueError::NotFound(9999))));
+        // A consumer takes only what it has room for; the rest stays due, in order.
+        q.ack(replayed).await.unwrap();
+        for (queue, body) in [("f", "f1"), ("g", "g1"), ("f", "f2")] {
+            q.enqueue(msg(queue, body, 0)).await.unwrap();
+        }
+        let only_g = q.lease(10, &mut |_, queue| queue == "g").await.unwrap();
+        assert_eq!(
+            only_g.iter().map(|m| m.body.as_slice()).collect::<Vec<_>>(),
+            [b"g1".as_slice()]
+        );
+        let mut room = 1;
+        let one_f = q
+            .lease(10, &mut |_, _| {
+                room -= 1;
+                room >= 0
+            })
+            .await
+            .unwrap();
+        assert_eq!(one_f[0].body, b"f1");
+        assert_eq!(q.stats().ready, 1);
         assert!(q.failed(None).await.unwrap().is_empty());
     }
 
@@ -766,13 +814,13 @@ mod tests {
             for i in 0..5 {
                 q.enqueue(msg("f", &i.to_string(), 0)).await.unwrap();
             }
-            let leased = q.lease(3).await.unwrap();
+            let leased = q.lease(3, &mut |_, _| true).await.unwrap();
             q.ack(leased[0].id).await.unwrap();
             // Two leased and never acknowledged, two never leased: a crash here.
         }
         let q = EmbeddedQueue::open(&path, limits()).unwrap();
         let bodies: Vec<String> = q
-            .lease(10)
+            .lease(10, &mut |_, _| true)
             .await
             .unwrap()
             .into_iter()
@@ -836,6 +884,6 @@ mod tests {
             t.await.unwrap();
         }
         assert_eq!(q.stats().ready, 800);
-        assert_eq!(q.lease(1000).await.unwrap().len(), 800);
+        assert_eq!(q.lease(1000, &mut |_, _| true).await.unwrap().len(), 800);
     }
 }

@@ -126,9 +126,15 @@ pub enum QueueError {
 pub trait Queue: Send + Sync + std::fmt::Debug {
     /// Stores a message; returns once it is durable.
     async fn enqueue(&self, message: NewMessage) -> Result<MessageId, QueueError>;
-    /// Leases up to `max` due messages, oldest due first; a leased message is not leased
-    /// again until it is retried, or the queue is reopened.
-    async fn lease(&self, max: usize) -> Result<Vec<Message>, QueueError>;
+    /// Leases up to `max` due messages, oldest due first, among those `take` accepts (it is
+    /// asked about each due message, by id and queue, in that order, and may keep a
+    /// consumer's capacity for the ones it accepts). A leased message is not leased again
+    /// until it is retried, or the queue is reopened.
+    async fn lease(
+        &self,
+        max: usize,
+        take: &mut (dyn for<'q> FnMut(MessageId, &'q str) -> bool + Send),
+    ) -> Result<Vec<Message>, QueueError>;
     /// When the next message not leased is due (epoch ms), if any.
     fn next_due_ms(&self) -> Option<u64>;
     /// Resolves when a message may have become due (an enqueue, a retry, a replay).
@@ -142,8 +148,14 @@ pub trait Queue: Send + Sync + std::fmt::Debug {
         due_ms: u64,
         attempts: u32,
     ) -> Result<(), QueueError>;
-    /// Moves a leased message to the failed messages, with the reason.
-    async fn dead_letter(&self, id: MessageId, reason: &str) -> Result<(), QueueError>;
+    /// Moves a leased message to the failed messages, with `attempts` deliveries in all and
+    /// the reason.
+    async fn dead_letter(
+        &self,
+        id: MessageId,
+        attempts: u32,
+        reason: &str,
+    ) -> Result<(), QueueError>;
     /// The failed messages of `queue` (all queues with `None`), oldest first.
     async fn failed(&self, queue: Option<&str>) -> Result<Vec<FailedMessage>, QueueError>;
     /// Puts a failed message back in its queue, due now, as a new message with no attempts.

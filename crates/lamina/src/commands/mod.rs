@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod deploy;
 pub mod doctor;
+pub mod events;
 pub mod invoke;
 pub mod logs;
 pub mod ls;

@@ -36,6 +36,21 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         s.reaped,
         s.evicted
     );
+    let q = &s.event_queue;
+    println!(
+        "asynchronous events: {} ready, {} waiting to retry, {} running, {} failed kept; \
+         {} accepted and {} refused since start; {} of at most {} events, {} of {} MB",
+        q.ready,
+        q.delayed,
+        q.running,
+        q.failed,
+        q.accepted,
+        q.refused,
+        q.ready + q.delayed + q.running,
+        q.max_events,
+        q.bytes / (1024 * 1024),
+        q.max_bytes / (1024 * 1024)
+    );
     println!();
     println!(
         "{:<28} {:<8} {:>5} {:>5} {:>5} {:>6} {:>5} {:>5} {:>7}",

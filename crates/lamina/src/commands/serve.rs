@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use lamina_executor::{ExecutorConfig, Launcher, ProcessLauncher, SandboxLauncher};
 use lamina_model::Identity;
-use lamina_platform::{Platform, PlatformConfig};
+use lamina_platform::{AsyncConfig, Platform, PlatformConfig};
 use lamina_store::SqliteStore;
 
 /// Flags of `lamina serve`.
@@ -83,6 +83,27 @@ pub struct Args {
     /// never.
     #[arg(long)]
     memory_reserve_mb: Option<u64>,
+    /// The wait before the first retry of an asynchronous event after a function error, in
+    /// ms; the second waits twice as long (AWS Lambda: 1 minute, then 2).
+    #[arg(long, default_value_t = 60_000)]
+    async_retry_delay_ms: u64,
+    /// The first pause before retrying an asynchronous event that was throttled or met a
+    /// platform error, in ms; pauses grow with the event's age.
+    #[arg(long, default_value_t = 1_000)]
+    async_backoff_ms: u64,
+    /// The longest such pause, in ms (AWS Lambda: 5 minutes).
+    #[arg(long, default_value_t = 300_000)]
+    async_backoff_max_ms: u64,
+    /// How long one second of MaximumEventAgeInSeconds lasts, in ms: 1,000 but in tests,
+    /// which shorten every event age with it.
+    #[arg(long, default_value_t = 1_000, hide = true)]
+    event_age_second_ms: u64,
+    /// Most asynchronous events queued at once; Event invocations beyond are refused (429).
+    #[arg(long, default_value_t = 100_000)]
+    event_queue_max_events: usize,
+    /// Most megabytes of queued asynchronous events.
+    #[arg(long, default_value_t = 1024)]
+    event_queue_max_mb: u64,
     /// Bytes of logs kept per function before its oldest streams are removed.
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
     log_group_max_bytes: u64,
@@ -209,6 +230,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
     let store = SqliteStore::open(&data_dir.join("functions.sqlite3"))
         .context("opening the function store")?;
+    let concurrency_limit = args
+        .concurrency_limit
+        .unwrap_or_else(default_concurrency_limit)
+        .max(1);
     let config = PlatformConfig {
         identity: Identity {
             region: args.region.clone(),
@@ -234,10 +259,19 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             ..ExecutorConfig::default()
         },
         log_group_max_bytes: args.log_group_max_bytes.max(64 * 1024),
-        concurrency_limit: args
-            .concurrency_limit
-            .unwrap_or_else(default_concurrency_limit)
-            .max(1),
+        concurrency_limit,
+        events: AsyncConfig {
+            retry_delay: Duration::from_millis(args.async_retry_delay_ms),
+            backoff: Duration::from_millis(args.async_backoff_ms.max(1)),
+            backoff_max: Duration::from_millis(
+                args.async_backoff_max_ms.max(args.async_backoff_ms.max(1)),
+            ),
+            max_events: args.event_queue_max_events.max(1),
+            max_bytes: args.event_queue_max_mb.max(1) * 1024 * 1024,
+            // Queued events may use the whole server's concurrency.
+            max_in_flight: concurrency_limit as usize,
+            age_second: Duration::from_millis(args.event_age_second_ms.max(1)),
+        },
     };
     let launcher = launcher(args.isolation, &data_dir, args.sandbox_pool)?;
     let platform = Platform::start(config, Arc::new(store), launcher).await?;
@@ -271,6 +305,16 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         ex.idle_timeout.as_secs(),
         mb_or_none(ex.memory_budget_mb),
         mb_or_none(ex.memory_reserve_mb),
+    );
+    let q = platform.event_queue_stats();
+    eprintln!(
+        "  asynchronous events: {} queued ({} failed kept), at most {} events and {} MB; retries after {} ms, then {} ms",
+        q.ready + q.delayed,
+        q.failed,
+        q.max_messages,
+        q.max_bytes / (1024 * 1024),
+        args.async_retry_delay_ms,
+        args.async_retry_delay_ms * 2
     );
     eprintln!("  region {} account {}", args.region, args.account);
     let grace = Duration::from_secs(args.shutdown_grace);

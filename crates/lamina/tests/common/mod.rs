@@ -502,3 +502,25 @@ pub fn pid_alive(pid: i64) -> bool {
             .unwrap_or_default()
             .contains(") Z ")
 }
+
+impl Server {
+    /// The messages of a log group matching `pattern`, through the CloudWatch Logs API.
+    pub async fn log_lines(&self, group: &str, pattern: &str) -> Vec<String> {
+        let query = json!({"logGroupName": group, "filterPattern": pattern});
+        let resp = self
+            .http
+            .post(self.url("/"))
+            .header("X-Amz-Target", "Logs_20140328.FilterLogEvents")
+            .body(query.to_string())
+            .send()
+            .await
+            .unwrap();
+        let page: Value = resp.json().await.unwrap_or_default();
+        page["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["message"].as_str().map(str::to_string))
+            .collect()
+    }
+}

@@ -1,0 +1,97 @@
+//! `lamina events`: the asynchronous events that failed for good (after their retries, or
+//! too old), kept by the server when no destination took them, and their replay.
+
+use std::process::ExitCode;
+
+use super::Endpoint;
+
+/// Flags of `lamina events`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: EventsCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum EventsCommand {
+    /// List the failed events of a function (of every function without a name).
+    Failed {
+        /// The function.
+        name: Option<String>,
+        /// Print them as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Put failed events back in their function's queue: the ones given, or all of the
+    /// function's with `--all NAME`.
+    Replay {
+        /// Ids, as `lamina events failed` shows them.
+        ids: Vec<i64>,
+        /// Replay every failed event of this function.
+        #[arg(long, value_name = "NAME")]
+        all: Option<String>,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+}
+
+/// Runs the command.
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        EventsCommand::Failed {
+            name,
+            json,
+            endpoint,
+        } => {
+            let v = endpoint.client().failed_events(name.as_deref()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v["FailedEvents"])?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "{:>8}  {:<28} {:>8}  {:<24}  REASON / PAYLOAD",
+                "ID", "FUNCTION", "ATTEMPTS", "FAILED AT"
+            );
+            for e in v["FailedEvents"].as_array().into_iter().flatten() {
+                let at =
+                    chrono::DateTime::from_timestamp_millis(e["FailedAt"].as_i64().unwrap_or(0))
+                        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+                        .unwrap_or_default();
+                println!(
+                    "{:>8}  {:<28} {:>8}  {:<24}  {}",
+                    e["Id"],
+                    e["FunctionName"].as_str().unwrap_or_default(),
+                    e["Attempts"],
+                    at,
+                    e["Reason"].as_str().unwrap_or_default()
+                );
+                println!("{:>8}  {}", "", e["Payload"].as_str().unwrap_or_default());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        EventsCommand::Replay { ids, all, endpoint } => {
+            let client = endpoint.client();
+            let mut ids = ids;
+            if let Some(name) = &all {
+                let v = client.failed_events(Some(name)).await?;
+                ids.extend(
+                    v["FailedEvents"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|e| e["Id"].as_i64()),
+                );
+            }
+            if ids.is_empty() {
+                anyhow::bail!("give the ids of failed events, or --all NAME");
+            }
+            for id in ids {
+                let new_id = client.replay_failed_event(id).await?;
+                println!("replayed {id} as {new_id}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
