@@ -256,6 +256,8 @@ fn bench_smoke_run() {
             "2",
             "--rated-burst",
             "4",
+            "--async-events",
+            "50",
             "--json",
         ])
         .arg(&json_path)
@@ -297,6 +299,10 @@ fn bench_smoke_run() {
         ] {
             assert_eq!(r["cold"][part]["n"], 1, "{runtime}: {part}: {}", r["cold"]);
         }
+        let asynchronous = &r["async"];
+        assert_eq!(asynchronous["n"], 50, "{runtime}: {asynchronous}");
+        assert!(asynchronous["accepted_per_second"].as_f64().unwrap() > 0.0);
+        assert!(asynchronous["drained_per_second"].as_f64().unwrap() > 0.0);
         let thawed = &r["thawed"];
         assert_eq!(thawed["client"]["n"], 2, "{runtime}: {thawed}");
         assert!(

@@ -47,6 +47,9 @@ pub struct AsyncConfig {
     pub max_bytes: u64,
     /// Most queued events running at once.
     pub max_in_flight: usize,
+    /// Most queued events of one function running at once: enough to keep the machine busy
+    /// without starting environments the cores cannot serve.
+    pub max_in_flight_per_function: usize,
     /// How long one second of MaximumEventAgeInSeconds lasts (one second, but in tests).
     pub age_second: Duration,
 }
@@ -60,6 +63,7 @@ impl Default for AsyncConfig {
             max_events: 100_000,
             max_bytes: 1 << 30,
             max_in_flight: 1000,
+            max_in_flight_per_function: 8,
             age_second: Duration::from_secs(1),
         }
     }
@@ -71,6 +75,8 @@ pub(crate) struct Events {
     pub(crate) queue: Arc<dyn Queue>,
     config: AsyncConfig,
     in_flight: AtomicUsize,
+    /// Events running, per function.
+    running: std::sync::Mutex<std::collections::HashMap<String, usize>>,
     closing: AtomicBool,
     /// Woken when an event ends or the server closes.
     wake: Notify,
@@ -112,11 +118,23 @@ pub struct FailedEvent {
 }
 
 impl Events {
+    /// One event of `queue` is no longer running.
+    fn finished(&self, queue: &str) {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = running.get_mut(queue) {
+            *n -= 1;
+            if *n == 0 {
+                running.remove(queue);
+            }
+        }
+    }
+
     pub(crate) fn new(queue: Arc<dyn Queue>, config: AsyncConfig) -> Events {
         Events {
             queue,
             config,
             in_flight: AtomicUsize::new(0),
+            running: Default::default(),
             closing: AtomicBool::new(false),
             wake: Notify::new(),
         }
@@ -217,21 +235,38 @@ impl Platform {
                 // Each event is taken with its concurrency slot, only if the function has
                 // room now: an event never counts as a throttle for waiting its turn.
                 let mut slots = std::collections::HashMap::new();
+                let mut taken = std::collections::HashMap::new();
                 let concurrency = self.inner.concurrency.clone();
+                let per_function = events.config.max_in_flight_per_function.max(1);
                 let mut take = |id: i64, queue: &str| {
-                    if self.reservation(queue) == Some(0) {
-                        // Straight to the failure path, without a slot.
-                        return true;
+                    let mut running = events.running.lock().unwrap_or_else(|p| p.into_inner());
+                    let busy = running.get(queue).copied().unwrap_or(0);
+                    if busy >= per_function {
+                        return false;
                     }
-                    match concurrency.try_admit(queue, self.reservation(queue)) {
-                        Some(slot) => {
-                            slots.insert(id, slot);
-                            true
+                    if self.reservation(queue) != Some(0) {
+                        // (Reserved concurrency 0 goes straight to the failure path.)
+                        match concurrency.try_admit(queue, self.reservation(queue)) {
+                            Some(slot) => {
+                                slots.insert(id, slot);
+                            }
+                            None => return false,
                         }
-                        None => false,
                     }
+                    *running.entry(queue.to_string()).or_default() += 1;
+                    taken.insert(id, queue.to_string());
+                    true
                 };
                 let leased = events.queue.lease(free, &mut take).await;
+                if let Ok(leased) = &leased {
+                    // Taken but not returned (dropped meanwhile): not running after all.
+                    for m in leased {
+                        taken.remove(&m.id);
+                    }
+                    for queue in taken.values() {
+                        events.finished(queue);
+                    }
+                }
                 // Events left due wait for room: let the end of any invocation wake us.
                 let left = events
                     .queue
@@ -245,8 +280,10 @@ impl Platform {
                             let platform = self.clone();
                             let slot = slots.remove(&message.id);
                             tokio::spawn(async move {
+                                let queue = message.queue.clone();
                                 platform.handle(message, slot).await;
                                 let events = &platform.inner.events;
+                                events.finished(&queue);
                                 events.in_flight.fetch_sub(1, Ordering::SeqCst);
                                 events.wake.notify_one();
                             });

@@ -16,8 +16,6 @@ use crate::{
 
 /// Most writes committed in one transaction.
 const GROUP_MAX: usize = 1024;
-/// Most due messages one lease looks at.
-const SCAN_MAX: usize = 10_000;
 
 /// The embedded queue. Cheap to share behind an `Arc`; closed (its writer thread joined)
 /// when dropped.
@@ -48,9 +46,61 @@ struct Entry {
     enqueued_ms: u64,
 }
 
+/// Messages not leased, per queue, by due time: a lease looks at the head of each queue, so
+/// a long queue whose consumer has no room costs nothing.
+#[derive(Debug, Default)]
+struct DueSet {
+    by_queue: HashMap<String, BTreeMap<(u64, MessageId), Entry>>,
+    len: usize,
+}
+
+impl DueSet {
+    fn insert(&mut self, due: u64, id: MessageId, entry: Entry) {
+        self.by_queue
+            .entry(entry.queue.clone())
+            .or_default()
+            .insert((due, id), entry);
+        self.len += 1;
+    }
+
+    fn remove(&mut self, queue: &str, key: (u64, MessageId)) -> Option<Entry> {
+        let map = self.by_queue.get_mut(queue)?;
+        let entry = map.remove(&key)?;
+        if map.is_empty() {
+            self.by_queue.remove(queue);
+        }
+        self.len -= 1;
+        Some(entry)
+    }
+
+    fn remove_queue(&mut self, queue: &str) -> Vec<Entry> {
+        let gone: Vec<Entry> = self
+            .by_queue
+            .remove(queue)
+            .map(|m| m.into_values().collect())
+            .unwrap_or_default();
+        self.len -= gone.len();
+        gone
+    }
+
+    fn first_due(&self) -> Option<u64> {
+        self.by_queue
+            .values()
+            .filter_map(|m| m.first_key_value().map(|((due, _), _)| *due))
+            .min()
+    }
+
+    fn ready(&self, now: u64) -> usize {
+        self.by_queue
+            .values()
+            .map(|m| m.range(..(now + 1, MessageId::MIN)).count())
+            .sum()
+    }
+}
+
 #[derive(Debug, Default)]
 struct Index {
-    due: BTreeMap<(u64, MessageId), Entry>,
+    due: DueSet,
     leased: HashMap<MessageId, Entry>,
     bytes: u64,
     /// Enqueues accepted and not yet committed: they count against the bounds.
@@ -61,7 +111,7 @@ struct Index {
 
 impl Index {
     fn held(&self) -> usize {
-        self.due.len() + self.leased.len() + self.reserved
+        self.due.len + self.leased.len() + self.reserved
     }
 }
 
@@ -165,7 +215,7 @@ impl EmbeddedQueue {
             for row in rows {
                 let (id, entry, due) = row.map_err(storage)?;
                 index.bytes += entry.size;
-                index.due.insert((due, id), entry);
+                index.due.insert(due, id, entry);
             }
             index.failed = writer
                 .query_row("SELECT count(*) FROM failed", [], |r| r.get::<_, i64>(0))
@@ -388,7 +438,8 @@ fn settle(index: &mut Index, op: Op, done: Applied) -> Box<dyn FnOnce() + Send> 
             index.reserved_bytes -= size;
             index.bytes += size;
             index.due.insert(
-                (message.due_ms, id),
+                message.due_ms,
+                id,
                 Entry {
                     queue: message.queue,
                     size,
@@ -418,7 +469,7 @@ fn settle(index: &mut Index, op: Op, done: Applied) -> Box<dyn FnOnce() + Send> 
             if let Some(mut e) = index.leased.remove(&id) {
                 if n > 0 {
                     e.attempts = attempts;
-                    index.due.insert((due_ms, id), e);
+                    index.due.insert(due_ms, id, e);
                 } else {
                     index.bytes -= e.size;
                 }
@@ -436,7 +487,7 @@ fn settle(index: &mut Index, op: Op, done: Applied) -> Box<dyn FnOnce() + Send> 
             Some((new_id, entry)) => {
                 index.failed = index.failed.saturating_sub(1);
                 index.bytes += entry.size;
-                index.due.insert((entry.enqueued_ms, new_id), entry);
+                index.due.insert(entry.enqueued_ms, new_id, entry);
                 Box::new(move || {
                     let _ = reply.send(Ok(new_id));
                 })
@@ -446,16 +497,8 @@ fn settle(index: &mut Index, op: Op, done: Applied) -> Box<dyn FnOnce() + Send> 
             }),
         },
         (Op::Purge { queue, reply }, Applied::Purged) => {
-            let gone: Vec<(u64, MessageId)> = index
-                .due
-                .iter()
-                .filter(|(_, e)| e.queue == queue)
-                .map(|(k, _)| *k)
-                .collect();
-            for k in gone {
-                if let Some(e) = index.due.remove(&k) {
-                    index.bytes -= e.size;
-                }
+            for e in index.due.remove_queue(&queue) {
+                index.bytes -= e.size;
             }
             Box::new(move || {
                 let _ = reply.send(Ok(()));
@@ -546,21 +589,24 @@ impl Queue for EmbeddedQueue {
         let taken: Vec<(MessageId, Entry)> = {
             let mut index = self.index();
             let mut chosen = Vec::new();
-            // Bounded, so that a long queue of messages nobody can take now costs little.
-            for (&(due, id), entry) in index.due.range(..(now + 1, MessageId::MIN)).take(SCAN_MAX) {
-                if chosen.len() >= max {
-                    break;
-                }
-                if take(id, &entry.queue) {
-                    chosen.push((due, id));
+            // The head of each queue, oldest due first, until its consumer has no room.
+            'queues: for (queue, map) in &index.due.by_queue {
+                for &(due, id) in map.range(..(now + 1, MessageId::MIN)).map(|(k, _)| k) {
+                    if chosen.len() >= max {
+                        break 'queues;
+                    }
+                    if !take(id, queue) {
+                        break;
+                    }
+                    chosen.push((queue.clone(), (due, id)));
                 }
             }
             chosen
                 .into_iter()
-                .map(|key| {
-                    let entry = index.due.remove(&key).expect("chosen from the index");
+                .filter_map(|(queue, key)| {
+                    let entry = index.due.remove(&queue, key)?;
                     index.leased.insert(key.1, entry.clone());
-                    (key.1, entry)
+                    Some((key.1, entry))
                 })
                 .collect()
         };
@@ -606,7 +652,7 @@ impl Queue for EmbeddedQueue {
     }
 
     fn next_due_ms(&self) -> Option<u64> {
-        self.index().due.first_key_value().map(|((due, _), _)| *due)
+        self.index().due.first_due()
     }
 
     async fn changed(&self) {
@@ -704,10 +750,10 @@ impl Queue for EmbeddedQueue {
     fn stats(&self) -> QueueStats {
         let now = now_ms();
         let index = self.index();
-        let ready = index.due.range(..(now + 1, MessageId::MIN)).count();
+        let ready = index.due.ready(now);
         QueueStats {
             ready,
-            delayed: index.due.len() - ready,
+            delayed: index.due.len - ready,
             leased: index.leased.len(),
             bytes: index.bytes,
             max_messages: self.shared.limits.max_messages,

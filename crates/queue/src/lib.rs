@@ -126,9 +126,9 @@ pub enum QueueError {
 pub trait Queue: Send + Sync + std::fmt::Debug {
     /// Stores a message; returns once it is durable.
     async fn enqueue(&self, message: NewMessage) -> Result<MessageId, QueueError>;
-    /// Leases up to `max` due messages, oldest due first, among those `take` accepts (it is
-    /// asked about each due message, by id and queue, in that order, and may keep a
-    /// consumer's capacity for the ones it accepts). A leased message is not leased again
+    /// Leases up to `max` due messages among those `take` accepts: it is asked about the due
+    /// messages of each queue, by id and queue, oldest due first, until it refuses one of
+    /// that queue (it may keep a consumer's capacity for the ones it accepts). A leased message is not leased again
     /// until it is retried, or the queue is reopened.
     async fn lease(
         &self,

@@ -14,6 +14,9 @@
 //!   included), the server's own PSS, and the idle CPU of the whole process tree;
 //! - thawed: invocations of an environment left idle long enough to be frozen, against warm
 //!   ones, and the server's own measure of each thaw;
+//! - asynchronous: `--async-events` Event invocations from `--async-clients` clients: accepted per second
+//!   (each durably queued before its 202), accept p50/p99, and the drain rate until every
+//!   event has run;
 //! - started ahead: on a second server keeping `--prestart` runtimes and sandboxes ready, the
 //!   cold start and a burst of that size again (the main server pre-starts no runtime);
 //! - under a scaling rate: on a third server allowing `--rated-scale` new environments per
@@ -81,6 +84,12 @@ pub struct Args {
     /// Size of the rate-limited burst.
     #[arg(long, default_value_t = 32)]
     rated_burst: usize,
+    /// Asynchronous (Event) invocations per runtime; 0 skips that scenario.
+    #[arg(long, default_value_t = 20_000)]
+    async_events: usize,
+    /// Concurrent clients sending them (each waits for its 202 before the next).
+    #[arg(long, default_value_t = 64)]
+    async_clients: usize,
 }
 
 /// The main server freezes environments idle this long (ms).
@@ -496,6 +505,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             0.0
         };
 
+        let asynchronous = if args.async_events > 0 {
+            eprintln!("{label}: asynchronous...");
+            async_events(addr, &client, &name, args.async_events, args.async_clients).await?
+        } else {
+            Value::Null
+        };
+
         eprintln!("{label}: throughput...");
         let mut throughput = serde_json::Map::new();
         for clients in [2usize, 4, 8] {
@@ -588,7 +604,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 "server_thaw_mean_us": server_thaw_us,
                 "server_thaw_max_us": thaws_after.thaw_max_us,
             },
-            "throughput": throughput,
+                        "throughput": throughput,
+            "async": asynchronous,
             "cold": cold,
             "burst": bursts,
             "density": density,
@@ -680,6 +697,86 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("wrote {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `n` Event invocations of `name` from `clients` keep-alive clients: accepted per second,
+/// accept latency, and how fast the server ran them all.
+async fn async_events(
+    addr: SocketAddr,
+    client: &lamina_client::Client,
+    name: &str,
+    n: usize,
+    clients: usize,
+) -> anyhow::Result<Value> {
+    let clients = clients.clamp(1, n.max(1));
+    let before = client
+        .status()
+        .await?
+        .functions
+        .iter()
+        .find(|f| f.name == name)
+        .map_or(0, |f| f.invocations);
+    let path = format!("/2015-03-31/functions/{name}/invocations");
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let path = path.clone();
+        let count = n / clients + usize::from(c < n % clients);
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::open(addr).await?;
+            let mut samples = Vec::with_capacity(count);
+            for _ in 0..count {
+                let t = Instant::now();
+                let (status, _, body) = conn
+                    .request(
+                        "POST",
+                        &path,
+                        Bytes::from_static(EVENT),
+                        &[("x-amz-invocation-type", "Event")],
+                    )
+                    .await?;
+                if status != 202 {
+                    bail!(
+                        "an Event invocation answered {status}: {}",
+                        String::from_utf8_lossy(&body)
+                    );
+                }
+                samples.push(t.elapsed());
+            }
+            anyhow::Ok(samples)
+        }));
+    }
+    let mut accepts = Vec::with_capacity(n);
+    for t in tasks {
+        accepts.extend(t.await??);
+    }
+    let accepted_in = start.elapsed();
+    // Every event has run once the function counts them all.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let s = client.status().await?;
+        let ran = s
+            .functions
+            .iter()
+            .find(|f| f.name == name)
+            .map_or(0, |f| f.invocations)
+            - before;
+        if ran as usize >= n {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("only {ran} of {n} events ran within 300 s");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let drained_in = start.elapsed();
+    let mut report = summary(accepts);
+    report["events"] = json!(n);
+    report["clients"] = json!(clients);
+    report["accepted_per_second"] = json!(n as f64 / accepted_in.as_secs_f64());
+    report["drained_per_second"] = json!(n as f64 / drained_in.as_secs_f64());
+    report["drained_in_ms"] = json!(drained_in.as_secs_f64() * 1000.0);
+    Ok(report)
 }
 
 /// The first invocation of `n` fresh functions made by `create`, one at a time, `pause`
@@ -1009,6 +1106,28 @@ fn print_table(r: &Value) {
         .as_object()
         .map(|m| m.iter().collect())
         .unwrap_or_default();
+    if runtimes.iter().any(|(_, v)| !v["async"].is_null()) {
+        println!();
+        println!(
+            "asynchronous: Event invocations, accepted per second (each synced before its 202), accept p50 / p99 (us), all run per second"
+        );
+        for (label, v) in &runtimes {
+            let a = &v["async"];
+            if a.is_null() {
+                continue;
+            }
+            println!(
+                "  {label:<9} {} events from {} clients: {:.0}/s accepted, {} / {} us, {:.0}/s run ({:.0} ms in all)",
+                a["events"],
+                a["clients"],
+                a["accepted_per_second"].as_f64().unwrap_or(0.0),
+                us(&a["p50_us"]),
+                us(&a["p99_us"]),
+                a["drained_per_second"].as_f64().unwrap_or(0.0),
+                a["drained_in_ms"].as_f64().unwrap_or(0.0),
+            );
+        }
+    }
     if runtimes.iter().any(|(_, v)| !v["thawed"].is_null()) {
         println!();
         println!(

@@ -98,6 +98,10 @@ pub struct Args {
     /// which shorten every event age with it.
     #[arg(long, default_value_t = 1_000, hide = true)]
     event_age_second_ms: u64,
+    /// Most asynchronous events of one function running at once; by default 4 per CPU core,
+    /// enough to keep the cores busy without starting environments they cannot serve.
+    #[arg(long)]
+    async_concurrency: Option<usize>,
     /// Most asynchronous events queued at once; Event invocations beyond are refused (429).
     #[arg(long, default_value_t = 100_000)]
     event_queue_max_events: usize,
@@ -270,6 +274,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             max_bytes: args.event_queue_max_mb.max(1) * 1024 * 1024,
             // Queued events may use the whole server's concurrency.
             max_in_flight: concurrency_limit as usize,
+            max_in_flight_per_function: args
+                .async_concurrency
+                .unwrap_or_else(|| 4 * std::thread::available_parallelism().map_or(1, |n| n.get())),
             age_second: Duration::from_millis(args.event_age_second_ms.max(1)),
         },
     };
