@@ -205,6 +205,28 @@ def main(endpoint):
     check(ran == {"1", v2}, "a weighted alias runs both versions")
     check([x["Name"] for x in c.list_aliases(FunctionName="py-fn", FunctionVersion=v2)["Aliases"]] == ["prod"], "list_aliases")
 
+    # Asynchronous invocation: 202 at once, then it runs; its configuration per qualifier.
+    r = c.invoke(FunctionName="py-fn", InvocationType="Event", Payload=b'{"async": 1}')
+    check(r["StatusCode"] == 202 and r["Payload"].read() == b"", "invoke with InvocationType=Event -> 202")
+    check(c.invoke_async(FunctionName="py-fn", InvokeArgs=b'{"old": 1}')["Status"] == 202, "invoke_async")
+    sink = "arn:aws:lambda:us-east-1:000000000000:function:node-fn"
+    e = c.put_function_event_invoke_config(FunctionName="py-fn", MaximumRetryAttempts=1,
+                                           DestinationConfig={"OnFailure": {"Destination": sink}})
+    check(e["MaximumRetryAttempts"] == 1 and e["DestinationConfig"]["OnFailure"]["Destination"] == sink
+          and e["LastModified"].year >= 2024, "put_function_event_invoke_config")
+    e = c.update_function_event_invoke_config(FunctionName="py-fn", MaximumEventAgeInSeconds=120)
+    check(e["MaximumRetryAttempts"] == 1 and e["MaximumEventAgeInSeconds"] == 120, "update_function_event_invoke_config")
+    check(c.get_function_event_invoke_config(FunctionName="py-fn")["MaximumEventAgeInSeconds"] == 120,
+          "get_function_event_invoke_config")
+    listed = c.list_function_event_invoke_configs(FunctionName="py-fn")["FunctionEventInvokeConfigs"]
+    check([x["FunctionArn"].rsplit(":", 1)[1] for x in listed] == ["$LATEST"], "list_function_event_invoke_configs")
+    c.delete_function_event_invoke_config(FunctionName="py-fn")
+    try:
+        c.get_function_event_invoke_config(FunctionName="py-fn")
+        check(False, "deleted event invoke config gone")
+    except c.exceptions.ResourceNotFoundException:
+        check(True, "delete_function_event_invoke_config")
+
     # Provisioned concurrency on a version: accepted at once, READY once initialised.
     pc = c.put_provisioned_concurrency_config(FunctionName="py-fn", Qualifier=v2, ProvisionedConcurrentExecutions=1)
     check(pc["RequestedProvisionedConcurrentExecutions"] == 1 and pc["Status"] in ("IN_PROGRESS", "READY"),

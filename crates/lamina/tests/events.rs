@@ -534,3 +534,63 @@ async fn no_accepted_event_is_lost_to_a_kill_9() {
         ran.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_letter_target_gets_the_event_alone() {
+    let s = Server::start_with(
+        &["--runtime-pool", "0", "--async-retry-delay-ms", "100"],
+        None,
+    );
+    create(&s, "dlq-sink").await;
+    let target = "arn:aws:lambda:us-east-1:000000000000:function:dlq-sink";
+    let created = s
+        .create_with(
+            json!({"FunctionName": "dead", "Runtime": "python3.11", "Handler": "app.handler",
+            "Role": ROLE, "DeadLetterConfig": {"TargetArn": target},
+            "Code": {"ZipFile": b64(&zip(&[("app.py", APP, 0o644)]))}}),
+        )
+        .await;
+    assert_eq!(created["DeadLetterConfig"]["TargetArn"], target);
+    let (st, h, _) = s
+        .put_json(
+            "/2015-03-31/functions/dead/configuration",
+            &json!({"DeadLetterConfig": {"TargetArn": "arn:aws:sqs:us-east-1:000000000000:q"}}),
+        )
+        .await;
+    assert_eq!(
+        (st, h["x-amzn-errortype"].to_str().unwrap()),
+        (400, "InvalidParameterValueException")
+    );
+    event(&s, "dead", json!({"fail": true, "last": "words"})).await;
+    assert!(
+        eventually(Duration::from_secs(20), async || !logged_events(
+            &s, "dlq-sink"
+        )
+        .await
+        .is_empty())
+        .await
+    );
+    assert_eq!(
+        logged_events(&s, "dlq-sink").await,
+        [json!({"fail": true, "last": "words"})]
+    );
+    assert_eq!(
+        invocations(&s, "dead").await,
+        3,
+        "1 + the default 2 retries"
+    );
+    assert_eq!(
+        queue(&s).await["failed"],
+        0,
+        "delivered, so not kept as failed"
+    );
+    // An empty TargetArn removes it.
+    let (st, _, cfg) = s
+        .put_json(
+            "/2015-03-31/functions/dead/configuration",
+            &json!({"DeadLetterConfig": {"TargetArn": ""}}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert!(cfg.get("DeadLetterConfig").is_none(), "{cfg}");
+}

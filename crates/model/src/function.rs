@@ -112,6 +112,10 @@ pub struct FunctionConfig {
     /// On `$LATEST`: provisioned concurrency by qualifier (a version number or an alias).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub provisioned_concurrency: BTreeMap<String, crate::provisioned::ProvisionedSetting>,
+    /// Where asynchronous events that fail for good go, when no OnFailure destination takes
+    /// them (DeadLetterConfig.TargetArn).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter_target: Option<String>,
     /// On `$LATEST`: asynchronous invocation's configuration by qualifier (`$LATEST`, a
     /// version number or an alias).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -185,6 +189,9 @@ impl FunctionConfig {
                     code_size: l.code_size,
                 })
                 .collect(),
+            dead_letter_config: self.dead_letter_target.clone().map(|arn| DeadLetterConfig {
+                target_arn: Some(arn),
+            }),
         }
     }
 
@@ -231,6 +238,7 @@ impl FunctionConfig {
             reserved_concurrency: None,
             provisioned_concurrency: BTreeMap::new(),
             event_invoke: BTreeMap::new(),
+            dead_letter_target: None,
         };
         validate_tags(&cfg.tags)?;
         if req.runtime.is_none() {
@@ -263,6 +271,7 @@ impl FunctionConfig {
             tracing_config: req.tracing_config.clone(),
             logging_config: req.logging_config.clone(),
             layers: req.layers.clone(),
+            dead_letter_config: req.dead_letter_config.clone(),
         };
         cfg.apply(&update)?;
         Ok(cfg)
@@ -340,6 +349,19 @@ impl FunctionConfig {
                 "EphemeralStorage.Size",
                 "MB",
             )?;
+        }
+        if let Some(d) = &u.dead_letter_config {
+            self.dead_letter_target = match d.target_arn.as_deref() {
+                None | Some("") => None,
+                Some(arn) if arn.starts_with("arn:aws:lambda:") && arn.contains(":function:") => {
+                    Some(arn.to_string())
+                }
+                Some(arn) => {
+                    return Err(LambdaError::InvalidParameterValue(format!(
+                        "The dead-letter target {arn} is not supported: Lamina delivers dead                          letters to functions (arn:aws:lambda:REGION:ACCOUNT:function:NAME)."
+                    )));
+                }
+            };
         }
         if let Some(env) = &u.environment {
             let vars = env.variables.clone().unwrap_or_default();
@@ -538,6 +560,18 @@ pub struct ConfigUpdate {
     pub logging_config: Option<LoggingConfig>,
     /// Layer ARNs.
     pub layers: Option<Vec<String>>,
+    /// Where asynchronous events that fail for good go.
+    pub dead_letter_config: Option<DeadLetterConfig>,
+}
+
+/// `DeadLetterConfig`: a function's dead-letter target. Lamina delivers to functions (the
+/// event, as an asynchronous invocation of the target); an empty `TargetArn` removes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeadLetterConfig {
+    /// The target's ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_arn: Option<String>,
 }
 
 /// UpdateFunctionConfiguration's body.
@@ -583,6 +617,8 @@ pub struct CreateFunctionRequest {
     pub tags: Option<BTreeMap<String, String>>,
     /// Layer ARNs.
     pub layers: Option<Vec<String>>,
+    /// Dead-letter target.
+    pub dead_letter_config: Option<DeadLetterConfig>,
     /// Exactly one architecture.
     pub architectures: Option<Vec<String>>,
     /// `/tmp` size.
@@ -794,6 +830,9 @@ pub struct FunctionConfiguration {
     /// Layers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub layers: Vec<crate::layer::LayerRef>,
+    /// The dead-letter target, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter_config: Option<DeadLetterConfig>,
 }
 
 /// GetFunction's `Code`.

@@ -479,11 +479,20 @@ impl Platform {
         };
         let config = self.event_config(&r);
         tracing::info!(function = %r.name, condition, "event failed for good");
-        let delivered = match (&config.on_failure, attrs) {
-            (Some(dest), Some(attrs)) => {
+        let dead_letter = self
+            .cached(&r.name)
+            .and_then(|c| c.config.dead_letter_target.clone());
+        let delivered = match (&config.on_failure, attrs, dead_letter) {
+            (Some(dest), Some(attrs), _) => {
                 let count = ran.map_or(message.attempts, |(_, n)| n);
                 let record = self.record(&r, message, attrs, condition, count, ran.map(|(o, _)| o));
                 self.deliver(dest, record).await
+            }
+            // A dead-letter target gets the event alone, as Lambda's dead-letter queue does.
+            (None, _, Some(target)) => {
+                let event =
+                    serde_json::from_slice(&message.body).unwrap_or(serde_json::Value::Null);
+                self.deliver(&target, event).await
             }
             _ => false,
         };
