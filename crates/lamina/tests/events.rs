@@ -594,3 +594,114 @@ async fn a_dead_letter_target_gets_the_event_alone() {
     assert_eq!(st, 200);
     assert!(cfg.get("DeadLetterConfig").is_none(), "{cfg}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_queue_is_bounded_and_says_so() {
+    let s = Server::start_with(
+        &["--runtime-pool", "0", "--event-queue-max-events", "3"],
+        None,
+    );
+    create(&s, "bounded").await;
+    // Its only slot is busy for 2 s, so events stay queued meanwhile.
+    s.put_json(
+        "/2017-10-31/functions/bounded/concurrency",
+        &json!({"ReservedConcurrentExecutions": 1}),
+    )
+    .await;
+    let (http, url) = (
+        s.http.clone(),
+        s.url("/2015-03-31/functions/bounded/invocations"),
+    );
+    let hold = tokio::spawn(async move {
+        http.post(url)
+            .body(r#"{"sleep": 2}"#)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for i in 0..3 {
+        assert_eq!(event(&s, "bounded", json!({"i": i})).await.0, 202);
+    }
+    let (st, h, body) = s
+        .invoke_raw(
+            "bounded",
+            r#"{"i": 3}"#,
+            &[("X-Amz-Invocation-Type", "Event")],
+        )
+        .await;
+    assert_eq!(
+        (st, h["x-amzn-errortype"].to_str().unwrap()),
+        (429, "TooManyRequestsException")
+    );
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["Reason"], "EventQueueFull", "{body}");
+    let q = queue(&s).await;
+    assert_eq!(
+        (
+            q["maxEvents"].as_u64(),
+            q["refused"].as_u64(),
+            q["ready"].as_u64()
+        ),
+        (Some(3), Some(1), Some(3)),
+        "{q}"
+    );
+    assert_eq!(hold.await.unwrap(), 200);
+    assert!(
+        eventually(Duration::from_secs(15), async || invocations(&s, "bounded")
+            .await
+            == 4)
+        .await
+    );
+    assert_eq!(event(&s, "bounded", json!({"room": "again"})).await.0, 202);
+}
+
+/// SIGTERM lets a running event finish (it does not run again after the restart); one that
+/// cannot finish within the grace period stays queued and runs again after the restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_drains_running_events_or_keeps_them_queued() {
+    let data = tempfile::tempdir().unwrap();
+    let seen = tempfile::tempdir().unwrap();
+    let ledger = seen.path().join("ledger.txt");
+    let code = format!(
+        "import os, time\ndef note(line):\n    fd = os.open({:?}, os.O_WRONLY | os.O_APPEND | os.O_CREAT)\n    os.write(fd, (line + '\\n').encode())\n    os.fsync(fd)\n    os.close(fd)\ndef handler(event, context):\n    note('start ' + event['id'])\n    time.sleep(event['sleep'])\n    note('end ' + event['id'])\n",
+        ledger.display().to_string()
+    );
+    let lines = |what: &str| {
+        std::fs::read_to_string(&ledger)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| *l == what)
+            .count()
+    };
+    let args = ["--isolation", "none", "--runtime-pool", "0"];
+    let mut s = Server::start_with(&args, Some(data.path()));
+    s.create_with(
+        json!({"FunctionName": "slow", "Runtime": "python3.11", "Handler": "app.handler",
+        "Role": ROLE, "Timeout": 60, "Code": {"ZipFile": b64(&zip(&[("app.py", &code, 0o644)]))}}),
+    )
+    .await;
+    // A short event: SIGTERM while it runs; the server lets it end.
+    event(&s, "slow", json!({"id": "short", "sleep": 1})).await;
+    assert!(eventually(Duration::from_secs(15), async || lines("start short") == 1).await);
+    assert!(s.stop_with("TERM").success());
+    assert_eq!(
+        lines("end short"),
+        1,
+        "it finished before the server stopped"
+    );
+    // A long one: the server stops before it ends; it stays queued.
+    let mut s = Server::start_with(&args, Some(data.path()));
+    event(&s, "slow", json!({"id": "long", "sleep": 20})).await;
+    assert!(eventually(Duration::from_secs(15), async || lines("start long") == 1).await);
+    assert!(s.stop_with("TERM").success());
+    assert_eq!(lines("end long"), 0);
+    let s = Server::start_with(&args, Some(data.path()));
+    assert!(
+        eventually(Duration::from_secs(15), async || lines("start long") == 2).await,
+        "the interrupted event runs again after the restart"
+    );
+    assert_eq!(lines("start short"), 1, "the finished one does not");
+    drop(s);
+}
