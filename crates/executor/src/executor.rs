@@ -756,8 +756,11 @@ impl Inner {
         }
         // Not fetched: the runtime failed its init or exited first.
         let reply = reply_rx.await.unwrap_or(Reply::Closed);
-        if matches!(reply, Reply::Closed) && !cold && env.was_killed() {
-            // Killed while idle (reaped or retired) just before this invocation got there.
+        if matches!(reply, Reply::Closed) && !cold {
+            // A warm environment that ended before its runtime fetched this invocation (reaped
+            // or retired just before, or killed while frozen, which takes effect at the thaw):
+            // the function never saw it, so another environment takes it.
+            pool.forget(&env);
             return None;
         }
         env.log
