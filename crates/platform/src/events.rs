@@ -151,6 +151,20 @@ fn queue_error(e: QueueError) -> LambdaError {
     }
 }
 
+/// One event of a function counted as running; no longer when dropped.
+struct Running {
+    platform: Platform,
+    queue: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let events = &self.platform.inner.events;
+        events.finished(&self.queue);
+        events.wake.notify_one();
+    }
+}
+
 /// How an invocation of a queued event ended.
 enum Outcome {
     Success(InvokeOutput),
@@ -280,10 +294,12 @@ impl Platform {
                             let platform = self.clone();
                             let slot = slots.remove(&message.id);
                             tokio::spawn(async move {
-                                let queue = message.queue.clone();
-                                platform.handle(message, slot).await;
+                                let running = Running {
+                                    platform: platform.clone(),
+                                    queue: message.queue.clone(),
+                                };
+                                platform.handle(message, slot, running).await;
                                 let events = &platform.inner.events;
-                                events.finished(&queue);
                                 events.in_flight.fetch_sub(1, Ordering::SeqCst);
                                 events.wake.notify_one();
                             });
@@ -323,7 +339,12 @@ impl Platform {
     }
 
     /// Runs one queued event (with the concurrency slot taken for it) and settles it.
-    async fn handle(&self, message: Message, slot: Option<crate::concurrency::Admission>) {
+    async fn handle(
+        &self,
+        message: Message,
+        slot: Option<crate::concurrency::Admission>,
+        running: Running,
+    ) {
         let attrs: Attributes = match serde_json::from_slice(&message.attributes) {
             Ok(a) => a,
             Err(e) => {
@@ -346,6 +367,8 @@ impl Platform {
             return;
         }
         let outcome = self.attempt(&r, &message, &attrs, slot).await;
+        // The function may take its next event while this one is being settled.
+        drop(running);
         let events = &self.inner.events;
         if events.closing.load(Ordering::SeqCst) && !matches!(outcome, Outcome::Success(_)) {
             // Interrupted by the shutdown: left queued, it runs again after a restart.
