@@ -24,6 +24,10 @@ pub struct LogTarget {
     pub sink: Arc<dyn LogSink>,
 }
 
+/// A frozen environment one of whose processes was killed while it was frozen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Doomed;
+
 /// What an environment is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EnvState {
@@ -234,15 +238,23 @@ impl Environment {
     }
 
     /// Takes it for an invocation: thaws it if it was frozen and marks it busy. Returns how
-    /// long the thaw took, if there was one.
-    pub fn take(&self) -> Option<std::time::Duration> {
+    /// long the thaw took, if there was one, or `Err` if a process of the frozen
+    /// environment was killed meanwhile (it dies at the thaw, which is done): the caller
+    /// takes another environment.
+    pub fn take(&self) -> Result<Option<std::time::Duration>, Doomed> {
         let was = self.state();
         self.set_state(EnvState::Busy);
-        (was == EnvState::Frozen).then(|| {
-            let at = Instant::now();
-            self.controls.set_frozen(false);
-            at.elapsed()
-        })
+        if was != EnvState::Frozen {
+            return Ok(None);
+        }
+        let doomed = self.controls.doomed();
+        let at = Instant::now();
+        self.controls.set_frozen(false);
+        if doomed {
+            self.kill();
+            return Err(Doomed);
+        }
+        Ok(Some(at.elapsed()))
     }
 
     /// Whether it serves provisioned concurrency.

@@ -332,8 +332,14 @@ impl Executor {
                     }
                 }
             };
-            if let Some(thaw) = env.take() {
-                self.inner.counters.thawed(thaw);
+            match env.take() {
+                Ok(Some(thaw)) => self.inner.counters.thawed(thaw),
+                Ok(None) => {}
+                // Killed while frozen: it is going; take another.
+                Err(_) => {
+                    pool.forget(&env);
+                    continue;
+                }
             }
             match self.inner.run(&pool, env, false, &req).await {
                 Some(result) => return Ok(result),

@@ -141,6 +141,30 @@ pub trait EnvironmentControls: Send + Sync + Debug {
     fn set_frozen(&self, _frozen: bool) -> bool {
         false
     }
+    /// Whether a process of the (frozen) environment has a SIGKILL pending: killed while
+    /// frozen, it dies as soon as it is thawed.
+    fn doomed(&self) -> bool {
+        false
+    }
+}
+
+/// Whether any of `pids` has SIGKILL pending (its own or its thread group's).
+pub(crate) fn kill_pending(pids: impl IntoIterator<Item = u32>) -> bool {
+    const SIGKILL_BIT: u64 = 1 << (libc::SIGKILL - 1);
+    pids.into_iter().any(|pid| {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .map(|status| {
+                status
+                    .lines()
+                    .filter_map(|l| {
+                        l.strip_prefix("SigPnd:")
+                            .or_else(|| l.strip_prefix("ShdPnd:"))
+                    })
+                    .filter_map(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+                    .any(|mask| mask & SIGKILL_BIT != 0)
+            })
+            .unwrap_or(false)
+    })
 }
 
 /// Why an environment could not be started.
@@ -266,6 +290,10 @@ impl EnvironmentControls for ProcessGroup {
             Signal::SIGCONT
         };
         self.pid > 0 && killpg(Pid::from_raw(self.pid as i32), signal).is_ok()
+    }
+
+    fn doomed(&self) -> bool {
+        self.pid > 0 && kill_pending(process_tree(self.pid))
     }
 
     fn peak_memory_bytes(&self) -> Option<u64> {

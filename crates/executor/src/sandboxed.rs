@@ -787,6 +787,10 @@ impl EnvironmentControls for Sandbox {
         }
     }
 
+    fn doomed(&self) -> bool {
+        crate::launcher::kill_pending(crate::launcher::process_tree(self.outer))
+    }
+
     fn set_frozen(&self, frozen: bool) -> bool {
         if let Some(c) = self.cgroups.as_ref().filter(|c| c.can_freeze()) {
             return c.set_frozen(frozen).unwrap_or(false);

@@ -379,6 +379,23 @@ async fn idle_environments_are_frozen_and_thawed_for_their_next_invocation() {
         "the same environment, thawed each time: {e}"
     );
 
+    // A process killed while frozen dies at the thaw: the invocation goes to a new
+    // environment instead of failing.
+    assert!(
+        eventually(Duration::from_secs(5), async || {
+            envs(&s, "frozen", "$LATEST").await["frozen"] == 1
+        })
+        .await
+    );
+    for pid in processes_of("frozen") {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
+    let after = s.invoke("frozen", json!({})).await;
+    assert!(after.function_error.is_none(), "{}", after.log);
+    assert_eq!(envs(&s, "frozen", "$LATEST").await["created"], 2);
+
     // The same function on a server that does not freeze burns CPU while idle.
     let plain = Server::start_with(&["--freeze-after-ms", "0", "--runtime-pool", "0"], None);
     create(&plain, "frozen", 128).await;
