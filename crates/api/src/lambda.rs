@@ -549,13 +549,9 @@ async fn tag_resource(
     body: Body,
 ) -> Result<Response, ApiError> {
     let req: TagsBody = read_json(body, 1024 * 1024, "TagResource").await?;
-    let tags = req.tags.ok_or_else(|| {
-        ApiError(LambdaError::Validation(
-            "1 validation error detected: Value null at 'tags' failed to satisfy constraint: \
-             Member must not be null"
-                .into(),
-        ))
-    })?;
+    let tags = req
+        .tags
+        .ok_or_else(|| ApiError(LambdaError::null_member("tags")))?;
     p.tag_resource(&arn, tags).await?;
     Ok(no_content())
 }

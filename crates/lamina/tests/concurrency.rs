@@ -6,54 +6,20 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ROLE, Server, b64, zip};
+use common::{Sent, Server};
 use serde_json::json;
 
 const SLOW: &str = "import time\ndef handler(event, context):\n    time.sleep(event.get('sleep', 0))\n    return 'done'\n";
 
 async fn create(s: &Server, name: &str) {
-    s.create_with(
-        json!({"FunctionName": name, "Runtime": "python3.11", "Handler": "app.handler",
-        "Role": ROLE, "Timeout": 10, "Code": {"ZipFile": b64(&zip(&[("app.py", SLOW, 0o644)]))}}),
-    )
-    .await;
+    s.python_with_timeout(name, SLOW, 10).await;
 }
 
-/// Starts `n` invocations of `name` sleeping `secs` each at once; returns their statuses
-/// and the throttles' Reason and Retry-After.
-async fn concurrent(s: &Server, name: &str, n: usize, secs: f64) -> Vec<(u16, String, String)> {
-    let mut tasks = Vec::new();
-    for i in 0..n {
-        let http = s.http.clone();
-        let url = s.url(&format!("/2015-03-31/functions/{name}/invocations"));
-        tasks.push(tokio::spawn(async move {
-            // Staggered a little, so that the first is surely in flight.
-            tokio::time::sleep(Duration::from_millis(150 * i as u64)).await;
-            let resp = http
-                .post(url)
-                .body(json!({"sleep": secs}).to_string())
-                .send()
-                .await
-                .unwrap();
-            let status = resp.status().as_u16();
-            let retry = resp
-                .headers()
-                .get("retry-after")
-                .map(|v| v.to_str().unwrap().to_string())
-                .unwrap_or_default();
-            let body: serde_json::Value = resp.json().await.unwrap_or_default();
-            (
-                status,
-                body["Reason"].as_str().unwrap_or_default().to_string(),
-                retry,
-            )
-        }));
-    }
-    let mut out = Vec::new();
-    for t in tasks {
-        out.push(t.await.unwrap());
-    }
-    out
+/// Starts `n` invocations of `name` sleeping `secs` each, 150 ms apart, so that the first is
+/// surely in flight.
+async fn concurrent(s: &Server, name: &str, n: usize, secs: f64) -> Vec<Sent> {
+    s.invoke_together(name, n, json!({"sleep": secs}), Duration::from_millis(150))
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -86,14 +52,14 @@ async fn reserved_concurrency_throttles_with_lambdas_reason() {
     s.invoke("one-at-a-time", json!({})).await;
     let envs_before = s.health().await["environments"].clone();
     let results = concurrent(&s, "one-at-a-time", 2, 1.0).await;
-    let throttled: Vec<_> = results.iter().filter(|r| r.0 == 429).collect();
+    let throttled: Vec<_> = results.iter().filter(|r| r.status == 429).collect();
     assert_eq!(throttled.len(), 1, "{results:?}");
     assert_eq!(
-        throttled[0].1,
+        throttled[0].reason,
         "ReservedFunctionConcurrentInvocationLimitExceeded"
     );
-    assert!(!throttled[0].2.is_empty(), "Retry-After");
-    assert_eq!(results.iter().filter(|r| r.0 == 200).count(), 1);
+    assert!(!throttled[0].retry_after.is_empty(), "Retry-After");
+    assert_eq!(results.iter().filter(|r| r.status == 200).count(), 1);
     assert_eq!(
         s.health().await["environments"],
         envs_before,
@@ -163,9 +129,9 @@ async fn the_server_limit_throttles_across_functions() {
             concurrent(&s, "c", 1, 0.0).await
         }
     );
-    assert_eq!((a[0].0, b[0].0), (200, 200), "{a:?} {b:?}");
-    assert_eq!(c[0].0, 429, "{c:?}");
-    assert_eq!(c[0].1, "ConcurrentInvocationLimitExceeded");
+    assert_eq!((a[0].status, b[0].status), (200, 200), "{a:?} {b:?}");
+    assert_eq!(c[0].status, 429, "{c:?}");
+    assert_eq!(c[0].reason, "ConcurrentInvocationLimitExceeded");
     assert_eq!(
         s.invoke("c", json!({})).await.body,
         "done",

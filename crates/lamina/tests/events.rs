@@ -22,12 +22,7 @@ def handler(event, context):
 "#;
 
 async fn create(s: &Server, name: &str) {
-    s.create_with(
-        json!({"FunctionName": name, "Runtime": "python3.11", "Handler": "app.handler",
-        "Role": ROLE, "Timeout": 30,
-        "Code": {"ZipFile": b64(&zip(&[("app.py", APP, 0o644)]))}}),
-    )
-    .await;
+    s.python_with_timeout(name, APP, 30).await;
 }
 
 /// An Event invocation: status, request id.
@@ -61,6 +56,14 @@ async fn invocations(s: &Server, name: &str) -> u64 {
         .map_or(0, |f| f["invocations"].as_u64().unwrap())
 }
 
+/// Whether `name` has run `n` invocations within 15 s.
+async fn ran(s: &Server, name: &str, n: u64) -> bool {
+    eventually(Duration::from_secs(15), async || {
+        invocations(s, name).await == n
+    })
+    .await
+}
+
 async fn queue(s: &Server) -> Value {
     s.get("/_lamina/status").await.2["eventQueue"].clone()
 }
@@ -85,15 +88,7 @@ async fn an_event_is_accepted_then_runs_with_its_request_id() {
     let (st, id) = event(&s, "async-echo", json!({"hello": "later"})).await;
     assert_eq!(st, 202);
     assert!(!id.is_empty());
-    assert!(
-        eventually(Duration::from_secs(15), async || invocations(
-            &s,
-            "async-echo"
-        )
-        .await
-            == 1)
-        .await
-    );
+    assert!(ran(&s, "async-echo", 1).await);
     assert!(
         eventually(Duration::from_secs(5), async || {
             s.log_lines("/aws/lambda/async-echo", &id)
@@ -130,15 +125,7 @@ async fn an_event_is_accepted_then_runs_with_its_request_id() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 202);
     assert_eq!(resp.json::<Value>().await.unwrap(), json!({"Status": 202}));
-    assert!(
-        eventually(Duration::from_secs(15), async || invocations(
-            &s,
-            "async-echo"
-        )
-        .await
-            == 2)
-        .await
-    );
+    assert!(ran(&s, "async-echo", 2).await);
     let (st, _) = event(&s, "no-such-function", json!({})).await;
     assert_eq!(st, 404);
 }
@@ -278,12 +265,7 @@ async fn throttled_events_wait_then_run_and_old_ones_go_to_the_failed_store() {
         assert_eq!(h.await.unwrap(), 200);
     }
     // The patient one (6 hours to live) ran once the slot was free.
-    assert!(
-        eventually(Duration::from_secs(15), async || invocations(&s, "patient")
-            .await
-            == 2)
-        .await
-    );
+    assert!(ran(&s, "patient", 2).await);
     // The busy one's event outlived its 0.6 s while throttled: kept as failed, not run.
     let failed = s.get("/_lamina/events/failed?FunctionName=busy").await.2["FailedEvents"].clone();
     assert_eq!(failed.as_array().unwrap().len(), 1, "{failed}");
@@ -323,12 +305,7 @@ async fn throttled_events_wait_then_run_and_old_ones_go_to_the_failed_store() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(
-        eventually(Duration::from_secs(15), async || invocations(&s, "busy")
-            .await
-            == 2)
-        .await
-    );
+    assert!(ran(&s, "busy", 2).await);
     assert_eq!(queue(&s).await["failed"], 0);
 
     // Reserved concurrency 0: straight to the failure path, without retries.
@@ -648,12 +625,7 @@ async fn the_queue_is_bounded_and_says_so() {
         "{q}"
     );
     assert_eq!(hold.await.unwrap(), 200);
-    assert!(
-        eventually(Duration::from_secs(15), async || invocations(&s, "bounded")
-            .await
-            == 4)
-        .await
-    );
+    assert!(ran(&s, "bounded", 4).await);
     assert_eq!(event(&s, "bounded", json!({"room": "again"})).await.0, 202);
 }
 

@@ -5,9 +5,9 @@
 mod common;
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{ROLE, Server, b64, eventually, processes_of, unique, zip};
+use common::{Sent, Server, eventually, processes_of, unique};
 use serde_json::{Value, json};
 
 const APP: &str = r#"
@@ -26,41 +26,15 @@ def handler(event, context):
     return {"cpu": time.process_time(), "init": os.environ["AWS_LAMBDA_INITIALIZATION_TYPE"]}
 "#;
 
-async fn create(s: &Server, name: &str, memory: u32) {
-    s.create_with(
-        json!({"FunctionName": name, "Runtime": "python3.11", "Handler": "app.handler",
-        "Role": ROLE, "Timeout": 30, "MemorySize": memory,
-        "Code": {"ZipFile": b64(&zip(&[("app.py", APP, 0o644)]))}}),
-    )
-    .await;
+/// A function of `APP` with the default 128 MB.
+async fn create(s: &Server, name: &str) {
+    s.python_with_timeout(name, APP, 30).await;
 }
 
-/// `n` invocations of `target` sleeping `secs`, all sent at once: status, Reason and the
-/// elapsed time of each.
-async fn burst(s: &Server, target: &str, n: usize, secs: f64) -> Vec<(u16, String, Duration)> {
-    let mut tasks = Vec::new();
-    for _ in 0..n {
-        let http = s.http.clone();
-        let url = s.url(&format!("/2015-03-31/functions/{target}/invocations"));
-        tasks.push(tokio::spawn(async move {
-            let t = Instant::now();
-            let resp = http
-                .post(url)
-                .body(json!({"sleep": secs}).to_string())
-                .send()
-                .await
-                .unwrap();
-            let status = resp.status().as_u16();
-            let body: Value = resp.json().await.unwrap_or_default();
-            let reason = body["Reason"].as_str().unwrap_or_default().to_string();
-            (status, reason, t.elapsed())
-        }));
-    }
-    let mut out = Vec::new();
-    for t in tasks {
-        out.push(t.await.unwrap());
-    }
-    out
+/// `n` invocations of `target` sleeping `secs`, all sent at once.
+async fn burst(s: &Server, target: &str, n: usize, secs: f64) -> Vec<Sent> {
+    s.invoke_together(target, n, json!({"sleep": secs}), Duration::ZERO)
+        .await
 }
 
 async fn status(s: &Server) -> Value {
@@ -112,11 +86,11 @@ async fn the_scaling_rate_makes_invocations_wait_for_a_returning_environment() {
         ],
         None,
     );
-    create(&s, "rated", 128).await;
+    create(&s, "rated").await;
     // Two environments may start at once; three more invocations wait for them to come
     // back rather than start their own.
     let first = burst(&s, "rated", 5, 0.5).await;
-    assert!(first.iter().all(|(st, _, _)| *st == 200), "{first:?}");
+    assert!(first.iter().all(|r| r.status == 200), "{first:?}");
     let e = envs(&s, "rated", "$LATEST").await;
     assert_eq!(
         e["created"], 2,
@@ -126,10 +100,10 @@ async fn the_scaling_rate_makes_invocations_wait_for_a_returning_environment() {
     // full and are throttled at once.
     // (The next token comes 5 s after the first two were taken.)
     let second = burst(&s, "rated", 7, 0.5).await;
-    let ok = second.iter().filter(|(st, _, _)| *st == 200).count();
-    let throttled: Vec<_> = second.iter().filter(|(st, _, _)| *st == 429).collect();
+    let ok = second.iter().filter(|r| r.status == 200).count();
+    let throttled: Vec<_> = second.iter().filter(|r| r.status == 429).collect();
     assert_eq!((ok, throttled.len()), (5, 2), "{second:?}");
-    for (_, reason, took) in &throttled {
+    for Sent { reason, took, .. } in throttled {
         assert_eq!(reason, "FunctionInvocationRateLimitExceeded");
         assert!(
             *took < Duration::from_millis(900),
@@ -153,12 +127,12 @@ async fn a_wait_for_an_environment_ends_cleanly_with_a_throttle() {
         ],
         None,
     );
-    create(&s, "waits", 128).await;
+    create(&s, "waits").await;
     let got = burst(&s, "waits", 2, 2.0).await;
-    let mut statuses: Vec<u16> = got.iter().map(|(st, _, _)| *st).collect();
+    let mut statuses: Vec<u16> = got.iter().map(|r| r.status).collect();
     statuses.sort();
     assert_eq!(statuses, [200, 429], "{got:?}");
-    let (_, reason, took) = got.iter().find(|(st, _, _)| *st == 429).unwrap();
+    let Sent { reason, took, .. } = got.iter().find(|r| r.status == 429).unwrap();
     assert_eq!(reason, "FunctionInvocationRateLimitExceeded");
     assert!(
         *took >= Duration::from_millis(300) && *took < Duration::from_millis(1500),
@@ -184,7 +158,7 @@ async fn provisioned_concurrency_on_an_alias() {
         None,
     );
     let name = unique("prov");
-    create(&s, &name, 128).await;
+    create(&s, &name).await;
     let (st, _, v) = s
         .post_json(
             &format!("/2015-03-31/functions/{name}/versions"),
@@ -305,7 +279,7 @@ async fn provisioned_concurrency_on_an_alias() {
 
     // Above the provisioned two, the alias scales on demand as usual.
     let three = burst(&s, &format!("{name}:live"), 3, 1.0).await;
-    assert!(three.iter().all(|(st, _, _)| *st == 200), "{three:?}");
+    assert!(three.iter().all(|r| r.status == 200), "{three:?}");
     let e = envs(&s, &name, "1").await;
     assert_eq!(
         (e["provisioned"].as_u64(), e["created"].as_u64()),
@@ -356,7 +330,7 @@ async fn cpu_while_idle(s: &Server, name: &str, secs: u64) -> f64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn idle_environments_are_frozen_and_thawed_for_their_next_invocation() {
     let s = Server::start_with(&["--freeze-after-ms", "100", "--runtime-pool", "0"], None);
-    create(&s, "frozen", 128).await;
+    create(&s, "frozen").await;
     s.invoke("frozen", json!({})).await;
     assert!(
         eventually(Duration::from_secs(5), async || {
@@ -398,7 +372,7 @@ async fn idle_environments_are_frozen_and_thawed_for_their_next_invocation() {
 
     // The same function on a server that does not freeze burns CPU while idle.
     let plain = Server::start_with(&["--freeze-after-ms", "0", "--runtime-pool", "0"], None);
-    create(&plain, "frozen", 128).await;
+    create(&plain, "frozen").await;
     plain.invoke("frozen", json!({})).await;
     let used = cpu_while_idle(&plain, "frozen", 3).await;
     assert!(used > 1.0, "without freezing the thread spins: {used:.2} s");
@@ -410,7 +384,7 @@ async fn the_least_recently_used_idle_environment_makes_room_in_memory() {
     // Room for three 128 MB environments.
     let s = Server::start_with(&["--memory-budget-mb", "384", "--runtime-pool", "0"], None);
     for f in ["lru-a", "lru-b", "lru-c", "lru-d"] {
-        create(&s, f, 128).await;
+        create(&s, f).await;
     }
     for f in ["lru-a", "lru-b", "lru-c"] {
         s.invoke(f, json!({})).await;
@@ -446,7 +420,7 @@ async fn idle_environments_go_when_the_host_runs_short_of_memory() {
         &["--memory-reserve-mb", "100000000", "--runtime-pool", "0"],
         None,
     );
-    create(&s, "pressed", 128).await;
+    create(&s, "pressed").await;
     s.invoke("pressed", json!({})).await;
     assert!(
         eventually(

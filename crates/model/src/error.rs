@@ -112,6 +112,25 @@ impl LambdaError {
         body
     }
 
+    /// ValidationException for a required member left out.
+    pub fn null_member(member: &str) -> Self {
+        LambdaError::Validation(format!(
+            "1 validation error detected: Value null at '{member}' failed to satisfy \
+             constraint: Member must not be null"
+        ))
+    }
+
+    /// A required whole number `member` of at least `min`, checked as Lambda checks it.
+    pub fn count_at_least(value: Option<i64>, member: &str, min: u32) -> Result<u32, Self> {
+        let n = value.ok_or_else(|| LambdaError::null_member(member))?;
+        u32::try_from(n).ok().filter(|n| *n >= min).ok_or_else(|| {
+            LambdaError::Validation(format!(
+                "1 validation error detected: Value '{n}' at '{member}' failed to satisfy \
+                 constraint: Member must have value greater than or equal to {min}"
+            ))
+        })
+    }
+
     /// ResourceNotFoundException for a function ARN, worded as Lambda words it.
     pub fn function_not_found(arn: &str) -> Self {
         LambdaError::ResourceNotFound(format!("Function not found: {arn}"))

@@ -61,12 +61,9 @@ impl Policy {
 }
 
 fn required<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, LambdaError> {
-    value.as_deref().ok_or_else(|| {
-        LambdaError::Validation(format!(
-            "1 validation error detected: Value null at '{field}' failed to satisfy constraint: \
-             Member must not be null"
-        ))
-    })
+    value
+        .as_deref()
+        .ok_or_else(|| LambdaError::null_member(field))
 }
 
 /// Builds the statement AddPermission adds for `req` on `resource` (a function ARN, qualified

@@ -25,19 +25,11 @@ pub struct PutProvisionedConcurrencyRequest {
 impl PutProvisionedConcurrencyRequest {
     /// The requested number, checked as Lambda checks it (at least 1).
     pub fn requested(&self) -> Result<u32, LambdaError> {
-        let n = self.provisioned_concurrent_executions.ok_or_else(|| {
-            LambdaError::Validation(
-                "1 validation error detected: Value null at 'provisionedConcurrentExecutions' \
-                 failed to satisfy constraint: Member must not be null"
-                    .into(),
-            )
-        })?;
-        u32::try_from(n).ok().filter(|n| *n >= 1).ok_or_else(|| {
-            LambdaError::Validation(format!(
-                "1 validation error detected: Value '{n}' at 'provisionedConcurrentExecutions' \
-                 failed to satisfy constraint: Member must have value greater than or equal to 1"
-            ))
-        })
+        LambdaError::count_at_least(
+            self.provisioned_concurrent_executions,
+            "provisionedConcurrentExecutions",
+            1,
+        )
     }
 }
 

@@ -73,13 +73,10 @@ impl Platform {
         let function = self.alias_function(name)?;
         let alias_name = req.name.clone().unwrap_or_default();
         validate_name(&alias_name)?;
-        let version = req.function_version.clone().ok_or_else(|| {
-            LambdaError::Validation(
-                "1 validation error detected: Value null at 'functionVersion' failed to \
-                 satisfy constraint: Member must not be null"
-                    .into(),
-            )
-        })?;
+        let version = req
+            .function_version
+            .clone()
+            .ok_or_else(|| LambdaError::null_member("functionVersion"))?;
         let alias = Alias {
             name: alias_name.clone(),
             function_version: version,

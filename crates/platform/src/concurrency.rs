@@ -41,11 +41,18 @@ pub(crate) struct Concurrency {
     functions: Mutex<HashMap<String, Arc<Counter>>>,
 }
 
-/// One function's invocations in flight (all versions) and throttles.
+/// One function's invocations in flight (all versions), throttles, and the metrics of the
+/// invocations that ran (kept since start, for `lamina ps`): the invocation path reaches them
+/// through its [`Admission`], with no lookup of its own.
 #[derive(Debug, Default)]
 pub(crate) struct Counter {
     in_flight: AtomicU32,
-    throttles: AtomicU64,
+    pub(crate) throttles: AtomicU64,
+    pub(crate) invocations: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) cold_starts: AtomicU64,
+    pub(crate) duration_us: AtomicU64,
+    pub(crate) billed_mb_ms: AtomicU64,
 }
 
 /// An admitted invocation; its slot is given back when dropped.
@@ -54,6 +61,31 @@ pub(crate) struct Admission {
     state: Arc<Concurrency>,
     counter: Arc<Counter>,
     unreserved: bool,
+}
+
+impl Admission {
+    /// Counts the invocation, which ran, with its REPORT figures.
+    pub(crate) fn record(&self, report: &lamina_executor::Report, failed: bool) {
+        let c = &self.counter;
+        c.invocations.fetch_add(1, Ordering::Relaxed);
+        if failed {
+            c.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        if report.init_ms.is_some() {
+            c.cold_starts.fetch_add(1, Ordering::Relaxed);
+        }
+        c.duration_us
+            .fetch_add((report.duration_ms * 1000.0) as u64, Ordering::Relaxed);
+        c.billed_mb_ms.fetch_add(
+            report.billed_ms * u64::from(report.memory_mb),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Counts a throttle decided after admission (no environment could be had in time).
+    pub(crate) fn count_throttle(&self) {
+        self.counter.throttles.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl Drop for Admission {
@@ -175,16 +207,23 @@ impl Concurrency {
         self.counter(function).throttles.load(Ordering::Relaxed)
     }
 
-    /// Counts a throttle decided after admission (no environment could be had in time).
-    pub(crate) fn count_throttle(&self, function: &str) {
+    /// The counters of `function`, to read.
+    pub(crate) fn counters(&self, function: &str) -> Arc<Counter> {
         self.counter(function)
-            .throttles
-            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Invocations of `function` running now.
     pub(crate) fn in_flight(&self, function: &str) -> u32 {
         self.counter(function).in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Forgets a deleted function's counters; a function created again under its name
+    /// starts from zero.
+    pub(crate) fn forget(&self, function: &str) {
+        self.functions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(function);
     }
 }
 
@@ -196,19 +235,11 @@ impl Platform {
         req: FunctionConcurrency,
     ) -> Result<FunctionConcurrency, LambdaError> {
         let function = self.concurrency_function(name)?;
-        let wanted = req.reserved_concurrent_executions.ok_or_else(|| {
-            LambdaError::Validation(
-                "1 validation error detected: Value null at 'reservedConcurrentExecutions' \
-                 failed to satisfy constraint: Member must not be null"
-                    .into(),
-            )
-        })?;
-        let wanted = u32::try_from(wanted).map_err(|_| {
-            LambdaError::Validation(format!(
-                "1 validation error detected: Value '{wanted}' at 'reservedConcurrentExecutions' \
-                 failed to satisfy constraint: Member must have value greater than or equal to 0"
-            ))
-        })?;
+        let wanted = LambdaError::count_at_least(
+            req.reserved_concurrent_executions,
+            "reservedConcurrentExecutions",
+            0,
+        )?;
         let state = self.inner.concurrency.clone();
         self.change_reservation(&function, |old| {
             let others = state.reserved_total.load(Ordering::SeqCst) - old.unwrap_or(0);

@@ -258,9 +258,10 @@ impl Platform {
                     if busy >= per_function {
                         return false;
                     }
-                    if self.reservation(queue) != Some(0) {
+                    let reserved = self.reservation(queue);
+                    if reserved != Some(0) {
                         // (Reserved concurrency 0 goes straight to the failure path.)
-                        match concurrency.try_admit(queue, self.reservation(queue)) {
+                        match concurrency.try_admit(queue, reserved) {
                             Some(slot) => {
                                 slots.insert(id, slot);
                             }

@@ -610,7 +610,7 @@ impl Platform {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&r.name);
         self.inner.executor.set_provisioned(&r.name, Vec::new());
-        self.inner.metrics.forget(&r.name);
+        self.inner.concurrency.forget(&r.name);
         self.purge_events(&r.name).await;
         self.inner.executor.retire_function(&r.name);
         self.collect_code(&removed.code.id).await;

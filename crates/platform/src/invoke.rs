@@ -151,10 +151,13 @@ impl Platform {
             InvocationType::RequestResponse => {}
         }
         // Admitted before any environment is looked for: a throttle costs nothing.
-        let slot = self
-            .inner
-            .concurrency
-            .admit(&r.name, self.reservation(&r.name))?;
+        let reserved = if cached.config.version == "$LATEST" {
+            // $LATEST holds the whole function's reservation: no second lookup.
+            cached.config.reserved_concurrency
+        } else {
+            self.reservation(&r.name)
+        };
+        let slot = self.inner.concurrency.admit(&r.name, reserved)?;
         self.run(&r, slot, version, payload, client_context, tail, request_id)
             .await
     }
@@ -165,13 +168,13 @@ impl Platform {
             .and_then(|c| c.config.reserved_concurrency)
     }
 
-    /// Runs one invocation (already resolved, checked and admitted: `_slot` is given back
+    /// Runs one invocation (already resolved, checked and admitted: `slot` is given back
     /// when it ends) and waits for its end.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn run(
         &self,
         r: &FunctionRef,
-        _slot: crate::concurrency::Admission,
+        slot: crate::concurrency::Admission,
         version: std::sync::Arc<lamina_executor::FunctionVersion>,
         payload: Bytes,
         client_context: Option<String>,
@@ -191,8 +194,8 @@ impl Platform {
             tail,
         };
         let result = self.executor().invoke(version, req).await.map_err(|e| match e {
-            ExecutorError::Throttled => {
-                self.inner.concurrency.count_throttle(&r.name);
+                        ExecutorError::Throttled => {
+                slot.count_throttle();
                 LambdaError::TooManyRequests {
                     reason: "FunctionInvocationRateLimitExceeded".into(),
                     message: "Rate Exceeded.".into(),
@@ -205,9 +208,7 @@ impl Platform {
                 LambdaError::Service(format!("Could not start an execution environment: {e}"))
             }
                 })?;
-        self.inner
-            .metrics
-            .record(&r.name, &result.report, result.function_error.is_some());
+        slot.record(&result.report, result.function_error.is_some());
         Ok(InvokeOutput {
             status: 200,
             payload: result.payload,

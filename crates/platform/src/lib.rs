@@ -104,7 +104,7 @@ struct Inner {
     // Serializes control-plane changes so that code clean-up never races a create.
     control: tokio::sync::Mutex<()>,
     concurrency: Arc<concurrency::Concurrency>,
-    metrics: status::Metrics,
+
     events: events::Events,
 }
 
@@ -188,7 +188,7 @@ impl Platform {
                 },
                 cache: RwLock::new(cache),
                 control: tokio::sync::Mutex::new(()),
-                metrics: Default::default(),
+
                 events: events::Events::new(Arc::new(queue), config.events.clone()),
             }),
         };

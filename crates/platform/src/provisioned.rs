@@ -71,11 +71,7 @@ impl Platform {
             }
             (Some(q), _) | (None, Some(q)) => q.to_string(),
             (None, None) => {
-                return Err(LambdaError::Validation(
-                    "1 validation error detected: Value null at 'qualifier' failed to satisfy \
-                     constraint: Member must not be null"
-                        .into(),
-                ));
+                return Err(LambdaError::null_member("qualifier"));
             }
         };
         let entry = self.lookup(&r.name, None)?;

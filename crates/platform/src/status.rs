@@ -1,65 +1,12 @@
-//! Visibility: per-function invocation metrics kept since the server started, and the status
-//! `lamina ps` shows (environments per version and state, concurrency, throttles).
+//! Visibility: the status `lamina ps` shows: environments per version and state, the
+//! per-function concurrency, throttles and invocation metrics kept since the server started
+//! (counted in [`crate::concurrency`]), and the event queue.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 
-use lamina_executor::Report;
 use lamina_model::status::{FunctionStatus, ServerStatus, VersionStatus};
 
 use crate::Platform;
-
-/// Per-function counters.
-#[derive(Debug, Default)]
-pub(crate) struct Metrics {
-    // Short critical sections only.
-    functions: Mutex<HashMap<String, Arc<Counters>>>,
-}
-
-#[derive(Debug, Default)]
-struct Counters {
-    invocations: AtomicU64,
-    errors: AtomicU64,
-    cold_starts: AtomicU64,
-    duration_us: AtomicU64,
-    billed_mb_ms: AtomicU64,
-}
-
-impl Metrics {
-    fn of(&self, function: &str) -> Arc<Counters> {
-        let mut all = self.functions.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = all.get(function) {
-            return c.clone();
-        }
-        all.entry(function.to_string()).or_default().clone()
-    }
-
-    /// Counts one invocation that ran.
-    pub(crate) fn record(&self, function: &str, report: &Report, failed: bool) {
-        let c = self.of(function);
-        c.invocations.fetch_add(1, Ordering::Relaxed);
-        if failed {
-            c.errors.fetch_add(1, Ordering::Relaxed);
-        }
-        if report.init_ms.is_some() {
-            c.cold_starts.fetch_add(1, Ordering::Relaxed);
-        }
-        c.duration_us
-            .fetch_add((report.duration_ms * 1000.0) as u64, Ordering::Relaxed);
-        c.billed_mb_ms.fetch_add(
-            report.billed_ms * u64::from(report.memory_mb),
-            Ordering::Relaxed,
-        );
-    }
-
-    pub(crate) fn forget(&self, function: &str) {
-        self.functions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(function);
-    }
-}
 
 impl Platform {
     /// Everything `lamina ps` shows.
@@ -82,8 +29,8 @@ impl Platform {
         let concurrency = &self.inner.concurrency;
         for f in &mut functions {
             f.concurrent_executions = concurrency.in_flight(&f.name);
-            f.throttles = concurrency.throttles(&f.name);
-            let c = self.inner.metrics.of(&f.name);
+            let c = concurrency.counters(&f.name);
+            f.throttles = c.throttles.load(Ordering::Relaxed);
             f.invocations = c.invocations.load(Ordering::Relaxed);
             f.errors = c.errors.load(Ordering::Relaxed);
             f.cold_starts = c.cold_starts.load(Ordering::Relaxed);

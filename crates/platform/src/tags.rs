@@ -57,11 +57,7 @@ impl Platform {
     /// UntagResource: removes `keys` (keys not set are ignored).
     pub async fn untag_resource(&self, resource: &str, keys: &[String]) -> Result<(), LambdaError> {
         if keys.is_empty() {
-            return Err(LambdaError::Validation(
-                "1 validation error detected: Value null at 'tagKeys' failed to satisfy \
-                 constraint: Member must not be null"
-                    .into(),
-            ));
+            return Err(LambdaError::null_member("tagKeys"));
         }
         self.change_tags(resource, |current| {
             for key in keys {

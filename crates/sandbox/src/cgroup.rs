@@ -31,6 +31,8 @@ pub enum Layout {
     V1 {
         /// Mount root, normally `/sys/fs/cgroup`.
         root: PathBuf,
+        /// Whether the `freezer` hierarchy is mounted too.
+        freezer: bool,
     },
     /// The unified cgroup v2 hierarchy with the memory, pids and cpu controllers.
     V2 {
@@ -89,6 +91,7 @@ pub fn detect(root: &Path) -> Layout {
     if missing.is_empty() {
         return Layout::V1 {
             root: root.to_path_buf(),
+            freezer: root.join(FREEZER).join("tasks").exists(),
         };
     }
     if let Ok(controllers) = fs::read_to_string(root.join("cgroup.controllers")) {
@@ -157,9 +160,9 @@ impl Cgroups {
         limits: &Limits,
     ) -> io::Result<Cgroups> {
         let cgroups = match layout {
-            Layout::V1 { root } => Cgroups {
+            Layout::V1 { root, freezer } => Cgroups {
                 v2: false,
-                dirs: v1_hierarchies(root)
+                dirs: v1_hierarchies(root, *freezer)
                     .map(|h| h.join(PARENT).join(instance).join(id))
                     .collect(),
             },
@@ -347,7 +350,9 @@ impl Cgroups {
 /// The `lamina` directories under which servers keep their instances.
 fn parents(layout: &Layout) -> Vec<PathBuf> {
     match layout {
-        Layout::V1 { root } => v1_hierarchies(root).map(|h| h.join(PARENT)).collect(),
+        Layout::V1 { root, freezer } => v1_hierarchies(root, *freezer)
+            .map(|h| h.join(PARENT))
+            .collect(),
         Layout::V2 { root } => vec![root.join(PARENT)],
         Layout::Unavailable(_) => Vec::new(),
     }
@@ -355,11 +360,11 @@ fn parents(layout: &Layout) -> Vec<PathBuf> {
 
 /// The v1 hierarchies a sandbox joins: the required controllers, then the freezer when the
 /// host mounts it.
-fn v1_hierarchies(root: &Path) -> impl Iterator<Item = PathBuf> + '_ {
+fn v1_hierarchies(root: &Path, freezer: bool) -> impl Iterator<Item = PathBuf> + '_ {
     CONTROLLERS
         .iter()
         .map(|c| root.join(c))
-        .chain(Some(root.join(FREEZER)).filter(|f| f.join("tasks").exists()))
+        .chain(freezer.then(|| root.join(FREEZER)))
 }
 
 fn remove_instance_dir(dir: &Path) {
@@ -437,7 +442,13 @@ mod tests {
         }
         fs::create_dir_all(dir.join("pids")).unwrap();
         fs::write(dir.join("pids/tasks"), "").unwrap();
-        assert_eq!(detect(&dir), Layout::V1 { root: dir.clone() });
+        assert_eq!(
+            detect(&dir),
+            Layout::V1 {
+                root: dir.clone(),
+                freezer: false
+            }
+        );
 
         let v2 = scratch("v2");
         fs::write(

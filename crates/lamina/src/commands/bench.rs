@@ -937,6 +937,27 @@ async fn burst(addr: SocketAddr, name: &str, n: usize) -> anyhow::Result<Value> 
     }))
 }
 
+/// One section of the table: its header, then a line for each runtime whose report has
+/// `key`, written by `row` from that part and the runtime's whole report. Nothing when no
+/// runtime has it.
+fn section(
+    runtimes: &[(&String, &Value)],
+    key: &str,
+    header: &str,
+    row: impl Fn(&Value, &Value) -> String,
+) {
+    if runtimes.iter().all(|(_, v)| v[key].is_null()) {
+        return;
+    }
+    println!();
+    println!("{header}");
+    for (label, v) in runtimes {
+        if !v[key].is_null() {
+            println!("  {label:<9} {}", row(&v[key], v));
+        }
+    }
+}
+
 fn print_table(r: &Value) {
     let us = |v: &Value| {
         v.as_f64()
@@ -1106,71 +1127,57 @@ fn print_table(r: &Value) {
         .as_object()
         .map(|m| m.iter().collect())
         .unwrap_or_default();
-    if runtimes.iter().any(|(_, v)| !v["async"].is_null()) {
-        println!();
-        println!(
-            "asynchronous: Event invocations, accepted per second (each synced before its 202), accept p50 / p99 (us), all run per second"
-        );
-        for (label, v) in &runtimes {
-            let a = &v["async"];
-            if a.is_null() {
-                continue;
-            }
-            println!(
-                "  {label:<9} {} events from {} clients: {:.0}/s accepted, {} / {} us, {:.0}/s run ({:.0} ms in all)",
+    let f = |v: &Value| v.as_f64().unwrap_or(0.0);
+    section(
+        &runtimes,
+        "async",
+        "asynchronous: Event invocations, accepted per second (each synced before its 202), accept p50 / p99 (us), all run per second",
+        |a, _| {
+            format!(
+                "{} events from {} clients: {:.0}/s accepted, {} / {} us, {:.0}/s run ({:.0} ms in all)",
                 a["events"],
                 a["clients"],
-                a["accepted_per_second"].as_f64().unwrap_or(0.0),
+                f(&a["accepted_per_second"]),
                 us(&a["p50_us"]),
                 us(&a["p99_us"]),
-                a["drained_per_second"].as_f64().unwrap_or(0.0),
-                a["drained_in_ms"].as_f64().unwrap_or(0.0),
-            );
-        }
-    }
-    if runtimes.iter().any(|(_, v)| !v["thawed"].is_null()) {
-        println!();
-        println!(
-            "thawed: invocation of a frozen environment p50 / p99 (us) against warm p50; the server's thaw, mean / max (us)"
-        );
-        for (label, v) in &runtimes {
-            let t = &v["thawed"];
-            if t.is_null() {
-                continue;
-            }
-            println!(
-                "  {label:<9} {} / {} against {}; thaw {:.0} / {:.0} over {} thaws",
+                f(&a["drained_per_second"]),
+                f(&a["drained_in_ms"]),
+            )
+        },
+    );
+    section(
+        &runtimes,
+        "thawed",
+        "thawed: invocation of a frozen environment p50 / p99 (us) against warm p50; the server's thaw, mean / max (us)",
+        |t, v| {
+            format!(
+                "{} / {} against {}; thaw {:.0} / {:.0} over {} thaws",
                 us(&t["client"]["p50_us"]),
                 us(&t["client"]["p99_us"]),
                 us(&v["warm"]["p50_us"]),
-                t["server_thaw_mean_us"].as_f64().unwrap_or(0.0),
-                t["server_thaw_max_us"].as_f64().unwrap_or(0.0),
+                f(&t["server_thaw_mean_us"]),
+                f(&t["server_thaw_max_us"]),
                 t["thaws"],
-            );
-        }
-    }
-    if runtimes.iter().any(|(_, v)| !v["rated_burst"].is_null()) {
-        println!();
-        println!(
-            "burst under a scaling rate: all answered (ms), environments created / burst size, throttled"
-        );
-        for (label, v) in &runtimes {
-            let b = &v["rated_burst"];
-            if b.is_null() {
-                continue;
-            }
-            println!(
-                "  {label:<9} {} new per 10 s, N={}: {:.1} ms, {}/{}, {} throttled",
+            )
+        },
+    );
+    section(
+        &runtimes,
+        "rated_burst",
+        "burst under a scaling rate: all answered (ms), environments created / burst size, throttled",
+        |b, _| {
+            format!(
+                "{} new per 10 s, N={}: {:.1} ms, {}/{}, {} throttled",
                 b["scale_rate_per_10s"],
                 b["environments_needed"].as_u64().unwrap_or(0)
                     + b["throttled"].as_u64().unwrap_or(0),
-                b["all_answered_ms"].as_f64().unwrap_or(0.0),
+                f(&b["all_answered_ms"]),
                 b["environments_created"],
                 b["environments_needed"],
                 b["throttled"],
-            );
-        }
-    }
+            )
+        },
+    );
     println!();
     println!(
         "density: idle environments, PSS per environment, server PSS (at start: {:.1} MiB), idle CPU of the tree",

@@ -524,3 +524,66 @@ impl Server {
             .collect()
     }
 }
+
+/// What one of several invocations sent together got back.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub status: u16,
+    /// The 429's `Reason`, if any.
+    pub reason: String,
+    /// The `Retry-After` header, if any.
+    pub retry_after: String,
+    /// From sending to the whole answer.
+    pub took: Duration,
+}
+
+impl Server {
+    /// Creates a python3.11 function whose `app.py` is `code` (handler `app.handler`), with a
+    /// timeout of `timeout` seconds.
+    pub async fn python_with_timeout(&self, name: &str, code: &str, timeout: u32) -> Value {
+        self.create_with(json!({"FunctionName": name, "Runtime": "python3.11",
+            "Handler": "app.handler", "Role": ROLE, "Timeout": timeout,
+            "Code": {"ZipFile": b64(&zip(&[("app.py", code, 0o644)]))}}))
+            .await
+    }
+
+    /// `n` synchronous invocations of `target` with `payload`, the i-th sent `stagger × i`
+    /// after the first (all at once with a zero stagger).
+    pub async fn invoke_together(
+        &self,
+        target: &str,
+        n: usize,
+        payload: Value,
+        stagger: Duration,
+    ) -> Vec<Sent> {
+        let mut tasks = Vec::new();
+        for i in 0..n {
+            let http = self.http.clone();
+            let url = self.url(&format!("/2015-03-31/functions/{target}/invocations"));
+            let body = payload.to_string();
+            tasks.push(tokio::spawn(async move {
+                tokio::time::sleep(stagger * i as u32).await;
+                let t = Instant::now();
+                let resp = http.post(url).body(body).send().await.unwrap();
+                let status = resp.status().as_u16();
+                let retry_after = resp
+                    .headers()
+                    .get("retry-after")
+                    .map(|v| v.to_str().unwrap().to_string())
+                    .unwrap_or_default();
+                let body: Value = resp.json().await.unwrap_or_default();
+                Sent {
+                    status,
+                    reason: body["Reason"].as_str().unwrap_or_default().to_string(),
+                    retry_after,
+                    took: t.elapsed(),
+                }
+            }));
+        }
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        out
+    }
+}
