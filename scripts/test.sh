@@ -38,14 +38,26 @@ export LAMINA_TEST_PYTHON="$PWD/$VENV/bin/python"
 say "cargo fmt --check"
 cargo fmt --all --check
 
-say "cargo clippy"
-cargo clippy --workspace --all-targets --quiet -- -D warnings
+# On a fresh clone this step compiles the whole workspace first (several minutes); cargo's
+# progress lines show that it is working.
+say "cargo clippy (compiles the workspace first)"
+cargo clippy --workspace --all-targets -- -D warnings
 
+# --no-fail-fast: a failing test program does not keep the others from running, so the
+# totals below count every test.
 say "cargo test"
 set +e
-cargo test --workspace 2>&1 | tee target/test-output.log
+cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output.log
 status=${PIPESTATUS[0]}
 set -e
-# One closing line with the totals of every test binary.
-awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' target/test-output.log
+# A test program that dies before its summary (a crash, a signal) prints no "test result"
+# line, but cargo still reports it as failed: each such program counts as one failure.
+awk '
+  /^test result:/ { p += $4; f += $6; if ($3 == "FAILED.") summarised++ }
+  /^error: test failed, to rerun pass/ { failed_programs++ }
+  END {
+    crashed = failed_programs - summarised
+    if (crashed > 0) f += crashed
+    printf "tests: %d passed, %d failed\n", p, f
+  }' target/test-output.log
 exit "$status"

@@ -841,7 +841,10 @@ impl Inner {
             }
         };
         let duration = ended.duration_since(started);
-        let duration_ms = duration.as_secs_f64() * 1000.0;
+        // Lambda bills the Duration its REPORT line shows (hundredths of a millisecond),
+        // rounded up to the next millisecond, so both come from one rounded figure.
+        let hundredths = (duration.as_secs_f64() * 100_000.0).round() as u64;
+        let duration_ms = hundredths as f64 / 100.0;
         let init_ms = match picked {
             Some(p) if p.first_fetch && !env.initialised_ahead => Some(
                 p.init_done
@@ -862,7 +865,7 @@ impl Inner {
         });
         let report = Report {
             duration_ms,
-            billed_ms: (duration_ms.ceil() as u64).max(1),
+            billed_ms: hundredths.div_ceil(100).max(1),
             memory_mb: version.memory_mb,
             max_memory_mb: env.peak_memory_mb(),
             init_ms,

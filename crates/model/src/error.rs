@@ -29,6 +29,9 @@ pub enum LambdaError {
     /// 400: a resource policy would exceed its size limit.
     #[error("{0}")]
     PolicyLengthExceeded(String),
+    /// 400: the code storage is full (Lambda: the account's code storage limit).
+    #[error("{0}")]
+    CodeStorageExceeded(String),
     /// 404: the version or alias has no provisioned concurrency configuration.
     #[error("{0}")]
     ProvisionedConcurrencyConfigNotFound(String),
@@ -62,7 +65,8 @@ impl LambdaError {
             LambdaError::InvalidParameterValue(_)
             | LambdaError::Validation(_)
             | LambdaError::InvalidRequestContent(_)
-            | LambdaError::PolicyLengthExceeded(_) => 400,
+            | LambdaError::PolicyLengthExceeded(_)
+            | LambdaError::CodeStorageExceeded(_) => 400,
             LambdaError::RequestTooLarge(_) => 413,
             LambdaError::PreconditionFailed(_) => 412,
             LambdaError::TooManyRequests { .. } => 429,
@@ -82,6 +86,7 @@ impl LambdaError {
             LambdaError::RequestTooLarge(_) => "RequestTooLargeException",
             LambdaError::PreconditionFailed(_) => "PreconditionFailedException",
             LambdaError::PolicyLengthExceeded(_) => "PolicyLengthExceededException",
+            LambdaError::CodeStorageExceeded(_) => "CodeStorageExceededException",
             LambdaError::ProvisionedConcurrencyConfigNotFound(_) => {
                 "ProvisionedConcurrencyConfigNotFoundException"
             }

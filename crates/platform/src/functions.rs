@@ -171,6 +171,14 @@ pub(crate) fn package_error(e: PackageError) -> LambdaError {
         e @ (PackageError::TooManyEntries { .. } | PackageError::UnsafeEntry { .. }) => {
             LambdaError::InvalidParameterValue(e.to_string())
         }
+        PackageError::NoSpace { path } => {
+            tracing::error!(path = %path.display(), "the data directory is full");
+            LambdaError::CodeStorageExceeded(
+                "Code storage limit exceeded: the server's data directory is full. Delete \
+                 unused functions, versions or layers to free space."
+                    .into(),
+            )
+        }
         PackageError::Io { path, source } => {
             tracing::error!(path = %path.display(), error = %source, "could not store a package");
             LambdaError::Service(

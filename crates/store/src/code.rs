@@ -63,7 +63,7 @@ impl CodeStore {
         }
         let io_err = |path: &Path| {
             let path = path.to_path_buf();
-            move |source| PackageError::Io { path, source }
+            move |source| PackageError::io(&path, source)
         };
         let tmp = self.root.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
         let task = tmp.join("task");
@@ -87,10 +87,7 @@ impl CodeStore {
             let _ = fs::remove_dir_all(&tmp);
             // Another upload of the same bytes won the race; its copy is identical.
             if read_size(&dir).is_none() {
-                return Err(PackageError::Io {
-                    path: dir,
-                    source: e,
-                });
+                return Err(PackageError::io(&dir, e));
             }
         }
         Ok(CodeInfo {

@@ -6,6 +6,7 @@
 //! - [`code`]: [`CodeStore`], deployment packages stored once per content hash, each kept as
 //!   the original zip and as an extracted tree ready to run.
 //! - [`logs`]: [`LogStore`], function logs as one file per log stream, bounded per group.
+//! - [`lock`]: [`DataDirLock`], one server per data directory.
 //! - [`package`]: safe extraction of an untrusted zip (zip-slip, size and entry bounds).
 //!
 //! **Architecture invariant:** nothing here knows about invocations or HTTP. A PostgreSQL
@@ -13,10 +14,12 @@
 
 pub mod code;
 pub mod functions;
+pub mod lock;
 pub mod logs;
 pub mod package;
 
 pub use code::CodeStore;
 pub use functions::{FunctionStore, SqliteStore, StoreError};
+pub use lock::{DataDirLock, LockError};
 pub use logs::{LogQuery, LogStore, StoredEvent};
 pub use package::PackageError;

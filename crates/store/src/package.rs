@@ -50,6 +50,12 @@ pub enum PackageError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// The data directory's file system is full (or over its quota).
+    #[error("no space left to store the package under {path}")]
+    NoSpace {
+        /// The path being written.
+        path: PathBuf,
+    },
     /// Writing the extracted tree failed.
     #[error("could not write {path}: {source}")]
     Io {
@@ -98,10 +104,6 @@ pub fn extract(zip: &[u8], dest: &Path, bounds: Bounds) -> Result<u64, PackageEr
             limit: bounds.entries,
         });
     }
-    let io_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| PackageError::Io { path, source }
-    };
     let mut written: u64 = 0;
     let mut symlinks: Vec<(PathBuf, String, String)> = Vec::new();
     for i in 0..archive.len() {
@@ -117,6 +119,11 @@ pub fn extract(zip: &[u8], dest: &Path, bounds: Bounds) -> Result<u64, PackageEr
             continue;
         }
         let target = dest.join(&rel);
+        let io_err = |path: &Path| {
+            let path = path.to_path_buf();
+            let name = name.clone();
+            move |source| write_error(&name, &path, source)
+        };
         if entry.is_dir() {
             fs::create_dir_all(&target).map_err(io_err(&target))?;
             continue;
@@ -150,27 +157,68 @@ pub fn extract(zip: &[u8], dest: &Path, bounds: Bounds) -> Result<u64, PackageEr
                 limit: bounds.unzipped,
             },
             CopyError::Read(e) => PackageError::NotAZip(format!("entry '{name}': {e}")),
-            CopyError::Write(e) => PackageError::Io {
-                path: target.clone(),
-                source: e,
-            },
+            CopyError::Write(e) => write_error(&name, &target, e),
         })?;
         written += n;
         fs::set_permissions(&target, fs::Permissions::from_mode(mode)).map_err(io_err(&target))?;
     }
-    for (rel, link, name) in symlinks {
-        let resolved = rel.parent().unwrap_or(Path::new("")).join(&link);
-        if link.is_empty() || Path::new(&link).is_absolute() || escapes(&resolved) {
-            return Err(PackageError::UnsafeEntry {
-                entry: name,
-                reason: "symlink points outside the package",
-            });
+    let outside = |name: &str| PackageError::UnsafeEntry {
+        entry: name.to_string(),
+        reason: "symlink points outside the package",
+    };
+    for (rel, link, name) in &symlinks {
+        let resolved = rel.parent().unwrap_or(Path::new("")).join(link);
+        if link.is_empty() || Path::new(link).is_absolute() || escapes(&resolved) {
+            return Err(outside(name));
         }
-        let target = dest.join(&rel);
-        let _ = fs::remove_file(&target);
-        std::os::unix::fs::symlink(&link, &target).map_err(io_err(&target))?;
+        let target = dest.join(rel);
+        if target.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
+            let _ = fs::remove_file(&target);
+        }
+        std::os::unix::fs::symlink(link, &target).map_err(|e| write_error(name, &target, e))?;
+    }
+    // Each link alone stays inside, but chains may not (`d/l1 -> ..` then
+    // `l2 -> d/l1/../x`): with every link in place, resolve each as the kernel would.
+    for (rel, _, name) in &symlinks {
+        if !resolves_inside(dest, rel) {
+            return Err(outside(name));
+        }
     }
     Ok(written)
+}
+
+/// An error writing `path` for the entry `name`: the entry's fault (a name too long for the
+/// file system, a file and a directory sharing a name) is refused naming it; a full disk is
+/// [`PackageError::NoSpace`]; anything else is the platform's.
+fn write_error(name: &str, path: &Path, source: io::Error) -> PackageError {
+    let refused = |reason| PackageError::UnsafeEntry {
+        entry: name.to_string(),
+        reason,
+    };
+    match source.raw_os_error() {
+        Some(libc::ENAMETOOLONG) => refused("its name is too long for a file system"),
+        Some(libc::ENOTDIR | libc::EISDIR | libc::EEXIST | libc::ENOTEMPTY) => {
+            refused("a file, a directory or a symlink of the package already has this name")
+        }
+        Some(libc::ELOOP) => refused("its path passes through a symlink"),
+        _ => PackageError::io(path, source),
+    }
+}
+
+impl PackageError {
+    /// A failed write of `path`: [`PackageError::NoSpace`] when the disk is full, else
+    /// [`PackageError::Io`].
+    pub fn io(path: &Path, source: io::Error) -> PackageError {
+        match source.raw_os_error() {
+            Some(libc::ENOSPC | libc::EDQUOT) => PackageError::NoSpace {
+                path: path.to_path_buf(),
+            },
+            _ => PackageError::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+        }
+    }
 }
 
 /// The mode of an extracted file: what the zip says, made readable by everyone (and
@@ -202,9 +250,15 @@ fn safe_relative(name: &str) -> Result<PathBuf, PackageError> {
     if normalized.starts_with('/') || normalized.as_bytes().get(1) == Some(&b':') {
         return Err(unsafe_entry("absolute paths are not allowed"));
     }
+    if normalized.len() >= PATH_MAX {
+        return Err(unsafe_entry("its path is longer than 4,095 bytes"));
+    }
     let mut out = PathBuf::new();
     for c in Path::new(&normalized).components() {
         match c {
+            Component::Normal(part) if part.len() > NAME_MAX => {
+                return Err(unsafe_entry("a name in its path is longer than 255 bytes"));
+            }
             Component::Normal(part) => out.push(part),
             Component::CurDir => {}
             Component::ParentDir => return Err(unsafe_entry("'..' is not allowed in entry names")),
@@ -214,6 +268,61 @@ fn safe_relative(name: &str) -> Result<PathBuf, PackageError> {
         }
     }
     Ok(out)
+}
+
+/// Linux's longest file name and path (with its NUL).
+const NAME_MAX: usize = 255;
+const PATH_MAX: usize = 4096;
+/// Symlinks the kernel follows in one lookup before giving up (ELOOP).
+const MAX_LINKS: usize = 40;
+
+/// Whether `rel` (a path inside `root`), looked up as the kernel would with `root` as `/`,
+/// following every symlink on the way (chains included, at most [`MAX_LINKS`]), never climbs
+/// above `root` and ends nowhere absolute. Components that do not exist are taken lexically:
+/// the tree is read-only, so they can never appear.
+fn resolves_inside(root: &Path, rel: &Path) -> bool {
+    use std::collections::VecDeque;
+    use std::ffi::OsString;
+    let mut pending: VecDeque<Option<OsString>> = VecDeque::new();
+    let push_front = |pending: &mut VecDeque<Option<OsString>>, path: &Path| -> bool {
+        for c in path.components().rev() {
+            match c {
+                Component::Normal(n) => pending.push_front(Some(n.to_os_string())),
+                Component::ParentDir => pending.push_front(None),
+                Component::CurDir => {}
+                Component::RootDir | Component::Prefix(_) => return false,
+            }
+        }
+        true
+    };
+    push_front(&mut pending, rel);
+    let mut at = root.to_path_buf();
+    let mut depth = 0usize;
+    let mut links = 0usize;
+    while let Some(next) = pending.pop_front() {
+        let Some(name) = next else {
+            if depth == 0 {
+                return false;
+            }
+            at.pop();
+            depth -= 1;
+            continue;
+        };
+        let candidate = at.join(&name);
+        match fs::read_link(&candidate) {
+            Ok(target) => {
+                links += 1;
+                if links > MAX_LINKS || !push_front(&mut pending, &target) {
+                    return false;
+                }
+            }
+            Err(_) => {
+                at = candidate;
+                depth += 1;
+            }
+        }
+    }
+    true
 }
 
 /// Whether a relative path, resolved lexically, climbs above its root.
@@ -329,6 +438,65 @@ pub(crate) mod tests {
             match run(&zip) {
                 Err(PackageError::UnsafeEntry { .. }) => {}
                 other => panic!("{name}: expected UnsafeEntry, got {:?}", other.map(|r| r.1)),
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_symlink_chains_that_leave_the_root() {
+        // Each link alone resolves inside lexically; followed as the kernel does, l2 reaches
+        // the parent of the package root.
+        let zip = make_zip(&[
+            ("d/e/f/l1", b"../../..", 0o777, true),
+            ("l2", b"d/e/f/l1/../../../secret", 0o777, true),
+        ]);
+        match run(&zip) {
+            Err(PackageError::UnsafeEntry { entry, .. }) => assert_eq!(entry, "l2"),
+            other => panic!("expected UnsafeEntry, got {:?}", other.map(|r| r.1)),
+        }
+        // A loop is refused too; a chain that stays inside is kept.
+        let looped = make_zip(&[("a", b"b", 0o777, true), ("b", b"a", 0o777, true)]);
+        assert!(matches!(
+            run(&looped),
+            Err(PackageError::UnsafeEntry { .. })
+        ));
+        let fine = make_zip(&[
+            ("d/e/f/x.txt", b"x", 0o644, false),
+            ("d/e/f/l1", b"../..", 0o777, true),
+            ("l2", b"d/e/f/l1/e/f/x.txt", 0o777, true),
+        ]);
+        let (dir, _) = run(&fine).unwrap();
+        assert_eq!(fs::read_to_string(dir.path().join("l2")).unwrap(), "x");
+    }
+
+    #[test]
+    fn entries_the_file_system_cannot_hold_are_refused_by_name() {
+        let long = "n".repeat(256);
+        let deep = format!("{}/f", ["d"; 2100].join("/"));
+        for (entries, culprit) in [
+            (
+                vec![(long.as_str(), &b"x"[..], 0o644, false)],
+                long.as_str(),
+            ),
+            (vec![(deep.as_str(), b"x", 0o644, false)], deep.as_str()),
+            (
+                vec![
+                    ("same", b"x", 0o644, false),
+                    ("same/inner", b"y", 0o644, false),
+                ],
+                "same/inner",
+            ),
+            (
+                vec![("dir/f", b"x", 0o644, false), ("dir", b"f", 0o777, true)],
+                "dir",
+            ),
+        ] {
+            match run(&make_zip(&entries)) {
+                Err(PackageError::UnsafeEntry { entry, .. }) => assert_eq!(entry, culprit),
+                other => panic!(
+                    "{culprit}: expected UnsafeEntry, got {:?}",
+                    other.map(|r| r.1)
+                ),
             }
         }
     }

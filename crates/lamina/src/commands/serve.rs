@@ -11,7 +11,7 @@ use anyhow::Context;
 use lamina_executor::{ExecutorConfig, Launcher, ProcessLauncher, SandboxLauncher};
 use lamina_model::Identity;
 use lamina_platform::{AsyncConfig, Platform, PlatformConfig};
-use lamina_store::SqliteStore;
+use lamina_store::{DataDirLock, SqliteStore};
 
 /// Flags of `lamina serve`.
 #[derive(Debug, clap::Args)]
@@ -232,6 +232,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    // Held until this function returns (or the process dies), past every other use.
+    let _data_dir_lock = DataDirLock::acquire(&data_dir)?;
     let store = SqliteStore::open(&data_dir.join("functions.sqlite3"))
         .context("opening the function store")?;
     let concurrency_limit = args
