@@ -43,3 +43,25 @@ pub async fn unknown_operation(method: axum::http::Method, uri: axum::http::Uri)
         uri.path()
     )))
 }
+
+/// Reads a whole request body of at most `limit` bytes. Past the limit it is Lambda's
+/// RequestTooLargeException for `operation`; a body that breaks off or is mis-framed (the
+/// client closed early, a chunk header is not hex) is the client's 400, never "too large".
+pub async fn read_body(
+    body: axum::body::Body,
+    limit: usize,
+    operation: &str,
+) -> Result<bytes::Bytes, ApiError> {
+    use http_body_util::{BodyExt, LengthLimitError, Limited};
+    match Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(ApiError(LambdaError::RequestTooLarge(format!(
+                "Request must be smaller than {limit} bytes for the {operation} operation"
+            ))))
+        }
+        Err(e) => Err(ApiError(LambdaError::InvalidRequestContent(format!(
+            "The request body could not be read: {e}"
+        )))),
+    }
+}

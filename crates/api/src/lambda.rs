@@ -8,8 +8,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
 use lamina_model::LambdaError;
 use lamina_model::function::{
     CreateFunctionRequest, FunctionCodeLocation, GetFunctionResponse, UpdateFunctionCodeRequest,
@@ -19,7 +17,7 @@ use lamina_model::limits::SYNC_PAYLOAD_MAX_BYTES;
 use lamina_platform::{InvocationType, InvokeInput, Platform};
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, read_body};
 
 type Params = Query<HashMap<String, String>>;
 
@@ -145,15 +143,6 @@ pub fn routes() -> Router<Platform> {
             "/_lamina/events/failed/{id}/replay",
             post(replay_failed_event),
         )
-}
-
-async fn read_body(body: Body, limit: usize, operation: &str) -> Result<Bytes, ApiError> {
-    match Limited::new(body, limit).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(_) => Err(ApiError(LambdaError::RequestTooLarge(format!(
-            "Request must be smaller than {limit} bytes for the {operation} operation"
-        )))),
-    }
 }
 
 /// A JSON request body of at most `limit` bytes (an empty body is the type's default).
@@ -767,6 +756,14 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// A header holding one of an enum's values: bytes that are not ASCII are kept (replaced,
+/// where not UTF-8), so that the value is refused rather than taken as missing.
+fn enum_header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
 async fn invoke(
     State(p): State<Platform>,
     Name(name): Name,
@@ -776,24 +773,21 @@ async fn invoke(
 ) -> Result<Response, ApiError> {
     // Read one byte past the limit so that an oversized payload is told apart from one
     // exactly at the limit.
-    let payload = match Limited::new(body, SYNC_PAYLOAD_MAX_BYTES + 1)
-        .collect()
+    let payload = read_body(body, SYNC_PAYLOAD_MAX_BYTES + 1, "InvokeFunction")
         .await
-    {
-        Ok(c) => c.to_bytes(),
-        Err(_) => {
-            return Err(ApiError(LambdaError::RequestTooLarge(format!(
+        .map_err(|e| match e.0 {
+            LambdaError::RequestTooLarge(_) => ApiError(LambdaError::RequestTooLarge(format!(
                 "Request must be smaller than {SYNC_PAYLOAD_MAX_BYTES} bytes for the InvokeFunction operation"
-            ))));
-        }
-    };
+            ))),
+            _ => e,
+        })?;
     let input = InvokeInput {
         function_name: name,
         qualifier: q.get("Qualifier").cloned(),
         invocation_type: InvocationType::parse(
-            header(&headers, "x-amz-invocation-type").as_deref(),
+            enum_header(&headers, "x-amz-invocation-type").as_deref(),
         )?,
-        log_type: header(&headers, "x-amz-log-type"),
+        log_type: enum_header(&headers, "x-amz-log-type"),
         client_context: header(&headers, "x-amz-client-context"),
         payload,
     };

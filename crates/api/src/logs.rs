@@ -7,7 +7,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use http_body_util::{BodyExt, Limited};
 use lamina_model::LambdaError;
 use lamina_platform::Platform;
 use serde::de::DeserializeOwned;
@@ -91,14 +90,12 @@ async fn handle(
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let bytes = Limited::new(body, 1024 * 1024)
-        .collect()
+    let bytes = crate::error::read_body(body, 1024 * 1024, target)
         .await
-        .map(|c| c.to_bytes())
-        .map_err(|_| LogsError {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
+        .map_err(|e| LogsError {
+            status: StatusCode::from_u16(e.0.status()).unwrap_or(StatusCode::BAD_REQUEST),
             error_type: "InvalidParameterException",
-            message: "request too large".into(),
+            message: e.0.to_string(),
         })?;
     match target.strip_prefix("Logs_20140328.") {
         Some("FilterLogEvents") => {

@@ -121,3 +121,101 @@ async fn packages_that_escape_or_cannot_be_extracted_are_refused_by_entry() {
         .await;
     assert_eq!(s.invoke("ok", json!({})).await.body, "fine");
 }
+
+/// Sends raw bytes on a new connection, half-closes it, and returns what came back.
+async fn raw_exchange(s: &Server, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = s.endpoint.trim_start_matches("http://").to_string();
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(request).await.unwrap();
+    conn.shutdown().await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn error_type(headers: &reqwest::header::HeaderMap) -> &str {
+    headers
+        .get("x-amzn-errortype")
+        .map_or("", |v| v.to_str().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_gets_an_error_of_the_right_kind() {
+    let s = Server::start_with(&["--runtime-pool", "0"], None);
+    s.python("echo", "def handler(e, c):\n    return e\n").await;
+
+    // A payload whose JSON is well formed but whose string is not UTF-8.
+    let (status, h, body) = s
+        .invoke_raw("echo", &b"{\"k\": \"\xff\xfe\"}"[..], &[])
+        .await;
+    assert_eq!(
+        (status, error_type(&h)),
+        (400, "InvalidRequestContentException"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+
+    // Header values that are not ASCII are refused, not taken as missing.
+    for header in ["X-Amz-Invocation-Type", "X-Amz-Log-Type"] {
+        let resp = s
+            .http
+            .post(s.url("/2015-03-31/functions/echo/invocations"))
+            .header(
+                header,
+                reqwest::header::HeaderValue::from_bytes(b"Ev\xe9nt").unwrap(),
+            )
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{header}");
+        assert_eq!(
+            error_type(resp.headers()),
+            "ValidationException",
+            "{header}"
+        );
+    }
+
+    // A layer version that is not a number: 400 for every operation, never 204.
+    for method in [reqwest::Method::DELETE, reqwest::Method::GET] {
+        let resp = s
+            .http
+            .request(method.clone(), s.url("/2018-10-31/layers/lib/versions/abc"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{method}");
+        assert_eq!(
+            error_type(resp.headers()),
+            "ValidationException",
+            "{method}"
+        );
+    }
+    assert_eq!(s.delete("/2018-10-31/layers/lib/versions/7").await.0, 204);
+
+    // A body shorter than its Content-Length, and a chunked body with a bad chunk size: the
+    // client's 400 (or a closed connection), never "too large".
+    let truncated = "POST /2015-03-31/functions/echo/invocations HTTP/1.1\r\nHost: x\r\n\
+                     Content-Length: 100\r\n\r\n{\"a\": 1}";
+    let answer = raw_exchange(&s, truncated.as_bytes()).await;
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 400"),
+        "{answer}"
+    );
+    assert!(!answer.contains("smaller than"), "{answer}");
+    let misframed = "POST /2015-03-31/functions/echo/invocations HTTP/1.1\r\nHost: x\r\n\
+                     Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n";
+    let answer = raw_exchange(&s, misframed.as_bytes()).await;
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 400"),
+        "{answer}"
+    );
+    assert!(!answer.contains("smaller than"), "{answer}");
+
+    // The server still serves.
+    assert_eq!(
+        s.invoke("echo", json!({"still": "here"})).await.body["still"],
+        "here"
+    );
+}

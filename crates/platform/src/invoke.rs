@@ -105,7 +105,14 @@ impl Platform {
         let payload = if input.payload.iter().all(u8::is_ascii_whitespace) {
             Bytes::from_static(b"{}")
         } else {
-            if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&input.payload) {
+            // serde_json skips over the insides of strings it ignores without checking their
+            // UTF-8, so the text is checked first: a runtime would choke on such a payload.
+            let parsed = std::str::from_utf8(&input.payload)
+                .map_err(|e| e.to_string())
+                .and_then(|text| {
+                    serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|e| e.to_string())
+                });
+            if let Err(e) = parsed {
                 return Err(LambdaError::InvalidRequestContent(format!(
                     "Could not parse request body into json: Could not parse payload into json: {e}"
                 )));

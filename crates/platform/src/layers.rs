@@ -22,6 +22,17 @@ fn not_found() -> LambdaError {
 }
 
 /// Whether `layer` matches ListLayers' and ListLayerVersions' filters.
+/// The `{VersionNumber}` of a layer path: a whole number (Lambda's `long`), else the
+/// caller's 400.
+fn version_number(version: &str) -> Result<i64, LambdaError> {
+    version.parse::<i64>().map_err(|_| {
+        LambdaError::Validation(format!(
+            "1 validation error detected: Value '{version}' at 'versionNumber' failed to \
+             satisfy constraint: Member must be a whole number"
+        ))
+    })
+}
+
 fn matches(layer: &LayerVersion, runtime: Option<&str>, architecture: Option<&str>) -> bool {
     runtime.is_none_or(|r| layer.compatible_runtimes.iter().any(|x| x == r))
         && architecture.is_none_or(|a| layer.compatible_architectures.iter().any(|x| x == a))
@@ -76,7 +87,7 @@ impl Platform {
         version: &str,
     ) -> Result<LayerVersion, LambdaError> {
         validate_name(name)?;
-        let number = version.parse::<u64>().map_err(|_| not_found())?;
+        let number = u64::try_from(version_number(version)?).map_err(|_| not_found())?;
         self.inner
             .store
             .layer_version(name, number)
@@ -157,7 +168,8 @@ impl Platform {
     /// DeleteLayerVersion: succeeds whether or not the version exists, as Lambda's does.
     pub async fn delete_layer_version(&self, name: &str, version: &str) -> Result<(), LambdaError> {
         validate_name(name)?;
-        let Ok(number) = version.parse::<u64>() else {
+        let Ok(number) = u64::try_from(version_number(version)?) else {
+            // No layer has a negative version: deleting one is done already.
             return Ok(());
         };
         let _guard = self.inner.control.lock().await;
