@@ -6,6 +6,8 @@
 //! - [`logs`]: the subset of the CloudWatch Logs API (JSON 1.1, `X-Amz-Target`) that reads
 //!   function logs, so `aws logs tail /aws/lambda/NAME` works against the same endpoint.
 //! - [`error`]: Lambda's error shape on the wire.
+//! - `server`: the HTTP/1.1 front door: the connection cap, client timeouts, graceful
+//!   shutdown, and Lambda's shape for the errors hyper answers itself.
 //!
 //! Handlers parse HTTP into calls on [`Platform`] and turn the answers back into HTTP; no
 //! state lives here. Requests are accepted whatever their SigV4 signature: the server is
@@ -14,6 +16,9 @@
 pub mod error;
 pub mod lambda;
 pub mod logs;
+mod server;
+
+pub use server::HttpLimits;
 
 use std::future::Future;
 use std::time::Duration;
@@ -27,35 +32,18 @@ pub fn router(platform: Platform) -> Router {
         .merge(logs::routes())
         .fallback(error::unknown_operation)
         .method_not_allowed_fallback(error::unknown_operation)
+        .layer(axum::middleware::from_fn(server::request_id))
         .with_state(platform)
 }
 
-/// Serves `platform` on `listener` until `shutdown` resolves, then stops accepting, lets
-/// in-flight requests finish for up to `grace`, and returns.
+/// Serves `platform` on `listener` within `limits` until `shutdown` resolves, then stops
+/// accepting, lets in-flight requests finish for up to `grace`, and returns.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     platform: Platform,
+    limits: HttpLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
-    let (fired_tx, fired_rx) = tokio::sync::oneshot::channel::<()>();
-    let app = router(platform);
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown.await;
-        let _ = fired_tx.send(());
-    });
-    let deadline = async move {
-        if fired_rx.await.is_ok() {
-            tokio::time::sleep(grace).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::select! {
-        result = server => result,
-        _ = deadline => {
-            tracing::warn!("in-flight requests did not finish within {grace:?}; stopping anyway");
-            Ok(())
-        }
-    }
+    server::serve(listener, router(platform), limits, shutdown, grace).await
 }

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use lamina_runtime_api::Session;
 use lamina_runtime_api::egress::EgressPolicy;
+use lamina_runtime_api::{EnvironmentConnections, Session};
 use tokio::sync::watch;
 
 use crate::launcher::{EnvironmentControls, Launched};
@@ -107,6 +107,7 @@ impl Environment {
         logs: LogTarget,
         max_response_bytes: usize,
         egress_policy: Arc<EgressPolicy>,
+        connections: EnvironmentConnections,
         on_exit: impl FnOnce(&Arc<Environment>) + Send + 'static,
     ) -> std::io::Result<Arc<Environment>> {
         let Launched {
@@ -145,12 +146,14 @@ impl Environment {
                 egress,
                 session.clone(),
                 egress_policy,
+                connections.clone(),
             ));
         }
         tokio::spawn(lamina_runtime_api::serve(
             listener,
             session,
             max_response_bytes,
+            connections,
         ));
         tokio::spawn(async move { log.pump().await });
         let watched = env.clone();

@@ -61,6 +61,9 @@ pub struct ExecutorConfig {
     /// When the host's available memory falls below this (MB), idle environments are
     /// stopped, least recently used first. 0: never.
     pub memory_reserve_mb: u64,
+    /// The server's descriptors that functions' connections (Runtime API, egress) may hold,
+    /// all environments together.
+    pub function_connections: lamina_runtime_api::ConnectionBudget,
 }
 
 impl Default for ExecutorConfig {
@@ -78,6 +81,7 @@ impl Default for ExecutorConfig {
             freeze_after: None,
             memory_budget_mb: 0,
             memory_reserve_mb: 0,
+            function_connections: Default::default(),
         }
     }
 }
@@ -653,6 +657,7 @@ impl Inner {
             },
             self.config.max_response_bytes,
             self.egress_policy.clone(),
+            self.config.function_connections.for_environment(),
             move |env| {
                 if let Some(pool) = weak_pool.upgrade() {
                     pool.forget(env);

@@ -219,3 +219,235 @@ async fn bad_input_gets_an_error_of_the_right_kind() {
         "here"
     );
 }
+
+/// Whether the server closed `conn` (EOF or reset) within `within`.
+async fn closed_within(conn: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, conn.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+async fn connect(s: &Server) -> tokio::net::TcpStream {
+    tokio::net::TcpStream::connect(s.endpoint.trim_start_matches("http://"))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_slow_and_surplus_clients_are_closed_or_refused() {
+    use tokio::io::AsyncWriteExt;
+    let s = Server::start_with(
+        &[
+            "--runtime-pool",
+            "0",
+            "--http-header-timeout",
+            "2",
+            "--http-body-timeout",
+            "2",
+            "--max-connections",
+            "40",
+        ],
+        None,
+    );
+    // Idle connections and a slowloris head (a header byte every 300 ms) are closed about
+    // 2 s after they connected, not held.
+    let started = Instant::now();
+    let mut idle = Vec::new();
+    for _ in 0..30 {
+        idle.push(connect(&s).await);
+    }
+    let mut slow = connect(&s).await;
+    slow.write_all(b"GET /2015-03-31/functions HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let dripping = tokio::spawn(async move {
+        for _ in 0..40 {
+            if slow.write_all(b"X").await.is_err() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        false
+    });
+    // Meanwhile, beyond the cap of 40, a connection is refused with Lambda's 429.
+    let mut extra = Vec::new();
+    for _ in 0..9 {
+        extra.push(connect(&s).await);
+    }
+    let refused = raw_exchange(&s, b"GET /2015-03-31/functions HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
+    assert!(
+        refused.contains("x-amzn-errortype: TooManyRequestsException"),
+        "{refused}"
+    );
+    assert!(refused.contains("retry-after: 1"), "{refused}");
+    for conn in idle.iter_mut().chain(extra.iter_mut()) {
+        assert!(
+            closed_within(conn, Duration::from_secs(6)).await,
+            "an idle connection stayed"
+        );
+    }
+    assert!(
+        dripping.await.unwrap(),
+        "the slowloris connection stayed open"
+    );
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(1500),
+        "closed too early: {took:?}"
+    );
+
+    // A body that trickles is answered 400 once its time is up.
+    let mut slow_body = connect(&s).await;
+    slow_body
+        .write_all(
+            b"POST /2015-03-31/functions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+    let t = Instant::now();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::io::AsyncReadExt::read_to_end(&mut slow_body, &mut answer),
+    )
+    .await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer.contains("InvalidRequestContentException"),
+        "{answer}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(6), "{:?}", t.elapsed());
+
+    // Heads too large for the parser: Lambda's error shape, not a bare status.
+    let long_uri = format!(
+        "GET /2015-03-31/functions/{} HTTP/1.1\r\nHost: x\r\n\r\n",
+        "a".repeat(100_000)
+    );
+    let answer = raw_exchange(&s, long_uri.as_bytes()).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 414"),
+        "{}",
+        &answer[..answer.len().min(300)]
+    );
+    assert!(
+        answer.contains("x-amzn-errortype: RequestTooLargeException"),
+        "{answer}"
+    );
+    assert!(answer.contains("\"message\""), "{answer}");
+    let big_headers = format!(
+        "GET /2015-03-31/functions HTTP/1.1\r\nHost: x\r\n{}\r\n",
+        (0..200)
+            .map(|i| format!("X-Pad-{i}: {}\r\n", "p".repeat(4000)))
+            .collect::<String>()
+    );
+    let answer = raw_exchange(&s, big_headers.as_bytes()).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 431"),
+        "{}",
+        &answer[..answer.len().min(300)]
+    );
+    assert!(
+        answer.contains("x-amzn-errortype: RequestTooLargeException"),
+        "{answer}"
+    );
+
+    // And the server serves on.
+    assert_eq!(s.get("/2015-03-31/functions").await.0, 200);
+}
+
+fn descriptors_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+/// Opens as many connections to its Runtime API as it can (several processes, so its own
+/// descriptor limit is no help to the server), holds them, and reports how many it got.
+const FLOOD: &str = r#"
+import os, socket, time
+
+def handler(event, context):
+    host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
+    children = []
+    for _ in range(4):
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            held = []
+            for _ in range(1000):
+                try:
+                    held.append(socket.create_connection((host, int(port)), timeout=1))
+                except OSError:
+                    break
+            os.write(w, str(len(held)).encode())
+            time.sleep(event["hold"])
+            os._exit(0)
+        os.close(w)
+        children.append((pid, r))
+    opened = sum(int(os.read(r, 32) or b"0") for _, r in children)
+    for pid, _ in children:
+        os.waitpid(pid, 0)
+    return {"opened": opened}
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_function_cannot_take_the_servers_descriptors() {
+    let s = Server::start_with(&["--runtime-pool", "0"], None);
+    s.python_with_timeout("flood", FLOOD, 60).await;
+    s.python("neighbour", "def handler(e, c):\n    return 'ok'\n")
+        .await;
+    assert_eq!(s.invoke("neighbour", json!({})).await.body, "ok");
+    let pid = s.pid();
+    let (fds_before, rss_before) = (descriptors_of(pid), rss_kib(pid));
+
+    let http = s.http.clone();
+    let url = s.url("/2015-03-31/functions/flood/invocations");
+    let flood = tokio::spawn(async move {
+        let resp = http.post(url).body(r#"{"hold": 6}"#).send().await.unwrap();
+        resp.json::<Value>().await.unwrap()
+    });
+    // While it holds its connections, the API and the neighbour answer, and the server's
+    // descriptors and memory stay bounded.
+    let mut fds_peak = 0;
+    let mut rss_peak = 0;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        fds_peak = fds_peak.max(descriptors_of(pid));
+        rss_peak = rss_peak.max(rss_kib(pid));
+        let t = Instant::now();
+        assert_eq!(s.invoke("neighbour", json!({})).await.body, "ok");
+        assert_eq!(s.get("/2015-03-31/functions").await.0, 200);
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let out = flood.await.unwrap();
+    eprintln!(
+        "flood: the function opened {} connections; server descriptors {fds_before} -> peak \
+         {fds_peak}, RSS {rss_before} KiB -> peak {rss_peak} KiB",
+        out["opened"]
+    );
+    assert!(out["opened"].as_u64().unwrap() > 100, "{out}");
+    assert!(fds_peak < fds_before + 100, "{fds_before} -> {fds_peak}");
+    assert!(
+        rss_peak < rss_before + 64 * 1024,
+        "{rss_before} -> {rss_peak}"
+    );
+}

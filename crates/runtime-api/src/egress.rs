@@ -19,6 +19,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::budget::{EnvironmentConnections, Held};
 use crate::session::Session;
 
 /// Which destinations the proxy refuses.
@@ -86,7 +87,13 @@ fn text(status: StatusCode, message: &str) -> Response<ProxyBody> {
 }
 
 /// Serves the proxy on `listener` until `session` closes.
-pub async fn serve(listener: TcpListener, session: Arc<Session>, policy: Arc<EgressPolicy>) {
+/// Connections beyond `connections`' bounds are closed at once.
+pub async fn serve(
+    listener: TcpListener,
+    session: Arc<Session>,
+    policy: Arc<EgressPolicy>,
+    connections: EnvironmentConnections,
+) {
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -95,12 +102,19 @@ pub async fn serve(listener: TcpListener, session: Arc<Session>, policy: Arc<Egr
             },
             _ = session.closed() => return,
         };
+        let Some(held) = connections.egress() else {
+            drop(stream);
+            continue;
+        };
         let policy = policy.clone();
         let session = session.clone();
+        // Held by the connection and by a CONNECT tunnel, which outlives it.
+        let held = Arc::new(held);
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let policy = policy.clone();
-                async move { Ok::<_, Infallible>(handle(req, &policy).await) }
+                let held = held.clone();
+                async move { Ok::<_, Infallible>(handle(req, &policy, held).await) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -151,7 +165,11 @@ async fn connect(authority: &str, policy: &EgressPolicy) -> Result<TcpStream, Re
     ))
 }
 
-async fn handle(req: Request<Incoming>, policy: &EgressPolicy) -> Response<ProxyBody> {
+async fn handle(
+    req: Request<Incoming>,
+    policy: &EgressPolicy,
+    held: Arc<Held>,
+) -> Response<ProxyBody> {
     if req.method() == Method::CONNECT {
         let Some(authority) = req.uri().authority().map(|a| a.to_string()) else {
             return text(StatusCode::BAD_REQUEST, "CONNECT needs host:port");
@@ -161,6 +179,7 @@ async fn handle(req: Request<Incoming>, policy: &EgressPolicy) -> Response<Proxy
             Err(resp) => return resp,
         };
         tokio::spawn(async move {
+            let _held = held;
             if let Ok(upgraded) = hyper::upgrade::on(req).await {
                 let mut client = TokioIo::new(upgraded);
                 let mut upstream = upstream;

@@ -5,6 +5,7 @@
 //!   waiting to be fetched, which one is running, whether init failed. Every Runtime API
 //!   call is a transition of that state; calls out of order are refused with the status the
 //!   specification gives, never half-handled.
+//! - [`budget`]: how many connections a function may hold open in the server.
 //! - [`egress`]: the environment's egress proxy, its only way out of its network namespace.
 //! - [`server`]: the HTTP routes (`/runtime/invocation/next`, `.../{id}/response`,
 //!   `.../{id}/error`, `/runtime/init/error`) served on a listener that belongs to exactly one
@@ -15,9 +16,11 @@
 //! environment can receive or answer another's invocation. Nothing here starts or stops
 //! processes; the executor owns that and talks to this crate through [`Session`].
 
+pub mod budget;
 pub mod egress;
 pub mod server;
 pub mod session;
 
+pub use budget::{ConnectionBudget, EnvironmentConnections};
 pub use server::serve;
 pub use session::{Invocation, PickedUp, PickupHook, Reply, Session};

@@ -10,12 +10,19 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
+use crate::budget::EnvironmentConnections;
 use crate::session::{Refusal, Reply, Session};
 
 const PREFIX: &str = "/2018-06-01";
 
 /// Serves the Runtime API for `session` on `listener` until the session is closed.
-pub async fn serve(listener: TcpListener, session: Arc<Session>, max_response_bytes: usize) {
+/// Connections beyond `connections`' bounds are closed at once.
+pub async fn serve(
+    listener: TcpListener,
+    session: Arc<Session>,
+    max_response_bytes: usize,
+    connections: EnvironmentConnections,
+) {
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -27,9 +34,14 @@ pub async fn serve(listener: TcpListener, session: Arc<Session>, max_response_by
             },
             _ = session.closed() => return,
         };
+        let Some(held) = connections.runtime_api() else {
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let session = session.clone();
         tokio::spawn(async move {
+            let _held = held;
             let service_session = session.clone();
             let service = hyper::service::service_fn(move |req| {
                 let session = service_session.clone();
@@ -226,7 +238,12 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}/2018-06-01", listener.local_addr().unwrap());
         let session = Arc::new(Session::new());
-        tokio::spawn(serve(listener, session.clone(), 1024));
+        tokio::spawn(serve(
+            listener,
+            session.clone(),
+            1024,
+            crate::ConnectionBudget::default().for_environment(),
+        ));
         let client = reqwest::Client::new();
 
         let (ptx, _prx) = oneshot::channel();

@@ -111,6 +111,18 @@ pub struct Args {
     /// Bytes of logs kept per function before its oldest streams are removed.
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
     log_group_max_bytes: u64,
+    /// A connection to the API must send each request's head within this many seconds of
+    /// being ready for it (after connecting or after its previous answer), so idle and
+    /// slow connections are closed.
+    #[arg(long, default_value_t = 30)]
+    http_header_timeout: u64,
+    /// A request's body must arrive whole within this many seconds of its head.
+    #[arg(long, default_value_t = 60)]
+    http_body_timeout: u64,
+    /// Connections to the API served at once; more are answered 429 and closed. By default
+    /// a quarter of the server's descriptors, at most 4,096.
+    #[arg(long)]
+    max_connections: Option<usize>,
 }
 
 /// `--isolation`.
@@ -282,6 +294,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             age_second: Duration::from_millis(args.event_age_second_ms.max(1)),
         },
     };
+    let descriptors = raise_descriptor_limit();
+    let max_connections = args
+        .max_connections
+        .unwrap_or_else(|| (descriptors / 4).min(4096))
+        .max(1);
+    // What the API does not reserve is split: half for functions' connections, half for
+    // environments' own descriptors (listeners, pipes, cgroup files), the stores and logs.
+    let function_descriptors = descriptors.saturating_sub(max_connections) / 2;
+    let mut config = config;
+    config.executor.function_connections =
+        lamina_runtime_api::ConnectionBudget::new(function_descriptors.max(64));
     let launcher = launcher(args.isolation, &data_dir, args.sandbox_pool)?;
     let platform = Platform::start(config, Arc::new(store), launcher).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -325,13 +348,42 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.async_retry_delay_ms,
         args.async_retry_delay_ms * 2
     );
+    eprintln!(
+        "  descriptors: {descriptors}; API connections at most {max_connections} (idle or slow \
+         ones closed after {} s, bodies within {} s); functions' connections at most {}",
+        args.http_header_timeout, args.http_body_timeout, function_descriptors
+    );
     eprintln!("  region {} account {}", args.region, args.account);
     let grace = Duration::from_secs(args.shutdown_grace);
-    lamina_api::serve(listener, platform.clone(), shutdown_signal(), grace).await?;
+    let limits = lamina_api::HttpLimits {
+        header_timeout: Duration::from_secs(args.http_header_timeout.max(1)),
+        body_timeout: Duration::from_secs(args.http_body_timeout.max(1)),
+        max_connections,
+    };
+    lamina_api::serve(listener, platform.clone(), limits, shutdown_signal(), grace).await?;
     eprintln!("lamina: stopping execution environments");
     platform.shutdown(Duration::from_secs(5)).await;
     eprintln!("lamina: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Raises this process's descriptor limit to its hard limit (a server holds a descriptor
+/// per connection and several per environment; environments set their own, lower limit),
+/// and returns what it now is.
+fn raise_descriptor_limit() -> usize {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) => {
+            let now = if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+                hard
+            } else {
+                soft
+            };
+            // RLIM_INFINITY, or a very large limit: the budgets below need a number.
+            now.min(1 << 20) as usize
+        }
+        Err(_) => 1024,
+    }
 }
 
 fn mb_or_none(mb: u64) -> String {
