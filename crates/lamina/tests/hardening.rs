@@ -451,3 +451,129 @@ async fn a_function_cannot_take_the_servers_descriptors() {
         "{rss_before} -> {rss_peak}"
     );
 }
+
+/// Pids whose parent is `pid`.
+fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .ok()
+                .and_then(|s| {
+                    let after = s.rsplit_once(") ")?.1.to_string();
+                    after.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(pid)
+        })
+        .collect()
+}
+
+fn loop_devices() -> usize {
+    std::fs::read_dir("/sys/block")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("loop"))
+        .filter(|e| e.path().join("loop/backing_file").exists())
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nothing_outlives_a_killed_server() {
+    let data = tempfile::tempdir().unwrap();
+    let args = [
+        "--freeze-after-ms",
+        "50",
+        "--sandbox-pool",
+        "2",
+        "--runtime-pool",
+        "1",
+    ];
+    let mut s = Server::start_with(&args, Some(data.path()));
+    let name = common::unique("crash");
+    s.python(&name, "def handler(e, c):\n    return 'alive'\n")
+        .await;
+    assert_eq!(s.invoke(&name, json!({})).await.body, "alive");
+    // Let the environment freeze: a frozen process cannot act on SIGKILL.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let old = s.pid();
+    let sandboxes = children_of(old);
+    let function = common::processes_of(&name);
+    assert!(
+        sandboxes.len() >= 3,
+        "the pool and the environment: {sandboxes:?}"
+    );
+    assert!(!function.is_empty());
+    let loops = loop_devices();
+
+    s.stop_with("KILL");
+    let all: Vec<u32> = sandboxes.iter().chain(&function).copied().collect();
+    let gone = common::eventually(Duration::from_secs(5), async || {
+        all.iter().all(|p| !common::pid_alive(i64::from(*p)))
+    })
+    .await;
+    let left: Vec<u32> = all
+        .iter()
+        .copied()
+        .filter(|p| common::pid_alive(i64::from(*p)))
+        .collect();
+    assert!(gone, "processes of the killed server still run: {left:?}");
+
+    // A restart sweeps what is left (cgroup directories, mounts) and serves the function.
+    let s = Server::start_with(&args, Some(data.path()));
+    for ctrl in ["memory", "pids", "cpu", "freezer"] {
+        if std::path::Path::new("/sys/fs/cgroup")
+            .join(ctrl)
+            .join("lamina")
+            .exists()
+        {
+            assert_eq!(
+                common::sandbox_cgroups(old, ctrl),
+                Vec::<std::path::PathBuf>::new()
+            );
+        }
+    }
+    assert_eq!(s.invoke(&name, json!({})).await.body, "alive");
+    assert!(
+        loop_devices() <= loops,
+        "loop devices: {loops} -> {}",
+        loop_devices()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_ends_frozen_processes_a_dead_server_left() {
+    let freezer = std::path::Path::new("/sys/fs/cgroup/freezer");
+    if !freezer.join("tasks").exists() {
+        eprintln!("no v1 freezer on this host: nothing frozen can be left");
+        return;
+    }
+    // A dead server's instance: a pid no process has, holding one frozen process.
+    let dead = (3_000_000..4_000_000)
+        .find(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+        .unwrap();
+    let dir = freezer.join("lamina").join(format!("{dead}-0")).join("sb");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut orphan = Command::new("sleep").arg("600").spawn().unwrap();
+    std::fs::write(dir.join("cgroup.procs"), orphan.id().to_string()).unwrap();
+    std::fs::write(dir.join("freezer.state"), "FROZEN").unwrap();
+
+    let _s = Server::start_with(&["--runtime-pool", "0"], None);
+    let status = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Some(status) = orphan.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = orphan.kill();
+        let _ = orphan.wait();
+        None
+    })
+    .await
+    .unwrap();
+    assert!(status.is_some(), "the frozen process was not ended");
+    assert!(!dir.exists(), "its cgroup directory stayed");
+}

@@ -251,6 +251,7 @@ impl Cgroups {
                 if Path::new(&format!("/proc/{pid}")).exists() {
                     continue;
                 }
+                end_processes(&instance.path());
                 remove_instance_dir(&instance.path());
             }
         }
@@ -367,6 +368,73 @@ fn v1_hierarchies(root: &Path, freezer: bool) -> impl Iterator<Item = PathBuf> +
         .chain(freezer.then(|| root.join(FREEZER)))
 }
 
+/// Ends every process a dead server's sandboxes left under `instance` (they outlive it only
+/// when it died frozen, or before its sandboxes noticed): thaws them, since a frozen task
+/// cannot act on SIGKILL, kills them, and waits briefly for them to go.
+fn end_processes(instance: &Path) {
+    let sandboxes: Vec<PathBuf> = fs::read_dir(instance)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    for dir in &sandboxes {
+        let _ = write(&dir.join("freezer.state"), "THAWED");
+        let _ = write(&dir.join("cgroup.freeze"), "0");
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let mut left = false;
+        for dir in &sandboxes {
+            let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                left = true;
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+        if !left || Instant::now() >= deadline {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Whether `dir` is a sandbox's directory in the v1 freezer hierarchy.
+pub fn is_freezer(dir: &Path) -> bool {
+    dir.join("freezer.state").exists()
+}
+
+/// The `freezer.state` files of a sandbox, held open so that they can be written from a
+/// mount namespace that no longer shows `/sys`.
+#[derive(Debug)]
+pub struct Thaw(Vec<fs::File>);
+
+impl Thaw {
+    /// Opens the state files of the freezer directories among `dirs`.
+    pub fn open(dirs: &[PathBuf]) -> io::Result<Thaw> {
+        dirs.iter()
+            .filter(|d| is_freezer(d))
+            .map(|d| {
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(d.join("freezer.state"))
+            })
+            .collect::<io::Result<Vec<_>>>()
+            .map(Thaw)
+    }
+
+    /// Thaws them.
+    pub fn thaw(&self) {
+        for mut file in &self.0 {
+            let _ = io::Write::write_all(&mut file, b"THAWED");
+        }
+    }
+}
+
 fn remove_instance_dir(dir: &Path) {
     if let Ok(entries) = fs::read_dir(dir) {
         for entry in entries.flatten() {
@@ -387,11 +455,11 @@ pub fn instance_name() -> String {
     format!("{}-{nanos:08x}", std::process::id())
 }
 
-/// Joins the calling process to `dirs`.
+/// Joins the calling process to `dirs` (`0` names the writer, in whatever pid namespace it
+/// is).
 pub fn join(dirs: &[PathBuf]) -> io::Result<()> {
-    let pid = std::process::id().to_string();
     for dir in dirs {
-        write(&dir.join("cgroup.procs"), &pid)?;
+        write(&dir.join("cgroup.procs"), "0")?;
     }
     Ok(())
 }

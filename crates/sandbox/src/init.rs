@@ -12,9 +12,10 @@
 //! sandbox. The runtime drops every privilege before it execs.
 
 use std::io::{self, IoSlice, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use nix::sched::{CloneFlags, unshare};
@@ -53,9 +54,24 @@ pub fn main() -> ! {
     {
         fail(&mut control, &format!("user namespace: {e}"));
     }
-    if let Err(e) = cgroup::join(&cgroups) {
+    // This process stays out of the freezer: it must be able to act when the server dies
+    // while the sandbox is frozen. The sandbox's PID 1 joins it (`sandbox_init`).
+    let (freezer, limits): (Vec<_>, Vec<_>) =
+        cgroups.into_iter().partition(|d| cgroup::is_freezer(d));
+    if let Err(e) = cgroup::join(&limits) {
         fail(&mut control, &format!("cgroups: {e}"));
     }
+    // Opened before anything else is started: the server's end is this sandbox's end.
+    let server = match watch_parent() {
+        Ok(fd) => fd,
+        Err(e) => fail(&mut control, &format!("watching the server: {e}")),
+    };
+    // Opened now: once the sandbox's init pivots the shared mount namespace to its new root,
+    // this process no longer sees /sys.
+    let thaw = match cgroup::Thaw::open(&freezer) {
+        Ok(t) => t,
+        Err(e) => fail(&mut control, &format!("freezer: {e}")),
+    };
     mark("cgroups");
     let listener = match net::listener_in_new_netns(RUNTIME_API_ADDR) {
         Ok(l) => l,
@@ -101,7 +117,9 @@ pub fn main() -> ! {
             // A sandbox started without code keeps the control socket: its specialisation
             // arrives there, long after this process has answered.
             let control = spec.task_dir.is_none().then_some(control);
-            sandbox_init(&spec, std::fs::File::from(status_write), control)
+            drop(server);
+            drop(thaw);
+            sandbox_init(&spec, std::fs::File::from(status_write), control, &freezer)
         }
         Ok(ForkResult::Parent { child }) => {
             mark("fork");
@@ -122,7 +140,7 @@ pub fn main() -> ! {
                 let _ = kill(child, Signal::SIGKILL);
             }
             drop(status_write);
-            follow(child, std::fs::File::from(status_read))
+            follow(child, std::fs::File::from(status_read), server, &thaw)
         }
     }
 }
@@ -145,9 +163,59 @@ fn fail(control: &mut UnixStream, message: &str) -> ! {
     std::process::exit(SETUP_FAILED)
 }
 
+/// A pidfd of the process that started this one (the server), readable once it has ended.
+fn watch_parent() -> io::Result<OwnedFd> {
+    let parent = nix::unistd::getppid();
+    let fd = pidfd_open(parent)?;
+    // Started by a server that died before the pidfd was opened: our parent is now another.
+    if nix::unistd::getppid() != parent {
+        return Err(io::Error::other("the server has ended"));
+    }
+    Ok(fd)
+}
+
+fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1; it touches
+    // no memory of ours.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor, and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Blocks until the sandbox's init has ended or the server has. If the server went first,
+/// the sandbox is thawed and killed (its init is the pid namespace's, so all of it goes).
+fn outlive_neither(child: Pid, server: &OwnedFd, thaw: &cgroup::Thaw) {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let Ok(init) = pidfd_open(child) else {
+        return;
+    };
+    loop {
+        let mut fds = [
+            PollFd::new(init.as_fd(), PollFlags::POLLIN),
+            PollFd::new(server.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return,
+            Ok(_) => {}
+        }
+        let server_gone = fds[1].revents().is_some_and(|r| !r.is_empty());
+        if server_gone {
+            thaw.thaw();
+            let _ = kill(child, Signal::SIGKILL);
+        }
+        return;
+    }
+}
+
 /// Waits for the sandbox's init and ends this process the way the runtime ended, as the
-/// init reported it (`e<code>` or `s<signal>`), else the way the init itself ended.
-fn follow(child: Pid, mut status: std::fs::File) -> ! {
+/// init reported it (`e<code>` or `s<signal>`), else the way the init itself ended; or ends
+/// the sandbox if the server ends first.
+fn follow(child: Pid, mut status: std::fs::File, server: OwnedFd, thaw: &cgroup::Thaw) -> ! {
+    outlive_neither(child, &server, thaw);
     loop {
         match waitpid(child, None) {
             Ok(WaitStatus::Exited(_, code)) => {
@@ -188,9 +256,19 @@ fn sandbox_init(
     spec: &SandboxSpec,
     mut status: std::fs::File,
     mut control: Option<UnixStream>,
+    freezer: &[PathBuf],
 ) -> ! {
     // If the process that launched us dies, so does the sandbox.
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    // Into the freezer, which the launching process stays out of; then a cgroup namespace
+    // of our own again, so that /proc/self/cgroup still shows "/" for it.
+    if !freezer.is_empty()
+        && let Err(e) = cgroup::join(freezer)
+            .and_then(|()| unshare(CloneFlags::CLONE_NEWCGROUP).map_err(io::Error::from))
+    {
+        eprintln!("lamina sandbox: freezer cgroup: {e}");
+        std::process::exit(SETUP_FAILED);
+    }
     if let Err(e) = fs::build_root(spec) {
         eprintln!("lamina sandbox: {e}");
         std::process::exit(SETUP_FAILED);
