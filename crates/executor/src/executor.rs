@@ -362,11 +362,10 @@ impl Executor {
         let _ = tokio::task::spawn_blocking(move || launcher.prepare_package(&dir)).await;
     }
 
-    /// Lets go of what was prepared for a package that is about to be removed.
-    pub async fn release_package(&self, task_dir: &std::path::Path) {
-        let launcher = self.inner.launcher.clone();
-        let dir = task_dir.to_path_buf();
-        let _ = tokio::task::spawn_blocking(move || launcher.release_package(&dir)).await;
+    /// Lets go of what was prepared for a package that is about to be removed (a sandbox
+    /// launcher unmounts its image). Blocking.
+    pub fn release_package(&self, task_dir: &std::path::Path) {
+        self.inner.launcher.release_package(task_dir);
     }
 
     /// Stops every environment and waits (up to `grace`) until all are gone. New

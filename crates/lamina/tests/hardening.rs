@@ -577,3 +577,237 @@ async fn a_restart_ends_frozen_processes_a_dead_server_left() {
     assert!(status.is_some(), "the frozen process was not ended");
     assert!(!dir.exists(), "its cgroup directory stayed");
 }
+
+fn code_of(tag: &str) -> String {
+    b64(&common::zip(&[(
+        "app.py",
+        &format!("import json\ndef handler(e, c):\n    return '{tag}'\n"),
+        0o644,
+    )]))
+}
+
+/// Invokes racing UpdateFunctionCode and DeleteFunction run the old or the new code, or
+/// find no function: never a platform-made error (no code mounted, a package removed under
+/// a starting environment).
+#[tokio::test(flavor = "multi_thread")]
+async fn invokes_racing_updates_and_deletes_run_whole_code() {
+    let s = Server::start_with(&["--runtime-pool", "0"], None);
+    let create = json!({"FunctionName": "racer", "Runtime": "python3.11",
+        "Handler": "app.handler", "Role": ROLE, "Code": {"ZipFile": code_of("a")}});
+    s.create_with(create.clone()).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut invokers = Vec::new();
+    for _ in 0..6 {
+        let http = s.http.clone();
+        let url = s.url("/2015-03-31/functions/racer/invocations");
+        let stop = stop.clone();
+        invokers.push(tokio::spawn(async move {
+            let mut seen = std::collections::BTreeMap::<String, usize>::new();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let resp = http.post(&url).body("{}").send().await.unwrap();
+                let status = resp.status().as_u16();
+                let error = resp
+                    .headers()
+                    .get("x-amzn-errortype")
+                    .map(|v| v.to_str().unwrap().to_string());
+                let function_error = resp.headers().contains_key("x-amz-function-error");
+                let body = resp.text().await.unwrap();
+                let key = match (status, error, function_error) {
+                    (200, None, false) => format!("ran {body}"),
+                    (404, Some(e), _) if e == "ResourceNotFoundException" => "not found".into(),
+                    (status, error, _) => format!("{status} {error:?} {body}"),
+                };
+                *seen.entry(key).or_default() += 1;
+            }
+            seen
+        }));
+    }
+    let started = Instant::now();
+    let mut changes = 0;
+    while started.elapsed() < Duration::from_secs(25) {
+        for tag in ["b", "a"] {
+            let (status, _, body) = s
+                .put_json(
+                    "/2015-03-31/functions/racer/code",
+                    &json!({"ZipFile": code_of(tag)}),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            changes += 1;
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        if changes % 40 == 0 {
+            assert_eq!(s.delete("/2015-03-31/functions/racer").await.0, 204);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            s.create_with(create.clone()).await;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    for invoker in invokers {
+        for (k, n) in invoker.await.unwrap() {
+            *seen.entry(k).or_default() += n;
+        }
+    }
+    let total: usize = seen.values().sum();
+    eprintln!("racing: {total} invocations over {changes} code changes: {seen:?}");
+    let unexpected: Vec<_> = seen
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "ran \"a\"" | "ran \"b\"" | "not found"))
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "platform-made errors: {unexpected:?}"
+    );
+    assert!(total >= 1000, "too few invocations raced: {total}");
+    assert!(seen.contains_key("ran \"a\"") && seen.contains_key("ran \"b\""));
+}
+
+/// A zip of `n` small files plus the handler.
+fn many_files(n: usize) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    w.start_file("app.py", opts).unwrap();
+    w.write_all(b"def handler(e, c):\n    return 'big'\n")
+        .unwrap();
+    for i in 0..n {
+        w.start_file(format!("d{}/f{i}", i % 100), opts).unwrap();
+        w.write_all(b"x").unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+/// Extracting a large package holds up no other function's Create, Update or Delete.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_upload_does_not_stall_the_control_plane() {
+    let s = Server::start_with(&["--runtime-pool", "0"], None);
+    let big = b64(&many_files(40_000));
+    let http = s.http.clone();
+    let url = s.url("/2015-03-31/functions");
+    let uploading = tokio::spawn(async move {
+        let t = Instant::now();
+        let resp = http
+            .post(url)
+            .json(&json!({"FunctionName": "big", "Runtime": "python3.11",
+                "Handler": "app.handler", "Role": ROLE, "Code": {"ZipFile": big}}))
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), t.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Meanwhile, another function's whole life.
+    let mut slowest = Duration::ZERO;
+    let mut timed = async |what: &str, f: std::pin::Pin<Box<dyn Future<Output = u16> + '_>>| {
+        let t = Instant::now();
+        let status = f.await;
+        slowest = slowest.max(t.elapsed());
+        eprintln!("during the upload, {what}: {status} in {:?}", t.elapsed());
+        status
+    };
+    let small = json!({"FunctionName": "small", "Runtime": "python3.11",
+        "Handler": "app.handler", "Role": ROLE, "Code": {"ZipFile": code_of("s")}});
+    assert_eq!(
+        timed(
+            "create",
+            Box::pin(async { s.post_json("/2015-03-31/functions", &small).await.0 })
+        )
+        .await,
+        201
+    );
+    assert_eq!(
+        timed(
+            "update",
+            Box::pin(async {
+                s.put_json(
+                    "/2015-03-31/functions/small/configuration",
+                    &json!({"Timeout": 9}),
+                )
+                .await
+                .0
+            })
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        timed(
+            "delete",
+            Box::pin(async { s.delete("/2015-03-31/functions/small").await.0 })
+        )
+        .await,
+        204
+    );
+    let (status, took) = uploading.await.unwrap();
+    eprintln!("the upload of 40,000 entries took {took:?}; the slowest other change {slowest:?}");
+    assert_eq!(status, 201);
+    assert!(
+        slowest < took / 2,
+        "other changes waited for the upload: {slowest:?} of {took:?}"
+    );
+    assert_eq!(s.invoke("big", json!({})).await.body, "big");
+}
+
+/// Packages stored now, by id.
+fn stored_packages(data: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(data.join("code"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.len() == 64)
+        .collect()
+}
+
+/// Killing the server in the middle of code updates leaves, after the next start, only
+/// packages that records reference.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_loop_leaves_no_unreferenced_package() {
+    let data = tempfile::tempdir().unwrap();
+    let args = ["--runtime-pool", "0", "--sandbox-pool", "0"];
+    let mut s = Server::start_with(&args, Some(data.path()));
+    s.python("victim", "def handler(e, c):\n    return 0\n")
+        .await;
+    let mut orphans_made = 0;
+    for round in 0..6u32 {
+        // Updates in flight, each a new package of many files (slow to extract and to turn
+        // into an image), and a kill among them.
+        let mut sent = Vec::new();
+        for i in 0..2u32 {
+            let http = s.http.clone();
+            let url = s.url("/2015-03-31/functions/victim/code");
+            let zip = b64(&many_files(15_000 + (round * 2 + i) as usize));
+            sent.push(tokio::spawn(async move {
+                let _ = http.put(url).json(&json!({"ZipFile": zip})).send().await;
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(300 + 250 * u64::from(round))).await;
+        s.stop_with("KILL");
+        for t in sent {
+            let _ = t.await;
+        }
+        orphans_made = orphans_made.max(stored_packages(data.path()).len() - 1);
+        s = Server::start_with(&args, Some(data.path()));
+    }
+    let (_, _, f) = s.get("/2015-03-31/functions/victim").await;
+    let sha = f["Configuration"]["CodeSha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id: String = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &sha)
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(stored_packages(data.path()), vec![id]);
+    eprintln!(
+        "crash loop: up to {orphans_made} unreferenced packages after a kill, none after the restart"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(data.path().join("code"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(s.invoke("victim", json!({})).await.function_error.is_none());
+}

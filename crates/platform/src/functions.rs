@@ -13,7 +13,7 @@ use lamina_model::function::{
 };
 use lamina_model::limits::{CODE_UNZIPPED_MAX_BYTES, CODE_ZIPPED_MAX_BYTES, LIST_PAGE_MAX};
 use lamina_model::{FunctionConfig, FunctionRef, Identity, LambdaError, lambda_timestamp};
-use lamina_store::{CodeStore, PackageError, StoreError};
+use lamina_store::{CodeStore, Lease, PackageError, StoreError};
 use serde::Serialize;
 
 use crate::Platform;
@@ -23,6 +23,9 @@ use crate::Platform;
 #[derive(Debug)]
 pub(crate) struct Cached {
     pub(crate) config: FunctionConfig,
+    /// Holds the package while this entry lives: in the cache, or in the hands of an
+    /// invocation that resolved it before an update or delete replaced it.
+    _package: Lease,
     pub(crate) version: Option<Arc<FunctionVersion>>,
     /// Published versions by number, each with its own snapshot.
     pub(crate) published: std::collections::BTreeMap<u64, Arc<Cached>>,
@@ -57,6 +60,7 @@ impl Cached {
             })
         });
         Cached {
+            _package: code.leases().lease(&config.code.id),
             config,
             version,
             published: Default::default(),
@@ -197,49 +201,6 @@ pub(crate) fn decode_zip(b64: &str) -> Result<Vec<u8>, LambdaError> {
 }
 
 impl Platform {
-    /// Stores a package off the async threads.
-    pub(crate) async fn store_package(&self, zip: Vec<u8>) -> Result<CodeInfo, LambdaError> {
-        let code = self.inner.code.clone();
-        let info = tokio::task::spawn_blocking(move || code.put(&zip))
-            .await
-            .map_err(|e| LambdaError::Service(format!("package extraction failed: {e}")))?
-            .map_err(package_error)?;
-        self.inner
-            .executor
-            .prepare_package(&self.inner.code.task_dir(&info.id))
-            .await;
-        Ok(info)
-    }
-
-    /// Removes a package once no function uses it.
-    pub(crate) async fn collect_code(&self, id: &str) {
-        // A deleted layer version's package stays while functions still use it.
-        let used_as_layer = self
-            .inner
-            .cache
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .flat_map(|c| std::iter::once(&**c).chain(c.published.values().map(|v| &**v)))
-            .any(|c| c.config.layers.iter().any(|l| l.code_id == id));
-        if used_as_layer {
-            return;
-        }
-        match self.inner.store.code_in_use(id).await {
-            Ok(false) => {
-                self.inner
-                    .executor
-                    .release_package(&self.inner.code.task_dir(id))
-                    .await;
-                if let Err(e) = self.inner.code.remove(id) {
-                    tracing::warn!(code = id, error = %e, "could not remove an unused package");
-                }
-            }
-            Ok(true) => {}
-            Err(e) => tracing::warn!(code = id, error = %e, "could not check package use"),
-        }
-    }
-
     fn check_runtime(&self, runtime: &str) -> Result<(), LambdaError> {
         self.inner
             .executor
@@ -277,23 +238,37 @@ impl Platform {
         let mut config = FunctionConfig::from_create(&req, probe, String::new())?;
         self.check_runtime(&config.runtime)?;
         let name = config.name.clone();
-        let _guard = self.inner.control.lock().await;
         if self.cached(&name).is_some() {
             return Err(LambdaError::ResourceConflict(format!(
                 "Function already exist: {name}"
             )));
         }
-        config.code = self.store_package(decode_zip(&zip_b64)?).await?;
-        if let Some(arns) = &req.layers
-            && let Err(e) = self.attach_layers(&mut config, arns).await
-        {
+        // Extracted (and its image built) before the control lock: a large package must not
+        // hold up every other function's changes. The lease keeps it until it is recorded.
+        let (code, _upload) = self.store_package(decode_zip(&zip_b64)?).await?;
+        config.code = code;
+        let _guard = self.inner.control.lock().await;
+        let recorded = async {
+            if self.cached(&name).is_some() {
+                return Err(LambdaError::ResourceConflict(format!(
+                    "Function already exist: {name}"
+                )));
+            }
+            if let Some(arns) = &req.layers {
+                self.attach_layers(&mut config, arns).await?;
+            }
+            config.last_modified = lambda_timestamp(chrono::Utc::now());
+            self.inner
+                .store
+                .create(&config)
+                .await
+                .map_err(|e| store_error(e, &self.inner.identity))
+        }
+        .await;
+        if let Err(e) = recorded {
+            // Still held by this upload: it goes once the upload lets go of it.
             self.collect_code(&config.code.id).await;
             return Err(e);
-        }
-        config.last_modified = lambda_timestamp(chrono::Utc::now());
-        if let Err(e) = self.inner.store.create(&config).await {
-            self.collect_code(&config.code.id).await;
-            return Err(store_error(e, &self.inner.identity));
         }
         self.inner.put_cache(config.clone());
         tracing::info!(function = %name, runtime = %config.runtime, "function created");
@@ -504,9 +479,11 @@ impl Platform {
         })?;
         let architecture = req.architecture()?;
         let zip = decode_zip(&zip_b64)?;
+        // Checked before the package is stored, and again under the lock.
+        self.lookup_revision(name, req.revision_id.as_deref())?;
+        let (code, _upload) = self.store_package(zip).await?;
         let _guard = self.inner.control.lock().await;
         let current = self.lookup_revision(name, req.revision_id.as_deref())?;
-        let code = self.store_package(zip).await?;
         let mut config = current.config.clone();
         let old_code = std::mem::replace(&mut config.code, code);
         if let Some(a) = architecture {
@@ -526,7 +503,9 @@ impl Platform {
             .update(&config, &current.config.revision_id)
             .await
         {
-            self.collect_code(&config.code.id).await;
+            if old_code.id != config.code.id {
+                self.collect_code(&config.code.id).await;
+            }
             return Err(store_error(e, &self.inner.identity));
         }
         self.inner.put_cache(config.clone());

@@ -59,7 +59,7 @@ impl Platform {
                 "Content.ZipFile is required: upload the layer as a .zip.".into(),
             )
         })?;
-        let code = self.store_package(decode_zip(&zip)?).await?;
+        let (code, _upload) = self.store_package(decode_zip(&zip)?).await?;
         let layer = LayerVersion {
             name: name.to_string(),
             version: 0,
@@ -70,12 +70,14 @@ impl Platform {
             code,
             created_date: lambda_timestamp(chrono::Utc::now()),
         };
-        let stored = self
-            .inner
-            .store
-            .publish_layer(&layer)
-            .await
-            .map_err(|e| store_error(e, self.identity()))?;
+        let stored = match self.inner.store.publish_layer(&layer).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                let _guard = self.inner.control.lock().await;
+                self.collect_code(&layer.code.id).await;
+                return Err(store_error(e, self.identity()));
+            }
+        };
         tracing::info!(layer = %name, version = stored.version, "layer version published");
         Ok(stored)
     }

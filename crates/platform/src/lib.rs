@@ -3,6 +3,8 @@
 //! Layout:
 //! - [`functions`]: the control plane (create, get, list, update, delete), with the function
 //!   cache the invocation path reads and the code clean-up after updates and deletes.
+//! - `packages`: storing uploads, removing packages once nothing uses them, the sweep
+//!   at start.
 //! - [`invoke`]: the invocation front door: payload, qualifier and header checks, then the
 //!   executor.
 //! - [`policy`]: AddPermission, RemovePermission and GetPolicy.
@@ -31,6 +33,7 @@ pub mod functions;
 pub mod invoke;
 pub mod layers;
 pub mod logs;
+mod packages;
 mod paging;
 pub mod policy;
 pub mod provisioned;
@@ -134,8 +137,14 @@ impl Platform {
             },
         )?;
         let executor = Executor::new(config.executor.clone(), launcher, catalog, sink);
+        // A package whose removal waited for its last user is collected once it is free.
+        let (freed_tx, freed_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        code.leases().on_free(Box::new(move |id| {
+            let _ = freed_tx.send(id.to_string());
+        }));
         let mut cache = HashMap::new();
         let mut provisioned_at_start = Vec::new();
+        let mut opt_trees = Vec::new();
         for cfg in store.all().await? {
             let versions = store.versions(&cfg.name).await?;
             // The merged /opt of each layered function and version, rebuilt if it was removed.
@@ -145,6 +154,7 @@ impl Platform {
                 .map(|c| c.layers.iter().map(|l| l.code_id.clone()).collect())
                 .collect();
             for ids in merges {
+                opt_trees.push(code.opt_dir(&ids));
                 let code = code.clone();
                 if let Ok(Err(e)) =
                     tokio::task::spawn_blocking(move || code.merge_layers(&ids)).await
@@ -159,6 +169,8 @@ impl Platform {
             provisioned_at_start.push(cached.config.name.clone());
             cache.insert(cached.config.name.clone(), Arc::new(cached));
         }
+        let layers = store.layer_versions().await?;
+        packages::sweep_unreferenced(&code, &executor, &cache, &layers, opt_trees).await;
         let flusher = Arc::downgrade(&logs);
         tokio::spawn(async move {
             loop {
@@ -198,6 +210,7 @@ impl Platform {
             }
         }
         platform.start_dispatcher();
+        platform.collect_freed(freed_rx);
         Ok(platform)
     }
 

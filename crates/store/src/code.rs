@@ -14,6 +14,7 @@ use base64::Engine;
 use lamina_model::function::CodeInfo;
 use sha2::{Digest, Sha256};
 
+use crate::lease::{Lease, Leases};
 use crate::package::{self, Bounds, PackageError};
 
 /// The code store rooted at a directory of the data directory.
@@ -21,6 +22,7 @@ use crate::package::{self, Bounds, PackageError};
 pub struct CodeStore {
     root: PathBuf,
     bounds: Bounds,
+    leases: Leases,
 }
 
 const UNZIPPED_SIZE_FILE: &str = "unzipped-size";
@@ -38,7 +40,43 @@ impl CodeStore {
         Ok(CodeStore {
             root: root.to_path_buf(),
             bounds: Bounds::default(),
+            leases: Leases::default(),
         })
+    }
+
+    /// Which packages are in use; a held package is never removed.
+    pub fn leases(&self) -> &Leases {
+        &self.leases
+    }
+
+    /// The ids of the packages stored now.
+    pub fn packages(&self) -> io::Result<Vec<String>> {
+        let mut ids = Vec::new();
+        for entry in fs::read_dir(&self.root)? {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            if name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                ids.push(name);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Removes every merged layer tree (`opt-*`) that is not one of `keep`
+    /// ([`opt_dir`](CodeStore::opt_dir) paths); returns how many went.
+    pub fn remove_opt_trees_except(&self, keep: &[PathBuf]) -> io::Result<usize> {
+        let mut removed = 0;
+        for entry in fs::read_dir(&self.root)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.starts_with("opt-") || keep.iter().any(|k| k.parent() == Some(&entry.path())) {
+                continue;
+            }
+            let doomed = self.root.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
+            fs::rename(entry.path(), &doomed)?;
+            fs::remove_dir_all(doomed)?;
+            removed += 1;
+        }
+        Ok(removed)
     }
 
     /// Replaces the extraction bounds (tests use small ones).
@@ -47,19 +85,26 @@ impl CodeStore {
         self
     }
 
-    /// Stores a zip, extracting it unless an identical one is stored already.
-    pub fn put(&self, zip: &[u8]) -> Result<CodeInfo, PackageError> {
+    /// Stores a zip, extracting it unless an identical one is stored already, and holds it
+    /// (the lease) until the caller has recorded its use.
+    pub fn put(&self, zip: &[u8]) -> Result<(CodeInfo, Lease), PackageError> {
         let digest = Sha256::digest(zip);
         let id = hex(&digest);
         let sha256 = base64::engine::general_purpose::STANDARD.encode(digest);
         let dir = self.root.join(&id);
+        // Held before looking: a removal of the same bytes either went before (and the
+        // package is extracted anew) or waits for this lease.
+        let lease = self.leases.lease(&id);
         if let Some(unzipped_size) = read_size(&dir) {
-            return Ok(CodeInfo {
-                id,
-                sha256,
-                size: zip.len() as u64,
-                unzipped_size,
-            });
+            return Ok((
+                CodeInfo {
+                    id,
+                    sha256,
+                    size: zip.len() as u64,
+                    unzipped_size,
+                },
+                lease,
+            ));
         }
         let io_err = |path: &Path| {
             let path = path.to_path_buf();
@@ -90,12 +135,15 @@ impl CodeStore {
                 return Err(PackageError::io(&dir, e));
             }
         }
-        Ok(CodeInfo {
-            id,
-            sha256,
-            size: zip.len() as u64,
-            unzipped_size,
-        })
+        Ok((
+            CodeInfo {
+                id,
+                sha256,
+                size: zip.len() as u64,
+                unzipped_size,
+            },
+            lease,
+        ))
     }
 
     /// The extracted tree of a package.
@@ -152,18 +200,31 @@ impl CodeStore {
         result.map(|()| dir)
     }
 
-    /// Removes a package no function uses any more.
-    pub fn remove(&self, id: &str) -> io::Result<()> {
+    /// Removes a package no record uses any more, unless something holds it: then the
+    /// removal waits for the last lease ([`Leases::try_remove`]) and this returns
+    /// `Ok(false)`. `before` runs first, with no lease taken meanwhile (the launcher lets go
+    /// of the package's mount there). Blocking.
+    pub fn remove(&self, id: &str, before: impl FnOnce()) -> io::Result<bool> {
         if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "not a package id",
             ));
         }
-        // Rename first so that a concurrent reader never sees a half-deleted tree.
+        // Renamed away first, so that no reader ever sees a half-deleted tree and a new
+        // upload of the same bytes extracts afresh.
         let doomed = self.root.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
-        fs::rename(self.root.join(id), &doomed)?;
-        fs::remove_dir_all(doomed)
+        let mut renamed = Ok(());
+        let removed = self.leases.try_remove(id, || {
+            before();
+            renamed = fs::rename(self.root.join(id), &doomed);
+        });
+        if !removed {
+            return Ok(false);
+        }
+        renamed?;
+        fs::remove_dir_all(doomed)?;
+        Ok(true)
     }
 }
 
@@ -225,8 +286,8 @@ mod tests {
             0o644,
             false,
         )]);
-        let a = store.put(&zip).unwrap();
-        let b = store.put(&zip).unwrap();
+        let (a, lease_a) = store.put(&zip).unwrap();
+        let (b, lease_b) = store.put(&zip).unwrap();
         assert_eq!(a, b);
         assert_eq!(a.id.len(), 64);
         assert!(store.task_dir(&a.id).join("app.py").is_file());
@@ -240,7 +301,11 @@ mod tests {
         assert!(store.put(&evil).is_err());
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no leftovers");
 
-        store.remove(&a.id).unwrap();
+        // Held by both uploads: the removal waits for them.
+        assert!(!store.remove(&a.id, || {}).unwrap());
+        assert!(store.contains(&a.id));
+        drop((lease_a, lease_b));
+        assert!(store.remove(&a.id, || {}).unwrap());
         assert!(!store.contains(&a.id));
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }

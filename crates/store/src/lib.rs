@@ -6,6 +6,8 @@
 //! - [`code`]: [`CodeStore`], deployment packages stored once per content hash, each kept as
 //!   the original zip and as an extracted tree ready to run.
 //! - [`logs`]: [`LogStore`], function logs as one file per log stream, bounded per group.
+//! - [`lease`]: [`Leases`], which packages are in use, so that none is removed under a
+//!   user.
 //! - [`lock`]: [`DataDirLock`], one server per data directory.
 //! - [`package`]: safe extraction of an untrusted zip (zip-slip, size and entry bounds).
 //!
@@ -14,12 +16,14 @@
 
 pub mod code;
 pub mod functions;
+pub mod lease;
 pub mod lock;
 pub mod logs;
 pub mod package;
 
 pub use code::CodeStore;
 pub use functions::{FunctionStore, SqliteStore, StoreError};
+pub use lease::{Lease, Leases};
 pub use lock::{DataDirLock, LockError};
 pub use logs::{LogQuery, LogStore, StoredEvent};
 pub use package::PackageError;

@@ -1,0 +1,137 @@
+//! The life of stored packages around their records: storing an upload (outside the
+//! control lock, held by a lease until it is recorded), removing a package once no record
+//! uses it and nothing holds it (or once its last lease goes), and sweeping at start what a
+//! crash left unreferenced.
+//!
+//! Writes are ordered so that a crash leaves at most garbage for the sweep: a package is
+//! in place before its record is stored, and a record is removed before its package.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use lamina_executor::Executor;
+use lamina_model::LambdaError;
+use lamina_model::function::CodeInfo;
+use lamina_model::layer::LayerVersion;
+use lamina_store::{CodeStore, Lease};
+
+use crate::Platform;
+use crate::functions::{Cached, package_error};
+
+impl Platform {
+    /// Stores a package off the async threads, and prepares it for environments. Needs no
+    /// lock: the package is held (the lease) until the caller has recorded it or let it go.
+    pub(crate) async fn store_package(
+        &self,
+        zip: Vec<u8>,
+    ) -> Result<(CodeInfo, Lease), LambdaError> {
+        let code = self.inner.code.clone();
+        let (info, lease) = tokio::task::spawn_blocking(move || code.put(&zip))
+            .await
+            .map_err(|e| LambdaError::Service(format!("package extraction failed: {e}")))?
+            .map_err(package_error)?;
+        self.inner
+            .executor
+            .prepare_package(&self.inner.code.task_dir(&info.id))
+            .await;
+        Ok((info, lease))
+    }
+
+    /// Removes a package once no record uses it and nothing holds it; if something still
+    /// holds it, the removal is tried again when it is let go ([`Platform::start`] wires
+    /// that). Called with the control lock held, so that no record takes the package up
+    /// while it is checked.
+    pub(crate) async fn collect_code(&self, id: &str) {
+        // A deleted layer version's package stays while functions still use it.
+        let used_as_layer = self
+            .inner
+            .cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .flat_map(|c| std::iter::once(&**c).chain(c.published.values().map(|v| &**v)))
+            .any(|c| c.config.layers.iter().any(|l| l.code_id == id));
+        if used_as_layer {
+            return;
+        }
+        match self.inner.store.code_in_use(id).await {
+            Ok(false) => {
+                let code = self.inner.code.clone();
+                let executor = self.inner.executor.clone();
+                let id = id.to_string();
+                let removed = tokio::task::spawn_blocking(move || {
+                    let task_dir = code.task_dir(&id);
+                    code.remove(&id, || executor.release_package(&task_dir))
+                        .map_err(|e| (id, e))
+                })
+                .await;
+                if let Ok(Err((id, e))) = removed {
+                    tracing::warn!(code = %id, error = %e, "could not remove an unused package");
+                }
+            }
+            Ok(true) => {}
+            Err(e) => tracing::warn!(code = id, error = %e, "could not check package use"),
+        }
+    }
+
+    /// Collects each package whose removal waited for its last lease, under the control
+    /// lock like any other removal.
+    pub(crate) fn collect_freed(&self, mut freed: tokio::sync::mpsc::UnboundedReceiver<String>) {
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            while let Some(id) = freed.recv().await {
+                let Some(inner) = weak.upgrade() else {
+                    return;
+                };
+                let platform = Platform { inner };
+                let _guard = platform.inner.control.lock().await;
+                platform.collect_code(&id).await;
+            }
+        });
+    }
+}
+
+/// Removes the packages and merged layer trees no record references: what a crash left
+/// between storing a package and recording it, or between removing a record and its
+/// package.
+pub(crate) async fn sweep_unreferenced(
+    code: &CodeStore,
+    executor: &Executor,
+    cache: &HashMap<String, Arc<Cached>>,
+    layers: &[LayerVersion],
+    opt_trees: Vec<PathBuf>,
+) {
+    let mut referenced: HashSet<String> = layers.iter().map(|l| l.code.id.clone()).collect();
+    for entry in cache.values() {
+        for c in std::iter::once(&**entry).chain(entry.published.values().map(|v| &**v)) {
+            referenced.insert(c.config.code.id.clone());
+            referenced.extend(c.config.layers.iter().map(|l| l.code_id.clone()));
+        }
+    }
+    let code = code.clone();
+    let executor = executor.clone();
+    let swept = tokio::task::spawn_blocking(move || -> std::io::Result<(usize, usize)> {
+        let mut packages = 0;
+        for id in code.packages()? {
+            if !referenced.contains(&id) {
+                let task_dir = code.task_dir(&id);
+                if code.remove(&id, || executor.release_package(&task_dir))? {
+                    packages += 1;
+                }
+            }
+        }
+        Ok((packages, code.remove_opt_trees_except(&opt_trees)?))
+    })
+    .await;
+    match swept {
+        Ok(Ok((0, 0))) => {}
+        Ok(Ok((packages, trees))) => tracing::info!(
+            packages,
+            layer_trees = trees,
+            "removed what no function or layer references"
+        ),
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not sweep unreferenced packages"),
+        Err(e) => tracing::warn!(error = %e, "could not sweep unreferenced packages"),
+    }
+}
