@@ -1,0 +1,307 @@
+//! What crashes and operators' mistakes must not break: a second server on one data
+//! directory, a server killed with SIGKILL (its processes, cgroups, mounts and packages),
+//! and a large upload beside other control-plane changes.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{ROLE, Server, b64, code_of};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_server_on_the_same_data_directory_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let first = Server::start_with(&["--runtime-pool", "0"], Some(data.path()));
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_lamina"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the second server started: {err}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(err.contains("in use"), "{err}");
+    assert!(err.contains(&format!("pid {}", first.pid())), "{err}");
+    // The first one still serves.
+    assert_eq!(first.get("/2015-03-31/functions").await.0, 200);
+}
+
+/// Pids whose parent is `pid`.
+fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .ok()
+                .and_then(|s| {
+                    let after = s.rsplit_once(") ")?.1.to_string();
+                    after.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(pid)
+        })
+        .collect()
+}
+
+fn loop_devices() -> usize {
+    std::fs::read_dir("/sys/block")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("loop"))
+        .filter(|e| e.path().join("loop/backing_file").exists())
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nothing_outlives_a_killed_server() {
+    let data = tempfile::tempdir().unwrap();
+    let args = [
+        "--freeze-after-ms",
+        "50",
+        "--sandbox-pool",
+        "2",
+        "--runtime-pool",
+        "1",
+    ];
+    let mut s = Server::start_with(&args, Some(data.path()));
+    let name = common::unique("crash");
+    s.python(&name, "def handler(e, c):\n    return 'alive'\n")
+        .await;
+    assert_eq!(s.invoke(&name, json!({})).await.body, "alive");
+    // Let the environment freeze: a frozen process cannot act on SIGKILL.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let old = s.pid();
+    let sandboxes = children_of(old);
+    let function = common::processes_of(&name);
+    assert!(
+        sandboxes.len() >= 3,
+        "the pool and the environment: {sandboxes:?}"
+    );
+    assert!(!function.is_empty());
+    let loops = loop_devices();
+
+    s.stop_with("KILL");
+    let all: Vec<u32> = sandboxes.iter().chain(&function).copied().collect();
+    let gone = common::eventually(Duration::from_secs(5), async || {
+        all.iter().all(|p| !common::pid_alive(i64::from(*p)))
+    })
+    .await;
+    let left: Vec<u32> = all
+        .iter()
+        .copied()
+        .filter(|p| common::pid_alive(i64::from(*p)))
+        .collect();
+    assert!(gone, "processes of the killed server still run: {left:?}");
+
+    // A restart sweeps what is left (cgroup directories, mounts) and serves the function.
+    let s = Server::start_with(&args, Some(data.path()));
+    for ctrl in ["memory", "pids", "cpu", "freezer"] {
+        if std::path::Path::new("/sys/fs/cgroup")
+            .join(ctrl)
+            .join("lamina")
+            .exists()
+        {
+            assert_eq!(
+                common::sandbox_cgroups(old, ctrl),
+                Vec::<std::path::PathBuf>::new()
+            );
+        }
+    }
+    assert_eq!(s.invoke(&name, json!({})).await.body, "alive");
+    assert!(
+        loop_devices() <= loops,
+        "loop devices: {loops} -> {}",
+        loop_devices()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_ends_frozen_processes_a_dead_server_left() {
+    let freezer = std::path::Path::new("/sys/fs/cgroup/freezer");
+    if !freezer.join("tasks").exists() {
+        eprintln!("no v1 freezer on this host: nothing frozen can be left");
+        return;
+    }
+    // A dead server's instance: a pid no process has, holding one frozen process.
+    let dead = (3_000_000..4_000_000)
+        .find(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+        .unwrap();
+    let dir = freezer.join("lamina").join(format!("{dead}-0")).join("sb");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut orphan = Command::new("sleep").arg("600").spawn().unwrap();
+    std::fs::write(dir.join("cgroup.procs"), orphan.id().to_string()).unwrap();
+    std::fs::write(dir.join("freezer.state"), "FROZEN").unwrap();
+
+    let _s = Server::start_with(&["--runtime-pool", "0"], None);
+    let status = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Some(status) = orphan.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = orphan.kill();
+        let _ = orphan.wait();
+        None
+    })
+    .await
+    .unwrap();
+    assert!(status.is_some(), "the frozen process was not ended");
+    assert!(!dir.exists(), "its cgroup directory stayed");
+}
+
+/// A zip of `n` small files plus the handler.
+fn many_files(n: usize) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    w.start_file("app.py", opts).unwrap();
+    w.write_all(b"def handler(e, c):\n    return 'big'\n")
+        .unwrap();
+    for i in 0..n {
+        w.start_file(format!("d{}/f{i}", i % 100), opts).unwrap();
+        w.write_all(b"x").unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+/// Extracting a large package holds up no other function's Create, Update or Delete.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_upload_does_not_stall_the_control_plane() {
+    let s = Server::start_with(&["--runtime-pool", "0"], None);
+    let big = b64(&many_files(40_000));
+    let http = s.http.clone();
+    let url = s.url("/2015-03-31/functions");
+    let uploading = tokio::spawn(async move {
+        let t = Instant::now();
+        let resp = http
+            .post(url)
+            .json(&json!({"FunctionName": "big", "Runtime": "python3.11",
+                "Handler": "app.handler", "Role": ROLE, "Code": {"ZipFile": big}}))
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), t.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Meanwhile, another function's whole life.
+    let mut slowest = Duration::ZERO;
+    let mut timed = async |what: &str, f: std::pin::Pin<Box<dyn Future<Output = u16> + '_>>| {
+        let t = Instant::now();
+        let status = f.await;
+        slowest = slowest.max(t.elapsed());
+        eprintln!("during the upload, {what}: {status} in {:?}", t.elapsed());
+        status
+    };
+    let small = json!({"FunctionName": "small", "Runtime": "python3.11",
+        "Handler": "app.handler", "Role": ROLE, "Code": {"ZipFile": code_of("s")}});
+    assert_eq!(
+        timed(
+            "create",
+            Box::pin(async { s.post_json("/2015-03-31/functions", &small).await.0 })
+        )
+        .await,
+        201
+    );
+    assert_eq!(
+        timed(
+            "update",
+            Box::pin(async {
+                s.put_json(
+                    "/2015-03-31/functions/small/configuration",
+                    &json!({"Timeout": 9}),
+                )
+                .await
+                .0
+            })
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        timed(
+            "delete",
+            Box::pin(async { s.delete("/2015-03-31/functions/small").await.0 })
+        )
+        .await,
+        204
+    );
+    let (status, took) = uploading.await.unwrap();
+    eprintln!("the upload of 40,000 entries took {took:?}; the slowest other change {slowest:?}");
+    assert_eq!(status, 201);
+    assert!(
+        slowest < took / 2,
+        "other changes waited for the upload: {slowest:?} of {took:?}"
+    );
+    assert_eq!(s.invoke("big", json!({})).await.body, "big");
+}
+
+/// Packages stored now, by id.
+fn stored_packages(data: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(data.join("code"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.len() == 64)
+        .collect()
+}
+
+/// Killing the server in the middle of code updates leaves, after the next start, only
+/// packages that records reference.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_loop_leaves_no_unreferenced_package() {
+    let data = tempfile::tempdir().unwrap();
+    let args = ["--runtime-pool", "0", "--sandbox-pool", "0"];
+    let mut s = Server::start_with(&args, Some(data.path()));
+    s.python("victim", "def handler(e, c):\n    return 0\n")
+        .await;
+    let mut orphans_made = 0;
+    for round in 0..6u32 {
+        // Updates in flight, each a new package of many files (slow to extract and to turn
+        // into an image), and a kill among them.
+        let mut sent = Vec::new();
+        for i in 0..2u32 {
+            let http = s.http.clone();
+            let url = s.url("/2015-03-31/functions/victim/code");
+            let zip = b64(&many_files(15_000 + (round * 2 + i) as usize));
+            sent.push(tokio::spawn(async move {
+                let _ = http.put(url).json(&json!({"ZipFile": zip})).send().await;
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(300 + 250 * u64::from(round))).await;
+        s.stop_with("KILL");
+        for t in sent {
+            let _ = t.await;
+        }
+        orphans_made = orphans_made.max(stored_packages(data.path()).len() - 1);
+        s = Server::start_with(&args, Some(data.path()));
+    }
+    let (_, _, f) = s.get("/2015-03-31/functions/victim").await;
+    let sha = f["Configuration"]["CodeSha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id: String = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &sha)
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(stored_packages(data.path()), vec![id]);
+    eprintln!(
+        "crash loop: up to {orphans_made} unreferenced packages after a kill, none after the restart"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(data.path().join("code"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(s.invoke("victim", json!({})).await.function_error.is_none());
+}

@@ -1,0 +1,177 @@
+//! What hostile functions and racing control-plane calls must not break: a function
+//! cannot take the server's descriptors, and invocations racing updates and deletes run
+//! whole code.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{ROLE, Server, code_of};
+use serde_json::{Value, json};
+
+fn descriptors_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+/// Opens as many connections to its Runtime API as it can (several processes, so its own
+/// descriptor limit is no help to the server), holds them, and reports how many it got.
+const FLOOD: &str = r#"
+import os, socket, time
+
+def handler(event, context):
+    host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
+    children = []
+    for _ in range(4):
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            held = []
+            for _ in range(1000):
+                try:
+                    held.append(socket.create_connection((host, int(port)), timeout=1))
+                except OSError:
+                    break
+            os.write(w, str(len(held)).encode())
+            time.sleep(event["hold"])
+            os._exit(0)
+        os.close(w)
+        children.append((pid, r))
+    opened = sum(int(os.read(r, 32) or b"0") for _, r in children)
+    for pid, _ in children:
+        os.waitpid(pid, 0)
+    return {"opened": opened}
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_function_cannot_take_the_servers_descriptors() {
+    let s = Server::start_with(&["--runtime-pool", "0"], None);
+    s.python_with_timeout("flood", FLOOD, 60).await;
+    s.python("neighbour", "def handler(e, c):\n    return 'ok'\n")
+        .await;
+    assert_eq!(s.invoke("neighbour", json!({})).await.body, "ok");
+    let pid = s.pid();
+    let (fds_before, rss_before) = (descriptors_of(pid), rss_kib(pid));
+
+    let http = s.http.clone();
+    let url = s.url("/2015-03-31/functions/flood/invocations");
+    let flood = tokio::spawn(async move {
+        let resp = http.post(url).body(r#"{"hold": 6}"#).send().await.unwrap();
+        resp.json::<Value>().await.unwrap()
+    });
+    // While it holds its connections, the API and the neighbour answer, and the server's
+    // descriptors and memory stay bounded.
+    let mut fds_peak = 0;
+    let mut rss_peak = 0;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        fds_peak = fds_peak.max(descriptors_of(pid));
+        rss_peak = rss_peak.max(rss_kib(pid));
+        let t = Instant::now();
+        assert_eq!(s.invoke("neighbour", json!({})).await.body, "ok");
+        assert_eq!(s.get("/2015-03-31/functions").await.0, 200);
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let out = flood.await.unwrap();
+    eprintln!(
+        "flood: the function opened {} connections; server descriptors {fds_before} -> peak \
+         {fds_peak}, RSS {rss_before} KiB -> peak {rss_peak} KiB",
+        out["opened"]
+    );
+    assert!(out["opened"].as_u64().unwrap() > 100, "{out}");
+    assert!(fds_peak < fds_before + 100, "{fds_before} -> {fds_peak}");
+    assert!(
+        rss_peak < rss_before + 64 * 1024,
+        "{rss_before} -> {rss_peak}"
+    );
+}
+
+/// Invokes racing UpdateFunctionCode and DeleteFunction run the old or the new code, or
+/// find no function: never a platform-made error (no code mounted, a package removed under
+/// a starting environment).
+#[tokio::test(flavor = "multi_thread")]
+async fn invokes_racing_updates_and_deletes_run_whole_code() {
+    // Every update retires the environments: cold starts come faster than the default
+    // scaling rate allows, and throttles are not what this is about.
+    let s = Server::start_with(&["--runtime-pool", "0", "--scale-rate", "100000"], None);
+    let create = json!({"FunctionName": "racer", "Runtime": "python3.11",
+        "Handler": "app.handler", "Role": ROLE, "Code": {"ZipFile": code_of("a")}});
+    s.create_with(create.clone()).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut invokers = Vec::new();
+    for _ in 0..12 {
+        let http = s.http.clone();
+        let url = s.url("/2015-03-31/functions/racer/invocations");
+        let stop = stop.clone();
+        invokers.push(tokio::spawn(async move {
+            let mut seen = std::collections::BTreeMap::<String, usize>::new();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let resp = http.post(&url).body("{}").send().await.unwrap();
+                let status = resp.status().as_u16();
+                let error = resp
+                    .headers()
+                    .get("x-amzn-errortype")
+                    .map(|v| v.to_str().unwrap().to_string());
+                let function_error = resp.headers().contains_key("x-amz-function-error");
+                let body = resp.text().await.unwrap();
+                let key = match (status, error, function_error) {
+                    (200, None, false) => format!("ran {body}"),
+                    (404, Some(e), _) if e == "ResourceNotFoundException" => "not found".into(),
+                    (status, error, _) => format!("{status} {error:?} {body}"),
+                };
+                *seen.entry(key).or_default() += 1;
+            }
+            seen
+        }));
+    }
+    let started = Instant::now();
+    let mut changes = 0;
+    while started.elapsed() < Duration::from_secs(25) {
+        for tag in ["b", "a"] {
+            let (status, _, body) = s
+                .put_json(
+                    "/2015-03-31/functions/racer/code",
+                    &json!({"ZipFile": code_of(tag)}),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            changes += 1;
+            tokio::time::sleep(Duration::from_millis(60)).await;
+        }
+        if changes % 40 == 0 {
+            assert_eq!(s.delete("/2015-03-31/functions/racer").await.0, 204);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            s.create_with(create.clone()).await;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    for invoker in invokers {
+        for (k, n) in invoker.await.unwrap() {
+            *seen.entry(k).or_default() += n;
+        }
+    }
+    let total: usize = seen.values().sum();
+    eprintln!("racing: {total} invocations over {changes} code changes: {seen:?}");
+    let unexpected: Vec<_> = seen
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "ran \"a\"" | "ran \"b\"" | "not found"))
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "platform-made errors: {unexpected:?}"
+    );
+    assert!(total >= 1000, "too few invocations raced: {total}");
+    assert!(seen.contains_key("ran \"a\"") && seen.contains_key("ran \"b\""));
+}
