@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lamina_sandbox::cgroup::{self, Cgroups, Limits};
+use lamina_sandbox::scratch::Scratch;
 use lamina_sandbox::{Control, RUNTIME_API_ADDR, SandboxSpec};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -62,6 +63,9 @@ struct Shared {
     runtime: tokio::runtime::Handle,
     /// Where mounted package images live, when images are available here.
     images: Option<PathBuf>,
+    /// Where sandboxes' disk-backed `/tmp` images live, when they can be made here;
+    /// otherwise `/tmp` is a tmpfs, which counts against the memory limit.
+    scratch: Option<PathBuf>,
     /// Package directory -> mount point of its image (`None`: no image, bind the directory).
     // Held while an image is built and mounted (tens of milliseconds, off the invocation path
     // when packages are prepared at deployment).
@@ -123,6 +127,8 @@ struct Warm {
     control: Option<Control>,
     cgroups: Option<Cgroups>,
     output: OwnedFd,
+    /// The sandbox's `/tmp`, if on disk.
+    scratch: Option<Scratch>,
 }
 
 impl SandboxLauncher {
@@ -151,6 +157,12 @@ impl SandboxLauncher {
         // The code of a pre-built sandbox comes in as a mount clone, which needs root; so do
         // cgroups.
         let prebuild = !matches!(cgroups, cgroup::Layout::Unavailable(_));
+        let scratch =
+            (prebuild && lamina_sandbox::scratch::available()).then(|| work_dir.join("scratch"));
+        if let Some(dir) = &scratch {
+            // This server holds the data directory: every image there is a dead one's.
+            lamina_sandbox::scratch::sweep(dir);
+        }
         let shared = Arc::new(Shared {
             exe: exe.to_path_buf(),
             root_mountpoint,
@@ -164,6 +176,7 @@ impl SandboxLauncher {
             closed: AtomicBool::new(false),
             runtime: tokio::runtime::Handle::current(),
             images,
+            scratch,
             mounted: Mutex::new(std::collections::HashMap::new()),
             templates: Mutex::new(Vec::new()),
             per_template: std::sync::atomic::AtomicUsize::new(0),
@@ -184,9 +197,34 @@ impl SandboxLauncher {
 }
 
 impl Shared {
+    /// A disk-backed `/tmp` of `mb` MiB, where they can be made; `None` (a tmpfs) otherwise
+    /// or if making one failed.
+    fn make_scratch(&self, mb: u32) -> Option<Scratch> {
+        let dir = self.scratch.as_ref()?;
+        Scratch::create(dir, mb)
+            .inspect_err(
+                |e| tracing::warn!(error = %e, "no disk-backed /tmp for a sandbox; using a tmpfs"),
+            )
+            .ok()
+    }
+
+    /// The memory limits of a function whose sandbox has `scratch` as its `/tmp`.
+    fn limits(spec: &LaunchSpec, scratch: Option<&Scratch>) -> Limits {
+        let tmp_in_memory = if scratch.is_some() {
+            0
+        } else {
+            spec.ephemeral_storage_mb
+        };
+        Limits::for_function(
+            spec.memory_mb,
+            tmp_in_memory,
+            lamina_model::limits::PROCESSES,
+        )
+    }
+
     /// Starts one sandbox init and sends it its cgroups; it then prepares its namespaces and
-    /// waits for a spec.
-    fn start_one(&self) -> Result<Warm, LaunchError> {
+    /// waits for a spec. Its `/tmp` is made for `tmp_mb`.
+    fn start_one(&self, tmp_mb: u32) -> Result<Warm, LaunchError> {
         let cgroups = match &self.cgroups {
             cgroup::Layout::V1 { .. } | cgroup::Layout::V2 { .. } => {
                 // Placeholder limits until a function claims the sandbox.
@@ -227,6 +265,7 @@ impl Shared {
             control: Some(control),
             cgroups: guard.0.take(),
             output: read,
+            scratch: self.make_scratch(tmp_mb),
         })
     }
 
@@ -305,6 +344,8 @@ impl Shared {
             extra_ro: Vec::new(),
             root_mountpoint: self.root_mountpoint.clone(),
             tmp_mb: lamina_model::limits::EPHEMERAL_MIN_MB,
+            // Set per sandbox, from its own /tmp image.
+            tmp_device: None,
             nofile: lamina_model::limits::FILE_DESCRIPTORS,
             hostname: "localhost".into(),
             data_limit_bytes: None,
@@ -317,7 +358,9 @@ impl Shared {
         if self.prebuild {
             Ok(Pooled::Built(self.prestart_runtime(&self.built_spec())?))
         } else {
-            Ok(Pooled::Waiting(WarmGuard(Some(self.start_one()?))))
+            Ok(Pooled::Waiting(WarmGuard(Some(
+                self.start_one(lamina_model::limits::EPHEMERAL_MIN_MB)?,
+            ))))
         }
     }
 
@@ -417,6 +460,8 @@ impl Shared {
             extra_ro: spec.extra_ro.clone(),
             root_mountpoint: self.root_mountpoint.clone(),
             tmp_mb: spec.ephemeral_storage_mb,
+            // Set per sandbox, from its own /tmp image.
+            tmp_device: None,
             nofile: lamina_model::limits::FILE_DESCRIPTORS,
             hostname: "localhost".into(),
             // Without cgroups the data segment limit bounds the function's memory.
@@ -428,14 +473,16 @@ impl Shared {
 
     /// Starts one sandbox whose runtime waits without code.
     fn prestart_runtime(&self, sandbox: &SandboxSpec) -> Result<Ready, LaunchError> {
-        let mut warm = WarmGuard(Some(self.start_one()?));
-        let control = warm
-            .0
-            .as_mut()
-            .and_then(|w| w.control.take())
+        let mut warm = WarmGuard(Some(self.start_one(sandbox.tmp_mb)?));
+        let w = warm.0.as_mut().expect("just set");
+        let control = w
+            .control
+            .take()
             .expect("a fresh sandbox has its control socket");
+        let mut sandbox = sandbox.clone();
+        sandbox.tmp_device = w.scratch.as_ref().map(|s| s.device().to_path_buf());
         let (launched, deferred) = control
-            .prestart(sandbox)
+            .prestart(&sandbox)
             .map_err(|e| LaunchError::Setup(std::io::Error::other(e.to_string())))?;
         Ok(Ready {
             warm,
@@ -467,12 +514,35 @@ impl Shared {
             Prestarted::Runtime
         };
         let setup = |e: std::io::Error| LaunchError::Setup(e);
-        let limits = Limits::for_function(
-            spec.memory_mb,
-            spec.ephemeral_storage_mb,
-            lamina_model::limits::PROCESSES,
-        );
-        if let Some(c) = ready.warm.0.as_ref().and_then(|w| w.cgroups.as_ref()) {
+        let Ready {
+            mut warm,
+            launched,
+            deferred,
+        } = ready;
+        let w = warm.0.as_mut().expect("set until now");
+        // A disk-backed /tmp made for another size is replaced (a tmpfs is resized inside).
+        let new_tmp = match &w.scratch {
+            Some(s) if s.mb() != spec.ephemeral_storage_mb => Some(
+                self.make_scratch(spec.ephemeral_storage_mb)
+                    .ok_or_else(|| setup(std::io::Error::other("no /tmp of that size")))?,
+            ),
+            _ => None,
+        };
+        let tmp_device = new_tmp
+            .as_ref()
+            .map(|s| {
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(s.device())
+            })
+            .transpose()
+            .map_err(setup)?;
+        if let Some(s) = new_tmp {
+            w.scratch = Some(s);
+        }
+        let limits = Shared::limits(spec, w.scratch.as_ref());
+        if let Some(c) = &w.cgroups {
             c.set_limits(&limits).map_err(setup)?;
         }
         let code = lamina_sandbox::fs::clone_tree(&self.task_source(&spec.host.task_root))
@@ -480,20 +550,17 @@ impl Shared {
         let work = lamina_sandbox::Specialisation {
             env: Shared::runtime_env(spec),
             tmp_mb: spec.ephemeral_storage_mb,
+            new_tmp: tmp_device.is_some(),
             exec,
         };
-        let Ready {
-            mut warm,
-            launched,
-            deferred,
-        } = ready;
         deferred
-            .specialise(&work, code)
+            .specialise(&work, code, tmp_device.as_ref())
             .map_err(|e| setup(std::io::Error::other(e.to_string())))?;
         let Warm {
             child,
             cgroups,
             output,
+            scratch,
             ..
         } = warm.0.take().expect("set until now");
         let outer = child.id().unwrap_or(0);
@@ -507,6 +574,7 @@ impl Shared {
                 init: launched.init_pid,
                 last_peak: AtomicU64::new(0),
                 cgroups,
+                scratch: Mutex::new(scratch),
             }),
             prestarted,
         })
@@ -573,24 +641,27 @@ impl Launcher for SandboxLauncher {
                 return Ok(launched);
             }
         }
-        let sandbox = shared.sandbox_spec(spec, Some(shared.task_source(&spec.host.task_root)));
-        let limits = Limits::for_function(
-            spec.memory_mb,
-            spec.ephemeral_storage_mb,
-            lamina_model::limits::PROCESSES,
-        );
+        let mut sandbox = shared.sandbox_spec(spec, Some(shared.task_source(&spec.host.task_root)));
         // A pooled sandbox may have died while it waited: then start a fresh one.
         let mut attempts = 0;
         let (warm, ready, pooled) = loop {
             attempts += 1;
             let (warm, pooled) = match shared.take_waiting() {
                 Some(w) => (w, true),
-                None => (shared.start_one()?, false),
+                None => (shared.start_one(spec.ephemeral_storage_mb)?, false),
             };
             let mut guard = WarmGuard(Some(warm));
             let w = guard.0.as_mut().expect("just set");
+            if w.scratch
+                .as_ref()
+                .is_some_and(|s| s.mb() != spec.ephemeral_storage_mb)
+            {
+                w.scratch = shared.make_scratch(spec.ephemeral_storage_mb);
+            }
+            sandbox.tmp_device = w.scratch.as_ref().map(|s| s.device().to_path_buf());
             if let Some(c) = &w.cgroups {
-                c.set_limits(&limits).map_err(LaunchError::Setup)?;
+                c.set_limits(&Shared::limits(spec, w.scratch.as_ref()))
+                    .map_err(LaunchError::Setup)?;
             }
             let mut w = guard.0.take().expect("just set");
             let control = w
@@ -620,6 +691,7 @@ impl Launcher for SandboxLauncher {
             child,
             cgroups,
             output,
+            scratch,
             ..
         } = warm;
         // Without egress the proxy listener is closed: connections to it are refused.
@@ -635,6 +707,7 @@ impl Launcher for SandboxLauncher {
                 init: ready.init_pid,
                 last_peak: AtomicU64::new(0),
                 cgroups,
+                scratch: Mutex::new(scratch),
             }),
             prestarted: if pooled {
                 Prestarted::Sandbox
@@ -770,6 +843,8 @@ struct Sandbox {
     init: u32,
     last_peak: AtomicU64,
     cgroups: Option<Cgroups>,
+    /// Its `/tmp`, detached and deleted once the sandbox is gone.
+    scratch: Mutex<Option<Scratch>>,
 }
 
 impl EnvironmentControls for Sandbox {
@@ -809,8 +884,14 @@ impl EnvironmentControls for Sandbox {
             > 0
     }
 
+    /// The function's memory: the peak resident size of the sandbox's processes. The
+    /// cgroup's own peak also counts the page cache of the files the function wrote to its
+    /// disk-backed `/tmp`, which the kernel reclaims rather than hold against the limit; it
+    /// is the measure only for a sandbox killed for memory, whose processes are gone.
     fn peak_memory_bytes(&self) -> Option<u64> {
-        if let Some(c) = &self.cgroups {
+        if let Some(c) = &self.cgroups
+            && c.oom_killed()
+        {
             return c.peak_memory_bytes();
         }
         if let Some(now) = tree_peak_rss(self.init) {
@@ -829,5 +910,11 @@ impl EnvironmentControls for Sandbox {
         {
             tracing::warn!(dirs = ?c.dirs(), "sandbox cgroups still busy; left in place");
         }
+        drop(
+            self.scratch
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(),
+        );
     }
 }

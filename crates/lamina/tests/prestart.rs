@@ -122,7 +122,7 @@ async fn a_prestarted_python_runtime_becomes_its_function() {
     );
 
     // The function's limits replace the placeholder ones of a waiting sandbox: memory is
-    // MemorySize plus the /tmp size, 256 + 1024 MiB here.
+    // MemorySize alone, 256 MiB here (/tmp is on disk).
     let big = |name: &str| {
         let mut b = body(name);
         b["MemorySize"] = json!(256);
@@ -137,9 +137,9 @@ async fn a_prestarted_python_runtime_becomes_its_function() {
         .filter_map(|v| v.trim().parse().ok())
         .collect();
     assert_eq!(
-        limits.iter().filter(|l| **l == (256 + 1024) << 20).count(),
+        limits.iter().filter(|l| **l == 256 << 20).count(),
         tried,
-        "one sandbox limited to 1280 MiB per function: {limits:?}"
+        "one sandbox limited to 256 MiB per function: {limits:?}"
     );
 
     // An init error reaches the first invocation, as in a runtime started for its function.

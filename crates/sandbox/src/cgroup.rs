@@ -46,8 +46,8 @@ pub enum Layout {
 /// Limits of one sandbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
-    /// Memory limit in bytes (the function's memory plus its `/tmp`, which tmpfs charges to
-    /// the same cgroup).
+    /// Memory limit in bytes: the function's memory, plus its `/tmp` where that is a tmpfs
+    /// (which the kernel charges to the same cgroup).
     pub memory_bytes: u64,
     /// Most processes and threads.
     pub pids: u64,
@@ -60,11 +60,12 @@ pub struct Limits {
 impl Limits {
     /// Lambda's proportions: CPU in proportion to memory (1,024 shares at 1,769 MB), capped at
     /// `ceil(memory / 1769)` vCPUs but never below one vCPU, so that init is not starved.
-    pub fn for_function(memory_mb: u32, tmp_mb: u32, pids: u64) -> Limits {
+    /// `tmp_in_memory_mb`: the size of a tmpfs `/tmp`, 0 for one on disk.
+    pub fn for_function(memory_mb: u32, tmp_in_memory_mb: u32, pids: u64) -> Limits {
         let shares = (u64::from(memory_mb) * 1024 / 1769).max(2);
         let vcpus = u64::from(memory_mb).div_ceil(1769).max(1);
         Limits {
-            memory_bytes: (u64::from(memory_mb) + u64::from(tmp_mb)) * 1024 * 1024,
+            memory_bytes: (u64::from(memory_mb) + u64::from(tmp_in_memory_mb)) * 1024 * 1024,
             pids,
             cpu_shares: shares,
             cpu_quota_us: vcpus * 100_000,
@@ -269,7 +270,7 @@ impl Cgroups {
         &self.dirs
     }
 
-    /// Peak memory use in bytes.
+    /// Peak memory use in bytes, page cache included.
     pub fn peak_memory_bytes(&self) -> Option<u64> {
         let file = if self.v2 {
             "memory.peak"

@@ -201,6 +201,7 @@ fn trial(exe: &Path, work_dir: &Path, possible: bool) -> Finding {
             extra_ro: Vec::new(),
             root_mountpoint: mountpoint,
             tmp_mb: 1,
+            tmp_device: None,
             nofile: 64,
             hostname: "localhost".into(),
             data_limit_bytes: cgroups.is_none().then_some(64 << 20),

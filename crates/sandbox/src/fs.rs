@@ -192,11 +192,14 @@ pub fn build_root(spec: &SandboxSpec) -> io::Result<()> {
         fs::create_dir_all(&dst).map_err(|e| err("mkdir", &dst, e))?;
         bind_ro(extra, &dst)?;
     }
-    tmpfs(
-        &root.join("tmp"),
-        &format!("size={}m,mode=1777", spec.tmp_mb.max(1)),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-    )?;
+    match &spec.tmp_device {
+        Some(device) => mount_scratch(device, &root.join("tmp"))?,
+        None => tmpfs(
+            &root.join("tmp"),
+            &format!("size={}m,mode=1777", spec.tmp_mb.max(1)),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        )?,
+    }
     let dev = root.join("dev");
     tmpfs(
         &dev,
@@ -285,6 +288,30 @@ pub fn attach_tree(tree: &OwnedFd, target: &Path) -> io::Result<()> {
         return Err(err("attach mount at", target, io::Error::last_os_error()));
     }
     seal(target)
+}
+
+/// Mounts a disk-backed `/tmp` ([`crate::scratch`]) from `device` at `at`, as Lambda's
+/// `/tmp` looks: empty, writable by everyone, sticky.
+fn mount_scratch(device: &Path, at: &Path) -> io::Result<()> {
+    mount(
+        Some(device),
+        at,
+        Some("ext4"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        None::<&str>,
+    )
+    .map_err(|e| err("mount /tmp from", device, e))?;
+    fs::set_permissions(at, std::os::unix::fs::PermissionsExt::from_mode(0o1777))?;
+    let _ = fs::remove_dir(at.join("lost+found"));
+    Ok(())
+}
+
+/// Replaces the sandbox's `/tmp` with the disk-backed one on `device` (an open descriptor
+/// of it), from inside, after the root is built.
+pub fn replace_tmp(device: &OwnedFd) -> io::Result<()> {
+    umount2("/tmp", MntFlags::MNT_DETACH).map_err(|e| err("unmount", Path::new("/tmp"), e))?;
+    let source = PathBuf::from(format!("/proc/self/fd/{}", device.as_raw_fd()));
+    mount_scratch(&source, Path::new("/tmp"))
 }
 
 /// Resizes the sandbox's `/tmp` (from inside, after the root is built).

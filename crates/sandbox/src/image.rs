@@ -103,16 +103,18 @@ pub fn unmount(at: &Path) {
 pub fn available() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
-    let tool = |name: &str| {
-        std::env::var_os("PATH")
-            .map(|p| {
-                std::env::split_paths(&p)
-                    .chain(["/usr/sbin".into(), "/sbin".into()])
-                    .any(|d| d.join(name).exists())
-            })
-            .unwrap_or(false)
-    };
     root && ["mkfs.ext4", "debugfs", "mount", "umount"]
         .iter()
         .all(|t| tool(t))
+}
+
+/// Whether the command `name` is on the PATH (or in the sbin directories).
+pub(crate) fn tool(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .chain(["/usr/sbin".into(), "/sbin".into()])
+                .any(|d| d.join(name).exists())
+        })
+        .unwrap_or(false)
 }

@@ -390,10 +390,15 @@ fn specialise(
     }
     let mut control = Some(control);
     let result = (|| -> io::Result<Pid> {
-        let (work, tree) =
+        let (work, tree, tmp) =
             receive_specialisation(control.as_ref().expect("held until the answer"))?;
         fs::attach_tree(&tree, std::path::Path::new("/var/task"))?;
-        fs::resize_tmp(work.tmp_mb)?;
+        match (&tmp, &spec.tmp_device) {
+            (Some(device), _) => fs::replace_tmp(device)?,
+            (None, None) => fs::resize_tmp(work.tmp_mb)?,
+            // Made for this size already.
+            (None, Some(_)) => {}
+        }
         match runtime {
             Some((pid, handoff)) => {
                 let env: serde_json::Map<String, serde_json::Value> = work
@@ -431,16 +436,18 @@ fn specialise(
     }
 }
 
-/// The length-prefixed [`Specialisation`] with the code's mount tree beside it.
+/// The length-prefixed [`Specialisation`] with the code's mount tree beside it, and the
+/// device of a new `/tmp` when it says one comes.
 fn receive_specialisation(
     control: &UnixStream,
-) -> io::Result<(Specialisation, std::os::fd::OwnedFd)> {
+) -> io::Result<(Specialisation, OwnedFd, Option<OwnedFd>)> {
     let mut buf = vec![0u8; 64 * 1024];
     let (n, fds) = crate::launch::recv_with_fds(control, &mut buf)?;
+    let mut fds = fds.into_iter();
     let tree = fds
-        .into_iter()
         .next()
         .ok_or_else(|| io::Error::other("no code mount came with the message"))?;
+    let tmp = fds.next();
     if n < 4 {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
@@ -461,9 +468,13 @@ fn receive_specialisation(
         body.extend(rest);
     }
     body.truncate(len);
-    let work =
+    let work: Specialisation =
         serde_json::from_slice(&body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-    Ok((work, tree))
+    if work.new_tmp && tmp.is_none() {
+        return Err(io::Error::other("no /tmp device came with the message"));
+    }
+    let tmp = tmp.filter(|_| work.new_tmp);
+    Ok((work, tree, tmp))
 }
 
 /// Drops every privilege (as `spec` says) and execs `program`, its standard input `stdin`

@@ -94,11 +94,19 @@ impl Deferred {
     /// [`crate::fs::clone_tree`], attached read-only at `/var/task`), the size of `/tmp`, and
     /// the environment, which the runtime reads from its standard input. Returns once the
     /// sandbox has done all three.
-    pub fn specialise(mut self, work: &Specialisation, code: OwnedFd) -> Result<(), SandboxError> {
+    ///
+    /// `tmp`, when given, is an open loop device holding a new `/tmp` (`work.new_tmp`).
+    pub fn specialise(
+        mut self,
+        work: &Specialisation,
+        code: OwnedFd,
+        tmp: Option<&std::fs::File>,
+    ) -> Result<(), SandboxError> {
         let ctl = SandboxError::Control;
         let body = serde_json::to_vec(work).map_err(|e| SandboxError::Setup(e.to_string()))?;
         let len = (body.len() as u32).to_le_bytes();
-        let fds = [code.as_raw_fd()];
+        let mut fds = vec![code.as_raw_fd()];
+        fds.extend(tmp.map(|t| t.as_raw_fd()));
         let sent = sendmsg::<()>(
             self.0.as_raw_fd(),
             &[IoSlice::new(&len), IoSlice::new(&body)],

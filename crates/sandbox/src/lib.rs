@@ -13,6 +13,7 @@
 //! - [`net`]: loopback up and the listener inside a fresh network namespace.
 //! - [`seccomp`]: the system call filters of the runtime.
 //! - [`image`]: packages as read-only filesystem images, so mount tables show no host path.
+//! - [`scratch`]: each sandbox's `/tmp` as a sparse ext4 image on a loop device.
 //! - [`fs`]: the minimal read-only root.
 //!
 //! **Architecture invariant:** the multi-threaded server never forks to do isolation work;
@@ -26,6 +27,7 @@ pub mod image;
 pub mod init;
 pub mod launch;
 pub mod net;
+pub mod scratch;
 pub mod seccomp;
 pub mod spec;
 

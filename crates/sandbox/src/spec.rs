@@ -29,6 +29,9 @@ pub struct SandboxSpec {
     pub root_mountpoint: PathBuf,
     /// Size of the private `/tmp`, in MiB.
     pub tmp_mb: u32,
+    /// The loop device holding `/tmp` ([`crate::scratch`]); `None`: a tmpfs of `tmp_mb`.
+    #[serde(default)]
+    pub tmp_device: Option<PathBuf>,
     /// Open file descriptor limit of the runtime.
     pub nofile: u64,
     /// Hostname inside.
@@ -50,8 +53,12 @@ pub struct Specialisation {
     /// The complete environment of the function, written to the waiting runtime's standard
     /// input as one JSON object.
     pub env: Vec<(String, String)>,
-    /// Size of `/tmp`, in MiB.
+    /// Size of `/tmp`, in MiB (a tmpfs `/tmp` is resized to it).
     pub tmp_mb: u32,
+    /// A new `/tmp` device comes as the second descriptor beside the code: the sandbox's
+    /// disk-backed `/tmp` was made for another size.
+    #[serde(default)]
+    pub new_tmp: bool,
     /// The program to start, for a sandbox built with `exec_later`; `None` for one whose
     /// runtime is already waiting.
     #[serde(default)]
