@@ -305,3 +305,163 @@ async fn a_crash_loop_leaves_no_unreferenced_package() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
     assert!(s.invoke("victim", json!({})).await.function_error.is_none());
 }
+
+/// A small file system of its own for a data directory, unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn new(mb: u32) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mb}m"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mounting a tmpfs needs root");
+        SmallDisk { dir }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    fn free_bytes(&self) -> u64 {
+        let out = Command::new("df")
+            .args(["--output=avail", "-B1"])
+            .arg(self.path())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Incompressible bytes, so that a package takes its size on disk.
+fn noise(n: usize, seed: u64) -> String {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b'!' + (x % 90) as u8)
+        })
+        .collect()
+}
+
+/// On a full data directory, code uploads are refused as Lambda refuses them, and deleting
+/// still works, so that space can be freed through the API.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_data_directory_refuses_uploads_and_still_deletes() {
+    let disk = SmallDisk::new(96);
+    let data = disk.path().join("data");
+    let mut s = Server::start_with(&["--runtime-pool", "0", "--sandbox-pool", "0"], Some(&data));
+    s.python("keep", "def handler(e, c):\n    return 'kept'\n")
+        .await;
+    assert_eq!(s.invoke("keep", json!({})).await.body, "kept");
+
+    let mut created = Vec::new();
+    let mut refused = None;
+    for i in 0..40u64 {
+        let name = format!("big-{i}");
+        let files = [
+            ("app.py", "def handler(e, c):\n    return 1\n".to_string()),
+            ("noise.txt", noise(4 << 20, i)),
+        ];
+        let zip = common::zip(&[
+            (files[0].0, files[0].1.as_str(), 0o644),
+            (files[1].0, files[1].1.as_str(), 0o644),
+        ]);
+        let (status, headers, body) = s
+            .post_json(
+                "/2015-03-31/functions",
+                &json!({"FunctionName": name, "Runtime": "python3.11", "Handler": "app.handler",
+                        "Role": ROLE, "Code": {"ZipFile": b64(&zip)}}),
+            )
+            .await;
+        if status == 201 {
+            created.push(name);
+            continue;
+        }
+        refused = Some((status, headers, body));
+        break;
+    }
+    let (status, headers, body) = refused.expect("the disk never filled");
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        headers["x-amzn-errortype"], "CodeStorageExceededException",
+        "{body}"
+    );
+    assert!(!created.is_empty());
+    // Whatever room is left goes too.
+    let filler = disk.path().join("filler");
+    let mut f = std::fs::File::create(&filler).unwrap();
+    let chunk = vec![7u8; 1 << 16];
+    while f.write_all(&chunk).is_ok() {}
+    drop(f);
+    let free_when_full = disk.free_bytes();
+
+    for name in &created {
+        let (status, _, body) = s.delete(&format!("/2015-03-31/functions/{name}")).await;
+        assert_eq!(status, 204, "delete {name} on a full disk: {body}");
+    }
+    let freed = disk.free_bytes() - free_when_full;
+    eprintln!(
+        "full disk: {} functions created, then refused; deleting them freed {} MB",
+        created.len(),
+        freed >> 20
+    );
+    assert!(
+        freed >= (created.len() as u64 * 4) << 20,
+        "freed {freed} bytes"
+    );
+    std::fs::remove_file(&filler).unwrap();
+    // The space set aside for deletes, given back when the disk was full, is taken again.
+    let reserve = data.join("reserve");
+    let restored = common::eventually(Duration::from_secs(5), async || {
+        std::fs::metadata(&reserve).is_ok_and(|m| m.len() == 8 << 20)
+    })
+    .await;
+    assert!(restored, "the reserve was not restored");
+    assert_eq!(s.invoke("keep", json!({})).await.body, "kept");
+
+    // Log files removed by hand to free space are let go, so their space comes back.
+    let logs = data.join("logs");
+    std::fs::remove_dir_all(&logs).unwrap();
+    std::fs::create_dir(&logs).unwrap();
+    let open_deleted = || {
+        std::fs::read_dir(format!("/proc/{}/fd", s.pid()))
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read_link(e.path()).ok())
+            .filter(|t| t.starts_with(&data) && t.to_string_lossy().ends_with(" (deleted)"))
+            .collect::<Vec<_>>()
+    };
+    let let_go =
+        common::eventually(Duration::from_secs(3), async || open_deleted().is_empty()).await;
+    assert!(let_go, "removed files held open: {:?}", open_deleted());
+    assert_eq!(s.invoke("keep", json!({})).await.body, "kept");
+    s.python("again", "def handler(e, c):\n    return 'again'\n")
+        .await;
+    assert_eq!(s.invoke("again", json!({})).await.body, "again");
+    s.stop();
+}

@@ -146,6 +146,14 @@ pub(crate) fn store_error(e: StoreError, identity: &Identity) -> LambdaError {
             LambdaError::function_not_found(&identity.function_arn(&name))
         }
         StoreError::RevisionMismatch { .. } => revision_mismatch(),
+        e if e.is_disk_full() => {
+            tracing::error!(error = %e, "the data directory is full");
+            LambdaError::CodeStorageExceeded(
+                "Storage limit exceeded: the server's data directory is full. Delete unused \
+                 functions, versions or layers to free space."
+                    .into(),
+            )
+        }
         other => {
             tracing::error!(error = %other, "function store failed");
             LambdaError::Service("The function store failed; the request may be retried.".into())
@@ -580,9 +588,7 @@ impl Platform {
             })
             .unwrap_or_default();
         let removed = self
-            .inner
-            .store
-            .delete(&r.name)
+            .freeing(|| self.inner.store.delete(&r.name))
             .await
             .map_err(|e| store_error(e, &self.inner.identity))?;
         if let Some(reserved) = removed.reserved_concurrency {

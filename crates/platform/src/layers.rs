@@ -176,9 +176,7 @@ impl Platform {
         };
         let _guard = self.inner.control.lock().await;
         let removed = self
-            .inner
-            .store
-            .delete_layer_version(name, number)
+            .freeing(|| self.inner.store.delete_layer_version(name, number))
             .await
             .map_err(|e| store_error(e, self.identity()))?;
         if let Some(layer) = removed {

@@ -51,6 +51,10 @@ use lamina_model::{FunctionConfig, Identity};
 use lamina_store::{CodeStore, FunctionStore, LogStore};
 
 pub use events::AsyncConfig;
+
+/// Space kept free in the data directory for deletes on a full disk: a few database pages
+/// and their log, with room to spare.
+const RESERVE_BYTES: u64 = 8 << 20;
 pub use invoke::{InvocationType, InvokeInput, InvokeOutput};
 
 /// Settings of a platform, filled in by the binary from flags.
@@ -107,6 +111,8 @@ struct Inner {
     // Serializes control-plane changes so that code clean-up never races a create.
     control: tokio::sync::Mutex<()>,
     concurrency: Arc<concurrency::Concurrency>,
+    // Space set aside so that deletes work on a full disk.
+    reserve: Arc<lamina_store::Reserve>,
 
     events: events::Events,
 }
@@ -170,6 +176,15 @@ impl Platform {
             cache.insert(cached.config.name.clone(), Arc::new(cached));
         }
         let layers = store.layer_versions().await?;
+        let reserve_dir = config.data_dir.clone();
+        let reserve = tokio::task::spawn_blocking(move || {
+            Arc::new(lamina_store::Reserve::new(&reserve_dir, RESERVE_BYTES))
+        })
+        .await
+        .map_err(|e| StartError::DataDir {
+            path: config.data_dir.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
         packages::sweep_unreferenced(&code, &executor, &cache, &layers, opt_trees).await;
         let flusher = Arc::downgrade(&logs);
         tokio::spawn(async move {
@@ -199,6 +214,7 @@ impl Platform {
                     Arc::new(c)
                 },
                 cache: RwLock::new(cache),
+                reserve,
                 control: tokio::sync::Mutex::new(()),
 
                 events: events::Events::new(Arc::new(queue), config.events.clone()),

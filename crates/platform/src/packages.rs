@@ -14,7 +14,7 @@ use lamina_executor::Executor;
 use lamina_model::LambdaError;
 use lamina_model::function::CodeInfo;
 use lamina_model::layer::LayerVersion;
-use lamina_store::{CodeStore, Lease};
+use lamina_store::{CodeStore, Lease, StoreError};
 
 use crate::Platform;
 use crate::functions::{Cached, package_error};
@@ -77,6 +77,51 @@ impl Platform {
 
     /// Collects each package whose removal waited for its last lease, under the control
     /// lock like any other removal.
+    /// Runs `op`, a store change that frees space; if the disk was too full for it, gives
+    /// the data directory's reserve back and runs it once more. The reserve is taken again
+    /// once there is room ([`Platform::restore_reserve`]).
+    pub(crate) async fn freeing<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let result = match op().await {
+            Err(e) if e.is_disk_full() => {
+                let reserve = self.inner.reserve.clone();
+                let released = tokio::task::spawn_blocking(move || reserve.release())
+                    .await
+                    .unwrap_or(false);
+                if !released {
+                    return Err(e);
+                }
+                op().await
+            }
+            other => other,
+        };
+        // Each removal may have made room for a reserve given back earlier.
+        if result.is_ok() {
+            self.restore_reserve();
+        }
+        result
+    }
+
+    /// Takes the data directory's reserve again, in the background, if it was given back
+    /// and there is room (once what freed space has gone).
+    pub(crate) fn restore_reserve(&self) {
+        let reserve = self.inner.reserve.clone();
+        if reserve.held() {
+            return;
+        }
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            // After the package clean-up that follows the record's removal.
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            if weak.upgrade().is_some() {
+                let _ = tokio::task::spawn_blocking(move || reserve.restore()).await;
+            }
+        });
+    }
+
     pub(crate) fn collect_freed(&self, mut freed: tokio::sync::mpsc::UnboundedReceiver<String>) {
         let weak = Arc::downgrade(&self.inner);
         tokio::spawn(async move {

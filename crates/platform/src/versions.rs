@@ -148,9 +148,7 @@ impl Platform {
             )));
         }
         let removed = self
-            .inner
-            .store
-            .delete_version(name, number)
+            .freeing(|| self.inner.store.delete_version(name, number))
             .await
             .map_err(|e| store_error(e, &identity))?;
         let versions: Vec<FunctionConfig> = entry

@@ -44,6 +44,19 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether the database failed for want of disk space.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database {
+                source: rusqlite::Error::SqliteFailure(e, _),
+                ..
+            } if e.code == rusqlite::ErrorCode::DiskFull
+        )
+    }
+}
+
 /// Persistent function records, keyed by name. Implementations must make each call atomic.
 #[async_trait::async_trait]
 pub trait FunctionStore: Send + Sync + std::fmt::Debug {

@@ -9,6 +9,7 @@
 //! - [`lease`]: [`Leases`], which packages are in use, so that none is removed under a
 //!   user.
 //! - [`lock`]: [`DataDirLock`], one server per data directory.
+//! - [`reserve`]: [`Reserve`], space set aside so that deletes work on a full disk.
 //! - [`package`]: safe extraction of an untrusted zip (zip-slip, size and entry bounds).
 //!
 //! **Architecture invariant:** nothing here knows about invocations or HTTP. A PostgreSQL
@@ -20,6 +21,7 @@ pub mod lease;
 pub mod lock;
 pub mod logs;
 pub mod package;
+pub mod reserve;
 
 pub use code::CodeStore;
 pub use functions::{FunctionStore, SqliteStore, StoreError};
@@ -27,3 +29,4 @@ pub use lease::{Lease, Leases};
 pub use lock::{DataDirLock, LockError};
 pub use logs::{LogQuery, LogStore, StoredEvent};
 pub use package::PackageError;
+pub use reserve::Reserve;

@@ -211,11 +211,16 @@ impl LogStore {
     }
 
     /// Writes every buffered event to disk.
+    /// Writes every buffered event to disk, and lets go of streams whose file was removed
+    /// (by hand, to free space): a file kept open keeps its space, and the next event of
+    /// such a stream starts a new file.
     pub fn flush(&self) {
+        use std::os::unix::fs::MetadataExt;
         let mut st = self.lock();
-        for w in st.writers.values_mut() {
+        st.writers.retain(|_, w| {
             let _ = w.out.flush();
-        }
+            w.out.get_ref().metadata().is_ok_and(|m| m.nlink() > 0)
+        });
     }
 
     /// Whether a group has any stream.
@@ -364,6 +369,26 @@ fn decode(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stream_removed_by_hand_is_let_go_and_starts_anew() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::open(dir.path(), 1 << 20).unwrap();
+        store.append("/aws/lambda/f", "s", &[(1, "one")]).unwrap();
+        store.flush();
+        let group = dir.path().join(encode("/aws/lambda/f"));
+        for e in fs::read_dir(&group).unwrap() {
+            fs::remove_file(e.unwrap().path()).unwrap();
+        }
+        store.flush();
+        assert!(
+            store.lock().writers.is_empty(),
+            "the removed file was let go"
+        );
+        store.append("/aws/lambda/f", "s", &[(2, "two")]).unwrap();
+        store.flush();
+        assert_eq!(fs::read_dir(&group).unwrap().count(), 1);
+    }
 
     #[test]
     fn append_query_page_and_bound() {
