@@ -331,12 +331,13 @@ pub fn process_tree(root: u32) -> Vec<u32> {
 
 /// Sum of the peak resident set sizes (`VmHWM`) of a process and its descendants.
 pub(crate) fn tree_peak_rss(root: u32) -> Option<u64> {
-    let total: u64 = process_tree(root)
-        .into_iter()
-        .filter_map(|pid| status_field(&PathBuf::from(format!("/proc/{pid}")), "VmHWM:"))
-        .map(|kb| kb * 1024)
-        .sum();
+    let total: u64 = process_tree(root).into_iter().filter_map(peak_rss).sum();
     (total > 0).then_some(total)
+}
+
+/// The peak resident set size (`VmHWM`) of one process, in bytes.
+pub(crate) fn peak_rss(pid: u32) -> Option<u64> {
+    status_field(&PathBuf::from(format!("/proc/{pid}")), "VmHWM:").map(|kb| kb * 1024)
 }
 
 fn status_field(proc_dir: &Path, field: &str) -> Option<u64> {

@@ -33,7 +33,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::launcher::{
-    EnvironmentControls, LaunchError, LaunchSpec, Launched, Launcher, Layout, Prestarted,
+    EnvironmentControls, LaunchError, LaunchSpec, Launched, Launcher, Layout, Prestarted, peak_rss,
     read_at_start, tree_peak_rss,
 };
 
@@ -884,19 +884,28 @@ impl EnvironmentControls for Sandbox {
             > 0
     }
 
-    /// The function's memory: the peak resident size of the sandbox's processes. The
-    /// cgroup's own peak also counts the page cache of the files the function wrote to its
-    /// disk-backed `/tmp`, which the kernel reclaims rather than hold against the limit; it
-    /// is the measure only for a sandbox killed for memory, whose processes are gone.
+    /// The function's memory: the peak resident size of the sandbox's processes (its
+    /// outer `sandbox-init` aside). The cgroup's own peak also counts the page cache of the
+    /// files the function wrote to its disk-backed `/tmp`, which the kernel reclaims rather
+    /// than hold against the limit; it is the measure only once the processes are gone (a
+    /// sandbox killed for memory).
     fn peak_memory_bytes(&self) -> Option<u64> {
-        if let Some(c) = &self.cgroups
-            && c.oom_killed()
-        {
-            return c.peak_memory_bytes();
-        }
-        if let Some(now) = tree_peak_rss(self.init) {
-            self.last_peak.fetch_max(now, Ordering::Relaxed);
-        }
+        let now = match &self.cgroups {
+            Some(c) => {
+                let rss: u64 = c
+                    .pids()
+                    .into_iter()
+                    .filter(|pid| *pid != self.outer)
+                    .filter_map(peak_rss)
+                    .sum();
+                if rss == 0 {
+                    return c.peak_memory_bytes();
+                }
+                rss
+            }
+            None => tree_peak_rss(self.init).unwrap_or(0),
+        };
+        self.last_peak.fetch_max(now, Ordering::Relaxed);
         Some(self.last_peak.load(Ordering::Relaxed)).filter(|b| *b > 0)
     }
 

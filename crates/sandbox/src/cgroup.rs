@@ -270,6 +270,15 @@ impl Cgroups {
         &self.dirs
     }
 
+    /// The processes in the sandbox's (memory) cgroup.
+    pub fn pids(&self) -> Vec<u32> {
+        fs::read_to_string(self.dirs[0].join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+
     /// Peak memory use in bytes, page cache included.
     pub fn peak_memory_bytes(&self) -> Option<u64> {
         let file = if self.v2 {

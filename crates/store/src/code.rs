@@ -95,17 +95,24 @@ impl CodeStore {
         // Held before looking: a removal of the same bytes either went before (and the
         // package is extracted anew) or waits for this lease.
         let lease = self.leases.lease(&id);
-        if let Some(unzipped_size) = read_size(&dir) {
-            return Ok((
-                CodeInfo {
-                    id,
-                    sha256,
-                    size: zip.len() as u64,
-                    unzipped_size,
-                },
-                lease,
-            ));
-        }
+        let unzipped_size = match read_size(&dir) {
+            Some(n) => n,
+            None => self.extract_into_place(zip, &dir)?,
+        };
+        Ok((
+            CodeInfo {
+                id,
+                sha256,
+                size: zip.len() as u64,
+                unzipped_size,
+            },
+            lease,
+        ))
+    }
+
+    /// Extracts `zip` into a temporary directory, then renames it to `dir` whole; returns
+    /// the unzipped size.
+    fn extract_into_place(&self, zip: &[u8], dir: &Path) -> Result<u64, PackageError> {
         let io_err = |path: &Path| {
             let path = path.to_path_buf();
             move |source| PackageError::io(&path, source)
@@ -128,22 +135,14 @@ impl CodeStore {
                 return Err(e);
             }
         };
-        if let Err(e) = fs::rename(&tmp, &dir) {
+        if let Err(e) = fs::rename(&tmp, dir) {
             let _ = fs::remove_dir_all(&tmp);
             // Another upload of the same bytes won the race; its copy is identical.
-            if read_size(&dir).is_none() {
-                return Err(PackageError::io(&dir, e));
+            if read_size(dir).is_none() {
+                return Err(PackageError::io(dir, e));
             }
         }
-        Ok((
-            CodeInfo {
-                id,
-                sha256,
-                size: zip.len() as u64,
-                unzipped_size,
-            },
-            lease,
-        ))
+        Ok(unzipped_size)
     }
 
     /// The extracted tree of a package.
