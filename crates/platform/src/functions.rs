@@ -491,7 +491,14 @@ impl Platform {
         self.lookup_revision(name, req.revision_id.as_deref())?;
         let (code, _upload) = self.store_package(zip).await?;
         let _guard = self.inner.control.lock().await;
-        let current = self.lookup_revision(name, req.revision_id.as_deref())?;
+        let current = match self.lookup_revision(name, req.revision_id.as_deref()) {
+            Ok(current) => current,
+            Err(e) => {
+                // Deleted or changed while the package was stored: it goes with this upload.
+                self.collect_code(&code.id).await;
+                return Err(e);
+            }
+        };
         let mut config = current.config.clone();
         let old_code = std::mem::replace(&mut config.code, code);
         if let Some(a) = architecture {

@@ -252,7 +252,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .concurrency_limit
         .unwrap_or_else(default_concurrency_limit)
         .max(1);
-    let config = PlatformConfig {
+    let mut config = PlatformConfig {
         identity: Identity {
             region: args.region.clone(),
             account: args.account.clone(),
@@ -302,7 +302,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     // What the API does not reserve is split: half for functions' connections, half for
     // environments' own descriptors (listeners, pipes, cgroup files), the stores and logs.
     let function_descriptors = descriptors.saturating_sub(max_connections) / 2;
-    let mut config = config;
     config.executor.function_connections =
         lamina_runtime_api::ConnectionBudget::new(function_descriptors.max(64));
     let launcher = launcher(args.isolation, &data_dir, args.sandbox_pool)?;
