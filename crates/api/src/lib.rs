@@ -13,6 +13,7 @@
 //! state lives here. Requests are accepted whatever their SigV4 signature: the server is
 //! meant for a trusted network until authentication arrives.
 
+mod conn;
 pub mod error;
 pub mod lambda;
 pub mod logs;

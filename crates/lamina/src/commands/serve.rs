@@ -111,10 +111,12 @@ pub struct Args {
     /// Bytes of logs kept per function before its oldest streams are removed.
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
     log_group_max_bytes: u64,
-    /// A connection to the API must send each request's head within this many seconds of
-    /// being ready for it (after connecting or after its previous answer), so idle and
-    /// slow connections are closed.
-    #[arg(long, default_value_t = 30)]
+    /// Seconds a connection to the API may wait for its next request (after connecting, or
+    /// after its previous answer) before it is closed.
+    #[arg(long, default_value_t = 60)]
+    http_idle_timeout: u64,
+    /// Seconds a request's head may take to arrive, from its first byte.
+    #[arg(long, default_value_t = 10)]
     http_header_timeout: u64,
     /// A request's body must arrive whole within this many seconds of its head.
     #[arg(long, default_value_t = 60)]
@@ -348,13 +350,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.async_retry_delay_ms * 2
     );
     eprintln!(
-        "  descriptors: {descriptors}; API connections at most {max_connections} (idle or slow \
-         ones closed after {} s, bodies within {} s); functions' connections at most {}",
-        args.http_header_timeout, args.http_body_timeout, function_descriptors
+        "  descriptors: {descriptors}; API connections at most {max_connections} (closed after \
+         {} s idle; heads within {} s, bodies within {} s); functions' connections at most {}",
+        args.http_idle_timeout,
+        args.http_header_timeout,
+        args.http_body_timeout,
+        function_descriptors
     );
     eprintln!("  region {} account {}", args.region, args.account);
     let grace = Duration::from_secs(args.shutdown_grace);
     let limits = lamina_api::HttpLimits {
+        idle_timeout: Duration::from_secs(args.http_idle_timeout.max(1)),
         header_timeout: Duration::from_secs(args.http_header_timeout.max(1)),
         body_timeout: Duration::from_secs(args.http_body_timeout.max(1)),
         max_connections,
