@@ -522,25 +522,15 @@ impl Shared {
         let w = warm.0.as_mut().expect("set until now");
         // A disk-backed /tmp made for another size is replaced (a tmpfs is resized inside).
         let new_tmp = match &w.scratch {
-            Some(s) if s.mb() != spec.ephemeral_storage_mb => Some(
-                self.make_scratch(spec.ephemeral_storage_mb)
-                    .ok_or_else(|| setup(std::io::Error::other("no /tmp of that size")))?,
-            ),
-            _ => None,
+            Some(s) if s.mb() != spec.ephemeral_storage_mb => {
+                w.scratch = Some(
+                    self.make_scratch(spec.ephemeral_storage_mb)
+                        .ok_or_else(|| setup(std::io::Error::other("no /tmp of that size")))?,
+                );
+                true
+            }
+            _ => false,
         };
-        let tmp_device = new_tmp
-            .as_ref()
-            .map(|s| {
-                std::fs::OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .open(s.device())
-            })
-            .transpose()
-            .map_err(setup)?;
-        if let Some(s) = new_tmp {
-            w.scratch = Some(s);
-        }
         let limits = Shared::limits(spec, w.scratch.as_ref());
         if let Some(c) = &w.cgroups {
             c.set_limits(&limits).map_err(setup)?;
@@ -550,11 +540,12 @@ impl Shared {
         let work = lamina_sandbox::Specialisation {
             env: Shared::runtime_env(spec),
             tmp_mb: spec.ephemeral_storage_mb,
-            new_tmp: tmp_device.is_some(),
+            new_tmp,
             exec,
         };
+        let tmp_device = w.scratch.as_ref().filter(|_| new_tmp).map(Scratch::file);
         deferred
-            .specialise(&work, code, tmp_device.as_ref())
+            .specialise(&work, code, tmp_device)
             .map_err(|e| setup(std::io::Error::other(e.to_string())))?;
         let Warm {
             child,

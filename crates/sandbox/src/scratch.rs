@@ -4,22 +4,25 @@
 //! back and reclaim, so they do not count against the function's memory as a tmpfs would,
 //! and the image bounds them to the configured size.
 //!
-//! Images are made in the sandbox pools, off the invocation path; one is detached and
-//! deleted when its [`Scratch`] is dropped. A server that died leaves images and loop
-//! devices behind: [`sweep`] removes them at the next start.
+//! An image is a sparse copy of an empty file system made once per size (a template, kept
+//! under `templates/`), attached with `LOOP_CONFIGURE` and unlinked at once: no process is
+//! started, and nothing is left to clean up. The loop device is set to clear itself, so it
+//! and its image go when the last of its users does: the [`Scratch`] (its open device) and
+//! the sandbox's mount. That holds however the server ends.
 
 use std::fs;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::{SANDBOX_GID, SANDBOX_UID};
 
-/// One sandbox's `/tmp` image and the loop device it is attached to.
+/// One sandbox's `/tmp`: an open loop device holding its (unlinked) image.
 #[derive(Debug)]
 pub struct Scratch {
-    image: PathBuf,
-    device: PathBuf,
+    device: fs::File,
+    path: PathBuf,
     mb: u32,
 }
 
@@ -40,36 +43,23 @@ fn run(cmd: &mut Command) -> io::Result<String> {
 impl Scratch {
     /// Makes an empty `/tmp` of `mb` MiB in `dir` and attaches it to a free loop device.
     pub fn create(dir: &Path, mb: u32) -> io::Result<Scratch> {
-        fs::create_dir_all(dir)?;
+        let template = template(dir, mb.max(1))?;
         let image = dir.join(format!("{}.img", uuid::Uuid::new_v4().simple()));
-        let made = (|| {
-            make_filesystem(&image, mb.max(1))?;
-            // Direct I/O keeps the image's blocks out of the host's page cache; where the
-            // host's file system refuses it, a plain attachment still works.
-            run(Command::new("losetup")
-                .args(["--direct-io=on", "--find", "--show"])
-                .arg(&image))
-            .or_else(|_| {
-                run(Command::new("losetup")
-                    .args(["--find", "--show"])
-                    .arg(&image))
-            })
-        })();
-        match made {
-            Ok(device) => Ok(Scratch {
-                image,
-                device: PathBuf::from(device),
-                mb,
-            }),
-            Err(e) => {
-                let _ = fs::remove_file(&image);
-                Err(e)
-            }
-        }
+        let attached = copy_sparse(&template, &image).and_then(|()| attach(&image));
+        // Held by the loop device from here on; its blocks go when the device does.
+        let _ = fs::remove_file(&image);
+        let (device, path) = attached?;
+        Ok(Scratch { device, path, mb })
     }
 
-    /// The loop device, for the sandbox to mount.
+    /// The loop device's path, for a sandbox that mounts it before it leaves the host's
+    /// `/dev`.
     pub fn device(&self) -> &Path {
+        &self.path
+    }
+
+    /// The open loop device, for a sandbox that is handed it.
+    pub fn file(&self) -> &fs::File {
         &self.device
     }
 
@@ -79,13 +69,135 @@ impl Scratch {
     }
 }
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        // While the sandbox still has it mounted, the kernel detaches the device once the
-        // last mount goes (autoclear); the image's blocks go with its last user.
-        let _ = run(Command::new("losetup").arg("-d").arg(&self.device));
-        let _ = fs::remove_file(&self.image);
+/// The empty file system of `mb` MiB that images are copied from, made on first use.
+fn template(dir: &Path, mb: u32) -> io::Result<PathBuf> {
+    let templates = dir.join("templates");
+    let path = templates.join(format!("{mb}.img"));
+    if path.exists() {
+        return Ok(path);
     }
+    fs::create_dir_all(&templates)?;
+    let tmp = templates.join(format!("{mb}.{}.tmp", uuid::Uuid::new_v4().simple()));
+    let made = make_filesystem(&tmp, mb).and_then(|()| fs::rename(&tmp, &path));
+    if made.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    made.map(|()| path)
+}
+
+/// Copies the data of sparse file `from` to a new file `to` of the same length, leaving its
+/// holes holes (an empty file system is a few hundred KiB of metadata in a large image).
+fn copy_sparse(from: &Path, to: &Path) -> io::Result<()> {
+    use nix::unistd::{Whence, lseek};
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut src = fs::File::open(from)?;
+    let len = src.metadata()?.len();
+    let mut dst = fs::File::create(to)?;
+    dst.set_len(len)?;
+    let mut at: i64 = 0;
+    let mut buf = vec![0u8; 1 << 16];
+    while (at as u64) < len {
+        let start = match lseek(&src, at, Whence::SeekData) {
+            Ok(start) => start,
+            Err(nix::errno::Errno::ENXIO) => break,
+            Err(e) => return Err(e.into()),
+        };
+        let end = lseek(&src, start, Whence::SeekHole)?;
+        src.seek(SeekFrom::Start(start as u64))?;
+        dst.seek(SeekFrom::Start(start as u64))?;
+        let mut left = (end - start) as u64;
+        while left > 0 {
+            let want = left.min(buf.len() as u64) as usize;
+            let n = src.read(&mut buf[..want])?;
+            if n == 0 {
+                break;
+            }
+            dst.write_all(&buf[..n])?;
+            left -= n as u64;
+        }
+        at = end;
+    }
+    Ok(())
+}
+
+// The loop driver's interface (linux/loop.h).
+const LOOP_CTL_GET_FREE: libc::c_ulong = 0x4C82;
+const LOOP_CONFIGURE: libc::c_ulong = 0x4C0A;
+const LO_FLAGS_AUTOCLEAR: u32 = 4;
+const LO_FLAGS_DIRECT_IO: u32 = 16;
+
+#[repr(C)]
+struct LoopInfo64 {
+    lo_device: u64,
+    lo_inode: u64,
+    lo_rdevice: u64,
+    lo_offset: u64,
+    lo_sizelimit: u64,
+    lo_number: u32,
+    lo_encrypt_type: u32,
+    lo_encrypt_key_size: u32,
+    lo_flags: u32,
+    lo_file_name: [u8; 64],
+    lo_crypt_name: [u8; 64],
+    lo_encrypt_key: [u8; 32],
+    lo_init: [u64; 2],
+}
+
+#[repr(C)]
+struct LoopConfig {
+    fd: u32,
+    block_size: u32,
+    info: LoopInfo64,
+    reserved: [u64; 8],
+}
+
+/// Attaches `image` to a free loop device that clears itself once unused; direct I/O where
+/// the host's file system allows it.
+fn attach(image: &Path) -> io::Result<(fs::File, PathBuf)> {
+    let backing = fs::OpenOptions::new().read(true).write(true).open(image)?;
+    let control = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/loop-control")?;
+    let mut last = io::Error::other("no free loop device");
+    // Another process may take the device the driver named before we configure it.
+    for _ in 0..8 {
+        // SAFETY: LOOP_CTL_GET_FREE takes no argument and returns a device number or -1.
+        let n = unsafe { libc::ioctl(control.as_raw_fd(), LOOP_CTL_GET_FREE as _) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let path = PathBuf::from(format!("/dev/loop{n}"));
+        let device = fs::OpenOptions::new().read(true).write(true).open(&path)?;
+        for flags in [LO_FLAGS_AUTOCLEAR | LO_FLAGS_DIRECT_IO, LO_FLAGS_AUTOCLEAR] {
+            let mut config = LoopConfig {
+                fd: backing.as_raw_fd() as u32,
+                block_size: 0,
+                // SAFETY: an all-zero loop_info64 is valid: it names no file and no cipher.
+                info: unsafe { std::mem::zeroed() },
+                reserved: [0; 8],
+            };
+            config.info.lo_flags = flags;
+            // SAFETY: LOOP_CONFIGURE reads one loop_config, which `config` is, laid out as
+            // the kernel's; the kernel takes its own reference to the backing file.
+            let rc = unsafe {
+                libc::ioctl(
+                    device.as_raw_fd(),
+                    LOOP_CONFIGURE as _,
+                    &config as *const LoopConfig,
+                )
+            };
+            if rc == 0 {
+                return Ok((device, path));
+            }
+            last = io::Error::last_os_error();
+            // EBUSY: taken meanwhile, try another device; EINVAL: no direct I/O here.
+            if last.raw_os_error() == Some(libc::EBUSY) {
+                break;
+            }
+        }
+    }
+    Err(last)
 }
 
 /// Makes an ext4 file system at `image` that offers `mb` MiB, as `df` counts them (its
@@ -130,23 +242,22 @@ fn overhead_blocks(image: &Path) -> Option<u64> {
         .and_then(|n| n.trim().parse().ok())
 }
 
-/// Detaches every loop device whose image lies in `dir` and removes the images: what a
-/// server that did not stop cleanly left. Only for a directory no running server uses.
+/// Removes the image files a server that did not finish making them left in `dir` (images
+/// are unlinked once attached; their loop devices clear themselves). Templates stay.
 pub fn sweep(dir: &Path) {
-    let Ok(dir) = dir.canonicalize() else {
-        return;
-    };
-    for entry in fs::read_dir("/sys/block").into_iter().flatten().flatten() {
-        let Ok(backing) = fs::read_to_string(entry.path().join("loop/backing_file")) else {
-            continue;
-        };
-        if Path::new(backing.trim()).starts_with(&dir) {
-            let device = Path::new("/dev").join(entry.file_name());
-            let _ = run(Command::new("losetup").arg("-d").arg(device));
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = fs::remove_file(entry.path());
         }
     }
-    for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
-        let _ = fs::remove_file(entry.path());
+    for entry in fs::read_dir(dir.join("templates"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if entry.path().extension().is_some_and(|e| e == "tmp") {
+            let _ = fs::remove_file(entry.path());
+        }
     }
 }
 
