@@ -30,7 +30,7 @@ impl InvocationType {
             Some("Event") => Ok(InvocationType::Event),
             Some("DryRun") => Ok(InvocationType::DryRun),
             Some(other) => Err(LambdaError::Validation(format!(
-                "1 validation error detected: Value '{other}' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]"
+                "1 validation error detected: Value '{other}' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [DryRun, RequestResponse, Event]"
             ))),
         }
     }
