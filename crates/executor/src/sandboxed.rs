@@ -899,7 +899,7 @@ impl EnvironmentControls for Sandbox {
                 let known = self.last_peak.load(Ordering::Relaxed);
                 if known > 0
                     && self.last_raw_peak.swap(raw, Ordering::Relaxed) == raw
-                    && nth % 64 != 0
+                    && !nth.is_multiple_of(64)
                 {
                     return Some(known);
                 }
