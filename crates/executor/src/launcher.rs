@@ -208,6 +208,46 @@ pub trait Launcher: Send + Sync + Debug {
     fn keep_ready(&self, _template: LaunchSpec, _count: usize) {}
 }
 
+/// Spawns `cmd` from a thread that lives as long as the server. A parent-death signal
+/// fires when the *thread* that forked the child ends, and the blocking threads launches
+/// run on come and go: from this one, the signal means what it says (the server ended).
+fn spawn_from_a_lasting_thread(
+    mut cmd: tokio::process::Command,
+) -> io::Result<tokio::process::Child> {
+    type Job = Box<dyn FnOnce() + Send>;
+    static SPAWNER: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<Job>>> =
+        std::sync::OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("lamina-spawner".into())
+            .spawn(move || {
+                for job in rx {
+                    job();
+                }
+            })
+            .expect("starting the spawner thread");
+        std::sync::Mutex::new(tx)
+    });
+    let runtime = tokio::runtime::Handle::current();
+    let (reply_tx, reply_rx) = std::sync::mpsc::channel();
+    let job: Job = Box::new(move || {
+        let _runtime = runtime.enter();
+        let child = cmd.spawn();
+        // With it go our copies of the child's ends (its output pipe).
+        drop(cmd);
+        let _ = reply_tx.send(child);
+    });
+    spawner
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .send(job)
+        .map_err(|_| io::Error::other("the spawner thread has ended"))?;
+    reply_rx
+        .recv()
+        .map_err(|_| io::Error::other("the spawner thread has ended"))?
+}
+
 /// Runs each environment as a plain process group on the host, with an explicit environment
 /// and its own Runtime API listener on a loopback port. It confines nothing beyond that.
 #[derive(Debug, Default, Clone)]
@@ -232,18 +272,23 @@ impl Launcher for ProcessLauncher {
             .stderr(Stdio::from(write2))
             .process_group(0)
             .kill_on_drop(true);
-        let child = cmd.spawn().map_err(|source| match source.raw_os_error() {
-            Some(libc::ENOENT | libc::EACCES | libc::ENOEXEC | libc::ENOTDIR) => {
-                LaunchError::InvalidEntrypoint {
-                    program: spec.program.clone(),
-                    source,
+        // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches no memory of the
+        // parent; it is the only call made between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from)
+            });
+        }
+        let child =
+            spawn_from_a_lasting_thread(cmd).map_err(|source| match source.raw_os_error() {
+                Some(libc::ENOENT | libc::EACCES | libc::ENOEXEC | libc::ENOTDIR) => {
+                    LaunchError::InvalidEntrypoint {
+                        program: spec.program.clone(),
+                        source,
+                    }
                 }
-            }
-            _ => LaunchError::Setup(source),
-        })?;
-        // The Command (and with it our copies of the pipe's write end) is dropped here, so
-        // the read end sees end-of-file once the environment's processes have all gone.
-        drop(cmd);
+                _ => LaunchError::Setup(source),
+            })?;
         let pid = child.id().unwrap_or(0);
         Ok(Launched {
             runtime_api: listener,

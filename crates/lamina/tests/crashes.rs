@@ -465,3 +465,29 @@ async fn a_full_data_directory_refuses_uploads_and_still_deletes() {
     assert_eq!(s.invoke("again", json!({})).await.body, "again");
     s.stop();
 }
+
+/// Without sandboxes too, a runtime ends with the server that started it.
+#[tokio::test(flavor = "multi_thread")]
+async fn plain_processes_end_with_a_killed_server() {
+    let mut s = Server::start_with(&["--isolation", "none"], None);
+    let name = common::unique("plain");
+    s.python(&name, "def handler(e, c):\n    return 'up'\n")
+        .await;
+    assert_eq!(s.invoke(&name, json!({})).await.body, "up");
+    let runtime = common::processes_of(&name);
+    assert!(!runtime.is_empty());
+    // Launched from a blocking thread that ends once idle: that must not end the runtime.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_eq!(s.invoke(&name, json!({})).await.body, "up");
+    assert_eq!(
+        common::processes_of(&name),
+        runtime,
+        "the same runtime, still there"
+    );
+    s.stop_with("KILL");
+    let gone = common::eventually(Duration::from_secs(5), async || {
+        runtime.iter().all(|p| !common::pid_alive(i64::from(*p)))
+    })
+    .await;
+    assert!(gone, "the runtime outlived its server: {runtime:?}");
+}
