@@ -22,20 +22,20 @@
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lamina_sandbox::cgroup::{self, Cgroups, Limits};
 use lamina_sandbox::scratch::Scratch;
 use lamina_sandbox::{Control, RUNTIME_API_ADDR, SandboxSpec};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+
+mod controls;
 
 use crate::launcher::{
-    EnvironmentControls, LaunchError, LaunchSpec, Launched, Launcher, Layout, Prestarted, peak_rss,
-    read_at_start, tree_peak_rss,
+    LaunchError, LaunchSpec, Launched, Launcher, Layout, Prestarted, read_at_start,
 };
+use controls::Sandbox;
 
 /// Starts environments in sandboxes. Needs root.
 #[derive(Debug, Clone)]
@@ -560,15 +560,7 @@ impl Shared {
             child,
             output,
             egress: spec.egress.then_some(launched.egress),
-            controls: Box::new(Sandbox {
-                outer,
-                init: launched.init_pid,
-                last_peak: AtomicU64::new(0),
-                last_raw_peak: AtomicU64::new(0),
-                peak_reads: Default::default(),
-                cgroups,
-                scratch: Mutex::new(scratch),
-            }),
+            controls: Box::new(Sandbox::new(outer, launched.init_pid, cgroups, scratch)),
             prestarted,
         })
     }
@@ -695,15 +687,7 @@ impl Launcher for SandboxLauncher {
             child,
             output,
             egress,
-            controls: Box::new(Sandbox {
-                outer,
-                init: ready.init_pid,
-                last_peak: AtomicU64::new(0),
-                last_raw_peak: AtomicU64::new(0),
-                peak_reads: Default::default(),
-                cgroups,
-                scratch: Mutex::new(scratch),
-            }),
+            controls: Box::new(Sandbox::new(outer, ready.init_pid, cgroups, scratch)),
             prestarted: if pooled {
                 Prestarted::Sandbox
             } else {
@@ -829,112 +813,5 @@ impl Drop for WarmGuard {
             let _ = warm.child.start_kill();
             drop(CgroupGuard(warm.cgroups.take()));
         }
-    }
-}
-
-#[derive(Debug)]
-struct Sandbox {
-    outer: u32,
-    init: u32,
-    last_peak: AtomicU64,
-    /// The cgroup's peak when the processes' peak was last read, and how many reads so far.
-    last_raw_peak: AtomicU64,
-    peak_reads: std::sync::atomic::AtomicU32,
-    cgroups: Option<Cgroups>,
-    /// Its `/tmp`, detached and deleted once the sandbox is gone.
-    scratch: Mutex<Option<Scratch>>,
-}
-
-impl EnvironmentControls for Sandbox {
-    fn kill(&self) {
-        // The sandbox's init is PID 1 of its namespace: when it dies, the kernel kills every
-        // process left in the sandbox.
-        for pid in [self.init, self.outer] {
-            if pid > 0 {
-                let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
-            }
-        }
-        // A frozen v1 cgroup keeps its tasks, SIGKILL pending, until it is thawed.
-        if let Some(c) = &self.cgroups {
-            let _ = c.set_frozen(false);
-        }
-    }
-
-    fn doomed(&self) -> bool {
-        crate::launcher::kill_pending(crate::launcher::process_tree(self.outer))
-    }
-
-    fn set_frozen(&self, frozen: bool) -> bool {
-        if let Some(c) = self.cgroups.as_ref().filter(|c| c.can_freeze()) {
-            return c.set_frozen(frozen).unwrap_or(false);
-        }
-        // Without a freezer: stop every process of the sandbox's tree. SIGSTOP cannot be
-        // caught, and reaches the namespace's PID 1 from outside it.
-        let signal = if frozen {
-            Signal::SIGSTOP
-        } else {
-            Signal::SIGCONT
-        };
-        let tree = crate::launcher::process_tree(self.outer);
-        tree.iter()
-            .filter(|pid| kill(Pid::from_raw(**pid as i32), signal).is_ok())
-            .count()
-            > 0
-    }
-
-    /// The function's memory: the peak resident size of the sandbox's processes (its
-    /// outer `sandbox-init` aside). The cgroup's own peak also counts the page cache of the
-    /// files the function wrote to its disk-backed `/tmp`, which the kernel reclaims rather
-    /// than hold against the limit; it is the measure only once the processes are gone (a
-    /// sandbox killed for memory).
-    ///
-    /// Reading every process's status costs tens of microseconds on each invocation, so it
-    /// is done only when the cgroup's peak (one read) moved, and every 64th time, in case
-    /// the function's memory grew while its page cache shrank.
-    fn peak_memory_bytes(&self) -> Option<u64> {
-        let now = match &self.cgroups {
-            Some(c) => {
-                let raw = c.peak_memory_bytes()?;
-                let nth = self.peak_reads.fetch_add(1, Ordering::Relaxed);
-                let known = self.last_peak.load(Ordering::Relaxed);
-                if known > 0
-                    && self.last_raw_peak.swap(raw, Ordering::Relaxed) == raw
-                    && !nth.is_multiple_of(64)
-                {
-                    return Some(known);
-                }
-                let rss: u64 = c
-                    .pids()
-                    .into_iter()
-                    .filter(|pid| *pid != self.outer)
-                    .filter_map(peak_rss)
-                    .sum();
-                if rss == 0 {
-                    return Some(raw);
-                }
-                rss
-            }
-            None => tree_peak_rss(self.init).unwrap_or(0),
-        };
-        self.last_peak.fetch_max(now, Ordering::Relaxed);
-        Some(self.last_peak.load(Ordering::Relaxed)).filter(|b| *b > 0)
-    }
-
-    fn oom_killed(&self) -> bool {
-        self.cgroups.as_ref().is_some_and(Cgroups::oom_killed)
-    }
-
-    fn release(&self) {
-        if let Some(c) = &self.cgroups
-            && !c.remove(Duration::from_secs(2))
-        {
-            tracing::warn!(dirs = ?c.dirs(), "sandbox cgroups still busy; left in place");
-        }
-        drop(
-            self.scratch
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take(),
-        );
     }
 }

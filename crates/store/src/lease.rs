@@ -68,12 +68,6 @@ impl Leases {
         }
     }
 
-    /// Whether anything holds `id`.
-    pub fn is_held(&self, id: &str) -> bool {
-        let held = self.inner.held.lock().unwrap_or_else(|p| p.into_inner());
-        held.get(id).is_some_and(|h| h.count > 0)
-    }
-
     /// Runs `remove` for `id` if nothing holds it, with no lease taken meanwhile (so
     /// `remove` must be quick: a rename); else marks it, so that `on_free` tells when it is
     /// free. Returns whether `remove` ran.
@@ -90,13 +84,6 @@ impl Leases {
                 true
             }
         }
-    }
-}
-
-impl Lease {
-    /// The package held.
-    pub fn id(&self) -> &str {
-        &self.id
     }
 }
 
@@ -145,7 +132,6 @@ mod tests {
         assert!(freed.lock().unwrap().is_empty(), "one lease is left");
         drop(b);
         assert_eq!(*freed.lock().unwrap(), ["p"]);
-        assert!(!leases.is_held("p"));
         assert!(leases.try_remove("p", || {
             removed.fetch_add(1, Ordering::SeqCst);
         }));
