@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::executor::Inner;
+use crate::config::ExecutorConfig;
 use crate::pool::Pool;
+use crate::registry::Registry;
 
 /// What housekeeping did since the server started, and how to wake it.
 #[derive(Debug, Default)]
@@ -70,27 +71,47 @@ impl Counters {
     }
 }
 
-/// Starts the housekeeping task; it ends with the executor. It runs often (half the freeze
-/// delay) only while some idle environment is still to be frozen, and otherwise rests for its
-/// long period (a quarter of the idle timeout, at most 1 s when watching memory) until an
-/// environment becomes idle.
-pub(crate) fn spawn(inner: &Arc<Inner>) {
-    let config = &inner.config;
-    let mut long =
-        (config.idle_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
-    if config.memory_reserve_mb > 0 {
-        long = long.min(Duration::from_secs(1));
+/// Frees what idle environments hold: freezes, reaps and evicts them.
+#[derive(Debug)]
+pub(crate) struct Housekeeper {
+    config: Arc<ExecutorConfig>,
+    registry: Arc<Registry>,
+    counters: Arc<Counters>,
+}
+
+impl Housekeeper {
+    pub(crate) fn new(
+        config: Arc<ExecutorConfig>,
+        registry: Arc<Registry>,
+        counters: Arc<Counters>,
+    ) -> Arc<Housekeeper> {
+        Arc::new(Housekeeper {
+            config,
+            registry,
+            counters,
+        })
     }
-    let short = config
-        .freeze_after
-        .map(|after| (after / 2).max(Duration::from_millis(10)).min(long));
-    let weak = Arc::downgrade(inner);
-    tokio::spawn(async move {
-        let mut period = long;
-        loop {
-            {
-                let Some(inner) = weak.upgrade() else { return };
-                let counters = &inner.counters;
+
+    /// Starts the housekeeping task; it ends once `self` is dropped. It runs often (half the
+    /// freeze delay) only while some idle environment is still to be frozen, and otherwise
+    /// rests for its long period (a quarter of the idle timeout, at most 1 s when watching
+    /// memory) until an environment becomes idle.
+    pub(crate) fn spawn(self: &Arc<Self>) {
+        let config = &self.config;
+        let mut long =
+            (config.idle_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
+        if config.memory_reserve_mb > 0 {
+            long = long.min(Duration::from_secs(1));
+        }
+        let short = config
+            .freeze_after
+            .map(|after| (after / 2).max(Duration::from_millis(10)).min(long));
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut period = long;
+            loop {
+                let Some(keeper) = weak.upgrade() else { return };
+                let counters = &keeper.counters;
                 if period == long {
                     counters.resting.store(true, Ordering::SeqCst);
                     let _ = tokio::time::timeout(period, counters.wake.notified()).await;
@@ -102,21 +123,19 @@ pub(crate) fn spawn(inner: &Arc<Inner>) {
                 } else {
                     tokio::time::sleep(period).await;
                 }
-                let to_freeze = inner.housekeep();
+                let to_freeze = keeper.housekeep();
                 period = match short {
                     Some(short) if to_freeze => short,
                     _ => long,
                 };
             }
-        }
-    });
-}
+        });
+    }
 
-impl Inner {
     /// One pass; returns whether an idle environment is still to be frozen.
     fn housekeep(&self) -> bool {
         let now = Instant::now();
-        let pools = self.pool_list();
+        let pools = self.registry.pool_list();
         let mut to_freeze = false;
         for pool in &pools {
             for env in pool.take_expired(now, self.config.idle_timeout) {
@@ -154,7 +173,7 @@ impl Inner {
         if budget == 0 {
             return;
         }
-        let pools = self.pool_list();
+        let pools = self.registry.pool_list();
         let used: u64 = pools.iter().map(|p| p.memory_mb()).sum();
         if used > budget {
             self.evict(used - budget, &pools, Some(pool));

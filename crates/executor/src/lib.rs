@@ -18,24 +18,33 @@
 //! revisions; a function's failure is data in the invocation's result, never an error of this
 //! crate.
 
+mod cold_start;
+mod config;
 pub mod environment;
+mod error;
 pub mod executor;
 mod housekeeping;
+mod invocation;
+mod lambda_env;
 pub mod launcher;
 pub mod logs;
 mod pool;
 mod provisioned;
+mod registry;
 pub mod runtimes;
 pub mod sandboxed;
 pub mod version;
 
+pub use config::ExecutorConfig;
 pub use environment::EnvState;
-pub use executor::{
-    Executor, ExecutorConfig, ExecutorError, InvokeRequest, InvokeResult, PoolStats, Report,
-};
+pub use error::ExecutorError;
+pub use executor::Executor;
 pub use housekeeping::HousekeepingStats;
+pub use invocation::{InvokeRequest, InvokeResult, Report};
+pub use lambda_env::AWAIT_FUNCTION_VAR;
 pub use launcher::{Launcher, Layout, ProcessLauncher};
 pub use logs::{LogEvent, LogSink};
+pub use pool::PoolStats;
 pub use provisioned::ProvisionedStatus;
 pub use runtimes::RuntimeCatalog;
 pub use sandboxed::SandboxLauncher;

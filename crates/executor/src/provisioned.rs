@@ -8,11 +8,16 @@
 //! retried with a growing pause, and after three failures in a row the target reports
 //! `FAILED` with the reason until one succeeds.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::executor::{Executor, Inner, StartFailure};
+use crate::cold_start::ColdStart;
+use crate::config::ExecutorConfig;
+use crate::error::StartFailure;
+use crate::housekeeping::Counters;
 use crate::pool::Pool;
+use crate::registry::Registry;
 use crate::version::FunctionVersion;
 
 /// Failures in a row after which a target reports `FAILED`.
@@ -39,35 +44,54 @@ pub struct ProvisionedStatus {
     pub failure: Option<String>,
 }
 
-pub(crate) fn spawn(inner: &Arc<Inner>) {
-    let weak = Arc::downgrade(inner);
-    tokio::spawn(async move {
-        loop {
-            let Some(inner) = weak.upgrade() else { return };
-            let wake = async {
-                let _ =
-                    tokio::time::timeout(Duration::from_secs(1), inner.provision_wake.notified())
-                        .await;
-            };
-            wake.await;
-            if inner.is_closing() {
-                return;
-            }
-            inner.reconcile();
-        }
-    });
+/// Keeps each version's provisioned environments at their target.
+#[derive(Debug)]
+pub(crate) struct Provisioning {
+    config: Arc<ExecutorConfig>,
+    registry: Arc<Registry>,
+    starter: Arc<ColdStart>,
+    counters: Arc<Counters>,
+    /// Provisioned concurrency wanted, by function name and version.
+    targets: Mutex<HashMap<(String, String), Target>>,
 }
 
-impl Executor {
+impl Provisioning {
+    pub(crate) fn new(
+        config: Arc<ExecutorConfig>,
+        registry: Arc<Registry>,
+        starter: Arc<ColdStart>,
+        counters: Arc<Counters>,
+    ) -> Arc<Provisioning> {
+        Arc::new(Provisioning {
+            config,
+            registry,
+            starter,
+            counters,
+            targets: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Starts the task that reconciles targets with pools; it ends once `self` is dropped
+    /// or the executor closes.
+    pub(crate) fn spawn(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let Some(this) = weak.upgrade() else { return };
+                let _ = tokio::time::timeout(Duration::from_secs(1), this.registry.changed()).await;
+                if this.registry.is_closing() {
+                    return;
+                }
+                this.reconcile();
+            }
+        });
+    }
+
     /// Sets the provisioned concurrency of every version of function `name` (replacing what
     /// was set before; versions left out get none).
-    pub fn set_provisioned(&self, name: &str, targets: Vec<(Arc<FunctionVersion>, usize)>) {
+    pub(crate) fn set(&self, name: &str, targets: Vec<(Arc<FunctionVersion>, usize)>) {
         let dropped: Vec<String> = {
-            let mut all = self
-                .inner
-                .provisioned
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut all = self.targets.lock().unwrap_or_else(|p| p.into_inner());
             let old: Vec<(String, String)> =
                 all.keys().filter(|(n, _)| n == name).cloned().collect();
             let mut dropped = Vec::new();
@@ -100,20 +124,19 @@ impl Executor {
             dropped
         };
         for version in dropped {
-            if let Some(pool) = self.inner.existing_pool(name, &version) {
+            if let Some(pool) = self.registry.existing_pool(name, &version) {
                 for env in pool.set_provisioned_target(0).0 {
                     env.kill();
                 }
             }
         }
-        self.inner.provision_wake.notify_one();
+        self.registry.notify_changed();
     }
 
     /// Where the provisioned concurrency of a version stands (all zero when none is set).
-    pub fn provisioned_status(&self, name: &str, version: &str) -> ProvisionedStatus {
+    pub(crate) fn status(&self, name: &str, version: &str) -> ProvisionedStatus {
         let target = self
-            .inner
-            .provisioned
+            .targets
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&(name.to_string(), version.to_string()))
@@ -122,7 +145,7 @@ impl Executor {
             return ProvisionedStatus::default();
         };
         let allocated = self
-            .inner
+            .registry
             .existing_pool(name, version)
             .map(|p| p.stats().provisioned_ready)
             .unwrap_or(0);
@@ -133,20 +156,18 @@ impl Executor {
                 .then(|| target.last_failure.clone().unwrap_or_default()),
         }
     }
-}
 
-impl Inner {
     fn reconcile(self: &Arc<Self>) {
         let now = Instant::now();
         let targets: Vec<Target> = {
-            let all = self.provisioned.lock().unwrap_or_else(|p| p.into_inner());
+            let all = self.targets.lock().unwrap_or_else(|p| p.into_inner());
             all.values()
                 .filter(|t| t.retry_at.is_none_or(|at| at <= now))
                 .cloned()
                 .collect()
         };
         for target in targets {
-            let pool = self.pool_for(&target.version);
+            let pool = self.registry.pool_for(&target.version);
             let (extra, missing) = pool.set_provisioned_target(target.count);
             for env in extra {
                 env.kill();
@@ -155,9 +176,9 @@ impl Inner {
                 if !pool.reserve_provisioned() {
                     break;
                 }
-                let inner = self.clone();
+                let this = self.clone();
                 let pool = pool.clone();
-                tokio::spawn(async move { inner.provision_one(pool).await });
+                tokio::spawn(async move { this.provision_one(pool).await });
             }
         }
     }
@@ -165,7 +186,7 @@ impl Inner {
     /// Starts one provisioned environment (counted in the pool already) and waits for its
     /// init to end.
     async fn provision_one(self: Arc<Self>, pool: Arc<Pool>) {
-        let failure = match self.start(&pool, true).await {
+        let failure = match self.starter.start(&pool, true).await {
             Ok(env) => {
                 let ready =
                     tokio::time::timeout(self.config.init_timeout, env.session.initialized())
@@ -199,7 +220,7 @@ impl Inner {
 
     fn provision_result(&self, pool: &Pool, failure: Option<String>) {
         let key = (pool.version.name.clone(), pool.version.version.clone());
-        let mut all = self.provisioned.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all = self.targets.lock().unwrap_or_else(|p| p.into_inner());
         let Some(t) = all.get_mut(&key) else { return };
         match failure {
             None => {

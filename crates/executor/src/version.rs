@@ -41,3 +41,28 @@ pub struct FunctionVersion {
     /// Whether the function may reach other networks.
     pub egress: bool,
 }
+
+impl FunctionVersion {
+    /// What a runtime started ahead of time is started as, before it knows its function: no
+    /// name, no variables of its own, the default memory, and a code directory that maps to
+    /// nothing, so that no argument is rewritten under it.
+    pub(crate) fn runtime_template(runtime: RuntimeId) -> FunctionVersion {
+        FunctionVersion {
+            name: String::new(),
+            version: "$LATEST".into(),
+            revision_id: String::new(),
+            arn: String::new(),
+            runtime,
+            handler: String::new(),
+            memory_mb: lamina_model::limits::MEMORY_DEFAULT_MB,
+            ephemeral_storage_mb: lamina_model::limits::EPHEMERAL_MIN_MB,
+            timeout: Duration::from_secs(3),
+            environment: BTreeMap::new(),
+            code_dir: PathBuf::from("/nonexistent/lamina-template"),
+            opt_dir: None,
+            log_group: String::new(),
+            region: String::new(),
+            egress: true,
+        }
+    }
+}

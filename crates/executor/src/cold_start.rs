@@ -1,0 +1,214 @@
+//! Starting environments: from a function version to a launch spec (its command, its
+//! layout, Lambda's environment variables), through the launcher, to an adopted
+//! [`Environment`] registered with the [`Registry`]; and asking the launcher to keep
+//! runtimes started ahead of time.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use lamina_model::runtime::RuntimeId;
+use lamina_runtime_api::egress::EgressPolicy;
+
+use crate::config::ExecutorConfig;
+use crate::environment::{Environment, LogTarget};
+use crate::error::{ExecutorError, StartFailure};
+use crate::lambda_env::{AWAIT_FUNCTION_VAR, environment_variables};
+use crate::launcher::{LaunchError, LaunchSpec, Launcher, Layout};
+use crate::logs::LogSink;
+use crate::pool::Pool;
+use crate::registry::Registry;
+use crate::runtimes::{RuntimeCatalog, RuntimeCommand, RuntimeError};
+use crate::version::FunctionVersion;
+
+/// Starts environments.
+#[derive(Debug)]
+pub(crate) struct ColdStart {
+    config: Arc<ExecutorConfig>,
+    launcher: Arc<dyn Launcher>,
+    catalog: RuntimeCatalog,
+    sink: Arc<dyn LogSink>,
+    registry: Arc<Registry>,
+    egress_policy: Arc<EgressPolicy>,
+    /// Managed runtimes the launcher was asked to keep started ahead of time.
+    ready_runtimes: Mutex<HashSet<RuntimeId>>,
+}
+
+impl ColdStart {
+    pub(crate) fn new(
+        config: Arc<ExecutorConfig>,
+        launcher: Arc<dyn Launcher>,
+        catalog: RuntimeCatalog,
+        sink: Arc<dyn LogSink>,
+        registry: Arc<Registry>,
+    ) -> ColdStart {
+        ColdStart {
+            config,
+            launcher,
+            catalog,
+            sink,
+            registry,
+            egress_policy: Arc::new(EgressPolicy::for_this_host()),
+            ready_runtimes: Mutex::new(HashSet::new()),
+        }
+    }
+
+    pub(crate) fn launcher(&self) -> &Arc<dyn Launcher> {
+        &self.launcher
+    }
+
+    pub(crate) fn catalog(&self) -> &RuntimeCatalog {
+        &self.catalog
+    }
+
+    /// What the launcher needs to start an environment of `version`.
+    fn launch_spec(
+        &self,
+        version: &FunctionVersion,
+        command: &RuntimeCommand,
+        stream: &str,
+        provisioned: bool,
+    ) -> LaunchSpec {
+        let host = Layout {
+            task_root: version.code_dir.clone(),
+            runtime_dir: self.catalog.runtime_dir().to_path_buf(),
+            opt: version
+                .opt_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("/opt")),
+            egress_proxy: None,
+        };
+        let seen = self.launcher.layout(&host);
+        // An interpreter outside /usr (a version manager's install) is mounted where it is.
+        let extra_ro = command
+            .bin_dir
+            .as_ref()
+            .and_then(|bin| bin.parent())
+            .filter(|prefix| !prefix.starts_with("/usr") && *prefix != Path::new("/"))
+            .map(|prefix| vec![prefix.to_path_buf()])
+            .unwrap_or_default();
+        LaunchSpec {
+            program: seen.map(&host, &command.program),
+            args: command
+                .args
+                .iter()
+                .map(|a| seen.map(&host, Path::new(a)).into_os_string())
+                .collect(),
+            env: environment_variables(
+                version,
+                stream,
+                command,
+                &seen,
+                self.config.egress,
+                provisioned,
+            ),
+            host,
+            opt_dir: version.opt_dir.clone(),
+            extra_ro,
+            memory_mb: version.memory_mb,
+            ephemeral_storage_mb: version.ephemeral_storage_mb,
+            egress: version.egress && self.config.egress,
+        }
+    }
+
+    /// Asks the launcher to keep runtimes of `runtime` started ahead of time, from a
+    /// template: the environment of a function with no variables of its own, plus the
+    /// bootstraps' signal to wait for their function on standard input. Once per runtime.
+    pub(crate) fn keep_runtime_ready(&self, runtime: RuntimeId) {
+        if self.config.runtime_pool == 0
+            || matches!(runtime, RuntimeId::Provided(_))
+            || !self
+                .ready_runtimes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(runtime)
+        {
+            return;
+        }
+        let template = FunctionVersion::runtime_template(runtime);
+        let Ok(command) = self.catalog.command(runtime, &template.code_dir, None) else {
+            return;
+        };
+        let mut spec = self.launch_spec(&template, &command, "", false);
+        spec.env.push((AWAIT_FUNCTION_VAR.into(), "stdin".into()));
+        self.launcher.keep_ready(spec, self.config.runtime_pool);
+    }
+
+    /// Starts an environment of the pool's version (counted in the pool already).
+    pub(crate) async fn start(
+        &self,
+        pool: &Arc<Pool>,
+        provisioned: bool,
+    ) -> Result<Arc<Environment>, StartFailure> {
+        let version = &pool.version;
+        let command = self
+            .catalog
+            .command(
+                version.runtime,
+                &version.code_dir,
+                version.opt_dir.as_deref(),
+            )
+            .map_err(|e| match e {
+                RuntimeError::NoBootstrap { .. } => {
+                    StartFailure::Function("Runtime.InvalidEntrypoint", e.to_string())
+                }
+                RuntimeError::Unavailable { .. } => {
+                    StartFailure::Platform(ExecutorError::Runtime(e))
+                }
+            })?;
+        let env_id = uuid::Uuid::new_v4().simple().to_string();
+        let stream = format!(
+            "{}/[{}]{}",
+            chrono::Utc::now().format("%Y/%m/%d"),
+            version.version,
+            env_id
+        );
+        let spec = self.launch_spec(version, &command, &stream, provisioned);
+        let launcher = self.launcher.clone();
+        // Init Duration counts from here: sandbox set-up is part of the init phase.
+        let init_started = Instant::now();
+        let launched = tokio::task::spawn_blocking(move || launcher.launch(&spec))
+            .await
+            .map_err(|e| {
+                StartFailure::Platform(ExecutorError::Launch(LaunchError::Setup(
+                    std::io::Error::other(e.to_string()),
+                )))
+            })?
+            .map_err(|e| match e {
+                LaunchError::InvalidEntrypoint { .. } => {
+                    StartFailure::Function("Runtime.InvalidEntrypoint", e.to_string())
+                }
+                other => StartFailure::Platform(ExecutorError::Launch(other)),
+            })?;
+        let weak_pool = Arc::downgrade(pool);
+        let weak_registry = Arc::downgrade(&self.registry);
+        let env = Environment::adopt(
+            launched,
+            init_started,
+            env_id,
+            provisioned,
+            LogTarget {
+                group: version.log_group.clone(),
+                stream,
+                sink: self.sink.clone(),
+            },
+            self.config.max_response_bytes,
+            self.egress_policy.clone(),
+            self.config.function_connections.for_environment(),
+            move |env| {
+                if let Some(pool) = weak_pool.upgrade() {
+                    pool.forget(env);
+                }
+                if let Some(registry) = weak_registry.upgrade() {
+                    registry.ended(env);
+                }
+            },
+        )
+        .map_err(|e| StartFailure::Platform(ExecutorError::Launch(LaunchError::Setup(e))))?;
+        pool.adopted(&env);
+        self.registry.adopted(&env);
+        tracing::debug!(function = %version.name, env = %env.id, "environment started");
+        Ok(env)
+    }
+}

@@ -1,0 +1,61 @@
+//! The executor's tunables and their defaults.
+
+use std::time::Duration;
+
+use lamina_model::limits::{INIT_TIMEOUT_S, RESPONSE_PAYLOAD_MAX_BYTES};
+
+/// Tunables of the executor.
+#[derive(Debug, Clone)]
+pub struct ExecutorConfig {
+    /// Most environments one function version may have at once; invocations beyond are
+    /// throttled.
+    pub max_environments_per_function: usize,
+    /// Idle environments older than this are stopped.
+    pub idle_timeout: Duration,
+    /// Longest time a runtime may take to ask for its first invocation.
+    pub init_timeout: Duration,
+    /// Largest response a runtime may post.
+    pub max_response_bytes: usize,
+    /// Whether functions may reach other networks at all (each may still opt out).
+    pub egress: bool,
+    /// Runtimes kept started ahead of time, without code, per managed runtime (where the
+    /// launcher can hand code over to a running runtime).
+    pub runtime_pool: usize,
+    /// New environments per function per 10 seconds, refilled continuously (Lambda: 1,000).
+    pub scale_rate_per_10s: u32,
+    /// Most invocations of one function version waiting for an environment.
+    pub scale_queue: usize,
+    /// Longest an invocation waits for an environment before it is throttled.
+    pub scale_wait: Duration,
+    /// Idle environments are frozen once unused this long; `None` never freezes.
+    pub freeze_after: Option<Duration>,
+    /// Most memory (MB, as configured) all environments may have together; past it, the
+    /// least recently used idle environments are stopped to make room. 0: no budget.
+    pub memory_budget_mb: u64,
+    /// When the host's available memory falls below this (MB), idle environments are
+    /// stopped, least recently used first. 0: never.
+    pub memory_reserve_mb: u64,
+    /// The server's descriptors that functions' connections (Runtime API, egress) may hold,
+    /// all environments together.
+    pub function_connections: lamina_runtime_api::ConnectionBudget,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        ExecutorConfig {
+            max_environments_per_function: 64,
+            idle_timeout: Duration::from_secs(600),
+            init_timeout: Duration::from_secs(INIT_TIMEOUT_S),
+            max_response_bytes: RESPONSE_PAYLOAD_MAX_BYTES,
+            egress: true,
+            runtime_pool: 0,
+            scale_rate_per_10s: 1000,
+            scale_queue: 64,
+            scale_wait: Duration::from_secs(10),
+            freeze_after: None,
+            memory_budget_mb: 0,
+            memory_reserve_mb: 0,
+            function_connections: Default::default(),
+        }
+    }
+}
