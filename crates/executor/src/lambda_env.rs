@@ -257,7 +257,7 @@ mod tests {
 
     #[test]
     fn proxy_only_when_the_function_and_the_server_allow_egress() {
-        let proxy = Some("http://169.254.100.1:9100");
+        let proxy = "http://169.254.100.1:9100";
         let mut v = version(RuntimeId::Python { minor: 12 }, &[]);
         let cases = [
             (true, true, true),
@@ -266,9 +266,10 @@ mod tests {
         ];
         for (function, server, expect) in cases {
             v.egress = function;
-            let env = environment_variables(&v, "s", &command(None), &layout(proxy), server, false);
+            let env =
+                environment_variables(&v, "s", &command(None), &layout(Some(proxy)), server, false);
             for key in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
-                assert_eq!(get(&env, key), expect.then_some(proxy.unwrap()), "{key}");
+                assert_eq!(get(&env, key), expect.then_some(proxy), "{key}");
             }
             assert_eq!(
                 get(&env, "NO_PROXY"),

@@ -1,0 +1,377 @@
+//! Sandbox inits started ahead of time, and how they become an environment: one starts
+//! (joins fresh cgroups, makes its network namespace and listeners) and waits as an
+//! [`IdleInit`]; it may go further and build its root, with or without a runtime waiting in
+//! it ([`Ready`]); a launch then gives it its limits, its code and its function
+//! ([`Inits::specialise`]).
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use lamina_sandbox::cgroup::{self, Cgroups, Limits};
+use lamina_sandbox::scratch::Scratch;
+use lamina_sandbox::{Control, RUNTIME_API_ADDR, SandboxSpec};
+
+use super::controls::Sandbox;
+use crate::launcher::{LaunchError, LaunchSpec, Launched, Prestarted};
+
+/// What every sandbox of this server is started with.
+#[derive(Debug)]
+pub(super) struct Inits {
+    pub(super) exe: PathBuf,
+    pub(super) root_mountpoint: PathBuf,
+    pub(super) cgroups: cgroup::Layout,
+    /// This server's directory name under `<hierarchy>/lamina/`.
+    pub(super) instance: String,
+    /// Whether sandboxes are built to the end (root, PID 1) ahead of time: needs root, for
+    /// the mount clone that brings the code in.
+    pub(super) prebuild: bool,
+    /// Where the bootstraps are on the host: part of a pre-built sandbox.
+    pub(super) runtime_dir: PathBuf,
+    pub(super) runtime: tokio::runtime::Handle,
+    /// Where sandboxes' disk-backed `/tmp` images live, when they can be made here;
+    /// otherwise `/tmp` is a tmpfs, which counts against the memory limit.
+    pub(super) scratch: Option<PathBuf>,
+    closed: AtomicBool,
+}
+
+/// A sandbox init started ahead of time, inside its cgroups, waiting for a spec.
+#[derive(Debug)]
+pub(super) struct IdleInit {
+    child: tokio::process::Child,
+    // Taken by the handshake.
+    control: Option<Control>,
+    cgroups: Option<Cgroups>,
+    output: OwnedFd,
+    /// The sandbox's `/tmp`, if on disk.
+    scratch: Option<Scratch>,
+}
+
+/// A sandbox built to the end, waiting: with a runtime running without code, or (built
+/// with `exec_later`) without a program yet. Dropping it ends it.
+#[derive(Debug)]
+pub(super) struct Ready {
+    init: IdleInitGuard,
+    launched: lamina_sandbox::Launched,
+    deferred: lamina_sandbox::Deferred,
+}
+
+impl Inits {
+    pub(super) fn new(
+        exe: PathBuf,
+        root_mountpoint: PathBuf,
+        cgroups: cgroup::Layout,
+        prebuild: bool,
+        runtime_dir: PathBuf,
+        scratch: Option<PathBuf>,
+    ) -> Inits {
+        Inits {
+            exe,
+            root_mountpoint,
+            cgroups,
+            instance: cgroup::instance_name(),
+            prebuild,
+            runtime_dir,
+            runtime: tokio::runtime::Handle::current(),
+            scratch,
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether the launcher shut down: nothing more is started ahead of time.
+    pub(super) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    pub(super) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
+    /// A disk-backed `/tmp` of `mb` MiB, where they can be made; `None` (a tmpfs) otherwise
+    /// or if making one failed.
+    fn make_scratch(&self, mb: u32) -> Option<Scratch> {
+        let dir = self.scratch.as_ref()?;
+        Scratch::create(dir, mb)
+            .inspect_err(
+                |e| tracing::warn!(error = %e, "no disk-backed /tmp for a sandbox; using a tmpfs"),
+            )
+            .ok()
+    }
+
+    /// The memory limits of a function whose sandbox has `scratch` as its `/tmp`.
+    fn limits(spec: &LaunchSpec, scratch: Option<&Scratch>) -> Limits {
+        let tmp_in_memory = if scratch.is_some() {
+            0
+        } else {
+            spec.ephemeral_storage_mb
+        };
+        Limits::for_function(
+            spec.memory_mb,
+            tmp_in_memory,
+            lamina_model::limits::PROCESSES,
+        )
+    }
+
+    /// Starts one sandbox init and sends it its cgroups; it then prepares its namespaces and
+    /// waits for a spec. Its `/tmp` is made for `tmp_mb`.
+    pub(super) fn start_one(&self, tmp_mb: u32) -> Result<IdleInit, LaunchError> {
+        let cgroups = match &self.cgroups {
+            cgroup::Layout::V1 { .. } | cgroup::Layout::V2 { .. } => {
+                // Placeholder limits until a function claims the sandbox.
+                let limits = Limits::for_function(128, 512, lamina_model::limits::PROCESSES);
+                let id = uuid::Uuid::new_v4().simple().to_string();
+                Some(
+                    Cgroups::create(&self.cgroups, &self.instance, &id, &limits)
+                        .map_err(LaunchError::Setup)?,
+                )
+            }
+            cgroup::Layout::Unavailable(_) => None,
+        };
+        let guard = CgroupGuard(cgroups);
+        let (command, mut control) =
+            lamina_sandbox::prepare(&self.exe).map_err(LaunchError::Setup)?;
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| LaunchError::Setup(e.into()))?;
+        let write2 = write.try_clone().map_err(LaunchError::Setup)?;
+        let _runtime = self.runtime.enter();
+        let mut cmd = tokio::process::Command::from(command);
+        cmd.stdout(Stdio::from(write))
+            .stderr(Stdio::from(write2))
+            .kill_on_drop(true);
+        let child = cmd.spawn().map_err(LaunchError::Setup)?;
+        // Our copies of the child's ends (control socket, pipe) close here.
+        drop(cmd);
+        let dirs = guard
+            .0
+            .as_ref()
+            .map(|c| c.dirs().to_vec())
+            .unwrap_or_default();
+        control
+            .start(&dirs)
+            .map_err(|e| LaunchError::Setup(std::io::Error::other(e.to_string())))?;
+        let mut guard = guard;
+        Ok(IdleInit {
+            child,
+            control: Some(control),
+            cgroups: guard.0.take(),
+            output: read,
+            scratch: self.make_scratch(tmp_mb),
+        })
+    }
+
+    /// The whole environment of a runtime launched for `spec`.
+    pub(super) fn runtime_env(spec: &LaunchSpec) -> Vec<(String, String)> {
+        spec.env
+            .iter()
+            .cloned()
+            .chain([(
+                "AWS_LAMBDA_RUNTIME_API".to_string(),
+                RUNTIME_API_ADDR.to_string(),
+            )])
+            .collect()
+    }
+
+    /// The arguments of `spec`'s program, as the sandbox takes them.
+    pub(super) fn args(spec: &LaunchSpec) -> Vec<String> {
+        spec.args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// Whether a pre-built sandbox can run `spec`: everything it mounts beyond the code must
+    /// be what it was built with.
+    pub(super) fn built_serves(&self, spec: &LaunchSpec) -> bool {
+        self.prebuild
+            && spec.extra_ro.is_empty()
+            && spec.opt_dir.is_none()
+            && spec.host.runtime_dir == self.runtime_dir
+    }
+
+    /// The spec pooled sandboxes are built with: no code, no program yet.
+    pub(super) fn built_spec(&self) -> SandboxSpec {
+        SandboxSpec {
+            program: PathBuf::new(),
+            args: Vec::new(),
+            env: Vec::new(),
+            task_dir: None,
+            runtime_dir: self.runtime_dir.clone(),
+            opt_dir: None,
+            extra_ro: Vec::new(),
+            root_mountpoint: self.root_mountpoint.clone(),
+            tmp_mb: lamina_model::limits::EPHEMERAL_MIN_MB,
+            // Set per sandbox, from its own /tmp image.
+            tmp_device: None,
+            nofile: lamina_model::limits::FILE_DESCRIPTORS,
+            hostname: "localhost".into(),
+            data_limit_bytes: None,
+            exec_later: true,
+        }
+    }
+
+    /// Starts one sandbox built to the end from `sandbox` (its runtime, if it names one,
+    /// waiting without code).
+    pub(super) fn prestart(&self, sandbox: &SandboxSpec) -> Result<Ready, LaunchError> {
+        let mut init = IdleInitGuard(Some(self.start_one(sandbox.tmp_mb)?));
+        let w = init.0.as_mut().expect("just set");
+        let control = w
+            .control
+            .take()
+            .expect("a fresh sandbox has its control socket");
+        let mut sandbox = sandbox.clone();
+        sandbox.tmp_device = w.scratch.as_ref().map(|s| s.device().to_path_buf());
+        let (launched, deferred) = control
+            .prestart(&sandbox)
+            .map_err(|e| LaunchError::Setup(std::io::Error::other(e.to_string())))?;
+        Ok(Ready {
+            init,
+            launched,
+            deferred,
+        })
+    }
+
+    /// Gives a waiting sandbox its function, with its code from `code`: to the runtime
+    /// waiting in it, or, for a sandbox built without one, with the program `exec` to start.
+    pub(super) fn specialise(
+        &self,
+        ready: Ready,
+        spec: &LaunchSpec,
+        exec: Option<lamina_sandbox::Exec>,
+        code: &Path,
+    ) -> Result<Launched, LaunchError> {
+        let prestarted = if exec.is_some() {
+            Prestarted::Sandbox
+        } else {
+            Prestarted::Runtime
+        };
+        let setup = |e: std::io::Error| LaunchError::Setup(e);
+        let Ready {
+            mut init,
+            launched,
+            deferred,
+        } = ready;
+        let w = init.0.as_mut().expect("set until now");
+        // A disk-backed /tmp made for another size is replaced (a tmpfs is resized inside).
+        let new_tmp = match &w.scratch {
+            Some(s) if s.mb() != spec.ephemeral_storage_mb => {
+                w.scratch = Some(
+                    self.make_scratch(spec.ephemeral_storage_mb)
+                        .ok_or_else(|| setup(std::io::Error::other("no /tmp of that size")))?,
+                );
+                true
+            }
+            _ => false,
+        };
+        let limits = Inits::limits(spec, w.scratch.as_ref());
+        if let Some(c) = &w.cgroups {
+            c.set_limits(&limits).map_err(setup)?;
+        }
+        let code = lamina_sandbox::fs::clone_tree(code).map_err(setup)?;
+        let work = lamina_sandbox::Specialisation {
+            env: Inits::runtime_env(spec),
+            tmp_mb: spec.ephemeral_storage_mb,
+            new_tmp,
+            exec,
+        };
+        let tmp_device = w.scratch.as_ref().filter(|_| new_tmp).map(Scratch::file);
+        deferred
+            .specialise(&work, code, tmp_device)
+            .map_err(|e| setup(std::io::Error::other(e.to_string())))?;
+        let init = init.0.take().expect("set until now");
+        Ok(init.into_launched(
+            launched.listener,
+            spec.egress.then_some(launched.egress),
+            launched.init_pid,
+            prestarted,
+        ))
+    }
+
+    /// Sends `init` (taken from the pool, or just started) its sandbox: its limits, its
+    /// `/tmp`, then the spec; it builds its root and starts the program.
+    pub(super) fn handshake(
+        &self,
+        init: IdleInit,
+        spec: &LaunchSpec,
+        sandbox: &mut SandboxSpec,
+    ) -> Result<(IdleInit, lamina_sandbox::Launched), (LaunchError, bool)> {
+        let mut guard = IdleInitGuard(Some(init));
+        let w = guard.0.as_mut().expect("just set");
+        if w.scratch
+            .as_ref()
+            .is_some_and(|s| s.mb() != spec.ephemeral_storage_mb)
+        {
+            w.scratch = self.make_scratch(spec.ephemeral_storage_mb);
+        }
+        sandbox.tmp_device = w.scratch.as_ref().map(|s| s.device().to_path_buf());
+        if let Some(c) = &w.cgroups {
+            c.set_limits(&Inits::limits(spec, w.scratch.as_ref()))
+                .map_err(|e| (LaunchError::Setup(e), false))?;
+        }
+        let control = w
+            .control
+            .take()
+            .expect("an idle sandbox init has its control socket");
+        match control.handshake(sandbox) {
+            Ok(ready) => Ok((guard.0.take().expect("just set"), ready)),
+            // The guard kills it; the caller may try another.
+            Err(e) => Err((
+                LaunchError::Setup(std::io::Error::other(e.to_string())),
+                true,
+            )),
+        }
+    }
+}
+
+impl IdleInit {
+    /// The environment this sandbox became, once its program runs.
+    pub(super) fn into_launched(
+        self,
+        runtime_api: std::net::TcpListener,
+        egress: Option<std::net::TcpListener>,
+        init_pid: u32,
+        prestarted: Prestarted,
+    ) -> Launched {
+        let IdleInit {
+            child,
+            cgroups,
+            output,
+            scratch,
+            ..
+        } = self;
+        let outer = child.id().unwrap_or(0);
+        Launched {
+            runtime_api,
+            child,
+            output,
+            egress,
+            controls: Box::new(Sandbox::new(outer, init_pid, cgroups, scratch)),
+            prestarted,
+        }
+    }
+}
+
+/// Removes cgroups created for a sandbox that then failed to start.
+struct CgroupGuard(Option<Cgroups>);
+
+impl Drop for CgroupGuard {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.take() {
+            c.remove(Duration::from_secs(1));
+        }
+    }
+}
+
+/// Kills a sandbox init that is not going to be used, and removes its cgroups.
+#[derive(Debug)]
+pub(super) struct IdleInitGuard(pub(super) Option<IdleInit>);
+
+impl Drop for IdleInitGuard {
+    fn drop(&mut self) {
+        if let Some(mut init) = self.0.take() {
+            let _ = init.child.start_kill();
+            drop(CgroupGuard(init.cgroups.take()));
+        }
+    }
+}
