@@ -47,8 +47,7 @@ pub fn user_namespaces_allowed() -> bool {
 /// existing directory it may use.
 pub fn run(exe: &Path, work_dir: &Path) -> Vec<Finding> {
     let mut out = Vec::new();
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = nix::unistd::geteuid().is_root();
     out.push(finding(
         "root",
         root,
@@ -157,8 +156,7 @@ fn trial(exe: &Path, work_dir: &Path, possible: bool) -> Finding {
             "skipped: needs root or user namespaces",
         );
     }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = nix::unistd::geteuid().is_root();
     let started = Instant::now();
     let result = (|| -> Result<(Duration, Vec<(String, u64)>), String> {
         let dir = work_dir.join("doctor");

@@ -101,8 +101,7 @@ pub fn unmount(at: &Path) {
 
 /// Whether images can be built and mounted here.
 pub fn available() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = nix::unistd::geteuid().is_root();
     root && ["mkfs.ext4", "debugfs", "mount", "umount"]
         .iter()
         .all(|t| tool(t))

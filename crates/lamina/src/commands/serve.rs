@@ -140,8 +140,7 @@ fn launcher(
     data_dir: &std::path::Path,
     pool: usize,
 ) -> anyhow::Result<Arc<dyn Launcher>> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = nix::unistd::geteuid().is_root();
     let sandbox = || -> anyhow::Result<Arc<dyn Launcher>> {
         let exe = std::env::current_exe().context("locating the lamina binary")?;
         Ok(Arc::new(
@@ -177,8 +176,7 @@ fn launcher(
 /// `/var/lib/lamina` for root (a system service; it is also the only host path a sandbox
 /// sees in its mount table besides generic system ones), else the user's data directory.
 fn default_data_dir() -> PathBuf {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
+    if nix::unistd::geteuid().is_root() {
         return PathBuf::from("/var/lib/lamina");
     }
     if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
