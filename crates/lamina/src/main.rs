@@ -3,7 +3,6 @@
 //! dispatches to one module per subcommand under `commands/`.
 
 mod commands;
-mod echo_runtime;
 
 use clap::{Parser, Subcommand};
 
@@ -35,17 +34,12 @@ enum Command {
     Logs(commands::logs::Args),
     /// Report what isolation this host can give environments, and why.
     Doctor(commands::doctor::Args),
-    /// Measure a server: warm and cold invocations, throughput, against same-run baselines.
-    Bench(commands::bench::Args),
     /// Internal: the init of one sandbox, started by `serve` (reads its spec on stdin).
     #[command(name = "sandbox-init", hide = true)]
     SandboxInit,
 }
 
 fn main() -> std::process::ExitCode {
-    if echo_runtime::invoked_as_bootstrap() {
-        echo_runtime::run();
-    }
     let cli = Cli::parse();
     if let Command::SandboxInit = cli.command {
         // Must stay single-threaded: it forks and changes namespaces. No async runtime here.
@@ -72,7 +66,6 @@ fn main() -> std::process::ExitCode {
             Command::Rm(args) => commands::rm::run(args).await,
             Command::Logs(args) => commands::logs::run(args).await,
             Command::Doctor(args) => commands::doctor::run(args).await,
-            Command::Bench(args) => commands::bench::run(args).await,
             Command::SandboxInit => unreachable!("handled before the runtime starts"),
         }
     });

@@ -1,6 +1,5 @@
 //! One module per subcommand. Client commands share [`Endpoint`].
 
-pub mod bench;
 pub mod deploy;
 pub mod doctor;
 pub mod events;

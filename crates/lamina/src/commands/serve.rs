@@ -356,6 +356,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         function_descriptors
     );
     eprintln!("  region {} account {}", args.region, args.account);
+    announce_ready(addr, &data_dir)?;
     let grace = Duration::from_secs(args.shutdown_grace);
     let limits = lamina_api::HttpLimits {
         idle_timeout: Duration::from_secs(args.http_idle_timeout.max(1)),
@@ -368,6 +369,24 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     platform.shutdown(Duration::from_secs(5)).await;
     eprintln!("lamina: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Tells whoever started the server that it serves, in one JSON line on standard output
+/// (the only thing the server writes there), after the human banner on standard error:
+/// `{"lamina":"ready","endpoint":"http://127.0.0.1:9000","pid":1234,"version":"0.1.0","data_dir":"/var/lib/lamina"}`.
+fn announce_ready(addr: SocketAddr, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    let line = serde_json::json!({
+        "lamina": "ready",
+        "endpoint": format!("http://{addr}"),
+        "pid": std::process::id(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "data_dir": data_dir,
+    });
+    let mut out = std::io::stdout().lock();
+    // A closed standard output (nobody listening) is not an error of the server.
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+    Ok(())
 }
 
 /// Raises this process's descriptor limit to its hard limit (a server holds a descriptor

@@ -64,36 +64,39 @@ impl Server {
         dir: PathBuf,
         tmp: Option<tempfile::TempDir>,
     ) -> Server {
-        let mut child = command
+        // Standard output and error share one pipe, so the banner (on stderr) is read, in
+        // order, before the readiness line (on stdout) that ends the start.
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        let child = command
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&dir)
             .args(args)
             .env("LAMINA_LOG", "warn")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stdout(writer.try_clone().expect("pipe"))
+            .stderr(writer)
             .spawn()
             .expect("start lamina serve");
-        let stderr = child.stderr.take().unwrap();
+        // The parent's ends of the pipe's writer are closed once `command` is dropped.
+        drop(command);
         let output = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let out = output.clone();
         std::thread::spawn(move || {
             let mut tx = Some(tx);
-            let mut addr = None;
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(a) = line
-                    .strip_prefix("lamina ")
-                    .and_then(|l| l.split("listening on ").nth(1))
-                {
-                    addr = Some(a.trim().to_string());
-                }
-                // The banner ends with the region line: return once all of it was read.
-                let banner_done = line.starts_with("  region ");
-                out.lock().unwrap().push(line);
-                if banner_done && let (Some(tx), Some(a)) = (tx.take(), addr.clone()) {
-                    let _ = tx.send(a);
+            for line in BufReader::new(reader).lines().map_while(Result::ok) {
+                let ready = serde_json::from_str::<Value>(&line)
+                    .ok()
+                    .filter(|v| v["lamina"] == "ready")
+                    .and_then(|v| v["endpoint"].as_str().map(String::from));
+                match ready {
+                    Some(endpoint) => {
+                        if let Some(tx) = tx.take() {
+                            let _ = tx.send(endpoint);
+                        }
+                    }
+                    None => out.lock().unwrap().push(line),
                 }
             }
         });

@@ -1,0 +1,431 @@
+//! `lamina-bench`: measures a Lamina server the way the project judges itself. Starts a
+//! server (or targets `--endpoint`), deploys echo functions for the native (`provided`),
+//! Python and Node.js runtimes, and runs scenarios with a closed-loop, keep-alive client
+//! written in Rust, outside the server's process:
+//! - warm: sequential warm invocations, p50/p99/p99.9 per runtime;
+//! - throughput: 2, 4 and 8 concurrent clients for a fixed time, invocations/s, p99, and the
+//!   server's CPU time (its environments included) per 1,000 invocations;
+//! - cold: the first invocation of a fresh function, broken down into sandbox set-up and
+//!   runtime start and init (the server's `X-Lamina-Init-Ms` split of Init Duration), invoke
+//!   (Duration in the REPORT line), and the rest (platform and HTTP);
+//! - burst: N simultaneous first invocations of a fresh function: time until all answered,
+//!   environments created (cold starts seen in the REPORT lines) against those needed;
+//! - density: after the first burst, the PSS of each idle environment (its sandbox processes
+//!   included), the server's own PSS, and the idle CPU of the whole process tree;
+//! - thawed: invocations of an environment left idle long enough to be frozen, against warm
+//!   ones, and the server's own measure of each thaw;
+//! - asynchronous: `--async-events` Event invocations from `--async-clients` clients: accepted per second
+//!   (each durably queued before its 202), accept p50/p99, and the drain rate until every
+//!   event has run;
+//! - started ahead: on a second server keeping `--prestart` runtimes and sandboxes ready, the
+//!   cold start and a burst of that size again (the main server pre-starts no runtime);
+//! - under a scaling rate: on a third server allowing `--rated-scale` new environments per
+//!   function per 10 s, a burst of `--rated-burst`: time until all are answered, environments
+//!   created against the burst's size (returning environments serve the rest), throttles;
+//! - baselines measured in the same run: a bare loopback HTTP round trip with the same
+//!   client, and a bare process start of each runtime.
+//!
+//! Prints a table and, with `--json FILE`, writes every figure.
+//!
+//! Its own binary, not linked into `lamina`: `cargo build --release` builds both, then
+//! `target/release/lamina-bench --json bench.json`. When started as a `provided` runtime's
+//! `bootstrap`, it is the native echo function instead (see [`echo_runtime`]).
+
+mod echo;
+mod echo_runtime;
+mod http;
+mod procfs;
+mod scenarios;
+mod server;
+mod table;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use base64::Engine;
+use clap::Parser;
+use serde_json::{Value, json};
+
+use echo::{Echo, echo_packages};
+use http::{Conn, bare_http_baseline, pct, spawn_baseline, summary};
+use procfs::{pss_kib, tree_cpu_ms, tree_pss_kib};
+use scenarios::{async_events, burst, cold_starts};
+use server::start_server;
+use table::print_table;
+
+/// Measures a Lamina server: warm and cold invocations, throughput, against same-run
+/// baselines.
+#[derive(Debug, Parser)]
+#[command(name = "lamina-bench", version, about)]
+struct Args {
+    /// The `lamina` binary whose servers are measured [default: `lamina` beside this one].
+    #[arg(long)]
+    lamina: Option<PathBuf>,
+    /// Measured sequential warm invocations per runtime (after 10% discarded).
+    #[arg(long, default_value_t = 2000)]
+    warm: usize,
+    /// Seconds each throughput level runs.
+    #[arg(long, default_value_t = 5.0)]
+    throughput_seconds: f64,
+    /// Fresh functions per runtime for the cold-start scenario.
+    #[arg(long, default_value_t = 10)]
+    cold: usize,
+    /// Simultaneous first invocations of a fresh function, one burst per size.
+    #[arg(long, value_delimiter = ',', default_value = "8,32,64")]
+    burst: Vec<usize>,
+    /// Runtimes to measure (provided, python, node).
+    #[arg(long, value_delimiter = ',', default_value = "provided,python,node")]
+    runtimes: Vec<String>,
+    /// Write every figure to this file as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Isolation of the server the bench starts (ignored with --endpoint).
+    #[arg(long, default_value = "auto")]
+    isolation: String,
+    /// Measure an already running server instead of starting one.
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// Runtimes (and sandboxes) a second server keeps started ahead of time, for the cold
+    /// and burst scenarios with pre-started runtimes; also that burst's size. 0 skips them.
+    #[arg(long, default_value_t = 8)]
+    prestart: usize,
+    /// Invocations of a frozen environment per runtime (each after an idle pause).
+    #[arg(long, default_value_t = 20)]
+    thaw: usize,
+    /// New environments per function per 10 s allowed by the server of the rate-limited
+    /// burst; 0 skips that scenario.
+    #[arg(long, default_value_t = 8)]
+    rated_scale: u32,
+    /// Size of the rate-limited burst.
+    #[arg(long, default_value_t = 32)]
+    rated_burst: usize,
+    /// Asynchronous (Event) invocations per runtime; 0 skips that scenario.
+    #[arg(long, default_value_t = 20_000)]
+    async_events: usize,
+    /// Concurrent clients sending them (each waits for its 202 before the next).
+    #[arg(long, default_value_t = 64)]
+    async_clients: usize,
+}
+
+/// The main server freezes environments idle this long (ms).
+const FREEZE_AFTER_MS: u64 = 50;
+
+fn main() -> ExitCode {
+    if echo_runtime::invoked_as_bootstrap() {
+        echo_runtime::run();
+    }
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("lamina-bench: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("lamina-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the bench.
+async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let lamina = match &args.lamina {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?.with_file_name("lamina"),
+    };
+    // The main server pre-starts no runtime, so that cold starts and bursts measure a
+    // runtime's whole start; a second server measures them with runtimes started ahead.
+    let (server, endpoint, server_pid) = match &args.endpoint {
+        Some(e) => (None, e.clone(), None),
+        None => {
+            let freeze = FREEZE_AFTER_MS.to_string();
+            let (s, e, pid) = start_server(
+                &lamina,
+                &args.isolation,
+                &["--runtime-pool", "0", "--freeze-after-ms", &freeze],
+            )?;
+            (Some(s), e, Some(pid))
+        }
+    };
+    let addr: SocketAddr = endpoint
+        .trim_start_matches("http://")
+        .parse()
+        .with_context(|| format!("the endpoint must be http://IP:PORT, got {endpoint}"))?;
+    let client = lamina_client::Client::new(&endpoint);
+    let tag = std::process::id();
+    let mut report = json!({
+        "endpoint": endpoint,
+        "runtimes": {},
+        "server_pss_kib_at_start": server_pid.map(pss_kib),
+    });
+
+    eprintln!("baselines...");
+    let http = bare_http_baseline(args.warm.max(100)).await?;
+    report["baseline"] = json!({
+        "http_round_trip": http,
+        "spawn_ms": {
+            "provided (/bin/true)": spawn_baseline("/bin/true", &[]),
+            "python (python3.11 -c pass)": spawn_baseline("/usr/bin/python3.11", &["-c", "pass"]),
+            "node (node -e 0)": spawn_baseline("node", &["-e", "0"]),
+        }
+    });
+
+    // Encoded once: the native package is the whole binary, deployed many times.
+    let echoes: Vec<(Echo, String)> = echo_packages(&args.runtimes)?
+        .into_iter()
+        .map(|e| {
+            let zip = base64::engine::general_purpose::STANDARD.encode(&e.package);
+            (e, zip)
+        })
+        .collect();
+    let creator = |echo: &Echo, zip_file: &str| {
+        let (runtime, handler, zip_file) = (echo.runtime, echo.handler, zip_file.to_string());
+        move |name: &str| {
+            json!({"FunctionName": name, "Runtime": runtime, "Handler": handler,
+                   "Role": "arn:aws:iam::000000000000:role/bench", "Timeout": 30,
+                   "Code": {"ZipFile": zip_file}})
+        }
+    };
+    for (echo, zip_file) in &echoes {
+        let (label, runtime) = (echo.label, echo.runtime);
+        let name = format!("bench-{label}-{tag}");
+        let create = creator(echo, zip_file);
+        let _ = client.delete_function(&name).await;
+        client
+            .create_function(&create(&name))
+            .await
+            .with_context(|| format!("deploying {name}"))?;
+
+        eprintln!("{label}: warm...");
+        let mut conn = Conn::open(addr).await?;
+        for _ in 0..args.warm / 10 + 1 {
+            conn.invoke(&name).await?;
+        }
+        let mut warm = Vec::with_capacity(args.warm);
+        for _ in 0..args.warm {
+            warm.push(conn.invoke(&name).await?);
+        }
+
+        eprintln!("{label}: thawed...");
+        let thaws_before = client.status().await?;
+        let mut thawed = Vec::with_capacity(args.thaw);
+        for _ in 0..args.thaw {
+            // Well past the freeze delay, so the environment is surely frozen.
+            tokio::time::sleep(Duration::from_millis(FREEZE_AFTER_MS * 3)).await;
+            thawed.push(conn.invoke(&name).await?);
+        }
+        let thaws_after = client.status().await?;
+        let thaw_count = thaws_after.thaws - thaws_before.thaws;
+        let server_thaw_us = if thaw_count > 0 {
+            (thaws_after.thaw_mean_us * thaws_after.thaws as f64
+                - thaws_before.thaw_mean_us * thaws_before.thaws as f64)
+                / thaw_count as f64
+        } else {
+            0.0
+        };
+
+        let asynchronous = if args.async_events > 0 {
+            eprintln!("{label}: asynchronous...");
+            async_events(addr, &client, &name, args.async_events, args.async_clients).await?
+        } else {
+            Value::Null
+        };
+
+        eprintln!("{label}: throughput...");
+        let mut throughput = serde_json::Map::new();
+        for clients in [2usize, 4, 8] {
+            let cpu_before = server_pid.map(tree_cpu_ms);
+            let deadline = Instant::now() + Duration::from_secs_f64(args.throughput_seconds);
+            let mut tasks = Vec::new();
+            for _ in 0..clients {
+                let name = name.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut conn = Conn::open(addr).await?;
+                    let mut samples = Vec::new();
+                    while Instant::now() < deadline {
+                        samples.push(conn.invoke(&name).await?);
+                    }
+                    anyhow::Ok(samples)
+                }));
+            }
+            let started = Instant::now();
+            let mut all = Vec::new();
+            for t in tasks {
+                all.extend(t.await??);
+            }
+            let elapsed = started.elapsed().as_secs_f64();
+            let cpu = cpu_before
+                .zip(server_pid.map(tree_cpu_ms))
+                .map(|(a, b)| b - a);
+            let n = all.len();
+            all.sort();
+            throughput.insert(
+                clients.to_string(),
+                json!({
+                    "invocations": n,
+                    "per_second": n as f64 / elapsed,
+                    "p99_us": pct(&all, 99.0),
+                    "cpu_ms_per_1000": cpu.map(|c| c * 1000.0 / n.max(1) as f64),
+                }),
+            );
+        }
+
+        eprintln!("{label}: cold...");
+        let cold = cold_starts(
+            &client,
+            addr,
+            &create,
+            &format!("{name}-cold"),
+            args.cold,
+            Duration::ZERO,
+        )
+        .await?;
+        let _ = client.delete_function(&name).await;
+
+        eprintln!("{label}: burst...");
+        let mut bursts = serde_json::Map::new();
+        let mut density = Value::Null;
+        for (i, &n) in args.burst.iter().enumerate() {
+            let fresh = format!("{name}-burst-{n}");
+            client.create_function(&create(&fresh)).await?;
+            // Let the sandbox pool refill after the previous scenario, so that the tree
+            // measured before and after holds the same pool.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let pss_before = server_pid.map(tree_pss_kib);
+            let burst = burst(addr, &fresh, n).await?;
+            let created = burst["environments_created"].as_u64().unwrap_or(0) as usize;
+            bursts.insert(n.to_string(), burst);
+            if i == 0
+                && let (Some(pid), Some(before)) = (server_pid, pss_before)
+            {
+                eprintln!("{label}: density...");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let after = tree_pss_kib(pid);
+                let cpu_before = tree_cpu_ms(pid);
+                let idle = Duration::from_secs(2);
+                tokio::time::sleep(idle).await;
+                let idle_cpu = tree_cpu_ms(pid) - cpu_before;
+                density = json!({
+                    "environments": created,
+                    "pss_per_environment_kib": after.saturating_sub(before) as f64 / created.max(1) as f64,
+                    "server_pss_kib": pss_kib(pid),
+                    "idle_cpu_ms_per_s": idle_cpu / idle.as_secs_f64(),
+                });
+            }
+            let _ = client.delete_function(&fresh).await;
+        }
+        report["runtimes"][label] = json!({
+            "runtime": runtime,
+                        "warm": summary(warm),
+            "thawed": {
+                "client": summary(thawed),
+                "thaws": thaw_count,
+                "server_thaw_mean_us": server_thaw_us,
+                "server_thaw_max_us": thaws_after.thaw_max_us,
+            },
+                        "throughput": throughput,
+            "async": asynchronous,
+            "cold": cold,
+            "burst": bursts,
+            "density": density,
+        });
+    }
+
+    // Runtimes started ahead of time: a second server keeps `--prestart` of each runtime
+    // (and as many sandboxes) ready.
+    if args.endpoint.is_none() && args.prestart > 0 {
+        drop(server);
+        let n = args.prestart.to_string();
+        let (_server, endpoint, _) = start_server(
+            &lamina,
+            &args.isolation,
+            &["--runtime-pool", &n, "--sandbox-pool", &n],
+        )?;
+        let addr: SocketAddr = endpoint.trim_start_matches("http://").parse()?;
+        let client = lamina_client::Client::new(&endpoint);
+        for (echo, zip_file) in &echoes {
+            let label = echo.label;
+            let create = creator(echo, zip_file);
+            // The first function of a runtime starts its pool; give it time to fill (a
+            // runtime takes tens of milliseconds to start, one after another).
+            let settle = Duration::from_millis(500 + 250 * args.prestart as u64);
+            let name = format!("bench-{label}-{tag}-ahead");
+            client.create_function(&create(&name)).await?;
+            tokio::time::sleep(settle).await;
+            eprintln!("{label}: cold, pre-started...");
+            // Apart enough for the pool to start the next runtime in the background.
+            let cold = cold_starts(
+                &client,
+                addr,
+                &create,
+                &format!("{name}-cold"),
+                args.cold,
+                Duration::from_millis(700),
+            )
+            .await?;
+            eprintln!("{label}: burst, pre-started...");
+            let fresh = format!("{name}-burst");
+            client.create_function(&create(&fresh)).await?;
+            tokio::time::sleep(settle).await;
+            let burst = burst(addr, &fresh, args.prestart).await?;
+            let _ = client.delete_function(&fresh).await;
+            let _ = client.delete_function(&name).await;
+            report["runtimes"][label]["prestarted"] = json!({
+                "pool": args.prestart,
+                "cold": cold,
+                "burst": burst,
+            });
+        }
+    }
+
+    // A burst under a scaling rate: a third server allows only `--rated-scale` new
+    // environments per function per 10 s; the rest of the burst waits for returning ones.
+    if args.endpoint.is_none() && args.rated_scale > 0 && args.rated_burst > 0 {
+        let rate = args.rated_scale.to_string();
+        let (_server, endpoint, _) = start_server(
+            &lamina,
+            &args.isolation,
+            &["--runtime-pool", "0", "--scale-rate", &rate],
+        )?;
+        let addr: SocketAddr = endpoint.trim_start_matches("http://").parse()?;
+        let client = lamina_client::Client::new(&endpoint);
+        for (echo, zip_file) in &echoes {
+            let label = echo.label;
+            eprintln!("{label}: burst under a scaling rate...");
+            let name = format!("bench-{label}-{tag}-rated");
+            client
+                .create_function(&creator(echo, zip_file)(&name))
+                .await?;
+            let mut burst = burst(addr, &name, args.rated_burst).await?;
+            let status = client.status().await?;
+            burst["throttles_counted"] = json!(
+                status
+                    .functions
+                    .iter()
+                    .find(|f| f.name == name)
+                    .map_or(0, |f| f.throttles)
+            );
+            burst["scale_rate_per_10s"] = json!(args.rated_scale);
+            let _ = client.delete_function(&name).await;
+            report["runtimes"][label]["rated_burst"] = burst;
+        }
+    }
+
+    print_table(&report);
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,268 @@
+//! The table the bench prints from its report.
+
+use serde_json::Value;
+
+use crate::scenarios::served;
+
+/// One section of the table: its header, then a line for each runtime whose report has
+/// `key`, written by `row` from that part and the runtime's whole report. Nothing when no
+/// runtime has it.
+pub fn section(
+    runtimes: &[(&String, &Value)],
+    key: &str,
+    header: &str,
+    row: impl Fn(&Value, &Value) -> String,
+) {
+    if runtimes.iter().all(|(_, v)| v[key].is_null()) {
+        return;
+    }
+    println!();
+    println!("{header}");
+    for (label, v) in runtimes {
+        if !v[key].is_null() {
+            println!("  {label:<9} {}", row(&v[key], v));
+        }
+    }
+}
+
+pub fn print_table(r: &Value) {
+    let us = |v: &Value| {
+        v.as_f64()
+            .map(|x| format!("{x:.0}"))
+            .unwrap_or_else(|| "-".into())
+    };
+    let ms = |v: &Value| {
+        v.as_f64()
+            .map(|x| format!("{:.1}", x / 1000.0))
+            .unwrap_or_else(|| "-".into())
+    };
+    let http = &r["baseline"]["http_round_trip"];
+    println!(
+        "baseline: loopback HTTP round trip p50 {} us, p99 {} us",
+        us(&http["p50_us"]),
+        us(&http["p99_us"])
+    );
+    if let Some(spawns) = r["baseline"]["spawn_ms"].as_object() {
+        for (k, v) in spawns {
+            println!(
+                "baseline: process start {k}: {} ms",
+                v.as_f64()
+                    .map(|x| format!("{x:.1}"))
+                    .unwrap_or_else(|| "-".into())
+            );
+        }
+    }
+    println!();
+    println!(
+        "{:<9} {:>9} {:>9} {:>10} {:>10} {:>9} {:>10} {:>10} {:>10}",
+        "runtime",
+        "warm p50",
+        "warm p99",
+        "warm p99.9",
+        "c=8 inv/s",
+        "c=8 p99",
+        "cpu/1000",
+        "cold p50",
+        "init p50"
+    );
+    println!(
+        "{:<9} {:>9} {:>9} {:>10} {:>10} {:>9} {:>10} {:>10} {:>10}",
+        "", "us", "us", "us", "", "us", "ms", "ms", "ms"
+    );
+    if let Some(runtimes) = r["runtimes"].as_object() {
+        for (label, v) in runtimes {
+            let t8 = &v["throughput"]["8"];
+            println!(
+                "{:<9} {:>9} {:>9} {:>10} {:>10} {:>9} {:>10} {:>10} {:>10}",
+                label,
+                us(&v["warm"]["p50_us"]),
+                us(&v["warm"]["p99_us"]),
+                us(&v["warm"]["p999_us"]),
+                t8["per_second"]
+                    .as_f64()
+                    .map(|x| format!("{x:.0}"))
+                    .unwrap_or_else(|| "-".into()),
+                us(&t8["p99_us"]),
+                t8["cpu_ms_per_1000"]
+                    .as_f64()
+                    .map(|x| format!("{x:.0}"))
+                    .unwrap_or_else(|| "-".into()),
+                ms(&v["cold"]["first_invocation"]["p50_us"]),
+                ms(&v["cold"]["init_duration"]["p50_us"]),
+            );
+        }
+    }
+    println!();
+    println!("throughput at 2 / 4 / 8 clients (inv/s): ");
+    if let Some(runtimes) = r["runtimes"].as_object() {
+        for (label, v) in runtimes {
+            let at = |c: &str| {
+                v["throughput"][c]["per_second"]
+                    .as_f64()
+                    .map(|x| format!("{x:.0}"))
+                    .unwrap_or_else(|| "-".into())
+            };
+            println!("  {label:<9} {} / {} / {}", at("2"), at("4"), at("8"));
+        }
+    }
+    println!();
+    println!(
+        "cold p50 breakdown (ms): sandbox set-up + runtime start and init + invoke + platform and HTTP"
+    );
+    if let Some(runtimes) = r["runtimes"].as_object() {
+        for (label, v) in runtimes {
+            let c = &v["cold"];
+            let part = |k: &str| {
+                c[k]["p50_us"]
+                    .as_f64()
+                    .map(|x| format!("{:.2}", x / 1000.0))
+                    .unwrap_or_else(|| "-".into())
+            };
+            println!(
+                "  {label:<9} {} + {} + {} + {} (first invocation {})",
+                part("sandbox_setup"),
+                part("runtime_start_and_init"),
+                part("invoke_duration"),
+                part("platform_and_http"),
+                part("first_invocation"),
+            );
+        }
+    }
+    println!();
+    println!(
+        "burst: N simultaneous first invocations: all answered (ms), environments created/needed"
+    );
+    if let Some(runtimes) = r["runtimes"].as_object() {
+        for (label, v) in runtimes {
+            let Some(bursts) = v["burst"].as_object() else {
+                continue;
+            };
+            let mut bursts: Vec<_> = bursts.iter().collect();
+            bursts.sort_by_key(|(n, _)| n.parse::<usize>().unwrap_or(0));
+            let cells: Vec<String> = bursts
+                .into_iter()
+                .map(|(n, b)| {
+                    format!(
+                        "N={n}: {:.1} ms, {}/{}",
+                        b["all_answered_ms"].as_f64().unwrap_or(0.0),
+                        b["environments_created"],
+                        b["environments_needed"]
+                    )
+                })
+                .collect();
+            println!("  {label:<9} {}", cells.join("; "));
+        }
+    }
+    let ahead: Vec<(&String, &Value)> = r["runtimes"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(_, v)| !v["prestarted"].is_null())
+                .collect()
+        })
+        .unwrap_or_default();
+    if !ahead.is_empty() {
+        println!();
+        println!(
+            "started ahead (a server keeping runtimes and sandboxes ready): cold p50 = sandbox hand-over + handler init + rest; burst"
+        );
+        for (label, v) in ahead {
+            let p = &v["prestarted"];
+            let c = &p["cold"];
+            let part = |k: &str| {
+                c[k]["p50_us"]
+                    .as_f64()
+                    .map(|x| format!("{:.2}", x / 1000.0))
+                    .unwrap_or_else(|| "-".into())
+            };
+
+            println!(
+                "  {label:<9} cold {} ms ({} + {}; pre-started: {}); burst N={}: {:.1} ms, {}/{} ({})",
+                part("first_invocation"),
+                part("sandbox_setup"),
+                part("runtime_start_and_init"),
+                served(&c["prestarted"]),
+                p["pool"],
+                p["burst"]["all_answered_ms"].as_f64().unwrap_or(0.0),
+                p["burst"]["environments_created"],
+                p["burst"]["environments_needed"],
+                served(&p["burst"]["prestarted"]),
+            );
+        }
+    }
+    let runtimes: Vec<(&String, &Value)> = r["runtimes"]
+        .as_object()
+        .map(|m| m.iter().collect())
+        .unwrap_or_default();
+    let f = |v: &Value| v.as_f64().unwrap_or(0.0);
+    section(
+        &runtimes,
+        "async",
+        "asynchronous: Event invocations, accepted per second (each synced before its 202), accept p50 / p99 (us), all run per second",
+        |a, _| {
+            format!(
+                "{} events from {} clients: {:.0}/s accepted, {} / {} us, {:.0}/s run ({:.0} ms in all)",
+                a["events"],
+                a["clients"],
+                f(&a["accepted_per_second"]),
+                us(&a["p50_us"]),
+                us(&a["p99_us"]),
+                f(&a["drained_per_second"]),
+                f(&a["drained_in_ms"]),
+            )
+        },
+    );
+    section(
+        &runtimes,
+        "thawed",
+        "thawed: invocation of a frozen environment p50 / p99 (us) against warm p50; the server's thaw, mean / max (us)",
+        |t, v| {
+            format!(
+                "{} / {} against {}; thaw {:.0} / {:.0} over {} thaws",
+                us(&t["client"]["p50_us"]),
+                us(&t["client"]["p99_us"]),
+                us(&v["warm"]["p50_us"]),
+                f(&t["server_thaw_mean_us"]),
+                f(&t["server_thaw_max_us"]),
+                t["thaws"],
+            )
+        },
+    );
+    section(
+        &runtimes,
+        "rated_burst",
+        "burst under a scaling rate: all answered (ms), environments created / burst size, throttled",
+        |b, _| {
+            format!(
+                "{} new per 10 s, N={}: {:.1} ms, {}/{}, {} throttled",
+                b["scale_rate_per_10s"],
+                b["environments_needed"].as_u64().unwrap_or(0)
+                    + b["throttled"].as_u64().unwrap_or(0),
+                f(&b["all_answered_ms"]),
+                b["environments_created"],
+                b["environments_needed"],
+                b["throttled"],
+            )
+        },
+    );
+    println!();
+    println!(
+        "density: idle environments, PSS per environment, server PSS (at start: {:.1} MiB), idle CPU of the tree",
+        r["server_pss_kib_at_start"].as_f64().unwrap_or(0.0) / 1024.0
+    );
+    if let Some(runtimes) = r["runtimes"].as_object() {
+        for (label, v) in runtimes {
+            let d = &v["density"];
+            if d.is_null() {
+                continue;
+            }
+            println!(
+                "  {label:<9} {} envs, {:.1} MiB each, server {:.1} MiB, {:.2} ms CPU/s",
+                d["environments"],
+                d["pss_per_environment_kib"].as_f64().unwrap_or(0.0) / 1024.0,
+                d["server_pss_kib"].as_f64().unwrap_or(0.0) / 1024.0,
+                d["idle_cpu_ms_per_s"].as_f64().unwrap_or(0.0),
+            );
+        }
+    }
+}
