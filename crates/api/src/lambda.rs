@@ -731,8 +731,8 @@ async fn health(State(p): State<Platform>) -> Response {
             "status": "ok",
             "version": env!("CARGO_PKG_VERSION"),
             "functions": p.function_count(),
-            "environments": p.executor().live_environments(),
-            "isolation": p.executor().isolation(),
+            "environments": p.live_environments(),
+            "isolation": p.isolation(),
             "runtimes": p.available_runtimes(),
         }),
     )

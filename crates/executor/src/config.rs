@@ -1,4 +1,5 @@
-//! The executor's tunables and their defaults.
+//! The executor's tunables, and their defaults: the server's own, which its flags show (some
+//! depend on this machine's memory and cores).
 
 use std::time::Duration;
 
@@ -42,20 +43,41 @@ pub struct ExecutorConfig {
 
 impl Default for ExecutorConfig {
     fn default() -> Self {
+        let memory = host_memory_mb();
         ExecutorConfig {
             max_environments_per_function: 64,
             idle_timeout: Duration::from_secs(600),
             init_timeout: Duration::from_secs(INIT_TIMEOUT_S),
             max_response_bytes: RESPONSE_PAYLOAD_MAX_BYTES,
             egress: true,
-            runtime_pool: 0,
-            scale_rate_per_10s: 1000,
+            runtime_pool: 1,
+            // 100 new environments per 10 s per core (a core starts about that many
+            // sandboxed runtimes a second), at most Lambda's 1,000.
+            scale_rate_per_10s: (host_cores() as u32 * 100).min(1000),
             scale_queue: 64,
             scale_wait: Duration::from_secs(10),
-            freeze_after: None,
-            memory_budget_mb: 0,
-            memory_reserve_mb: 0,
+            freeze_after: Some(Duration::from_millis(100)),
+            memory_budget_mb: memory * 9 / 10,
+            memory_reserve_mb: (memory / 20).max(256),
             function_connections: Default::default(),
         }
     }
+}
+
+/// This machine's memory in MB (8 GB when it cannot be read).
+pub fn host_memory_mb() -> u64 {
+    let total_kb: u64 = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(8 * 1024 * 1024);
+    total_kb / 1024
+}
+
+/// CPU cores this process may use.
+pub fn host_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }

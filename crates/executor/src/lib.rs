@@ -35,7 +35,7 @@ pub mod runtimes;
 pub mod sandboxed;
 pub mod version;
 
-pub use config::ExecutorConfig;
+pub use config::{ExecutorConfig, host_cores, host_memory_mb};
 pub use environment::EnvState;
 pub use error::ExecutorError;
 pub use executor::Executor;

@@ -41,17 +41,17 @@ pub struct AsyncConfig {
     pub backoff: Duration,
     /// The longest such pause (Lambda: 5 minutes).
     pub backoff_max: Duration,
-    /// Most events the queue holds.
-    pub max_events: usize,
-    /// Most bytes the queue holds.
-    pub max_bytes: u64,
-    /// Most queued events running at once.
+    /// Most queued events running at once (by default the default concurrency limit: queued
+    /// events may use the whole server).
     pub max_in_flight: usize,
     /// Most queued events of one function running at once: enough to keep the machine busy
     /// without starting environments the cores cannot serve.
     pub max_in_flight_per_function: usize,
     /// How long one second of MaximumEventAgeInSeconds lasts (one second, but in tests).
     pub age_second: Duration,
+    /// At shutdown, how long events already running get to end; those still running then
+    /// stay queued and run again after the restart.
+    pub drain: Duration,
 }
 
 impl Default for AsyncConfig {
@@ -60,11 +60,10 @@ impl Default for AsyncConfig {
             retry_delay: Duration::from_secs(60),
             backoff: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
-            max_events: 100_000,
-            max_bytes: 1 << 30,
-            max_in_flight: 1000,
-            max_in_flight_per_function: 8,
+            max_in_flight: crate::PlatformConfig::default_concurrency_limit() as usize,
+            max_in_flight_per_function: 4 * lamina_executor::host_cores(),
             age_second: Duration::from_secs(1),
+            drain: Duration::from_secs(5),
         }
     }
 }
@@ -328,8 +327,9 @@ impl Platform {
 
     /// Stops taking events and waits (up to `grace`) for those running; what has not ended
     /// stays queued and runs again after a restart.
-    pub(crate) async fn stop_dispatcher(&self, grace: Duration) {
+    pub(crate) async fn stop_dispatcher(&self) {
         let events = &self.inner.events;
+        let grace = events.config.drain;
         events.closing.store(true, Ordering::SeqCst);
         events.wake.notify_one();
         let deadline = tokio::time::Instant::now() + grace;

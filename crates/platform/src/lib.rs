@@ -42,19 +42,16 @@ pub mod tags;
 pub mod versions;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use lamina_executor::{Executor, ExecutorConfig, Launcher, RuntimeCatalog};
 use lamina_model::{FunctionConfig, Identity};
+use lamina_queue::Queue;
 use lamina_store::{CodeStore, FunctionStore, LogStore};
 
 pub use events::AsyncConfig;
 
-/// Space kept free in the data directory for deletes on a full disk: a few database pages
-/// and their log, with room to spare.
-const RESERVE_BYTES: u64 = 8 << 20;
 pub use invoke::{InvocationType, InvokeInput, InvokeOutput};
 
 /// Settings of a platform, filled in by the binary from flags.
@@ -62,35 +59,49 @@ pub use invoke::{InvocationType, InvokeInput, InvokeOutput};
 pub struct PlatformConfig {
     /// Region and account of every ARN.
     pub identity: Identity,
-    /// Root of all state.
-    pub data_dir: PathBuf,
     /// Executor tunables.
     pub executor: ExecutorConfig,
-    /// Size bound of each function's log group, in bytes.
-    pub log_group_max_bytes: u64,
     /// Concurrent executions of the whole server.
     pub concurrency_limit: u32,
     /// Asynchronous invocation.
     pub events: AsyncConfig,
 }
 
+impl PlatformConfig {
+    /// The server's default concurrency limit: one concurrent execution per 128 MB of this
+    /// machine's memory (Lambda's smallest function), between 10 and Lambda's default quota
+    /// of 1,000.
+    pub fn default_concurrency_limit() -> u32 {
+        (lamina_executor::host_memory_mb() / 128).clamp(10, 1000) as u32
+    }
+}
+
+/// What the platform is built from, opened by the composition root (the binary, or a test
+/// kit with in-memory parts).
+#[derive(Debug)]
+pub struct Parts {
+    /// Function, version, alias and layer records.
+    pub store: Arc<dyn FunctionStore>,
+    /// Packages and layers' contents.
+    pub code: CodeStore,
+    /// Function logs.
+    pub logs: Arc<LogStore>,
+    /// The durable queue of asynchronous events.
+    pub queue: Arc<dyn Queue>,
+    /// Starts execution environments.
+    pub launcher: Arc<dyn Launcher>,
+    /// The runtimes this host can run.
+    pub catalog: RuntimeCatalog,
+    /// Space kept so that deletes work on a full disk.
+    pub reserve: Arc<lamina_store::Reserve>,
+}
+
 /// Why the platform could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// The data directory could not be prepared.
-    #[error("data directory {path}: {source}")]
-    DataDir {
-        /// Path.
-        path: PathBuf,
-        /// Cause.
-        source: std::io::Error,
-    },
     /// The function store failed.
     #[error(transparent)]
     Store(#[from] lamina_store::StoreError),
-    /// The event queue could not be opened.
-    #[error("event queue: {0}")]
-    Queue(#[from] lamina_queue::QueueError),
 }
 
 /// The platform: cheap to clone, shared by every HTTP surface.
@@ -118,30 +129,20 @@ struct Inner {
 }
 
 impl Platform {
-    /// Opens the data directory, loads every function, and starts the executor. Must run
-    /// within a Tokio runtime.
-    pub async fn start(
-        config: PlatformConfig,
-        store: Arc<dyn FunctionStore>,
-        launcher: Arc<dyn Launcher>,
-    ) -> Result<Platform, StartError> {
-        let dir = |sub: &str| config.data_dir.join(sub);
-        let data_err = |path: PathBuf| move |source| StartError::DataDir { path, source };
-        let code = CodeStore::open(&dir("code")).map_err(data_err(dir("code")))?;
-        let logs = Arc::new(
-            LogStore::open(&dir("logs"), config.log_group_max_bytes)
-                .map_err(data_err(dir("logs")))?,
-        );
-        let catalog =
-            RuntimeCatalog::detect(&dir("runtimes")).map_err(data_err(dir("runtimes")))?;
+    /// Loads every function from `parts.store` and starts the executor and the background
+    /// tasks (log flushing, the event dispatcher, provisioned concurrency). Must run within a
+    /// Tokio runtime.
+    pub async fn start(config: PlatformConfig, parts: Parts) -> Result<Platform, StartError> {
+        let Parts {
+            store,
+            code,
+            logs,
+            queue,
+            launcher,
+            catalog,
+            reserve,
+        } = parts;
         let sink = Arc::new(logs::StoreSink(logs.clone()));
-        let queue = lamina_queue::EmbeddedQueue::open(
-            &dir("events.sqlite3"),
-            lamina_queue::Limits {
-                max_messages: config.events.max_events,
-                max_bytes: config.events.max_bytes,
-            },
-        )?;
         let executor = Executor::new(config.executor.clone(), launcher, catalog, sink);
         // A package whose removal waited for its last user is collected once it is free.
         let (freed_tx, freed_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
@@ -176,15 +177,6 @@ impl Platform {
             cache.insert(cached.config.name.clone(), Arc::new(cached));
         }
         let layers = store.layer_versions().await?;
-        let reserve_dir = config.data_dir.clone();
-        let reserve = tokio::task::spawn_blocking(move || {
-            Arc::new(lamina_store::Reserve::new(&reserve_dir, RESERVE_BYTES))
-        })
-        .await
-        .map_err(|e| StartError::DataDir {
-            path: config.data_dir.clone(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
         packages::sweep_unreferenced(&code, &executor, &cache, &layers, opt_trees).await;
         let flusher = Arc::downgrade(&logs);
         tokio::spawn(async move {
@@ -217,7 +209,7 @@ impl Platform {
                 reserve,
                 control: tokio::sync::Mutex::new(()),
 
-                events: events::Events::new(Arc::new(queue), config.events.clone()),
+                events: events::Events::new(queue, config.events.clone()),
             }),
         };
         for name in provisioned_at_start {
@@ -235,9 +227,18 @@ impl Platform {
         &self.inner.identity
     }
 
-    /// The executor (visibility, tests).
-    pub fn executor(&self) -> &Executor {
+    pub(crate) fn executor(&self) -> &Executor {
         &self.inner.executor
+    }
+
+    /// What isolation environments get, in one line.
+    pub fn isolation(&self) -> String {
+        self.inner.executor.isolation()
+    }
+
+    /// Live environments across all functions.
+    pub fn live_environments(&self) -> usize {
+        self.inner.executor.live_environments()
     }
 
     /// Runtimes this host can run.
@@ -257,8 +258,8 @@ impl Platform {
     /// Stops every environment (after the HTTP surfaces stopped taking requests) and writes
     /// buffered logs.
     pub async fn shutdown(&self, grace: Duration) {
-        // Queued events running now get the grace period to end; the rest stay queued.
-        self.stop_dispatcher(grace).await;
+        // Queued events running now get their drain time to end; the rest stay queued.
+        self.stop_dispatcher().await;
         self.inner.executor.shutdown(grace).await;
         self.inner.logs.flush();
     }

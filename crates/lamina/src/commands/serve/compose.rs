@@ -1,0 +1,158 @@
+//! The composition root: the one place that opens every part of a server (the data
+//! directory and its lock, the stores, the event queue, the runtime catalog, the launcher)
+//! and hands them to the platform.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use lamina_executor::{Launcher, ProcessLauncher, RuntimeCatalog, SandboxLauncher};
+use lamina_platform::{Parts, Platform, PlatformConfig};
+use lamina_store::{CodeStore, DataDirLock, LogStore, Reserve, SqliteStore};
+
+use super::args::{Args, Isolation};
+
+/// Space kept free in the data directory for deletes on a full disk: a few database pages
+/// and their log, with room to spare.
+const RESERVE_BYTES: u64 = 8 << 20;
+
+/// A composed server, before it listens.
+pub struct Server {
+    pub platform: Platform,
+    pub config: PlatformConfig,
+    pub data_dir: PathBuf,
+    /// Held until the server exits (or dies), past every other use of the data directory.
+    pub _lock: DataDirLock,
+    /// The process's descriptor limit, and the part of it functions' connections may use.
+    pub descriptors: usize,
+    pub function_descriptors: usize,
+    pub http: lamina_api::HttpLimits,
+}
+
+/// Opens every part of the server `args` describe and starts the platform on them.
+pub async fn compose(args: &Args) -> anyhow::Result<Server> {
+    let mut config = args.platform_config()?;
+    let data_dir = args
+        .server
+        .data_dir
+        .clone()
+        .unwrap_or_else(default_data_dir);
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    let lock = DataDirLock::acquire(&data_dir)?;
+    let dir = |sub: &str| data_dir.join(sub);
+    let store =
+        SqliteStore::open(&dir("functions.sqlite3")).context("opening the function store")?;
+    let code = CodeStore::open(&dir("code")).context("opening the code store")?;
+    let logs = LogStore::open(&dir("logs"), args.server.log_group_max_bytes.max(64 * 1024))
+        .context("opening the log store")?;
+    let catalog =
+        RuntimeCatalog::detect(&dir("runtimes")).context("installing the runtimes' bootstraps")?;
+    let queue =
+        lamina_queue::EmbeddedQueue::open(&dir("events.sqlite3"), args.events.queue_limits())
+            .context("opening the event queue")?;
+    let reserve_dir = data_dir.clone();
+    let reserve =
+        tokio::task::spawn_blocking(move || Reserve::new(&reserve_dir, RESERVE_BYTES)).await?;
+
+    let descriptors = raise_descriptor_limit();
+    let http = args.http.limits(descriptors);
+    // What the API does not reserve is split: half for functions' connections, half for
+    // environments' own descriptors (listeners, pipes, cgroup files), the stores and logs.
+    let function_descriptors = descriptors.saturating_sub(http.max_connections) / 2;
+    config.executor.function_connections =
+        lamina_runtime_api::ConnectionBudget::new(function_descriptors.max(64));
+
+    let launcher = launcher(args.server.isolation, &data_dir, args.server.sandbox_pool)?;
+    let parts = Parts {
+        store: Arc::new(store),
+        code,
+        logs: Arc::new(logs),
+        queue: Arc::new(queue),
+        launcher,
+        catalog,
+        reserve: Arc::new(reserve),
+    };
+    let platform = Platform::start(config.clone(), parts).await?;
+    Ok(Server {
+        platform,
+        config,
+        data_dir,
+        _lock: lock,
+        descriptors,
+        function_descriptors,
+        http,
+    })
+}
+
+fn launcher(
+    isolation: Isolation,
+    data_dir: &Path,
+    pool: usize,
+) -> anyhow::Result<Arc<dyn Launcher>> {
+    let root = nix::unistd::geteuid().is_root();
+    let sandbox = || -> anyhow::Result<Arc<dyn Launcher>> {
+        let exe = std::env::current_exe().context("locating the lamina binary")?;
+        Ok(Arc::new(
+            SandboxLauncher::new(&exe, data_dir, pool).context("preparing the sandbox")?,
+        ))
+    };
+    let userns = lamina_sandbox::doctor::user_namespaces_allowed();
+    match isolation {
+        Isolation::Sandbox | Isolation::Auto if root => sandbox(),
+        Isolation::Sandbox | Isolation::Auto if userns => {
+            eprintln!(
+                "lamina: WARNING: not running as root: sandboxes run in a user namespace without \
+                 cgroups, so memory is bounded by RLIMIT_DATA and processes and CPU are not \
+                 limited; run as root for full limits"
+            );
+            sandbox()
+        }
+        Isolation::Sandbox => anyhow::bail!(
+            "--isolation sandbox needs root or user namespaces, and this host allows neither"
+        ),
+        Isolation::Auto => {
+            eprintln!(
+                "lamina: WARNING: neither root nor user namespaces are available, so environments \
+                 are NOT isolated from each other or from this machine; run as root for \
+                 sandboxes, or pass --isolation none to silence this warning"
+            );
+            Ok(Arc::new(ProcessLauncher))
+        }
+        Isolation::None => Ok(Arc::new(ProcessLauncher)),
+    }
+}
+
+/// `/var/lib/lamina` for root (a system service; it is also the only host path a sandbox
+/// sees in its mount table besides generic system ones), else the user's data directory.
+fn default_data_dir() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/var/lib/lamina");
+    }
+    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(xdg).join("lamina");
+    }
+    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        Some(home) => PathBuf::from(home).join(".local/share/lamina"),
+        None => PathBuf::from(".lamina"),
+    }
+}
+
+/// Raises this process's descriptor limit to its hard limit (a server holds a descriptor
+/// per connection and several per environment; environments set their own, lower limit),
+/// and returns what it now is.
+fn raise_descriptor_limit() -> usize {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) => {
+            let now = if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+                hard
+            } else {
+                soft
+            };
+            // RLIM_INFINITY, or a very large limit: the budgets below need a number.
+            now.min(1 << 20) as usize
+        }
+        Err(_) => 1024,
+    }
+}
