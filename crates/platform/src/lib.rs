@@ -27,8 +27,9 @@
 //! [`LambdaError`]: lamina_model::LambdaError
 
 pub mod aliases;
+pub mod async_invoke;
 pub mod concurrency;
-pub mod events;
+mod control;
 pub mod functions;
 pub mod invoke;
 pub mod layers;
@@ -50,7 +51,7 @@ use lamina_model::{FunctionConfig, Identity};
 use lamina_queue::Queue;
 use lamina_store::{CodeStore, FunctionStore, LogStore};
 
-pub use events::AsyncConfig;
+pub use async_invoke::AsyncConfig;
 
 pub use invoke::{InvocationType, InvokeInput, InvokeOutput};
 
@@ -125,7 +126,7 @@ struct Inner {
     // Space set aside so that deletes work on a full disk.
     reserve: Arc<lamina_store::Reserve>,
 
-    events: events::Events,
+    events: async_invoke::Events,
 }
 
 impl Platform {
@@ -209,7 +210,7 @@ impl Platform {
                 reserve,
                 control: tokio::sync::Mutex::new(()),
 
-                events: events::Events::new(queue, config.events.clone()),
+                events: async_invoke::Events::new(queue, config.events.clone()),
             }),
         };
         for name in provisioned_at_start {

@@ -1,0 +1,264 @@
+//! The dispatcher: leases due events as the server's and each function's concurrency
+//! allow (an event waiting its turn is never a throttle), runs each on the synchronous
+//! invocation path, and settles it by the [`super::policy`].
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use lamina_model::FunctionRef;
+use lamina_queue::{Message, now_ms};
+
+use super::policy::{self, Attempt, History, Settlement};
+use super::{Attributes, Running};
+use crate::Platform;
+use crate::invoke::InvokeOutput;
+
+/// How an invocation of a queued event ended.
+enum Outcome {
+    Success(InvokeOutput),
+    FunctionError(InvokeOutput),
+    /// Throttled or a platform error: retried while the event is young enough.
+    Retryable(String),
+    /// Will never succeed (the function or qualifier is gone, reserved concurrency 0, ...).
+    Permanent(&'static str, String),
+}
+
+impl Platform {
+    /// Starts the dispatcher of queued events.
+    pub(crate) fn start_dispatcher(&self) {
+        let platform = self.clone();
+        tokio::spawn(async move { platform.dispatch().await });
+    }
+
+    async fn dispatch(self) {
+        let events = &self.inner.events;
+        loop {
+            if events.closing.load(Ordering::SeqCst) {
+                return;
+            }
+            let free = events
+                .config
+                .max_in_flight
+                .saturating_sub(events.in_flight.load(Ordering::SeqCst));
+            if free > 0 {
+                // Each event is taken with its concurrency slot, only if the function has
+                // room now: an event never counts as a throttle for waiting its turn.
+                let mut slots = std::collections::HashMap::new();
+                let mut taken = std::collections::HashMap::new();
+                let concurrency = self.inner.concurrency.clone();
+                let per_function = events.config.max_in_flight_per_function.max(1);
+                let mut take = |id: i64, queue: &str| {
+                    let mut running = events.running.lock().unwrap_or_else(|p| p.into_inner());
+                    let busy = running.get(queue).copied().unwrap_or(0);
+                    if busy >= per_function {
+                        return false;
+                    }
+                    let reserved = self.reservation(queue);
+                    if reserved != Some(0) {
+                        // (Reserved concurrency 0 goes straight to the failure path.)
+                        match concurrency.try_admit(queue, reserved) {
+                            Some(slot) => {
+                                slots.insert(id, slot);
+                            }
+                            None => return false,
+                        }
+                    }
+                    *running.entry(queue.to_string()).or_default() += 1;
+                    taken.insert(id, queue.to_string());
+                    true
+                };
+                let leased = events.queue.lease(free, &mut take).await;
+                if let Ok(leased) = &leased {
+                    // Taken but not returned (dropped meanwhile): not running after all.
+                    for m in leased {
+                        taken.remove(&m.id);
+                    }
+                    for queue in taken.values() {
+                        events.finished(queue);
+                    }
+                }
+                // Events left due wait for room: let the end of any invocation wake us.
+                let left = events
+                    .queue
+                    .next_due_ms()
+                    .is_some_and(|due| due <= now_ms());
+                concurrency.watched.store(left, Ordering::SeqCst);
+                match leased {
+                    Ok(leased) if !leased.is_empty() => {
+                        for message in leased {
+                            events.in_flight.fetch_add(1, Ordering::SeqCst);
+                            let platform = self.clone();
+                            let slot = slots.remove(&message.id);
+                            tokio::spawn(async move {
+                                let running = Running {
+                                    platform: platform.clone(),
+                                    queue: message.queue.clone(),
+                                };
+                                platform.handle(message, slot, running).await;
+                                let events = &platform.inner.events;
+                                if events.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+                                    events.drained.notify_waiters();
+                                }
+                                events.wake.notify_one();
+                            });
+                        }
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "could not lease events"),
+                }
+            }
+            let wait = events
+                .queue
+                .next_due_ms()
+                .map(|due| Duration::from_millis(due.saturating_sub(now_ms())))
+                .unwrap_or(Duration::from_secs(1))
+                .clamp(Duration::from_millis(1), Duration::from_secs(1));
+            tokio::select! {
+                _ = events.queue.changed() => {}
+                _ = events.wake.notified() => {}
+                _ = self.inner.concurrency.freed.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Runs one queued event (with the concurrency slot taken for it) and settles it.
+    async fn handle(
+        &self,
+        message: Message,
+        slot: Option<crate::concurrency::Admission>,
+        running: Running,
+    ) {
+        let attrs: Attributes = match serde_json::from_slice(&message.attributes) {
+            Ok(a) => a,
+            Err(e) => {
+                self.settle_failure(&message, None, "InvalidEvent", &e.to_string(), None)
+                    .await;
+                return;
+            }
+        };
+        let r = FunctionRef {
+            name: message.queue.clone(),
+            qualifier: attrs.qualifier.clone(),
+        };
+        let config = self.event_config(&r);
+        let events = &self.inner.events;
+        let started_ms = now_ms();
+        if policy::expired(message.enqueued_ms, started_ms, &config, &events.config) {
+            self.settle_failure(&message, Some(&attrs), "EventAgeExceeded", "", None)
+                .await;
+            return;
+        }
+        let outcome = self.attempt(&r, &message, &attrs, slot).await;
+        // The function may take its next event while this one is being settled.
+        drop(running);
+        if events.closing.load(Ordering::SeqCst) && !matches!(outcome, Outcome::Success(_)) {
+            // Interrupted by the shutdown: left queued, it runs again after a restart.
+            return;
+        }
+        let (attempt, ran, why) = match &outcome {
+            Outcome::Success(out) => (Attempt::Success, Some(out), String::new()),
+            Outcome::FunctionError(out) => (
+                Attempt::FunctionError,
+                Some(out),
+                String::from_utf8_lossy(&out.payload).into_owned(),
+            ),
+            Outcome::Retryable(why) => (Attempt::Retryable, None, why.clone()),
+            Outcome::Permanent(condition, why) => {
+                self.settle_failure(&message, Some(&attrs), condition, why, None)
+                    .await;
+                return;
+            }
+        };
+        let history = History {
+            enqueued_ms: message.enqueued_ms,
+            attempts: message.attempts,
+            started_ms,
+            now_ms: now_ms(),
+        };
+        let settled = match policy::settle(attempt, history, &config, &events.config) {
+            Settlement::Ack => {
+                if let (Some(dest), Some(out)) = (&config.on_success, ran) {
+                    let attempts = message.attempts + 1;
+                    let record = self.record(&r, &message, &attrs, "Success", attempts, Some(out));
+                    self.deliver(dest, record).await;
+                }
+                events.queue.ack(message.id).await
+            }
+            Settlement::RetryAt { due_ms, attempts } => {
+                if attempt == Attempt::Retryable {
+                    tracing::debug!(function = %r.name, %why, "event retried later");
+                }
+                events.queue.retry_later(message.id, due_ms, attempts).await
+            }
+            Settlement::Fail { condition } => {
+                // A function error counts this attempt; a throttle does not.
+                let ran = ran.map(|out| (out, message.attempts + 1));
+                self.settle_failure(&message, Some(&attrs), condition, &why, ran)
+                    .await;
+                Ok(())
+            }
+        };
+        if let Err(e) = settled {
+            tracing::error!(function = %r.name, error = %e, "could not settle an event; it will run again");
+        }
+    }
+
+    /// One invocation of a queued event.
+    async fn attempt(
+        &self,
+        r: &FunctionRef,
+        message: &Message,
+        attrs: &Attributes,
+        slot: Option<crate::concurrency::Admission>,
+    ) -> Outcome {
+        let cached = match self.resolve_with(r, lamina_model::random_unit) {
+            Ok(c) => c,
+            Err(e) => return Outcome::Permanent("ResourceNotFound", e.to_string()),
+        };
+        if self.reservation(&r.name) == Some(0) {
+            return Outcome::Permanent(
+                "ZeroReservedConcurrency",
+                "The function's reserved concurrency is 0.".into(),
+            );
+        }
+        // A slot taken when the event was leased; else (its function's reservation changed
+        // since) one taken now, which may be a throttle.
+        let slot = match slot {
+            Some(slot) => slot,
+            None => match self
+                .inner
+                .concurrency
+                .admit(&r.name, self.reservation(&r.name))
+            {
+                Ok(slot) => slot,
+                Err(e) => return Outcome::Retryable(format!("{}: {e}", e.error_type())),
+            },
+        };
+        let Some(version) = cached.version.clone() else {
+            return Outcome::Permanent("InvalidRuntime", cached.config.runtime.clone());
+        };
+        let payload = Bytes::from(message.body.clone());
+        match self
+            .run(
+                r,
+                slot,
+                version,
+                payload,
+                attrs.client_context.clone(),
+                false,
+                attrs.request_id.clone(),
+            )
+            .await
+        {
+            Ok(out) if out.function_error.is_none() => Outcome::Success(out),
+            Ok(out) => Outcome::FunctionError(out),
+            Err(e) if e.status() == 429 || e.status() >= 500 => {
+                Outcome::Retryable(format!("{}: {e}", e.error_type()))
+            }
+            Err(e) => Outcome::Permanent(e.error_type(), e.to_string()),
+        }
+    }
+}

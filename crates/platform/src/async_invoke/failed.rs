@@ -1,0 +1,78 @@
+//! Events that failed for good and went nowhere else: listed and replayed.
+
+use lamina_model::LambdaError;
+use lamina_queue::QueueError;
+use serde::{Deserialize, Serialize};
+
+use super::{Attributes, queue_error};
+use crate::Platform;
+
+/// A failed event, as `GET /_lamina/events/failed` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FailedEvent {
+    /// Id, for replay.
+    pub id: i64,
+    /// Function.
+    pub function_name: String,
+    /// Qualifier invoked, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qualifier: Option<String>,
+    /// The request id the event was accepted with.
+    pub request_id: String,
+    /// The event.
+    pub payload: String,
+    /// Times the function ran it.
+    pub attempts: u32,
+    /// Accepted at, epoch ms.
+    pub enqueued_at: u64,
+    /// Failed at, epoch ms.
+    pub failed_at: u64,
+    /// Why (the condition and the last error).
+    pub reason: String,
+}
+
+impl Platform {
+    /// The failed events of `name` (all functions with `None`).
+    pub async fn failed_events(&self, name: Option<&str>) -> Result<Vec<FailedEvent>, LambdaError> {
+        let failed = self
+            .inner
+            .events
+            .queue
+            .failed(name)
+            .await
+            .map_err(queue_error)?;
+        Ok(failed
+            .into_iter()
+            .map(|f| {
+                let attrs: Option<Attributes> = serde_json::from_slice(&f.message.attributes).ok();
+                FailedEvent {
+                    id: f.message.id,
+                    function_name: f.message.queue,
+                    qualifier: attrs.as_ref().and_then(|a| a.qualifier.clone()),
+                    request_id: attrs.map(|a| a.request_id).unwrap_or_default(),
+                    payload: String::from_utf8_lossy(&f.message.body).into_owned(),
+                    attempts: f.message.attempts,
+                    enqueued_at: f.message.enqueued_ms,
+                    failed_at: f.failed_ms,
+                    reason: f.reason,
+                }
+            })
+            .collect())
+    }
+
+    /// Puts a failed event back in its function's queue; returns its new id.
+    pub async fn replay_failed_event(&self, id: i64) -> Result<i64, LambdaError> {
+        self.inner
+            .events
+            .queue
+            .replay(id)
+            .await
+            .map_err(|e| match e {
+                QueueError::NotFound(id) => {
+                    LambdaError::ResourceNotFound(format!("No failed event {id}."))
+                }
+                other => queue_error(other),
+            })
+    }
+}

@@ -1,0 +1,130 @@
+//! PutFunctionEventInvokeConfig, UpdateFunctionEventInvokeConfig,
+//! GetFunctionEventInvokeConfig, ListFunctionEventInvokeConfigs and
+//! DeleteFunctionEventInvokeConfig: how asynchronous invocations of a function or qualifier
+//! are retried and where their results go.
+
+use lamina_model::event_invoke::{
+    EventInvokeConfig, EventInvokeConfigRequest, FunctionEventInvokeConfig,
+};
+use lamina_model::{FunctionRef, LambdaError};
+use lamina_queue::now_ms;
+
+use crate::Platform;
+use crate::paging::{page, page_size};
+
+impl Platform {
+    /// The qualifier a configuration call names (default `$LATEST`), checked to exist.
+    fn event_config_target(
+        &self,
+        name: &str,
+        qualifier: Option<&str>,
+    ) -> Result<(String, String), LambdaError> {
+        let r = FunctionRef::parse_with_qualifier(name, qualifier, self.identity())?;
+        self.resolve(&r)?;
+        Ok((r.name, r.qualifier.unwrap_or_else(|| "$LATEST".into())))
+    }
+
+    fn check_destination(&self, arn: &str) -> Result<(), LambdaError> {
+        let invalid = || {
+            LambdaError::InvalidParameterValue(format!(
+                "The destination ARN {arn} is invalid: Lamina delivers to functions of this \
+                 region and account (arn:aws:lambda:{}:{}:function:NAME).",
+                self.identity().region,
+                self.identity().account
+            ))
+        };
+        if !arn.starts_with("arn:") {
+            return Err(invalid());
+        }
+        FunctionRef::parse(arn, self.identity()).map_err(|_| invalid())?;
+        Ok(())
+    }
+
+    /// PutFunctionEventInvokeConfig (replace) or UpdateFunctionEventInvokeConfig (merge).
+    pub async fn put_event_invoke_config(
+        &self,
+        name: &str,
+        qualifier: Option<&str>,
+        req: EventInvokeConfigRequest,
+        merge: bool,
+    ) -> Result<FunctionEventInvokeConfig, LambdaError> {
+        let (function, qualifier) = self.event_config_target(name, qualifier)?;
+        let arn = self.identity().qualified_arn(&function, &qualifier);
+        let stored = self
+            .change_record(&function, |_, config| {
+                let base = match config.event_invoke.get(&qualifier) {
+                    Some(old) if merge => old.clone(),
+                    None if merge => return Err(no_event_config(&arn)),
+                    _ => EventInvokeConfig::default(),
+                };
+                let mut next = req.apply(base, |a| self.check_destination(a))?;
+                next.last_modified = now_ms() as f64 / 1000.0;
+                config.event_invoke.insert(qualifier.clone(), next.clone());
+                Ok(next)
+            })
+            .await?;
+        Ok(FunctionEventInvokeConfig::new(arn, &stored))
+    }
+
+    /// GetFunctionEventInvokeConfig.
+    pub fn get_event_invoke_config(
+        &self,
+        name: &str,
+        qualifier: Option<&str>,
+    ) -> Result<FunctionEventInvokeConfig, LambdaError> {
+        let (function, qualifier) = self.event_config_target(name, qualifier)?;
+        let arn = self.identity().qualified_arn(&function, &qualifier);
+        let entry = self.lookup(&function, None)?;
+        let config = entry
+            .config
+            .event_invoke
+            .get(&qualifier)
+            .ok_or_else(|| no_event_config(&arn))?;
+        Ok(FunctionEventInvokeConfig::new(arn, config))
+    }
+
+    /// ListFunctionEventInvokeConfigs.
+    pub fn list_event_invoke_configs(
+        &self,
+        name: &str,
+        marker: Option<&str>,
+        max_items: Option<&str>,
+    ) -> Result<(Vec<FunctionEventInvokeConfig>, Option<String>), LambdaError> {
+        let r = FunctionRef::parse(name, self.identity())?;
+        let max = page_size(max_items, 50)?;
+        let entry = self.lookup(&r.name, None)?;
+        let all: Vec<FunctionEventInvokeConfig> = entry
+            .config
+            .event_invoke
+            .iter()
+            .map(|(q, c)| {
+                FunctionEventInvokeConfig::new(self.identity().qualified_arn(&r.name, q), c)
+            })
+            .collect();
+        page(all, marker, max)
+    }
+
+    /// DeleteFunctionEventInvokeConfig.
+    pub async fn delete_event_invoke_config(
+        &self,
+        name: &str,
+        qualifier: Option<&str>,
+    ) -> Result<(), LambdaError> {
+        let (function, qualifier) = self.event_config_target(name, qualifier)?;
+        let arn = self.identity().qualified_arn(&function, &qualifier);
+        self.change_record(&function, |_, config| {
+            config
+                .event_invoke
+                .remove(&qualifier)
+                .map(|_| ())
+                .ok_or_else(|| no_event_config(&arn))
+        })
+        .await
+    }
+}
+
+fn no_event_config(arn: &str) -> LambdaError {
+    LambdaError::ResourceNotFound(format!(
+        "The function {arn} doesn't have an EventInvokeConfig"
+    ))
+}
