@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::function::CodeInfo;
+use crate::code::CodeInfo;
 use crate::{Identity, LambdaError};
 
 /// One published layer version as stored.

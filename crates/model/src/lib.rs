@@ -3,9 +3,14 @@
 //!
 //! Layout:
 //! - [`alias`]: aliases and their weighted routing.
+//! - [`code`]: the deployment package a function or layer version points at.
 //! - [`names`]: parsing `name`, `name:qualifier`, partial and full ARNs; building ARNs.
-//! - [`function`]: the stored function configuration and the wire shapes of the control plane.
+//! - [`function`]: the stored function configuration, its validation, and the wire shapes of
+//!   the control plane.
 //! - [`layer`]: layer versions and the layers a function uses.
+//! - [`event_invoke`]: asynchronous invocation's configuration (retries, age, destinations).
+//! - [`provisioned`]: provisioned concurrency's request and answer shapes.
+//! - [`status`]: what `lamina ps` reads (`/_lamina/status`).
 //! - [`limits`]: Lambda's documented quotas, in one place.
 //! - [`policy`]: a function's resource-based policy (AddPermission's statements).
 //! - [`runtime`]: managed and custom runtime identifiers.
@@ -15,6 +20,7 @@
 //! storage. Everything here is a value that can be checked in a unit test.
 
 pub mod alias;
+pub mod code;
 pub mod error;
 pub mod event_invoke;
 pub mod function;
