@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use lamina_model::LambdaError;
+use lamina_model::event_invoke::{FailedEventsResponse, ReplayedEvent};
 use lamina_model::function::{
     CreateFunctionRequest, FunctionCodeLocation, GetFunctionResponse, UpdateFunctionCodeRequest,
     UpdateFunctionConfigurationRequest,
@@ -582,7 +583,9 @@ async fn failed_events(State(p): State<Platform>, Query(q): Params) -> Result<Re
         .await?;
     Ok(json(
         StatusCode::OK,
-        serde_json::json!({ "FailedEvents": events }),
+        FailedEventsResponse {
+            failed_events: events,
+        },
     ))
 }
 
@@ -596,7 +599,7 @@ async fn replay_failed_event(
         )))
     })?;
     let new_id = p.replay_failed_event(id).await?;
-    Ok(json(StatusCode::OK, serde_json::json!({ "Id": new_id })))
+    Ok(json(StatusCode::OK, ReplayedEvent { id: new_id }))
 }
 
 async fn invoke_async(

@@ -4,6 +4,7 @@
 
 use base64::Engine;
 use bytes::Bytes;
+use lamina_model::event_invoke::{FailedEvent, FailedEventsResponse, ReplayedEvent};
 use lamina_model::function::{FunctionConfiguration, ListFunctionsResponse};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
@@ -274,7 +275,7 @@ impl Client {
     pub async fn failed_events(
         &self,
         function: Option<&str>,
-    ) -> Result<serde_json::Value, ClientError> {
+    ) -> Result<Vec<FailedEvent>, ClientError> {
         let path = match function {
             Some(f) => format!(
                 "/_lamina/events/failed?FunctionName={}",
@@ -283,7 +284,8 @@ impl Client {
             None => "/_lamina/events/failed".to_string(),
         };
         let req = self.http.get(self.url(&path));
-        self.json(self.send(req).await?).await
+        let answer: FailedEventsResponse = self.json(self.send(req).await?).await?;
+        Ok(answer.failed_events)
     }
 
     /// Puts a failed event back in its function's queue; returns its new id.
@@ -291,8 +293,8 @@ impl Client {
         let req = self
             .http
             .post(self.url(&format!("/_lamina/events/failed/{id}/replay")));
-        let v: serde_json::Value = self.json(self.send(req).await?).await?;
-        Ok(v["Id"].as_i64().unwrap_or_default())
+        let replayed: ReplayedEvent = self.json(self.send(req).await?).await?;
+        Ok(replayed.id)
     }
 
     /// DeleteFunction.

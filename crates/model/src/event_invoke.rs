@@ -1,6 +1,7 @@
 //! Asynchronous invocation's configuration per function and qualifier
 //! (Put/Update/Get/List/DeleteFunctionEventInvokeConfig), its wire shapes, and the
-//! invocation record Lambda sends to destinations.
+//! invocation record Lambda sends to destinations; events that failed for good, as
+//! Lamina lists and replays them.
 
 use serde::{Deserialize, Serialize};
 
@@ -160,6 +161,103 @@ impl FunctionEventInvokeConfig {
     }
 }
 
+/// The invocation record Lambda sends to a destination: what was asked, why it was sent,
+/// and (when the function ran) what it answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DestinationRecord {
+    /// Always `1.0`.
+    pub version: String,
+    /// When the record was made (`2019-11-24T21:52:47.333Z`).
+    pub timestamp: String,
+    /// The invocation.
+    pub request_context: RecordRequestContext,
+    /// The event, as JSON (a string when it was not JSON).
+    pub request_payload: serde_json::Value,
+    /// How the function answered, when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_context: Option<RecordResponseContext>,
+    /// What the function answered, when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_payload: Option<serde_json::Value>,
+}
+
+/// `requestContext` of a [`DestinationRecord`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordRequestContext {
+    /// The request id the event was accepted with.
+    pub request_id: String,
+    /// The function and qualifier invoked.
+    pub function_arn: String,
+    /// `Success`, `RetriesExhausted`, `EventAgeExceeded`, ...
+    pub condition: String,
+    /// Times the function ran the event.
+    pub approximate_invoke_count: u32,
+}
+
+/// `responseContext` of a [`DestinationRecord`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordResponseContext {
+    /// Always 200: the invocation itself succeeded.
+    pub status_code: u16,
+    /// The version that ran.
+    pub executed_version: String,
+    /// `Unhandled` when the function failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_error: Option<String>,
+}
+
+impl DestinationRecord {
+    /// Bytes as a record carries them: JSON where they are JSON, else a string.
+    pub fn payload(bytes: &[u8]) -> serde_json::Value {
+        serde_json::from_slice(bytes)
+            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(bytes).into()))
+    }
+}
+
+/// A failed event, as `GET /_lamina/events/failed` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FailedEvent {
+    /// Id, for replay.
+    pub id: i64,
+    /// Function.
+    pub function_name: String,
+    /// Qualifier invoked, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qualifier: Option<String>,
+    /// The request id the event was accepted with.
+    pub request_id: String,
+    /// The event.
+    pub payload: String,
+    /// Times the function ran it.
+    pub attempts: u32,
+    /// Accepted at, epoch ms.
+    pub enqueued_at: u64,
+    /// Failed at, epoch ms.
+    pub failed_at: u64,
+    /// Why (the condition and the last error).
+    pub reason: String,
+}
+
+/// `GET /_lamina/events/failed`'s answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FailedEventsResponse {
+    /// Oldest first.
+    pub failed_events: Vec<FailedEvent>,
+}
+
+/// `POST /_lamina/events/failed/{id}/replay`'s answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReplayedEvent {
+    /// The id of the event queued again.
+    pub id: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,5 +311,39 @@ mod tests {
             wire["DestinationConfig"]["OnFailure"]["Destination"],
             "arn:f"
         );
+    }
+
+    #[test]
+    fn destination_record_has_lambdas_shape() {
+        let record = DestinationRecord {
+            version: "1.0".into(),
+            timestamp: "2026-12-04T10:00:00.000Z".into(),
+            request_context: RecordRequestContext {
+                request_id: "r".into(),
+                function_arn: "arn:aws:lambda:us-east-1:000000000000:function:f:$LATEST".into(),
+                condition: "RetriesExhausted".into(),
+                approximate_invoke_count: 3,
+            },
+            request_payload: DestinationRecord::payload(br#"{"a":1}"#),
+            response_context: Some(RecordResponseContext {
+                status_code: 200,
+                executed_version: "$LATEST".into(),
+                function_error: Some("Unhandled".into()),
+            }),
+            response_payload: Some(DestinationRecord::payload(b"not json")),
+        };
+        let wire = serde_json::to_value(&record).unwrap();
+        assert_eq!(wire["requestContext"]["approximateInvokeCount"], 3);
+        assert_eq!(wire["requestPayload"]["a"], 1);
+        assert_eq!(wire["responseContext"]["statusCode"], 200);
+        assert_eq!(wire["responseContext"]["functionError"], "Unhandled");
+        assert_eq!(wire["responsePayload"], "not json");
+        let success = DestinationRecord {
+            response_context: None,
+            response_payload: None,
+            ..record
+        };
+        let wire = serde_json::to_value(&success).unwrap();
+        assert!(wire.get("responseContext").is_none() && wire.get("responsePayload").is_none());
     }
 }

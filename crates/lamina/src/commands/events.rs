@@ -45,29 +45,24 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             json,
             endpoint,
         } => {
-            let v = endpoint.client().failed_events(name.as_deref()).await?;
+            let failed = endpoint.client().failed_events(name.as_deref()).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&v["FailedEvents"])?);
+                println!("{}", serde_json::to_string_pretty(&failed)?);
                 return Ok(ExitCode::SUCCESS);
             }
             println!(
                 "{:>8}  {:<28} {:>8}  {:<24}  REASON / PAYLOAD",
                 "ID", "FUNCTION", "ATTEMPTS", "FAILED AT"
             );
-            for e in v["FailedEvents"].as_array().into_iter().flatten() {
-                let at =
-                    chrono::DateTime::from_timestamp_millis(e["FailedAt"].as_i64().unwrap_or(0))
-                        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-                        .unwrap_or_default();
+            for e in &failed {
+                let at = chrono::DateTime::from_timestamp_millis(e.failed_at as i64)
+                    .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+                    .unwrap_or_default();
                 println!(
                     "{:>8}  {:<28} {:>8}  {:<24}  {}",
-                    e["Id"],
-                    e["FunctionName"].as_str().unwrap_or_default(),
-                    e["Attempts"],
-                    at,
-                    e["Reason"].as_str().unwrap_or_default()
+                    e.id, e.function_name, e.attempts, at, e.reason
                 );
-                println!("{:>8}  {}", "", e["Payload"].as_str().unwrap_or_default());
+                println!("{:>8}  {}", "", e.payload);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -75,14 +70,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let client = endpoint.client();
             let mut ids = ids;
             if let Some(name) = &all {
-                let v = client.failed_events(Some(name)).await?;
-                ids.extend(
-                    v["FailedEvents"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|e| e["Id"].as_i64()),
-                );
+                let failed = client.failed_events(Some(name)).await?;
+                ids.extend(failed.iter().map(|e| e.id));
             }
             if ids.is_empty() {
                 anyhow::bail!("give the ids of failed events, or --all NAME");

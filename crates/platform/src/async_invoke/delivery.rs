@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 use lamina_model::FunctionRef;
+use lamina_model::event_invoke::{DestinationRecord, RecordRequestContext, RecordResponseContext};
 use lamina_queue::Message;
 
 use super::Attributes;
@@ -34,13 +35,13 @@ impl Platform {
             (Some(dest), Some(attrs), _) => {
                 let count = ran.map_or(message.attempts, |(_, n)| n);
                 let record = self.record(&r, message, attrs, condition, count, ran.map(|(o, _)| o));
-                self.deliver(dest, record).await
+                self.deliver(dest, record_bytes(&record)).await
             }
             // A dead-letter target gets the event alone, as Lambda's dead-letter queue does.
             (None, _, Some(target)) => {
                 let event =
                     serde_json::from_slice(&message.body).unwrap_or(serde_json::Value::Null);
-                self.deliver(&target, event).await
+                self.deliver(&target, Bytes::from(event.to_string())).await
             }
             _ => false,
         };
@@ -61,7 +62,7 @@ impl Platform {
     }
 
     /// Queues `record` for the destination function `arn`; false if it cannot be.
-    pub(super) async fn deliver(&self, arn: &str, record: serde_json::Value) -> bool {
+    pub(super) async fn deliver(&self, arn: &str, payload: Bytes) -> bool {
         let Ok(target) = FunctionRef::parse(arn, self.identity()) else {
             return false;
         };
@@ -69,7 +70,6 @@ impl Platform {
             tracing::warn!(destination = %arn, "destination function not found");
             return false;
         }
-        let payload = Bytes::from(record.to_string());
         let request_id = lamina_model::new_id();
         match self
             .enqueue_event(&target, &payload, None, &request_id)
@@ -92,36 +92,35 @@ impl Platform {
         condition: &str,
         invoke_count: u32,
         out: Option<&InvokeOutput>,
-    ) -> serde_json::Value {
-        let as_json = |b: &[u8]| {
-            serde_json::from_slice::<serde_json::Value>(b)
-                .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(b).into()))
-        };
-        let mut record = serde_json::json!({
-            "version": "1.0",
-            "timestamp": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-            "requestContext": {
-                "requestId": attrs.request_id,
-                "functionArn": self.identity().qualified_arn(
-                    &r.name,
-                    r.qualifier.as_deref().unwrap_or("$LATEST"),
-                ),
-                "condition": condition,
-                "approximateInvokeCount": invoke_count,
+    ) -> DestinationRecord {
+        DestinationRecord {
+            version: "1.0".into(),
+            timestamp: chrono::Utc::now()
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string(),
+            request_context: RecordRequestContext {
+                request_id: attrs.request_id.clone(),
+                function_arn: self
+                    .identity()
+                    .qualified_arn(&r.name, r.qualifier.as_deref().unwrap_or("$LATEST")),
+                condition: condition.to_string(),
+                approximate_invoke_count: invoke_count,
             },
-            "requestPayload": as_json(&message.body),
-        });
-        if let Some(out) = out {
-            let mut context = serde_json::json!({
-                "statusCode": 200,
-                "executedVersion": out.executed_version.clone().unwrap_or_else(|| "$LATEST".into()),
-            });
-            if let Some(fe) = out.function_error {
-                context["functionError"] = fe.into();
-            }
-            record["responseContext"] = context;
-            record["responsePayload"] = as_json(&out.payload);
+            request_payload: DestinationRecord::payload(&message.body),
+            response_context: out.map(|out| RecordResponseContext {
+                status_code: 200,
+                executed_version: out
+                    .executed_version
+                    .clone()
+                    .unwrap_or_else(|| "$LATEST".into()),
+                function_error: out.function_error.map(String::from),
+            }),
+            response_payload: out.map(|out| DestinationRecord::payload(&out.payload)),
         }
-        record
     }
+}
+
+/// A record as the destination receives it.
+pub(super) fn record_bytes(record: &DestinationRecord) -> Bytes {
+    Bytes::from(serde_json::to_vec(record).unwrap_or_default())
 }

@@ -183,7 +183,8 @@ impl Platform {
                 if let (Some(dest), Some(out)) = (&config.on_success, ran) {
                     let attempts = message.attempts + 1;
                     let record = self.record(&r, &message, &attrs, "Success", attempts, Some(out));
-                    self.deliver(dest, record).await;
+                    self.deliver(dest, super::delivery::record_bytes(&record))
+                        .await;
                 }
                 events.queue.ack(message.id).await
             }

@@ -1,36 +1,11 @@
 //! Events that failed for good and went nowhere else: listed and replayed.
 
 use lamina_model::LambdaError;
+use lamina_model::event_invoke::FailedEvent;
 use lamina_queue::QueueError;
-use serde::{Deserialize, Serialize};
 
 use super::{Attributes, queue_error};
 use crate::Platform;
-
-/// A failed event, as `GET /_lamina/events/failed` lists it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct FailedEvent {
-    /// Id, for replay.
-    pub id: i64,
-    /// Function.
-    pub function_name: String,
-    /// Qualifier invoked, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub qualifier: Option<String>,
-    /// The request id the event was accepted with.
-    pub request_id: String,
-    /// The event.
-    pub payload: String,
-    /// Times the function ran it.
-    pub attempts: u32,
-    /// Accepted at, epoch ms.
-    pub enqueued_at: u64,
-    /// Failed at, epoch ms.
-    pub failed_at: u64,
-    /// Why (the condition and the last error).
-    pub reason: String,
-}
 
 impl Platform {
     /// The failed events of `name` (all functions with `None`).
