@@ -447,6 +447,7 @@ impl FunctionStore for SqliteStore {
 mod tests {
     use super::*;
     use lamina_model::function::{CodeInfo, CreateFunctionRequest};
+    use lamina_model::layer::LayerVersion;
 
     fn config(name: &str, code: &str) -> FunctionConfig {
         let req: CreateFunctionRequest = serde_json::from_value(serde_json::json!({
@@ -463,11 +464,8 @@ mod tests {
         FunctionConfig::from_create(&req, code, "t".into()).unwrap()
     }
 
-    #[tokio::test]
-    async fn create_get_list_update_delete_and_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db.sqlite");
-        let store = SqliteStore::open(&path).unwrap();
+    /// The contract every store keeps: create, get, list, update, delete.
+    async fn records(store: &dyn FunctionStore) {
         for n in ["b", "a", "c"] {
             store.create(&config(n, "code1")).await.unwrap();
         }
@@ -494,9 +492,6 @@ mod tests {
             Err(StoreError::RevisionMismatch { .. })
         ));
         assert!(store.code_in_use("code2").await.unwrap());
-
-        drop(store);
-        let store = SqliteStore::open(&path).unwrap();
         assert_eq!(store.get("a").await.unwrap().unwrap().revision_id, "r2");
         assert_eq!(store.delete("a").await.unwrap().name, "a");
         assert!(!store.code_in_use("code2").await.unwrap());
@@ -507,11 +502,9 @@ mod tests {
         assert_eq!(store.all().await.unwrap().len(), 2);
     }
 
-    #[tokio::test]
-    async fn versions_are_published_atomically_listed_and_deleted() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("db.sqlite")).unwrap();
-        let latest = config("f", "code1");
+    /// The contract every store keeps: versions are published atomically, listed and deleted.
+    async fn versions(store: &dyn FunctionStore) {
+        let latest = config("f", "version-code1");
         store.create(&latest).await.unwrap();
         let mut v1 = latest.clone();
         v1.version = "1".into();
@@ -534,12 +527,12 @@ mod tests {
         assert_eq!(store.get("f").await.unwrap().unwrap().last_version, 1);
         // A version keeps its package in use after $LATEST moves on.
         let mut moved = next.clone();
-        moved.code.id = "code2".into();
+        moved.code.id = "version-code2".into();
         moved.revision_id = "r9".into();
         store.update(&moved, &next.revision_id).await.unwrap();
-        assert!(store.code_in_use("code1").await.unwrap());
+        assert!(store.code_in_use("version-code1").await.unwrap());
         assert_eq!(store.delete_version("f", 1).await.unwrap().version, "1");
-        assert!(!store.code_in_use("code1").await.unwrap());
+        assert!(!store.code_in_use("version-code1").await.unwrap());
         assert!(matches!(
             store.delete_version("f", 1).await,
             Err(StoreError::NotFound(_))
@@ -548,5 +541,80 @@ mod tests {
         store.publish(&moved, "r9", &v2).await.unwrap();
         store.delete("f").await.unwrap();
         assert!(store.versions("f").await.unwrap().is_empty());
+    }
+
+    /// The contract every store keeps: layer versions are numbered one past the highest ever.
+    async fn layers(store: &dyn FunctionStore) {
+        let code = |id: &str| CodeInfo {
+            id: id.into(),
+            sha256: "x".into(),
+            size: 1,
+            unzipped_size: 1,
+        };
+        let layer = |name: &str| LayerVersion {
+            name: name.into(),
+            version: 0,
+            description: String::new(),
+            compatible_runtimes: vec![],
+            compatible_architectures: vec![],
+            license_info: None,
+            code: code("layer-code"),
+            created_date: String::new(),
+        };
+        assert_eq!(store.publish_layer(&layer("l")).await.unwrap().version, 1);
+        assert_eq!(store.publish_layer(&layer("l")).await.unwrap().version, 2);
+        assert_eq!(store.publish_layer(&layer("k")).await.unwrap().version, 1);
+        assert!(store.code_in_use("layer-code").await.unwrap());
+        assert_eq!(
+            store
+                .delete_layer_version("l", 2)
+                .await
+                .unwrap()
+                .unwrap()
+                .version,
+            2
+        );
+        assert!(store.delete_layer_version("l", 2).await.unwrap().is_none());
+        // A deleted number is never given again.
+        assert_eq!(store.publish_layer(&layer("l")).await.unwrap().version, 3);
+        let all: Vec<(String, u64)> = store
+            .layer_versions()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|l| (l.name, l.version))
+            .collect();
+        assert_eq!(all, [("k".into(), 1), ("l".into(), 1), ("l".into(), 3)]);
+        assert!(store.layer_version("l", 1).await.unwrap().is_some());
+        assert!(store.layer_version("l", 2).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn the_sqlite_store_keeps_the_contract_and_its_records_across_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let store = SqliteStore::open(&path).unwrap();
+        records(&store).await;
+        versions(&store).await;
+        layers(&store).await;
+        drop(store);
+        let store = SqliteStore::open(&path).unwrap();
+        let names: Vec<String> = store
+            .all()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(names, ["b", "c"]);
+        assert_eq!(store.layer_versions().await.unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn the_memory_store_keeps_the_same_contract() {
+        let store = crate::MemoryStore::new();
+        records(&store).await;
+        versions(&store).await;
+        layers(&store).await;
     }
 }

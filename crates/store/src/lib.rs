@@ -3,6 +3,7 @@
 //! Layout:
 //! - [`functions`]: the [`FunctionStore`] trait, the one seam between the platform and any
 //!   database, and [`SqliteStore`], the embedded default in the data directory.
+//! - [`memory`]: [`MemoryStore`], the same contract in memory (tests, throw-away servers).
 //! - [`code`]: [`CodeStore`], deployment packages stored once per content hash, each kept as
 //!   the original zip and as an extracted tree ready to run.
 //! - [`logs`]: [`LogStore`], function logs as one file per log stream, bounded per group.
@@ -20,6 +21,7 @@ pub mod functions;
 pub mod lease;
 pub mod lock;
 pub mod logs;
+pub mod memory;
 pub mod package;
 pub mod reserve;
 
@@ -28,5 +30,6 @@ pub use functions::{FunctionStore, SqliteStore, StoreError};
 pub use lease::{Lease, Leases};
 pub use lock::{DataDirLock, LockError};
 pub use logs::{LogQuery, LogStore, StoredEvent};
+pub use memory::MemoryStore;
 pub use package::PackageError;
 pub use reserve::Reserve;
