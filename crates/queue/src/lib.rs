@@ -10,12 +10,17 @@
 //! leases are not stored, so after a crash every message not acknowledged is due again:
 //! delivery is at least once.
 //!
+//! [`MemoryQueue`] keeps the same contract in memory, for tests and throw-away servers.
+//!
 //! The queue is bounded by a number of messages and of bytes; an enqueue beyond them fails
 //! with [`QueueError::Full`] rather than growing without end.
 
+mod due;
 mod embedded;
+mod memory;
 
 pub use embedded::EmbeddedQueue;
+pub use memory::MemoryQueue;
 
 /// A message's id, unique within a queue store.
 pub type MessageId = i64;
@@ -172,4 +177,123 @@ pub fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// The behaviour every [`Queue`] keeps, run against each implementation by its tests.
+#[cfg(test)]
+pub(crate) mod contract {
+    use super::*;
+
+    pub(crate) fn limits() -> Limits {
+        Limits {
+            max_messages: 1000,
+            max_bytes: 1 << 20,
+        }
+    }
+
+    pub(crate) fn tight() -> Limits {
+        Limits {
+            max_messages: 2,
+            max_bytes: 100,
+        }
+    }
+
+    fn msg(queue: &str, body: &str, due_ms: u64) -> NewMessage {
+        NewMessage {
+            queue: queue.into(),
+            body: body.as_bytes().to_vec(),
+            attributes: b"{}".to_vec(),
+            due_ms,
+        }
+    }
+
+    /// Enqueue, lease, ack, retry, dead-letter, replay, and consumers' room.
+    pub(crate) async fn deliveries(q: &dyn Queue) {
+        let a = q.enqueue(msg("f", "a", 0)).await.unwrap();
+        let b = q.enqueue(msg("f", "b", 0)).await.unwrap();
+        let later = q
+            .enqueue(msg("f", "later", now_ms() + 60_000))
+            .await
+            .unwrap();
+        assert!(a < b && b < later);
+        let leased = q.lease(10, &mut |_, _| true).await.unwrap();
+        assert_eq!(
+            leased.iter().map(|m| m.body.as_slice()).collect::<Vec<_>>(),
+            [b"a".as_slice(), b"b"]
+        );
+        assert!(
+            q.lease(10, &mut |_, _| true).await.unwrap().is_empty(),
+            "leased ones are not leased again"
+        );
+        assert_eq!(q.stats().leased, 2);
+        assert_eq!(q.stats().delayed, 1);
+        q.ack(a).await.unwrap();
+        q.retry_later(b, 0, 1).await.unwrap();
+        let again = q.lease(10, &mut |_, _| true).await.unwrap();
+        assert_eq!((again.len(), again[0].id, again[0].attempts), (1, b, 1));
+        q.dead_letter(b, 2, "RetriesExhausted").await.unwrap();
+        let failed = q.failed(Some("f")).await.unwrap();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].message.attempts, 2);
+        assert_eq!(
+            (failed[0].message.id, failed[0].reason.as_str()),
+            (b, "RetriesExhausted")
+        );
+        assert_eq!(q.stats().failed, 1);
+        let replayed = q.replay(b).await.unwrap();
+        assert!(replayed > later);
+        let r = q.lease(10, &mut |_, _| true).await.unwrap();
+        assert_eq!(
+            (r[0].id, r[0].body.as_slice(), r[0].attempts),
+            (replayed, b"b".as_slice(), 0)
+        );
+        assert!(matches!(q.ack(9999).await, Err(QueueError::NotFound(9999))));
+        // A consumer takes only what it has room for; the rest stays due, in order.
+        q.ack(replayed).await.unwrap();
+        for (queue, body) in [("f", "f1"), ("g", "g1"), ("f", "f2")] {
+            q.enqueue(msg(queue, body, 0)).await.unwrap();
+        }
+        let only_g = q.lease(10, &mut |_, queue| queue == "g").await.unwrap();
+        assert_eq!(
+            only_g.iter().map(|m| m.body.as_slice()).collect::<Vec<_>>(),
+            [b"g1".as_slice()]
+        );
+        let mut room = 1;
+        let one_f = q
+            .lease(10, &mut |_, _| {
+                room -= 1;
+                room >= 0
+            })
+            .await
+            .unwrap();
+        assert_eq!(one_f[0].body, b"f1");
+        assert_eq!(q.stats().ready, 1);
+        assert!(q.failed(None).await.unwrap().is_empty());
+    }
+
+    /// The bounds (two messages, 100 bytes) are enforced and reported.
+    pub(crate) async fn bounds(q: &dyn Queue) {
+        q.enqueue(msg("f", "x", 0)).await.unwrap();
+        let big = "y".repeat(200);
+        assert!(matches!(
+            q.enqueue(msg("f", &big, 0)).await,
+            Err(QueueError::Full { max_bytes: 100, .. })
+        ));
+        q.enqueue(msg("f", "z", 0)).await.unwrap();
+        assert!(matches!(
+            q.enqueue(msg("f", "w", 0)).await,
+            Err(QueueError::Full { messages: 2, .. })
+        ));
+        let s = q.stats();
+        assert_eq!((s.ready, s.refused, s.max_messages), (2, 2, 2));
+        q.purge("f").await.unwrap();
+        assert_eq!(q.stats().ready, 0);
+        q.enqueue(msg("f", "again", 0)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_memory_queue_keeps_the_contract() {
+        deliveries(&MemoryQueue::new(limits())).await;
+        bounds(&MemoryQueue::new(tight())).await;
+    }
 }
