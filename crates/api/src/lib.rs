@@ -1,10 +1,13 @@
 //! Lamina's HTTP surfaces.
 //!
 //! Layout:
-//! - [`lambda`]: the AWS Lambda REST API (rest-json, the paths botocore uses), including
-//!   Invoke.
-//! - [`logs`]: the subset of the CloudWatch Logs API (JSON 1.1, `X-Amz-Target`) that reads
-//!   function logs, so `aws logs tail /aws/lambda/NAME` works against the same endpoint.
+//! - [`services`]: one module per service on the endpoint, and how a request finds its
+//!   service (paths for REST services, `X-Amz-Target` for JSON-protocol ones):
+//!   - `services::lambda`: the AWS Lambda REST API (rest-json, the paths botocore uses),
+//!     including Invoke;
+//!   - `services::logs`: the subset of the CloudWatch Logs API (JSON 1.1) that reads function
+//!     logs, so `aws logs tail /aws/lambda/NAME` works against the same endpoint;
+//!   - `services::lamina`: Lamina's own `/_lamina/` routes (health, status, failed events).
 //! - [`error`]: Lambda's error shape on the wire.
 //! - `server`: the HTTP/1.1 front door: the connection cap, client timeouts, graceful
 //!   shutdown, and Lambda's shape for the errors hyper answers itself.
@@ -15,9 +18,8 @@
 
 mod conn;
 pub mod error;
-pub mod lambda;
-pub mod logs;
 mod server;
+pub mod services;
 
 pub use server::HttpLimits;
 
@@ -29,8 +31,7 @@ use lamina_platform::Platform;
 
 /// The whole HTTP surface of one server.
 pub fn router(platform: Platform) -> Router {
-    lambda::routes()
-        .merge(logs::routes())
+    services::routes()
         .fallback(error::unknown_operation)
         .method_not_allowed_fallback(error::unknown_operation)
         .layer(axum::middleware::from_fn(server::request_id))

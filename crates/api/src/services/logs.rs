@@ -1,20 +1,15 @@
 //! The CloudWatch Logs subset (JSON 1.1 protocol: `POST /` with
 //! `X-Amz-Target: Logs_20140328.<Operation>`) that reads function logs.
 
-use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use lamina_model::LambdaError;
 use lamina_platform::Platform;
 use serde::de::DeserializeOwned;
 
-/// `POST /`.
-pub fn routes() -> Router<Platform> {
-    Router::new().route("/", post(dispatch))
-}
+/// The `X-Amz-Target` prefix of CloudWatch Logs' operations.
+pub(super) const TARGET_PREFIX: &str = "Logs_20140328.";
 
 /// An error in the CloudWatch Logs JSON 1.1 shape (`__type` and `message`).
 #[derive(Debug)]
@@ -67,7 +62,8 @@ fn parse<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, LogsError> {
     })
 }
 
-async fn dispatch(State(p): State<Platform>, headers: HeaderMap, body: Body) -> Response {
+/// One CloudWatch Logs request (its `X-Amz-Target` starts with [`TARGET_PREFIX`]).
+pub(super) async fn serve(p: Platform, headers: HeaderMap, body: Body) -> Response {
     match handle(&p, &headers, body).await {
         Ok(v) => {
             let mut resp = (StatusCode::OK, axum::Json(v)).into_response();
@@ -97,7 +93,7 @@ async fn handle(
             error_type: "InvalidParameterException",
             message: e.0.to_string(),
         })?;
-    match target.strip_prefix("Logs_20140328.") {
+    match target.strip_prefix(TARGET_PREFIX) {
         Some("FilterLogEvents") => {
             let events = p.filter_log_events(parse(&bytes)?)?;
             Ok(serde_json::to_value(events).unwrap_or_default())

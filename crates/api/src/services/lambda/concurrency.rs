@@ -1,0 +1,152 @@
+//! How a function scales and runs asynchronously: reserved concurrency
+//! (Put/Get/DeleteFunctionConcurrency), provisioned concurrency
+//! (Put/Get/DeleteProvisionedConcurrencyConfig) and asynchronous invocation's configuration
+//! (Put/Update/Get/List/DeleteFunctionEventInvokeConfig).
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use lamina_platform::Platform;
+
+use super::{Name, Params, json, listing, no_content, read_json};
+use crate::error::ApiError;
+
+pub(super) async fn put_function_concurrency(
+    State(p): State<Platform>,
+    Name(name): Name,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let req: lamina_platform::concurrency::FunctionConcurrency =
+        read_json(body, 64 * 1024, "PutFunctionConcurrency").await?;
+    Ok(json(
+        StatusCode::OK,
+        p.put_function_concurrency(&name, req).await?,
+    ))
+}
+
+pub(super) async fn get_function_concurrency(
+    State(p): State<Platform>,
+    Name(name): Name,
+) -> Result<Response, ApiError> {
+    Ok(json(StatusCode::OK, p.get_function_concurrency(&name)?))
+}
+
+pub(super) async fn delete_function_concurrency(
+    State(p): State<Platform>,
+    Name(name): Name,
+) -> Result<Response, ApiError> {
+    p.delete_function_concurrency(&name).await?;
+    Ok(no_content())
+}
+
+pub(super) async fn put_provisioned_concurrency(
+    State(p): State<Platform>,
+    Name(name): Name,
+    Query(q): Params,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let req: lamina_model::provisioned::PutProvisionedConcurrencyRequest =
+        read_json(body, 64 * 1024, "PutProvisionedConcurrencyConfig").await?;
+    let qualifier = q.get("Qualifier").map(String::as_str);
+    Ok(json(
+        StatusCode::ACCEPTED,
+        p.put_provisioned_concurrency(&name, qualifier, req).await?,
+    ))
+}
+
+/// GetProvisionedConcurrencyConfig, or ListProvisionedConcurrencyConfigs with `?List=ALL`.
+pub(super) async fn get_provisioned_concurrency(
+    State(p): State<Platform>,
+    Name(name): Name,
+    Query(q): Params,
+) -> Result<Response, ApiError> {
+    let get = |k: &str| q.get(k).map(String::as_str);
+    if get("List") == Some("ALL") {
+        let (items, next) =
+            p.list_provisioned_concurrency(&name, get("Marker"), get("MaxItems"))?;
+        return Ok(listing("ProvisionedConcurrencyConfigs", items, next));
+    }
+    Ok(json(
+        StatusCode::OK,
+        p.get_provisioned_concurrency(&name, get("Qualifier"))?,
+    ))
+}
+
+pub(super) async fn delete_provisioned_concurrency(
+    State(p): State<Platform>,
+    Name(name): Name,
+    Query(q): Params,
+) -> Result<Response, ApiError> {
+    p.delete_provisioned_concurrency(&name, q.get("Qualifier").map(String::as_str))
+        .await?;
+    Ok(no_content())
+}
+
+pub(super) async fn event_invoke_config_body(
+    body: Body,
+    operation: &str,
+) -> Result<lamina_model::event_invoke::EventInvokeConfigRequest, ApiError> {
+    read_json(body, 64 * 1024, operation).await
+}
+
+pub(super) async fn put_event_invoke_config(
+    State(p): State<Platform>,
+    Name(name): Name,
+    Query(q): Params,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let req = event_invoke_config_body(body, "PutFunctionEventInvokeConfig").await?;
+    let qualifier = q.get("Qualifier").map(String::as_str);
+    Ok(json(
+        StatusCode::OK,
+        p.put_event_invoke_config(&name, qualifier, req, false)
+            .await?,
+    ))
+}
+
+pub(super) async fn update_event_invoke_config(
+    State(p): State<Platform>,
+    Name(name): Name,
+    Query(q): Params,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let req = event_invoke_config_body(body, "UpdateFunctionEventInvokeConfig").await?;
+    let qualifier = q.get("Qualifier").map(String::as_str);
+    Ok(json(
+        StatusCode::OK,
+        p.put_event_invoke_config(&name, qualifier, req, true)
+            .await?,
+    ))
+}
+
+pub(super) async fn get_event_invoke_config(
+    State(p): State<Platform>,
+    Name(name): Name,
+    Query(q): Params,
+) -> Result<Response, ApiError> {
+    Ok(json(
+        StatusCode::OK,
+        p.get_event_invoke_config(&name, q.get("Qualifier").map(String::as_str))?,
+    ))
+}
+
+pub(super) async fn list_event_invoke_configs(
+    State(p): State<Platform>,
+    Name(name): Name,
+    Query(q): Params,
+) -> Result<Response, ApiError> {
+    let get = |k: &str| q.get(k).map(String::as_str);
+    let (items, next) = p.list_event_invoke_configs(&name, get("Marker"), get("MaxItems"))?;
+    Ok(listing("FunctionEventInvokeConfigs", items, next))
+}
+
+pub(super) async fn delete_event_invoke_config(
+    State(p): State<Platform>,
+    Name(name): Name,
+    Query(q): Params,
+) -> Result<Response, ApiError> {
+    p.delete_event_invoke_config(&name, q.get("Qualifier").map(String::as_str))
+        .await?;
+    Ok(no_content())
+}

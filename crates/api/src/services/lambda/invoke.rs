@@ -1,0 +1,89 @@
+//! Invoke (RequestResponse, Event, DryRun) and the deprecated InvokeAsync.
+
+use axum::http::HeaderValue;
+use lamina_model::limits::SYNC_PAYLOAD_MAX_BYTES;
+use lamina_platform::{InvocationType, InvokeInput};
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use lamina_model::LambdaError;
+use lamina_platform::Platform;
+
+use super::{Name, Params, enum_header, header, json};
+use crate::error::{ApiError, read_body};
+
+pub(super) async fn invoke(
+    State(p): State<Platform>,
+    Name(name): Name,
+    Query(q): Params,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    // Read one byte past the limit so that an oversized payload is told apart from one
+    // exactly at the limit.
+    let payload = read_body(body, SYNC_PAYLOAD_MAX_BYTES + 1, "InvokeFunction")
+        .await
+        .map_err(|e| match e.0 {
+            LambdaError::RequestTooLarge(_) => ApiError(LambdaError::RequestTooLarge(format!(
+                "Request must be smaller than {SYNC_PAYLOAD_MAX_BYTES} bytes for the InvokeFunction operation"
+            ))),
+            _ => e,
+        })?;
+    let input = InvokeInput {
+        function_name: name,
+        qualifier: q.get("Qualifier").cloned(),
+        invocation_type: InvocationType::parse(
+            enum_header(&headers, "x-amz-invocation-type").as_deref(),
+        )?,
+        log_type: enum_header(&headers, "x-amz-log-type"),
+        client_context: header(&headers, "x-amz-client-context"),
+        payload,
+    };
+    let out = p.invoke(input).await?;
+    let status = StatusCode::from_u16(out.status).unwrap_or(StatusCode::OK);
+    let mut resp = Response::new(Body::from(out.payload));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert("content-type", HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(&out.request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    if let Some(fe) = out.function_error {
+        h.insert("x-amz-function-error", HeaderValue::from_static(fe));
+    }
+    if let Some(v) = out
+        .executed_version
+        .and_then(|v| HeaderValue::from_str(&v).ok())
+    {
+        h.insert("x-amz-executed-version", v);
+    }
+    if let Some(v) = out.log_result.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        h.insert("x-amz-log-result", v);
+    }
+    // Lamina's own: where a cold start's Init Duration went. Lambda does not say; clients
+    // ignore headers they do not know.
+    if let Some((setup, runtime, ahead)) = out.init_breakdown
+        && let Ok(v) = HeaderValue::from_str(&format!(
+            "sandbox={setup:.2}; runtime={runtime:.2}; prestarted={ahead}"
+        ))
+    {
+        h.insert("x-lamina-init-ms", v);
+    }
+    Ok(resp)
+}
+
+pub(super) async fn invoke_async(
+    State(p): State<Platform>,
+    Name(name): Name,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let max = lamina_model::limits::INVOKE_ASYNC_PAYLOAD_MAX_BYTES;
+    let payload = read_body(body, max + 1, "InvokeAsync").await?;
+    p.invoke_async(&name, payload).await?;
+    Ok(json(
+        StatusCode::ACCEPTED,
+        serde_json::json!({ "Status": 202 }),
+    ))
+}

@@ -1,0 +1,86 @@
+//! Lamina's own service, beside the AWS ones, under `/_lamina/`: health, the status `lamina
+//! ps` shows, failed asynchronous events and their replay, and the code download that
+//! GetFunction's `Code.Location` points at.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use lamina_model::LambdaError;
+use lamina_model::event_invoke::{FailedEventsResponse, ReplayedEvent};
+use lamina_platform::Platform;
+
+use super::lambda::json;
+use crate::error::ApiError;
+
+type Params = Query<HashMap<String, String>>;
+
+/// The `/_lamina/` routes.
+pub fn routes() -> Router<Platform> {
+    Router::new()
+        .route("/_lamina/code/{file}", get(download_code))
+        .route("/_lamina/health", get(health))
+        .route("/_lamina/status", get(status))
+        .route("/_lamina/events/failed", get(failed_events))
+        .route(
+            "/_lamina/events/failed/{id}/replay",
+            post(replay_failed_event),
+        )
+}
+
+async fn health(State(p): State<Platform>) -> Response {
+    json(
+        StatusCode::OK,
+        serde_json::json!({
+            "status": "ok",
+            "version": env!("CARGO_PKG_VERSION"),
+            "functions": p.function_count(),
+            "environments": p.live_environments(),
+            "isolation": p.isolation(),
+            "runtimes": p.available_runtimes(),
+        }),
+    )
+}
+
+async fn status(State(p): State<Platform>) -> Response {
+    json(StatusCode::OK, p.status())
+}
+
+async fn failed_events(State(p): State<Platform>, Query(q): Params) -> Result<Response, ApiError> {
+    let events = p
+        .failed_events(q.get("FunctionName").map(String::as_str))
+        .await?;
+    Ok(json(
+        StatusCode::OK,
+        FailedEventsResponse {
+            failed_events: events,
+        },
+    ))
+}
+
+async fn replay_failed_event(
+    State(p): State<Platform>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id: i64 = id.parse().map_err(|_| {
+        ApiError(LambdaError::InvalidParameterValue(format!(
+            "Invalid failed event id: {id}"
+        )))
+    })?;
+    let new_id = p.replay_failed_event(id).await?;
+    Ok(json(StatusCode::OK, ReplayedEvent { id: new_id }))
+}
+
+async fn download_code(
+    State(p): State<Platform>,
+    Path(file): Path<String>,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError(LambdaError::ResourceNotFound("No such package.".into()));
+    let id = file.strip_suffix(".zip").ok_or_else(not_found)?;
+    let path = p.code_zip(id).ok_or_else(not_found)?;
+    let bytes = tokio::fs::read(&path).await.map_err(|_| not_found())?;
+    Ok(([("content-type", "application/zip")], bytes).into_response())
+}
