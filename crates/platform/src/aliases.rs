@@ -10,8 +10,8 @@ use lamina_model::limits::DESCRIPTION_MAX_CHARS;
 use lamina_model::{FunctionRef, LambdaError};
 
 use crate::Platform;
-use crate::functions::{Cached, revision_mismatch};
 use crate::paging::{page, page_size};
+use crate::registry::{Cached, revision_mismatch};
 
 impl Platform {
     /// The function named by `name` (unqualified).
@@ -22,7 +22,7 @@ impl Platform {
                 "Aliases belong to the function: give the unqualified function name.".into(),
             ));
         }
-        self.lookup(&r.name, None)?;
+        self.registry().lookup(&r.name, None)?;
         Ok(r.name)
     }
 
@@ -106,7 +106,7 @@ impl Platform {
     /// GetAlias.
     pub fn get_alias(&self, name: &str, alias: &str) -> Result<AliasConfiguration, LambdaError> {
         let function = self.alias_function(name)?;
-        let entry = self.lookup(&function, None)?;
+        let entry = self.registry().lookup(&function, None)?;
         entry
             .config
             .aliases
@@ -178,7 +178,7 @@ impl Platform {
     ) -> Result<ListAliasesResponse, LambdaError> {
         let function = self.alias_function(name)?;
         let max = page_size(max_items, 10_000)?;
-        let entry = self.lookup(&function, None)?;
+        let entry = self.registry().lookup(&function, None)?;
         let all: Vec<AliasConfiguration> = entry
             .config
             .aliases
@@ -205,19 +205,20 @@ impl Platform {
             &mut std::collections::BTreeMap<String, Alias>,
         ) -> Result<(), LambdaError>,
     ) -> Result<(), LambdaError> {
-        self.change_record(function, |entry, config| {
-            change(entry, &mut config.aliases)?;
-            // An alias's policy goes with it: a new alias of the same name starts without one.
-            let aliases = &config.aliases;
-            config
-                .qualified_policies
-                .retain(|q, _| q.parse::<u64>().is_ok() || aliases.contains_key(q));
-            // So does its provisioned concurrency.
-            config
-                .provisioned_concurrency
-                .retain(|q, _| q.parse::<u64>().is_ok() || aliases.contains_key(q));
-            Ok(())
-        })
-        .await
+        self.registry()
+            .change_record(function, |entry, config| {
+                change(entry, &mut config.aliases)?;
+                // An alias's policy goes with it: a new alias of the same name starts without one.
+                let aliases = &config.aliases;
+                config
+                    .qualified_policies
+                    .retain(|q, _| q.parse::<u64>().is_ok() || aliases.contains_key(q));
+                // So does its provisioned concurrency.
+                config
+                    .provisioned_concurrency
+                    .retain(|q, _| q.parse::<u64>().is_ok() || aliases.contains_key(q));
+                Ok(())
+            })
+            .await
     }
 }

@@ -262,7 +262,7 @@ impl Platform {
     /// GetFunctionConcurrency.
     pub fn get_function_concurrency(&self, name: &str) -> Result<FunctionConcurrency, LambdaError> {
         let function = self.concurrency_function(name)?;
-        let entry = self.lookup(&function, None)?;
+        let entry = self.registry().lookup(&function, None)?;
         Ok(FunctionConcurrency {
             reserved_concurrent_executions: entry.config.reserved_concurrency.map(i64::from),
         })
@@ -293,7 +293,7 @@ impl Platform {
                     .into(),
             ));
         }
-        self.lookup(&r.name, None)?;
+        self.registry().lookup(&r.name, None)?;
         Ok(r.name)
     }
 
@@ -303,6 +303,7 @@ impl Platform {
         decide: impl FnOnce(Option<u32>) -> Result<Option<u32>, LambdaError>,
     ) -> Result<(), LambdaError> {
         let (old, new) = self
+            .registry()
             .change_record(function, |_, config| {
                 let old = config.reserved_concurrency;
                 config.reserved_concurrency = decide(old)?;

@@ -1,92 +1,19 @@
 //! The control plane: CreateFunction, GetFunction, GetFunctionConfiguration, ListFunctions,
 //! UpdateFunctionCode, UpdateFunctionConfiguration, DeleteFunction, GetAccountSettings.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use base64::Engine;
-use lamina_executor::FunctionVersion;
 use lamina_model::function::{
     CodeInfo, CreateFunctionRequest, FunctionConfiguration, ListFunctionsResponse,
     PublishVersionRequest, UpdateFunctionCodeRequest, UpdateFunctionConfigurationRequest,
     unsupported_code_source,
 };
 use lamina_model::limits::{CODE_UNZIPPED_MAX_BYTES, CODE_ZIPPED_MAX_BYTES, LIST_PAGE_MAX};
-use lamina_model::{FunctionConfig, FunctionRef, Identity, LambdaError, lambda_timestamp};
-use lamina_store::{CodeStore, Lease, PackageError, StoreError};
+use lamina_model::{FunctionConfig, FunctionRef, LambdaError, lambda_timestamp};
+use lamina_store::PackageError;
 use serde::Serialize;
 
 use crate::Platform;
-
-/// A function as the invocation path needs it: its configuration and the snapshot the
-/// executor runs. Replaced whole on every change.
-#[derive(Debug)]
-pub(crate) struct Cached {
-    pub(crate) config: FunctionConfig,
-    /// Holds the package while this entry lives: in the cache, or in the hands of an
-    /// invocation that resolved it before an update or delete replaced it.
-    _package: Lease,
-    pub(crate) version: Option<Arc<FunctionVersion>>,
-    /// Published versions by number, each with its own snapshot.
-    pub(crate) published: std::collections::BTreeMap<u64, Arc<Cached>>,
-}
-
-impl Cached {
-    /// `$LATEST` or one published version (as `config.version` says), without versions of
-    /// its own.
-    pub(crate) fn new(config: FunctionConfig, identity: &Identity, code: &CodeStore) -> Cached {
-        let version = config.runtime_id().map(|runtime| {
-            Arc::new(FunctionVersion {
-                name: config.name.clone(),
-                version: config.version.clone(),
-                revision_id: config.revision_id.clone(),
-                arn: identity.function_arn(&config.name),
-                runtime,
-                handler: config.handler.clone(),
-                memory_mb: config.memory_size,
-                ephemeral_storage_mb: config.ephemeral_storage,
-                timeout: Duration::from_secs(u64::from(config.timeout)),
-                environment: config.environment.clone(),
-                code_dir: code.task_dir(&config.code.id),
-                opt_dir: (!config.layers.is_empty()).then(|| {
-                    let ids: Vec<String> =
-                        config.layers.iter().map(|l| l.code_id.clone()).collect();
-                    code.opt_dir(&ids)
-                }),
-                log_group: config.log_group.clone(),
-                region: identity.region.clone(),
-                // Tag `lamina:egress` = `off` keeps a function from reaching other networks.
-                egress: config.tags.get("lamina:egress").is_none_or(|v| v != "off"),
-            })
-        });
-        Cached {
-            _package: code.leases().lease(&config.code.id),
-            config,
-            version,
-            published: Default::default(),
-        }
-    }
-
-    /// The function's entry: `$LATEST` with its published versions.
-    pub(crate) fn with_versions(
-        latest: FunctionConfig,
-        versions: impl IntoIterator<Item = FunctionConfig>,
-        identity: &Identity,
-        code: &CodeStore,
-    ) -> Cached {
-        let mut entry = Cached::new(latest, identity, code);
-        for mut v in versions {
-            // Tags belong to the function: a version's snapshot follows them (the egress tag).
-            v.tags = entry.config.tags.clone();
-            if let Ok(n) = v.version.parse::<u64>() {
-                entry
-                    .published
-                    .insert(n, Arc::new(Cached::new(v, identity, code)));
-            }
-        }
-        entry
-    }
-}
+use crate::registry::store_error;
 
 /// GetFunction's answer before the HTTP layer adds the download URL.
 #[derive(Debug, Clone)]
@@ -135,37 +62,6 @@ pub struct AccountUsage {
     pub total_code_size: u64,
     /// Number of functions.
     pub function_count: u64,
-}
-
-pub(crate) fn store_error(e: StoreError, identity: &Identity) -> LambdaError {
-    match e {
-        StoreError::Exists(name) => {
-            LambdaError::ResourceConflict(format!("Function already exist: {name}"))
-        }
-        StoreError::NotFound(name) => {
-            LambdaError::function_not_found(&identity.function_arn(&name))
-        }
-        StoreError::RevisionMismatch { .. } => revision_mismatch(),
-        e if e.is_disk_full() => {
-            tracing::error!(error = %e, "the data directory is full");
-            LambdaError::CodeStorageExceeded(
-                "Storage limit exceeded: the server's data directory is full. Delete unused \
-                 functions, versions or layers to free space."
-                    .into(),
-            )
-        }
-        other => {
-            tracing::error!(error = %other, "function store failed");
-            LambdaError::Service("The function store failed; the request may be retried.".into())
-        }
-    }
-}
-
-pub(crate) fn revision_mismatch() -> LambdaError {
-    LambdaError::PreconditionFailed(
-        "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
-            .into(),
-    )
 }
 
 pub(crate) fn package_error(e: PackageError) -> LambdaError {
@@ -246,7 +142,7 @@ impl Platform {
         let mut config = FunctionConfig::from_create(&req, probe, String::new())?;
         self.check_runtime(&config.runtime)?;
         let name = config.name.clone();
-        if self.cached(&name).is_some() {
+        if self.registry().cached(&name).is_some() {
             return Err(LambdaError::ResourceConflict(format!(
                 "Function already exist: {name}"
             )));
@@ -255,9 +151,9 @@ impl Platform {
         // hold up every other function's changes. The lease keeps it until it is recorded.
         let (code, _upload) = self.store_package(decode_zip(&zip_b64)?).await?;
         config.code = code;
-        let _guard = self.inner.control.lock().await;
+        let _guard = self.registry().lock().await;
         let recorded = async {
-            if self.cached(&name).is_some() {
+            if self.registry().cached(&name).is_some() {
                 return Err(LambdaError::ResourceConflict(format!(
                     "Function already exist: {name}"
                 )));
@@ -266,11 +162,11 @@ impl Platform {
                 self.attach_layers(&mut config, arns).await?;
             }
             config.last_modified = lambda_timestamp(chrono::Utc::now());
-            self.inner
-                .store
+            self.registry()
+                .store()
                 .create(&config)
                 .await
-                .map_err(|e| store_error(e, &self.inner.identity))
+                .map_err(|e| store_error(e, self.identity()))
         }
         .await;
         if let Err(e) = recorded {
@@ -278,125 +174,14 @@ impl Platform {
             self.collect_code(&config.code.id).await;
             return Err(e);
         }
-        self.inner.put_cache(config.clone());
+        self.registry().put(config.clone());
         tracing::info!(function = %name, runtime = %config.runtime, "function created");
         if req.publish == Some(true) {
             return self
                 .publish_locked(&name, &PublishVersionRequest::default())
                 .await;
         }
-        Ok(config.to_wire(&self.inner.identity))
-    }
-
-    /// What a function reference names: `$LATEST` (unqualified or explicit) or a published
-    /// version.
-    pub(crate) fn lookup(
-        &self,
-        name: &str,
-        qualifier: Option<&str>,
-    ) -> Result<Arc<Cached>, LambdaError> {
-        let r = FunctionRef::parse_with_qualifier(name, qualifier, &self.inner.identity)?;
-        self.resolve(&r)
-    }
-
-    /// [`lookup`](Platform::lookup) of a parsed reference; an alias names its primary
-    /// version.
-    pub(crate) fn resolve(&self, r: &FunctionRef) -> Result<Arc<Cached>, LambdaError> {
-        self.resolve_with(r, || 1.0)
-    }
-
-    /// Resolves `r`; through an alias with weighted routing, `draw` (a number in [0, 1),
-    /// asked for only then) picks the version.
-    pub(crate) fn resolve_with(
-        &self,
-        r: &FunctionRef,
-        draw: impl FnOnce() -> f64,
-    ) -> Result<Arc<Cached>, LambdaError> {
-        let identity = &self.inner.identity;
-        let entry = self
-            .cached(&r.name)
-            .ok_or_else(|| LambdaError::function_not_found(&identity.function_arn(&r.name)))?;
-        let not_found =
-            |q: &str| LambdaError::function_not_found(&identity.qualified_arn(&r.name, q));
-        let version = |entry: &Arc<Cached>, v: &str| -> Option<Arc<Cached>> {
-            if v == "$LATEST" {
-                return Some(entry.clone());
-            }
-            v.parse::<u64>()
-                .ok()
-                .and_then(|n| entry.published.get(&n).cloned())
-        };
-        match r.qualifier.as_deref() {
-            None | Some("$LATEST") => Ok(entry),
-            Some(q) if q.bytes().all(|b| b.is_ascii_digit()) => {
-                version(&entry, q).ok_or_else(|| not_found(q))
-            }
-            Some(q) => {
-                let alias = entry.config.aliases.get(q).ok_or_else(|| not_found(q))?;
-                let picked = if alias.additional_weights.is_empty() {
-                    alias.function_version.as_str()
-                } else {
-                    alias.pick(draw())
-                };
-                version(&entry, picked).ok_or_else(|| not_found(q))
-            }
-        }
-    }
-
-    /// A configuration as seen through `r`: through an alias, the version's configuration
-    /// with the alias's ARN.
-    fn wire_through(&self, r: &FunctionRef, cached: &Cached) -> FunctionConfiguration {
-        let mut wire = cached.config.to_wire(&self.inner.identity);
-        if let Some(q) = r.qualifier.as_deref()
-            && !q.bytes().all(|b| b.is_ascii_digit())
-            && q != "$LATEST"
-        {
-            wire.function_arn = self.inner.identity.qualified_arn(&r.name, q);
-        }
-        wire
-    }
-
-    /// Changes the stored record of `name`'s `$LATEST` with `change` (which may refuse), under
-    /// the control-plane lock, keeping its RevisionId: for what is no part of the
-    /// configuration (tags, policies, aliases, reserved concurrency). Returns what `change`
-    /// returned once the record is stored and cached.
-    pub(crate) async fn change_record<T>(
-        &self,
-        name: &str,
-        change: impl FnOnce(&Cached, &mut FunctionConfig) -> Result<T, LambdaError>,
-    ) -> Result<T, LambdaError> {
-        let _guard = self.inner.control.lock().await;
-        let entry = self.lookup(name, None)?;
-        let mut config = entry.config.clone();
-        let out = change(&entry, &mut config)?;
-        self.inner
-            .store
-            .update(&config, &entry.config.revision_id)
-            .await
-            .map_err(|e| store_error(e, &self.inner.identity))?;
-        self.inner.put_cache(config);
-        Ok(out)
-    }
-
-    /// The function to update, if the caller's RevisionId (when given) is still current.
-    pub(crate) fn lookup_revision(
-        &self,
-        name: &str,
-        revision_id: Option<&str>,
-    ) -> Result<Arc<Cached>, LambdaError> {
-        let r = FunctionRef::parse(name, &self.inner.identity)?;
-        if !r.is_latest() {
-            return Err(LambdaError::InvalidParameterValue(
-                "Published versions and aliases cannot be changed: update $LATEST (the \
-                 unqualified function) and publish a new version."
-                    .into(),
-            ));
-        }
-        let current = self.resolve(&r)?;
-        if revision_id.is_some_and(|r| r != current.config.revision_id) {
-            return Err(revision_mismatch());
-        }
-        Ok(current)
+        Ok(config.to_wire(self.identity()))
     }
 
     /// GetFunction.
@@ -405,14 +190,15 @@ impl Platform {
         name: &str,
         qualifier: Option<&str>,
     ) -> Result<FunctionDetails, LambdaError> {
-        let r = FunctionRef::parse_with_qualifier(name, qualifier, &self.inner.identity)?;
-        let cached = self.resolve(&r)?;
+        let r = FunctionRef::parse_with_qualifier(name, qualifier, self.identity())?;
+        let cached = self.registry().resolve(&r)?;
         Ok(FunctionDetails {
-            configuration: self.wire_through(&r, &cached),
+            configuration: self.registry().wire_through(&r, &cached),
             code_id: cached.config.code.id.clone(),
             tags: cached.config.tags.clone(),
             // Reserved for the whole function, whichever version was asked for.
             reserved_concurrency: self
+                .registry()
                 .cached(&r.name)
                 .and_then(|c| c.config.reserved_concurrency),
         })
@@ -424,9 +210,9 @@ impl Platform {
         name: &str,
         qualifier: Option<&str>,
     ) -> Result<FunctionConfiguration, LambdaError> {
-        let r = FunctionRef::parse_with_qualifier(name, qualifier, &self.inner.identity)?;
-        let cached = self.resolve(&r)?;
-        Ok(self.wire_through(&r, &cached))
+        let r = FunctionRef::parse_with_qualifier(name, qualifier, self.identity())?;
+        let cached = self.registry().resolve(&r)?;
+        Ok(self.registry().wire_through(&r, &cached))
     }
 
     /// ListFunctions: name order, `marker` is the last name of the previous page.
@@ -447,16 +233,16 @@ impl Platform {
             },
         };
         let page = self
-            .inner
-            .store
+            .registry()
+            .store()
             .list(marker.filter(|m| !m.is_empty()), max + 1)
             .await
-            .map_err(|e| store_error(e, &self.inner.identity))?;
+            .map_err(|e| store_error(e, self.identity()))?;
         let more = page.len() > max;
         let functions: Vec<FunctionConfiguration> = page
             .iter()
             .take(max)
-            .map(|c| c.to_wire(&self.inner.identity))
+            .map(|c| c.to_wire(self.identity()))
             .collect();
         let next_marker = more
             .then(|| functions.last().map(|f| f.function_name.clone()))
@@ -488,10 +274,14 @@ impl Platform {
         let architecture = req.architecture()?;
         let zip = decode_zip(&zip_b64)?;
         // Checked before the package is stored, and again under the lock.
-        self.lookup_revision(name, req.revision_id.as_deref())?;
+        self.registry()
+            .lookup_revision(name, req.revision_id.as_deref())?;
         let (code, _upload) = self.store_package(zip).await?;
-        let _guard = self.inner.control.lock().await;
-        let current = match self.lookup_revision(name, req.revision_id.as_deref()) {
+        let _guard = self.registry().lock().await;
+        let current = match self
+            .registry()
+            .lookup_revision(name, req.revision_id.as_deref())
+        {
             Ok(current) => current,
             Err(e) => {
                 // Deleted or changed while the package was stored: it goes with this upload.
@@ -508,22 +298,22 @@ impl Platform {
             if old_code.id != config.code.id {
                 self.collect_code(&config.code.id).await;
             }
-            return Ok(config.to_wire(&self.inner.identity));
+            return Ok(config.to_wire(self.identity()));
         }
         config.revision_id = lamina_model::new_id();
         config.last_modified = lambda_timestamp(chrono::Utc::now());
         if let Err(e) = self
-            .inner
-            .store
+            .registry()
+            .store()
             .update(&config, &current.config.revision_id)
             .await
         {
             if old_code.id != config.code.id {
                 self.collect_code(&config.code.id).await;
             }
-            return Err(store_error(e, &self.inner.identity));
+            return Err(store_error(e, self.identity()));
         }
-        self.inner.put_cache(config.clone());
+        self.registry().put(config.clone());
         self.inner.executor.retire_version(&config.name, "$LATEST");
         if old_code.id != config.code.id {
             self.collect_code(&old_code.id).await;
@@ -534,7 +324,7 @@ impl Platform {
                 .publish_locked(&config.name, &PublishVersionRequest::default())
                 .await;
         }
-        Ok(config.to_wire(&self.inner.identity))
+        Ok(config.to_wire(self.identity()))
     }
 
     /// UpdateFunctionConfiguration.
@@ -543,8 +333,10 @@ impl Platform {
         name: &str,
         req: UpdateFunctionConfigurationRequest,
     ) -> Result<FunctionConfiguration, LambdaError> {
-        let _guard = self.inner.control.lock().await;
-        let current = self.lookup_revision(name, req.revision_id.as_deref())?;
+        let _guard = self.registry().lock().await;
+        let current = self
+            .registry()
+            .lookup_revision(name, req.revision_id.as_deref())?;
         let mut config = current.config.clone();
         config.apply(&req.update)?;
         if req.update.runtime.is_some() {
@@ -555,15 +347,15 @@ impl Platform {
         }
         config.revision_id = lamina_model::new_id();
         config.last_modified = lambda_timestamp(chrono::Utc::now());
-        self.inner
-            .store
+        self.registry()
+            .store()
             .update(&config, &current.config.revision_id)
             .await
-            .map_err(|e| store_error(e, &self.inner.identity))?;
-        self.inner.put_cache(config.clone());
+            .map_err(|e| store_error(e, self.identity()))?;
+        self.registry().put(config.clone());
         self.inner.executor.retire_version(&config.name, "$LATEST");
         tracing::info!(function = %config.name, "function configuration updated");
-        Ok(config.to_wire(&self.inner.identity))
+        Ok(config.to_wire(self.identity()))
     }
 
     /// DeleteFunction: the record, its environments, its package (if unused) and its logs.
@@ -572,20 +364,21 @@ impl Platform {
         name: &str,
         qualifier: Option<&str>,
     ) -> Result<(), LambdaError> {
-        let r = FunctionRef::parse_with_qualifier(name, qualifier, &self.inner.identity)?;
+        let r = FunctionRef::parse_with_qualifier(name, qualifier, self.identity())?;
         if r.qualifier.as_deref() == Some("$LATEST") {
             return Err(LambdaError::InvalidParameterValue(
                 "$LATEST version cannot be deleted without deleting the function.".into(),
             ));
         }
-        let _guard = self.inner.control.lock().await;
+        let _guard = self.registry().lock().await;
         if let Some(q) = &r.qualifier {
             let number = q.parse::<u64>().map_err(|_| {
-                LambdaError::function_not_found(&self.inner.identity.qualified_arn(&r.name, q))
+                LambdaError::function_not_found(&self.identity().qualified_arn(&r.name, q))
             })?;
             return self.delete_version_locked(&r.name, number).await;
         }
         let version_codes: Vec<String> = self
+            .registry()
             .cached(&r.name)
             .map(|c| {
                 c.published
@@ -595,20 +388,16 @@ impl Platform {
             })
             .unwrap_or_default();
         let removed = self
-            .freeing(|| self.inner.store.delete(&r.name))
+            .freeing(|| self.registry().store().delete(&r.name))
             .await
-            .map_err(|e| store_error(e, &self.inner.identity))?;
+            .map_err(|e| store_error(e, self.identity()))?;
         if let Some(reserved) = removed.reserved_concurrency {
             self.inner
                 .concurrency
                 .reserved_total
                 .fetch_sub(reserved, std::sync::atomic::Ordering::SeqCst);
         }
-        self.inner
-            .cache
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&r.name);
+        self.registry().forget(&r.name);
         self.inner.executor.set_provisioned(&r.name, Vec::new());
         self.inner.concurrency.forget(&r.name);
         self.purge_events(&r.name).await;
@@ -627,12 +416,13 @@ impl Platform {
     /// Path of a stored package's zip, for GetFunction's download link.
     pub fn code_zip(&self, code_id: &str) -> Option<std::path::PathBuf> {
         let valid = code_id.len() == 64 && code_id.bytes().all(|b| b.is_ascii_hexdigit());
-        (valid && self.inner.code.contains(code_id)).then(|| self.inner.code.zip_path(code_id))
+        (valid && self.registry().code().contains(code_id))
+            .then(|| self.registry().code().zip_path(code_id))
     }
 
     /// GetAccountSettings.
     pub fn account_settings(&self) -> AccountSettings {
-        let cache = self.inner.cache.read().unwrap_or_else(|p| p.into_inner());
+        let entries = self.registry().entries();
         let state = &self.inner.concurrency;
         let limit = u64::from(state.limit);
         let reserved = u64::from(
@@ -649,8 +439,8 @@ impl Platform {
                 unreserved_concurrent_executions: limit.saturating_sub(reserved),
             },
             account_usage: AccountUsage {
-                total_code_size: cache.values().map(|c| c.config.code.size).sum(),
-                function_count: cache.len() as u64,
+                total_code_size: entries.iter().map(|c| c.config.code.size).sum(),
+                function_count: entries.len() as u64,
             },
         }
     }

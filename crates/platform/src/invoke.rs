@@ -101,7 +101,9 @@ impl Platform {
                 "Request must be smaller than {max} bytes for the InvokeFunction operation"
             )));
         }
-        let cached = self.resolve_with(&r, lamina_model::random_unit)?;
+        let cached = self
+            .registry()
+            .resolve_with(&r, lamina_model::random_unit)?;
         let payload = if input.payload.iter().all(u8::is_ascii_whitespace) {
             Bytes::from_static(b"{}")
         } else {
@@ -162,17 +164,11 @@ impl Platform {
             // $LATEST holds the whole function's reservation: no second lookup.
             cached.config.reserved_concurrency
         } else {
-            self.reservation(&r.name)
+            self.registry().reservation(&r.name)
         };
         let slot = self.inner.concurrency.admit(&r.name, reserved)?;
         self.run(&r, slot, version, payload, client_context, tail, request_id)
             .await
-    }
-
-    /// The whole function's reserved concurrency (held on `$LATEST`).
-    pub(crate) fn reservation(&self, name: &str) -> Option<u32> {
-        self.cached(name)
-            .and_then(|c| c.config.reserved_concurrency)
     }
 
     /// Runs one invocation (already resolved, checked and admitted: `slot` is given back

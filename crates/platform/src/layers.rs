@@ -14,8 +14,9 @@ use lamina_model::limits::CODE_UNZIPPED_MAX_BYTES;
 use lamina_model::{FunctionConfig, LambdaError, lambda_timestamp};
 
 use crate::Platform;
-use crate::functions::{decode_zip, store_error};
+use crate::functions::decode_zip;
 use crate::paging::{page, page_size};
+use crate::registry::store_error;
 
 fn not_found() -> LambdaError {
     LambdaError::ResourceNotFound("The resource you requested does not exist.".into())
@@ -70,10 +71,10 @@ impl Platform {
             code,
             created_date: lambda_timestamp(chrono::Utc::now()),
         };
-        let stored = match self.inner.store.publish_layer(&layer).await {
+        let stored = match self.registry().store().publish_layer(&layer).await {
             Ok(stored) => stored,
             Err(e) => {
-                let _guard = self.inner.control.lock().await;
+                let _guard = self.registry().lock().await;
                 self.collect_code(&layer.code.id).await;
                 return Err(store_error(e, self.identity()));
             }
@@ -90,8 +91,8 @@ impl Platform {
     ) -> Result<LayerVersion, LambdaError> {
         validate_name(name)?;
         let number = u64::try_from(version_number(version)?).map_err(|_| not_found())?;
-        self.inner
-            .store
+        self.registry()
+            .store()
             .layer_version(name, number)
             .await
             .map_err(|e| store_error(e, self.identity()))?
@@ -122,8 +123,8 @@ impl Platform {
         validate_name(name)?;
         let max = page_size(max_items, 50)?;
         let mut all: Vec<LayerVersion> = self
-            .inner
-            .store
+            .registry()
+            .store()
             .layer_versions()
             .await
             .map_err(|e| store_error(e, self.identity()))?
@@ -145,8 +146,8 @@ impl Platform {
         let max = page_size(max_items, 50)?;
         let mut newest: BTreeMap<String, LayerVersion> = BTreeMap::new();
         for l in self
-            .inner
-            .store
+            .registry()
+            .store()
             .layer_versions()
             .await
             .map_err(|e| store_error(e, self.identity()))?
@@ -174,9 +175,9 @@ impl Platform {
             // No layer has a negative version: deleting one is done already.
             return Ok(());
         };
-        let _guard = self.inner.control.lock().await;
+        let _guard = self.registry().lock().await;
         let removed = self
-            .freeing(|| self.inner.store.delete_layer_version(name, number))
+            .freeing(|| self.registry().store().delete_layer_version(name, number))
             .await
             .map_err(|e| store_error(e, self.identity()))?;
         if let Some(layer) = removed {
@@ -209,8 +210,8 @@ impl Platform {
                 ));
             }
             let layer = self
-                .inner
-                .store
+                .registry()
+                .store()
                 .layer_version(&name, version)
                 .await
                 .map_err(|e| store_error(e, self.identity()))?
@@ -231,7 +232,7 @@ impl Platform {
         }
         if !layers.is_empty() {
             let ids: Vec<String> = layers.iter().map(|l| l.code_id.clone()).collect();
-            let code = self.inner.code.clone();
+            let code = self.registry().code().clone();
             let dir = tokio::task::spawn_blocking(move || code.merge_layers(&ids))
                 .await
                 .map_err(|e| LambdaError::Service(format!("merging layers failed: {e}")))?

@@ -38,16 +38,17 @@ mod packages;
 mod paging;
 pub mod policy;
 pub mod provisioned;
+mod registry;
 pub mod status;
 pub mod tags;
 pub mod versions;
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use lamina_executor::{Executor, ExecutorConfig, Launcher, RuntimeCatalog};
-use lamina_model::{FunctionConfig, Identity};
+use lamina_model::Identity;
 use lamina_queue::Queue;
 use lamina_store::{CodeStore, FunctionStore, LogStore};
 
@@ -113,19 +114,12 @@ pub struct Platform {
 
 #[derive(Debug)]
 struct Inner {
-    identity: Identity,
-    store: Arc<dyn FunctionStore>,
-    code: CodeStore,
+    registry: registry::Registry,
     logs: Arc<LogStore>,
     executor: Executor,
-    // The invocation path reads this; control-plane writes replace entries whole.
-    cache: RwLock<HashMap<String, Arc<functions::Cached>>>,
-    // Serializes control-plane changes so that code clean-up never races a create.
-    control: tokio::sync::Mutex<()>,
     concurrency: Arc<concurrency::Concurrency>,
     // Space set aside so that deletes work on a full disk.
     reserve: Arc<lamina_store::Reserve>,
-
     events: async_invoke::Events,
 }
 
@@ -170,7 +164,7 @@ impl Platform {
                     tracing::warn!(function = %cfg.name, error = %e, "could not merge the layers");
                 }
             }
-            let cached = functions::Cached::with_versions(cfg, versions, &config.identity, &code);
+            let cached = registry::Cached::with_versions(cfg, versions, &config.identity, &code);
             if let Some(v) = &cached.version {
                 executor.expect_runtime(v.runtime);
             }
@@ -189,33 +183,33 @@ impl Platform {
                 logs.flush();
             }
         });
+        let concurrency = concurrency::Concurrency::new(config.concurrency_limit.max(1));
+        let reserved: u32 = cache
+            .values()
+            .filter_map(|c| c.config.reserved_concurrency)
+            .sum();
+        concurrency
+            .reserved_total
+            .store(reserved, std::sync::atomic::Ordering::SeqCst);
         let platform = Platform {
             inner: Arc::new(Inner {
-                identity: config.identity,
-                store,
-                code,
+                registry: registry::Registry::new(
+                    config.identity,
+                    store,
+                    code,
+                    executor.clone(),
+                    cache,
+                ),
                 logs,
                 executor,
-                concurrency: {
-                    let c = concurrency::Concurrency::new(config.concurrency_limit.max(1));
-                    let reserved: u32 = cache
-                        .values()
-                        .filter_map(|c: &Arc<functions::Cached>| c.config.reserved_concurrency)
-                        .sum();
-                    c.reserved_total
-                        .store(reserved, std::sync::atomic::Ordering::SeqCst);
-                    Arc::new(c)
-                },
-                cache: RwLock::new(cache),
+                concurrency: Arc::new(concurrency),
                 reserve,
-                control: tokio::sync::Mutex::new(()),
-
                 events: async_invoke::Events::new(queue, config.events.clone()),
             }),
         };
         for name in provisioned_at_start {
-            if let Some(entry) = platform.cached(&name) {
-                platform.inner.sync_provisioned(&entry);
+            if let Some(entry) = platform.registry().cached(&name) {
+                platform.registry().sync_provisioned(&entry);
             }
         }
         platform.start_dispatcher();
@@ -225,7 +219,12 @@ impl Platform {
 
     /// Region and account.
     pub fn identity(&self) -> &Identity {
-        &self.inner.identity
+        self.inner.registry.identity()
+    }
+
+    /// The owner of function records.
+    pub(crate) fn registry(&self) -> &registry::Registry {
+        &self.inner.registry
     }
 
     pub(crate) fn executor(&self) -> &Executor {
@@ -249,11 +248,7 @@ impl Platform {
 
     /// Number of functions.
     pub fn function_count(&self) -> usize {
-        self.inner
-            .cache
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .len()
+        self.inner.registry.count()
     }
 
     /// Stops every environment (after the HTTP surfaces stopped taking requests) and writes
@@ -263,46 +258,5 @@ impl Platform {
         self.stop_dispatcher().await;
         self.inner.executor.shutdown(grace).await;
         self.inner.logs.flush();
-    }
-
-    fn cached(&self, name: &str) -> Option<Arc<functions::Cached>> {
-        self.inner
-            .cache
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-            .cloned()
-    }
-}
-
-impl Inner {
-    /// Replaces a function's `$LATEST` in the cache, keeping its published versions.
-    fn put_cache(&self, cfg: FunctionConfig) {
-        let versions: Vec<FunctionConfig> = self
-            .cache
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&cfg.name)
-            .map(|c| c.published.values().map(|v| v.config.clone()).collect())
-            .unwrap_or_default();
-        self.put_cache_with(cfg, versions);
-    }
-
-    /// Replaces a function's entry: `$LATEST` and its published versions.
-    fn put_cache_with(&self, cfg: FunctionConfig, versions: Vec<FunctionConfig>) {
-        let cached = Arc::new(functions::Cached::with_versions(
-            cfg,
-            versions,
-            &self.identity,
-            &self.code,
-        ));
-        if let Some(v) = &cached.version {
-            self.executor.expect_runtime(v.runtime);
-        }
-        self.sync_provisioned(&cached);
-        self.cache
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(cached.config.name.clone(), cached);
     }
 }

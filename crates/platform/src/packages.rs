@@ -17,7 +17,8 @@ use lamina_model::layer::LayerVersion;
 use lamina_store::{CodeStore, Lease, StoreError};
 
 use crate::Platform;
-use crate::functions::{Cached, package_error};
+use crate::functions::package_error;
+use crate::registry::Cached;
 
 impl Platform {
     /// Stores a package off the async threads, and prepares it for environments. Needs no
@@ -26,14 +27,14 @@ impl Platform {
         &self,
         zip: Vec<u8>,
     ) -> Result<(CodeInfo, Lease), LambdaError> {
-        let code = self.inner.code.clone();
+        let code = self.registry().code().clone();
         let (info, lease) = tokio::task::spawn_blocking(move || code.put(&zip))
             .await
             .map_err(|e| LambdaError::Service(format!("package extraction failed: {e}")))?
             .map_err(package_error)?;
         self.inner
             .executor
-            .prepare_package(&self.inner.code.task_dir(&info.id))
+            .prepare_package(&self.registry().code().task_dir(&info.id))
             .await;
         Ok((info, lease))
     }
@@ -45,19 +46,17 @@ impl Platform {
     pub(crate) async fn collect_code(&self, id: &str) {
         // A deleted layer version's package stays while functions still use it.
         let used_as_layer = self
-            .inner
-            .cache
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
+            .registry()
+            .entries()
+            .iter()
             .flat_map(|c| std::iter::once(&**c).chain(c.published.values().map(|v| &**v)))
             .any(|c| c.config.layers.iter().any(|l| l.code_id == id));
         if used_as_layer {
             return;
         }
-        match self.inner.store.code_in_use(id).await {
+        match self.registry().store().code_in_use(id).await {
             Ok(false) => {
-                let code = self.inner.code.clone();
+                let code = self.registry().code().clone();
                 let executor = self.inner.executor.clone();
                 let id = id.to_string();
                 let removed = tokio::task::spawn_blocking(move || {
@@ -130,7 +129,7 @@ impl Platform {
                     return;
                 };
                 let platform = Platform { inner };
-                let _guard = platform.inner.control.lock().await;
+                let _guard = platform.registry().lock().await;
                 platform.collect_code(&id).await;
             }
         });

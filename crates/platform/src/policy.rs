@@ -7,7 +7,7 @@ use lamina_model::policy::{AddPermissionRequest, Policy, statement};
 use lamina_model::{FunctionRef, LambdaError};
 
 use crate::Platform;
-use crate::functions::revision_mismatch;
+use crate::registry::revision_mismatch;
 
 /// AddPermission's answer: the statement added, as a JSON string.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -38,7 +38,7 @@ impl Platform {
     ) -> Result<(String, Option<String>, String), LambdaError> {
         let r = FunctionRef::parse_with_qualifier(name, qualifier, self.identity())?;
         let identity = self.identity();
-        let entry = self.lookup(&r.name, None)?;
+        let entry = self.registry().lookup(&r.name, None)?;
         match r.qualifier.as_deref() {
             None => Ok((r.name.clone(), None, identity.function_arn(&r.name))),
             Some("$LATEST") => Ok((
@@ -73,6 +73,7 @@ impl Platform {
     ) -> Result<GetPolicyResponse, LambdaError> {
         let (name, key, _) = self.policy_target(name, qualifier)?;
         let policy = self
+            .registry()
             .cached(&name)
             .and_then(|c| match &key {
                 None => c.config.policy.clone(),
@@ -148,27 +149,28 @@ impl Platform {
         revision_id: Option<&str>,
         change: impl FnOnce(&mut Policy) -> Result<(), LambdaError>,
     ) -> Result<(), LambdaError> {
-        self.change_record(name, |_, config| {
-            let mut policy = match &key {
-                None => config.policy.take(),
-                Some(q) => config.qualified_policies.remove(q),
-            }
-            .unwrap_or_default();
-            if revision_id.is_some_and(|r| r != policy.revision_id) {
-                return Err(revision_mismatch());
-            }
-            change(&mut policy)?;
-            policy.revision_id = lamina_model::new_id();
-            if !policy.statements.is_empty() {
-                match key {
-                    None => config.policy = Some(policy),
-                    Some(q) => {
-                        config.qualified_policies.insert(q, policy);
+        self.registry()
+            .change_record(name, |_, config| {
+                let mut policy = match &key {
+                    None => config.policy.take(),
+                    Some(q) => config.qualified_policies.remove(q),
+                }
+                .unwrap_or_default();
+                if revision_id.is_some_and(|r| r != policy.revision_id) {
+                    return Err(revision_mismatch());
+                }
+                change(&mut policy)?;
+                policy.revision_id = lamina_model::new_id();
+                if !policy.statements.is_empty() {
+                    match key {
+                        None => config.policy = Some(policy),
+                        Some(q) => {
+                            config.qualified_policies.insert(q, policy);
+                        }
                     }
                 }
-            }
-            Ok(())
-        })
-        .await
+                Ok(())
+            })
+            .await
     }
 }

@@ -11,16 +11,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use lamina_executor::FunctionVersion;
 use lamina_model::provisioned::{
     ProvisionedConcurrencyConfig, ProvisionedSetting, ProvisionedStatus,
     PutProvisionedConcurrencyRequest,
 };
 use lamina_model::{FunctionRef, LambdaError, lambda_timestamp};
 
-use crate::functions::Cached;
+use crate::Platform;
 use crate::paging::{page, page_size};
-use crate::{Inner, Platform};
+use crate::registry::Cached;
 
 fn unpublished() -> LambdaError {
     LambdaError::InvalidParameterValue(
@@ -30,7 +29,7 @@ fn unpublished() -> LambdaError {
 }
 
 /// The versions a qualifier's provisioned concurrency goes to, with their shares.
-fn shares(entry: &Cached, qualifier: &str, requested: u32) -> Vec<(u64, u32)> {
+pub(crate) fn shares(entry: &Cached, qualifier: &str, requested: u32) -> Vec<(u64, u32)> {
     if let Ok(n) = qualifier.parse::<u64>() {
         return vec![(n, requested)];
     }
@@ -74,7 +73,7 @@ impl Platform {
                 return Err(LambdaError::null_member("qualifier"));
             }
         };
-        let entry = self.lookup(&r.name, None)?;
+        let entry = self.registry().lookup(&r.name, None)?;
         if qualifier == "$LATEST" {
             return Err(unpublished());
         }
@@ -145,11 +144,9 @@ impl Platform {
         // Every other function's provisioned concurrency comes out of the unreserved pool
         // unless that function reserves its own.
         let others_unreserved: u32 = self
-            .inner
-            .cache
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
+            .registry()
+            .entries()
+            .iter()
             .filter(|c| {
                 c.config.name != entry.config.name && c.config.reserved_concurrency.is_none()
             })
@@ -157,6 +154,7 @@ impl Platform {
             .sum();
         let state = self.inner.concurrency.clone();
         let setting = self
+            .registry()
             .change_record(&entry.config.name, |_, config| {
                 let mine = total(&config.provisioned_concurrency, Some(&qualifier)) + requested;
                 match config.reserved_concurrency {
@@ -193,7 +191,7 @@ impl Platform {
                 Ok(setting)
             })
             .await?;
-        let entry = self.lookup(&entry.config.name, None)?;
+        let entry = self.registry().lookup(&entry.config.name, None)?;
         tracing::info!(function = %entry.config.name, %qualifier, requested, "provisioned concurrency set");
         Ok(self.provisioned_config(&entry, &qualifier, &setting, false))
     }
@@ -222,7 +220,7 @@ impl Platform {
     ) -> Result<(Vec<ProvisionedConcurrencyConfig>, Option<String>), LambdaError> {
         let r = FunctionRef::parse(name, self.identity())?;
         let max = page_size(max_items, 50)?;
-        let entry = self.lookup(&r.name, None)?;
+        let entry = self.registry().lookup(&r.name, None)?;
         let all: Vec<ProvisionedConcurrencyConfig> = live_settings(&entry)
             .map(|(q, s)| self.provisioned_config(&entry, q, s, true))
             .collect();
@@ -237,14 +235,15 @@ impl Platform {
         qualifier: Option<&str>,
     ) -> Result<(), LambdaError> {
         let (entry, qualifier) = self.provisioned_target(name, qualifier)?;
-        self.change_record(&entry.config.name, |_, config| {
-            config
-                .provisioned_concurrency
-                .remove(&qualifier)
-                .map(|_| ())
-                .ok_or_else(not_found)
-        })
-        .await
+        self.registry()
+            .change_record(&entry.config.name, |_, config| {
+                config
+                    .provisioned_concurrency
+                    .remove(&qualifier)
+                    .map(|_| ())
+                    .ok_or_else(not_found)
+            })
+            .await
     }
 }
 
@@ -256,7 +255,9 @@ fn not_found() -> LambdaError {
 
 /// The settings of a function whose qualifier still names something: a deleted version's
 /// setting stays in the record but no longer counts.
-fn live_settings(entry: &Cached) -> impl Iterator<Item = (&String, &ProvisionedSetting)> {
+pub(crate) fn live_settings(
+    entry: &Cached,
+) -> impl Iterator<Item = (&String, &ProvisionedSetting)> {
     entry
         .config
         .provisioned_concurrency
@@ -276,25 +277,4 @@ fn total(settings: &BTreeMap<String, ProvisionedSetting>, except: Option<&str>) 
         .filter(|(q, _)| Some(q.as_str()) != except)
         .map(|(_, s)| s.requested)
         .sum()
-}
-
-impl Inner {
-    /// Hands the executor the provisioned concurrency of each version of `entry`.
-    pub(crate) fn sync_provisioned(&self, entry: &Cached) {
-        let mut counts: BTreeMap<u64, usize> = BTreeMap::new();
-        for (qualifier, setting) in live_settings(entry) {
-            for (version, share) in shares(entry, qualifier, setting.requested) {
-                *counts.entry(version).or_default() += share as usize;
-            }
-        }
-        let targets: Vec<(Arc<FunctionVersion>, usize)> = counts
-            .into_iter()
-            .filter(|(_, n)| *n > 0)
-            .filter_map(|(n, count)| {
-                let version = entry.published.get(&n)?.version.clone()?;
-                Some((version, count))
-            })
-            .collect();
-        self.executor.set_provisioned(&entry.config.name, targets);
-    }
 }

@@ -14,9 +14,9 @@ impl Platform {
         let executor = self.executor();
         let house = executor.housekeeping();
         let mut functions: Vec<FunctionStatus> = {
-            let cache = self.inner.cache.read().unwrap_or_else(|p| p.into_inner());
-            cache
-                .values()
+            self.registry()
+                .entries()
+                .iter()
                 .map(|c| FunctionStatus {
                     name: c.config.name.clone(),
                     reserved_concurrency: c.config.reserved_concurrency,

@@ -28,7 +28,7 @@ impl Platform {
                     .into(),
             ));
         }
-        if self.cached(&r.name).is_none() {
+        if self.registry().cached(&r.name).is_none() {
             return Err(LambdaError::function_not_found(resource));
         }
         Ok(r.name)
@@ -37,7 +37,8 @@ impl Platform {
     /// ListTags.
     pub fn list_tags(&self, resource: &str) -> Result<BTreeMap<String, String>, LambdaError> {
         let name = self.tagged_function(resource)?;
-        self.cached(&name)
+        self.registry()
+            .cached(&name)
             .map(|c| c.config.tags.clone())
             .ok_or_else(|| LambdaError::function_not_found(resource))
     }
@@ -73,10 +74,11 @@ impl Platform {
         change: impl FnOnce(&mut BTreeMap<String, String>),
     ) -> Result<(), LambdaError> {
         let name = self.tagged_function(resource)?;
-        self.change_record(&name, |_, config| {
-            change(&mut config.tags);
-            validate_tags(&config.tags)
-        })
-        .await
+        self.registry()
+            .change_record(&name, |_, config| {
+                change(&mut config.tags);
+                validate_tags(&config.tags)
+            })
+            .await
     }
 }

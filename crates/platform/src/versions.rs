@@ -10,8 +10,8 @@ use lamina_model::{
 };
 
 use crate::Platform;
-use crate::functions::store_error;
 use crate::paging::{page, page_size};
+use crate::registry::store_error;
 
 impl Platform {
     /// PublishVersion.
@@ -34,7 +34,7 @@ impl Platform {
                  constraint: Member must have length less than or equal to {DESCRIPTION_MAX_CHARS}"
             )));
         }
-        let _guard = self.inner.control.lock().await;
+        let _guard = self.registry().lock().await;
         self.publish_locked(&r.name, &req).await
     }
 
@@ -45,7 +45,9 @@ impl Platform {
         req: &PublishVersionRequest,
     ) -> Result<FunctionConfiguration, LambdaError> {
         let identity = self.identity().clone();
-        let current = self.lookup_revision(name, req.revision_id.as_deref())?;
+        let current = self
+            .registry()
+            .lookup_revision(name, req.revision_id.as_deref())?;
         if let Some(sha) = &req.code_sha256
             && *sha != current.config.code.sha256
         {
@@ -80,8 +82,8 @@ impl Platform {
         let mut latest = current.config.clone();
         latest.last_version = number;
         latest.published_revision = Some(latest.revision_id.clone());
-        self.inner
-            .store
+        self.registry()
+            .store()
             .publish(&latest, &current.config.revision_id, &version)
             .await
             .map_err(|e| store_error(e, &identity))?;
@@ -91,7 +93,7 @@ impl Platform {
             .map(|v| v.config.clone())
             .collect();
         versions.push(version.clone());
-        self.inner.put_cache_with(latest, versions);
+        self.registry().put_with(latest, versions);
         tracing::info!(function = %name, version = number, "version published");
         Ok(version.to_wire(&identity))
     }
@@ -105,7 +107,7 @@ impl Platform {
     ) -> Result<ListVersionsResponse, LambdaError> {
         let r = FunctionRef::parse(name, self.identity())?;
         let max = page_size(max_items, 10_000)?;
-        let entry = self.lookup(&r.name, None)?;
+        let entry = self.registry().lookup(&r.name, None)?;
         let identity = self.identity();
         let mut all = vec![{
             let mut latest = entry.config.to_wire(identity);
@@ -127,7 +129,7 @@ impl Platform {
         number: u64,
     ) -> Result<(), LambdaError> {
         let identity = self.identity().clone();
-        let entry = self.lookup(name, None)?;
+        let entry = self.registry().lookup(name, None)?;
         if !entry.published.contains_key(&number) {
             return Err(LambdaError::function_not_found(
                 &identity.qualified_arn(name, &number.to_string()),
@@ -148,7 +150,7 @@ impl Platform {
             )));
         }
         let removed = self
-            .freeing(|| self.inner.store.delete_version(name, number))
+            .freeing(|| self.registry().store().delete_version(name, number))
             .await
             .map_err(|e| store_error(e, &identity))?;
         let versions: Vec<FunctionConfig> = entry
@@ -157,7 +159,7 @@ impl Platform {
             .filter(|(n, _)| **n != number)
             .map(|(_, v)| v.config.clone())
             .collect();
-        self.inner.put_cache_with(entry.config.clone(), versions);
+        self.registry().put_with(entry.config.clone(), versions);
         self.inner
             .executor
             .retire_version(name, &number.to_string());

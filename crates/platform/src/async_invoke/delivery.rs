@@ -29,6 +29,7 @@ impl Platform {
         let config = self.event_config(&r);
         tracing::info!(function = %r.name, condition, "event failed for good");
         let dead_letter = self
+            .registry()
             .cached(&r.name)
             .and_then(|c| c.config.dead_letter_target.clone());
         let delivered = match (&config.on_failure, attrs, dead_letter) {
@@ -66,7 +67,7 @@ impl Platform {
         let Ok(target) = FunctionRef::parse(arn, self.identity()) else {
             return false;
         };
-        if self.lookup(&target.name, None).is_err() {
+        if self.registry().lookup(&target.name, None).is_err() {
             tracing::warn!(destination = %arn, "destination function not found");
             return false;
         }

@@ -54,7 +54,7 @@ impl Platform {
                     if busy >= per_function {
                         return false;
                     }
-                    let reserved = self.reservation(queue);
+                    let reserved = self.registry().reservation(queue);
                     if reserved != Some(0) {
                         // (Reserved concurrency 0 goes straight to the failure path.)
                         match concurrency.try_admit(queue, reserved) {
@@ -215,11 +215,11 @@ impl Platform {
         attrs: &Attributes,
         slot: Option<crate::concurrency::Admission>,
     ) -> Outcome {
-        let cached = match self.resolve_with(r, lamina_model::random_unit) {
+        let cached = match self.registry().resolve_with(r, lamina_model::random_unit) {
             Ok(c) => c,
             Err(e) => return Outcome::Permanent("ResourceNotFound", e.to_string()),
         };
-        if self.reservation(&r.name) == Some(0) {
+        if self.registry().reservation(&r.name) == Some(0) {
             return Outcome::Permanent(
                 "ZeroReservedConcurrency",
                 "The function's reserved concurrency is 0.".into(),
@@ -232,7 +232,7 @@ impl Platform {
             None => match self
                 .inner
                 .concurrency
-                .admit(&r.name, self.reservation(&r.name))
+                .admit(&r.name, self.registry().reservation(&r.name))
             {
                 Ok(slot) => slot,
                 Err(e) => return Outcome::Retryable(format!("{}: {e}", e.error_type())),

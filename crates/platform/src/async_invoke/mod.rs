@@ -224,7 +224,8 @@ impl Platform {
     /// is set).
     pub(super) fn event_config(&self, r: &FunctionRef) -> EventInvokeConfig {
         let qualifier = r.qualifier.as_deref().unwrap_or("$LATEST");
-        self.cached(&r.name)
+        self.registry()
+            .cached(&r.name)
             .and_then(|c| c.config.event_invoke.get(qualifier).cloned())
             .unwrap_or_default()
     }

@@ -20,7 +20,7 @@ impl Platform {
         qualifier: Option<&str>,
     ) -> Result<(String, String), LambdaError> {
         let r = FunctionRef::parse_with_qualifier(name, qualifier, self.identity())?;
-        self.resolve(&r)?;
+        self.registry().resolve(&r)?;
         Ok((r.name, r.qualifier.unwrap_or_else(|| "$LATEST".into())))
     }
 
@@ -51,6 +51,7 @@ impl Platform {
         let (function, qualifier) = self.event_config_target(name, qualifier)?;
         let arn = self.identity().qualified_arn(&function, &qualifier);
         let stored = self
+            .registry()
             .change_record(&function, |_, config| {
                 let base = match config.event_invoke.get(&qualifier) {
                     Some(old) if merge => old.clone(),
@@ -74,7 +75,7 @@ impl Platform {
     ) -> Result<FunctionEventInvokeConfig, LambdaError> {
         let (function, qualifier) = self.event_config_target(name, qualifier)?;
         let arn = self.identity().qualified_arn(&function, &qualifier);
-        let entry = self.lookup(&function, None)?;
+        let entry = self.registry().lookup(&function, None)?;
         let config = entry
             .config
             .event_invoke
@@ -92,7 +93,7 @@ impl Platform {
     ) -> Result<(Vec<FunctionEventInvokeConfig>, Option<String>), LambdaError> {
         let r = FunctionRef::parse(name, self.identity())?;
         let max = page_size(max_items, 50)?;
-        let entry = self.lookup(&r.name, None)?;
+        let entry = self.registry().lookup(&r.name, None)?;
         let all: Vec<FunctionEventInvokeConfig> = entry
             .config
             .event_invoke
@@ -112,14 +113,15 @@ impl Platform {
     ) -> Result<(), LambdaError> {
         let (function, qualifier) = self.event_config_target(name, qualifier)?;
         let arn = self.identity().qualified_arn(&function, &qualifier);
-        self.change_record(&function, |_, config| {
-            config
-                .event_invoke
-                .remove(&qualifier)
-                .map(|_| ())
-                .ok_or_else(|| no_event_config(&arn))
-        })
-        .await
+        self.registry()
+            .change_record(&function, |_, config| {
+                config
+                    .event_invoke
+                    .remove(&qualifier)
+                    .map(|_| ())
+                    .ok_or_else(|| no_event_config(&arn))
+            })
+            .await
     }
 }
 
