@@ -1,6 +1,6 @@
 //! Starting environments: from a function version to a launch spec (its command, its
 //! layout, Lambda's environment variables), through the launcher, to an adopted
-//! [`Environment`] registered with the [`Registry`]; and asking the launcher to keep
+//! [`Environment`] registered with the [`PoolRegistry`]; and asking the launcher to keep
 //! runtimes started ahead of time.
 
 use std::collections::HashSet;
@@ -18,7 +18,7 @@ use crate::lambda_env::{AWAIT_FUNCTION_VAR, environment_variables};
 use crate::launcher::{LaunchError, LaunchSpec, Launcher, Layout};
 use crate::logs::LogSink;
 use crate::pool::Pool;
-use crate::registry::Registry;
+use crate::registry::PoolRegistry;
 use crate::runtimes::{RuntimeCatalog, RuntimeCommand, RuntimeError};
 use crate::version::FunctionVersion;
 
@@ -29,7 +29,7 @@ pub(crate) struct ColdStart {
     launcher: Arc<dyn Launcher>,
     catalog: RuntimeCatalog,
     sink: Arc<dyn LogSink>,
-    registry: Arc<Registry>,
+    registry: Arc<PoolRegistry>,
     egress_policy: Arc<EgressPolicy>,
     /// Managed runtimes the launcher was asked to keep started ahead of time.
     ready_runtimes: Mutex<HashSet<RuntimeId>>,
@@ -41,7 +41,7 @@ impl ColdStart {
         launcher: Arc<dyn Launcher>,
         catalog: RuntimeCatalog,
         sink: Arc<dyn LogSink>,
-        registry: Arc<Registry>,
+        registry: Arc<PoolRegistry>,
     ) -> ColdStart {
         ColdStart {
             config,

@@ -23,7 +23,7 @@ use crate::launcher::Launcher;
 use crate::logs::LogSink;
 use crate::pool::{Acquire, Pool, PoolStats, Scaling};
 use crate::provisioned::{ProvisionedStatus, Provisioning};
-use crate::registry::Registry;
+use crate::registry::PoolRegistry;
 use crate::runtimes::RuntimeCatalog;
 use crate::version::FunctionVersion;
 
@@ -36,7 +36,7 @@ pub struct Executor {
 #[derive(Debug)]
 struct Inner {
     config: Arc<ExecutorConfig>,
-    registry: Arc<Registry>,
+    registry: Arc<PoolRegistry>,
     starter: Arc<ColdStart>,
     runner: Runner,
     provisioning: Arc<Provisioning>,
@@ -54,7 +54,7 @@ impl Executor {
         sink: Arc<dyn LogSink>,
     ) -> Executor {
         let config = Arc::new(config);
-        let registry = Arc::new(Registry::new(Scaling {
+        let registry = Arc::new(PoolRegistry::new(Scaling {
             max_environments: config.max_environments_per_function,
             rate_per_10s: config.scale_rate_per_10s.max(1),
             queue: config.scale_queue,

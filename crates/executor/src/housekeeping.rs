@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::ExecutorConfig;
 use crate::pool::Pool;
-use crate::registry::Registry;
+use crate::registry::PoolRegistry;
 
 /// What housekeeping did since the server started, and how to wake it.
 #[derive(Debug, Default)]
@@ -75,14 +75,14 @@ impl Counters {
 #[derive(Debug)]
 pub(crate) struct Housekeeper {
     config: Arc<ExecutorConfig>,
-    registry: Arc<Registry>,
+    registry: Arc<PoolRegistry>,
     counters: Arc<Counters>,
 }
 
 impl Housekeeper {
     pub(crate) fn new(
         config: Arc<ExecutorConfig>,
-        registry: Arc<Registry>,
+        registry: Arc<PoolRegistry>,
         counters: Arc<Counters>,
     ) -> Arc<Housekeeper> {
         Arc::new(Housekeeper {

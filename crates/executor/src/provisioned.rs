@@ -17,7 +17,7 @@ use crate::config::ExecutorConfig;
 use crate::error::StartFailure;
 use crate::housekeeping::Counters;
 use crate::pool::Pool;
-use crate::registry::Registry;
+use crate::registry::PoolRegistry;
 use crate::version::FunctionVersion;
 
 /// Failures in a row after which a target reports `FAILED`.
@@ -48,7 +48,7 @@ pub struct ProvisionedStatus {
 #[derive(Debug)]
 pub(crate) struct Provisioning {
     config: Arc<ExecutorConfig>,
-    registry: Arc<Registry>,
+    registry: Arc<PoolRegistry>,
     starter: Arc<ColdStart>,
     counters: Arc<Counters>,
     /// Provisioned concurrency wanted, by function name and version.
@@ -58,7 +58,7 @@ pub(crate) struct Provisioning {
 impl Provisioning {
     pub(crate) fn new(
         config: Arc<ExecutorConfig>,
-        registry: Arc<Registry>,
+        registry: Arc<PoolRegistry>,
         starter: Arc<ColdStart>,
         counters: Arc<Counters>,
     ) -> Arc<Provisioning> {

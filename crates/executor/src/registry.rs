@@ -18,7 +18,7 @@ use crate::version::FunctionVersion;
 
 /// The pools, scaling budgets and live environments.
 #[derive(Debug)]
-pub(crate) struct Registry {
+pub(crate) struct PoolRegistry {
     scaling: Scaling,
     // Keyed by function name and version.
     pools: Mutex<HashMap<(String, String), Arc<Pool>>>,
@@ -33,9 +33,9 @@ pub(crate) struct Registry {
     closing: AtomicBool,
 }
 
-impl Registry {
-    pub(crate) fn new(scaling: Scaling) -> Registry {
-        Registry {
+impl PoolRegistry {
+    pub(crate) fn new(scaling: Scaling) -> PoolRegistry {
+        PoolRegistry {
             scaling,
             pools: Mutex::new(HashMap::new()),
             buckets: Mutex::new(HashMap::new()),
@@ -188,7 +188,7 @@ impl Registry {
         self.changed.notified().await
     }
 
-    /// Wakes whoever waits in [`Registry::changed`].
+    /// Wakes whoever waits in [`PoolRegistry::changed`].
     pub(crate) fn notify_changed(&self) {
         self.changed.notify_one();
     }

@@ -13,6 +13,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::Platform;
 
+/// Reserved concurrency (Put, Get and DeleteFunctionConcurrency) and throttle counts. A view of the platform: `platform.reservations()`.
+#[derive(Debug, Clone, Copy)]
+pub struct Reservations<'a> {
+    pub(crate) p: &'a Platform,
+}
+
 /// PutFunctionConcurrency's body and Put/GetFunctionConcurrency's answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -227,7 +233,7 @@ impl Concurrency {
     }
 }
 
-impl Platform {
+impl Reservations<'_> {
     /// PutFunctionConcurrency.
     pub async fn put_function_concurrency(
         &self,
@@ -240,7 +246,7 @@ impl Platform {
             "reservedConcurrentExecutions",
             0,
         )?;
-        let state = self.inner.concurrency.clone();
+        let state = self.p.inner.concurrency.clone();
         self.change_reservation(&function, |old| {
             let others = state.reserved_total.load(Ordering::SeqCst) - old.unwrap_or(0);
             if state.limit.saturating_sub(others.saturating_add(wanted)) < state.unreserved_minimum
@@ -262,7 +268,7 @@ impl Platform {
     /// GetFunctionConcurrency.
     pub fn get_function_concurrency(&self, name: &str) -> Result<FunctionConcurrency, LambdaError> {
         let function = self.concurrency_function(name)?;
-        let entry = self.registry().lookup(&function, None)?;
+        let entry = self.p.registry().lookup(&function, None)?;
         Ok(FunctionConcurrency {
             reserved_concurrent_executions: entry.config.reserved_concurrency.map(i64::from),
         })
@@ -276,16 +282,16 @@ impl Platform {
 
     /// Throttled invocations of `name` since the server started.
     pub fn throttle_count(&self, name: &str) -> u64 {
-        self.inner.concurrency.throttles(name)
+        self.p.inner.concurrency.throttles(name)
     }
 
     /// Concurrent executions of the whole server.
     pub fn concurrency_limit(&self) -> u32 {
-        self.inner.concurrency.limit
+        self.p.inner.concurrency.limit
     }
 
     fn concurrency_function(&self, name: &str) -> Result<String, LambdaError> {
-        let r = FunctionRef::parse(name, self.identity())?;
+        let r = FunctionRef::parse(name, self.p.identity())?;
         if r.qualifier.is_some() {
             return Err(LambdaError::InvalidParameterValue(
                 "Reserved concurrency applies to the whole function: give the unqualified \
@@ -293,7 +299,7 @@ impl Platform {
                     .into(),
             ));
         }
-        self.registry().lookup(&r.name, None)?;
+        self.p.registry().lookup(&r.name, None)?;
         Ok(r.name)
     }
 
@@ -303,6 +309,7 @@ impl Platform {
         decide: impl FnOnce(Option<u32>) -> Result<Option<u32>, LambdaError>,
     ) -> Result<(), LambdaError> {
         let (old, new) = self
+            .p
             .registry()
             .change_record(function, |_, config| {
                 let old = config.reserved_concurrency;
@@ -310,7 +317,7 @@ impl Platform {
                 Ok((old, config.reserved_concurrency))
             })
             .await?;
-        let total = &self.inner.concurrency.reserved_total;
+        let total = &self.p.inner.concurrency.reserved_total;
         total.fetch_add(new.unwrap_or(0), Ordering::SeqCst);
         total.fetch_sub(old.unwrap_or(0), Ordering::SeqCst);
         Ok(())

@@ -145,7 +145,8 @@ impl Platform {
                 });
             }
             InvocationType::Event => {
-                self.enqueue_event(&r, &payload, client_context, &request_id)
+                self.async_invoke()
+                    .enqueue_event(&r, &payload, client_context, &request_id)
                     .await?;
                 return Ok(InvokeOutput {
                     status: 202,

@@ -26,22 +26,15 @@
 //!
 //! [`LambdaError`]: lamina_model::LambdaError
 
-pub mod aliases;
 pub mod async_invoke;
 pub mod concurrency;
-mod control;
-pub mod functions;
+pub mod control;
 pub mod invoke;
-pub mod layers;
 pub mod logs;
 mod packages;
 mod paging;
-pub mod policy;
-pub mod provisioned;
 mod registry;
 pub mod status;
-pub mod tags;
-pub mod versions;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -212,9 +205,68 @@ impl Platform {
                 platform.registry().sync_provisioned(&entry);
             }
         }
-        platform.start_dispatcher();
-        platform.collect_freed(freed_rx);
+        platform.async_invoke().start_dispatcher();
+        platform.packages().collect_freed(freed_rx);
         Ok(platform)
+    }
+
+    /// Functions: create, read, update, delete.
+    pub fn functions(&self) -> control::functions::Functions<'_> {
+        control::functions::Functions { p: self }
+    }
+
+    /// Published versions.
+    pub fn versions(&self) -> control::versions::Versions<'_> {
+        control::versions::Versions { p: self }
+    }
+
+    /// Aliases.
+    pub fn aliases(&self) -> control::aliases::Aliases<'_> {
+        control::aliases::Aliases { p: self }
+    }
+
+    /// Layers.
+    pub fn layers(&self) -> control::layers::Layers<'_> {
+        control::layers::Layers { p: self }
+    }
+
+    /// Resource-based policies.
+    pub fn policies(&self) -> control::policy::Policies<'_> {
+        control::policy::Policies { p: self }
+    }
+
+    /// Tags.
+    pub fn tags(&self) -> control::tags::Tags<'_> {
+        control::tags::Tags { p: self }
+    }
+
+    /// Reserved concurrency and throttle counts.
+    pub fn reservations(&self) -> concurrency::Reservations<'_> {
+        concurrency::Reservations { p: self }
+    }
+
+    /// Provisioned concurrency configurations.
+    pub fn provisioned_configs(&self) -> control::provisioned::ProvisionedConfigs<'_> {
+        control::provisioned::ProvisionedConfigs { p: self }
+    }
+
+    /// Asynchronous invocation's configurations.
+    pub fn event_invoke_configs(&self) -> control::event_invoke::EventInvokeConfigs<'_> {
+        control::event_invoke::EventInvokeConfigs { p: self }
+    }
+
+    /// Asynchronous invocation: queued and failed events.
+    pub fn async_invoke(&self) -> async_invoke::AsyncInvoke<'_> {
+        async_invoke::AsyncInvoke { p: self }
+    }
+
+    /// Function logs.
+    pub fn logs(&self) -> logs::Logs<'_> {
+        logs::Logs { p: self }
+    }
+
+    pub(crate) fn packages(&self) -> packages::Packages<'_> {
+        packages::Packages { p: self }
     }
 
     /// Region and account.
@@ -255,7 +307,7 @@ impl Platform {
     /// buffered logs.
     pub async fn shutdown(&self, grace: Duration) {
         // Queued events running now get their drain time to end; the rest stay queued.
-        self.stop_dispatcher().await;
+        self.async_invoke().stop_dispatcher().await;
         self.inner.executor.shutdown(grace).await;
         self.inner.logs.flush();
     }

@@ -11,6 +11,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::Platform;
 
+/// Reading function logs: FilterLogEvents, DescribeLogStreams, GetLogEvents. A view of the platform: `platform.logs()`.
+#[derive(Debug, Clone, Copy)]
+pub struct Logs<'a> {
+    pub(crate) p: &'a Platform,
+}
+
 /// Writes environments' events into the log store.
 #[derive(Debug)]
 pub(crate) struct StoreSink(pub(crate) Arc<LogStore>);
@@ -132,14 +138,14 @@ fn group_name(name: Option<String>, identifier: Option<String>) -> Result<String
     })
 }
 
-impl Platform {
+impl Logs<'_> {
     /// FilterLogEvents over a function's log group.
     pub fn filter_log_events(
         &self,
         req: FilterLogEventsRequest,
     ) -> Result<FilterLogEventsResponse, LambdaError> {
         let group = group_name(req.log_group_name, req.log_group_identifier)?;
-        if !self.inner.logs.group_exists(&group) {
+        if !self.p.inner.logs.group_exists(&group) {
             return Err(group_not_found());
         }
         let skip = req
@@ -160,7 +166,7 @@ impl Platform {
             skip,
             limit,
         };
-        let (events, more) = self.inner.logs.query(&group, &query).map_err(io_error)?;
+        let (events, more) = self.p.inner.logs.query(&group, &query).map_err(io_error)?;
         let next_token = more.then(|| (skip + events.len()).to_string());
         Ok(FilterLogEventsResponse {
             events: events
@@ -184,7 +190,7 @@ impl Platform {
         req: DescribeLogStreamsRequest,
     ) -> Result<serde_json::Value, LambdaError> {
         let group = group_name(req.log_group_name, None)?;
-        let streams = self.inner.logs.streams(&group).map_err(io_error)?;
+        let streams = self.p.inner.logs.streams(&group).map_err(io_error)?;
         let prefix = req.log_stream_name_prefix.unwrap_or_default();
         let limit = req.limit.unwrap_or(50).clamp(1, 50);
         let list: Vec<serde_json::Value> = streams
@@ -202,7 +208,7 @@ impl Platform {
                     "lastEventTimestamp": ms,
                     "lastIngestionTime": ms,
                     "storedBytes": size,
-                    "arn": format!("arn:aws:logs:{}:{}:log-group:{}:log-stream:{}", self.identity().region, self.identity().account, group, name),
+                    "arn": format!("arn:aws:logs:{}:{}:log-group:{}:log-stream:{}", self.p.identity().region, self.p.identity().account, group, name),
                 })
             })
             .collect();
@@ -226,7 +232,7 @@ impl Platform {
             skip: 0,
             limit: req.limit.unwrap_or(10_000).clamp(1, 10_000),
         };
-        let (events, _) = self.inner.logs.query(&group, &query).map_err(io_error)?;
+        let (events, _) = self.p.inner.logs.query(&group, &query).map_err(io_error)?;
         let events: Vec<serde_json::Value> = events
             .into_iter()
             .map(|e| serde_json::json!({"timestamp": e.timestamp_ms, "message": e.message, "ingestionTime": e.timestamp_ms}))

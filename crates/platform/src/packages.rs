@@ -17,24 +17,31 @@ use lamina_model::layer::LayerVersion;
 use lamina_store::{CodeStore, Lease, StoreError};
 
 use crate::Platform;
-use crate::functions::package_error;
+use crate::control::functions::package_error;
 use crate::registry::Cached;
 
-impl Platform {
+/// Storing uploaded packages and removing them once nothing uses them. A view of the platform: `platform.packages()`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Packages<'a> {
+    pub(crate) p: &'a Platform,
+}
+
+impl Packages<'_> {
     /// Stores a package off the async threads, and prepares it for environments. Needs no
     /// lock: the package is held (the lease) until the caller has recorded it or let it go.
     pub(crate) async fn store_package(
         &self,
         zip: Vec<u8>,
     ) -> Result<(CodeInfo, Lease), LambdaError> {
-        let code = self.registry().code().clone();
+        let code = self.p.registry().code().clone();
         let (info, lease) = tokio::task::spawn_blocking(move || code.put(&zip))
             .await
             .map_err(|e| LambdaError::Service(format!("package extraction failed: {e}")))?
             .map_err(package_error)?;
-        self.inner
+        self.p
+            .inner
             .executor
-            .prepare_package(&self.registry().code().task_dir(&info.id))
+            .prepare_package(&self.p.registry().code().task_dir(&info.id))
             .await;
         Ok((info, lease))
     }
@@ -46,6 +53,7 @@ impl Platform {
     pub(crate) async fn collect_code(&self, id: &str) {
         // A deleted layer version's package stays while functions still use it.
         let used_as_layer = self
+            .p
             .registry()
             .entries()
             .iter()
@@ -54,10 +62,10 @@ impl Platform {
         if used_as_layer {
             return;
         }
-        match self.registry().store().code_in_use(id).await {
+        match self.p.registry().store().code_in_use(id).await {
             Ok(false) => {
-                let code = self.registry().code().clone();
-                let executor = self.inner.executor.clone();
+                let code = self.p.registry().code().clone();
+                let executor = self.p.inner.executor.clone();
                 let id = id.to_string();
                 let removed = tokio::task::spawn_blocking(move || {
                     let task_dir = code.task_dir(&id);
@@ -86,7 +94,7 @@ impl Platform {
     {
         let result = match op().await {
             Err(e) if e.is_disk_full() => {
-                let reserve = self.inner.reserve.clone();
+                let reserve = self.p.inner.reserve.clone();
                 let released = tokio::task::spawn_blocking(move || reserve.release())
                     .await
                     .unwrap_or(false);
@@ -107,11 +115,11 @@ impl Platform {
     /// Takes the data directory's reserve again, in the background, if it was given back
     /// and there is room (once what freed space has gone).
     pub(crate) fn restore_reserve(&self) {
-        let reserve = self.inner.reserve.clone();
+        let reserve = self.p.inner.reserve.clone();
         if reserve.held() {
             return;
         }
-        let weak = Arc::downgrade(&self.inner);
+        let weak = Arc::downgrade(&self.p.inner);
         tokio::spawn(async move {
             // After the package clean-up that follows the record's removal.
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -122,7 +130,7 @@ impl Platform {
     }
 
     pub(crate) fn collect_freed(&self, mut freed: tokio::sync::mpsc::UnboundedReceiver<String>) {
-        let weak = Arc::downgrade(&self.inner);
+        let weak = Arc::downgrade(&self.p.inner);
         tokio::spawn(async move {
             while let Some(id) = freed.recv().await {
                 let Some(inner) = weak.upgrade() else {
@@ -130,7 +138,7 @@ impl Platform {
                 };
                 let platform = Platform { inner };
                 let _guard = platform.registry().lock().await;
-                platform.collect_code(&id).await;
+                platform.packages().collect_code(&id).await;
             }
         });
     }

@@ -15,7 +15,7 @@ use lamina_executor::{Executor, FunctionVersion};
 use lamina_model::{FunctionConfig, FunctionConfiguration, FunctionRef, Identity, LambdaError};
 use lamina_store::{CodeStore, FunctionStore, Lease, StoreError};
 
-use crate::provisioned::{live_settings, shares};
+use crate::control::provisioned::{live_settings, shares};
 
 /// Function records, cached.
 #[derive(Debug)]

@@ -52,7 +52,7 @@ impl Platform {
                 .collect();
         }
         let us = |ns: u64| ns as f64 / 1000.0;
-        let q = self.event_queue_stats();
+        let q = self.async_invoke().event_queue_stats();
         ServerStatus {
             concurrency_limit: concurrency.limit,
             unreserved_concurrency: concurrency

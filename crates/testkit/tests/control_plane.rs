@@ -123,11 +123,16 @@ async fn versions_and_aliases() {
         .create_function(&TestPlatform::function("f", "echo"))
         .await
         .unwrap();
-    let v1 = p.publish_version("f", req(json!({}))).await.unwrap();
+    let v1 = p
+        .versions()
+        .publish_version("f", req(json!({})))
+        .await
+        .unwrap();
     assert_eq!(v1.version, "1");
     // Nothing changed since: publishing again gives the same version.
     assert_eq!(
-        p.publish_version("f", req(json!({})))
+        p.versions()
+            .publish_version("f", req(json!({})))
             .await
             .unwrap()
             .version,
@@ -137,10 +142,15 @@ async fn versions_and_aliases() {
         .update_configuration("f", &json!({"Timeout": 9}))
         .await
         .unwrap();
-    let v2 = p.publish_version("f", req(json!({}))).await.unwrap();
+    let v2 = p
+        .versions()
+        .publish_version("f", req(json!({})))
+        .await
+        .unwrap();
     assert_eq!((v2.version.as_str(), v2.timeout), ("2", 9));
 
     let live = p
+        .aliases()
         .create_alias(
             "f",
             req(json!({"Name": "live", "FunctionVersion": "1",
@@ -153,11 +163,13 @@ async fn versions_and_aliases() {
         "arn:aws:lambda:us-east-1:000000000000:function:f:live"
     );
     let dup = p
+        .aliases()
         .create_alias("f", req(json!({"Name": "live", "FunctionVersion": "2"})))
         .await
         .unwrap_err();
     assert!(matches!(dup, LambdaError::ResourceConflict(_)), "{dup:?}");
     let missing = p
+        .aliases()
         .create_alias("f", req(json!({"Name": "next", "FunctionVersion": "7"})))
         .await
         .unwrap_err();
@@ -165,9 +177,9 @@ async fn versions_and_aliases() {
         matches!(missing, LambdaError::ResourceNotFound(_)),
         "{missing:?}"
     );
-    p.delete_alias("f", "live").await.unwrap();
+    p.aliases().delete_alias("f", "live").await.unwrap();
     assert!(matches!(
-        p.get_alias("f", "live"),
+        p.aliases().get_alias("f", "live"),
         Err(LambdaError::ResourceNotFound(_))
     ));
 }
@@ -181,12 +193,14 @@ async fn reserved_concurrency_and_tags() {
         .await
         .unwrap();
     let set = p
+        .reservations()
         .put_function_concurrency("f", req(json!({"ReservedConcurrentExecutions": 5})))
         .await
         .unwrap();
     assert_eq!(set.reserved_concurrent_executions, Some(5));
     // The server's limit is 50, and a tenth of it stays unreserved (Lambda: 100 of 1,000).
     let too_much = p
+        .reservations()
         .put_function_concurrency("f", req(json!({"ReservedConcurrentExecutions": 46})))
         .await
         .unwrap_err();
@@ -195,27 +209,40 @@ async fn reserved_concurrency_and_tags() {
         "{too_much:?}"
     );
     assert_eq!(
-        p.get_function_concurrency("f")
+        p.reservations()
+            .get_function_concurrency("f")
             .unwrap()
             .reserved_concurrent_executions,
         Some(5)
     );
-    p.delete_function_concurrency("f").await.unwrap();
+    p.reservations()
+        .delete_function_concurrency("f")
+        .await
+        .unwrap();
     assert_eq!(
-        p.get_function_concurrency("f")
+        p.reservations()
+            .get_function_concurrency("f")
             .unwrap()
             .reserved_concurrent_executions,
         None
     );
 
     let arn = "arn:aws:lambda:us-east-1:000000000000:function:f";
-    p.tag_resource(arn, [("team".to_string(), "a".to_string())].into())
+    p.tags()
+        .tag_resource(arn, [("team".to_string(), "a".to_string())].into())
         .await
         .unwrap();
     assert_eq!(
-        p.list_tags(arn).unwrap().get("team").map(String::as_str),
+        p.tags()
+            .list_tags(arn)
+            .unwrap()
+            .get("team")
+            .map(String::as_str),
         Some("a")
     );
-    p.untag_resource(arn, &["team".to_string()]).await.unwrap();
-    assert!(p.list_tags(arn).unwrap().is_empty());
+    p.tags()
+        .untag_resource(arn, &["team".to_string()])
+        .await
+        .unwrap();
+    assert!(p.tags().list_tags(arn).unwrap().is_empty());
 }

@@ -194,6 +194,7 @@ async fn reserved_concurrency_throttles_at_once() {
         .await
         .unwrap();
     t.platform
+        .reservations()
         .put_function_concurrency(
             "capped",
             serde_json::from_value(json!({"ReservedConcurrentExecutions": 1})).unwrap(),
@@ -229,7 +230,7 @@ async fn reserved_concurrency_throttles_at_once() {
         "{body}"
     );
     assert_eq!(slow.await.unwrap().unwrap().status, 200);
-    assert_eq!(t.platform.throttle_count("capped"), 1);
+    assert_eq!(t.platform.reservations().throttle_count("capped"), 1);
     t.stop().await;
 }
 
@@ -267,6 +268,7 @@ async fn asynchronous_events_are_retried_then_delivered() {
         .unwrap();
     let sink_arn = "arn:aws:lambda:us-east-1:000000000000:function:sink";
     t.platform
+        .event_invoke_configs()
         .put_event_invoke_config(
             "flaky",
             None,
@@ -343,6 +345,7 @@ async fn failed_events_are_kept_and_replayed() {
         .await
         .unwrap();
     t.platform
+        .event_invoke_configs()
         .put_event_invoke_config(
             "f",
             None,
@@ -370,8 +373,8 @@ async fn failed_events_are_kept_and_replayed() {
     assert!(
         eventually(Duration::from_secs(10), async || {
             client.failed_events(Some("f")).await.unwrap().is_empty()
-                && t.platform.event_queue_stats().ready == 0
-                && t.platform.event_queue_stats().leased == 0
+                && t.platform.async_invoke().event_queue_stats().ready == 0
+                && t.platform.async_invoke().event_queue_stats().leased == 0
         })
         .await
     );

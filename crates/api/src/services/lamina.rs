@@ -51,6 +51,7 @@ async fn status(State(p): State<Platform>) -> Response {
 
 async fn failed_events(State(p): State<Platform>, Query(q): Params) -> Result<Response, ApiError> {
     let events = p
+        .async_invoke()
         .failed_events(q.get("FunctionName").map(String::as_str))
         .await?;
     Ok(json(
@@ -70,7 +71,7 @@ async fn replay_failed_event(
             "Invalid failed event id: {id}"
         )))
     })?;
-    let new_id = p.replay_failed_event(id).await?;
+    let new_id = p.async_invoke().replay_failed_event(id).await?;
     Ok(json(StatusCode::OK, ReplayedEvent { id: new_id }))
 }
 
@@ -80,7 +81,7 @@ async fn download_code(
 ) -> Result<Response, ApiError> {
     let not_found = || ApiError(LambdaError::ResourceNotFound("No such package.".into()));
     let id = file.strip_suffix(".zip").ok_or_else(not_found)?;
-    let path = p.code_zip(id).ok_or_else(not_found)?;
+    let path = p.functions().code_zip(id).ok_or_else(not_found)?;
     let bytes = tokio::fs::read(&path).await.map_err(|_| not_found())?;
     Ok(([("content-type", "application/zip")], bytes).into_response())
 }

@@ -95,11 +95,11 @@ async fn handle(
         })?;
     match target.strip_prefix(TARGET_PREFIX) {
         Some("FilterLogEvents") => {
-            let events = p.filter_log_events(parse(&bytes)?)?;
+            let events = p.logs().filter_log_events(parse(&bytes)?)?;
             Ok(serde_json::to_value(events).unwrap_or_default())
         }
-        Some("DescribeLogStreams") => Ok(p.describe_log_streams(parse(&bytes)?)?),
-        Some("GetLogEvents") => Ok(p.get_log_events(parse(&bytes)?)?),
+        Some("DescribeLogStreams") => Ok(p.logs().describe_log_streams(parse(&bytes)?)?),
+        Some("GetLogEvents") => Ok(p.logs().get_log_events(parse(&bytes)?)?),
         _ => Err(LogsError {
             status: StatusCode::BAD_REQUEST,
             error_type: "UnknownOperationException",

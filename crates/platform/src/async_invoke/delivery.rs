@@ -6,11 +6,11 @@ use lamina_model::FunctionRef;
 use lamina_model::event_invoke::{DestinationRecord, RecordRequestContext, RecordResponseContext};
 use lamina_queue::Message;
 
+use super::AsyncInvoke;
 use super::Attributes;
-use crate::Platform;
 use crate::invoke::InvokeOutput;
 
-impl Platform {
+impl AsyncInvoke<'_> {
     /// An event failed for good: to the OnFailure destination, else the dead-letter
     /// target, else the failed-events store.
     pub(super) async fn settle_failure(
@@ -21,7 +21,7 @@ impl Platform {
         why: &str,
         ran: Option<(&InvokeOutput, u32)>,
     ) {
-        let queue = &self.inner.events.queue;
+        let queue = &self.p.inner.events.queue;
         let r = FunctionRef {
             name: message.queue.clone(),
             qualifier: attrs.and_then(|a| a.qualifier.clone()),
@@ -29,6 +29,7 @@ impl Platform {
         let config = self.event_config(&r);
         tracing::info!(function = %r.name, condition, "event failed for good");
         let dead_letter = self
+            .p
             .registry()
             .cached(&r.name)
             .and_then(|c| c.config.dead_letter_target.clone());
@@ -64,10 +65,10 @@ impl Platform {
 
     /// Queues `record` for the destination function `arn`; false if it cannot be.
     pub(super) async fn deliver(&self, arn: &str, payload: Bytes) -> bool {
-        let Ok(target) = FunctionRef::parse(arn, self.identity()) else {
+        let Ok(target) = FunctionRef::parse(arn, self.p.identity()) else {
             return false;
         };
-        if self.registry().lookup(&target.name, None).is_err() {
+        if self.p.registry().lookup(&target.name, None).is_err() {
             tracing::warn!(destination = %arn, "destination function not found");
             return false;
         }
@@ -102,6 +103,7 @@ impl Platform {
             request_context: RecordRequestContext {
                 request_id: attrs.request_id.clone(),
                 function_arn: self
+                    .p
                     .identity()
                     .qualified_arn(&r.name, r.qualifier.as_deref().unwrap_or("$LATEST")),
                 condition: condition.to_string(),

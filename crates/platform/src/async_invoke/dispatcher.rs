@@ -9,9 +9,9 @@ use bytes::Bytes;
 use lamina_model::FunctionRef;
 use lamina_queue::{Message, now_ms};
 
+use super::AsyncInvoke;
 use super::policy::{self, Attempt, History, Settlement};
 use super::{Attributes, Running};
-use crate::Platform;
 use crate::invoke::InvokeOutput;
 
 /// How an invocation of a queued event ended.
@@ -24,15 +24,15 @@ enum Outcome {
     Permanent(&'static str, String),
 }
 
-impl Platform {
+impl AsyncInvoke<'_> {
     /// Starts the dispatcher of queued events.
     pub(crate) fn start_dispatcher(&self) {
-        let platform = self.clone();
-        tokio::spawn(async move { platform.dispatch().await });
+        let platform = self.p.clone();
+        tokio::spawn(async move { platform.async_invoke().dispatch().await });
     }
 
     async fn dispatch(self) {
-        let events = &self.inner.events;
+        let events = &self.p.inner.events;
         loop {
             if events.closing.load(Ordering::SeqCst) {
                 return;
@@ -46,7 +46,7 @@ impl Platform {
                 // room now: an event never counts as a throttle for waiting its turn.
                 let mut slots = std::collections::HashMap::new();
                 let mut taken = std::collections::HashMap::new();
-                let concurrency = self.inner.concurrency.clone();
+                let concurrency = self.p.inner.concurrency.clone();
                 let per_function = events.config.max_in_flight_per_function.max(1);
                 let mut take = |id: i64, queue: &str| {
                     let mut running = events.running.lock().unwrap_or_else(|p| p.into_inner());
@@ -54,7 +54,7 @@ impl Platform {
                     if busy >= per_function {
                         return false;
                     }
-                    let reserved = self.registry().reservation(queue);
+                    let reserved = self.p.registry().reservation(queue);
                     if reserved != Some(0) {
                         // (Reserved concurrency 0 goes straight to the failure path.)
                         match concurrency.try_admit(queue, reserved) {
@@ -88,14 +88,14 @@ impl Platform {
                     Ok(leased) if !leased.is_empty() => {
                         for message in leased {
                             events.in_flight.fetch_add(1, Ordering::SeqCst);
-                            let platform = self.clone();
+                            let platform = self.p.clone();
                             let slot = slots.remove(&message.id);
                             tokio::spawn(async move {
                                 let running = Running {
                                     platform: platform.clone(),
                                     queue: message.queue.clone(),
                                 };
-                                platform.handle(message, slot, running).await;
+                                platform.async_invoke().handle(message, slot, running).await;
                                 let events = &platform.inner.events;
                                 if events.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
                                     events.drained.notify_waiters();
@@ -118,7 +118,7 @@ impl Platform {
             tokio::select! {
                 _ = events.queue.changed() => {}
                 _ = events.wake.notified() => {}
-                _ = self.inner.concurrency.freed.notified() => {}
+                _ = self.p.inner.concurrency.freed.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
             }
         }
@@ -144,7 +144,7 @@ impl Platform {
             qualifier: attrs.qualifier.clone(),
         };
         let config = self.event_config(&r);
-        let events = &self.inner.events;
+        let events = &self.p.inner.events;
         let started_ms = now_ms();
         if policy::expired(message.enqueued_ms, started_ms, &config, &events.config) {
             self.settle_failure(&message, Some(&attrs), "EventAgeExceeded", "", None)
@@ -215,11 +215,11 @@ impl Platform {
         attrs: &Attributes,
         slot: Option<crate::concurrency::Admission>,
     ) -> Outcome {
-        let cached = match self.registry().resolve_with(r, lamina_model::random_unit) {
+        let cached = match self.p.registry().resolve_with(r, lamina_model::random_unit) {
             Ok(c) => c,
             Err(e) => return Outcome::Permanent("ResourceNotFound", e.to_string()),
         };
-        if self.registry().reservation(&r.name) == Some(0) {
+        if self.p.registry().reservation(&r.name) == Some(0) {
             return Outcome::Permanent(
                 "ZeroReservedConcurrency",
                 "The function's reserved concurrency is 0.".into(),
@@ -230,9 +230,10 @@ impl Platform {
         let slot = match slot {
             Some(slot) => slot,
             None => match self
+                .p
                 .inner
                 .concurrency
-                .admit(&r.name, self.registry().reservation(&r.name))
+                .admit(&r.name, self.p.registry().reservation(&r.name))
             {
                 Ok(slot) => slot,
                 Err(e) => return Outcome::Retryable(format!("{}: {e}", e.error_type())),
@@ -243,6 +244,7 @@ impl Platform {
         };
         let payload = Bytes::from(message.body.clone());
         match self
+            .p
             .run(
                 r,
                 slot,

@@ -4,13 +4,14 @@ use lamina_model::LambdaError;
 use lamina_model::event_invoke::FailedEvent;
 use lamina_queue::QueueError;
 
+use super::AsyncInvoke;
 use super::{Attributes, queue_error};
-use crate::Platform;
 
-impl Platform {
+impl AsyncInvoke<'_> {
     /// The failed events of `name` (all functions with `None`).
     pub async fn failed_events(&self, name: Option<&str>) -> Result<Vec<FailedEvent>, LambdaError> {
         let failed = self
+            .p
             .inner
             .events
             .queue
@@ -38,7 +39,8 @@ impl Platform {
 
     /// Puts a failed event back in its function's queue; returns its new id.
     pub async fn replay_failed_event(&self, id: i64) -> Result<i64, LambdaError> {
-        self.inner
+        self.p
+            .inner
             .events
             .queue
             .replay(id)

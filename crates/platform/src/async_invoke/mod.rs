@@ -37,6 +37,12 @@ use tokio::sync::Notify;
 
 use crate::Platform;
 
+/// Asynchronous invocation: accepting events, the dispatcher, failed events. A view of the platform: `platform.async_invoke()`.
+#[derive(Debug, Clone, Copy)]
+pub struct AsyncInvoke<'a> {
+    pub(crate) p: &'a Platform,
+}
+
 /// Tunables of asynchronous invocation.
 #[derive(Debug, Clone)]
 pub struct AsyncConfig {
@@ -148,7 +154,7 @@ impl Drop for Running {
     }
 }
 
-impl Platform {
+impl AsyncInvoke<'_> {
     /// Queues an event of `r` (checked already); returns once it is durable.
     pub(crate) async fn enqueue_event(
         &self,
@@ -162,7 +168,8 @@ impl Platform {
             qualifier: r.qualifier.clone(),
             client_context,
         };
-        self.inner
+        self.p
+            .inner
             .events
             .queue
             .enqueue(NewMessage {
@@ -185,27 +192,28 @@ impl Platform {
                 "Request must be smaller than {max} bytes for the InvokeAsync operation"
             )));
         }
-        self.invoke(crate::InvokeInput {
-            function_name: name.to_string(),
-            qualifier: None,
-            invocation_type: crate::InvocationType::Event,
-            log_type: None,
-            client_context: None,
-            payload,
-        })
-        .await
-        .map(|_| ())
+        self.p
+            .invoke(crate::InvokeInput {
+                function_name: name.to_string(),
+                qualifier: None,
+                invocation_type: crate::InvocationType::Event,
+                log_type: None,
+                client_context: None,
+                payload,
+            })
+            .await
+            .map(|_| ())
     }
 
     /// The queue's size and bounds.
     pub fn event_queue_stats(&self) -> QueueStats {
-        self.inner.events.queue.stats()
+        self.p.inner.events.queue.stats()
     }
 
     /// Stops taking events and waits (up to the drain time) for those running; what has not
     /// ended stays queued and runs again after a restart.
     pub(crate) async fn stop_dispatcher(&self) {
-        let events = &self.inner.events;
+        let events = &self.p.inner.events;
         events.closing.store(true, Ordering::SeqCst);
         events.wake.notify_one();
         let deadline = tokio::time::Instant::now() + events.config.drain;
@@ -224,7 +232,8 @@ impl Platform {
     /// is set).
     pub(super) fn event_config(&self, r: &FunctionRef) -> EventInvokeConfig {
         let qualifier = r.qualifier.as_deref().unwrap_or("$LATEST");
-        self.registry()
+        self.p
+            .registry()
             .cached(&r.name)
             .and_then(|c| c.config.event_invoke.get(qualifier).cloned())
             .unwrap_or_default()
@@ -232,7 +241,7 @@ impl Platform {
 
     /// Drops a deleted function's queued and failed events.
     pub(crate) async fn purge_events(&self, name: &str) {
-        if let Err(e) = self.inner.events.queue.purge(name).await {
+        if let Err(e) = self.p.inner.events.queue.purge(name).await {
             tracing::warn!(function = %name, error = %e, "could not drop the function's events");
         }
     }

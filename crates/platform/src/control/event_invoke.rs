@@ -12,15 +12,21 @@ use lamina_queue::now_ms;
 use crate::Platform;
 use crate::paging::{page, page_size};
 
-impl Platform {
+/// Put, Update, Get, List and DeleteFunctionEventInvokeConfig. A view of the platform: `platform.event_invoke_configs()`.
+#[derive(Debug, Clone, Copy)]
+pub struct EventInvokeConfigs<'a> {
+    pub(crate) p: &'a Platform,
+}
+
+impl EventInvokeConfigs<'_> {
     /// The qualifier a configuration call names (default `$LATEST`), checked to exist.
     fn event_config_target(
         &self,
         name: &str,
         qualifier: Option<&str>,
     ) -> Result<(String, String), LambdaError> {
-        let r = FunctionRef::parse_with_qualifier(name, qualifier, self.identity())?;
-        self.registry().resolve(&r)?;
+        let r = FunctionRef::parse_with_qualifier(name, qualifier, self.p.identity())?;
+        self.p.registry().resolve(&r)?;
         Ok((r.name, r.qualifier.unwrap_or_else(|| "$LATEST".into())))
     }
 
@@ -29,14 +35,14 @@ impl Platform {
             LambdaError::InvalidParameterValue(format!(
                 "The destination ARN {arn} is invalid: Lamina delivers to functions of this \
                  region and account (arn:aws:lambda:{}:{}:function:NAME).",
-                self.identity().region,
-                self.identity().account
+                self.p.identity().region,
+                self.p.identity().account
             ))
         };
         if !arn.starts_with("arn:") {
             return Err(invalid());
         }
-        FunctionRef::parse(arn, self.identity()).map_err(|_| invalid())?;
+        FunctionRef::parse(arn, self.p.identity()).map_err(|_| invalid())?;
         Ok(())
     }
 
@@ -49,8 +55,9 @@ impl Platform {
         merge: bool,
     ) -> Result<FunctionEventInvokeConfig, LambdaError> {
         let (function, qualifier) = self.event_config_target(name, qualifier)?;
-        let arn = self.identity().qualified_arn(&function, &qualifier);
+        let arn = self.p.identity().qualified_arn(&function, &qualifier);
         let stored = self
+            .p
             .registry()
             .change_record(&function, |_, config| {
                 let base = match config.event_invoke.get(&qualifier) {
@@ -74,8 +81,8 @@ impl Platform {
         qualifier: Option<&str>,
     ) -> Result<FunctionEventInvokeConfig, LambdaError> {
         let (function, qualifier) = self.event_config_target(name, qualifier)?;
-        let arn = self.identity().qualified_arn(&function, &qualifier);
-        let entry = self.registry().lookup(&function, None)?;
+        let arn = self.p.identity().qualified_arn(&function, &qualifier);
+        let entry = self.p.registry().lookup(&function, None)?;
         let config = entry
             .config
             .event_invoke
@@ -91,15 +98,15 @@ impl Platform {
         marker: Option<&str>,
         max_items: Option<&str>,
     ) -> Result<(Vec<FunctionEventInvokeConfig>, Option<String>), LambdaError> {
-        let r = FunctionRef::parse(name, self.identity())?;
+        let r = FunctionRef::parse(name, self.p.identity())?;
         let max = page_size(max_items, 50)?;
-        let entry = self.registry().lookup(&r.name, None)?;
+        let entry = self.p.registry().lookup(&r.name, None)?;
         let all: Vec<FunctionEventInvokeConfig> = entry
             .config
             .event_invoke
             .iter()
             .map(|(q, c)| {
-                FunctionEventInvokeConfig::new(self.identity().qualified_arn(&r.name, q), c)
+                FunctionEventInvokeConfig::new(self.p.identity().qualified_arn(&r.name, q), c)
             })
             .collect();
         page(all, marker, max)
@@ -112,8 +119,9 @@ impl Platform {
         qualifier: Option<&str>,
     ) -> Result<(), LambdaError> {
         let (function, qualifier) = self.event_config_target(name, qualifier)?;
-        let arn = self.identity().qualified_arn(&function, &qualifier);
-        self.registry()
+        let arn = self.p.identity().qualified_arn(&function, &qualifier);
+        self.p
+            .registry()
             .change_record(&function, |_, config| {
                 config
                     .event_invoke

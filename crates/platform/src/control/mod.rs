@@ -2,4 +2,11 @@
 //! function's record through the registry's serialized change, and answers in the wire's
 //! shapes.
 
-mod event_invoke;
+pub mod aliases;
+pub mod event_invoke;
+pub mod functions;
+pub mod layers;
+pub mod policy;
+pub mod provisioned;
+pub mod tags;
+pub mod versions;

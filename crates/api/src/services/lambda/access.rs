@@ -18,7 +18,8 @@ pub(super) async fn get_policy(
 ) -> Result<Response, ApiError> {
     Ok(json(
         StatusCode::OK,
-        p.get_policy(&name, q.get("Qualifier").map(String::as_str))?,
+        p.policies()
+            .get_policy(&name, q.get("Qualifier").map(String::as_str))?,
     ))
 }
 
@@ -32,7 +33,8 @@ pub(super) async fn add_permission(
         read_json(body, 64 * 1024, "AddPermission").await?;
     Ok(json(
         StatusCode::CREATED,
-        p.add_permission(&name, q.get("Qualifier").map(String::as_str), req)
+        p.policies()
+            .add_permission(&name, q.get("Qualifier").map(String::as_str), req)
             .await?,
     ))
 }
@@ -42,13 +44,14 @@ pub(super) async fn remove_permission(
     Two(name, sid): Two,
     Query(q): Params,
 ) -> Result<Response, ApiError> {
-    p.remove_permission(
-        &name,
-        &sid,
-        q.get("Qualifier").map(String::as_str),
-        q.get("RevisionId").map(String::as_str),
-    )
-    .await?;
+    p.policies()
+        .remove_permission(
+            &name,
+            &sid,
+            q.get("Qualifier").map(String::as_str),
+            q.get("RevisionId").map(String::as_str),
+        )
+        .await?;
     Ok(no_content())
 }
 
@@ -63,7 +66,7 @@ pub(super) async fn list_tags(
     State(p): State<Platform>,
     Name(arn): Name,
 ) -> Result<Response, ApiError> {
-    let tags = p.list_tags(&arn)?;
+    let tags = p.tags().list_tags(&arn)?;
     Ok(json(StatusCode::OK, TagsBody { tags: Some(tags) }))
 }
 
@@ -76,7 +79,7 @@ pub(super) async fn tag_resource(
     let tags = req
         .tags
         .ok_or_else(|| ApiError(LambdaError::null_member("tags")))?;
-    p.tag_resource(&arn, tags).await?;
+    p.tags().tag_resource(&arn, tags).await?;
     Ok(no_content())
 }
 
@@ -90,6 +93,6 @@ pub(super) async fn untag_resource(
         .filter(|(k, _)| k == "tagKeys")
         .map(|(_, v)| v)
         .collect();
-    p.untag_resource(&arn, &keys).await?;
+    p.tags().untag_resource(&arn, &keys).await?;
     Ok(no_content())
 }

@@ -21,7 +21,9 @@ pub(super) async fn put_function_concurrency(
         read_json(body, 64 * 1024, "PutFunctionConcurrency").await?;
     Ok(json(
         StatusCode::OK,
-        p.put_function_concurrency(&name, req).await?,
+        p.reservations()
+            .put_function_concurrency(&name, req)
+            .await?,
     ))
 }
 
@@ -29,14 +31,17 @@ pub(super) async fn get_function_concurrency(
     State(p): State<Platform>,
     Name(name): Name,
 ) -> Result<Response, ApiError> {
-    Ok(json(StatusCode::OK, p.get_function_concurrency(&name)?))
+    Ok(json(
+        StatusCode::OK,
+        p.reservations().get_function_concurrency(&name)?,
+    ))
 }
 
 pub(super) async fn delete_function_concurrency(
     State(p): State<Platform>,
     Name(name): Name,
 ) -> Result<Response, ApiError> {
-    p.delete_function_concurrency(&name).await?;
+    p.reservations().delete_function_concurrency(&name).await?;
     Ok(no_content())
 }
 
@@ -51,7 +56,9 @@ pub(super) async fn put_provisioned_concurrency(
     let qualifier = q.get("Qualifier").map(String::as_str);
     Ok(json(
         StatusCode::ACCEPTED,
-        p.put_provisioned_concurrency(&name, qualifier, req).await?,
+        p.provisioned_configs()
+            .put_provisioned_concurrency(&name, qualifier, req)
+            .await?,
     ))
 }
 
@@ -63,13 +70,17 @@ pub(super) async fn get_provisioned_concurrency(
 ) -> Result<Response, ApiError> {
     let get = |k: &str| q.get(k).map(String::as_str);
     if get("List") == Some("ALL") {
-        let (items, next) =
-            p.list_provisioned_concurrency(&name, get("Marker"), get("MaxItems"))?;
+        let (items, next) = p.provisioned_configs().list_provisioned_concurrency(
+            &name,
+            get("Marker"),
+            get("MaxItems"),
+        )?;
         return Ok(listing("ProvisionedConcurrencyConfigs", items, next));
     }
     Ok(json(
         StatusCode::OK,
-        p.get_provisioned_concurrency(&name, get("Qualifier"))?,
+        p.provisioned_configs()
+            .get_provisioned_concurrency(&name, get("Qualifier"))?,
     ))
 }
 
@@ -78,7 +89,8 @@ pub(super) async fn delete_provisioned_concurrency(
     Name(name): Name,
     Query(q): Params,
 ) -> Result<Response, ApiError> {
-    p.delete_provisioned_concurrency(&name, q.get("Qualifier").map(String::as_str))
+    p.provisioned_configs()
+        .delete_provisioned_concurrency(&name, q.get("Qualifier").map(String::as_str))
         .await?;
     Ok(no_content())
 }
@@ -100,7 +112,8 @@ pub(super) async fn put_event_invoke_config(
     let qualifier = q.get("Qualifier").map(String::as_str);
     Ok(json(
         StatusCode::OK,
-        p.put_event_invoke_config(&name, qualifier, req, false)
+        p.event_invoke_configs()
+            .put_event_invoke_config(&name, qualifier, req, false)
             .await?,
     ))
 }
@@ -115,7 +128,8 @@ pub(super) async fn update_event_invoke_config(
     let qualifier = q.get("Qualifier").map(String::as_str);
     Ok(json(
         StatusCode::OK,
-        p.put_event_invoke_config(&name, qualifier, req, true)
+        p.event_invoke_configs()
+            .put_event_invoke_config(&name, qualifier, req, true)
             .await?,
     ))
 }
@@ -127,7 +141,8 @@ pub(super) async fn get_event_invoke_config(
 ) -> Result<Response, ApiError> {
     Ok(json(
         StatusCode::OK,
-        p.get_event_invoke_config(&name, q.get("Qualifier").map(String::as_str))?,
+        p.event_invoke_configs()
+            .get_event_invoke_config(&name, q.get("Qualifier").map(String::as_str))?,
     ))
 }
 
@@ -137,7 +152,11 @@ pub(super) async fn list_event_invoke_configs(
     Query(q): Params,
 ) -> Result<Response, ApiError> {
     let get = |k: &str| q.get(k).map(String::as_str);
-    let (items, next) = p.list_event_invoke_configs(&name, get("Marker"), get("MaxItems"))?;
+    let (items, next) = p.event_invoke_configs().list_event_invoke_configs(
+        &name,
+        get("Marker"),
+        get("MaxItems"),
+    )?;
     Ok(listing("FunctionEventInvokeConfigs", items, next))
 }
 
@@ -146,7 +165,8 @@ pub(super) async fn delete_event_invoke_config(
     Name(name): Name,
     Query(q): Params,
 ) -> Result<Response, ApiError> {
-    p.delete_event_invoke_config(&name, q.get("Qualifier").map(String::as_str))
+    p.event_invoke_configs()
+        .delete_event_invoke_config(&name, q.get("Qualifier").map(String::as_str))
         .await?;
     Ok(no_content())
 }

@@ -21,7 +21,10 @@ pub(super) async fn create_function(
 ) -> Result<Response, ApiError> {
     let req: CreateFunctionRequest =
         read_json(body, CODE_REQUEST_MAX_BYTES, "CreateFunction").await?;
-    Ok(json(StatusCode::CREATED, p.create_function(req).await?))
+    Ok(json(
+        StatusCode::CREATED,
+        p.functions().create_function(req).await?,
+    ))
 }
 
 pub(super) async fn list_functions(
@@ -29,6 +32,7 @@ pub(super) async fn list_functions(
     Query(q): Params,
 ) -> Result<Response, ApiError> {
     let page = p
+        .functions()
         .list_functions(
             q.get("Marker").map(String::as_str),
             q.get("MaxItems").map(String::as_str),
@@ -43,7 +47,9 @@ pub(super) async fn get_function(
     Query(q): Params,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let details = p.get_function(&name, q.get("Qualifier").map(String::as_str))?;
+    let details = p
+        .functions()
+        .get_function(&name, q.get("Qualifier").map(String::as_str))?;
     let resp = GetFunctionResponse {
         configuration: details.configuration,
         code: FunctionCodeLocation {
@@ -67,7 +73,8 @@ pub(super) async fn get_configuration(
 ) -> Result<Response, ApiError> {
     Ok(json(
         StatusCode::OK,
-        p.get_configuration(&name, q.get("Qualifier").map(String::as_str))?,
+        p.functions()
+            .get_configuration(&name, q.get("Qualifier").map(String::as_str))?,
     ))
 }
 
@@ -80,7 +87,7 @@ pub(super) async fn update_configuration(
         read_json(body, 1024 * 1024, "UpdateFunctionConfiguration").await?;
     Ok(json(
         StatusCode::OK,
-        p.update_configuration(&name, req).await?,
+        p.functions().update_configuration(&name, req).await?,
     ))
 }
 
@@ -91,7 +98,10 @@ pub(super) async fn update_code(
 ) -> Result<Response, ApiError> {
     let req: UpdateFunctionCodeRequest =
         read_json(body, CODE_REQUEST_MAX_BYTES, "UpdateFunctionCode").await?;
-    Ok(json(StatusCode::OK, p.update_code(&name, req).await?))
+    Ok(json(
+        StatusCode::OK,
+        p.functions().update_code(&name, req).await?,
+    ))
 }
 
 pub(super) async fn delete_function(
@@ -99,11 +109,12 @@ pub(super) async fn delete_function(
     Name(name): Name,
     Query(q): Params,
 ) -> Result<Response, ApiError> {
-    p.delete_function(&name, q.get("Qualifier").map(String::as_str))
+    p.functions()
+        .delete_function(&name, q.get("Qualifier").map(String::as_str))
         .await?;
     Ok(no_content())
 }
 
 pub(super) async fn account_settings(State(p): State<Platform>) -> Response {
-    json(StatusCode::OK, p.account_settings())
+    json(StatusCode::OK, p.functions().account_settings())
 }

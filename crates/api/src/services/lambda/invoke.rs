@@ -81,7 +81,7 @@ pub(super) async fn invoke_async(
 ) -> Result<Response, ApiError> {
     let max = lamina_model::limits::INVOKE_ASYNC_PAYLOAD_MAX_BYTES;
     let payload = read_body(body, max + 1, "InvokeAsync").await?;
-    p.invoke_async(&name, payload).await?;
+    p.async_invoke().invoke_async(&name, payload).await?;
     Ok(json(
         StatusCode::ACCEPTED,
         serde_json::json!({ "Status": 202 }),

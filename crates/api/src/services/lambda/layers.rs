@@ -20,7 +20,7 @@ pub(super) async fn publish_layer_version(
 ) -> Result<Response, ApiError> {
     let req: lamina_model::layer::PublishLayerVersionRequest =
         read_json(body, CODE_REQUEST_MAX_BYTES, "PublishLayerVersion").await?;
-    let layer = p.publish_layer_version(&layer, req).await?;
+    let layer = p.layers().publish_layer_version(&layer, req).await?;
     let location = code_location(&headers, &layer.code.id);
     Ok(json(
         StatusCode::CREATED,
@@ -33,7 +33,7 @@ pub(super) async fn get_layer_version(
     Two(layer, version): Two,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let layer = p.get_layer_version(&layer, &version).await?;
+    let layer = p.layers().get_layer_version(&layer, &version).await?;
     let location = code_location(&headers, &layer.code.id);
     Ok(json(StatusCode::OK, layer.to_wire(p.identity(), location)))
 }
@@ -42,7 +42,7 @@ pub(super) async fn delete_layer_version(
     State(p): State<Platform>,
     Two(layer, version): Two,
 ) -> Result<Response, ApiError> {
-    p.delete_layer_version(&layer, &version).await?;
+    p.layers().delete_layer_version(&layer, &version).await?;
     Ok(no_content())
 }
 
@@ -53,6 +53,7 @@ pub(super) async fn list_layer_versions(
 ) -> Result<Response, ApiError> {
     let get = |k: &str| q.get(k).map(String::as_str);
     let (versions, next) = p
+        .layers()
         .list_layer_versions(
             &layer,
             get("CompatibleRuntime"),
@@ -74,12 +75,14 @@ pub(super) async fn list_layers(
     let get = |k: &str| q.get(k).map(String::as_str);
     if get("find") == Some("LayerVersion") {
         let layer = p
+            .layers()
             .get_layer_version_by_arn(get("Arn").unwrap_or_default())
             .await?;
         let location = code_location(&headers, &layer.code.id);
         return Ok(json(StatusCode::OK, layer.to_wire(p.identity(), location)));
     }
     let (layers, next) = p
+        .layers()
         .list_layers(
             get("CompatibleRuntime"),
             get("CompatibleArchitecture"),

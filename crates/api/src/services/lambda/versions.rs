@@ -18,7 +18,7 @@ pub(super) async fn publish_version(
         read_json(body, 64 * 1024, "PublishVersion").await?;
     Ok(json(
         StatusCode::CREATED,
-        p.publish_version(&name, req).await?,
+        p.versions().publish_version(&name, req).await?,
     ))
 }
 
@@ -29,7 +29,7 @@ pub(super) async fn list_versions(
 ) -> Result<Response, ApiError> {
     Ok(json(
         StatusCode::OK,
-        p.list_versions(
+        p.versions().list_versions(
             &name,
             q.get("Marker").map(String::as_str),
             q.get("MaxItems").map(String::as_str),
@@ -44,7 +44,10 @@ pub(super) async fn create_alias(
 ) -> Result<Response, ApiError> {
     let req: lamina_model::alias::CreateAliasRequest =
         read_json(body, 64 * 1024, "CreateAlias").await?;
-    Ok(json(StatusCode::CREATED, p.create_alias(&name, req).await?))
+    Ok(json(
+        StatusCode::CREATED,
+        p.aliases().create_alias(&name, req).await?,
+    ))
 }
 
 pub(super) async fn list_aliases(
@@ -55,7 +58,7 @@ pub(super) async fn list_aliases(
     let get = |k: &str| q.get(k).map(String::as_str);
     Ok(json(
         StatusCode::OK,
-        p.list_aliases(
+        p.aliases().list_aliases(
             &name,
             get("FunctionVersion"),
             get("Marker"),
@@ -68,7 +71,7 @@ pub(super) async fn get_alias(
     State(p): State<Platform>,
     Two(name, alias): Two,
 ) -> Result<Response, ApiError> {
-    Ok(json(StatusCode::OK, p.get_alias(&name, &alias)?))
+    Ok(json(StatusCode::OK, p.aliases().get_alias(&name, &alias)?))
 }
 
 pub(super) async fn update_alias(
@@ -80,7 +83,7 @@ pub(super) async fn update_alias(
         read_json(body, 64 * 1024, "UpdateAlias").await?;
     Ok(json(
         StatusCode::OK,
-        p.update_alias(&name, &alias, req).await?,
+        p.aliases().update_alias(&name, &alias, req).await?,
     ))
 }
 
@@ -88,6 +91,6 @@ pub(super) async fn delete_alias(
     State(p): State<Platform>,
     Two(name, alias): Two,
 ) -> Result<Response, ApiError> {
-    p.delete_alias(&name, &alias).await?;
+    p.aliases().delete_alias(&name, &alias).await?;
     Ok(no_content())
 }

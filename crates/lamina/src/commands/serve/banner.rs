@@ -20,7 +20,7 @@ pub fn announce(server: &Server, args: &Args, addr: SocketAddr) {
     eprintln!("  isolation: {}", platform.isolation());
     eprintln!(
         "  concurrency: {} concurrent executions",
-        platform.concurrency_limit()
+        platform.reservations().concurrency_limit()
     );
     let ex = &server.config.executor;
     eprintln!(
@@ -37,7 +37,7 @@ pub fn announce(server: &Server, args: &Args, addr: SocketAddr) {
         mb_or_none(ex.memory_budget_mb),
         mb_or_none(ex.memory_reserve_mb),
     );
-    let q = platform.event_queue_stats();
+    let q = platform.async_invoke().event_queue_stats();
     let retry = server.config.events.retry_delay.as_millis();
     eprintln!(
         "  asynchronous events: {} queued ({} failed kept), at most {} events and {} MB; \

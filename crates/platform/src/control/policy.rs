@@ -9,6 +9,12 @@ use lamina_model::{FunctionRef, LambdaError};
 use crate::Platform;
 use crate::registry::revision_mismatch;
 
+/// AddPermission, RemovePermission and GetPolicy. A view of the platform: `platform.policies()`.
+#[derive(Debug, Clone, Copy)]
+pub struct Policies<'a> {
+    pub(crate) p: &'a Platform,
+}
+
 /// AddPermission's answer: the statement added, as a JSON string.
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -27,7 +33,7 @@ pub struct GetPolicyResponse {
     pub revision_id: String,
 }
 
-impl Platform {
+impl Policies<'_> {
     /// The function a policy call names, which policy (`None`: the function's own, for an
     /// unqualified or `$LATEST` reference; else that version's or alias's), and the ARN its
     /// statements apply to.
@@ -36,9 +42,9 @@ impl Platform {
         name: &str,
         qualifier: Option<&str>,
     ) -> Result<(String, Option<String>, String), LambdaError> {
-        let r = FunctionRef::parse_with_qualifier(name, qualifier, self.identity())?;
-        let identity = self.identity();
-        let entry = self.registry().lookup(&r.name, None)?;
+        let r = FunctionRef::parse_with_qualifier(name, qualifier, self.p.identity())?;
+        let identity = self.p.identity();
+        let entry = self.p.registry().lookup(&r.name, None)?;
         match r.qualifier.as_deref() {
             None => Ok((r.name.clone(), None, identity.function_arn(&r.name))),
             Some("$LATEST") => Ok((
@@ -73,6 +79,7 @@ impl Platform {
     ) -> Result<GetPolicyResponse, LambdaError> {
         let (name, key, _) = self.policy_target(name, qualifier)?;
         let policy = self
+            .p
             .registry()
             .cached(&name)
             .and_then(|c| match &key {
@@ -149,7 +156,8 @@ impl Platform {
         revision_id: Option<&str>,
         change: impl FnOnce(&mut Policy) -> Result<(), LambdaError>,
     ) -> Result<(), LambdaError> {
-        self.registry()
+        self.p
+            .registry()
             .change_record(name, |_, config| {
                 let mut policy = match &key {
                     None => config.policy.take(),

@@ -15,6 +15,12 @@ use serde::Serialize;
 use crate::Platform;
 use crate::registry::store_error;
 
+/// CreateFunction, GetFunction, GetFunctionConfiguration, ListFunctions, UpdateFunctionCode, UpdateFunctionConfiguration, DeleteFunction and GetAccountSettings. A view of the platform: `platform.functions()`.
+#[derive(Debug, Clone, Copy)]
+pub struct Functions<'a> {
+    pub(crate) p: &'a Platform,
+}
+
 /// GetFunction's answer before the HTTP layer adds the download URL.
 #[derive(Debug, Clone)]
 pub struct FunctionDetails {
@@ -104,9 +110,10 @@ pub(crate) fn decode_zip(b64: &str) -> Result<Vec<u8>, LambdaError> {
         })
 }
 
-impl Platform {
+impl Functions<'_> {
     fn check_runtime(&self, runtime: &str) -> Result<(), LambdaError> {
-        self.inner
+        self.p
+            .inner
             .executor
             .catalog()
             .check(runtime)
@@ -142,46 +149,53 @@ impl Platform {
         let mut config = FunctionConfig::from_create(&req, probe, String::new())?;
         self.check_runtime(&config.runtime)?;
         let name = config.name.clone();
-        if self.registry().cached(&name).is_some() {
+        if self.p.registry().cached(&name).is_some() {
             return Err(LambdaError::ResourceConflict(format!(
                 "Function already exist: {name}"
             )));
         }
         // Extracted (and its image built) before the control lock: a large package must not
         // hold up every other function's changes. The lease keeps it until it is recorded.
-        let (code, _upload) = self.store_package(decode_zip(&zip_b64)?).await?;
+        let (code, _upload) = self
+            .p
+            .packages()
+            .store_package(decode_zip(&zip_b64)?)
+            .await?;
         config.code = code;
-        let _guard = self.registry().lock().await;
+        let _guard = self.p.registry().lock().await;
         let recorded = async {
-            if self.registry().cached(&name).is_some() {
+            if self.p.registry().cached(&name).is_some() {
                 return Err(LambdaError::ResourceConflict(format!(
                     "Function already exist: {name}"
                 )));
             }
             if let Some(arns) = &req.layers {
-                self.attach_layers(&mut config, arns).await?;
+                self.p.layers().attach_layers(&mut config, arns).await?;
             }
             config.last_modified = lambda_timestamp(chrono::Utc::now());
-            self.registry()
+            self.p
+                .registry()
                 .store()
                 .create(&config)
                 .await
-                .map_err(|e| store_error(e, self.identity()))
+                .map_err(|e| store_error(e, self.p.identity()))
         }
         .await;
         if let Err(e) = recorded {
             // Still held by this upload: it goes once the upload lets go of it.
-            self.collect_code(&config.code.id).await;
+            self.p.packages().collect_code(&config.code.id).await;
             return Err(e);
         }
-        self.registry().put(config.clone());
+        self.p.registry().put(config.clone());
         tracing::info!(function = %name, runtime = %config.runtime, "function created");
         if req.publish == Some(true) {
             return self
+                .p
+                .versions()
                 .publish_locked(&name, &PublishVersionRequest::default())
                 .await;
         }
-        Ok(config.to_wire(self.identity()))
+        Ok(config.to_wire(self.p.identity()))
     }
 
     /// GetFunction.
@@ -190,14 +204,15 @@ impl Platform {
         name: &str,
         qualifier: Option<&str>,
     ) -> Result<FunctionDetails, LambdaError> {
-        let r = FunctionRef::parse_with_qualifier(name, qualifier, self.identity())?;
-        let cached = self.registry().resolve(&r)?;
+        let r = FunctionRef::parse_with_qualifier(name, qualifier, self.p.identity())?;
+        let cached = self.p.registry().resolve(&r)?;
         Ok(FunctionDetails {
-            configuration: self.registry().wire_through(&r, &cached),
+            configuration: self.p.registry().wire_through(&r, &cached),
             code_id: cached.config.code.id.clone(),
             tags: cached.config.tags.clone(),
             // Reserved for the whole function, whichever version was asked for.
             reserved_concurrency: self
+                .p
                 .registry()
                 .cached(&r.name)
                 .and_then(|c| c.config.reserved_concurrency),
@@ -210,9 +225,9 @@ impl Platform {
         name: &str,
         qualifier: Option<&str>,
     ) -> Result<FunctionConfiguration, LambdaError> {
-        let r = FunctionRef::parse_with_qualifier(name, qualifier, self.identity())?;
-        let cached = self.registry().resolve(&r)?;
-        Ok(self.registry().wire_through(&r, &cached))
+        let r = FunctionRef::parse_with_qualifier(name, qualifier, self.p.identity())?;
+        let cached = self.p.registry().resolve(&r)?;
+        Ok(self.p.registry().wire_through(&r, &cached))
     }
 
     /// ListFunctions: name order, `marker` is the last name of the previous page.
@@ -233,16 +248,17 @@ impl Platform {
             },
         };
         let page = self
+            .p
             .registry()
             .store()
             .list(marker.filter(|m| !m.is_empty()), max + 1)
             .await
-            .map_err(|e| store_error(e, self.identity()))?;
+            .map_err(|e| store_error(e, self.p.identity()))?;
         let more = page.len() > max;
         let functions: Vec<FunctionConfiguration> = page
             .iter()
             .take(max)
-            .map(|c| c.to_wire(self.identity()))
+            .map(|c| c.to_wire(self.p.identity()))
             .collect();
         let next_marker = more
             .then(|| functions.last().map(|f| f.function_name.clone()))
@@ -274,18 +290,20 @@ impl Platform {
         let architecture = req.architecture()?;
         let zip = decode_zip(&zip_b64)?;
         // Checked before the package is stored, and again under the lock.
-        self.registry()
+        self.p
+            .registry()
             .lookup_revision(name, req.revision_id.as_deref())?;
-        let (code, _upload) = self.store_package(zip).await?;
-        let _guard = self.registry().lock().await;
+        let (code, _upload) = self.p.packages().store_package(zip).await?;
+        let _guard = self.p.registry().lock().await;
         let current = match self
+            .p
             .registry()
             .lookup_revision(name, req.revision_id.as_deref())
         {
             Ok(current) => current,
             Err(e) => {
                 // Deleted or changed while the package was stored: it goes with this upload.
-                self.collect_code(&code.id).await;
+                self.p.packages().collect_code(&code.id).await;
                 return Err(e);
             }
         };
@@ -296,35 +314,41 @@ impl Platform {
         }
         if req.dry_run == Some(true) {
             if old_code.id != config.code.id {
-                self.collect_code(&config.code.id).await;
+                self.p.packages().collect_code(&config.code.id).await;
             }
-            return Ok(config.to_wire(self.identity()));
+            return Ok(config.to_wire(self.p.identity()));
         }
         config.revision_id = lamina_model::new_id();
         config.last_modified = lambda_timestamp(chrono::Utc::now());
         if let Err(e) = self
+            .p
             .registry()
             .store()
             .update(&config, &current.config.revision_id)
             .await
         {
             if old_code.id != config.code.id {
-                self.collect_code(&config.code.id).await;
+                self.p.packages().collect_code(&config.code.id).await;
             }
-            return Err(store_error(e, self.identity()));
+            return Err(store_error(e, self.p.identity()));
         }
-        self.registry().put(config.clone());
-        self.inner.executor.retire_version(&config.name, "$LATEST");
+        self.p.registry().put(config.clone());
+        self.p
+            .inner
+            .executor
+            .retire_version(&config.name, "$LATEST");
         if old_code.id != config.code.id {
-            self.collect_code(&old_code.id).await;
+            self.p.packages().collect_code(&old_code.id).await;
         }
         tracing::info!(function = %config.name, "function code updated");
         if req.publish == Some(true) {
             return self
+                .p
+                .versions()
                 .publish_locked(&config.name, &PublishVersionRequest::default())
                 .await;
         }
-        Ok(config.to_wire(self.identity()))
+        Ok(config.to_wire(self.p.identity()))
     }
 
     /// UpdateFunctionConfiguration.
@@ -333,8 +357,9 @@ impl Platform {
         name: &str,
         req: UpdateFunctionConfigurationRequest,
     ) -> Result<FunctionConfiguration, LambdaError> {
-        let _guard = self.registry().lock().await;
+        let _guard = self.p.registry().lock().await;
         let current = self
+            .p
             .registry()
             .lookup_revision(name, req.revision_id.as_deref())?;
         let mut config = current.config.clone();
@@ -343,19 +368,23 @@ impl Platform {
             self.check_runtime(&config.runtime)?;
         }
         if let Some(arns) = &req.update.layers {
-            self.attach_layers(&mut config, arns).await?;
+            self.p.layers().attach_layers(&mut config, arns).await?;
         }
         config.revision_id = lamina_model::new_id();
         config.last_modified = lambda_timestamp(chrono::Utc::now());
-        self.registry()
+        self.p
+            .registry()
             .store()
             .update(&config, &current.config.revision_id)
             .await
-            .map_err(|e| store_error(e, self.identity()))?;
-        self.registry().put(config.clone());
-        self.inner.executor.retire_version(&config.name, "$LATEST");
+            .map_err(|e| store_error(e, self.p.identity()))?;
+        self.p.registry().put(config.clone());
+        self.p
+            .inner
+            .executor
+            .retire_version(&config.name, "$LATEST");
         tracing::info!(function = %config.name, "function configuration updated");
-        Ok(config.to_wire(self.identity()))
+        Ok(config.to_wire(self.p.identity()))
     }
 
     /// DeleteFunction: the record, its environments, its package (if unused) and its logs.
@@ -364,20 +393,25 @@ impl Platform {
         name: &str,
         qualifier: Option<&str>,
     ) -> Result<(), LambdaError> {
-        let r = FunctionRef::parse_with_qualifier(name, qualifier, self.identity())?;
+        let r = FunctionRef::parse_with_qualifier(name, qualifier, self.p.identity())?;
         if r.qualifier.as_deref() == Some("$LATEST") {
             return Err(LambdaError::InvalidParameterValue(
                 "$LATEST version cannot be deleted without deleting the function.".into(),
             ));
         }
-        let _guard = self.registry().lock().await;
+        let _guard = self.p.registry().lock().await;
         if let Some(q) = &r.qualifier {
             let number = q.parse::<u64>().map_err(|_| {
-                LambdaError::function_not_found(&self.identity().qualified_arn(&r.name, q))
+                LambdaError::function_not_found(&self.p.identity().qualified_arn(&r.name, q))
             })?;
-            return self.delete_version_locked(&r.name, number).await;
+            return self
+                .p
+                .versions()
+                .delete_version_locked(&r.name, number)
+                .await;
         }
         let version_codes: Vec<String> = self
+            .p
             .registry()
             .cached(&r.name)
             .map(|c| {
@@ -388,26 +422,29 @@ impl Platform {
             })
             .unwrap_or_default();
         let removed = self
-            .freeing(|| self.registry().store().delete(&r.name))
+            .p
+            .packages()
+            .freeing(|| self.p.registry().store().delete(&r.name))
             .await
-            .map_err(|e| store_error(e, self.identity()))?;
+            .map_err(|e| store_error(e, self.p.identity()))?;
         if let Some(reserved) = removed.reserved_concurrency {
-            self.inner
+            self.p
+                .inner
                 .concurrency
                 .reserved_total
                 .fetch_sub(reserved, std::sync::atomic::Ordering::SeqCst);
         }
-        self.registry().forget(&r.name);
-        self.inner.executor.set_provisioned(&r.name, Vec::new());
-        self.inner.concurrency.forget(&r.name);
-        self.purge_events(&r.name).await;
-        self.inner.executor.retire_function(&r.name);
-        self.collect_code(&removed.code.id).await;
+        self.p.registry().forget(&r.name);
+        self.p.inner.executor.set_provisioned(&r.name, Vec::new());
+        self.p.inner.concurrency.forget(&r.name);
+        self.p.async_invoke().purge_events(&r.name).await;
+        self.p.inner.executor.retire_function(&r.name);
+        self.p.packages().collect_code(&removed.code.id).await;
         let mut version_codes = version_codes;
         version_codes.sort();
         version_codes.dedup();
         for id in version_codes.iter().filter(|id| **id != removed.code.id) {
-            self.collect_code(id).await;
+            self.p.packages().collect_code(id).await;
         }
         tracing::info!(function = %r.name, "function deleted");
         Ok(())
@@ -416,14 +453,14 @@ impl Platform {
     /// Path of a stored package's zip, for GetFunction's download link.
     pub fn code_zip(&self, code_id: &str) -> Option<std::path::PathBuf> {
         let valid = code_id.len() == 64 && code_id.bytes().all(|b| b.is_ascii_hexdigit());
-        (valid && self.registry().code().contains(code_id))
-            .then(|| self.registry().code().zip_path(code_id))
+        (valid && self.p.registry().code().contains(code_id))
+            .then(|| self.p.registry().code().zip_path(code_id))
     }
 
     /// GetAccountSettings.
     pub fn account_settings(&self) -> AccountSettings {
-        let entries = self.registry().entries();
-        let state = &self.inner.concurrency;
+        let entries = self.p.registry().entries();
+        let state = &self.p.inner.concurrency;
         let limit = u64::from(state.limit);
         let reserved = u64::from(
             state

@@ -10,7 +10,13 @@ use lamina_model::{FunctionRef, LambdaError};
 
 use crate::Platform;
 
-impl Platform {
+/// TagResource, UntagResource and ListTags. A view of the platform: `platform.tags()`.
+#[derive(Debug, Clone, Copy)]
+pub struct Tags<'a> {
+    pub(crate) p: &'a Platform,
+}
+
+impl Tags<'_> {
     /// The function a tagging call names: an unqualified function ARN of this account.
     fn tagged_function(&self, resource: &str) -> Result<String, LambdaError> {
         if !resource.starts_with("arn:") {
@@ -20,7 +26,7 @@ impl Platform {
                  arn:(aws[a-zA-Z-]*):lambda:[a-z]{{2}}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{{1}}:\\d{{12}}:function:[a-zA-Z0-9-_]+(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
             )));
         }
-        let r = FunctionRef::parse(resource, self.identity())?;
+        let r = FunctionRef::parse(resource, self.p.identity())?;
         if r.qualifier.is_some() {
             return Err(LambdaError::InvalidParameterValue(
                 "Tags are not supported for function versions or aliases; tag the unqualified \
@@ -28,7 +34,7 @@ impl Platform {
                     .into(),
             ));
         }
-        if self.registry().cached(&r.name).is_none() {
+        if self.p.registry().cached(&r.name).is_none() {
             return Err(LambdaError::function_not_found(resource));
         }
         Ok(r.name)
@@ -37,7 +43,8 @@ impl Platform {
     /// ListTags.
     pub fn list_tags(&self, resource: &str) -> Result<BTreeMap<String, String>, LambdaError> {
         let name = self.tagged_function(resource)?;
-        self.registry()
+        self.p
+            .registry()
             .cached(&name)
             .map(|c| c.config.tags.clone())
             .ok_or_else(|| LambdaError::function_not_found(resource))
@@ -74,7 +81,8 @@ impl Platform {
         change: impl FnOnce(&mut BTreeMap<String, String>),
     ) -> Result<(), LambdaError> {
         let name = self.tagged_function(resource)?;
-        self.registry()
+        self.p
+            .registry()
             .change_record(&name, |_, config| {
                 change(&mut config.tags);
                 validate_tags(&config.tags)

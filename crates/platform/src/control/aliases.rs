@@ -13,23 +13,29 @@ use crate::Platform;
 use crate::paging::{page, page_size};
 use crate::registry::{Cached, revision_mismatch};
 
-impl Platform {
+/// CreateAlias, GetAlias, UpdateAlias, DeleteAlias and ListAliases. A view of the platform: `platform.aliases()`.
+#[derive(Debug, Clone, Copy)]
+pub struct Aliases<'a> {
+    pub(crate) p: &'a Platform,
+}
+
+impl Aliases<'_> {
     /// The function named by `name` (unqualified).
     fn alias_function(&self, name: &str) -> Result<String, LambdaError> {
-        let r = FunctionRef::parse(name, self.identity())?;
+        let r = FunctionRef::parse(name, self.p.identity())?;
         if !r.is_latest() {
             return Err(LambdaError::InvalidParameterValue(
                 "Aliases belong to the function: give the unqualified function name.".into(),
             ));
         }
-        self.registry().lookup(&r.name, None)?;
+        self.p.registry().lookup(&r.name, None)?;
         Ok(r.name)
     }
 
     fn alias_not_found(&self, function: &str, alias: &str) -> LambdaError {
         LambdaError::ResourceNotFound(format!(
             "Alias not found: {}",
-            self.identity().qualified_arn(function, alias)
+            self.p.identity().qualified_arn(function, alias)
         ))
     }
 
@@ -44,7 +50,7 @@ impl Platform {
             Ok(())
         } else {
             Err(LambdaError::function_not_found(
-                &self.identity().qualified_arn(&entry.config.name, version),
+                &self.p.identity().qualified_arn(&entry.config.name, version),
             ))
         }
     }
@@ -87,7 +93,7 @@ impl Platform {
                 .unwrap_or_default(),
             revision_id: lamina_model::new_id(),
         };
-        let identity = self.identity().clone();
+        let identity = self.p.identity().clone();
         self.change_aliases(&function, |entry, aliases| {
             if aliases.contains_key(&alias_name) {
                 return Err(LambdaError::ResourceConflict(format!(
@@ -106,12 +112,12 @@ impl Platform {
     /// GetAlias.
     pub fn get_alias(&self, name: &str, alias: &str) -> Result<AliasConfiguration, LambdaError> {
         let function = self.alias_function(name)?;
-        let entry = self.registry().lookup(&function, None)?;
+        let entry = self.p.registry().lookup(&function, None)?;
         entry
             .config
             .aliases
             .get(alias)
-            .map(|a| a.to_wire(&function, self.identity()))
+            .map(|a| a.to_wire(&function, self.p.identity()))
             .ok_or_else(|| self.alias_not_found(&function, alias))
     }
 
@@ -153,7 +159,7 @@ impl Platform {
         })
         .await?;
         let next = updated.expect("set by a successful change");
-        Ok(next.to_wire(&function, self.identity()))
+        Ok(next.to_wire(&function, self.p.identity()))
     }
 
     /// DeleteAlias.
@@ -178,7 +184,7 @@ impl Platform {
     ) -> Result<ListAliasesResponse, LambdaError> {
         let function = self.alias_function(name)?;
         let max = page_size(max_items, 10_000)?;
-        let entry = self.registry().lookup(&function, None)?;
+        let entry = self.p.registry().lookup(&function, None)?;
         let all: Vec<AliasConfiguration> = entry
             .config
             .aliases
@@ -187,7 +193,7 @@ impl Platform {
                 function_version
                     .is_none_or(|v| a.function_version == v || a.additional_weights.contains_key(v))
             })
-            .map(|a| a.to_wire(&function, self.identity()))
+            .map(|a| a.to_wire(&function, self.p.identity()))
             .collect();
         let (aliases, next_marker) = page(all, marker, max)?;
         Ok(ListAliasesResponse {
@@ -205,7 +211,8 @@ impl Platform {
             &mut std::collections::BTreeMap<String, Alias>,
         ) -> Result<(), LambdaError>,
     ) -> Result<(), LambdaError> {
-        self.registry()
+        self.p
+            .registry()
             .change_record(function, |entry, config| {
                 change(entry, &mut config.aliases)?;
                 // An alias's policy goes with it: a new alias of the same name starts without one.

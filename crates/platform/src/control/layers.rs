@@ -14,9 +14,15 @@ use lamina_model::limits::CODE_UNZIPPED_MAX_BYTES;
 use lamina_model::{FunctionConfig, LambdaError, lambda_timestamp};
 
 use crate::Platform;
-use crate::functions::decode_zip;
+use crate::control::functions::decode_zip;
 use crate::paging::{page, page_size};
 use crate::registry::store_error;
+
+/// Layer versions, and the layers functions use. A view of the platform: `platform.layers()`.
+#[derive(Debug, Clone, Copy)]
+pub struct Layers<'a> {
+    pub(crate) p: &'a Platform,
+}
 
 fn not_found() -> LambdaError {
     LambdaError::ResourceNotFound("The resource you requested does not exist.".into())
@@ -39,7 +45,7 @@ fn matches(layer: &LayerVersion, runtime: Option<&str>, architecture: Option<&st
         && architecture.is_none_or(|a| layer.compatible_architectures.iter().any(|x| x == a))
 }
 
-impl Platform {
+impl Layers<'_> {
     /// PublishLayerVersion.
     pub async fn publish_layer_version(
         &self,
@@ -60,7 +66,7 @@ impl Platform {
                 "Content.ZipFile is required: upload the layer as a .zip.".into(),
             )
         })?;
-        let (code, _upload) = self.store_package(decode_zip(&zip)?).await?;
+        let (code, _upload) = self.p.packages().store_package(decode_zip(&zip)?).await?;
         let layer = LayerVersion {
             name: name.to_string(),
             version: 0,
@@ -71,12 +77,12 @@ impl Platform {
             code,
             created_date: lambda_timestamp(chrono::Utc::now()),
         };
-        let stored = match self.registry().store().publish_layer(&layer).await {
+        let stored = match self.p.registry().store().publish_layer(&layer).await {
             Ok(stored) => stored,
             Err(e) => {
-                let _guard = self.registry().lock().await;
-                self.collect_code(&layer.code.id).await;
-                return Err(store_error(e, self.identity()));
+                let _guard = self.p.registry().lock().await;
+                self.p.packages().collect_code(&layer.code.id).await;
+                return Err(store_error(e, self.p.identity()));
             }
         };
         tracing::info!(layer = %name, version = stored.version, "layer version published");
@@ -91,17 +97,18 @@ impl Platform {
     ) -> Result<LayerVersion, LambdaError> {
         validate_name(name)?;
         let number = u64::try_from(version_number(version)?).map_err(|_| not_found())?;
-        self.registry()
+        self.p
+            .registry()
             .store()
             .layer_version(name, number)
             .await
-            .map_err(|e| store_error(e, self.identity()))?
+            .map_err(|e| store_error(e, self.p.identity()))?
             .ok_or_else(not_found)
     }
 
     /// GetLayerVersionByArn.
     pub async fn get_layer_version_by_arn(&self, arn: &str) -> Result<LayerVersion, LambdaError> {
-        let (name, version) = parse_version_arn(arn, self.identity()).ok_or_else(|| {
+        let (name, version) = parse_version_arn(arn, self.p.identity()).ok_or_else(|| {
             LambdaError::Validation(format!(
                 "1 validation error detected: Value '{arn}' at 'arn' failed to satisfy \
                  constraint: Member must satisfy regular expression pattern: \
@@ -123,11 +130,12 @@ impl Platform {
         validate_name(name)?;
         let max = page_size(max_items, 50)?;
         let mut all: Vec<LayerVersion> = self
+            .p
             .registry()
             .store()
             .layer_versions()
             .await
-            .map_err(|e| store_error(e, self.identity()))?
+            .map_err(|e| store_error(e, self.p.identity()))?
             .into_iter()
             .filter(|l| l.name == name && matches(l, runtime, architecture))
             .collect();
@@ -146,17 +154,18 @@ impl Platform {
         let max = page_size(max_items, 50)?;
         let mut newest: BTreeMap<String, LayerVersion> = BTreeMap::new();
         for l in self
+            .p
             .registry()
             .store()
             .layer_versions()
             .await
-            .map_err(|e| store_error(e, self.identity()))?
+            .map_err(|e| store_error(e, self.p.identity()))?
         {
             if matches(&l, runtime, architecture) {
                 newest.insert(l.name.clone(), l);
             }
         }
-        let identity = self.identity();
+        let identity = self.p.identity();
         let all: Vec<LayersListItem> = newest
             .into_values()
             .map(|l| LayersListItem {
@@ -175,13 +184,15 @@ impl Platform {
             // No layer has a negative version: deleting one is done already.
             return Ok(());
         };
-        let _guard = self.registry().lock().await;
+        let _guard = self.p.registry().lock().await;
         let removed = self
-            .freeing(|| self.registry().store().delete_layer_version(name, number))
+            .p
+            .packages()
+            .freeing(|| self.p.registry().store().delete_layer_version(name, number))
             .await
-            .map_err(|e| store_error(e, self.identity()))?;
+            .map_err(|e| store_error(e, self.p.identity()))?;
         if let Some(layer) = removed {
-            self.collect_code(&layer.code.id).await;
+            self.p.packages().collect_code(&layer.code.id).await;
             tracing::info!(layer = %name, version = number, "layer version deleted");
         }
         Ok(())
@@ -201,7 +212,7 @@ impl Platform {
             let invalid = || {
                 LambdaError::InvalidParameterValue(format!("Layer version {arn} does not exist."))
             };
-            let (name, version) = parse_version_arn(arn, self.identity()).ok_or_else(invalid)?;
+            let (name, version) = parse_version_arn(arn, self.p.identity()).ok_or_else(invalid)?;
             if !names.insert(name.clone()) {
                 return Err(LambdaError::InvalidParameterValue(
                     "Two different versions of the same layer are not allowed to be referenced \
@@ -210,11 +221,12 @@ impl Platform {
                 ));
             }
             let layer = self
+                .p
                 .registry()
                 .store()
                 .layer_version(&name, version)
                 .await
-                .map_err(|e| store_error(e, self.identity()))?
+                .map_err(|e| store_error(e, self.p.identity()))?
                 .ok_or_else(invalid)?;
             layers.push(FunctionLayer {
                 arn: arn.clone(),
@@ -232,12 +244,12 @@ impl Platform {
         }
         if !layers.is_empty() {
             let ids: Vec<String> = layers.iter().map(|l| l.code_id.clone()).collect();
-            let code = self.registry().code().clone();
+            let code = self.p.registry().code().clone();
             let dir = tokio::task::spawn_blocking(move || code.merge_layers(&ids))
                 .await
                 .map_err(|e| LambdaError::Service(format!("merging layers failed: {e}")))?
                 .map_err(|e| LambdaError::Service(format!("merging layers failed: {e}")))?;
-            self.inner.executor.prepare_package(&dir).await;
+            self.p.inner.executor.prepare_package(&dir).await;
         }
         config.layers = layers;
         Ok(())

@@ -13,14 +13,20 @@ use crate::Platform;
 use crate::paging::{page, page_size};
 use crate::registry::store_error;
 
-impl Platform {
+/// PublishVersion and ListVersionsByFunction. A view of the platform: `platform.versions()`.
+#[derive(Debug, Clone, Copy)]
+pub struct Versions<'a> {
+    pub(crate) p: &'a Platform,
+}
+
+impl Versions<'_> {
     /// PublishVersion.
     pub async fn publish_version(
         &self,
         name: &str,
         req: PublishVersionRequest,
     ) -> Result<FunctionConfiguration, LambdaError> {
-        let r = FunctionRef::parse(name, self.identity())?;
+        let r = FunctionRef::parse(name, self.p.identity())?;
         if !r.is_latest() {
             return Err(LambdaError::InvalidParameterValue(
                 "Versions are published from $LATEST: give the unqualified function name.".into(),
@@ -34,7 +40,7 @@ impl Platform {
                  constraint: Member must have length less than or equal to {DESCRIPTION_MAX_CHARS}"
             )));
         }
-        let _guard = self.registry().lock().await;
+        let _guard = self.p.registry().lock().await;
         self.publish_locked(&r.name, &req).await
     }
 
@@ -44,8 +50,9 @@ impl Platform {
         name: &str,
         req: &PublishVersionRequest,
     ) -> Result<FunctionConfiguration, LambdaError> {
-        let identity = self.identity().clone();
+        let identity = self.p.identity().clone();
         let current = self
+            .p
             .registry()
             .lookup_revision(name, req.revision_id.as_deref())?;
         if let Some(sha) = &req.code_sha256
@@ -82,7 +89,8 @@ impl Platform {
         let mut latest = current.config.clone();
         latest.last_version = number;
         latest.published_revision = Some(latest.revision_id.clone());
-        self.registry()
+        self.p
+            .registry()
             .store()
             .publish(&latest, &current.config.revision_id, &version)
             .await
@@ -93,7 +101,7 @@ impl Platform {
             .map(|v| v.config.clone())
             .collect();
         versions.push(version.clone());
-        self.registry().put_with(latest, versions);
+        self.p.registry().put_with(latest, versions);
         tracing::info!(function = %name, version = number, "version published");
         Ok(version.to_wire(&identity))
     }
@@ -105,10 +113,10 @@ impl Platform {
         marker: Option<&str>,
         max_items: Option<&str>,
     ) -> Result<ListVersionsResponse, LambdaError> {
-        let r = FunctionRef::parse(name, self.identity())?;
+        let r = FunctionRef::parse(name, self.p.identity())?;
         let max = page_size(max_items, 10_000)?;
-        let entry = self.registry().lookup(&r.name, None)?;
-        let identity = self.identity();
+        let entry = self.p.registry().lookup(&r.name, None)?;
+        let identity = self.p.identity();
         let mut all = vec![{
             let mut latest = entry.config.to_wire(identity);
             latest.function_arn = identity.qualified_arn(&r.name, "$LATEST");
@@ -128,8 +136,8 @@ impl Platform {
         name: &str,
         number: u64,
     ) -> Result<(), LambdaError> {
-        let identity = self.identity().clone();
-        let entry = self.registry().lookup(name, None)?;
+        let identity = self.p.identity().clone();
+        let entry = self.p.registry().lookup(name, None)?;
         if !entry.published.contains_key(&number) {
             return Err(LambdaError::function_not_found(
                 &identity.qualified_arn(name, &number.to_string()),
@@ -150,7 +158,9 @@ impl Platform {
             )));
         }
         let removed = self
-            .freeing(|| self.registry().store().delete_version(name, number))
+            .p
+            .packages()
+            .freeing(|| self.p.registry().store().delete_version(name, number))
             .await
             .map_err(|e| store_error(e, &identity))?;
         let versions: Vec<FunctionConfig> = entry
@@ -159,11 +169,12 @@ impl Platform {
             .filter(|(n, _)| **n != number)
             .map(|(_, v)| v.config.clone())
             .collect();
-        self.registry().put_with(entry.config.clone(), versions);
-        self.inner
+        self.p.registry().put_with(entry.config.clone(), versions);
+        self.p
+            .inner
             .executor
             .retire_version(name, &number.to_string());
-        self.collect_code(&removed.code.id).await;
+        self.p.packages().collect_code(&removed.code.id).await;
         tracing::info!(function = %name, version = number, "version deleted");
         Ok(())
     }

@@ -21,6 +21,12 @@ use crate::Platform;
 use crate::paging::{page, page_size};
 use crate::registry::Cached;
 
+/// Put, Get, List and DeleteProvisionedConcurrencyConfig. A view of the platform: `platform.provisioned_configs()`.
+#[derive(Debug, Clone, Copy)]
+pub struct ProvisionedConfigs<'a> {
+    pub(crate) p: &'a Platform,
+}
+
 fn unpublished() -> LambdaError {
     LambdaError::InvalidParameterValue(
         "Provisioned Concurrency Configs cannot be applied to unpublished function versions."
@@ -52,14 +58,14 @@ pub(crate) fn shares(entry: &Cached, qualifier: &str, requested: u32) -> Vec<(u6
     out
 }
 
-impl Platform {
+impl ProvisionedConfigs<'_> {
     /// The function and the qualifier a provisioned-concurrency call names, checked.
     fn provisioned_target(
         &self,
         name: &str,
         qualifier: Option<&str>,
     ) -> Result<(Arc<Cached>, String), LambdaError> {
-        let r = FunctionRef::parse(name, self.identity())?;
+        let r = FunctionRef::parse(name, self.p.identity())?;
         let qualifier = match (qualifier.filter(|q| !q.is_empty()), r.qualifier.as_deref()) {
             (Some(q), Some(own)) if q != own => {
                 return Err(LambdaError::InvalidParameterValue(
@@ -73,7 +79,7 @@ impl Platform {
                 return Err(LambdaError::null_member("qualifier"));
             }
         };
-        let entry = self.registry().lookup(&r.name, None)?;
+        let entry = self.p.registry().lookup(&r.name, None)?;
         if qualifier == "$LATEST" {
             return Err(unpublished());
         }
@@ -83,7 +89,7 @@ impl Platform {
         };
         if !exists {
             return Err(LambdaError::function_not_found(
-                &self.identity().qualified_arn(&r.name, &qualifier),
+                &self.p.identity().qualified_arn(&r.name, &qualifier),
             ));
         }
         Ok((entry, qualifier))
@@ -102,6 +108,7 @@ impl Platform {
         let mut failure = None;
         for (version, share) in shares(entry, qualifier, setting.requested) {
             let status = self
+                .p
                 .inner
                 .executor
                 .provisioned_status(name, &version.to_string());
@@ -116,7 +123,7 @@ impl Platform {
             ProvisionedStatus::InProgress
         };
         ProvisionedConcurrencyConfig {
-            function_arn: with_arn.then(|| self.identity().qualified_arn(name, qualifier)),
+            function_arn: with_arn.then(|| self.p.identity().qualified_arn(name, qualifier)),
             requested_provisioned_concurrent_executions: setting.requested,
             available_provisioned_concurrent_executions: allocated,
             allocated_provisioned_concurrent_executions: allocated,
@@ -144,6 +151,7 @@ impl Platform {
         // Every other function's provisioned concurrency comes out of the unreserved pool
         // unless that function reserves its own.
         let others_unreserved: u32 = self
+            .p
             .registry()
             .entries()
             .iter()
@@ -152,8 +160,9 @@ impl Platform {
             })
             .map(|c| total(&c.config.provisioned_concurrency, None))
             .sum();
-        let state = self.inner.concurrency.clone();
+        let state = self.p.inner.concurrency.clone();
         let setting = self
+            .p
             .registry()
             .change_record(&entry.config.name, |_, config| {
                 let mine = total(&config.provisioned_concurrency, Some(&qualifier)) + requested;
@@ -191,7 +200,7 @@ impl Platform {
                 Ok(setting)
             })
             .await?;
-        let entry = self.registry().lookup(&entry.config.name, None)?;
+        let entry = self.p.registry().lookup(&entry.config.name, None)?;
         tracing::info!(function = %entry.config.name, %qualifier, requested, "provisioned concurrency set");
         Ok(self.provisioned_config(&entry, &qualifier, &setting, false))
     }
@@ -218,9 +227,9 @@ impl Platform {
         marker: Option<&str>,
         max_items: Option<&str>,
     ) -> Result<(Vec<ProvisionedConcurrencyConfig>, Option<String>), LambdaError> {
-        let r = FunctionRef::parse(name, self.identity())?;
+        let r = FunctionRef::parse(name, self.p.identity())?;
         let max = page_size(max_items, 50)?;
-        let entry = self.registry().lookup(&r.name, None)?;
+        let entry = self.p.registry().lookup(&r.name, None)?;
         let all: Vec<ProvisionedConcurrencyConfig> = live_settings(&entry)
             .map(|(q, s)| self.provisioned_config(&entry, q, s, true))
             .collect();
@@ -235,7 +244,8 @@ impl Platform {
         qualifier: Option<&str>,
     ) -> Result<(), LambdaError> {
         let (entry, qualifier) = self.provisioned_target(name, qualifier)?;
-        self.registry()
+        self.p
+            .registry()
             .change_record(&entry.config.name, |_, config| {
                 config
                     .provisioned_concurrency
