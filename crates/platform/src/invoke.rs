@@ -10,6 +10,36 @@ use lamina_model::limits::{
 use lamina_model::{FunctionRef, LambdaError};
 
 use crate::Platform;
+use crate::admission::Throttle;
+
+/// Why an admitted invocation could not run (a function's own failure is an answer, not
+/// one of these). All are transient: an asynchronous event meeting one is retried.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// No environment could be had in time.
+    #[error(transparent)]
+    Throttled(#[from] Throttle),
+    /// The server is shutting down.
+    #[error("The server is shutting down.")]
+    ShuttingDown,
+    /// The host cannot run the function's runtime (now).
+    #[error("{0}")]
+    Runtime(String),
+    /// An environment could not be set up.
+    #[error("Could not start an execution environment: {0}")]
+    Launch(String),
+}
+
+impl From<RunError> for LambdaError {
+    fn from(e: RunError) -> Self {
+        match e {
+            RunError::Throttled(t) => t.into(),
+            RunError::ShuttingDown => LambdaError::Service(e.to_string()),
+            RunError::Runtime(why) => LambdaError::InvalidRuntime(why),
+            RunError::Launch(_) => LambdaError::Service(e.to_string()),
+        }
+    }
+}
 
 /// `X-Amz-Invocation-Type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,8 +198,9 @@ impl Platform {
             self.registry().reservation(&r.name)
         };
         let slot = self.inner.concurrency.admit(&r.name, reserved)?;
-        self.run(&r, slot, version, payload, client_context, tail, request_id)
-            .await
+        Ok(self
+            .run(&r, slot, version, payload, client_context, tail, request_id)
+            .await?)
     }
 
     /// Runs one invocation (already resolved, checked and admitted: `slot` is given back
@@ -178,13 +209,13 @@ impl Platform {
     pub(crate) async fn run(
         &self,
         r: &FunctionRef,
-        slot: crate::concurrency::Admission,
+        slot: crate::admission::Admission,
         version: std::sync::Arc<lamina_executor::FunctionVersion>,
         payload: Bytes,
         client_context: Option<String>,
         tail: bool,
         request_id: String,
-    ) -> Result<InvokeOutput, LambdaError> {
+    ) -> Result<InvokeOutput, RunError> {
         let identity = self.identity();
         let invoked_arn = match &r.qualifier {
             Some(q) => identity.qualified_arn(&r.name, q),
@@ -197,21 +228,22 @@ impl Platform {
             invoked_arn,
             tail,
         };
-        let result = self.executor().invoke(version, req).await.map_err(|e| match e {
-                        ExecutorError::Throttled => {
-                slot.count_throttle();
-                LambdaError::TooManyRequests {
-                    reason: "FunctionInvocationRateLimitExceeded".into(),
-                    message: "Rate Exceeded.".into(),
+        let result = self
+            .executor()
+            .invoke(version, req)
+            .await
+            .map_err(|e| match e {
+                ExecutorError::Throttled => {
+                    slot.count_throttle();
+                    RunError::Throttled(Throttle::Scaling)
                 }
-            }
-            ExecutorError::ShuttingDown => LambdaError::Service("The server is shutting down.".into()),
-            ExecutorError::Runtime(e) => LambdaError::InvalidRuntime(e.to_string()),
-            ExecutorError::Launch(e) => {
-                tracing::error!(function = %r.name, error = %e, "could not start an environment");
-                LambdaError::Service(format!("Could not start an execution environment: {e}"))
-            }
-                })?;
+                ExecutorError::ShuttingDown => RunError::ShuttingDown,
+                ExecutorError::Runtime(e) => RunError::Runtime(e.to_string()),
+                ExecutorError::Launch(e) => {
+                    tracing::error!(function = %r.name, error = %e, "could not start an environment");
+                    RunError::Launch(e.to_string())
+                }
+            })?;
         slot.record(&result.report, result.function_error.is_some());
         Ok(InvokeOutput {
             status: 200,

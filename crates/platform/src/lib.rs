@@ -26,11 +26,12 @@
 //!
 //! [`LambdaError`]: lamina_model::LambdaError
 
+mod admission;
 pub mod async_invoke;
-pub mod concurrency;
 pub mod control;
 pub mod invoke;
 pub mod logs;
+mod metrics;
 mod packages;
 mod paging;
 mod registry;
@@ -45,6 +46,7 @@ use lamina_model::Identity;
 use lamina_queue::Queue;
 use lamina_store::{CodeStore, FunctionStore, LogStore};
 
+pub use admission::Throttle;
 pub use async_invoke::AsyncConfig;
 
 pub use invoke::{InvocationType, InvokeInput, InvokeOutput};
@@ -110,7 +112,7 @@ struct Inner {
     registry: registry::Registry,
     logs: Arc<LogStore>,
     executor: Executor,
-    concurrency: Arc<concurrency::Concurrency>,
+    concurrency: Arc<admission::Concurrency>,
     // Space set aside so that deletes work on a full disk.
     reserve: Arc<lamina_store::Reserve>,
     events: async_invoke::Events,
@@ -176,7 +178,7 @@ impl Platform {
                 logs.flush();
             }
         });
-        let concurrency = concurrency::Concurrency::new(config.concurrency_limit.max(1));
+        let concurrency = admission::Concurrency::new(config.concurrency_limit.max(1));
         let reserved: u32 = cache
             .values()
             .filter_map(|c| c.config.reserved_concurrency)
@@ -241,8 +243,8 @@ impl Platform {
     }
 
     /// Reserved concurrency and throttle counts.
-    pub fn reservations(&self) -> concurrency::Reservations<'_> {
-        concurrency::Reservations { p: self }
+    pub fn reservations(&self) -> control::concurrency::Reservations<'_> {
+        control::concurrency::Reservations { p: self }
     }
 
     /// Provisioned concurrency configurations.

@@ -377,3 +377,12 @@ pub struct ListFunctionsResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_marker: Option<String>,
 }
+
+/// PutFunctionConcurrency's body and Put/GetFunctionConcurrency's answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FunctionConcurrency {
+    /// Reserved concurrent executions; absent when none is reserved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reserved_concurrent_executions: Option<i64>,
+}

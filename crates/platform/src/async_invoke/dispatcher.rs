@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use lamina_model::FunctionRef;
+use lamina_model::{FunctionRef, LambdaError};
 use lamina_queue::{Message, now_ms};
 
 use super::AsyncInvoke;
@@ -83,7 +83,7 @@ impl AsyncInvoke<'_> {
                     .queue
                     .next_due_ms()
                     .is_some_and(|due| due <= now_ms());
-                concurrency.watched.store(left, Ordering::SeqCst);
+                concurrency.watch_releases(left);
                 match leased {
                     Ok(leased) if !leased.is_empty() => {
                         for message in leased {
@@ -118,7 +118,7 @@ impl AsyncInvoke<'_> {
             tokio::select! {
                 _ = events.queue.changed() => {}
                 _ = events.wake.notified() => {}
-                _ = self.p.inner.concurrency.freed.notified() => {}
+                _ = self.p.inner.concurrency.released() => {}
                 _ = tokio::time::sleep(wait) => {}
             }
         }
@@ -128,7 +128,7 @@ impl AsyncInvoke<'_> {
     async fn handle(
         &self,
         message: Message,
-        slot: Option<crate::concurrency::Admission>,
+        slot: Option<crate::admission::Admission>,
         running: Running,
     ) {
         let attrs: Attributes = match serde_json::from_slice(&message.attributes) {
@@ -213,7 +213,7 @@ impl AsyncInvoke<'_> {
         r: &FunctionRef,
         message: &Message,
         attrs: &Attributes,
-        slot: Option<crate::concurrency::Admission>,
+        slot: Option<crate::admission::Admission>,
     ) -> Outcome {
         let cached = match self.p.registry().resolve_with(r, lamina_model::random_unit) {
             Ok(c) => c,
@@ -236,7 +236,7 @@ impl AsyncInvoke<'_> {
                 .admit(&r.name, self.p.registry().reservation(&r.name))
             {
                 Ok(slot) => slot,
-                Err(e) => return Outcome::Retryable(format!("{}: {e}", e.error_type())),
+                Err(e) => return Outcome::Retryable(format!("TooManyRequestsException: {e}")),
             },
         };
         let Some(version) = cached.version.clone() else {
@@ -258,10 +258,11 @@ impl AsyncInvoke<'_> {
         {
             Ok(out) if out.function_error.is_none() => Outcome::Success(out),
             Ok(out) => Outcome::FunctionError(out),
-            Err(e) if e.status() == 429 || e.status() >= 500 => {
-                Outcome::Retryable(format!("{}: {e}", e.error_type()))
+            // Every reason an admitted invocation could not run is transient.
+            Err(e) => {
+                let wire = LambdaError::from(e);
+                Outcome::Retryable(format!("{}: {wire}", wire.error_type()))
             }
-            Err(e) => Outcome::Permanent(e.error_type(), e.to_string()),
         }
     }
 }

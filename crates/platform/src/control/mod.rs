@@ -3,6 +3,7 @@
 //! shapes.
 
 pub mod aliases;
+pub mod concurrency;
 pub mod event_invoke;
 pub mod functions;
 pub mod layers;

@@ -17,7 +17,7 @@ pub(super) async fn put_function_concurrency(
     Name(name): Name,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let req: lamina_platform::concurrency::FunctionConcurrency =
+    let req: lamina_model::function::FunctionConcurrency =
         read_json(body, 64 * 1024, "PutFunctionConcurrency").await?;
     Ok(json(
         StatusCode::OK,
