@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
-use crate::server::shaped_response;
+use crate::error::shaped_response;
 
 /// Whether a request head is being read on a connection: set by the connection when a
 /// request's first bytes arrive, cleared by the service once hyper hands it the head.

@@ -30,6 +30,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
 use crate::conn::{ClientConn, HeadWatch};
+use crate::error::shaped_response;
 
 /// The bounds of the front door.
 #[derive(Debug, Clone, Copy)]
@@ -123,23 +124,6 @@ pub async fn serve(
         }
     }
     Ok(())
-}
-
-/// Lambda's error answer, as a whole HTTP/1.1 response that closes the connection.
-pub(crate) fn shaped_response(
-    status: &str,
-    error_type: &str,
-    message: &str,
-    extra: &str,
-) -> Vec<u8> {
-    let body = serde_json::json!({"Type": "User", "message": message}).to_string();
-    format!(
-        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nx-amzn-errortype: {error_type}\r\n\
-         x-amzn-requestid: {}\r\n{extra}connection: close\r\ncontent-length: {}\r\n\r\n{body}",
-        lamina_model::new_id(),
-        body.len()
-    )
-    .into_bytes()
 }
 
 async fn refuse(mut stream: TcpStream) {

@@ -28,12 +28,14 @@
 
 mod admission;
 pub mod async_invoke;
+mod cached;
 pub mod control;
 pub mod invoke;
 pub mod logs;
 mod metrics;
 mod packages;
 mod paging;
+mod provisioning;
 mod registry;
 pub mod status;
 
@@ -159,7 +161,7 @@ impl Platform {
                     tracing::warn!(function = %cfg.name, error = %e, "could not merge the layers");
                 }
             }
-            let cached = registry::Cached::with_versions(cfg, versions, &config.identity, &code);
+            let cached = cached::Cached::with_versions(cfg, versions, &config.identity, &code);
             if let Some(v) = &cached.version {
                 executor.expect_runtime(v.runtime);
             }
@@ -204,7 +206,7 @@ impl Platform {
         };
         for name in provisioned_at_start {
             if let Some(entry) = platform.registry().cached(&name) {
-                platform.registry().sync_provisioned(&entry);
+                provisioning::sync(platform.executor(), &entry);
             }
         }
         platform.async_invoke().start_dispatcher();

@@ -17,8 +17,8 @@ use lamina_model::layer::LayerVersion;
 use lamina_store::{CodeStore, Lease, StoreError};
 
 use crate::Platform;
+use crate::cached::Cached;
 use crate::control::functions::package_error;
-use crate::registry::Cached;
 
 /// Storing uploaded packages and removing them once nothing uses them. A view of the platform: `platform.packages()`.
 #[derive(Debug, Clone, Copy)]

@@ -7,15 +7,15 @@
 //! Lock order: the control lock (async, held across a change's store write) before the
 //! cache's `RwLock` (held for a map access only, never across an `.await`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
-use lamina_executor::{Executor, FunctionVersion};
+use lamina_executor::Executor;
 use lamina_model::{FunctionConfig, FunctionConfiguration, FunctionRef, Identity, LambdaError};
-use lamina_store::{CodeStore, FunctionStore, Lease, StoreError};
+use lamina_store::{CodeStore, FunctionStore, StoreError};
 
-use crate::control::provisioned::{live_settings, shares};
+use crate::cached::Cached;
+use crate::provisioning;
 
 /// Function records, cached.
 #[derive(Debug)]
@@ -28,76 +28,6 @@ pub(crate) struct Registry {
     cache: RwLock<HashMap<String, Arc<Cached>>>,
     // Serializes control-plane changes so that code clean-up never races a create.
     control: tokio::sync::Mutex<()>,
-}
-
-/// A function as the invocation path needs it: its configuration and the snapshot the
-/// executor runs. Replaced whole on every change.
-#[derive(Debug)]
-pub(crate) struct Cached {
-    pub(crate) config: FunctionConfig,
-    /// Holds the package while this entry lives: in the cache, or in the hands of an
-    /// invocation that resolved it before an update or delete replaced it.
-    _package: Lease,
-    pub(crate) version: Option<Arc<FunctionVersion>>,
-    /// Published versions by number, each with its own snapshot.
-    pub(crate) published: std::collections::BTreeMap<u64, Arc<Cached>>,
-}
-
-impl Cached {
-    /// `$LATEST` or one published version (as `config.version` says), without versions of
-    /// its own.
-    pub(crate) fn new(config: FunctionConfig, identity: &Identity, code: &CodeStore) -> Cached {
-        let version = config.runtime_id().map(|runtime| {
-            Arc::new(FunctionVersion {
-                name: config.name.clone(),
-                version: config.version.clone(),
-                revision_id: config.revision_id.clone(),
-                arn: identity.function_arn(&config.name),
-                runtime,
-                handler: config.handler.clone(),
-                memory_mb: config.memory_size,
-                ephemeral_storage_mb: config.ephemeral_storage,
-                timeout: Duration::from_secs(u64::from(config.timeout)),
-                environment: config.environment.clone(),
-                code_dir: code.task_dir(&config.code.id),
-                opt_dir: (!config.layers.is_empty()).then(|| {
-                    let ids: Vec<String> =
-                        config.layers.iter().map(|l| l.code_id.clone()).collect();
-                    code.opt_dir(&ids)
-                }),
-                log_group: config.log_group.clone(),
-                region: identity.region.clone(),
-                // Tag `lamina:egress` = `off` keeps a function from reaching other networks.
-                egress: config.tags.get("lamina:egress").is_none_or(|v| v != "off"),
-            })
-        });
-        Cached {
-            _package: code.leases().lease(&config.code.id),
-            config,
-            version,
-            published: Default::default(),
-        }
-    }
-
-    /// The function's entry: `$LATEST` with its published versions.
-    pub(crate) fn with_versions(
-        latest: FunctionConfig,
-        versions: impl IntoIterator<Item = FunctionConfig>,
-        identity: &Identity,
-        code: &CodeStore,
-    ) -> Cached {
-        let mut entry = Cached::new(latest, identity, code);
-        for mut v in versions {
-            // Tags belong to the function: a version's snapshot follows them (the egress tag).
-            v.tags = entry.config.tags.clone();
-            if let Ok(n) = v.version.parse::<u64>() {
-                entry
-                    .published
-                    .insert(n, Arc::new(Cached::new(v, identity, code)));
-            }
-        }
-        entry
-    }
 }
 
 impl Registry {
@@ -186,7 +116,7 @@ impl Registry {
         if let Some(v) = &cached.version {
             self.executor.expect_runtime(v.runtime);
         }
-        self.sync_provisioned(&cached);
+        provisioning::sync(&self.executor, &cached);
         self.cache
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -309,25 +239,6 @@ impl Registry {
             return Err(revision_mismatch());
         }
         Ok(current)
-    }
-
-    /// Hands the executor the provisioned concurrency of each version of `entry`.
-    pub(crate) fn sync_provisioned(&self, entry: &Cached) {
-        let mut counts: BTreeMap<u64, usize> = BTreeMap::new();
-        for (qualifier, setting) in live_settings(entry) {
-            for (version, share) in shares(entry, qualifier, setting.requested) {
-                *counts.entry(version).or_default() += share as usize;
-            }
-        }
-        let targets: Vec<(Arc<FunctionVersion>, usize)> = counts
-            .into_iter()
-            .filter(|(_, n)| *n > 0)
-            .filter_map(|(n, count)| {
-                let version = entry.published.get(&n)?.version.clone()?;
-                Some((version, count))
-            })
-            .collect();
-        self.executor.set_provisioned(&entry.config.name, targets);
     }
 }
 

@@ -10,8 +10,9 @@ use lamina_model::limits::DESCRIPTION_MAX_CHARS;
 use lamina_model::{FunctionRef, LambdaError};
 
 use crate::Platform;
+use crate::cached::Cached;
 use crate::paging::{page, page_size};
-use crate::registry::{Cached, revision_mismatch};
+use crate::registry::revision_mismatch;
 
 /// CreateAlias, GetAlias, UpdateAlias, DeleteAlias and ListAliases. A view of the platform: `platform.aliases()`.
 #[derive(Debug, Clone, Copy)]

@@ -18,8 +18,9 @@ use lamina_model::provisioned::{
 use lamina_model::{FunctionRef, LambdaError, lambda_timestamp};
 
 use crate::Platform;
+use crate::cached::Cached;
 use crate::paging::{page, page_size};
-use crate::registry::Cached;
+use crate::provisioning::{live_settings, shares};
 
 /// Put, Get, List and DeleteProvisionedConcurrencyConfig. A view of the platform: `platform.provisioned_configs()`.
 #[derive(Debug, Clone, Copy)]
@@ -32,30 +33,6 @@ fn unpublished() -> LambdaError {
         "Provisioned Concurrency Configs cannot be applied to unpublished function versions."
             .into(),
     )
-}
-
-/// The versions a qualifier's provisioned concurrency goes to, with their shares.
-pub(crate) fn shares(entry: &Cached, qualifier: &str, requested: u32) -> Vec<(u64, u32)> {
-    if let Ok(n) = qualifier.parse::<u64>() {
-        return vec![(n, requested)];
-    }
-    let Some(alias) = entry.config.aliases.get(qualifier) else {
-        return Vec::new();
-    };
-    let Ok(primary) = alias.function_version.parse::<u64>() else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    let mut rest = requested;
-    for (version, weight) in &alias.additional_weights {
-        if let Ok(n) = version.parse::<u64>() {
-            let share = ((f64::from(requested) * weight).round() as u32).min(rest);
-            rest -= share;
-            out.push((n, share));
-        }
-    }
-    out.insert(0, (primary, rest));
-    out
 }
 
 impl ProvisionedConfigs<'_> {
@@ -261,23 +238,6 @@ fn not_found() -> LambdaError {
     LambdaError::ProvisionedConcurrencyConfigNotFound(
         "No Provisioned Concurrency Config found for this function".into(),
     )
-}
-
-/// The settings of a function whose qualifier still names something: a deleted version's
-/// setting stays in the record but no longer counts.
-pub(crate) fn live_settings(
-    entry: &Cached,
-) -> impl Iterator<Item = (&String, &ProvisionedSetting)> {
-    entry
-        .config
-        .provisioned_concurrency
-        .iter()
-        .filter(|(q, _)| {
-            q.parse::<u64>().map_or_else(
-                |_| entry.config.aliases.contains_key(*q),
-                |n| entry.published.contains_key(&n),
-            )
-        })
 }
 
 /// Provisioned concurrency requested on a function, leaving out `except`.

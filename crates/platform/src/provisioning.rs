@@ -1,0 +1,71 @@
+//! What the executor is told of provisioned concurrency: each published version's target,
+//! from the settings on versions and aliases (an alias's count split between its versions by
+//! weight), whenever a function's entry is replaced.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use lamina_executor::{Executor, FunctionVersion};
+use lamina_model::provisioned::ProvisionedSetting;
+
+use crate::cached::Cached;
+
+/// The versions a qualifier's provisioned concurrency goes to, with their shares.
+pub(crate) fn shares(entry: &Cached, qualifier: &str, requested: u32) -> Vec<(u64, u32)> {
+    if let Ok(n) = qualifier.parse::<u64>() {
+        return vec![(n, requested)];
+    }
+    let Some(alias) = entry.config.aliases.get(qualifier) else {
+        return Vec::new();
+    };
+    let Ok(primary) = alias.function_version.parse::<u64>() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut rest = requested;
+    for (version, weight) in &alias.additional_weights {
+        if let Ok(n) = version.parse::<u64>() {
+            let share = ((f64::from(requested) * weight).round() as u32).min(rest);
+            rest -= share;
+            out.push((n, share));
+        }
+    }
+    out.insert(0, (primary, rest));
+    out
+}
+
+/// The settings of a function whose qualifier still names something: a deleted version's
+/// setting stays in the record but no longer counts.
+pub(crate) fn live_settings(
+    entry: &Cached,
+) -> impl Iterator<Item = (&String, &ProvisionedSetting)> {
+    entry
+        .config
+        .provisioned_concurrency
+        .iter()
+        .filter(|(q, _)| {
+            q.parse::<u64>().map_or_else(
+                |_| entry.config.aliases.contains_key(*q),
+                |n| entry.published.contains_key(&n),
+            )
+        })
+}
+
+/// Hands the executor the provisioned concurrency of each version of `entry`.
+pub(crate) fn sync(executor: &Executor, entry: &Cached) {
+    let mut counts: BTreeMap<u64, usize> = BTreeMap::new();
+    for (qualifier, setting) in live_settings(entry) {
+        for (version, share) in shares(entry, qualifier, setting.requested) {
+            *counts.entry(version).or_default() += share as usize;
+        }
+    }
+    let targets: Vec<(Arc<FunctionVersion>, usize)> = counts
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .filter_map(|(n, count)| {
+            let version = entry.published.get(&n)?.version.clone()?;
+            Some((version, count))
+        })
+        .collect();
+    executor.set_provisioned(&entry.config.name, targets);
+}
