@@ -117,6 +117,29 @@ impl LambdaError {
         body
     }
 
+    /// ValidationException in AWS's words for one member that breaks `constraint`:
+    /// "1 validation error detected: Value 'v' at 'member' failed to satisfy constraint: ..."
+    /// (`Value at` when the value is not shown).
+    pub fn invalid_member(value: Option<&str>, member: &str, constraint: &str) -> Self {
+        let value = value.map_or(String::new(), |v| format!(" '{v}'"));
+        LambdaError::Validation(format!(
+            "1 validation error detected: Value{value} at '{member}' failed to satisfy \
+             constraint: {constraint}"
+        ))
+    }
+
+    /// [`invalid_member`](Self::invalid_member) for a value outside an enum.
+    pub fn not_in_enum(value: &str, member: &str, allowed: &[&str]) -> Self {
+        LambdaError::invalid_member(
+            Some(value),
+            member,
+            &format!(
+                "Member must satisfy enum value set: [{}]",
+                allowed.join(", ")
+            ),
+        )
+    }
+
     /// ValidationException for a required member left out.
     pub fn null_member(member: &str) -> Self {
         LambdaError::Validation(format!(

@@ -12,6 +12,7 @@
 //! - [`provisioned`]: provisioned concurrency's request and answer shapes.
 //! - [`status`]: what `lamina ps` reads (`/_lamina/status`).
 //! - [`limits`]: Lambda's documented quotas, in one place.
+//! - [`paging`]: `Marker` and `MaxItems`, parsed once into a [`paging::Page`].
 //! - [`policy`]: a function's resource-based policy (AddPermission's statements).
 //! - [`runtime`]: managed and custom runtime identifiers.
 //! - [`error`]: [`LambdaError`], one variant per Lambda error type the platform answers.
@@ -27,6 +28,7 @@ pub mod function;
 pub mod layer;
 pub mod limits;
 pub mod names;
+pub mod paging;
 pub mod policy;
 pub mod provisioned;
 pub mod runtime;

@@ -34,7 +34,6 @@ pub mod invoke;
 pub mod logs;
 mod metrics;
 mod packages;
-mod paging;
 mod provisioning;
 mod registry;
 pub mod status;

@@ -9,9 +9,10 @@ use lamina_model::alias::{
 use lamina_model::limits::DESCRIPTION_MAX_CHARS;
 use lamina_model::{FunctionRef, LambdaError};
 
+use lamina_model::paging::Page;
+
 use crate::Platform;
 use crate::cached::Cached;
-use crate::paging::{page, page_size};
 use crate::registry::revision_mismatch;
 
 /// CreateAlias, GetAlias, UpdateAlias, DeleteAlias and ListAliases. A view of the platform: `platform.aliases()`.
@@ -180,11 +181,10 @@ impl Aliases<'_> {
         &self,
         name: &str,
         function_version: Option<&str>,
-        marker: Option<&str>,
-        max_items: Option<&str>,
+        page: &Page,
     ) -> Result<ListAliasesResponse, LambdaError> {
         let function = self.alias_function(name)?;
-        let max = page_size(max_items, 10_000)?;
+        let max = page.size(50, 10_000);
         let entry = self.p.registry().lookup(&function, None)?;
         let all: Vec<AliasConfiguration> = entry
             .config
@@ -196,7 +196,7 @@ impl Aliases<'_> {
             })
             .map(|a| a.to_wire(&function, self.p.identity()))
             .collect();
-        let (aliases, next_marker) = page(all, marker, max)?;
+        let (aliases, next_marker) = page.slice(all, max)?;
         Ok(ListAliasesResponse {
             aliases,
             next_marker,

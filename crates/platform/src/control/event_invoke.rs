@@ -9,8 +9,9 @@ use lamina_model::event_invoke::{
 use lamina_model::{FunctionRef, LambdaError};
 use lamina_queue::now_ms;
 
+use lamina_model::paging::Page;
+
 use crate::Platform;
-use crate::paging::{page, page_size};
 
 /// Put, Update, Get, List and DeleteFunctionEventInvokeConfig. A view of the platform: `platform.event_invoke_configs()`.
 #[derive(Debug, Clone, Copy)]
@@ -95,11 +96,10 @@ impl EventInvokeConfigs<'_> {
     pub fn list_event_invoke_configs(
         &self,
         name: &str,
-        marker: Option<&str>,
-        max_items: Option<&str>,
+        page: &Page,
     ) -> Result<(Vec<FunctionEventInvokeConfig>, Option<String>), LambdaError> {
         let r = FunctionRef::parse(name, self.p.identity())?;
-        let max = page_size(max_items, 50)?;
+        let max = page.size(50, 50);
         let entry = self.p.registry().lookup(&r.name, None)?;
         let all: Vec<FunctionEventInvokeConfig> = entry
             .config
@@ -109,7 +109,7 @@ impl EventInvokeConfigs<'_> {
                 FunctionEventInvokeConfig::new(self.p.identity().qualified_arn(&r.name, q), c)
             })
             .collect();
-        page(all, marker, max)
+        page.slice(all, max)
     }
 
     /// DeleteFunctionEventInvokeConfig.

@@ -12,6 +12,8 @@ use lamina_model::{FunctionConfig, FunctionRef, LambdaError, lambda_timestamp};
 use lamina_store::PackageError;
 use serde::Serialize;
 
+use lamina_model::paging::Page;
+
 use crate::Platform;
 use crate::registry::store_error;
 
@@ -231,31 +233,17 @@ impl Functions<'_> {
     }
 
     /// ListFunctions: name order, `marker` is the last name of the previous page.
-    pub async fn list_functions(
-        &self,
-        marker: Option<&str>,
-        max_items: Option<&str>,
-    ) -> Result<ListFunctionsResponse, LambdaError> {
-        let max = match max_items {
-            None => LIST_PAGE_MAX,
-            Some(s) => match s.parse::<usize>() {
-                Ok(n) if (1..=10_000).contains(&n) => n.min(LIST_PAGE_MAX),
-                _ => {
-                    return Err(LambdaError::Validation(format!(
-                        "1 validation error detected: Value '{s}' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 10000"
-                    )));
-                }
-            },
-        };
-        let page = self
+    pub async fn list_functions(&self, page: &Page) -> Result<ListFunctionsResponse, LambdaError> {
+        let max = page.size(LIST_PAGE_MAX, LIST_PAGE_MAX);
+        let rows = self
             .p
             .registry()
             .store()
-            .list(marker.filter(|m| !m.is_empty()), max + 1)
+            .list(page.marker.as_deref(), max + 1)
             .await
             .map_err(|e| store_error(e, self.p.identity()))?;
-        let more = page.len() > max;
-        let functions: Vec<FunctionConfiguration> = page
+        let more = rows.len() > max;
+        let functions: Vec<FunctionConfiguration> = rows
             .iter()
             .take(max)
             .map(|c| c.to_wire(self.p.identity()))

@@ -13,9 +13,10 @@ use lamina_model::layer::{
 use lamina_model::limits::CODE_UNZIPPED_MAX_BYTES;
 use lamina_model::{FunctionConfig, LambdaError, lambda_timestamp};
 
+use lamina_model::paging::Page;
+
 use crate::Platform;
 use crate::control::functions::decode_zip;
-use crate::paging::{page, page_size};
 use crate::registry::store_error;
 
 /// Layer versions, and the layers functions use. A view of the platform: `platform.layers()`.
@@ -124,11 +125,10 @@ impl Layers<'_> {
         name: &str,
         runtime: Option<&str>,
         architecture: Option<&str>,
-        marker: Option<&str>,
-        max_items: Option<&str>,
+        page: &Page,
     ) -> Result<(Vec<LayerVersion>, Option<String>), LambdaError> {
         validate_name(name)?;
-        let max = page_size(max_items, 50)?;
+        let max = page.size(50, 50);
         let mut all: Vec<LayerVersion> = self
             .p
             .registry()
@@ -140,7 +140,7 @@ impl Layers<'_> {
             .filter(|l| l.name == name && matches(l, runtime, architecture))
             .collect();
         all.reverse();
-        page(all, marker, max)
+        page.slice(all, max)
     }
 
     /// ListLayers: each layer with its newest version that matches the filters.
@@ -148,10 +148,9 @@ impl Layers<'_> {
         &self,
         runtime: Option<&str>,
         architecture: Option<&str>,
-        marker: Option<&str>,
-        max_items: Option<&str>,
+        page: &Page,
     ) -> Result<(Vec<LayersListItem>, Option<String>), LambdaError> {
-        let max = page_size(max_items, 50)?;
+        let max = page.size(50, 50);
         let mut newest: BTreeMap<String, LayerVersion> = BTreeMap::new();
         for l in self
             .p
@@ -174,7 +173,7 @@ impl Layers<'_> {
                 latest_matching_version: l.to_item(identity),
             })
             .collect();
-        page(all, marker, max)
+        page.slice(all, max)
     }
 
     /// DeleteLayerVersion: succeeds whether or not the version exists, as Lambda's does.

@@ -17,9 +17,10 @@ use lamina_model::provisioned::{
 };
 use lamina_model::{FunctionRef, LambdaError, lambda_timestamp};
 
+use lamina_model::paging::Page;
+
 use crate::Platform;
 use crate::cached::Cached;
-use crate::paging::{page, page_size};
 use crate::provisioning::{live_settings, shares};
 
 /// Put, Get, List and DeleteProvisionedConcurrencyConfig. A view of the platform: `platform.provisioned_configs()`.
@@ -201,16 +202,15 @@ impl ProvisionedConfigs<'_> {
     pub fn list_provisioned_concurrency(
         &self,
         name: &str,
-        marker: Option<&str>,
-        max_items: Option<&str>,
+        page: &Page,
     ) -> Result<(Vec<ProvisionedConcurrencyConfig>, Option<String>), LambdaError> {
         let r = FunctionRef::parse(name, self.p.identity())?;
-        let max = page_size(max_items, 50)?;
+        let max = page.size(50, 50);
         let entry = self.p.registry().lookup(&r.name, None)?;
         let all: Vec<ProvisionedConcurrencyConfig> = live_settings(&entry)
             .map(|(q, s)| self.provisioned_config(&entry, q, s, true))
             .collect();
-        page(all, marker, max)
+        page.slice(all, max)
     }
 
     /// DeleteProvisionedConcurrencyConfig: its environments are stopped (busy ones once

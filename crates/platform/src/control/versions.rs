@@ -9,8 +9,9 @@ use lamina_model::{
     FunctionConfig, FunctionConfiguration, FunctionRef, LambdaError, lambda_timestamp,
 };
 
+use lamina_model::paging::Page;
+
 use crate::Platform;
-use crate::paging::{page, page_size};
 use crate::registry::store_error;
 
 /// PublishVersion and ListVersionsByFunction. A view of the platform: `platform.versions()`.
@@ -110,11 +111,10 @@ impl Versions<'_> {
     pub fn list_versions(
         &self,
         name: &str,
-        marker: Option<&str>,
-        max_items: Option<&str>,
+        page: &Page,
     ) -> Result<ListVersionsResponse, LambdaError> {
         let r = FunctionRef::parse(name, self.p.identity())?;
-        let max = page_size(max_items, 10_000)?;
+        let max = page.size(50, 10_000);
         let entry = self.p.registry().lookup(&r.name, None)?;
         let identity = self.p.identity();
         let mut all = vec![{
@@ -123,7 +123,7 @@ impl Versions<'_> {
             latest
         }];
         all.extend(entry.published.values().map(|v| v.config.to_wire(identity)));
-        let (versions, next_marker) = page(all, marker, max)?;
+        let (versions, next_marker) = page.slice(all, max)?;
         Ok(ListVersionsResponse {
             versions,
             next_marker,

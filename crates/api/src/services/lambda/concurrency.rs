@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use lamina_platform::Platform;
 
-use super::{Name, Params, json, listing, no_content, read_json};
+use super::{Name, Params, json, listing, no_content, page_of, read_json};
 use crate::error::ApiError;
 
 pub(super) async fn put_function_concurrency(
@@ -70,11 +70,9 @@ pub(super) async fn get_provisioned_concurrency(
 ) -> Result<Response, ApiError> {
     let get = |k: &str| q.get(k).map(String::as_str);
     if get("List") == Some("ALL") {
-        let (items, next) = p.provisioned_configs().list_provisioned_concurrency(
-            &name,
-            get("Marker"),
-            get("MaxItems"),
-        )?;
+        let (items, next) = p
+            .provisioned_configs()
+            .list_provisioned_concurrency(&name, &page_of(&q, 50)?)?;
         return Ok(listing("ProvisionedConcurrencyConfigs", items, next));
     }
     Ok(json(
@@ -151,12 +149,9 @@ pub(super) async fn list_event_invoke_configs(
     Name(name): Name,
     Query(q): Params,
 ) -> Result<Response, ApiError> {
-    let get = |k: &str| q.get(k).map(String::as_str);
-    let (items, next) = p.event_invoke_configs().list_event_invoke_configs(
-        &name,
-        get("Marker"),
-        get("MaxItems"),
-    )?;
+    let (items, next) = p
+        .event_invoke_configs()
+        .list_event_invoke_configs(&name, &page_of(&q, 50)?)?;
     Ok(listing("FunctionEventInvokeConfigs", items, next))
 }
 

@@ -12,7 +12,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use lamina_platform::Platform;
 
-use super::{CODE_REQUEST_MAX_BYTES, Name, Params, code_location, json, no_content, read_json};
+use super::{
+    CODE_REQUEST_MAX_BYTES, Name, Params, code_location, json, no_content, page_of, read_json,
+};
 use crate::error::ApiError;
 
 pub(super) async fn create_function(
@@ -31,13 +33,7 @@ pub(super) async fn list_functions(
     State(p): State<Platform>,
     Query(q): Params,
 ) -> Result<Response, ApiError> {
-    let page = p
-        .functions()
-        .list_functions(
-            q.get("Marker").map(String::as_str),
-            q.get("MaxItems").map(String::as_str),
-        )
-        .await?;
+    let page = p.functions().list_functions(&page_of(&q, 10_000)?).await?;
     Ok(json(StatusCode::OK, page))
 }
 

@@ -8,7 +8,8 @@ use axum::response::Response;
 use lamina_platform::Platform;
 
 use super::{
-    CODE_REQUEST_MAX_BYTES, Name, Params, Two, code_location, json, listing, no_content, read_json,
+    CODE_REQUEST_MAX_BYTES, Name, Params, Two, code_location, json, listing, no_content, page_of,
+    read_json,
 };
 use crate::error::ApiError;
 
@@ -58,8 +59,7 @@ pub(super) async fn list_layer_versions(
             &layer,
             get("CompatibleRuntime"),
             get("CompatibleArchitecture"),
-            get("Marker"),
-            get("MaxItems"),
+            &page_of(&q, 50)?,
         )
         .await?;
     let items: Vec<_> = versions.iter().map(|l| l.to_item(p.identity())).collect();
@@ -86,8 +86,7 @@ pub(super) async fn list_layers(
         .list_layers(
             get("CompatibleRuntime"),
             get("CompatibleArchitecture"),
-            get("Marker"),
-            get("MaxItems"),
+            &page_of(&q, 50)?,
         )
         .await?;
     Ok(listing("Layers", layers, next))

@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use lamina_model::LambdaError;
+use lamina_model::paging::Page;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, read_body};
@@ -235,4 +236,14 @@ pub(super) fn code_location(headers: &HeaderMap, code_id: &str) -> String {
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1:9000");
     format!("http://{host}/_lamina/code/{code_id}.zip")
+}
+
+/// The page `?Marker=` and `?MaxItems=` ask for, for an operation whose `MaxItems` is between
+/// 1 and `upper`.
+pub(super) fn page_of(q: &HashMap<String, String>, upper: usize) -> Result<Page, ApiError> {
+    Ok(Page::parse(
+        q.get("Marker").map(String::as_str),
+        q.get("MaxItems").map(String::as_str),
+        upper,
+    )?)
 }

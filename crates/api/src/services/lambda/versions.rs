@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use lamina_platform::Platform;
 
-use super::{Name, Params, Two, json, no_content, read_json};
+use super::{Name, Params, Two, json, no_content, page_of, read_json};
 use crate::error::ApiError;
 
 pub(super) async fn publish_version(
@@ -29,11 +29,7 @@ pub(super) async fn list_versions(
 ) -> Result<Response, ApiError> {
     Ok(json(
         StatusCode::OK,
-        p.versions().list_versions(
-            &name,
-            q.get("Marker").map(String::as_str),
-            q.get("MaxItems").map(String::as_str),
-        )?,
+        p.versions().list_versions(&name, &page_of(&q, 10_000)?)?,
     ))
 }
 
@@ -58,12 +54,8 @@ pub(super) async fn list_aliases(
     let get = |k: &str| q.get(k).map(String::as_str);
     Ok(json(
         StatusCode::OK,
-        p.aliases().list_aliases(
-            &name,
-            get("FunctionVersion"),
-            get("Marker"),
-            get("MaxItems"),
-        )?,
+        p.aliases()
+            .list_aliases(&name, get("FunctionVersion"), &page_of(&q, 10_000)?)?,
     ))
 }
 
