@@ -7,6 +7,8 @@
 //! - [`names`]: parsing `name`, `name:qualifier`, partial and full ARNs; building ARNs.
 //! - [`function`]: the stored function configuration, its validation, and the wire shapes of
 //!   the control plane.
+//! - [`invoke`]: Invoke's request as its headers give it (invocation type, log type, client
+//!   context).
 //! - [`layer`]: layer versions and the layers a function uses.
 //! - [`event_invoke`]: asynchronous invocation's configuration (retries, age, destinations).
 //! - [`provisioned`]: provisioned concurrency's request and answer shapes.
@@ -25,6 +27,7 @@ pub mod code;
 pub mod error;
 pub mod event_invoke;
 pub mod function;
+pub mod invoke;
 pub mod layer;
 pub mod limits;
 pub mod names;

@@ -4,9 +4,8 @@
 use base64::Engine;
 use bytes::Bytes;
 use lamina_executor::{ExecutorError, InvokeRequest};
-use lamina_model::limits::{
-    ASYNC_PAYLOAD_MAX_BYTES, CLIENT_CONTEXT_MAX_BYTES, SYNC_PAYLOAD_MAX_BYTES,
-};
+use lamina_model::invoke::{ClientContext, InvocationType, InvokeInput, LogType};
+use lamina_model::limits::{ASYNC_PAYLOAD_MAX_BYTES, SYNC_PAYLOAD_MAX_BYTES};
 use lamina_model::{FunctionRef, LambdaError};
 
 use crate::Platform;
@@ -41,48 +40,6 @@ impl From<RunError> for LambdaError {
     }
 }
 
-/// `X-Amz-Invocation-Type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InvocationType {
-    /// Synchronous (default).
-    RequestResponse,
-    /// Asynchronous.
-    Event,
-    /// Validate parameters and permissions only.
-    DryRun,
-}
-
-impl InvocationType {
-    /// Parses the header value.
-    pub fn parse(s: Option<&str>) -> Result<InvocationType, LambdaError> {
-        match s {
-            None | Some("RequestResponse") => Ok(InvocationType::RequestResponse),
-            Some("Event") => Ok(InvocationType::Event),
-            Some("DryRun") => Ok(InvocationType::DryRun),
-            Some(other) => Err(LambdaError::Validation(format!(
-                "1 validation error detected: Value '{other}' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [DryRun, RequestResponse, Event]"
-            ))),
-        }
-    }
-}
-
-/// An Invoke request, as parsed from HTTP.
-#[derive(Debug, Clone)]
-pub struct InvokeInput {
-    /// Function name, ARN or partial ARN (possibly qualified).
-    pub function_name: String,
-    /// `?Qualifier=`.
-    pub qualifier: Option<String>,
-    /// Invocation type.
-    pub invocation_type: InvocationType,
-    /// `X-Amz-Log-Type`.
-    pub log_type: Option<String>,
-    /// `X-Amz-Client-Context` (base64 JSON).
-    pub client_context: Option<String>,
-    /// Body.
-    pub payload: Bytes,
-}
-
 /// The answer to an Invoke.
 #[derive(Debug, Clone)]
 pub struct InvokeOutput {
@@ -112,15 +69,7 @@ impl Platform {
             input.qualifier.as_deref(),
             identity,
         )?;
-        let tail = match input.log_type.as_deref() {
-            None | Some("None") => false,
-            Some("Tail") => true,
-            Some(other) => {
-                return Err(LambdaError::Validation(format!(
-                    "1 validation error detected: Value '{other}' at 'logType' failed to satisfy constraint: Member must satisfy enum value set: [Tail, None]"
-                )));
-            }
-        };
+        let tail = input.log_type == LogType::Tail;
         let max = if input.invocation_type == InvocationType::Event {
             ASYNC_PAYLOAD_MAX_BYTES
         } else {
@@ -151,10 +100,7 @@ impl Platform {
             }
             input.payload
         };
-        let client_context = match &input.client_context {
-            None => None,
-            Some(b64) => Some(decode_client_context(b64)?),
-        };
+        let client_context = input.client_context.map(ClientContext::into_json);
         let version = cached.version.clone().ok_or_else(|| {
             LambdaError::InvalidRuntime(format!(
                 "The runtime {} is not supported by Lamina.",
@@ -262,25 +208,4 @@ impl Platform {
             ),
         })
     }
-}
-
-fn decode_client_context(b64: &str) -> Result<String, LambdaError> {
-    let invalid = || {
-        LambdaError::InvalidRequestContent(
-            "Client context must be a valid Base64-encoded JSON object.".into(),
-        )
-    };
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(b64.trim())
-        .map_err(|_| invalid())?;
-    if raw.len() > CLIENT_CONTEXT_MAX_BYTES {
-        return Err(LambdaError::InvalidParameterValue(format!(
-            "Client context must be at most {CLIENT_CONTEXT_MAX_BYTES} bytes."
-        )));
-    }
-    let value: serde_json::Value = serde_json::from_slice(&raw).map_err(|_| invalid())?;
-    if !value.is_object() {
-        return Err(invalid());
-    }
-    String::from_utf8(raw).map_err(|_| invalid())
 }

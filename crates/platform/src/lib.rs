@@ -50,7 +50,8 @@ use lamina_store::{CodeStore, FunctionStore, LogStore};
 pub use admission::Throttle;
 pub use async_invoke::AsyncConfig;
 
-pub use invoke::{InvocationType, InvokeInput, InvokeOutput};
+pub use invoke::{InvokeOutput, RunError};
+pub use lamina_model::invoke::{ClientContext, InvocationType, InvokeInput, LogType};
 
 /// Settings of a platform, filled in by the binary from flags.
 #[derive(Debug, Clone)]

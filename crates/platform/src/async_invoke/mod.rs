@@ -197,7 +197,7 @@ impl AsyncInvoke<'_> {
                 function_name: name.to_string(),
                 qualifier: None,
                 invocation_type: crate::InvocationType::Event,
-                log_type: None,
+                log_type: crate::LogType::None,
                 client_context: None,
                 payload,
             })

@@ -1,8 +1,8 @@
 //! Invoke (RequestResponse, Event, DryRun) and the deprecated InvokeAsync.
 
 use axum::http::HeaderValue;
+use lamina_model::invoke::{ClientContext, InvocationType, InvokeInput, LogType};
 use lamina_model::limits::SYNC_PAYLOAD_MAX_BYTES;
-use lamina_platform::{InvocationType, InvokeInput};
 
 use axum::body::Body;
 use axum::extract::{Query, State};
@@ -37,8 +37,10 @@ pub(super) async fn invoke(
         invocation_type: InvocationType::parse(
             enum_header(&headers, "x-amz-invocation-type").as_deref(),
         )?,
-        log_type: enum_header(&headers, "x-amz-log-type"),
-        client_context: header(&headers, "x-amz-client-context"),
+        log_type: LogType::parse(enum_header(&headers, "x-amz-log-type").as_deref())?,
+        client_context: header(&headers, "x-amz-client-context")
+            .map(|b64| ClientContext::parse(&b64))
+            .transpose()?,
         payload,
     };
     let out = p.invoke(input).await?;
