@@ -6,8 +6,8 @@ use base64::Engine;
 use bytes::Bytes;
 use lamina_model::event_invoke::{FailedEvent, FailedEventsResponse, ReplayedEvent};
 use lamina_model::function::{FunctionConfiguration, ListFunctionsResponse};
+use lamina_model::logs::FilterLogEventsResponse;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use serde::Deserialize;
 
 /// What may go wrong talking to the server.
 #[derive(Debug, thiserror::Error)]
@@ -63,30 +63,6 @@ pub struct Invoked {
     pub log: Option<String>,
     /// `X-Amz-Executed-Version`.
     pub executed_version: Option<String>,
-}
-
-/// One log event.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LogEvent {
-    /// Stream.
-    pub log_stream_name: String,
-    /// Time (ms).
-    pub timestamp: i64,
-    /// Text.
-    pub message: String,
-    /// Id.
-    pub event_id: String,
-}
-
-/// A page of log events.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LogPage {
-    /// Events.
-    pub events: Vec<LogEvent>,
-    /// Next page.
-    pub next_token: Option<String>,
 }
 
 /// Characters of a function name or ARN that must be escaped in a path segment.
@@ -346,7 +322,7 @@ impl Client {
         group: &str,
         start_ms: Option<i64>,
         next_token: Option<&str>,
-    ) -> Result<LogPage, ClientError> {
+    ) -> Result<FilterLogEventsResponse, ClientError> {
         let mut body = serde_json::json!({ "logGroupName": group, "interleaved": true });
         if let Some(s) = start_ms {
             body["startTime"] = s.into();

@@ -14,6 +14,7 @@
 //! - [`provisioned`]: provisioned concurrency's request and answer shapes.
 //! - [`status`]: what `lamina ps` reads (`/_lamina/status`).
 //! - [`limits`]: Lambda's documented quotas, in one place.
+//! - [`logs`]: CloudWatch Logs' wire shapes for reading function logs.
 //! - [`paging`]: `Marker` and `MaxItems`, parsed once into a [`paging::Page`].
 //! - [`policy`]: a function's resource-based policy (AddPermission's statements).
 //! - [`runtime`]: managed and custom runtime identifiers.
@@ -30,6 +31,7 @@ pub mod function;
 pub mod invoke;
 pub mod layer;
 pub mod limits;
+pub mod logs;
 pub mod names;
 pub mod paging;
 pub mod policy;

@@ -6,8 +6,12 @@ use std::sync::Arc;
 
 use lamina_executor::{LogEvent, LogSink};
 use lamina_model::LambdaError;
+use lamina_model::logs::{
+    DescribeLogStreamsRequest, DescribeLogStreamsResponse, FilterLogEventsRequest,
+    FilterLogEventsResponse, FilteredEvent, GetLogEventsRequest, GetLogEventsResponse, LogStream,
+    OutputLogEvent,
+};
 use lamina_store::{LogQuery, LogStore};
-use serde::{Deserialize, Serialize};
 
 use crate::Platform;
 
@@ -35,85 +39,6 @@ impl LogSink for StoreSink {
     fn close(&self, group: &str, stream: &str) {
         self.0.close(group, stream);
     }
-}
-
-/// FilterLogEvents request.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FilterLogEventsRequest {
-    /// Group name.
-    pub log_group_name: Option<String>,
-    /// Group ARN.
-    pub log_group_identifier: Option<String>,
-    /// Only these streams.
-    pub log_stream_names: Option<Vec<String>>,
-    /// From (ms).
-    pub start_time: Option<i64>,
-    /// To (ms).
-    pub end_time: Option<i64>,
-    /// Text to look for.
-    pub filter_pattern: Option<String>,
-    /// Page token.
-    pub next_token: Option<String>,
-    /// Page size.
-    pub limit: Option<usize>,
-}
-
-/// One event in CloudWatch Logs' shape.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct FilteredEvent {
-    /// Stream.
-    pub log_stream_name: String,
-    /// Time (ms).
-    pub timestamp: i64,
-    /// Message.
-    pub message: String,
-    /// When it was stored (ms).
-    pub ingestion_time: i64,
-    /// Id.
-    pub event_id: String,
-}
-
-/// FilterLogEvents response.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct FilterLogEventsResponse {
-    /// Events, oldest first.
-    pub events: Vec<FilteredEvent>,
-    /// Streams searched.
-    pub searched_log_streams: Vec<serde_json::Value>,
-    /// Token of the next page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
-}
-
-/// DescribeLogStreams request.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DescribeLogStreamsRequest {
-    /// Group name.
-    pub log_group_name: Option<String>,
-    /// Only streams starting with this.
-    pub log_stream_name_prefix: Option<String>,
-    /// Page size.
-    pub limit: Option<usize>,
-}
-
-/// GetLogEvents request.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GetLogEventsRequest {
-    /// Group name.
-    pub log_group_name: Option<String>,
-    /// Stream name.
-    pub log_stream_name: Option<String>,
-    /// From (ms).
-    pub start_time: Option<i64>,
-    /// To (ms).
-    pub end_time: Option<i64>,
-    /// Page size.
-    pub limit: Option<usize>,
 }
 
 fn group_not_found() -> LambdaError {
@@ -188,12 +113,13 @@ impl Logs<'_> {
     pub fn describe_log_streams(
         &self,
         req: DescribeLogStreamsRequest,
-    ) -> Result<serde_json::Value, LambdaError> {
+    ) -> Result<DescribeLogStreamsResponse, LambdaError> {
         let group = group_name(req.log_group_name, None)?;
         let streams = self.p.inner.logs.streams(&group).map_err(io_error)?;
         let prefix = req.log_stream_name_prefix.unwrap_or_default();
         let limit = req.limit.unwrap_or(50).clamp(1, 50);
-        let list: Vec<serde_json::Value> = streams
+        let identity = self.p.identity();
+        let log_streams = streams
             .into_iter()
             .filter(|(name, _, _)| name.starts_with(&prefix))
             .take(limit)
@@ -202,24 +128,27 @@ impl Logs<'_> {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map(|d| d.as_millis() as i64)
                     .unwrap_or(0);
-                serde_json::json!({
-                    "logStreamName": name,
-                    "creationTime": ms,
-                    "lastEventTimestamp": ms,
-                    "lastIngestionTime": ms,
-                    "storedBytes": size,
-                    "arn": format!("arn:aws:logs:{}:{}:log-group:{}:log-stream:{}", self.p.identity().region, self.p.identity().account, group, name),
-                })
+                LogStream {
+                    arn: format!(
+                        "arn:aws:logs:{}:{}:log-group:{}:log-stream:{}",
+                        identity.region, identity.account, group, name
+                    ),
+                    log_stream_name: name,
+                    creation_time: ms,
+                    last_event_timestamp: ms,
+                    last_ingestion_time: ms,
+                    stored_bytes: size,
+                }
             })
             .collect();
-        Ok(serde_json::json!({ "logStreams": list }))
+        Ok(DescribeLogStreamsResponse { log_streams })
     }
 
     /// GetLogEvents of one stream.
     pub fn get_log_events(
         &self,
         req: GetLogEventsRequest,
-    ) -> Result<serde_json::Value, LambdaError> {
+    ) -> Result<GetLogEventsResponse, LambdaError> {
         let group = group_name(req.log_group_name, None)?;
         let stream = req.log_stream_name.ok_or_else(|| {
             LambdaError::InvalidParameterValue("logStreamName is required".into())
@@ -233,12 +162,17 @@ impl Logs<'_> {
             limit: req.limit.unwrap_or(10_000).clamp(1, 10_000),
         };
         let (events, _) = self.p.inner.logs.query(&group, &query).map_err(io_error)?;
-        let events: Vec<serde_json::Value> = events
-            .into_iter()
-            .map(|e| serde_json::json!({"timestamp": e.timestamp_ms, "message": e.message, "ingestionTime": e.timestamp_ms}))
-            .collect();
-        Ok(
-            serde_json::json!({ "events": events, "nextForwardToken": "f/0", "nextBackwardToken": "b/0" }),
-        )
+        Ok(GetLogEventsResponse {
+            events: events
+                .into_iter()
+                .map(|e| OutputLogEvent {
+                    timestamp: e.timestamp_ms,
+                    message: e.message,
+                    ingestion_time: e.timestamp_ms,
+                })
+                .collect(),
+            next_forward_token: "f/0".into(),
+            next_backward_token: "b/0".into(),
+        })
     }
 }

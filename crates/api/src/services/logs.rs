@@ -98,8 +98,14 @@ async fn handle(
             let events = p.logs().filter_log_events(parse(&bytes)?)?;
             Ok(serde_json::to_value(events).unwrap_or_default())
         }
-        Some("DescribeLogStreams") => Ok(p.logs().describe_log_streams(parse(&bytes)?)?),
-        Some("GetLogEvents") => Ok(p.logs().get_log_events(parse(&bytes)?)?),
+        Some("DescribeLogStreams") => {
+            let streams = p.logs().describe_log_streams(parse(&bytes)?)?;
+            Ok(serde_json::to_value(streams).unwrap_or_default())
+        }
+        Some("GetLogEvents") => {
+            let events = p.logs().get_log_events(parse(&bytes)?)?;
+            Ok(serde_json::to_value(events).unwrap_or_default())
+        }
         _ => Err(LogsError {
             status: StatusCode::BAD_REQUEST,
             error_type: "UnknownOperationException",

@@ -386,3 +386,39 @@ pub struct FunctionConcurrency {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reserved_concurrent_executions: Option<i64>,
 }
+
+/// GetAccountSettings' answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AccountSettings {
+    /// Limits.
+    pub account_limit: AccountLimit,
+    /// Usage.
+    pub account_usage: AccountUsage,
+}
+
+/// Account limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AccountLimit {
+    /// Storage for all packages.
+    pub total_code_size: u64,
+    /// Unzipped package limit.
+    pub code_size_unzipped: u64,
+    /// Zipped package limit.
+    pub code_size_zipped: u64,
+    /// Concurrent executions.
+    pub concurrent_executions: u64,
+    /// Unreserved concurrent executions.
+    pub unreserved_concurrent_executions: u64,
+}
+
+/// Account usage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AccountUsage {
+    /// Bytes of all stored packages.
+    pub total_code_size: u64,
+    /// Number of functions.
+    pub function_count: u64,
+}

@@ -3,14 +3,13 @@
 
 use base64::Engine;
 use lamina_model::function::{
-    CodeInfo, CreateFunctionRequest, FunctionConfiguration, ListFunctionsResponse,
-    PublishVersionRequest, UpdateFunctionCodeRequest, UpdateFunctionConfigurationRequest,
-    unsupported_code_source,
+    AccountLimit, AccountSettings, AccountUsage, CodeInfo, CreateFunctionRequest,
+    FunctionConfiguration, ListFunctionsResponse, PublishVersionRequest, UpdateFunctionCodeRequest,
+    UpdateFunctionConfigurationRequest, unsupported_code_source,
 };
 use lamina_model::limits::{CODE_UNZIPPED_MAX_BYTES, CODE_ZIPPED_MAX_BYTES, LIST_PAGE_MAX};
 use lamina_model::{FunctionConfig, FunctionRef, LambdaError, lambda_timestamp};
 use lamina_store::PackageError;
-use serde::Serialize;
 
 use lamina_model::paging::Page;
 
@@ -34,42 +33,6 @@ pub struct FunctionDetails {
     pub tags: std::collections::BTreeMap<String, String>,
     /// Reserved concurrency.
     pub reserved_concurrency: Option<u32>,
-}
-
-/// GetAccountSettings' answer.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct AccountSettings {
-    /// Limits.
-    pub account_limit: AccountLimit,
-    /// Usage.
-    pub account_usage: AccountUsage,
-}
-
-/// Account limits.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct AccountLimit {
-    /// Storage for all packages.
-    pub total_code_size: u64,
-    /// Unzipped package limit.
-    pub code_size_unzipped: u64,
-    /// Zipped package limit.
-    pub code_size_zipped: u64,
-    /// Concurrent executions.
-    pub concurrent_executions: u64,
-    /// Unreserved concurrent executions.
-    pub unreserved_concurrent_executions: u64,
-}
-
-/// Account usage.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct AccountUsage {
-    /// Bytes of all stored packages.
-    pub total_code_size: u64,
-    /// Number of functions.
-    pub function_count: u64,
 }
 
 pub(crate) fn package_error(e: PackageError) -> LambdaError {
