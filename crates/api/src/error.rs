@@ -19,8 +19,8 @@ impl From<LambdaError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status =
-            StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut resp = (status, axum::Json(self.0.body())).into_response();
+            StatusCode::from_u16(status(&self.0)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut resp = (status, axum::Json(body(&self.0))).into_response();
         let h = resp.headers_mut();
         h.insert(
             "x-amzn-errortype",
@@ -81,4 +81,72 @@ pub(crate) fn shaped_response(
         body.len()
     )
     .into_bytes()
+}
+
+/// The HTTP status Lambda uses for `e`.
+pub fn status(e: &LambdaError) -> u16 {
+    match e {
+        LambdaError::ResourceNotFound(_)
+        | LambdaError::UnknownOperation(_)
+        | LambdaError::ProvisionedConcurrencyConfigNotFound(_) => 404,
+        LambdaError::ResourceConflict(_) => 409,
+        LambdaError::InvalidParameterValue(_)
+        | LambdaError::Validation(_)
+        | LambdaError::InvalidRequestContent(_)
+        | LambdaError::PolicyLengthExceeded(_)
+        | LambdaError::CodeStorageExceeded(_) => 400,
+        LambdaError::RequestTooLarge(_) => 413,
+        LambdaError::PreconditionFailed(_) => 412,
+        LambdaError::TooManyRequests { .. } => 429,
+        LambdaError::InvalidRuntime(_) => 502,
+        LambdaError::Service(_) => 500,
+    }
+}
+
+/// `User` for errors the caller caused, `Service` for the platform's own faults.
+fn fault_type(e: &LambdaError) -> &'static str {
+    match e {
+        LambdaError::Service(_) | LambdaError::InvalidRuntime(_) => "Service",
+        _ => "User",
+    }
+}
+
+/// The JSON body Lambda sends with `e`.
+pub fn body(e: &LambdaError) -> serde_json::Value {
+    let mut body = serde_json::json!({
+        "Type": fault_type(e),
+        "message": e.to_string(),
+    });
+    if let LambdaError::TooManyRequests { reason, .. } = e {
+        body["Reason"] = serde_json::Value::String(reason.clone());
+    }
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_bodies_follow_lambda() {
+        let e = LambdaError::function_not_found("arn:aws:lambda:us-east-1:000000000000:function:f");
+        assert_eq!(status(&e), 404);
+        assert_eq!(body(&e)["Type"], "User");
+        assert_eq!(
+            body(&e)["message"],
+            "Function not found: arn:aws:lambda:us-east-1:000000000000:function:f"
+        );
+        let t = LambdaError::TooManyRequests {
+            reason: "ConcurrentInvocationLimitExceeded".into(),
+            message: "Rate Exceeded.".into(),
+        };
+        assert_eq!(status(&t), 429);
+        assert_eq!(body(&t)["Reason"], "ConcurrentInvocationLimitExceeded");
+        assert_eq!(status(&LambdaError::RequestTooLarge(String::new())), 413);
+        let s = LambdaError::Service(String::new());
+        assert_eq!(
+            (status(&s), body(&s)["Type"].as_str()),
+            (500, Some("Service"))
+        );
+    }
 }

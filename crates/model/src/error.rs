@@ -1,41 +1,42 @@
-//! The errors Lambda's API answers with. Each variant is one Lambda error type; the HTTP
-//! front end turns it into the status, the `x-amzn-ErrorType` header and the JSON body that
-//! botocore parses into `client.exceptions.<Type>`.
+//! The errors of Lambda's domain, one variant per Lambda error type, with AWS's names and
+//! wording. How each goes on the wire (its HTTP status, the `x-amzn-ErrorType` header and
+//! the JSON body botocore parses into `client.exceptions.<Type>`) is decided at the edge,
+//! in `lamina_api::error`.
 
 /// One error of the Lambda API, named as AWS names it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LambdaError {
-    /// 404: the function (or other resource) does not exist.
+    /// The function (or other resource) does not exist.
     #[error("{0}")]
     ResourceNotFound(String),
-    /// 409: the resource exists already, or is in a state that forbids the change.
+    /// the resource exists already, or is in a state that forbids the change.
     #[error("{0}")]
     ResourceConflict(String),
-    /// 400: a parameter has a value Lambda does not accept.
+    /// a parameter has a value Lambda does not accept.
     #[error("{0}")]
     InvalidParameterValue(String),
-    /// 400: the request does not satisfy the API model (patterns, lengths).
+    /// the request does not satisfy the API model (patterns, lengths).
     #[error("{0}")]
     Validation(String),
-    /// 400: the request body could not be parsed.
+    /// the request body could not be parsed.
     #[error("{0}")]
     InvalidRequestContent(String),
-    /// 413: the request body is larger than Lambda accepts.
+    /// the request body is larger than Lambda accepts.
     #[error("{0}")]
     RequestTooLarge(String),
-    /// 412: a RevisionId precondition did not hold.
+    /// a RevisionId precondition did not hold.
     #[error("{0}")]
     PreconditionFailed(String),
-    /// 400: a resource policy would exceed its size limit.
+    /// a resource policy would exceed its size limit.
     #[error("{0}")]
     PolicyLengthExceeded(String),
-    /// 400: the code storage is full (Lambda: the account's code storage limit).
+    /// the code storage is full (Lambda: the account's code storage limit).
     #[error("{0}")]
     CodeStorageExceeded(String),
-    /// 404: the version or alias has no provisioned concurrency configuration.
+    /// the version or alias has no provisioned concurrency configuration.
     #[error("{0}")]
     ProvisionedConcurrencyConfigNotFound(String),
-    /// 429: throttled; `reason` is one of Lambda's throttle reasons.
+    /// throttled; `reason` is one of Lambda's throttle reasons.
     #[error("{message}")]
     TooManyRequests {
         /// Lambda's `Reason`, e.g. `ConcurrentInvocationLimitExceeded`.
@@ -43,38 +44,18 @@ pub enum LambdaError {
         /// Human-readable message.
         message: String,
     },
-    /// 502: the function's runtime is not available.
+    /// the function's runtime is not available.
     #[error("{0}")]
     InvalidRuntime(String),
-    /// 404: no such operation on this server.
+    /// no such operation on this server.
     #[error("{0}")]
     UnknownOperation(String),
-    /// 500: the platform failed; the request may be retried.
+    /// the platform failed; the request may be retried.
     #[error("{0}")]
     Service(String),
 }
 
 impl LambdaError {
-    /// The HTTP status Lambda uses for this error.
-    pub fn status(&self) -> u16 {
-        match self {
-            LambdaError::ResourceNotFound(_)
-            | LambdaError::UnknownOperation(_)
-            | LambdaError::ProvisionedConcurrencyConfigNotFound(_) => 404,
-            LambdaError::ResourceConflict(_) => 409,
-            LambdaError::InvalidParameterValue(_)
-            | LambdaError::Validation(_)
-            | LambdaError::InvalidRequestContent(_)
-            | LambdaError::PolicyLengthExceeded(_)
-            | LambdaError::CodeStorageExceeded(_) => 400,
-            LambdaError::RequestTooLarge(_) => 413,
-            LambdaError::PreconditionFailed(_) => 412,
-            LambdaError::TooManyRequests { .. } => 429,
-            LambdaError::InvalidRuntime(_) => 502,
-            LambdaError::Service(_) => 500,
-        }
-    }
-
     /// The error type name, as sent in `x-amzn-ErrorType`.
     pub fn error_type(&self) -> &'static str {
         match self {
@@ -95,26 +76,6 @@ impl LambdaError {
             LambdaError::UnknownOperation(_) => "UnknownOperationException",
             LambdaError::Service(_) => "ServiceException",
         }
-    }
-
-    /// `User` for errors the caller caused, `Service` for the platform's own faults.
-    pub fn fault_type(&self) -> &'static str {
-        match self {
-            LambdaError::Service(_) | LambdaError::InvalidRuntime(_) => "Service",
-            _ => "User",
-        }
-    }
-
-    /// The JSON body Lambda sends with the error.
-    pub fn body(&self) -> serde_json::Value {
-        let mut body = serde_json::json!({
-            "Type": self.fault_type(),
-            "message": self.to_string(),
-        });
-        if let LambdaError::TooManyRequests { reason, .. } = self {
-            body["Reason"] = serde_json::Value::String(reason.clone());
-        }
-        body
     }
 
     /// ValidationException in AWS's words for one member that breaks `constraint`:
@@ -170,20 +131,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn statuses_and_names_follow_lambda() {
+    fn names_and_messages_follow_lambda() {
         let e = LambdaError::function_not_found("arn:aws:lambda:us-east-1:000000000000:function:f");
-        assert_eq!(e.status(), 404);
         assert_eq!(e.error_type(), "ResourceNotFoundException");
         assert_eq!(
-            e.body()["message"],
+            e.to_string(),
             "Function not found: arn:aws:lambda:us-east-1:000000000000:function:f"
         );
-        let t = LambdaError::TooManyRequests {
-            reason: "ConcurrentInvocationLimitExceeded".into(),
-            message: "Rate Exceeded.".into(),
-        };
-        assert_eq!(t.status(), 429);
-        assert_eq!(t.body()["Reason"], "ConcurrentInvocationLimitExceeded");
-        assert_eq!(LambdaError::RequestTooLarge(String::new()).status(), 413);
+        assert_eq!(
+            LambdaError::invalid_member(
+                None,
+                "description",
+                "Member must have length less than or equal to 256"
+            )
+            .to_string(),
+            "1 validation error detected: Value at 'description' failed to satisfy constraint: \
+             Member must have length less than or equal to 256"
+        );
     }
 }

@@ -89,7 +89,8 @@ async fn handle(
     let bytes = crate::error::read_body(body, 1024 * 1024, target)
         .await
         .map_err(|e| LogsError {
-            status: StatusCode::from_u16(e.0.status()).unwrap_or(StatusCode::BAD_REQUEST),
+            status: StatusCode::from_u16(crate::error::status(&e.0))
+                .unwrap_or(StatusCode::BAD_REQUEST),
             error_type: "InvalidParameterException",
             message: e.0.to_string(),
         })?;
