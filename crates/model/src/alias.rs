@@ -128,11 +128,11 @@ pub fn validate_name(name: &str) -> Result<(), LambdaError> {
     if ok {
         Ok(())
     } else {
-        Err(LambdaError::Validation(format!(
-            "1 validation error detected: Value '{name}' at 'name' failed to satisfy constraint: \
-             Member must satisfy regular expression pattern: (?!^[0-9]+$)([a-zA-Z0-9-_]+) and \
-             have length between 1 and 128"
-        )))
+        Err(LambdaError::invalid_member(
+            Some(name),
+            "name",
+            "Member must satisfy regular expression pattern: (?!^[0-9]+$)([a-zA-Z0-9-_]+) and have length between 1 and 128",
+        ))
     }
 }
 
@@ -145,10 +145,11 @@ pub fn validate_version(version: &str) -> Result<(), LambdaError> {
     if ok {
         Ok(())
     } else {
-        Err(LambdaError::Validation(format!(
-            "1 validation error detected: Value '{version}' at 'functionVersion' failed to satisfy \
-             constraint: Member must satisfy regular expression pattern: (\\$LATEST|[0-9]+)"
-        )))
+        Err(LambdaError::invalid_member(
+            Some(version),
+            "functionVersion",
+            "Member must satisfy regular expression pattern: (\\$LATEST|[0-9]+)",
+        ))
     }
 }
 
@@ -167,11 +168,11 @@ pub fn validate_routing(primary: &str, weights: &BTreeMap<String, f64>) -> Resul
     for (version, weight) in weights {
         validate_version(version)?;
         if !(0.0..=1.0).contains(weight) || weight.is_nan() {
-            return Err(LambdaError::Validation(format!(
-                "1 validation error detected: Value '{weight}' at \
-                 'routingConfig.additionalVersionWeights' failed to satisfy constraint: Map \
-                 value must satisfy constraint: [Member must have value between 0.0 and 1.0]"
-            )));
+            return Err(LambdaError::invalid_member(
+                Some(&weight.to_string()),
+                "routingConfig.additionalVersionWeights",
+                "Map value must satisfy constraint: [Member must have value between 0.0 and 1.0]",
+            ));
         }
         if version == "$LATEST" || primary == "$LATEST" {
             return Err(LambdaError::InvalidParameterValue(

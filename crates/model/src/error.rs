@@ -113,10 +113,11 @@ impl LambdaError {
     pub fn count_at_least(value: Option<i64>, member: &str, min: u32) -> Result<u32, Self> {
         let n = value.ok_or_else(|| LambdaError::null_member(member))?;
         u32::try_from(n).ok().filter(|n| *n >= min).ok_or_else(|| {
-            LambdaError::Validation(format!(
-                "1 validation error detected: Value '{n}' at '{member}' failed to satisfy \
-                 constraint: Member must have value greater than or equal to {min}"
-            ))
+            LambdaError::invalid_member(
+                Some(&n.to_string()),
+                "{member}",
+                &format!("Member must have value greater than or equal to {min}"),
+            )
         })
     }
 

@@ -86,11 +86,13 @@ impl EventInvokeConfigRequest {
                     .ok()
                     .filter(|n| *n <= ASYNC_RETRIES_MAX)
                     .ok_or_else(|| {
-                        LambdaError::Validation(format!(
-                            "1 validation error detected: Value '{n}' at 'maximumRetryAttempts' \
-                             failed to satisfy constraint: Member must have value less than or \
-                             equal to {ASYNC_RETRIES_MAX}"
-                        ))
+                        LambdaError::invalid_member(
+                            Some(&n.to_string()),
+                            "maximumRetryAttempts",
+                            &format!(
+                                "Member must have value less than or equal to {ASYNC_RETRIES_MAX}"
+                            ),
+                        )
                     })?,
             );
         }
@@ -100,11 +102,7 @@ impl EventInvokeConfigRequest {
                     .ok()
                     .filter(|n| (EVENT_AGE_MIN_S..=EVENT_AGE_MAX_S).contains(n))
                     .ok_or_else(|| {
-                        LambdaError::Validation(format!(
-                            "1 validation error detected: Value '{n}' at \
-                             'maximumEventAgeInSeconds' failed to satisfy constraint: Member \
-                             must have value between {EVENT_AGE_MIN_S} and {EVENT_AGE_MAX_S}"
-                        ))
+                        LambdaError::invalid_member(Some(&n.to_string()), "maximumEventAgeInSeconds", &format!("Member must have value between {EVENT_AGE_MIN_S} and {EVENT_AGE_MAX_S}"))
                     })?,
             );
         }

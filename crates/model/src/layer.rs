@@ -194,11 +194,11 @@ pub fn validate_name(name: &str) -> Result<(), LambdaError> {
     if ok {
         Ok(())
     } else {
-        Err(LambdaError::Validation(format!(
-            "1 validation error detected: Value '{name}' at 'layerName' failed to satisfy \
-             constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9-_]+ and \
-             have length between 1 and 140"
-        )))
+        Err(LambdaError::invalid_member(
+            Some(name),
+            "layerName",
+            "Member must satisfy regular expression pattern: [a-zA-Z0-9-_]+ and have length between 1 and 140",
+        ))
     }
 }
 
@@ -206,19 +206,18 @@ pub fn validate_name(name: &str) -> Result<(), LambdaError> {
 pub fn validate_publish(req: &PublishLayerVersionRequest) -> Result<(), LambdaError> {
     let runtimes = req.compatible_runtimes.as_deref().unwrap_or_default();
     if runtimes.len() > 15 {
-        return Err(LambdaError::Validation(
-            "1 validation error detected: Value at 'compatibleRuntimes' failed to satisfy \
-             constraint: Member must have length less than or equal to 15"
-                .into(),
+        return Err(LambdaError::invalid_member(
+            None,
+            "compatibleRuntimes",
+            "Member must have length less than or equal to 15",
         ));
     }
     let architectures = req.compatible_architectures.as_deref().unwrap_or_default();
     if architectures.len() > 2 || architectures.iter().any(|a| a != "x86_64" && a != "arm64") {
-        return Err(LambdaError::Validation(
-            "1 validation error detected: Value at 'compatibleArchitectures' failed to satisfy \
-             constraint: Member must have length less than or equal to 2, and each must be \
-             one of [x86_64, arm64]"
-                .into(),
+        return Err(LambdaError::invalid_member(
+            None,
+            "compatibleArchitectures",
+            "Member must have length less than or equal to 2, and each must be one of [x86_64, arm64]",
         ));
     }
     if req
@@ -226,10 +225,10 @@ pub fn validate_publish(req: &PublishLayerVersionRequest) -> Result<(), LambdaEr
         .as_deref()
         .is_some_and(|d| d.chars().count() > 256)
     {
-        return Err(LambdaError::Validation(
-            "1 validation error detected: Value at 'description' failed to satisfy constraint: \
-             Member must have length less than or equal to 256"
-                .into(),
+        return Err(LambdaError::invalid_member(
+            None,
+            "description",
+            "Member must have length less than or equal to 256",
         ));
     }
     if req
@@ -237,10 +236,10 @@ pub fn validate_publish(req: &PublishLayerVersionRequest) -> Result<(), LambdaEr
         .as_deref()
         .is_some_and(|l| l.chars().count() > 512)
     {
-        return Err(LambdaError::Validation(
-            "1 validation error detected: Value at 'licenseInfo' failed to satisfy constraint: \
-             Member must have length less than or equal to 512"
-                .into(),
+        return Err(LambdaError::invalid_member(
+            None,
+            "licenseInfo",
+            "Member must have length less than or equal to 512",
         ));
     }
     Ok(())

@@ -52,12 +52,11 @@ impl FunctionRef {
     /// `identity` (a function of another account is simply not found here).
     pub fn parse(input: &str, identity: &Identity) -> Result<FunctionRef, LambdaError> {
         let invalid = || {
-            LambdaError::Validation(format!(
-                "1 validation error detected: Value '{input}' at 'functionName' failed to satisfy \
-                 constraint: Member must satisfy regular expression pattern: \
-                 (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{{2}}(-gov)?-[a-z]+-\\d{{1}}:)?(\\d{{12}}:)?\
-                 (function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
-            ))
+            LambdaError::invalid_member(
+                Some(input),
+                "functionName",
+                "Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?",
+            )
         };
         if input.is_empty() || input.len() > 256 {
             return Err(invalid());
@@ -123,11 +122,11 @@ impl FunctionRef {
         let mut r = FunctionRef::parse(input, identity)?;
         if let Some(q) = query_qualifier {
             if !valid_qualifier(q) {
-                return Err(LambdaError::Validation(format!(
-                    "1 validation error detected: Value '{q}' at 'qualifier' failed to satisfy \
-                     constraint: Member must satisfy regular expression pattern: \
-                     (|[a-zA-Z0-9$_-]+)"
-                )));
+                return Err(LambdaError::invalid_member(
+                    Some(q),
+                    "qualifier",
+                    "Member must satisfy regular expression pattern: (|[a-zA-Z0-9$_-]+)",
+                ));
             }
             match &r.qualifier {
                 Some(existing) if existing != q => {

@@ -76,11 +76,11 @@ pub fn statement(req: &AddPermissionRequest, resource: &str) -> Result<Value, La
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
-        return Err(LambdaError::Validation(format!(
-            "1 validation error detected: Value '{sid}' at 'statementId' failed to satisfy \
-             constraint: Member must satisfy regular expression pattern: ([a-zA-Z0-9-_]+) and \
-             have length between 1 and 100"
-        )));
+        return Err(LambdaError::invalid_member(
+            Some(sid),
+            "statementId",
+            "Member must satisfy regular expression pattern: ([a-zA-Z0-9-_]+) and have length between 1 and 100",
+        ));
     }
     let action = required(&req.action, "action")?;
     let action_ok = action == "*"
@@ -88,11 +88,11 @@ pub fn statement(req: &AddPermissionRequest, resource: &str) -> Result<Value, La
             a == "*" || (!a.is_empty() && a.bytes().all(|b| b.is_ascii_alphabetic()))
         });
     if !action_ok {
-        return Err(LambdaError::Validation(format!(
-            "1 validation error detected: Value '{action}' at 'action' failed to satisfy \
-             constraint: Member must satisfy regular expression pattern: \
-             (lambda:[*]|lambda:[a-zA-Z]+|[*])"
-        )));
+        return Err(LambdaError::invalid_member(
+            Some(action),
+            "action",
+            "Member must satisfy regular expression pattern: (lambda:[*]|lambda:[a-zA-Z]+|[*])",
+        ));
     }
     let principal = required(&req.principal, "principal")?;
     let principal_json = if principal == "*" {
@@ -121,10 +121,11 @@ pub fn statement(req: &AddPermissionRequest, resource: &str) -> Result<Value, La
     }
     if let Some(v) = &req.function_url_auth_type {
         if v != "NONE" && v != "AWS_IAM" {
-            return Err(LambdaError::Validation(format!(
-                "1 validation error detected: Value '{v}' at 'functionUrlAuthType' failed to \
-                 satisfy constraint: Member must satisfy enum value set: [AWS_IAM, NONE]"
-            )));
+            return Err(LambdaError::invalid_member(
+                Some(&v.to_string()),
+                "functionUrlAuthType",
+                "Member must satisfy enum value set: [AWS_IAM, NONE]",
+            ));
         }
         string_equals.insert("lambda:FunctionUrlAuthType".into(), json!(v));
     }

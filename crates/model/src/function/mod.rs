@@ -180,11 +180,11 @@ impl FunctionConfig {
     ) -> Result<FunctionConfig, LambdaError> {
         let name = req.function_name.clone().unwrap_or_default();
         if !valid_name(&name) {
-            return Err(LambdaError::Validation(format!(
-                "1 validation error detected: Value '{name}' at 'functionName' failed to satisfy \
-                 constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9-_]+ and \
-                 have length between 1 and 64"
-            )));
+            return Err(LambdaError::invalid_member(
+                Some(&name.to_string()),
+                "functionName",
+                "Member must satisfy regular expression pattern: [a-zA-Z0-9-_]+ and have length between 1 and 64",
+            ));
         }
         let mut cfg = FunctionConfig {
             log_group: FunctionConfig::default_log_group(&name),
@@ -267,21 +267,24 @@ impl FunctionConfig {
         }
         if let Some(runtime) = &u.runtime {
             if !RuntimeId::is_lambda_runtime(runtime) {
-                return Err(LambdaError::Validation(format!(
-                    "1 validation error detected: Value '{runtime}' at 'runtime' failed to \
-                     satisfy constraint: Member must satisfy enum value set: [{}]",
-                    crate::runtime::LAMBDA_RUNTIMES.join(", ")
-                )));
+                return Err(LambdaError::invalid_member(
+                    Some(&runtime.to_string()),
+                    "runtime",
+                    &format!(
+                        "Member must satisfy enum value set: [{}]",
+                        crate::runtime::LAMBDA_RUNTIMES.join(", ")
+                    ),
+                ));
             }
             self.runtime = runtime.clone();
         }
         if let Some(role) = &u.role {
             if !valid_role(role) {
-                return Err(LambdaError::Validation(format!(
-                    "1 validation error detected: Value '{role}' at 'role' failed to satisfy \
-                     constraint: Member must satisfy regular expression pattern: \
-                     arn:(aws[a-zA-Z-]*)?:iam::\\d{{12}}:role/?[a-zA-Z_0-9+=,.@\\-_/]+"
-                )));
+                return Err(LambdaError::invalid_member(
+                    Some(&role.to_string()),
+                    "role",
+                    "Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:iam::\\d{12}:role/?[a-zA-Z_0-9+=,.@\\-_/]+",
+                ));
             }
             self.role = role.clone();
         }
@@ -290,21 +293,25 @@ impl FunctionConfig {
                 || handler.chars().count() > HANDLER_MAX_CHARS
                 || handler.chars().any(char::is_whitespace)
             {
-                return Err(LambdaError::Validation(format!(
-                    "1 validation error detected: Value '{handler}' at 'handler' failed to \
-                     satisfy constraint: Member must satisfy regular expression pattern: [^\\s]+ \
-                     and have length less than or equal to {HANDLER_MAX_CHARS}"
-                )));
+                return Err(LambdaError::invalid_member(
+                    Some(&handler.to_string()),
+                    "handler",
+                    &format!(
+                        "Member must satisfy regular expression pattern: [^\\s]+ and have length less than or equal to {HANDLER_MAX_CHARS}"
+                    ),
+                ));
             }
             self.handler = handler.clone();
         }
         if let Some(d) = &u.description {
             if d.chars().count() > DESCRIPTION_MAX_CHARS {
-                return Err(LambdaError::Validation(format!(
-                    "1 validation error detected: Value at 'description' failed to satisfy \
-                     constraint: Member must have length less than or equal to \
-                     {DESCRIPTION_MAX_CHARS}"
-                )));
+                return Err(LambdaError::invalid_member(
+                    None,
+                    "description",
+                    &format!(
+                        "Member must have length less than or equal to {DESCRIPTION_MAX_CHARS}"
+                    ),
+                ));
             }
             self.description = d.clone();
         }
@@ -349,11 +356,11 @@ impl FunctionConfig {
                 Some(m @ ("Active" | "PassThrough")) => self.tracing_mode = m.to_string(),
                 None => {}
                 Some(other) => {
-                    return Err(LambdaError::Validation(format!(
-                        "1 validation error detected: Value '{other}' at 'tracingConfig.mode' \
-                         failed to satisfy constraint: Member must satisfy enum value set: \
-                         [Active, PassThrough]"
-                    )));
+                    return Err(LambdaError::invalid_member(
+                        Some(other),
+                        "tracingConfig.mode",
+                        "Member must satisfy enum value set: [Active, PassThrough]",
+                    ));
                 }
             }
         }
@@ -369,11 +376,11 @@ impl FunctionConfig {
                 }
                 None => {}
                 Some(other) => {
-                    return Err(LambdaError::Validation(format!(
-                        "1 validation error detected: Value '{other}' at \
-                         'loggingConfig.logFormat' failed to satisfy constraint: Member must \
-                         satisfy enum value set: [JSON, Text]"
-                    )));
+                    return Err(LambdaError::invalid_member(
+                        Some(other),
+                        "loggingConfig.logFormat",
+                        "Member must satisfy enum value set: [JSON, Text]",
+                    ));
                 }
             }
             if let Some(g) = &l.log_group {

@@ -126,11 +126,13 @@ pub fn validate_environment(vars: &BTreeMap<String, String>) -> Result<(), Lambd
             && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
             && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !ok {
-            return Err(LambdaError::Validation(format!(
-                "1 validation error detected: Value at 'environment.variables' failed to satisfy \
-                 constraint: Map keys must satisfy constraint: [Member must satisfy regular \
-                 expression pattern: [a-zA-Z]([a-zA-Z0-9_])+] (key '{key}')"
-            )));
+            return Err(LambdaError::invalid_member(
+                None,
+                "environment.variables",
+                &format!(
+                    "Map keys must satisfy constraint: [Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+] (key '{key}')"
+                ),
+            ));
         }
     }
     let reserved: Vec<&str> = vars

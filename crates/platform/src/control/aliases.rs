@@ -59,10 +59,11 @@ impl Aliases<'_> {
 
     fn check_alias(&self, entry: &Cached, alias: &Alias) -> Result<(), LambdaError> {
         if alias.description.chars().count() > DESCRIPTION_MAX_CHARS {
-            return Err(LambdaError::Validation(format!(
-                "1 validation error detected: Value at 'description' failed to satisfy \
-                 constraint: Member must have length less than or equal to {DESCRIPTION_MAX_CHARS}"
-            )));
+            return Err(LambdaError::invalid_member(
+                None,
+                "description",
+                &format!("Member must have length less than or equal to {DESCRIPTION_MAX_CHARS}"),
+            ));
         }
         self.check_version(entry, &alias.function_version)?;
         validate_routing(&alias.function_version, &alias.additional_weights)?;

@@ -34,10 +34,11 @@ fn not_found() -> LambdaError {
 /// caller's 400.
 fn version_number(version: &str) -> Result<i64, LambdaError> {
     version.parse::<i64>().map_err(|_| {
-        LambdaError::Validation(format!(
-            "1 validation error detected: Value '{version}' at 'versionNumber' failed to \
-             satisfy constraint: Member must be a whole number"
-        ))
+        LambdaError::invalid_member(
+            Some(version),
+            "versionNumber",
+            "Member must be a whole number",
+        )
     })
 }
 
@@ -110,11 +111,7 @@ impl Layers<'_> {
     /// GetLayerVersionByArn.
     pub async fn get_layer_version_by_arn(&self, arn: &str) -> Result<LayerVersion, LambdaError> {
         let (name, version) = parse_version_arn(arn, self.p.identity()).ok_or_else(|| {
-            LambdaError::Validation(format!(
-                "1 validation error detected: Value '{arn}' at 'arn' failed to satisfy \
-                 constraint: Member must satisfy regular expression pattern: \
-                 arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{{12}}:layer:[a-zA-Z0-9-_]+:[0-9]+"
-            ))
+            LambdaError::invalid_member(Some(arn), "arn", "Member must satisfy regular expression pattern: arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{12}:layer:[a-zA-Z0-9-_]+:[0-9]+")
         })?;
         self.get_layer_version(&name, &version.to_string()).await
     }

@@ -20,11 +20,11 @@ impl Tags<'_> {
     /// The function a tagging call names: an unqualified function ARN of this account.
     fn tagged_function(&self, resource: &str) -> Result<String, LambdaError> {
         if !resource.starts_with("arn:") {
-            return Err(LambdaError::Validation(format!(
-                "1 validation error detected: Value '{resource}' at 'resource' failed to satisfy \
-                 constraint: Member must satisfy regular expression pattern: \
-                 arn:(aws[a-zA-Z-]*):lambda:[a-z]{{2}}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{{1}}:\\d{{12}}:function:[a-zA-Z0-9-_]+(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
-            )));
+            return Err(LambdaError::invalid_member(
+                Some(resource),
+                "resource",
+                "Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*):lambda:[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1}:\\d{12}:function:[a-zA-Z0-9-_]+(:(\\$LATEST|[a-zA-Z0-9-_]+))?",
+            ));
         }
         let r = FunctionRef::parse(resource, self.p.identity())?;
         if r.qualifier.is_some() {

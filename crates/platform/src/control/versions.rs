@@ -36,10 +36,11 @@ impl Versions<'_> {
         if let Some(d) = &req.description
             && d.chars().count() > DESCRIPTION_MAX_CHARS
         {
-            return Err(LambdaError::Validation(format!(
-                "1 validation error detected: Value at 'description' failed to satisfy \
-                 constraint: Member must have length less than or equal to {DESCRIPTION_MAX_CHARS}"
-            )));
+            return Err(LambdaError::invalid_member(
+                None,
+                "description",
+                &format!("Member must have length less than or equal to {DESCRIPTION_MAX_CHARS}"),
+            ));
         }
         let _guard = self.p.registry().lock().await;
         self.publish_locked(&r.name, &req).await

@@ -46,9 +46,11 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Name {
     ) -> Result<Self, ApiError> {
         match Path::<String>::from_request_parts(parts, state).await {
             Ok(Path(name)) => Ok(Name(name)),
-            Err(e) => Err(ApiError(LambdaError::Validation(format!(
-                "1 validation error detected: Value at 'functionName' failed to satisfy constraint: {e}"
-            )))),
+            Err(e) => Err(ApiError(LambdaError::invalid_member(
+                None,
+                "functionName",
+                &format!("{e}"),
+            ))),
         }
     }
 }
@@ -65,9 +67,11 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Two {
     ) -> Result<Self, ApiError> {
         match Path::<(String, String)>::from_request_parts(parts, state).await {
             Ok(Path((a, b))) => Ok(Two(a, b)),
-            Err(e) => Err(ApiError(LambdaError::Validation(format!(
-                "1 validation error detected: Value at 'functionName' failed to satisfy constraint: {e}"
-            )))),
+            Err(e) => Err(ApiError(LambdaError::invalid_member(
+                None,
+                "functionName",
+                &format!("{e}"),
+            ))),
         }
     }
 }
