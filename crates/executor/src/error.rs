@@ -4,7 +4,7 @@ use crate::launcher::LaunchError;
 use crate::runtimes::RuntimeError;
 
 /// Why an invocation could not be run at all. A function's own failure is not one of these:
-/// it is an [`InvokeResult`] with `function_error` set.
+/// it is an [`crate::InvokeResult`] with `function_error` set.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecutorError {
     /// No environment could be had: the function is at its environment limit or scaling

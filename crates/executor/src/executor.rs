@@ -1,12 +1,12 @@
 //! The executor's handle: the entry point of an invocation (take an idle environment of its
 //! function version (warm), else start one (cold) within the function's limit and scaling
-//! rate, else wait a bounded time for one, else throttle; see [`crate::pool`]), and what the
+//! rate, else wait a bounded time for one, else throttle; see `pool`), and what the
 //! platform asks of environments as a whole: retiring a function's, provisioned targets,
 //! figures, and shutdown.
 //!
-//! The parts it composes own the rest: [`crate::registry`] the pools and environments,
-//! [`crate::cold_start`] starting one, [`crate::invocation`] one invocation on one,
-//! [`crate::provisioned`] and [`crate::housekeeping`] what happens between invocations.
+//! The parts it composes own the rest: `registry` the pools and environments,
+//! `cold_start` starting one, `invocation` one invocation on one,
+//! `provisioned` and `housekeeping` what happens between invocations.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

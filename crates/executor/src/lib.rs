@@ -1,17 +1,25 @@
 //! Execution environments: the processes that run functions.
 //!
 //! Layout:
+//! - [`executor`]: [`Executor`], the handle: an invocation's acquire loop (warm, cold, wait,
+//!   throttle), retiring, provisioned targets, figures, shutdown.
+//! - `registry`: the pools of every function version, each function's scaling bucket, and
+//!   the live environments (`PoolRegistry`); `pool`: one version's idle lists, scaling and
+//!   waiting invocations.
+//! - `cold_start`: from a version to a launch spec to an adopted environment; `lambda_env`:
+//!   Lambda's environment variables and trace header.
+//! - `invocation`: one invocation on one environment and what it yields (payload or error
+//!   document, END and REPORT lines, log tail).
+//! - `provisioned`, `housekeeping`: what happens between invocations (provisioned targets;
+//!   freezing, reaping, eviction for memory).
+//! - `config`, `error`: [`ExecutorConfig`] and its defaults, [`ExecutorError`].
+//! - [`launcher`]: the [`Launcher`] boundary and [`ProcessLauncher`] (a plain process
+//!   group); [`sandboxed`]: [`SandboxLauncher`], each environment in its own sandbox.
+//! - [`environment`]: one running environment: its process, its Runtime API session, its logs.
 //! - [`version`]: [`FunctionVersion`], the immutable description of what an environment runs.
 //! - [`runtimes`]: which managed runtimes this host can run, and Lamina's embedded bootstraps.
-//! - [`launcher`]: the [`Launcher`] boundary. Everything about *how* an environment's process
-//!   is started and confined (today a plain process group; the sandbox plugs in here) sits
-//!   behind it.
-//! - [`sandboxed`]: [`SandboxLauncher`], each environment in its own sandbox.
 //! - [`logs`]: capture of an environment's stdout/stderr into log events, and the
 //!   START/END/REPORT lines.
-//! - [`environment`]: one running environment: its process, its Runtime API session, its logs.
-//! - [`executor`]: [`Executor`], the pools of environments per function version, the invocation
-//!   flow (cold start, warm reuse, timeouts, crashes), idle reaping and shutdown.
 //!
 //! **Architecture invariants:** an environment serves one function version and one
 //! invocation at a time; environments are never shared across functions, versions or

@@ -1,28 +1,27 @@
-//! Lamina's application core, exposed as one [`Platform`] handle.
+//! Lamina's application core: a [`Platform`] handle with one view per resource.
 //!
 //! Layout:
-//! - [`functions`]: the control plane (create, get, list, update, delete), with the function
-//!   cache the invocation path reads and the code clean-up after updates and deletes.
-//! - `packages`: storing uploads, removing packages once nothing uses them, the sweep
-//!   at start.
-//! - [`invoke`]: the invocation front door: payload, qualifier and header checks, then the
-//!   executor.
-//! - [`policy`]: AddPermission, RemovePermission and GetPolicy.
-//! - [`aliases`]: CreateAlias, GetAlias, UpdateAlias, DeleteAlias, ListAliases.
-//! - [`concurrency`]: the server's limit, reserved concurrency, admission and throttling.
-//! - [`events`]: asynchronous invocation: the durable event queue's dispatcher, retries,
-//!   destinations, failed events, and Put/Get/List/DeleteFunctionEventInvokeConfig.
-//! - [`provisioned`]: provisioned concurrency on versions and aliases.
-//! - [`status`]: what `lamina ps` shows: environments by state, concurrency, throttles and
-//!   per-function invocation metrics.
-//! - [`versions`]: PublishVersion, ListVersionsByFunction, deleting one version.
-//! - [`tags`]: TagResource, UntagResource and ListTags on functions.
-//! - [`layers`]: layer versions, and the layers functions use.
+//! - `registry`: the one owner of function records (the cache the invocation path reads,
+//!   the store it mirrors, the control lock); `cached`: an entry of that cache.
+//! - [`control`]: the control plane, one view type per resource (`functions`, `versions`,
+//!   `aliases`, `layers`, `policy`, `tags`, `concurrency`, `provisioned`, `event_invoke`),
+//!   reached as `platform.functions()`, `platform.aliases()`, ...
+//! - [`invoke`]: the invocation front door (payload, qualifier and request checks) and
+//!   `Platform::run`, the path every invocation takes after admission, with its [`RunError`].
+//! - `admission`: the server's limit, reserved concurrency, admission and [`Throttle`];
+//!   `metrics`: per-function figures.
+//! - [`async_invoke`]: asynchronous invocation: accepting events, the dispatcher, the pure
+//!   settlement policy, delivery to destinations, failed events.
+//! - `provisioning`: the provisioned targets handed to the executor.
+//! - `packages`: storing uploads, removing packages once nothing uses them, the sweep at
+//!   start.
 //! - [`logs`]: reading function logs (CloudWatch Logs' FilterLogEvents and friends), and the
 //!   sink that writes them.
+//! - [`status`]: what `lamina ps` shows.
 //!
-//! The HTTP layer calls into [`Platform`] with parsed requests and gets [`LambdaError`]s
-//! back; it never touches storage or environments itself.
+//! The HTTP layer calls into the views with typed requests and gets [`LambdaError`]s back
+//! (the domain's error vocabulary; their wire form is the HTTP layer's business); it never
+//! touches storage or environments itself.
 //!
 //! [`LambdaError`]: lamina_model::LambdaError
 

@@ -1,6 +1,6 @@
 //! Visibility: the status `lamina ps` shows: environments per version and state, the
 //! per-function concurrency, throttles and invocation metrics kept since the server started
-//! (counted in [`crate::concurrency`]), and the event queue.
+//! (counted in `admission`), and the event queue.
 
 use std::sync::atomic::Ordering;
 

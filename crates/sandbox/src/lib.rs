@@ -1,4 +1,6 @@
-//! Linux isolation for execution environments. Synchronous, and knows nothing of Lambda.
+//! Linux isolation for execution environments. Synchronous; it knows of Lambda only what a
+//! sandbox shows a function: the fixed paths (`/var/task`, `/var/runtime`, `/opt`), the
+//! sandbox user, and the memory-to-CPU rule its limits are given.
 //!
 //! Layout:
 //! - [`spec`]: [`SandboxSpec`], everything the launcher needs to build one sandbox.

@@ -5,12 +5,12 @@
 //! environment can reach nothing but its own API.
 //!
 //! Layout:
-//! - [`inits`]: what every sandbox is started with; a sandbox init waiting ahead of time, and
+//! - `inits`: what every sandbox is started with; a sandbox init waiting ahead of time, and
 //!   how it becomes an environment.
-//! - [`pool`]: sandboxes kept ready for any function.
-//! - [`templates`]: sandboxes whose managed runtime is already running, per template.
-//! - [`images`]: packages as mounted read-only images.
-//! - [`controls`]: what the executor holds of a running sandbox.
+//! - `pool`: sandboxes kept ready for any function.
+//! - `templates`: sandboxes whose managed runtime is already running, per template.
+//! - `images`: packages as mounted read-only images.
+//! - `controls`: what the executor holds of a running sandbox.
 //!
 //! A launch takes, best first: a waiting runtime that serves its function, a sandbox built to
 //! the end (only the code and the program are added), a sandbox init from the pool, or a

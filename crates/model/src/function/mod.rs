@@ -1,9 +1,9 @@
 //! A function's configuration as Lamina stores it ([`FunctionConfig`]), built from and
 //! changed by the control plane's requests under the validation rules Lambda applies.
 //!
-//! Layout: [`wire`] holds the request and response shapes (CreateFunction,
+//! Layout: `wire` holds the request and response shapes (CreateFunction,
 //! UpdateFunctionConfiguration, UpdateFunctionCode, [`FunctionConfiguration`], ...);
-//! [`validate`] the checks shared by them (names, roles, tags, environment variables).
+//! `validate` the checks shared by them (names, roles, tags, environment variables).
 
 use std::collections::BTreeMap;
 

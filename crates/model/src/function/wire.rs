@@ -26,7 +26,7 @@ pub struct ConfigUpdate {
     /// New memory size.
     pub memory_size: Option<i64>,
     /// New environment (replaces the old one whole).
-    pub environment: Option<Environment>,
+    pub environment: Option<EnvironmentRequest>,
     /// New `/tmp` size.
     pub ephemeral_storage: Option<EphemeralStorageRequest>,
     /// Tracing mode.
@@ -85,7 +85,7 @@ pub struct CreateFunctionRequest {
     /// `Zip` or `Image`.
     pub package_type: Option<String>,
     /// Environment variables.
-    pub environment: Option<Environment>,
+    pub environment: Option<EnvironmentRequest>,
     /// Tracing.
     pub tracing_config: Option<TracingConfigRequest>,
     /// Tags.
@@ -174,7 +174,7 @@ pub fn unsupported_code_source(code_s3: bool, image: bool) -> Option<LambdaError
 /// `Environment` in requests.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Environment {
+pub struct EnvironmentRequest {
     /// The variables.
     pub variables: Option<BTreeMap<String, String>>,
 }

@@ -14,9 +14,9 @@
 //! Destinations are Lamina functions, invoked asynchronously with Lambda's invocation
 //! record. The queue itself ([`lamina_queue`]) knows nothing of this.
 //!
-//! Layout: this module accepts events and holds the dispatcher's state; [`dispatcher`] runs
-//! them; [`policy`] decides, as pure functions, what becomes of each outcome; [`delivery`]
-//! sends what failed for good (or succeeded) to destinations; [`failed`] lists and replays
+//! Layout: this module accepts events and holds the dispatcher's state; `dispatcher` runs
+//! them; `policy` decides, as pure functions, what becomes of each outcome; `delivery`
+//! sends what failed for good (or succeeded) to destinations; `failed` lists and replays
 //! failed events. The EventInvokeConfig API is in `control::event_invoke`.
 
 mod delivery;
