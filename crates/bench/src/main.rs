@@ -47,6 +47,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use base64::Engine;
 use clap::Parser;
+use lamina_model::function::CreateFunctionRequest;
 use serde_json::{Value, json};
 
 use echo::{Echo, echo_packages};
@@ -190,10 +191,12 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .collect();
     let creator = |echo: &Echo, zip_file: &str| {
         let (runtime, handler, zip_file) = (echo.runtime, echo.handler, zip_file.to_string());
-        move |name: &str| {
-            json!({"FunctionName": name, "Runtime": runtime, "Handler": handler,
-                   "Role": "arn:aws:iam::000000000000:role/bench", "Timeout": 30,
-                   "Code": {"ZipFile": zip_file}})
+        move |name: &str| -> CreateFunctionRequest {
+            serde_json::from_value(json!({
+                "FunctionName": name, "Runtime": runtime, "Handler": handler,
+                "Role": "arn:aws:iam::000000000000:role/bench", "Timeout": 30,
+                "Code": {"ZipFile": zip_file}}))
+            .expect("a CreateFunction request")
         }
     };
     for (echo, zip_file) in &echoes {

@@ -117,7 +117,7 @@ pub async fn async_events(
 pub async fn cold_starts(
     client: &lamina_client::Client,
     addr: SocketAddr,
-    create: &impl Fn(&str) -> Value,
+    create: &impl Fn(&str) -> lamina_model::function::CreateFunctionRequest,
     base: &str,
     n: usize,
     pause: Duration,

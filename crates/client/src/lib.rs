@@ -5,7 +5,10 @@
 use base64::Engine;
 use bytes::Bytes;
 use lamina_model::event_invoke::{FailedEvent, FailedEventsResponse, ReplayedEvent};
-use lamina_model::function::{FunctionConfiguration, ListFunctionsResponse};
+use lamina_model::function::{
+    CreateFunctionRequest, FunctionConfiguration, ListFunctionsResponse,
+    UpdateFunctionConfigurationRequest,
+};
 use lamina_model::logs::FilterLogEventsResponse;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
@@ -154,10 +157,10 @@ impl Client {
         })
     }
 
-    /// CreateFunction with a full request document (`Code.ZipFile` as base64).
+    /// CreateFunction (`Code.ZipFile` as base64).
     pub async fn create_function(
         &self,
-        request: &serde_json::Value,
+        request: &CreateFunctionRequest,
     ) -> Result<FunctionConfiguration, ClientError> {
         let resp = self
             .send(
@@ -205,7 +208,7 @@ impl Client {
     pub async fn update_configuration(
         &self,
         name: &str,
-        changes: &serde_json::Value,
+        changes: &UpdateFunctionConfigurationRequest,
     ) -> Result<FunctionConfiguration, ClientError> {
         let resp = self
             .send(

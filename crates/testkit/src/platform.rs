@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use lamina_executor::{ExecutorConfig, RuntimeCatalog};
 use lamina_model::Identity;
+use lamina_model::function::{CreateFunctionRequest, FunctionCode};
 use lamina_platform::{AsyncConfig, Parts, Platform, PlatformConfig};
 use lamina_queue::{Limits, MemoryQueue};
 use lamina_store::{CodeStore, LogStore, MemoryStore, Reserve};
@@ -110,14 +111,18 @@ impl TestPlatform {
 
     /// CreateFunction's request for a `provided.al2023` function `name` whose handler is
     /// `handler` (its scripted behaviour, see [`ScriptedLauncher::on`]).
-    pub fn function(name: &str, handler: &str) -> serde_json::Value {
-        serde_json::json!({
-            "FunctionName": name,
-            "Runtime": "provided.al2023",
-            "Handler": handler,
-            "Role": "arn:aws:iam::000000000000:role/test",
-            "Code": {"ZipFile": crate::zip_of(&[("bootstrap", "#!/bin/sh\n")])},
-        })
+    pub fn function(name: &str, handler: &str) -> CreateFunctionRequest {
+        CreateFunctionRequest {
+            function_name: Some(name.into()),
+            runtime: Some("provided.al2023".into()),
+            handler: Some(handler.into()),
+            role: Some("arn:aws:iam::000000000000:role/test".into()),
+            code: Some(FunctionCode {
+                zip_file: Some(crate::zip_of(&[("bootstrap", "#!/bin/sh\n")])),
+                ..FunctionCode::default()
+            }),
+            ..CreateFunctionRequest::default()
+        }
     }
 
     /// Stops serving and every environment.

@@ -38,7 +38,7 @@ async fn create_get_update_list_and_delete() {
     let updated = client
         .update_configuration(
             "orders",
-            &json!({"MemorySize": 512, "Environment": {"Variables": {"STAGE": "test"}}}),
+            &req(json!({"MemorySize": 512, "Environment": {"Variables": {"STAGE": "test"}}})),
         )
         .await
         .unwrap();
@@ -96,20 +96,20 @@ async fn bad_requests_get_lambdas_errors() {
     let mut bad = TestPlatform::function("f", "echo");
     // botocore lets 64 through (its model is wider than Lambda's quotas); the server
     // enforces the quota.
-    bad["MemorySize"] = json!(64);
+    bad.memory_size = Some(64);
     let e = client.create_function(&bad).await.unwrap_err().to_string();
     assert!(e.contains("InvalidParameterValueException"), "{e}");
     let mut bad = TestPlatform::function("f", "echo");
     // Not one of Lambda's runtimes: the enum check.
-    bad["Runtime"] = json!("cobol1.0");
+    bad.runtime = Some("cobol1.0".into());
     let e = client.create_function(&bad).await.unwrap_err().to_string();
     assert!(e.contains("ValidationException"), "{e}");
     // One of Lambda's, but not one this host runs.
-    bad["Runtime"] = json!("java21");
+    bad.runtime = Some("java21".into());
     let e = client.create_function(&bad).await.unwrap_err().to_string();
     assert!(e.contains("InvalidParameterValueException"), "{e}");
     let mut bad = TestPlatform::function("f", "echo");
-    bad["FunctionName"] = json!("no spaces allowed");
+    bad.function_name = Some("no spaces allowed".into());
     let e = client.create_function(&bad).await.unwrap_err().to_string();
     assert!(e.contains("ValidationException"), "{e}");
     assert_eq!(t.platform.function_count(), 0);
@@ -139,7 +139,7 @@ async fn versions_and_aliases() {
         "1"
     );
     t.client()
-        .update_configuration("f", &json!({"Timeout": 9}))
+        .update_configuration("f", &req(json!({"Timeout": 9})))
         .await
         .unwrap();
     let v2 = p

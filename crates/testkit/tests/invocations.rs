@@ -83,7 +83,7 @@ async fn function_errors_exits_and_timeouts() {
     let client = t.client();
     for (name, handler) in [("fail", "fail"), ("exit", "exit"), ("slow", "slow")] {
         let mut f = TestPlatform::function(name, handler);
-        f["Timeout"] = json!(1);
+        f.timeout = Some(1);
         client.create_function(&f).await.unwrap();
     }
     let failed = client

@@ -76,7 +76,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let mut config = client.update_code(&args.name, &zip).await?;
             if !changes.is_empty() {
                 config = client
-                    .update_configuration(&args.name, &serde_json::Value::Object(changes))
+                    .update_configuration(
+                        &args.name,
+                        &serde_json::from_value(serde_json::Value::Object(changes))?,
+                    )
                     .await?;
             }
             eprintln!("updated {}", config.function_arn);
@@ -97,7 +100,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 serde_json::json!({ "ZipFile": base64::engine::general_purpose::STANDARD.encode(&zip) }),
             );
             let config = client
-                .create_function(&serde_json::Value::Object(request))
+                .create_function(&serde_json::from_value(serde_json::Value::Object(request))?)
                 .await?;
             eprintln!("created {}", config.function_arn);
             config

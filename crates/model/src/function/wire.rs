@@ -10,32 +10,44 @@ use crate::function::validate::validate_architectures;
 
 /// The changeable part of a configuration, shared by CreateFunction and
 /// UpdateFunctionConfiguration.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ConfigUpdate {
     /// New runtime.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime: Option<String>,
     /// New role.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
     /// New handler.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub handler: Option<String>,
     /// New description.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// New timeout (signed, so that out-of-range values get Lambda's message).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<i64>,
     /// New memory size.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_size: Option<i64>,
     /// New environment (replaces the old one whole).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub environment: Option<EnvironmentRequest>,
     /// New `/tmp` size.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ephemeral_storage: Option<EphemeralStorageRequest>,
     /// Tracing mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tracing_config: Option<TracingConfigRequest>,
     /// Log format and group.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub logging_config: Option<LoggingConfig>,
     /// Layer ARNs.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub layers: Option<Vec<String>>,
     /// Where asynchronous events that fail for good go.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub dead_letter_config: Option<DeadLetterConfig>,
 }
 
@@ -50,55 +62,74 @@ pub struct DeadLetterConfig {
 }
 
 /// UpdateFunctionConfiguration's body.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateFunctionConfigurationRequest {
     /// The fields to change.
     #[serde(flatten)]
     pub update: ConfigUpdate,
     /// Optimistic lock: the update applies only if the function still has this revision.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub revision_id: Option<String>,
 }
 
 /// CreateFunction's body.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateFunctionRequest {
     /// Function name.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub function_name: Option<String>,
     /// Runtime.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime: Option<String>,
     /// Role ARN.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
     /// Handler.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub handler: Option<String>,
     /// The package.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<FunctionCode>,
     /// Description.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Timeout in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<i64>,
     /// Memory in MB.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_size: Option<i64>,
     /// Publish a version at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub publish: Option<bool>,
     /// `Zip` or `Image`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub package_type: Option<String>,
     /// Environment variables.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub environment: Option<EnvironmentRequest>,
     /// Tracing.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tracing_config: Option<TracingConfigRequest>,
     /// Tags.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,
     /// Layer ARNs.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub layers: Option<Vec<String>>,
     /// Dead-letter target.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub dead_letter_config: Option<DeadLetterConfig>,
     /// Exactly one architecture.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub architectures: Option<Vec<String>>,
     /// `/tmp` size.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ephemeral_storage: Option<EphemeralStorageRequest>,
     /// Logging.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub logging_config: Option<LoggingConfig>,
 }
 
@@ -107,6 +138,7 @@ pub struct CreateFunctionRequest {
 #[serde(rename_all = "PascalCase")]
 pub struct FunctionCode {
     /// Base64 of the zip.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub zip_file: Option<String>,
     /// Code in S3 (not supported here).
     #[serde(rename = "S3Bucket")]
@@ -115,6 +147,7 @@ pub struct FunctionCode {
     #[serde(rename = "S3Key")]
     pub s3_key: Option<String>,
     /// Container image (not supported here).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub image_uri: Option<String>,
 }
 
@@ -188,10 +221,11 @@ pub struct EnvironmentResponse {
 }
 
 /// `EphemeralStorage` in requests.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct EphemeralStorageRequest {
     /// Size in MB.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<i64>,
 }
 
@@ -204,10 +238,11 @@ pub struct EphemeralStorage {
 }
 
 /// `TracingConfig` in requests.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct TracingConfigRequest {
     /// `Active` or `PassThrough`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
 }
 
