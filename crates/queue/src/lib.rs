@@ -169,6 +169,42 @@ pub trait Queue: Send + Sync + std::fmt::Debug {
     async fn purge(&self, queue: &str) -> Result<(), QueueError>;
     /// Size and bounds.
     fn stats(&self) -> QueueStats;
+    /// The clock due times are read on; consumers compute theirs on it too.
+    fn clock(&self) -> &Clock;
+}
+
+/// Where a queue and its consumers read the time: the system's clock, or a manual one that
+/// only moves when told to (tests of rules measured in minutes and hours).
+#[derive(Debug, Clone, Default)]
+pub struct Clock(Option<std::sync::Arc<std::sync::atomic::AtomicU64>>);
+
+impl Clock {
+    /// The system's clock.
+    pub fn system() -> Clock {
+        Clock(None)
+    }
+
+    /// A clock standing at `start_ms` (epoch ms) until [`Clock::advance`]d.
+    pub fn manual(start_ms: u64) -> Clock {
+        Clock(Some(std::sync::Arc::new(
+            std::sync::atomic::AtomicU64::new(start_ms),
+        )))
+    }
+
+    /// Now, in epoch milliseconds.
+    pub fn now_ms(&self) -> u64 {
+        match &self.0 {
+            Some(at) => at.load(std::sync::atomic::Ordering::SeqCst),
+            None => now_ms(),
+        }
+    }
+
+    /// Moves a manual clock forward; the system's cannot be moved.
+    pub fn advance(&self, by: std::time::Duration) {
+        if let Some(at) = &self.0 {
+            at.fetch_add(by.as_millis() as u64, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
 }
 
 /// Now, in epoch milliseconds.

@@ -9,13 +9,14 @@ use tokio::sync::Notify;
 
 use crate::due::{DueSet, Entry};
 use crate::{
-    FailedMessage, Limits, Message, MessageId, NewMessage, Queue, QueueError, QueueStats, now_ms,
+    Clock, FailedMessage, Limits, Message, MessageId, NewMessage, Queue, QueueError, QueueStats,
 };
 
 /// Messages in memory.
 #[derive(Debug)]
 pub struct MemoryQueue {
     limits: Limits,
+    clock: Clock,
     // Short critical sections only, never across an await.
     state: Mutex<State>,
     changed: Notify,
@@ -35,13 +36,24 @@ struct State {
 }
 
 impl MemoryQueue {
-    /// An empty queue with these bounds.
+    /// An empty queue with these bounds, on the system's clock.
     pub fn new(limits: Limits) -> MemoryQueue {
+        MemoryQueue::with_clock(limits, Clock::system())
+    }
+
+    /// An empty queue with these bounds, on `clock`.
+    pub fn with_clock(limits: Limits, clock: Clock) -> MemoryQueue {
         MemoryQueue {
             limits,
+            clock,
             state: Mutex::new(State::default()),
             changed: Notify::new(),
         }
+    }
+
+    /// Wakes whoever waits for a change (after the clock was moved).
+    pub fn wake(&self) {
+        self.changed.notify_one();
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -81,7 +93,7 @@ impl Queue for MemoryQueue {
                 queue: message.queue,
                 size,
                 attempts: 0,
-                enqueued_ms: now_ms(),
+                enqueued_ms: self.clock.now_ms(),
             };
             st.due.insert(message.due_ms, id, entry);
             st.bodies.insert(id, (message.body, message.attributes));
@@ -99,7 +111,7 @@ impl Queue for MemoryQueue {
         take: &mut (dyn for<'q> FnMut(MessageId, &'q str) -> bool + Send),
     ) -> Result<Vec<Message>, QueueError> {
         let mut st = self.state();
-        let taken = st.due.pick(max, now_ms(), take);
+        let taken = st.due.pick(max, self.clock.now_ms(), take);
         let mut out = Vec::with_capacity(taken.len());
         for (id, entry) in taken {
             let (body, attributes) = st.bodies.get(&id).cloned().unwrap_or_default();
@@ -167,7 +179,7 @@ impl Queue for MemoryQueue {
                 attempts,
                 enqueued_ms: entry.enqueued_ms,
             },
-            failed_ms: now_ms(),
+            failed_ms: self.clock.now_ms(),
             reason: reason.to_string(),
         };
         st.failed.insert(id, failed);
@@ -191,7 +203,7 @@ impl Queue for MemoryQueue {
             let new_id = st.new_id();
             let m = failed.message;
             let size = (m.body.len() + m.attributes.len()) as u64;
-            let now = now_ms();
+            let now = self.clock.now_ms();
             let entry = Entry {
                 queue: m.queue,
                 size,
@@ -223,9 +235,13 @@ impl Queue for MemoryQueue {
         Ok(())
     }
 
+    fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
     fn stats(&self) -> QueueStats {
         let st = self.state();
-        let ready = st.due.ready(now_ms());
+        let ready = st.due.ready(self.clock.now_ms());
         QueueStats {
             ready,
             delayed: st.due.len - ready,

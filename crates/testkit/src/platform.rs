@@ -10,7 +10,7 @@ use lamina_executor::{ExecutorConfig, RuntimeCatalog};
 use lamina_model::Identity;
 use lamina_model::function::{CreateFunctionRequest, FunctionCode};
 use lamina_platform::{AsyncConfig, Parts, Platform, PlatformConfig};
-use lamina_queue::{Limits, MemoryQueue};
+use lamina_queue::{Clock, Limits, MemoryQueue};
 use lamina_store::{CodeStore, LogStore, MemoryStore, Reserve};
 use tokio::sync::oneshot;
 
@@ -24,6 +24,9 @@ pub struct TestPlatform {
     pub endpoint: String,
     /// The launcher, to script handlers and count launches.
     pub launcher: ScriptedLauncher,
+    /// The clock the event queue and its dispatcher read.
+    pub clock: Clock,
+    queue: Arc<MemoryQueue>,
     stop: Option<oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
 }
@@ -63,19 +66,29 @@ impl TestPlatform {
         TestPlatform::start_with(TestPlatform::config()).await
     }
 
-    /// A platform with `config`.
+    /// A platform with `config`, on the system's clock.
     pub async fn start_with(config: PlatformConfig) -> TestPlatform {
+        TestPlatform::start_on(config, Clock::system()).await
+    }
+
+    /// A platform with `config` whose asynchronous invocation reads `clock` (a manual clock:
+    /// retry delays and event ages pass only when the test [advances](Self::advance) it).
+    pub async fn start_on(config: PlatformConfig, clock: Clock) -> TestPlatform {
         let dir = tempfile::tempdir().expect("temporary directory");
         let path = |sub: &str| dir.path().join(sub);
         let launcher = ScriptedLauncher::new();
+        let queue = Arc::new(MemoryQueue::with_clock(
+            Limits {
+                max_messages: 10_000,
+                max_bytes: 64 << 20,
+            },
+            clock.clone(),
+        ));
         let parts = Parts {
             store: Arc::new(MemoryStore::new()),
             code: CodeStore::open(&path("code")).expect("code store"),
             logs: Arc::new(LogStore::open(&path("logs"), 1 << 20).expect("log store")),
-            queue: Arc::new(MemoryQueue::new(Limits {
-                max_messages: 10_000,
-                max_bytes: 64 << 20,
-            })),
+            queue: queue.clone(),
             launcher: Arc::new(launcher.clone()),
             catalog: RuntimeCatalog::detect(&path("runtimes")).expect("runtime catalog"),
             reserve: Arc::new(Reserve::new(dir.path(), 0)),
@@ -99,9 +112,17 @@ impl TestPlatform {
             platform,
             endpoint,
             launcher,
+            clock,
+            queue,
             stop: Some(stop),
             _dir: dir,
         }
+    }
+
+    /// Moves a manual clock forward and lets the dispatcher see it.
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+        self.queue.wake();
     }
 
     /// A client of the platform's HTTP API.

@@ -433,3 +433,62 @@ async fn the_scaling_rate_throttles_cold_starts() {
     assert_eq!(t.launcher.launches(), 1);
     t.stop().await;
 }
+
+/// Lambda's own timings, on a manual clock: a failing event is retried after one minute,
+/// then two, and then fails for good; nothing runs before its time, and the test waits for
+/// none of it.
+#[tokio::test(flavor = "multi_thread")]
+async fn retries_keep_lambdas_minutes_on_a_manual_clock() {
+    let mut config = TestPlatform::config();
+    config.events.retry_delay = Duration::from_secs(60);
+    let t = TestPlatform::start_on(config, lamina_queue::Clock::manual(1_700_000_000_000)).await;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counted = runs.clone();
+    t.launcher.on("failing", move |_| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        Script::Fail("Boom".into(), "always".into())
+    });
+    let client = t.client();
+    client
+        .create_function(&TestPlatform::function("f", "failing"))
+        .await
+        .unwrap();
+    assert_eq!(event(&t, "f", json!({"n": 1})).await, 202);
+    let ran = |n| {
+        let runs = runs.clone();
+        async move || runs.load(Ordering::SeqCst) == n
+    };
+    assert!(eventually(Duration::from_secs(10), ran(1)).await);
+    // Due a minute after the failure: not before.
+    t.advance(Duration::from_secs(59));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "retried before its minute");
+    t.advance(Duration::from_secs(1));
+    assert!(eventually(Duration::from_secs(10), ran(2)).await);
+    // The second retry waits two minutes.
+    t.advance(Duration::from_secs(119));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        2,
+        "retried before its two minutes"
+    );
+    t.advance(Duration::from_secs(1));
+    assert!(eventually(Duration::from_secs(10), ran(3)).await);
+    assert!(
+        eventually(Duration::from_secs(10), async || {
+            client.failed_events(Some("f")).await.unwrap().len() == 1
+        })
+        .await
+    );
+    let failed = client.failed_events(Some("f")).await.unwrap();
+    assert_eq!(failed[0].attempts, 3);
+    assert!(
+        failed[0].reason.starts_with("RetriesExhausted"),
+        "{}",
+        failed[0].reason
+    );
+    // Three minutes of Lambda's time passed on the clock, none on the test's.
+    assert_eq!(failed[0].failed_at - failed[0].enqueued_at, 180_000);
+    t.stop().await;
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use lamina_model::{FunctionRef, LambdaError};
-use lamina_queue::{Message, now_ms};
+use lamina_queue::Message;
 
 use super::AsyncInvoke;
 use super::policy::{self, Attempt, History, Settlement};
@@ -82,7 +82,7 @@ impl AsyncInvoke<'_> {
                 let left = events
                     .queue
                     .next_due_ms()
-                    .is_some_and(|due| due <= now_ms());
+                    .is_some_and(|due| due <= events.queue.clock().now_ms());
                 concurrency.watch_releases(left);
                 match leased {
                     Ok(leased) if !leased.is_empty() => {
@@ -112,7 +112,7 @@ impl AsyncInvoke<'_> {
             let wait = events
                 .queue
                 .next_due_ms()
-                .map(|due| Duration::from_millis(due.saturating_sub(now_ms())))
+                .map(|due| Duration::from_millis(due.saturating_sub(events.queue.clock().now_ms())))
                 .unwrap_or(Duration::from_secs(1))
                 .clamp(Duration::from_millis(1), Duration::from_secs(1));
             tokio::select! {
@@ -145,7 +145,7 @@ impl AsyncInvoke<'_> {
         };
         let config = self.event_config(&r);
         let events = &self.p.inner.events;
-        let started_ms = now_ms();
+        let started_ms = events.queue.clock().now_ms();
         if policy::expired(message.enqueued_ms, started_ms, &config, &events.config) {
             self.settle_failure(&message, Some(&attrs), "EventAgeExceeded", "", None)
                 .await;
@@ -176,7 +176,7 @@ impl AsyncInvoke<'_> {
             enqueued_ms: message.enqueued_ms,
             attempts: message.attempts,
             started_ms,
-            now_ms: now_ms(),
+            now_ms: events.queue.clock().now_ms(),
         };
         let settled = match policy::settle(attempt, history, &config, &events.config) {
             Settlement::Ack => {

@@ -14,7 +14,8 @@ mod writer;
 
 use crate::due::{DueSet, Entry};
 use crate::{
-    FailedMessage, Limits, Message, MessageId, NewMessage, Queue, QueueError, QueueStats, now_ms,
+    Clock, FailedMessage, Limits, Message, MessageId, NewMessage, Queue, QueueError, QueueStats,
+    now_ms,
 };
 use writer::{Op, write_loop};
 
@@ -362,6 +363,11 @@ impl Queue for EmbeddedQueue {
         .map_err(|e| QueueError::Storage(e.to_string()))??;
         self.index().failed = failed as usize;
         Ok(())
+    }
+
+    fn clock(&self) -> &Clock {
+        static SYSTEM: Clock = Clock(None);
+        &SYSTEM
     }
 
     fn stats(&self) -> QueueStats {
