@@ -36,14 +36,6 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The fallback for paths and methods the server does not know.
-pub async fn unknown_operation(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
-    ApiError(LambdaError::UnknownOperation(format!(
-        "Unknown operation: {method} {}",
-        uri.path()
-    )))
-}
-
 /// Reads a whole request body of at most `limit` bytes. Past the limit it is Lambda's
 /// RequestTooLargeException for `operation`; a body that breaks off or is mis-framed (the
 /// client closed early, a chunk header is not hex) is the client's 400, never "too large".

@@ -32,8 +32,8 @@ use lamina_platform::Platform;
 /// The whole HTTP surface of one server.
 pub fn router(platform: Platform) -> Router {
     services::routes()
-        .fallback(error::unknown_operation)
-        .method_not_allowed_fallback(error::unknown_operation)
+        .fallback(services::unknown_operation)
+        .method_not_allowed_fallback(services::unknown_operation)
         .layer(axum::middleware::from_fn(server::request_id))
         .with_state(platform)
 }

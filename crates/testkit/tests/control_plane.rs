@@ -246,3 +246,31 @@ async fn reserved_concurrency_and_tags() {
         .unwrap();
     assert!(p.tags().list_tags(arn).unwrap().is_empty());
 }
+
+/// A request for a service the server does not serve is told so, by the service it was
+/// signed for (the SigV4 credential scope).
+#[tokio::test]
+async fn requests_for_other_services_are_named() {
+    let t = TestPlatform::start().await;
+    let answer = reqwest::Client::new()
+        .get(format!("{}/photos/cat.jpg", t.endpoint))
+        .header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=AKID/20261204/us-east-1/s3/aws4_request, \
+             SignedHeaders=host, Signature=0",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 404);
+    assert_eq!(
+        answer.headers()["x-amzn-errortype"],
+        "UnknownOperationException"
+    );
+    let body: serde_json::Value = answer.json().await.unwrap();
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("\"s3\"") && message.contains("lambda, logs"),
+        "{message}"
+    );
+}

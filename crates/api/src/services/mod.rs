@@ -8,6 +8,10 @@
 //! - **JSON-protocol services** (CloudWatch Logs; later EventBridge, SQS) all post to `/`,
 //!   told apart by the prefix of `X-Amz-Target` (`Logs_20140328.`, `AWSEvents.`,
 //!   `AmazonSQS.`): [`JSON_SERVICES`] maps each prefix to its service's entry point.
+//! - Where neither tells (S3's path-style `/bucket/key` overlaps every other path), the
+//!   service a client signed for does: [`signed_service`] reads it from the SigV4 credential
+//!   scope (`Credential=AKID/20261204/us-east-1/s3/aws4_request`). A request signed for a
+//!   service Lamina does not serve is answered as such.
 //!
 //! A service's module parses requests into the core's typed calls and turns answers and
 //! errors into its own wire shapes; it holds no state.
@@ -35,6 +39,47 @@ pub const JSON_SERVICES: &[(&str, JsonEntry)] = &[(logs::TARGET_PREFIX, |p, h, b
     Box::pin(logs::serve(p, h, b))
 })];
 
+/// The service a request was signed for: the fourth part of its SigV4 credential scope
+/// (`Authorization: AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/SERVICE/aws4_request, ...`),
+/// or of `X-Amz-Credential` on a presigned URL's query.
+pub fn signed_service(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+    let from_header = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|auth| auth.split("Credential=").nth(1))
+        .map(|c| c.split([',', ' ']).next().unwrap_or_default().to_string());
+    let from_query = || {
+        query?.split('&').find_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            (k == "X-Amz-Credential").then(|| v.replace("%2F", "/").replace("%2f", "/"))
+        })
+    };
+    let credential = from_header.or_else(from_query)?;
+    let parts: Vec<&str> = credential.split('/').collect();
+    (parts.len() == 5 && parts[4] == "aws4_request").then(|| parts[3].to_string())
+}
+
+/// What the server answers for a path or method no service serves: Lambda's
+/// UnknownOperationException, naming the service the request was signed for when that is
+/// one Lamina does not serve.
+pub async fn unknown_operation(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    let served = ["lambda", "logs"];
+    let message = match signed_service(&headers, uri.query()) {
+        Some(service) if !served.contains(&service.as_str()) => format!(
+            "Unknown operation: {method} {} (signed for the service {service:?}, which this \
+             server does not serve; it serves {})",
+            uri.path(),
+            served.join(", ")
+        ),
+        _ => format!("Unknown operation: {method} {}", uri.path()),
+    };
+    crate::error::ApiError(LambdaError::UnknownOperation(message)).into_response()
+}
+
 /// Every service's routes.
 pub fn routes() -> Router<Platform> {
     lambda::routes()
@@ -58,5 +103,38 @@ async fn json_protocol(State(p): State<Platform>, headers: HeaderMap, body: Body
             "Unknown operation: POST / with X-Amz-Target {target:?}"
         )))
         .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signed_service_comes_from_the_credential_scope() {
+        let mut h = HeaderMap::new();
+        assert_eq!(signed_service(&h, None), None);
+        h.insert(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261204/us-east-1/s3/aws4_request, \
+             SignedHeaders=host;x-amz-date, Signature=abc"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(signed_service(&h, None).as_deref(), Some("s3"));
+        h.insert(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKID/20261204/eu-west-1/lambda/aws4_request,SignedHeaders=host"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(signed_service(&h, None).as_deref(), Some("lambda"));
+        h.insert("authorization", "Bearer token".parse().unwrap());
+        assert_eq!(signed_service(&h, None), None);
+        let query = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKID%2F20261204%2Fus-east-1%2Fsqs%2Faws4_request";
+        assert_eq!(
+            signed_service(&HeaderMap::new(), Some(query)).as_deref(),
+            Some("sqs")
+        );
     }
 }
