@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Lamina's test command: installs what the tests need, checks formatting and lints, then runs
-# every test (unit and integration) against the real server.
+# Lamina's test command: installs what the tests need, checks formatting, lints and docs, then
+# runs every test: unit, in-process (crates/testkit) and end to end against the real server.
 #
 # What it installs, and only when missing:
 #   - curl (Debian package), used by the shell bootstraps of test functions;
@@ -42,6 +42,10 @@ cargo fmt --all --check
 # progress lines show that it is working.
 say "cargo clippy (compiles the workspace first)"
 cargo clippy --workspace --all-targets -- -D warnings
+
+# Module docs link to what they describe: a link that no longer resolves fails here.
+say "cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --quiet
 
 # --no-fail-fast: a failing test program does not keep the others from running, so the
 # totals below count every test.
