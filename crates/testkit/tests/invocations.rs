@@ -36,6 +36,41 @@ async fn event(t: &TestPlatform, name: &str, body: Value) -> u16 {
         .as_u16()
 }
 
+/// A synchronous Invoke over plain HTTP, to read a refusal's headers and body as sent.
+async fn invoke_raw(t: &TestPlatform, name: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!(
+            "{}/2015-03-31/functions/{name}/invocations",
+            t.endpoint
+        ))
+        .body("{}")
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Scripts `handler` to hold each event for `hold` before echoing it, and returns a flag
+/// raised once an event has reached the runtime.
+fn holding(t: &TestPlatform, handler: &str, hold: Duration) -> Arc<std::sync::atomic::AtomicBool> {
+    let reached = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = reached.clone();
+    t.launcher.on(handler, move |e| {
+        flag.store(true, Ordering::SeqCst);
+        Script::Wait(hold, Box::new(Script::Answer(e.clone())))
+    });
+    reached
+}
+
+/// Starts a synchronous invocation of `name` in the background.
+fn invoke_in_background(
+    t: &TestPlatform,
+    name: &str,
+) -> tokio::task::JoinHandle<Result<lamina_client::Invoked, lamina_client::ClientError>> {
+    let client = t.client();
+    let name = name.to_string();
+    tokio::spawn(async move { client.invoke(&name, Bytes::from_static(b"{}"), false).await })
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn warm_reuse_and_the_report_line() {
     let t = TestPlatform::start().await;
@@ -183,12 +218,7 @@ async fn futures_join<T: Send + 'static>(
 #[tokio::test(flavor = "multi_thread")]
 async fn reserved_concurrency_throttles_at_once() {
     let t = TestPlatform::start().await;
-    t.launcher.on("slow", |e| {
-        Script::Wait(
-            Duration::from_millis(500),
-            Box::new(Script::Answer(e.clone())),
-        )
-    });
+    let reached = holding(&t, "slow", Duration::from_millis(500));
     t.client()
         .create_function(&TestPlatform::function("capped", "slow"))
         .await
@@ -201,24 +231,13 @@ async fn reserved_concurrency_throttles_at_once() {
         )
         .await
         .unwrap();
-    let slow = {
-        let client = t.client();
-        tokio::spawn(async move {
-            client
-                .invoke("capped", Bytes::from_static(b"{}"), false)
-                .await
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let throttled = reqwest::Client::new()
-        .post(format!(
-            "{}/2015-03-31/functions/capped/invocations",
-            t.endpoint
-        ))
-        .body("{}")
-        .send()
+    let slow = invoke_in_background(&t, "capped");
+    assert!(
+        eventually(Duration::from_secs(10), async || reached
+            .load(Ordering::SeqCst))
         .await
-        .unwrap();
+    );
+    let throttled = invoke_raw(&t, "capped").await;
     assert_eq!(throttled.status(), 429);
     assert_eq!(
         throttled.headers()["x-amzn-errortype"],
@@ -389,34 +408,18 @@ async fn the_scaling_rate_throttles_cold_starts() {
     config.executor.scale_rate_per_10s = 1;
     config.executor.scale_queue = 0;
     let t = TestPlatform::start_with(config).await;
-    t.launcher.on("slow", |e| {
-        Script::Wait(
-            Duration::from_millis(400),
-            Box::new(Script::Answer(e.clone())),
-        )
-    });
+    let reached = holding(&t, "slow", Duration::from_millis(400));
     t.client()
         .create_function(&TestPlatform::function("rated", "slow"))
         .await
         .unwrap();
-    let first = {
-        let client = t.client();
-        tokio::spawn(async move {
-            client
-                .invoke("rated", Bytes::from_static(b"{}"), false)
-                .await
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let throttled = reqwest::Client::new()
-        .post(format!(
-            "{}/2015-03-31/functions/rated/invocations",
-            t.endpoint
-        ))
-        .body("{}")
-        .send()
+    let first = invoke_in_background(&t, "rated");
+    assert!(
+        eventually(Duration::from_secs(10), async || reached
+            .load(Ordering::SeqCst))
         .await
-        .unwrap();
+    );
+    let throttled = invoke_raw(&t, "rated").await;
     assert_eq!(throttled.status(), 429);
     let body: Value = throttled.json().await.unwrap();
     assert_eq!(
