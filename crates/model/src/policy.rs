@@ -148,6 +148,32 @@ pub fn statement(req: &AddPermissionRequest, resource: &str) -> Result<Value, La
     Ok(s)
 }
 
+/// AddPermission's answer: the statement added, as a JSON string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AddPermissionResponse {
+    /// The statement.
+    pub statement: String,
+}
+
+/// GetPolicy's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetPolicyResponse {
+    /// The policy document, as a JSON string.
+    pub policy: String,
+    /// The policy's revision.
+    pub revision_id: String,
+}
+
+/// TagResource's body and ListTags' answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagsBody {
+    /// The tags.
+    #[serde(rename = "Tags", default)]
+    pub tags: Option<std::collections::BTreeMap<String, String>>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,9 @@
 //! requests are authenticated. Each published version and alias has a policy of its own.
 
 use lamina_model::limits::POLICY_MAX_BYTES;
-use lamina_model::policy::{AddPermissionRequest, Policy, statement};
+use lamina_model::policy::{
+    AddPermissionRequest, AddPermissionResponse, GetPolicyResponse, Policy, statement,
+};
 use lamina_model::{FunctionRef, LambdaError};
 
 use crate::Platform;
@@ -13,24 +15,6 @@ use crate::registry::revision_mismatch;
 #[derive(Debug, Clone, Copy)]
 pub struct Policies<'a> {
     pub(crate) p: &'a Platform,
-}
-
-/// AddPermission's answer: the statement added, as a JSON string.
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct AddPermissionResponse {
-    /// The statement.
-    pub statement: String,
-}
-
-/// GetPolicy's answer.
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct GetPolicyResponse {
-    /// The policy document, as a JSON string.
-    pub policy: String,
-    /// The policy's revision.
-    pub revision_id: String,
 }
 
 impl Policies<'_> {

@@ -6,6 +6,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use lamina_model::LambdaError;
+use lamina_model::policy::TagsBody;
 use lamina_platform::Platform;
 
 use super::{Name, Params, Two, json, no_content, read_json};
@@ -53,13 +54,6 @@ pub(super) async fn remove_permission(
         )
         .await?;
     Ok(no_content())
-}
-
-/// TagResource's and ListTags' body.
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-pub(super) struct TagsBody {
-    #[serde(rename = "Tags", default)]
-    tags: Option<std::collections::BTreeMap<String, String>>,
 }
 
 pub(super) async fn list_tags(
