@@ -44,6 +44,9 @@ impl AsyncInvoke<'_> {
             if free > 0 {
                 // Each event is taken with its concurrency slot, only if the function has
                 // room now: an event never counts as a throttle for waiting its turn.
+                // The queue calls `take` holding its index lock; inside, the locks nest as
+                // ARCHITECTURE.md's lock order says: the running map, then the function
+                // cache (a read), then admission's counters. Nothing here awaits.
                 let mut slots = std::collections::HashMap::new();
                 let mut taken = std::collections::HashMap::new();
                 let concurrency = self.p.inner.concurrency.clone();
