@@ -9,6 +9,7 @@
 //!     logs, so `aws logs tail /aws/lambda/NAME` works against the same endpoint;
 //!   - `services::lamina`: Lamina's own `/_lamina/` routes (health, status, failed events).
 //! - [`error`]: Lambda's error shape on the wire.
+//! - [`sigv4`]: verifying AWS Signature Version 4 (the header and presigned forms).
 //! - `server`: the HTTP/1.1 front door: the connection cap, client timeouts, graceful
 //!   shutdown, and Lambda's shape for the errors hyper answers itself.
 //!
@@ -20,6 +21,7 @@ mod conn;
 pub mod error;
 mod server;
 pub mod services;
+pub mod sigv4;
 
 pub use server::HttpLimits;
 
