@@ -40,11 +40,12 @@ impl DueSet {
         Some(entry)
     }
 
-    pub(crate) fn remove_queue(&mut self, queue: &str) -> Vec<Entry> {
-        let gone: Vec<Entry> = self
+    /// Takes out every due message of `queue`, with its id.
+    pub(crate) fn remove_queue(&mut self, queue: &str) -> Vec<(MessageId, Entry)> {
+        let gone: Vec<(MessageId, Entry)> = self
             .by_queue
             .remove(queue)
-            .map(|m| m.into_values().collect())
+            .map(|m| m.into_iter().map(|((_, id), e)| (id, e)).collect())
             .unwrap_or_default();
         self.len -= gone.len();
         gone

@@ -221,16 +221,10 @@ impl Queue for MemoryQueue {
 
     async fn purge(&self, queue: &str) -> Result<(), QueueError> {
         let mut st = self.state();
-        for e in st.due.remove_queue(queue) {
+        for (id, e) in st.due.remove_queue(queue) {
             st.bytes -= e.size;
+            st.bodies.remove(&id);
         }
-        let State {
-            bodies,
-            due,
-            leased,
-            ..
-        } = &mut *st;
-        bodies.retain(|id, _| leased.contains_key(id) || due_has(due, *id));
         st.failed.retain(|_, f| f.message.queue != queue);
         Ok(())
     }
@@ -254,10 +248,4 @@ impl Queue for MemoryQueue {
             refused: st.refused,
         }
     }
-}
-
-fn due_has(due: &DueSet, id: MessageId) -> bool {
-    due.by_queue
-        .values()
-        .any(|m| m.keys().any(|(_, i)| *i == id))
 }

@@ -141,10 +141,10 @@ pub struct FunctionCode {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub zip_file: Option<String>,
     /// Code in S3 (not supported here).
-    #[serde(rename = "S3Bucket")]
+    #[serde(rename = "S3Bucket", skip_serializing_if = "Option::is_none")]
     pub s3_bucket: Option<String>,
     /// S3 key.
-    #[serde(rename = "S3Key")]
+    #[serde(rename = "S3Key", skip_serializing_if = "Option::is_none")]
     pub s3_key: Option<String>,
     /// Container image (not supported here).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -158,10 +158,10 @@ pub struct UpdateFunctionCodeRequest {
     /// Base64 of the new zip.
     pub zip_file: Option<String>,
     /// Code in S3 (not supported here).
-    #[serde(rename = "S3Bucket")]
+    #[serde(rename = "S3Bucket", skip_serializing_if = "Option::is_none")]
     pub s3_bucket: Option<String>,
     /// S3 key.
-    #[serde(rename = "S3Key")]
+    #[serde(rename = "S3Key", skip_serializing_if = "Option::is_none")]
     pub s3_key: Option<String>,
     /// Container image (not supported here).
     pub image_uri: Option<String>,

@@ -271,7 +271,7 @@ fn settle(index: &mut Index, op: Op, done: Applied) -> Box<dyn FnOnce() + Send> 
             }),
         },
         (Op::Purge { queue, reply }, Applied::Purged) => {
-            for e in index.due.remove_queue(&queue) {
+            for (_, e) in index.due.remove_queue(&queue) {
                 index.bytes -= e.size;
             }
             Box::new(move || {
