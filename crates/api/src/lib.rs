@@ -7,47 +7,69 @@
 //!     including Invoke;
 //!   - `services::logs`: the subset of the CloudWatch Logs API (JSON 1.1) that reads function
 //!     logs, so `aws logs tail /aws/lambda/NAME` works against the same endpoint;
-//!   - `services::lamina`: Lamina's own `/_lamina/` routes (health, status, failed events).
+//!   - `services::lamina`: Lamina's own `/_lamina/` routes (health, status, failed events);
+//!   - `services::url`: function URLs (by `Host` or `/lambda-url/<id>/`), served before
+//!     the gate, which `AWS_IAM` URLs ask themselves.
 //! - [`error`]: Lambda's error shape on the wire.
-//! - [`sigv4`]: verifying AWS Signature Version 4 (the header and presigned forms).
+//! - [`auth`]: the [`Gate`] (SigV4 against the server's keys, when it has them) and the
+//!   [`Edge`] the middleware shares.
 //! - `server`: the HTTP/1.1 front door: the connection cap, client timeouts, graceful
 //!   shutdown, and Lambda's shape for the errors hyper answers itself.
 //!
 //! Handlers parse HTTP into calls on [`Platform`] and turn the answers back into HTTP; no
-//! state lives here. Requests are accepted whatever their SigV4 signature: the server is
-//! meant for a trusted network until authentication arrives.
+//! state lives here.
 
+pub mod auth;
 mod conn;
 pub mod error;
 mod server;
 pub mod services;
-pub mod sigv4;
 
 pub use server::HttpLimits;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use lamina_platform::Platform;
 
-/// The whole HTTP surface of one server.
-pub fn router(platform: Platform) -> Router {
+pub use auth::{Edge, Gate};
+
+/// The whole HTTP surface of one server: function URLs (by host or path prefix), then the
+/// API behind the gate.
+pub fn router(platform: Platform, gate: Arc<Gate>) -> Router {
+    let edge = Edge { platform, gate };
     services::routes()
         .fallback(services::unknown_operation)
         .method_not_allowed_fallback(services::unknown_operation)
+        .layer(axum::middleware::from_fn_with_state(
+            edge.clone(),
+            auth::require_signature,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            edge.clone(),
+            services::url::intercept,
+        ))
         .layer(axum::middleware::from_fn(server::request_id))
-        .with_state(platform)
+        .with_state(edge.platform)
 }
 
-/// Serves `platform` on `listener` within `limits` until `shutdown` resolves, then stops
+/// A surface that serves function URLs only (`--url-listen`).
+pub fn url_router(platform: Platform, gate: Arc<Gate>) -> Router {
+    Router::new()
+        .fallback(services::url::only)
+        .with_state(Edge { platform, gate })
+}
+
+/// Serves `app` on `listener` within `limits` until `shutdown` resolves, then stops
 /// accepting, lets in-flight requests finish for up to `grace`, and returns.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    platform: Platform,
+    app: Router,
     limits: HttpLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
-    server::serve(listener, router(platform), limits, shutdown, grace).await
+    server::serve(listener, app, limits, shutdown, grace).await
 }

@@ -80,7 +80,7 @@ pub async fn serve(
         .header_read_timeout(limits.idle_timeout);
     tokio::pin!(shutdown);
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
@@ -101,8 +101,11 @@ pub async fn serve(
         let head = Arc::new(HeadWatch::default());
         let watch = head.clone();
         let router = app.clone();
-        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
             watch.dispatched();
+            // Function URLs give the function its caller's address.
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
             let mut router = router.clone();
             async move { tower_service::Service::call(&mut router, req).await }
         });

@@ -76,6 +76,8 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'
 pub struct Client {
     endpoint: String,
     http: reqwest::Client,
+    /// The key requests are signed with, and the region of the signature's scope.
+    signing: Option<(lamina_sigv4::Credentials, String)>,
 }
 
 impl Client {
@@ -84,7 +86,57 @@ impl Client {
         Client {
             endpoint: endpoint.trim_end_matches('/').to_string(),
             http: reqwest::Client::new(),
+            signing: None,
         }
+    }
+
+    /// The same client, signing every request (SigV4) with `credentials` for `region`, as a
+    /// server started with `--credentials` requires.
+    pub fn signed(mut self, credentials: lamina_sigv4::Credentials, region: &str) -> Client {
+        self.signing = Some((credentials, region.to_string()));
+        self
+    }
+
+    /// `req`, signed when the client has a key: for `logs` when it names a CloudWatch Logs
+    /// operation, else for `lambda`.
+    fn build(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Request, reqwest::Error> {
+        let mut req = req.build()?;
+        let Some((creds, region)) = &self.signing else {
+            return Ok(req);
+        };
+        let url = req.url().clone();
+        let host = match url.port() {
+            Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+            None => url.host_str().unwrap_or_default().to_string(),
+        };
+        let body = req
+            .body()
+            .and_then(reqwest::Body::as_bytes)
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default();
+        let service = match req.headers().get("x-amz-target") {
+            Some(t) if t.as_bytes().starts_with(b"Logs_") => "logs",
+            _ => "lambda",
+        };
+        let method = req.method().as_str().to_string();
+        let headers = req.headers_mut();
+        if let Ok(v) = reqwest::header::HeaderValue::from_str(&host) {
+            headers.insert("host", v);
+        }
+        lamina_sigv4::sign(
+            lamina_sigv4::Unsigned {
+                method: &method,
+                path: url.path(),
+                query: url.query().unwrap_or_default(),
+                headers,
+                body: &body,
+            },
+            creds,
+            region,
+            service,
+            chrono::Utc::now(),
+        );
+        Ok(req)
     }
 
     /// The endpoint.
@@ -104,7 +156,11 @@ impl Client {
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
-        let resp = req.send().await.map_err(|e| {
+        let req = self.build(req).map_err(|e| ClientError::Protocol {
+            endpoint: self.endpoint.clone(),
+            detail: e.to_string(),
+        })?;
+        let resp = self.http.execute(req).await.map_err(|e| {
             if e.is_connect() {
                 ClientError::Unreachable {
                     endpoint: self.endpoint.clone(),

@@ -17,7 +17,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the platform: the Lambda API, invocations and execution environments.
-    Serve(commands::serve::Args),
+    Serve(Box<commands::serve::Args>),
     /// Create or update a function from a directory or a .zip.
     Deploy(commands::deploy::Args),
     /// Invoke a function and print its response.
@@ -57,7 +57,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => commands::serve::run(args).await,
+            Command::Serve(args) => commands::serve::run(*args).await,
             Command::Deploy(args) => commands::deploy::run(args).await,
             Command::Invoke(args) => commands::invoke::run(args).await,
             Command::Ls(args) => commands::ls::run(args).await,

@@ -18,8 +18,8 @@
 //! - [`paging`]: `Marker` and `MaxItems`, parsed once into a [`paging::Page`].
 //! - [`policy`]: a function's resource-based policy (AddPermission's statements).
 //! - [`runtime`]: managed and custom runtime identifiers.
-//! - [`url`]: function URLs' HTTP contract: a request as payload format 2.0, an answer as
-//!   the HTTP response.
+//! - [`url`]: function URLs: their configuration, and their HTTP contract (a request as
+//!   payload format 2.0, an answer as the HTTP response).
 //! - [`error`]: [`LambdaError`], one variant per Lambda error type the platform answers.
 //!
 //! **Architecture invariant:** this crate does no IO and knows nothing of HTTP, Tokio or

@@ -4,7 +4,8 @@
 //! - `registry`: the one owner of function records (the cache the invocation path reads,
 //!   the store it mirrors, the control lock); `cached`: an entry of that cache.
 //! - [`control`]: the control plane, one view type per resource (`functions`, `versions`,
-//!   `aliases`, `layers`, `policy`, `tags`, `concurrency`, `provisioned`, `event_invoke`),
+//!   `aliases`, `layers`, `policy`, `tags`, `concurrency`, `provisioned`, `event_invoke`,
+//!   `urls`),
 //!   reached as `platform.functions()`, `platform.aliases()`, ...
 //! - [`invoke`]: the invocation front door (payload, qualifier and request checks) and
 //!   `Platform::run`, the path every invocation takes after admission, with its [`RunError`].
@@ -63,6 +64,9 @@ pub struct PlatformConfig {
     pub concurrency_limit: u32,
     /// Asynchronous invocation.
     pub events: AsyncConfig,
+    /// The host (and port) function URLs are served under:
+    /// `http://<url-id>.lambda-url.<region>.<url_host>/`.
+    pub url_host: String,
 }
 
 impl PlatformConfig {
@@ -117,6 +121,7 @@ struct Inner {
     // Space set aside so that deletes work on a full disk.
     reserve: Arc<lamina_store::Reserve>,
     events: async_invoke::Events,
+    url_host: String,
 }
 
 impl Platform {
@@ -201,6 +206,7 @@ impl Platform {
                 concurrency: Arc::new(concurrency),
                 reserve,
                 events: async_invoke::Events::new(queue, config.events.clone()),
+                url_host: config.url_host,
             }),
         };
         for name in provisioned_at_start {
@@ -256,6 +262,11 @@ impl Platform {
     /// Asynchronous invocation's configurations.
     pub fn event_invoke_configs(&self) -> control::event_invoke::EventInvokeConfigs<'_> {
         control::event_invoke::EventInvokeConfigs { p: self }
+    }
+
+    /// Function URLs' configurations, and what a URL id names.
+    pub fn function_urls(&self) -> control::urls::FunctionUrls<'_> {
+        control::urls::FunctionUrls { p: self }
     }
 
     /// Asynchronous invocation: queued and failed events.

@@ -25,7 +25,7 @@ pub(crate) struct Registry {
     code: CodeStore,
     executor: Executor,
     // The invocation path reads this; control-plane writes replace entries whole.
-    cache: RwLock<HashMap<String, Arc<Cached>>>,
+    cache: RwLock<Index>,
     // Serializes control-plane changes so that code clean-up never races a create.
     control: tokio::sync::Mutex<()>,
 }
@@ -43,7 +43,7 @@ impl Registry {
             store,
             code,
             executor,
-            cache: RwLock::new(cache),
+            cache: RwLock::new(Index::of(cache)),
             control: tokio::sync::Mutex::new(()),
         }
     }
@@ -71,8 +71,16 @@ impl Registry {
         self.cache
             .read()
             .unwrap_or_else(|p| p.into_inner())
+            .functions
             .get(name)
             .cloned()
+    }
+
+    /// The function and qualifier (`$LATEST` or an alias) a function URL's id names.
+    pub(crate) fn url(&self, url_id: &str) -> Option<(Arc<Cached>, String)> {
+        let index = self.cache.read().unwrap_or_else(|p| p.into_inner());
+        let (name, qualifier) = index.urls.get(url_id)?;
+        Some((index.functions.get(name)?.clone(), qualifier.clone()))
     }
 
     /// Every function's entry.
@@ -80,6 +88,7 @@ impl Registry {
         self.cache
             .read()
             .unwrap_or_else(|p| p.into_inner())
+            .functions
             .values()
             .cloned()
             .collect()
@@ -87,7 +96,11 @@ impl Registry {
 
     /// Number of functions.
     pub(crate) fn count(&self) -> usize {
-        self.cache.read().unwrap_or_else(|p| p.into_inner()).len()
+        self.cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .functions
+            .len()
     }
 
     /// The whole function's reserved concurrency (held on `$LATEST`).
@@ -120,7 +133,7 @@ impl Registry {
         self.cache
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(cached.config.name.clone(), cached);
+            .insert(cached);
     }
 
     /// Drops a function's entry (after its record was deleted).
@@ -239,6 +252,42 @@ impl Registry {
             return Err(revision_mismatch());
         }
         Ok(current)
+    }
+}
+
+/// The cache: entries by function name, and which function and qualifier each URL id
+/// serves (kept in step under one lock, so a URL never names a function that is gone).
+#[derive(Debug, Default)]
+struct Index {
+    functions: HashMap<String, Arc<Cached>>,
+    urls: HashMap<String, (String, String)>,
+}
+
+impl Index {
+    fn of(functions: HashMap<String, Arc<Cached>>) -> Index {
+        let mut index = Index::default();
+        for cached in functions.into_values() {
+            index.insert(cached);
+        }
+        index
+    }
+
+    fn insert(&mut self, cached: Arc<Cached>) {
+        let name = cached.config.name.clone();
+        self.remove(&name);
+        for (qualifier, url) in &cached.config.urls {
+            self.urls
+                .insert(url.url_id.clone(), (name.clone(), qualifier.clone()));
+        }
+        self.functions.insert(name, cached);
+    }
+
+    fn remove(&mut self, name: &str) -> Option<Arc<Cached>> {
+        let old = self.functions.remove(name)?;
+        for url in old.config.urls.values() {
+            self.urls.remove(&url.url_id);
+        }
+        Some(old)
     }
 }
 

@@ -49,6 +49,7 @@ impl TestPlatform {
                 ..ExecutorConfig::default()
             },
             concurrency_limit: 50,
+            url_host: "localhost:9000".into(),
             events: AsyncConfig {
                 retry_delay: Duration::from_millis(50),
                 backoff: Duration::from_millis(10),
@@ -101,7 +102,7 @@ impl TestPlatform {
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(lamina_api::serve(
             listener,
-            platform.clone(),
+            lamina_api::router(platform.clone(), Arc::new(lamina_api::Gate::open())),
             lamina_api::HttpLimits::default(),
             async {
                 let _ = stopped.await;

@@ -19,8 +19,25 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// A client of that server.
+    /// A client of that server, signing its requests with the key the AWS SDKs would use
+    /// (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, else the profile `AWS_PROFILE` of the
+    /// shared credentials and config files), when there is one.
     pub fn client(&self) -> lamina_client::Client {
-        lamina_client::Client::new(&self.endpoint)
+        let client = lamina_client::Client::new(&self.endpoint);
+        let var = |k: &str| std::env::var(k).ok();
+        match lamina_sigv4::credentials::from_environment(var) {
+            Ok(Some(creds)) => {
+                let region = var("AWS_REGION")
+                    .or_else(|| var("AWS_DEFAULT_REGION"))
+                    .filter(|r| !r.is_empty())
+                    .unwrap_or_else(|| "us-east-1".into());
+                client.signed(creds, &region)
+            }
+            Ok(None) => client,
+            Err(e) => {
+                eprintln!("lamina: warning: AWS credentials not used ({e}); sending unsigned");
+                client
+            }
+        }
     }
 }

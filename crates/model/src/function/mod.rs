@@ -96,6 +96,9 @@ pub struct FunctionConfig {
     /// version number or an alias).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub event_invoke: BTreeMap<String, crate::event_invoke::EventInvokeConfig>,
+    /// On `$LATEST`: function URLs by qualifier (`$LATEST` or an alias).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub urls: BTreeMap<String, crate::url::UrlConfig>,
 }
 
 fn latest() -> String {
@@ -214,6 +217,7 @@ impl FunctionConfig {
             reserved_concurrency: None,
             provisioned_concurrency: BTreeMap::new(),
             event_invoke: BTreeMap::new(),
+            urls: BTreeMap::new(),
             dead_letter_target: None,
         };
         validate_tags(&cfg.tags)?;

@@ -226,6 +226,10 @@ impl Aliases<'_> {
                 config
                     .provisioned_concurrency
                     .retain(|q, _| q.parse::<u64>().is_ok() || aliases.contains_key(q));
+                // And its function URL (a new alias of the same name gets a new URL).
+                config
+                    .urls
+                    .retain(|q, _| q == "$LATEST" || aliases.contains_key(q));
                 Ok(())
             })
             .await

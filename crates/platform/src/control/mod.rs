@@ -10,4 +10,5 @@ pub mod layers;
 pub mod policy;
 pub mod provisioned;
 pub mod tags;
+pub mod urls;
 pub mod versions;

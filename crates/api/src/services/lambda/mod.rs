@@ -22,6 +22,7 @@ mod concurrency;
 mod functions;
 mod invoke;
 mod layers;
+mod urls;
 mod versions;
 
 use access::*;
@@ -29,6 +30,7 @@ use concurrency::*;
 use functions::*;
 use invoke::*;
 use layers::*;
+use urls::*;
 use versions::*;
 
 pub(super) type Params = Query<HashMap<String, String>>;
@@ -168,6 +170,14 @@ pub fn routes() -> Router<Platform> {
             "/2014-11-13/functions/{name}/invoke-async/",
             post(invoke_async),
         )
+        .route(
+            "/2021-10-31/functions/{name}/url",
+            post(create_url_config)
+                .get(get_url_config)
+                .put(update_url_config)
+                .delete(delete_url_config),
+        )
+        .route("/2021-10-31/functions/{name}/urls", get(list_url_configs))
         .route("/2016-08-19/account-settings", get(account_settings))
         .route("/2016-08-19/account-settings/", get(account_settings))
 }

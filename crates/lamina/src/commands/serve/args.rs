@@ -29,6 +29,22 @@ pub struct ServerArgs {
     /// Address of the API (Lambda control plane, Invoke, CloudWatch Logs subset).
     #[arg(long, env = "LAMINA_LISTEN", default_value = "127.0.0.1:9000")]
     pub listen: SocketAddr,
+    /// Require every API request to be signed (SigV4) by one of the access keys in FILE, in
+    /// the AWS shared-credentials format (`[name]`, `aws_access_key_id`,
+    /// `aws_secret_access_key`; several sections allowed).
+    #[arg(long, env = "LAMINA_CREDENTIALS")]
+    pub credentials: Option<PathBuf>,
+    /// Listen on a non-loopback address without --credentials: anyone who can reach the port
+    /// can then deploy and run code.
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+    /// A second address that serves function URLs only (they are also served on --listen).
+    #[arg(long, env = "LAMINA_URL_LISTEN")]
+    pub url_listen: Option<SocketAddr>,
+    /// The domain function URLs are named under: `http://<url-id>.lambda-url.<region>.<domain>:<port>/`
+    /// (`*.localhost` resolves to this machine; use a wildcard DNS name to serve others).
+    #[arg(long, env = "LAMINA_URL_DOMAIN", default_value = "localhost")]
+    pub url_domain: String,
     /// Where functions, code and logs are kept [default: /var/lib/lamina as root, else
     /// $XDG_DATA_HOME/lamina or ~/.local/share/lamina].
     #[arg(long, env = "LAMINA_DATA_DIR")]
@@ -265,6 +281,8 @@ impl Args {
             executor: self.executor.config(),
             concurrency_limit,
             events: self.events.config(concurrency_limit),
+            // `serve` sets the port it binds.
+            url_host: format!("{}:{}", server.url_domain, server.listen.port()),
         })
     }
 }

@@ -29,9 +29,11 @@ pub struct Server {
     pub http: lamina_api::HttpLimits,
 }
 
-/// Opens every part of the server `args` describe and starts the platform on them.
-pub async fn compose(args: &Args) -> anyhow::Result<Server> {
+/// Opens every part of the server `args` describe and starts the platform on them, naming
+/// function URLs under `url_host`.
+pub async fn compose(args: &Args, url_host: String) -> anyhow::Result<Server> {
     let mut config = args.platform_config()?;
+    config.url_host = url_host;
     let data_dir = args
         .server
         .data_dir

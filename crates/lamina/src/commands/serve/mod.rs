@@ -9,6 +9,7 @@ mod banner;
 mod compose;
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -39,26 +40,98 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let server = compose::compose(&args).await?;
+    let gate = Arc::new(gate(&args)?);
     let listen = args.server.listen;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
+    let url_listener = match args.server.url_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (--url-listen)"))?,
+        ),
+        None => None,
+    };
+    // URLs name the port they are served on, known once bound (`--listen 127.0.0.1:0`).
+    let url_port = url_listener
+        .as_ref()
+        .unwrap_or(&listener)
+        .local_addr()?
+        .port();
+    let url_host = format!("{}:{url_port}", args.server.url_domain);
+    let server = compose::compose(&args, url_host).await?;
     banner::announce(&server, &args, listener.local_addr()?);
     let grace = Duration::from_secs(args.server.shutdown_grace);
     let platform = server.platform.clone();
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut stopping = stopping.clone();
+        async move {
+            let _ = stopping.wait_for(|s| *s).await;
+        }
+    };
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let urls = url_listener.map(|l| {
+        tokio::spawn(lamina_api::serve(
+            l,
+            lamina_api::url_router(platform.clone(), gate.clone()),
+            server.http,
+            stopped(),
+            grace,
+        ))
+    });
     lamina_api::serve(
         listener,
-        platform.clone(),
+        lamina_api::router(platform.clone(), gate),
         server.http,
-        shutdown_signal(),
+        stopped(),
         grace,
     )
     .await?;
+    if let Some(urls) = urls {
+        urls.await??;
+    }
     eprintln!("lamina: stopping execution environments");
     platform.shutdown(grace).await;
     eprintln!("lamina: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Who may call: the keys of `--credentials`, or anyone, which is refused off loopback
+/// unless `--insecure-no-auth` says so.
+fn gate(args: &Args) -> anyhow::Result<lamina_api::Gate> {
+    let server = &args.server;
+    if let Some(path) = &server.credentials {
+        let keys = lamina_sigv4::KeyRing::load(path)
+            .with_context(|| format!("--credentials {}", path.display()))?;
+        eprintln!(
+            "lamina: API requests must be signed by one of the {} access keys in {}",
+            keys.len(),
+            path.display()
+        );
+        return Ok(lamina_api::Gate::with_keys(keys));
+    }
+    let exposed: Vec<std::net::SocketAddr> = std::iter::once(server.listen)
+        .chain(server.url_listen)
+        .filter(|a| !a.ip().is_loopback())
+        .collect();
+    if let Some(addr) = exposed.first() {
+        if !server.insecure_no_auth {
+            anyhow::bail!(
+                "refusing to listen on {addr} without authentication: anyone who can reach it                  could deploy and run code. Give --credentials FILE (AWS shared-credentials                  format) so that requests must be signed, listen on loopback, or pass                  --insecure-no-auth to accept the risk"
+            );
+        }
+        eprintln!(
+            "lamina: WARNING: listening on {addr} with --insecure-no-auth: anyone who can reach              it can deploy and run code"
+        );
+    } else {
+        eprintln!("lamina: no --credentials: any signature is accepted (loopback only)");
+    }
+    Ok(lamina_api::Gate::open())
 }
 
 async fn shutdown_signal() {

@@ -1,36 +1,20 @@
-//! Verifying AWS Signature Version 4, as AWS services check it: the `Authorization` header
-//! form and the presigned query form, against a set of access keys. This is the piece
-//! authentication (the API's and function URLs' `AWS_IAM`) is built on; what a request may do
-//! once verified is decided elsewhere.
-//!
-//! The canonical request follows AWS's rules, as botocore builds it: the path URI-encoded
-//! once more (kept as sent for S3), the query sorted and encoded, the signed headers
-//! lower-cased with their values trimmed and inner spaces collapsed, and the payload's
-//! SHA-256 (or `x-amz-content-sha256` as sent). Signatures are compared in constant time.
+//! Verifying a request's signature, as AWS services check it: the `Authorization` header
+//! form and the presigned query form, against a set of access keys, within AWS's clock
+//! skew. The payload is the body's SHA-256 (or `x-amz-content-sha256` as sent). Signatures
+//! are compared in constant time.
 
 use std::collections::HashMap;
 
-use axum::http::HeaderMap;
-use hmac::{Hmac, Mac};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use hmac::Mac;
+use http::HeaderMap;
 use sha2::{Digest, Sha256};
 
-type HmacSha256 = Hmac<Sha256>;
-
-const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+use crate::canonical::{
+    ALGORITHM, Parts, canonical_request, hex, mac, query_pairs, scope, signing_key, string_to_sign,
+};
 
 /// How far a request's time may be from the server's, as AWS allows (5 minutes).
 pub const CLOCK_SKEW_S: i64 = 300;
-
-/// Characters left as they are in a canonical URI or query (RFC 3986 unreserved).
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
-/// The same, keeping `/` in paths.
-const PATH: &AsciiSet = &UNRESERVED.remove(b'/');
 
 /// Why a request's signature is not accepted, named as AWS names it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -103,6 +87,8 @@ struct Parsed {
     signature: String,
     amz_date: String,
     presigned: bool,
+    /// A presigned URL's `X-Amz-Expires`, seconds.
+    expires: i64,
 }
 
 /// Verifies `req`'s signature with the secret `secret_of` gives for its access key, at
@@ -117,7 +103,14 @@ pub fn verify(
     let at = parse_amz_date(&parsed.amz_date).ok_or_else(|| {
         SigV4Error::Incomplete(format!("Invalid X-Amz-Date: {}", parsed.amz_date))
     })?;
-    if (now_s - at).abs() > CLOCK_SKEW_S {
+    // A presigned URL holds from its time (less the skew) for its lifetime; a signed header
+    // within the skew either way.
+    let late = if parsed.presigned {
+        now_s > at + parsed.expires
+    } else {
+        now_s - at > CLOCK_SKEW_S
+    };
+    if late || at - now_s > CLOCK_SKEW_S {
         return Err(SigV4Error::Expired(parsed.amz_date.clone()));
     }
     if !parsed.amz_date.starts_with(&parsed.date) {
@@ -125,22 +118,43 @@ pub fn verify(
             "The credential scope's date does not match X-Amz-Date.".into(),
         ));
     }
-    let canonical = canonical_request(req, &parsed);
-    let scope = format!(
-        "{}/{}/{}/aws4_request",
-        parsed.date, parsed.region, parsed.service
-    );
-    let string_to_sign = format!(
-        "{ALGORITHM}\n{}\n{scope}\n{}",
-        parsed.amz_date,
-        hex(&Sha256::digest(canonical.as_bytes()))
-    );
+    // A presigned S3 URL signs no payload; other services sign the body even then.
+    let payload_hash = if parsed.presigned && parsed.service == "s3" {
+        "UNSIGNED-PAYLOAD".to_string()
+    } else {
+        req.headers
+            .get("x-amz-content-sha256")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .unwrap_or_else(|| hex(&Sha256::digest(req.body)))
+    };
+    let canonical = canonical_request(&Parts {
+        method: req.method,
+        path: req.path,
+        query: req.query,
+        headers: req.headers,
+        signed_headers: &parsed.signed_headers,
+        payload_hash: &payload_hash,
+        service: &parsed.service,
+        presigned: parsed.presigned,
+    });
+    let scope = scope(&parsed.date, &parsed.region, &parsed.service);
     let key = signing_key(&secret, &parsed.date, &parsed.region, &parsed.service);
-    let mut mac = HmacSha256::new_from_slice(&key).expect("HMAC takes any key");
-    mac.update(string_to_sign.as_bytes());
+    let mac = mac(&key, &string_to_sign(&parsed.amz_date, &scope, &canonical));
     let given = decode_hex(&parsed.signature).ok_or(SigV4Error::Mismatch)?;
     // Constant time: `verify_slice` compares without an early exit.
     mac.verify_slice(&given).map_err(|_| SigV4Error::Mismatch)?;
+    Ok(Signer {
+        access_key: parsed.access_key,
+        region: parsed.region,
+        service: parsed.service,
+    })
+}
+
+/// Who a request says signed it, without checking the signature: for a server that holds
+/// no keys, which accepts any signature but still tells signed requests from unsigned ones.
+pub fn claimed_signer(req: &Request<'_>) -> Result<Signer, SigV4Error> {
+    let parsed = parse(req)?;
     Ok(Signer {
         access_key: parsed.access_key,
         region: parsed.region,
@@ -175,17 +189,23 @@ fn parse(req: &Request<'_>) -> Result<Parsed, SigV4Error> {
             .get("Signature")
             .ok_or_else(|| incomplete("Signature"))?;
         let amz_date = header("x-amz-date").ok_or_else(|| incomplete("X-Amz-Date"))?;
-        return scoped(credential, signed, signature, amz_date, false);
+        return scoped(credential, signed, signature, amz_date, None);
     }
     let query: HashMap<String, String> = query_pairs(req.query).into_iter().collect();
     if query.get("X-Amz-Algorithm").map(String::as_str) == Some(ALGORITHM) {
         let get = |k: &str| query.get(k).ok_or_else(|| incomplete(k));
+        // At most seven days, as AWS allows.
+        let expires = get("X-Amz-Expires")?
+            .parse::<i64>()
+            .ok()
+            .filter(|e| (1..=604_800).contains(e))
+            .ok_or_else(|| incomplete("X-Amz-Expires"))?;
         return scoped(
             get("X-Amz-Credential")?,
             get("X-Amz-SignedHeaders")?,
             get("X-Amz-Signature")?,
             get("X-Amz-Date")?.clone(),
-            true,
+            Some(expires),
         );
     }
     Err(SigV4Error::Missing)
@@ -196,7 +216,7 @@ fn scoped(
     signed: &str,
     signature: &str,
     amz_date: String,
-    presigned: bool,
+    expires: Option<i64>,
 ) -> Result<Parsed, SigV4Error> {
     let parts: Vec<&str> = credential.split('/').collect();
     if parts.len() != 5 || parts[4] != "aws4_request" {
@@ -213,115 +233,9 @@ fn scoped(
         signed_headers: signed.split(';').map(str::to_ascii_lowercase).collect(),
         signature: signature.to_string(),
         amz_date,
-        presigned,
+        presigned: expires.is_some(),
+        expires: expires.unwrap_or_default(),
     })
-}
-
-/// The query's pairs, percent-decoded.
-fn query_pairs(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            let decode = |s: &str| {
-                percent_encoding::percent_decode_str(&s.replace('+', "%20"))
-                    .decode_utf8_lossy()
-                    .into_owned()
-            };
-            (decode(k), decode(v))
-        })
-        .collect()
-}
-
-fn canonical_request(req: &Request<'_>, parsed: &Parsed) -> String {
-    // S3 signs the path as sent; every other service signs it encoded once more.
-    let uri = if parsed.service == "s3" {
-        req.path.to_string()
-    } else {
-        utf8_percent_encode(&normalize(req.path), PATH).to_string()
-    };
-    let mut pairs: Vec<(String, String)> = query_pairs(req.query)
-        .into_iter()
-        .filter(|(k, _)| !(parsed.presigned && k == "X-Amz-Signature"))
-        .map(|(k, v)| {
-            (
-                utf8_percent_encode(&k, UNRESERVED).to_string(),
-                utf8_percent_encode(&v, UNRESERVED).to_string(),
-            )
-        })
-        .collect();
-    pairs.sort();
-    let query = pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&");
-    let mut headers = String::new();
-    for name in &parsed.signed_headers {
-        let values: Vec<String> = req
-            .headers
-            .get_all(name.as_str())
-            .iter()
-            .map(|v| collapse(&String::from_utf8_lossy(v.as_bytes())))
-            .collect();
-        headers.push_str(&format!("{name}:{}\n", values.join(",")));
-    }
-    // A presigned S3 URL signs no payload; other services sign the body even then.
-    let payload = if parsed.presigned && parsed.service == "s3" {
-        "UNSIGNED-PAYLOAD".to_string()
-    } else {
-        req.headers
-            .get("x-amz-content-sha256")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-            .unwrap_or_else(|| hex(&Sha256::digest(req.body)))
-    };
-    format!(
-        "{}\n{uri}\n{query}\n{headers}\n{}\n{payload}",
-        req.method,
-        parsed.signed_headers.join(";")
-    )
-}
-
-/// The path with `.` and `..` segments resolved and empty segments dropped, a leading and a
-/// trailing `/` kept, still percent-encoded as sent: botocore's `remove_dot_segments`, which
-/// services other than S3 sign.
-fn normalize(path: &str) -> String {
-    let mut out: Vec<&str> = Vec::new();
-    for segment in path.split('/') {
-        match segment {
-            "" | "." => {}
-            ".." => {
-                out.pop();
-            }
-            s => out.push(s),
-        }
-    }
-    let first = if path.starts_with('/') { "/" } else { "" };
-    let last = if path.ends_with('/') && !out.is_empty() {
-        "/"
-    } else {
-        ""
-    };
-    format!("{first}{}{last}", out.join("/"))
-}
-
-/// A header value trimmed, with runs of spaces made one.
-fn collapse(value: &str) -> String {
-    value.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> Vec<u8> {
-    let hmac = |key: &[u8], data: &str| {
-        let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key");
-        mac.update(data.as_bytes());
-        mac.finalize().into_bytes().to_vec()
-    };
-    let k_date = hmac(format!("AWS4{secret}").as_bytes(), date);
-    let k_region = hmac(&k_date, region);
-    let k_service = hmac(&k_region, service);
-    hmac(&k_service, "aws4_request")
 }
 
 /// `20150830T123600Z` as epoch seconds.
@@ -329,10 +243,6 @@ fn parse_amz_date(s: &str) -> Option<i64> {
     chrono::NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%M%SZ")
         .ok()
         .map(|t| t.and_utc().timestamp())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
@@ -348,6 +258,7 @@ fn decode_hex(s: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::canonical::{collapse, normalize};
 
     const KEY: &str = "AKIDEXAMPLE";
     const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";

@@ -4,8 +4,8 @@
 
 use std::process::Command;
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use lamina_api::sigv4::{Request, SigV4Error, verify};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use lamina_sigv4::{Request, SigV4Error, verify};
 
 const SCRIPT: &str = r#"
 import json, sys

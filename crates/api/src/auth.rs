@@ -1,0 +1,143 @@
+//! Who may call: the [`Gate`] every API request passes (SigV4 against the server's key ring,
+//! when it has one) and that `AWS_IAM` function URLs ask, and the [`Edge`] the HTTP layer's
+//! middleware shares (the platform and the gate).
+//!
+//! With keys, every API request must be signed by one of them within AWS's clock skew, or
+//! it is answered 403 with AWS's error type (`MissingAuthenticationTokenException`,
+//! `UnrecognizedClientException`, `InvalidSignatureException`, `IncompleteSignatureException`)
+//! and never reaches a service. Without keys, any signature (or none) is accepted, as on a
+//! trusted network; an `AWS_IAM` URL then still needs a signature, from any key.
+//!
+//! Two paths pass unsigned: `/_lamina/health`, answered for a liveness probe with
+//! `{"status":"ok"}` alone (the details need a signature), and the code download behind GetFunction's `Code.Location`, which AWS
+//! gives as a presigned S3 URL and clients fetch without signing (its id is not guessable
+//! and only a signed GetFunction tells it).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use lamina_platform::Platform;
+use lamina_sigv4::{KeyRing, SigV4Error, Signer};
+
+/// What the middleware of one server shares.
+#[derive(Debug, Clone)]
+pub struct Edge {
+    /// The platform.
+    pub platform: Platform,
+    /// Who may call.
+    pub gate: Arc<Gate>,
+}
+
+/// The server's keys, if it checks signatures.
+#[derive(Debug, Clone, Default)]
+pub struct Gate {
+    keys: Option<KeyRing>,
+}
+
+/// The largest body an API request may have (CreateFunction with a 50 MB zip in base64),
+/// which the gate reads whole to check its hash.
+const SIGNED_BODY_MAX_BYTES: usize = 70 * 1024 * 1024;
+
+impl Gate {
+    /// A gate that accepts any credentials.
+    pub fn open() -> Gate {
+        Gate { keys: None }
+    }
+
+    /// A gate that accepts only requests signed by one of `keys`.
+    pub fn with_keys(keys: KeyRing) -> Gate {
+        Gate { keys: Some(keys) }
+    }
+
+    /// Whether requests must be signed by a known key.
+    pub fn checks_signatures(&self) -> bool {
+        self.keys.is_some()
+    }
+
+    fn now() -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+
+    /// Checks a signed request; without keys, any signature is taken at its word.
+    pub fn check(&self, req: &lamina_sigv4::Request<'_>) -> Result<Signer, SigV4Error> {
+        match &self.keys {
+            Some(keys) => {
+                lamina_sigv4::verify(req, |k| keys.secret(k).map(str::to_string), Gate::now())
+            }
+            None => lamina_sigv4::claimed_signer(req),
+        }
+    }
+
+    /// Checks a request to an `AWS_IAM` function URL: signed for the service `lambda`.
+    pub fn check_url(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Signer, SigV4Error> {
+        let signer = self.check(&lamina_sigv4::Request {
+            method,
+            path,
+            query,
+            headers,
+            body,
+        })?;
+        if signer.service != "lambda" {
+            return Err(SigV4Error::Incomplete(format!(
+                "Credential should be scoped to correct service: 'lambda', not '{}'.",
+                signer.service
+            )));
+        }
+        Ok(signer)
+    }
+}
+
+/// Middleware: with keys, a request goes on only if it is signed by one of them.
+pub async fn require_signature(State(edge): State<Edge>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if !edge.gate.checks_signatures() || path.starts_with("/_lamina/code/") {
+        return next.run(req).await;
+    }
+    let signed = req.headers().contains_key("authorization")
+        || req
+            .uri()
+            .query()
+            .is_some_and(|q| q.contains("X-Amz-Signature="));
+    if path == "/_lamina/health" && !signed {
+        return axum::Json(serde_json::json!({ "status": "ok" })).into_response();
+    }
+    let (parts, body) = req.into_parts();
+    let body = match crate::error::read_body(body, SIGNED_BODY_MAX_BYTES, "this").await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let checked = edge.gate.check(&lamina_sigv4::Request {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or_default(),
+        headers: &parts.headers,
+        body: &body,
+    });
+    match checked {
+        Ok(_) => next.run(Request::from_parts(parts, Body::from(body))).await,
+        Err(e) => refused(&e),
+    }
+}
+
+/// AWS's answer to a request whose signature is not accepted.
+pub fn refused(e: &SigV4Error) -> Response {
+    let mut resp = (
+        StatusCode::FORBIDDEN,
+        axum::Json(serde_json::json!({ "Type": "User", "message": e.to_string() })),
+    )
+        .into_response();
+    resp.headers_mut()
+        .insert("x-amzn-errortype", HeaderValue::from_static(e.error_type()));
+    resp
+}

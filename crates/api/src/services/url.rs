@@ -1,0 +1,296 @@
+//! Function URLs' data plane: a request to `http://<url-id>.lambda-url.<region>.<domain>/…`
+//! (told by its `Host`), or to `/lambda-url/<url-id>/…` on any host (for clients that cannot
+//! set one), becomes an invocation of the URL's function or alias with API Gateway's payload
+//! format 2.0, through the same path as Invoke (admission, throttles, logs, metrics), and
+//! the function's answer becomes the HTTP response as Lambda makes it.
+//!
+//! The URL layer answers itself, without invoking the function: CORS preflights (from the
+//! URL's Cors), unsigned requests to `AWS_IAM` URLs (403), unknown ids (403, as a URL that
+//! does not exist), and requests too large (413).
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use lamina_model::LambdaError;
+use lamina_model::limits::SYNC_PAYLOAD_MAX_BYTES;
+use lamina_model::url::{UrlRequest, request_event, response_from};
+use lamina_platform::control::urls::UrlTarget;
+use lamina_platform::{InvocationType, InvokeInput, LogType};
+
+use crate::auth::Edge;
+use crate::error::read_body;
+
+/// The path prefix URLs are also served under: `/lambda-url/<url-id>/…`.
+pub const PATH_PREFIX: &str = "/lambda-url/";
+
+/// Where a request names a URL: its id, and the path the function sees.
+fn addressed(headers: &HeaderMap, path: &str) -> Option<(String, String)> {
+    let host = headers.get("host").and_then(|h| h.to_str().ok());
+    if let Some(host) = host {
+        let mut labels = host.split('.');
+        if let (Some(id), Some(kind)) = (labels.next(), labels.next())
+            && kind.eq_ignore_ascii_case("lambda-url")
+            && !id.is_empty()
+        {
+            return Some((id.to_string(), path.to_string()));
+        }
+    }
+    let rest = path.strip_prefix(PATH_PREFIX)?;
+    let (id, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    if id.is_empty() {
+        return None;
+    }
+    let tail = if tail.is_empty() { "/" } else { tail };
+    Some((id.to_string(), tail.to_string()))
+}
+
+/// Middleware on the API's router: requests addressed to a URL are served here, every other
+/// goes on to the API.
+pub async fn intercept(State(edge): State<Edge>, req: Request, next: Next) -> Response {
+    match addressed(req.headers(), req.uri().path()) {
+        Some((id, path)) => serve(&edge, &id, path, req).await,
+        None => next.run(req).await,
+    }
+}
+
+/// The handler of a listener that serves URLs only (`--url-listen`).
+pub async fn only(State(edge): State<Edge>, req: Request) -> Response {
+    match addressed(req.headers(), req.uri().path()) {
+        Some((id, path)) => serve(&edge, &id, path, req).await,
+        None => forbidden(),
+    }
+}
+
+/// An answer of the URL layer itself: `{"Message": ...}`, as Lambda's URL front end gives.
+fn answer(status: StatusCode, message: &str, error_type: Option<&'static str>) -> Response {
+    let body = serde_json::json!({ "Message": message }).to_string();
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert("content-type", HeaderValue::from_static("application/json"));
+    if let Some(t) = error_type {
+        h.insert("x-amzn-errortype", HeaderValue::from_static(t));
+    }
+    resp
+}
+
+fn forbidden() -> Response {
+    answer(
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+        Some("AccessDeniedException"),
+    )
+}
+
+async fn serve(edge: &Edge, id: &str, raw_path: String, req: Request) -> Response {
+    let Some(target) = edge.platform.function_urls().resolve(id) else {
+        return forbidden();
+    };
+    let (parts, body) = req.into_parts();
+    let origin = parts
+        .headers
+        .get("origin")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if let Some(cors) = &target.config.cors
+        && parts.method == axum::http::Method::OPTIONS
+        && parts.headers.contains_key("access-control-request-method")
+        && let Some(origin) = &origin
+    {
+        let mut resp = Response::new(Body::empty());
+        for (k, v) in cors.preflight_headers(origin) {
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                resp.headers_mut().insert(k, v);
+            }
+        }
+        return resp;
+    }
+    // Read one byte past the limit, so that a body exactly at it is told from one over.
+    let Ok(body) = read_body(body, SYNC_PAYLOAD_MAX_BYTES + 1, "InvokeFunctionUrl").await else {
+        return too_large();
+    };
+    let query = parts.uri.query().unwrap_or_default();
+    let caller = if target.config.is_iam() {
+        match edge.gate.check_url(
+            parts.method.as_str(),
+            parts.uri.path(),
+            query,
+            &parts.headers,
+            &body,
+        ) {
+            Ok(caller) => Some(caller),
+            Err(_) => return forbidden(),
+        }
+    } else {
+        None
+    };
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .chain(forwarded(&parts.extensions))
+        .collect();
+    let source_ip = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
+    let request_id = lamina_model::new_id();
+    let identity = edge.platform.identity();
+    let domain = format!(
+        "{id}.lambda-url.{}.{}",
+        identity.region,
+        edge.platform.function_urls().domain()
+    );
+    let event = request_event(&UrlRequest {
+        method: parts.method.as_str(),
+        raw_path: &raw_path,
+        raw_query: query,
+        headers: &headers,
+        body: &body,
+        source_ip: &source_ip,
+        url_id: id,
+        domain: &domain,
+        request_id: &request_id,
+        time_epoch_ms: chrono::Utc::now().timestamp_millis(),
+        account_id: caller.as_ref().map(|_| identity.account.as_str()),
+    });
+    let payload = event.to_string();
+    if payload.len() > SYNC_PAYLOAD_MAX_BYTES {
+        return too_large();
+    }
+    let mut resp = invoke(edge, &target, payload).await;
+    if let Some(cors) = &target.config.cors
+        && let Some(origin) = &origin
+    {
+        // The URL's CORS headers win over the function's own of the same names.
+        for (k, v) in cors.response_headers(origin) {
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                resp.headers_mut().insert(k, v);
+            }
+        }
+    }
+    resp
+}
+
+/// The headers Lambda's front end adds for the function: how the request came in.
+fn forwarded(ext: &axum::http::Extensions) -> Vec<(String, String)> {
+    let mut out = vec![("x-forwarded-proto".to_string(), "http".to_string())];
+    if let Some(ConnectInfo(peer)) = ext.get::<ConnectInfo<SocketAddr>>() {
+        out.push(("x-forwarded-for".into(), peer.ip().to_string()));
+    }
+    out
+}
+
+fn too_large() -> Response {
+    answer(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "Request Entity Too Large",
+        Some("RequestTooLargeException"),
+    )
+}
+
+async fn invoke(edge: &Edge, target: &UrlTarget, payload: String) -> Response {
+    let input = InvokeInput {
+        function_name: target.function.clone(),
+        qualifier: target.qualifier.clone(),
+        invocation_type: InvocationType::RequestResponse,
+        log_type: LogType::None,
+        client_context: None,
+        payload: payload.into(),
+    };
+    let out = match edge.platform.invoke(input).await {
+        Ok(out) => out,
+        Err(e) => return failed(&e),
+    };
+    let mut resp = if out.function_error.is_some() {
+        answer(StatusCode::BAD_GATEWAY, "Internal Server Error", None)
+    } else {
+        respond(&out.payload)
+    };
+    if let Ok(v) = HeaderValue::from_str(&out.request_id) {
+        resp.headers_mut().insert("x-amzn-requestid", v);
+    }
+    resp
+}
+
+/// The answer for an invocation the platform could not make.
+fn failed(e: &LambdaError) -> Response {
+    match e {
+        LambdaError::TooManyRequests { .. } => {
+            answer(StatusCode::TOO_MANY_REQUESTS, "Rate Exceeded.", None)
+        }
+        // The function went away after the URL was found: as a URL that does not exist.
+        LambdaError::ResourceNotFound(_) => forbidden(),
+        LambdaError::Service(_) => {
+            answer(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable", None)
+        }
+        _ => answer(StatusCode::BAD_GATEWAY, "Internal Server Error", None),
+    }
+}
+
+/// The HTTP response Lambda makes of a function's answer.
+fn respond(payload: &[u8]) -> Response {
+    let made = response_from(payload);
+    let mut resp = Response::new(Body::from(made.body));
+    *resp.status_mut() = StatusCode::from_u16(made.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let h = resp.headers_mut();
+    for (k, v) in made.headers {
+        // Framing is the server's to set.
+        if matches!(
+            k.as_str(),
+            "content-length" | "transfer-encoding" | "connection"
+        ) {
+            continue;
+        }
+        if let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::from_str(&v)) {
+            h.insert(k, v);
+        }
+    }
+    for c in made.cookies {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            h.append("set-cookie", v);
+        }
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_addressed_by_host_or_by_path() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "host",
+            "abc123.lambda-url.us-east-1.localhost:9000"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            addressed(&h, "/orders/1"),
+            Some(("abc123".into(), "/orders/1".into()))
+        );
+        h.insert("host", "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(addressed(&h, "/2015-03-31/functions"), None);
+        assert_eq!(
+            addressed(&h, "/lambda-url/abc123/orders/1"),
+            Some(("abc123".into(), "/orders/1".into()))
+        );
+        assert_eq!(
+            addressed(&h, "/lambda-url/abc123"),
+            Some(("abc123".into(), "/".into()))
+        );
+        assert_eq!(addressed(&h, "/lambda-url/"), None);
+    }
+}
