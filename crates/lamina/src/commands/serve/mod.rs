@@ -149,3 +149,30 @@ async fn shutdown_signal() {
         _ = term.recv() => eprintln!("lamina: SIGTERM received, finishing in-flight invocations"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn gate_of(flags: &[&str]) -> anyhow::Result<lamina_api::Gate> {
+        gate(&Cli::parse_from(std::iter::once("serve").chain(flags.iter().copied())).args)
+    }
+
+    #[test]
+    fn exposed_addresses_need_credentials_or_an_explicit_risk() {
+        assert!(!gate_of(&[]).unwrap().checks_signatures());
+        assert!(gate_of(&["--listen", "0.0.0.0:9000"]).is_err());
+        assert!(gate_of(&["--url-listen", "192.0.2.1:9001"]).is_err());
+        let risky = gate_of(&["--listen", "0.0.0.0:9000", "--insecure-no-auth"]).unwrap();
+        assert!(!risky.checks_signatures());
+        assert!(gate_of(&["--listen", "[::1]:9000"]).is_ok());
+    }
+}
