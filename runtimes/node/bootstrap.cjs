@@ -6,6 +6,10 @@
 // object. console output is written in Lambda's format (time, request id, level, message).
 // Error types follow Lambda's own: Runtime.ImportModuleError, Runtime.HandlerNotFound,
 // Runtime.UserCodeSyntaxError, Runtime.MalformedHandlerName, and the error's name otherwise.
+// Response streaming is Lambda's too: `awslambda.streamifyResponse(handler)` makes a handler
+// `(event, responseStream, context)` whose writes reach the caller as they happen, and
+// `awslambda.HttpResponseStream.from(stream, {statusCode, headers, cookies})` starts a
+// function URL's answer.
 //
 // This file is embedded in the lamina binary and written to the runtime directory at start.
 'use strict';
@@ -41,6 +45,25 @@ function request(method, urlPath, body, headers, to) {
     else req.end();
   });
 }
+
+// Lambda's global for streaming handlers, there before the function's code loads.
+const STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
+const HTTP_INTEGRATION = 'application/vnd.awslambda.http-integration-response';
+globalThis.awslambda = {
+  streamifyResponse(handler) {
+    handler[STREAMING] = 'response';
+    return handler;
+  },
+  HttpResponseStream: {
+    // The answer's status, headers and cookies as JSON, then 8 NUL bytes, then the body.
+    from(stream, prelude) {
+      stream.setContentType(HTTP_INTEGRATION);
+      stream.write(JSON.stringify(prelude || {}));
+      stream.write(Buffer.alloc(8));
+      return stream;
+    },
+  },
+};
 
 class FaultError extends Error {
   constructor(errorType, message, stack) {
@@ -219,6 +242,69 @@ async function invokeOnce(handler, headers, body) {
   });
 }
 
+// A streaming handler's invocation: its response stream is the body of a chunked POST to
+// /response (streaming mode), each write sent as it happens; an error after the stream began
+// goes in the trailers, as Lambda's runtime sends it.
+function invokeStreaming(handler, headers, body, requestId) {
+  let event;
+  try {
+    event = body.length ? JSON.parse(body.toString('utf8')) : {};
+  } catch (e) {
+    return Promise.resolve({ error: new FaultError('Runtime.UnmarshalError', `Unable to unmarshal input: ${e.message}`) });
+  }
+  return new Promise((resolve) => {
+    const req = http.request({
+      host: HOST,
+      port: PORT,
+      method: 'POST',
+      path: `${PREFIX}/invocation/${requestId}/response`,
+      agent,
+      headers: {
+        'Lambda-Runtime-Function-Response-Mode': 'streaming',
+        'Transfer-Encoding': 'chunked',
+        Trailer: 'Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body',
+        'Content-Type': 'application/octet-stream',
+      },
+    });
+    req.setNoDelay(true);
+    req.setContentType = (type) => req.setHeader('Content-Type', type);
+    let answered = false;
+    req.on('response', (res) => {
+      res.resume();
+      res.on('end', () => {
+        answered = true;
+        resolve({ streamed: true });
+      });
+    });
+    req.on('error', () => {
+      if (!answered) resolve({ streamed: true });
+    });
+    const fail = (err) => {
+      const doc = errorDocument(err);
+      logError(doc, 'Invoke Error \t');
+      if (!req.writableEnded) {
+        req.addTrailers({
+          'Lambda-Runtime-Function-Error-Type': doc.errorType,
+          'Lambda-Runtime-Function-Error-Body': Buffer.from(JSON.stringify(doc)).toString('base64'),
+        });
+        req.end();
+      }
+    };
+    const context = makeContext(headers, () => {});
+    try {
+      const ret = handler(event, req, context);
+      Promise.resolve(ret).then(
+        () => {
+          if (!req.writableEnded) req.end();
+        },
+        (e) => fail(e == null ? new Error('rejected') : e),
+      );
+    } catch (e) {
+      fail(e);
+    }
+  });
+}
+
 // Waits, Node started and the bootstrap loaded, until this runtime is given its function: the
 // platform attaches the code at /var/task and writes the function's whole environment to
 // standard input as one JSON object, then closes it.
@@ -281,6 +367,16 @@ async function main() {
     const next = await request('GET', '/invocation/next');
     if (next.status !== 200) process.exit(0);
     const requestId = next.headers['lambda-runtime-aws-request-id'];
+    if (handler[STREAMING] === 'response') {
+      currentRequestId = requestId;
+      const outcome = await invokeStreaming(handler, next.headers, next.body, requestId);
+      if (outcome.error !== undefined) {
+        const doc = errorDocument(outcome.error);
+        logError(doc, 'Invoke Error \t');
+        await postError(`/invocation/${requestId}/error`, doc);
+      }
+      continue;
+    }
     const outcome = await invokeOnce(handler, next.headers, next.body);
     if (outcome.error !== undefined) {
       const doc = errorDocument(outcome.error);

@@ -10,7 +10,8 @@
 //!   - `services::lamina`: Lamina's own `/_lamina/` routes (health, status, failed events);
 //!   - `services::url`: function URLs (by `Host` or `/lambda-url/<id>/`), served before
 //!     the gate, which `AWS_IAM` URLs ask themselves.
-//! - [`error`]: Lambda's error shape on the wire.
+//! - [`error`]: Lambda's error shape on the wire; [`eventstream`]: AWS's event-stream
+//!   framing, for InvokeWithResponseStream.
 //! - [`auth`]: the [`Gate`] (SigV4 against the server's keys, when it has them) and the
 //!   [`Edge`] the middleware shares.
 //! - `server`: the HTTP/1.1 front door: the connection cap, client timeouts, graceful
@@ -22,6 +23,7 @@
 pub mod auth;
 mod conn;
 pub mod error;
+pub mod eventstream;
 mod server;
 pub mod services;
 

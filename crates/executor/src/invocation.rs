@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use lamina_model::limits::LOG_TAIL_BYTES;
-use lamina_runtime_api::{Invocation, PickedUp, PickupHook, Reply};
+use lamina_runtime_api::{Invocation, PickedUp, PickupHook, Reply, STREAM_MAX_BYTES, StreamEnd};
 use tokio::sync::oneshot;
 
 use crate::config::ExecutorConfig;
@@ -18,6 +18,7 @@ use crate::lambda_env::trace_id;
 use crate::launcher::Prestarted;
 use crate::logs;
 use crate::pool::Pool;
+use crate::streaming::{Relayed, StreamSink, relay};
 use crate::version::FunctionVersion;
 
 /// One synchronous invocation.
@@ -33,6 +34,9 @@ pub struct InvokeRequest {
     pub invoked_arn: String,
     /// Whether to return the tail of the log.
     pub tail: bool,
+    /// Where a streamed response goes as it is written (InvokeWithResponseStream, streaming
+    /// URLs); without one, a streamed response is gathered into the payload.
+    pub stream: Option<StreamSink>,
 }
 
 /// Figures of the REPORT line.
@@ -67,6 +71,9 @@ pub struct InvokeResult {
     pub executed_version: String,
     /// Figures of the REPORT line.
     pub report: Report,
+    /// Whether the response went to the request's stream sink (the payload then holds only
+    /// the error document, if the stream ended with one).
+    pub streamed: bool,
 }
 
 /// Runs invocations on environments.
@@ -148,6 +155,26 @@ impl Runner {
         };
         if let Some(p) = picked {
             let outcome = match tokio::time::timeout_at(p.deadline.into(), &mut reply_rx).await {
+                Ok(Ok(Reply::Stream(stream))) => {
+                    let max = self.config.max_response_bytes;
+                    match relay(
+                        stream,
+                        req.stream.as_ref(),
+                        p.deadline,
+                        max,
+                        &version.version,
+                    )
+                    .await
+                    {
+                        Relayed::Streamed(end) => Outcome::Streamed(end),
+                        Relayed::Gathered(body) => Outcome::Reply(Reply::Response(body)),
+                        Relayed::GatheredTooLarge => Outcome::Reply(Reply::ResponseTooLarge),
+                        Relayed::TimedOut => {
+                            env.kill();
+                            Outcome::Timeout
+                        }
+                    }
+                }
                 Ok(Ok(reply)) => Outcome::Reply(reply),
                 Ok(Err(_)) => Outcome::Reply(Reply::Closed),
                 Err(_) => {
@@ -190,6 +217,7 @@ impl Runner {
         let started = picked.map(|p| p.at).unwrap_or(assigned_at);
         let ended = Instant::now();
         let id = &req.request_id;
+        let streamed = matches!(outcome, Outcome::Streamed(_));
         let (payload, function_error, mut lines) =
             self.outcome_document(outcome, env, version, id).await;
         let (duration_ms, billed_ms) = billed(ended.duration_since(started));
@@ -225,6 +253,7 @@ impl Runner {
             log_tail,
             executed_version: version.version.clone(),
             report,
+            streamed,
         }
     }
 
@@ -240,6 +269,28 @@ impl Runner {
         let mut lines = Vec::new();
         let (payload, function_error) = match outcome {
             Outcome::Reply(Reply::Response(body)) => (body, None),
+            Outcome::Streamed(StreamEnd::Complete) => (Bytes::new(), None),
+            Outcome::Streamed(StreamEnd::Error { body, .. }) => (body, Some("Unhandled")),
+            Outcome::Streamed(StreamEnd::TooLarge) => (
+                error_doc(
+                    "Function.ResponseSizeTooLarge",
+                    &format!(
+                        "Response payload size exceeded maximum allowed payload size ({STREAM_MAX_BYTES} bytes)."
+                    ),
+                ),
+                Some("Unhandled"),
+            ),
+            Outcome::Streamed(StreamEnd::Broken) => {
+                let message =
+                    format!("RequestId: {id} Error: the runtime's response stream broke off");
+                lines.push(message.clone());
+                (
+                    error_doc("Runtime.TruncatedResponse", &message),
+                    Some("Unhandled"),
+                )
+            }
+            // Only a stream's reader gets this; the runtime API never replies it.
+            Outcome::Reply(Reply::Stream(_)) => (Bytes::new(), None),
             Outcome::Reply(Reply::Error { body, .. }) => (body, Some("Unhandled")),
             Outcome::Reply(Reply::InitError { body, .. }) => {
                 env.kill();
@@ -325,6 +376,7 @@ fn init_ms(
 
 enum Outcome {
     Reply(Reply),
+    Streamed(StreamEnd),
     Timeout,
     InitTimeout,
 }
@@ -360,6 +412,7 @@ pub(crate) fn start_failure(
             setup_ms: None,
             prestarted: None,
         },
+        streamed: false,
     }
 }
 

@@ -9,7 +9,8 @@
 //! - `cold_start`: from a version to a launch spec to an adopted environment; `lambda_env`:
 //!   Lambda's environment variables and trace header.
 //! - `invocation`: one invocation on one environment and what it yields (payload or error
-//!   document, END and REPORT lines, log tail).
+//!   document, END and REPORT lines, log tail); `streaming`: relaying a streamed response
+//!   to the caller as it is written.
 //! - `provisioned`, `housekeeping`: what happens between invocations (provisioned targets;
 //!   freezing, reaping, eviction for memory).
 //! - `config`, `error`: [`ExecutorConfig`] and its defaults, [`ExecutorError`].
@@ -41,6 +42,7 @@ mod provisioned;
 mod registry;
 pub mod runtimes;
 pub mod sandboxed;
+mod streaming;
 pub mod version;
 
 pub use config::{ExecutorConfig, host_cores, host_memory_mb};
@@ -56,4 +58,5 @@ pub use pool::PoolStats;
 pub use provisioned::ProvisionedStatus;
 pub use runtimes::RuntimeCatalog;
 pub use sandboxed::SandboxLauncher;
+pub use streaming::{StreamEvent, StreamSink};
 pub use version::FunctionVersion;

@@ -39,8 +39,8 @@ fn boto3_is_checked_against_the_credentials_file() {
         "{}",
         server.output_text()
     );
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/compat/signatures.py");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/compat/signatures.py");
     let out = Command::new(test_python())
         .arg(script)
         .args([&server.endpoint, KEY, SECRET, OTHER_KEY, OTHER_SECRET])
@@ -91,7 +91,10 @@ fn the_cli_signs_with_the_sdks_credentials() {
     let out = lamina(
         ep,
         &["ls"],
-        &[("AWS_ACCESS_KEY_ID", KEY), ("AWS_SECRET_ACCESS_KEY", "wrong")],
+        &[
+            ("AWS_ACCESS_KEY_ID", KEY),
+            ("AWS_SECRET_ACCESS_KEY", "wrong"),
+        ],
     );
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("InvalidSignatureException"),
@@ -106,7 +109,10 @@ fn the_cli_signs_with_the_sdks_credentials() {
         "def handler(e, c):\n    return {'signed': True}\n",
     )
     .unwrap();
-    let env = [("AWS_ACCESS_KEY_ID", KEY), ("AWS_SECRET_ACCESS_KEY", SECRET)];
+    let env = [
+        ("AWS_ACCESS_KEY_ID", KEY),
+        ("AWS_SECRET_ACCESS_KEY", SECRET),
+    ];
     let out = lamina(
         ep,
         &[

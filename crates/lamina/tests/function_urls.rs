@@ -1,6 +1,8 @@
-//! Function URLs against the real server: the configuration API and the URLs themselves
-//! through boto3 and plain HTTP (tests/compat/function_urls.py), and a URL reached with
-//! plain curl by its host name, as the README shows, on the API port and on --url-listen.
+//! Function URLs and response streaming against the real server: the configuration API and
+//! the URLs themselves through boto3 and plain HTTP (tests/compat/function_urls.py),
+//! InvokeWithResponseStream and streaming URLs (tests/compat/streaming.py), and a URL
+//! reached with plain curl by its host name, as the README shows, on the API port and on
+//! --url-listen.
 
 mod common;
 
@@ -9,23 +11,36 @@ use std::process::Command;
 use common::{Server, test_python};
 use serde_json::{Value, json};
 
-#[test]
-fn function_urls_through_boto3_and_plain_http() {
+/// Runs tests/compat/`script` against a fresh server.
+fn compat_suite(script: &str) {
     let server = Server::start();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/compat/function_urls.py");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/compat")
+        .join(script);
     let out = Command::new(test_python())
-        .arg(script)
+        .arg(path)
         .arg(&server.endpoint)
         .output()
-        .expect("run the function URL suite");
+        .expect("run a compatibility suite");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.contains("all checks passed"),
-        "function URL suite failed\n{stdout}\n{}\nserver:\n{}",
+        "{script} failed\n{stdout}\n{}\nserver:\n{}",
         String::from_utf8_lossy(&out.stderr),
         server.output_text()
     );
+}
+
+#[test]
+fn function_urls_through_boto3_and_plain_http() {
+    compat_suite("function_urls.py");
+}
+
+/// InvokeWithResponseStream through boto3, and RESPONSE_STREAM URLs, with Node.js
+/// functions written for Lambda's streamifyResponse.
+#[test]
+fn responses_stream_as_they_are_written() {
+    compat_suite("streaming.py");
 }
 
 const HELLO: &str = "import json\n\

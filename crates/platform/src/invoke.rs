@@ -58,11 +58,24 @@ pub struct InvokeOutput {
     /// On a cold start, how its init phase divided: `(sandbox set-up, runtime)` in ms, and
     /// what had been started ahead of time (`none`, `sandbox`, `runtime`).
     pub init_breakdown: Option<(f64, f64, &'static str)>,
+    /// Whether the response went to the caller's stream sink.
+    pub streamed: bool,
 }
 
 impl Platform {
     /// Invoke.
     pub async fn invoke(&self, input: InvokeInput) -> Result<InvokeOutput, LambdaError> {
+        self.invoke_streaming(input, None).await
+    }
+
+    /// Invoke, with a streamed response going to `sink` as the function writes it
+    /// (InvokeWithResponseStream, streaming URLs): the answer then says it was streamed, and
+    /// holds only how the stream ended.
+    pub async fn invoke_streaming(
+        &self,
+        input: InvokeInput,
+        sink: Option<lamina_executor::StreamSink>,
+    ) -> Result<InvokeOutput, LambdaError> {
         let identity = self.identity();
         let r = FunctionRef::parse_with_qualifier(
             &input.function_name,
@@ -118,6 +131,7 @@ impl Platform {
                     executed_version: None,
                     request_id,
                     init_breakdown: None,
+                    streamed: false,
                 });
             }
             InvocationType::Event => {
@@ -132,6 +146,7 @@ impl Platform {
                     executed_version: None,
                     request_id,
                     init_breakdown: None,
+                    streamed: false,
                 });
             }
             InvocationType::RequestResponse => {}
@@ -145,7 +160,16 @@ impl Platform {
         };
         let slot = self.inner.concurrency.admit(&r.name, reserved)?;
         Ok(self
-            .run(&r, slot, version, payload, client_context, tail, request_id)
+            .run(
+                &r,
+                slot,
+                version,
+                payload,
+                client_context,
+                tail,
+                request_id,
+                sink,
+            )
             .await?)
     }
 
@@ -161,6 +185,7 @@ impl Platform {
         client_context: Option<String>,
         tail: bool,
         request_id: String,
+        stream: Option<lamina_executor::StreamSink>,
     ) -> Result<InvokeOutput, RunError> {
         let identity = self.identity();
         let invoked_arn = match &r.qualifier {
@@ -173,6 +198,7 @@ impl Platform {
             client_context,
             invoked_arn,
             tail,
+            stream,
         };
         let result = self
             .executor()
@@ -200,6 +226,7 @@ impl Platform {
                 .map(|t| base64::engine::general_purpose::STANDARD.encode(t)),
             executed_version: Some(result.executed_version),
             request_id,
+            streamed: result.streamed,
             init_breakdown: result.report.init_ms.zip(result.report.setup_ms).map(
                 |(init, setup)| {
                     let ahead = result.report.prestarted.map_or("none", |p| p.as_str());

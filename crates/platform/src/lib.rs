@@ -51,6 +51,7 @@ pub use admission::Throttle;
 pub use async_invoke::AsyncConfig;
 
 pub use invoke::{InvokeOutput, RunError};
+pub use lamina_executor::{StreamEvent, StreamSink};
 pub use lamina_model::invoke::{ClientContext, InvocationType, InvokeInput, LogType};
 
 /// Settings of a platform, filled in by the binary from flags.

@@ -7,6 +7,8 @@
 //!   specification gives, never half-handled.
 //! - [`budget`]: how many connections a function may hold open in the server.
 //! - [`egress`]: the environment's egress proxy, its only way out of its network namespace.
+//! - [`streaming`]: streamed responses (`Lambda-Runtime-Function-Response-Mode:
+//!   streaming`), handed on chunk by chunk with the error trailers at their end.
 //! - [`server`]: the HTTP routes (`/runtime/invocation/next`, `.../{id}/response`,
 //!   `.../{id}/error`, `/runtime/init/error`) served on a listener that belongs to exactly one
 //!   environment.
@@ -20,7 +22,9 @@ pub mod budget;
 pub mod egress;
 pub mod server;
 pub mod session;
+pub mod streaming;
 
 pub use budget::{ConnectionBudget, EnvironmentConnections};
 pub use server::serve;
 pub use session::{Invocation, PickedUp, PickupHook, Reply, Session};
+pub use streaming::{ResponseStream, STREAM_MAX_BYTES, StreamEnd};

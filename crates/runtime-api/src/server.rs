@@ -101,6 +101,27 @@ async fn complete(
     max: usize,
     is_error: bool,
 ) -> Response<Full<Bytes>> {
+    let streaming = req
+        .headers()
+        .get("lambda-runtime-function-response-mode")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"streaming"));
+    if streaming && !is_error {
+        let (writer, stream) = crate::streaming::channel(header(&req, "content-type"));
+        if let Err(r) = session.complete(&id, Reply::Stream(stream)) {
+            return refusal(r);
+        }
+        return match writer.pump(req.into_body()).await {
+            crate::streaming::StreamEnd::TooLarge => error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLarge",
+                &format!(
+                    "Exceeded maximum allowed payload size ({} bytes).",
+                    crate::streaming::STREAM_MAX_BYTES
+                ),
+            ),
+            _ => accepted(Ok(())),
+        };
+    }
     let error_type = header(&req, "lambda-runtime-function-error-type");
     let Ok(body) = read_body(req, max).await else {
         let _ = session.complete(&id, Reply::ResponseTooLarge);

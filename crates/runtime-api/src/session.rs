@@ -76,6 +76,8 @@ pub enum Reply {
         /// The error document.
         body: Bytes,
     },
+    /// `POST /runtime/invocation/{id}/response` in streaming mode: the body follows.
+    Stream(crate::streaming::ResponseStream),
     /// The response was larger than the Runtime API accepts.
     ResponseTooLarge,
     /// The environment went away (exit, kill) before replying.

@@ -31,6 +31,7 @@ use lamina_platform::Platform;
 pub mod lambda;
 pub mod lamina;
 pub mod logs;
+pub mod streaming;
 pub mod url;
 
 type JsonEntry = fn(Platform, HeaderMap, Body) -> Pin<Box<dyn Future<Output = Response> + Send>>;

@@ -256,6 +256,7 @@ impl AsyncInvoke<'_> {
                 attrs.client_context.clone(),
                 false,
                 attrs.request_id.clone(),
+                None,
             )
             .await
         {

@@ -22,6 +22,7 @@ mod concurrency;
 mod functions;
 mod invoke;
 mod layers;
+mod stream;
 mod urls;
 mod versions;
 
@@ -30,6 +31,7 @@ use concurrency::*;
 use functions::*;
 use invoke::*;
 use layers::*;
+use stream::*;
 use urls::*;
 use versions::*;
 
@@ -178,6 +180,10 @@ pub fn routes() -> Router<Platform> {
                 .delete(delete_url_config),
         )
         .route("/2021-10-31/functions/{name}/urls", get(list_url_configs))
+        .route(
+            "/2021-11-15/functions/{name}/response-streaming-invocations",
+            post(invoke_with_response_stream),
+        )
         .route("/2016-08-19/account-settings", get(account_settings))
         .route("/2016-08-19/account-settings/", get(account_settings))
 }

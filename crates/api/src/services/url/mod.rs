@@ -12,17 +12,16 @@ use std::net::SocketAddr;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
-use lamina_model::LambdaError;
 use lamina_model::limits::SYNC_PAYLOAD_MAX_BYTES;
-use lamina_model::url::{UrlRequest, request_event, response_from};
-use lamina_platform::control::urls::UrlTarget;
-use lamina_platform::{InvocationType, InvokeInput, LogType};
+use lamina_model::url::{UrlRequest, request_event};
 
 use crate::auth::Edge;
 use crate::error::read_body;
+
+mod answer;
 
 /// The path prefix URLs are also served under: `/lambda-url/<url-id>/…`.
 pub const PATH_PREFIX: &str = "/lambda-url/";
@@ -66,7 +65,11 @@ pub async fn only(State(edge): State<Edge>, req: Request) -> Response {
 }
 
 /// An answer of the URL layer itself: `{"Message": ...}`, as Lambda's URL front end gives.
-fn answer(status: StatusCode, message: &str, error_type: Option<&'static str>) -> Response {
+pub(super) fn message(
+    status: StatusCode,
+    message: &str,
+    error_type: Option<&'static str>,
+) -> Response {
     let body = serde_json::json!({ "Message": message }).to_string();
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
@@ -78,8 +81,8 @@ fn answer(status: StatusCode, message: &str, error_type: Option<&'static str>) -
     resp
 }
 
-fn forbidden() -> Response {
-    answer(
+pub(super) fn forbidden() -> Response {
+    message(
         StatusCode::FORBIDDEN,
         "Forbidden",
         Some("AccessDeniedException"),
@@ -168,7 +171,7 @@ async fn serve(edge: &Edge, id: &str, raw_path: String, req: Request) -> Respons
     if payload.len() > SYNC_PAYLOAD_MAX_BYTES {
         return too_large();
     }
-    let mut resp = invoke(edge, &target, payload).await;
+    let mut resp = answer::invoke(edge, &target, payload).await;
     if let Some(cors) = &target.config.cors
         && let Some(origin) = &origin
     {
@@ -192,76 +195,11 @@ fn forwarded(ext: &axum::http::Extensions) -> Vec<(String, String)> {
 }
 
 fn too_large() -> Response {
-    answer(
+    message(
         StatusCode::PAYLOAD_TOO_LARGE,
         "Request Entity Too Large",
         Some("RequestTooLargeException"),
     )
-}
-
-async fn invoke(edge: &Edge, target: &UrlTarget, payload: String) -> Response {
-    let input = InvokeInput {
-        function_name: target.function.clone(),
-        qualifier: target.qualifier.clone(),
-        invocation_type: InvocationType::RequestResponse,
-        log_type: LogType::None,
-        client_context: None,
-        payload: payload.into(),
-    };
-    let out = match edge.platform.invoke(input).await {
-        Ok(out) => out,
-        Err(e) => return failed(&e),
-    };
-    let mut resp = if out.function_error.is_some() {
-        answer(StatusCode::BAD_GATEWAY, "Internal Server Error", None)
-    } else {
-        respond(&out.payload)
-    };
-    if let Ok(v) = HeaderValue::from_str(&out.request_id) {
-        resp.headers_mut().insert("x-amzn-requestid", v);
-    }
-    resp
-}
-
-/// The answer for an invocation the platform could not make.
-fn failed(e: &LambdaError) -> Response {
-    match e {
-        LambdaError::TooManyRequests { .. } => {
-            answer(StatusCode::TOO_MANY_REQUESTS, "Rate Exceeded.", None)
-        }
-        // The function went away after the URL was found: as a URL that does not exist.
-        LambdaError::ResourceNotFound(_) => forbidden(),
-        LambdaError::Service(_) => {
-            answer(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable", None)
-        }
-        _ => answer(StatusCode::BAD_GATEWAY, "Internal Server Error", None),
-    }
-}
-
-/// The HTTP response Lambda makes of a function's answer.
-fn respond(payload: &[u8]) -> Response {
-    let made = response_from(payload);
-    let mut resp = Response::new(Body::from(made.body));
-    *resp.status_mut() = StatusCode::from_u16(made.status).unwrap_or(StatusCode::BAD_GATEWAY);
-    let h = resp.headers_mut();
-    for (k, v) in made.headers {
-        // Framing is the server's to set.
-        if matches!(
-            k.as_str(),
-            "content-length" | "transfer-encoding" | "connection"
-        ) {
-            continue;
-        }
-        if let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::from_str(&v)) {
-            h.insert(k, v);
-        }
-    }
-    for c in made.cookies {
-        if let Ok(v) = HeaderValue::from_str(&c) {
-            h.append("set-cookie", v);
-        }
-    }
-    resp
 }
 
 #[cfg(test)]
