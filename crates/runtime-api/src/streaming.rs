@@ -137,7 +137,7 @@ mod tests {
     use tokio::sync::oneshot;
 
     use super::*;
-    use crate::session::{Invocation, Reply, Session};
+    use crate::{Invocation, Reply, Session};
 
     /// A runtime streams two chunks and ends with error trailers: the reader gets the chunks
     /// as they come, then the error.
