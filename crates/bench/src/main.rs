@@ -22,6 +22,9 @@
 //! - under a scaling rate: on a third server allowing `--rated-scale` new environments per
 //!   function per 10 s, a burst of `--rated-burst`: time until all are answered, environments
 //!   created against the burst's size (returning environments serve the rest), throttles;
+//! - function URL: the same echo through a URL (payload format 2.0 both ways), warm p50 and
+//!   8 clients' throughput, beside Invoke's in the same run;
+//! - SigV4: the cost of verifying a signed Invoke request, in process;
 //! - baselines measured in the same run: a bare loopback HTTP round trip with the same
 //!   client, and a bare process start of each runtime.
 //!
@@ -38,6 +41,7 @@ mod procfs;
 mod scenarios;
 mod server;
 mod table;
+mod urls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -172,6 +176,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     eprintln!("baselines...");
     let http = bare_http_baseline(args.warm.max(100)).await?;
+    report["sigv4"] = urls::sigv4_verify_us();
     report["baseline"] = json!({
         "http_round_trip": http,
         "spawn_ms": {
@@ -283,6 +288,10 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             );
         }
 
+        eprintln!("{label}: function URL...");
+        let url =
+            urls::function_url(addr, &name, args.warm, args.throughput_seconds, server_pid).await?;
+
         eprintln!("{label}: cold...");
         let cold = cold_starts(
             &client,
@@ -329,14 +338,15 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         report["runtimes"][label] = json!({
             "runtime": runtime,
-                        "warm": summary(warm),
+            "warm": summary(warm),
             "thawed": {
                 "client": summary(thawed),
                 "thaws": thaw_count,
                 "server_thaw_mean_us": server_thaw_us,
                 "server_thaw_max_us": thaws_after.thaw_max_us,
             },
-                        "throughput": throughput,
+            "throughput": throughput,
+            "function_url": url,
             "async": asynchronous,
             "cold": cold,
             "burst": bursts,

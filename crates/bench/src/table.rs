@@ -93,6 +93,38 @@ pub fn print_table(r: &Value) {
         }
     }
     println!();
+    println!(
+        "SigV4 verification of a signed Invoke: {} us per request",
+        r["sigv4"]["verify_us_p50"]
+            .as_f64()
+            .map(|x| format!("{x:.1}"))
+            .unwrap_or_else(|| "-".into())
+    );
+    let runtimes: Vec<(&String, &Value)> = r["runtimes"]
+        .as_object()
+        .map(|m| m.iter().collect())
+        .unwrap_or_default();
+    section(
+        &runtimes,
+        "function_url",
+        "function URL against Invoke with the same event (warm p50 us; inv/s at 8 clients):",
+        |u, _| {
+            let f = |x: &Value| x.as_f64().unwrap_or(f64::NAN);
+            let (url, inv) = (&u["url"], &u["invoke_same_event"]);
+            let (url_p50, inv_p50) = (f(&url["warm"]["p50_us"]), f(&inv["warm"]["p50_us"]));
+            let (url_rate, inv_rate) = (
+                f(&url["per_second_8_clients"]),
+                f(&inv["per_second_8_clients"]),
+            );
+            let (url_cpu, inv_cpu) = (f(&url["cpu_ms_per_1000"]), f(&inv["cpu_ms_per_1000"]));
+            format!(
+                "URL {url_p50:.0} / Invoke {inv_p50:.0} ({:.2}x); URL {url_rate:.0} / Invoke {inv_rate:.0} ({:.2}x); CPU ms/1000 {url_cpu:.0} / {inv_cpu:.0}",
+                url_p50 / inv_p50,
+                inv_rate / url_rate
+            )
+        },
+    );
+    println!();
     println!("throughput at 2 / 4 / 8 clients (inv/s): ");
     if let Some(runtimes) = r["runtimes"].as_object() {
         for (label, v) in runtimes {

@@ -160,6 +160,21 @@ pub fn response_from(payload: &[u8]) -> UrlResponse {
         cookies: Vec::new(),
         body: payload.to_vec(),
     };
+    // Most answers without a statusCode are large documents: a look for the key alone
+    // (which skips the rest without building it) settles them.
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(rename = "statusCode")]
+        status_code: Option<serde::de::IgnoredAny>,
+    }
+    if !matches!(
+        serde_json::from_slice::<Probe>(payload),
+        Ok(Probe {
+            status_code: Some(_)
+        })
+    ) {
+        return inferred();
+    }
     let Ok(Value::Object(answer)) = serde_json::from_slice::<Value>(payload) else {
         return inferred();
     };
