@@ -13,6 +13,9 @@
 //!   scope (`Credential=AKID/20261204/us-east-1/s3/aws4_request`). A request signed for a
 //!   service Lamina does not serve is answered as such.
 //!
+//! - Function URLs are told by their `Host` (`<url-id>.lambda-url.…`) or their path prefix
+//!   (`/lambda-url/<url-id>/`), before any of the above ([`url`]).
+//!
 //! A service's module parses requests into the core's typed calls and turns answers and
 //! errors into its own wire shapes; it holds no state.
 
