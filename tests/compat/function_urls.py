@@ -32,7 +32,8 @@ def handler(event, context):
     if event["requestContext"]["http"]["method"] == "OPTIONS":
         return {"statusCode": 418, "body": "the function saw the preflight"}
     if path == "/echo":
-        return {"statusCode": 200, "headers": {"content-type": "application/json", "X-Fn": "web"},
+        return {"statusCode": 200, "headers": {"content-type": "application/json", "X-Fn": "web",
+                                               "X-Context-Id": context.aws_request_id},
                 "body": json.dumps(event)}
     if path == "/binary":
         raw = base64.b64decode(event["body"]) if event["isBase64Encoded"] else event["body"].encode()
@@ -217,7 +218,8 @@ def main(endpoint):
           and abs(ctx["timeEpoch"] - time.time() * 1000) < 60000
           and time.strftime("%d/%b/%Y", time.gmtime()) in ctx["time"],
           "requestContext's ids, domain, account and time")
-    check(headers["x-amzn-requestid"], "the answer carries x-amzn-RequestId")
+    check(headers["x-amzn-requestid"] == ctx["requestId"] == headers["x-context-id"],
+          "x-amzn-RequestId, requestContext.requestId and the function's request id agree")
 
     status, headers, body = u.call("GET", "/echo", headers={"X-Dup": "a"})
     e = json.loads(body)

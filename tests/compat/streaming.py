@@ -108,7 +108,9 @@ def main(endpoint):
     check(len(complete) == 1 and "ErrorCode" not in complete[0] and events[-1][1] == {"InvokeComplete": complete[0]},
           "one InvokeComplete ends the stream")
     log = base64.b64decode(complete[0]["LogResult"]).decode()
-    check("REPORT RequestId" in log, "InvokeComplete carries the log tail when asked")
+    request_id = r["ResponseMetadata"]["RequestId"]
+    check(f"REPORT RequestId: {request_id}" in log,
+          "InvokeComplete carries the log tail when asked, of the request id the head named")
     first_at, done_at = chunks[0][0], events[-1][0]
     check(chunks[0][1] == b"first;" and done_at - first_at > PAUSE_MS / 2000,
           f"the first chunk arrives before the handler ends ({first_at:.3f}s, end {done_at:.3f}s)")

@@ -89,6 +89,10 @@ pub struct InvokeInput {
     pub client_context: Option<ClientContext>,
     /// Body.
     pub payload: bytes::Bytes,
+    /// The invocation's request id, when the caller named one (a function URL names it in
+    /// the event it builds, so that the event, the function's context and the answer's
+    /// `x-amzn-RequestId` agree); else a fresh one.
+    pub request_id: Option<String>,
 }
 
 fn decode_client_context(b64: &str) -> Result<String, LambdaError> {

@@ -120,7 +120,7 @@ impl Platform {
                 cached.config.runtime
             ))
         })?;
-        let request_id = lamina_model::new_id();
+        let request_id = input.request_id.unwrap_or_else(lamina_model::new_id);
         match input.invocation_type {
             InvocationType::DryRun => {
                 return Ok(InvokeOutput {

@@ -200,6 +200,7 @@ impl AsyncInvoke<'_> {
                 log_type: crate::LogType::None,
                 client_context: None,
                 payload,
+                request_id: None,
             })
             .await
             .map(|_| ())

@@ -42,6 +42,7 @@ pub(super) async fn invoke(
             .map(|b64| ClientContext::parse(&b64))
             .transpose()?,
         payload,
+        request_id: None,
     };
     let out = p.invoke(input).await?;
     let status = StatusCode::from_u16(out.status).unwrap_or(StatusCode::OK);

@@ -39,6 +39,8 @@ pub(super) async fn invoke_with_response_stream(
             )));
         }
     };
+    // Named here, so that a streamed answer's head carries it before the invocation ends.
+    let request_id = lamina_model::new_id();
     let input = InvokeInput {
         function_name: name,
         qualifier: q.get("Qualifier").cloned(),
@@ -48,6 +50,7 @@ pub(super) async fn invoke_with_response_stream(
             .map(|b64| ClientContext::parse(&b64))
             .transpose()?,
         payload,
+        request_id: Some(request_id.clone()),
     };
     if invocation_type == InvocationType::DryRun {
         let out = p.invoke(input).await?;
@@ -125,7 +128,7 @@ pub(super) async fn invoke_with_response_stream(
                     .as_deref()
                     .unwrap_or("application/octet-stream"),
                 Some(&executed_version),
-                "",
+                &request_id,
             )
         }
     })
@@ -149,9 +152,7 @@ fn head(
     if let Some(v) = version.and_then(|v| HeaderValue::from_str(v).ok()) {
         h.insert("x-amz-executed-version", v);
     }
-    if let Ok(v) = HeaderValue::from_str(request_id)
-        && !request_id.is_empty()
-    {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("x-amzn-requestid", v);
     }
     resp

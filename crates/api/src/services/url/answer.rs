@@ -21,7 +21,12 @@ use super::{forbidden, message};
 use crate::auth::Edge;
 use crate::services::streaming::{Started, start};
 
-pub(super) async fn invoke(edge: &Edge, target: &UrlTarget, payload: String) -> Response {
+pub(super) async fn invoke(
+    edge: &Edge,
+    target: &UrlTarget,
+    payload: String,
+    request_id: String,
+) -> Response {
     let input = InvokeInput {
         function_name: target.function.clone(),
         qualifier: target.qualifier.clone(),
@@ -29,6 +34,7 @@ pub(super) async fn invoke(edge: &Edge, target: &UrlTarget, payload: String) -> 
         log_type: LogType::None,
         client_context: None,
         payload: payload.into(),
+        request_id: Some(request_id),
     };
     let out = if target.config.is_streaming() {
         match start(&edge.platform, input).await {

@@ -171,7 +171,7 @@ async fn serve(edge: &Edge, id: &str, raw_path: String, req: Request) -> Respons
     if payload.len() > SYNC_PAYLOAD_MAX_BYTES {
         return too_large();
     }
-    let mut resp = answer::invoke(edge, &target, payload).await;
+    let mut resp = answer::invoke(edge, &target, payload, request_id).await;
     if let Some(cors) = &target.config.cors
         && let Some(origin) = &origin
     {
