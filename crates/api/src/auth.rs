@@ -141,3 +141,63 @@ pub fn refused(e: &SigV4Error) -> Response {
         .insert("x-amzn-errortype", HeaderValue::from_static(e.error_type()));
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signed(service: &str, secret: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "host",
+            HeaderValue::from_static("abc.lambda-url.us-east-1.localhost"),
+        );
+        lamina_sigv4::sign(
+            lamina_sigv4::Unsigned {
+                method: "GET",
+                path: "/who",
+                query: "",
+                headers: &mut headers,
+                body: b"",
+            },
+            &lamina_sigv4::Credentials {
+                access_key_id: "AKIDGATE".into(),
+                secret_access_key: secret.into(),
+                session_token: None,
+            },
+            "us-east-1",
+            service,
+            chrono::Utc::now(),
+        );
+        headers
+    }
+
+    #[test]
+    fn iam_urls_take_lambda_signatures_of_known_keys() {
+        let keys =
+            KeyRing::parse("[k]\naws_access_key_id=AKIDGATE\naws_secret_access_key=s\n").unwrap();
+        let gate = Gate::with_keys(keys);
+        let check = |h: &HeaderMap| gate.check_url("GET", "/who", "", h, b"");
+        assert_eq!(
+            check(&signed("lambda", "s")).unwrap().access_key,
+            "AKIDGATE"
+        );
+        assert_eq!(check(&signed("lambda", "wrong")), Err(SigV4Error::Mismatch));
+        assert!(matches!(
+            check(&signed("s3", "s")),
+            Err(SigV4Error::Incomplete(m)) if m.contains("'lambda'")
+        ));
+        assert_eq!(check(&HeaderMap::new()), Err(SigV4Error::Missing));
+        // Without keys, any signature passes, but a signature there must be.
+        let open = Gate::open();
+        assert!(!open.checks_signatures());
+        assert!(
+            open.check_url("GET", "/who", "", &signed("lambda", "anything"), b"")
+                .is_ok()
+        );
+        assert_eq!(
+            open.check_url("GET", "/who", "", &HeaderMap::new(), b""),
+            Err(SigV4Error::Missing)
+        );
+    }
+}

@@ -93,5 +93,13 @@ fn botocore_signatures_verify_and_a_wrong_secret_does_not() {
             Err(SigV4Error::Mismatch),
             "{case}"
         );
+        // A presigned URL holds for its X-Amz-Expires (300 s), a signed header for the
+        // 5-minute skew; both are refused past that.
+        let secret = |k: &str| (k == "AKIDLAMINA").then(|| "lamina/secret+KEY".into());
+        assert!(verify(&req, secret, now + 290).is_ok(), "{case}");
+        assert!(
+            matches!(verify(&req, secret, now + 400), Err(SigV4Error::Expired(_))),
+            "{case}"
+        );
     }
 }

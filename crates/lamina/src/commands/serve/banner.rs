@@ -63,6 +63,14 @@ pub fn announce(server: &Server, args: &Args, addr: SocketAddr) {
         "  region {} account {}",
         args.server.region, args.server.account
     );
+    let also = match args.server.url_listen {
+        Some(_) => String::new(),
+        None => format!(", and http://{addr}/lambda-url/<url-id>/"),
+    };
+    eprintln!(
+        "  function URLs: http://<url-id>.lambda-url.{}.{}/{also}",
+        args.server.region, server.config.url_host
+    );
     ready_line(addr, server);
 }
 
