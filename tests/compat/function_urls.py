@@ -296,8 +296,9 @@ def main(endpoint):
     target = f"http://{s.host}/echo"
     status, _, body = s.call("GET", "/echo", headers=signed_headers("GET", target, b"", "AKIDANY", "x"))
     e = json.loads(body)
-    check(status == 200 and e["requestContext"]["accountId"] == "000000000000",
-          "a signed request to an AWS_IAM URL runs, with the account in requestContext")
+    check(status == 200 and e["requestContext"]["accountId"] == "000000000000"
+          and e["requestContext"]["authorizer"]["iam"]["accessKey"] == "AKIDANY",
+          "a signed request to an AWS_IAM URL runs, with the account and signer in requestContext")
 
     # --- Lifecycle ---
     c.delete_function_url_config(FunctionName="web", Qualifier="live")

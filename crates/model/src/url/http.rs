@@ -28,8 +28,17 @@ pub struct UrlRequest<'a> {
     pub request_id: &'a str,
     /// When it arrived, epoch milliseconds.
     pub time_epoch_ms: i64,
-    /// The caller's account for `AWS_IAM` URLs; `None` is `anonymous` (`NONE`).
-    pub account_id: Option<&'a str>,
+    /// Who signed the request, for `AWS_IAM` URLs; `None` for `NONE` URLs (`anonymous`).
+    pub caller: Option<Caller<'a>>,
+}
+
+/// The signer of a request to an `AWS_IAM` URL.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    /// The access key it signed with.
+    pub access_key: &'a str,
+    /// The account (Lamina's own: keys belong to the server's one account).
+    pub account_id: &'a str,
 }
 
 /// Whether a body of this content type reaches the function as text (else base64): text
@@ -91,7 +100,7 @@ pub fn request_event(req: &UrlRequest<'_>) -> Value {
         "rawQueryString": req.raw_query,
         "headers": headers,
         "requestContext": {
-            "accountId": req.account_id.unwrap_or("anonymous"),
+            "accountId": req.caller.map_or("anonymous", |c| c.account_id),
             "apiId": req.url_id,
             "domainName": req.domain,
             "domainPrefix": req.url_id,
@@ -112,6 +121,20 @@ pub fn request_event(req: &UrlRequest<'_>) -> Value {
     });
     if !cookies.is_empty() {
         event["cookies"] = json!(cookies);
+    }
+    if let Some(c) = req.caller {
+        // Lamina's keys are not IAM users: the key stands for the user.
+        event["requestContext"]["authorizer"] = json!({
+            "iam": {
+                "accessKey": c.access_key,
+                "accountId": c.account_id,
+                "callerId": c.access_key,
+                "cognitoIdentity": null,
+                "principalOrgId": null,
+                "userArn": format!("arn:aws:iam::{}:user/{}", c.account_id, c.access_key),
+                "userId": c.access_key,
+            }
+        });
     }
     if !req.raw_query.is_empty() {
         let params = joined(req.raw_query.split('&').filter(|p| !p.is_empty()).map(|p| {
@@ -241,7 +264,7 @@ mod tests {
             domain: "abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.localhost",
             request_id: "r-1",
             time_epoch_ms: 1_649_597_405_000,
-            account_id: None,
+            caller: None,
         }
     }
 
@@ -283,6 +306,21 @@ mod tests {
         assert_eq!(ctx["time"], "10/Apr/2022:13:30:05 +0000");
         assert_eq!(ctx["timeEpoch"], 1_649_597_405_000_i64);
         assert_eq!(ctx["apiId"], ctx["domainPrefix"]);
+        assert!(ctx.get("authorizer").is_none());
+        let signed = UrlRequest {
+            caller: Some(Caller {
+                access_key: "AKIDX",
+                account_id: "123456789012",
+            }),
+            ..request(&headers, "", b"")
+        };
+        let ctx = &request_event(&signed)["requestContext"];
+        assert_eq!(ctx["accountId"], "123456789012");
+        assert_eq!(ctx["authorizer"]["iam"]["accessKey"], "AKIDX");
+        assert_eq!(
+            ctx["authorizer"]["iam"]["userArn"],
+            "arn:aws:iam::123456789012:user/AKIDX"
+        );
     }
 
     #[test]

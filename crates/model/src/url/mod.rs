@@ -11,7 +11,7 @@ mod cors;
 pub mod http;
 
 pub use cors::Cors;
-pub use http::{UrlRequest, UrlResponse, is_text, request_event, response_from};
+pub use http::{Caller, UrlRequest, UrlResponse, is_text, request_event, response_from};
 
 /// `AuthType`'s values.
 pub const AUTH_TYPES: &[&str] = &["NONE", "AWS_IAM"];

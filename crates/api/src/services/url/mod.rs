@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use lamina_model::limits::SYNC_PAYLOAD_MAX_BYTES;
-use lamina_model::url::{UrlRequest, request_event};
+use lamina_model::url::{Caller, UrlRequest, request_event};
 
 use crate::auth::Edge;
 use crate::error::read_body;
@@ -165,7 +165,10 @@ async fn serve(edge: &Edge, id: &str, raw_path: String, req: Request) -> Respons
         domain: &domain,
         request_id: &request_id,
         time_epoch_ms: chrono::Utc::now().timestamp_millis(),
-        account_id: caller.as_ref().map(|_| identity.account.as_str()),
+        caller: caller.as_ref().map(|c| Caller {
+            access_key: &c.access_key,
+            account_id: &identity.account,
+        }),
     });
     let payload = event.to_string();
     if payload.len() > SYNC_PAYLOAD_MAX_BYTES {
