@@ -9,12 +9,10 @@ Exits non-zero with a message at the first difference from Lambda's behaviour.
 
 import base64
 import http.client
-import io
 import json
 import sys
 import time
 import urllib.parse
-import zipfile
 
 import boto3
 import botocore
@@ -22,7 +20,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-ROLE = "arn:aws:iam::123456789012:role/lambda-role"
+from common import ROLE, check, error_code, package
+
 
 WEB = """
 import base64, json, os, time
@@ -56,29 +55,6 @@ def handler(event, context):
                 "body": "cors"}
     return {"statusCode": 404, "body": "no route " + path}
 """
-
-
-def package(files):
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, text in files.items():
-            zf.writestr(name, text)
-    return buf.getvalue()
-
-
-def check(cond, what):
-    if not cond:
-        print("FAIL:", what)
-        sys.exit(1)
-    print("ok:", what)
-
-
-def error_code(call):
-    try:
-        call()
-    except botocore.exceptions.ClientError as e:
-        return e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]
-    return None, None
 
 
 class Url:

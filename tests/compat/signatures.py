@@ -23,22 +23,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 
-ROLE = "arn:aws:iam::123456789012:role/lambda-role"
-
-
-def check(cond, what):
-    if not cond:
-        print("FAIL:", what)
-        sys.exit(1)
-    print("ok:", what)
-
-
-def refused(call):
-    try:
-        call()
-    except botocore.exceptions.ClientError as e:
-        return e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]
-    return None, None
+from common import ROLE, check, error_code
 
 
 def main(endpoint, key, secret, other_key, other_secret):
@@ -60,22 +45,22 @@ def main(endpoint, key, secret, other_key, other_secret):
           ["StatusCode"] == 200, "boto3 with a configured key deploys and invokes")
     check(len(client("lambda", other_key, other_secret).list_functions()["Functions"]) == 1,
           "every key of the file is accepted")
-    check(refused(lambda: client("lambda", key, "wrong").list_functions())
+    check(error_code(lambda: client("lambda", key, "wrong").list_functions())
           == ("InvalidSignatureException", 403), "a wrong secret is InvalidSignatureException, 403")
-    check(refused(lambda: client("lambda", "AKIDUNKNOWN", secret).list_functions())
+    check(error_code(lambda: client("lambda", "AKIDUNKNOWN", secret).list_functions())
           == ("UnrecognizedClientException", 403), "an unknown key is UnrecognizedClientException, 403")
     unsigned = boto3.client("lambda", endpoint_url=endpoint, region_name="us-east-1",
                             config=Config(signature_version=UNSIGNED, retries={"max_attempts": 1}))
-    check(refused(lambda: unsigned.list_functions())
+    check(error_code(lambda: unsigned.list_functions())
           == ("MissingAuthenticationTokenException", 403),
           "no signature is MissingAuthenticationTokenException, 403")
-    check(refused(lambda: client("lambda", key, "wrong").invoke(FunctionName="guarded"))[1] == 403,
+    check(error_code(lambda: client("lambda", key, "wrong").invoke(FunctionName="guarded"))[1] == 403,
           "Invoke is behind the same check")
 
     logs = client("logs", key, secret)
     events = logs.filter_log_events(logGroupName="/aws/lambda/guarded")["events"]
     check(any("signed in" in e["message"] for e in events), "CloudWatch Logs answers a signed request")
-    check(refused(lambda: client("logs", key, "wrong").filter_log_events(
+    check(error_code(lambda: client("logs", key, "wrong").filter_log_events(
         logGroupName="/aws/lambda/guarded"))[1] == 403, "and refuses a wrongly signed one")
 
     presigned = c.generate_presigned_url("get_function_configuration",

@@ -10,17 +10,16 @@ Exits non-zero with a message at the first difference from Lambda's behaviour.
 
 import base64
 import http.client
-import io
 import json
 import sys
 import time
 import urllib.parse
-import zipfile
 
 import boto3
 import botocore
 
-ROLE = "arn:aws:iam::123456789012:role/lambda-role"
+from common import ROLE, check, package
+
 
 # The pause between the first and the second chunk: the first must reach the caller during it.
 PAUSE_MS = 2000
@@ -58,21 +57,6 @@ def handler(event, context):
         raise ValueError("plain failure")
     return {"whole": True}
 """
-
-
-def package(files):
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, text in files.items():
-            zf.writestr(name, text)
-    return buf.getvalue()
-
-
-def check(cond, what):
-    if not cond:
-        print("FAIL:", what)
-        sys.exit(1)
-    print("ok:", what)
 
 
 def read_stream(c, name, payload, **kw):
