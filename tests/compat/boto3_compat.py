@@ -17,6 +17,8 @@ import zipfile
 import boto3
 import botocore
 
+from common import check
+
 ROLE = "arn:aws:iam::123456789012:role/lambda-role"
 
 
@@ -52,13 +54,6 @@ PROVIDED = package({"bootstrap": ("#!/bin/sh\n"
                                   "  echo \"shell says hi\"\n"
                                   "  curl -sS -X POST \"http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/$ID/response\" -d \"{\\\"shell\\\":$EVENT}\" >/dev/null\n"
                                   "done\n", 0o755)})
-
-
-def check(cond, what):
-    if not cond:
-        print("FAIL:", what)
-        sys.exit(1)
-    print("ok:", what)
 
 
 def main(endpoint):

@@ -287,21 +287,22 @@ impl Args {
     }
 }
 
+/// `lamina serve FLAGS`, parsed.
 #[cfg(test)]
-mod tests {
+pub(super) fn parse(flags: &[&str]) -> Args {
     use clap::Parser;
-
-    use super::*;
 
     #[derive(Debug, Parser)]
     struct Cli {
         #[command(flatten)]
         args: Args,
     }
+    Cli::parse_from(std::iter::once("serve").chain(flags.iter().copied())).args
+}
 
-    fn parse(flags: &[&str]) -> Args {
-        Cli::parse_from(std::iter::once("serve").chain(flags.iter().copied())).args
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     /// Without flags, every part runs with its own configuration's defaults: one set.
     #[test]

@@ -152,18 +152,10 @@ async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
     use super::*;
 
-    #[derive(Debug, Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: Args,
-    }
-
     fn gate_of(flags: &[&str]) -> anyhow::Result<lamina_api::Gate> {
-        gate(&Cli::parse_from(std::iter::once("serve").chain(flags.iter().copied())).args)
+        gate(&args::parse(flags))
     }
 
     #[test]
