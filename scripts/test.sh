@@ -6,6 +6,8 @@
 #   - curl (Debian package), used by the shell bootstraps of test functions;
 #   - iproute2 (Debian package), with which the egress test builds a host in its own
 #     network namespace;
+#   - postgresql (Debian package): the cluster-mode tests start throw-away servers of their
+#     own on loopback (crates/testpg), never the package's service;
 #   - a Python virtual environment in target/test-venv with boto3 (the compatibility suite)
 #     and awslambdaric (AWS's runtime interface client, run unchanged as a bootstrap).
 set -euo pipefail
@@ -16,9 +18,14 @@ say() { printf '\n== %s\n' "$*"; }
 missing=""
 command -v curl >/dev/null 2>&1 || missing="$missing curl"
 command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
 if [ -n "$missing" ]; then
   say "installing$missing"
   if [ "$(id -u)" = 0 ]; then
+    # The package's own cluster is not wanted: tests start servers of their own.
+    mkdir -p /etc/postgresql-common
+    [ -e /etc/postgresql-common/createcluster.conf ] ||
+      echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf
     apt-get update -qq && apt-get install -y -qq $missing
   else
     echo "missing:$missing, and this is not root: install them, then run again" >&2

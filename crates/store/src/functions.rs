@@ -34,6 +34,9 @@ pub enum StoreError {
         /// Cause.
         source: rusqlite::Error,
     },
+    /// PostgreSQL failed, or could not be reached (cluster mode).
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] crate::postgres::PgError),
     /// A stored record could not be decoded.
     #[error("stored record of function {name} is unreadable: {source}")]
     Corrupt {
@@ -616,5 +619,34 @@ mod tests {
         records(&store).await;
         versions(&store).await;
         layers(&store).await;
+    }
+
+    /// Against a throw-away PostgreSQL: the same contract, the records seen by a second
+    /// pool (another node), and migrations applied once however many nodes start.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_postgres_store_keeps_the_same_contract_for_every_node() {
+        let pg = lamina_testpg::Postgres::start();
+        let pool = crate::PgPool::new(&pg.url(), 4).unwrap();
+        let other = crate::PgPool::new(&pg.url(), 4).unwrap();
+        let (a, b) = tokio::join!(pool.migrate(), other.migrate());
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(
+            a.len() + b.len(),
+            crate::postgres::MIGRATIONS.len(),
+            "each migration applied once: {a:?} {b:?}"
+        );
+        let store = crate::PgFunctionStore::new(pool);
+        records(&store).await;
+        versions(&store).await;
+        layers(&store).await;
+        let seen_elsewhere = crate::PgFunctionStore::new(other);
+        let names: Vec<String> = seen_elsewhere
+            .all()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(names, ["b", "c"]);
     }
 }

@@ -12,9 +12,12 @@
 //! - [`lock`]: [`DataDirLock`], one server per data directory.
 //! - [`reserve`]: [`Reserve`], space set aside so that deletes work on a full disk.
 //! - [`package`]: safe extraction of an untrusted zip (zip-slip, size and entry bounds).
+//! - [`postgres`]: cluster mode's state in PostgreSQL: the pool, the versioned migrations,
+//!   and [`PgFunctionStore`].
 //!
-//! **Architecture invariant:** nothing here knows about invocations or HTTP. A PostgreSQL
-//! implementation of [`FunctionStore`] can replace [`SqliteStore`] without touching callers.
+//! **Architecture invariant:** nothing here knows about invocations or HTTP. Every store
+//! that a cluster shares is a trait with an embedded and a PostgreSQL implementation, held
+//! to the same contract tests, so callers never know which one they have.
 
 pub mod code;
 pub mod functions;
@@ -23,6 +26,7 @@ pub mod lock;
 pub mod logs;
 pub mod memory;
 pub mod package;
+pub mod postgres;
 pub mod reserve;
 
 pub use code::CodeStore;
@@ -32,4 +36,5 @@ pub use lock::{DataDirLock, LockError};
 pub use logs::{LogQuery, LogStore, StoredEvent};
 pub use memory::MemoryStore;
 pub use package::PackageError;
+pub use postgres::{PgError, PgFunctionStore, PgPool};
 pub use reserve::Reserve;

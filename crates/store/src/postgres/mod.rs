@@ -1,0 +1,152 @@
+//! The PostgreSQL side of cluster mode: one pool of connections shared by every store, and
+//! the schema's versioned migrations, applied at start under an advisory lock so that nodes
+//! starting together apply each once.
+//!
+//! - [`functions`]: [`PgFunctionStore`], the [`crate::FunctionStore`] of a cluster.
+
+use std::str::FromStr;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+
+pub mod functions;
+
+pub use functions::PgFunctionStore;
+
+/// Why PostgreSQL could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    /// The connection URL does not parse.
+    #[error("the database URL is not valid: {0}")]
+    Url(#[source] tokio_postgres::Error),
+    /// No connection could be had (the server is down or unreachable).
+    #[error("no connection to the database: {0}")]
+    Unavailable(#[from] deadpool_postgres::PoolError),
+    /// A statement failed.
+    #[error("{0}")]
+    Statement(#[from] tokio_postgres::Error),
+    /// The pool could not be built.
+    #[error("the connection pool could not be built: {0}")]
+    Pool(#[from] deadpool_postgres::BuildError),
+}
+
+impl PgError {
+    /// Whether the database could not be reached (as opposed to refusing a statement): a
+    /// caller may retry once it is back.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            PgError::Unavailable(_) => true,
+            PgError::Statement(e) => e.is_closed() || e.as_db_error().is_none(),
+            _ => false,
+        }
+    }
+}
+
+/// The versioned schema: migration `i` takes the schema from version `i` to `i + 1`. Never
+/// edit one that has shipped; add the next.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: function records, published versions, layers.
+    "CREATE TABLE functions (
+         name TEXT PRIMARY KEY,
+         revision TEXT NOT NULL,
+         code_id TEXT NOT NULL,
+         config TEXT NOT NULL
+     );
+     CREATE INDEX functions_code ON functions(code_id);
+     CREATE TABLE versions (
+         name TEXT NOT NULL,
+         version BIGINT NOT NULL,
+         code_id TEXT NOT NULL,
+         config TEXT NOT NULL,
+         PRIMARY KEY (name, version)
+     );
+     CREATE INDEX versions_code ON versions(code_id);
+     CREATE TABLE layer_names (
+         name TEXT PRIMARY KEY,
+         last_version BIGINT NOT NULL
+     );
+     CREATE TABLE layers (
+         name TEXT NOT NULL,
+         version BIGINT NOT NULL,
+         code_id TEXT NOT NULL,
+         config TEXT NOT NULL,
+         PRIMARY KEY (name, version)
+     );
+     CREATE INDEX layers_code ON layers(code_id);",
+];
+
+/// A key for `pg_advisory_xact_lock`: migrations run one node at a time.
+const MIGRATION_LOCK: i64 = 0x6c61_6d69_6e61;
+
+/// Connections to a cluster's database.
+#[derive(Clone)]
+pub struct PgPool {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PgPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgPool")
+            .field("status", &self.pool.status())
+            .finish()
+    }
+}
+
+impl PgPool {
+    /// A pool of at most `size` connections to `url` (`postgres://user@host:port/db`); none
+    /// is opened until used.
+    pub fn new(url: &str, size: usize) -> Result<PgPool, PgError> {
+        let config = tokio_postgres::Config::from_str(url).map_err(PgError::Url)?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(size.max(1))
+            .wait_timeout(Some(std::time::Duration::from_secs(5)))
+            .create_timeout(Some(std::time::Duration::from_secs(5)))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()?;
+        Ok(PgPool { pool })
+    }
+
+    /// A connection from the pool.
+    pub async fn get(&self) -> Result<deadpool_postgres::Object, PgError> {
+        Ok(self.pool.get().await?)
+    }
+
+    /// Brings the schema to the newest version; returns the versions applied now.
+    pub async fn migrate(&self) -> Result<Vec<usize>, PgError> {
+        let mut conn = self.get().await?;
+        let tx = conn.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS lamina_schema (
+                 version BIGINT PRIMARY KEY,
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+             )",
+        )
+        .await?;
+        let current: i64 = tx
+            .query_one("SELECT COALESCE(MAX(version), 0) FROM lamina_schema", &[])
+            .await?
+            .get(0);
+        let mut applied = Vec::new();
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            tx.batch_execute(sql).await?;
+            let version = i as i64 + 1;
+            tx.execute(
+                "INSERT INTO lamina_schema (version) VALUES ($1)",
+                &[&version],
+            )
+            .await?;
+            applied.push(i + 1);
+        }
+        tx.commit().await?;
+        Ok(applied)
+    }
+}
