@@ -14,6 +14,7 @@
 //! - [`async_invoke`]: asynchronous invocation: accepting events, the dispatcher, the pure
 //!   settlement policy, delivery to destinations, failed events.
 //! - `provisioning`: the provisioned targets handed to the executor.
+//! - `cluster`: a node of a cluster following the changes other nodes make.
 //! - `packages`: storing uploads, removing packages once nothing uses them, the sweep at
 //!   start.
 //! - [`logs`]: reading function logs (CloudWatch Logs' FilterLogEvents and friends), and the
@@ -29,6 +30,7 @@
 mod admission;
 pub mod async_invoke;
 mod cached;
+mod cluster;
 pub mod control;
 pub mod invoke;
 pub mod logs;
@@ -97,6 +99,10 @@ pub struct Parts {
     pub catalog: RuntimeCatalog,
     /// Space kept so that deletes work on a full disk.
     pub reserve: Arc<lamina_store::Reserve>,
+    /// Where a cluster keeps every package (none for one node: `code` is the only copy).
+    pub archive: Option<Arc<dyn lamina_store::PackageArchive>>,
+    /// The changes other nodes of a cluster make (none for one node).
+    pub changes: Option<tokio::sync::mpsc::UnboundedReceiver<lamina_store::Change>>,
 }
 
 /// Why the platform could not start.
@@ -123,6 +129,7 @@ struct Inner {
     reserve: Arc<lamina_store::Reserve>,
     events: async_invoke::Events,
     url_host: String,
+    archive: Option<Arc<dyn lamina_store::PackageArchive>>,
 }
 
 impl Platform {
@@ -138,6 +145,8 @@ impl Platform {
             launcher,
             catalog,
             reserve,
+            archive,
+            changes,
         } = parts;
         let sink = Arc::new(logs::StoreSink(logs.clone()));
         let executor = Executor::new(config.executor.clone(), launcher, catalog, sink);
@@ -149,23 +158,22 @@ impl Platform {
         let mut cache = HashMap::new();
         let mut provisioned_at_start = Vec::new();
         let mut opt_trees = Vec::new();
+        let layers = store.layer_versions().await?;
+        if let Some(archive) = &archive {
+            // A node of a cluster may not have every package yet: it fetches what it lacks.
+            let mut ids: Vec<String> = layers.iter().map(|l| l.code.id.clone()).collect();
+            for cfg in store.all().await? {
+                ids.push(cfg.code.id.clone());
+                for v in store.versions(&cfg.name).await? {
+                    ids.push(v.code.id.clone());
+                }
+            }
+            packages::fetch_missing(&code, archive.as_ref(), &ids).await?;
+        }
         for cfg in store.all().await? {
             let versions = store.versions(&cfg.name).await?;
             // The merged /opt of each layered function and version, rebuilt if it was removed.
-            let merges: Vec<Vec<String>> = std::iter::once(&cfg)
-                .chain(versions.iter())
-                .filter(|c| !c.layers.is_empty())
-                .map(|c| c.layers.iter().map(|l| l.code_id.clone()).collect())
-                .collect();
-            for ids in merges {
-                opt_trees.push(code.opt_dir(&ids));
-                let code = code.clone();
-                if let Ok(Err(e)) =
-                    tokio::task::spawn_blocking(move || code.merge_layers(&ids)).await
-                {
-                    tracing::warn!(function = %cfg.name, error = %e, "could not merge the layers");
-                }
-            }
+            opt_trees.extend(packages::merge_layers(&code, &cfg, &versions).await);
             let cached = cached::Cached::with_versions(cfg, versions, &config.identity, &code);
             if let Some(v) = &cached.version {
                 executor.expect_runtime(v.runtime);
@@ -173,7 +181,6 @@ impl Platform {
             provisioned_at_start.push(cached.config.name.clone());
             cache.insert(cached.config.name.clone(), Arc::new(cached));
         }
-        let layers = store.layer_versions().await?;
         packages::sweep_unreferenced(&code, &executor, &cache, &layers, opt_trees).await;
         let flusher = Arc::downgrade(&logs);
         tokio::spawn(async move {
@@ -208,6 +215,7 @@ impl Platform {
                 reserve,
                 events: async_invoke::Events::new(queue, config.events.clone()),
                 url_host: config.url_host,
+                archive,
             }),
         };
         for name in provisioned_at_start {
@@ -216,6 +224,9 @@ impl Platform {
             }
         }
         platform.async_invoke().start_dispatcher();
+        if let Some(changes) = changes {
+            cluster::follow(&platform, changes);
+        }
         platform.packages().collect_freed(freed_rx);
         Ok(platform)
     }

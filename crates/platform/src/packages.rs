@@ -34,10 +34,22 @@ impl Packages<'_> {
         zip: Vec<u8>,
     ) -> Result<(CodeInfo, Lease), LambdaError> {
         let code = self.p.registry().code().clone();
-        let (info, lease) = tokio::task::spawn_blocking(move || code.put(&zip))
+        let (stored, zip) = tokio::task::spawn_blocking(move || (code.put(&zip), zip))
             .await
-            .map_err(|e| LambdaError::Service(format!("package extraction failed: {e}")))?
-            .map_err(package_error)?;
+            .map_err(|e| LambdaError::Service(format!("package extraction failed: {e}")))?;
+        let (info, lease) = stored.map_err(package_error)?;
+        // In a cluster, in the archive too before any record names it, so that every
+        // node can fetch it.
+        if let Some(archive) = &self.p.inner.archive {
+            archive.save(&info.id, &zip).await.map_err(|e| {
+                tracing::error!(error = %e, "could not archive a package");
+                LambdaError::Service(
+                    "The package could not be stored in the cluster's database; the request \
+                     may be retried."
+                        .into(),
+                )
+            })?;
+        }
         self.p
             .inner
             .executor
@@ -64,6 +76,11 @@ impl Packages<'_> {
         }
         match self.p.registry().store().code_in_use(id).await {
             Ok(false) => {
+                if let Some(archive) = &self.p.inner.archive
+                    && let Err(e) = archive.remove(id).await
+                {
+                    tracing::warn!(code = id, error = %e, "could not remove an archived package");
+                }
                 let code = self.p.registry().code().clone();
                 let executor = self.p.inner.executor.clone();
                 let id = id.to_string();
@@ -142,6 +159,65 @@ impl Packages<'_> {
             }
         });
     }
+}
+
+/// Merges, for `latest` and each of `versions` that uses layers, its layers into its `/opt`
+/// tree (rebuilt if it was removed); returns those trees.
+pub(crate) async fn merge_layers(
+    code: &CodeStore,
+    latest: &lamina_model::FunctionConfig,
+    versions: &[lamina_model::FunctionConfig],
+) -> Vec<PathBuf> {
+    let merges: Vec<Vec<String>> = std::iter::once(latest)
+        .chain(versions.iter())
+        .filter(|c| !c.layers.is_empty())
+        .map(|c| c.layers.iter().map(|l| l.code_id.clone()).collect())
+        .collect();
+    let mut trees = Vec::new();
+    for ids in merges {
+        trees.push(code.opt_dir(&ids));
+        let code = code.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || code.merge_layers(&ids)).await {
+            tracing::warn!(function = %latest.name, error = %e, "could not merge the layers");
+        }
+    }
+    trees
+}
+
+/// Fetches from `archive` every package of `ids` this node does not have, and extracts it
+/// into `code` (the node's cache). A package the archive lacks is left out: its function
+/// then fails as one with missing code would, and the rest still run.
+pub(crate) async fn fetch_missing(
+    code: &CodeStore,
+    archive: &dyn lamina_store::PackageArchive,
+    ids: &[String],
+) -> Result<(), StoreError> {
+    let mut seen = HashSet::new();
+    for id in ids {
+        if !seen.insert(id.clone()) || code.contains(id) {
+            continue;
+        }
+        let Some(zip) = archive.load(id).await? else {
+            tracing::warn!(code = %id, "a package of the cluster is missing from its database");
+            continue;
+        };
+        let code = code.clone();
+        let id = id.clone();
+        let put = tokio::task::spawn_blocking(move || code.put(&zip).map(|(info, _)| info)).await;
+        match put {
+            Ok(Ok(info)) if info.id == id => {}
+            Ok(Ok(info)) => {
+                tracing::warn!(expected = %id, got = %info.id, "an archived package's content does not match its id")
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(code = %id, error = %e, "could not extract an archived package")
+            }
+            Err(e) => {
+                tracing::warn!(code = %id, error = %e, "could not extract an archived package")
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Removes the packages and merged layer trees no record references: what a crash left

@@ -4,6 +4,7 @@
 //! - [`functions`]: the [`FunctionStore`] trait, the one seam between the platform and any
 //!   database, and [`SqliteStore`], the embedded default in the data directory.
 //! - [`memory`]: [`MemoryStore`], the same contract in memory (tests, throw-away servers).
+//! - [`archive`]: [`PackageArchive`], the packages a cluster shares (none for one node).
 //! - [`code`]: [`CodeStore`], deployment packages stored once per content hash, each kept as
 //!   the original zip and as an extracted tree ready to run.
 //! - [`logs`]: [`LogStore`], function logs as one file per log stream, bounded per group.
@@ -19,6 +20,7 @@
 //! that a cluster shares is a trait with an embedded and a PostgreSQL implementation, held
 //! to the same contract tests, so callers never know which one they have.
 
+pub mod archive;
 pub mod code;
 pub mod functions;
 pub mod lease;
@@ -29,6 +31,7 @@ pub mod package;
 pub mod postgres;
 pub mod reserve;
 
+pub use archive::PackageArchive;
 pub use code::CodeStore;
 pub use functions::{FunctionStore, SqliteStore, StoreError};
 pub use lease::{Lease, Leases};
@@ -36,5 +39,6 @@ pub use lock::{DataDirLock, LockError};
 pub use logs::{LogQuery, LogStore, StoredEvent};
 pub use memory::MemoryStore;
 pub use package::PackageError;
-pub use postgres::{PgError, PgFunctionStore, PgPool};
+pub use postgres::changes::Change;
+pub use postgres::{PgError, PgFunctionStore, PgPackages, PgPool};
 pub use reserve::Reserve;

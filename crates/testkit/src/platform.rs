@@ -93,6 +93,8 @@ impl TestPlatform {
             launcher: Arc::new(launcher.clone()),
             catalog: RuntimeCatalog::detect(&path("runtimes")).expect("runtime catalog"),
             reserve: Arc::new(Reserve::new(dir.path(), 0)),
+            archive: None,
+            changes: None,
         };
         let platform = Platform::start(config, parts).await.expect("platform");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

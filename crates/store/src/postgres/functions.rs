@@ -1,11 +1,13 @@
 //! [`PgFunctionStore`]: function records, published versions and layers in PostgreSQL, with
 //! the same contract as [`crate::SqliteStore`] (the same tests hold both to it): each call
-//! is one statement or one transaction.
+//! is one statement or one transaction. Every change of a function's records is announced to
+//! the other nodes ([`super::changes`]) by the statement or transaction that makes it.
 
 use deadpool_postgres::GenericClient;
 use lamina_model::FunctionConfig;
 use lamina_model::layer::LayerVersion;
 
+use super::changes::{CHANNEL, function_payload};
 use super::{PgError, PgPool};
 use crate::functions::{FunctionStore, StoreError};
 
@@ -73,19 +75,38 @@ async fn update_latest(
     config: &FunctionConfig,
     expected: &str,
 ) -> Result<u64, StoreError> {
+    // The change is announced by the statement that makes it (delivered at commit).
+    let rows = c
+        .query(
+            "WITH changed AS (
+                 UPDATE functions SET revision = $2, code_id = $3, config = $4
+                 WHERE name = $1 AND revision = $5 RETURNING name
+             )
+             SELECT pg_notify($6, $7) FROM changed",
+            &[
+                &config.name,
+                &config.revision_id,
+                &config.code.id,
+                &encode(config),
+                &expected,
+                &CHANNEL,
+                &function_payload(&config.name),
+            ],
+        )
+        .await
+        .map_err(pg)?;
+    Ok(rows.len() as u64)
+}
+
+/// Announces a change of `name`'s records (delivered when `c`'s transaction commits).
+async fn announce(c: &impl GenericClient, name: &str) -> Result<(), StoreError> {
     c.execute(
-        "UPDATE functions SET revision = $2, code_id = $3, config = $4
-         WHERE name = $1 AND revision = $5",
-        &[
-            &config.name,
-            &config.revision_id,
-            &config.code.id,
-            &encode(config),
-            &expected,
-        ],
+        "SELECT pg_notify($1, $2)",
+        &[&CHANNEL, &function_payload(name)],
     )
     .await
-    .map_err(pg)
+    .map_err(pg)?;
+    Ok(())
 }
 
 #[async_trait::async_trait]
@@ -94,19 +115,24 @@ impl FunctionStore for PgFunctionStore {
         let inserted = self
             .conn()
             .await?
-            .execute(
-                "INSERT INTO functions (name, revision, code_id, config) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (name) DO NOTHING",
+            .query(
+                "WITH made AS (
+                     INSERT INTO functions (name, revision, code_id, config)
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING RETURNING name
+                 )
+                 SELECT pg_notify($5, $6) FROM made",
                 &[
                     &config.name,
                     &config.revision_id,
                     &config.code.id,
                     &encode(config),
+                    &CHANNEL,
+                    &function_payload(&config.name),
                 ],
             )
             .await
             .map_err(pg)?;
-        if inserted == 0 {
+        if inserted.is_empty() {
             return Err(StoreError::Exists(config.name.clone()));
         }
         Ok(())
@@ -174,6 +200,9 @@ impl FunctionStore for PgFunctionStore {
         tx.execute("DELETE FROM versions WHERE name = $1", &[&name])
             .await
             .map_err(pg)?;
+        if row.is_some() {
+            announce(&tx, name).await?;
+        }
         tx.commit().await.map_err(pg)?;
         match row {
             Some(r) => decode(name, r.get(0)),
@@ -233,15 +262,19 @@ impl FunctionStore for PgFunctionStore {
     }
 
     async fn delete_version(&self, name: &str, version: u64) -> Result<FunctionConfig, StoreError> {
-        let row = self
-            .conn()
-            .await?
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(pg)?;
+        let row = tx
             .query_opt(
                 "DELETE FROM versions WHERE name = $1 AND version = $2 RETURNING config",
                 &[&name, &(version as i64)],
             )
             .await
             .map_err(pg)?;
+        if row.is_some() {
+            announce(&tx, name).await?;
+        }
+        tx.commit().await.map_err(pg)?;
         match row {
             Some(r) => decode(name, r.get(0)),
             None => Err(StoreError::NotFound(format!("{name}:{version}"))),

@@ -3,15 +3,20 @@
 //! starting together apply each once.
 //!
 //! - [`functions`]: [`PgFunctionStore`], the [`crate::FunctionStore`] of a cluster.
+//! - [`packages`]: [`PgPackages`], the [`crate::PackageArchive`] of a cluster.
+//! - [`changes`]: how nodes learn of each other's changes (LISTEN/NOTIFY).
 
 use std::str::FromStr;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
+pub mod changes;
 pub mod functions;
+pub mod packages;
 
 pub use functions::PgFunctionStore;
+pub use packages::PgPackages;
 
 /// Why PostgreSQL could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +78,18 @@ pub(crate) const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (name, version)
      );
      CREATE INDEX layers_code ON layers(code_id);",
+    // 2: packages, in chunks.
+    "CREATE TABLE packages (
+         id TEXT PRIMARY KEY,
+         size BIGINT NOT NULL,
+         chunks INTEGER NOT NULL
+     );
+     CREATE TABLE package_chunks (
+         id TEXT NOT NULL,
+         seq INTEGER NOT NULL,
+         data BYTEA NOT NULL,
+         PRIMARY KEY (id, seq)
+     );",
 ];
 
 /// A key for `pg_advisory_xact_lock`: migrations run one node at a time.

@@ -29,6 +29,11 @@ pub struct ServerArgs {
     /// Address of the API (Lambda control plane, Invoke, CloudWatch Logs subset).
     #[arg(long, env = "LAMINA_LISTEN", default_value = "127.0.0.1:9000")]
     pub listen: SocketAddr,
+    /// Cluster mode: keep every durable record in this PostgreSQL database
+    /// (`postgres://user:password@host:port/db`), shared by every node started with it; the
+    /// data directory then holds only this node's caches.
+    #[arg(long, env = "LAMINA_DATABASE_URL")]
+    pub database: Option<String>,
     /// Require every API request to be signed (SigV4) by one of the access keys in FILE, in
     /// the AWS shared-credentials format (`[name]`, `aws_access_key_id`,
     /// `aws_secret_access_key`; several sections allowed).

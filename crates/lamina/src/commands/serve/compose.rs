@@ -43,8 +43,31 @@ pub async fn compose(args: &Args, url_host: String) -> anyhow::Result<Server> {
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
     let lock = DataDirLock::acquire(&data_dir)?;
     let dir = |sub: &str| data_dir.join(sub);
-    let store =
-        SqliteStore::open(&dir("functions.sqlite3")).context("opening the function store")?;
+    type Archive = Option<Arc<dyn lamina_store::PackageArchive>>;
+    let (store, archive): (Arc<dyn lamina_store::FunctionStore>, Archive) =
+        match &args.server.database {
+            Some(url) => {
+                let pool = lamina_store::PgPool::new(url, 16).context("--database")?;
+                let applied = pool
+                    .migrate()
+                    .await
+                    .context("bringing the database's schema up to date")?;
+                if !applied.is_empty() {
+                    eprintln!("lamina: database schema migrated to version {applied:?}");
+                }
+                (
+                    Arc::new(lamina_store::PgFunctionStore::new(pool.clone())),
+                    Some(Arc::new(lamina_store::PgPackages::new(pool))),
+                )
+            }
+            None => (
+                Arc::new(
+                    SqliteStore::open(&dir("functions.sqlite3"))
+                        .context("opening the function store")?,
+                ),
+                None,
+            ),
+        };
     let code = CodeStore::open(&dir("code")).context("opening the code store")?;
     let logs = LogStore::open(&dir("logs"), args.server.log_group_max_bytes.max(64 * 1024))
         .context("opening the log store")?;
@@ -67,13 +90,19 @@ pub async fn compose(args: &Args, url_host: String) -> anyhow::Result<Server> {
 
     let launcher = launcher(args.server.isolation, &data_dir, args.server.sandbox_pool)?;
     let parts = Parts {
-        store: Arc::new(store),
+        store,
         code,
         logs: Arc::new(logs),
         queue: Arc::new(queue),
         launcher,
         catalog,
         reserve: Arc::new(reserve),
+        archive,
+        changes: args
+            .server
+            .database
+            .as_deref()
+            .map(lamina_store::postgres::changes::listen),
     };
     let platform = Platform::start(config.clone(), parts).await?;
     Ok(Server {

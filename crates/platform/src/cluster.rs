@@ -1,0 +1,141 @@
+//! A node of a cluster following the changes the others make: each announced change of a
+//! function (and, after the notifications' connection was lost, every function) is read
+//! back from the shared store and, where it differs from this node's cache, replaces the
+//! cache entry after fetching the packages it needs; environments of a `$LATEST` that
+//! changed, of versions removed, or of a function deleted are retired, as on the node that
+//! made the change. The node's own changes come back too, and find the cache already equal.
+//!
+//! Each refresh holds the control lock, so it never interleaves with a local change.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use lamina_store::Change;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::{Platform, packages};
+
+/// Follows `changes` for as long as the platform lives.
+pub(crate) fn follow(p: &Platform, mut changes: UnboundedReceiver<Change>) {
+    let weak = Arc::downgrade(&p.inner);
+    tokio::spawn(async move {
+        while let Some(change) = changes.recv().await {
+            let Some(inner) = weak.upgrade() else {
+                return;
+            };
+            let p = Platform { inner };
+            match change {
+                Change::Function(name) => refresh(&p, &name).await,
+                Change::Resync => resync(&p).await,
+            }
+        }
+    });
+}
+
+/// Compares every function, stored or cached.
+async fn resync(p: &Platform) {
+    let stored = match p.registry().store().all().await {
+        Ok(all) => all,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the functions to catch up");
+            return;
+        }
+    };
+    let names: BTreeSet<String> = stored
+        .into_iter()
+        .map(|c| c.name)
+        .chain(p.registry().entries().iter().map(|c| c.config.name.clone()))
+        .collect();
+    for name in names {
+        refresh(p, &name).await;
+    }
+}
+
+/// Makes this node's entry of `name` what the store holds.
+async fn refresh(p: &Platform, name: &str) {
+    let registry = p.registry();
+    let _guard = registry.lock().await;
+    let store = registry.store();
+    let latest = match store.get(name).await {
+        Ok(latest) => latest,
+        Err(e) => {
+            tracing::warn!(function = name, error = %e, "could not read a changed function");
+            return;
+        }
+    };
+    let cached = registry.cached(name);
+    let Some(latest) = latest else {
+        if cached.is_some() {
+            registry.forget(name);
+            p.inner.concurrency.forget(name);
+            p.inner.executor.retire_function(name);
+            recount_reservations(p);
+        }
+        return;
+    };
+    let versions = match store.versions(name).await {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(function = name, error = %e, "could not read a changed function");
+            return;
+        }
+    };
+    let numbers = |vs: &[lamina_model::FunctionConfig]| -> BTreeSet<String> {
+        vs.iter().map(|v| v.version.clone()).collect()
+    };
+    let now_published = numbers(&versions);
+    let was_published: BTreeSet<String> = cached
+        .as_ref()
+        .map(|c| c.published.keys().map(u64::to_string).collect())
+        .unwrap_or_default();
+    if let Some(c) = &cached
+        && c.config == latest
+        && was_published == now_published
+    {
+        return;
+    }
+    if let Some(archive) = &p.inner.archive {
+        let ids: Vec<String> = std::iter::once(&latest)
+            .chain(versions.iter())
+            .flat_map(|c| {
+                std::iter::once(c.code.id.clone()).chain(c.layers.iter().map(|l| l.code_id.clone()))
+            })
+            .collect();
+        if let Err(e) = packages::fetch_missing(registry.code(), archive.as_ref(), &ids).await {
+            tracing::warn!(function = name, error = %e, "could not fetch a changed function's packages");
+            return;
+        }
+    }
+    packages::merge_layers(registry.code(), &latest, &versions).await;
+    for v in std::iter::once(&latest).chain(versions.iter()) {
+        p.inner
+            .executor
+            .prepare_package(&registry.code().task_dir(&v.code.id))
+            .await;
+    }
+    let new_code = cached
+        .as_ref()
+        .is_some_and(|c| c.config.revision_id != latest.revision_id);
+    registry.put_with(latest, versions);
+    if new_code {
+        p.inner.executor.retire_version(name, "$LATEST");
+    }
+    for gone in was_published.difference(&now_published) {
+        p.inner.executor.retire_version(name, gone);
+    }
+    recount_reservations(p);
+}
+
+/// Sets the sum of reserved concurrency from the cache, after a change another node made.
+fn recount_reservations(p: &Platform) {
+    let reserved: u32 = p
+        .registry()
+        .entries()
+        .iter()
+        .filter_map(|c| c.config.reserved_concurrency)
+        .sum();
+    p.inner
+        .concurrency
+        .reserved_total
+        .store(reserved, std::sync::atomic::Ordering::SeqCst);
+}
