@@ -215,19 +215,22 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// The behaviour every [`Queue`] keeps, run against each implementation by its tests.
-#[cfg(test)]
-pub(crate) mod contract {
+/// The behaviour every [`Queue`] keeps, run against each implementation by its tests (and,
+/// with the feature `contract`, by other crates' implementations).
+#[cfg(any(test, feature = "contract"))]
+pub mod contract {
     use super::*;
 
-    pub(crate) fn limits() -> Limits {
+    /// Roomy bounds.
+    pub fn limits() -> Limits {
         Limits {
             max_messages: 1000,
             max_bytes: 1 << 20,
         }
     }
 
-    pub(crate) fn tight() -> Limits {
+    /// Two messages, 100 bytes.
+    pub fn tight() -> Limits {
         Limits {
             max_messages: 2,
             max_bytes: 100,
@@ -244,7 +247,7 @@ pub(crate) mod contract {
     }
 
     /// Enqueue, lease, ack, retry, dead-letter, replay, and consumers' room.
-    pub(crate) async fn deliveries(q: &dyn Queue) {
+    pub async fn deliveries(q: &dyn Queue) {
         let a = q.enqueue(msg("f", "a", 0)).await.unwrap();
         let b = q.enqueue(msg("f", "b", 0)).await.unwrap();
         let later = q
@@ -308,7 +311,7 @@ pub(crate) mod contract {
     }
 
     /// The bounds (two messages, 100 bytes) are enforced and reported.
-    pub(crate) async fn bounds(q: &dyn Queue) {
+    pub async fn bounds(q: &dyn Queue) {
         q.enqueue(msg("f", "x", 0)).await.unwrap();
         let big = "y".repeat(200);
         assert!(matches!(
@@ -327,6 +330,7 @@ pub(crate) mod contract {
         q.enqueue(msg("f", "again", 0)).await.unwrap();
     }
 
+    #[cfg(test)]
     #[tokio::test]
     async fn the_memory_queue_keeps_the_contract() {
         deliveries(&MemoryQueue::new(limits())).await;

@@ -40,5 +40,5 @@ pub use logs::{LogQuery, LogStore, StoredEvent};
 pub use memory::MemoryStore;
 pub use package::PackageError;
 pub use postgres::changes::Change;
-pub use postgres::{PgError, PgFunctionStore, PgPackages, PgPool};
+pub use postgres::{PgError, PgFunctionStore, PgPackages, PgPool, PgQueue};
 pub use reserve::Reserve;

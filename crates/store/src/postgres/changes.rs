@@ -35,12 +35,34 @@ fn parse(payload: &str) -> Option<Change> {
 
 /// Listens to `url`'s changes until the receiver is dropped, reconnecting after a loss.
 pub fn listen(url: &str) -> mpsc::UnboundedReceiver<Change> {
+    let mut raw = listen_channel(url, CHANNEL);
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(payload) = raw.recv().await {
+            let change = match payload {
+                None => Some(Change::Resync),
+                Some(p) => parse(&p),
+            };
+            if let Some(change) = change
+                && tx.send(change).is_err()
+            {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Listens to `channel` on `url` until the receiver is dropped, reconnecting after a loss:
+/// each notification's payload, and `None` each time a connection starts listening (what
+/// was sent before is unknown).
+pub fn listen_channel(url: &str, channel: &'static str) -> mpsc::UnboundedReceiver<Option<String>> {
     let (tx, rx) = mpsc::unbounded_channel();
     let url = url.to_string();
     tokio::spawn(async move {
         let mut pause = Duration::from_millis(100);
         while !tx.is_closed() {
-            match follow(&url, &tx).await {
+            match follow(&url, channel, &tx).await {
                 Ok(()) => pause = Duration::from_millis(100),
                 Err(e) => {
                     tracing::warn!(error = %e, "lost the database's change notifications; reconnecting");
@@ -56,7 +78,8 @@ pub fn listen(url: &str) -> mpsc::UnboundedReceiver<Change> {
 /// One connection's worth of listening: returns when the connection ends.
 async fn follow(
     url: &str,
-    tx: &mpsc::UnboundedSender<Change>,
+    channel: &str,
+    tx: &mpsc::UnboundedSender<Option<String>>,
 ) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = tokio_postgres::connect(url, NoTls).await?;
     let (ntx, mut nrx) = mpsc::unbounded_channel::<String>();
@@ -77,15 +100,13 @@ async fn follow(
             }
         }
     });
-    client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+    client.batch_execute(&format!("LISTEN {channel}")).await?;
     // Whatever happened before this connection listened is unknown.
-    if tx.send(Change::Resync).is_err() {
+    if tx.send(None).is_err() {
         return Ok(());
     }
     while let Some(payload) = nrx.recv().await {
-        if let Some(change) = parse(&payload)
-            && tx.send(change).is_err()
-        {
+        if tx.send(Some(payload)).is_err() {
             break;
         }
     }

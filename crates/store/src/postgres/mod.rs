@@ -4,6 +4,7 @@
 //!
 //! - [`functions`]: [`PgFunctionStore`], the [`crate::FunctionStore`] of a cluster.
 //! - [`packages`]: [`PgPackages`], the [`crate::PackageArchive`] of a cluster.
+//! - [`queue`]: [`PgQueue`], the asynchronous event queue of a cluster.
 //! - [`changes`]: how nodes learn of each other's changes (LISTEN/NOTIFY).
 
 use std::str::FromStr;
@@ -14,9 +15,11 @@ use tokio_postgres::NoTls;
 pub mod changes;
 pub mod functions;
 pub mod packages;
+pub mod queue;
 
 pub use functions::PgFunctionStore;
 pub use packages::PgPackages;
+pub use queue::PgQueue;
 
 /// Why PostgreSQL could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +92,30 @@ pub(crate) const MIGRATIONS: &[&str] = &[
          seq INTEGER NOT NULL,
          data BYTEA NOT NULL,
          PRIMARY KEY (id, seq)
+     );",
+    // 3: the asynchronous event queue and its failed messages.
+    "CREATE TABLE queue_messages (
+         id BIGSERIAL PRIMARY KEY,
+         queue TEXT NOT NULL,
+         body BYTEA NOT NULL,
+         attributes BYTEA NOT NULL,
+         due_ms BIGINT NOT NULL,
+         attempts INTEGER NOT NULL DEFAULT 0,
+         enqueued_ms BIGINT NOT NULL,
+         leased_by TEXT,
+         lease_until BIGINT
+     );
+     CREATE INDEX queue_messages_due ON queue_messages (due_ms, id);
+     CREATE INDEX queue_messages_queue ON queue_messages (queue);
+     CREATE TABLE queue_failed (
+         id BIGINT PRIMARY KEY,
+         queue TEXT NOT NULL,
+         body BYTEA NOT NULL,
+         attributes BYTEA NOT NULL,
+         attempts INTEGER NOT NULL,
+         enqueued_ms BIGINT NOT NULL,
+         failed_ms BIGINT NOT NULL,
+         reason TEXT NOT NULL
      );",
 ];
 

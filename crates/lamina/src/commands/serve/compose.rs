@@ -43,39 +43,48 @@ pub async fn compose(args: &Args, url_host: String) -> anyhow::Result<Server> {
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
     let lock = DataDirLock::acquire(&data_dir)?;
     let dir = |sub: &str| data_dir.join(sub);
-    type Archive = Option<Arc<dyn lamina_store::PackageArchive>>;
-    let (store, archive): (Arc<dyn lamina_store::FunctionStore>, Archive) =
-        match &args.server.database {
-            Some(url) => {
-                let pool = lamina_store::PgPool::new(url, 16).context("--database")?;
-                let applied = pool
-                    .migrate()
-                    .await
-                    .context("bringing the database's schema up to date")?;
-                if !applied.is_empty() {
-                    eprintln!("lamina: database schema migrated to version {applied:?}");
-                }
-                (
-                    Arc::new(lamina_store::PgFunctionStore::new(pool.clone())),
-                    Some(Arc::new(lamina_store::PgPackages::new(pool))),
-                )
-            }
-            None => (
-                Arc::new(
-                    SqliteStore::open(&dir("functions.sqlite3"))
-                        .context("opening the function store")?,
-                ),
-                None,
-            ),
-        };
+    let pool = match &args.server.database {
+        Some(url) => Some((database(url).await?, url.clone())),
+        None => None,
+    };
+    let store: Arc<dyn lamina_store::FunctionStore> = match &pool {
+        Some((pool, _)) => Arc::new(lamina_store::PgFunctionStore::new(pool.clone())),
+        None => Arc::new(
+            SqliteStore::open(&dir("functions.sqlite3")).context("opening the function store")?,
+        ),
+    };
+    let archive = pool.as_ref().map(|(pool, _)| {
+        Arc::new(lamina_store::PgPackages::new(pool.clone()))
+            as Arc<dyn lamina_store::PackageArchive>
+    });
     let code = CodeStore::open(&dir("code")).context("opening the code store")?;
     let logs = LogStore::open(&dir("logs"), args.server.log_group_max_bytes.max(64 * 1024))
         .context("opening the log store")?;
     let catalog =
         RuntimeCatalog::detect(&dir("runtimes")).context("installing the runtimes' bootstraps")?;
-    let queue =
-        lamina_queue::EmbeddedQueue::open(&dir("events.sqlite3"), args.events.queue_limits())
-            .context("opening the event queue")?;
+    let queue: Arc<dyn lamina_queue::Queue> = match pool {
+        Some((pool, url)) => {
+            // Named for this process: its leases are its own, and run out if it dies.
+            let node = format!(
+                "{}-{}-{}",
+                nix::unistd::gethostname()
+                    .ok()
+                    .and_then(|h| h.into_string().ok())
+                    .unwrap_or_else(|| "node".into()),
+                std::process::id(),
+                &lamina_model::new_id()[..8]
+            );
+            Arc::new(
+                lamina_store::PgQueue::open(pool, &url, &node, args.events.queue_limits())
+                    .await
+                    .context("opening the event queue in the database")?,
+            )
+        }
+        None => Arc::new(
+            lamina_queue::EmbeddedQueue::open(&dir("events.sqlite3"), args.events.queue_limits())
+                .context("opening the event queue")?,
+        ),
+    };
     let reserve_dir = data_dir.clone();
     let reserve =
         tokio::task::spawn_blocking(move || Reserve::new(&reserve_dir, RESERVE_BYTES)).await?;
@@ -93,7 +102,7 @@ pub async fn compose(args: &Args, url_host: String) -> anyhow::Result<Server> {
         store,
         code,
         logs: Arc::new(logs),
-        queue: Arc::new(queue),
+        queue,
         launcher,
         catalog,
         reserve: Arc::new(reserve),
@@ -114,6 +123,19 @@ pub async fn compose(args: &Args, url_host: String) -> anyhow::Result<Server> {
         function_descriptors,
         http,
     })
+}
+
+/// The cluster's database at `url`, its schema brought up to date.
+async fn database(url: &str) -> anyhow::Result<lamina_store::PgPool> {
+    let pool = lamina_store::PgPool::new(url, 16).context("--database")?;
+    let applied = pool
+        .migrate()
+        .await
+        .context("bringing the database's schema up to date")?;
+    if !applied.is_empty() {
+        eprintln!("lamina: database schema migrated to version {applied:?}");
+    }
+    Ok(pool)
 }
 
 fn launcher(
