@@ -99,3 +99,107 @@ async fn any_node_serves_what_any_node_changed() {
         );
     }
 }
+
+/// `SELECT` one number from the cluster's database.
+async fn count(url: &str, sql: &str) -> i64 {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+const SLOW: &str = "import time\n\
+def handler(event, context):\n    \
+    time.sleep(0.3)\n    \
+    print('ran', event['n'])\n    \
+    return event\n";
+
+/// Events sent to three nodes, one of them killed with SIGKILL while it holds events: every
+/// accepted event runs (the dead node's run elsewhere once their lease runs out), none is
+/// left or failed, and one node's logs show the runs of every node.
+#[tokio::test(flavor = "multi_thread")]
+async fn accepted_events_survive_a_killed_node() {
+    let pg = lamina_testpg::Postgres::start();
+    let url = pg.url();
+    let lease = ["--database", &url, "--event-lease-seconds", "3"];
+    let (a, b) = (
+        Server::start_with(&lease, None),
+        Server::start_with(&lease, None),
+    );
+    let mut c = Server::start_with(&lease, None);
+    a.python("slow", SLOW).await;
+    for n in [&b, &c] {
+        assert!(
+            eventually(Duration::from_secs(5), async || {
+                n.get("/2015-03-31/functions/slow").await.0 == 200
+            })
+            .await
+        );
+    }
+    let send = async |server: &Server, n: usize| {
+        let (status, _, _) = server
+            .invoke_raw(
+                "slow",
+                json!({ "n": n }).to_string(),
+                &[("X-Amz-Invocation-Type", "Event")],
+            )
+            .await;
+        status
+    };
+    let mut accepted = Vec::new();
+    for n in 0..45 {
+        let node = [&a, &b, &c][n % 3];
+        if send(node, n).await == 202 {
+            accepted.push(n);
+        }
+    }
+    // Killed while it holds events (each runs 0.3 s, and 45 were just sent).
+    let held_before = count(
+        &url,
+        "SELECT count(*) FROM queue_messages WHERE lease_until IS NOT NULL",
+    )
+    .await;
+    c.stop_with("KILL");
+    for n in 45..60 {
+        let node = [&a, &b][n % 2];
+        if send(node, n).await == 202 {
+            accepted.push(n);
+        }
+    }
+    assert_eq!(accepted.len(), 60, "every event was accepted");
+    assert!(
+        held_before > 0,
+        "some events were leased when the node died"
+    );
+    assert!(
+        eventually(Duration::from_secs(60), async || {
+            count(&url, "SELECT count(*) FROM queue_messages").await == 0
+        })
+        .await,
+        "every accepted event ran and was acknowledged (a node acknowledges only after a run)"
+    );
+    assert_eq!(count(&url, "SELECT count(*) FROM queue_failed").await, 0);
+    // One node's FilterLogEvents sees the runs of every node.
+    let body: Value = a
+        .http
+        .post(a.url("/"))
+        .header("X-Amz-Target", "Logs_20140328.FilterLogEvents")
+        .body(json!({ "logGroupName": "/aws/lambda/slow", "filterPattern": "ran" }).to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let streams: std::collections::BTreeSet<&str> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["logStreamName"].as_str().unwrap())
+        .collect();
+    assert!(
+        streams.len() >= 2,
+        "runs on several nodes are read from one: {streams:?}"
+    );
+}

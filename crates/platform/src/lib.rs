@@ -47,7 +47,7 @@ use std::time::Duration;
 use lamina_executor::{Executor, ExecutorConfig, Launcher, RuntimeCatalog};
 use lamina_model::Identity;
 use lamina_queue::Queue;
-use lamina_store::{CodeStore, FunctionStore, LogStore};
+use lamina_store::{CodeStore, FunctionStore, LogBackend};
 
 pub use admission::Throttle;
 pub use async_invoke::AsyncConfig;
@@ -90,7 +90,7 @@ pub struct Parts {
     /// Packages and layers' contents.
     pub code: CodeStore,
     /// Function logs.
-    pub logs: Arc<LogStore>,
+    pub logs: Arc<dyn LogBackend>,
     /// The durable queue of asynchronous events.
     pub queue: Arc<dyn Queue>,
     /// Starts execution environments.
@@ -122,7 +122,7 @@ pub struct Platform {
 #[derive(Debug)]
 struct Inner {
     registry: registry::Registry,
-    logs: Arc<LogStore>,
+    logs: Arc<dyn LogBackend>,
     executor: Executor,
     concurrency: Arc<admission::Concurrency>,
     // Space set aside so that deletes work on a full disk.
@@ -189,7 +189,7 @@ impl Platform {
                 let Some(logs) = flusher.upgrade() else {
                     return;
                 };
-                logs.flush();
+                logs.flush().await;
             }
         });
         let concurrency = admission::Concurrency::new(config.concurrency_limit.max(1));
@@ -335,6 +335,6 @@ impl Platform {
         // Queued events running now get their drain time to end; the rest stay queued.
         self.async_invoke().stop_dispatcher().await;
         self.inner.executor.shutdown(grace).await;
-        self.inner.logs.flush();
+        self.inner.logs.flush().await;
     }
 }

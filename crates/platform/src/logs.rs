@@ -11,7 +11,7 @@ use lamina_model::logs::{
     FilterLogEventsResponse, FilteredEvent, GetLogEventsRequest, GetLogEventsResponse, LogStream,
     OutputLogEvent,
 };
-use lamina_store::{LogQuery, LogStore};
+use lamina_store::{LogBackend, LogQuery};
 
 use crate::Platform;
 
@@ -23,7 +23,7 @@ pub struct Logs<'a> {
 
 /// Writes environments' events into the log store.
 #[derive(Debug)]
-pub(crate) struct StoreSink(pub(crate) Arc<LogStore>);
+pub(crate) struct StoreSink(pub(crate) Arc<dyn LogBackend>);
 
 impl LogSink for StoreSink {
     fn append(&self, group: &str, stream: &str, events: Vec<LogEvent>) {
@@ -65,12 +65,19 @@ fn group_name(name: Option<String>, identifier: Option<String>) -> Result<String
 
 impl Logs<'_> {
     /// FilterLogEvents over a function's log group.
-    pub fn filter_log_events(
+    pub async fn filter_log_events(
         &self,
         req: FilterLogEventsRequest,
     ) -> Result<FilterLogEventsResponse, LambdaError> {
         let group = group_name(req.log_group_name, req.log_group_identifier)?;
-        if !self.p.inner.logs.group_exists(&group) {
+        if !self
+            .p
+            .inner
+            .logs
+            .group_exists(&group)
+            .await
+            .map_err(io_error)?
+        {
             return Err(group_not_found());
         }
         let skip = req
@@ -91,7 +98,13 @@ impl Logs<'_> {
             skip,
             limit,
         };
-        let (events, more) = self.p.inner.logs.query(&group, &query).map_err(io_error)?;
+        let (events, more) = self
+            .p
+            .inner
+            .logs
+            .query(&group, &query)
+            .await
+            .map_err(io_error)?;
         let next_token = more.then(|| (skip + events.len()).to_string());
         Ok(FilterLogEventsResponse {
             events: events
@@ -110,12 +123,12 @@ impl Logs<'_> {
     }
 
     /// DescribeLogStreams.
-    pub fn describe_log_streams(
+    pub async fn describe_log_streams(
         &self,
         req: DescribeLogStreamsRequest,
     ) -> Result<DescribeLogStreamsResponse, LambdaError> {
         let group = group_name(req.log_group_name, None)?;
-        let streams = self.p.inner.logs.streams(&group).map_err(io_error)?;
+        let streams = self.p.inner.logs.streams(&group).await.map_err(io_error)?;
         let prefix = req.log_stream_name_prefix.unwrap_or_default();
         let limit = req.limit.unwrap_or(50).clamp(1, 50);
         let identity = self.p.identity();
@@ -145,7 +158,7 @@ impl Logs<'_> {
     }
 
     /// GetLogEvents of one stream.
-    pub fn get_log_events(
+    pub async fn get_log_events(
         &self,
         req: GetLogEventsRequest,
     ) -> Result<GetLogEventsResponse, LambdaError> {
@@ -161,7 +174,13 @@ impl Logs<'_> {
             skip: 0,
             limit: req.limit.unwrap_or(10_000).clamp(1, 10_000),
         };
-        let (events, _) = self.p.inner.logs.query(&group, &query).map_err(io_error)?;
+        let (events, _) = self
+            .p
+            .inner
+            .logs
+            .query(&group, &query)
+            .await
+            .map_err(io_error)?;
         Ok(GetLogEventsResponse {
             events: events
                 .into_iter()

@@ -7,7 +7,8 @@
 //! - [`archive`]: [`PackageArchive`], the packages a cluster shares (none for one node).
 //! - [`code`]: [`CodeStore`], deployment packages stored once per content hash, each kept as
 //!   the original zip and as an extracted tree ready to run.
-//! - [`logs`]: [`LogStore`], function logs as one file per log stream, bounded per group.
+//! - [`logs`]: [`LogBackend`], and [`LogStore`], function logs as one file per log stream,
+//!   bounded per group.
 //! - [`lease`]: [`Leases`], which packages are in use, so that none is removed under a
 //!   user.
 //! - [`lock`]: [`DataDirLock`], one server per data directory.
@@ -36,9 +37,9 @@ pub use code::CodeStore;
 pub use functions::{FunctionStore, SqliteStore, StoreError};
 pub use lease::{Lease, Leases};
 pub use lock::{DataDirLock, LockError};
-pub use logs::{LogQuery, LogStore, StoredEvent};
+pub use logs::{LogBackend, LogQuery, LogStore, StoredEvent};
 pub use memory::MemoryStore;
 pub use package::PackageError;
 pub use postgres::changes::Change;
-pub use postgres::{PgError, PgFunctionStore, PgPackages, PgPool, PgQueue};
+pub use postgres::{PgError, PgFunctionStore, PgLogStore, PgPackages, PgPool, PgQueue};
 pub use reserve::Reserve;

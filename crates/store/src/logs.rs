@@ -1,5 +1,7 @@
-//! Function logs in the data directory: one directory per log group, one file per log
-//! stream, one line per event (`<epoch-ms> <message>`), with a size bound per group.
+//! Function logs: the [`LogBackend`] trait (appends buffered off the invocation path,
+//! reads in the manner of CloudWatch Logs), and [`LogStore`], its embedded implementation in
+//! the data directory: one directory per log group, one file per log stream, one line per
+//! event (`<epoch-ms> <message>`), with a size bound per group.
 //!
 //! Appends go into buffered writers and reach the disk when [`LogStore::flush`] runs (the
 //! platform calls it periodically and before every read), so the invocation path never
@@ -39,6 +41,53 @@ pub struct LogQuery {
     pub skip: usize,
     /// At most this many events.
     pub limit: usize,
+}
+
+/// Where function logs go and are read from: the data directory ([`LogStore`]) or a
+/// cluster's database ([`crate::postgres::PgLogStore`]). Appends never wait on storage: they
+/// are buffered until [`LogBackend::flush`], which the platform runs periodically and
+/// before every read.
+#[async_trait::async_trait]
+pub trait LogBackend: Send + Sync + std::fmt::Debug {
+    /// Appends events (epoch ms, message) to a stream.
+    fn append(&self, group: &str, stream: &str, events: &[(i64, &str)]) -> io::Result<()>;
+    /// The stream will get no more events (its environment ended).
+    fn close(&self, group: &str, stream: &str);
+    /// Writes every buffered event out.
+    async fn flush(&self);
+    /// Whether a group has any event.
+    async fn group_exists(&self, group: &str) -> io::Result<bool>;
+    /// Stream names of a group, with their size and last write, newest first.
+    async fn streams(&self, group: &str) -> io::Result<Vec<(String, u64, std::time::SystemTime)>>;
+    /// Events of a group matching `query`, oldest first, and whether more matched.
+    async fn query(&self, group: &str, query: &LogQuery) -> io::Result<(Vec<StoredEvent>, bool)>;
+}
+
+#[async_trait::async_trait]
+impl LogBackend for LogStore {
+    fn append(&self, group: &str, stream: &str, events: &[(i64, &str)]) -> io::Result<()> {
+        LogStore::append(self, group, stream, events)
+    }
+
+    fn close(&self, group: &str, stream: &str) {
+        LogStore::close(self, group, stream);
+    }
+
+    async fn flush(&self) {
+        LogStore::flush(self);
+    }
+
+    async fn group_exists(&self, group: &str) -> io::Result<bool> {
+        Ok(LogStore::group_exists(self, group))
+    }
+
+    async fn streams(&self, group: &str) -> io::Result<Vec<(String, u64, std::time::SystemTime)>> {
+        LogStore::streams(self, group)
+    }
+
+    async fn query(&self, group: &str, query: &LogQuery) -> io::Result<(Vec<StoredEvent>, bool)> {
+        LogStore::query(self, group, query)
+    }
 }
 
 #[derive(Debug)]

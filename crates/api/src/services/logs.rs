@@ -96,15 +96,15 @@ async fn handle(
         })?;
     match target.strip_prefix(TARGET_PREFIX) {
         Some("FilterLogEvents") => {
-            let events = p.logs().filter_log_events(parse(&bytes)?)?;
+            let events = p.logs().filter_log_events(parse(&bytes)?).await?;
             Ok(serde_json::to_value(events).unwrap_or_default())
         }
         Some("DescribeLogStreams") => {
-            let streams = p.logs().describe_log_streams(parse(&bytes)?)?;
+            let streams = p.logs().describe_log_streams(parse(&bytes)?).await?;
             Ok(serde_json::to_value(streams).unwrap_or_default())
         }
         Some("GetLogEvents") => {
-            let events = p.logs().get_log_events(parse(&bytes)?)?;
+            let events = p.logs().get_log_events(parse(&bytes)?).await?;
             Ok(serde_json::to_value(events).unwrap_or_default())
         }
         _ => Err(LogsError {

@@ -5,6 +5,7 @@
 //! - [`functions`]: [`PgFunctionStore`], the [`crate::FunctionStore`] of a cluster.
 //! - [`packages`]: [`PgPackages`], the [`crate::PackageArchive`] of a cluster.
 //! - [`queue`]: [`PgQueue`], the asynchronous event queue of a cluster.
+//! - [`logs`]: [`PgLogStore`], the function logs of every node.
 //! - [`changes`]: how nodes learn of each other's changes (LISTEN/NOTIFY).
 
 use std::str::FromStr;
@@ -14,10 +15,12 @@ use tokio_postgres::NoTls;
 
 pub mod changes;
 pub mod functions;
+pub mod logs;
 pub mod packages;
 pub mod queue;
 
 pub use functions::PgFunctionStore;
+pub use logs::PgLogStore;
 pub use packages::PgPackages;
 pub use queue::PgQueue;
 
@@ -117,6 +120,15 @@ pub(crate) const MIGRATIONS: &[&str] = &[
          failed_ms BIGINT NOT NULL,
          reason TEXT NOT NULL
      );",
+    // 4: function logs of every node.
+    "CREATE TABLE log_events (
+         id BIGSERIAL PRIMARY KEY,
+         grp TEXT NOT NULL,
+         stream TEXT NOT NULL,
+         ts BIGINT NOT NULL,
+         message TEXT NOT NULL
+     );
+     CREATE INDEX log_events_group ON log_events (grp, ts, id);",
 ];
 
 /// A key for `pg_advisory_xact_lock`: migrations run one node at a time.

@@ -5,9 +5,9 @@
 //!   [`QUEUE_CHANNEL`] in the same statement, so that every node's dispatcher wakes.
 //! - **Leasing**: a node takes due rows with `FOR UPDATE SKIP LOCKED` (nodes never wait on
 //!   each other's rows) and marks them leased by itself until a lease time; while it holds
-//!   them, it renews its leases every [`RENEW_EVERY`]. A node that dies stops renewing, and
-//!   its rows become due again when their lease runs out ([`LEASE`]): delivery is at least
-//!   once, across nodes.
+//!   them, it renews its leases three times per lease ([`LEASE`] by default). A node that
+//!   dies stops renewing, and its rows become due again when their lease runs out: delivery
+//!   is at least once, across nodes.
 //! - **Figures**: [`Queue::stats`] and [`Queue::next_due_ms`] are answered from this node's
 //!   view, changed by its own operations at once and read whole from the database every
 //!   [`REFRESH_EVERY`] (others' operations, due times passing); the bounds are checked
@@ -27,10 +27,8 @@ use super::PgPool;
 
 /// The channel enqueues and retries notify.
 pub const QUEUE_CHANNEL: &str = "lamina_queue";
-/// How long a lease holds without renewal.
+/// How long a lease holds without renewal, by default.
 pub const LEASE: Duration = Duration::from_secs(30);
-/// How often a node renews its leases.
-pub const RENEW_EVERY: Duration = Duration::from_secs(10);
 /// How often a node reads the queue's figures whole.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(1);
 
@@ -44,6 +42,7 @@ struct Inner {
     pool: PgPool,
     node: String,
     limits: Limits,
+    lease: Duration,
     view: Mutex<View>,
     changed: Notify,
     clock: Clock,
@@ -75,20 +74,23 @@ fn storage(e: impl std::fmt::Display) -> QueueError {
 }
 
 impl PgQueue {
-    /// The queue on `pool` (migrated), for the node `node`, within `limits`; starts the
-    /// tasks that renew this node's leases, read the figures, and wake the dispatcher on
-    /// other nodes' enqueues (`url`'s notifications). They end with the queue.
+    /// The queue on `pool` (migrated), for the node `node`, within `limits`, its leases
+    /// holding `lease` without renewal; starts the tasks that renew this node's leases, read
+    /// the figures, and wake the dispatcher on other nodes' enqueues (`url`'s
+    /// notifications). They end with the queue.
     pub async fn open(
         pool: PgPool,
         url: &str,
         node: &str,
         limits: Limits,
+        lease: Duration,
     ) -> Result<PgQueue, QueueError> {
         let q = PgQueue {
             inner: Arc::new(Inner {
                 pool,
                 node: node.to_string(),
                 limits,
+                lease: lease.max(Duration::from_secs(1)),
                 view: Mutex::new(View::default()),
                 changed: Notify::new(),
                 clock: Clock::system(),
@@ -96,14 +98,15 @@ impl PgQueue {
         };
         q.refresh().await?;
         let weak = Arc::downgrade(&q.inner);
+        let renew_every = q.inner.lease / 3;
         tokio::spawn(async move {
-            let mut renew_at = tokio::time::Instant::now() + RENEW_EVERY;
+            let mut renew_at = tokio::time::Instant::now() + renew_every;
             loop {
-                tokio::time::sleep(REFRESH_EVERY).await;
+                tokio::time::sleep(REFRESH_EVERY.min(renew_every)).await;
                 let Some(inner) = weak.upgrade() else { return };
                 let q = PgQueue { inner };
                 if tokio::time::Instant::now() >= renew_at {
-                    renew_at += RENEW_EVERY;
+                    renew_at += renew_every;
                     if let Err(e) = q.renew().await {
                         tracing::warn!(error = %e, "could not renew this node's event leases");
                     }
@@ -169,7 +172,7 @@ impl PgQueue {
 
     /// Pushes this node's leases forward.
     async fn renew(&self) -> Result<(), QueueError> {
-        let until = self.now() + LEASE.as_millis() as i64;
+        let until = self.now() + self.inner.lease.as_millis() as i64;
         self.conn()
             .await?
             .execute(
@@ -287,7 +290,7 @@ impl Queue for PgQueue {
                 refused.insert(queue);
             }
         }
-        let until = now + LEASE.as_millis() as i64;
+        let until = now + self.inner.lease.as_millis() as i64;
         let rows = tx
             .query(
                 "UPDATE queue_messages SET leased_by = $2, lease_until = $3
@@ -493,14 +496,14 @@ mod tests {
         let pg = lamina_testpg::Postgres::start();
         let pool = PgPool::new(&pg.url(), 4).unwrap();
         pool.migrate().await.unwrap();
-        let q = PgQueue::open(pool, &pg.url(), "node-a", contract::limits())
+        let q = PgQueue::open(pool, &pg.url(), "node-a", contract::limits(), LEASE)
             .await
             .unwrap();
         contract::deliveries(&q).await;
         let pg2 = lamina_testpg::Postgres::start();
         let pool = PgPool::new(&pg2.url(), 4).unwrap();
         pool.migrate().await.unwrap();
-        let q = PgQueue::open(pool, &pg2.url(), "node-a", contract::tight())
+        let q = PgQueue::open(pool, &pg2.url(), "node-a", contract::tight(), LEASE)
             .await
             .unwrap();
         contract::bounds(&q).await;
@@ -513,10 +516,10 @@ mod tests {
         let pg = lamina_testpg::Postgres::start();
         let pool = PgPool::new(&pg.url(), 4).unwrap();
         pool.migrate().await.unwrap();
-        let a = PgQueue::open(pool.clone(), &pg.url(), "a", contract::limits())
+        let a = PgQueue::open(pool.clone(), &pg.url(), "a", contract::limits(), LEASE)
             .await
             .unwrap();
-        let b = PgQueue::open(pool.clone(), &pg.url(), "b", contract::limits())
+        let b = PgQueue::open(pool.clone(), &pg.url(), "b", contract::limits(), LEASE)
             .await
             .unwrap();
         let id = a

@@ -199,6 +199,10 @@ pub struct AsyncArgs {
     /// Most megabytes of queued asynchronous events.
     #[arg(long, default_value_t = 1024)]
     pub event_queue_max_mb: u64,
+    /// Cluster mode: how long an event a node took stays its own without renewal; the events
+    /// of a node that died run elsewhere once this has passed.
+    #[arg(long, default_value_t = 30)]
+    pub event_lease_seconds: u64,
 }
 
 impl AsyncArgs {

@@ -58,8 +58,13 @@ pub async fn compose(args: &Args, url_host: String) -> anyhow::Result<Server> {
             as Arc<dyn lamina_store::PackageArchive>
     });
     let code = CodeStore::open(&dir("code")).context("opening the code store")?;
-    let logs = LogStore::open(&dir("logs"), args.server.log_group_max_bytes.max(64 * 1024))
-        .context("opening the log store")?;
+    let logs: Arc<dyn lamina_store::LogBackend> = match &pool {
+        Some((pool, _)) => Arc::new(lamina_store::PgLogStore::new(pool.clone())),
+        None => Arc::new(
+            LogStore::open(&dir("logs"), args.server.log_group_max_bytes.max(64 * 1024))
+                .context("opening the log store")?,
+        ),
+    };
     let catalog =
         RuntimeCatalog::detect(&dir("runtimes")).context("installing the runtimes' bootstraps")?;
     let queue: Arc<dyn lamina_queue::Queue> = match pool {
@@ -75,9 +80,15 @@ pub async fn compose(args: &Args, url_host: String) -> anyhow::Result<Server> {
                 &lamina_model::new_id()[..8]
             );
             Arc::new(
-                lamina_store::PgQueue::open(pool, &url, &node, args.events.queue_limits())
-                    .await
-                    .context("opening the event queue in the database")?,
+                lamina_store::PgQueue::open(
+                    pool,
+                    &url,
+                    &node,
+                    args.events.queue_limits(),
+                    std::time::Duration::from_secs(args.events.event_lease_seconds),
+                )
+                .await
+                .context("opening the event queue in the database")?,
             )
         }
         None => Arc::new(
@@ -101,7 +112,7 @@ pub async fn compose(args: &Args, url_host: String) -> anyhow::Result<Server> {
     let parts = Parts {
         store,
         code,
-        logs: Arc::new(logs),
+        logs,
         queue,
         launcher,
         catalog,
