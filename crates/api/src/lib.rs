@@ -46,6 +46,10 @@ pub fn router(platform: Platform, gate: Arc<Gate>) -> Router {
         .fallback(services::unknown_operation)
         .method_not_allowed_fallback(services::unknown_operation)
         .layer(axum::middleware::from_fn_with_state(
+            edge.platform.clone(),
+            services::lambda::catch_up,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
             edge.clone(),
             auth::require_signature,
         ))

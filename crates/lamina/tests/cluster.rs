@@ -203,3 +203,113 @@ async fn accepted_events_survive_a_killed_node() {
         "runs on several nodes are read from one: {streams:?}"
     );
 }
+
+/// Counts, with a lock on a file of the host, how many of its invocations run at once, and
+/// the most ever (the nodes run without sandboxes, so that every node's functions share it).
+const COUNTING: &str = "import fcntl, os, time\n\
+D = os.environ['COUNT_DIR']\n\
+def bump(delta):\n    \
+    with open(D + '/now', 'a+') as f:\n        \
+        fcntl.flock(f, fcntl.LOCK_EX)\n        \
+        f.seek(0)\n        \
+        n = int(f.read() or 0) + delta\n        \
+        f.seek(0)\n        \
+        f.truncate()\n        \
+        f.write(str(n))\n        \
+        f.flush()\n        \
+        if delta > 0:\n            \
+            with open(D + '/most', 'a+') as m:\n                \
+                m.seek(0)\n                \
+                if n > int(m.read() or 0):\n                    \
+                    m.seek(0)\n                    \
+                    m.truncate()\n                    \
+                    m.write(str(n))\n\
+def handler(event, context):\n    \
+    bump(1)\n    \
+    time.sleep(0.15)\n    \
+    bump(-1)\n    \
+    return 'ok'\n";
+
+/// A reservation of 2 holds across three nodes under 24 parallel callers: never more than
+/// two run at once anywhere (as the function counts), the rest are Lambda's 429.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reservation_holds_across_the_cluster() {
+    let pg = lamina_testpg::Postgres::start();
+    let url = pg.url();
+    let flags = ["--database", &url, "--isolation", "none"];
+    let nodes = [
+        Server::start_with(&flags, None),
+        Server::start_with(&flags, None),
+        Server::start_with(&flags, None),
+    ];
+    let counts = tempfile::tempdir().unwrap();
+    nodes[0]
+        .create_with(json!({
+            "FunctionName": "counted", "Runtime": "python3.11", "Handler": "app.handler",
+            "Role": common::ROLE, "Timeout": 10,
+            "Environment": {"Variables": {"COUNT_DIR": counts.path()}},
+            "Code": {"ZipFile": common::b64(&common::zip(&[("app.py", COUNTING, 0o644)]))},
+        }))
+        .await;
+    let (status, _, _) = nodes[1]
+        .put_json(
+            "/2017-10-31/functions/counted/concurrency",
+            &json!({"ReservedConcurrentExecutions": 2}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    for n in &nodes {
+        assert!(
+            eventually(Duration::from_secs(5), async || {
+                n.get("/2019-09-30/functions/counted/concurrency").await.2
+                    ["ReservedConcurrentExecutions"]
+                    == 2
+            })
+            .await
+        );
+    }
+    let nodes = std::sync::Arc::new(nodes);
+    let mut callers = Vec::new();
+    for i in 0..24 {
+        let nodes = nodes.clone();
+        callers.push(tokio::spawn(async move {
+            let mut seen = (0, 0);
+            for _ in 0..6 {
+                let (status, h, _) = nodes[i % 3].invoke_raw("counted", "{}", &[]).await;
+                match status {
+                    200 => seen.0 += 1,
+                    429 => {
+                        assert_eq!(
+                            h["x-amzn-errortype"], "TooManyRequestsException",
+                            "a throttle is Lambda's 429"
+                        );
+                        seen.1 += 1;
+                    }
+                    other => panic!("unexpected status {other}"),
+                }
+            }
+            seen
+        }));
+    }
+    let (mut ran, mut throttled) = (0, 0);
+    for c in callers {
+        let (r, t) = c.await.unwrap();
+        ran += r;
+        throttled += t;
+    }
+    let most: u32 = std::fs::read_to_string(counts.path().join("most"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(ran > 0 && throttled > 0, "ran {ran}, throttled {throttled}");
+    assert!(
+        (1..=2).contains(&most),
+        "at most 2 ran at once across the cluster, the function saw {most}"
+    );
+    let status = nodes[0].get("/_lamina/status").await.2;
+    assert_eq!(
+        status["nodes"].as_array().map(Vec::len),
+        Some(3),
+        "{status}"
+    );
+}

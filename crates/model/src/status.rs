@@ -32,6 +32,25 @@ pub struct ServerStatus {
     pub event_queue: EventQueueStatus,
     /// Every function.
     pub functions: Vec<FunctionStatus>,
+    /// In a cluster, every live node (this one marked); none for one node.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeStatus>,
+}
+
+/// One node of a cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeStatus {
+    /// Its id.
+    pub id: String,
+    /// Where its API listens.
+    pub endpoint: String,
+    /// Milliseconds since its last heartbeat.
+    pub silent_ms: i64,
+    /// Whether it is the node that answered.
+    pub this_node: bool,
+    /// Reservation slots it holds, by scope (`reserved:<function>`).
+    pub holds: std::collections::BTreeMap<String, u32>,
 }
 
 /// The asynchronous event queue: its content and its bounds.

@@ -139,3 +139,60 @@ fn recount_reservations(p: &Platform) {
         .reserved_total
         .store(reserved, std::sync::atomic::Ordering::SeqCst);
 }
+
+/// Gives back, every second, the reservation slots this node has not needed lately.
+pub(crate) fn trim_grants(p: &Platform) {
+    if p.inner.grants.is_none() {
+        return;
+    }
+    let weak = Arc::downgrade(&p.inner);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            let Some(inner) = weak.upgrade() else { return };
+            if let Some(grants) = &inner.grants {
+                let concurrency = inner.concurrency.clone();
+                grants.trim(|f| concurrency.in_flight(f)).await;
+            }
+        }
+    });
+}
+
+impl Platform {
+    /// In a cluster, reads `function` back from the shared store before an operation on it,
+    /// so that no node answers from a state older than a change another node made (a
+    /// client behind a load balancer reads its own writes). Nothing for one node.
+    pub async fn catch_up(&self, function: &str) {
+        if self.inner.grants.is_some() {
+            let name = lamina_model::FunctionRef::parse(function, self.identity())
+                .map(|r| r.name)
+                .unwrap_or_else(|_| function.to_string());
+            refresh(self, &name).await;
+        }
+    }
+
+    /// In a cluster, every live node with the slots it holds (this one marked); none for one
+    /// node, or when the database cannot be read.
+    pub async fn cluster_nodes(&self) -> Vec<lamina_model::status::NodeStatus> {
+        let Some(grants) = &self.inner.grants else {
+            return Vec::new();
+        };
+        let members = grants.members();
+        match members.nodes().await {
+            Ok(nodes) => nodes
+                .into_iter()
+                .map(|n| lamina_model::status::NodeStatus {
+                    this_node: n.id == members.id(),
+                    id: n.id,
+                    endpoint: n.endpoint,
+                    silent_ms: n.silent_ms,
+                    holds: n.holds.into_iter().collect(),
+                })
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the cluster's nodes");
+                Vec::new()
+            }
+        }
+    }
+}

@@ -93,9 +93,16 @@ impl Platform {
                 "Request must be smaller than {max} bytes for the InvokeFunction operation"
             )));
         }
-        let cached = self
-            .registry()
-            .resolve_with(&r, lamina_model::random_unit)?;
+        let cached = match self.registry().resolve_with(&r, lamina_model::random_unit) {
+            Ok(c) => c,
+            // In a cluster, a function another node made a moment ago may not be here yet.
+            Err(LambdaError::ResourceNotFound(_)) if self.inner.grants.is_some() => {
+                self.catch_up(&r.name).await;
+                self.registry()
+                    .resolve_with(&r, lamina_model::random_unit)?
+            }
+            Err(e) => return Err(e),
+        };
         let payload = if input.payload.iter().all(u8::is_ascii_whitespace) {
             Bytes::from_static(b"{}")
         } else {
@@ -158,7 +165,7 @@ impl Platform {
         } else {
             self.registry().reservation(&r.name)
         };
-        let slot = self.inner.concurrency.admit(&r.name, reserved)?;
+        let slot = self.admit(&r.name, reserved).await?;
         Ok(self
             .run(
                 &r,
@@ -171,6 +178,32 @@ impl Platform {
                 sink,
             )
             .await?)
+    }
+
+    /// Admits one invocation of `function` (reserved `reserved`): within the server's
+    /// limits, and in a cluster within the slots of the reservation this node holds, taking
+    /// one more from the cluster only when all it holds are busy.
+    pub(crate) async fn admit(
+        &self,
+        function: &str,
+        reserved: Option<u32>,
+    ) -> Result<crate::admission::Admission, Throttle> {
+        let concurrency = &self.inner.concurrency;
+        let (Some(grants), Some(r)) = (&self.inner.grants, reserved) else {
+            return concurrency.admit(function, reserved);
+        };
+        loop {
+            let cap = grants.cap(function, r);
+            if let Some(slot) = concurrency.try_admit(function, Some(cap)) {
+                if concurrency.in_flight(function) >= cap {
+                    grants.full(function);
+                }
+                return Ok(slot);
+            }
+            if cap >= r || !grants.grow(function, r).await {
+                return concurrency.admit(function, Some(cap));
+            }
+        }
     }
 
     /// Runs one invocation (already resolved, checked and admitted: `slot` is given back

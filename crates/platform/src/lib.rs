@@ -14,7 +14,8 @@
 //! - [`async_invoke`]: asynchronous invocation: accepting events, the dispatcher, the pure
 //!   settlement policy, delivery to destinations, failed events.
 //! - `provisioning`: the provisioned targets handed to the executor.
-//! - `cluster`: a node of a cluster following the changes other nodes make.
+//! - `cluster`: a node of a cluster following the changes other nodes make; `grants`:
+//!   reserved concurrency across a cluster, as slots each node holds.
 //! - `packages`: storing uploads, removing packages once nothing uses them, the sweep at
 //!   start.
 //! - [`logs`]: reading function logs (CloudWatch Logs' FilterLogEvents and friends), and the
@@ -32,6 +33,7 @@ pub mod async_invoke;
 mod cached;
 mod cluster;
 pub mod control;
+mod grants;
 pub mod invoke;
 pub mod logs;
 mod metrics;
@@ -103,6 +105,8 @@ pub struct Parts {
     pub archive: Option<Arc<dyn lamina_store::PackageArchive>>,
     /// The changes other nodes of a cluster make (none for one node).
     pub changes: Option<tokio::sync::mpsc::UnboundedReceiver<lamina_store::Change>>,
+    /// This node's membership of its cluster (none for one node).
+    pub members: Option<Arc<dyn lamina_store::Membership>>,
 }
 
 /// Why the platform could not start.
@@ -130,6 +134,7 @@ struct Inner {
     events: async_invoke::Events,
     url_host: String,
     archive: Option<Arc<dyn lamina_store::PackageArchive>>,
+    grants: Option<Arc<grants::Grants>>,
 }
 
 impl Platform {
@@ -147,6 +152,7 @@ impl Platform {
             reserve,
             archive,
             changes,
+            members,
         } = parts;
         let sink = Arc::new(logs::StoreSink(logs.clone()));
         let executor = Executor::new(config.executor.clone(), launcher, catalog, sink);
@@ -216,6 +222,7 @@ impl Platform {
                 events: async_invoke::Events::new(queue, config.events.clone()),
                 url_host: config.url_host,
                 archive,
+                grants: members.map(|m| Arc::new(grants::Grants::new(m))),
             }),
         };
         for name in provisioned_at_start {
@@ -227,6 +234,7 @@ impl Platform {
         if let Some(changes) = changes {
             cluster::follow(&platform, changes);
         }
+        cluster::trim_grants(&platform);
         platform.packages().collect_freed(freed_rx);
         Ok(platform)
     }
@@ -336,5 +344,10 @@ impl Platform {
         self.async_invoke().stop_dispatcher().await;
         self.inner.executor.shutdown(grace).await;
         self.inner.logs.flush().await;
+        if let Some(grants) = &self.inner.grants
+            && let Err(e) = grants.members().leave().await
+        {
+            tracing::warn!(error = %e, "could not leave the cluster; it will count this node gone shortly");
+        }
     }
 }

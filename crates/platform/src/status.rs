@@ -82,6 +82,8 @@ impl Platform {
                 refused: q.refused,
             },
             functions,
+            // The nodes need the database: the status endpoint adds them.
+            nodes: Vec::new(),
         }
     }
 }

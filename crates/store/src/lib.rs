@@ -5,6 +5,7 @@
 //!   database, and [`SqliteStore`], the embedded default in the data directory.
 //! - [`memory`]: [`MemoryStore`], the same contract in memory (tests, throw-away servers).
 //! - [`archive`]: [`PackageArchive`], the packages a cluster shares (none for one node).
+//! - [`cluster`]: [`Membership`], a node's place in its cluster (nodes, shared capacity).
 //! - [`code`]: [`CodeStore`], deployment packages stored once per content hash, each kept as
 //!   the original zip and as an extracted tree ready to run.
 //! - [`logs`]: [`LogBackend`], and [`LogStore`], function logs as one file per log stream,
@@ -22,6 +23,7 @@
 //! to the same contract tests, so callers never know which one they have.
 
 pub mod archive;
+pub mod cluster;
 pub mod code;
 pub mod functions;
 pub mod lease;
@@ -33,6 +35,7 @@ pub mod postgres;
 pub mod reserve;
 
 pub use archive::PackageArchive;
+pub use cluster::{Membership, Node};
 pub use code::CodeStore;
 pub use functions::{FunctionStore, SqliteStore, StoreError};
 pub use lease::{Lease, Leases};
@@ -41,5 +44,5 @@ pub use logs::{LogBackend, LogQuery, LogStore, StoredEvent};
 pub use memory::MemoryStore;
 pub use package::PackageError;
 pub use postgres::changes::Change;
-pub use postgres::{PgError, PgFunctionStore, PgLogStore, PgPackages, PgPool, PgQueue};
+pub use postgres::{PgError, PgFunctionStore, PgLogStore, PgMembers, PgPackages, PgPool, PgQueue};
 pub use reserve::Reserve;

@@ -95,6 +95,7 @@ impl TestPlatform {
             reserve: Arc::new(Reserve::new(dir.path(), 0)),
             archive: None,
             changes: None,
+            members: None,
         };
         let platform = Platform::start(config, parts).await.expect("platform");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

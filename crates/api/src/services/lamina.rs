@@ -46,7 +46,9 @@ async fn health(State(p): State<Platform>) -> Response {
 }
 
 async fn status(State(p): State<Platform>) -> Response {
-    json(StatusCode::OK, p.status())
+    let mut status = p.status();
+    status.nodes = p.cluster_nodes().await;
+    json(StatusCode::OK, status)
 }
 
 async fn failed_events(State(p): State<Platform>, Query(q): Params) -> Result<Response, ApiError> {

@@ -51,6 +51,31 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         q.bytes / (1024 * 1024),
         q.max_bytes / (1024 * 1024)
     );
+    if !s.nodes.is_empty() {
+        println!();
+        println!(
+            "{:<40} {:<26} {:>10}  RESERVATION SLOTS",
+            "NODE", "ENDPOINT", "SILENT MS"
+        );
+        for n in &s.nodes {
+            let holds: Vec<String> = n
+                .holds
+                .iter()
+                .map(|(scope, held)| format!("{}={held}", scope.trim_start_matches("reserved:")))
+                .collect();
+            let id = if n.this_node {
+                format!("{} (this)", n.id)
+            } else {
+                n.id.clone()
+            };
+            println!(
+                "{id:<40} {:<26} {:>10}  {}",
+                n.endpoint,
+                n.silent_ms,
+                holds.join(" ")
+            );
+        }
+    }
     println!();
     println!(
         "{:<28} {:<8} {:>5} {:>5} {:>5} {:>6} {:>5} {:>5} {:>7}",

@@ -60,7 +60,27 @@ impl AsyncInvoke<'_> {
                     let reserved = self.p.registry().reservation(queue);
                     if reserved != Some(0) {
                         // (Reserved concurrency 0 goes straight to the failure path.)
-                        match concurrency.try_admit(queue, reserved) {
+                        // In a cluster, within the reservation's slots this node holds; when
+                        // all are busy, one more is asked for, for the next round.
+                        let cap = match (&self.p.inner.grants, reserved) {
+                            (Some(grants), Some(r)) => {
+                                let cap = grants.cap(queue, r);
+                                if concurrency.in_flight(queue) >= cap && cap < r {
+                                    let p = self.p.clone();
+                                    let queue = queue.to_string();
+                                    tokio::spawn(async move {
+                                        if let Some(g) = &p.inner.grants
+                                            && g.grow(&queue, r).await
+                                        {
+                                            p.inner.events.wake.notify_one();
+                                        }
+                                    });
+                                }
+                                Some(cap)
+                            }
+                            _ => reserved,
+                        };
+                        match concurrency.try_admit(queue, cap) {
                             Some(slot) => {
                                 slots.insert(id, slot);
                             }
@@ -234,9 +254,8 @@ impl AsyncInvoke<'_> {
             Some(slot) => slot,
             None => match self
                 .p
-                .inner
-                .concurrency
                 .admit(&r.name, self.p.registry().reservation(&r.name))
+                .await
             {
                 Ok(slot) => slot,
                 Err(e) => return Outcome::Retryable(format!("TooManyRequestsException: {e}")),

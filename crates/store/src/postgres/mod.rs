@@ -6,6 +6,7 @@
 //! - [`packages`]: [`PgPackages`], the [`crate::PackageArchive`] of a cluster.
 //! - [`queue`]: [`PgQueue`], the asynchronous event queue of a cluster.
 //! - [`logs`]: [`PgLogStore`], the function logs of every node.
+//! - [`members`]: [`PgMembers`], the nodes (heartbeats) and the capacity slots they hold.
 //! - [`changes`]: how nodes learn of each other's changes (LISTEN/NOTIFY).
 
 use std::str::FromStr;
@@ -16,11 +17,13 @@ use tokio_postgres::NoTls;
 pub mod changes;
 pub mod functions;
 pub mod logs;
+pub mod members;
 pub mod packages;
 pub mod queue;
 
 pub use functions::PgFunctionStore;
 pub use logs::PgLogStore;
+pub use members::PgMembers;
 pub use packages::PgPackages;
 pub use queue::PgQueue;
 
@@ -129,6 +132,19 @@ pub(crate) const MIGRATIONS: &[&str] = &[
          message TEXT NOT NULL
      );
      CREATE INDEX log_events_group ON log_events (grp, ts, id);",
+    // 5: nodes and the capacity they hold.
+    "CREATE TABLE nodes (
+         id TEXT PRIMARY KEY,
+         endpoint TEXT NOT NULL,
+         started_ms BIGINT NOT NULL,
+         heartbeat_ms BIGINT NOT NULL
+     );
+     CREATE TABLE capacity (
+         scope TEXT NOT NULL,
+         node TEXT NOT NULL REFERENCES nodes (id) ON DELETE CASCADE,
+         held INTEGER NOT NULL,
+         PRIMARY KEY (scope, node)
+     );",
 ];
 
 /// A key for `pg_advisory_xact_lock`: migrations run one node at a time.

@@ -188,6 +188,26 @@ pub fn routes() -> Router<Platform> {
         .route("/2016-08-19/account-settings/", get(account_settings))
 }
 
+/// Middleware: in a cluster, a control-plane request naming a function first reads it back
+/// from the shared store (invocations do so only when they miss), so that a change made
+/// through another node is seen.
+pub async fn catch_up(
+    axum::extract::State(p): axum::extract::State<Platform>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = req.uri().path();
+    let mut parts = path.split('/').skip(1);
+    if let (Some(_version), Some("functions"), Some(name), rest) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+        && !matches!(rest, Some("invocations" | "response-streaming-invocations"))
+    {
+        let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
+        p.catch_up(&name).await;
+    }
+    next.run(req).await
+}
+
 /// A JSON request body of at most `limit` bytes (an empty body is the type's default).
 pub(super) async fn read_json<T: DeserializeOwned + Default>(
     body: Body,

@@ -34,6 +34,10 @@ pub struct ServerArgs {
     /// data directory then holds only this node's caches.
     #[arg(long, env = "LAMINA_DATABASE_URL")]
     pub database: Option<String>,
+    /// Cluster mode: seconds without a heartbeat after which a node counts as gone (its
+    /// capacity is taken back; it stops using what it held a second before).
+    #[arg(long, default_value_t = 5)]
+    pub node_timeout_seconds: u64,
     /// Require every API request to be signed (SigV4) by one of the access keys in FILE, in
     /// the AWS shared-credentials format (`[name]`, `aws_access_key_id`,
     /// `aws_secret_access_key`; several sections allowed).

@@ -30,10 +30,21 @@ pub struct Server {
 }
 
 /// Opens every part of the server `args` describe and starts the platform on them, naming
-/// function URLs under `url_host`.
-pub async fn compose(args: &Args, url_host: String) -> anyhow::Result<Server> {
+/// function URLs under `url_host`; in a cluster, the node is known by `endpoint`.
+pub async fn compose(args: &Args, url_host: String, endpoint: &str) -> anyhow::Result<Server> {
     let mut config = args.platform_config()?;
     config.url_host = url_host;
+    // Named for this process: its event leases and capacity are its own, and are taken back
+    // if it dies.
+    let node = format!(
+        "{}-{}-{}",
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "node".into()),
+        std::process::id(),
+        &lamina_model::new_id()[..8]
+    );
     let data_dir = args
         .server
         .data_dir
@@ -67,30 +78,18 @@ pub async fn compose(args: &Args, url_host: String) -> anyhow::Result<Server> {
     };
     let catalog =
         RuntimeCatalog::detect(&dir("runtimes")).context("installing the runtimes' bootstraps")?;
-    let queue: Arc<dyn lamina_queue::Queue> = match pool {
-        Some((pool, url)) => {
-            // Named for this process: its leases are its own, and run out if it dies.
-            let node = format!(
-                "{}-{}-{}",
-                nix::unistd::gethostname()
-                    .ok()
-                    .and_then(|h| h.into_string().ok())
-                    .unwrap_or_else(|| "node".into()),
-                std::process::id(),
-                &lamina_model::new_id()[..8]
-            );
-            Arc::new(
-                lamina_store::PgQueue::open(
-                    pool,
-                    &url,
-                    &node,
-                    args.events.queue_limits(),
-                    std::time::Duration::from_secs(args.events.event_lease_seconds),
-                )
-                .await
-                .context("opening the event queue in the database")?,
+    let queue: Arc<dyn lamina_queue::Queue> = match &pool {
+        Some((pool, url)) => Arc::new(
+            lamina_store::PgQueue::open(
+                pool.clone(),
+                url,
+                &node,
+                args.events.queue_limits(),
+                std::time::Duration::from_secs(args.events.event_lease_seconds),
             )
-        }
+            .await
+            .context("opening the event queue in the database")?,
+        ),
         None => Arc::new(
             lamina_queue::EmbeddedQueue::open(&dir("events.sqlite3"), args.events.queue_limits())
                 .context("opening the event queue")?,
@@ -109,6 +108,19 @@ pub async fn compose(args: &Args, url_host: String) -> anyhow::Result<Server> {
         lamina_runtime_api::ConnectionBudget::new(function_descriptors.max(64));
 
     let launcher = launcher(args.server.isolation, &data_dir, args.server.sandbox_pool)?;
+    let members = match &pool {
+        Some((pool, _)) => Some(Arc::new(
+            lamina_store::PgMembers::join(
+                pool.clone(),
+                &node,
+                endpoint,
+                std::time::Duration::from_secs(args.server.node_timeout_seconds.max(2)),
+            )
+            .await
+            .context("joining the cluster")?,
+        ) as Arc<dyn lamina_store::Membership>),
+        None => None,
+    };
     let parts = Parts {
         store,
         code,
@@ -123,6 +135,7 @@ pub async fn compose(args: &Args, url_host: String) -> anyhow::Result<Server> {
             .database
             .as_deref()
             .map(lamina_store::postgres::changes::listen),
+        members,
     };
     let platform = Platform::start(config.clone(), parts).await?;
     Ok(Server {

@@ -60,7 +60,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .local_addr()?
         .port();
     let url_host = format!("{}:{url_port}", args.server.url_domain);
-    let server = compose::compose(&args, url_host).await?;
+    let endpoint = format!("http://{}", listener.local_addr()?);
+    let server = compose::compose(&args, url_host, &endpoint).await?;
     banner::announce(&server, &args, listener.local_addr()?);
     let grace = Duration::from_secs(args.server.shutdown_grace);
     let platform = server.platform.clone();

@@ -1,0 +1,52 @@
+//! [`Membership`]: what a platform needs of the cluster it is a node of: its identity, the
+//! nodes alive, and capacity slots of limits shared by every node (reserved concurrency).
+//! [`crate::PgMembers`] is the implementation; one node alone has none.
+
+use crate::StoreError;
+
+pub use crate::postgres::members::Node;
+
+/// This node's membership of a cluster.
+#[async_trait::async_trait]
+pub trait Membership: Send + Sync + std::fmt::Debug {
+    /// This node's id.
+    fn id(&self) -> &str;
+    /// Whether this node may still use the slots it holds (it heartbeat recently enough
+    /// that no other node can have removed it).
+    fn holds(&self) -> bool;
+    /// Takes one more slot of `scope` if every node's slots stay within `limit`.
+    async fn acquire(&self, scope: &str, limit: u32) -> Result<bool, StoreError>;
+    /// Gives back `n` slots of `scope`.
+    async fn release(&self, scope: &str, n: u32) -> Result<(), StoreError>;
+    /// The nodes alive, with what they hold.
+    async fn nodes(&self) -> Result<Vec<Node>, StoreError>;
+    /// Leaves the cluster, giving back everything held.
+    async fn leave(&self) -> Result<(), StoreError>;
+}
+
+#[async_trait::async_trait]
+impl Membership for crate::PgMembers {
+    fn id(&self) -> &str {
+        crate::PgMembers::id(self)
+    }
+
+    fn holds(&self) -> bool {
+        crate::PgMembers::holds(self)
+    }
+
+    async fn acquire(&self, scope: &str, limit: u32) -> Result<bool, StoreError> {
+        crate::PgMembers::acquire(self, scope, limit).await
+    }
+
+    async fn release(&self, scope: &str, n: u32) -> Result<(), StoreError> {
+        crate::PgMembers::release(self, scope, n).await
+    }
+
+    async fn nodes(&self) -> Result<Vec<Node>, StoreError> {
+        crate::PgMembers::nodes(self).await
+    }
+
+    async fn leave(&self) -> Result<(), StoreError> {
+        crate::PgMembers::leave(self).await
+    }
+}
