@@ -313,3 +313,69 @@ async fn a_reservation_holds_across_the_cluster() {
         "{status}"
     );
 }
+
+/// The database stops: a node keeps serving warm invocations of the functions it knows and
+/// refuses changes with a retryable error; once the database is back, it stores changes
+/// again and sees other nodes' changes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_outlives_its_database() {
+    let mut pg = lamina_testpg::Postgres::start();
+    let url = pg.url();
+    let a = node(&url);
+    a.python("steady", &code(1)).await;
+    assert_eq!(code_seen(&a, "steady").await, Some(1));
+
+    pg.stop();
+    for _ in 0..5 {
+        assert_eq!(
+            code_seen(&a, "steady").await,
+            Some(1),
+            "warm invocations go on without the database"
+        );
+    }
+    let (status, h, body) = a
+        .put_json(
+            "/2015-03-31/functions/steady/configuration",
+            &json!({ "Description": "while the database is away" }),
+        )
+        .await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(h["x-amzn-errortype"], "ServiceException");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Retry"),
+        "{body}"
+    );
+
+    pg.restart();
+    assert!(
+        eventually(Duration::from_secs(15), async || {
+            a.put_json(
+                "/2015-03-31/functions/steady/configuration",
+                &json!({ "Description": "back" }),
+            )
+            .await
+            .0 == 200
+        })
+        .await,
+        "changes are stored again once the database is back"
+    );
+    // And another node's changes reach it again (its notifications reconnected).
+    let b = node(&url);
+    let zip = common::b64(&common::zip(&[("app.py", &code(2), 0o644)]));
+    let (status, _, _) = b
+        .put_json(
+            "/2015-03-31/functions/steady/code",
+            &json!({ "ZipFile": zip }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        eventually(Duration::from_secs(5), async || code_seen(&a, "steady")
+            .await
+            == Some(2))
+        .await
+    );
+}

@@ -300,6 +300,14 @@ pub(crate) fn store_error(e: StoreError, identity: &Identity) -> LambdaError {
             LambdaError::function_not_found(&identity.function_arn(&name))
         }
         StoreError::RevisionMismatch { .. } => revision_mismatch(),
+        StoreError::Postgres(e) if e.is_unavailable() => {
+            tracing::warn!(error = %e, "the cluster's database cannot be reached");
+            LambdaError::Service(
+                "The cluster's database cannot be reached, so changes cannot be stored now; \
+                 invocations of known functions go on. Retry the request shortly."
+                    .into(),
+            )
+        }
         e if e.is_disk_full() => {
             tracing::error!(error = %e, "the data directory is full");
             LambdaError::CodeStorageExceeded(
