@@ -32,6 +32,8 @@ enum Command {
     Rm(commands::rm::Args),
     /// Print a function's logs.
     Logs(commands::logs::Args),
+    /// Move an embedded data directory into a cluster's PostgreSQL database.
+    Migrate(commands::migrate::Args),
     /// Report what isolation this host can give environments, and why.
     Doctor(commands::doctor::Args),
     /// Internal: the init of one sandbox, started by `serve` (reads its spec on stdin).
@@ -58,6 +60,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => commands::serve::run(*args).await,
+            Command::Migrate(args) => commands::migrate::run(args).await,
             Command::Deploy(args) => commands::deploy::run(args).await,
             Command::Invoke(args) => commands::invoke::run(args).await,
             Command::Ls(args) => commands::ls::run(args).await,

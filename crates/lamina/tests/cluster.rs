@@ -379,3 +379,94 @@ async fn a_node_outlives_its_database() {
         .await
     );
 }
+
+/// `lamina migrate` moves a stopped node's data directory into the database: a cluster node
+/// then runs its functions, versions and aliases, and holds its failed events.
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_moves_a_data_directory_into_the_database() {
+    let pg = lamina_testpg::Postgres::start();
+    let url = pg.url();
+    let dir = tempfile::tempdir().unwrap();
+    let mut single = Server::start_with(&[], Some(dir.path()));
+    single.python("moved", &code(1)).await;
+    let (status, _, _) = single
+        .post_json("/2015-03-31/functions/moved/versions", &json!({}))
+        .await;
+    assert_eq!(status, 201);
+    let (status, _, _) = single
+        .post_json(
+            "/2015-03-31/functions/moved/aliases",
+            &json!({"Name": "live", "FunctionVersion": "1"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    // An event that fails for good at once (reserved concurrency 0) is kept as failed.
+    single.python("parked", &code(7)).await;
+    single
+        .put_json(
+            "/2017-10-31/functions/parked/concurrency",
+            &json!({"ReservedConcurrentExecutions": 0}),
+        )
+        .await;
+    let (status, _, _) = single
+        .invoke_raw("parked", "{}", &[("X-Amz-Invocation-Type", "Event")])
+        .await;
+    assert_eq!(status, 202);
+    assert!(
+        eventually(Duration::from_secs(10), async || {
+            single.get("/_lamina/events/failed").await.2["FailedEvents"]
+                .as_array()
+                .is_some_and(|a| a.len() == 1)
+        })
+        .await
+    );
+    single.stop();
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lamina"))
+        .args(["migrate", "--database", &url, "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("moved 2 functions"),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("1 failed events"), "{said}");
+
+    let cluster = node(&url);
+    assert_eq!(code_seen(&cluster, "moved").await, Some(1));
+    let (status, _, alias) = cluster
+        .get("/2015-03-31/functions/moved/aliases/live")
+        .await;
+    assert_eq!(
+        (status, alias["FunctionVersion"].as_str()),
+        (200, Some("1"))
+    );
+    let (status, h, _) = cluster.invoke_raw("moved:live", "{}", &[]).await;
+    assert_eq!(
+        (status, h["x-amz-executed-version"].to_str().unwrap()),
+        (200, "1")
+    );
+    let failed = cluster.get("/_lamina/events/failed").await.2;
+    assert_eq!(
+        failed["FailedEvents"].as_array().map(Vec::len),
+        Some(1),
+        "{failed}"
+    );
+
+    // Run again: nothing is moved twice.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lamina"))
+        .args(["migrate", "--database", &url, "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(
+            "moved 0 functions (2 already there), 0 layer versions, 0 queued and 0 failed"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

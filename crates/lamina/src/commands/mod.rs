@@ -6,6 +6,7 @@ pub mod events;
 pub mod invoke;
 pub mod logs;
 pub mod ls;
+pub mod migrate;
 pub mod ps;
 pub mod rm;
 pub mod serve;

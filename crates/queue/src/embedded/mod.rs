@@ -76,7 +76,81 @@ fn open_connection(path: &Path) -> Result<Connection, QueueError> {
     Ok(conn)
 }
 
+/// What [`EmbeddedQueue::export`] reads: each queued message with its due time (epoch ms),
+/// and the failed messages.
+pub type Export = (Vec<(Message, u64)>, Vec<FailedMessage>);
+
 impl EmbeddedQueue {
+    /// Every message of the queue file at `path`, with its due time, and every failed
+    /// message, as stored (for moving them elsewhere; the queue must not be open).
+    pub fn export(path: &Path) -> Result<Export, QueueError> {
+        let c = open_connection(path)?;
+        let mut messages = Vec::new();
+        let mut failed = Vec::new();
+        let has = |table: &str| -> Result<bool, QueueError> {
+            c.query_row(
+                "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+                [table],
+                |r| r.get(0),
+            )
+            .map_err(storage)
+        };
+        if has("messages")? {
+            let mut stmt = c
+                .prepare(
+                    "SELECT id, queue, body, attributes, attempts, enqueued_ms, due_ms
+                     FROM messages ORDER BY id",
+                )
+                .map_err(storage)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        Message {
+                            id: r.get(0)?,
+                            queue: r.get(1)?,
+                            body: r.get(2)?,
+                            attributes: r.get(3)?,
+                            attempts: r.get::<_, i64>(4)? as u32,
+                            enqueued_ms: r.get::<_, i64>(5)? as u64,
+                        },
+                        r.get::<_, i64>(6)? as u64,
+                    ))
+                })
+                .map_err(storage)?;
+            for row in rows {
+                messages.push(row.map_err(storage)?);
+            }
+        }
+        if has("failed")? {
+            let mut stmt = c
+                .prepare(
+                    "SELECT id, queue, body, attributes, attempts, enqueued_ms, failed_ms, reason
+                     FROM failed ORDER BY id",
+                )
+                .map_err(storage)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(FailedMessage {
+                        message: Message {
+                            id: r.get(0)?,
+                            queue: r.get(1)?,
+                            body: r.get(2)?,
+                            attributes: r.get(3)?,
+                            attempts: r.get::<_, i64>(4)? as u32,
+                            enqueued_ms: r.get::<_, i64>(5)? as u64,
+                        },
+                        failed_ms: r.get::<_, i64>(6)? as u64,
+                        reason: r.get(7)?,
+                    })
+                })
+                .map_err(storage)?;
+            for row in rows {
+                failed.push(row.map_err(storage)?);
+            }
+        }
+        Ok((messages, failed))
+    }
+
     /// Opens (creating if needed) the queue stored at `path`. Every message found is due
     /// again at its stored time, whether or not it was leased before.
     pub fn open(path: &Path, limits: Limits) -> Result<EmbeddedQueue, QueueError> {

@@ -8,6 +8,7 @@
 //! - [`logs`]: [`PgLogStore`], the function logs of every node.
 //! - [`members`]: [`PgMembers`], the nodes (heartbeats) and the capacity slots they hold.
 //! - [`changes`]: how nodes learn of each other's changes (LISTEN/NOTIFY).
+//! - [`import`]: moving one node's embedded state in (`lamina migrate`).
 
 use std::str::FromStr;
 
@@ -16,6 +17,7 @@ use tokio_postgres::NoTls;
 
 pub mod changes;
 pub mod functions;
+pub mod import;
 pub mod logs;
 pub mod members;
 pub mod packages;

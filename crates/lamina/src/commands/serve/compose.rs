@@ -202,7 +202,7 @@ fn launcher(
 
 /// `/var/lib/lamina` for root (a system service; it is also the only host path a sandbox
 /// sees in its mount table besides generic system ones), else the user's data directory.
-fn default_data_dir() -> PathBuf {
+pub fn default_data_dir() -> PathBuf {
     if nix::unistd::geteuid().is_root() {
         return PathBuf::from("/var/lib/lamina");
     }

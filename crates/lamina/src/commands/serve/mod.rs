@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 pub use args::Args;
+pub use compose::default_data_dir;
 
 /// Keeps large buffers (code packages of tens of MB, 6 MB payloads) out of the heap. glibc
 /// raises its mmap threshold to the size of each large block freed, up to 32 MiB, so after one
