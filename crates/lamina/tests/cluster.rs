@@ -470,3 +470,72 @@ async fn migrate_moves_a_data_directory_into_the_database() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// Provisioned environments of `function` on `server`, from its status.
+async fn provisioned_on(server: &Server, function: &str) -> u64 {
+    let status = server.get("/_lamina/status").await.2;
+    status["functions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["name"] == function)
+        .flat_map(|f| f["versions"].as_array().cloned().unwrap_or_default())
+        .map(|v| v["provisioned"].as_u64().unwrap_or(0))
+        .sum()
+}
+
+/// Provisioned concurrency is spread over the live nodes, and spread again when one dies.
+#[tokio::test(flavor = "multi_thread")]
+async fn provisioned_concurrency_is_spread_over_live_nodes() {
+    let pg = lamina_testpg::Postgres::start();
+    let url = pg.url();
+    let flags = ["--database", &url, "--node-timeout-seconds", "2"];
+    let a = Server::start_with(&flags, None);
+    let b = Server::start_with(&flags, None);
+    let mut c = Server::start_with(&flags, None);
+    a.python("ready", &code(1)).await;
+    let (status, _, _) = a
+        .post_json("/2015-03-31/functions/ready/versions", &json!({}))
+        .await;
+    assert_eq!(status, 201);
+    // Every node sees the others before the setting, so each starts its part only.
+    assert!(
+        eventually(Duration::from_secs(10), async || {
+            a.get("/_lamina/status").await.2["nodes"]
+                .as_array()
+                .is_some_and(|n| n.len() == 3)
+        })
+        .await
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (status, _, body) = b
+        .put_json(
+            "/2019-09-30/functions/ready/provisioned-concurrency?Qualifier=1",
+            &json!({"ProvisionedConcurrentExecutions": 3}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let total = async |nodes: &[&Server]| {
+        let mut parts = Vec::new();
+        for n in nodes {
+            parts.push(provisioned_on(n, "ready").await);
+        }
+        parts
+    };
+    assert!(
+        eventually(Duration::from_secs(20), async || total(&[&a, &b, &c]).await
+            == [1, 1, 1])
+        .await,
+        "three provisioned environments, one per node: {:?}",
+        total(&[&a, &b, &c]).await
+    );
+    c.stop_with("KILL");
+    assert!(
+        eventually(Duration::from_secs(20), async || {
+            total(&[&a, &b]).await.iter().sum::<u64>() == 3
+        })
+        .await,
+        "the dead node's part is spread over the others: {:?}",
+        total(&[&a, &b]).await
+    );
+}

@@ -140,7 +140,8 @@ fn recount_reservations(p: &Platform) {
         .store(reserved, std::sync::atomic::Ordering::SeqCst);
 }
 
-/// Gives back, every second, the reservation slots this node has not needed lately.
+/// Every second: gives back the reservation slots this node has not needed lately, and
+/// spreads provisioned concurrency again if the live nodes changed.
 pub(crate) fn trim_grants(p: &Platform) {
     if p.inner.grants.is_none() {
         return;
@@ -153,6 +154,12 @@ pub(crate) fn trim_grants(p: &Platform) {
             if let Some(grants) = &inner.grants {
                 let concurrency = inner.concurrency.clone();
                 grants.trim(|f| concurrency.in_flight(f)).await;
+                // Provisioned concurrency follows the live nodes.
+                let members = grants.members();
+                let live = members.live();
+                if let Some(index) = live.iter().position(|id| id == members.id()) {
+                    inner.registry.set_share((index, live.len()));
+                }
             }
         }
     });

@@ -227,7 +227,7 @@ impl Platform {
         };
         for name in provisioned_at_start {
             if let Some(entry) = platform.registry().cached(&name) {
-                provisioning::sync(platform.executor(), &entry);
+                provisioning::sync(platform.executor(), &entry, platform.registry().share());
             }
         }
         platform.async_invoke().start_dispatcher();

@@ -28,6 +28,9 @@ pub(crate) struct Registry {
     cache: RwLock<Index>,
     // Serializes control-plane changes so that code clean-up never races a create.
     control: tokio::sync::Mutex<()>,
+    // This node's index among the live nodes of its cluster, and their number ((0, 1) alone):
+    // its part of provisioned concurrency.
+    share: std::sync::Mutex<(usize, usize)>,
 }
 
 impl Registry {
@@ -45,6 +48,7 @@ impl Registry {
             executor,
             cache: RwLock::new(Index::of(cache)),
             control: tokio::sync::Mutex::new(()),
+            share: std::sync::Mutex::new((0, 1)),
         }
     }
 
@@ -129,11 +133,36 @@ impl Registry {
         if let Some(v) = &cached.version {
             self.executor.expect_runtime(v.runtime);
         }
-        provisioning::sync(&self.executor, &cached);
+        provisioning::sync(&self.executor, &cached, self.share());
         self.cache
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(cached);
+    }
+
+    /// This node's index among the live nodes, and their number.
+    pub(crate) fn share(&self) -> (usize, usize) {
+        *self.share.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sets this node's place among the live nodes; when it moved, hands the executor the
+    /// new part of every function's provisioned concurrency.
+    pub(crate) fn set_share(&self, share: (usize, usize)) {
+        {
+            let mut current = self.share.lock().unwrap_or_else(|p| p.into_inner());
+            if *current == share {
+                return;
+            }
+            *current = share;
+        }
+        tracing::info!(
+            node = share.0 + 1,
+            of = share.1,
+            "the live nodes changed: provisioned concurrency spread again"
+        );
+        for entry in self.entries() {
+            provisioning::sync(&self.executor, &entry, share);
+        }
     }
 
     /// Drops a function's entry (after its record was deleted).

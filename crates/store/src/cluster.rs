@@ -20,6 +20,8 @@ pub trait Membership: Send + Sync + std::fmt::Debug {
     async fn release(&self, scope: &str, n: u32) -> Result<(), StoreError>;
     /// The nodes alive, with what they hold.
     async fn nodes(&self) -> Result<Vec<Node>, StoreError>;
+    /// The ids of the nodes alive at the last heartbeat, sorted (this one included).
+    fn live(&self) -> Vec<String>;
     /// Leaves the cluster, giving back everything held.
     async fn leave(&self) -> Result<(), StoreError>;
 }
@@ -48,5 +50,9 @@ impl Membership for crate::PgMembers {
 
     async fn leave(&self) -> Result<(), StoreError> {
         crate::PgMembers::leave(self).await
+    }
+
+    fn live(&self) -> Vec<String> {
+        crate::PgMembers::live(self)
     }
 }

@@ -50,6 +50,8 @@ struct Inner {
     dead_after: Duration,
     /// When this node last heartbeat successfully (epoch ms).
     last_beat_ms: AtomicI64,
+    /// The live nodes at the last heartbeat, sorted.
+    live: std::sync::Mutex<Vec<String>>,
 }
 
 fn pg(e: tokio_postgres::Error) -> StoreError {
@@ -89,6 +91,7 @@ impl PgMembers {
                 id: id.to_string(),
                 dead_after,
                 last_beat_ms: AtomicI64::new(now),
+                live: std::sync::Mutex::new(vec![id.to_string()]),
             }),
         };
         let weak = Arc::downgrade(&members.inner);
@@ -108,6 +111,15 @@ impl PgMembers {
     /// This node's id.
     pub fn id(&self) -> &str {
         &self.inner.id
+    }
+
+    /// The ids of the nodes alive at the last heartbeat, sorted.
+    pub fn live(&self) -> Vec<String> {
+        self.inner
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Whether this node may still use what it holds: its last heartbeat is recent enough
@@ -144,7 +156,15 @@ impl PgMembers {
         tx.execute("DELETE FROM nodes WHERE heartbeat_ms < $1", &[&dead_before])
             .await
             .map_err(pg)?;
+        let live: Vec<String> = tx
+            .query("SELECT id FROM nodes ORDER BY id", &[])
+            .await
+            .map_err(pg)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
         tx.commit().await.map_err(pg)?;
+        *self.inner.live.lock().unwrap_or_else(|p| p.into_inner()) = live;
         if alive == 1 {
             self.inner.last_beat_ms.store(now, Ordering::SeqCst);
         }
@@ -284,6 +304,8 @@ mod tests {
         assert_eq!(nodes.len(), 2);
         let held: u32 = nodes.iter().flat_map(|n| n.holds.iter().map(|h| h.1)).sum();
         assert_eq!(held, 3);
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        assert_eq!(a.live(), ["a", "b"]);
         // A slot given back can be taken again.
         let holder = if nodes[0].holds.is_empty() { &b } else { &a };
         holder.release("fn:f", 1).await.unwrap();
@@ -297,5 +319,6 @@ mod tests {
         let held: u32 = nodes.iter().flat_map(|n| n.holds.iter().map(|h| h.1)).sum();
         assert!(held <= 3);
         assert!(a.holds());
+        assert_eq!(a.live(), ["a"], "the live nodes, as of the last heartbeat");
     }
 }
