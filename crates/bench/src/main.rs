@@ -25,6 +25,9 @@
 //! - function URL: the same echo through a URL (payload format 2.0 both ways), warm p50 and
 //!   8 clients' throughput, beside Invoke's in the same run;
 //! - SigV4: the cost of verifying a signed Invoke request, in process;
+//! - cluster (with `--database URL`): on one node of a cluster, warm, 8 clients and
+//!   asynchronous accepts, against the embedded server's of the same run; then 8 clients
+//!   spread over three nodes;
 //! - baselines measured in the same run: a bare loopback HTTP round trip with the same
 //!   client, and a bare process start of each runtime.
 //!
@@ -34,6 +37,7 @@
 //! `target/release/lamina-bench --json bench.json`. When started as a `provided` runtime's
 //! `bootstrap`, it is the native echo function instead (see [`echo_runtime`]).
 
+mod cluster;
 mod echo;
 mod echo_runtime;
 mod http;
@@ -113,6 +117,10 @@ struct Args {
     /// Concurrent clients sending them (each waits for its 202 before the next).
     #[arg(long, default_value_t = 64)]
     async_clients: usize,
+    /// Also measure cluster mode: nodes started with `--database URL` (a PostgreSQL
+    /// database the bench may write to).
+    #[arg(long)]
+    database: Option<String>,
 }
 
 /// The main server freezes environments idle this long (ms).
@@ -352,6 +360,24 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             "burst": bursts,
             "density": density,
         });
+    }
+
+    if let Some(database) = &args.database {
+        let makers: Vec<cluster::Maker<'_>> = echoes
+            .iter()
+            .map(|(echo, zip)| (echo.label, Box::new(creator(echo, zip)) as _))
+            .collect();
+        report["cluster"] = cluster::cluster(
+            &lamina,
+            &args.isolation,
+            database,
+            &makers,
+            args.warm,
+            args.throughput_seconds,
+            args.async_events,
+            args.async_clients,
+        )
+        .await?;
     }
 
     // Runtimes started ahead of time: a second server keeps `--prestart` of each runtime

@@ -124,6 +124,26 @@ pub fn print_table(r: &Value) {
             )
         },
     );
+    if let Some(cluster) = r["cluster"].as_object() {
+        println!();
+        println!(
+            "cluster node against embedded (warm p50 us; inv/s at 8 clients; async accepts/s); 8 clients over three nodes:"
+        );
+        for (label, c) in cluster {
+            let e = &r["runtimes"][label];
+            let f = |v: &Value| v.as_f64().map_or("-".into(), |x| format!("{x:.0}"));
+            println!(
+                "  {label:<9} warm {} / {}; {} / {}; async {} / {}; three nodes {}",
+                f(&c["warm"]["p50_us"]),
+                f(&e["warm"]["p50_us"]),
+                f(&c["throughput_8"]["per_second"]),
+                f(&e["throughput"]["8"]["per_second"]),
+                f(&c["async"]["accepted_per_second"]),
+                f(&e["async"]["accepted_per_second"]),
+                f(&c["three_nodes_throughput_8"]["per_second"]),
+            );
+        }
+    }
     println!();
     println!("throughput at 2 / 4 / 8 clients (inv/s): ");
     if let Some(runtimes) = r["runtimes"].as_object() {
