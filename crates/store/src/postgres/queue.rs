@@ -1,8 +1,10 @@
 //! [`PgQueue`]: the asynchronous event queue of a cluster in PostgreSQL, with the
 //! [`Queue`] contract of the embedded one (the same tests hold both to it).
 //!
-//! - **Accepting**: an enqueue returns once its row is committed, on any node; it notifies
-//!   [`QUEUE_CHANNEL`] in the same statement, so that every node's dispatcher wakes.
+//! - **Accepting**: an enqueue returns once its row is committed, on any node. Enqueues
+//!   waiting together are committed together by one writer task (group commit: one sync of
+//!   the database's log serves many), which notifies [`QUEUE_CHANNEL`] in the same
+//!   statement, so that every node's dispatcher wakes.
 //! - **Leasing**: a node takes due rows with `FOR UPDATE SKIP LOCKED` (nodes never wait on
 //!   each other's rows) and marks them leased by itself until a lease time; while it holds
 //!   them, it renews its leases three times per lease ([`LEASE`] by default). A node that
@@ -40,12 +42,90 @@ pub struct PgQueue {
 
 struct Inner {
     pool: PgPool,
+    /// Enqueues waiting for the writer, which commits them together.
+    writes: tokio::sync::mpsc::UnboundedSender<Pending>,
     node: String,
     limits: Limits,
     lease: Duration,
     view: Mutex<View>,
     changed: Notify,
     clock: Clock,
+}
+
+/// An enqueue waiting for its commit.
+type Pending = (
+    NewMessage,
+    i64,
+    tokio::sync::oneshot::Sender<Result<MessageId, QueueError>>,
+);
+
+/// Most enqueues committed together.
+const BATCH: usize = 512;
+
+/// Commits waiting enqueues, as many as are waiting in one statement (group commit: one
+/// sync of the database's log serves them all), until every sender is gone.
+async fn write(pool: PgPool, mut pending: tokio::sync::mpsc::UnboundedReceiver<Pending>) {
+    while let Some(first) = pending.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match pending.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let result = commit(&pool, &batch).await;
+        for (i, (_, _, done)) in batch.into_iter().enumerate() {
+            let _ = done.send(match &result {
+                Ok(ids) => Ok(ids[i]),
+                Err(e) => Err(QueueError::Storage(e.to_string())),
+            });
+        }
+    }
+}
+
+async fn commit(pool: &PgPool, batch: &[Pending]) -> Result<Vec<i64>, QueueError> {
+    let conn = pool.get().await.map_err(storage)?;
+    // Ids first, so that each enqueue learns its own whatever order rows are written in.
+    let ids: Vec<i64> = conn
+        .query(
+            "SELECT nextval('queue_messages_id_seq') FROM generate_series(1, $1)",
+            &[&(batch.len() as i32)],
+        )
+        .await
+        .map_err(storage)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let (mut queues, mut bodies, mut attributes, mut due, mut at) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (m, now, _) in batch {
+        queues.push(m.queue.as_str());
+        bodies.push(m.body.as_slice());
+        attributes.push(m.attributes.as_slice());
+        due.push(m.due_ms as i64);
+        at.push(*now);
+    }
+    conn.execute(
+        "WITH made AS (
+             INSERT INTO queue_messages (id, queue, body, attributes, due_ms, enqueued_ms)
+             SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BYTEA[], $4::BYTEA[],
+                                  $5::BIGINT[], $6::BIGINT[])
+             RETURNING 1
+         )
+         SELECT pg_notify($7, '') FROM (SELECT 1 FROM made LIMIT 1) AS one",
+        &[
+            &ids,
+            &queues,
+            &bodies,
+            &attributes,
+            &due,
+            &at,
+            &QUEUE_CHANNEL,
+        ],
+    )
+    .await
+    .map_err(storage)?;
+    Ok(ids)
 }
 
 /// This node's view of the queue's figures.
@@ -85,8 +165,11 @@ impl PgQueue {
         limits: Limits,
         lease: Duration,
     ) -> Result<PgQueue, QueueError> {
+        let (writes, pending) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(write(pool.clone(), pending));
         let q = PgQueue {
             inner: Arc::new(Inner {
+                writes,
                 pool,
                 node: node.to_string(),
                 limits,
@@ -216,41 +299,25 @@ impl Queue for PgQueue {
             }
         }
         let now = self.now();
-        let row = self
-            .conn()
-            .await?
-            .query_one(
-                "WITH made AS (
-                     INSERT INTO queue_messages (queue, body, attributes, due_ms, enqueued_ms)
-                     VALUES ($1, $2, $3, $4, $5) RETURNING id
-                 )
-                 SELECT id, pg_notify($6, '') FROM made",
-                &[
-                    &message.queue,
-                    &message.body,
-                    &message.attributes,
-                    &(message.due_ms as i64),
-                    &now,
-                    &QUEUE_CHANNEL,
-                ],
-            )
-            .await
-            .map_err(storage)?;
+        let due_ms = message.due_ms;
+        let (done, committed) = tokio::sync::oneshot::channel();
+        self.inner
+            .writes
+            .send((message, now, done))
+            .map_err(|_| QueueError::Closed)?;
+        let id = committed.await.map_err(|_| QueueError::Closed)??;
         let mut v = self.view();
-        if message.due_ms as i64 <= now {
+        if due_ms as i64 <= now {
             v.ready += 1;
         } else {
             v.delayed += 1;
         }
         v.bytes += size;
         v.enqueued += 1;
-        v.next_due_ms = Some(
-            v.next_due_ms
-                .map_or(message.due_ms, |d| d.min(message.due_ms)),
-        );
+        v.next_due_ms = Some(v.next_due_ms.map_or(due_ms, |d| d.min(due_ms)));
         drop(v);
         self.inner.changed.notify_waiters();
-        Ok(row.get(0))
+        Ok(id)
     }
 
     async fn lease(
