@@ -23,10 +23,10 @@ if [ -n "$missing" ]; then
   say "installing$missing"
   if [ "$(id -u)" = 0 ]; then
     # The package's own cluster is not wanted: tests start servers of their own.
-    mkdir -p /etc/postgresql-common
-    [ -e /etc/postgresql-common/createcluster.conf ] ||
-      echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf
-    apt-get update -qq && apt-get install -y -qq $missing
+    mkdir -p /etc/postgresql-common/createcluster.d
+    echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/lamina-tests.conf
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq -o Dpkg::Options::=--force-confold $missing
   else
     echo "missing:$missing, and this is not root: install them, then run again" >&2
     exit 1
