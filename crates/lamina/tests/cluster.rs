@@ -47,6 +47,22 @@ async fn any_node_serves_what_any_node_changed() {
         );
     }
 
+    // A, which ran nothing, reads the cluster's invocation counts.
+    assert!(
+        eventually(Duration::from_secs(6), async || {
+            let status = a.get("/_lamina/status").await.2;
+            status["functions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|f| f["name"] == "shared")
+                .and_then(|f| f["invocations"].as_u64())
+                .is_some_and(|n| n >= 2)
+        })
+        .await,
+        "one node's status counts the invocations other nodes ran"
+    );
+
     // Updated on B: A and C run the new code (their old environments are retired).
     let zip = common::b64(&common::zip(&[("app.py", &code(2), 0o644)]));
     let (status, _, body) = b

@@ -141,16 +141,25 @@ fn recount_reservations(p: &Platform) {
 }
 
 /// Every second: gives back the reservation slots this node has not needed lately, and
-/// spreads provisioned concurrency again if the live nodes changed.
+/// spreads provisioned concurrency again if the live nodes changed; every two, writes this
+/// node's invocation metrics for the cluster.
 pub(crate) fn trim_grants(p: &Platform) {
     if p.inner.grants.is_none() {
         return;
     }
     let weak = Arc::downgrade(&p.inner);
     tokio::spawn(async move {
+        let mut tick = 0u64;
         loop {
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             let Some(inner) = weak.upgrade() else { return };
+            tick += 1;
+            if tick.is_multiple_of(2) {
+                save_metrics(&Platform {
+                    inner: inner.clone(),
+                })
+                .await;
+            }
             if let Some(grants) = &inner.grants {
                 let concurrency = inner.concurrency.clone();
                 grants.trim(|f| concurrency.in_flight(f)).await;
@@ -163,6 +172,36 @@ pub(crate) fn trim_grants(p: &Platform) {
             }
         }
     });
+}
+
+/// Writes this node's invocation metrics (cumulative) for the cluster to sum.
+async fn save_metrics(p: &Platform) {
+    let (Some(metrics), Some(grants)) = (&p.inner.metrics, &p.inner.grants) else {
+        return;
+    };
+    let mine: std::collections::BTreeMap<String, lamina_store::FunctionMetrics> = p
+        .registry()
+        .entries()
+        .iter()
+        .map(|c| {
+            let counter = p.inner.concurrency.counters(&c.config.name);
+            let n = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+            (
+                c.config.name.clone(),
+                lamina_store::FunctionMetrics {
+                    invocations: n(&counter.invocations),
+                    errors: n(&counter.errors),
+                    throttles: n(&counter.throttles),
+                    cold_starts: n(&counter.cold_starts),
+                    duration_us: n(&counter.duration_us),
+                    billed_mb_ms: n(&counter.billed_mb_ms),
+                },
+            )
+        })
+        .collect();
+    if let Err(e) = metrics.save(grants.members().id(), &mine).await {
+        tracing::debug!(error = %e, "could not write this node's metrics");
+    }
 }
 
 impl Platform {
@@ -178,9 +217,35 @@ impl Platform {
         }
     }
 
+    /// In a cluster, adds to `status` every live node with the slots it holds (this one
+    /// marked), and makes each function's invocation metrics the cluster's totals (as of
+    /// the nodes' last writes, this node's own figures taken as they are now). Nothing for
+    /// one node, or when the database cannot be read.
+    pub async fn cluster_status(&self, status: &mut lamina_model::status::ServerStatus) {
+        if let Some(metrics) = &self.inner.metrics {
+            save_metrics(self).await;
+            match metrics.totals().await {
+                Ok(totals) => {
+                    for f in &mut status.functions {
+                        if let Some(t) = totals.get(&f.name) {
+                            f.invocations = t.invocations;
+                            f.errors = t.errors;
+                            f.throttles = t.throttles;
+                            f.cold_starts = t.cold_starts;
+                            f.duration_ms = t.duration_us as f64 / 1000.0;
+                            f.billed_mb_ms = t.billed_mb_ms;
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not read the cluster's metrics"),
+            }
+        }
+        status.nodes = self.cluster_nodes().await;
+    }
+
     /// In a cluster, every live node with the slots it holds (this one marked); none for one
     /// node, or when the database cannot be read.
-    pub async fn cluster_nodes(&self) -> Vec<lamina_model::status::NodeStatus> {
+    async fn cluster_nodes(&self) -> Vec<lamina_model::status::NodeStatus> {
         let Some(grants) = &self.inner.grants else {
             return Vec::new();
         };

@@ -107,6 +107,8 @@ pub struct Parts {
     pub changes: Option<tokio::sync::mpsc::UnboundedReceiver<lamina_store::Change>>,
     /// This node's membership of its cluster (none for one node).
     pub members: Option<Arc<dyn lamina_store::Membership>>,
+    /// Where a cluster's nodes keep their invocation metrics (none for one node).
+    pub metrics: Option<Arc<dyn lamina_store::MetricsStore>>,
 }
 
 /// Why the platform could not start.
@@ -135,6 +137,7 @@ struct Inner {
     url_host: String,
     archive: Option<Arc<dyn lamina_store::PackageArchive>>,
     grants: Option<Arc<grants::Grants>>,
+    metrics: Option<Arc<dyn lamina_store::MetricsStore>>,
 }
 
 impl Platform {
@@ -153,6 +156,7 @@ impl Platform {
             archive,
             changes,
             members,
+            metrics,
         } = parts;
         let sink = Arc::new(logs::StoreSink(logs.clone()));
         let executor = Executor::new(config.executor.clone(), launcher, catalog, sink);
@@ -223,6 +227,7 @@ impl Platform {
                 url_host: config.url_host,
                 archive,
                 grants: members.map(|m| Arc::new(grants::Grants::new(m))),
+                metrics,
             }),
         };
         for name in provisioned_at_start {

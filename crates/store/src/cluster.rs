@@ -1,6 +1,8 @@
 //! [`Membership`]: what a platform needs of the cluster it is a node of: its identity, the
-//! nodes alive, and capacity slots of limits shared by every node (reserved concurrency).
-//! [`crate::PgMembers`] is the implementation; one node alone has none.
+//! nodes alive, and capacity slots of limits shared by every node (reserved concurrency);
+//! and [`MetricsStore`], where the nodes keep their invocation metrics.
+//! [`crate::PgMembers`] and [`crate::postgres::PgMetrics`] implement them; one node alone
+//! has neither.
 
 use crate::StoreError;
 
@@ -55,4 +57,39 @@ impl Membership for crate::PgMembers {
     fn live(&self) -> Vec<String> {
         crate::PgMembers::live(self)
     }
+}
+
+/// One function's invocation metrics (cumulative).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FunctionMetrics {
+    /// Invocations that ran.
+    pub invocations: u64,
+    /// Of which failed.
+    pub errors: u64,
+    /// Throttled invocations.
+    pub throttles: u64,
+    /// Of which cold starts.
+    pub cold_starts: u64,
+    /// Time in handlers, µs.
+    pub duration_us: u64,
+    /// Billed MB-ms.
+    pub billed_mb_ms: u64,
+}
+
+/// Where the nodes of a cluster keep their invocation metrics, so that any node reads the
+/// cluster's totals.
+#[async_trait::async_trait]
+pub trait MetricsStore: Send + Sync + std::fmt::Debug {
+    /// Replaces `node`'s figures (cumulative since it started) of each function given.
+    async fn save(
+        &self,
+        node: &str,
+        metrics: &std::collections::BTreeMap<String, FunctionMetrics>,
+    ) -> Result<(), StoreError>;
+    /// Every node's figures, summed per function.
+    async fn totals(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, FunctionMetrics>, StoreError>;
+    /// Drops a deleted function's figures.
+    async fn forget(&self, function: &str) -> Result<(), StoreError>;
 }

@@ -35,7 +35,7 @@ pub mod postgres;
 pub mod reserve;
 
 pub use archive::PackageArchive;
-pub use cluster::{Membership, Node};
+pub use cluster::{FunctionMetrics, Membership, MetricsStore, Node};
 pub use code::CodeStore;
 pub use functions::{FunctionStore, SqliteStore, StoreError};
 pub use lease::{Lease, Leases};
@@ -44,5 +44,7 @@ pub use logs::{LogBackend, LogQuery, LogStore, StoredEvent};
 pub use memory::MemoryStore;
 pub use package::PackageError;
 pub use postgres::changes::Change;
-pub use postgres::{PgError, PgFunctionStore, PgLogStore, PgMembers, PgPackages, PgPool, PgQueue};
+pub use postgres::{
+    PgError, PgFunctionStore, PgLogStore, PgMembers, PgMetrics, PgPackages, PgPool, PgQueue,
+};
 pub use reserve::Reserve;

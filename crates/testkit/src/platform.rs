@@ -96,6 +96,7 @@ impl TestPlatform {
             archive: None,
             changes: None,
             members: None,
+            metrics: None,
         };
         let platform = Platform::start(config, parts).await.expect("platform");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -47,7 +47,7 @@ async fn health(State(p): State<Platform>) -> Response {
 
 async fn status(State(p): State<Platform>) -> Response {
     let mut status = p.status();
-    status.nodes = p.cluster_nodes().await;
+    p.cluster_status(&mut status).await;
     json(StatusCode::OK, status)
 }
 

@@ -388,6 +388,11 @@ impl Functions<'_> {
         self.p.registry().forget(&r.name);
         self.p.inner.executor.set_provisioned(&r.name, Vec::new());
         self.p.inner.concurrency.forget(&r.name);
+        if let Some(metrics) = &self.p.inner.metrics
+            && let Err(e) = metrics.forget(&r.name).await
+        {
+            tracing::warn!(function = %r.name, error = %e, "could not drop a deleted function's metrics");
+        }
         self.p.async_invoke().purge_events(&r.name).await;
         self.p.inner.executor.retire_function(&r.name);
         self.p.packages().collect_code(&removed.code.id).await;

@@ -7,6 +7,7 @@
 //! - [`queue`]: [`PgQueue`], the asynchronous event queue of a cluster.
 //! - [`logs`]: [`PgLogStore`], the function logs of every node.
 //! - [`members`]: [`PgMembers`], the nodes (heartbeats) and the capacity slots they hold.
+//! - [`metrics`]: [`PgMetrics`], every node's invocation metrics.
 //! - [`changes`]: how nodes learn of each other's changes (LISTEN/NOTIFY).
 //! - [`import`]: moving one node's embedded state in (`lamina migrate`).
 
@@ -20,12 +21,14 @@ pub mod functions;
 pub mod import;
 pub mod logs;
 pub mod members;
+pub mod metrics;
 pub mod packages;
 pub mod queue;
 
 pub use functions::PgFunctionStore;
 pub use logs::PgLogStore;
 pub use members::PgMembers;
+pub use metrics::PgMetrics;
 pub use packages::PgPackages;
 pub use queue::PgQueue;
 
@@ -146,6 +149,18 @@ pub(crate) const MIGRATIONS: &[&str] = &[
          node TEXT NOT NULL REFERENCES nodes (id) ON DELETE CASCADE,
          held INTEGER NOT NULL,
          PRIMARY KEY (scope, node)
+     );",
+    // 6: invocation metrics, per function and node (cumulative since the node started).
+    "CREATE TABLE function_metrics (
+         function TEXT NOT NULL,
+         node TEXT NOT NULL,
+         invocations BIGINT NOT NULL,
+         errors BIGINT NOT NULL,
+         throttles BIGINT NOT NULL,
+         cold_starts BIGINT NOT NULL,
+         duration_us BIGINT NOT NULL,
+         billed_mb_ms BIGINT NOT NULL,
+         PRIMARY KEY (function, node)
      );",
 ];
 

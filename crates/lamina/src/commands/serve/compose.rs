@@ -136,6 +136,10 @@ pub async fn compose(args: &Args, url_host: String, endpoint: &str) -> anyhow::R
             .as_deref()
             .map(lamina_store::postgres::changes::listen),
         members,
+        metrics: pool.as_ref().map(|(pool, _)| {
+            Arc::new(lamina_store::PgMetrics::new(pool.clone()))
+                as Arc<dyn lamina_store::MetricsStore>
+        }),
     };
     let platform = Platform::start(config.clone(), parts).await?;
     Ok(Server {
