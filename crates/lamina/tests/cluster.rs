@@ -378,6 +378,24 @@ async fn a_node_outlives_its_database() {
         .await,
         "changes are stored again once the database is back"
     );
+    // Restarted while the database is away, a node waits for it, then serves what it holds.
+    pg.stop();
+    let data = tempfile::tempdir().unwrap();
+    let restarted = {
+        let url = url.clone();
+        let dir = data.path().to_path_buf();
+        std::thread::spawn(move || Server::start_with(&["--database", &url], Some(&dir)))
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !restarted.is_finished(),
+        "a node does not start without its database"
+    );
+    pg.restart();
+    let late = restarted.join().unwrap();
+    assert_eq!(code_seen(&late, "steady").await, Some(1));
+    drop(late);
+
     // And another node's changes reach it again (its notifications reconnected).
     let b = node(&url);
     let zip = common::b64(&common::zip(&[("app.py", &code(2), 0o644)]));

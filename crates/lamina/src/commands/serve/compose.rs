@@ -154,12 +154,29 @@ pub async fn compose(args: &Args, url_host: String, endpoint: &str) -> anyhow::R
 }
 
 /// The cluster's database at `url`, its schema brought up to date.
+/// A node that starts while the database is away waits for it (saying so every few
+/// seconds), as a node that loses it waits for it to come back; a database that answers
+/// but refuses (a wrong password, a missing database) is an error at once.
 async fn database(url: &str) -> anyhow::Result<lamina_store::PgPool> {
     let pool = lamina_store::PgPool::new(url, 16).context("--database")?;
-    let applied = pool
-        .migrate()
-        .await
-        .context("bringing the database's schema up to date")?;
+    let mut said = std::time::Instant::now() - std::time::Duration::from_secs(60);
+    let applied = loop {
+        match pool.migrate().await {
+            Ok(applied) => break applied,
+            Err(e) if e.is_unavailable() => {
+                if said.elapsed() >= std::time::Duration::from_secs(5) {
+                    eprintln!("lamina: waiting for the database ({e})");
+                    said = std::time::Instant::now();
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            Err(e) => {
+                return Err(
+                    anyhow::Error::new(e).context("bringing the database's schema up to date")
+                );
+            }
+        }
+    };
     if !applied.is_empty() {
         eprintln!("lamina: database schema migrated to version {applied:?}");
     }
