@@ -415,9 +415,66 @@ fn decode(name: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The behaviour every [`LogBackend`] keeps, run against each implementation by its tests.
+#[cfg(test)]
+pub(crate) async fn contract(store: &dyn LogBackend) {
+    let g = "/aws/lambda/f";
+    store.append(g, "s-a", &[(1_000, "from a")]).unwrap();
+    store.flush().await;
+    store.append(g, "s-b", &[(2_000, "from b")]).unwrap();
+    store.flush().await;
+    // Later, so that s-a is the newest stream by any measure.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    store.append(g, "s-a", &[(3_000, "a again")]).unwrap();
+    assert!(
+        store.group_exists(g).await.unwrap(),
+        "appends are read back"
+    );
+    assert!(!store.group_exists("/aws/lambda/g").await.unwrap());
+    let all = LogQuery {
+        limit: 10,
+        ..LogQuery::default()
+    };
+    let (events, more) = store.query(g, &all).await.unwrap();
+    let messages: Vec<&str> = events.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(
+        (messages, more),
+        (vec!["from a", "from b", "a again"], false)
+    );
+    let ids: std::collections::HashSet<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+    assert_eq!(ids.len(), 3, "event ids are distinct");
+    let page = LogQuery {
+        limit: 1,
+        skip: 1,
+        contains: Some("from".into()),
+        ..LogQuery::default()
+    };
+    let (events, more) = store.query(g, &page).await.unwrap();
+    assert_eq!((events[0].message.as_str(), more), ("from b", false));
+    let window = LogQuery {
+        limit: 10,
+        start_ms: Some(1_500),
+        end_ms: Some(3_000),
+        streams: Some(vec!["s-a".into()]),
+        ..LogQuery::default()
+    };
+    let (events, _) = store.query(g, &window).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].message, "a again");
+    let streams = store.streams(g).await.unwrap();
+    let names: Vec<&str> = streams.iter().map(|s| s.0.as_str()).collect();
+    assert_eq!(names, ["s-a", "s-b"], "newest first");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_file_store_keeps_the_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        contract(&LogStore::open(dir.path(), 1 << 20).unwrap()).await;
+    }
 
     #[test]
     fn a_stream_removed_by_hand_is_let_go_and_starts_anew() {

@@ -185,6 +185,14 @@ impl LogBackend for PgLogStore {
 mod tests {
     use super::*;
 
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_postgres_store_keeps_the_contract() {
+        let pg = lamina_testpg::Postgres::start();
+        let pool = PgPool::new(&pg.url(), 4).unwrap();
+        pool.migrate().await.unwrap();
+        crate::logs::contract(&PgLogStore::new(pool)).await;
+    }
+
     /// Two nodes write; either reads both.
     #[tokio::test(flavor = "multi_thread")]
     async fn every_nodes_events_are_read_on_any_node() {
