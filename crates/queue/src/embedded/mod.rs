@@ -76,6 +76,23 @@ fn open_connection(path: &Path) -> Result<Connection, QueueError> {
     Ok(conn)
 }
 
+/// A failed message from the columns id, queue, body, attributes, attempts, enqueued_ms,
+/// failed_ms, reason.
+fn failed_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FailedMessage> {
+    Ok(FailedMessage {
+        message: Message {
+            id: r.get(0)?,
+            queue: r.get(1)?,
+            body: r.get(2)?,
+            attributes: r.get(3)?,
+            attempts: r.get::<_, i64>(4)? as u32,
+            enqueued_ms: r.get::<_, i64>(5)? as u64,
+        },
+        failed_ms: r.get::<_, i64>(6)? as u64,
+        reason: r.get(7)?,
+    })
+}
+
 /// What [`EmbeddedQueue::export`] reads: each queued message with its due time (epoch ms),
 /// and the failed messages.
 pub type Export = (Vec<(Message, u64)>, Vec<FailedMessage>);
@@ -128,22 +145,7 @@ impl EmbeddedQueue {
                      FROM failed ORDER BY id",
                 )
                 .map_err(storage)?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok(FailedMessage {
-                        message: Message {
-                            id: r.get(0)?,
-                            queue: r.get(1)?,
-                            body: r.get(2)?,
-                            attributes: r.get(3)?,
-                            attempts: r.get::<_, i64>(4)? as u32,
-                            enqueued_ms: r.get::<_, i64>(5)? as u64,
-                        },
-                        failed_ms: r.get::<_, i64>(6)? as u64,
-                        reason: r.get(7)?,
-                    })
-                })
-                .map_err(storage)?;
+            let rows = stmt.query_map([], failed_row).map_err(storage)?;
             for row in rows {
                 failed.push(row.map_err(storage)?);
             }
@@ -397,22 +399,7 @@ impl Queue for EmbeddedQueue {
                      FROM failed WHERE ?1 IS NULL OR queue = ?1 ORDER BY id",
                 )
                 .map_err(storage)?;
-            let rows = stmt
-                .query_map([queue], |r| {
-                    Ok(FailedMessage {
-                        message: Message {
-                            id: r.get(0)?,
-                            queue: r.get(1)?,
-                            body: r.get(2)?,
-                            attributes: r.get(3)?,
-                            attempts: r.get::<_, i64>(4)? as u32,
-                            enqueued_ms: r.get::<_, i64>(5)? as u64,
-                        },
-                        failed_ms: r.get::<_, i64>(6)? as u64,
-                        reason: r.get(7)?,
-                    })
-                })
-                .map_err(storage)?;
+            let rows = stmt.query_map([queue], failed_row).map_err(storage)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(storage)
         })
         .await
