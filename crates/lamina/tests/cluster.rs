@@ -246,6 +246,89 @@ def handler(event, context):\n    \
     bump(-1)\n    \
     return 'ok'\n";
 
+/// 24 callers spread over `nodes`, 6 invocations each: how many ran, and how many were
+/// throttled (Lambda's 429, and nothing else).
+async fn hammer(nodes: &std::sync::Arc<[Server; 3]>, function: &'static str) -> (u32, u32) {
+    let mut callers = Vec::new();
+    for i in 0..24 {
+        let nodes = nodes.clone();
+        callers.push(tokio::spawn(async move {
+            let mut seen = (0, 0);
+            for _ in 0..6 {
+                let (status, h, _) = nodes[i % 3].invoke_raw(function, "{}", &[]).await;
+                match status {
+                    200 => seen.0 += 1,
+                    429 => {
+                        assert_eq!(
+                            h["x-amzn-errortype"], "TooManyRequestsException",
+                            "a throttle is Lambda's 429"
+                        );
+                        seen.1 += 1;
+                    }
+                    other => panic!("unexpected status {other}"),
+                }
+            }
+            seen
+        }));
+    }
+    let (mut ran, mut throttled) = (0, 0);
+    for c in callers {
+        let (r, t) = c.await.unwrap();
+        ran += r;
+        throttled += t;
+    }
+    (ran, throttled)
+}
+
+/// The account's limit (`--concurrency-limit`, the same on every node) holds across three
+/// nodes: a function without a reservation never runs more than it at once anywhere.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_account_limit_holds_across_the_cluster() {
+    let pg = lamina_testpg::Postgres::start();
+    let url = pg.url();
+    let flags = [
+        "--database",
+        &url,
+        "--isolation",
+        "none",
+        "--concurrency-limit",
+        "3",
+    ];
+    let nodes = [
+        Server::start_with(&flags, None),
+        Server::start_with(&flags, None),
+        Server::start_with(&flags, None),
+    ];
+    let counts = tempfile::tempdir().unwrap();
+    nodes[0]
+        .create_with(json!({
+            "FunctionName": "counted", "Runtime": "python3.11", "Handler": "app.handler",
+            "Role": common::ROLE, "Timeout": 10,
+            "Environment": {"Variables": {"COUNT_DIR": counts.path()}},
+            "Code": {"ZipFile": common::b64(&common::zip(&[("app.py", COUNTING, 0o644)]))},
+        }))
+        .await;
+    for n in &nodes {
+        assert!(
+            eventually(Duration::from_secs(5), async || {
+                n.get("/2015-03-31/functions/counted").await.0 == 200
+            })
+            .await
+        );
+    }
+    let nodes = std::sync::Arc::new(nodes);
+    let (ran, throttled) = hammer(&nodes, "counted").await;
+    let most: u32 = std::fs::read_to_string(counts.path().join("most"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(ran > 0 && throttled > 0, "ran {ran}, throttled {throttled}");
+    assert!(
+        (1..=3).contains(&most),
+        "at most 3 ran at once across the cluster, the function saw {most}"
+    );
+}
+
 /// A reservation of 2 holds across three nodes under 24 parallel callers: never more than
 /// two run at once anywhere (as the function counts), the rest are Lambda's 429.
 #[tokio::test(flavor = "multi_thread")]
@@ -285,34 +368,7 @@ async fn a_reservation_holds_across_the_cluster() {
         );
     }
     let nodes = std::sync::Arc::new(nodes);
-    let mut callers = Vec::new();
-    for i in 0..24 {
-        let nodes = nodes.clone();
-        callers.push(tokio::spawn(async move {
-            let mut seen = (0, 0);
-            for _ in 0..6 {
-                let (status, h, _) = nodes[i % 3].invoke_raw("counted", "{}", &[]).await;
-                match status {
-                    200 => seen.0 += 1,
-                    429 => {
-                        assert_eq!(
-                            h["x-amzn-errortype"], "TooManyRequestsException",
-                            "a throttle is Lambda's 429"
-                        );
-                        seen.1 += 1;
-                    }
-                    other => panic!("unexpected status {other}"),
-                }
-            }
-            seen
-        }));
-    }
-    let (mut ran, mut throttled) = (0, 0);
-    for c in callers {
-        let (r, t) = c.await.unwrap();
-        ran += r;
-        throttled += t;
-    }
+    let (ran, throttled) = hammer(&nodes, "counted").await;
     let most: u32 = std::fs::read_to_string(counts.path().join("most"))
         .unwrap()
         .parse()

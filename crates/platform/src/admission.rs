@@ -56,6 +56,9 @@ pub(crate) struct Concurrency {
     pub(crate) reserved_total: AtomicU32,
     /// Invocations in flight that count against the unreserved pool.
     unreserved_in_flight: AtomicU32,
+    /// In a cluster, the slots of the account's limit this node holds (`u32::MAX`: no
+    /// bound beyond the limit itself, as for one node).
+    unreserved_held: AtomicU32,
     /// Set while someone waits for a slot to be given back ([`Concurrency::watch_releases`]).
     watched: AtomicBool,
     released: Notify,
@@ -115,6 +118,7 @@ impl Concurrency {
             unreserved_minimum: (limit / 10).max(1),
             reserved_total: AtomicU32::new(0),
             unreserved_in_flight: AtomicU32::new(0),
+            unreserved_held: AtomicU32::new(u32::MAX),
             watched: AtomicBool::new(false),
             released: Notify::new(),
             functions: Mutex::new(HashMap::new()),
@@ -169,8 +173,8 @@ impl Concurrency {
             }
             None => {
                 let pool = self
-                    .limit
-                    .saturating_sub(self.reserved_total.load(Ordering::SeqCst));
+                    .unreserved_pool()
+                    .min(self.unreserved_held.load(Ordering::SeqCst));
                 if !take(&self.unreserved_in_flight, pool) {
                     if count {
                         counter.throttled();
@@ -186,6 +190,28 @@ impl Concurrency {
             counter,
             unreserved,
         })
+    }
+
+    /// The unreserved pool: the limit less every reservation.
+    pub(crate) fn unreserved_pool(&self) -> u32 {
+        self.limit
+            .saturating_sub(self.reserved_total.load(Ordering::SeqCst))
+    }
+
+    /// Invocations running now against the unreserved pool.
+    pub(crate) fn unreserved_in_flight(&self) -> u32 {
+        self.unreserved_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// In a cluster, how many of the unreserved pool this node may run (the account slots
+    /// it holds); `u32::MAX` for no bound beyond the pool.
+    pub(crate) fn set_unreserved_held(&self, held: u32) {
+        self.unreserved_held.store(held, Ordering::SeqCst);
+    }
+
+    /// What [`Concurrency::set_unreserved_held`] set.
+    pub(crate) fn unreserved_held(&self) -> u32 {
+        self.unreserved_held.load(Ordering::SeqCst)
     }
 
     /// Throttles counted for `function` since the server started.

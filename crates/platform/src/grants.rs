@@ -1,11 +1,13 @@
-//! Reserved concurrency across a cluster, without a database round trip per invocation.
-//! A function's reservation is cut into slots shared by the nodes ([`Membership`]): a node
-//! admits an invocation of a reserved function only within the slots it holds, takes one
-//! more from the cluster (one transaction) only when all it holds are busy, and gives back
-//! the ones it has not needed for [`KEEP_IDLE`]. So the cluster never runs more than the
-//! reservation at once, warm invocations cost no round trip, and a node that lost the
-//! database stops using its slots before the others may take them back. One node alone has
-//! no grants: its reservations are its own.
+//! Concurrency limits across a cluster, without a database round trip per invocation. A
+//! function's reservation, and the account's limit less every reservation (the unreserved
+//! pool), are cut into slots shared by the nodes ([`Membership`]): a node admits an
+//! invocation only within the slots it holds, takes one more from the cluster (one
+//! transaction) only when all it holds are busy, and gives back the ones it has not needed
+//! for [`KEEP_IDLE`]. So the cluster never runs more than a reservation, or the account's
+//! limit, at once, and warm invocations cost no round trip. Without its database, a node
+//! stops using its reservation slots before the others may take them back (reservations
+//! stay exact), but keeps serving unreserved invocations within its own limit (it keeps
+//! serving the functions it knows). One node alone has no grants.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -17,13 +19,19 @@ use lamina_store::Membership;
 /// How long a slot no invocation needed is kept before it is given back.
 pub(crate) const KEEP_IDLE: Duration = Duration::from_secs(2);
 
-/// The slots this node holds, by function.
+/// The slots this node holds, by function, and of the account's limit.
 #[derive(Debug)]
 pub(crate) struct Grants {
     members: Arc<dyn Membership>,
     // Short critical sections only.
     held: Mutex<HashMap<String, Arc<Held>>>,
+    /// Slots of the account's limit (unreserved invocations), mirrored into admission.
+    account: Held,
+    concurrency: Arc<crate::admission::Concurrency>,
 }
+
+/// The scope of the account's limit.
+const ACCOUNT: &str = "account";
 
 #[derive(Debug, Default)]
 struct Held {
@@ -41,10 +49,49 @@ fn scope(function: &str) -> String {
 }
 
 impl Grants {
-    pub(crate) fn new(members: Arc<dyn Membership>) -> Grants {
+    /// Grants of `members`' cluster, bounding `concurrency`'s unreserved pool by the account
+    /// slots held (none yet).
+    pub(crate) fn new(
+        members: Arc<dyn Membership>,
+        concurrency: Arc<crate::admission::Concurrency>,
+    ) -> Grants {
+        concurrency.set_unreserved_held(0);
         Grants {
             members,
             held: Mutex::new(HashMap::new()),
+            account: Held::default(),
+            concurrency,
+        }
+    }
+
+    /// Notes that every account slot was needed just now.
+    pub(crate) fn account_full(&self) {
+        self.account.last_full_ms.store(now_ms(), Ordering::Relaxed);
+    }
+
+    /// Takes one more slot of the account's limit, if the cluster's unreserved invocations
+    /// stay within `pool`. If the database cannot be reached, this node serves unbounded by
+    /// the cluster (only by its own limit) until it can again: a node that lost its database
+    /// keeps serving the functions it knows.
+    pub(crate) async fn grow_account(&self, pool: u32) -> bool {
+        if self.concurrency.unreserved_held() == u32::MAX {
+            return false;
+        }
+        match self.members.acquire(ACCOUNT, pool).await {
+            Ok(true) => {
+                let held = self.account.slots.fetch_add(1, Ordering::SeqCst) + 1;
+                self.account.last_full_ms.store(now_ms(), Ordering::Relaxed);
+                self.concurrency.set_unreserved_held(held);
+                true
+            }
+            Ok(false) if self.members.holds() => false,
+            outcome => {
+                if let Err(e) = outcome {
+                    tracing::warn!(error = %e, "the database is away: unreserved invocations are bounded by this node's limit alone until it is back");
+                }
+                self.concurrency.set_unreserved_held(u32::MAX);
+                true
+            }
         }
     }
 
@@ -98,9 +145,37 @@ impl Grants {
         }
     }
 
+    /// Gives back the account slots not needed for [`KEEP_IDLE`]; once the database is back
+    /// after serving without it, bounds unreserved invocations by the slots held again.
+    async fn trim_account(&self) {
+        let holds = self.members.holds();
+        if self.concurrency.unreserved_held() == u32::MAX {
+            if holds {
+                self.concurrency
+                    .set_unreserved_held(self.account.slots.load(Ordering::SeqCst));
+            }
+            return;
+        }
+        let idle_before = now_ms().saturating_sub(KEEP_IDLE.as_millis() as u64);
+        if self.account.last_full_ms.load(Ordering::Relaxed) >= idle_before {
+            return;
+        }
+        let slots = self.account.slots.load(Ordering::SeqCst);
+        let spare = slots.saturating_sub(self.concurrency.unreserved_in_flight());
+        if spare == 0 {
+            return;
+        }
+        let held = self.account.slots.fetch_sub(spare, Ordering::SeqCst) - spare;
+        self.concurrency.set_unreserved_held(held);
+        if let Err(e) = self.members.release(ACCOUNT, spare).await {
+            tracing::warn!(error = %e, "could not give back account slots");
+        }
+    }
+
     /// Gives back the slots not needed for [`KEEP_IDLE`], beyond those `in_flight` says are
     /// busy; all of them when this node may no longer hold any.
     pub(crate) async fn trim(&self, in_flight: impl Fn(&str) -> u32) {
+        self.trim_account().await;
         let entries: Vec<(String, Arc<Held>)> = self
             .held
             .lock()

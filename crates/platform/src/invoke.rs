@@ -181,16 +181,31 @@ impl Platform {
     }
 
     /// Admits one invocation of `function` (reserved `reserved`): within the server's
-    /// limits, and in a cluster within the slots of the reservation this node holds, taking
-    /// one more from the cluster only when all it holds are busy.
+    /// limits, and in a cluster within the slots of the reservation (or of the account's
+    /// limit) this node holds, taking one more from the cluster only when all it holds are
+    /// busy.
     pub(crate) async fn admit(
         &self,
         function: &str,
         reserved: Option<u32>,
     ) -> Result<crate::admission::Admission, Throttle> {
         let concurrency = &self.inner.concurrency;
-        let (Some(grants), Some(r)) = (&self.inner.grants, reserved) else {
+        let Some(grants) = &self.inner.grants else {
             return concurrency.admit(function, reserved);
+        };
+        let Some(r) = reserved else {
+            loop {
+                if let Some(slot) = concurrency.try_admit(function, None) {
+                    if concurrency.unreserved_in_flight() >= concurrency.unreserved_held() {
+                        grants.account_full();
+                    }
+                    return Ok(slot);
+                }
+                let pool = concurrency.unreserved_pool();
+                if concurrency.unreserved_held() >= pool || !grants.grow_account(pool).await {
+                    return concurrency.admit(function, None);
+                }
+            }
         };
         loop {
             let cap = grants.cap(function, r);

@@ -210,6 +210,8 @@ impl Platform {
         concurrency
             .reserved_total
             .store(reserved, std::sync::atomic::Ordering::SeqCst);
+        let concurrency = Arc::new(concurrency);
+        let grants = members.map(|m| Arc::new(grants::Grants::new(m, concurrency.clone())));
         let platform = Platform {
             inner: Arc::new(Inner {
                 registry: registry::Registry::new(
@@ -221,12 +223,12 @@ impl Platform {
                 ),
                 logs,
                 executor,
-                concurrency: Arc::new(concurrency),
+                concurrency,
                 reserve,
                 events: async_invoke::Events::new(queue, config.events.clone()),
                 url_host: config.url_host,
                 archive,
-                grants: members.map(|m| Arc::new(grants::Grants::new(m))),
+                grants,
                 metrics,
             }),
         };

@@ -49,6 +49,8 @@ impl AsyncInvoke<'_> {
                 // cache (a read), then admission's counters. Nothing here awaits.
                 let mut slots = std::collections::HashMap::new();
                 let mut taken = std::collections::HashMap::new();
+                // In a cluster, one more account slot is asked for at most once a round.
+                let mut asked_account = false;
                 let concurrency = self.p.inner.concurrency.clone();
                 let per_function = events.config.max_in_flight_per_function.max(1);
                 let mut take = |id: i64, queue: &str| {
@@ -77,6 +79,25 @@ impl AsyncInvoke<'_> {
                                     });
                                 }
                                 Some(cap)
+                            }
+                            (Some(_), None) => {
+                                let pool = concurrency.unreserved_pool();
+                                if !asked_account
+                                    && concurrency.unreserved_in_flight()
+                                        >= concurrency.unreserved_held()
+                                    && concurrency.unreserved_held() < pool
+                                {
+                                    asked_account = true;
+                                    let p = self.p.clone();
+                                    tokio::spawn(async move {
+                                        if let Some(g) = &p.inner.grants
+                                            && g.grow_account(pool).await
+                                        {
+                                            p.inner.events.wake.notify_one();
+                                        }
+                                    });
+                                }
+                                None
                             }
                             _ => reserved,
                         };
