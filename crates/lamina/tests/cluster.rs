@@ -280,20 +280,18 @@ async fn hammer(nodes: &std::sync::Arc<[Server; 3]>, function: &'static str) -> 
     (ran, throttled)
 }
 
-/// The account's limit (`--concurrency-limit`, the same on every node) holds across three
-/// nodes: a function without a reservation never runs more than it at once anywhere.
-#[tokio::test(flavor = "multi_thread")]
-async fn the_account_limit_holds_across_the_cluster() {
+/// Three unsandboxed nodes (with `extra` flags) on a throw-away database, with the counting
+/// function made on the first and, with `reserved`, a reservation set on the second; once
+/// every node has it, 24 callers hammer it. Returns the most that ran at once, as the function
+/// counted, and the nodes.
+async fn counted_under_load(
+    extra: &[&str],
+    reserved: Option<u32>,
+) -> (u32, std::sync::Arc<[Server; 3]>, lamina_testpg::Postgres) {
     let pg = lamina_testpg::Postgres::start();
     let url = pg.url();
-    let flags = [
-        "--database",
-        &url,
-        "--isolation",
-        "none",
-        "--concurrency-limit",
-        "3",
-    ];
+    let mut flags = vec!["--database", &url, "--isolation", "none"];
+    flags.extend_from_slice(extra);
     let nodes = [
         Server::start_with(&flags, None),
         Server::start_with(&flags, None),
@@ -308,21 +306,41 @@ async fn the_account_limit_holds_across_the_cluster() {
             "Code": {"ZipFile": common::b64(&common::zip(&[("app.py", COUNTING, 0o644)]))},
         }))
         .await;
+    if let Some(r) = reserved {
+        let (status, _, _) = nodes[1]
+            .put_json(
+                "/2017-10-31/functions/counted/concurrency",
+                &json!({"ReservedConcurrentExecutions": r}),
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
     for n in &nodes {
         assert!(
             eventually(Duration::from_secs(5), async || {
-                n.get("/2015-03-31/functions/counted").await.0 == 200
+                let got = n.get("/2019-09-30/functions/counted/concurrency").await;
+                got.0 == 200
+                    && got.2["ReservedConcurrentExecutions"].as_u64() == reserved.map(u64::from)
             })
-            .await
+            .await,
+            "every node knows the function and its reservation"
         );
     }
     let nodes = std::sync::Arc::new(nodes);
     let (ran, throttled) = hammer(&nodes, "counted").await;
+    assert!(ran > 0 && throttled > 0, "ran {ran}, throttled {throttled}");
     let most: u32 = std::fs::read_to_string(counts.path().join("most"))
         .unwrap()
         .parse()
         .unwrap();
-    assert!(ran > 0 && throttled > 0, "ran {ran}, throttled {throttled}");
+    (most, nodes, pg)
+}
+
+/// The account's limit (`--concurrency-limit`, the same on every node) holds across three
+/// nodes: a function without a reservation never runs more than it at once anywhere.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_account_limit_holds_across_the_cluster() {
+    let (most, _nodes, _pg) = counted_under_load(&["--concurrency-limit", "3"], None).await;
     assert!(
         (1..=3).contains(&most),
         "at most 3 ran at once across the cluster, the function saw {most}"
@@ -333,47 +351,7 @@ async fn the_account_limit_holds_across_the_cluster() {
 /// two run at once anywhere (as the function counts), the rest are Lambda's 429.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reservation_holds_across_the_cluster() {
-    let pg = lamina_testpg::Postgres::start();
-    let url = pg.url();
-    let flags = ["--database", &url, "--isolation", "none"];
-    let nodes = [
-        Server::start_with(&flags, None),
-        Server::start_with(&flags, None),
-        Server::start_with(&flags, None),
-    ];
-    let counts = tempfile::tempdir().unwrap();
-    nodes[0]
-        .create_with(json!({
-            "FunctionName": "counted", "Runtime": "python3.11", "Handler": "app.handler",
-            "Role": common::ROLE, "Timeout": 10,
-            "Environment": {"Variables": {"COUNT_DIR": counts.path()}},
-            "Code": {"ZipFile": common::b64(&common::zip(&[("app.py", COUNTING, 0o644)]))},
-        }))
-        .await;
-    let (status, _, _) = nodes[1]
-        .put_json(
-            "/2017-10-31/functions/counted/concurrency",
-            &json!({"ReservedConcurrentExecutions": 2}),
-        )
-        .await;
-    assert_eq!(status, 200);
-    for n in &nodes {
-        assert!(
-            eventually(Duration::from_secs(5), async || {
-                n.get("/2019-09-30/functions/counted/concurrency").await.2
-                    ["ReservedConcurrentExecutions"]
-                    == 2
-            })
-            .await
-        );
-    }
-    let nodes = std::sync::Arc::new(nodes);
-    let (ran, throttled) = hammer(&nodes, "counted").await;
-    let most: u32 = std::fs::read_to_string(counts.path().join("most"))
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(ran > 0 && throttled > 0, "ran {ran}, throttled {throttled}");
+    let (most, nodes, _pg) = counted_under_load(&[], Some(2)).await;
     assert!(
         (1..=2).contains(&most),
         "at most 2 ran at once across the cluster, the function saw {most}"
