@@ -18,6 +18,7 @@
 //! - [`paging`]: `Marker` and `MaxItems`, parsed once into a [`paging::Page`].
 //! - [`policy`]: a function's resource-based policy (AddPermission's statements).
 //! - [`runtime`]: managed and custom runtime identifiers.
+//! - [`schedule`]: schedule expressions (`at`, `rate`, AWS's `cron`) and when they fire.
 //! - [`url`]: function URLs: their configuration, and their HTTP contract (a request as
 //!   payload format 2.0, an answer as the HTTP response).
 //! - [`error`]: [`LambdaError`], one variant per Lambda error type the platform answers.
@@ -39,6 +40,7 @@ pub mod paging;
 pub mod policy;
 pub mod provisioned;
 pub mod runtime;
+pub mod schedule;
 pub mod status;
 pub mod url;
 
