@@ -169,19 +169,26 @@ impl Platform {
         let mut provisioned_at_start = Vec::new();
         let mut opt_trees = Vec::new();
         let layers = store.layer_versions().await?;
-        if let Some(archive) = &archive {
-            // A node of a cluster may not have every package yet: it fetches what it lacks.
-            let mut ids: Vec<String> = layers.iter().map(|l| l.code.id.clone()).collect();
-            for cfg in store.all().await? {
-                ids.push(cfg.code.id.clone());
-                for v in store.versions(&cfg.name).await? {
-                    ids.push(v.code.id.clone());
-                }
-            }
-            packages::fetch_missing(&code, archive.as_ref(), &ids).await?;
-        }
+        // Read once: every function with its published versions.
+        let mut records = Vec::new();
         for cfg in store.all().await? {
             let versions = store.versions(&cfg.name).await?;
+            records.push((cfg, versions));
+        }
+        if let Some(archive) = &archive {
+            // A node of a cluster may not have every package yet: it fetches what it lacks.
+            let ids: Vec<String> = layers
+                .iter()
+                .map(|l| l.code.id.clone())
+                .chain(records.iter().flat_map(|(cfg, versions)| {
+                    std::iter::once(cfg)
+                        .chain(versions)
+                        .map(|c| c.code.id.clone())
+                }))
+                .collect();
+            packages::fetch_missing(&code, archive.as_ref(), &ids).await?;
+        }
+        for (cfg, versions) in records {
             // The merged /opt of each layered function and version, rebuilt if it was removed.
             opt_trees.extend(packages::merge_layers(&code, &cfg, &versions).await);
             let cached = cached::Cached::with_versions(cfg, versions, &config.identity, &code);
