@@ -25,6 +25,7 @@
 //! - function URL: the same echo through a URL (payload format 2.0 both ways), warm p50 and
 //!   8 clients' throughput, beside Invoke's in the same run;
 //! - SigV4: the cost of verifying a signed Invoke request, in process;
+//! - event patterns: one event matched against 1,000 EventBridge rules, in process;
 //! - cluster (with `--database URL`): on one node of a cluster, warm, 8 clients and
 //!   asynchronous accepts, against the embedded server's of the same run; then 8 clients
 //!   spread over three nodes;
@@ -41,6 +42,7 @@ mod cluster;
 mod echo;
 mod echo_runtime;
 mod http;
+mod patterns;
 mod procfs;
 mod scenarios;
 mod server;
@@ -121,6 +123,9 @@ struct Args {
     /// database the bench may write to).
     #[arg(long)]
     database: Option<String>,
+    /// Only the in-process figures (SigV4 verification, event patterns): no server.
+    #[arg(long)]
+    in_process: bool,
 }
 
 /// The main server freezes environments idle this long (ms).
@@ -152,6 +157,14 @@ fn main() -> ExitCode {
 
 /// Runs the bench.
 async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.in_process {
+        let report = json!({
+            "sigv4": urls::sigv4_verify_us(),
+            "patterns": patterns::pattern_matching(),
+        });
+        table::print_in_process(&report);
+        return Ok(ExitCode::SUCCESS);
+    }
     let lamina = match &args.lamina {
         Some(path) => path.clone(),
         None => std::env::current_exe()?.with_file_name("lamina"),
@@ -185,6 +198,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     eprintln!("baselines...");
     let http = bare_http_baseline(args.warm.max(100)).await?;
     report["sigv4"] = urls::sigv4_verify_us();
+    report["patterns"] = patterns::pattern_matching();
     report["baseline"] = json!({
         "http_round_trip": http,
         "spawn_ms": {

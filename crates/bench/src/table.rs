@@ -93,13 +93,7 @@ pub fn print_table(r: &Value) {
         }
     }
     println!();
-    println!(
-        "SigV4 verification of a signed Invoke: {} us per request",
-        r["sigv4"]["verify_us_p50"]
-            .as_f64()
-            .map(|x| format!("{x:.1}"))
-            .unwrap_or_else(|| "-".into())
-    );
+    print_in_process(r);
     let runtimes: Vec<(&String, &Value)> = r["runtimes"]
         .as_object()
         .map(|m| m.iter().collect())
@@ -317,4 +311,28 @@ pub fn print_table(r: &Value) {
             );
         }
     }
+}
+
+/// The figures measured in the bench's own process.
+pub fn print_in_process(r: &Value) {
+    println!(
+        "SigV4 verification of a signed Invoke: {} us per request",
+        r["sigv4"]["verify_us_p50"]
+            .as_f64()
+            .map(|x| format!("{x:.1}"))
+            .unwrap_or_else(|| "-".into())
+    );
+    println!(
+        "Event patterns: one event against {} rules ({} match) in {} us ({} rule matches/s)",
+        r["patterns"]["rules"],
+        r["patterns"]["matched_per_event"],
+        r["patterns"]["per_event_us_p50"]
+            .as_f64()
+            .map(|x| format!("{x:.1}"))
+            .unwrap_or_else(|| "-".into()),
+        r["patterns"]["rule_matches_per_s"]
+            .as_f64()
+            .map(|x| format!("{:.1}M", x / 1e6))
+            .unwrap_or_else(|| "-".into())
+    );
 }
