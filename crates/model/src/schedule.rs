@@ -2,14 +2,22 @@
 //! `at(yyyy-mm-ddThh:mm:ss)`, `rate(n unit)` and `cron(minutes hours day-of-month month
 //! day-of-week year)` in AWS's dialect (day-of-week 1 = Sunday; `?`, `L`, `W`, `#`; one of
 //! day-of-month and day-of-week must be `?`; a year field), parsed and checked as AWS checks
-//! them, and the next time each fires. Times here are UTC; time zones are applied by the
-//! caller.
+//! them, and the next time each fires in a time zone (IANA names, daylight-saving changes
+//! as AWS documents them: a local time the clocks skip does not fire that day, a local time
+//! they pass twice fires once).
 
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
+
+/// The time zone named `name` (an IANA name such as `Europe/Lisbon`), as
+/// `ScheduleExpressionTimezone` takes it.
+pub fn time_zone(name: &str) -> Option<Tz> {
+    name.parse().ok()
+}
 
 /// Why an expression is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,12 +72,31 @@ impl Schedule {
         ))
     }
 
-    /// The first time it fires after `after` (strictly), if it ever does again; a rate's
-    /// times are counted from `start`.
+    /// The first time it fires after `after` (strictly), if it ever does again, with
+    /// `at()` and `cron()` read in UTC; a rate's times are counted from `start`.
     pub fn next_after(&self, start: DateTime<Utc>, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.next_after_in(start, after, Tz::UTC)
+    }
+
+    /// As [`Schedule::next_after`], with `at()` and `cron()` read as local times of `zone`.
+    /// A rate is a fixed duration whatever the zone (`rate(1 day)` is 24 hours, as AWS).
+    pub fn next_after_in(
+        &self,
+        start: DateTime<Utc>,
+        after: DateTime<Utc>,
+        zone: Tz,
+    ) -> Option<DateTime<Utc>> {
         match self {
             Schedule::At(at) => {
-                let at = at.and_utc();
+                // A local time the clocks skip is read as the same reading after the jump.
+                let at = zone
+                    .from_local_datetime(at)
+                    .earliest()
+                    .or_else(|| {
+                        zone.from_local_datetime(&(*at + chrono::Duration::hours(1)))
+                            .earliest()
+                    })?
+                    .with_timezone(&Utc);
                 (at > after).then_some(at)
             }
             Schedule::Rate(every) => {
@@ -81,9 +108,26 @@ impl Schedule {
                 Some(start + every * periods as i32)
             }
             Schedule::Cron(cron) => {
-                let next = cron.find_next_occurrence(&after, false).ok()?;
-                // AWS's years stop at 2199.
-                (next.format("%Y").to_string().parse::<u32>().ok()? <= 2199).then_some(next)
+                let mut from = after.with_timezone(&zone);
+                let after_local = from.naive_local();
+                // croner moves a local time the clocks skip to just after the jump, and
+                // may find a local time again when the clocks go back; AWS skips the first
+                // and fires the second once, so a time the pattern does not match, or a
+                // local time not later than `after`'s, is passed over.
+                for _ in 0..4 {
+                    let next = cron.find_next_occurrence(&from, false).ok()?;
+                    if next.year() > 2199 {
+                        // AWS's years stop at 2199.
+                        return None;
+                    }
+                    if next.naive_local() > after_local
+                        && cron.is_time_matching(&next).unwrap_or(false)
+                    {
+                        return Some(next.with_timezone(&Utc));
+                    }
+                    from = next;
+                }
+                None
             }
         }
     }
@@ -249,6 +293,79 @@ mod tests {
             Some("2026-12-24T18:30:00")
         );
         assert_eq!(next("at(2026-12-24T18:30:00)", "2026-12-25T00:00:00"), None);
+    }
+
+    fn local(expr: &str, zone: &str, after: &str) -> Vec<String> {
+        let s = Schedule::parse(expr).unwrap();
+        let zone = time_zone(zone).unwrap();
+        let mut t = utc(after);
+        (0..4)
+            .map(|_| {
+                t = s
+                    .next_after_in(utc("2026-01-01T00:00:00"), t, zone)
+                    .unwrap();
+                t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn daylight_saving_changes_are_handled_as_aws_documents() {
+        // New York springs forward at 02:00 on 8 March 2026: 02:30 does not exist that
+        // day, and the schedule skips it.
+        assert_eq!(
+            local(
+                "cron(30 2 * * ? *)",
+                "America/New_York",
+                "2026-03-06T12:00:00"
+            ),
+            [
+                "2026-03-07T07:30:00Z",
+                "2026-03-09T06:30:00Z",
+                "2026-03-10T06:30:00Z",
+                "2026-03-11T06:30:00Z"
+            ]
+        );
+        // It falls back at 02:00 on 1 November 2026: 01:30 happens twice, and fires once.
+        assert_eq!(
+            local(
+                "cron(30 1 * * ? *)",
+                "America/New_York",
+                "2026-10-30T12:00:00"
+            ),
+            [
+                "2026-10-31T05:30:00Z",
+                "2026-11-01T05:30:00Z",
+                "2026-11-02T06:30:00Z",
+                "2026-11-03T06:30:00Z"
+            ]
+        );
+        // Hourly through Lisbon's fall back (02:00 WEST to 01:00 WET on 25 October 2026):
+        // 01:00 comes twice and fires once.
+        assert_eq!(
+            local("cron(0 * * * ? *)", "Europe/Lisbon", "2026-10-24T23:30:00"),
+            [
+                "2026-10-25T00:00:00Z",
+                "2026-10-25T02:00:00Z",
+                "2026-10-25T03:00:00Z",
+                "2026-10-25T04:00:00Z"
+            ]
+        );
+        // A rate is a duration: 24 hours across the change.
+        let s = Schedule::parse("rate(1 day)").unwrap();
+        let zone = time_zone("America/New_York").unwrap();
+        let start = utc("2026-03-07T12:00:00");
+        assert_eq!(
+            s.next_after_in(start, utc("2026-03-07T12:00:00"), zone),
+            Some(utc("2026-03-08T12:00:00"))
+        );
+        // at() is a local time.
+        let at = Schedule::parse("at(2026-07-01T09:00:00)").unwrap();
+        assert_eq!(
+            at.next_after_in(start, start, time_zone("Europe/Lisbon").unwrap()),
+            Some(utc("2026-07-01T08:00:00"))
+        );
+        assert!(time_zone("Mars/Olympus").is_none());
     }
 
     #[test]
