@@ -19,6 +19,8 @@
 //! - [`policy`]: a function's resource-based policy (AddPermission's statements).
 //! - [`runtime`]: managed and custom runtime identifiers.
 //! - [`schedule`]: schedule expressions (`at`, `rate`, AWS's `cron`) and when they fire.
+//! - [`scheduler`]: EventBridge Scheduler's schedules and groups, their checks and errors.
+//! - [`delivery`]: what rules' and schedules' targets share: retry policy, dead-letter queue.
 //! - [`url`]: function URLs: their configuration, and their HTTP contract (a request as
 //!   payload format 2.0, an answer as the HTTP response).
 //! - [`error`]: [`LambdaError`], one variant per Lambda error type the platform answers.
@@ -28,6 +30,7 @@
 
 pub mod alias;
 pub mod code;
+pub mod delivery;
 pub mod error;
 pub mod event_invoke;
 pub mod function;
@@ -41,6 +44,7 @@ pub mod policy;
 pub mod provisioned;
 pub mod runtime;
 pub mod schedule;
+pub mod scheduler;
 pub mod status;
 pub mod url;
 

@@ -26,10 +26,21 @@ pub(crate) fn follow(p: &Platform, mut changes: UnboundedReceiver<Change>) {
             let p = Platform { inner };
             match change {
                 Change::Function(name) => refresh(&p, &name).await,
-                Change::Resync => resync(&p).await,
+                Change::Documents(kind) => documents_changed(&p, &kind),
+                Change::Resync => {
+                    documents_changed(&p, "schedule");
+                    resync(&p).await
+                }
             }
         }
     });
+}
+
+/// Another node changed documents of `kind`: what caches them reads them again.
+fn documents_changed(p: &Platform, kind: &str) {
+    if kind == "schedule" {
+        p.inner.timer.changed();
+    }
 }
 
 /// Compares every function, stored or cached.

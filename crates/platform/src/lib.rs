@@ -20,6 +20,8 @@
 //!   start.
 //! - [`logs`]: reading function logs (CloudWatch Logs' FilterLogEvents and friends), and the
 //!   sink that writes them.
+//! - [`scheduler`]: EventBridge Scheduler's schedules and groups, and the timer that fires
+//!   them through the asynchronous path.
 //! - [`status`]: what `lamina ps` shows.
 //!
 //! The HTTP layer calls into the views with typed requests and gets [`LambdaError`]s back
@@ -40,6 +42,7 @@ mod metrics;
 mod packages;
 mod provisioning;
 mod registry;
+pub mod scheduler;
 pub mod status;
 
 use std::collections::HashMap;
@@ -53,6 +56,7 @@ use lamina_store::{CodeStore, FunctionStore, LogBackend};
 
 pub use admission::Throttle;
 pub use async_invoke::AsyncConfig;
+pub use scheduler::SchedulerConfig;
 
 pub use invoke::{InvokeOutput, RunError};
 pub use lamina_executor::{StreamEvent, StreamSink};
@@ -72,6 +76,8 @@ pub struct PlatformConfig {
     /// The host (and port) function URLs are served under:
     /// `http://<url-id>.lambda-url.<region>.<url_host>/`.
     pub url_host: String,
+    /// The Scheduler.
+    pub scheduler: SchedulerConfig,
 }
 
 impl PlatformConfig {
@@ -109,6 +115,8 @@ pub struct Parts {
     pub members: Option<Arc<dyn lamina_store::Membership>>,
     /// Where a cluster's nodes keep their invocation metrics (none for one node).
     pub metrics: Option<Arc<dyn lamina_store::MetricsStore>>,
+    /// Event sources' configuration: schedules, buses, rules.
+    pub documents: Arc<dyn lamina_store::Documents>,
 }
 
 /// Why the platform could not start.
@@ -138,6 +146,8 @@ struct Inner {
     archive: Option<Arc<dyn lamina_store::PackageArchive>>,
     grants: Option<Arc<grants::Grants>>,
     metrics: Option<Arc<dyn lamina_store::MetricsStore>>,
+    documents: Arc<dyn lamina_store::Documents>,
+    timer: scheduler::Timer,
 }
 
 impl Platform {
@@ -157,6 +167,7 @@ impl Platform {
             changes,
             members,
             metrics,
+            documents,
         } = parts;
         let sink = Arc::new(logs::StoreSink(logs.clone()));
         let executor = Executor::new(config.executor.clone(), launcher, catalog, sink);
@@ -218,6 +229,7 @@ impl Platform {
             .reserved_total
             .store(reserved, std::sync::atomic::Ordering::SeqCst);
         let concurrency = Arc::new(concurrency);
+        let timer = scheduler::Timer::new(config.scheduler.clone(), members.clone());
         let grants = members.map(|m| Arc::new(grants::Grants::new(m, concurrency.clone())));
         let platform = Platform {
             inner: Arc::new(Inner {
@@ -237,6 +249,8 @@ impl Platform {
                 archive,
                 grants,
                 metrics,
+                documents,
+                timer,
             }),
         };
         for name in provisioned_at_start {
@@ -245,12 +259,18 @@ impl Platform {
             }
         }
         platform.async_invoke().start_dispatcher();
+        scheduler::start_timer(&platform);
         if let Some(changes) = changes {
             cluster::follow(&platform, changes);
         }
         cluster::trim_grants(&platform);
         platform.packages().collect_freed(freed_rx);
         Ok(platform)
+    }
+
+    /// EventBridge Scheduler: schedules and schedule groups.
+    pub fn scheduler(&self) -> scheduler::Scheduler<'_> {
+        scheduler::Scheduler { p: self }
     }
 
     /// Functions: create, read, update, delete.

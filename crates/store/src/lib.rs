@@ -8,6 +8,8 @@
 //! - [`cluster`]: [`Membership`], a node's place in its cluster (nodes, shared capacity).
 //! - [`code`]: [`CodeStore`], deployment packages stored once per content hash, each kept as
 //!   the original zip and as an extracted tree ready to run.
+//! - [`documents`]: [`Documents`], event sources' configuration as JSON documents by kind
+//!   and key (schedules, buses, rules, timers' marks).
 //! - [`logs`]: [`LogBackend`], and [`LogStore`], function logs as one file per log stream,
 //!   bounded per group.
 //! - [`lease`]: [`Leases`], which packages are in use, so that none is removed under a
@@ -25,6 +27,7 @@
 pub mod archive;
 pub mod cluster;
 pub mod code;
+pub mod documents;
 pub mod functions;
 pub mod lease;
 pub mod lock;
@@ -37,6 +40,7 @@ pub mod reserve;
 pub use archive::PackageArchive;
 pub use cluster::{FunctionMetrics, Membership, MetricsStore, Node};
 pub use code::CodeStore;
+pub use documents::{Documents, MemoryDocuments, SqliteDocuments};
 pub use functions::{FunctionStore, SqliteStore, StoreError};
 pub use lease::{Lease, Leases};
 pub use lock::{DataDirLock, LockError};
@@ -45,6 +49,7 @@ pub use memory::MemoryStore;
 pub use package::PackageError;
 pub use postgres::changes::Change;
 pub use postgres::{
-    PgError, PgFunctionStore, PgLogStore, PgMembers, PgMetrics, PgPackages, PgPool, PgQueue,
+    PgDocuments, PgError, PgFunctionStore, PgLogStore, PgMembers, PgMetrics, PgPackages, PgPool,
+    PgQueue,
 };
 pub use reserve::Reserve;

@@ -59,6 +59,9 @@ impl TestPlatform {
                 age_second: Duration::from_secs(1),
                 drain: Duration::from_secs(1),
             },
+            scheduler: lamina_platform::SchedulerConfig {
+                minute: Duration::from_millis(200),
+            },
         }
     }
 
@@ -97,6 +100,7 @@ impl TestPlatform {
             changes: None,
             members: None,
             metrics: None,
+            documents: Arc::new(lamina_store::MemoryDocuments::default()),
         };
         let platform = Platform::start(config, parts).await.expect("platform");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -2,9 +2,10 @@
 //! its service.
 //!
 //! Two kinds of AWS protocol share the endpoint:
-//! - **REST services** (rest-json: Lambda; later the Scheduler, S3) are told apart by their
+//! - **REST services** (rest-json: Lambda, the Scheduler; later S3) are told apart by their
 //!   paths: each service mounts its own routes (`/2015-03-31/functions/...` for Lambda,
-//!   `/_lamina/...` for Lamina's own), and paths never overlap.
+//!   `/schedules`, `/schedule-groups` and `/tags/...` for the Scheduler, `/_lamina/...` for
+//!   Lamina's own), and paths never overlap.
 //! - **JSON-protocol services** (CloudWatch Logs; later EventBridge, SQS) all post to `/`,
 //!   told apart by the prefix of `X-Amz-Target` (`Logs_20140328.`, `AWSEvents.`,
 //!   `AmazonSQS.`): [`JSON_SERVICES`] maps each prefix to its service's entry point.
@@ -34,6 +35,7 @@ use lamina_platform::Platform;
 pub mod lambda;
 pub mod lamina;
 pub mod logs;
+pub mod scheduler;
 pub mod streaming;
 pub mod url;
 
@@ -72,7 +74,7 @@ pub async fn unknown_operation(
     uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
-    let served = ["lambda", "logs"];
+    let served = ["lambda", "logs", "scheduler"];
     let message = match signed_service(&headers, uri.query()) {
         Some(service) if !served.contains(&service.as_str()) => format!(
             "Unknown operation: {method} {} (signed for the service {service:?}, which this \
@@ -89,6 +91,7 @@ pub async fn unknown_operation(
 pub fn routes() -> Router<Platform> {
     lambda::routes()
         .merge(lamina::routes())
+        .merge(scheduler::routes())
         .route("/", post(json_protocol))
 }
 

@@ -22,6 +22,28 @@ impl AsyncInvoke<'_> {
         ran: Option<(&InvokeOutput, u32)>,
     ) {
         let queue = &self.p.inner.events.queue;
+        // An event a rule or schedule queued that never reached the function (it or its
+        // alias is gone, its reserved concurrency is 0, it was throttled until too old)
+        // failed as a delivery: to the target's dead-letter queue, as EventBridge does.
+        // Once the function has run it, the function's own configuration decides.
+        if ran.is_none()
+            && message.attempts == 0
+            && let Some(dlq) = attrs
+                .and_then(|a| a.delivery.as_ref())
+                .and_then(|d| d.dead_letter.as_deref())
+        {
+            tracing::info!(function = %message.queue, condition, dead_letter = dlq, "event not delivered");
+            // A function as dead-letter queue gets the event alone. SQS queues are not
+            // served yet: such events stay in the failed-events store below.
+            if dlq.split(':').nth(2) == Some("lambda")
+                && self.deliver(dlq, Bytes::from(message.body.clone())).await
+            {
+                if let Err(e) = queue.ack(message.id).await {
+                    tracing::error!(error = %e, "could not settle an undelivered event; it will run again");
+                }
+                return;
+            }
+        }
         let r = FunctionRef {
             name: message.queue.clone(),
             qualifier: attrs.and_then(|a| a.qualifier.clone()),

@@ -190,7 +190,16 @@ impl AsyncInvoke<'_> {
         let config = self.event_config(&r);
         let events = &self.p.inner.events;
         let started_ms = events.queue.clock().now_ms();
-        if policy::expired(message.enqueued_ms, started_ms, &config, &events.config) {
+        // A rule's or schedule's event that has not reached the function yet is bounded by
+        // its target's MaximumEventAgeInSeconds too.
+        let delivery_expired = message.attempts == 0
+            && attrs.delivery.as_ref().is_some_and(|d| {
+                started_ms.saturating_sub(message.enqueued_ms)
+                    > u64::from(d.max_age_s) * events.config.age_second.as_millis() as u64
+            });
+        if delivery_expired
+            || policy::expired(message.enqueued_ms, started_ms, &config, &events.config)
+        {
             self.settle_failure(&message, Some(&attrs), "EventAgeExceeded", "", None)
                 .await;
             return;

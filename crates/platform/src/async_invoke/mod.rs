@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use lamina_model::delivery::Delivery;
 use lamina_model::event_invoke::EventInvokeConfig;
 use lamina_model::{FunctionRef, LambdaError};
 use lamina_queue::{NewMessage, Queue, QueueError, QueueStats};
@@ -103,6 +104,9 @@ pub(super) struct Attributes {
     pub(super) qualifier: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) client_context: Option<String>,
+    /// Set when a rule or a schedule queued the event: its target's delivery policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) delivery: Option<Delivery>,
 }
 
 impl Events {
@@ -163,10 +167,23 @@ impl AsyncInvoke<'_> {
         client_context: Option<String>,
         request_id: &str,
     ) -> Result<(), LambdaError> {
+        self.enqueue_with(r, payload, client_context, request_id, None)
+            .await
+    }
+
+    async fn enqueue_with(
+        &self,
+        r: &FunctionRef,
+        payload: &Bytes,
+        client_context: Option<String>,
+        request_id: &str,
+        delivery: Option<Delivery>,
+    ) -> Result<(), LambdaError> {
         let attributes = Attributes {
             request_id: request_id.to_string(),
             qualifier: r.qualifier.clone(),
             client_context,
+            delivery,
         };
         self.p
             .inner
@@ -181,6 +198,23 @@ impl AsyncInvoke<'_> {
             .await
             .map_err(queue_error)?;
         Ok(())
+    }
+
+    /// Queues an event a rule or a schedule delivers to the function `target` (an ARN,
+    /// possibly qualified), with its target's delivery policy; returns once it is durable.
+    /// The function need not exist yet: an event that finds it missing when it runs goes
+    /// to the target's dead-letter queue.
+    pub async fn enqueue_delivery(
+        &self,
+        target: &str,
+        payload: Bytes,
+        delivery: Delivery,
+    ) -> Result<String, LambdaError> {
+        let r = FunctionRef::parse(target, self.p.identity())?;
+        let request_id = lamina_model::new_id();
+        self.enqueue_with(&r, &payload, None, &request_id, Some(delivery))
+            .await?;
+        Ok(request_id)
     }
 
     /// The deprecated InvokeAsync: the same as an Event invocation of `$LATEST` (or the

@@ -18,6 +18,8 @@ pub const CHANNEL: &str = "lamina_changes";
 pub enum Change {
     /// A function's records (its `$LATEST`, versions, aliases, settings) changed.
     Function(String),
+    /// Documents of this kind (schedules, rules, ...) changed.
+    Documents(String),
     /// Changes may have been missed: compare everything.
     Resync,
 }
@@ -27,7 +29,15 @@ pub(crate) fn function_payload(name: &str) -> String {
     format!("f:{name}")
 }
 
+/// The payload of a change of documents of `kind`.
+pub(crate) fn documents_payload(kind: &str) -> String {
+    format!("d:{kind}")
+}
+
 fn parse(payload: &str) -> Option<Change> {
+    if let Some(kind) = payload.strip_prefix("d:") {
+        return Some(Change::Documents(kind.to_string()));
+    }
     payload
         .strip_prefix("f:")
         .map(|name| Change::Function(name.to_string()))

@@ -17,6 +17,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
 pub mod changes;
+pub mod documents;
 pub mod functions;
 pub mod import;
 pub mod logs;
@@ -25,6 +26,7 @@ pub mod metrics;
 pub mod packages;
 pub mod queue;
 
+pub use documents::PgDocuments;
 pub use functions::PgFunctionStore;
 pub use logs::PgLogStore;
 pub use members::PgMembers;
@@ -161,6 +163,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
          duration_us BIGINT NOT NULL,
          billed_mb_ms BIGINT NOT NULL,
          PRIMARY KEY (function, node)
+     );",
+    // 7: event sources' documents (schedules, buses, rules, timers' marks).
+    "CREATE TABLE documents (
+         kind TEXT NOT NULL,
+         key TEXT NOT NULL,
+         doc TEXT NOT NULL,
+         PRIMARY KEY (kind, key)
      );",
 ];
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use lamina_api::HttpLimits;
 use lamina_executor::ExecutorConfig;
-use lamina_platform::{AsyncConfig, PlatformConfig};
+use lamina_platform::{AsyncConfig, PlatformConfig, SchedulerConfig};
 
 /// Flags of `lamina serve`.
 #[derive(Debug, clap::Args)]
@@ -207,6 +207,10 @@ pub struct AsyncArgs {
     /// of a node that died run elsewhere once this has passed.
     #[arg(long, default_value_t = 30)]
     pub event_lease_seconds: u64,
+    /// How long a minute of `rate()` schedules and of flexible time windows lasts, in ms
+    /// (tests shorten it).
+    #[arg(long, default_value_t = SchedulerConfig::default().minute.as_millis() as u64)]
+    pub schedule_minute_ms: u64,
 }
 
 impl AsyncArgs {
@@ -225,6 +229,13 @@ impl AsyncArgs {
                 .unwrap_or(d.max_in_flight_per_function),
             age_second: Duration::from_millis(self.event_age_second_ms.max(1)),
             drain: Duration::from_millis(self.event_drain_ms),
+        }
+    }
+
+    /// The Scheduler's configuration.
+    pub fn scheduler(&self) -> SchedulerConfig {
+        SchedulerConfig {
+            minute: Duration::from_millis(self.schedule_minute_ms.max(1)),
         }
     }
 
@@ -296,6 +307,7 @@ impl Args {
             events: self.events.config(concurrency_limit),
             // `serve` sets the port it binds.
             url_host: format!("{}:{}", server.url_domain, server.listen.port()),
+            scheduler: self.events.scheduler(),
         })
     }
 }

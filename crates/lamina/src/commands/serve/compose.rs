@@ -64,6 +64,13 @@ pub async fn compose(args: &Args, url_host: String, endpoint: &str) -> anyhow::R
             SqliteStore::open(&dir("functions.sqlite3")).context("opening the function store")?,
         ),
     };
+    let documents: Arc<dyn lamina_store::Documents> = match &pool {
+        Some((pool, _)) => Arc::new(lamina_store::PgDocuments::new(pool.clone())),
+        None => Arc::new(
+            lamina_store::SqliteDocuments::open(&dir("triggers.sqlite3"))
+                .context("opening the schedules' and rules' store")?,
+        ),
+    };
     let archive = pool.as_ref().map(|(pool, _)| {
         Arc::new(lamina_store::PgPackages::new(pool.clone()))
             as Arc<dyn lamina_store::PackageArchive>
@@ -122,6 +129,7 @@ pub async fn compose(args: &Args, url_host: String, endpoint: &str) -> anyhow::R
         None => None,
     };
     let parts = Parts {
+        documents,
         store,
         code,
         logs,

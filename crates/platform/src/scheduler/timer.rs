@@ -1,0 +1,333 @@
+//! The timer: one task that keeps every enabled schedule's next fire in memory, sleeps until
+//! the earliest, and fires what is due by queueing an asynchronous invocation of its target
+//! (durable before the fire is marked done). After each fire it writes the schedule's mark
+//! (the due time it fired for, and how it went), so that a restart or another node taking
+//! over never fires one due time twice; missed fires are not replayed, as in AWS.
+//!
+//! A change of schedules (here, or announced by another node) makes the timer read them
+//! again; schedules whose record did not change keep their planned fire. In a cluster, the
+//! live node with the smallest id fires; and every fire first claims its due time (a
+//! document that can be written once), so that two nodes that both believe they lead for a
+//! moment (one joining, one leaving) still fire each due time once.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use lamina_model::schedule::Schedule;
+use lamina_model::scheduler::ScheduleRecord;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use super::{CLAIM, MARK, fire};
+use crate::Platform;
+
+/// Tunables of the Scheduler.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// How long a minute of `rate()` and of flexible windows lasts (60 s, but in tests).
+    pub minute: Duration,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            minute: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A schedule as `lamina schedules` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScheduleStatus {
+    /// `group/name`.
+    pub key: String,
+    /// The expression.
+    pub expression: String,
+    /// `ENABLED` or `DISABLED`.
+    pub state: String,
+    /// The target's ARN.
+    pub target: String,
+    /// When it fires next (RFC 3339), if it does.
+    pub next_fire: Option<String>,
+    /// When it last fired and how it went.
+    pub last: Option<Mark>,
+}
+
+/// What is remembered of a schedule's last fire.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Mark {
+    /// The due time it fired for, epoch ms.
+    pub due_ms: i64,
+    /// When it fired, epoch ms.
+    pub fired_ms: i64,
+    /// `queued <request id>` or why it could not be.
+    pub result: String,
+}
+
+/// One schedule's plan.
+#[derive(Debug, Clone)]
+struct Planned {
+    record: ScheduleRecord,
+    /// The due time of its next fire, and when (within its window) that fire happens.
+    next: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    last: Option<Mark>,
+}
+
+/// The timer's state, in the platform.
+#[derive(Debug)]
+pub(crate) struct Timer {
+    config: SchedulerConfig,
+    wake: Arc<Notify>,
+    dirty: AtomicBool,
+    plans: Mutex<BTreeMap<String, Planned>>,
+    members: Option<Arc<dyn lamina_store::Membership>>,
+}
+
+fn key(record: &ScheduleRecord) -> String {
+    format!("{}/{}", record.group_name, record.name)
+}
+
+impl Timer {
+    pub(crate) fn new(
+        config: SchedulerConfig,
+        members: Option<Arc<dyn lamina_store::Membership>>,
+    ) -> Timer {
+        Timer {
+            config,
+            wake: Arc::new(Notify::new()),
+            dirty: AtomicBool::new(true),
+            plans: Mutex::new(BTreeMap::new()),
+            members,
+        }
+    }
+
+    /// Schedules changed: read them again.
+    pub(crate) fn changed(&self) {
+        self.dirty.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    fn plans(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Planned>> {
+        self.plans.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn status(&self) -> Vec<ScheduleStatus> {
+        self.plans()
+            .iter()
+            .map(|(key, plan)| ScheduleStatus {
+                key: key.clone(),
+                expression: plan.record.schedule_expression.clone(),
+                state: plan.record.state.clone(),
+                target: plan.record.target.arn.clone(),
+                next_fire: plan.next.map(|(_, at)| at.to_rfc3339()),
+                last: plan.last.clone(),
+            })
+            .collect()
+    }
+
+    fn plan(
+        &self,
+        record: &ScheduleRecord,
+        after: DateTime<Utc>,
+    ) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        if record.state != "ENABLED" {
+            return None;
+        }
+        let due = fire::next_due(record, after, self.config.minute)?;
+        let at = fire::fire_time(record, due, self.config.minute, lamina_model::random_unit());
+        Some((due, at))
+    }
+}
+
+/// Starts the timer; it ends with the platform.
+pub(crate) fn start(p: &Platform) {
+    let weak = Arc::downgrade(&p.inner);
+    tokio::spawn(async move {
+        loop {
+            let Some(inner) = weak.upgrade() else {
+                return;
+            };
+            let p = Platform { inner };
+            let wait = round(&p).await;
+            // Not holding the platform while asleep: it may end meanwhile. A change made
+            // between the round and the sleep left a permit, so it is not missed.
+            let wake = p.inner.timer.wake.clone();
+            drop(p);
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    });
+}
+
+/// One round: reads the schedules if they changed, fires what is due, and says how long
+/// to sleep.
+async fn round(p: &Platform) -> Duration {
+    let timer = &p.inner.timer;
+    if let Some(m) = &timer.members
+        && !(m.holds() && m.live().first().map(String::as_str) == Some(m.id()))
+    {
+        // Another node fires; this one checks again soon, in case it is gone.
+        timer.dirty.store(true, Ordering::SeqCst);
+        return Duration::from_secs(2);
+    }
+    if timer.dirty.swap(false, Ordering::SeqCst)
+        && let Err(e) = reload(p).await
+    {
+        tracing::warn!(error = %e, "could not read the schedules; trying again");
+        timer.dirty.store(true, Ordering::SeqCst);
+        return Duration::from_secs(1);
+    }
+    let now = Utc::now();
+    let due: Vec<(String, ScheduleRecord, DateTime<Utc>)> = timer
+        .plans()
+        .iter()
+        .filter_map(|(k, plan)| match plan.next {
+            Some((due, at)) if at <= now => Some((k.clone(), plan.record.clone(), due)),
+            _ => None,
+        })
+        .collect();
+    for (key, record, due) in due {
+        fire_one(p, &key, &record, due).await;
+    }
+    let earliest = timer
+        .plans()
+        .values()
+        .filter_map(|plan| plan.next.map(|(_, at)| at))
+        .min();
+    let idle = if timer.members.is_some() {
+        Duration::from_secs(2)
+    } else {
+        Duration::from_secs(60)
+    };
+    match earliest {
+        Some(at) => (at - Utc::now()).to_std().unwrap_or_default().min(idle),
+        None => idle,
+    }
+}
+
+/// Reads every schedule and its mark; a schedule whose record is unchanged keeps its plan.
+async fn reload(p: &Platform) -> Result<(), lamina_model::scheduler::SchedulerError> {
+    let records = p.scheduler().all().await?;
+    let docs = p.inner.documents.as_ref();
+    let now = Utc::now();
+    let mut fresh = BTreeMap::new();
+    for record in records {
+        let key = key(&record);
+        let kept = p
+            .inner
+            .timer
+            .plans()
+            .get(&key)
+            .filter(|plan| plan.record == record)
+            .cloned();
+        let plan = match kept {
+            Some(plan) => plan,
+            None => {
+                let last: Option<Mark> = docs
+                    .get(MARK, &key)
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|d| serde_json::from_str(&d).ok());
+                // Never again for a due time already fired; never for one missed.
+                let fired = last
+                    .as_ref()
+                    .and_then(|m| DateTime::from_timestamp_millis(m.due_ms));
+                let after = fired.map_or(now, |f| f.max(now));
+                Planned {
+                    next: p.inner.timer.plan(&record, after),
+                    record,
+                    last,
+                }
+            }
+        };
+        fresh.insert(key, plan);
+    }
+    *p.inner.timer.plans() = fresh;
+    Ok(())
+}
+
+/// Fires one due schedule, marks it, plans its next fire (or completes it).
+async fn fire_one(p: &Platform, key: &str, record: &ScheduleRecord, due: DateTime<Utc>) {
+    let docs = p.inner.documents.as_ref();
+    let claim = format!("{key}@{}", due.timestamp_millis());
+    match docs.insert(CLAIM, &claim, "{}").await {
+        Ok(true) => {}
+        Ok(false) => {
+            // Another node fired this due time: plan the next one.
+            let next = p.inner.timer.plan(record, due.max(Utc::now()));
+            if let Some(plan) = p.inner.timer.plans().get_mut(key) {
+                plan.next = next;
+            }
+            return;
+        }
+        Err(e) => {
+            // Tried again on the next round.
+            tracing::warn!(schedule = %record.arn, error = %e, "could not claim a fire");
+            return;
+        }
+    }
+    let execution_id = lamina_model::new_id().replace('-', "")[..16].to_string();
+    let payload = fire::payload(record, due, &execution_id);
+    let result = match p
+        .async_invoke()
+        .enqueue_delivery(
+            &record.target.arn,
+            Bytes::from(payload),
+            fire::delivery(record),
+        )
+        .await
+    {
+        Ok(request_id) => format!("queued {request_id}"),
+        Err(e) => {
+            tracing::warn!(schedule = %record.arn, error = %e, "could not deliver a scheduled event");
+            format!("failed: {e}")
+        }
+    };
+    let mark = Mark {
+        due_ms: due.timestamp_millis(),
+        fired_ms: Utc::now().timestamp_millis(),
+        result,
+    };
+    // The previous fire's claim is no longer needed: the mark says it fired.
+    let previous = p
+        .inner
+        .timer
+        .plans()
+        .get(key)
+        .and_then(|plan| plan.last.clone());
+    if let Some(previous) = previous {
+        let _ = docs
+            .delete(CLAIM, &format!("{key}@{}", previous.due_ms))
+            .await;
+    }
+    if let Err(e) = docs
+        .put(MARK, key, &serde_json::to_string(&mark).unwrap_or_default())
+        .await
+    {
+        tracing::warn!(schedule = %record.arn, error = %e, "could not record a fire");
+    }
+    let one_time = matches!(record.schedule(), Some(Schedule::At(_)));
+    if one_time && record.action_after_completion == "DELETE" {
+        if let Err(e) = p
+            .scheduler()
+            .delete_schedule(&record.name, Some(&record.group_name))
+            .await
+        {
+            tracing::warn!(schedule = %record.arn, error = %e, "could not delete a completed schedule");
+        }
+        p.inner.timer.plans().remove(key);
+        return;
+    }
+    let next = p.inner.timer.plan(record, due.max(Utc::now()));
+    if let Some(plan) = p.inner.timer.plans().get_mut(key) {
+        plan.next = next;
+        plan.last = Some(mark);
+    }
+}
