@@ -10,6 +10,8 @@
 //! - [`invoke`]: Invoke's request as its headers give it (invocation type, log type, client
 //!   context).
 //! - [`layer`]: layer versions and the layers a function uses.
+//! - [`events`]: EventBridge's buses, rules, targets, PutEvents entries and the envelope, and
+//!   what a target receives (`events::transform`).
 //! - [`event_invoke`]: asynchronous invocation's configuration (retries, age, destinations).
 //! - [`provisioned`]: provisioned concurrency's request and answer shapes.
 //! - [`status`]: what `lamina ps` reads (`/_lamina/status`).
@@ -33,6 +35,7 @@ pub mod code;
 pub mod delivery;
 pub mod error;
 pub mod event_invoke;
+pub mod events;
 pub mod function;
 pub mod invoke;
 pub mod layer;

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, NaiveDateTime, TimeZone, Utc};
-use chrono_tz::Tz;
+pub use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
 

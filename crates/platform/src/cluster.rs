@@ -29,6 +29,7 @@ pub(crate) fn follow(p: &Platform, mut changes: UnboundedReceiver<Change>) {
                 Change::Documents(kind) => documents_changed(&p, &kind),
                 Change::Resync => {
                     documents_changed(&p, "schedule");
+                    documents_changed(&p, "rule");
                     resync(&p).await
                 }
             }
@@ -38,8 +39,13 @@ pub(crate) fn follow(p: &Platform, mut changes: UnboundedReceiver<Change>) {
 
 /// Another node changed documents of `kind`: what caches them reads them again.
 fn documents_changed(p: &Platform, kind: &str) {
-    if kind == "schedule" {
-        p.inner.timer.changed();
+    match kind {
+        "schedule" => p.inner.timer.changed(),
+        "rule" => {
+            p.inner.rules.changed();
+            p.inner.timer.changed();
+        }
+        _ => {}
     }
 }
 

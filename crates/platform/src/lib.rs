@@ -20,6 +20,8 @@
 //!   start.
 //! - [`logs`]: reading function logs (CloudWatch Logs' FilterLogEvents and friends), and the
 //!   sink that writes them.
+//! - [`events`]: EventBridge's buses, rules and targets, and PutEvents' routing through the
+//!   rules' patterns.
 //! - [`scheduler`]: EventBridge Scheduler's schedules and groups, and the timer that fires
 //!   them through the asynchronous path.
 //! - [`status`]: what `lamina ps` shows.
@@ -35,6 +37,7 @@ pub mod async_invoke;
 mod cached;
 mod cluster;
 pub mod control;
+pub mod events;
 mod grants;
 pub mod invoke;
 pub mod logs;
@@ -148,6 +151,7 @@ struct Inner {
     metrics: Option<Arc<dyn lamina_store::MetricsStore>>,
     documents: Arc<dyn lamina_store::Documents>,
     timer: scheduler::Timer,
+    rules: events::RuleCache,
 }
 
 impl Platform {
@@ -251,6 +255,7 @@ impl Platform {
                 metrics,
                 documents,
                 timer,
+                rules: events::RuleCache::default(),
             }),
         };
         for name in provisioned_at_start {
@@ -266,6 +271,11 @@ impl Platform {
         cluster::trim_grants(&platform);
         platform.packages().collect_freed(freed_rx);
         Ok(platform)
+    }
+
+    /// EventBridge: event buses, rules, targets, PutEvents.
+    pub fn events(&self) -> events::EventBus<'_> {
+        events::EventBus { p: self }
     }
 
     /// EventBridge Scheduler: schedules and schedule groups.

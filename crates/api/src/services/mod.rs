@@ -6,7 +6,7 @@
 //!   paths: each service mounts its own routes (`/2015-03-31/functions/...` for Lambda,
 //!   `/schedules`, `/schedule-groups` and `/tags/...` for the Scheduler, `/_lamina/...` for
 //!   Lamina's own), and paths never overlap.
-//! - **JSON-protocol services** (CloudWatch Logs; later EventBridge, SQS) all post to `/`,
+//! - **JSON-protocol services** (CloudWatch Logs, EventBridge; later SQS) all post to `/`,
 //!   told apart by the prefix of `X-Amz-Target` (`Logs_20140328.`, `AWSEvents.`,
 //!   `AmazonSQS.`): [`JSON_SERVICES`] maps each prefix to its service's entry point.
 //! - Where neither tells (S3's path-style `/bucket/key` overlaps every other path), the
@@ -32,6 +32,7 @@ use axum::routing::post;
 use lamina_model::LambdaError;
 use lamina_platform::Platform;
 
+pub mod events;
 pub mod lambda;
 pub mod lamina;
 pub mod logs;
@@ -42,9 +43,14 @@ pub mod url;
 type JsonEntry = fn(Platform, HeaderMap, Body) -> Pin<Box<dyn Future<Output = Response> + Send>>;
 
 /// The JSON-protocol services: `X-Amz-Target` prefix, and the service that answers it.
-pub const JSON_SERVICES: &[(&str, JsonEntry)] = &[(logs::TARGET_PREFIX, |p, h, b| {
-    Box::pin(logs::serve(p, h, b))
-})];
+pub const JSON_SERVICES: &[(&str, JsonEntry)] = &[
+    (logs::TARGET_PREFIX, |p, h, b| {
+        Box::pin(logs::serve(p, h, b))
+    }),
+    (events::TARGET_PREFIX, |p, h, b| {
+        Box::pin(events::serve(p, h, b))
+    }),
+];
 
 /// The service a request was signed for: the fourth part of its SigV4 credential scope
 /// (`Authorization: AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/SERVICE/aws4_request, ...`),
@@ -74,7 +80,7 @@ pub async fn unknown_operation(
     uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
-    let served = ["lambda", "logs", "scheduler"];
+    let served = ["lambda", "logs", "scheduler", "events"];
     let message = match signed_service(&headers, uri.query()) {
         Some(service) if !served.contains(&service.as_str()) => format!(
             "Unknown operation: {method} {} (signed for the service {service:?}, which this \

@@ -10,7 +10,7 @@ use lamina_model::delivery::{Delivery, RetryPolicy};
 use lamina_model::schedule::Schedule;
 use lamina_model::scheduler::ScheduleRecord;
 
-fn from_epoch_s(s: f64) -> Option<DateTime<Utc>> {
+pub(crate) fn from_epoch_s(s: f64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_millis((s * 1000.0) as i64)
 }
 
@@ -21,20 +21,37 @@ pub(super) fn next_due(
     after: DateTime<Utc>,
     minute: Duration,
 ) -> Option<DateTime<Utc>> {
-    let schedule = match record.schedule()? {
+    // A rate counts from its StartDate, else from its creation.
+    let start = from_epoch_s(record.start_date.unwrap_or(record.creation_date))?;
+    next_of(
+        record.schedule()?,
+        record.zone(),
+        start,
+        record.end_date.and_then(from_epoch_s),
+        after,
+        minute,
+    )
+}
+
+/// When `schedule` (read in `zone`, a rate counted from `start`, none after `end`) is next
+/// due after `after`.
+pub(crate) fn next_of(
+    schedule: Schedule,
+    zone: lamina_model::schedule::Tz,
+    start: DateTime<Utc>,
+    end: Option<DateTime<Utc>>,
+    after: DateTime<Utc>,
+    minute: Duration,
+) -> Option<DateTime<Utc>> {
+    let schedule = match schedule {
         Schedule::Rate(every) => {
             let scaled = every.as_secs_f64() / 60.0 * minute.as_secs_f64();
             Schedule::Rate(Duration::from_secs_f64(scaled.max(0.001)))
         }
         other => other,
     };
-    // A rate counts from its StartDate, else from its creation.
-    let start = record
-        .start_date
-        .or(Some(record.creation_date))
-        .and_then(from_epoch_s)?;
-    let next = schedule.next_after_in(start, after, record.zone())?;
-    match record.end_date.and_then(from_epoch_s) {
+    let next = schedule.next_after_in(start, after, zone)?;
+    match end {
         Some(end) if next > end => None,
         _ => Some(next),
     }

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use lamina_model::events::RuleRecord;
 use lamina_model::schedule::Schedule;
 use lamina_model::scheduler::ScheduleRecord;
 use serde::{Deserialize, Serialize};
@@ -68,10 +69,83 @@ pub struct Mark {
     pub result: String,
 }
 
-/// One schedule's plan.
+/// What the timer fires: a schedule, or a rule's schedule (EventBridge's legacy scheduled
+/// rules, always in UTC, counted from when the rule was put).
+#[derive(Debug, Clone, PartialEq)]
+enum Job {
+    Schedule(ScheduleRecord),
+    Rule(RuleRecord),
+}
+
+impl Job {
+    /// Its key among marks and claims: `group/name` for a schedule (names cannot hold
+    /// `:`), `rule:bus/name` for a rule.
+    fn key(&self) -> String {
+        match self {
+            Job::Schedule(r) => format!("{}/{}", r.group_name, r.name),
+            Job::Rule(r) => format!("rule:{}/{}", r.event_bus_name, r.name),
+        }
+    }
+
+    fn arn(&self) -> &str {
+        match self {
+            Job::Schedule(r) => &r.arn,
+            Job::Rule(r) => &r.arn,
+        }
+    }
+
+    fn expression(&self) -> &str {
+        match self {
+            Job::Schedule(r) => &r.schedule_expression,
+            Job::Rule(r) => r.schedule_expression.as_deref().unwrap_or_default(),
+        }
+    }
+
+    fn state(&self) -> &str {
+        match self {
+            Job::Schedule(r) => &r.state,
+            Job::Rule(r) => &r.state,
+        }
+    }
+
+    fn target(&self) -> String {
+        match self {
+            Job::Schedule(r) => r.target.arn.clone(),
+            Job::Rule(r) => r
+                .targets
+                .iter()
+                .map(|t| t.arn.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        }
+    }
+
+    fn next_due(&self, after: DateTime<Utc>, minute: Duration) -> Option<DateTime<Utc>> {
+        match self {
+            Job::Schedule(r) => fire::next_due(r, after, minute),
+            Job::Rule(r) => fire::next_of(
+                Schedule::parse(r.schedule_expression.as_deref()?).ok()?,
+                lamina_model::schedule::Tz::UTC,
+                fire::from_epoch_s(r.created)?,
+                None,
+                after,
+                minute,
+            ),
+        }
+    }
+
+    fn fire_time(&self, due: DateTime<Utc>, minute: Duration, unit: f64) -> DateTime<Utc> {
+        match self {
+            Job::Schedule(r) => fire::fire_time(r, due, minute, unit),
+            Job::Rule(_) => due,
+        }
+    }
+}
+
+/// One job's plan.
 #[derive(Debug, Clone)]
 struct Planned {
-    record: ScheduleRecord,
+    job: Job,
     /// The due time of its next fire, and when (within its window) that fire happens.
     next: Option<(DateTime<Utc>, DateTime<Utc>)>,
     last: Option<Mark>,
@@ -85,10 +159,6 @@ pub(crate) struct Timer {
     dirty: AtomicBool,
     plans: Mutex<BTreeMap<String, Planned>>,
     members: Option<Arc<dyn lamina_store::Membership>>,
-}
-
-fn key(record: &ScheduleRecord) -> String {
-    format!("{}/{}", record.group_name, record.name)
 }
 
 impl Timer {
@@ -120,25 +190,21 @@ impl Timer {
             .iter()
             .map(|(key, plan)| ScheduleStatus {
                 key: key.clone(),
-                expression: plan.record.schedule_expression.clone(),
-                state: plan.record.state.clone(),
-                target: plan.record.target.arn.clone(),
+                expression: plan.job.expression().to_string(),
+                state: plan.job.state().to_string(),
+                target: plan.job.target(),
                 next_fire: plan.next.map(|(_, at)| at.to_rfc3339()),
                 last: plan.last.clone(),
             })
             .collect()
     }
 
-    fn plan(
-        &self,
-        record: &ScheduleRecord,
-        after: DateTime<Utc>,
-    ) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-        if record.state != "ENABLED" {
+    fn plan(&self, job: &Job, after: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        if job.state() != "ENABLED" {
             return None;
         }
-        let due = fire::next_due(record, after, self.config.minute)?;
-        let at = fire::fire_time(record, due, self.config.minute, lamina_model::random_unit());
+        let due = job.next_due(after, self.config.minute)?;
+        let at = job.fire_time(due, self.config.minute, lamina_model::random_unit());
         Some((due, at))
     }
 }
@@ -184,16 +250,16 @@ async fn round(p: &Platform) -> Duration {
         return Duration::from_secs(1);
     }
     let now = Utc::now();
-    let due: Vec<(String, ScheduleRecord, DateTime<Utc>)> = timer
+    let due: Vec<(String, Job, DateTime<Utc>)> = timer
         .plans()
         .iter()
         .filter_map(|(k, plan)| match plan.next {
-            Some((due, at)) if at <= now => Some((k.clone(), plan.record.clone(), due)),
+            Some((due, at)) if at <= now => Some((k.clone(), plan.job.clone(), due)),
             _ => None,
         })
         .collect();
-    for (key, record, due) in due {
-        fire_one(p, &key, &record, due).await;
+    for (key, job, due) in due {
+        fire_one(p, &key, &job, due).await;
     }
     let earliest = timer
         .plans()
@@ -211,20 +277,28 @@ async fn round(p: &Platform) -> Duration {
     }
 }
 
-/// Reads every schedule and its mark; a schedule whose record is unchanged keeps its plan.
-async fn reload(p: &Platform) -> Result<(), lamina_model::scheduler::SchedulerError> {
-    let records = p.scheduler().all().await?;
+/// Reads every schedule and scheduled rule, and its mark; one whose record is unchanged
+/// keeps its plan.
+async fn reload(p: &Platform) -> Result<(), String> {
+    let schedules = p.scheduler().all().await.map_err(|e| e.to_string())?;
+    let rules = p.events().all_rules().await.map_err(|e| e.to_string())?;
+    let jobs = schedules.into_iter().map(Job::Schedule).chain(
+        rules
+            .into_iter()
+            .filter(|r| r.schedule_expression.is_some())
+            .map(Job::Rule),
+    );
     let docs = p.inner.documents.as_ref();
     let now = Utc::now();
     let mut fresh = BTreeMap::new();
-    for record in records {
-        let key = key(&record);
+    for job in jobs {
+        let key = job.key();
         let kept = p
             .inner
             .timer
             .plans()
             .get(&key)
-            .filter(|plan| plan.record == record)
+            .filter(|plan| plan.job == job)
             .cloned();
         let plan = match kept {
             Some(plan) => plan,
@@ -241,8 +315,8 @@ async fn reload(p: &Platform) -> Result<(), lamina_model::scheduler::SchedulerEr
                     .and_then(|m| DateTime::from_timestamp_millis(m.due_ms));
                 let after = fired.map_or(now, |f| f.max(now));
                 Planned {
-                    next: p.inner.timer.plan(&record, after),
-                    record,
+                    next: p.inner.timer.plan(&job, after),
+                    job,
                     last,
                 }
             }
@@ -254,14 +328,14 @@ async fn reload(p: &Platform) -> Result<(), lamina_model::scheduler::SchedulerEr
 }
 
 /// Fires one due schedule, marks it, plans its next fire (or completes it).
-async fn fire_one(p: &Platform, key: &str, record: &ScheduleRecord, due: DateTime<Utc>) {
+async fn fire_one(p: &Platform, key: &str, job: &Job, due: DateTime<Utc>) {
     let docs = p.inner.documents.as_ref();
     let claim = format!("{key}@{}", due.timestamp_millis());
     match docs.insert(CLAIM, &claim, "{}").await {
         Ok(true) => {}
         Ok(false) => {
             // Another node fired this due time: plan the next one.
-            let next = p.inner.timer.plan(record, due.max(Utc::now()));
+            let next = p.inner.timer.plan(job, due.max(Utc::now()));
             if let Some(plan) = p.inner.timer.plans().get_mut(key) {
                 plan.next = next;
             }
@@ -269,27 +343,34 @@ async fn fire_one(p: &Platform, key: &str, record: &ScheduleRecord, due: DateTim
         }
         Err(e) => {
             // Tried again on the next round.
-            tracing::warn!(schedule = %record.arn, error = %e, "could not claim a fire");
+            tracing::warn!(schedule = %job.arn(), error = %e, "could not claim a fire");
             return;
         }
     }
-    let execution_id = lamina_model::new_id().replace('-', "")[..16].to_string();
-    let payload = fire::payload(record, due, &execution_id);
-    let result = match p
-        .async_invoke()
-        .enqueue_delivery(
-            &record.target.arn,
-            Bytes::from(payload),
-            fire::delivery(record),
-        )
-        .await
-    {
-        Ok(request_id) => format!("queued {request_id}"),
-        Err(e) => {
-            tracing::warn!(schedule = %record.arn, error = %e, "could not deliver a scheduled event");
-            format!("failed: {e}")
+    let result = match job {
+        Job::Schedule(record) => {
+            let execution_id = lamina_model::new_id().replace('-', "")[..16].to_string();
+            let payload = fire::payload(record, due, &execution_id);
+            p.async_invoke()
+                .enqueue_delivery(
+                    &record.target.arn,
+                    Bytes::from(payload),
+                    fire::delivery(record),
+                )
+                .await
+                .map(|request_id| format!("queued {request_id}"))
+                .map_err(|e| e.to_string())
         }
+        Job::Rule(rule) => p
+            .events()
+            .fire_rule(rule, due)
+            .await
+            .map(|()| format!("queued for {} target(s)", rule.targets.len())),
     };
+    let result = result.unwrap_or_else(|e| {
+        tracing::warn!(schedule = %job.arn(), error = %e, "could not deliver a scheduled event");
+        format!("failed: {e}")
+    });
     let mark = Mark {
         due_ms: due.timestamp_millis(),
         fired_ms: Utc::now().timestamp_millis(),
@@ -311,10 +392,12 @@ async fn fire_one(p: &Platform, key: &str, record: &ScheduleRecord, due: DateTim
         .put(MARK, key, &serde_json::to_string(&mark).unwrap_or_default())
         .await
     {
-        tracing::warn!(schedule = %record.arn, error = %e, "could not record a fire");
+        tracing::warn!(schedule = %job.arn(), error = %e, "could not record a fire");
     }
-    let one_time = matches!(record.schedule(), Some(Schedule::At(_)));
-    if one_time && record.action_after_completion == "DELETE" {
+    if let Job::Schedule(record) = job
+        && matches!(record.schedule(), Some(Schedule::At(_)))
+        && record.action_after_completion == "DELETE"
+    {
         if let Err(e) = p
             .scheduler()
             .delete_schedule(&record.name, Some(&record.group_name))
@@ -325,7 +408,7 @@ async fn fire_one(p: &Platform, key: &str, record: &ScheduleRecord, due: DateTim
         p.inner.timer.plans().remove(key);
         return;
     }
-    let next = p.inner.timer.plan(record, due.max(Utc::now()));
+    let next = p.inner.timer.plan(job, due.max(Utc::now()));
     if let Some(plan) = p.inner.timer.plans().get_mut(key) {
         plan.next = next;
         plan.last = Some(mark);
