@@ -331,21 +331,36 @@ async fn reload(p: &Platform) -> Result<(), String> {
 async fn fire_one(p: &Platform, key: &str, job: &Job, due: DateTime<Utc>) {
     let docs = p.inner.documents.as_ref();
     let claim = format!("{key}@{}", due.timestamp_millis());
+    let skip = |why: &str| {
+        tracing::debug!(schedule = %job.arn(), %due, why, "fire skipped");
+        let next = p.inner.timer.plan(job, due.max(Utc::now()));
+        if let Some(plan) = p.inner.timer.plans().get_mut(key) {
+            plan.next = next;
+        }
+    };
     match docs.insert(CLAIM, &claim, "{}").await {
         Ok(true) => {}
-        Ok(false) => {
-            // Another node fired this due time: plan the next one.
-            let next = p.inner.timer.plan(job, due.max(Utc::now()));
-            if let Some(plan) = p.inner.timer.plans().get_mut(key) {
-                plan.next = next;
-            }
-            return;
-        }
+        Ok(false) => return skip("another node fired it"),
         Err(e) => {
             // Tried again on the next round.
             tracing::warn!(schedule = %job.arn(), error = %e, "could not claim a fire");
             return;
         }
+    }
+    // A node whose plan is stale (it led before, or believed so for a moment) finds a
+    // later fire in the mark: due times only move forward.
+    let marked: Option<Mark> = docs
+        .get(MARK, key)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|d| serde_json::from_str(&d).ok());
+    if marked
+        .as_ref()
+        .is_some_and(|m| m.due_ms >= due.timestamp_millis())
+    {
+        let _ = docs.delete(CLAIM, &claim).await;
+        return skip("a later due time fired already");
     }
     let result = match job {
         Job::Schedule(record) => {
@@ -376,23 +391,18 @@ async fn fire_one(p: &Platform, key: &str, job: &Job, due: DateTime<Utc>) {
         fired_ms: Utc::now().timestamp_millis(),
         result,
     };
-    // The previous fire's claim is no longer needed: the mark says it fired.
-    let previous = p
-        .inner
-        .timer
-        .plans()
-        .get(key)
-        .and_then(|plan| plan.last.clone());
-    if let Some(previous) = previous {
-        let _ = docs
-            .delete(CLAIM, &format!("{key}@{}", previous.due_ms))
-            .await;
-    }
     if let Err(e) = docs
         .put(MARK, key, &serde_json::to_string(&mark).unwrap_or_default())
         .await
     {
         tracing::warn!(schedule = %job.arn(), error = %e, "could not record a fire");
+    }
+    // The previous fire's claim is no longer needed once the mark, written first, says a
+    // later one fired.
+    if let Some(previous) = marked {
+        let _ = docs
+            .delete(CLAIM, &format!("{key}@{}", previous.due_ms))
+            .await;
     }
     if let Job::Schedule(record) = job
         && matches!(record.schedule(), Some(Schedule::At(_)))
