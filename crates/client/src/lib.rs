@@ -305,6 +305,12 @@ impl Client {
         self.json(self.send(req).await?).await
     }
 
+    /// Schedules and rules with their next and last fires (`GET /_lamina/triggers`).
+    pub async fn triggers(&self) -> Result<lamina_model::status::Triggers, ClientError> {
+        let req = self.http.get(self.url("/_lamina/triggers"));
+        self.json(self.send(req).await?).await
+    }
+
     /// Asynchronous events that failed for good (`GET /_lamina/events/failed`), of one
     /// function or all.
     pub async fn failed_events(

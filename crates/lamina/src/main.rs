@@ -26,6 +26,10 @@ enum Command {
     Ls(commands::ls::Args),
     /// Show environments per function and state, concurrency, throttles and metrics.
     Ps(commands::ps::Args),
+    /// List EventBridge Scheduler schedules, with when each fires next and how it last did.
+    Schedules(commands::triggers::Args),
+    /// List EventBridge rules, with their triggers, targets, next fire and last result.
+    Rules(commands::triggers::Args),
     /// Inspect and replay asynchronous events that failed for good.
     Events(commands::events::Args),
     /// Delete a function.
@@ -64,6 +68,8 @@ fn main() -> std::process::ExitCode {
             Command::Deploy(args) => commands::deploy::run(args).await,
             Command::Invoke(args) => commands::invoke::run(args).await,
             Command::Ls(args) => commands::ls::run(args).await,
+            Command::Schedules(args) => commands::triggers::schedules(args).await,
+            Command::Rules(args) => commands::triggers::rules(args).await,
             Command::Ps(args) => commands::ps::run(args).await,
             Command::Events(args) => commands::events::run(args).await,
             Command::Rm(args) => commands::rm::run(args).await,

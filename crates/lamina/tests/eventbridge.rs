@@ -246,3 +246,99 @@ async fn a_cluster_fires_each_due_time_once() {
         "a due time fired more than once: {all:?}"
     );
 }
+
+/// `lamina schedules` and `lamina rules` list what fires functions, with the next fire and
+/// how the last one went.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_lists_schedules_and_rules() {
+    let s = Server::start_with(&["--schedule-minute-ms", "1000"], None);
+    s.python("cli-target", "def handler(event, context):\n    return 1\n")
+        .await;
+    let target = "arn:aws:lambda:us-east-1:000000000000:function:cli-target";
+    let (status, _, body) = s
+        .post_json(
+            "/schedules/nightly",
+            &json!({"ScheduleExpression": "cron(0 3 * * ? *)", "ScheduleExpressionTimezone": "Europe/Lisbon",
+                    "FlexibleTimeWindow": {"Mode": "OFF"},
+                    "Target": {"Arn": target, "RoleArn": "arn:aws:iam::000000000000:role/r"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    for (op, body) in [
+        (
+            "PutRule",
+            json!({"Name": "every", "ScheduleExpression": "rate(1 minute)"}),
+        ),
+        (
+            "PutTargets",
+            json!({"Rule": "every", "Targets": [{"Id": "t", "Arn": target}]}),
+        ),
+        (
+            "PutRule",
+            json!({"Name": "on-order", "EventPattern": "{\"source\": [\"shop\"]}"}),
+        ),
+        (
+            "PutTargets",
+            json!({"Rule": "on-order", "Targets": [{"Id": "t", "Arn": target}]}),
+        ),
+        (
+            "PutEvents",
+            json!({"Entries": [{"Source": "shop", "DetailType": "Order", "Detail": "{}"}]}),
+        ),
+    ] {
+        let (st, answer) = events_call(&s, op, body).await;
+        assert_eq!(st, 200, "{op}: {answer}");
+    }
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_lamina"))
+            .args(args)
+            .args(["--endpoint", &s.endpoint])
+            .output()
+            .expect("run lamina");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // The scheduled rule fires within its (one-second) minute.
+    assert!(
+        eventually(Duration::from_secs(10), async || cli(&["rules"])
+            .lines()
+            .any(
+                |l| l.starts_with("default/every") && l.contains("queued for 1 target")
+            ))
+        .await,
+        "{}",
+        cli(&["rules"])
+    );
+    let schedules = cli(&["schedules"]);
+    let line = schedules
+        .lines()
+        .find(|l| l.starts_with("default/nightly"))
+        .unwrap_or_else(|| panic!("{schedules}"));
+    assert!(
+        line.contains("cron(0 3 * * ? *) Europe/Lisbon") && line.contains("ENABLED"),
+        "{line}"
+    );
+    let rules = cli(&["rules"]);
+    let on_order = rules
+        .lines()
+        .find(|l| l.starts_with("default/on-order"))
+        .unwrap_or_else(|| panic!("{rules}"));
+    assert!(
+        on_order.contains("event pattern") && on_order.contains("queued event"),
+        "{on_order}"
+    );
+    let listed: Value = serde_json::from_str(&cli(&["schedules", "--json"])).unwrap();
+    // 03:00 in Lisbon is 02:00 or 03:00 UTC, depending on the season.
+    let next = listed[0]["nextFire"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        next.contains("T02:00:00") || next.contains("T03:00:00"),
+        "{listed}"
+    );
+}

@@ -125,3 +125,54 @@ pub struct VersionStatus {
     /// Environments started since the version's pool was made.
     pub created: u64,
 }
+
+/// What `lamina schedules` and `lamina rules` show (`/_lamina/triggers`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Triggers {
+    /// The Scheduler's schedules.
+    pub schedules: Vec<ScheduleLine>,
+    /// EventBridge's rules, of every bus.
+    pub rules: Vec<RuleLine>,
+}
+
+/// A fire or a delivery, and how it went.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastResult {
+    /// When (RFC 3339).
+    pub at: String,
+    /// `queued ...` or why it could not be.
+    pub result: String,
+}
+
+/// One schedule.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleLine {
+    pub group: String,
+    pub name: String,
+    pub expression: String,
+    pub timezone: Option<String>,
+    pub state: String,
+    pub target: String,
+    /// When it fires next (RFC 3339), if it does.
+    pub next_fire: Option<String>,
+    pub last: Option<LastResult>,
+}
+
+/// One rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleLine {
+    pub bus: String,
+    pub name: String,
+    pub state: String,
+    pub pattern: Option<String>,
+    pub schedule: Option<String>,
+    pub targets: Vec<String>,
+    /// When its schedule fires next (RFC 3339), if it has one.
+    pub next_fire: Option<String>,
+    /// Its last fire, or the last event this node delivered for it.
+    pub last: Option<LastResult>,
+}

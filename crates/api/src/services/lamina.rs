@@ -1,5 +1,5 @@
 //! Lamina's own service, beside the AWS ones, under `/_lamina/`: health, the status `lamina
-//! ps` shows, failed asynchronous events and their replay, and the code download that
+//! ps` shows, the schedules and rules `lamina schedules` and `lamina rules` show, failed asynchronous events and their replay, and the code download that
 //! GetFunction's `Code.Location` points at.
 
 use std::collections::HashMap;
@@ -24,6 +24,7 @@ pub fn routes() -> Router<Platform> {
         .route("/_lamina/code/{file}", get(download_code))
         .route("/_lamina/health", get(health))
         .route("/_lamina/status", get(status))
+        .route("/_lamina/triggers", get(triggers))
         .route("/_lamina/events/failed", get(failed_events))
         .route(
             "/_lamina/events/failed/{id}/replay",
@@ -49,6 +50,19 @@ async fn status(State(p): State<Platform>) -> Response {
     let mut status = p.status();
     p.cluster_status(&mut status).await;
     json(StatusCode::OK, status)
+}
+
+/// Schedules and rules with their next and last fires (`lamina schedules`, `lamina rules`).
+async fn triggers(State(p): State<Platform>) -> Result<Response, ApiError> {
+    let triggers = p
+        .scheduler()
+        .triggers()
+        .await
+        .map_err(|e| ApiError(LambdaError::Service(e)))?;
+    Ok(json(
+        StatusCode::OK,
+        serde_json::to_value(triggers).unwrap_or_default(),
+    ))
 }
 
 async fn failed_events(State(p): State<Platform>, Query(q): Params) -> Result<Response, ApiError> {

@@ -10,6 +10,7 @@ pub mod migrate;
 pub mod ps;
 pub mod rm;
 pub mod serve;
+pub mod triggers;
 
 /// Where the client commands find the server.
 #[derive(Debug, clap::Args)]

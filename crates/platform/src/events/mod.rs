@@ -14,6 +14,7 @@ use lamina_model::events::{
     BusRecord, DEFAULT_BUS, EventsError, PutRuleRequest, RuleRecord, TARGETS_PER_RULE_MAX, Tag,
     check_name, check_target,
 };
+use lamina_model::status::LastResult;
 use lamina_pattern::Pattern;
 use serde_json::Value;
 
@@ -35,13 +36,34 @@ pub(crate) struct Compiled {
     pub(crate) pattern: Option<Pattern>,
 }
 
-/// The rules PutEvents matches against, read once per change.
+/// The rules PutEvents matches against, read once per change, and the last event this node
+/// delivered for each.
 #[derive(Debug, Default)]
 pub(crate) struct RuleCache {
     rules: Mutex<Option<Arc<Vec<Compiled>>>>,
+    last: Mutex<std::collections::HashMap<String, LastResult>>,
 }
 
 impl RuleCache {
+    /// The last event delivered for the rule `arn`.
+    pub(crate) fn last(&self, arn: &str) -> Option<LastResult> {
+        self.last
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(arn)
+            .cloned()
+    }
+
+    fn delivered(&self, arn: &str, result: String) {
+        self.last.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            arn.to_string(),
+            LastResult {
+                at: chrono::Utc::now().to_rfc3339(),
+                result,
+            },
+        );
+    }
+
     /// Rules changed: read them again on next use.
     pub(crate) fn changed(&self) {
         *self.rules.lock().unwrap_or_else(|p| p.into_inner()) = None;

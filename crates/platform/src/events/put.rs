@@ -183,8 +183,16 @@ impl EventBus<'_> {
             let matches = rule.event_bus_name == bus
                 && rule.state == "ENABLED"
                 && compiled.pattern.as_ref().is_some_and(|p| p.matches(&event));
-            if matches && let Err(e) = self.deliver(rule, &event).await {
-                return Err(("InternalFailure", e));
+            if matches {
+                let delivered = self.deliver(rule, &event).await;
+                self.p.inner.rules.delivered(
+                    &rule.arn,
+                    match &delivered {
+                        Ok(()) => format!("queued event {id}"),
+                        Err(e) => format!("failed: {e}"),
+                    },
+                );
+                delivered.map_err(|e| ("InternalFailure", e))?;
             }
         }
         Ok(id)

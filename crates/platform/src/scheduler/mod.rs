@@ -15,8 +15,10 @@ use lamina_model::scheduler::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use timer::{Mark, ScheduleStatus, SchedulerConfig};
-pub(crate) use timer::{Timer, start as start_timer};
+mod status;
+
+pub(crate) use timer::{Job, Timer, start as start_timer};
+pub use timer::{Mark, SchedulerConfig};
 
 use crate::Platform;
 
@@ -414,11 +416,6 @@ impl Scheduler<'_> {
             .await
             .map_err(internal)?;
         Ok(())
-    }
-
-    /// When each schedule fires next and how its last fire went (`lamina schedules`).
-    pub fn status(&self) -> Vec<ScheduleStatus> {
-        self.p.inner.timer.status()
     }
 }
 

@@ -41,23 +41,6 @@ impl Default for SchedulerConfig {
     }
 }
 
-/// A schedule as `lamina schedules` shows it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ScheduleStatus {
-    /// `group/name`.
-    pub key: String,
-    /// The expression.
-    pub expression: String,
-    /// `ENABLED` or `DISABLED`.
-    pub state: String,
-    /// The target's ARN.
-    pub target: String,
-    /// When it fires next (RFC 3339), if it does.
-    pub next_fire: Option<String>,
-    /// When it last fired and how it went.
-    pub last: Option<Mark>,
-}
-
 /// What is remembered of a schedule's last fire.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Mark {
@@ -72,7 +55,7 @@ pub struct Mark {
 /// What the timer fires: a schedule, or a rule's schedule (EventBridge's legacy scheduled
 /// rules, always in UTC, counted from when the rule was put).
 #[derive(Debug, Clone, PartialEq)]
-enum Job {
+pub(crate) enum Job {
     Schedule(ScheduleRecord),
     Rule(RuleRecord),
 }
@@ -80,7 +63,7 @@ enum Job {
 impl Job {
     /// Its key among marks and claims: `group/name` for a schedule (names cannot hold
     /// `:`), `rule:bus/name` for a rule.
-    fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         match self {
             Job::Schedule(r) => format!("{}/{}", r.group_name, r.name),
             Job::Rule(r) => format!("rule:{}/{}", r.event_bus_name, r.name),
@@ -94,33 +77,14 @@ impl Job {
         }
     }
 
-    fn expression(&self) -> &str {
-        match self {
-            Job::Schedule(r) => &r.schedule_expression,
-            Job::Rule(r) => r.schedule_expression.as_deref().unwrap_or_default(),
-        }
-    }
-
-    fn state(&self) -> &str {
+    pub(crate) fn state(&self) -> &str {
         match self {
             Job::Schedule(r) => &r.state,
             Job::Rule(r) => &r.state,
         }
     }
 
-    fn target(&self) -> String {
-        match self {
-            Job::Schedule(r) => r.target.arn.clone(),
-            Job::Rule(r) => r
-                .targets
-                .iter()
-                .map(|t| t.arn.as_str())
-                .collect::<Vec<_>>()
-                .join(","),
-        }
-    }
-
-    fn next_due(&self, after: DateTime<Utc>, minute: Duration) -> Option<DateTime<Utc>> {
+    pub(crate) fn next_due(&self, after: DateTime<Utc>, minute: Duration) -> Option<DateTime<Utc>> {
         match self {
             Job::Schedule(r) => fire::next_due(r, after, minute),
             Job::Rule(r) => fire::next_of(
@@ -185,18 +149,16 @@ impl Timer {
         self.plans.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn status(&self) -> Vec<ScheduleStatus> {
+    /// How long a minute lasts here.
+    pub(crate) fn minute(&self) -> Duration {
+        self.config.minute
+    }
+
+    /// When the job of `key` fires next, if this node plans it.
+    pub(crate) fn next_fire(&self, key: &str) -> Option<DateTime<Utc>> {
         self.plans()
-            .iter()
-            .map(|(key, plan)| ScheduleStatus {
-                key: key.clone(),
-                expression: plan.job.expression().to_string(),
-                state: plan.job.state().to_string(),
-                target: plan.job.target(),
-                next_fire: plan.next.map(|(_, at)| at.to_rfc3339()),
-                last: plan.last.clone(),
-            })
-            .collect()
+            .get(key)
+            .and_then(|plan| plan.next.map(|(_, at)| at))
     }
 
     fn plan(&self, job: &Job, after: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
