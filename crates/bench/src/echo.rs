@@ -15,18 +15,20 @@ pub struct Echo {
     pub package: Vec<u8>,
 }
 
+/// A deployment package of `(name, contents, mode)` files.
+pub fn zip(files: &[(&str, &[u8], u32)]) -> anyhow::Result<Vec<u8>> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, data, mode) in files {
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .unix_permissions(*mode);
+        w.start_file(*name, options)?;
+        w.write_all(data)?;
+    }
+    Ok(w.finish()?.into_inner())
+}
+
 pub fn echo_packages(runtimes: &[String]) -> anyhow::Result<Vec<Echo>> {
-    let zip = |files: &[(&str, &[u8], u32)]| -> anyhow::Result<Vec<u8>> {
-        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-        for (name, data, mode) in files {
-            let options = zip::write::SimpleFileOptions::default()
-                .compression_method(zip::CompressionMethod::Deflated)
-                .unix_permissions(*mode);
-            w.start_file(*name, options)?;
-            w.write_all(data)?;
-        }
-        Ok(w.finish()?.into_inner())
-    };
     let mut out = Vec::new();
     for runtime in runtimes {
         match runtime.as_str() {

@@ -24,6 +24,8 @@
 //!   created against the burst's size (returning environments serve the rest), throttles;
 //! - function URL: the same echo through a URL (payload format 2.0 both ways), warm p50 and
 //!   8 clients' throughput, beside Invoke's in the same run;
+//! - schedules: `--at-schedules` one-time schedules one second apart, each firing a Python
+//!   function: p50/p99 lateness from due time to the function running;
 //! - SigV4: the cost of verifying a signed Invoke request, in process;
 //! - event patterns: one event matched against 1,000 EventBridge rules, in process;
 //! - cluster (with `--database URL`): on one node of a cluster, warm, 8 clients and
@@ -45,6 +47,7 @@ mod http;
 mod patterns;
 mod procfs;
 mod scenarios;
+mod schedules;
 mod server;
 mod table;
 mod urls;
@@ -123,6 +126,9 @@ struct Args {
     /// database the bench may write to).
     #[arg(long)]
     database: Option<String>,
+    /// One-time schedules, one second apart, whose fire-time lateness is measured (0: none).
+    #[arg(long, default_value_t = 20)]
+    at_schedules: usize,
     /// Only the in-process figures (SigV4 verification, event patterns): no server.
     #[arg(long)]
     in_process: bool,
@@ -374,6 +380,11 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             "burst": bursts,
             "density": density,
         });
+    }
+
+    if args.at_schedules > 0 {
+        eprintln!("schedules: {} one-time schedules...", args.at_schedules);
+        report["schedules"] = schedules::lateness(&client, args.at_schedules, tag).await?;
     }
 
     if let Some(database) = &args.database {

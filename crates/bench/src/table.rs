@@ -94,6 +94,21 @@ pub fn print_table(r: &Value) {
     }
     println!();
     print_in_process(r);
+    if r["schedules"].is_object() {
+        let l = &r["schedules"]["lateness"];
+        let ms = |v: &Value| {
+            v.as_f64()
+                .map(|x| format!("{:.1}", x / 1000.0))
+                .unwrap_or_else(|| "-".into())
+        };
+        println!(
+            "Schedules: {} at() one second apart, {} fired; lateness to the function running: p50 {} ms, p99 {} ms",
+            r["schedules"]["schedules"],
+            r["schedules"]["fired"],
+            ms(&l["p50_us"]),
+            ms(&l["p99_us"])
+        );
+    }
     let runtimes: Vec<(&String, &Value)> = r["runtimes"]
         .as_object()
         .map(|m| m.iter().collect())

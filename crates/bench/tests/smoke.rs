@@ -50,6 +50,8 @@ fn bench_smoke_run() {
             "4",
             "--async-events",
             "50",
+            "--at-schedules",
+            "2",
             "--json",
         ])
         .arg(&json_path)
@@ -69,6 +71,9 @@ fn bench_smoke_run() {
             .unwrap()
             > 0.0
     );
+    let schedules = &report["schedules"];
+    assert_eq!(schedules["fired"], 2, "{schedules}");
+    assert_eq!(schedules["lateness"]["n"], 2, "{schedules}");
     for runtime in ["provided", "python", "node"] {
         let r = &report["runtimes"][runtime];
         assert_eq!(r["warm"]["n"], 20, "{runtime}: {r}");

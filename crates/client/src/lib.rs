@@ -305,6 +305,21 @@ impl Client {
         self.json(self.send(req).await?).await
     }
 
+    /// EventBridge Scheduler's CreateSchedule, with its body as the API takes it.
+    pub async fn create_schedule(
+        &self,
+        name: &str,
+        body: &serde_json::Value,
+    ) -> Result<String, ClientError> {
+        let path = format!("/schedules/{}", utf8_percent_encode(name, SEGMENT));
+        let req = self.http.post(self.url(&path)).json(body);
+        let answer: serde_json::Value = self.json(self.send(req).await?).await?;
+        Ok(answer["ScheduleArn"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string())
+    }
+
     /// Schedules and rules with their next and last fires (`GET /_lamina/triggers`).
     pub async fn triggers(&self) -> Result<lamina_model::status::Triggers, ClientError> {
         let req = self.http.get(self.url("/_lamina/triggers"));
