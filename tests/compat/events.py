@@ -68,6 +68,16 @@ def main(endpoint):
         lam.create_function(FunctionName=name, Runtime="python3.11", Handler="app.handler",
                             Role=ROLE, Code={"ZipFile": package({"app.py": code})})
 
+    # Permissions for EventBridge and the Scheduler are accepted and stored, as AWS takes them.
+    lam.add_permission(FunctionName="all", StatementId="from-rules", Action="lambda:InvokeFunction",
+                       Principal="events.amazonaws.com",
+                       SourceArn="arn:aws:events:us-east-1:000000000000:rule/orders")
+    lam.add_permission(FunctionName="all", StatementId="from-scheduler", Action="lambda:InvokeFunction",
+                       Principal="scheduler.amazonaws.com")
+    policy = json.loads(lam.get_policy(FunctionName="all")["Policy"])
+    check(sorted(st["Principal"]["Service"] for st in policy["Statement"])
+          == ["events.amazonaws.com", "scheduler.amazonaws.com"], "permissions stored: %s" % policy)
+
     # Rules with patterns, and their targets.
     arn = ev.put_rule(Name="orders", EventPattern=json.dumps({"source": ["shop"], "detail-type": ["Order"]}),
                       Tags=[{"Key": "team", "Value": "shop"}])["RuleArn"]
