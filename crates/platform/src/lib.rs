@@ -122,6 +122,19 @@ pub struct Parts {
     pub documents: Arc<dyn lamina_store::Documents>,
 }
 
+/// A server's health, in brief.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Health {
+    /// Functions.
+    pub functions: usize,
+    /// Live environments across all functions.
+    pub environments: usize,
+    /// What isolation environments get, in one line.
+    pub isolation: String,
+    /// Runtimes this host can run.
+    pub runtimes: Vec<String>,
+}
+
 /// Why the platform could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -361,24 +374,15 @@ impl Platform {
         &self.inner.executor
     }
 
-    /// What isolation environments get, in one line.
-    pub fn isolation(&self) -> String {
-        self.inner.executor.isolation()
-    }
-
-    /// Live environments across all functions.
-    pub fn live_environments(&self) -> usize {
-        self.inner.executor.live_environments()
-    }
-
-    /// Runtimes this host can run.
-    pub fn available_runtimes(&self) -> Vec<String> {
-        self.inner.executor.catalog().available()
-    }
-
-    /// Number of functions.
-    pub fn function_count(&self) -> usize {
-        self.inner.registry.count()
+    /// What `/_lamina/health` and the start-up banner say of this server.
+    pub fn health(&self) -> Health {
+        let executor = &self.inner.executor;
+        Health {
+            functions: self.inner.registry.count(),
+            environments: executor.live_environments(),
+            isolation: executor.isolation(),
+            runtimes: executor.catalog().available(),
+        }
     }
 
     /// Stops every environment (after the HTTP surfaces stopped taking requests) and writes

@@ -2,7 +2,7 @@
 //! buses, rules and their targets, and what their timers remember) as JSON documents keyed
 //! by kind and key. The services own their documents' shapes; the store keeps them, in
 //! SQLite ([`SqliteDocuments`]), in memory ([`MemoryDocuments`]) or in PostgreSQL
-//! (`PgDocuments`), all held to [`contract`]'s tests.
+//! (`PgDocuments`), all held to the same contract tests (`documents::contract`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

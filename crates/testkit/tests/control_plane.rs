@@ -85,7 +85,7 @@ async fn create_get_update_list_and_delete() {
             .unwrap_err()
             .is_not_found()
     );
-    assert_eq!(t.platform.function_count(), 1);
+    assert_eq!(t.platform.health().functions, 1);
     t.stop().await;
 }
 
@@ -112,7 +112,7 @@ async fn bad_requests_get_lambdas_errors() {
     bad.function_name = Some("no spaces allowed".into());
     let e = client.create_function(&bad).await.unwrap_err().to_string();
     assert!(e.contains("ValidationException"), "{e}");
-    assert_eq!(t.platform.function_count(), 0);
+    assert_eq!(t.platform.health().functions, 0);
 }
 
 #[tokio::test]

@@ -33,15 +33,16 @@ pub fn routes() -> Router<Platform> {
 }
 
 async fn health(State(p): State<Platform>) -> Response {
+    let health = p.health();
     json(
         StatusCode::OK,
         serde_json::json!({
             "status": "ok",
             "version": env!("CARGO_PKG_VERSION"),
-            "functions": p.function_count(),
-            "environments": p.live_environments(),
-            "isolation": p.isolation(),
-            "runtimes": p.available_runtimes(),
+            "functions": health.functions,
+            "environments": health.environments,
+            "isolation": health.isolation,
+            "runtimes": health.runtimes,
         }),
     )
 }

@@ -15,9 +15,10 @@ pub fn announce(server: &Server, args: &Args, addr: SocketAddr) {
         env!("CARGO_PKG_VERSION")
     );
     eprintln!("  data directory: {}", server.data_dir.display());
-    eprintln!("  functions: {}", platform.function_count());
-    eprintln!("  runtimes: {}", platform.available_runtimes().join(", "));
-    eprintln!("  isolation: {}", platform.isolation());
+    let health = platform.health();
+    eprintln!("  functions: {}", health.functions);
+    eprintln!("  runtimes: {}", health.runtimes.join(", "));
+    eprintln!("  isolation: {}", health.isolation);
     eprintln!(
         "  concurrency: {} concurrent executions",
         platform.reservations().concurrency_limit()
