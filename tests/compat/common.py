@@ -2,7 +2,9 @@
 first difference, and the error a boto3 call ends with."""
 
 import io
+import json
 import sys
+import time
 import zipfile
 
 import botocore
@@ -34,3 +36,33 @@ def error_code(call):
     except botocore.exceptions.ClientError as e:
         return e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]
     return None, None
+
+
+RECORDER = """
+import json
+
+def handler(event, context):
+    print("EVENT " + json.dumps(event))
+    return "ok"
+"""
+
+
+def events_of(logs, function):
+    """Every event a RECORDER function logged so far, oldest first."""
+    try:
+        found = logs.filter_log_events(logGroupName="/aws/lambda/" + function)["events"]
+    except logs.exceptions.ResourceNotFoundException:
+        return []
+    return [json.loads(e["message"][len("EVENT "):]) for e in found if e["message"].startswith("EVENT ")]
+
+
+def wait_for(what, predicate, timeout=20.0):
+    """Polls `predicate` until it returns something true, which it returns; fails the check
+    `what` if it never does."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    check(False, what + " (timed out)")

@@ -14,15 +14,8 @@ import time
 
 import boto3
 
-from common import ROLE, check, error_code, package
+from common import RECORDER, ROLE, check, error_code, events_of, package, wait_for
 
-RECORDER = """
-import json
-
-def handler(event, context):
-    print("EVENT " + json.dumps(event))
-    return "ok"
-"""
 
 FAILING = """
 def handler(event, context):
@@ -31,24 +24,6 @@ def handler(event, context):
 """
 
 FUNCTION = "arn:aws:lambda:us-east-1:000000000000:function:"
-
-
-def events_of(logs, function):
-    try:
-        found = logs.filter_log_events(logGroupName="/aws/lambda/" + function)["events"]
-    except logs.exceptions.ResourceNotFoundException:
-        return []
-    return [json.loads(e["message"][6:]) for e in found if e["message"].startswith("EVENT ")]
-
-
-def wait_for(what, predicate, timeout=20.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    check(False, what + " (timed out)")
 
 
 def entry(source, detail_type, detail, **extra):

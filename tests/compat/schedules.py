@@ -15,42 +15,11 @@ import time
 
 import boto3
 
-from common import ROLE, check, error_code, package
+from common import RECORDER, ROLE, check, error_code, events_of, package, wait_for
 
-RECORDER = """
-import json
-
-def handler(event, context):
-    print("EVENT " + json.dumps(event))
-    return "ok"
-"""
 
 SCHEDULER_ROLE = "arn:aws:iam::000000000000:role/scheduler"
 ACCOUNT_ARN = "arn:aws:lambda:us-east-1:000000000000:function:"
-
-
-def events_of(logs, function):
-    """Every event `function` logged so far, in order."""
-    try:
-        found = logs.filter_log_events(logGroupName="/aws/lambda/" + function)["events"]
-    except logs.exceptions.ResourceNotFoundException:
-        return []
-    out = []
-    for e in found:
-        text = e["message"]
-        if text.startswith("EVENT "):
-            out.append(json.loads(text[len("EVENT "):]))
-    return out
-
-
-def wait_for(what, predicate, timeout=20.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    check(False, what + " (timed out)")
 
 
 def target(function, **extra):

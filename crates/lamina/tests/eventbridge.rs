@@ -11,37 +11,17 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{ROLE, Server, b64, eventually, test_python, zip};
+use common::{ROLE, Server, b64, compat_suite, eventually, ledger, zip};
 use serde_json::{Value, json};
-
-/// Runs tests/compat/`script` against a server started with `args`.
-fn suite(script: &str, args: &[&str]) {
-    let server = Server::start_with(args, None);
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/compat")
-        .join(script);
-    let out = Command::new(test_python())
-        .arg(path)
-        .arg(&server.endpoint)
-        .output()
-        .expect("run a compatibility suite");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("all checks passed"),
-        "{script} failed\n{stdout}\n{}\nserver:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        server.output_text()
-    );
-}
 
 #[test]
 fn schedules_fire_functions_through_boto3() {
-    suite("schedules.py", &["--schedule-minute-ms", "1000"]);
+    compat_suite("schedules.py", &["--schedule-minute-ms", "1000"]);
 }
 
 #[test]
 fn rules_route_events_to_functions_through_boto3() {
-    suite(
+    compat_suite(
         "events.py",
         &[
             "--schedule-minute-ms",
@@ -74,10 +54,10 @@ async fn events_call(s: &Server, op: &str, body: Value) -> (u16, Value) {
 async fn no_put_event_is_lost_to_a_kill_9() {
     let data = tempfile::tempdir().unwrap();
     let seen = tempfile::tempdir().unwrap();
-    let ledger = seen.path().join("ran.txt");
+    let ran_file = seen.path().join("ran.txt");
     let code = format!(
         "import os, time\ndef handler(event, context):\n    time.sleep(0.02)\n    fd = os.open({:?}, os.O_WRONLY | os.O_APPEND | os.O_CREAT)\n    os.write(fd, (event['detail']['id'] + '\\n').encode())\n    os.fsync(fd)\n    os.close(fd)\n",
-        ledger.display().to_string()
+        ran_file.display().to_string()
     );
     let args = ["--isolation", "none", "--runtime-pool", "0"];
     let mut s = Server::start_with(&args, Some(data.path()));
@@ -146,10 +126,7 @@ async fn no_put_event_is_lost_to_a_kill_9() {
         let _ = t.await;
     }
     let accepted: HashSet<String> = accepted.lock().unwrap().iter().cloned().collect();
-    let before = std::fs::read_to_string(&ledger)
-        .unwrap_or_default()
-        .lines()
-        .count();
+    let before = ledger(&ran_file).len();
     assert!(
         before < accepted.len(),
         "the kill came with events still queued ({before} of {} ran before it)",
@@ -162,11 +139,7 @@ async fn no_put_event_is_lost_to_a_kill_9() {
     })
     .await;
     assert!(drained);
-    let ran: HashSet<String> = std::fs::read_to_string(&ledger)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let ran: HashSet<String> = ledger(&ran_file).into_iter().collect();
     let lost: Vec<&String> = accepted.difference(&ran).collect();
     assert!(
         lost.is_empty(),
@@ -184,10 +157,10 @@ async fn a_cluster_fires_each_due_time_once() {
     let pg = lamina_testpg::Postgres::start();
     let url = pg.url();
     let seen = tempfile::tempdir().unwrap();
-    let ledger = seen.path().join("fires.txt");
+    let fires_file = seen.path().join("fires.txt");
     let code = format!(
         "import os\ndef handler(event, context):\n    fd = os.open({:?}, os.O_WRONLY | os.O_APPEND | os.O_CREAT)\n    os.write(fd, (event['due'] + '\\n').encode())\n    os.fsync(fd)\n    os.close(fd)\n",
-        ledger.display().to_string()
+        fires_file.display().to_string()
     );
     let args = [
         "--database",
@@ -216,13 +189,7 @@ async fn a_cluster_fires_each_due_time_once() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let fires = || -> Vec<String> {
-        std::fs::read_to_string(&ledger)
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect()
-    };
+    let fires = || ledger(&fires_file);
     assert!(
         eventually(Duration::from_secs(20), async || fires().len() >= 5).await,
         "the schedule fires: {:?}",

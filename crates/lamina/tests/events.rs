@@ -8,7 +8,7 @@ mod common;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use common::{ROLE, Server, b64, eventually, zip};
+use common::{ROLE, Server, b64, eventually, ledger, zip};
 use serde_json::{Value, json};
 
 const APP: &str = r#"
@@ -428,10 +428,10 @@ async fn the_event_invoke_config_api() {
 async fn no_accepted_event_is_lost_to_a_kill_9() {
     let data = tempfile::tempdir().unwrap();
     let seen = tempfile::tempdir().unwrap();
-    let ledger = seen.path().join("ran.txt");
+    let ran_file = seen.path().join("ran.txt");
     let code = format!(
         "import os, time\ndef handler(event, context):\n    time.sleep(0.02)\n    fd = os.open({:?}, os.O_WRONLY | os.O_APPEND | os.O_CREAT)\n    os.write(fd, (event['id'] + '\\n').encode())\n    os.fsync(fd)\n    os.close(fd)\n",
-        ledger.display().to_string()
+        ran_file.display().to_string()
     );
     let args = ["--isolation", "none", "--runtime-pool", "0"];
     let mut s = Server::start_with(&args, Some(data.path()));
@@ -484,10 +484,7 @@ async fn no_accepted_event_is_lost_to_a_kill_9() {
         let _ = t.await;
     }
     let accepted: HashSet<String> = accepted.lock().unwrap().iter().cloned().collect();
-    let before = std::fs::read_to_string(&ledger)
-        .unwrap_or_default()
-        .lines()
-        .count();
+    let before = ledger(&ran_file).len();
     assert!(
         before < accepted.len(),
         "the kill came with events still queued ({before} of {} ran before it)",
@@ -500,11 +497,7 @@ async fn no_accepted_event_is_lost_to_a_kill_9() {
     })
     .await;
     assert!(drained, "{}", queue(&s).await);
-    let ran: HashSet<String> = std::fs::read_to_string(&ledger)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let ran: HashSet<String> = ledger(&ran_file).into_iter().collect();
     let lost: Vec<&String> = accepted.difference(&ran).collect();
     assert!(
         lost.is_empty(),
@@ -642,18 +635,12 @@ async fn the_queue_is_bounded_and_says_so() {
 async fn sigterm_drains_running_events_or_keeps_them_queued() {
     let data = tempfile::tempdir().unwrap();
     let seen = tempfile::tempdir().unwrap();
-    let ledger = seen.path().join("ledger.txt");
+    let notes = seen.path().join("ledger.txt");
     let code = format!(
         "import os, time\ndef note(line):\n    fd = os.open({:?}, os.O_WRONLY | os.O_APPEND | os.O_CREAT)\n    os.write(fd, (line + '\\n').encode())\n    os.fsync(fd)\n    os.close(fd)\ndef handler(event, context):\n    note('start ' + event['id'])\n    time.sleep(event['sleep'])\n    note('end ' + event['id'])\n",
-        ledger.display().to_string()
+        notes.display().to_string()
     );
-    let lines = |what: &str| {
-        std::fs::read_to_string(&ledger)
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| *l == what)
-            .count()
-    };
+    let lines = |what: &str| ledger(&notes).iter().filter(|l| *l == what).count();
     let args = ["--isolation", "none", "--runtime-pool", "0"];
     let mut s = Server::start_with(&args, Some(data.path()));
     s.create_with(

@@ -8,39 +8,19 @@ mod common;
 
 use std::process::Command;
 
-use common::{Server, test_python};
+use common::{Server, compat_suite};
 use serde_json::{Value, json};
-
-/// Runs tests/compat/`script` against a fresh server.
-fn compat_suite(script: &str) {
-    let server = Server::start();
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/compat")
-        .join(script);
-    let out = Command::new(test_python())
-        .arg(path)
-        .arg(&server.endpoint)
-        .output()
-        .expect("run a compatibility suite");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("all checks passed"),
-        "{script} failed\n{stdout}\n{}\nserver:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        server.output_text()
-    );
-}
 
 #[test]
 fn function_urls_through_boto3_and_plain_http() {
-    compat_suite("function_urls.py");
+    compat_suite("function_urls.py", &[]);
 }
 
 /// InvokeWithResponseStream through boto3, and RESPONSE_STREAM URLs, with Node.js
 /// functions written for Lambda's streamifyResponse.
 #[test]
 fn responses_stream_as_they_are_written() {
-    compat_suite("streaming.py");
+    compat_suite("streaming.py", &[]);
 }
 
 const HELLO: &str = "import json\n\

@@ -114,6 +114,28 @@ pub struct Delivery {
     pub dead_letter: Option<String>,
 }
 
+impl Delivery {
+    /// The delivery of a target with this retry policy and dead-letter queue, for the rule or
+    /// schedule `source_arn`; AWS's defaults where the policy says nothing.
+    pub fn for_target(
+        source_arn: &str,
+        retry: Option<RetryPolicy>,
+        dead_letter: Option<&DeadLetterConfig>,
+    ) -> Delivery {
+        let retry = RetryPolicy::or_defaults(retry);
+        Delivery {
+            source_arn: source_arn.to_string(),
+            max_age_s: retry
+                .maximum_event_age_in_seconds
+                .unwrap_or(RetryPolicy::DEFAULT_MAX_AGE_S),
+            max_attempts: retry
+                .maximum_retry_attempts
+                .unwrap_or(RetryPolicy::DEFAULT_MAX_ATTEMPTS),
+            dead_letter: dead_letter.and_then(|d| d.arn.clone()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

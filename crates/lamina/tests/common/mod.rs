@@ -432,6 +432,38 @@ pub fn test_python() -> PathBuf {
     PathBuf::from("python3")
 }
 
+/// Runs tests/compat/`script` (a Python suite that prints "all checks passed") against a
+/// fresh server started with `args`.
+#[allow(dead_code)]
+pub fn compat_suite(script: &str, args: &[&str]) {
+    let server = Server::start_with(args, None);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/compat")
+        .join(script);
+    let out = std::process::Command::new(test_python())
+        .arg(path)
+        .arg(&server.endpoint)
+        .output()
+        .expect("run a compatibility suite");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("all checks passed"),
+        "{script} failed\n{stdout}\n{}\nserver:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        server.output_text()
+    );
+}
+
+/// The lines of a file functions append to (empty if it does not exist yet).
+#[allow(dead_code)]
+pub fn ledger(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
 /// Polls `f` until it returns true or `timeout` passes.
 pub async fn eventually(timeout: Duration, mut f: impl AsyncFnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;

@@ -7,34 +7,16 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use lamina_model::delivery::{Delivery, RetryPolicy};
+use lamina_model::delivery::Delivery;
 use lamina_model::events::transform::{Context, input_for};
 use lamina_model::events::{
-    EventsError, PUT_EVENTS_ENTRIES_MAX, PUT_EVENTS_MAX_BYTES, PutEventsEntry, RuleRecord, Target,
+    EventsError, PUT_EVENTS_ENTRIES_MAX, PUT_EVENTS_MAX_BYTES, PutEventsEntry, RuleRecord,
     scheduled_event,
 };
 use lamina_pattern::Pattern;
 use serde_json::{Value, json};
 
 use super::{Compiled, EventBus, bus_name};
-
-/// The delivery policy of a rule's target.
-fn delivery(rule: &RuleRecord, target: &Target) -> Delivery {
-    let retry = RetryPolicy::or_defaults(target.retry_policy);
-    Delivery {
-        source_arn: rule.arn.clone(),
-        max_age_s: retry
-            .maximum_event_age_in_seconds
-            .unwrap_or(RetryPolicy::DEFAULT_MAX_AGE_S),
-        max_attempts: retry
-            .maximum_retry_attempts
-            .unwrap_or(RetryPolicy::DEFAULT_MAX_ATTEMPTS),
-        dead_letter: target
-            .dead_letter_config
-            .as_ref()
-            .and_then(|d| d.arn.clone()),
-    }
-}
 
 impl EventBus<'_> {
     /// The rules, compiled; read again after a change.
@@ -87,7 +69,15 @@ impl EventBus<'_> {
             if let Err(e) = self
                 .p
                 .async_invoke()
-                .enqueue_delivery(&target.arn, Bytes::from(payload), delivery(rule, target))
+                .enqueue_delivery(
+                    &target.arn,
+                    Bytes::from(payload),
+                    Delivery::for_target(
+                        &rule.arn,
+                        target.retry_policy,
+                        target.dead_letter_config.as_ref(),
+                    ),
+                )
                 .await
             {
                 tracing::warn!(rule = %rule.arn, target = %target.arn, error = %e, "could not queue a rule's event");

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use lamina_model::delivery::{Delivery, RetryPolicy};
+use lamina_model::delivery::Delivery;
 use lamina_model::schedule::Schedule;
 use lamina_model::scheduler::ScheduleRecord;
 
@@ -92,21 +92,11 @@ pub(super) fn payload(record: &ScheduleRecord, due: DateTime<Utc>, execution_id:
 
 /// The delivery policy its events carry.
 pub(super) fn delivery(record: &ScheduleRecord) -> Delivery {
-    let retry = RetryPolicy::or_defaults(record.target.retry_policy);
-    Delivery {
-        source_arn: record.arn.clone(),
-        max_age_s: retry
-            .maximum_event_age_in_seconds
-            .unwrap_or(RetryPolicy::DEFAULT_MAX_AGE_S),
-        max_attempts: retry
-            .maximum_retry_attempts
-            .unwrap_or(RetryPolicy::DEFAULT_MAX_ATTEMPTS),
-        dead_letter: record
-            .target
-            .dead_letter_config
-            .as_ref()
-            .and_then(|d| d.arn.clone()),
-    }
+    Delivery::for_target(
+        &record.arn,
+        record.target.retry_policy,
+        record.target.dead_letter_config.as_ref(),
+    )
 }
 
 #[cfg(test)]
