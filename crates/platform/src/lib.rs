@@ -43,6 +43,7 @@ pub mod invoke;
 pub mod logs;
 mod metrics;
 mod packages;
+mod paging;
 mod provisioning;
 mod registry;
 pub mod scheduler;

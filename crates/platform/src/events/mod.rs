@@ -101,13 +101,7 @@ fn page<T>(
             )));
         }
     };
-    let mut rest: Vec<(String, T)> = items
-        .into_iter()
-        .filter(|(k, _)| token.is_none_or(|t| k.as_str() > t))
-        .collect();
-    let next = (rest.len() > limit).then(|| rest[limit - 1].0.clone());
-    rest.truncate(limit);
-    Ok((rest.into_iter().map(|(_, v)| v).collect(), next))
+    Ok(crate::paging::after(items, limit, token))
 }
 
 /// A bus given by name or ARN: its name.

@@ -66,13 +66,7 @@ fn page<T>(
             )));
         }
     };
-    let mut rest: Vec<(String, T)> = items
-        .into_iter()
-        .filter(|(k, _)| token.is_none_or(|t| k.as_str() > t))
-        .collect();
-    let next = (rest.len() > max).then(|| rest[max - 1].0.clone());
-    rest.truncate(max);
-    Ok((rest.into_iter().map(|(_, v)| v).collect(), next))
+    Ok(crate::paging::after(items, max, token))
 }
 
 impl Scheduler<'_> {
