@@ -22,6 +22,7 @@
 //! - [`runtime`]: managed and custom runtime identifiers.
 //! - [`schedule`]: schedule expressions (`at`, `rate`, AWS's `cron`) and when they fire.
 //! - [`scheduler`]: EventBridge Scheduler's schedules and groups, their checks and errors.
+//! - [`sqs`]: SQS's message attributes, digests, queue attributes and errors.
 //! - [`delivery`]: what rules' and schedules' targets share: retry policy, dead-letter queue.
 //! - [`url`]: function URLs: their configuration, and their HTTP contract (a request as
 //!   payload format 2.0, an answer as the HTTP response).
@@ -48,6 +49,7 @@ pub mod provisioned;
 pub mod runtime;
 pub mod schedule;
 pub mod scheduler;
+pub mod sqs;
 pub mod status;
 pub mod url;
 

@@ -12,12 +12,16 @@
 //!
 //! [`MemoryQueue`] keeps the same contract in memory, for tests and throw-away servers.
 //!
+//! [`sqs`] keeps messages as SQS does (visibility, receipt handles, FIFO groups, redrive),
+//! for Lamina's SQS-compatible service.
+//!
 //! The queue is bounded by a number of messages and of bytes; an enqueue beyond them fails
 //! with [`QueueError::Full`] rather than growing without end.
 
 mod due;
 mod embedded;
 mod memory;
+pub mod sqs;
 
 pub use embedded::EmbeddedQueue;
 pub use memory::MemoryQueue;
