@@ -41,6 +41,7 @@ pub(crate) fn follow(p: &Platform, mut changes: UnboundedReceiver<Change>) {
 fn documents_changed(p: &Platform, kind: &str) {
     match kind {
         "schedule" => p.inner.timer.changed(),
+        "sqs-queue" => p.inner.sqs.changed(),
         "rule" => {
             p.inner.rules.changed();
             p.inner.timer.changed();

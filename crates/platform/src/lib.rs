@@ -22,6 +22,7 @@
 //!   sink that writes them.
 //! - [`events`]: EventBridge's buses, rules and targets, and PutEvents' routing through the
 //!   rules' patterns.
+//! - [`sqs`]: SQS's queues and messages (long polling, batches, FIFO, redrive).
 //! - [`scheduler`]: EventBridge Scheduler's schedules and groups, and the timer that fires
 //!   them through the asynchronous path.
 //! - [`status`]: what `lamina ps` shows.
@@ -47,6 +48,7 @@ mod paging;
 mod provisioning;
 mod registry;
 pub mod scheduler;
+pub mod sqs;
 pub mod status;
 
 use std::collections::HashMap;
@@ -119,8 +121,10 @@ pub struct Parts {
     pub members: Option<Arc<dyn lamina_store::Membership>>,
     /// Where a cluster's nodes keep their invocation metrics (none for one node).
     pub metrics: Option<Arc<dyn lamina_store::MetricsStore>>,
-    /// Event sources' configuration: schedules, buses, rules.
+    /// Event sources' configuration: schedules, buses, rules, SQS queues.
     pub documents: Arc<dyn lamina_store::Documents>,
+    /// SQS messages (none in cluster mode, where SQS is not served yet).
+    pub sqs: Option<Arc<dyn lamina_queue::sqs::MessageStore>>,
 }
 
 /// A server's health, in brief.
@@ -166,6 +170,7 @@ struct Inner {
     documents: Arc<dyn lamina_store::Documents>,
     timer: scheduler::Timer,
     rules: events::RuleCache,
+    sqs: sqs::SqsState,
 }
 
 impl Platform {
@@ -186,6 +191,7 @@ impl Platform {
             members,
             metrics,
             documents,
+            sqs,
         } = parts;
         let sink = Arc::new(logs::StoreSink(logs.clone()));
         let executor = Executor::new(config.executor.clone(), launcher, catalog, sink);
@@ -270,6 +276,7 @@ impl Platform {
                 documents,
                 timer,
                 rules: events::RuleCache::default(),
+                sqs: sqs::SqsState::new(sqs),
             }),
         };
         for name in provisioned_at_start {
@@ -285,6 +292,11 @@ impl Platform {
         cluster::trim_grants(&platform);
         platform.packages().collect_freed(freed_rx);
         Ok(platform)
+    }
+
+    /// SQS: queues and their messages.
+    pub fn sqs(&self) -> sqs::Sqs<'_> {
+        sqs::Sqs { p: self }
     }
 
     /// EventBridge: event buses, rules, targets, PutEvents.

@@ -6,7 +6,7 @@
 //!   paths: each service mounts its own routes (`/2015-03-31/functions/...` for Lambda,
 //!   `/schedules`, `/schedule-groups` and `/tags/...` for the Scheduler, `/_lamina/...` for
 //!   Lamina's own), and paths never overlap.
-//! - **JSON-protocol services** (CloudWatch Logs, EventBridge; later SQS) all post to `/`,
+//! - **JSON-protocol services** (CloudWatch Logs, EventBridge, SQS) all post to `/`,
 //!   told apart by the prefix of `X-Amz-Target` (`Logs_20140328.`, `AWSEvents.`,
 //!   `AmazonSQS.`): [`JSON_SERVICES`] maps each prefix to its service's entry point.
 //! - Where neither tells (S3's path-style `/bucket/key` overlaps every other path), the
@@ -37,6 +37,7 @@ pub mod lambda;
 pub mod lamina;
 pub mod logs;
 pub mod scheduler;
+pub mod sqs;
 pub mod streaming;
 pub mod url;
 
@@ -50,6 +51,7 @@ pub const JSON_SERVICES: &[(&str, JsonEntry)] = &[
     (events::TARGET_PREFIX, |p, h, b| {
         Box::pin(events::serve(p, h, b))
     }),
+    (sqs::TARGET_PREFIX, |p, h, b| Box::pin(sqs::serve(p, h, b))),
 ];
 
 /// The service a request was signed for: the fourth part of its SigV4 credential scope
@@ -80,7 +82,7 @@ pub async fn unknown_operation(
     uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
-    let served = ["lambda", "logs", "scheduler", "events"];
+    let served = ["lambda", "logs", "scheduler", "events", "sqs"];
     let message = match signed_service(&headers, uri.query()) {
         Some(service) if !served.contains(&service.as_str()) => format!(
             "Unknown operation: {method} {} (signed for the service {service:?}, which this \

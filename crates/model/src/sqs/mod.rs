@@ -3,8 +3,9 @@
 //! `x-amzn-query-error`, and their statuses. `digest` makes the MD5 digests the SDKs check.
 
 pub mod digest;
+pub mod queue;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -105,6 +106,40 @@ pub fn body_allowed(body: &str) -> bool {
     body.chars().all(|c| {
         matches!(c, '\u{9}' | '\u{a}' | '\u{d}' | '\u{20}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..='\u{10ffff}')
     })
+}
+
+/// Checks the entries' ids of a batch request: 1 to 10, distinct, of `[A-Za-z0-9_-]{1,80}`.
+pub fn check_batch_ids<'a>(ids: impl Iterator<Item = &'a str>) -> Result<(), SqsError> {
+    let ids: Vec<&str> = ids.collect();
+    if ids.is_empty() {
+        return Err(SqsError::EmptyBatchRequest(
+            "There should be at least one entry in the request.".into(),
+        ));
+    }
+    if ids.len() > 10 {
+        return Err(SqsError::TooManyEntriesInBatchRequest(format!(
+            "Maximum number of entries per request are 10. You have sent {}.",
+            ids.len()
+        )));
+    }
+    let mut seen = HashSet::new();
+    for id in ids {
+        let ok = (1..=80).contains(&id.len())
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !ok {
+            return Err(SqsError::InvalidBatchEntryId(
+                "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long.".into(),
+            ));
+        }
+        if !seen.insert(id) {
+            return Err(SqsError::BatchEntryIdsNotDistinct(format!(
+                "Id {id} repeated."
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// SQS's errors.

@@ -71,6 +71,14 @@ pub async fn compose(args: &Args, url_host: String, endpoint: &str) -> anyhow::R
                 .context("opening the schedules' and rules' store")?,
         ),
     };
+    // SQS messages stay embedded for now: a cluster does not serve SQS yet.
+    let sqs: Option<Arc<dyn lamina_queue::sqs::MessageStore>> = match &pool {
+        Some(_) => None,
+        None => Some(Arc::new(
+            lamina_queue::sqs::SqliteMessages::open(&dir("sqs.sqlite3"))
+                .context("opening the SQS message store")?,
+        )),
+    };
     let archive = pool.as_ref().map(|(pool, _)| {
         Arc::new(lamina_store::PgPackages::new(pool.clone()))
             as Arc<dyn lamina_store::PackageArchive>
@@ -130,6 +138,7 @@ pub async fn compose(args: &Args, url_host: String, endpoint: &str) -> anyhow::R
     };
     let parts = Parts {
         documents,
+        sqs,
         store,
         code,
         logs,
