@@ -136,26 +136,38 @@ def main(endpoint):
     time.sleep(2.5)
     check(len(events_of(logs, "ticks")) == count, "a disabled rule no longer fires")
 
-    # Delivery failures: an undeliverable target goes to its dead-letter queue; a target
-    # that fails is retried as its function's configuration says, then goes on.
+    # Delivery failures: an undeliverable target goes to its dead-letter queue (an SQS
+    # queue); a target that fails is retried as its function's configuration says, then its
+    # invocation record goes to its OnFailure destination (a function, or an SQS queue).
+    sqs = boto3.client("sqs", **kw)
+    rule_dlq = sqs.create_queue(QueueName="rule-dlq")["QueueUrl"]
+    failures = sqs.create_queue(QueueName="fn-failures")["QueueUrl"]
+    queue_arn = "arn:aws:sqs:us-east-1:000000000000:"
     ev.put_rule(Name="lost", EventPattern=json.dumps({"source": ["lost"]}))
     ev.put_targets(Rule="lost", Targets=[{"Id": "t", "Arn": FUNCTION + "missing",
-                                          "DeadLetterConfig": {"Arn": FUNCTION + "dlq"}}])
+                                          "DeadLetterConfig": {"Arn": queue_arn + "rule-dlq"}}])
     lam.put_function_event_invoke_config(
         FunctionName="failing", MaximumRetryAttempts=1,
-        DestinationConfig={"OnFailure": {"Destination": FUNCTION + "dlq"}})
+        DestinationConfig={"OnFailure": {"Destination": queue_arn + "fn-failures"}})
     ev.put_rule(Name="fails", EventPattern=json.dumps({"source": ["fails"]}))
     ev.put_targets(Rule="fails", Targets=[{"Id": "t", "Arn": FUNCTION + "failing"}])
-    ev.put_events(Entries=[entry("lost", "X", {"n": "lost"}), entry("fails", "X", {"n": "fails"})])
-    dead = wait_for("both failures reach the dead-letter function",
-                    lambda: (lambda d: d if len(d) >= 2 else None)(events_of(logs, "dlq")))
-    lost = [d for d in dead if d.get("source") == "lost"]
-    check(len(lost) == 1 and lost[0]["detail"] == {"n": "lost"}, "the undeliverable event, as it was: %s" % dead)
-    record = [d for d in dead if "requestContext" in d]
-    check(len(record) == 1 and record[0]["requestContext"]["condition"] == "RetriesExhausted"
-          and record[0]["requestContext"]["approximateInvokeCount"] == 2
-          and record[0]["requestPayload"]["detail"] == {"n": "fails"},
-          "the failing target ran twice, then its record went on: %s" % record)
+    ev.put_rule(Name="lost-too", EventPattern=json.dumps({"source": ["lost-too"]}))
+    ev.put_targets(Rule="lost-too", Targets=[{"Id": "t", "Arn": FUNCTION + "missing",
+                                              "DeadLetterConfig": {"Arn": FUNCTION + "dlq"}}])
+    ev.put_events(Entries=[entry("lost", "X", {"n": "lost"}), entry("fails", "X", {"n": "fails"}),
+                           entry("lost-too", "X", {"n": "lost-too"})])
+    lost = sqs.receive_message(QueueUrl=rule_dlq, WaitTimeSeconds=10)["Messages"]
+    body = json.loads(lost[0]["Body"])
+    check(body["source"] == "lost" and body["detail"] == {"n": "lost"},
+          "the undeliverable event, as it was, in the SQS dead-letter queue: %s" % body)
+    got = sqs.receive_message(QueueUrl=failures, WaitTimeSeconds=15)["Messages"]
+    record = json.loads(got[0]["Body"])
+    check(record["requestContext"]["condition"] == "RetriesExhausted"
+          and record["requestContext"]["approximateInvokeCount"] == 2
+          and record["requestPayload"]["detail"] == {"n": "fails"},
+          "the failing target ran twice, then its record went to the SQS destination: %s" % record)
+    dead = wait_for("a function as dead-letter queue gets the event", lambda: events_of(logs, "dlq"))
+    check(dead[0]["detail"] == {"n": "lost-too"}, "the undeliverable event, in the function: %s" % dead)
 
     # TestEventPattern agrees with AWS's documented example.
     sample = json.dumps({"id": "7bf73129-1428-4cd3-a780-95db273d1602", "detail-type": "EC2 Instance State-change Notification",

@@ -340,12 +340,17 @@ impl FunctionConfig {
         if let Some(d) = &u.dead_letter_config {
             self.dead_letter_target = match d.target_arn.as_deref() {
                 None | Some("") => None,
-                Some(arn) if arn.starts_with("arn:aws:lambda:") && arn.contains(":function:") => {
+                Some(arn)
+                    if (arn.starts_with("arn:aws:lambda:") && arn.contains(":function:"))
+                        || (arn.starts_with("arn:aws:sqs:") && arn.split(':').count() == 6) =>
+                {
                     Some(arn.to_string())
                 }
                 Some(arn) => {
                     return Err(LambdaError::InvalidParameterValue(format!(
-                        "The dead-letter target {arn} is not supported: Lamina delivers dead                          letters to functions (arn:aws:lambda:REGION:ACCOUNT:function:NAME)."
+                        "The dead-letter target {arn} is not supported: Lamina delivers dead \
+                         letters to SQS queues (arn:aws:sqs:REGION:ACCOUNT:NAME) and functions \
+                         (arn:aws:lambda:REGION:ACCOUNT:function:NAME)."
                     )));
                 }
             };

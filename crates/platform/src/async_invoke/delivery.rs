@@ -33,11 +33,8 @@ impl AsyncInvoke<'_> {
                 .and_then(|d| d.dead_letter.as_deref())
         {
             tracing::info!(function = %message.queue, condition, dead_letter = dlq, "event not delivered");
-            // A function as dead-letter queue gets the event alone. SQS queues are not
-            // served yet: such events stay in the failed-events store below.
-            if dlq.split(':').nth(2) == Some("lambda")
-                && self.deliver(dlq, Bytes::from(message.body.clone())).await
-            {
+            // The dead-letter queue (an SQS queue, or a function) gets the event alone.
+            if self.deliver(dlq, Bytes::from(message.body.clone())).await {
                 if let Err(e) = queue.ack(message.id).await {
                     tracing::error!(error = %e, "could not settle an undelivered event; it will run again");
                 }
@@ -85,8 +82,23 @@ impl AsyncInvoke<'_> {
         }
     }
 
-    /// Queues `record` for the destination function `arn`; false if it cannot be.
+    /// Sends `payload` to the destination `arn`, an SQS queue (as a message) or a function
+    /// (as an asynchronous invocation); false if it cannot be.
     pub(super) async fn deliver(&self, arn: &str, payload: Bytes) -> bool {
+        let sqs = self.p.sqs();
+        if let Some(queue) = arn.strip_prefix(&sqs.arn("")) {
+            let message = crate::sqs::SendInput {
+                body: Some(String::from_utf8_lossy(&payload).into_owned()),
+                ..Default::default()
+            };
+            return match sqs.send_message(queue, message).await {
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::warn!(destination = %arn, error = %e, "could not send to the destination queue");
+                    false
+                }
+            };
+        }
         let Ok(target) = FunctionRef::parse(arn, self.p.identity()) else {
             return false;
         };

@@ -34,14 +34,18 @@ impl EventInvokeConfigs<'_> {
     fn check_destination(&self, arn: &str) -> Result<(), LambdaError> {
         let invalid = || {
             LambdaError::InvalidParameterValue(format!(
-                "The destination ARN {arn} is invalid: Lamina delivers to functions of this \
-                 region and account (arn:aws:lambda:{}:{}:function:NAME).",
-                self.p.identity().region,
-                self.p.identity().account
+                "The destination ARN {arn} is invalid: Lamina delivers to SQS queues and \
+                 functions of this region and account (arn:aws:sqs:{r}:{a}:NAME, \
+                 arn:aws:lambda:{r}:{a}:function:NAME).",
+                r = self.p.identity().region,
+                a = self.p.identity().account
             ))
         };
         if !arn.starts_with("arn:") {
             return Err(invalid());
+        }
+        if let Some(name) = arn.strip_prefix(&self.p.sqs().arn("")) {
+            return lamina_model::sqs::queue::check_name(name).map_err(|_| invalid());
         }
         FunctionRef::parse(arn, self.p.identity()).map_err(|_| invalid())?;
         Ok(())
