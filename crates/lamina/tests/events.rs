@@ -357,7 +357,7 @@ async fn the_event_invoke_config_api() {
         );
     }
     let (st, h, _) = s
-        .put_json(path, &json!({"DestinationConfig": {"OnFailure": {"Destination": "arn:aws:sqs:us-east-1:000000000000:q"}}}))
+        .put_json(path, &json!({"DestinationConfig": {"OnFailure": {"Destination": "arn:aws:sns:us-east-1:000000000000:topic"}}}))
         .await;
     assert_eq!(
         (st, h["x-amzn-errortype"].to_str().unwrap()),
@@ -531,7 +531,7 @@ async fn a_dead_letter_target_gets_the_event_alone() {
     let (st, h, _) = s
         .put_json(
             "/2015-03-31/functions/dead/configuration",
-            &json!({"DeadLetterConfig": {"TargetArn": "arn:aws:sqs:us-east-1:000000000000:q"}}),
+            &json!({"DeadLetterConfig": {"TargetArn": "arn:aws:sns:us-east-1:000000000000:topic"}}),
         )
         .await;
     assert_eq!(
