@@ -83,6 +83,7 @@ pub fn status(e: &LambdaError) -> u16 {
         | LambdaError::ProvisionedConcurrencyConfigNotFound(_) => 404,
         LambdaError::ResourceConflict(_) => 409,
         LambdaError::InvalidParameterValue(_)
+        | LambdaError::ResourceInUse(_)
         | LambdaError::Validation(_)
         | LambdaError::InvalidRequestContent(_)
         | LambdaError::PolicyLengthExceeded(_)

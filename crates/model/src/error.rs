@@ -12,6 +12,9 @@ pub enum LambdaError {
     /// the resource exists already, or is in a state that forbids the change.
     #[error("{0}")]
     ResourceConflict(String),
+    /// the resource is in use (an event source mapping being deleted).
+    #[error("{0}")]
+    ResourceInUse(String),
     /// a parameter has a value Lambda does not accept.
     #[error("{0}")]
     InvalidParameterValue(String),
@@ -61,6 +64,7 @@ impl LambdaError {
         match self {
             LambdaError::ResourceNotFound(_) => "ResourceNotFoundException",
             LambdaError::ResourceConflict(_) => "ResourceConflictException",
+            LambdaError::ResourceInUse(_) => "ResourceInUseException",
             LambdaError::InvalidParameterValue(_) => "InvalidParameterValueException",
             LambdaError::Validation(_) => "ValidationException",
             LambdaError::InvalidRequestContent(_) => "InvalidRequestContentException",

@@ -22,6 +22,8 @@
 //! - [`runtime`]: managed and custom runtime identifiers.
 //! - [`schedule`]: schedule expressions (`at`, `rate`, AWS's `cron`) and when they fire.
 //! - [`scheduler`]: EventBridge Scheduler's schedules and groups, their checks and errors.
+//! - [`mapping`]: event source mappings: their checks, record, wire shape, and the SQS
+//!   records and batch-item failures of an SQS source.
 //! - [`sqs`]: SQS's message attributes, digests, queue attributes and errors.
 //! - [`delivery`]: what rules' and schedules' targets share: retry policy, dead-letter queue.
 //! - [`url`]: function URLs: their configuration, and their HTTP contract (a request as
@@ -42,6 +44,7 @@ pub mod invoke;
 pub mod layer;
 pub mod limits;
 pub mod logs;
+pub mod mapping;
 pub mod names;
 pub mod paging;
 pub mod policy;

@@ -258,31 +258,31 @@ impl Platform {
                 Err(e) => tracing::warn!(error = %e, "could not read the cluster's metrics"),
             }
         }
-        status.nodes = self.cluster_nodes().await;
+        status.nodes = cluster_nodes(self).await;
     }
+}
 
-    /// In a cluster, every live node with the slots it holds (this one marked); none for one
-    /// node, or when the database cannot be read.
-    async fn cluster_nodes(&self) -> Vec<lamina_model::status::NodeStatus> {
-        let Some(grants) = &self.inner.grants else {
-            return Vec::new();
-        };
-        let members = grants.members();
-        match members.nodes().await {
-            Ok(nodes) => nodes
-                .into_iter()
-                .map(|n| lamina_model::status::NodeStatus {
-                    this_node: n.id == members.id(),
-                    id: n.id,
-                    endpoint: n.endpoint,
-                    silent_ms: n.silent_ms,
-                    holds: n.holds.into_iter().collect(),
-                })
-                .collect(),
-            Err(e) => {
-                tracing::warn!(error = %e, "could not read the cluster's nodes");
-                Vec::new()
-            }
+/// In a cluster, every live node with the slots it holds (this one marked); none for one
+/// node, or when the database cannot be read.
+async fn cluster_nodes(p: &Platform) -> Vec<lamina_model::status::NodeStatus> {
+    let Some(grants) = &p.inner.grants else {
+        return Vec::new();
+    };
+    let members = grants.members();
+    match members.nodes().await {
+        Ok(nodes) => nodes
+            .into_iter()
+            .map(|n| lamina_model::status::NodeStatus {
+                this_node: n.id == members.id(),
+                id: n.id,
+                endpoint: n.endpoint,
+                silent_ms: n.silent_ms,
+                holds: n.holds.into_iter().collect(),
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the cluster's nodes");
+            Vec::new()
         }
     }
 }

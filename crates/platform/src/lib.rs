@@ -22,6 +22,7 @@
 //!   sink that writes them.
 //! - [`events`]: EventBridge's buses, rules and targets, and PutEvents' routing through the
 //!   rules' patterns.
+//! - [`mappings`]: event source mappings and their runners (SQS pollers).
 //! - [`sqs`]: SQS's queues and messages (long polling, batches, FIFO, redrive).
 //! - [`scheduler`]: EventBridge Scheduler's schedules and groups, and the timer that fires
 //!   them through the asynchronous path.
@@ -42,6 +43,7 @@ pub mod events;
 mod grants;
 pub mod invoke;
 pub mod logs;
+pub mod mappings;
 mod metrics;
 mod packages;
 mod paging;
@@ -171,6 +173,7 @@ struct Inner {
     timer: scheduler::Timer,
     rules: events::RuleCache,
     sqs: sqs::SqsState,
+    mappings: mappings::Runners,
 }
 
 impl Platform {
@@ -277,6 +280,7 @@ impl Platform {
                 timer,
                 rules: events::RuleCache::default(),
                 sqs: sqs::SqsState::new(sqs),
+                mappings: mappings::Runners::default(),
             }),
         };
         for name in provisioned_at_start {
@@ -286,12 +290,22 @@ impl Platform {
         }
         platform.async_invoke().start_dispatcher();
         scheduler::start_timer(&platform);
+        if let Ok(all) = platform.event_source_mappings().all().await {
+            for m in all {
+                platform.inner.mappings.reconcile(&platform, &m.uuid);
+            }
+        }
         if let Some(changes) = changes {
             cluster::follow(&platform, changes);
         }
         cluster::trim_grants(&platform);
         platform.packages().collect_freed(freed_rx);
         Ok(platform)
+    }
+
+    /// Event source mappings: Create/Get/Update/Delete/ListEventSourceMappings.
+    pub fn event_source_mappings(&self) -> mappings::Mappings<'_> {
+        mappings::Mappings { p: self }
     }
 
     /// SQS: queues and their messages.
@@ -402,6 +416,7 @@ impl Platform {
     /// buffered logs.
     pub async fn shutdown(&self, grace: Duration) {
         // Queued events running now get their drain time to end; the rest stay queued.
+        self.inner.mappings.stop_all();
         self.async_invoke().stop_dispatcher().await;
         self.inner.executor.shutdown(grace).await;
         self.inner.logs.flush().await;

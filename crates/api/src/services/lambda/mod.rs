@@ -22,6 +22,7 @@ mod concurrency;
 mod functions;
 mod invoke;
 mod layers;
+mod mappings;
 mod stream;
 mod urls;
 mod versions;
@@ -31,6 +32,7 @@ use concurrency::*;
 use functions::*;
 use invoke::*;
 use layers::*;
+use mappings::*;
 use stream::*;
 use urls::*;
 use versions::*;
@@ -129,6 +131,18 @@ pub fn routes() -> Router<Platform> {
         .route(
             "/2017-03-31/tags/{arn}",
             get(list_tags).post(tag_resource).delete(untag_resource),
+        )
+        .route(
+            "/2015-03-31/event-source-mappings",
+            post(create_mapping).get(list_mappings),
+        )
+        .route(
+            "/2015-03-31/event-source-mappings/",
+            post(create_mapping).get(list_mappings),
+        )
+        .route(
+            "/2015-03-31/event-source-mappings/{name}",
+            get(get_mapping).put(update_mapping).delete(delete_mapping),
         )
         .route("/2018-10-31/layers", get(list_layers))
         .route(
