@@ -3,7 +3,11 @@
 
 mod common;
 
-use common::compat_suite;
+use std::collections::HashSet;
+use std::time::Duration;
+
+use common::{ROLE, Server, b64, compat_suite, eventually, ledger, zip};
+use serde_json::{Value, json};
 
 #[test]
 fn sqs_through_boto3() {
@@ -15,4 +19,105 @@ fn sqs_through_boto3() {
 #[test]
 fn sqs_mappings_feed_functions() {
     compat_suite("mappings.py", &[]);
+}
+
+/// One SQS operation (awsJson1.0), unsigned: its status and answer.
+async fn sqs_call(s: &Server, op: &str, body: Value) -> (u16, Value) {
+    let r = s
+        .http
+        .post(s.url("/"))
+        .header("X-Amz-Target", format!("AmazonSQS.{op}"))
+        .header("Content-Type", "application/x-amz-json-1.0")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("an SQS call");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// A `kill -9` while a mapping consumes loses nothing: every message a send accepted reaches
+/// the function after the restart (at least once). The function runs unsandboxed so that it
+/// can record each message in a host file, synced before it returns.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kill_9_mid_stream_loses_no_message() {
+    let data = tempfile::tempdir().unwrap();
+    let seen = tempfile::tempdir().unwrap();
+    let ran_file = seen.path().join("ran.txt");
+    let code = format!(
+        "import os, time\ndef handler(event, context):\n    time.sleep(0.05)\n    fd = os.open({:?}, os.O_WRONLY | os.O_APPEND | os.O_CREAT)\n    for r in event['Records']:\n        os.write(fd, (r['body'] + '\\n').encode())\n    os.fsync(fd)\n    os.close(fd)\n",
+        ran_file.display().to_string()
+    );
+    let args = ["--isolation", "none", "--runtime-pool", "0"];
+    let mut s = Server::start_with(&args, Some(data.path()));
+    s.create_with(
+        json!({"FunctionName": "ledger", "Runtime": "python3.11", "Handler": "app.handler",
+                "Role": ROLE, "Code": {"ZipFile": b64(&zip(&[("app.py", &code, 0o644)]))}}),
+    )
+    .await;
+    let (st, made) = sqs_call(
+        &s,
+        "CreateQueue",
+        json!({"QueueName": "stream", "Attributes": {"VisibilityTimeout": "2"}}),
+    )
+    .await;
+    assert_eq!(st, 200, "{made}");
+    let url = made["QueueUrl"].as_str().unwrap().to_string();
+    let (st, _, mapping) = s
+        .post_json(
+            "/2015-03-31/event-source-mappings",
+            &json!({"EventSourceArn": "arn:aws:sqs:us-east-1:000000000000:stream",
+                    "FunctionName": "ledger", "BatchSize": 5,
+                    "ScalingConfig": {"MaximumConcurrency": 2}}),
+        )
+        .await;
+    assert_eq!(st, 202, "{mapping}");
+    // 40 batches of 10 are sent; the server is killed while the function works through them.
+    let mut accepted = Vec::new();
+    for i in 0..40 {
+        let entries: Vec<Value> = (0..10)
+            .map(|j| json!({"Id": format!("e{j}"), "MessageBody": format!("m-{i}-{j}")}))
+            .collect();
+        let (st, out) = sqs_call(
+            &s,
+            "SendMessageBatch",
+            json!({"QueueUrl": url, "Entries": entries}),
+        )
+        .await;
+        assert_eq!(st, 200, "{out}");
+        assert_eq!(
+            out["Successful"].as_array().map(Vec::len),
+            Some(10),
+            "{out}"
+        );
+        accepted.extend((0..10).map(|j| format!("m-{i}-{j}")));
+    }
+    assert!(
+        eventually(Duration::from_secs(30), async || !ledger(&ran_file)
+            .is_empty())
+        .await,
+        "the mapping started consuming"
+    );
+    s.stop_with("KILL");
+    let before = ledger(&ran_file).len();
+    assert!(
+        before < accepted.len(),
+        "the kill came mid-stream ({before} of {} consumed)",
+        accepted.len()
+    );
+    let _s = Server::start_with(&args, Some(data.path()));
+    let all: HashSet<String> = accepted.iter().cloned().collect();
+    let done = eventually(Duration::from_secs(60), async || {
+        let ran: HashSet<String> = ledger(&ran_file).into_iter().collect();
+        all.is_subset(&ran)
+    })
+    .await;
+    let ran: HashSet<String> = ledger(&ran_file).into_iter().collect();
+    let lost: Vec<&String> = all.difference(&ran).collect();
+    assert!(
+        done,
+        "{} of {} accepted messages never reached the function: {lost:?}",
+        lost.len(),
+        all.len()
+    );
 }
