@@ -30,6 +30,10 @@ enum Command {
     Schedules(commands::triggers::Args),
     /// List EventBridge rules, with their triggers, targets, next fire and last result.
     Rules(commands::triggers::Args),
+    /// List SQS queues with their messages by state and the age of the oldest.
+    Queues(commands::triggers::Args),
+    /// List event source mappings with their state, last result and lag.
+    Mappings(commands::triggers::Args),
     /// Inspect and replay asynchronous events that failed for good.
     Events(commands::events::Args),
     /// Delete a function.
@@ -70,6 +74,8 @@ fn main() -> std::process::ExitCode {
             Command::Ls(args) => commands::ls::run(args).await,
             Command::Schedules(args) => commands::triggers::schedules(args).await,
             Command::Rules(args) => commands::triggers::rules(args).await,
+            Command::Queues(args) => commands::triggers::queues(args).await,
+            Command::Mappings(args) => commands::triggers::mappings(args).await,
             Command::Ps(args) => commands::ps::run(args).await,
             Command::Events(args) => commands::events::run(args).await,
             Command::Rm(args) => commands::rm::run(args).await,

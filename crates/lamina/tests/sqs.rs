@@ -121,3 +121,60 @@ async fn a_kill_9_mid_stream_loses_no_message() {
         all.len()
     );
 }
+
+/// `lamina queues` and `lamina mappings` show queues by state and mappings with their lag.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_lists_queues_and_mappings() {
+    let s = Server::start();
+    s.python("sink", "def handler(event, context):\n    return None\n")
+        .await;
+    let (_, made) = sqs_call(&s, "CreateQueue", json!({"QueueName": "backlog"})).await;
+    let url = made["QueueUrl"].as_str().unwrap().to_string();
+    for i in 0..3 {
+        sqs_call(
+            &s,
+            "SendMessage",
+            json!({"QueueUrl": url, "MessageBody": format!("m{i}")}),
+        )
+        .await;
+    }
+    let (st, _, mapping) = s
+        .post_json(
+            "/2015-03-31/event-source-mappings",
+            &json!({"EventSourceArn": "arn:aws:sqs:us-east-1:000000000000:backlog",
+                    "FunctionName": "sink", "Enabled": false}),
+        )
+        .await;
+    assert_eq!(st, 202, "{mapping}");
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_lamina"))
+            .args(args)
+            .args(["--endpoint", &s.endpoint])
+            .output()
+            .expect("run lamina");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let queues = cli(&["queues"]);
+    let line = queues
+        .lines()
+        .find(|l| l.starts_with("backlog"))
+        .unwrap_or_else(|| panic!("{queues}"));
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(&fields[1..4], ["3", "0", "0"], "{line}");
+    assert!(
+        eventually(Duration::from_secs(5), async || cli(&["mappings"])
+            .lines()
+            .any(|l| l.contains("backlog") && l.contains("Disabled")))
+        .await,
+        "{}",
+        cli(&["mappings"])
+    );
+    let listed: Value = serde_json::from_str(&cli(&["mappings", "--json"])).unwrap();
+    assert_eq!(listed[0]["backlog"], 3, "{listed}");
+    assert_eq!(listed[0]["uuid"], mapping["UUID"], "{listed}");
+}

@@ -126,7 +126,8 @@ pub struct VersionStatus {
     pub created: u64,
 }
 
-/// What `lamina schedules` and `lamina rules` show (`/_lamina/triggers`).
+/// What `lamina schedules`, `lamina rules`, `lamina queues` and `lamina mappings` show
+/// (`/_lamina/triggers`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Triggers {
@@ -134,6 +135,12 @@ pub struct Triggers {
     pub schedules: Vec<ScheduleLine>,
     /// EventBridge's rules, of every bus.
     pub rules: Vec<RuleLine>,
+    /// SQS queues.
+    #[serde(default)]
+    pub queues: Vec<QueueLine>,
+    /// Event source mappings.
+    #[serde(default)]
+    pub mappings: Vec<MappingLine>,
 }
 
 /// A fire or a delivery, and how it went.
@@ -175,4 +182,34 @@ pub struct RuleLine {
     pub next_fire: Option<String>,
     /// Its last fire, or the last event this node delivered for it.
     pub last: Option<LastResult>,
+}
+
+/// What `lamina queues` shows of one SQS queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueLine {
+    pub name: String,
+    pub fifo: bool,
+    pub visible: u64,
+    pub in_flight: u64,
+    pub delayed: u64,
+    /// Age of the oldest message, in seconds.
+    pub oldest_age_s: Option<u64>,
+    /// The dead-letter queue its redrive policy names.
+    pub dead_letter_queue: Option<String>,
+}
+
+/// What `lamina mappings` shows of one event source mapping.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MappingLine {
+    pub uuid: String,
+    pub source: String,
+    pub function: String,
+    pub state: String,
+    pub batch_size: u32,
+    pub last_result: String,
+    /// Messages waiting in the source, and the age of the oldest (seconds): its lag.
+    pub backlog: u64,
+    pub lag_s: Option<u64>,
 }

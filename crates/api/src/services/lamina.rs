@@ -53,13 +53,20 @@ async fn status(State(p): State<Platform>) -> Response {
     json(StatusCode::OK, status)
 }
 
-/// Schedules and rules with their next and last fires (`lamina schedules`, `lamina rules`).
+/// Schedules and rules with their next and last fires, queues and mappings (`lamina
+/// schedules`, `lamina rules`, `lamina queues`, `lamina mappings`).
 async fn triggers(State(p): State<Platform>) -> Result<Response, ApiError> {
-    let triggers = p
+    let mut triggers = p
         .scheduler()
         .triggers()
         .await
         .map_err(|e| ApiError(LambdaError::Service(e)))?;
+    triggers.queues = p
+        .sqs()
+        .status()
+        .await
+        .map_err(|e| ApiError(LambdaError::Service(e.to_string())))?;
+    triggers.mappings = p.event_source_mappings().status().await?;
     Ok(json(
         StatusCode::OK,
         serde_json::to_value(triggers).unwrap_or_default(),

@@ -1,5 +1,7 @@
-//! `lamina schedules` and `lamina rules`: what fires functions, with when it fires next and
-//! how its last fire (or, for a rule's pattern, its last matched event) went.
+//! `lamina schedules`, `lamina rules`, `lamina queues` and `lamina mappings`: what fires
+//! functions, with when it fires next and how its last fire (or, for a rule's pattern, its
+//! last matched event) went; queues with their messages by state; mappings with their state,
+//! last result and lag.
 
 use std::process::ExitCode;
 
@@ -7,7 +9,7 @@ use lamina_model::status::LastResult;
 
 use super::Endpoint;
 
-/// Flags of `lamina schedules` and `lamina rules`.
+/// Flags of `lamina schedules`, `rules`, `queues` and `mappings`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -88,6 +90,65 @@ pub async fn rules(args: Args) -> anyhow::Result<ExitCode> {
             trigger,
             when(&r.next_fire),
             last(&r.last)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lamina queues`.
+pub async fn queues(args: Args) -> anyhow::Result<ExitCode> {
+    let t = args.endpoint.client().triggers().await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&t.queues)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<40} {:>9} {:>9} {:>8} {:>10}  DEAD-LETTER QUEUE",
+        "QUEUE", "VISIBLE", "IN FLIGHT", "DELAYED", "OLDEST (S)"
+    );
+    for q in &t.queues {
+        println!(
+            "{:<40} {:>9} {:>9} {:>8} {:>10}  {}",
+            q.name,
+            q.visible,
+            q.in_flight,
+            q.delayed,
+            q.oldest_age_s.map_or("-".into(), |s| s.to_string()),
+            q.dead_letter_queue.as_deref().unwrap_or("-")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lamina mappings`.
+pub async fn mappings(args: Args) -> anyhow::Result<ExitCode> {
+    let t = args.endpoint.client().triggers().await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&t.mappings)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<36}  {:<24} {:<24} {:<9} {:>5} {:>8} {:>7}  LAST RESULT",
+        "UUID", "SOURCE", "FUNCTION", "STATE", "BATCH", "BACKLOG", "LAG (S)"
+    );
+    let last = |arn: &str| arn.rsplit(':').next().unwrap_or(arn).to_string();
+    for m in &t.mappings {
+        let function = m
+            .function
+            .split(":function:")
+            .nth(1)
+            .unwrap_or(&m.function)
+            .to_string();
+        println!(
+            "{:<36}  {:<24} {:<24} {:<9} {:>5} {:>8} {:>7}  {}",
+            m.uuid,
+            last(&m.source),
+            function,
+            m.state,
+            m.batch_size,
+            m.backlog,
+            m.lag_s.map_or("-".into(), |s| s.to_string()),
+            m.last_result
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -235,6 +235,28 @@ impl Mappings<'_> {
     }
 }
 
+impl Mappings<'_> {
+    /// Every mapping with its state, last result and lag (`lamina mappings`).
+    pub async fn status(&self) -> Result<Vec<lamina_model::status::MappingLine>, LambdaError> {
+        let mut out = Vec::new();
+        let lines = self.p.sqs().status().await.unwrap_or_default();
+        for m in self.all().await? {
+            let queue = lines.iter().find(|q| q.name == m.queue());
+            out.push(lamina_model::status::MappingLine {
+                last_result: self.p.inner.mappings.last_result(&m.uuid),
+                source: m.event_source_arn.clone(),
+                function: m.function_arn.clone(),
+                state: m.state.clone(),
+                batch_size: m.batch_size,
+                backlog: queue.map_or(0, |q| q.visible + q.delayed),
+                lag_s: queue.and_then(|q| q.oldest_age_s),
+                uuid: m.uuid,
+            });
+        }
+        Ok(out)
+    }
+}
+
 /// What each mapping's runner last did, by UUID (in memory: written after every batch).
 #[derive(Debug, Default)]
 pub(crate) struct LastResults(Mutex<HashMap<String, String>>);

@@ -353,6 +353,31 @@ impl Sqs<'_> {
         self.save(&record).await
     }
 
+    /// Every queue with its messages by state (`lamina queues`).
+    pub async fn status(&self) -> Result<Vec<lamina_model::status::QueueLine>, SqsError> {
+        let Some(store) = &self.state().store else {
+            return Ok(Vec::new());
+        };
+        let now_ms = chrono::Utc::now().timestamp_millis() as u64;
+        let mut out = Vec::new();
+        for (name, doc) in self.docs().list(QUEUE, "").await.map_err(internal)? {
+            let q: QueueRecord = serde_json::from_str(&doc).map_err(internal)?;
+            let c = store.counts(&name).await.map_err(internal)?;
+            out.push(lamina_model::status::QueueLine {
+                fifo: q.fifo(),
+                visible: c.visible,
+                in_flight: c.in_flight,
+                delayed: c.delayed,
+                oldest_age_s: c.oldest_sent_ms.map(|t| now_ms.saturating_sub(t) / 1000),
+                dead_letter_queue: q
+                    .redrive()
+                    .map(|(arn, _)| arn.rsplit(':').next().unwrap_or_default().to_string()),
+                name,
+            });
+        }
+        Ok(out)
+    }
+
     /// ListDeadLetterSourceQueues: the queues whose redrive policy names this one.
     pub async fn list_dead_letter_source_queues(
         &self,
