@@ -26,6 +26,9 @@
 //!   8 clients' throughput, beside Invoke's in the same run;
 //! - schedules: `--at-schedules` one-time schedules one second apart, each firing a Python
 //!   function: p50/p99 lateness from due time to the function running;
+//! - SQS: SendMessage from `--async-clients` clients (sends/s), ReceiveMessage of 10 with DeleteMessageBatch
+//!   until empty (messages/s), and an event source mapping draining 20,000 messages into the
+//!   native echo in batches of 10 (messages/s), beside the asynchronous path's drain rate;
 //! - SigV4: the cost of verifying a signed Invoke request, in process;
 //! - event patterns: one event matched against 1,000 EventBridge rules, in process;
 //! - cluster (with `--database URL`): on one node of a cluster, warm, 8 clients and
@@ -49,6 +52,7 @@ mod procfs;
 mod scenarios;
 mod schedules;
 mod server;
+mod sqs;
 mod table;
 mod urls;
 
@@ -129,6 +133,9 @@ struct Args {
     /// One-time schedules, one second apart, whose fire-time lateness is measured (0: none).
     #[arg(long, default_value_t = 20)]
     at_schedules: usize,
+    /// Seconds the SQS send scenario runs (0: no SQS scenario).
+    #[arg(long, default_value_t = 5.0)]
+    sqs_seconds: f64,
     /// Only the in-process figures (SigV4 verification, event patterns): no server.
     #[arg(long)]
     in_process: bool,
@@ -380,6 +387,18 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             "burst": bursts,
             "density": density,
         });
+    }
+
+    if args.sqs_seconds > 0.0
+        && let Some((echo, zip_file)) = echoes.first()
+    {
+        eprintln!("sqs...");
+        let name = format!("bench-sqs-{}-{tag}", echo.label);
+        client
+            .create_function(&creator(echo, zip_file)(&name))
+            .await?;
+        report["sqs"] = sqs::sqs(addr, &name, args.sqs_seconds, args.async_clients, tag).await?;
+        report["sqs"]["function"] = json!(echo.label);
     }
 
     if args.at_schedules > 0 {

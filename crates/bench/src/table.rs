@@ -94,6 +94,23 @@ pub fn print_table(r: &Value) {
     }
     println!();
     print_in_process(r);
+    if r["sqs"].is_object() {
+        let q = &r["sqs"];
+        let per_s = |v: &Value| {
+            v.as_f64()
+                .map(|x| format!("{x:.0}"))
+                .unwrap_or_else(|| "-".into())
+        };
+        println!(
+            "SQS: {} sends/s ({} clients, p99 {} us); {} messages/s received and deleted; a mapping drains {} messages/s into the {} echo (batches of 10)",
+            per_s(&q["sends"]["per_second"]),
+            q["sends"]["clients"],
+            per_s(&q["sends"]["p99_us"]),
+            per_s(&q["receives"]["per_second"]),
+            per_s(&q["mapping"]["per_second"]),
+            q["function"].as_str().unwrap_or("-"),
+        );
+    }
     if r["schedules"].is_object() {
         let l = &r["schedules"]["lateness"];
         let ms = |v: &Value| {

@@ -52,6 +52,8 @@ fn bench_smoke_run() {
             "50",
             "--at-schedules",
             "2",
+            "--sqs-seconds",
+            "0.3",
             "--json",
         ])
         .arg(&json_path)
@@ -70,6 +72,12 @@ fn bench_smoke_run() {
             .as_f64()
             .unwrap()
             > 0.0
+    );
+    let sqs = &report["sqs"];
+    assert!(sqs["sends"]["per_second"].as_f64().unwrap() > 0.0, "{sqs}");
+    assert!(
+        sqs["mapping"]["per_second"].as_f64().unwrap() > 0.0,
+        "{sqs}"
     );
     let schedules = &report["schedules"];
     assert_eq!(schedules["fired"], 2, "{schedules}");
