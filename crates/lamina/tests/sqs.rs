@@ -178,3 +178,65 @@ async fn the_cli_lists_queues_and_mappings() {
     assert_eq!(listed[0]["backlog"], 3, "{listed}");
     assert_eq!(listed[0]["uuid"], mapping["UUID"], "{listed}");
 }
+
+/// In a cluster, a queue made on one node is served by the others, and a mapping made on
+/// one node runs on every node: 200 messages sent to one node reach the function once each,
+/// whichever node polled them. The nodes run without sandboxes so that the function records
+/// each message in one host file.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cluster_serves_queues_and_mappings_from_any_node() {
+    let pg = lamina_testpg::Postgres::start();
+    let url = pg.url();
+    let seen = tempfile::tempdir().unwrap();
+    let ran_file = seen.path().join("ran.txt");
+    let code = format!(
+        "import os\ndef handler(event, context):\n    fd = os.open({:?}, os.O_WRONLY | os.O_APPEND | os.O_CREAT)\n    for r in event['Records']:\n        os.write(fd, (r['body'] + '\\n').encode())\n    os.fsync(fd)\n    os.close(fd)\n",
+        ran_file.display().to_string()
+    );
+    let args = ["--database", &url, "--isolation", "none"];
+    let (a, b) = (
+        Server::start_with(&args, None),
+        Server::start_with(&args, None),
+    );
+    a.create_with(
+        json!({"FunctionName": "shared-ledger", "Runtime": "python3.11", "Handler": "app.handler",
+                "Role": ROLE, "Code": {"ZipFile": b64(&zip(&[("app.py", &code, 0o644)]))}}),
+    )
+    .await;
+    let (st, made) = sqs_call(&a, "CreateQueue", json!({"QueueName": "shared"})).await;
+    assert_eq!(st, 200, "{made}");
+    let (st, got) = sqs_call(&b, "GetQueueUrl", json!({"QueueName": "shared"})).await;
+    assert_eq!(st, 200, "the other node knows the queue: {got}");
+    let queue_url = got["QueueUrl"].as_str().unwrap().to_string();
+    let (st, _, mapping) = a
+        .post_json(
+            "/2015-03-31/event-source-mappings",
+            &json!({"EventSourceArn": "arn:aws:sqs:us-east-1:000000000000:shared",
+                    "FunctionName": "shared-ledger", "BatchSize": 10}),
+        )
+        .await;
+    assert_eq!(st, 202, "{mapping}");
+    for i in 0..20 {
+        let entries: Vec<Value> = (0..10)
+            .map(|j| json!({"Id": format!("e{j}"), "MessageBody": format!("c-{i}-{j}")}))
+            .collect();
+        let (st, out) = sqs_call(
+            &b,
+            "SendMessageBatch",
+            json!({"QueueUrl": queue_url, "Entries": entries}),
+        )
+        .await;
+        assert_eq!(st, 200, "{out}");
+    }
+    assert!(
+        eventually(Duration::from_secs(30), async || ledger(&ran_file).len()
+            >= 200)
+        .await,
+        "200 messages reach the function: {}",
+        ledger(&ran_file).len()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ran = ledger(&ran_file);
+    let distinct: HashSet<&String> = ran.iter().collect();
+    assert_eq!((ran.len(), distinct.len()), (200, 200), "each message once");
+}

@@ -30,6 +30,8 @@ pub(crate) fn follow(p: &Platform, mut changes: UnboundedReceiver<Change>) {
                 Change::Resync => {
                     documents_changed(&p, "schedule");
                     documents_changed(&p, "rule");
+                    documents_changed(&p, "sqs-queue");
+                    documents_changed(&p, "event-source-mapping");
                     resync(&p).await
                 }
             }
@@ -42,6 +44,7 @@ fn documents_changed(p: &Platform, kind: &str) {
     match kind {
         "schedule" => p.inner.timer.changed(),
         "sqs-queue" => p.inner.sqs.changed(),
+        "event-source-mapping" => p.inner.mappings.reconcile_all(p),
         "rule" => {
             p.inner.rules.changed();
             p.inner.timer.changed();

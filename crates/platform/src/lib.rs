@@ -125,8 +125,8 @@ pub struct Parts {
     pub metrics: Option<Arc<dyn lamina_store::MetricsStore>>,
     /// Event sources' configuration: schedules, buses, rules, SQS queues.
     pub documents: Arc<dyn lamina_store::Documents>,
-    /// SQS messages (none in cluster mode, where SQS is not served yet).
-    pub sqs: Option<Arc<dyn lamina_queue::sqs::MessageStore>>,
+    /// SQS messages.
+    pub sqs: Arc<dyn lamina_queue::sqs::MessageStore>,
 }
 
 /// A server's health, in brief.

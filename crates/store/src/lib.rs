@@ -49,7 +49,7 @@ pub use memory::MemoryStore;
 pub use package::PackageError;
 pub use postgres::changes::Change;
 pub use postgres::{
-    PgDocuments, PgError, PgFunctionStore, PgLogStore, PgMembers, PgMetrics, PgPackages, PgPool,
-    PgQueue,
+    PgDocuments, PgError, PgFunctionStore, PgLogStore, PgMembers, PgMessages, PgMetrics,
+    PgPackages, PgPool, PgQueue,
 };
 pub use reserve::Reserve;

@@ -101,9 +101,9 @@ impl TestPlatform {
             members: None,
             metrics: None,
             documents: Arc::new(lamina_store::MemoryDocuments::default()),
-            sqs: Some(Arc::new(
+            sqs: Arc::new(
                 lamina_queue::sqs::SqliteMessages::open(&path("sqs.sqlite3")).expect("SQS store"),
-            )),
+            ),
         };
         let platform = Platform::start(config, parts).await.expect("platform");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -66,6 +66,32 @@ impl Runners {
         tokio::spawn(async move { settle(&p, &uuid, generation).await });
     }
 
+    /// Brings every runner in line with the stored mappings (another node changed them):
+    /// runners of mappings gone are stopped, the others restarted on their record.
+    pub(crate) fn reconcile_all(&self, p: &Platform) {
+        let p = p.clone();
+        tokio::spawn(async move {
+            let Ok(all) = p.event_source_mappings().all().await else {
+                return;
+            };
+            let stored: std::collections::HashSet<String> =
+                all.iter().map(|m| m.uuid.clone()).collect();
+            {
+                let mut s = p.inner.mappings.state();
+                s.running.retain(|uuid, stop| {
+                    let keep = stored.contains(uuid);
+                    if !keep {
+                        stop.store(true, Ordering::SeqCst);
+                    }
+                    keep
+                });
+            }
+            for m in all {
+                p.inner.mappings.reconcile(&p, &m.uuid);
+            }
+        });
+    }
+
     /// Stops every runner (the platform is shutting down).
     pub(crate) fn stop_all(&self) {
         for (_, stop) in self.state().running.drain() {

@@ -3,8 +3,8 @@
 //! (`messages`: send, receive with long polling, delete, visibility). The API edge turns
 //! queue URLs into names and back.
 //!
-//! In cluster mode SQS is not served yet (its messages would stay on one node): every
-//! operation says so.
+//! In cluster mode the queues and their messages are in the database, so any node serves
+//! any queue; a long poll on one node sees another node's sends within its 100 ms polls.
 
 mod messages;
 
@@ -24,18 +24,19 @@ pub(crate) const QUEUE: &str = "sqs-queue";
 
 /// SQS's state in the platform: the message store, the queues read so far, and what wakes
 /// long polls.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct SqsState {
-    pub(crate) store: Option<Arc<dyn MessageStore>>,
+    pub(crate) store: Arc<dyn MessageStore>,
     queues: Mutex<HashMap<String, Arc<QueueRecord>>>,
     waiters: Mutex<HashMap<String, Arc<Notify>>>,
 }
 
 impl SqsState {
-    pub(crate) fn new(store: Option<Arc<dyn MessageStore>>) -> SqsState {
+    pub(crate) fn new(store: Arc<dyn MessageStore>) -> SqsState {
         SqsState {
             store,
-            ..SqsState::default()
+            queues: Mutex::default(),
+            waiters: Mutex::default(),
         }
     }
 
@@ -81,12 +82,7 @@ impl Sqs<'_> {
     }
 
     fn store(&self) -> Result<&Arc<dyn MessageStore>, SqsError> {
-        self.state().store.as_ref().ok_or_else(|| {
-            SqsError::UnsupportedOperation(
-                "SQS is not served in cluster mode yet: its messages would stay on one node."
-                    .into(),
-            )
-        })
+        Ok(&self.state().store)
     }
 
     fn docs(&self) -> &dyn lamina_store::Documents {
@@ -355,9 +351,7 @@ impl Sqs<'_> {
 
     /// Every queue with its messages by state (`lamina queues`).
     pub async fn status(&self) -> Result<Vec<lamina_model::status::QueueLine>, SqsError> {
-        let Some(store) = &self.state().store else {
-            return Ok(Vec::new());
-        };
+        let store = &self.state().store;
         let now_ms = chrono::Utc::now().timestamp_millis() as u64;
         let mut out = Vec::new();
         for (name, doc) in self.docs().list(QUEUE, "").await.map_err(internal)? {

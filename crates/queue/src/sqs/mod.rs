@@ -125,19 +125,19 @@ pub trait MessageStore: Send + Sync + std::fmt::Debug {
 }
 
 /// A receipt handle: the message's sequence number and this receive's token.
-pub(crate) fn receipt(seq: i64, token: &str) -> String {
+pub fn receipt(seq: i64, token: &str) -> String {
     format!("{seq}.{token}")
 }
 
 /// The sequence number and token of a receipt handle.
-pub(crate) fn parse_receipt(handle: &str) -> Option<(i64, &str)> {
+pub fn parse_receipt(handle: &str) -> Option<(i64, &str)> {
     let (seq, token) = handle.split_once('.')?;
     let seq = seq.parse().ok()?;
     (!token.is_empty() && token.chars().all(|c| c.is_ascii_hexdigit())).then_some((seq, token))
 }
 
-/// A fresh receive token.
-pub(crate) fn token(seq: i64, now: u64, n: u64) -> String {
+/// A fresh receive token: unique for a message, a time and a counter.
+pub fn token(seq: i64, now: u64, n: u64) -> String {
     // Unique per receive: the time and a counter, mixed so that handles are not guessable
     // in order (they are not secrets: anyone who can receive may delete).
     let mixed = (seq as u64)
@@ -149,8 +149,8 @@ pub(crate) fn token(seq: i64, now: u64, n: u64) -> String {
 }
 
 /// The contract every implementation keeps.
-#[cfg(test)]
-pub(crate) mod contract {
+#[cfg(any(test, feature = "contract"))]
+pub mod contract {
     use super::*;
 
     fn out(queue: &str, body: &str) -> Outgoing {
@@ -176,6 +176,7 @@ pub(crate) mod contract {
         }
     }
 
+    /// Sends, receives, visibility, deletes, delays, redrive, FIFO, purge.
     pub async fn messages(s: &dyn MessageStore) {
         // Send, receive in order, invisible while in flight, deleted by handle.
         let sent = s

@@ -22,6 +22,7 @@ pub mod functions;
 pub mod import;
 pub mod logs;
 pub mod members;
+pub mod messages;
 pub mod metrics;
 pub mod packages;
 pub mod queue;
@@ -30,6 +31,7 @@ pub use documents::PgDocuments;
 pub use functions::PgFunctionStore;
 pub use logs::PgLogStore;
 pub use members::PgMembers;
+pub use messages::PgMessages;
 pub use metrics::PgMetrics;
 pub use packages::PgPackages;
 pub use queue::PgQueue;
@@ -170,6 +172,31 @@ pub(crate) const MIGRATIONS: &[&str] = &[
          key TEXT NOT NULL,
          doc TEXT NOT NULL,
          PRIMARY KEY (kind, key)
+     );",
+    // 8: SQS messages and FIFO deduplication ids.
+    "CREATE TABLE sqs_messages (
+         seq BIGSERIAL PRIMARY KEY,
+         queue TEXT NOT NULL,
+         id TEXT NOT NULL,
+         body TEXT NOT NULL,
+         attributes TEXT NOT NULL,
+         group_id TEXT,
+         dedup_id TEXT,
+         sent_ms BIGINT NOT NULL,
+         visible_ms BIGINT NOT NULL,
+         receive_count INTEGER NOT NULL DEFAULT 0,
+         first_receive_ms BIGINT,
+         token TEXT
+     );
+     CREATE INDEX sqs_messages_visible ON sqs_messages (queue, visible_ms, seq);
+     CREATE INDEX sqs_messages_sent ON sqs_messages (queue, sent_ms);
+     CREATE TABLE sqs_dedup (
+         queue TEXT NOT NULL,
+         dedup_id TEXT NOT NULL,
+         id TEXT NOT NULL,
+         seq BIGINT NOT NULL,
+         expires_ms BIGINT NOT NULL,
+         PRIMARY KEY (queue, dedup_id)
      );",
 ];
 

@@ -71,13 +71,12 @@ pub async fn compose(args: &Args, url_host: String, endpoint: &str) -> anyhow::R
                 .context("opening the schedules' and rules' store")?,
         ),
     };
-    // SQS messages stay embedded for now: a cluster does not serve SQS yet.
-    let sqs: Option<Arc<dyn lamina_queue::sqs::MessageStore>> = match &pool {
-        Some(_) => None,
-        None => Some(Arc::new(
+    let sqs: Arc<dyn lamina_queue::sqs::MessageStore> = match &pool {
+        Some((pool, _)) => Arc::new(lamina_store::PgMessages::new(pool.clone())),
+        None => Arc::new(
             lamina_queue::sqs::SqliteMessages::open(&dir("sqs.sqlite3"))
                 .context("opening the SQS message store")?,
-        )),
+        ),
     };
     let archive = pool.as_ref().map(|(pool, _)| {
         Arc::new(lamina_store::PgPackages::new(pool.clone()))
