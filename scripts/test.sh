@@ -9,7 +9,9 @@
 #   - postgresql (Debian package): the cluster-mode tests start throw-away servers of their
 #     own on loopback (crates/testpg), never the package's service;
 #   - a Python virtual environment in target/test-venv with boto3 (the compatibility suite)
-#     and awslambdaric (AWS's runtime interface client, run unchanged as a bootstrap).
+#     and awslambdaric (AWS's runtime interface client, run unchanged as a bootstrap);
+#   - another in target/test-venv-query with boto3 1.26, whose SQS client speaks the query
+#     protocol older SDKs use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,6 +43,15 @@ if ! "$VENV/bin/python" -c 'import boto3, awslambdaric' >/dev/null 2>&1; then
   "$VENV/bin/pip" install --quiet --disable-pip-version-check boto3 awslambdaric
 fi
 export LAMINA_TEST_PYTHON="$PWD/$VENV/bin/python"
+
+# boto3 1.26 (botocore 1.29), the last generation that speaks SQS's query protocol.
+QUERY_VENV=target/test-venv-query
+if ! "$QUERY_VENV/bin/python" -c 'import boto3' >/dev/null 2>&1; then
+  say "preparing $QUERY_VENV (boto3 1.26, SQS's query protocol)"
+  python3 -m venv "$QUERY_VENV"
+  "$QUERY_VENV/bin/pip" install --quiet --disable-pip-version-check "boto3==1.26.27"
+fi
+export LAMINA_TEST_QUERY_PYTHON="$PWD/$QUERY_VENV/bin/python"
 
 # A one-off build (CI's fresh clone) gains nothing from incremental state, which would double
 # the disk the build takes.

@@ -1,4 +1,5 @@
-//! SQS against the real server, through boto3's `sqs` client (tests/compat/sqs.py), and
+//! SQS against the real server, through boto3's `sqs` client (tests/compat/sqs.py) and an
+//! older one speaking the query protocol (tests/compat/sqs_query.py), and
 //! event source mappings from its queues (tests/compat/mappings.py).
 
 mod common;
@@ -6,12 +7,20 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{ROLE, Server, b64, compat_suite, eventually, ledger, zip};
+use common::{
+    ROLE, Server, b64, compat_suite, compat_suite_with, eventually, ledger, test_query_python, zip,
+};
 use serde_json::{Value, json};
 
 #[test]
 fn sqs_through_boto3() {
     compat_suite("sqs.py", &[]);
+}
+
+/// The query protocol, through boto3 1.26 (tests/compat/sqs_query.py).
+#[test]
+fn sqs_through_the_query_protocol_of_older_sdks() {
+    compat_suite_with(&test_query_python(), "sqs_query.py", &[]);
 }
 
 /// Event source mappings from SQS queues through boto3 (tests/compat/mappings.py): 1,000

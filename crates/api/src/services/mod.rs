@@ -100,16 +100,67 @@ pub fn routes() -> Router<Platform> {
     lambda::routes()
         .merge(lamina::routes())
         .merge(scheduler::routes())
-        .route("/", post(json_protocol))
+        .route("/", post(json_protocol).get(query_protocol))
+        .route(
+            "/{account}/{queue}",
+            post(query_protocol).get(query_protocol),
+        )
 }
 
-/// `POST /`: to the JSON-protocol service named by `X-Amz-Target`.
-async fn json_protocol(State(p): State<Platform>, headers: HeaderMap, body: Body) -> Response {
+/// Largest query-protocol request read (a batch of ten 256 KB messages, form-encoded).
+const QUERY_MAX_BYTES: usize = 4 << 20;
+
+/// A query-protocol request (`Action=...` in the query string or a form body), to `/` or to
+/// an SQS queue's URL (`/<account>/<queue>`): SQS's, for the SDKs that still speak it.
+async fn query_protocol(
+    State(p): State<Platform>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let unknown = |uri: &axum::http::Uri| {
+        crate::error::ApiError(LambdaError::UnknownOperation(format!(
+            "Unknown operation: {}",
+            uri.path()
+        )))
+        .into_response()
+    };
+    let mut params: Vec<(String, String)> =
+        serde_urlencoded::from_str(uri.query().unwrap_or_default()).unwrap_or_default();
+    let form = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    if form {
+        let Ok(bytes) = crate::error::read_body(body, QUERY_MAX_BYTES, "query").await else {
+            return unknown(&uri);
+        };
+        params.extend(
+            serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes).unwrap_or_default(),
+        );
+    }
+    if sqs::query::is_query(&params) {
+        return sqs::serve_query(p, headers, uri.path(), params).await;
+    }
+    unknown(&uri)
+}
+
+/// `POST /`: to the JSON-protocol service named by `X-Amz-Target` (or, without one, a
+/// query-protocol request).
+async fn json_protocol(
+    State(p): State<Platform>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
+    if target.is_empty() {
+        return query_protocol(State(p), uri, headers, body).await;
+    }
     match JSON_SERVICES
         .iter()
         .find(|(prefix, _)| target.starts_with(prefix))

@@ -436,11 +436,27 @@ pub fn test_python() -> PathBuf {
 /// fresh server started with `args`.
 #[allow(dead_code)]
 pub fn compat_suite(script: &str, args: &[&str]) {
+    compat_suite_with(&test_python(), script, args);
+}
+
+/// The Python with boto3 1.26, whose SQS client speaks the query protocol (prepared by
+/// scripts/test.sh in target/test-venv-query).
+#[allow(dead_code)]
+pub fn test_query_python() -> PathBuf {
+    if let Some(p) = std::env::var_os("LAMINA_TEST_QUERY_PYTHON") {
+        return PathBuf::from(p);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-venv-query/bin/python")
+}
+
+/// [`compat_suite`] with another Python.
+#[allow(dead_code)]
+pub fn compat_suite_with(python: &Path, script: &str, args: &[&str]) {
     let server = Server::start_with(args, None);
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/compat")
         .join(script);
-    let out = std::process::Command::new(test_python())
+    let out = std::process::Command::new(python)
         .arg(path)
         .arg(&server.endpoint)
         .output()

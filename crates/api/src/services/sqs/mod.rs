@@ -12,11 +12,15 @@ use axum::response::{IntoResponse, Response};
 use lamina_model::sqs::{AttributeValue, SqsError, check_batch_ids};
 use lamina_platform::Platform;
 use lamina_platform::sqs::{MessageOut, ReceiveInput, SendInput, SendOutput};
+
+pub(crate) mod query;
+
+pub use query::serve_query;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 /// The `X-Amz-Target` prefix of SQS's operations.
-pub(super) const TARGET_PREFIX: &str = "AmazonSQS.";
+pub(crate) const TARGET_PREFIX: &str = "AmazonSQS.";
 
 /// Largest request body: a batch of ten 256 KB messages is refused by SQS's own limit
 /// first; this bounds what is read at all.
@@ -166,11 +170,6 @@ async fn handle(p: &Platform, headers: &HeaderMap, body: Body) -> Result<Value, 
         .and_then(|t| t.strip_prefix(TARGET_PREFIX))
         .unwrap_or_default()
         .to_string();
-    let host = headers
-        .get("host")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("localhost")
-        .to_string();
     let bytes = crate::error::read_body(body, BODY_MAX_BYTES, &op)
         .await
         .map_err(|e| invalid(e.0.to_string()))?;
@@ -180,16 +179,30 @@ async fn handle(p: &Platform, headers: &HeaderMap, body: Body) -> Result<Value, 
         serde_json::from_slice(&bytes)
             .map_err(|e| invalid(format!("The request body is not valid JSON: {e}")))?
     };
+    operation(p, &host_of(headers), &op, raw).await
+}
+
+/// The host a client reached the server as (its queue URLs point there).
+fn host_of(headers: &HeaderMap) -> String {
+    headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost")
+        .to_string()
+}
+
+/// One operation, its members as the JSON protocol names them; the answer likewise.
+async fn operation(p: &Platform, host: &str, op: &str, raw: Value) -> Result<Value, Wire> {
     let m: Members = serde_json::from_value(raw.clone())
         .map_err(|e| invalid(format!("The request is not valid: {e}")))?;
     let account = p.identity().account.clone();
-    let url = |name: &str| url_of(&host, &account, name);
+    let url = |name: &str| url_of(host, &account, name);
     let sqs = p.sqs();
     let queue = || -> Result<String, Wire> {
         let url = m.queue_url.as_deref().ok_or_else(|| missing("QueueUrl"))?;
         Ok(queue_of(url)?)
     };
-    Ok(match op.as_str() {
+    Ok(match op {
         "CreateQueue" => {
             let name = m
                 .queue_name
@@ -305,7 +318,7 @@ async fn handle(p: &Platform, headers: &HeaderMap, body: Body) -> Result<Value, 
             json!({})
         }
         "DeleteMessageBatch" | "ChangeMessageVisibilityBatch" => {
-            handle_batch(p, &queue()?, &op, m.entries.unwrap_or_default()).await?
+            handle_batch(p, &queue()?, op, m.entries.unwrap_or_default()).await?
         }
         "ListQueueTags" => {
             let tags = sqs.list_queue_tags(&queue()?).await?;
