@@ -11,7 +11,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{ROLE, Server, b64, compat_suite, eventually, ledger, zip};
+use common::{ROLE, Server, aws_json, b64, compat_suite, eventually, ledger, zip};
 use serde_json::{Value, json};
 
 #[test]
@@ -32,19 +32,9 @@ fn rules_route_events_to_functions_through_boto3() {
     );
 }
 
-/// One EventBridge operation (awsJson1.1), unsigned: its status and answer.
+/// One AWSEvents operation, unsigned: its status and answer.
 async fn events_call(s: &Server, op: &str, body: Value) -> (u16, Value) {
-    let r = s
-        .http
-        .post(s.url("/"))
-        .header("X-Amz-Target", format!("AWSEvents.{op}"))
-        .header("Content-Type", "application/x-amz-json-1.1")
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("an EventBridge call");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    aws_json(s, &format!("AWSEvents.{op}"), "1.1", body).await
 }
 
 /// Events PutEvents accepted before a `kill -9` all reach the rule's target after the

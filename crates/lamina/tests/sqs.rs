@@ -8,7 +8,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use common::{
-    ROLE, Server, b64, compat_suite, compat_suite_with, eventually, ledger, test_query_python, zip,
+    ROLE, Server, aws_json, b64, compat_suite, compat_suite_with, eventually, ledger,
+    test_query_python, zip,
 };
 use serde_json::{Value, json};
 
@@ -30,19 +31,9 @@ fn sqs_mappings_feed_functions() {
     compat_suite("mappings.py", &[]);
 }
 
-/// One SQS operation (awsJson1.0), unsigned: its status and answer.
+/// One AmazonSQS operation, unsigned: its status and answer.
 async fn sqs_call(s: &Server, op: &str, body: Value) -> (u16, Value) {
-    let r = s
-        .http
-        .post(s.url("/"))
-        .header("X-Amz-Target", format!("AmazonSQS.{op}"))
-        .header("Content-Type", "application/x-amz-json-1.0")
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("an SQS call");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    aws_json(s, &format!("AmazonSQS.{op}"), "1.0", body).await
 }
 
 /// A `kill -9` while a mapping consumes loses nothing: every message a send accepted reaches

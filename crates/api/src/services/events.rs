@@ -90,24 +90,9 @@ pub(super) async fn serve(p: Platform, headers: HeaderMap, body: Body) -> Respon
 }
 
 async fn handle(p: &Platform, headers: &HeaderMap, body: Body) -> Result<Value, Wire> {
-    let op = headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|t| t.strip_prefix(TARGET_PREFIX))
-        .unwrap_or_default()
-        .to_string();
-    let bytes = crate::error::read_body(body, BODY_MAX_BYTES, &op)
+    let (op, raw) = super::json_request(headers, body, TARGET_PREFIX, BODY_MAX_BYTES)
         .await
-        .map_err(|e| invalid(e.0.to_string()))?;
-    let raw: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
-        json!({})
-    } else {
-        serde_json::from_slice(&bytes).map_err(|e| {
-            Wire(EventsError::Validation(format!(
-                "The request body is not valid JSON: {e}"
-            )))
-        })?
-    };
+        .map_err(invalid)?;
     let m: Members = serde_json::from_value(raw.clone())
         .map_err(|e| invalid(format!("The request is not valid: {e}")))?;
     let ev = p.events();

@@ -107,6 +107,31 @@ pub fn routes() -> Router<Platform> {
         )
 }
 
+/// A JSON-protocol request: its operation (what follows `prefix` in `X-Amz-Target`) and
+/// its members (`{}` for an empty body), or why the body could not be read as JSON.
+pub(crate) async fn json_request(
+    headers: &HeaderMap,
+    body: Body,
+    prefix: &str,
+    limit: usize,
+) -> Result<(String, serde_json::Value), String> {
+    let op = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.strip_prefix(prefix))
+        .unwrap_or_default()
+        .to_string();
+    let bytes = crate::error::read_body(body, limit, &op)
+        .await
+        .map_err(|e| e.0.to_string())?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok((op, serde_json::json!({})));
+    }
+    let members = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("The request body is not valid JSON: {e}"))?;
+    Ok((op, members))
+}
+
 /// Largest query-protocol request read (a batch of ten 256 KB messages, form-encoded).
 const QUERY_MAX_BYTES: usize = 4 << 20;
 

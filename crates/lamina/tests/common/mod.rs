@@ -470,6 +470,23 @@ pub fn compat_suite_with(python: &Path, script: &str, args: &[&str]) {
     );
 }
 
+/// One JSON-protocol call (`X-Amz-Target: <target>`, `application/x-amz-json-<version>`),
+/// unsigned: its status and answer.
+#[allow(dead_code)]
+pub async fn aws_json(s: &Server, target: &str, version: &str, body: Value) -> (u16, Value) {
+    let r = s
+        .http
+        .post(s.url("/"))
+        .header("X-Amz-Target", target)
+        .header("Content-Type", format!("application/x-amz-json-{version}"))
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("a JSON-protocol call");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
 /// The lines of a file functions append to (empty if it does not exist yet).
 #[allow(dead_code)]
 pub fn ledger(path: &Path) -> Vec<String> {
