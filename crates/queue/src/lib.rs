@@ -122,6 +122,9 @@ pub enum QueueError {
     /// No such message (or no such failed message).
     #[error("no message {0}")]
     NotFound(MessageId),
+    /// An SQS queue has as many messages in flight as it may.
+    #[error("{0} messages are in flight, the most a queue may have")]
+    InFlightLimit(u64),
     /// The storage failed.
     #[error("queue storage: {0}")]
     Storage(String),

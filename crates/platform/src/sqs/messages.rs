@@ -70,6 +70,9 @@ struct Stored {
     t: Option<String>,
 }
 
+/// Most messages in flight in one queue (SQS's quota).
+const IN_FLIGHT_MAX: u64 = 120_000;
+
 /// FIFO deduplication lasts five minutes.
 const DEDUP_MS: u64 = 5 * 60 * 1000;
 
@@ -276,16 +279,21 @@ impl Sqs<'_> {
             fifo: q.fifo(),
             retention_ms: q.retention_s() * 1000,
             redrive,
+            max_in_flight: IN_FLIGHT_MAX,
         };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
         let waiter = self.state().waiter(queue);
         loop {
             let woken = waiter.notified();
-            let got = self
-                .store()?
-                .receive(request.clone())
-                .await
-                .map_err(internal)?;
+            let got = match self.store()?.receive(request.clone()).await {
+                Ok(got) => got,
+                Err(lamina_queue::QueueError::InFlightLimit(n)) => {
+                    return Err(SqsError::OverLimit(format!(
+                        "Too many messages in flight ({n}): the queue's limit of {IN_FLIGHT_MAX} in-flight messages was reached."
+                    )));
+                }
+                Err(e) => return Err(internal(e)),
+            };
             if !got.is_empty() || tokio::time::Instant::now() >= deadline {
                 return Ok(got.into_iter().map(|m| self.out(m, &input)).collect());
             }

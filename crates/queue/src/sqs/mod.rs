@@ -73,6 +73,9 @@ pub struct ReceiveRequest {
     pub retention_ms: u64,
     /// After this many receives, a message goes to the named queue instead.
     pub redrive: Option<(u32, String)>,
+    /// Most messages in flight at once (SQS: 120,000, FIFO 120,000 too since 2024); a
+    /// receive past it fails with [`QueueError::InFlightLimit`].
+    pub max_in_flight: u64,
 }
 
 /// A queue's messages, by state.
@@ -173,6 +176,7 @@ pub mod contract {
             fifo: false,
             retention_ms: 3_600_000,
             redrive: None,
+            max_in_flight: 120_000,
         }
     }
 
@@ -297,6 +301,18 @@ pub mod contract {
             .await
             .unwrap();
         assert_eq!(s.receive(f.clone()).await.unwrap()[0].body, "2");
+
+        // The in-flight limit.
+        s.send(vec![out("l", "1"), out("l", "2"), out("l", "3")], 0)
+            .await
+            .unwrap();
+        let mut limited = req("l", 2, 60_000);
+        limited.max_in_flight = 2;
+        assert_eq!(s.receive(limited.clone()).await.unwrap().len(), 2);
+        assert!(matches!(
+            s.receive(limited).await,
+            Err(QueueError::InFlightLimit(2))
+        ));
 
         // Purge.
         s.send(vec![out("p", "x"), out("p", "y")], 0).await.unwrap();

@@ -149,7 +149,7 @@ impl MessageStore for SqliteMessages {
 /// What an op computed inside the transaction, answered once it commits.
 enum Done {
     Sent(Vec<Sent>),
-    Received(Vec<Received>),
+    Received(Result<Vec<Received>, u64>),
     Handles(Vec<Result<(), HandleError>>),
     Purged(u64),
     Counted(Counts),
@@ -202,7 +202,8 @@ fn answer(op: Op, done: Result<Done, QueueError>) {
         }
         Op::Receive(_, r) => {
             let _ = r.send(done.and_then(|d| match d {
-                Done::Received(v) => Ok(v),
+                Done::Received(Ok(v)) => Ok(v),
+                Done::Received(Err(n)) => Err(QueueError::InFlightLimit(n)),
                 _ => Err(mismatch()),
             }));
         }
@@ -337,9 +338,17 @@ fn receive(
     req: &ReceiveRequest,
     now: i64,
     receives: &mut u64,
-) -> rusqlite::Result<Vec<Received>> {
+) -> rusqlite::Result<Result<Vec<Received>, u64>> {
     tx.prepare_cached("DELETE FROM sqs_messages WHERE queue = ?1 AND sent_ms < ?2")?
         .execute(params![req.queue, now - req.retention_ms as i64])?;
+    let in_flight: i64 = tx
+        .prepare_cached(
+            "SELECT COUNT(*) FROM sqs_messages WHERE queue = ?1 AND visible_ms > ?2 AND receive_count > 0",
+        )?
+        .query_row(params![req.queue, now], |r| r.get(0))?;
+    if in_flight as u64 >= req.max_in_flight {
+        return Ok(Err(in_flight as u64));
+    }
     let columns =
         "seq, id, body, attributes, group_id, dedup_id, sent_ms, receive_count, first_receive_ms";
     let sql = if req.fifo {
@@ -407,7 +416,7 @@ fn receive(
             receipt: receipt(seq, &t),
         });
     }
-    Ok(out)
+    Ok(Ok(out))
 }
 
 /// The current token of the message `seq` of `queue`, and whether it is in flight.

@@ -126,6 +126,16 @@ impl MessageStore for PgMessages {
                 &[&req.queue, &(now - req.retention_ms as i64)],
             )
             .await?;
+            let in_flight: i64 = tx
+                .query_one(
+                    "SELECT COUNT(*) FROM sqs_messages WHERE queue = $1 AND visible_ms > $2 AND receive_count > 0",
+                    &[&req.queue, &now],
+                )
+                .await?
+                .get(0);
+            if in_flight as u64 >= req.max_in_flight {
+                return Ok(Err(in_flight as u64));
+            }
             let columns = "seq, id, body, attributes, group_id, dedup_id, sent_ms, receive_count, first_receive_ms";
             let rows = if req.fifo {
                 tx.execute(
@@ -194,9 +204,10 @@ impl MessageStore for PgMessages {
                     receipt: receipt(seq, &t),
                 });
             }
-            Ok(out)
+            Ok(Ok(out))
         })
-        .await
+        .await?
+        .map_err(QueueError::InFlightLimit)
     }
 
     async fn delete(
