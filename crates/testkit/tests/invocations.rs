@@ -461,13 +461,21 @@ async fn retries_keep_lambdas_minutes_on_a_manual_clock() {
         let runs = runs.clone();
         async move || runs.load(Ordering::SeqCst) == n
     };
+    // The retry is scheduled when the failed run is settled, which may come just after
+    // the run: the clock moves only once the event waits for its retry.
+    let waiting = || {
+        let platform = t.platform.clone();
+        async move || platform.async_invoke().event_queue_stats().delayed == 1
+    };
     assert!(eventually(Duration::from_secs(10), ran(1)).await);
+    assert!(eventually(Duration::from_secs(10), waiting()).await);
     // Due a minute after the failure: not before.
     t.advance(Duration::from_secs(59));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(runs.load(Ordering::SeqCst), 1, "retried before its minute");
     t.advance(Duration::from_secs(1));
     assert!(eventually(Duration::from_secs(10), ran(2)).await);
+    assert!(eventually(Duration::from_secs(10), waiting()).await);
     // The second retry waits two minutes.
     t.advance(Duration::from_secs(119));
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -139,17 +139,11 @@ const QUERY_MAX_BYTES: usize = 4 << 20;
 /// an SQS queue's URL (`/<account>/<queue>`): SQS's, for the SDKs that still speak it.
 async fn query_protocol(
     State(p): State<Platform>,
+    method: axum::http::Method,
     uri: axum::http::Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let unknown = |uri: &axum::http::Uri| {
-        crate::error::ApiError(LambdaError::UnknownOperation(format!(
-            "Unknown operation: {}",
-            uri.path()
-        )))
-        .into_response()
-    };
     let mut params: Vec<(String, String)> =
         serde_urlencoded::from_str(uri.query().unwrap_or_default()).unwrap_or_default();
     let form = headers
@@ -158,7 +152,7 @@ async fn query_protocol(
         .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
     if form {
         let Ok(bytes) = crate::error::read_body(body, QUERY_MAX_BYTES, "query").await else {
-            return unknown(&uri);
+            return unknown_operation(method, uri, headers).await;
         };
         params.extend(
             serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes).unwrap_or_default(),
@@ -167,13 +161,14 @@ async fn query_protocol(
     if sqs::query::is_query(&params) {
         return sqs::serve_query(p, headers, uri.path(), params).await;
     }
-    unknown(&uri)
+    unknown_operation(method, uri, headers).await
 }
 
 /// `POST /`: to the JSON-protocol service named by `X-Amz-Target` (or, without one, a
 /// query-protocol request).
 async fn json_protocol(
     State(p): State<Platform>,
+    method: axum::http::Method,
     uri: axum::http::Uri,
     headers: HeaderMap,
     body: Body,
@@ -184,7 +179,7 @@ async fn json_protocol(
         .unwrap_or_default()
         .to_string();
     if target.is_empty() {
-        return query_protocol(State(p), uri, headers, body).await;
+        return query_protocol(State(p), method, uri, headers, body).await;
     }
     match JSON_SERVICES
         .iter()
