@@ -98,7 +98,7 @@ impl Client {
     }
 
     /// `req`, signed when the client has a key: for `logs` when it names a CloudWatch Logs
-    /// operation, else for `lambda`.
+    /// operation, `sqs` for an SQS one, else for `lambda`.
     fn build(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Request, reqwest::Error> {
         let mut req = req.build()?;
         let Some((creds, region)) = &self.signing else {
@@ -116,6 +116,7 @@ impl Client {
             .unwrap_or_default();
         let service = match req.headers().get("x-amz-target") {
             Some(t) if t.as_bytes().starts_with(b"Logs_") => "logs",
+            Some(t) if t.as_bytes().starts_with(b"AmazonSQS.") => "sqs",
             _ => "lambda",
         };
         let method = req.method().as_str().to_string();
@@ -318,6 +319,23 @@ impl Client {
             .as_str()
             .unwrap_or_default()
             .to_string())
+    }
+
+    /// One SQS operation in the JSON protocol (`X-Amz-Target: AmazonSQS.<op>`), on this
+    /// endpoint or any SQS-compatible one: its answer.
+    pub async fn sqs(
+        &self,
+        op: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, ClientError> {
+        let req = self
+            .http
+            .post(self.url("/"))
+            .header("X-Amz-Target", format!("AmazonSQS.{op}"))
+            .header("Content-Type", "application/x-amz-json-1.0")
+            .body(body.to_string());
+        let resp = self.send(req).await?;
+        self.json(resp).await
     }
 
     /// Schedules and rules with their next and last fires (`GET /_lamina/triggers`).

@@ -240,3 +240,85 @@ async fn a_cluster_serves_queues_and_mappings_from_any_node() {
     let distinct: HashSet<&String> = ran.iter().collect();
     assert_eq!((ran.len(), distinct.len()), (200, 200), "each message once");
 }
+
+/// A mapping consumes a queue of another SQS-compatible endpoint that `--sqs-endpoint` names
+/// (here a second Lamina server, of another account): each message once, deleted there.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mapping_consumes_a_queue_of_another_endpoint() {
+    let elsewhere = Server::start_with(&["--account", "111111111111"], None);
+    let (st, made) = sqs_call(
+        &elsewhere,
+        "CreateQueue",
+        json!({"QueueName": "remote-jobs"}),
+    )
+    .await;
+    assert_eq!(st, 200, "{made}");
+    let queue_url = made["QueueUrl"].as_str().unwrap().to_string();
+    let seen = tempfile::tempdir().unwrap();
+    let ran_file = seen.path().join("ran.txt");
+    let code = format!(
+        "import os\ndef handler(event, context):\n    fd = os.open({:?}, os.O_WRONLY | os.O_APPEND | os.O_CREAT)\n    for r in event['Records']:\n        os.write(fd, (r['body'] + ' ' + r['eventSourceARN'] + '\\n').encode())\n    os.fsync(fd)\n    os.close(fd)\n",
+        ran_file.display().to_string()
+    );
+    let endpoint = format!("arn:aws:sqs:us-east-1:111111111111={}", elsewhere.endpoint);
+    let here = Server::start_with(&["--isolation", "none", "--sqs-endpoint", &endpoint], None);
+    here.create_with(
+        json!({"FunctionName": "remote-ledger", "Runtime": "python3.11", "Handler": "app.handler",
+                "Role": ROLE, "Code": {"ZipFile": b64(&zip(&[("app.py", &code, 0o644)]))}}),
+    )
+    .await;
+    // A queue no endpoint names is refused.
+    let (st, _, refused) = here
+        .post_json(
+            "/2015-03-31/event-source-mappings",
+            &json!({"EventSourceArn": "arn:aws:sqs:us-east-1:222222222222:jobs",
+                    "FunctionName": "remote-ledger"}),
+        )
+        .await;
+    assert_eq!(st, 400, "{refused}");
+    let arn = "arn:aws:sqs:us-east-1:111111111111:remote-jobs";
+    let (st, _, mapping) = here
+        .post_json(
+            "/2015-03-31/event-source-mappings",
+            &json!({"EventSourceArn": arn, "FunctionName": "remote-ledger"}),
+        )
+        .await;
+    assert_eq!(st, 202, "{mapping}");
+    for i in 0..5 {
+        let entries: Vec<Value> = (0..10)
+            .map(|j| json!({"Id": format!("e{j}"), "MessageBody": format!("r-{i}-{j}")}))
+            .collect();
+        let (st, out) = sqs_call(
+            &elsewhere,
+            "SendMessageBatch",
+            json!({"QueueUrl": queue_url, "Entries": entries}),
+        )
+        .await;
+        assert_eq!(st, 200, "{out}");
+    }
+    assert!(
+        eventually(Duration::from_secs(30), async || ledger(&ran_file).len()
+            >= 50)
+        .await,
+        "50 messages reach the function: {}",
+        ledger(&ran_file).len()
+    );
+    let ran = ledger(&ran_file);
+    let distinct: HashSet<&String> = ran.iter().collect();
+    assert_eq!((ran.len(), distinct.len()), (50, 50), "each message once");
+    assert!(ran[0].ends_with(arn), "{}", ran[0]);
+    assert!(
+        eventually(Duration::from_secs(10), async || {
+            let (_, a) = sqs_call(
+                &elsewhere,
+                "GetQueueAttributes",
+                json!({"QueueUrl": queue_url, "AttributeNames": ["All"]}),
+            )
+            .await;
+            a["Attributes"]["ApproximateNumberOfMessages"] == "0"
+                && a["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "0"
+        })
+        .await,
+        "processed messages are deleted at their endpoint"
+    );
+}

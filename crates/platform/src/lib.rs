@@ -86,6 +86,8 @@ pub struct PlatformConfig {
     pub url_host: String,
     /// The Scheduler.
     pub scheduler: SchedulerConfig,
+    /// SQS-compatible endpoints whose queues mappings may consume.
+    pub sqs_endpoints: Vec<mappings::SqsEndpoint>,
 }
 
 impl PlatformConfig {
@@ -279,7 +281,7 @@ impl Platform {
                 documents,
                 timer,
                 rules: events::RuleCache::default(),
-                sqs: sqs::SqsState::new(sqs),
+                sqs: sqs::SqsState::new(sqs, config.sqs_endpoints.clone()),
                 mappings: mappings::Runners::default(),
             }),
         };

@@ -62,6 +62,7 @@ impl TestPlatform {
             scheduler: lamina_platform::SchedulerConfig {
                 minute: Duration::from_millis(200),
             },
+            sqs_endpoints: Vec::new(),
         }
     }
 

@@ -5,6 +5,7 @@
 //! `Updating` or `Enabling` then `Enabled`; `Disabling` then `Disabled`; `Deleting` then gone.
 
 mod runner;
+mod source;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -14,6 +15,7 @@ use lamina_model::{FunctionRef, LambdaError};
 use serde_json::Value;
 
 pub(crate) use runner::Runners;
+pub use source::SqsEndpoint;
 
 use crate::Platform;
 
@@ -102,22 +104,17 @@ impl Mappings<'_> {
         })
     }
 
-    /// The source must be a queue of this server.
+    /// The source must be a queue of this server, or of an endpoint `--sqs-endpoint` names,
+    /// that exists.
     async fn check_source(&self, record: &MappingRecord) -> Result<(), LambdaError> {
-        let sqs = self.p.sqs();
-        if record.event_source_arn != sqs.arn(record.queue()) {
-            return Err(LambdaError::InvalidParameterValue(format!(
-                "Event source {} is not a queue of this server's region and account.",
-                record.event_source_arn
-            )));
-        }
-        sqs.queue(record.queue()).await.map_err(|e| {
-            LambdaError::InvalidParameterValue(format!(
-                "Error occurred while ReceiveMessage. SQS Error Code: {}. SQS Error Message: {e}",
-                e.error_type()
-            ))
-        })?;
-        Ok(())
+        source::Source::resolve(self.p, &record.event_source_arn)
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                LambdaError::InvalidParameterValue(format!(
+                    "Error occurred while ReceiveMessage. {e}"
+                ))
+            })
     }
 
     /// CreateEventSourceMapping (202): the mapping, `Creating`.

@@ -17,8 +17,9 @@ use lamina_model::mapping::{MappingRecord, batch_item_failures, filterable, sqs_
 use lamina_pattern::Pattern;
 use serde_json::{Value, json};
 
+use super::source::Source;
 use super::{LastResults, MAPPING};
-use crate::sqs::{MessageOut, ReceiveInput};
+use crate::sqs::MessageOut;
 use crate::{InvocationType, InvokeInput, LogType, Platform};
 
 /// Pollers of one mapping at most, when its ScalingConfig says nothing.
@@ -145,6 +146,8 @@ async fn settle(p: &Platform, uuid: &str, generation: u64) {
 struct Shared {
     platform: Weak<crate::Inner>,
     record: MappingRecord,
+    /// Resolved on first use (another endpoint's queue URL is asked for).
+    source: Mutex<Option<Arc<Source>>>,
     filters: Vec<Pattern>,
     stop: Arc<AtomicBool>,
     pollers: AtomicUsize,
@@ -164,6 +167,7 @@ fn start(p: &Platform, record: MappingRecord, stop: Arc<AtomicBool>) {
     let shared = Arc::new(Shared {
         platform: Arc::downgrade(&p.inner),
         record,
+        source: Mutex::new(None),
         filters,
         stop,
         pollers: AtomicUsize::new(0),
@@ -191,7 +195,19 @@ async fn poll(shared: &Arc<Shared>) {
             return;
         };
         let p = Platform { inner };
-        let batch = match gather(&p, shared).await {
+        let source = match source(&p, shared).await {
+            Ok(source) => source,
+            Err(e) => {
+                p.inner
+                    .mappings
+                    .last
+                    .set(&shared.record.uuid, &format!("PROBLEM: {e}"));
+                drop(p);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let batch = match gather(&p, shared, &source).await {
             Ok(batch) => batch,
             Err(e) => {
                 p.inner
@@ -205,11 +221,8 @@ async fn poll(shared: &Arc<Shared>) {
         };
         if shared.stop.load(Ordering::SeqCst) {
             // Stopped while receiving: what it took goes back to the queue at once.
-            let handles = batch.into_iter().map(|m| (m.receipt_handle, 0)).collect();
-            let _ = p
-                .sqs()
-                .change_message_visibility_batch(shared.record.queue(), handles)
-                .await;
+            let handles = batch.into_iter().map(|m| m.receipt_handle).collect();
+            source.release(&p, handles).await;
             return;
         }
         if batch.is_empty() {
@@ -224,7 +237,7 @@ async fn poll(shared: &Arc<Shared>) {
         if full && shared.pollers.load(Ordering::SeqCst) < shared.max_pollers {
             spawn_poller(shared.clone());
         }
-        let throttled = process(&p, shared, batch).await;
+        let throttled = process(&p, shared, &source, batch).await;
         drop(p);
         if throttled {
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -232,10 +245,24 @@ async fn poll(shared: &Arc<Shared>) {
     }
 }
 
+/// The mapping's source, resolved once.
+async fn source(p: &Platform, shared: &Shared) -> Result<Arc<Source>, String> {
+    if let Some(s) = shared
+        .source
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+    {
+        return Ok(s);
+    }
+    let resolved = Arc::new(Source::resolve(p, &shared.record.event_source_arn).await?);
+    *shared.source.lock().unwrap_or_else(|p| p.into_inner()) = Some(resolved.clone());
+    Ok(resolved)
+}
+
 /// Receives one batch: up to BatchSize messages within the batching window.
-async fn gather(p: &Platform, shared: &Shared) -> Result<Vec<MessageOut>, String> {
+async fn gather(p: &Platform, shared: &Shared, source: &Source) -> Result<Vec<MessageOut>, String> {
     let record = &shared.record;
-    let queue = record.queue();
     let want = record.batch_size as usize;
     let window = Duration::from_secs(u64::from(record.batching_window_s));
     let deadline = tokio::time::Instant::now() + window;
@@ -250,20 +277,9 @@ async fn gather(p: &Platform, shared: &Shared) -> Result<Vec<MessageOut>, String
         } else {
             left.as_secs().min(20) as i64
         };
-        let got = p
-            .sqs()
-            .receive_message(
-                queue,
-                ReceiveInput {
-                    max: Some((want - batch.len()).min(10) as i64),
-                    visibility_timeout: None,
-                    wait_seconds: Some(wait),
-                    attribute_names: vec!["All".into()],
-                    message_attribute_names: vec!["All".into()],
-                },
-            )
-            .await
-            .map_err(|e| format!("{}: {e}", e.error_type()))?;
+        let got = source
+            .receive(p, (want - batch.len()).min(10), wait)
+            .await?;
         let empty = got.is_empty();
         for m in got {
             bytes += m.body.len() + 512;
@@ -283,10 +299,8 @@ async fn gather(p: &Platform, shared: &Shared) -> Result<Vec<MessageOut>, String
 }
 
 /// Filters, invokes and settles one batch; whether the function was throttled.
-async fn process(p: &Platform, shared: &Shared, batch: Vec<MessageOut>) -> bool {
+async fn process(p: &Platform, shared: &Shared, source: &Source, batch: Vec<MessageOut>) -> bool {
     let record = &shared.record;
-    let queue = record.queue();
-    let sqs = p.sqs();
     let region = p.identity().region.clone();
     let mut records = Vec::new();
     let mut dropped = Vec::new();
@@ -312,9 +326,7 @@ async fn process(p: &Platform, shared: &Shared, batch: Vec<MessageOut>) -> bool 
             dropped.push(m.receipt_handle.clone());
         }
     }
-    if !dropped.is_empty() {
-        let _ = sqs.delete_message_batch(queue, dropped).await;
-    }
+    source.delete(p, dropped).await;
     if records.is_empty() {
         return false;
     }
@@ -349,9 +361,7 @@ async fn process(p: &Platform, shared: &Shared, batch: Vec<MessageOut>) -> bool 
                 .filter(|(m, _)| !failed.contains(&m.message_id))
                 .map(|(m, _)| m.receipt_handle.clone())
                 .collect();
-            if let Err(e) = sqs.delete_message_batch(queue, done).await {
-                tracing::warn!(mapping = %record.uuid, error = %e, "could not delete a processed batch");
-            }
+            source.delete(p, done).await;
             last.set(&record.uuid, "OK");
             false
         }

@@ -27,14 +27,20 @@ pub(crate) const QUEUE: &str = "sqs-queue";
 #[derive(Debug)]
 pub(crate) struct SqsState {
     pub(crate) store: Arc<dyn MessageStore>,
+    /// Other endpoints whose queues mappings may consume.
+    pub(crate) endpoints: Vec<crate::mappings::SqsEndpoint>,
     queues: Mutex<HashMap<String, Arc<QueueRecord>>>,
     waiters: Mutex<HashMap<String, Arc<Notify>>>,
 }
 
 impl SqsState {
-    pub(crate) fn new(store: Arc<dyn MessageStore>) -> SqsState {
+    pub(crate) fn new(
+        store: Arc<dyn MessageStore>,
+        endpoints: Vec<crate::mappings::SqsEndpoint>,
+    ) -> SqsState {
         SqsState {
             store,
+            endpoints,
             queues: Mutex::default(),
             waiters: Mutex::default(),
         }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use lamina_api::HttpLimits;
 use lamina_executor::ExecutorConfig;
+use lamina_platform::mappings::SqsEndpoint;
 use lamina_platform::{AsyncConfig, PlatformConfig, SchedulerConfig};
 
 /// Flags of `lamina serve`.
@@ -211,6 +212,12 @@ pub struct AsyncArgs {
     /// (tests shorten it).
     #[arg(long, default_value_t = SchedulerConfig::default().minute.as_millis() as u64)]
     pub schedule_minute_ms: u64,
+    /// An SQS-compatible endpoint whose queues event source mappings may consume, as
+    /// `ARN-PREFIX=URL` (`arn:aws:sqs:eu-west-1:123456789012=https://sqs.eu-west-1.amazonaws.com`);
+    /// repeatable. Requests to it are signed with the key the AWS SDKs would find in this
+    /// server's environment (AWS_ACCESS_KEY_ID..., else AWS_PROFILE), for the ARN's region.
+    #[arg(long, value_name = "ARN-PREFIX=URL")]
+    pub sqs_endpoint: Vec<String>,
 }
 
 impl AsyncArgs {
@@ -230,6 +237,32 @@ impl AsyncArgs {
             age_second: Duration::from_millis(self.event_age_second_ms.max(1)),
             drain: Duration::from_millis(self.event_drain_ms),
         }
+    }
+
+    /// The SQS endpoints `--sqs-endpoint` names, with the key of this server's environment.
+    pub fn sqs_endpoints(&self) -> Result<Vec<SqsEndpoint>, String> {
+        let var = |k: &str| std::env::var(k).ok();
+        let creds = lamina_sigv4::credentials::from_environment(var)
+            .map_err(|e| format!("--sqs-endpoint: reading the AWS credentials: {e}"))?;
+        self.sqs_endpoint
+            .iter()
+            .map(|given| {
+                let (prefix, url) = given.split_once('=').ok_or_else(|| {
+                    format!("--sqs-endpoint {given}: expected ARN-PREFIX=URL")
+                })?;
+                if !prefix.starts_with("arn:") || !url.starts_with("http") {
+                    return Err(format!(
+                        "--sqs-endpoint {given}: expected ARN-PREFIX=URL, such as arn:aws:sqs:eu-west-1:123456789012=https://sqs.eu-west-1.amazonaws.com"
+                    ));
+                }
+                let region = prefix.split(':').nth(3).filter(|r| !r.is_empty()).unwrap_or("us-east-1");
+                Ok(SqsEndpoint {
+                    arn_prefix: prefix.to_string(),
+                    url: url.to_string(),
+                    signing: creds.clone().map(|c| (c, region.to_string())),
+                })
+            })
+            .collect()
     }
 
     /// The Scheduler's configuration.
@@ -308,6 +341,7 @@ impl Args {
             // `serve` sets the port it binds.
             url_host: format!("{}:{}", server.url_domain, server.listen.port()),
             scheduler: self.events.scheduler(),
+            sqs_endpoints: self.events.sqs_endpoints().map_err(anyhow::Error::msg)?,
         })
     }
 }
