@@ -36,6 +36,30 @@ async fn sqs_call(s: &Server, op: &str, body: Value) -> (u16, Value) {
     aws_json(s, &format!("AmazonSQS.{op}"), "1.0", body).await
 }
 
+/// Sends `batches` batches of ten messages `<prefix>-<batch>-<n>` to `queue_url`.
+async fn send_batches(s: &Server, queue_url: &str, batches: usize, prefix: &str) -> Vec<String> {
+    let mut bodies = Vec::new();
+    for i in 0..batches {
+        let entries: Vec<Value> = (0..10)
+            .map(|j| json!({"Id": format!("e{j}"), "MessageBody": format!("{prefix}-{i}-{j}")}))
+            .collect();
+        let (st, out) = sqs_call(
+            s,
+            "SendMessageBatch",
+            json!({"QueueUrl": queue_url, "Entries": entries}),
+        )
+        .await;
+        assert_eq!(st, 200, "{out}");
+        assert_eq!(
+            out["Successful"].as_array().map(Vec::len),
+            Some(10),
+            "{out}"
+        );
+        bodies.extend((0..10).map(|j| format!("{prefix}-{i}-{j}")));
+    }
+    bodies
+}
+
 /// A `kill -9` while a mapping consumes loses nothing: every message a send accepted reaches
 /// the function after the restart (at least once). The function runs unsandboxed so that it
 /// can record each message in a host file, synced before it returns.
@@ -73,25 +97,7 @@ async fn a_kill_9_mid_stream_loses_no_message() {
         .await;
     assert_eq!(st, 202, "{mapping}");
     // 40 batches of 10 are sent; the server is killed while the function works through them.
-    let mut accepted = Vec::new();
-    for i in 0..40 {
-        let entries: Vec<Value> = (0..10)
-            .map(|j| json!({"Id": format!("e{j}"), "MessageBody": format!("m-{i}-{j}")}))
-            .collect();
-        let (st, out) = sqs_call(
-            &s,
-            "SendMessageBatch",
-            json!({"QueueUrl": url, "Entries": entries}),
-        )
-        .await;
-        assert_eq!(st, 200, "{out}");
-        assert_eq!(
-            out["Successful"].as_array().map(Vec::len),
-            Some(10),
-            "{out}"
-        );
-        accepted.extend((0..10).map(|j| format!("m-{i}-{j}")));
-    }
+    let accepted = send_batches(&s, &url, 40, "m").await;
     assert!(
         eventually(Duration::from_secs(30), async || !ledger(&ran_file)
             .is_empty())
@@ -216,18 +222,7 @@ async fn a_cluster_serves_queues_and_mappings_from_any_node() {
         )
         .await;
     assert_eq!(st, 202, "{mapping}");
-    for i in 0..20 {
-        let entries: Vec<Value> = (0..10)
-            .map(|j| json!({"Id": format!("e{j}"), "MessageBody": format!("c-{i}-{j}")}))
-            .collect();
-        let (st, out) = sqs_call(
-            &b,
-            "SendMessageBatch",
-            json!({"QueueUrl": queue_url, "Entries": entries}),
-        )
-        .await;
-        assert_eq!(st, 200, "{out}");
-    }
+    send_batches(&b, &queue_url, 20, "c").await;
     assert!(
         eventually(Duration::from_secs(30), async || ledger(&ran_file).len()
             >= 200)
@@ -284,18 +279,7 @@ async fn a_mapping_consumes_a_queue_of_another_endpoint() {
         )
         .await;
     assert_eq!(st, 202, "{mapping}");
-    for i in 0..5 {
-        let entries: Vec<Value> = (0..10)
-            .map(|j| json!({"Id": format!("e{j}"), "MessageBody": format!("r-{i}-{j}")}))
-            .collect();
-        let (st, out) = sqs_call(
-            &elsewhere,
-            "SendMessageBatch",
-            json!({"QueueUrl": queue_url, "Entries": entries}),
-        )
-        .await;
-        assert_eq!(st, 200, "{out}");
-    }
+    send_batches(&elsewhere, &queue_url, 5, "r").await;
     assert!(
         eventually(Duration::from_secs(30), async || ledger(&ran_file).len()
             >= 50)

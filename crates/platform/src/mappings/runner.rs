@@ -195,21 +195,14 @@ async fn poll(shared: &Arc<Shared>) {
             return;
         };
         let p = Platform { inner };
-        let source = match source(&p, shared).await {
-            Ok(source) => source,
-            Err(e) => {
-                p.inner
-                    .mappings
-                    .last
-                    .set(&shared.record.uuid, &format!("PROBLEM: {e}"));
-                drop(p);
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
+        let received = match source(&p, shared).await {
+            Ok(source) => gather(&p, shared, &source).await.map(|b| (source, b)),
+            Err(e) => Err(e),
         };
-        let batch = match gather(&p, shared, &source).await {
-            Ok(batch) => batch,
+        let (source, batch) = match received {
+            Ok(received) => received,
             Err(e) => {
+                // The source cannot be reached: said in the mapping, tried again shortly.
                 p.inner
                     .mappings
                     .last
