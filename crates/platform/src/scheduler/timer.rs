@@ -296,7 +296,10 @@ async fn fire_one(p: &Platform, key: &str, job: &Job, due: DateTime<Utc>) {
     let skip = |why: &str| {
         tracing::debug!(schedule = %job.arn(), %due, why, "fire skipped");
         let next = p.inner.timer.plan(job, due.max(Utc::now()));
-        if let Some(plan) = p.inner.timer.plans().get_mut(key) {
+        // Only the plan of this very record: it may have changed meanwhile.
+        if let Some(plan) = p.inner.timer.plans().get_mut(key)
+            && plan.job == *job
+        {
             plan.next = next;
         }
     };
@@ -381,8 +384,11 @@ async fn fire_one(p: &Platform, key: &str, job: &Job, due: DateTime<Utc>) {
         return;
     }
     let next = p.inner.timer.plan(job, due.max(Utc::now()));
+    // A record changed while it fired was planned again from scratch: keep that plan.
     if let Some(plan) = p.inner.timer.plans().get_mut(key) {
-        plan.next = next;
+        if plan.job == *job {
+            plan.next = next;
+        }
         plan.last = Some(mark);
     }
 }
