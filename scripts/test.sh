@@ -8,6 +8,8 @@
 #     network namespace;
 #   - postgresql (Debian package): the cluster-mode tests start throw-away servers of their
 #     own on loopback (crates/testpg), never the package's service;
+#   - rabbitmq-server (Debian package): tests start throw-away brokers of their own on
+#     loopback (crates/testrmq), never the package's service;
 #   - a Python virtual environment in target/test-venv with boto3 (the compatibility suite)
 #     and awslambdaric (AWS's runtime interface client, run unchanged as a bootstrap);
 #   - another in target/test-venv-query with boto3 1.26, whose SQS client speaks the query
@@ -21,6 +23,7 @@ missing=""
 command -v curl >/dev/null 2>&1 || missing="$missing curl"
 command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing="$missing rabbitmq-server"
 if [ -n "$missing" ]; then
   say "installing$missing"
   if [ "$(id -u)" = 0 ]; then
@@ -28,7 +31,17 @@ if [ -n "$missing" ]; then
     mkdir -p /etc/postgresql-common/createcluster.d
     echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/lamina-tests.conf
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq -o Dpkg::Options::=--force-confold $missing
+    # Nor are the packages' services (RabbitMQ's broker): while installing, a policy that
+    # forbids starting services, removed afterwards if it was ours.
+    policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+      chmod +x /usr/sbin/policy-rc.d
+      policy=/usr/sbin/policy-rc.d
+      trap 'rm -f "$policy"' EXIT
+    fi
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends -o Dpkg::Options::=--force-confold $missing
+    if [ -n "$policy" ]; then rm -f "$policy"; trap - EXIT; fi
   else
     echo "missing:$missing, and this is not root: install them, then run again" >&2
     exit 1
