@@ -24,6 +24,7 @@
 //! - [`scheduler`]: EventBridge Scheduler's schedules and groups, their checks and errors.
 //! - [`mapping`]: event source mappings: their checks, record, wire shape, and the SQS
 //!   records and batch-item failures of an SQS source.
+//! - [`rabbitmq`]: Lambda's `aws:rmq` event, as a RabbitMQ source's batches become.
 //! - [`sqs`]: SQS's message attributes, digests, queue attributes and errors.
 //! - [`delivery`]: what rules' and schedules' targets share: retry policy, dead-letter queue.
 //! - [`url`]: function URLs: their configuration, and their HTTP contract (a request as
@@ -49,6 +50,7 @@ pub mod names;
 pub mod paging;
 pub mod policy;
 pub mod provisioned;
+pub mod rabbitmq;
 pub mod runtime;
 pub mod schedule;
 pub mod scheduler;

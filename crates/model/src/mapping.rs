@@ -72,6 +72,55 @@ pub struct MappingRecord {
     pub other: Map<String, Value>,
 }
 
+/// The kinds of source Lamina consumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    /// An SQS queue (this server's, or another endpoint's).
+    Sqs,
+    /// A RabbitMQ broker, named as Amazon MQ names one.
+    RabbitMq,
+}
+
+/// A RabbitMQ source's members: exactly one queue (set on create only), credentials given
+/// as a BASIC_AUTH secret, an optional VIRTUAL_HOST that cannot be updated.
+fn check_rabbitmq(req: &MappingRequest, base: Option<&MappingRecord>) -> Result<(), LambdaError> {
+    let has = |t: &str| {
+        req.other
+            .get("SourceAccessConfigurations")
+            .and_then(Value::as_array)
+            .is_some_and(|c| c.iter().any(|e| e["Type"] == t))
+    };
+    if base.is_some() {
+        if req.other.contains_key("Queues") {
+            return Err(invalid("Queues cannot be updated."));
+        }
+        if has("VIRTUAL_HOST") {
+            return Err(invalid(
+                "VIRTUAL_HOST cannot be specified in an UpdateEventSourceMapping API call.",
+            ));
+        }
+        return Ok(());
+    }
+    let ok = req
+        .other
+        .get("Queues")
+        .and_then(Value::as_array)
+        .is_some_and(|q| {
+            q.len() == 1 && q[0].as_str().is_some_and(|n| (1..=1000).contains(&n.len()))
+        });
+    if !ok {
+        return Err(invalid(
+            "Queues must name exactly one queue for a RabbitMQ event source.",
+        ));
+    }
+    if !has("BASIC_AUTH") {
+        return Err(invalid(
+            "SourceAccessConfigurations must hold a BASIC_AUTH entry for a RabbitMQ event source.",
+        ));
+    }
+    Ok(())
+}
+
 /// The longest a mapping's batch may wait to fill, in seconds.
 pub const BATCHING_WINDOW_MAX_S: u32 = 300;
 
@@ -118,18 +167,42 @@ impl MappingRequest {
         if parts.len() < 6 || parts[0] != "arn" {
             return Err(invalid("Unrecognized event source."));
         }
-        if parts[2] != "sqs" || parts.len() != 6 {
+        let kind = match (parts[2], parts.len()) {
+            ("sqs", 6) => SourceKind::Sqs,
+            ("mq", 8) if parts[5] == "broker" => SourceKind::RabbitMq,
+            _ => {
+                return Err(invalid(format!(
+                    "Event source {arn} is not supported: this server consumes SQS queues \
+                     (arn:aws:sqs:REGION:ACCOUNT:NAME) and RabbitMQ brokers \
+                     (arn:aws:mq:REGION:ACCOUNT:broker:NAME:ID)."
+                )));
+            }
+        };
+        let allowed: &[&str] = match kind {
+            SourceKind::Sqs => &[],
+            SourceKind::RabbitMq => &["Queues", "SourceAccessConfigurations"],
+        };
+        if let Some(k) = OTHER_SOURCES
+            .iter()
+            .find(|k| self.other.contains_key(**k) && !allowed.contains(k))
+        {
             return Err(invalid(format!(
-                "Event source {arn} is not supported: this server consumes SQS queues (arn:aws:sqs:REGION:ACCOUNT:NAME)."
+                "{k} is not valid for this kind of event source."
             )));
         }
-        if let Some(k) = OTHER_SOURCES.iter().find(|k| self.other.contains_key(**k)) {
-            return Err(invalid(format!(
-                "{k} is not valid for an SQS event source."
-            )));
+        if kind == SourceKind::RabbitMq {
+            check_rabbitmq(&self, base)?;
         }
         let fifo = arn.ends_with(".fifo");
-        let batch_size = self.batch_size.or(base.map(|b| b.batch_size)).unwrap_or(10);
+        let default_batch = if kind == SourceKind::RabbitMq {
+            100
+        } else {
+            10
+        };
+        let batch_size = self
+            .batch_size
+            .or(base.map(|b| b.batch_size))
+            .unwrap_or(default_batch);
         let window = self
             .maximum_batching_window_in_seconds
             .or(base.map(|b| b.batching_window_s))
@@ -145,7 +218,7 @@ impl MappingRequest {
                 "MaximumBatchingWindowInSeconds must be between 0 and 300.",
             ));
         }
-        if batch_size > 10 && window == 0 {
+        if kind == SourceKind::Sqs && batch_size > 10 && window == 0 {
             return Err(invalid(
                 "Maximum batch window in seconds must be greater than 0 if maximum batch size is greater than 10",
             ));
@@ -170,6 +243,11 @@ impl MappingRequest {
             None => base.and_then(|b| b.filter_criteria.clone()),
         };
         let report = match &self.function_response_types {
+            Some(types) if kind == SourceKind::RabbitMq && !types.is_empty() => {
+                return Err(invalid(
+                    "FunctionResponseTypes is not valid for a RabbitMQ event source.",
+                ));
+            }
             Some(types) => {
                 if types.len() > 1 || types.iter().any(|t| t != "ReportBatchItemFailures") {
                     return Err(invalid(
@@ -181,6 +259,11 @@ impl MappingRequest {
             None => base.is_some_and(|b| b.report_batch_item_failures),
         };
         let maximum_concurrency = match self.scaling_config {
+            Some(s) if kind == SourceKind::RabbitMq && s.maximum_concurrency.is_some() => {
+                return Err(invalid(
+                    "ScalingConfig is not valid for a RabbitMQ event source.",
+                ));
+            }
             Some(s) => match s.maximum_concurrency {
                 Some(c) if !(2..=1000).contains(&c) => {
                     return Err(invalid(
@@ -213,6 +296,33 @@ impl MappingRequest {
 }
 
 impl MappingRecord {
+    /// The kind of source it consumes.
+    pub fn kind(&self) -> SourceKind {
+        if self.event_source_arn.starts_with("arn:aws:mq:") {
+            SourceKind::RabbitMq
+        } else {
+            SourceKind::Sqs
+        }
+    }
+
+    /// A RabbitMQ source's queue.
+    pub fn rabbitmq_queue(&self) -> &str {
+        self.other
+            .get("Queues")
+            .and_then(|q| q[0].as_str())
+            .unwrap_or_default()
+    }
+
+    /// A RabbitMQ source's virtual host (`/` unless VIRTUAL_HOST says otherwise).
+    pub fn virtual_host(&self) -> &str {
+        self.other
+            .get("SourceAccessConfigurations")
+            .and_then(Value::as_array)
+            .and_then(|c| c.iter().find(|e| e["Type"] == "VIRTUAL_HOST"))
+            .and_then(|e| e["URI"].as_str())
+            .unwrap_or("/")
+    }
+
     /// The name of the SQS queue it consumes.
     pub fn queue(&self) -> &str {
         self.event_source_arn.rsplit(':').next().unwrap_or_default()
@@ -386,6 +496,31 @@ mod tests {
                 .apply(Some(&with))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn rabbitmq_mappings_are_checked_as_lambda_checks_them() {
+        let broker = "arn:aws:mq:us-east-1:000000000000:broker:orders:b-1";
+        let auth = json!([{"Type": "BASIC_AUTH", "URI": "arn:aws:secretsmanager:us-east-1:000000000000:secret:s"},
+                          {"Type": "VIRTUAL_HOST", "URI": "/shop"}]);
+        let m = req(json!({"EventSourceArn": broker, "Queues": ["orders"], "SourceAccessConfigurations": auth}))
+            .apply(None)
+            .unwrap();
+        assert_eq!((m.kind(), m.batch_size), (SourceKind::RabbitMq, 100));
+        assert_eq!((m.rabbitmq_queue(), m.virtual_host()), ("orders", "/shop"));
+        for bad in [
+            json!({"EventSourceArn": broker, "SourceAccessConfigurations": auth}),
+            json!({"EventSourceArn": broker, "Queues": ["a", "b"], "SourceAccessConfigurations": auth}),
+            json!({"EventSourceArn": broker, "Queues": ["orders"]}),
+            json!({"EventSourceArn": broker, "Queues": ["orders"], "SourceAccessConfigurations": auth,
+                   "FunctionResponseTypes": ["ReportBatchItemFailures"]}),
+            json!({"EventSourceArn": "arn:aws:mq:us-east-1:000000000000:cluster:x", "Queues": ["orders"],
+                   "SourceAccessConfigurations": auth}),
+        ] {
+            assert!(req(bad.clone()).apply(None).is_err(), "{bad}");
+        }
+        assert!(req(json!({"Queues": ["other"]})).apply(Some(&m)).is_err());
+        assert!(req(json!({"BatchSize": 500})).apply(Some(&m)).is_ok());
     }
 
     #[test]

@@ -88,6 +88,8 @@ pub struct PlatformConfig {
     pub scheduler: SchedulerConfig,
     /// SQS-compatible endpoints whose queues mappings may consume.
     pub sqs_endpoints: Vec<mappings::SqsEndpoint>,
+    /// RabbitMQ brokers mappings may consume, by broker ARN: their AMQP URLs.
+    pub mq_brokers: Vec<(String, String)>,
 }
 
 impl PlatformConfig {
@@ -282,7 +284,7 @@ impl Platform {
                 timer,
                 rules: events::RuleCache::default(),
                 sqs: sqs::SqsState::new(sqs, config.sqs_endpoints.clone()),
-                mappings: mappings::Runners::default(),
+                mappings: mappings::Runners::new(config.mq_brokers.clone()),
             }),
         };
         for name in provisioned_at_start {

@@ -63,6 +63,7 @@ impl TestPlatform {
                 minute: Duration::from_millis(200),
             },
             sqs_endpoints: Vec::new(),
+            mq_brokers: Vec::new(),
         }
     }
 

@@ -4,6 +4,7 @@
 //! stops the old runner and starts the new one. State moves as Lambda's does: `Creating`,
 //! `Updating` or `Enabling` then `Enabled`; `Disabling` then `Disabled`; `Deleting` then gone.
 
+mod rabbitmq;
 mod runner;
 mod source;
 
@@ -107,6 +108,15 @@ impl Mappings<'_> {
     /// The source must be a queue of this server, or of an endpoint `--sqs-endpoint` names,
     /// that exists.
     async fn check_source(&self, record: &MappingRecord) -> Result<(), LambdaError> {
+        if record.kind() == lamina_model::mapping::SourceKind::RabbitMq {
+            return match rabbitmq::url_of(self.p, &record.event_source_arn, "/") {
+                Some(_) => Ok(()),
+                None => Err(LambdaError::InvalidParameterValue(format!(
+                    "No broker is known for {}: name it with serve --mq-broker ARN=amqp://...",
+                    record.event_source_arn
+                ))),
+            };
+        }
         source::Source::resolve(self.p, &record.event_source_arn)
             .await
             .map(|_| ())
@@ -132,7 +142,9 @@ impl Mappings<'_> {
         for other in self.all().await? {
             let same_function = FunctionRef::parse(&other.function_arn, self.p.identity())
                 .is_ok_and(|r| r.name == function_name);
-            if other.event_source_arn == record.event_source_arn && same_function {
+            let same_queue = other.kind() != lamina_model::mapping::SourceKind::RabbitMq
+                || other.rabbitmq_queue() == record.rabbitmq_queue();
+            if other.event_source_arn == record.event_source_arn && same_function && same_queue {
                 return Err(LambdaError::ResourceConflict(format!(
                     "An event source mapping with SQS arn (\" {} \") and function (\" {} \") already exists. Please update or delete the existing mapping with UUID {}",
                     record.event_source_arn, function_name, other.uuid

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use lamina_model::LambdaError;
-use lamina_model::mapping::{MappingRecord, batch_item_failures, filterable, sqs_record};
+use lamina_model::mapping::{
+    MappingRecord, SourceKind, batch_item_failures, filterable, sqs_record,
+};
 use lamina_pattern::Pattern;
 use serde_json::{Value, json};
 
@@ -31,7 +33,9 @@ const BATCH_MAX_BYTES: usize = 6 * 1024 * 1024 - 64 * 1024;
 #[derive(Debug, Default)]
 pub(crate) struct Runners {
     state: Mutex<State>,
-    last: LastResults,
+    pub(crate) last: LastResults,
+    /// RabbitMQ brokers by ARN: their AMQP URLs (`--mq-broker`).
+    pub(crate) brokers: Vec<(String, String)>,
 }
 
 #[derive(Debug, Default)]
@@ -42,6 +46,13 @@ struct State {
 }
 
 impl Runners {
+    pub(crate) fn new(brokers: Vec<(String, String)>) -> Runners {
+        Runners {
+            brokers,
+            ..Runners::default()
+        }
+    }
+
     pub(crate) fn last_result(&self, uuid: &str) -> String {
         self.last.get(uuid)
     }
@@ -143,13 +154,13 @@ async fn settle(p: &Platform, uuid: &str, generation: u64) {
 }
 
 /// What the pollers of one mapping share.
-struct Shared {
-    platform: Weak<crate::Inner>,
-    record: MappingRecord,
+pub(crate) struct Shared {
+    pub(crate) platform: Weak<crate::Inner>,
+    pub(crate) record: MappingRecord,
     /// Resolved on first use (another endpoint's queue URL is asked for).
     source: Mutex<Option<Arc<Source>>>,
-    filters: Vec<Pattern>,
-    stop: Arc<AtomicBool>,
+    pub(crate) filters: Vec<Pattern>,
+    pub(crate) stop: Arc<AtomicBool>,
     pollers: AtomicUsize,
     max_pollers: usize,
 }
@@ -173,6 +184,11 @@ fn start(p: &Platform, record: MappingRecord, stop: Arc<AtomicBool>) {
         pollers: AtomicUsize::new(0),
         max_pollers,
     });
+    if shared.record.kind() == SourceKind::RabbitMq {
+        // One consumer per queue keeps the broker's order.
+        tokio::spawn(async move { super::rabbitmq::consume(&shared).await });
+        return;
+    }
     spawn_poller(shared);
 }
 

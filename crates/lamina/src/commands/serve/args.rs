@@ -218,6 +218,12 @@ pub struct AsyncArgs {
     /// server's environment (AWS_ACCESS_KEY_ID..., else AWS_PROFILE), for the ARN's region.
     #[arg(long, value_name = "ARN-PREFIX=URL")]
     pub sqs_endpoint: Vec<String>,
+    /// A RabbitMQ broker event source mappings may consume, as `BROKER-ARN=AMQP-URL`
+    /// (`arn:aws:mq:us-east-1:123456789012:broker:orders:b-1=amqp://user:secret@10.0.0.7:5672`):
+    /// the broker ARN mappings name, and where it is with the credentials to use (a mapping's
+    /// BASIC_AUTH secret is not read: Lamina has no secrets manager). Repeatable.
+    #[arg(long, value_name = "BROKER-ARN=AMQP-URL")]
+    pub mq_broker: Vec<String>,
 }
 
 impl AsyncArgs {
@@ -261,6 +267,24 @@ impl AsyncArgs {
                     url: url.to_string(),
                     signing: creds.clone().map(|c| (c, region.to_string())),
                 })
+            })
+            .collect()
+    }
+
+    /// The RabbitMQ brokers `--mq-broker` names.
+    pub fn mq_brokers(&self) -> Result<Vec<(String, String)>, String> {
+        self.mq_broker
+            .iter()
+            .map(|given| match given.split_once('=') {
+                Some((arn, url))
+                    if arn.starts_with("arn:aws:mq:")
+                        && (url.starts_with("amqp://") || url.starts_with("amqps://")) =>
+                {
+                    Ok((arn.to_string(), url.to_string()))
+                }
+                _ => Err(format!(
+                    "--mq-broker {given}: expected BROKER-ARN=AMQP-URL, such as arn:aws:mq:us-east-1:123456789012:broker:orders:b-1=amqp://user:secret@10.0.0.7:5672"
+                )),
             })
             .collect()
     }
@@ -342,6 +366,7 @@ impl Args {
             url_host: format!("{}:{}", server.url_domain, server.listen.port()),
             scheduler: self.events.scheduler(),
             sqs_endpoints: self.events.sqs_endpoints().map_err(anyhow::Error::msg)?,
+            mq_brokers: self.events.mq_brokers().map_err(anyhow::Error::msg)?,
         })
     }
 }
