@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{ROLE, Server, b64, eventually, ledger, zip};
 use lapin::options::{BasicPublishOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use serde_json::json;
 
@@ -38,9 +38,11 @@ async fn published_messages_reach_the_function_as_lambdas_rmq_event() {
     let seen = tempfile::tempdir().unwrap();
     let ran_file = seen.path().join("ran.txt");
     let failed_once = seen.path().join("failed-once");
+    let headers_file = seen.path().join("headers.json");
     let code = format!(
-        "import base64, os\ndef handler(event, context):\n    assert event['eventSource'] == 'aws:rmq'\n    batch = event['rmqMessagesByQueue']['orders::/']\n    bodies = [base64.b64decode(m['data']).decode() for m in batch]\n    if 'retry-me' in bodies and not os.path.exists({failed:?}):\n        open({failed:?}, 'w').close()\n        raise RuntimeError('first time')\n    fd = os.open({ran:?}, os.O_WRONLY | os.O_APPEND | os.O_CREAT)\n    for m, b in zip(batch, bodies):\n        os.write(fd, (b + ' ' + m['basicProperties'].get('contentType', '') + ' ' + str(m['redelivered']) + '\\n').encode())\n    os.fsync(fd)\n    os.close(fd)\n",
+        "import base64, json, os\ndef handler(event, context):\n    assert event['eventSource'] == 'aws:rmq'\n    batch = event['rmqMessagesByQueue']['orders::/']\n    bodies = [base64.b64decode(m['data']).decode() for m in batch]\n    for m, b in zip(batch, bodies):\n        if b == 'm-0':\n            open({headers:?}, 'w').write(json.dumps(m['basicProperties'].get('headers')))\n    if 'retry-me' in bodies and not os.path.exists({failed:?}):\n        open({failed:?}, 'w').close()\n        raise RuntimeError('first time')\n    fd = os.open({ran:?}, os.O_WRONLY | os.O_APPEND | os.O_CREAT)\n    for m, b in zip(batch, bodies):\n        os.write(fd, (b + ' ' + m['basicProperties'].get('contentType', '') + ' ' + str(m['redelivered']) + '\\n').encode())\n    os.fsync(fd)\n    os.close(fd)\n",
         failed = failed_once.display().to_string(),
+        headers = headers_file.display().to_string(),
         ran = ran_file.display().to_string()
     );
     let broker = format!("{BROKER}=amqp://guest:guest@127.0.0.1:{}", rmq.port());
@@ -74,6 +76,9 @@ async fn published_messages_reach_the_function_as_lambdas_rmq_event() {
         .await;
     assert_eq!(st, 202, "{mapping}");
     assert_eq!(mapping["BatchSize"], 10);
+    let mut headers = FieldTable::default();
+    headers.insert("tenant".into(), AMQPValue::LongString("acme".into()));
+    headers.insert("attempt".into(), AMQPValue::LongInt(3));
     let mut sent = Vec::new();
     for i in 0..30 {
         let body = if i == 7 {
@@ -87,7 +92,9 @@ async fn published_messages_reach_the_function_as_lambdas_rmq_event() {
                 "orders".into(),
                 BasicPublishOptions::default(),
                 body.as_bytes(),
-                BasicProperties::default().with_content_type("text/plain".into()),
+                BasicProperties::default()
+                    .with_content_type("text/plain".into())
+                    .with_headers(headers.clone()),
             )
             .await
             .unwrap()
@@ -109,6 +116,13 @@ async fn published_messages_reach_the_function_as_lambdas_rmq_event() {
         ledger(&ran_file)
     );
     assert!(failed_once.exists(), "the batch with retry-me failed once");
+    let headers: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&headers_file).unwrap()).unwrap();
+    assert_eq!(
+        headers,
+        json!({"tenant": {"bytes": [97, 99, 109, 101]}, "attempt": 3}),
+        "headers as Lambda gives them"
+    );
     let lines = ledger(&ran_file);
     let retried = lines.iter().find(|l| l.starts_with("retry-me ")).unwrap();
     assert!(

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use lamina_model::rabbitmq::{RmqMessage, rmq_event};
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
-use lapin::types::FieldTable;
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Connection, ConnectionProperties, message::Delivery};
 use serde_json::{Map, Value, json};
 
@@ -79,14 +79,49 @@ fn properties(p: &BasicProperties) -> Value {
         p.cluster_id().as_ref().map(|s| json!(s.as_str())),
     );
     if let Some(headers) = p.headers() {
-        let h: Map<String, Value> = headers
-            .inner()
-            .iter()
-            .map(|(k, v)| (k.to_string(), json!(format!("{v:?}"))))
-            .collect();
-        m.insert("headers".into(), Value::Object(h));
+        m.insert("headers".into(), table(headers));
     }
     Value::Object(m)
+}
+
+/// A header table as Lambda gives it: numbers and booleans as they are, strings and byte
+/// arrays as `{"bytes": [...]}` of signed bytes (as Lambda's Java runtime writes them).
+fn table(t: &FieldTable) -> Value {
+    Value::Object(
+        t.inner()
+            .iter()
+            .map(|(k, v)| (k.to_string(), amqp_json(v)))
+            .collect(),
+    )
+}
+
+fn bytes(b: &[u8]) -> Value {
+    json!({"bytes": b.iter().map(|b| *b as i8).collect::<Vec<i8>>()})
+}
+
+fn amqp_json(v: &AMQPValue) -> Value {
+    match v {
+        AMQPValue::Boolean(b) => json!(b),
+        AMQPValue::ShortShortInt(n) => json!(n),
+        AMQPValue::ShortShortUInt(n) => json!(n),
+        AMQPValue::ShortInt(n) => json!(n),
+        AMQPValue::ShortUInt(n) => json!(n),
+        AMQPValue::LongInt(n) => json!(n),
+        AMQPValue::LongUInt(n) => json!(n),
+        AMQPValue::LongLongInt(n) => json!(n),
+        AMQPValue::Float(f) => json!(f),
+        AMQPValue::Double(f) => json!(f),
+        AMQPValue::DecimalValue(d) => {
+            json!(f64::from(d.value) / 10f64.powi(i32::from(d.scale)))
+        }
+        AMQPValue::ShortString(s) => json!(s.as_str()),
+        AMQPValue::LongString(s) => bytes(s.as_bytes()),
+        AMQPValue::FieldArray(a) => Value::Array(a.as_slice().iter().map(amqp_json).collect()),
+        AMQPValue::Timestamp(t) => json!(t),
+        AMQPValue::FieldTable(t) => table(t),
+        AMQPValue::ByteArray(b) => bytes(b.as_slice()),
+        AMQPValue::Void => Value::Null,
+    }
 }
 
 /// Consumes until the mapping stops; reconnects after a second when the broker is away.
