@@ -51,11 +51,7 @@ async fn no_put_event_is_lost_to_a_kill_9() {
     );
     let args = ["--isolation", "none", "--runtime-pool", "0"];
     let mut s = Server::start_with(&args, Some(data.path()));
-    s.create_with(
-        json!({"FunctionName": "ledger", "Runtime": "python3.11", "Handler": "app.handler",
-                "Role": ROLE, "Code": {"ZipFile": b64(&zip(&[("app.py", &code, 0o644)]))}}),
-    )
-    .await;
+    s.python("ledger", &code).await;
     s.put_json(
         "/2017-10-31/functions/ledger/concurrency",
         &json!({"ReservedConcurrentExecutions": 2}),

@@ -8,7 +8,7 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{ROLE, Server, b64, eventually, ledger, zip};
+use common::{Server, eventually, ledger};
 use lapin::options::{BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
@@ -47,11 +47,7 @@ async fn published_messages_reach_the_function_as_lambdas_rmq_event() {
     );
     let broker = format!("{BROKER}=amqp://guest:guest@127.0.0.1:{}", rmq.port());
     let s = Server::start_with(&["--isolation", "none", "--mq-broker", &broker], None);
-    s.create_with(
-        json!({"FunctionName": "rmq-ledger", "Runtime": "python3.11", "Handler": "app.handler",
-                "Role": ROLE, "Code": {"ZipFile": b64(&zip(&[("app.py", &code, 0o644)]))}}),
-    )
-    .await;
+    s.python("rmq-ledger", &code).await;
     let secret = "arn:aws:secretsmanager:us-east-1:000000000000:secret:mq-guest";
     // What Lambda refuses: no queue, no credentials, an unknown broker.
     for bad in [

@@ -74,11 +74,7 @@ async fn a_kill_9_mid_stream_loses_no_message() {
     );
     let args = ["--isolation", "none", "--runtime-pool", "0"];
     let mut s = Server::start_with(&args, Some(data.path()));
-    s.create_with(
-        json!({"FunctionName": "ledger", "Runtime": "python3.11", "Handler": "app.handler",
-                "Role": ROLE, "Code": {"ZipFile": b64(&zip(&[("app.py", &code, 0o644)]))}}),
-    )
-    .await;
+    s.python("ledger", &code).await;
     let (st, made) = sqs_call(
         &s,
         "CreateQueue",
@@ -204,11 +200,7 @@ async fn a_cluster_serves_queues_and_mappings_from_any_node() {
         Server::start_with(&args, None),
         Server::start_with(&args, None),
     );
-    a.create_with(
-        json!({"FunctionName": "shared-ledger", "Runtime": "python3.11", "Handler": "app.handler",
-                "Role": ROLE, "Code": {"ZipFile": b64(&zip(&[("app.py", &code, 0o644)]))}}),
-    )
-    .await;
+    a.python("shared-ledger", &code).await;
     let (st, made) = sqs_call(&a, "CreateQueue", json!({"QueueName": "shared"})).await;
     assert_eq!(st, 200, "{made}");
     let (st, got) = sqs_call(&b, "GetQueueUrl", json!({"QueueName": "shared"})).await;
@@ -257,11 +249,7 @@ async fn a_mapping_consumes_a_queue_of_another_endpoint() {
     );
     let endpoint = format!("arn:aws:sqs:us-east-1:111111111111={}", elsewhere.endpoint);
     let here = Server::start_with(&["--isolation", "none", "--sqs-endpoint", &endpoint], None);
-    here.create_with(
-        json!({"FunctionName": "remote-ledger", "Runtime": "python3.11", "Handler": "app.handler",
-                "Role": ROLE, "Code": {"ZipFile": b64(&zip(&[("app.py", &code, 0o644)]))}}),
-    )
-    .await;
+    here.python("remote-ledger", &code).await;
     // A queue no endpoint names is refused.
     let (st, _, refused) = here
         .post_json(

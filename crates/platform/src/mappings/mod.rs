@@ -266,6 +266,24 @@ impl Mappings<'_> {
     }
 }
 
+/// Invokes a mapping's function synchronously with one batch's event, as Lambda's pollers do.
+pub(crate) async fn invoke_batch(
+    p: &Platform,
+    record: &MappingRecord,
+    event: &Value,
+) -> Result<crate::InvokeOutput, LambdaError> {
+    p.invoke(crate::InvokeInput {
+        function_name: record.function_arn.clone(),
+        qualifier: None,
+        invocation_type: crate::InvocationType::RequestResponse,
+        log_type: crate::LogType::None,
+        client_context: None,
+        payload: bytes::Bytes::from(event.to_string()),
+        request_id: None,
+    })
+    .await
+}
+
 /// What each mapping's runner last did, by UUID (in memory: written after every batch).
 #[derive(Debug, Default)]
 pub(crate) struct LastResults(Mutex<HashMap<String, String>>);

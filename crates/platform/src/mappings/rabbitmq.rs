@@ -9,7 +9,6 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::StreamExt;
 use lamina_model::rabbitmq::{RmqMessage, rmq_event};
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
@@ -18,7 +17,7 @@ use lapin::{BasicProperties, Connection, ConnectionProperties, message::Delivery
 use serde_json::{Map, Value, json};
 
 use super::runner::Shared;
-use crate::{InvocationType, InvokeInput, LogType, Platform};
+use crate::Platform;
 
 /// The AMQP URL of `arn` on `vhost`, from `--mq-broker`.
 pub(crate) fn url_of(p: &Platform, arn: &str, vhost: &str) -> Option<String> {
@@ -240,17 +239,7 @@ async fn settle(p: &Platform, shared: &Shared, batch: Vec<Delivery>) -> Result<(
         record.virtual_host(),
         &messages,
     );
-    let outcome = p
-        .invoke(InvokeInput {
-            function_name: record.function_arn.clone(),
-            qualifier: None,
-            invocation_type: InvocationType::RequestResponse,
-            log_type: LogType::None,
-            client_context: None,
-            payload: Bytes::from(event.to_string()),
-            request_id: None,
-        })
-        .await;
+    let outcome = super::invoke_batch(p, record, &event).await;
     let last_result = &p.inner.mappings.last;
     match outcome {
         Ok(out) if out.function_error.is_none() => {

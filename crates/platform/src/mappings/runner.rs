@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use bytes::Bytes;
 use lamina_model::LambdaError;
 use lamina_model::mapping::{
     MappingRecord, SourceKind, batch_item_failures, filterable, sqs_record,
@@ -21,8 +20,8 @@ use serde_json::{Value, json};
 
 use super::source::Source;
 use super::{LastResults, MAPPING};
+use crate::Platform;
 use crate::sqs::MessageOut;
-use crate::{InvocationType, InvokeInput, LogType, Platform};
 
 /// Pollers of one mapping at most, when its ScalingConfig says nothing.
 const DEFAULT_MAX_POLLERS: usize = 20;
@@ -341,17 +340,7 @@ async fn process(p: &Platform, shared: &Shared, source: &Source, batch: Vec<Mess
     }
     let payload =
         json!({"Records": records.iter().map(|(_, r)| r.clone()).collect::<Vec<Value>>()});
-    let outcome = p
-        .invoke(InvokeInput {
-            function_name: record.function_arn.clone(),
-            qualifier: None,
-            invocation_type: InvocationType::RequestResponse,
-            log_type: LogType::None,
-            client_context: None,
-            payload: Bytes::from(payload.to_string()),
-            request_id: None,
-        })
-        .await;
+    let outcome = super::invoke_batch(p, record, &payload).await;
     let last = &p.inner.mappings.last;
     match outcome {
         Ok(out) if out.function_error.is_none() => {
