@@ -8,8 +8,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use common::{
-    ROLE, Server, aws_json, b64, compat_suite, compat_suite_with, eventually, ledger,
-    test_query_python, zip,
+    Server, aws_json, compat_suite, compat_suite_with, eventually, ledger, test_query_python,
 };
 use serde_json::{Value, json};
 
