@@ -109,11 +109,13 @@ impl Housekeeper {
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut period = long;
+            if let Some(keeper) = weak.upgrade() {
+                keeper.counters.resting.store(true, Ordering::SeqCst);
+            }
             loop {
                 let Some(keeper) = weak.upgrade() else { return };
                 let counters = &keeper.counters;
                 if period == long {
-                    counters.resting.store(true, Ordering::SeqCst);
                     let _ = tokio::time::timeout(period, counters.wake.notified()).await;
                     counters.resting.store(false, Ordering::SeqCst);
                     // Woken by an environment that just became idle: give it its delay.
@@ -123,9 +125,17 @@ impl Housekeeper {
                 } else {
                     tokio::time::sleep(period).await;
                 }
+                // Resting is declared before the pass, not after it: an environment that
+                // becomes idle after the pass looked at its pool then always wakes the task
+                // (a stored permit if it is not waiting yet), instead of waiting out the
+                // long period unfrozen.
+                counters.resting.store(true, Ordering::SeqCst);
                 let to_freeze = keeper.housekeep();
                 period = match short {
-                    Some(short) if to_freeze => short,
+                    Some(short) if to_freeze => {
+                        counters.resting.store(false, Ordering::SeqCst);
+                        short
+                    }
                     _ => long,
                 };
             }
