@@ -3,12 +3,16 @@
 //! shape (`EventSourceMappingConfiguration`). Lamina consumes its own SQS queues; other
 //! kinds of source are refused with a message that says so.
 
-use std::collections::BTreeMap;
+mod records;
+mod sources;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::LambdaError;
+
+pub use records::{batch_item_failures, filterable, sqs_record};
+use sources::check_rabbitmq;
 
 /// `FilterCriteria`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,46 +83,6 @@ pub enum SourceKind {
     Sqs,
     /// A RabbitMQ broker, named as Amazon MQ names one.
     RabbitMq,
-}
-
-/// A RabbitMQ source's members: exactly one queue (set on create only), credentials given
-/// as a BASIC_AUTH secret, an optional VIRTUAL_HOST that cannot be updated.
-fn check_rabbitmq(req: &MappingRequest, base: Option<&MappingRecord>) -> Result<(), LambdaError> {
-    let has = |t: &str| {
-        req.other
-            .get("SourceAccessConfigurations")
-            .and_then(Value::as_array)
-            .is_some_and(|c| c.iter().any(|e| e["Type"] == t))
-    };
-    if base.is_some() {
-        if req.other.contains_key("Queues") {
-            return Err(invalid("Queues cannot be updated."));
-        }
-        if has("VIRTUAL_HOST") {
-            return Err(invalid(
-                "VIRTUAL_HOST cannot be specified in an UpdateEventSourceMapping API call.",
-            ));
-        }
-        return Ok(());
-    }
-    let ok = req
-        .other
-        .get("Queues")
-        .and_then(Value::as_array)
-        .is_some_and(|q| {
-            q.len() == 1 && q[0].as_str().is_some_and(|n| (1..=1000).contains(&n.len()))
-        });
-    if !ok {
-        return Err(invalid(
-            "Queues must name exactly one queue for a RabbitMQ event source.",
-        ));
-    }
-    if !has("BASIC_AUTH") {
-        return Err(invalid(
-            "SourceAccessConfigurations must hold a BASIC_AUTH entry for a RabbitMQ event source.",
-        ));
-    }
-    Ok(())
 }
 
 /// The longest a mapping's batch may wait to fill, in seconds.
@@ -362,89 +326,6 @@ impl MappingRecord {
     }
 }
 
-/// An SQS message as the function receives it in `Records` (Lambda's `aws:sqs` record).
-#[allow(clippy::too_many_arguments)]
-pub fn sqs_record(
-    message_id: &str,
-    receipt_handle: &str,
-    body: &str,
-    attributes: &BTreeMap<String, String>,
-    message_attributes: &BTreeMap<String, crate::sqs::AttributeValue>,
-    md5_of_body: &str,
-    md5_of_message_attributes: Option<&str>,
-    queue_arn: &str,
-    region: &str,
-) -> Value {
-    let lowered: Map<String, Value> = message_attributes
-        .iter()
-        .map(|(k, a)| {
-            let mut m = json!({
-                "dataType": a.data_type,
-                "stringListValues": [],
-                "binaryListValues": [],
-            });
-            if let Some(s) = &a.string_value {
-                m["stringValue"] = json!(s);
-            }
-            if let Some(b) = &a.binary_value {
-                use base64::Engine;
-                m["binaryValue"] = json!(base64::engine::general_purpose::STANDARD.encode(b));
-            }
-            (k.clone(), m)
-        })
-        .collect();
-    let mut record = json!({
-        "messageId": message_id,
-        "receiptHandle": receipt_handle,
-        "body": body,
-        "attributes": attributes,
-        "messageAttributes": lowered,
-        "md5OfBody": md5_of_body,
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": region,
-    });
-    if let Some(md5) = md5_of_message_attributes {
-        record["md5OfMessageAttributes"] = json!(md5);
-    }
-    record
-}
-
-/// What a filter sees of an SQS record: the record, with its body parsed when it is JSON
-/// (a pattern on `body` fields matches nothing otherwise), as Lambda filters.
-pub fn filterable(record: &Value) -> Value {
-    let mut r = record.clone();
-    if let Some(body) = record["body"].as_str()
-        && let Ok(parsed) = serde_json::from_str::<Value>(body)
-        && parsed.is_object()
-    {
-        r["body"] = parsed;
-    }
-    r
-}
-
-/// The messages a function's answer reports failed (`batchItemFailures`), or `None` when
-/// the answer counts as the whole batch failing (invalid, or naming an unknown message).
-pub fn batch_item_failures(answer: &[u8], ids: &[&str]) -> Option<Vec<String>> {
-    let text = String::from_utf8_lossy(answer);
-    if text.trim().is_empty() || text.trim() == "null" {
-        return Some(Vec::new());
-    }
-    let v: Value = serde_json::from_str(&text).ok()?;
-    let failures = match v.get("batchItemFailures") {
-        None | Some(Value::Null) => return v.is_object().then(Vec::new),
-        Some(Value::Array(items)) => items,
-        Some(_) => return None,
-    };
-    failures
-        .iter()
-        .map(|item| {
-            let id = item.get("itemIdentifier")?.as_str()?;
-            (!id.is_empty() && ids.contains(&id)).then(|| id.to_string())
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -498,82 +379,4 @@ mod tests {
         );
     }
 
-    #[test]
-    fn rabbitmq_mappings_are_checked_as_lambda_checks_them() {
-        let broker = "arn:aws:mq:us-east-1:000000000000:broker:orders:b-1";
-        let auth = json!([{"Type": "BASIC_AUTH", "URI": "arn:aws:secretsmanager:us-east-1:000000000000:secret:s"},
-                          {"Type": "VIRTUAL_HOST", "URI": "/shop"}]);
-        let m = req(json!({"EventSourceArn": broker, "Queues": ["orders"], "SourceAccessConfigurations": auth}))
-            .apply(None)
-            .unwrap();
-        assert_eq!((m.kind(), m.batch_size), (SourceKind::RabbitMq, 100));
-        assert_eq!((m.rabbitmq_queue(), m.virtual_host()), ("orders", "/shop"));
-        for bad in [
-            json!({"EventSourceArn": broker, "SourceAccessConfigurations": auth}),
-            json!({"EventSourceArn": broker, "Queues": ["a", "b"], "SourceAccessConfigurations": auth}),
-            json!({"EventSourceArn": broker, "Queues": ["orders"]}),
-            json!({"EventSourceArn": broker, "Queues": ["orders"], "SourceAccessConfigurations": auth,
-                   "FunctionResponseTypes": ["ReportBatchItemFailures"]}),
-            json!({"EventSourceArn": "arn:aws:mq:us-east-1:000000000000:cluster:x", "Queues": ["orders"],
-                   "SourceAccessConfigurations": auth}),
-        ] {
-            assert!(req(bad.clone()).apply(None).is_err(), "{bad}");
-        }
-        assert!(req(json!({"Queues": ["other"]})).apply(Some(&m)).is_err());
-        assert!(req(json!({"BatchSize": 500})).apply(Some(&m)).is_ok());
-    }
-
-    #[test]
-    fn batch_item_failures_follow_lambdas_rules() {
-        let ids = ["a", "b"];
-        assert_eq!(batch_item_failures(b"", &ids), Some(vec![]));
-        assert_eq!(batch_item_failures(b"null", &ids), Some(vec![]));
-        assert_eq!(batch_item_failures(b"{}", &ids), Some(vec![]));
-        assert_eq!(
-            batch_item_failures(br#"{"batchItemFailures": []}"#, &ids),
-            Some(vec![])
-        );
-        assert_eq!(
-            batch_item_failures(br#"{"batchItemFailures": [{"itemIdentifier": "b"}]}"#, &ids),
-            Some(vec!["b".to_string()])
-        );
-        for whole in [
-            &br#"{"batchItemFailures": [{"itemIdentifier": "z"}]}"#[..],
-            br#"{"batchItemFailures": [{"itemIdentifier": ""}]}"#,
-            br#"{"batchItemFailures": [{"id": "a"}]}"#,
-            br#"{"batchItemFailures": "a"}"#,
-            b"not json",
-        ] {
-            assert_eq!(batch_item_failures(whole, &ids), None);
-        }
-    }
-
-    #[test]
-    fn records_are_lambdas_sqs_records() {
-        let attrs = BTreeMap::from([("ApproximateReceiveCount".to_string(), "1".to_string())]);
-        let mattrs = BTreeMap::from([(
-            "n".to_string(),
-            crate::sqs::AttributeValue {
-                data_type: "Number".into(),
-                string_value: Some("1".into()),
-                binary_value: None,
-            },
-        )]);
-        let r = sqs_record(
-            "id",
-            "rh",
-            "{\"a\": 1}",
-            &attrs,
-            &mattrs,
-            "md5",
-            Some("m2"),
-            Q,
-            "us-east-1",
-        );
-        assert_eq!(r["eventSourceARN"], Q);
-        assert_eq!(r["messageAttributes"]["n"]["stringValue"], "1");
-        assert_eq!(r["messageAttributes"]["n"]["dataType"], "Number");
-        assert_eq!(filterable(&r)["body"]["a"], 1);
-        assert_eq!(r["body"], "{\"a\": 1}");
-    }
 }
