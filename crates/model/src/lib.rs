@@ -42,6 +42,7 @@ pub mod event_invoke;
 pub mod events;
 pub mod function;
 pub mod invoke;
+pub mod kafka;
 pub mod layer;
 pub mod limits;
 pub mod logs;

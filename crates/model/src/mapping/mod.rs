@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use crate::LambdaError;
 
 pub use records::{batch_item_failures, filterable, sqs_record};
-use sources::check_rabbitmq;
+use sources::{check_kafka, check_rabbitmq};
 
 /// `FilterCriteria`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +83,26 @@ pub enum SourceKind {
     Sqs,
     /// A RabbitMQ broker, named as Amazon MQ names one.
     RabbitMq,
+    /// A self-managed Kafka cluster, named by its bootstrap servers.
+    Kafka,
+}
+
+/// The kind of source an `EventSourceArn` names.
+fn kind_of(arn: &str) -> Result<SourceKind, LambdaError> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    if parts.len() < 6 || parts[0] != "arn" {
+        return Err(invalid("Unrecognized event source."));
+    }
+    match (parts[2], parts.len()) {
+        ("sqs", 6) => Ok(SourceKind::Sqs),
+        ("mq", 8) if parts[5] == "broker" => Ok(SourceKind::RabbitMq),
+        _ => Err(invalid(format!(
+            "Event source {arn} is not supported: this server consumes SQS queues \
+             (arn:aws:sqs:REGION:ACCOUNT:NAME), RabbitMQ brokers \
+             (arn:aws:mq:REGION:ACCOUNT:broker:NAME:ID) and self-managed Kafka \
+             (SelfManagedEventSource)."
+        ))),
+    }
 }
 
 /// The longest a mapping's batch may wait to fill, in seconds.
@@ -97,6 +117,7 @@ const OTHER_SOURCES: &[&str] = &[
     "Topics",
     "Queues",
     "SelfManagedEventSource",
+    "SelfManagedKafkaEventSourceConfig",
     "StartingPosition",
     "StartingPositionTimestamp",
     "ParallelizationFactor",
@@ -110,41 +131,38 @@ impl MappingRequest {
     /// Checks the members as Lambda does for an SQS source, and applies them to `base` (an
     /// update) or to the defaults (a create, when `base` is `None`).
     pub fn apply(self, base: Option<&MappingRecord>) -> Result<MappingRecord, LambdaError> {
-        let arn = match (&self.event_source_arn, base) {
-            (Some(arn), None) => arn.clone(),
+        let kind = match (&self.event_source_arn, base) {
             (Some(_), Some(_)) => {
                 return Err(invalid(
                     "EventSourceArn cannot be updated: delete the mapping and make another.",
                 ));
             }
-            (None, Some(b)) => b.event_source_arn.clone(),
-            (None, None) => {
-                if self.other.contains_key("SelfManagedEventSource") {
-                    return Err(invalid(
-                        "Self-managed Kafka sources are not consumed by this server yet.",
-                    ));
-                }
-                return Err(invalid("Unrecognized event source."));
+            (None, Some(b)) => b.kind(),
+            (Some(_), None) if self.other.contains_key("SelfManagedEventSource") => {
+                return Err(invalid(
+                    "EventSourceArn and SelfManagedEventSource cannot both be given.",
+                ));
             }
+            (Some(arn), None) => kind_of(arn)?,
+            (None, None) if self.other.contains_key("SelfManagedEventSource") => SourceKind::Kafka,
+            (None, None) => return Err(invalid("Unrecognized event source.")),
         };
-        let parts: Vec<&str> = arn.split(':').collect();
-        if parts.len() < 6 || parts[0] != "arn" {
-            return Err(invalid("Unrecognized event source."));
-        }
-        let kind = match (parts[2], parts.len()) {
-            ("sqs", 6) => SourceKind::Sqs,
-            ("mq", 8) if parts[5] == "broker" => SourceKind::RabbitMq,
-            _ => {
-                return Err(invalid(format!(
-                    "Event source {arn} is not supported: this server consumes SQS queues \
-                     (arn:aws:sqs:REGION:ACCOUNT:NAME) and RabbitMQ brokers \
-                     (arn:aws:mq:REGION:ACCOUNT:broker:NAME:ID)."
-                )));
-            }
+        let arn = match (&self.event_source_arn, base) {
+            (Some(arn), _) => arn.clone(),
+            (None, Some(b)) => b.event_source_arn.clone(),
+            (None, None) => String::new(),
         };
         let allowed: &[&str] = match kind {
             SourceKind::Sqs => &[],
             SourceKind::RabbitMq => &["Queues", "SourceAccessConfigurations"],
+            SourceKind::Kafka => &[
+                "Topics",
+                "SelfManagedEventSource",
+                "SelfManagedKafkaEventSourceConfig",
+                "StartingPosition",
+                "StartingPositionTimestamp",
+                "SourceAccessConfigurations",
+            ],
         };
         if let Some(k) = OTHER_SOURCES
             .iter()
@@ -154,15 +172,13 @@ impl MappingRequest {
                 "{k} is not valid for this kind of event source."
             )));
         }
-        if kind == SourceKind::RabbitMq {
-            check_rabbitmq(&self, base)?;
+        match kind {
+            SourceKind::RabbitMq => check_rabbitmq(&self, base)?,
+            SourceKind::Kafka => check_kafka(&self, base)?,
+            SourceKind::Sqs => {}
         }
         let fifo = arn.ends_with(".fifo");
-        let default_batch = if kind == SourceKind::RabbitMq {
-            100
-        } else {
-            10
-        };
+        let default_batch = if kind == SourceKind::Sqs { 10 } else { 100 };
         let batch_size = self
             .batch_size
             .or(base.map(|b| b.batch_size))
@@ -207,9 +223,9 @@ impl MappingRequest {
             None => base.and_then(|b| b.filter_criteria.clone()),
         };
         let report = match &self.function_response_types {
-            Some(types) if kind == SourceKind::RabbitMq && !types.is_empty() => {
+            Some(types) if kind != SourceKind::Sqs && !types.is_empty() => {
                 return Err(invalid(
-                    "FunctionResponseTypes is not valid for a RabbitMQ event source.",
+                    "FunctionResponseTypes is only taken for an SQS event source.",
                 ));
             }
             Some(types) => {
@@ -223,9 +239,9 @@ impl MappingRequest {
             None => base.is_some_and(|b| b.report_batch_item_failures),
         };
         let maximum_concurrency = match self.scaling_config {
-            Some(s) if kind == SourceKind::RabbitMq && s.maximum_concurrency.is_some() => {
+            Some(s) if kind != SourceKind::Sqs && s.maximum_concurrency.is_some() => {
                 return Err(invalid(
-                    "ScalingConfig is not valid for a RabbitMQ event source.",
+                    "ScalingConfig is only valid for an SQS event source.",
                 ));
             }
             Some(s) => match s.maximum_concurrency {
@@ -262,29 +278,13 @@ impl MappingRequest {
 impl MappingRecord {
     /// The kind of source it consumes.
     pub fn kind(&self) -> SourceKind {
-        if self.event_source_arn.starts_with("arn:aws:mq:") {
+        if self.other.contains_key("SelfManagedEventSource") {
+            SourceKind::Kafka
+        } else if self.event_source_arn.starts_with("arn:aws:mq:") {
             SourceKind::RabbitMq
         } else {
             SourceKind::Sqs
         }
-    }
-
-    /// A RabbitMQ source's queue.
-    pub fn rabbitmq_queue(&self) -> &str {
-        self.other
-            .get("Queues")
-            .and_then(|q| q[0].as_str())
-            .unwrap_or_default()
-    }
-
-    /// A RabbitMQ source's virtual host (`/` unless VIRTUAL_HOST says otherwise).
-    pub fn virtual_host(&self) -> &str {
-        self.other
-            .get("SourceAccessConfigurations")
-            .and_then(Value::as_array)
-            .and_then(|c| c.iter().find(|e| e["Type"] == "VIRTUAL_HOST"))
-            .and_then(|e| e["URI"].as_str())
-            .unwrap_or("/")
     }
 
     /// The name of the SQS queue it consumes.
@@ -297,7 +297,6 @@ impl MappingRecord {
         let mut v = json!({
             "UUID": self.uuid,
             "EventSourceMappingArn": mapping_arn,
-            "EventSourceArn": self.event_source_arn,
             "FunctionArn": self.function_arn,
             "State": self.state,
             "StateTransitionReason": self.state_transition_reason,
@@ -311,6 +310,9 @@ impl MappingRecord {
                 Vec::new()
             },
         });
+        if !self.event_source_arn.is_empty() {
+            v["EventSourceArn"] = json!(self.event_source_arn);
+        }
         if let Some(f) = &self.filter_criteria {
             v["FilterCriteria"] = serde_json::to_value(f).unwrap_or_default();
         }
@@ -378,5 +380,4 @@ mod tests {
                 .is_err()
         );
     }
-
 }
