@@ -9,7 +9,10 @@
 #   - postgresql (Debian package): the cluster-mode tests start throw-away servers of their
 #     own on loopback (crates/testpg), never the package's service;
 #   - rabbitmq-server (Debian package): tests start throw-away brokers of their own on
-#     loopback (crates/testrmq), never the package's service;
+#     loopback (crates/testbrokers), never the package's service;
+#   - tansu, a Kafka-compatible broker (Debian packages no Kafka), built from crates.io once
+#     and kept in a cache outside the clone ($LAMINA_TEST_CACHE, by default
+#     ~/.cache/lamina-tests), so later runs and fresh clones reuse it;
 #   - a Python virtual environment in target/test-venv with boto3 (the compatibility suite)
 #     and awslambdaric (AWS's runtime interface client, run unchanged as a bootstrap);
 #   - another in target/test-venv-query with boto3 1.26, whose SQS client speaks the query
@@ -65,6 +68,19 @@ if ! "$QUERY_VENV/bin/python" -c 'import boto3' >/dev/null 2>&1; then
   "$QUERY_VENV/bin/pip" install --quiet --disable-pip-version-check "boto3==1.26.27"
 fi
 export LAMINA_TEST_QUERY_PYTHON="$PWD/$QUERY_VENV/bin/python"
+
+# tansu, built once per version into the cache (a debug build: it compiles in about half the
+# time, and a test broker needs no speed).
+TANSU_VERSION=0.6.0
+CACHE="${LAMINA_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lamina-tests}"
+TANSU="$CACHE/tansu-$TANSU_VERSION/bin/tansu"
+if [ ! -x "$TANSU" ]; then
+  say "building tansu $TANSU_VERSION (a Kafka-compatible broker) into $CACHE, once"
+  mkdir -p "$CACHE"
+  CARGO_PROFILE_DEV_DEBUG=0 cargo install tansu --version "$TANSU_VERSION" --locked --debug \
+    --features dynostore --root "$CACHE/tansu-$TANSU_VERSION"
+fi
+export LAMINA_TEST_TANSU="$TANSU"
 
 # A one-off build (CI's fresh clone) gains nothing from incremental state, which would double
 # the disk the build takes.

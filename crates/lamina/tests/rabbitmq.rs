@@ -1,5 +1,5 @@
 //! Event source mappings from RabbitMQ against the real server and a throw-away broker
-//! (crates/testrmq): messages published through a real AMQP client reach the function as
+//! (crates/testbrokers): messages published through a real AMQP client reach the function as
 //! Lambda's `aws:rmq` event, in batches; a batch the function fails comes back from the
 //! broker and is acknowledged once it succeeds.
 
@@ -18,7 +18,7 @@ const BROKER: &str = "arn:aws:mq:us-east-1:000000000000:broker:orders:b-1";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn published_messages_reach_the_function_as_lambdas_rmq_event() {
-    let rmq = lamina_testrmq::RabbitMq::start();
+    let rmq = lamina_testbrokers::RabbitMq::start();
     let conn = Connection::connect(&rmq.url(), ConnectionProperties::default())
         .await
         .expect("connect to the broker");

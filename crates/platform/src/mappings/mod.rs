@@ -4,6 +4,7 @@
 //! stops the old runner and starts the new one. State moves as Lambda's does: `Creating`,
 //! `Updating` or `Enabling` then `Enabled`; `Disabling` then `Disabled`; `Deleting` then gone.
 
+mod kafka;
 mod rabbitmq;
 mod runner;
 mod source;
@@ -11,7 +12,7 @@ mod source;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use lamina_model::mapping::{MappingRecord, MappingRequest};
+use lamina_model::mapping::{MappingRecord, MappingRequest, SourceKind};
 use lamina_model::{FunctionRef, LambdaError};
 use serde_json::Value;
 
@@ -108,7 +109,12 @@ impl Mappings<'_> {
     /// The source must be a queue of this server, or of an endpoint `--sqs-endpoint` names,
     /// that exists.
     async fn check_source(&self, record: &MappingRecord) -> Result<(), LambdaError> {
-        if record.kind() == lamina_model::mapping::SourceKind::RabbitMq {
+        if record.kind() == SourceKind::Kafka {
+            // As Lambda, the cluster is reached once the mapping runs; problems show in
+            // its LastProcessingResult.
+            return Ok(());
+        }
+        if record.kind() == SourceKind::RabbitMq {
             return match rabbitmq::url_of(self.p, &record.event_source_arn, "/") {
                 Some(_) => Ok(()),
                 None => Err(LambdaError::InvalidParameterValue(format!(
@@ -142,16 +148,27 @@ impl Mappings<'_> {
         for other in self.all().await? {
             let same_function = FunctionRef::parse(&other.function_arn, self.p.identity())
                 .is_ok_and(|r| r.name == function_name);
-            let same_queue = other.kind() != lamina_model::mapping::SourceKind::RabbitMq
-                || other.rabbitmq_queue() == record.rabbitmq_queue();
-            if other.event_source_arn == record.event_source_arn && same_function && same_queue {
+            if same_function && same_source(&other, &record) {
+                let source = if record.kind() == SourceKind::Kafka {
+                    format!("Kafka topic (\" {} \")", record.kafka_topic())
+                } else {
+                    format!("SQS arn (\" {} \")", record.event_source_arn)
+                };
                 return Err(LambdaError::ResourceConflict(format!(
-                    "An event source mapping with SQS arn (\" {} \") and function (\" {} \") already exists. Please update or delete the existing mapping with UUID {}",
-                    record.event_source_arn, function_name, other.uuid
+                    "An event source mapping with {source} and function (\" {} \") already exists. Please update or delete the existing mapping with UUID {}",
+                    function_name, other.uuid
                 )));
             }
         }
         record.uuid = lamina_model::new_id();
+        if record.kind() == SourceKind::Kafka {
+            // Lambda's default group is the mapping's UUID, and it says so.
+            let group = record.consumer_group().to_string();
+            record.other.insert(
+                "SelfManagedKafkaEventSourceConfig".into(),
+                serde_json::json!({"ConsumerGroupId": group}),
+            );
+        }
         record.state = "Creating".into();
         record.last_modified = now_s();
         self.save(&record).await?;
@@ -250,19 +267,52 @@ impl Mappings<'_> {
         let mut out = Vec::new();
         let lines = self.p.sqs().status().await.unwrap_or_default();
         for m in self.all().await? {
-            let queue = lines.iter().find(|q| q.name == m.queue());
+            let (source, backlog, lag_s) = match m.kind() {
+                SourceKind::Kafka => (
+                    format!("kafka://{}/{}", m.bootstrap_servers(), m.kafka_topic()),
+                    kafka::lag(&m).await.unwrap_or(0),
+                    None,
+                ),
+                SourceKind::RabbitMq => (m.event_source_arn.clone(), 0, None),
+                SourceKind::Sqs => {
+                    let queue = lines.iter().find(|q| q.name == m.queue());
+                    (
+                        m.event_source_arn.clone(),
+                        queue.map_or(0, |q| q.visible + q.delayed),
+                        queue.and_then(|q| q.oldest_age_s),
+                    )
+                }
+            };
             out.push(lamina_model::status::MappingLine {
                 last_result: self.p.inner.mappings.last_result(&m.uuid),
-                source: m.event_source_arn.clone(),
+                source,
                 function: m.function_arn.clone(),
                 state: m.state.clone(),
                 batch_size: m.batch_size,
-                backlog: queue.map_or(0, |q| q.visible + q.delayed),
-                lag_s: queue.and_then(|q| q.oldest_age_s),
+                backlog,
+                lag_s,
                 uuid: m.uuid,
             });
         }
         Ok(out)
+    }
+}
+
+/// Whether two mappings read the same thing: the same queue, or the same Kafka topic on
+/// a cluster one of whose bootstrap servers they share.
+fn same_source(a: &MappingRecord, b: &MappingRecord) -> bool {
+    match (a.kind(), b.kind()) {
+        (SourceKind::Kafka, SourceKind::Kafka) => {
+            let servers = b.bootstrap_servers();
+            a.kafka_topic() == b.kafka_topic()
+                && a.bootstrap_servers()
+                    .split(',')
+                    .any(|s| servers.split(',').any(|t| t == s))
+        }
+        (SourceKind::RabbitMq, SourceKind::RabbitMq) => {
+            a.event_source_arn == b.event_source_arn && a.rabbitmq_queue() == b.rabbitmq_queue()
+        }
+        (x, y) => x == y && a.event_source_arn == b.event_source_arn,
     }
 }
 

@@ -183,12 +183,17 @@ fn start(p: &Platform, record: MappingRecord, stop: Arc<AtomicBool>) {
         pollers: AtomicUsize::new(0),
         max_pollers,
     });
-    if shared.record.kind() == SourceKind::RabbitMq {
+    match shared.record.kind() {
         // One consumer per queue keeps the broker's order.
-        tokio::spawn(async move { super::rabbitmq::consume(&shared).await });
-        return;
+        SourceKind::RabbitMq => {
+            tokio::spawn(async move { super::rabbitmq::consume(&shared).await });
+        }
+        // One group member per mapping and node; Kafka shares the partitions among them.
+        SourceKind::Kafka => {
+            tokio::spawn(super::kafka::consume(shared));
+        }
+        SourceKind::Sqs => spawn_poller(shared),
     }
-    spawn_poller(shared);
 }
 
 fn spawn_poller(shared: Arc<Shared>) {

@@ -1,15 +1,17 @@
-//! Throw-away RabbitMQ brokers for tests: each [`RabbitMq`] runs the distribution's
+//! Throw-away RabbitMQ brokers: each [`RabbitMq`] runs the distribution's
 //! `rabbitmq-server` with every path in a temporary directory, its AMQP listener on a free
 //! loopback port, and its own Erlang port mapper (`epmd`) on another, both in process groups
 //! of their own that are stopped when it is dropped, so nothing outlives the test. Never
 //! the distribution's service.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::{free_port, stop_group};
 
 /// Where the distribution installs the broker's start script.
 pub const SERVER: &str = "/usr/lib/rabbitmq/bin/rabbitmq-server";
@@ -21,13 +23,6 @@ pub struct RabbitMq {
     epmd: Option<Child>,
     port: u16,
     dir: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
 }
 
 /// Whether an AMQP 0-9-1 server answers on `port`: the protocol header is answered with a
@@ -42,24 +37,6 @@ fn answers(port: u16) -> bool {
     }
     let mut frame = [0u8; 7];
     s.read_exact(&mut frame).is_ok() && frame[0] == 1
-}
-
-/// Stops a process group: SIGTERM, then SIGKILL after `grace`.
-fn stop_group(child: &mut Child, grace: Duration) {
-    let group = nix::unistd::Pid::from_raw(child.id() as i32);
-    let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGTERM);
-    let deadline = Instant::now() + grace;
-    while Instant::now() < deadline {
-        // The group is gone once no process of it is left, not only its leader.
-        if nix::sys::signal::killpg(group, None).is_err() {
-            let _ = child.wait();
-            return;
-        }
-        let _ = child.try_wait();
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
-    let _ = child.wait();
 }
 
 impl RabbitMq {

@@ -1,0 +1,339 @@
+//! A self-managed Kafka mapping's consumer: a member of the mapping's consumer group (its
+//! ConsumerGroupId, or its UUID) on the bootstrap servers it names, subscribed to its one
+//! topic. Records are gathered up to BatchSize within the batching window (500 ms when none
+//! is set, as Lambda's), filtered, and given to the function as Lambda's `SelfManagedKafka`
+//! event. One batch is in flight at a time, so each partition's order is kept. After the
+//! function succeeds the offsets after the batch are committed (those of filtered-out
+//! records too); after it fails the consumer seeks back to the batch's first offsets and
+//! the same records come again, after a pause, until the function takes them. Nothing is
+//! committed before the function succeeds, so a stop or a crash repeats a batch and never
+//! loses one.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use lamina_model::kafka::{KafkaRecord, kafka_event};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Headers, Message, Timestamp};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use super::runner::Shared;
+use crate::Platform;
+
+/// The largest payload a batch may make (Lambda's 6 MB, less room for the envelope).
+const BATCH_MAX_BYTES: usize = 6 * 1024 * 1024 - 64 * 1024;
+/// How long a blocking call to the cluster (a seek, a lookup of offsets) may take.
+const CLUSTER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sends librdkafka's log lines to tracing, and its errors to the mapping's last result
+/// (an unreachable cluster shows in `LastProcessingResult`, as Lambda shows it).
+struct Context {
+    shared: Arc<Shared>,
+}
+
+impl ClientContext for Context {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        use rdkafka::config::RDKafkaLogLevel as L;
+        match level {
+            L::Emerg | L::Alert | L::Critical | L::Error | L::Warning => {
+                tracing::warn!(mapping = %self.shared.record.uuid, facility = fac, "kafka: {log_message}")
+            }
+            _ => {
+                tracing::debug!(mapping = %self.shared.record.uuid, facility = fac, "kafka: {log_message}")
+            }
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if let Some(inner) = self.shared.platform.upgrade() {
+            inner.mappings.last.set(
+                &self.shared.record.uuid,
+                &format!("PROBLEM: Connection error. {error}: {reason}"),
+            );
+        }
+    }
+}
+
+impl ConsumerContext for Context {}
+
+/// Consumes until the mapping stops; starts again after a second when the session fails.
+pub(crate) async fn consume(shared: Arc<Shared>) {
+    while !shared.stop.load(Ordering::SeqCst) {
+        let Some(inner) = shared.platform.upgrade() else {
+            return;
+        };
+        let p = Platform { inner };
+        if let Err(e) = session(&p, &shared).await {
+            p.inner
+                .mappings
+                .last
+                .set(&shared.record.uuid, &format!("PROBLEM: {e}"));
+        }
+        drop(p);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+fn consumer(shared: &Arc<Shared>) -> Result<StreamConsumer<Context>, KafkaError> {
+    let record = &shared.record;
+    let (position, _) = record.starting_position();
+    ClientConfig::new()
+        .set("bootstrap.servers", record.bootstrap_servers())
+        .set("group.id", record.consumer_group())
+        .set("client.id", format!("lamina-{}", record.uuid))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set(
+            "auto.offset.reset",
+            if position == "LATEST" {
+                "latest"
+            } else {
+                "earliest"
+            },
+        )
+        // A batch's function may run for up to 15 minutes without the consumer polling.
+        .set("max.poll.interval.ms", "960000")
+        .create_with_context(Context {
+            shared: shared.clone(),
+        })
+}
+
+/// For AT_TIMESTAMP: each partition the group has no offset for yet starts at the first
+/// record at or after the timestamp (committed for the group before it subscribes, so the
+/// group's members all start there).
+fn start_at_timestamp(c: &StreamConsumer<Context>, topic: &str, ms: i64) -> Result<(), KafkaError> {
+    let metadata = c.fetch_metadata(Some(topic), CLUSTER_TIMEOUT)?;
+    let mut all = TopicPartitionList::new();
+    for t in metadata.topics().iter().filter(|t| t.name() == topic) {
+        for part in t.partitions() {
+            all.add_partition(topic, part.id());
+        }
+    }
+    let committed = c.committed_offsets(all.clone(), CLUSTER_TIMEOUT)?;
+    let mut fresh = TopicPartitionList::new();
+    for e in committed.elements() {
+        if !matches!(e.offset(), Offset::Offset(_)) {
+            fresh.add_partition_offset(topic, e.partition(), Offset::Offset(ms))?;
+        }
+    }
+    if fresh.count() == 0 {
+        return Ok(());
+    }
+    let found = c.offsets_for_times(fresh, CLUSTER_TIMEOUT)?;
+    c.commit(&found, CommitMode::Sync)
+}
+
+/// One consumer's worth of consuming.
+async fn session(p: &Platform, shared: &Arc<Shared>) -> Result<(), String> {
+    let record = &shared.record;
+    let topic = record.kafka_topic().to_string();
+    let consumer = Arc::new(consumer(shared).map_err(|e| e.to_string())?);
+    if let (_, Some(seconds)) = record.starting_position()
+        && record.starting_position().0 == "AT_TIMESTAMP"
+    {
+        let c = consumer.clone();
+        let t = topic.clone();
+        let ms = (seconds * 1000.0) as i64;
+        tokio::task::spawn_blocking(move || start_at_timestamp(&c, &t, ms))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("the starting offsets could not be found: {e}"))?;
+    }
+    consumer
+        .subscribe(&[topic.as_str()])
+        .map_err(|e| e.to_string())?;
+    let window = match record.batching_window_s {
+        0 => Duration::from_millis(500),
+        s => Duration::from_secs(u64::from(s)),
+    };
+    loop {
+        // The first record waits, a few seconds at a time (to notice a stop).
+        let first = loop {
+            if shared.stop.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            match tokio::time::timeout(Duration::from_secs(2), consumer.recv()).await {
+                Ok(Ok(m)) => break owned(&m),
+                Ok(Err(e)) => return Err(e.to_string()),
+                Err(_) => continue,
+            }
+        };
+        let mut bytes = size(&first);
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + window;
+        while batch.len() < record.batch_size as usize && bytes < BATCH_MAX_BYTES {
+            match tokio::time::timeout_at(deadline, consumer.recv()).await {
+                Ok(Ok(m)) => {
+                    let r = owned(&m);
+                    bytes += size(&r);
+                    batch.push(r);
+                }
+                Ok(Err(e)) => return Err(e.to_string()),
+                Err(_) => break,
+            }
+        }
+        settle(p, shared, &consumer, batch).await?;
+    }
+}
+
+/// The record as the model holds it.
+fn owned(m: &BorrowedMessage<'_>) -> KafkaRecord {
+    let (timestamp, timestamp_type) = match m.timestamp() {
+        Timestamp::LogAppendTime(t) => (t, "LOG_APPEND_TIME"),
+        Timestamp::CreateTime(t) => (t, "CREATE_TIME"),
+        Timestamp::NotAvailable => (-1, "NO_TIMESTAMP_TYPE"),
+    };
+    KafkaRecord {
+        topic: m.topic().to_string(),
+        partition: m.partition(),
+        offset: m.offset(),
+        timestamp,
+        timestamp_type,
+        key: m.key().map(<[u8]>::to_vec),
+        value: m.payload().map(<[u8]>::to_vec),
+        headers: m
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// About what a record adds to the event (base64 grows it by a third).
+fn size(r: &KafkaRecord) -> usize {
+    let data = r.key.as_ref().map_or(0, Vec::len) + r.value.as_ref().map_or(0, Vec::len);
+    data * 4 / 3
+        + r.headers
+            .iter()
+            .map(|(k, v)| k.len() + v.len() * 4)
+            .sum::<usize>()
+        + 160
+}
+
+/// Per partition of a batch: its first and last offsets.
+fn span(batch: &[KafkaRecord]) -> BTreeMap<(String, i32), (i64, i64)> {
+    let mut spans = BTreeMap::new();
+    for r in batch {
+        spans
+            .entry((r.topic.clone(), r.partition))
+            .and_modify(|(first, last): &mut (i64, i64)| {
+                *first = (*first).min(r.offset);
+                *last = (*last).max(r.offset);
+            })
+            .or_insert((r.offset, r.offset));
+    }
+    spans
+}
+
+/// Filters, invokes, and commits or rewinds one batch.
+async fn settle(
+    p: &Platform,
+    shared: &Shared,
+    consumer: &Arc<StreamConsumer<Context>>,
+    batch: Vec<KafkaRecord>,
+) -> Result<(), String> {
+    let record = &shared.record;
+    let spans = span(&batch);
+    let kept: Vec<KafkaRecord> = batch
+        .into_iter()
+        .filter(|r| {
+            shared.filters.is_empty() || {
+                let seen = r.filterable();
+                shared.filters.iter().any(|f| f.matches(&seen))
+            }
+        })
+        .collect();
+    let outcome = if kept.is_empty() {
+        None
+    } else {
+        let event = kafka_event(&record.bootstrap_servers(), &kept);
+        Some(super::invoke_batch(p, record, &event).await)
+    };
+    let last_result = &p.inner.mappings.last;
+    match outcome {
+        None => {}
+        Some(Ok(out)) if out.function_error.is_none() => last_result.set(&record.uuid, "OK"),
+        Some(failed) => {
+            last_result.set(
+                &record.uuid,
+                if failed.is_ok() {
+                    "PROBLEM: Function call failed"
+                } else {
+                    "PROBLEM: Function call throttled"
+                },
+            );
+            let mut back = TopicPartitionList::new();
+            for ((topic, partition), (first, _)) in &spans {
+                back.add_partition_offset(topic, *partition, Offset::Offset(*first))
+                    .map_err(|e| e.to_string())?;
+            }
+            let c = consumer.clone();
+            let sought =
+                tokio::task::spawn_blocking(move || c.seek_partitions(back, CLUSTER_TIMEOUT))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            // A partition that cannot be sought was taken away by a rebalance: its new
+            // owner starts from the last committed offset, before this batch.
+            if let Err(e) = sought {
+                tracing::debug!(mapping = %record.uuid, error = %e, "kafka: seeking back failed");
+            }
+            // The batch comes back at once: a pause keeps a failing function from spinning.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            return Ok(());
+        }
+    }
+    let mut done = TopicPartitionList::new();
+    for ((topic, partition), (_, last)) in &spans {
+        done.add_partition_offset(topic, *partition, Offset::Offset(last + 1))
+            .map_err(|e| e.to_string())?;
+    }
+    consumer
+        .commit(&done, CommitMode::Async)
+        .map_err(|e| format!("the offsets could not be committed: {e}"))
+}
+
+/// How many records of the mapping's topic its group has yet to commit (for `lamina
+/// mappings`), or `None` when the cluster does not answer within a few seconds.
+pub(crate) async fn lag(record: &lamina_model::mapping::MappingRecord) -> Option<u64> {
+    let (servers, group, topic) = (
+        record.bootstrap_servers(),
+        record.consumer_group().to_string(),
+        record.kafka_topic().to_string(),
+    );
+    tokio::task::spawn_blocking(move || -> Option<u64> {
+        let timeout = Duration::from_secs(3);
+        let c: rdkafka::consumer::BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", servers)
+            .set("group.id", group)
+            .create()
+            .ok()?;
+        let metadata = c.fetch_metadata(Some(&topic), timeout).ok()?;
+        let mut all = TopicPartitionList::new();
+        for t in metadata.topics().iter().filter(|t| t.name() == topic) {
+            for part in t.partitions() {
+                all.add_partition(&topic, part.id());
+            }
+        }
+        let committed = c.committed_offsets(all, timeout).ok()?;
+        let mut behind = 0u64;
+        for e in committed.elements() {
+            let (low, high) = c.fetch_watermarks(&topic, e.partition(), timeout).ok()?;
+            let done = match e.offset() {
+                Offset::Offset(o) => o,
+                _ => low,
+            };
+            behind += (high - done).max(0) as u64;
+        }
+        Some(behind)
+    })
+    .await
+    .ok()
+    .flatten()
+}
