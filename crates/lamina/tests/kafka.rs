@@ -9,7 +9,7 @@ mod common;
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use common::{Server, eventually, ledger};
+use common::{Server, aws_json, eventually, ledger};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -338,4 +338,110 @@ fn chrono_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_given_up_on_is_recorded_in_the_on_failure_queue() {
+    let kafka = lamina_testbrokers::Kafka::start();
+    kafka.create_topic("payments", 1);
+    let bootstrap = kafka.bootstrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ran = dir.path().join("ran.txt");
+    let s = Server::start_with(&["--isolation", "none"], None);
+    // Fails every batch holding "poison"; records the others.
+    let code = format!(
+        "import base64, os\ndef handler(event, context):\n    values = [base64.b64decode(r['value']).decode() for rs in event['records'].values() for r in rs]\n    fd = os.open({f:?}, os.O_WRONLY | os.O_APPEND | os.O_CREAT)\n    os.write(fd, (' '.join(values) + '\\n').encode())\n    os.close(fd)\n    if 'poison' in values:\n        raise ValueError('poison')\n",
+        f = ran.display().to_string()
+    );
+    s.python("kafka-payments", &code).await;
+    let (st, queue) = aws_json(
+        &s,
+        "AmazonSQS.CreateQueue",
+        "1.0",
+        json!({"QueueName": "kafka-failures"}),
+    )
+    .await;
+    assert_eq!(st, 200, "{queue}");
+    let queue_url = queue["QueueUrl"].as_str().unwrap().to_string();
+    let dlq = "arn:aws:sqs:us-east-1:000000000000:kafka-failures";
+    let source = json!({"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": [bootstrap]}});
+    let mapping = |destination: &str| {
+        json!({"FunctionName": "kafka-payments", "Topics": ["payments"], "StartingPosition": "TRIM_HORIZON",
+               "SelfManagedEventSource": source, "BatchSize": 1, "MaximumRetryAttempts": 2,
+               "DestinationConfig": {"OnFailure": {"Destination": destination}}})
+    };
+    let (st, _, answer) = s
+        .post_json(
+            "/2015-03-31/event-source-mappings",
+            &mapping("arn:aws:sqs:us-east-1:000000000000:no-such-queue"),
+        )
+        .await;
+    assert_eq!(st, 400, "the destination must exist: {answer}");
+    let (st, _, created) = s
+        .post_json("/2015-03-31/event-source-mappings", &mapping(dlq))
+        .await;
+    assert_eq!(st, 202, "{created}");
+    assert_eq!(
+        created["DestinationConfig"]["OnFailure"]["Destination"],
+        dlq
+    );
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .expect("a producer");
+    for value in ["first", "poison", "last"] {
+        producer
+            .send(
+                FutureRecord::<(), _>::to("payments").payload(value),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .expect("the record is produced");
+    }
+    let mut record = Value::Null;
+    let arrived = eventually(Duration::from_secs(30), async || {
+        let (_, got) = aws_json(
+            &s,
+            "AmazonSQS.ReceiveMessage",
+            "1.0",
+            json!({"QueueUrl": queue_url, "MaxNumberOfMessages": 10}),
+        )
+        .await;
+        if let Some(m) = got["Messages"].as_array().and_then(|m| m.first()) {
+            record = serde_json::from_str(m["Body"].as_str().unwrap()).unwrap();
+            return true;
+        }
+        false
+    })
+    .await;
+    assert!(
+        arrived,
+        "the poison batch's record reaches the queue: {:?}",
+        ledger(&ran)
+    );
+    assert_eq!(
+        record["requestContext"]["condition"],
+        "RetryAttemptsExhausted"
+    );
+    assert_eq!(
+        record["requestContext"]["approximateInvokeCount"], 3,
+        "once and twice again"
+    );
+    assert_eq!(record["responseContext"]["functionError"], "Unhandled");
+    assert_eq!(record["KafkaBatchInfo"]["batchSize"], 1);
+    assert_eq!(
+        record["KafkaBatchInfo"]["recordsInfo"]["payments-0"]["firstRecordOffset"],
+        "1"
+    );
+    let moved_on = eventually(Duration::from_secs(20), async || {
+        ledger(&ran).last().map(String::as_str) == Some("last")
+    })
+    .await;
+    assert!(moved_on, "the mapping moves past it: {:?}", ledger(&ran));
+    assert_eq!(
+        ledger(&ran),
+        ["first", "poison", "poison", "poison", "last"],
+        "three calls with the poison record, each other record once"
+    );
 }

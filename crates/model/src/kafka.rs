@@ -84,6 +84,87 @@ pub fn kafka_event(bootstrap_servers: &str, records: &[KafkaRecord]) -> Value {
     })
 }
 
+/// Why a batch was given up on, as the on-failure record's `condition` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GivenUp {
+    RetryAttemptsExhausted,
+    RecordAgeExceeded,
+}
+
+impl GivenUp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GivenUp::RetryAttemptsExhausted => "RetryAttemptsExhausted",
+            GivenUp::RecordAgeExceeded => "RecordAgeExceeded",
+        }
+    }
+}
+
+fn iso_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+/// What a failed batch's function call answered, for the on-failure record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedCall {
+    pub request_id: String,
+    pub function_arn: String,
+    pub status_code: u16,
+    pub executed_version: String,
+    pub function_error: Option<String>,
+    /// How many times the batch was given to the function.
+    pub invoke_count: u32,
+}
+
+/// The record an on-failure destination receives for a batch given up on: Lambda's
+/// invocation record with `KafkaBatchInfo` (offsets and times of each partition's first and
+/// last record), not the records themselves.
+pub fn failure_record(
+    call: &FailedCall,
+    why: GivenUp,
+    bootstrap_servers: &str,
+    batch: &[KafkaRecord],
+) -> Value {
+    let mut info = Map::new();
+    for r in batch {
+        let key = format!("{}-{}", r.topic, r.partition);
+        let entry = info.entry(key).or_insert_with(|| {
+            json!({"firstRecordOffset": r.offset.to_string(),
+                   "firstRecordTimestamp": iso_ms(r.timestamp)})
+        });
+        entry["lastRecordOffset"] = json!(r.offset.to_string());
+        entry["lastRecordTimestamp"] = json!(iso_ms(r.timestamp));
+    }
+    let payload_size = kafka_event(bootstrap_servers, batch).to_string().len();
+    let mut response = json!({
+        "statusCode": call.status_code,
+        "executedVersion": call.executed_version,
+    });
+    if let Some(e) = &call.function_error {
+        response["functionError"] = json!(e);
+    }
+    json!({
+        "requestContext": {
+            "requestId": call.request_id,
+            "functionArn": call.function_arn,
+            "condition": why.as_str(),
+            "approximateInvokeCount": call.invoke_count,
+        },
+        "responseContext": response,
+        "version": "1.0",
+        "timestamp": iso_ms(chrono::Utc::now().timestamp_millis()),
+        "KafkaBatchInfo": {
+            "batchSize": batch.len(),
+            "bootstrapServers": bootstrap_servers,
+            "payloadSize": payload_size,
+            "recordsInfo": info,
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +205,32 @@ mod tests {
         assert_eq!(p0[0]["headers"], json!([{"h": [118, -1]}]));
         assert_eq!(e["records"]["orders-1"][0]["partition"], 1);
         assert_eq!(e["records"]["orders-1"][0]["timestampType"], "CREATE_TIME");
+    }
+
+    #[test]
+    fn failure_records_say_what_was_given_up() {
+        let call = FailedCall {
+            request_id: "r-1".into(),
+            function_arn: "arn:aws:lambda:us-east-1:000000000000:function:f".into(),
+            status_code: 200,
+            executed_version: "$LATEST".into(),
+            function_error: Some("Unhandled".into()),
+            invoke_count: 3,
+        };
+        let batch = [record(0, 4, b"a"), record(0, 9, b"b"), record(1, 2, b"c")];
+        let r = failure_record(&call, GivenUp::RetryAttemptsExhausted, "h:9092", &batch);
+        assert_eq!(r["requestContext"]["condition"], "RetryAttemptsExhausted");
+        assert_eq!(r["requestContext"]["approximateInvokeCount"], 3);
+        assert_eq!(r["responseContext"]["functionError"], "Unhandled");
+        let info = &r["KafkaBatchInfo"];
+        assert_eq!(info["batchSize"], 3);
+        assert_eq!(info["recordsInfo"]["orders-0"]["firstRecordOffset"], "4");
+        assert_eq!(info["recordsInfo"]["orders-0"]["lastRecordOffset"], "9");
+        assert_eq!(info["recordsInfo"]["orders-1"]["lastRecordOffset"], "2");
+        assert_eq!(
+            info["recordsInfo"]["orders-1"]["firstRecordTimestamp"],
+            "2018-12-17T22:10:50.987Z"
+        );
     }
 
     #[test]

@@ -125,6 +125,7 @@ const OTHER_SOURCES: &[&str] = &[
     "BisectBatchOnFunctionError",
     "MaximumRecordAgeInSeconds",
     "MaximumRetryAttempts",
+    "DestinationConfig",
 ];
 
 impl MappingRequest {
@@ -162,6 +163,9 @@ impl MappingRequest {
                 "StartingPosition",
                 "StartingPositionTimestamp",
                 "SourceAccessConfigurations",
+                "MaximumRetryAttempts",
+                "MaximumRecordAgeInSeconds",
+                "DestinationConfig",
             ],
         };
         if let Some(k) = OTHER_SOURCES

@@ -159,6 +159,7 @@ pub(super) fn check_kafka(
             }
         }
     }
+    check_kafka_failures(req)?;
     let configs = req.other.get("SourceAccessConfigurations");
     for kind in [
         "BASIC_AUTH",
@@ -177,7 +178,84 @@ pub(super) fn check_kafka(
     Ok(())
 }
 
+/// A Kafka source's handling of failed batches: how often one is retried, how old its
+/// records may grow, and where what is given up on is recorded (an SQS queue).
+fn check_kafka_failures(req: &MappingRequest) -> Result<(), LambdaError> {
+    if req.other.contains_key("BisectBatchOnFunctionError") {
+        return Err(invalid(
+            "BisectBatchOnFunctionError is not supported by this server for Kafka event sources.",
+        ));
+    }
+    if let Some(v) = req.other.get("MaximumRetryAttempts")
+        && !v.as_i64().is_some_and(|n| (-1..=10_000).contains(&n))
+    {
+        return Err(invalid(
+            "MaximumRetryAttempts must be between -1 and 10000.",
+        ));
+    }
+    if let Some(v) = req.other.get("MaximumRecordAgeInSeconds")
+        && !v
+            .as_i64()
+            .is_some_and(|n| n == -1 || (60..=604_800).contains(&n))
+    {
+        return Err(invalid(
+            "MaximumRecordAgeInSeconds must be -1, or between 60 and 604800.",
+        ));
+    }
+    if let Some(config) = req.other.get("DestinationConfig") {
+        let on_success = config["OnSuccess"]["Destination"]
+            .as_str()
+            .unwrap_or_default();
+        if !on_success.is_empty() {
+            return Err(invalid(
+                "Unsupported DestinationConfig parameter for given event source mapping type.",
+            ));
+        }
+        let on_failure = config["OnFailure"]["Destination"]
+            .as_str()
+            .unwrap_or_default();
+        if !on_failure.is_empty() && !on_failure.starts_with("arn:aws:sqs:") {
+            return Err(invalid(format!(
+                "The destination {on_failure} is not supported: this server records failed \
+                 Kafka batches in its own SQS queues (arn:aws:sqs:REGION:ACCOUNT:NAME)."
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl MappingRecord {
+    /// Where a Kafka source records the batches it gives up on: an SQS queue's ARN.
+    pub fn on_failure(&self) -> Option<&str> {
+        self.other
+            .get("DestinationConfig")
+            .and_then(|c| c["OnFailure"]["Destination"].as_str())
+            .filter(|d| !d.is_empty())
+    }
+
+    /// How many times a failed Kafka batch is retried before it is given up on, `None`
+    /// for as long as it takes; with an on-failure destination and no limit, 10 (Lambda's).
+    pub fn retry_limit(&self) -> Option<u32> {
+        match self
+            .other
+            .get("MaximumRetryAttempts")
+            .and_then(Value::as_i64)
+        {
+            Some(n) if n >= 0 => Some(n as u32),
+            _ if self.on_failure().is_some() => Some(10),
+            _ => None,
+        }
+    }
+
+    /// The age past which a failed Kafka batch is given up on, in seconds (`None`: never).
+    pub fn max_record_age_s(&self) -> Option<u64> {
+        self.other
+            .get("MaximumRecordAgeInSeconds")
+            .and_then(Value::as_i64)
+            .filter(|n| *n >= 0)
+            .map(|n| n as u64)
+    }
+
     /// A RabbitMQ source's queue.
     pub fn rabbitmq_queue(&self) -> &str {
         self.other
@@ -296,6 +374,12 @@ mod tests {
             json!({"Queues": ["q"]}),
             json!({"BatchSize": 10001}),
             json!({"SelfManagedKafkaEventSourceConfig": {"ConsumerGroupId": ""}}),
+            json!({"MaximumRetryAttempts": -2}),
+            json!({"MaximumRetryAttempts": 10001}),
+            json!({"MaximumRecordAgeInSeconds": 59}),
+            json!({"BisectBatchOnFunctionError": true}),
+            json!({"DestinationConfig": {"OnSuccess": {"Destination": "arn:aws:sqs:us-east-1:000000000000:q"}}}),
+            json!({"DestinationConfig": {"OnFailure": {"Destination": "kafka://dead-letters"}}}),
         ] {
             assert!(with(bad.clone()).apply(None).is_err(), "{bad}");
         }
@@ -313,6 +397,35 @@ mod tests {
             (SourceKind::Kafka, 500)
         );
         assert_eq!(updated.kafka_topic(), "orders");
+        assert_eq!(
+            (updated.retry_limit(), updated.max_record_age_s()),
+            (None, None)
+        );
+        let dlq = "arn:aws:sqs:us-east-1:000000000000:failed";
+        let failing = req(
+            json!({"DestinationConfig": {"OnFailure": {"Destination": dlq}},
+                                 "MaximumRecordAgeInSeconds": 60}),
+        )
+        .apply(Some(&m))
+        .unwrap();
+        assert_eq!(failing.on_failure(), Some(dlq));
+        assert_eq!(
+            failing.retry_limit(),
+            Some(10),
+            "Lambda's limit with a destination"
+        );
+        assert_eq!(failing.max_record_age_s(), Some(60));
+        let twice = req(json!({"MaximumRetryAttempts": 2}))
+            .apply(Some(&failing))
+            .unwrap();
+        assert_eq!(twice.retry_limit(), Some(2));
+        let sqs = "arn:aws:sqs:us-east-1:000000000000:jobs";
+        assert!(
+            req(json!({"EventSourceArn": sqs, "DestinationConfig": {"OnFailure": {"Destination": dlq}}}))
+                .apply(None)
+                .is_err(),
+            "an SQS source has its queue's redrive policy instead"
+        );
     }
 
     #[test]

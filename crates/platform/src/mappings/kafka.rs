@@ -5,16 +5,18 @@
 //! event. One batch is in flight at a time, so each partition's order is kept. After the
 //! function succeeds the offsets after the batch are committed (those of filtered-out
 //! records too); after it fails the consumer seeks back to the batch's first offsets and
-//! the same records come again, after a pause, until the function takes them. Nothing is
-//! committed before the function succeeds, so a stop or a crash repeats a batch and never
-//! loses one.
+//! the same records come again, after a pause, until the function takes them, or until the
+//! mapping's MaximumRetryAttempts or MaximumRecordAgeInSeconds gives up on them: then the
+//! on-failure destination (an SQS queue) gets Lambda's record of the batch, and the offsets
+//! move past it. Nothing is committed before the batch is settled, so a stop or a crash
+//! repeats a batch and never loses one.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use lamina_model::kafka::{KafkaRecord, kafka_event};
+use lamina_model::kafka::{FailedCall, GivenUp, KafkaRecord, failure_record, kafka_event};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaError;
@@ -150,6 +152,7 @@ async fn session(p: &Platform, shared: &Arc<Shared>) -> Result<(), String> {
         0 => Duration::from_millis(500),
         s => Duration::from_secs(u64::from(s)),
     };
+    let mut failing = Failing::default();
     loop {
         // The first record waits, a few seconds at a time (to notice a stop).
         let first = loop {
@@ -176,8 +179,16 @@ async fn session(p: &Platform, shared: &Arc<Shared>) -> Result<(), String> {
                 Err(_) => break,
             }
         }
-        settle(p, shared, &consumer, batch).await?;
+        settle(p, shared, &consumer, batch, &mut failing).await?;
     }
+}
+
+/// The batch that last failed (its partitions' first offsets) and how often it was given to
+/// the function: the same batch read again counts as a retry.
+#[derive(Debug, Default)]
+struct Failing {
+    firsts: BTreeMap<(String, i32), i64>,
+    attempts: u32,
 }
 
 /// The record as the model holds it.
@@ -238,6 +249,7 @@ async fn settle(
     shared: &Shared,
     consumer: &Arc<StreamConsumer<Context>>,
     batch: Vec<KafkaRecord>,
+    failing: &mut Failing,
 ) -> Result<(), String> {
     let record = &shared.record;
     let spans = span(&batch);
@@ -269,26 +281,26 @@ async fn settle(
                     "PROBLEM: Function call throttled"
                 },
             );
-            let mut back = TopicPartitionList::new();
-            for ((topic, partition), (first, _)) in &spans {
-                back.add_partition_offset(topic, *partition, Offset::Offset(*first))
-                    .map_err(|e| e.to_string())?;
+            let firsts: BTreeMap<(String, i32), i64> = spans
+                .iter()
+                .map(|(k, (first, _))| (k.clone(), *first))
+                .collect();
+            failing.attempts = if failing.firsts == firsts {
+                failing.attempts + 1
+            } else {
+                1
+            };
+            failing.firsts = firsts;
+            let given_up = give_up(p, record, &kept, &failed, failing.attempts).await;
+            if !given_up {
+                rewind(consumer, &record.uuid, &spans).await?;
+                // The batch comes back at once: a pause keeps a failing function from spinning.
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                return Ok(());
             }
-            let c = consumer.clone();
-            let sought =
-                tokio::task::spawn_blocking(move || c.seek_partitions(back, CLUSTER_TIMEOUT))
-                    .await
-                    .map_err(|e| e.to_string())?;
-            // A partition that cannot be sought was taken away by a rebalance: its new
-            // owner starts from the last committed offset, before this batch.
-            if let Err(e) = sought {
-                tracing::debug!(mapping = %record.uuid, error = %e, "kafka: seeking back failed");
-            }
-            // The batch comes back at once: a pause keeps a failing function from spinning.
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            return Ok(());
         }
     }
+    *failing = Failing::default();
     let mut done = TopicPartitionList::new();
     for ((topic, partition), (_, last)) in &spans {
         done.add_partition_offset(topic, *partition, Offset::Offset(last + 1))
@@ -297,6 +309,111 @@ async fn settle(
     consumer
         .commit(&done, CommitMode::Async)
         .map_err(|e| format!("the offsets could not be committed: {e}"))
+}
+
+/// Seeks the consumer back to the first offset of each partition of a failed batch.
+async fn rewind(
+    consumer: &Arc<StreamConsumer<Context>>,
+    uuid: &str,
+    spans: &BTreeMap<(String, i32), (i64, i64)>,
+) -> Result<(), String> {
+    let mut back = TopicPartitionList::new();
+    for ((topic, partition), (first, _)) in spans {
+        back.add_partition_offset(topic, *partition, Offset::Offset(*first))
+            .map_err(|e| e.to_string())?;
+    }
+    let c = consumer.clone();
+    let sought = tokio::task::spawn_blocking(move || c.seek_partitions(back, CLUSTER_TIMEOUT))
+        .await
+        .map_err(|e| e.to_string())?;
+    // A partition that cannot be sought was taken away by a rebalance: its new owner
+    // starts from the last committed offset, before this batch.
+    if let Err(e) = sought {
+        tracing::debug!(mapping = %uuid, error = %e, "kafka: seeking back failed");
+    }
+    Ok(())
+}
+
+/// Whether a failed batch is given up on (its retries spent, or its oldest record too
+/// old), after its record reached the on-failure destination if there is one. A batch
+/// whose record cannot be delivered is not given up on: it is retried.
+async fn give_up(
+    p: &Platform,
+    record: &lamina_model::mapping::MappingRecord,
+    kept: &[KafkaRecord],
+    failed: &Result<crate::InvokeOutput, lamina_model::LambdaError>,
+    attempts: u32,
+) -> bool {
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let oldest = kept.iter().map(|r| r.timestamp).filter(|t| *t >= 0).min();
+    let why = if record
+        .max_record_age_s()
+        .zip(oldest)
+        .is_some_and(|(age, oldest)| now_ms - oldest > age as i64 * 1000)
+    {
+        GivenUp::RecordAgeExceeded
+    } else if record.retry_limit().is_some_and(|limit| attempts > limit) {
+        GivenUp::RetryAttemptsExhausted
+    } else {
+        return false;
+    };
+    let Some(destination) = record.on_failure() else {
+        p.inner.mappings.last.set(
+            &record.uuid,
+            &format!(
+                "PROBLEM: Function call failed; the batch was skipped ({})",
+                why.as_str()
+            ),
+        );
+        return true;
+    };
+    let call = match failed {
+        Ok(out) => FailedCall {
+            request_id: out.request_id.clone(),
+            function_arn: record.function_arn.clone(),
+            status_code: out.status,
+            executed_version: out
+                .executed_version
+                .clone()
+                .unwrap_or_else(|| "$LATEST".into()),
+            function_error: out.function_error.map(str::to_string),
+            invoke_count: attempts,
+        },
+        Err(e) => FailedCall {
+            request_id: lamina_model::new_id(),
+            function_arn: record.function_arn.clone(),
+            // The call never reached the function: throttled, or refused by the service.
+            status_code: if matches!(e, lamina_model::LambdaError::TooManyRequests { .. }) {
+                429
+            } else {
+                500
+            },
+            executed_version: "$LATEST".into(),
+            function_error: None,
+            invoke_count: attempts,
+        },
+    };
+    let body = failure_record(&call, why, &record.bootstrap_servers(), kept);
+    let sqs = p.sqs();
+    let Some(queue) = destination.strip_prefix(&sqs.arn("")) else {
+        return false;
+    };
+    let message = crate::sqs::SendInput {
+        body: Some(body.to_string()),
+        ..Default::default()
+    };
+    match sqs.send_message(queue, message).await {
+        Ok(_) => true,
+        Err(e) => {
+            p.inner.mappings.last.set(
+                &record.uuid,
+                &format!(
+                    "PROBLEM: the on-failure destination {destination} could not be reached: {e}"
+                ),
+            );
+            false
+        }
+    }
 }
 
 /// How many records of the mapping's topic its group has yet to commit (for `lamina

@@ -112,7 +112,7 @@ impl Mappings<'_> {
         if record.kind() == SourceKind::Kafka {
             // As Lambda, the cluster is reached once the mapping runs; problems show in
             // its LastProcessingResult.
-            return Ok(());
+            return self.check_destination(record).await;
         }
         if record.kind() == SourceKind::RabbitMq {
             return match rabbitmq::url_of(self.p, &record.event_source_arn, "/") {
@@ -131,6 +131,25 @@ impl Mappings<'_> {
                     "Error occurred while ReceiveMessage. {e}"
                 ))
             })
+    }
+
+    /// An on-failure destination must be a queue of this server.
+    async fn check_destination(&self, record: &MappingRecord) -> Result<(), LambdaError> {
+        let Some(destination) = record.on_failure() else {
+            return Ok(());
+        };
+        let sqs = self.p.sqs();
+        let known = match destination.strip_prefix(&sqs.arn("")) {
+            Some(queue) => sqs.queue(queue).await.is_ok(),
+            None => false,
+        };
+        if known {
+            Ok(())
+        } else {
+            Err(LambdaError::InvalidParameterValue(format!(
+                "The destination {destination} is not a queue of this server."
+            )))
+        }
     }
 
     /// CreateEventSourceMapping (202): the mapping, `Creating`.
@@ -200,6 +219,7 @@ impl Mappings<'_> {
         if let Some(f) = function {
             record.function_arn = self.function_arn(&f)?;
         }
+        self.check_destination(&record).await?;
         record.state = match (old.enabled, record.enabled) {
             (false, true) => "Enabling",
             (true, false) => "Disabling",
