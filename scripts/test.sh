@@ -6,6 +6,7 @@
 #   - curl (Debian package), used by the shell bootstraps of test functions;
 #   - iproute2 (Debian package), with which the egress test builds a host in its own
 #     network namespace;
+#   - openssl (Debian package), which makes the throw-away certificates of TLS tests;
 #   - postgresql (Debian package): the cluster-mode tests start throw-away servers of their
 #     own on loopback (crates/testpg), never the package's service;
 #   - rabbitmq-server (Debian package): tests start throw-away brokers of their own on
@@ -25,6 +26,7 @@ say() { printf '\n== %s\n' "$*"; }
 missing=""
 command -v curl >/dev/null 2>&1 || missing="$missing curl"
 command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
+command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing="$missing rabbitmq-server"
 if [ -n "$missing" ]; then

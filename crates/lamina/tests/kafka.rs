@@ -211,6 +211,51 @@ async fn produced_records_reach_the_function_as_lambdas_kafka_event() {
         .await;
     assert_eq!(got["State"], "Enabled");
     assert_eq!(got["LastProcessingResult"], "OK", "{got}");
+    // Disabled, the mapping reads nothing more: `lamina mappings` names the topic and reads
+    // the group's lag from the cluster.
+    let (st, _, _) = s
+        .put_json(
+            &format!("/2015-03-31/event-source-mappings/{uuid}"),
+            &json!({"Enabled": false}),
+        )
+        .await;
+    assert_eq!(st, 202);
+    let disabled = eventually(Duration::from_secs(10), async || {
+        let (_, _, m) = s
+            .get(&format!("/2015-03-31/event-source-mappings/{uuid}"))
+            .await;
+        m["State"] == "Disabled"
+    })
+    .await;
+    assert!(disabled);
+    for i in 0..3 {
+        producer
+            .send(
+                FutureRecord::<(), _>::to("orders")
+                    .payload(&json!({"n": format!("late-{i}"), "kind": "keep"}).to_string())
+                    .partition(0),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .expect("the record is produced");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lamina"))
+        .args(["mappings", "--json", "--endpoint", &s.endpoint])
+        .output()
+        .expect("run lamina");
+    let listed: Value = serde_json::from_slice(&out.stdout).expect("lamina mappings --json");
+    assert_eq!(
+        listed[0]["source"],
+        format!("kafka://{bootstrap}/orders"),
+        "{listed}"
+    );
+    assert_eq!(listed[0]["backlog"], 3, "three records to read: {listed}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        !ledger(&ran_file).iter().any(|l| l.contains("late-")),
+        "a disabled mapping reads nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,7 +1,8 @@
 //! Event source mappings from RabbitMQ against the real server and a throw-away broker
 //! (crates/testbrokers): messages published through a real AMQP client reach the function as
 //! Lambda's `aws:rmq` event, in batches; a batch the function fails comes back from the
-//! broker and is acknowledged once it succeeds.
+//! broker and is acknowledged once it succeeds; a broker reached over `amqps` with a
+//! certificate the server trusts.
 
 mod common;
 
@@ -154,4 +155,69 @@ async fn published_messages_reach_the_function_as_lambdas_rmq_event() {
         "processed messages are acknowledged ({} left)",
         declared.message_count()
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broker_is_reached_over_amqps() {
+    let tls = lamina_testbrokers::tls::Authority::new();
+    let rmq = lamina_testbrokers::RabbitMq::start_tls(&tls);
+    let conn = Connection::connect(&rmq.url(), ConnectionProperties::default())
+        .await
+        .expect("connect to the broker");
+    let channel = conn.create_channel().await.unwrap();
+    channel
+        .queue_declare(
+            "secure".into(),
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ran = dir.path().join("ran.txt");
+    let code = format!(
+        "import base64\ndef handler(event, context):\n    with open({f:?}, 'a') as f:\n        for m in event['rmqMessagesByQueue']['secure::/']:\n            f.write(base64.b64decode(m['data']).decode() + '\\n')\n",
+        f = ran.display().to_string()
+    );
+    let broker = format!(
+        "{BROKER}=amqps://guest:guest@127.0.0.1:{}",
+        rmq.tls_port().unwrap()
+    );
+    // The server trusts the throw-away authority as it would a system one.
+    let s = Server::start_with_env(
+        &["--isolation", "none", "--mq-broker", &broker],
+        &[("SSL_CERT_FILE", &tls.ca.display().to_string())],
+    );
+    s.python("rmq-secure", &code).await;
+    let secret = "arn:aws:secretsmanager:us-east-1:000000000000:secret:mq-guest";
+    let (st, _, mapping) = s
+        .post_json(
+            "/2015-03-31/event-source-mappings",
+            &json!({"EventSourceArn": BROKER, "FunctionName": "rmq-secure", "Queues": ["secure"],
+                    "SourceAccessConfigurations": [{"Type": "BASIC_AUTH", "URI": secret}]}),
+        )
+        .await;
+    assert_eq!(st, 202, "{mapping}");
+    channel
+        .basic_publish(
+            "".into(),
+            "secure".into(),
+            BasicPublishOptions::default(),
+            b"over tls",
+            BasicProperties::default(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let path = format!(
+        "/2015-03-31/event-source-mappings/{}",
+        mapping["UUID"].as_str().unwrap()
+    );
+    let arrived = eventually(Duration::from_secs(30), async || {
+        ledger(&ran) == ["over tls"]
+    })
+    .await;
+    let (_, _, now) = s.get(&path).await;
+    assert!(arrived, "{now}");
 }

@@ -2,10 +2,12 @@
 //! what the test script installed, with every path in a temporary directory, in a process
 //! group of its own that is stopped when it is dropped, so nothing outlives the test:
 //! RabbitMQ (`rabbitmq`, the distribution's `rabbitmq-server`) and a Kafka-compatible
-//! broker (`kafka`, tansu). Never a system service.
+//! broker (`kafka`, tansu). Never a system service. `tls` makes the throw-away certificate
+//! authority that TLS listeners use.
 
 mod kafka;
 mod rabbitmq;
+pub mod tls;
 
 use std::net::TcpListener;
 use std::process::Child;

@@ -2,7 +2,8 @@
 //! `rabbitmq-server` with every path in a temporary directory, its AMQP listener on a free
 //! loopback port, and its own Erlang port mapper (`epmd`) on another, both in process groups
 //! of their own that are stopped when it is dropped, so nothing outlives the test. Never
-//! the distribution's service.
+//! the distribution's service. [`RabbitMq::start_tls`] adds an `amqps` listener with a
+//! certificate of a throw-away authority ([`crate::tls`]).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -22,6 +23,7 @@ pub struct RabbitMq {
     broker: Option<Child>,
     epmd: Option<Child>,
     port: u16,
+    tls_port: Option<u16>,
     dir: tempfile::TempDir,
 }
 
@@ -43,6 +45,16 @@ impl RabbitMq {
     /// Starts a fresh broker; panics with what went wrong if it cannot (the test script
     /// installs RabbitMQ).
     pub fn start() -> RabbitMq {
+        RabbitMq::start_with(None)
+    }
+
+    /// Starts a fresh broker that also listens for `amqps` with the server certificate of
+    /// `tls` (for 127.0.0.1).
+    pub fn start_tls(tls: &crate::tls::Authority) -> RabbitMq {
+        RabbitMq::start_with(Some(tls))
+    }
+
+    fn start_with(tls: Option<&crate::tls::Authority>) -> RabbitMq {
         assert!(
             Path::new(SERVER).exists(),
             "RabbitMQ is not installed ({SERVER}): run the tests through scripts/test.sh, which installs it"
@@ -53,11 +65,23 @@ impl RabbitMq {
             .expect("a temporary directory");
         let base = dir.path();
         let (port, dist, epmd_port) = (free_port(), free_port(), free_port());
-        std::fs::write(
-            base.join("rabbitmq.conf"),
-            format!("listeners.tcp.local = 127.0.0.1:{port}\nloopback_users = none\n"),
-        )
-        .expect("the broker's configuration");
+        let mut conf = format!("listeners.tcp.local = 127.0.0.1:{port}\nloopback_users = none\n");
+        let tls_port = tls.map(|tls| {
+            let tls_port = free_port();
+            conf.push_str(&format!(
+                "listeners.ssl.local = 127.0.0.1:{tls_port}\n\
+                 ssl_options.cacertfile = {}\n\
+                 ssl_options.certfile = {}\n\
+                 ssl_options.keyfile = {}\n\
+                 ssl_options.verify = verify_none\n\
+                 ssl_options.fail_if_no_peer_cert = false\n",
+                tls.ca.display(),
+                tls.cert.display(),
+                tls.key.display()
+            ));
+            tls_port
+        });
+        std::fs::write(base.join("rabbitmq.conf"), conf).expect("the broker's configuration");
         std::fs::write(base.join("enabled_plugins"), "[].\n").expect("the plugins file");
         let epmd = Command::new("epmd")
             .args(["-port", &epmd_port.to_string(), "-address", "127.0.0.1"])
@@ -94,6 +118,7 @@ impl RabbitMq {
             broker: Some(broker),
             epmd: Some(epmd),
             port,
+            tls_port,
             dir,
         };
         let deadline = Instant::now() + Duration::from_secs(90);
@@ -112,6 +137,11 @@ impl RabbitMq {
     /// Its AMQP port on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Its `amqps` port on 127.0.0.1, when started with TLS.
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
     }
 
     /// The AMQP URL of its default virtual host, as the `guest` user.

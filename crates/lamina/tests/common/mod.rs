@@ -41,6 +41,18 @@ impl Server {
         Server::spawn(Command::new(env!("CARGO_BIN_EXE_lamina")), args, dir, tmp)
     }
 
+    /// Starts with extra flags and environment variables, on a fresh data directory.
+    #[allow(dead_code)]
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().to_path_buf();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lamina"));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Server::spawn(cmd, args, d, Some(t))
+    }
+
     /// Starts the server as the unprivileged user `nobody` (uid 65534), from a copy of the
     /// binary in a directory anyone can read, with a data directory it owns.
     pub fn start_unprivileged(args: &[&str]) -> Server {

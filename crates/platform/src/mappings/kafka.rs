@@ -34,7 +34,8 @@ const CLUSTER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Sends librdkafka's log lines to tracing, and its errors to the mapping's last result
 /// (an unreachable cluster shows in `LastProcessingResult`, as Lambda shows it).
 struct Context {
-    shared: Arc<Shared>,
+    platform: std::sync::Weak<crate::Inner>,
+    uuid: String,
 }
 
 impl ClientContext for Context {
@@ -42,18 +43,18 @@ impl ClientContext for Context {
         use rdkafka::config::RDKafkaLogLevel as L;
         match level {
             L::Emerg | L::Alert | L::Critical | L::Error | L::Warning => {
-                tracing::warn!(mapping = %self.shared.record.uuid, facility = fac, "kafka: {log_message}")
+                tracing::warn!(mapping = %self.uuid, facility = fac, "kafka: {log_message}")
             }
             _ => {
-                tracing::debug!(mapping = %self.shared.record.uuid, facility = fac, "kafka: {log_message}")
+                tracing::debug!(mapping = %self.uuid, facility = fac, "kafka: {log_message}")
             }
         }
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        if let Some(inner) = self.shared.platform.upgrade() {
+        if let Some(inner) = self.platform.upgrade() {
             inner.mappings.last.set(
-                &self.shared.record.uuid,
+                &self.uuid,
                 &format!("PROBLEM: Connection error. {error}: {reason}"),
             );
         }
@@ -63,24 +64,11 @@ impl ClientContext for Context {
 impl ConsumerContext for Context {}
 
 /// Consumes until the mapping stops; starts again after a second when the session fails.
-pub(crate) async fn consume(shared: Arc<Shared>) {
-    while !shared.stop.load(Ordering::SeqCst) {
-        let Some(inner) = shared.platform.upgrade() else {
-            return;
-        };
-        let p = Platform { inner };
-        if let Err(e) = session(&p, &shared).await {
-            p.inner
-                .mappings
-                .last
-                .set(&shared.record.uuid, &format!("PROBLEM: {e}"));
-        }
-        drop(p);
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+pub(crate) async fn consume(shared: &Shared) {
+    super::runner::sessions(shared, |p, shared| Box::pin(session(p, shared))).await;
 }
 
-fn consumer(shared: &Arc<Shared>) -> Result<StreamConsumer<Context>, KafkaError> {
+fn consumer(shared: &Shared) -> Result<StreamConsumer<Context>, KafkaError> {
     let record = &shared.record;
     let (position, _) = record.starting_position();
     ClientConfig::new()
@@ -100,7 +88,8 @@ fn consumer(shared: &Arc<Shared>) -> Result<StreamConsumer<Context>, KafkaError>
         // A batch's function may run for up to 15 minutes without the consumer polling.
         .set("max.poll.interval.ms", "960000")
         .create_with_context(Context {
-            shared: shared.clone(),
+            platform: shared.platform.clone(),
+            uuid: record.uuid.clone(),
         })
 }
 
@@ -129,11 +118,29 @@ fn start_at_timestamp(c: &StreamConsumer<Context>, topic: &str, ms: i64) -> Resu
     c.commit(&found, CommitMode::Sync)
 }
 
+/// Closes a consumer off the async workers: librdkafka's close leaves the group and
+/// waits for the broker, a blocking call.
+struct Closing(Option<Arc<StreamConsumer<Context>>>);
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn_blocking(move || drop(c));
+        }
+    }
+}
+
 /// One consumer's worth of consuming.
-async fn session(p: &Platform, shared: &Arc<Shared>) -> Result<(), String> {
+async fn session(p: &Platform, shared: &Shared) -> Result<(), String> {
     let record = &shared.record;
     let topic = record.kafka_topic().to_string();
-    let consumer = Arc::new(consumer(shared).map_err(|e| e.to_string())?);
+    // The only lasting handle is the guard's, so the consumer is closed where it says.
+    let closing = Closing(Some(Arc::new(consumer(shared).map_err(|e| e.to_string())?)));
+    let Some(consumer) = closing.0.as_ref() else {
+        return Ok(());
+    };
     if let (_, Some(seconds)) = record.starting_position()
         && record.starting_position().0 == "AT_TIMESTAMP"
     {
@@ -179,7 +186,12 @@ async fn session(p: &Platform, shared: &Arc<Shared>) -> Result<(), String> {
                 Err(_) => break,
             }
         }
-        settle(p, shared, &consumer, batch, &mut failing).await?;
+        if shared.stop.load(Ordering::SeqCst) {
+            // Stopped (disabled, changed, deleted) while gathering: the function is not
+            // called; nothing was committed, so the batch is read again when the mapping runs again.
+            return Ok(());
+        }
+        settle(p, shared, consumer, batch, &mut failing).await?;
     }
 }
 

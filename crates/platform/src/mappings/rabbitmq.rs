@@ -125,20 +125,7 @@ fn amqp_json(v: &AMQPValue) -> Value {
 
 /// Consumes until the mapping stops; reconnects after a second when the broker is away.
 pub(crate) async fn consume(shared: &Shared) {
-    while !shared.stop.load(Ordering::SeqCst) {
-        let Some(inner) = shared.platform.upgrade() else {
-            return;
-        };
-        let p = Platform { inner };
-        if let Err(e) = session(&p, shared).await {
-            p.inner
-                .mappings
-                .last
-                .set(&shared.record.uuid, &format!("PROBLEM: {e}"));
-        }
-        drop(p);
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    super::runner::sessions(shared, |p, shared| Box::pin(session(p, shared))).await;
 }
 
 /// One connection's worth of consuming.
@@ -193,6 +180,11 @@ async fn session(p: &Platform, shared: &Shared) -> Result<(), String> {
                 Ok(Some(d)) => batch.push(d.map_err(|e| e.to_string())?),
                 Ok(None) | Err(_) => break,
             }
+        }
+        if shared.stop.load(Ordering::SeqCst) {
+            // Stopped (disabled, changed, deleted) while gathering: the function is not
+            // called; unacknowledged, the batch goes back to the queue when the channel closes.
+            return Ok(());
         }
         settle(p, shared, batch).await?;
     }

@@ -164,6 +164,40 @@ pub(crate) struct Shared {
     max_pollers: usize,
 }
 
+impl Shared {
+    /// Says in the mapping's last result what keeps it from its source.
+    pub(crate) fn problem(&self, p: &Platform, what: &str) {
+        p.inner
+            .mappings
+            .last
+            .set(&self.record.uuid, &format!("PROBLEM: {what}"));
+    }
+}
+
+/// One connection's worth of a consumer's work, until it stops or fails.
+pub(crate) type Session = for<'a> fn(
+    &'a Platform,
+    &'a Shared,
+) -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>,
+>;
+
+/// Runs a consumer's `session` until the mapping stops, again a second after each end (a
+/// broker away, a connection lost); what ended a session is the mapping's last result.
+pub(crate) async fn sessions(shared: &Shared, session: Session) {
+    while !shared.stop.load(Ordering::SeqCst) {
+        let Some(inner) = shared.platform.upgrade() else {
+            return;
+        };
+        let p = Platform { inner };
+        if let Err(e) = session(&p, shared).await {
+            shared.problem(&p, &e);
+        }
+        drop(p);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 fn start(p: &Platform, record: MappingRecord, stop: Arc<AtomicBool>) {
     let filters = record
         .filter_criteria
@@ -190,7 +224,7 @@ fn start(p: &Platform, record: MappingRecord, stop: Arc<AtomicBool>) {
         }
         // One group member per mapping and node; Kafka shares the partitions among them.
         SourceKind::Kafka => {
-            tokio::spawn(super::kafka::consume(shared));
+            tokio::spawn(async move { super::kafka::consume(&shared).await });
         }
         SourceKind::Sqs => spawn_poller(shared),
     }
@@ -223,10 +257,7 @@ async fn poll(shared: &Arc<Shared>) {
             Ok(received) => received,
             Err(e) => {
                 // The source cannot be reached: said in the mapping, tried again shortly.
-                p.inner
-                    .mappings
-                    .last
-                    .set(&shared.record.uuid, &format!("PROBLEM: {e}"));
+                shared.problem(&p, &e.to_string());
                 drop(p);
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
