@@ -280,19 +280,10 @@ async fn settle(
         let event = kafka_event(&record.bootstrap_servers(), &kept);
         Some(super::invoke_batch(p, record, &event).await)
     };
-    let last_result = &p.inner.mappings.last;
     match outcome {
         None => {}
-        Some(Ok(out)) if out.function_error.is_none() => last_result.set(&record.uuid, "OK"),
+        Some(done) if p.inner.mappings.last.called(&record.uuid, &done) => {}
         Some(failed) => {
-            last_result.set(
-                &record.uuid,
-                if failed.is_ok() {
-                    "PROBLEM: Function call failed"
-                } else {
-                    "PROBLEM: Function call throttled"
-                },
-            );
             let firsts: BTreeMap<(String, i32), i64> = spans
                 .iter()
                 .map(|(k, (first, _))| (k.clone(), *first))

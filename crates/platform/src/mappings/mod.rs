@@ -368,6 +368,23 @@ impl LastResults {
             .unwrap_or_else(|| "No records processed".into())
     }
 
+    /// Records how a batch's function call went; true if it succeeded.
+    pub(crate) fn called(
+        &self,
+        uuid: &str,
+        outcome: &Result<crate::InvokeOutput, LambdaError>,
+    ) -> bool {
+        match outcome {
+            Ok(out) if out.function_error.is_none() => self.set(uuid, "OK"),
+            Ok(_) => self.set(uuid, "PROBLEM: Function call failed"),
+            Err(LambdaError::TooManyRequests { .. }) => {
+                self.set(uuid, "PROBLEM: Function call throttled")
+            }
+            Err(e) => self.set(uuid, &format!("PROBLEM: {e}")),
+        }
+        matches!(outcome, Ok(out) if out.function_error.is_none())
+    }
+
     pub(crate) fn set(&self, uuid: &str, result: &str) {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if map.get(uuid).map(String::as_str) != Some(result) {

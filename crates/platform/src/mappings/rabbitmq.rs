@@ -232,35 +232,22 @@ async fn settle(p: &Platform, shared: &Shared, batch: Vec<Delivery>) -> Result<(
         &messages,
     );
     let outcome = super::invoke_batch(p, record, &event).await;
-    let last_result = &p.inner.mappings.last;
-    match outcome {
-        Ok(out) if out.function_error.is_none() => {
-            last_result.set(&record.uuid, "OK");
-            acker
-                .ack(multiple)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        }
-        failed => {
-            last_result.set(
-                &record.uuid,
-                if failed.is_ok() {
-                    "PROBLEM: Function call failed"
-                } else {
-                    "PROBLEM: Function call throttled"
-                },
-            );
-            acker
-                .nack(BasicNackOptions {
-                    multiple: true,
-                    requeue: true,
-                })
-                .await
-                .map_err(|e| e.to_string())?;
-            // The batch comes back at once: a pause keeps a failing function from spinning.
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            Ok(())
-        }
+    if p.inner.mappings.last.called(&record.uuid, &outcome) {
+        acker
+            .ack(multiple)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    } else {
+        acker
+            .nack(BasicNackOptions {
+                multiple: true,
+                requeue: true,
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        // The batch comes back at once: a pause keeps a failing function from spinning.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Ok(())
     }
 }
