@@ -1,5 +1,6 @@
 """Event source mappings from SQS against a freshly started `lamina serve`: boto3's `lambda`
-and `sqs` clients, unmodified. A Python function logs each batch it receives; the logs
+and `sqs` clients, unmodified; and the API shapes of self-managed Kafka mappings (their
+consumption is tested against a real broker in crates/lamina/tests/kafka.rs). A Python function logs each batch it receives; the logs
 (boto3's `logs` client) show what arrived, how often, and in which batches.
 
 Usage: mappings.py ENDPOINT
@@ -7,7 +8,9 @@ Usage: mappings.py ENDPOINT
 Exits non-zero with a message at the first difference from Lambda's behaviour.
 """
 
+import datetime
 import json
+import socket
 import sys
 import time
 
@@ -170,7 +173,46 @@ def main(endpoint):
     sqs.send_message(QueueUrl=urls["paused"], MessageBody="after")
     time.sleep(2)
     check(bodies(logs, "paused") == ["waiting"], "a deleted mapping consumes nothing")
+    kafka_shapes(lam)
     print("all checks passed")
+
+
+def kafka_shapes(lam):
+    """Self-managed Kafka mappings through boto3: what it sends, what comes back."""
+    with socket.socket() as s:  # a loopback port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        nowhere = "127.0.0.1:%d" % s.getsockname()[1]
+    source = {"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": [nowhere]}}
+    since = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    made = lam.create_event_source_mapping(
+        FunctionName="bulk", Topics=["orders"], SelfManagedEventSource=source,
+        StartingPosition="AT_TIMESTAMP", StartingPositionTimestamp=since,
+        SelfManagedKafkaEventSourceConfig={"ConsumerGroupId": "billing"}, MaximumRetryAttempts=3)
+    check(made["ResponseMetadata"]["HTTPStatusCode"] == 202 and "EventSourceArn" not in made
+          and made["Topics"] == ["orders"] and made["SelfManagedEventSource"] == source
+          and made["StartingPositionTimestamp"] == since and made["BatchSize"] == 100
+          and made["SelfManagedKafkaEventSourceConfig"]["ConsumerGroupId"] == "billing"
+          and made["MaximumRetryAttempts"] == 3, "a Kafka mapping as boto3 reads it: %s" % made)
+    uuid = made["UUID"]
+    problem = wait_for("an unreachable cluster shows in LastProcessingResult", lambda: (
+        lambda r: r if r.startswith("PROBLEM") else None)(
+            lam.get_event_source_mapping(UUID=uuid)["LastProcessingResult"]), timeout=30)
+    check("Connection error" in problem, "the problem says what: %s" % problem)
+    updated = lam.update_event_source_mapping(UUID=uuid, BatchSize=500, MaximumBatchingWindowInSeconds=2)
+    check(updated["BatchSize"] == 500 and updated["Topics"] == ["orders"], "an update keeps the topic")
+    for bad in [dict(StartingPosition="LATEST", Topics=["a", "b"]), dict(Topics=["orders"]),
+                dict(StartingPosition="LATEST", Topics=["orders"],
+                     SourceAccessConfigurations=[{"Type": "SASL_SCRAM_512_AUTH",
+                                                  "URI": "arn:aws:secretsmanager:us-east-1:000000000000:secret:k"}])]:
+        check(error_code(lambda: lam.create_event_source_mapping(
+            FunctionName="partial", SelfManagedEventSource=source, **bad))
+              == ("InvalidParameterValueException", 400), "refused: %s" % bad)
+    check(error_code(lambda: lam.create_event_source_mapping(
+        FunctionName="bulk", Topics=["orders"], SelfManagedEventSource=source, StartingPosition="LATEST"))
+          == ("ResourceConflictException", 409), "one mapping per function and topic")
+    listed = lam.list_event_source_mappings(FunctionName="bulk")["EventSourceMappings"]
+    check(uuid in [m["UUID"] for m in listed], "listed with the function's others")
+    lam.delete_event_source_mapping(UUID=uuid)
 
 
 if __name__ == "__main__":

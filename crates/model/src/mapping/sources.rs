@@ -86,9 +86,18 @@ pub(super) fn check_kafka(
     req: &MappingRequest,
     base: Option<&MappingRecord>,
 ) -> Result<(), LambdaError> {
-    if base.is_some() {
+    if let Some(base) = base {
+        // The consumer group may be named again on update, as it is.
+        let same_group = req
+            .other
+            .get("SelfManagedKafkaEventSourceConfig")
+            .is_none_or(|c| c["ConsumerGroupId"].as_str() == Some(base.consumer_group()));
+        if !same_group {
+            return Err(invalid("ConsumerGroupId cannot be updated."));
+        }
         if let Some(k) = KAFKA_CREATE_ONLY
             .iter()
+            .filter(|k| **k != "SelfManagedKafkaEventSourceConfig")
             .find(|k| req.other.contains_key(**k))
         {
             return Err(invalid(format!("{k} cannot be updated.")));
@@ -388,6 +397,13 @@ mod tests {
             req(json!({"StartingPosition": "LATEST"}))
                 .apply(Some(&m))
                 .is_err()
+        );
+        let regroup =
+            |g: &str| json!({"SelfManagedKafkaEventSourceConfig": {"ConsumerGroupId": g}});
+        assert!(req(regroup("other")).apply(Some(&m)).is_err());
+        assert!(
+            req(regroup("u-1")).apply(Some(&m)).is_ok(),
+            "the same group again"
         );
         let updated = req(json!({"BatchSize": 500, "MaximumBatchingWindowInSeconds": 1}))
             .apply(Some(&m))

@@ -42,7 +42,9 @@ impl ClientContext for Context {
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
         use rdkafka::config::RDKafkaLogLevel as L;
         match level {
-            L::Emerg | L::Alert | L::Critical | L::Error | L::Warning => {
+            // Errors also reach `error` below, and show in the mapping: an unreachable cluster
+            // would otherwise fill the log at every reconnection.
+            L::Emerg | L::Alert | L::Critical => {
                 tracing::warn!(mapping = %self.uuid, facility = fac, "kafka: {log_message}")
             }
             _ => {
@@ -150,7 +152,9 @@ async fn session(p: &Platform, shared: &Shared) -> Result<(), String> {
         tokio::task::spawn_blocking(move || start_at_timestamp(&c, &t, ms))
             .await
             .map_err(|e| e.to_string())?
-            .map_err(|e| format!("the starting offsets could not be found: {e}"))?;
+            .map_err(|e| {
+                format!("Connection error. The starting offsets could not be found: {e}")
+            })?;
     }
     consumer
         .subscribe(&[topic.as_str()])
