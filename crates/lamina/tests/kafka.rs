@@ -490,3 +490,83 @@ async fn a_batch_given_up_on_is_recorded_in_the_on_failure_queue() {
         "three calls with the poison record, each other record once"
     );
 }
+
+/// A `kill -9` while a Kafka mapping consumes loses nothing: offsets are committed only
+/// after the function succeeds, so after the restart every record produced reaches the
+/// function (at least once). The restarted consumer gets the partitions once the killed
+/// one's session has expired in the group (librdkafka's 45 s).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kill_9_mid_stream_loses_no_record() {
+    let kafka = lamina_testbrokers::Kafka::start();
+    kafka.create_topic("stream", 2);
+    let bootstrap = kafka.bootstrap();
+    let data = tempfile::tempdir().unwrap();
+    let seen = tempfile::tempdir().unwrap();
+    let ran_file = seen.path().join("ran.txt");
+    let code = format!(
+        "import base64, os, time\ndef handler(event, context):\n    time.sleep(0.05)\n    fd = os.open({:?}, os.O_WRONLY | os.O_APPEND | os.O_CREAT)\n    for rs in event['records'].values():\n        for r in rs:\n            os.write(fd, base64.b64decode(r['value']) + b'\\n')\n    os.fsync(fd)\n    os.close(fd)\n",
+        ran_file.display().to_string()
+    );
+    let args = ["--isolation", "none", "--runtime-pool", "0"];
+    let mut s = Server::start_with(&args, Some(data.path()));
+    s.python("ledger", &code).await;
+    let (st, _, mapping) = s
+        .post_json(
+            "/2015-03-31/event-source-mappings",
+            &json!({"FunctionName": "ledger", "Topics": ["stream"], "StartingPosition": "TRIM_HORIZON",
+                    "SelfManagedEventSource": {"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": [bootstrap]}},
+                    "BatchSize": 5}),
+        )
+        .await;
+    assert_eq!(st, 202, "{mapping}");
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .expect("a producer");
+    let mut produced = HashSet::new();
+    for i in 0..400 {
+        let value = format!("r-{i}");
+        producer
+            .send(
+                FutureRecord::<(), _>::to("stream")
+                    .payload(&value)
+                    .partition(i % 2),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .expect("the record is produced");
+        produced.insert(value);
+    }
+    assert!(
+        eventually(Duration::from_secs(30), async || !ledger(&ran_file)
+            .is_empty())
+        .await,
+        "the mapping started consuming"
+    );
+    s.stop_with("KILL");
+    let before = ledger(&ran_file).len();
+    assert!(
+        before < produced.len(),
+        "the kill came mid-stream ({before} of {} consumed)",
+        produced.len()
+    );
+    let s2 = Server::start_with(&args, Some(data.path()));
+    let done = eventually(Duration::from_secs(120), async || {
+        let ran: HashSet<String> = ledger(&ran_file).into_iter().collect();
+        produced.is_subset(&ran)
+    })
+    .await;
+    if !done {
+        let (_, _, m) = s2.get("/2015-03-31/event-source-mappings").await;
+        eprintln!("{m}\n{}\n{}", s2.output_text(), kafka.log());
+    }
+    let ran: HashSet<String> = ledger(&ran_file).into_iter().collect();
+    let lost: Vec<&String> = produced.difference(&ran).collect();
+    assert!(
+        done,
+        "{} of {} records never reached the function: {lost:?}",
+        lost.len(),
+        produced.len()
+    );
+}
