@@ -174,7 +174,37 @@ def main(endpoint):
     time.sleep(2)
     check(bodies(logs, "paused") == ["waiting"], "a deleted mapping consumes nothing")
     kafka_shapes(lam)
+    rabbitmq_shapes(lam)
     print("all checks passed")
+
+
+def rabbitmq_shapes(lam):
+    """RabbitMQ mappings through boto3, on a broker the server knows (serve --mq-broker) but
+    that does not answer."""
+    broker = "arn:aws:mq:us-east-1:000000000000:broker:orders:b-1"
+    secret = "arn:aws:secretsmanager:us-east-1:000000000000:secret:mq"
+    access = [{"Type": "BASIC_AUTH", "URI": secret}, {"Type": "VIRTUAL_HOST", "URI": "/shop"}]
+    made = lam.create_event_source_mapping(FunctionName="partial", EventSourceArn=broker,
+                                           Queues=["orders"], SourceAccessConfigurations=access)
+    check(made["ResponseMetadata"]["HTTPStatusCode"] == 202 and made["EventSourceArn"] == broker
+          and made["Queues"] == ["orders"] and made["SourceAccessConfigurations"] == access
+          and made["BatchSize"] == 100, "a RabbitMQ mapping as boto3 reads it: %s" % made)
+    uuid = made["UUID"]
+    wait_for("an unreachable broker shows in LastProcessingResult", lambda: lam.get_event_source_mapping(
+        UUID=uuid)["LastProcessingResult"].startswith("PROBLEM"), timeout=30)
+    for bad in [dict(Queues=["orders"]), dict(SourceAccessConfigurations=access),
+                dict(Queues=["a", "b"], SourceAccessConfigurations=access)]:
+        check(error_code(lambda: lam.create_event_source_mapping(
+            FunctionName="filtered", EventSourceArn=broker, **bad))
+              == ("InvalidParameterValueException", 400), "refused: %s" % bad)
+    check(error_code(lambda: lam.create_event_source_mapping(
+        FunctionName="filtered", EventSourceArn="arn:aws:mq:us-east-1:000000000000:broker:other:b-2",
+        Queues=["orders"], SourceAccessConfigurations=access))
+          == ("InvalidParameterValueException", 400), "a broker the server does not know")
+    check(error_code(lambda: lam.update_event_source_mapping(
+        UUID=uuid, SourceAccessConfigurations=[{"Type": "VIRTUAL_HOST", "URI": "/"}]))
+          == ("InvalidParameterValueException", 400), "VIRTUAL_HOST cannot be updated")
+    lam.delete_event_source_mapping(UUID=uuid)
 
 
 def kafka_shapes(lam):
