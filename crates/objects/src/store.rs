@@ -1,0 +1,444 @@
+//! [`Objects`]: the store itself (see the crate's documentation for how a write is made
+//! durable and atomic).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use md5::{Digest, Md5};
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::io::AsyncWriteExt;
+
+use crate::listing::{ListRequest, Listing, page};
+use crate::{Bucket, NewObject, ObjectError, ObjectMeta, now_ms, valid_bucket_name};
+
+/// Buckets and objects under one directory.
+#[derive(Debug, Clone)]
+pub struct Objects {
+    root: PathBuf,
+    db: Arc<Mutex<Connection>>,
+}
+
+const SCHEMA: &str = "
+PRAGMA journal_mode=WAL;
+PRAGMA synchronous=FULL;
+CREATE TABLE IF NOT EXISTS buckets (
+    name TEXT PRIMARY KEY,
+    created_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS objects (
+    bucket TEXT NOT NULL,
+    key TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    content_type TEXT,
+    metadata TEXT NOT NULL,
+    last_modified_ms INTEGER NOT NULL,
+    sequence INTEGER NOT NULL,
+    blob TEXT NOT NULL,
+    PRIMARY KEY (bucket, key)
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY,
+    payload TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS counters (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ObjectMeta> {
+    let metadata: String = r.get(5)?;
+    Ok(ObjectMeta {
+        bucket: r.get(0)?,
+        key: r.get(1)?,
+        size: r.get::<_, i64>(2)? as u64,
+        etag: r.get(3)?,
+        content_type: r.get(4)?,
+        metadata: serde_json::from_str(&metadata).unwrap_or_default(),
+        last_modified_ms: r.get(6)?,
+        sequence: r.get::<_, i64>(7)? as u64,
+        blob: r.get(8)?,
+    })
+}
+
+const COLUMNS: &str =
+    "bucket, key, size, etag, content_type, metadata, last_modified_ms, sequence, blob";
+
+impl Objects {
+    /// Opens (creating if needed) the store in `root`, and removes what a crash left: files
+    /// in `tmp/`, and blobs no object names.
+    pub fn open(root: &Path) -> Result<Objects, ObjectError> {
+        for dir in ["tmp", "blobs"] {
+            std::fs::create_dir_all(root.join(dir))?;
+        }
+        let conn = Connection::open(root.join("objects.sqlite3"))?;
+        conn.execute_batch(SCHEMA)?;
+        for entry in std::fs::read_dir(root.join("tmp"))? {
+            std::fs::remove_file(entry?.path())?;
+        }
+        let named: std::collections::HashSet<String> = conn
+            .prepare("SELECT blob FROM objects")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for entry in std::fs::read_dir(root.join("blobs"))? {
+            let entry = entry?;
+            if !named.contains(entry.file_name().to_string_lossy().as_ref()) {
+                std::fs::remove_file(entry.path())?;
+            }
+        }
+        Ok(Objects {
+            root: root.to_path_buf(),
+            db: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` on the connection, off the async workers.
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, ObjectError> + Send + 'static,
+    ) -> Result<T, ObjectError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = db.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| ObjectError::Storage(e.to_string()))?
+    }
+
+    /// CreateBucket.
+    pub async fn create_bucket(&self, name: &str) -> Result<Bucket, ObjectError> {
+        if !valid_bucket_name(name) {
+            return Err(ObjectError::InvalidBucketName);
+        }
+        let name = name.to_string();
+        self.with(move |c| {
+            let created_ms = now_ms();
+            let made = c.execute(
+                "INSERT OR IGNORE INTO buckets (name, created_ms) VALUES (?1, ?2)",
+                params![name, created_ms],
+            )?;
+            if made == 0 {
+                return Err(ObjectError::BucketAlreadyOwnedByYou);
+            }
+            Ok(Bucket { name, created_ms })
+        })
+        .await
+    }
+
+    /// The buckets, by name.
+    pub async fn buckets(&self) -> Result<Vec<Bucket>, ObjectError> {
+        self.with(|c| {
+            let mut q = c.prepare("SELECT name, created_ms FROM buckets ORDER BY name")?;
+            let rows = q.query_map([], |r| {
+                Ok(Bucket {
+                    name: r.get(0)?,
+                    created_ms: r.get(1)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// HeadBucket: the bucket, or NoSuchBucket.
+    pub async fn bucket(&self, name: &str) -> Result<Bucket, ObjectError> {
+        let name = name.to_string();
+        self.with(move |c| {
+            c.query_row(
+                "SELECT name, created_ms FROM buckets WHERE name = ?1",
+                params![name],
+                |r| {
+                    Ok(Bucket {
+                        name: r.get(0)?,
+                        created_ms: r.get(1)?,
+                    })
+                },
+            )
+            .optional()?
+            .ok_or(ObjectError::NoSuchBucket)
+        })
+        .await
+    }
+
+    /// DeleteBucket: only an empty one.
+    pub async fn delete_bucket(&self, name: &str) -> Result<(), ObjectError> {
+        let name = name.to_string();
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            let has: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM objects WHERE bucket = ?1)",
+                params![name],
+                |r| r.get(0),
+            )?;
+            if has {
+                return Err(ObjectError::BucketNotEmpty);
+            }
+            if tx.execute("DELETE FROM buckets WHERE name = ?1", params![name])? == 0 {
+                return Err(ObjectError::NoSuchBucket);
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    fn blob_path(&self, blob: &str) -> PathBuf {
+        self.root.join("blobs").join(blob)
+    }
+
+    /// The file holding an object's bytes (open it before the object may be replaced: a
+    /// replaced blob is removed, but an open file stays readable).
+    pub fn path_of(&self, object: &ObjectMeta) -> PathBuf {
+        self.blob_path(&object.blob)
+    }
+
+    /// PutObject: streams `body` to a new blob, then makes it `bucket`/`key` and records
+    /// the payloads `tell` makes of the new object in the outbox, in one transaction.
+    pub async fn put<S>(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: S,
+        new: NewObject,
+        tell: impl FnOnce(&ObjectMeta) -> Vec<String> + Send + 'static,
+    ) -> Result<ObjectMeta, ObjectError>
+    where
+        S: Stream<Item = Result<Bytes, std::io::Error>> + Send,
+    {
+        self.bucket(bucket).await?;
+        let blob = uuid::Uuid::new_v4().simple().to_string();
+        let tmp = self.root.join("tmp").join(&blob);
+        let written = write_blob(&tmp, body).await;
+        let (size, md5) = match written {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                return Err(e);
+            }
+        };
+        let path = self.blob_path(&blob);
+        tokio::fs::rename(&tmp, &path).await?;
+        let meta = ObjectMeta {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            size,
+            etag: format!("\"{md5}\""),
+            content_type: new.content_type,
+            metadata: new.metadata,
+            last_modified_ms: now_ms(),
+            sequence: 0,
+            blob,
+        };
+        let committed = self
+            .with(move |c| {
+                let tx = c.transaction()?;
+                let exists: bool = tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM buckets WHERE name = ?1)",
+                    params![meta.bucket],
+                    |r| r.get(0),
+                )?;
+                if !exists {
+                    return Err(ObjectError::NoSuchBucket);
+                }
+                let mut meta = meta;
+                meta.sequence = next_sequence(&tx)?;
+                let old: Option<String> = tx
+                    .query_row(
+                        "SELECT blob FROM objects WHERE bucket = ?1 AND key = ?2",
+                        params![meta.bucket, meta.key],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                tx.execute(
+                    &format!(
+                        "INSERT OR REPLACE INTO objects ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                    ),
+                    params![
+                        meta.bucket,
+                        meta.key,
+                        meta.size as i64,
+                        meta.etag,
+                        meta.content_type,
+                        serde_json::to_string(&meta.metadata).unwrap_or_default(),
+                        meta.last_modified_ms,
+                        meta.sequence as i64,
+                        meta.blob
+                    ],
+                )?;
+                for payload in tell(&meta) {
+                    tx.execute("INSERT INTO outbox (payload) VALUES (?1)", params![payload])?;
+                }
+                tx.commit()?;
+                Ok((meta, old))
+            })
+            .await;
+        match committed {
+            Ok((meta, old)) => {
+                if let Some(old) = old {
+                    let _ = tokio::fs::remove_file(self.blob_path(&old)).await;
+                }
+                Ok(meta)
+            }
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&path).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// HeadObject and GetObject's metadata.
+    pub async fn head(&self, bucket: &str, key: &str) -> Result<ObjectMeta, ObjectError> {
+        let (bucket, key) = (bucket.to_string(), key.to_string());
+        self.with(move |c| {
+            let found = c
+                .query_row(
+                    &format!("SELECT {COLUMNS} FROM objects WHERE bucket = ?1 AND key = ?2"),
+                    params![bucket, key],
+                    row,
+                )
+                .optional()?;
+            match found {
+                Some(m) => Ok(m),
+                None => Err(bucket_or_key(c, &bucket)?),
+            }
+        })
+        .await
+    }
+
+    /// DeleteObject: the object it removed (none is not an error, as in S3), after
+    /// recording in the outbox what `tell` makes of it, in the same transaction.
+    pub async fn delete(
+        &self,
+        bucket: &str,
+        key: &str,
+        tell: impl FnOnce(&ObjectMeta) -> Vec<String> + Send + 'static,
+    ) -> Result<Option<ObjectMeta>, ObjectError> {
+        let (bucket, key) = (bucket.to_string(), key.to_string());
+        let removed = self
+            .with(move |c| {
+                let tx = c.transaction()?;
+                let found = tx
+                    .query_row(
+                        &format!("SELECT {COLUMNS} FROM objects WHERE bucket = ?1 AND key = ?2"),
+                        params![bucket, key],
+                        row,
+                    )
+                    .optional()?;
+                let Some(mut meta) = found else {
+                    bucket_or_key(&tx, &bucket)?;
+                    return Ok(None);
+                };
+                tx.execute(
+                    "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
+                    params![bucket, key],
+                )?;
+                meta.sequence = next_sequence(&tx)?;
+                for payload in tell(&meta) {
+                    tx.execute("INSERT INTO outbox (payload) VALUES (?1)", params![payload])?;
+                }
+                tx.commit()?;
+                Ok(Some(meta))
+            })
+            .await?;
+        if let Some(m) = &removed {
+            let _ = tokio::fs::remove_file(self.blob_path(&m.blob)).await;
+        }
+        Ok(removed)
+    }
+
+    /// ListObjectsV2's page of `bucket`.
+    pub async fn list(
+        &self,
+        bucket: &str,
+        req: ListRequest,
+    ) -> Result<Listing<ObjectMeta>, ObjectError> {
+        let bucket = bucket.to_string();
+        self.with(move |c| {
+            bucket_or_key(c, &bucket)?;
+            let after = req.after.clone().unwrap_or_default();
+            let mut q = c.prepare(&format!(
+                "SELECT {COLUMNS} FROM objects WHERE bucket = ?1 AND key > ?2 AND substr(key, 1, ?3) = ?4 \
+                 ORDER BY key"
+            ))?;
+            let rows = q.query_map(
+                params![bucket, after, req.prefix.chars().count() as i64, req.prefix],
+                row,
+            )?;
+            let all: Vec<ObjectMeta> = rows.collect::<Result<_, _>>()?;
+            Ok(page(&req, all, |m| m.key.as_str()))
+        })
+        .await
+    }
+
+    /// Up to `max` payloads waiting in the outbox, oldest first, with their ids.
+    pub async fn outbox(&self, max: usize) -> Result<Vec<(i64, String)>, ObjectError> {
+        self.with(move |c| {
+            let mut q = c.prepare("SELECT id, payload FROM outbox ORDER BY id LIMIT ?1")?;
+            let rows = q.query_map(params![max as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// Forgets outbox payloads that were delivered.
+    pub async fn delivered(&self, ids: Vec<i64>) -> Result<(), ObjectError> {
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            for id in ids {
+                tx.execute("DELETE FROM outbox WHERE id = ?1", params![id])?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// The error for an object that is not there: NoSuchBucket when its bucket is not either.
+fn bucket_or_key(c: &Connection, bucket: &str) -> Result<ObjectError, ObjectError> {
+    let exists: bool = c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM buckets WHERE name = ?1)",
+        params![bucket],
+        |r| r.get(0),
+    )?;
+    if exists {
+        Ok(ObjectError::NoSuchKey)
+    } else {
+        Err(ObjectError::NoSuchBucket)
+    }
+}
+
+fn next_sequence(tx: &rusqlite::Transaction<'_>) -> Result<u64, ObjectError> {
+    let n: i64 = tx.query_row(
+        "INSERT INTO counters (name, value) VALUES ('sequence', 1)
+         ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(n as u64)
+}
+
+/// Streams `body` into a new file at `path`, synced: its size and hex MD5.
+async fn write_blob<S>(path: &Path, body: S) -> Result<(u64, String), ObjectError>
+where
+    S: Stream<Item = Result<Bytes, std::io::Error>> + Send,
+{
+    let mut file = tokio::fs::File::create(path).await?;
+    let mut md5 = Md5::new();
+    let mut size = 0u64;
+    let mut body = std::pin::pin!(body);
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        md5.update(&chunk);
+        size += chunk.len() as u64;
+        file.write_all(&chunk).await?;
+    }
+    file.sync_all().await?;
+    let digest = md5.finalize();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    Ok((size, hex))
+}
