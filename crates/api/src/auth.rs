@@ -53,6 +53,11 @@ impl Gate {
         Gate { keys: Some(keys) }
     }
 
+    /// The secret of `access_key`, when the gate has keys and knows it.
+    pub fn secret_of(&self, access_key: &str) -> Option<String> {
+        self.keys.as_ref()?.secret(access_key).map(str::to_string)
+    }
+
     /// Whether requests must be signed by a known key.
     pub fn checks_signatures(&self) -> bool {
         self.keys.is_some()

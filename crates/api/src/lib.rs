@@ -9,7 +9,9 @@
 //!     logs, so `aws logs tail /aws/lambda/NAME` works against the same endpoint;
 //!   - `services::lamina`: Lamina's own `/_lamina/` routes (health, status, failed events);
 //!   - `services::url`: function URLs (by `Host` or `/lambda-url/<id>/`), served before
-//!     the gate, which `AWS_IAM` URLs ask themselves.
+//!     the gate, which `AWS_IAM` URLs ask themselves;
+//!   - `services::s3`: the S3 service (`s3s` over the `objects` crate), also before the
+//!     gate, checking signatures itself.
 //! - [`error`]: Lambda's error shape on the wire; [`eventstream`]: AWS's event-stream
 //!   framing, for InvokeWithResponseStream.
 //! - [`auth`]: the [`Gate`] (SigV4 against the server's keys, when it has them) and the
@@ -38,9 +40,10 @@ use lamina_platform::Platform;
 
 pub use auth::{Edge, Gate};
 
-/// The whole HTTP surface of one server: function URLs (by host or path prefix), then the
-/// API behind the gate.
-pub fn router(platform: Platform, gate: Arc<Gate>) -> Router {
+/// The whole HTTP surface of one server: function URLs (by host or path prefix), S3 (by
+/// host or the service it is signed for, when the server has object storage), then the API
+/// behind the gate.
+pub fn router(platform: Platform, gate: Arc<Gate>, s3: Option<services::s3::S3Surface>) -> Router {
     let edge = Edge { platform, gate };
     services::routes()
         .fallback(services::unknown_operation)
@@ -52,6 +55,10 @@ pub fn router(platform: Platform, gate: Arc<Gate>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             edge.clone(),
             auth::require_signature,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            s3,
+            services::s3::intercept,
         ))
         .layer(axum::middleware::from_fn_with_state(
             edge.clone(),

@@ -115,7 +115,7 @@ impl TestPlatform {
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(lamina_api::serve(
             listener,
-            lamina_api::router(platform.clone(), Arc::new(lamina_api::Gate::open())),
+            lamina_api::router(platform.clone(), Arc::new(lamina_api::Gate::open()), None),
             lamina_api::HttpLimits::default(),
             async {
                 let _ = stopped.await;

@@ -2,7 +2,7 @@
 //! its service.
 //!
 //! Two kinds of AWS protocol share the endpoint:
-//! - **REST services** (rest-json: Lambda, the Scheduler; later S3) are told apart by their
+//! - **REST services** (rest-json: Lambda, the Scheduler) are told apart by their
 //!   paths: each service mounts its own routes (`/2015-03-31/functions/...` for Lambda,
 //!   `/schedules`, `/schedule-groups` and `/tags/...` for the Scheduler, `/_lamina/...` for
 //!   Lamina's own), and paths never overlap.
@@ -11,8 +11,9 @@
 //!   `AmazonSQS.`): [`JSON_SERVICES`] maps each prefix to its service's entry point.
 //! - Where neither tells (S3's path-style `/bucket/key` overlaps every other path), the
 //!   service a client signed for does: [`signed_service`] reads it from the SigV4 credential
-//!   scope (`Credential=AKID/20261204/us-east-1/s3/aws4_request`). A request signed for a
-//!   service Lamina does not serve is answered as such.
+//!   scope (`Credential=AKID/20261204/us-east-1/s3/aws4_request`); [`s3`] takes those, and
+//!   bucket hosts, before any route. A request signed for a service Lamina does not serve
+//!   is answered as such.
 //!
 //! - Function URLs are told by their `Host` (`<url-id>.lambda-url.…`) or their path prefix
 //!   (`/lambda-url/<url-id>/`), before any of the above ([`url`]).
@@ -36,6 +37,7 @@ pub mod events;
 pub mod lambda;
 pub mod lamina;
 pub mod logs;
+pub mod s3;
 pub mod scheduler;
 pub mod sqs;
 pub mod streaming;

@@ -27,6 +27,9 @@ pub struct Server {
     pub descriptors: usize,
     pub function_descriptors: usize,
     pub http: lamina_api::HttpLimits,
+    /// The object storage the S3 service serves: in the data directory, on one node only
+    /// (a cluster's objects are not served yet).
+    pub objects: Option<lamina_objects::Objects>,
 }
 
 /// Opens every part of the server `args` describe and starts the platform on them, naming
@@ -157,8 +160,15 @@ pub async fn compose(args: &Args, url_host: String, endpoint: &str) -> anyhow::R
                 as Arc<dyn lamina_store::MetricsStore>
         }),
     };
+    let objects = match &pool {
+        None => Some(
+            lamina_objects::Objects::open(&dir("objects")).context("opening the object storage")?,
+        ),
+        Some(_) => None,
+    };
     let platform = Platform::start(config.clone(), parts).await?;
     Ok(Server {
+        objects,
         platform,
         config,
         data_dir,

@@ -77,6 +77,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         shutdown_signal().await;
         let _ = stop.send(true);
     });
+    let s3 = server.objects.clone().map(|objects| {
+        lamina_api::services::s3::S3Surface::new(
+            objects,
+            gate.clone(),
+            &server.config.identity.region,
+        )
+    });
     let urls = url_listener.map(|l| {
         tokio::spawn(lamina_api::serve(
             l,
@@ -88,7 +95,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     });
     lamina_api::serve(
         listener,
-        lamina_api::router(platform.clone(), gate),
+        lamina_api::router(platform.clone(), gate.clone(), s3),
         server.http,
         stopped(),
         grace,

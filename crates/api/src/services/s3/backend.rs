@@ -1,0 +1,309 @@
+//! The S3 operations Lamina answers, on the `objects` store: buckets (Create, Head, List,
+//! Delete, GetBucketLocation) and objects (Put, Get with a range, Head, Delete,
+//! ListObjectsV2). The others are `s3s`'s NotImplemented.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
+use lamina_objects::{ListRequest, NewObject, ObjectError, ObjectMeta, Objects};
+use s3s::dto::{self, ETag, StreamingBlob, Timestamp};
+use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+/// S3 over the store.
+pub(super) struct Backend {
+    objects: Objects,
+    region: String,
+}
+
+impl Backend {
+    pub(super) fn new(objects: Objects, region: &str) -> Backend {
+        Backend {
+            objects,
+            region: region.to_string(),
+        }
+    }
+}
+
+/// S3's error for a store's.
+fn wire(e: ObjectError) -> S3Error {
+    let code = match &e {
+        ObjectError::NoSuchBucket => S3ErrorCode::NoSuchBucket,
+        ObjectError::NoSuchKey => S3ErrorCode::NoSuchKey,
+        ObjectError::BucketAlreadyOwnedByYou => S3ErrorCode::BucketAlreadyOwnedByYou,
+        ObjectError::BucketNotEmpty => S3ErrorCode::BucketNotEmpty,
+        ObjectError::InvalidBucketName => S3ErrorCode::InvalidBucketName,
+        ObjectError::Io(_) | ObjectError::Storage(_) => {
+            tracing::error!(error = %e, "object storage failed");
+            S3ErrorCode::InternalError
+        }
+    };
+    S3Error::with_message(code, e.to_string())
+}
+
+fn timestamp(ms: i64) -> Timestamp {
+    Timestamp::from(UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64))
+}
+
+fn etag(m: &ObjectMeta) -> ETag {
+    ETag::Strong(m.etag.trim_matches('"').to_string())
+}
+
+fn owner() -> dto::Owner {
+    dto::Owner {
+        display_name: Some("lamina".into()),
+        id: Some("lamina".into()),
+    }
+}
+
+/// A continuation token: the key (or common prefix) a page ended at, in hex, so that any
+/// key survives the trip through XML and a query string.
+fn token_of(after: &str) -> String {
+    after.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn after_of(token: &str) -> S3Result<String> {
+    let bytes: Option<Vec<u8>> = (0..token.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
+        .collect();
+    bytes
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| {
+            s3_error!(
+                InvalidArgument,
+                "The continuation token provided is incorrect"
+            )
+        })
+}
+
+#[async_trait::async_trait]
+impl S3 for Backend {
+    async fn list_buckets(
+        &self,
+        _req: S3Request<dto::ListBucketsInput>,
+    ) -> S3Result<S3Response<dto::ListBucketsOutput>> {
+        let buckets = self.objects.buckets().await.map_err(wire)?;
+        Ok(S3Response::new(dto::ListBucketsOutput {
+            buckets: Some(
+                buckets
+                    .into_iter()
+                    .map(|b| dto::Bucket {
+                        name: Some(b.name),
+                        creation_date: Some(timestamp(b.created_ms)),
+                        bucket_region: Some(self.region.clone()),
+                    })
+                    .collect(),
+            ),
+            owner: Some(owner()),
+            ..Default::default()
+        }))
+    }
+
+    async fn create_bucket(
+        &self,
+        req: S3Request<dto::CreateBucketInput>,
+    ) -> S3Result<S3Response<dto::CreateBucketOutput>> {
+        let b = self
+            .objects
+            .create_bucket(&req.input.bucket)
+            .await
+            .map_err(wire)?;
+        Ok(S3Response::new(dto::CreateBucketOutput {
+            location: Some(format!("/{}", b.name)),
+        }))
+    }
+
+    async fn head_bucket(
+        &self,
+        req: S3Request<dto::HeadBucketInput>,
+    ) -> S3Result<S3Response<dto::HeadBucketOutput>> {
+        self.objects.bucket(&req.input.bucket).await.map_err(wire)?;
+        Ok(S3Response::new(dto::HeadBucketOutput {
+            bucket_region: Some(self.region.clone()),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<dto::GetBucketLocationInput>,
+    ) -> S3Result<S3Response<dto::GetBucketLocationOutput>> {
+        self.objects.bucket(&req.input.bucket).await.map_err(wire)?;
+        // us-east-1 is answered as an empty constraint, as S3 does.
+        let constraint = (self.region != "us-east-1")
+            .then(|| dto::BucketLocationConstraint::from(self.region.clone()));
+        Ok(S3Response::new(dto::GetBucketLocationOutput {
+            location_constraint: constraint,
+        }))
+    }
+
+    async fn delete_bucket(
+        &self,
+        req: S3Request<dto::DeleteBucketInput>,
+    ) -> S3Result<S3Response<dto::DeleteBucketOutput>> {
+        self.objects
+            .delete_bucket(&req.input.bucket)
+            .await
+            .map_err(wire)?;
+        Ok(S3Response::new(dto::DeleteBucketOutput {}))
+    }
+
+    async fn put_object(
+        &self,
+        req: S3Request<dto::PutObjectInput>,
+    ) -> S3Result<S3Response<dto::PutObjectOutput>> {
+        let input = req.input;
+        let body = input
+            .body
+            .map(|b| b.map_err(|e| std::io::Error::other(e.to_string())).boxed())
+            .unwrap_or_else(|| futures_util::stream::empty::<Result<Bytes, _>>().boxed());
+        let new = NewObject {
+            content_type: input.content_type,
+            metadata: input.metadata.unwrap_or_default().into_iter().collect(),
+        };
+        let m = self
+            .objects
+            .put(&input.bucket, &input.key, body, new, |_| Vec::new())
+            .await
+            .map_err(wire)?;
+        Ok(S3Response::new(dto::PutObjectOutput {
+            e_tag: Some(etag(&m)),
+            size: Some(m.size as i64),
+            ..Default::default()
+        }))
+    }
+
+    async fn head_object(
+        &self,
+        req: S3Request<dto::HeadObjectInput>,
+    ) -> S3Result<S3Response<dto::HeadObjectOutput>> {
+        let m = self
+            .objects
+            .head(&req.input.bucket, &req.input.key)
+            .await
+            .map_err(wire)?;
+        Ok(S3Response::new(dto::HeadObjectOutput {
+            content_length: Some(m.size as i64),
+            content_type: m.content_type.clone(),
+            e_tag: Some(etag(&m)),
+            last_modified: Some(timestamp(m.last_modified_ms)),
+            metadata: Some(m.metadata.clone().into_iter().collect()),
+            accept_ranges: Some("bytes".into()),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<dto::GetObjectInput>,
+    ) -> S3Result<S3Response<dto::GetObjectOutput>> {
+        let input = req.input;
+        let m = self
+            .objects
+            .head(&input.bucket, &input.key)
+            .await
+            .map_err(wire)?;
+        // Opened now: a later write replaces the blob, but this reader keeps its bytes.
+        let mut file = tokio::fs::File::open(self.objects.path_of(&m))
+            .await
+            .map_err(|e| wire(ObjectError::Io(e)))?;
+        let (range, content_range) = match &input.range {
+            Some(r) => {
+                let span = r.check(m.size).map_err(|_| {
+                    s3_error!(InvalidRange, "The requested range is not satisfiable")
+                })?;
+                let header = format!("bytes {}-{}/{}", span.start, span.end - 1, m.size);
+                (span, Some(header))
+            }
+            None => (0..m.size, None),
+        };
+        file.seek(std::io::SeekFrom::Start(range.start))
+            .await
+            .map_err(|e| wire(ObjectError::Io(e)))?;
+        let length = range.end - range.start;
+        let stream = tokio_util::io::ReaderStream::with_capacity(file.take(length), 64 * 1024);
+        Ok(S3Response::new(dto::GetObjectOutput {
+            body: Some(StreamingBlob::wrap(stream)),
+            content_length: Some(length as i64),
+            content_range,
+            content_type: m.content_type.clone(),
+            e_tag: Some(etag(&m)),
+            last_modified: Some(timestamp(m.last_modified_ms)),
+            metadata: Some(m.metadata.clone().into_iter().collect()),
+            accept_ranges: Some("bytes".into()),
+            ..Default::default()
+        }))
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<dto::DeleteObjectInput>,
+    ) -> S3Result<S3Response<dto::DeleteObjectOutput>> {
+        self.objects
+            .delete(&req.input.bucket, &req.input.key, |_| Vec::new())
+            .await
+            .map_err(wire)?;
+        Ok(S3Response::new(dto::DeleteObjectOutput::default()))
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<dto::ListObjectsV2Input>,
+    ) -> S3Result<S3Response<dto::ListObjectsV2Output>> {
+        let input = req.input;
+        let max = input.max_keys.unwrap_or(1000).clamp(0, 1000) as usize;
+        let after = match &input.continuation_token {
+            Some(t) => Some(after_of(t)?),
+            None => input.start_after.clone(),
+        };
+        let page = self
+            .objects
+            .list(
+                &input.bucket,
+                ListRequest {
+                    prefix: input.prefix.clone().unwrap_or_default(),
+                    delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
+                    after,
+                    max,
+                },
+            )
+            .await
+            .map_err(wire)?;
+        let key_count = (page.objects.len() + page.common_prefixes.len()) as i32;
+        Ok(S3Response::new(dto::ListObjectsV2Output {
+            name: Some(input.bucket),
+            prefix: input.prefix,
+            delimiter: input.delimiter,
+            max_keys: Some(max as i32),
+            key_count: Some(key_count),
+            continuation_token: input.continuation_token,
+            start_after: input.start_after,
+            is_truncated: Some(page.next_after.is_some()),
+            next_continuation_token: page.next_after.as_deref().map(token_of),
+            contents: Some(
+                page.objects
+                    .iter()
+                    .map(|m| dto::Object {
+                        key: Some(m.key.clone()),
+                        size: Some(m.size as i64),
+                        e_tag: Some(etag(m)),
+                        last_modified: Some(timestamp(m.last_modified_ms)),
+                        storage_class: Some(dto::ObjectStorageClass::from_static(
+                            dto::ObjectStorageClass::STANDARD,
+                        )),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            common_prefixes: Some(
+                page.common_prefixes
+                    .into_iter()
+                    .map(|p| dto::CommonPrefix { prefix: Some(p) })
+                    .collect(),
+            ),
+            ..Default::default()
+        }))
+    }
+}

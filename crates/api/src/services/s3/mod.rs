@@ -1,0 +1,163 @@
+//! The S3 service on the endpoint: buckets and objects of the `objects` crate, spoken in
+//! S3's REST-XML protocol by `s3s` (routing, XML, error documents, SigV4 with its payload
+//! and chunk signatures), with `backend` answering the operations.
+//!
+//! A request is S3's when it is signed for the service `s3` (path style,
+//! `http://HOST:PORT/bucket/key`), or addressed to a bucket by host (virtual-host style,
+//! `http://bucket.s3.localhost:PORT/key`, or `bucket.s3.<region>.…`). It is answered here,
+//! before the gate: with `--credentials`, `s3s` checks its signature against the same keys;
+//! without, any signature is taken at its word, as by the gate, and the request goes on as
+//! an anonymous one.
+
+mod backend;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use lamina_objects::Objects;
+use s3s::auth::{S3Auth, SecretKey};
+use s3s::host::{S3Host, VirtualHost};
+use s3s::service::{S3Service, S3ServiceBuilder};
+
+use crate::auth::Gate;
+
+/// The S3 service of one server.
+#[derive(Clone)]
+pub struct S3Surface {
+    service: Arc<S3Service>,
+    checks_signatures: bool,
+}
+
+impl std::fmt::Debug for S3Surface {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Surface").finish_non_exhaustive()
+    }
+}
+
+/// Checks S3 signatures against the gate's keys.
+struct Keys(Arc<Gate>);
+
+#[async_trait::async_trait]
+impl S3Auth for Keys {
+    async fn get_secret_key(&self, access_key: &str) -> s3s::S3Result<SecretKey> {
+        self.0
+            .secret_of(access_key)
+            .map(SecretKey::from)
+            .ok_or_else(|| s3s::s3_error!(InvalidAccessKeyId))
+    }
+}
+
+/// Virtual-host style: `<bucket>.s3.<anything>`; any other host is path style.
+struct Hosts;
+
+impl S3Host for Hosts {
+    fn parse_host_header<'a>(&'a self, host: &'a str) -> s3s::S3Result<VirtualHost<'a>> {
+        let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+        Ok(match bucket_of_host(name) {
+            Some((bucket, domain)) => VirtualHost::new(domain).with_bucket(bucket),
+            None => VirtualHost::new(name),
+        })
+    }
+}
+
+/// The bucket a host name addresses, and the rest (`photos.s3.localhost` → `photos`,
+/// `s3.localhost`).
+fn bucket_of_host(name: &str) -> Option<(&str, &str)> {
+    let at = name.find(".s3.")?;
+    (at > 0).then(|| (&name[..at], &name[at + 1..]))
+}
+
+impl S3Surface {
+    /// The service over `objects`, checking signatures with the gate's keys when it has
+    /// some.
+    pub fn new(objects: Objects, gate: Arc<Gate>, region: &str) -> S3Surface {
+        let checks_signatures = gate.checks_signatures();
+        let mut builder = S3ServiceBuilder::new(backend::Backend::new(objects, region));
+        builder.set_host(Hosts);
+        if checks_signatures {
+            builder.set_auth(Keys(gate));
+        }
+        S3Surface {
+            service: Arc::new(builder.build()),
+            checks_signatures,
+        }
+    }
+}
+
+/// Whether a request is S3's (see the module's documentation).
+fn is_s3(req: &Request) -> bool {
+    let host = req
+        .headers()
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    // Signature version 2 (`Authorization: AWS KEY:SIG`, or a URL presigned with
+    // `AWSAccessKeyId` and `Signature`, as boto3 still presigns by default) is S3's alone.
+    let v2_header = req
+        .headers()
+        .get("authorization")
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|a| a.starts_with("AWS "));
+    let v2_query = req.uri().query().is_some_and(|q| {
+        q.split('&').any(|kv| kv.starts_with("AWSAccessKeyId="))
+            && q.split('&').any(|kv| kv.starts_with("Signature="))
+    });
+    bucket_of_host(name).is_some()
+        || v2_header
+        || v2_query
+        || super::signed_service(req.headers(), req.uri().query()).as_deref() == Some("s3")
+}
+
+/// The query parameters of a presigned URL, in either signature version.
+fn presigning(kv: &str) -> bool {
+    kv.starts_with("X-Amz-")
+        || ["AWSAccessKeyId=", "Signature=", "Expires="]
+            .iter()
+            .any(|p| kv.starts_with(p))
+}
+
+/// Without keys, a request's signature is dropped (the gate would take it at its word):
+/// `s3s` then serves it as an anonymous one.
+fn unsigned(mut req: Request) -> Request {
+    req.headers_mut().remove("authorization");
+    if let Some(query) = req.uri().query() {
+        let kept: Vec<&str> = query.split('&').filter(|kv| !presigning(kv)).collect();
+        let path = req.uri().path().to_string();
+        let uri = if kept.is_empty() {
+            path
+        } else {
+            format!("{path}?{}", kept.join("&"))
+        };
+        if let Ok(uri) = uri.parse() {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
+/// The middleware that answers S3's requests and passes on the others.
+pub async fn intercept(State(s3): State<Option<S3Surface>>, req: Request, next: Next) -> Response {
+    let Some(s3) = s3.filter(|_| is_s3(&req)) else {
+        return next.run(req).await;
+    };
+    let req = if s3.checks_signatures {
+        req
+    } else {
+        unsigned(req)
+    };
+    match s3.service.call(req.map(s3s::Body::http_body_unsync)).await {
+        Ok(resp) => resp.map(Body::new),
+        Err(e) => {
+            tracing::error!(error = ?e, "the S3 service failed");
+            (
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+            )
+                .into_response()
+        }
+    }
+}
