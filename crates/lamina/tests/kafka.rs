@@ -538,35 +538,13 @@ async fn a_kill_9_mid_stream_loses_no_record() {
             .expect("the record is produced");
         produced.insert(value);
     }
-    assert!(
-        eventually(Duration::from_secs(30), async || !ledger(&ran_file)
-            .is_empty())
-        .await,
-        "the mapping started consuming"
-    );
-    s.stop_with("KILL");
-    let before = ledger(&ran_file).len();
-    assert!(
-        before < produced.len(),
-        "the kill came mid-stream ({before} of {} consumed)",
-        produced.len()
-    );
-    let s2 = Server::start_with(&args, Some(data.path()));
-    let done = eventually(Duration::from_secs(120), async || {
-        let ran: HashSet<String> = ledger(&ran_file).into_iter().collect();
-        produced.is_subset(&ran)
-    })
+    common::kill_mid_stream_and_recover(
+        &mut s,
+        &args,
+        data.path(),
+        &ran_file,
+        &produced,
+        Duration::from_secs(120),
+    )
     .await;
-    if !done {
-        let (_, _, m) = s2.get("/2015-03-31/event-source-mappings").await;
-        eprintln!("{m}\n{}\n{}", s2.output_text(), kafka.log());
-    }
-    let ran: HashSet<String> = ledger(&ran_file).into_iter().collect();
-    let lost: Vec<&String> = produced.difference(&ran).collect();
-    assert!(
-        done,
-        "{} of {} records never reached the function: {lost:?}",
-        lost.len(),
-        produced.len()
-    );
 }

@@ -100,34 +100,16 @@ async fn a_kill_9_mid_stream_loses_no_message() {
     assert_eq!(st, 202, "{mapping}");
     // 40 batches of 10 are sent; the server is killed while the function works through them.
     let accepted = send_batches(&s, &url, 40, "m").await;
-    assert!(
-        eventually(Duration::from_secs(30), async || !ledger(&ran_file)
-            .is_empty())
-        .await,
-        "the mapping started consuming"
-    );
-    s.stop_with("KILL");
-    let before = ledger(&ran_file).len();
-    assert!(
-        before < accepted.len(),
-        "the kill came mid-stream ({before} of {} consumed)",
-        accepted.len()
-    );
-    let _s = Server::start_with(&args, Some(data.path()));
     let all: HashSet<String> = accepted.iter().cloned().collect();
-    let done = eventually(Duration::from_secs(60), async || {
-        let ran: HashSet<String> = ledger(&ran_file).into_iter().collect();
-        all.is_subset(&ran)
-    })
+    common::kill_mid_stream_and_recover(
+        &mut s,
+        &args,
+        data.path(),
+        &ran_file,
+        &all,
+        Duration::from_secs(60),
+    )
     .await;
-    let ran: HashSet<String> = ledger(&ran_file).into_iter().collect();
-    let lost: Vec<&String> = all.difference(&ran).collect();
-    assert!(
-        done,
-        "{} of {} accepted messages never reached the function: {lost:?}",
-        lost.len(),
-        all.len()
-    );
 }
 
 /// `lamina queues` and `lamina mappings` show queues by state and mappings with their lag.

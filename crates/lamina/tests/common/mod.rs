@@ -499,6 +499,49 @@ pub async fn aws_json(s: &Server, target: &str, version: &str, body: Value) -> (
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// Kills `server` (`kill -9`) once its mapping has consumed something but not all of
+/// `sent`, and restarts it on `data` with `args`; then waits up to `within` for every one of
+/// `sent` to be in the ledger `ran` (at least once), and fails naming those lost.
+#[allow(dead_code)]
+pub async fn kill_mid_stream_and_recover(
+    server: &mut Server,
+    args: &[&str],
+    data: &Path,
+    ran: &Path,
+    sent: &std::collections::HashSet<String>,
+    within: std::time::Duration,
+) -> Server {
+    assert!(
+        eventually(std::time::Duration::from_secs(30), async || !ledger(ran)
+            .is_empty())
+        .await,
+        "the mapping started consuming"
+    );
+    server.stop_with("KILL");
+    let before = ledger(ran).len();
+    assert!(
+        before < sent.len(),
+        "the kill came mid-stream ({before} of {} consumed)",
+        sent.len()
+    );
+    let restarted = Server::start_with(args, Some(data));
+    let done = eventually(within, async || {
+        let seen: std::collections::HashSet<String> = ledger(ran).into_iter().collect();
+        sent.is_subset(&seen)
+    })
+    .await;
+    let seen: std::collections::HashSet<String> = ledger(ran).into_iter().collect();
+    let lost: Vec<&String> = sent.difference(&seen).collect();
+    assert!(
+        done,
+        "{} of {} never reached the function: {lost:?}\nserver:\n{}",
+        lost.len(),
+        sent.len(),
+        restarted.output_text()
+    );
+    restarted
+}
+
 /// The lines of a file functions append to (empty if it does not exist yet).
 #[allow(dead_code)]
 pub fn ledger(path: &Path) -> Vec<String> {

@@ -50,6 +50,19 @@ fn etag(m: &ObjectMeta) -> ETag {
     ETag::Strong(m.etag.trim_matches('"').to_string())
 }
 
+/// What HeadObject says of an object (and GetObject with its bytes).
+fn described(m: &ObjectMeta) -> dto::HeadObjectOutput {
+    dto::HeadObjectOutput {
+        content_length: Some(m.size as i64),
+        content_type: m.content_type.clone(),
+        e_tag: Some(etag(m)),
+        last_modified: Some(timestamp(m.last_modified_ms)),
+        metadata: Some(m.metadata.clone().into_iter().collect()),
+        accept_ranges: Some("bytes".into()),
+        ..Default::default()
+    }
+}
+
 fn owner() -> dto::Owner {
     dto::Owner {
         display_name: Some("lamina".into()),
@@ -184,15 +197,7 @@ impl S3 for Backend {
             .head(&req.input.bucket, &req.input.key)
             .await
             .map_err(wire)?;
-        Ok(S3Response::new(dto::HeadObjectOutput {
-            content_length: Some(m.size as i64),
-            content_type: m.content_type.clone(),
-            e_tag: Some(etag(&m)),
-            last_modified: Some(timestamp(m.last_modified_ms)),
-            metadata: Some(m.metadata.clone().into_iter().collect()),
-            accept_ranges: Some("bytes".into()),
-            ..Default::default()
-        }))
+        Ok(S3Response::new(described(&m)))
     }
 
     async fn get_object(
@@ -224,15 +229,16 @@ impl S3 for Backend {
             .map_err(|e| wire(ObjectError::Io(e)))?;
         let length = range.end - range.start;
         let stream = tokio_util::io::ReaderStream::with_capacity(file.take(length), 64 * 1024);
+        let h = described(&m);
         Ok(S3Response::new(dto::GetObjectOutput {
             body: Some(StreamingBlob::wrap(stream)),
             content_length: Some(length as i64),
             content_range,
-            content_type: m.content_type.clone(),
-            e_tag: Some(etag(&m)),
-            last_modified: Some(timestamp(m.last_modified_ms)),
-            metadata: Some(m.metadata.clone().into_iter().collect()),
-            accept_ranges: Some("bytes".into()),
+            content_type: h.content_type,
+            e_tag: h.e_tag,
+            last_modified: h.last_modified,
+            metadata: h.metadata,
+            accept_ranges: h.accept_ranges,
             ..Default::default()
         }))
     }

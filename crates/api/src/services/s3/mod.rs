@@ -87,7 +87,8 @@ impl S3Surface {
     }
 }
 
-/// Whether a request is S3's (see the module's documentation).
+/// Whether a request is S3's (see the module's documentation). Every request asks, so it
+/// looks without allocating: the host, then the signature's credential scope.
 fn is_s3(req: &Request) -> bool {
     let host = req
         .headers()
@@ -95,21 +96,25 @@ fn is_s3(req: &Request) -> bool {
         .and_then(|h| h.to_str().ok())
         .unwrap_or_default();
     let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    if bucket_of_host(name).is_some() {
+        return true;
+    }
     // Signature version 2 (`Authorization: AWS KEY:SIG`, or a URL presigned with
     // `AWSAccessKeyId` and `Signature`, as boto3 still presigns by default) is S3's alone.
-    let v2_header = req
+    if let Some(auth) = req
         .headers()
         .get("authorization")
         .and_then(|h| h.to_str().ok())
-        .is_some_and(|a| a.starts_with("AWS "));
-    let v2_query = req.uri().query().is_some_and(|q| {
-        q.split('&').any(|kv| kv.starts_with("AWSAccessKeyId="))
-            && q.split('&').any(|kv| kv.starts_with("Signature="))
-    });
-    bucket_of_host(name).is_some()
-        || v2_header
-        || v2_query
-        || super::signed_service(req.headers(), req.uri().query()).as_deref() == Some("s3")
+    {
+        return auth.starts_with("AWS ") || auth.contains("/s3/aws4_request");
+    }
+    req.uri().query().is_some_and(|q| {
+        let has = |p: &str| q.split('&').any(|kv| kv.starts_with(p));
+        (has("AWSAccessKeyId=") && has("Signature="))
+            || q.contains("%2Fs3%2Faws4_request")
+            || q.contains("%2fs3%2faws4_request")
+            || q.contains("/s3/aws4_request")
+    })
 }
 
 /// The query parameters of a presigned URL, in either signature version.
