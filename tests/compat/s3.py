@@ -83,6 +83,15 @@ def main(endpoint, key=None, secret=None):
                       **{**kw, "endpoint_url": "http://s3.localhost:%s" % endpoint.rsplit(":", 1)[1]})
     check(vh.get_object(Bucket="photos", Key="z")["Body"].read() == b"x", "virtual-host style")
 
+    # An unsigned request: served without --credentials (as any signature is), refused with.
+    port = endpoint.rsplit(":", 1)[1]
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": endpoint}))
+    try:
+        status = opener.open("http://photos.s3.localhost:%s/z" % port).status
+    except urllib.error.HTTPError as e:
+        status = e.code
+    check(status == (403 if key else 200), "an unsigned request: %d" % status)
+
     # Presigned URLs: taken as they are signed.
     url = s3.generate_presigned_url("get_object", Params={"Bucket": "photos", "Key": "z"}, ExpiresIn=60)
     check(urllib.request.urlopen(url).read() == b"x", "a presigned URL (signature version 2, boto3's default)")
