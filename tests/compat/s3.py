@@ -115,8 +115,26 @@ def main(endpoint, key=None, secret=None):
         check(error_code(lambda: unknown.list_buckets()) == ("InvalidAccessKeyId", 403),
               "an unknown key is refused")
 
+    # Copies: the source's type and metadata, or the request's with REPLACE.
+    s3.put_object(Bucket="photos", Key="orig.txt", Body=b"original", ContentType="text/plain",
+                  Metadata={"owner": "ana"})
+    copied = s3.copy_object(Bucket="photos", Key="copy.txt", CopySource={"Bucket": "photos", "Key": "orig.txt"})
+    c = s3.get_object(Bucket="photos", Key="copy.txt")
+    check(c["Body"].read() == b"original" and c["ContentType"] == "text/plain" and c["Metadata"] == {"owner": "ana"}
+          and copied["CopyObjectResult"]["ETag"] == c["ETag"], "CopyObject keeps type and metadata")
+    s3.copy_object(Bucket="photos", Key="copy.txt", CopySource="photos/orig.txt", MetadataDirective="REPLACE",
+                   ContentType="application/json", Metadata={"owner": "bo"})
+    c = s3.head_object(Bucket="photos", Key="copy.txt")
+    check(c["ContentType"] == "application/json" and c["Metadata"] == {"owner": "bo"}, "CopyObject with REPLACE")
+    check(error_code(lambda: s3.copy_object(Bucket="photos", Key="x", CopySource="photos/none"))[0] == "NoSuchKey",
+          "copying what is not there")
+
     # Deletes; then the bucket can go.
-    for k in keys:
+    gone = s3.delete_objects(Bucket="photos", Delete={"Objects": [{"Key": k} for k in keys[:3]]
+                                                      + [{"Key": "never-was"}]})
+    check(sorted(d["Key"] for d in gone["Deleted"]) == sorted(keys[:3] + ["never-was"]) and not gone.get("Errors"),
+          "DeleteObjects: %s" % gone.get("Deleted"))
+    for k in keys[3:] + ["orig.txt", "copy.txt"]:
         s3.delete_object(Bucket="photos", Key=k)
     s3.delete_object(Bucket="photos", Key="never-was")
     check(s3.list_objects_v2(Bucket="photos")["KeyCount"] == 0, "every object deleted")

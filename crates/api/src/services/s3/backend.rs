@@ -1,6 +1,6 @@
 //! The S3 operations Lamina answers, on the `objects` store: buckets (Create, Head, List,
-//! Delete, GetBucketLocation) and objects (Put, Get with a range, Head, Delete,
-//! ListObjectsV2). The others are `s3s`'s NotImplemented.
+//! Delete, GetBucketLocation) and objects (Put, Get with a range, Head, Copy, Delete,
+//! DeleteObjects, ListObjectsV2). The others are `s3s`'s NotImplemented.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -252,6 +252,89 @@ impl S3 for Backend {
             .await
             .map_err(wire)?;
         Ok(S3Response::new(dto::DeleteObjectOutput::default()))
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<dto::CopyObjectInput>,
+    ) -> S3Result<S3Response<dto::CopyObjectOutput>> {
+        let input = req.input;
+        let dto::CopySource::Bucket { bucket, key, .. } = &input.copy_source else {
+            return Err(s3_error!(
+                NotImplemented,
+                "Copying from an access point is not supported"
+            ));
+        };
+        let source = self.objects.head(bucket, key).await.map_err(wire)?;
+        let file = tokio::fs::File::open(self.objects.path_of(&source))
+            .await
+            .map_err(|e| wire(ObjectError::Io(e)))?;
+        // COPY (the default) keeps the source's type and metadata; REPLACE takes the request's.
+        let replace = input
+            .metadata_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == dto::MetadataDirective::REPLACE);
+        let new = if replace {
+            NewObject {
+                content_type: input.content_type,
+                metadata: input.metadata.unwrap_or_default().into_iter().collect(),
+            }
+        } else {
+            NewObject {
+                content_type: source.content_type.clone(),
+                metadata: source.metadata.clone(),
+            }
+        };
+        let body = tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024);
+        let m = self
+            .objects
+            .put(&input.bucket, &input.key, body, new, |_| Vec::new())
+            .await
+            .map_err(wire)?;
+        Ok(S3Response::new(dto::CopyObjectOutput {
+            copy_object_result: Some(dto::CopyObjectResult {
+                e_tag: Some(etag(&m)),
+                last_modified: Some(timestamp(m.last_modified_ms)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+    }
+
+    async fn delete_objects(
+        &self,
+        req: S3Request<dto::DeleteObjectsInput>,
+    ) -> S3Result<S3Response<dto::DeleteObjectsOutput>> {
+        let input = req.input;
+        let quiet = input.delete.quiet.unwrap_or(false);
+        let (mut deleted, mut errors) = (Vec::new(), Vec::new());
+        for o in input.delete.objects {
+            match self
+                .objects
+                .delete(&input.bucket, &o.key, |_| Vec::new())
+                .await
+            {
+                Ok(_) if quiet => {}
+                Ok(_) => deleted.push(dto::DeletedObject {
+                    key: Some(o.key),
+                    ..Default::default()
+                }),
+                Err(e) => {
+                    let e = wire(e);
+                    errors.push(dto::Error {
+                        code: Some(e.code().as_str().to_string()),
+                        message: e.message().map(str::to_string),
+                        key: Some(o.key),
+                        ..Default::default()
+                    });
+                }
+            }
+        }
+        Ok(S3Response::new(dto::DeleteObjectsOutput {
+            deleted: Some(deleted),
+            errors: Some(errors),
+            ..Default::default()
+        }))
     }
 
     async fn list_objects_v2(
