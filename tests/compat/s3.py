@@ -7,6 +7,7 @@ Usage: s3.py ENDPOINT [KEY SECRET]   (with KEY and SECRET, the server checks sig
 Exits non-zero with a message at the first difference from S3's behaviour.
 """
 
+import datetime
 import sys
 import urllib.error
 import urllib.request
@@ -51,6 +52,20 @@ def main(endpoint, key=None, secret=None):
           == "InvalidRange", "a range past the end")
     head = s3.head_object(Bucket="photos", Key="a b+c.txt")
     check(head["ContentLength"] == 11 and head["ETag"] == put["ETag"], "HeadObject")
+    # Conditional reads: If-Match and If-Unmodified-Since fail with 412; If-None-Match and
+    # If-Modified-Since answer 304.
+    tag = head["ETag"]
+    past = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
+    future = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
+    get = lambda **c: s3.get_object(Bucket="photos", Key="a b+c.txt", **c)
+    check(get(IfMatch=tag)["Body"].read() == b"hello world", "If-Match with the ETag")
+    check(error_code(lambda: get(IfMatch='"0"')) == ("PreconditionFailed", 412), "If-Match with another ETag")
+    check(error_code(lambda: get(IfUnmodifiedSince=past)) == ("PreconditionFailed", 412), "If-Unmodified-Since")
+    check(error_code(lambda: get(IfNoneMatch=tag))[1] == 304, "If-None-Match with the ETag")
+    check(error_code(lambda: s3.head_object(Bucket="photos", Key="a b+c.txt", IfModifiedSince=future))[1] == 304,
+          "If-Modified-Since (HeadObject)")
+    check(get(IfModifiedSince=past, IfNoneMatch='"0"')["Body"].read() == b"hello world",
+          "conditions that hold")
     check(error_code(lambda: s3.get_object(Bucket="photos", Key="nope")) == ("NoSuchKey", 404), "a missing key")
     check(error_code(lambda: s3.get_object(Bucket="missing", Key="k")) == ("NoSuchBucket", 404),
           "a missing bucket")

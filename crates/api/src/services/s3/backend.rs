@@ -1,5 +1,5 @@
 //! The S3 operations Lamina answers, on the `objects` store: buckets (Create, Head, List,
-//! Delete, GetBucketLocation) and objects (Put, Get with a range, Head, Copy, Delete,
+//! Delete, GetBucketLocation) and objects (Put, Get with a range and conditions, Head, Copy, Delete,
 //! DeleteObjects, ListObjectsV2). The others are `s3s`'s NotImplemented.
 
 use std::time::{Duration, UNIX_EPOCH};
@@ -48,6 +48,41 @@ fn timestamp(ms: i64) -> Timestamp {
 
 fn etag(m: &ObjectMeta) -> ETag {
     ETag::Strong(m.etag.trim_matches('"').to_string())
+}
+
+/// GetObject's and HeadObject's preconditions, in HTTP's order: If-Match, else
+/// If-Unmodified-Since, fails with 412; then If-None-Match, else If-Modified-Since, answers
+/// 304. Times compare in whole seconds, as HTTP dates carry them.
+fn preconditions(
+    m: &ObjectMeta,
+    if_match: Option<&dto::ETagCondition>,
+    if_none_match: Option<&dto::ETagCondition>,
+    if_modified_since: Option<&Timestamp>,
+    if_unmodified_since: Option<&Timestamp>,
+) -> S3Result<()> {
+    let ours = m.etag.trim_matches('"');
+    let matches =
+        |c: &dto::ETagCondition| c.is_any() || c.as_etag().is_some_and(|e| e.value() == ours);
+    let modified_s = m.last_modified_ms.div_euclid(1000);
+    let seconds = |t: &Timestamp| time::OffsetDateTime::from(t.clone()).unix_timestamp();
+    let failed = match if_match {
+        Some(c) => !matches(c),
+        None => if_unmodified_since.is_some_and(|t| modified_s > seconds(t)),
+    };
+    if failed {
+        return Err(s3_error!(
+            PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold"
+        ));
+    }
+    let unchanged = match if_none_match {
+        Some(c) => matches(c),
+        None => if_modified_since.is_some_and(|t| modified_s <= seconds(t)),
+    };
+    if unchanged {
+        return Err(S3Error::new(S3ErrorCode::NotModified));
+    }
+    Ok(())
 }
 
 /// What HeadObject says of an object (and GetObject with its bytes).
@@ -192,11 +227,19 @@ impl S3 for Backend {
         &self,
         req: S3Request<dto::HeadObjectInput>,
     ) -> S3Result<S3Response<dto::HeadObjectOutput>> {
+        let input = req.input;
         let m = self
             .objects
-            .head(&req.input.bucket, &req.input.key)
+            .head(&input.bucket, &input.key)
             .await
             .map_err(wire)?;
+        preconditions(
+            &m,
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+            input.if_unmodified_since.as_ref(),
+        )?;
         Ok(S3Response::new(described(&m)))
     }
 
@@ -210,6 +253,13 @@ impl S3 for Backend {
             .head(&input.bucket, &input.key)
             .await
             .map_err(wire)?;
+        preconditions(
+            &m,
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+            input.if_unmodified_since.as_ref(),
+        )?;
         // Opened now: a later write replaces the blob, but this reader keeps its bytes.
         let mut file = tokio::fs::File::open(self.objects.path_of(&m))
             .await
