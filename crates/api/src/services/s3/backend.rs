@@ -1,6 +1,6 @@
 //! The S3 operations Lamina answers, on the `objects` store: buckets (Create, Head, List,
-//! Delete, GetBucketLocation) and objects (Put, Get with a range and conditions, Head, Copy, Delete,
-//! DeleteObjects, ListObjectsV2). The others are `s3s`'s NotImplemented.
+//! Delete, GetBucketLocation) and objects (Put, Get with a range and conditions, Head, Copy,
+//! Delete, DeleteObjects, ListObjectsV2). The others are `s3s`'s NotImplemented.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -50,39 +50,69 @@ fn etag(m: &ObjectMeta) -> ETag {
     ETag::Strong(m.etag.trim_matches('"').to_string())
 }
 
-/// GetObject's and HeadObject's preconditions, in HTTP's order: If-Match, else
-/// If-Unmodified-Since, fails with 412; then If-None-Match, else If-Modified-Since, answers
-/// 304. Times compare in whole seconds, as HTTP dates carry them.
-fn preconditions(
-    m: &ObjectMeta,
-    if_match: Option<&dto::ETagCondition>,
-    if_none_match: Option<&dto::ETagCondition>,
-    if_modified_since: Option<&Timestamp>,
-    if_unmodified_since: Option<&Timestamp>,
-) -> S3Result<()> {
-    let ours = m.etag.trim_matches('"');
-    let matches =
-        |c: &dto::ETagCondition| c.is_any() || c.as_etag().is_some_and(|e| e.value() == ours);
-    let modified_s = m.last_modified_ms.div_euclid(1000);
-    let seconds = |t: &Timestamp| time::OffsetDateTime::from(t.clone()).unix_timestamp();
-    let failed = match if_match {
-        Some(c) => !matches(c),
-        None => if_unmodified_since.is_some_and(|t| modified_s > seconds(t)),
-    };
-    if failed {
-        return Err(s3_error!(
-            PreconditionFailed,
-            "At least one of the pre-conditions you specified did not hold"
-        ));
+/// The preconditions of a read (GetObject, HeadObject).
+struct Conditions<'a> {
+    if_match: Option<&'a dto::ETagCondition>,
+    if_none_match: Option<&'a dto::ETagCondition>,
+    if_modified_since: Option<&'a Timestamp>,
+    if_unmodified_since: Option<&'a Timestamp>,
+}
+
+impl<'a> From<&'a dto::HeadObjectInput> for Conditions<'a> {
+    fn from(i: &'a dto::HeadObjectInput) -> Self {
+        Conditions {
+            if_match: i.if_match.as_ref(),
+            if_none_match: i.if_none_match.as_ref(),
+            if_modified_since: i.if_modified_since.as_ref(),
+            if_unmodified_since: i.if_unmodified_since.as_ref(),
+        }
     }
-    let unchanged = match if_none_match {
-        Some(c) => matches(c),
-        None => if_modified_since.is_some_and(|t| modified_s <= seconds(t)),
-    };
-    if unchanged {
-        return Err(S3Error::new(S3ErrorCode::NotModified));
+}
+
+impl<'a> From<&'a dto::GetObjectInput> for Conditions<'a> {
+    fn from(i: &'a dto::GetObjectInput) -> Self {
+        Conditions {
+            if_match: i.if_match.as_ref(),
+            if_none_match: i.if_none_match.as_ref(),
+            if_modified_since: i.if_modified_since.as_ref(),
+            if_unmodified_since: i.if_unmodified_since.as_ref(),
+        }
     }
-    Ok(())
+}
+
+impl Conditions<'_> {
+    /// Checks them on `m`, in HTTP's order: If-Match, else If-Unmodified-Since, fails with
+    /// 412; then If-None-Match, else If-Modified-Since, answers 304. Times compare in whole
+    /// seconds, as HTTP dates carry them.
+    fn check(&self, m: &ObjectMeta) -> S3Result<()> {
+        let ours = m.etag.trim_matches('"');
+        let matches =
+            |c: &dto::ETagCondition| c.is_any() || c.as_etag().is_some_and(|e| e.value() == ours);
+        let modified_s = m.last_modified_ms.div_euclid(1000);
+        let seconds = |t: &Timestamp| time::OffsetDateTime::from(t.clone()).unix_timestamp();
+        let failed = match self.if_match {
+            Some(c) => !matches(c),
+            None => self
+                .if_unmodified_since
+                .is_some_and(|t| modified_s > seconds(t)),
+        };
+        if failed {
+            return Err(s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold"
+            ));
+        }
+        let unchanged = match self.if_none_match {
+            Some(c) => matches(c),
+            None => self
+                .if_modified_since
+                .is_some_and(|t| modified_s <= seconds(t)),
+        };
+        if unchanged {
+            return Err(S3Error::new(S3ErrorCode::NotModified));
+        }
+        Ok(())
+    }
 }
 
 /// What HeadObject says of an object (and GetObject with its bytes).
@@ -124,6 +154,20 @@ fn after_of(token: &str) -> S3Result<String> {
                 "The continuation token provided is incorrect"
             )
         })
+}
+
+impl Backend {
+    /// An object a read may go on with: there, and its preconditions holding.
+    async fn readable(
+        &self,
+        bucket: &str,
+        key: &str,
+        conditions: Conditions<'_>,
+    ) -> S3Result<ObjectMeta> {
+        let m = self.objects.head(bucket, key).await.map_err(wire)?;
+        conditions.check(&m)?;
+        Ok(m)
+    }
 }
 
 #[async_trait::async_trait]
@@ -229,17 +273,8 @@ impl S3 for Backend {
     ) -> S3Result<S3Response<dto::HeadObjectOutput>> {
         let input = req.input;
         let m = self
-            .objects
-            .head(&input.bucket, &input.key)
-            .await
-            .map_err(wire)?;
-        preconditions(
-            &m,
-            input.if_match.as_ref(),
-            input.if_none_match.as_ref(),
-            input.if_modified_since.as_ref(),
-            input.if_unmodified_since.as_ref(),
-        )?;
+            .readable(&input.bucket, &input.key, (&input).into())
+            .await?;
         Ok(S3Response::new(described(&m)))
     }
 
@@ -249,17 +284,8 @@ impl S3 for Backend {
     ) -> S3Result<S3Response<dto::GetObjectOutput>> {
         let input = req.input;
         let m = self
-            .objects
-            .head(&input.bucket, &input.key)
-            .await
-            .map_err(wire)?;
-        preconditions(
-            &m,
-            input.if_match.as_ref(),
-            input.if_none_match.as_ref(),
-            input.if_modified_since.as_ref(),
-            input.if_unmodified_since.as_ref(),
-        )?;
+            .readable(&input.bucket, &input.key, (&input).into())
+            .await?;
         // Opened now: a later write replaces the blob, but this reader keeps its bytes.
         let mut file = tokio::fs::File::open(self.objects.path_of(&m))
             .await
