@@ -95,18 +95,28 @@ fn consumer(shared: &Shared) -> Result<StreamConsumer<Context>, KafkaError> {
         })
 }
 
-/// For AT_TIMESTAMP: each partition the group has no offset for yet starts at the first
-/// record at or after the timestamp (committed for the group before it subscribes, so the
-/// group's members all start there).
-fn start_at_timestamp(c: &StreamConsumer<Context>, topic: &str, ms: i64) -> Result<(), KafkaError> {
-    let metadata = c.fetch_metadata(Some(topic), CLUSTER_TIMEOUT)?;
+/// Every partition of `topic`, as the cluster describes it.
+fn partitions<C: ConsumerContext>(
+    c: &impl Consumer<C>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<TopicPartitionList, KafkaError> {
+    let metadata = c.fetch_metadata(Some(topic), timeout)?;
     let mut all = TopicPartitionList::new();
     for t in metadata.topics().iter().filter(|t| t.name() == topic) {
         for part in t.partitions() {
             all.add_partition(topic, part.id());
         }
     }
-    let committed = c.committed_offsets(all.clone(), CLUSTER_TIMEOUT)?;
+    Ok(all)
+}
+
+/// For AT_TIMESTAMP: each partition the group has no offset for yet starts at the first
+/// record at or after the timestamp (committed for the group before it subscribes, so the
+/// group's members all start there).
+fn start_at_timestamp(c: &StreamConsumer<Context>, topic: &str, ms: i64) -> Result<(), KafkaError> {
+    let all = partitions(c, topic, CLUSTER_TIMEOUT)?;
+    let committed = c.committed_offsets(all, CLUSTER_TIMEOUT)?;
     let mut fresh = TopicPartitionList::new();
     for e in committed.elements() {
         if !matches!(e.offset(), Offset::Offset(_)) {
@@ -438,13 +448,7 @@ pub(crate) async fn lag(record: &lamina_model::mapping::MappingRecord) -> Option
             .set("group.id", group)
             .create()
             .ok()?;
-        let metadata = c.fetch_metadata(Some(&topic), timeout).ok()?;
-        let mut all = TopicPartitionList::new();
-        for t in metadata.topics().iter().filter(|t| t.name() == topic) {
-            for part in t.partitions() {
-                all.add_partition(&topic, part.id());
-            }
-        }
+        let all = partitions(&c, &topic, timeout).ok()?;
         let committed = c.committed_offsets(all, timeout).ok()?;
         let mut behind = 0u64;
         for e in committed.elements() {
