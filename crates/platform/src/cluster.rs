@@ -225,16 +225,22 @@ async fn save_metrics(p: &Platform) {
     }
 }
 
-impl Platform {
+/// This node's view of its cluster (nothing to see for one node).
+#[derive(Debug, Clone, Copy)]
+pub struct Cluster<'a> {
+    pub(crate) p: &'a Platform,
+}
+
+impl Cluster<'_> {
     /// In a cluster, reads `function` back from the shared store before an operation on it,
     /// so that no node answers from a state older than a change another node made (a
     /// client behind a load balancer reads its own writes). Nothing for one node.
     pub async fn catch_up(&self, function: &str) {
-        if self.inner.grants.is_some() {
-            let name = lamina_model::FunctionRef::parse(function, self.identity())
+        if self.p.inner.grants.is_some() {
+            let name = lamina_model::FunctionRef::parse(function, self.p.identity())
                 .map(|r| r.name)
                 .unwrap_or_else(|_| function.to_string());
-            refresh(self, &name).await;
+            refresh(self.p, &name).await;
         }
     }
 
@@ -242,9 +248,9 @@ impl Platform {
     /// marked), and makes each function's invocation metrics the cluster's totals (as of
     /// the nodes' last writes, this node's own figures taken as they are now). Nothing for
     /// one node, or when the database cannot be read.
-    pub async fn cluster_status(&self, status: &mut lamina_model::status::ServerStatus) {
-        if let Some(metrics) = &self.inner.metrics {
-            save_metrics(self).await;
+    pub async fn status(&self, status: &mut lamina_model::status::ServerStatus) {
+        if let Some(metrics) = &self.p.inner.metrics {
+            save_metrics(self.p).await;
             match metrics.totals().await {
                 Ok(totals) => {
                     for f in &mut status.functions {
@@ -261,7 +267,7 @@ impl Platform {
                 Err(e) => tracing::warn!(error = %e, "could not read the cluster's metrics"),
             }
         }
-        status.nodes = cluster_nodes(self).await;
+        status.nodes = cluster_nodes(self.p).await;
     }
 }
 

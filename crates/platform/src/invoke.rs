@@ -97,7 +97,7 @@ impl Platform {
             Ok(c) => c,
             // In a cluster, a function another node made a moment ago may not be here yet.
             Err(LambdaError::ResourceNotFound(_)) if self.inner.grants.is_some() => {
-                self.catch_up(&r.name).await;
+                self.cluster().catch_up(&r.name).await;
                 self.registry()
                     .resolve_with(&r, lamina_model::random_unit)?
             }

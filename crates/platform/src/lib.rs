@@ -37,7 +37,7 @@
 mod admission;
 pub mod async_invoke;
 mod cached;
-mod cluster;
+pub mod cluster;
 pub mod control;
 pub mod events;
 mod grants;
@@ -310,6 +310,12 @@ impl Platform {
     /// Event source mappings: Create/Get/Update/Delete/ListEventSourceMappings.
     pub fn event_source_mappings(&self) -> mappings::Mappings<'_> {
         mappings::Mappings { p: self }
+    }
+
+    /// This node's view of its cluster: catching up with other nodes' changes, and the
+    /// cluster's figures.
+    pub fn cluster(&self) -> cluster::Cluster<'_> {
+        cluster::Cluster { p: self }
     }
 
     /// SQS: queues and their messages.

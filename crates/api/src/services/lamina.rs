@@ -49,7 +49,7 @@ async fn health(State(p): State<Platform>) -> Response {
 
 async fn status(State(p): State<Platform>) -> Response {
     let mut status = p.status();
-    p.cluster_status(&mut status).await;
+    p.cluster().status(&mut status).await;
     json(StatusCode::OK, status)
 }
 

@@ -217,7 +217,7 @@ pub async fn catch_up(
         && !matches!(rest, Some("invocations" | "response-streaming-invocations"))
     {
         let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
-        p.catch_up(&name).await;
+        p.cluster().catch_up(&name).await;
     }
     next.run(req).await
 }
