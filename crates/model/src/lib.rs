@@ -20,6 +20,8 @@
 //! - [`paging`]: `Marker` and `MaxItems`, parsed once into a [`paging::Page`].
 //! - [`policy`]: a function's resource-based policy (AddPermission's statements).
 //! - [`runtime`]: managed and custom runtime identifiers.
+//! - [`s3`]: S3's bucket notifications: a bucket's configuration and its checks, the event
+//!   record and `s3:TestEvent` a destination receives.
 //! - [`schedule`]: schedule expressions (`at`, `rate`, AWS's `cron`) and when they fire.
 //! - [`scheduler`]: EventBridge Scheduler's schedules and groups, their checks and errors.
 //! - [`mapping`]: event source mappings: their checks, record, wire shape, and the SQS
@@ -53,6 +55,7 @@ pub mod policy;
 pub mod provisioned;
 pub mod rabbitmq;
 pub mod runtime;
+pub mod s3;
 pub mod schedule;
 pub mod scheduler;
 pub mod sqs;
