@@ -15,15 +15,18 @@
 //! - At open, blobs no object names (a crash between the rename and the commit) and
 //!   leftovers in `tmp/` are removed.
 //!
-//! Listing with prefixes, delimiters and continuation is [`listing`]'s.
+//! Listing with prefixes, delimiters and continuation is [`listing`]'s; multipart uploads
+//! are [`multipart`]'s.
 
 pub mod listing;
+pub mod multipart;
 mod store;
 
 use std::collections::BTreeMap;
 
 pub use listing::{ListRequest, Listing};
-pub use store::Objects;
+pub use multipart::{Part, Upload, Uploads};
+pub use store::{Objects, Tell, silent};
 
 /// What can go wrong, named as S3 names it where S3 has a name.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +41,20 @@ pub enum ObjectError {
     BucketNotEmpty,
     #[error("The specified bucket is not valid.")]
     InvalidBucketName,
+    #[error(
+        "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+    )]
+    NoSuchUpload,
+    #[error(
+        "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
+    )]
+    InvalidPart,
+    #[error("The list of parts was not in ascending order. Parts must be ordered by part number.")]
+    InvalidPartOrder,
+    #[error("Your proposed upload is smaller than the minimum allowed object size.")]
+    EntityTooSmall,
+    #[error("{0}")]
+    InvalidArgument(String),
     #[error("object storage: {0}")]
     Io(#[from] std::io::Error),
     #[error("object storage: {0}")]

@@ -16,8 +16,10 @@ use crate::{Bucket, NewObject, ObjectError, ObjectMeta, now_ms, valid_bucket_nam
 /// Buckets and objects under one directory.
 #[derive(Debug, Clone)]
 pub struct Objects {
-    root: PathBuf,
+    pub(crate) root: PathBuf,
     db: Arc<Mutex<Connection>>,
+    // Woken when a commit adds to the outbox.
+    told: Arc<tokio::sync::Notify>,
 }
 
 const SCHEMA: &str = "
@@ -47,7 +49,44 @@ CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS uploads (
+    id TEXT PRIMARY KEY,
+    bucket TEXT NOT NULL,
+    key TEXT NOT NULL,
+    content_type TEXT,
+    metadata TEXT NOT NULL,
+    initiated_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS parts (
+    upload TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    last_modified_ms INTEGER NOT NULL,
+    blob TEXT NOT NULL,
+    PRIMARY KEY (upload, number)
+);
 ";
+
+/// Columns added after a table was first made, each with its definition.
+const ADDED: &[(&str, &str, &str)] = &[("buckets", "notification", "TEXT")];
+
+/// Adds to an older file's tables the columns it lacks.
+fn migrate(conn: &Connection) -> Result<(), ObjectError> {
+    for (table, column, definition) in ADDED {
+        let has: bool = conn.query_row(
+            &format!("SELECT EXISTS (SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1)"),
+            params![column],
+            |r| r.get(0),
+        )?;
+        if !has {
+            conn.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN {column} {definition}"
+            ))?;
+        }
+    }
+    Ok(())
+}
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ObjectMeta> {
     let metadata: String = r.get(5)?;
@@ -76,11 +115,12 @@ impl Objects {
         }
         let conn = Connection::open(root.join("objects.sqlite3"))?;
         conn.execute_batch(SCHEMA)?;
+        migrate(&conn)?;
         for entry in std::fs::read_dir(root.join("tmp"))? {
             std::fs::remove_file(entry?.path())?;
         }
         let named: std::collections::HashSet<String> = conn
-            .prepare("SELECT blob FROM objects")?
+            .prepare("SELECT blob FROM objects UNION ALL SELECT blob FROM parts")?
             .query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         for entry in std::fs::read_dir(root.join("blobs"))? {
@@ -92,11 +132,12 @@ impl Objects {
         Ok(Objects {
             root: root.to_path_buf(),
             db: Arc::new(Mutex::new(conn)),
+            told: Arc::default(),
         })
     }
 
     /// Runs `f` on the connection, off the async workers.
-    async fn with<T: Send + 'static>(
+    pub(crate) async fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, ObjectError> + Send + 'static,
     ) -> Result<T, ObjectError> {
@@ -164,10 +205,10 @@ impl Objects {
         .await
     }
 
-    /// DeleteBucket: only an empty one.
+    /// DeleteBucket: only an empty one; its unfinished multipart uploads go with it.
     pub async fn delete_bucket(&self, name: &str) -> Result<(), ObjectError> {
         let name = name.to_string();
-        self.with(move |c| {
+        let parts = self.with(move |c| {
             let tx = c.transaction()?;
             let has: bool = tx.query_row(
                 "SELECT EXISTS (SELECT 1 FROM objects WHERE bucket = ?1)",
@@ -180,13 +221,33 @@ impl Objects {
             if tx.execute("DELETE FROM buckets WHERE name = ?1", params![name])? == 0 {
                 return Err(ObjectError::NoSuchBucket);
             }
+            let parts: Vec<String> = tx
+                .prepare(
+                    "SELECT blob FROM parts WHERE upload IN (SELECT id FROM uploads WHERE bucket = ?1)",
+                )?
+                .query_map(params![name], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            tx.execute(
+                "DELETE FROM parts WHERE upload IN (SELECT id FROM uploads WHERE bucket = ?1)",
+                params![name],
+            )?;
+            tx.execute("DELETE FROM uploads WHERE bucket = ?1", params![name])?;
             tx.commit()?;
-            Ok(())
+            Ok(parts)
         })
-        .await
+        .await?;
+        self.remove_blobs(parts).await;
+        Ok(())
     }
 
-    fn blob_path(&self, blob: &str) -> PathBuf {
+    /// Removes blobs no row names any more.
+    pub(crate) async fn remove_blobs(&self, blobs: Vec<String>) {
+        for blob in blobs {
+            let _ = tokio::fs::remove_file(self.blob_path(&blob)).await;
+        }
+    }
+
+    pub(crate) fn blob_path(&self, blob: &str) -> PathBuf {
         self.root.join("blobs").join(blob)
     }
 
@@ -197,53 +258,82 @@ impl Objects {
     }
 
     /// PutObject: streams `body` to a new blob, then makes it `bucket`/`key` and records
-    /// the payloads `tell` makes of the new object in the outbox, in one transaction.
+    /// in the outbox, in the same transaction, the payloads `tell` makes of the new object
+    /// and of the bucket's notification document.
     pub async fn put<S>(
         &self,
         bucket: &str,
         key: &str,
         body: S,
         new: NewObject,
-        tell: impl FnOnce(&ObjectMeta) -> Vec<String> + Send + 'static,
+        tell: Tell,
     ) -> Result<ObjectMeta, ObjectError>
     where
         S: Stream<Item = Result<Bytes, std::io::Error>> + Send,
     {
         self.bucket(bucket).await?;
+        let staged = self.stage(body).await?;
+        let meta = ObjectMeta {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            size: staged.size,
+            etag: format!("\"{}\"", hex(&staged.md5)),
+            content_type: new.content_type,
+            metadata: new.metadata,
+            last_modified_ms: now_ms(),
+            sequence: 0,
+            blob: staged.blob,
+        };
+        self.commit(meta, tell, |_| Ok(Vec::new())).await
+    }
+
+    /// Streams `body` into a new blob (synced, renamed into `blobs/`), named by no object
+    /// yet: its name, size and MD5.
+    pub(crate) async fn stage<S>(&self, body: S) -> Result<Staged, ObjectError>
+    where
+        S: Stream<Item = Result<Bytes, std::io::Error>> + Send,
+    {
         let blob = uuid::Uuid::new_v4().simple().to_string();
         let tmp = self.root.join("tmp").join(&blob);
-        let written = write_blob(&tmp, body).await;
-        let (size, md5) = match written {
+        let (size, md5) = match write_blob(&tmp, body).await {
             Ok(w) => w,
             Err(e) => {
                 let _ = tokio::fs::remove_file(&tmp).await;
                 return Err(e);
             }
         };
-        let path = self.blob_path(&blob);
-        tokio::fs::rename(&tmp, &path).await?;
-        let meta = ObjectMeta {
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-            size,
-            etag: format!("\"{md5}\""),
-            content_type: new.content_type,
-            metadata: new.metadata,
-            last_modified_ms: now_ms(),
-            sequence: 0,
-            blob,
-        };
+        if let Err(e) = tokio::fs::rename(&tmp, self.blob_path(&blob)).await {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(e.into());
+        }
+        Ok(Staged { blob, size, md5 })
+    }
+
+    /// Makes the staged `meta` its key's object and records what `tell` says of it, in one
+    /// transaction that also runs `more` (which names further blobs to remove once it has
+    /// committed). On failure, `meta`'s blob is removed.
+    pub(crate) async fn commit(
+        &self,
+        meta: ObjectMeta,
+        tell: Tell,
+        more: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<Vec<String>, ObjectError>
+        + Send
+        + 'static,
+    ) -> Result<ObjectMeta, ObjectError> {
+        let path = self.blob_path(&meta.blob);
         let committed = self
             .with(move |c| {
                 let tx = c.transaction()?;
-                let exists: bool = tx.query_row(
-                    "SELECT EXISTS (SELECT 1 FROM buckets WHERE name = ?1)",
-                    params![meta.bucket],
-                    |r| r.get(0),
-                )?;
-                if !exists {
+                let notification: Option<Option<String>> = tx
+                    .query_row(
+                        "SELECT notification FROM buckets WHERE name = ?1",
+                        params![meta.bucket],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                let Some(notification) = notification else {
                     return Err(ObjectError::NoSuchBucket);
-                }
+                };
                 let mut meta = meta;
                 meta.sequence = next_sequence(&tx)?;
                 let old: Option<String> = tx
@@ -269,17 +359,18 @@ impl Objects {
                         meta.blob
                     ],
                 )?;
-                for payload in tell(&meta) {
-                    tx.execute("INSERT INTO outbox (payload) VALUES (?1)", params![payload])?;
-                }
+                let mut gone = more(&tx)?;
+                gone.extend(old);
+                let told = record(&tx, tell(&meta, notification.as_deref()))?;
                 tx.commit()?;
-                Ok((meta, old))
+                Ok((meta, gone, told))
             })
             .await;
         match committed {
-            Ok((meta, old)) => {
-                if let Some(old) = old {
-                    let _ = tokio::fs::remove_file(self.blob_path(&old)).await;
+            Ok((meta, gone, told)) => {
+                self.remove_blobs(gone).await;
+                if told {
+                    self.told.notify_one();
                 }
                 Ok(meta)
             }
@@ -315,7 +406,7 @@ impl Objects {
         &self,
         bucket: &str,
         key: &str,
-        tell: impl FnOnce(&ObjectMeta) -> Vec<String> + Send + 'static,
+        tell: Tell,
     ) -> Result<Option<ObjectMeta>, ObjectError> {
         let (bucket, key) = (bucket.to_string(), key.to_string());
         let removed = self
@@ -337,17 +428,56 @@ impl Objects {
                     params![bucket, key],
                 )?;
                 meta.sequence = next_sequence(&tx)?;
-                for payload in tell(&meta) {
-                    tx.execute("INSERT INTO outbox (payload) VALUES (?1)", params![payload])?;
-                }
+                let notification = notification_of(&tx, &bucket)?;
+                let told = record(&tx, tell(&meta, notification.as_deref()))?;
                 tx.commit()?;
-                Ok(Some(meta))
+                Ok(Some((meta, told)))
             })
             .await?;
-        if let Some(m) = &removed {
-            let _ = tokio::fs::remove_file(self.blob_path(&m.blob)).await;
+        let Some((meta, told)) = removed else {
+            return Ok(None);
+        };
+        let _ = tokio::fs::remove_file(self.blob_path(&meta.blob)).await;
+        if told {
+            self.told.notify_one();
         }
-        Ok(removed)
+        Ok(Some(meta))
+    }
+
+    /// PutBucketNotificationConfiguration: replaces the bucket's notification document
+    /// (none removes it) and records `payloads` (a test event) in the outbox with it.
+    pub async fn set_notification(
+        &self,
+        bucket: &str,
+        document: Option<String>,
+        payloads: Vec<String>,
+    ) -> Result<(), ObjectError> {
+        let bucket = bucket.to_string();
+        let told = self
+            .with(move |c| {
+                let tx = c.transaction()?;
+                let changed = tx.execute(
+                    "UPDATE buckets SET notification = ?2 WHERE name = ?1",
+                    params![bucket, document],
+                )?;
+                if changed == 0 {
+                    return Err(ObjectError::NoSuchBucket);
+                }
+                let told = record(&tx, payloads)?;
+                tx.commit()?;
+                Ok(told)
+            })
+            .await?;
+        if told {
+            self.told.notify_one();
+        }
+        Ok(())
+    }
+
+    /// GetBucketNotificationConfiguration: the bucket's notification document, if any.
+    pub async fn notification(&self, bucket: &str) -> Result<Option<String>, ObjectError> {
+        let bucket = bucket.to_string();
+        self.with(move |c| notification_of(c, &bucket)).await
     }
 
     /// ListObjectsV2's page of `bucket`.
@@ -384,6 +514,11 @@ impl Objects {
         .await
     }
 
+    /// Waits until a write adds to the outbox (at once if one did since the last wait).
+    pub async fn told(&self) {
+        self.told.notified().await;
+    }
+
     /// Forgets outbox payloads that were delivered.
     pub async fn delivered(&self, ids: Vec<i64>) -> Result<(), ObjectError> {
         self.with(move |c| {
@@ -396,6 +531,48 @@ impl Objects {
         })
         .await
     }
+}
+
+/// What a write tells: given the object written (or removed) and its bucket's notification
+/// document, the payloads to record in the outbox.
+pub type Tell = Box<dyn FnOnce(&ObjectMeta, Option<&str>) -> Vec<String> + Send + 'static>;
+
+/// A write that tells nothing.
+pub fn silent() -> Tell {
+    Box::new(|_, _| Vec::new())
+}
+
+/// A blob written whole that no object names yet.
+#[derive(Debug)]
+pub(crate) struct Staged {
+    pub(crate) blob: String,
+    pub(crate) size: u64,
+    pub(crate) md5: [u8; 16],
+}
+
+/// Records `payloads` in the outbox: whether there were any.
+fn record(tx: &rusqlite::Transaction<'_>, payloads: Vec<String>) -> Result<bool, ObjectError> {
+    let any = !payloads.is_empty();
+    for payload in payloads {
+        tx.execute("INSERT INTO outbox (payload) VALUES (?1)", params![payload])?;
+    }
+    Ok(any)
+}
+
+/// A bucket's notification document; NoSuchBucket if there is no bucket.
+fn notification_of(c: &Connection, bucket: &str) -> Result<Option<String>, ObjectError> {
+    c.query_row(
+        "SELECT notification FROM buckets WHERE name = ?1",
+        params![bucket],
+        |r| r.get::<_, Option<String>>(0),
+    )
+    .optional()?
+    .ok_or(ObjectError::NoSuchBucket)
+}
+
+/// Lowercase hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The error for an object that is not there: NoSuchBucket when its bucket is not either.
@@ -422,8 +599,8 @@ fn next_sequence(tx: &rusqlite::Transaction<'_>) -> Result<u64, ObjectError> {
     Ok(n as u64)
 }
 
-/// Streams `body` into a new file at `path`, synced: its size and hex MD5.
-async fn write_blob<S>(path: &Path, body: S) -> Result<(u64, String), ObjectError>
+/// Streams `body` into a new file at `path`, synced: its size and MD5.
+async fn write_blob<S>(path: &Path, body: S) -> Result<(u64, [u8; 16]), ObjectError>
 where
     S: Stream<Item = Result<Bytes, std::io::Error>> + Send,
 {
@@ -438,7 +615,5 @@ where
         file.write_all(&chunk).await?;
     }
     file.sync_all().await?;
-    let digest = md5.finalize();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    Ok((size, hex))
+    Ok((size, md5.finalize().into()))
 }

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use futures_util::stream;
-use lamina_objects::{ListRequest, NewObject, ObjectError, Objects};
+use lamina_objects::{ListRequest, NewObject, ObjectError, Objects, silent};
 
 fn body(
     parts: &[&'static [u8]],
@@ -23,7 +23,7 @@ async fn objects_are_written_whole_and_read_back() {
     let store = Objects::open(dir.path()).unwrap();
     assert!(matches!(
         store
-            .put("none", "k", body(&[b"x"]), NewObject::default(), |_| vec![])
+            .put("none", "k", body(&[b"x"]), NewObject::default(), silent())
             .await,
         Err(ObjectError::NoSuchBucket)
     ));
@@ -40,13 +40,21 @@ async fn objects_are_written_whole_and_read_back() {
         content_type: Some("text/plain".into()),
         metadata: [("owner".to_string(), "ana".to_string())].into(),
     };
+    store
+        .set_notification("photos", Some("rules".into()), vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.notification("photos").await.unwrap().as_deref(),
+        Some("rules")
+    );
     let first = store
         .put(
             "photos",
             "a b+c.txt",
             body(&[b"hello ", b"world"]),
             new,
-            |m| vec![format!("created {} {}", m.key, m.size)],
+            Box::new(|m, n| vec![format!("created {} {} {n:?}", m.key, m.size)]),
         )
         .await
         .unwrap();
@@ -65,7 +73,7 @@ async fn objects_are_written_whole_and_read_back() {
             "a b+c.txt",
             body(&[b"again"]),
             NewObject::default(),
-            |_| vec![],
+            silent(),
         )
         .await
         .unwrap();
@@ -85,16 +93,18 @@ async fn objects_are_written_whole_and_read_back() {
         Err(ObjectError::BucketNotEmpty)
     ));
     let removed = store
-        .delete("photos", "a b+c.txt", |m| {
-            vec![format!("removed {}", m.key)]
-        })
+        .delete(
+            "photos",
+            "a b+c.txt",
+            Box::new(|m, n| vec![format!("removed {} {n:?}", m.key)]),
+        )
         .await
         .unwrap()
         .unwrap();
     assert!(!store.path_of(&removed).exists());
     assert!(
         store
-            .delete("photos", "a b+c.txt", |_| vec![])
+            .delete("photos", "a b+c.txt", silent())
             .await
             .unwrap()
             .is_none()
@@ -102,7 +112,10 @@ async fn objects_are_written_whole_and_read_back() {
     let outbox = store.outbox(10).await.unwrap();
     assert_eq!(
         outbox.iter().map(|(_, p)| p.as_str()).collect::<Vec<_>>(),
-        ["created a b+c.txt 11", "removed a b+c.txt"]
+        [
+            "created a b+c.txt 11 Some(\"rules\")",
+            "removed a b+c.txt Some(\"rules\")"
+        ]
     );
     store
         .delivered(outbox.iter().map(|(id, _)| *id).collect())
@@ -124,7 +137,7 @@ async fn a_failed_upload_leaves_nothing_and_a_crash_is_cleared_at_open() {
             "kept",
             body(&[b"kept"]),
             NewObject::default(),
-            |_| vec![],
+            silent(),
         )
         .await
         .unwrap();
@@ -135,9 +148,13 @@ async fn a_failed_upload_leaves_nothing_and_a_crash_is_cleared_at_open() {
     ]);
     assert!(
         store
-            .put("b-1", "broken", broken, NewObject::default(), |_| vec![
-                "x".into()
-            ])
+            .put(
+                "b-1",
+                "broken",
+                broken,
+                NewObject::default(),
+                Box::new(|_, _| vec!["x".into()])
+            )
             .await
             .is_err()
     );
@@ -166,7 +183,7 @@ async fn listings_page_by_prefix_and_delimiter() {
     store.create_bucket("docs").await.unwrap();
     for key in ["a.txt", "p/1.txt", "p/2.txt", "p/q/3.txt", "z.txt"] {
         store
-            .put("docs", key, body(&[b"x"]), NewObject::default(), |_| vec![])
+            .put("docs", key, body(&[b"x"]), NewObject::default(), silent())
             .await
             .unwrap();
     }

@@ -34,6 +34,11 @@ fn wire(e: ObjectError) -> S3Error {
         ObjectError::BucketAlreadyOwnedByYou => S3ErrorCode::BucketAlreadyOwnedByYou,
         ObjectError::BucketNotEmpty => S3ErrorCode::BucketNotEmpty,
         ObjectError::InvalidBucketName => S3ErrorCode::InvalidBucketName,
+        ObjectError::NoSuchUpload => S3ErrorCode::NoSuchUpload,
+        ObjectError::InvalidPart => S3ErrorCode::InvalidPart,
+        ObjectError::InvalidPartOrder => S3ErrorCode::InvalidPartOrder,
+        ObjectError::EntityTooSmall => S3ErrorCode::EntityTooSmall,
+        ObjectError::InvalidArgument(_) => S3ErrorCode::InvalidArgument,
         ObjectError::Io(_) | ObjectError::Storage(_) => {
             tracing::error!(error = %e, "object storage failed");
             S3ErrorCode::InternalError
@@ -257,7 +262,7 @@ impl S3 for Backend {
         };
         let m = self
             .objects
-            .put(&input.bucket, &input.key, body, new, |_| Vec::new())
+            .put(&input.bucket, &input.key, body, new, lamina_objects::silent())
             .await
             .map_err(wire)?;
         Ok(S3Response::new(dto::PutObjectOutput {
@@ -324,7 +329,7 @@ impl S3 for Backend {
         req: S3Request<dto::DeleteObjectInput>,
     ) -> S3Result<S3Response<dto::DeleteObjectOutput>> {
         self.objects
-            .delete(&req.input.bucket, &req.input.key, |_| Vec::new())
+            .delete(&req.input.bucket, &req.input.key, lamina_objects::silent())
             .await
             .map_err(wire)?;
         Ok(S3Response::new(dto::DeleteObjectOutput::default()))
@@ -364,7 +369,7 @@ impl S3 for Backend {
         let body = tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024);
         let m = self
             .objects
-            .put(&input.bucket, &input.key, body, new, |_| Vec::new())
+            .put(&input.bucket, &input.key, body, new, lamina_objects::silent())
             .await
             .map_err(wire)?;
         Ok(S3Response::new(dto::CopyObjectOutput {
@@ -387,7 +392,7 @@ impl S3 for Backend {
         for o in input.delete.objects {
             match self
                 .objects
-                .delete(&input.bucket, &o.key, |_| Vec::new())
+                .delete(&input.bucket, &o.key, lamina_objects::silent())
                 .await
             {
                 Ok(_) if quiet => {}
