@@ -1,6 +1,7 @@
 //! The S3 service against the real server, through boto3's `s3` client
 //! (tests/compat/s3.py): buckets, objects, ranges, listings, errors, virtual-host style and
-//! presigned URLs, without and with `--credentials`.
+//! presigned URLs, without and with `--credentials`; bucket notifications to functions and
+//! queues, multipart uploads and checksums (tests/compat/s3_events.py).
 
 mod common;
 
@@ -9,6 +10,11 @@ use common::{Server, compat_suite, test_python};
 #[test]
 fn s3_through_boto3() {
     compat_suite("s3.py", &[]);
+}
+
+#[test]
+fn s3_notifications_and_multipart_through_boto3() {
+    compat_suite("s3_events.py", &[]);
 }
 
 #[test]

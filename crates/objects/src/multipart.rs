@@ -290,7 +290,9 @@ impl Uploads<'_> {
                     64 * 1024,
                 ))
             })
-            .try_flatten();
+            .try_flatten()
+            // Boxed: the future of a completion must be Send for any lifetime.
+            .boxed();
         let staged = self.o.stage(body).await?;
         let meta = ObjectMeta {
             bucket: upload.bucket,

@@ -49,6 +49,7 @@ mod packages;
 mod paging;
 mod provisioning;
 mod registry;
+pub mod s3;
 pub mod scheduler;
 pub mod sqs;
 pub mod status;
@@ -131,6 +132,8 @@ pub struct Parts {
     pub documents: Arc<dyn lamina_store::Documents>,
     /// SQS messages.
     pub sqs: Arc<dyn lamina_queue::sqs::MessageStore>,
+    /// The object store the S3 service serves (none where this node serves none).
+    pub objects: Option<lamina_objects::Objects>,
 }
 
 /// A server's health, in brief.
@@ -178,6 +181,7 @@ struct Inner {
     rules: events::RuleCache,
     sqs: sqs::SqsState,
     mappings: mappings::Runners,
+    objects: Option<lamina_objects::Objects>,
 }
 
 impl Platform {
@@ -199,6 +203,7 @@ impl Platform {
             metrics,
             documents,
             sqs,
+            objects,
         } = parts;
         let sink = Arc::new(logs::StoreSink(logs.clone()));
         let executor = Executor::new(config.executor.clone(), launcher, catalog, sink);
@@ -285,6 +290,7 @@ impl Platform {
                 rules: events::RuleCache::default(),
                 sqs: sqs::SqsState::new(sqs, config.sqs_endpoints.clone()),
                 mappings: mappings::Runners::new(config.mq_brokers.clone()),
+                objects,
             }),
         };
         for name in provisioned_at_start {
@@ -294,6 +300,7 @@ impl Platform {
         }
         platform.async_invoke().start_dispatcher();
         scheduler::start_timer(&platform);
+        s3::start(&platform);
         if let Ok(all) = platform.event_source_mappings().all().await {
             for m in all {
                 platform.inner.mappings.reconcile(&platform, &m.uuid);
@@ -316,6 +323,11 @@ impl Platform {
     /// cluster's figures.
     pub fn cluster(&self) -> cluster::Cluster<'_> {
         cluster::Cluster { p: self }
+    }
+
+    /// S3: the object store this node serves and its buckets' notifications.
+    pub fn s3(&self) -> s3::S3<'_> {
+        s3::S3 { p: self }
     }
 
     /// SQS: queues and their messages.

@@ -106,6 +106,7 @@ impl TestPlatform {
             sqs: Arc::new(
                 lamina_queue::sqs::SqliteMessages::open(&path("sqs.sqlite3")).expect("SQS store"),
             ),
+            objects: Some(lamina_objects::Objects::open(&path("objects")).expect("object store")),
         };
         let platform = Platform::start(config, parts).await.expect("platform");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -115,7 +116,11 @@ impl TestPlatform {
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(lamina_api::serve(
             listener,
-            lamina_api::router(platform.clone(), Arc::new(lamina_api::Gate::open()), None),
+            {
+                let gate = Arc::new(lamina_api::Gate::open());
+                let s3 = lamina_api::services::s3::S3Surface::new(platform.clone(), gate.clone());
+                lamina_api::router(platform.clone(), gate, s3)
+            },
             lamina_api::HttpLimits::default(),
             async {
                 let _ = stopped.await;

@@ -96,6 +96,13 @@ pub(crate) struct Events {
     pub(super) drained: Notify,
 }
 
+impl Events {
+    /// Whether the platform is shutting down.
+    pub(crate) fn closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
+    }
+}
+
 /// What is kept with each queued event besides its payload.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct Attributes {

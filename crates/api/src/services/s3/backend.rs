@@ -1,33 +1,85 @@
 //! The S3 operations Lamina answers, on the `objects` store: buckets (Create, Head, List,
-//! Delete, GetBucketLocation) and objects (Put, Get with a range and conditions, Head, Copy,
-//! Delete, DeleteObjects, ListObjectsV2). The others are `s3s`'s NotImplemented.
+//! Delete, GetBucketLocation, the notification configuration), objects (Put, Get with a
+//! range and conditions, Head, Copy, Delete, DeleteObjects, ListObjectsV2) and multipart
+//! uploads (`multipart.rs`). The others are `s3s`'s NotImplemented. Each write tells its
+//! bucket's notification rules through `platform.s3().tell`.
 
 use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use lamina_objects::{ListRequest, NewObject, ObjectError, ObjectMeta, Objects};
+use lamina_platform::Platform;
+use lamina_platform::s3::BucketError;
 use s3s::dto::{self, ETag, StreamingBlob, Timestamp};
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use super::checksum;
+use super::notify::{self, requester};
+
 /// S3 over the store.
 pub(super) struct Backend {
-    objects: Objects,
+    pub(super) platform: Platform,
+    pub(super) objects: Objects,
     region: String,
 }
 
 impl Backend {
-    pub(super) fn new(objects: Objects, region: &str) -> Backend {
+    pub(super) fn new(platform: Platform, objects: Objects) -> Backend {
+        let region = platform.identity().region.clone();
         Backend {
+            platform,
             objects,
-            region: region.to_string(),
+            region,
         }
     }
 }
 
+/// A request's body as the store reads it (none is empty).
+pub(super) fn body_of(
+    body: Option<StreamingBlob>,
+) -> futures_util::stream::BoxStream<'static, Result<Bytes, std::io::Error>> {
+    body.map(|b| b.map_err(|e| std::io::Error::other(e.to_string())).boxed())
+        .unwrap_or_else(|| futures_util::stream::empty::<Result<Bytes, _>>().boxed())
+}
+
+/// The sums a write says its body has, for [`checksum::verified`].
+pub(super) fn expected(
+    headers: &http::HeaderMap,
+    trailers: Option<s3s::TrailingHeaders>,
+    sums: dto::Checksum,
+    algorithm: Option<dto::ChecksumAlgorithm>,
+    content_md5: Option<String>,
+) -> checksum::Expected {
+    checksum::Expected {
+        sums,
+        algorithm,
+        content_md5,
+        trailer: headers
+            .get("x-amz-trailer")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_ascii_lowercase),
+        trailers,
+    }
+}
+
+/// S3's error for the platform's.
+fn bucket_wire(e: BucketError) -> S3Error {
+    match e {
+        BucketError::Objects(e) => wire(e),
+        BucketError::InvalidArgument(m) => S3Error::with_message(S3ErrorCode::InvalidArgument, m),
+        BucketError::NotServed => s3_error!(NotImplemented, "This server serves no object storage"),
+    }
+}
+
 /// S3's error for a store's.
-fn wire(e: ObjectError) -> S3Error {
+pub(super) fn wire(e: ObjectError) -> S3Error {
+    if let ObjectError::Io(io) = &e
+        && let Some(mismatch) = checksum::mismatch_of(io)
+    {
+        return mismatch;
+    }
     let code = match &e {
         ObjectError::NoSuchBucket => S3ErrorCode::NoSuchBucket,
         ObjectError::NoSuchKey => S3ErrorCode::NoSuchKey,
@@ -47,12 +99,17 @@ fn wire(e: ObjectError) -> S3Error {
     S3Error::with_message(code, e.to_string())
 }
 
-fn timestamp(ms: i64) -> Timestamp {
+pub(super) fn timestamp(ms: i64) -> Timestamp {
     Timestamp::from(UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64))
 }
 
 fn etag(m: &ObjectMeta) -> ETag {
-    ETag::Strong(m.etag.trim_matches('"').to_string())
+    etag_of(&m.etag)
+}
+
+/// A stored (quoted) ETag on the wire.
+pub(super) fn etag_of(quoted: &str) -> ETag {
+    ETag::Strong(quoted.trim_matches('"').to_string())
 }
 
 /// The preconditions of a read (GetObject, HeadObject).
@@ -133,7 +190,7 @@ fn described(m: &ObjectMeta) -> dto::HeadObjectOutput {
     }
 }
 
-fn owner() -> dto::Owner {
+pub(super) fn owner() -> dto::Owner {
     dto::Owner {
         display_name: Some("lamina".into()),
         id: Some("lamina".into()),
@@ -251,23 +308,42 @@ impl S3 for Backend {
         &self,
         req: S3Request<dto::PutObjectInput>,
     ) -> S3Result<S3Response<dto::PutObjectOutput>> {
+        let who = requester(&req);
+        let expected = expected(
+            &req.headers,
+            req.trailing_headers.clone(),
+            dto::Checksum {
+                checksum_crc32: req.input.checksum_crc32.clone(),
+                checksum_crc32c: req.input.checksum_crc32c.clone(),
+                checksum_crc64nvme: req.input.checksum_crc64nvme.clone(),
+                checksum_sha1: req.input.checksum_sha1.clone(),
+                checksum_sha256: req.input.checksum_sha256.clone(),
+                ..Default::default()
+            },
+            req.input.checksum_algorithm.clone(),
+            req.input.content_md5.clone(),
+        );
         let input = req.input;
-        let body = input
-            .body
-            .map(|b| b.map_err(|e| std::io::Error::other(e.to_string())).boxed())
-            .unwrap_or_else(|| futures_util::stream::empty::<Result<Bytes, _>>().boxed());
+        let (body, computed) = checksum::verified(body_of(input.body), expected);
         let new = NewObject {
             content_type: input.content_type,
             metadata: input.metadata.unwrap_or_default().into_iter().collect(),
         };
+        let tell = self.platform.s3().tell("s3:ObjectCreated:Put", who);
         let m = self
             .objects
-            .put(&input.bucket, &input.key, body, new, lamina_objects::silent())
+            .put(&input.bucket, &input.key, body, new, tell)
             .await
             .map_err(wire)?;
+        let sums = checksum::taken(&computed);
         Ok(S3Response::new(dto::PutObjectOutput {
             e_tag: Some(etag(&m)),
             size: Some(m.size as i64),
+            checksum_crc32: sums.checksum_crc32,
+            checksum_crc32c: sums.checksum_crc32c,
+            checksum_crc64nvme: sums.checksum_crc64nvme,
+            checksum_sha1: sums.checksum_sha1,
+            checksum_sha256: sums.checksum_sha256,
             ..Default::default()
         }))
     }
@@ -328,8 +404,12 @@ impl S3 for Backend {
         &self,
         req: S3Request<dto::DeleteObjectInput>,
     ) -> S3Result<S3Response<dto::DeleteObjectOutput>> {
+        let tell = self
+            .platform
+            .s3()
+            .tell("s3:ObjectRemoved:Delete", requester(&req));
         self.objects
-            .delete(&req.input.bucket, &req.input.key, lamina_objects::silent())
+            .delete(&req.input.bucket, &req.input.key, tell)
             .await
             .map_err(wire)?;
         Ok(S3Response::new(dto::DeleteObjectOutput::default()))
@@ -339,6 +419,7 @@ impl S3 for Backend {
         &self,
         req: S3Request<dto::CopyObjectInput>,
     ) -> S3Result<S3Response<dto::CopyObjectOutput>> {
+        let who = requester(&req);
         let input = req.input;
         let dto::CopySource::Bucket { bucket, key, .. } = &input.copy_source else {
             return Err(s3_error!(
@@ -367,9 +448,10 @@ impl S3 for Backend {
             }
         };
         let body = tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024);
+        let tell = self.platform.s3().tell("s3:ObjectCreated:Copy", who);
         let m = self
             .objects
-            .put(&input.bucket, &input.key, body, new, lamina_objects::silent())
+            .put(&input.bucket, &input.key, body, new, tell)
             .await
             .map_err(wire)?;
         Ok(S3Response::new(dto::CopyObjectOutput {
@@ -386,15 +468,16 @@ impl S3 for Backend {
         &self,
         req: S3Request<dto::DeleteObjectsInput>,
     ) -> S3Result<S3Response<dto::DeleteObjectsOutput>> {
+        let who = requester(&req);
         let input = req.input;
         let quiet = input.delete.quiet.unwrap_or(false);
         let (mut deleted, mut errors) = (Vec::new(), Vec::new());
         for o in input.delete.objects {
-            match self
-                .objects
-                .delete(&input.bucket, &o.key, lamina_objects::silent())
-                .await
-            {
+            let tell = self
+                .platform
+                .s3()
+                .tell("s3:ObjectRemoved:Delete", who.clone());
+            match self.objects.delete(&input.bucket, &o.key, tell).await {
                 Ok(_) if quiet => {}
                 Ok(_) => deleted.push(dto::DeletedObject {
                     key: Some(o.key),
@@ -475,5 +558,83 @@ impl S3 for Backend {
             ),
             ..Default::default()
         }))
+    }
+
+    async fn put_bucket_notification_configuration(
+        &self,
+        req: S3Request<dto::PutBucketNotificationConfigurationInput>,
+    ) -> S3Result<S3Response<dto::PutBucketNotificationConfigurationOutput>> {
+        let who = requester(&req);
+        let input = req.input;
+        let config = notify::config_of(input.notification_configuration)
+            .map_err(|m| S3Error::with_message(S3ErrorCode::InvalidArgument, m))?;
+        self.platform
+            .s3()
+            .put_notification(
+                &input.bucket,
+                config,
+                input.skip_destination_validation.unwrap_or(false),
+                &who,
+            )
+            .await
+            .map_err(bucket_wire)?;
+        Ok(S3Response::new(
+            dto::PutBucketNotificationConfigurationOutput {},
+        ))
+    }
+
+    async fn get_bucket_notification_configuration(
+        &self,
+        req: S3Request<dto::GetBucketNotificationConfigurationInput>,
+    ) -> S3Result<S3Response<dto::GetBucketNotificationConfigurationOutput>> {
+        let config = self
+            .platform
+            .s3()
+            .notification(&req.input.bucket)
+            .await
+            .map_err(bucket_wire)?;
+        Ok(S3Response::new(notify::output_of(&config)))
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<dto::CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<dto::CreateMultipartUploadOutput>> {
+        self.create_upload(req).await
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<dto::UploadPartInput>,
+    ) -> S3Result<S3Response<dto::UploadPartOutput>> {
+        self.put_part(req).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<dto::CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<dto::CompleteMultipartUploadOutput>> {
+        self.complete_upload(req).await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<dto::AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<dto::AbortMultipartUploadOutput>> {
+        self.abort_upload(req).await
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<dto::ListPartsInput>,
+    ) -> S3Result<S3Response<dto::ListPartsOutput>> {
+        self.parts(req).await
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<dto::ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<dto::ListMultipartUploadsOutput>> {
+        self.uploads(req).await
     }
 }

@@ -10,6 +10,9 @@
 //! an anonymous one.
 
 mod backend;
+mod checksum;
+mod multipart;
+mod notify;
 
 use std::sync::Arc;
 
@@ -17,7 +20,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use lamina_objects::Objects;
+use lamina_platform::Platform;
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::host::{S3Host, VirtualHost};
 use s3s::service::{S3Service, S3ServiceBuilder};
@@ -71,19 +74,20 @@ fn bucket_of_host(name: &str) -> Option<(&str, &str)> {
 }
 
 impl S3Surface {
-    /// The service over `objects`, checking signatures with the gate's keys when it has
-    /// some.
-    pub fn new(objects: Objects, gate: Arc<Gate>, region: &str) -> S3Surface {
+    /// The service over the platform's object store (none if it serves none), checking
+    /// signatures with the gate's keys when it has some.
+    pub fn new(platform: Platform, gate: Arc<Gate>) -> Option<S3Surface> {
+        let objects = platform.s3().store()?.clone();
         let checks_signatures = gate.checks_signatures();
-        let mut builder = S3ServiceBuilder::new(backend::Backend::new(objects, region));
+        let mut builder = S3ServiceBuilder::new(backend::Backend::new(platform, objects));
         builder.set_host(Hosts);
         if checks_signatures {
             builder.set_auth(Keys(gate));
         }
-        S3Surface {
+        Some(S3Surface {
             service: Arc::new(builder.build()),
             checks_signatures,
-        }
+        })
     }
 }
 

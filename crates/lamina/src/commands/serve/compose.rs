@@ -27,9 +27,6 @@ pub struct Server {
     pub descriptors: usize,
     pub function_descriptors: usize,
     pub http: lamina_api::HttpLimits,
-    /// The object storage the S3 service serves: in the data directory, on one node only
-    /// (a cluster's objects are not served yet).
-    pub objects: Option<lamina_objects::Objects>,
 }
 
 /// Opens every part of the server `args` describe and starts the platform on them, naming
@@ -138,7 +135,14 @@ pub async fn compose(args: &Args, url_host: String, endpoint: &str) -> anyhow::R
         ) as Arc<dyn lamina_store::Membership>),
         None => None,
     };
+    let objects = match &pool {
+        None => Some(
+            lamina_objects::Objects::open(&dir("objects")).context("opening the object storage")?,
+        ),
+        Some(_) => None,
+    };
     let parts = Parts {
+        objects,
         documents,
         sqs,
         store,
@@ -160,15 +164,8 @@ pub async fn compose(args: &Args, url_host: String, endpoint: &str) -> anyhow::R
                 as Arc<dyn lamina_store::MetricsStore>
         }),
     };
-    let objects = match &pool {
-        None => Some(
-            lamina_objects::Objects::open(&dir("objects")).context("opening the object storage")?,
-        ),
-        Some(_) => None,
-    };
     let platform = Platform::start(config.clone(), parts).await?;
     Ok(Server {
-        objects,
         platform,
         config,
         data_dir,

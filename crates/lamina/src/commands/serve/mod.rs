@@ -77,13 +77,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         shutdown_signal().await;
         let _ = stop.send(true);
     });
-    let s3 = server.objects.clone().map(|objects| {
-        lamina_api::services::s3::S3Surface::new(
-            objects,
-            gate.clone(),
-            &server.config.identity.region,
-        )
-    });
+    let s3 = lamina_api::services::s3::S3Surface::new(platform.clone(), gate.clone());
     let urls = url_listener.map(|l| {
         tokio::spawn(lamina_api::serve(
             l,
