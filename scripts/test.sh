@@ -17,7 +17,8 @@
 #   - a Python virtual environment in target/test-venv with boto3 (the compatibility suite)
 #     and awslambdaric (AWS's runtime interface client, run unchanged as a bootstrap);
 #   - another in target/test-venv-query with boto3 1.26, whose SQS client speaks the query
-#     protocol older SDKs use.
+#     protocol older SDKs use;
+#   - another in target/test-venv-cli with the AWS CLI (`aws s3 cp`, `aws s3 sync`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,6 +62,15 @@ if ! "$VENV/bin/python" -c 'import boto3, awslambdaric' >/dev/null 2>&1; then
   "$VENV/bin/pip" install --quiet --disable-pip-version-check boto3 awslambdaric
 fi
 export LAMINA_TEST_PYTHON="$PWD/$VENV/bin/python"
+
+# The AWS CLI (version 1, from PyPI), in its own environment: it pins its own botocore.
+CLI_VENV=target/test-venv-cli
+if ! "$CLI_VENV/bin/aws" --version >/dev/null 2>&1; then
+  say "preparing $CLI_VENV (the AWS CLI)"
+  python3 -m venv "$CLI_VENV"
+  "$CLI_VENV/bin/pip" install --quiet --disable-pip-version-check awscli
+fi
+export LAMINA_TEST_AWS="$PWD/$CLI_VENV/bin/aws"
 
 # boto3 1.26 (botocore 1.29), the last generation that speaks SQS's query protocol.
 QUERY_VENV=target/test-venv-query
