@@ -1,6 +1,6 @@
 """S3 bucket notifications and multipart uploads against a freshly started `lamina serve`:
 boto3's `s3` client, unmodified, configures notifications to Lamina functions and SQS
-queues, and the functions' logs (boto3's `logs` client) and the queues (boto3's `sqs`
+queues (and functions and layers take their packages from buckets), and the functions' logs (boto3's `logs` client) and the queues (boto3's `sqs`
 client) show exactly what S3 would have delivered. Multipart uploads are checked by boto3's
 own calls and by its transfer manager.
 
@@ -225,6 +225,65 @@ def multipart(s3, lam, logs):
     check(error_code(lambda: s3.head_object(Bucket="big", Key="bad"))[1] == 404, "and nothing is stored")
 
 
+def code_from_buckets(s3, lam):
+    s3.create_bucket(Bucket="deploys")
+    v1 = package({"app.py": "def handler(event, context):\n    return {'version': 1}\n"})
+    v2 = package({"app.py": "def handler(event, context):\n    return {'version': 2}\n"})
+    layer = package({"python/shared.py": "NAME = 'from a layer in a bucket'\n"})
+    s3.put_object(Bucket="deploys", Key="app/v1.zip", Body=v1)
+    s3.put_object(Bucket="deploys", Key="app/v2.zip", Body=v2)
+    s3.put_object(Bucket="deploys", Key="layers/shared.zip", Body=layer)
+
+    def create(name, code):
+        return lam.create_function(FunctionName=name, Runtime="python3.11", Handler="app.handler",
+                                   Role=ROLE, Code=code)
+
+    made = create("from-s3", {"S3Bucket": "deploys", "S3Key": "app/v1.zip"})
+    check(made["CodeSize"] == len(v1), "CreateFunction from S3: %s" % made["CodeSize"])
+    out = json.loads(lam.invoke(FunctionName="from-s3")["Payload"].read())
+    check(out == {"version": 1}, "the package from the bucket runs: %s" % out)
+    location = lam.get_function(FunctionName="from-s3")["Code"]["Location"]
+    import urllib.request
+    check(urllib.request.urlopen(location).read() == v1, "Code.Location downloads the package")
+    lam.update_function_code(FunctionName="from-s3", S3Bucket="deploys", S3Key="app/v2.zip",
+                             S3ObjectVersion="null")
+    lam.get_waiter("function_updated_v2").wait(FunctionName="from-s3")
+    out = json.loads(lam.invoke(FunctionName="from-s3")["Payload"].read())
+    check(out == {"version": 2}, "UpdateFunctionCode from S3: %s" % out)
+
+    # Lambda's errors, with S3's code and message inside.
+    def refused(code):
+        try:
+            create("never", code)
+        except lam.exceptions.InvalidParameterValueException as e:
+            return e.response["Error"]["Message"]
+        return None
+    missing_key = refused({"S3Bucket": "deploys", "S3Key": "nope.zip"})
+    check(missing_key == "Error occurred while GetObject. S3 Error Code: NoSuchKey. S3 Error Message: "
+          "The specified key does not exist.", "a missing key: %s" % missing_key)
+    check("S3 Error Code: NoSuchBucket" in (refused({"S3Bucket": "no-such-bucket", "S3Key": "a.zip"}) or ""),
+          "a missing bucket")
+    check("S3 Error Code: NoSuchVersion" in (refused({"S3Bucket": "deploys", "S3Key": "app/v1.zip",
+                                                      "S3ObjectVersion": "3HL4kqtJlcpXroDTDmJ"}) or ""),
+          "a version that is not there")
+    check(refused({"S3Bucket": "deploys"}) is not None, "a bucket without a key")
+    check(error_code(lambda: create("never", {"S3Bucket": "deploys", "S3Key": "app/v1.zip",
+                                              "ZipFile": v1}))[0] == "InvalidParameterValueException",
+          "both a zip and an object")
+
+    published = lam.publish_layer_version(LayerName="shared", Content={"S3Bucket": "deploys",
+                                                                       "S3Key": "layers/shared.zip"},
+                                          CompatibleRuntimes=["python3.11"])
+    check(published["Content"]["CodeSize"] == len(layer), "PublishLayerVersion from S3")
+    lam.update_function_configuration(FunctionName="from-s3", Layers=[published["LayerVersionArn"]])
+    lam.get_waiter("function_updated_v2").wait(FunctionName="from-s3")
+    lam.update_function_code(FunctionName="from-s3", ZipFile=package(
+        {"app.py": "import shared\ndef handler(event, context):\n    return shared.NAME\n"}))
+    lam.get_waiter("function_updated_v2").wait(FunctionName="from-s3")
+    out = json.loads(lam.invoke(FunctionName="from-s3")["Payload"].read())
+    check(out == "from a layer in a bucket", "a layer from a bucket: %s" % out)
+
+
 def main(endpoint):
     kw = dict(endpoint_url=endpoint, region_name="us-east-1",
               aws_access_key_id="x", aws_secret_access_key="x")
@@ -234,6 +293,7 @@ def main(endpoint):
     sqs = boto3.client("sqs", **kw)
     notifications(endpoint, s3, lam, logs, sqs)
     multipart(s3, lam, logs)
+    code_from_buckets(s3, lam)
     print("all checks passed")
 
 

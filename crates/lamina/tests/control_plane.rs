@@ -283,12 +283,12 @@ async fn errors_have_lambdas_names_and_statuses() {
         (
             {
                 let mut b = good();
-                b["Code"] = json!({"S3Bucket": "b", "S3Key": "k"});
+                b["Code"] = json!({"S3Bucket": "nowhere", "S3Key": "k"});
                 b
             },
             400,
             "InvalidParameterValueException",
-            "ZipFile",
+            "S3 Error Code: NoSuchBucket",
         ),
         (
             {

@@ -49,10 +49,28 @@ pub struct PublishLayerVersionRequest {
 pub struct LayerContentInput {
     /// The zip, base64.
     pub zip_file: Option<String>,
-    /// S3 location (not supported).
+    /// The bucket of this server's S3 service that holds the zip.
+    #[serde(rename = "S3Bucket")]
     pub s3_bucket: Option<String>,
-    /// S3 key (not supported).
+    /// The zip's key.
+    #[serde(rename = "S3Key")]
     pub s3_key: Option<String>,
+    /// The zip's version (`null`: buckets here are not versioned).
+    #[serde(rename = "S3ObjectVersion")]
+    pub s3_object_version: Option<String>,
+}
+
+impl LayerContentInput {
+    /// The members that name the archive.
+    pub fn members(&self) -> crate::code::CodeMembers<'_> {
+        crate::code::CodeMembers {
+            zip_file: self.zip_file.as_deref(),
+            s3_bucket: self.s3_bucket.as_deref(),
+            s3_key: self.s3_key.as_deref(),
+            s3_object_version: self.s3_object_version.as_deref(),
+            image_uri: None,
+        }
+    }
 }
 
 /// `Content` in answers.

@@ -12,8 +12,10 @@ use std::sync::Arc;
 
 use lamina_executor::Executor;
 use lamina_model::LambdaError;
+use lamina_model::code::{CodeSource, object_error};
 use lamina_model::function::CodeInfo;
 use lamina_model::layer::LayerVersion;
+use lamina_objects::ObjectError;
 use lamina_store::{CodeStore, Lease, StoreError};
 
 use crate::Platform;
@@ -27,6 +29,46 @@ pub(crate) struct Packages<'a> {
 }
 
 impl Packages<'_> {
+    /// The zip a request names: its `ZipFile`, or an object of this server's S3 service
+    /// (read whole: a package is extracted from memory; up to Lambda's unzipped limit).
+    pub(crate) async fn zip_of(&self, source: CodeSource) -> Result<Vec<u8>, LambdaError> {
+        let (bucket, key, version) = match source {
+            CodeSource::Zip(b64) => return crate::control::functions::decode_zip(&b64),
+            CodeSource::Bucket {
+                bucket,
+                key,
+                version,
+            } => (bucket, key, version),
+        };
+        let Some(objects) = self.p.s3().store() else {
+            return Err(LambdaError::InvalidParameterValue(
+                "This server serves no object storage: upload the package as ZipFile.".into(),
+            ));
+        };
+        // Buckets here keep no versions: the one version of an object is `null`.
+        if version.as_deref().is_some_and(|v| v != "null") {
+            return Err(object_error(
+                "NoSuchVersion",
+                "The specified version does not exist.",
+            ));
+        }
+        let meta = objects.head(&bucket, &key).await.map_err(|e| match e {
+            ObjectError::NoSuchBucket => object_error("NoSuchBucket", &e.to_string()),
+            ObjectError::NoSuchKey => object_error("NoSuchKey", &e.to_string()),
+            e => LambdaError::Service(format!("the package could not be read: {e}")),
+        })?;
+        let max = lamina_model::limits::CODE_UNZIPPED_MAX_BYTES;
+        if meta.size > max {
+            return Err(LambdaError::InvalidParameterValue(format!(
+                "Unzipped size must be smaller than {max} bytes"
+            )));
+        }
+        // Opened by name at once: a later write replaces the blob, but this read keeps it.
+        tokio::fs::read(objects.path_of(&meta))
+            .await
+            .map_err(|e| LambdaError::Service(format!("the package could not be read: {e}")))
+    }
+
     /// Stores a package off the async threads, and prepares it for environments. Needs no
     /// lock: the package is held (the lease) until the caller has recorded it or let it go.
     pub(crate) async fn store_package(

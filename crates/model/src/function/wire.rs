@@ -140,15 +140,31 @@ pub struct FunctionCode {
     /// Base64 of the zip.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub zip_file: Option<String>,
-    /// Code in S3 (not supported here).
+    /// The bucket of this server's S3 service that holds the zip.
     #[serde(rename = "S3Bucket", skip_serializing_if = "Option::is_none")]
     pub s3_bucket: Option<String>,
-    /// S3 key.
+    /// The zip's key.
     #[serde(rename = "S3Key", skip_serializing_if = "Option::is_none")]
     pub s3_key: Option<String>,
+    /// The zip's version (`null`: buckets here are not versioned).
+    #[serde(rename = "S3ObjectVersion", skip_serializing_if = "Option::is_none")]
+    pub s3_object_version: Option<String>,
     /// Container image (not supported here).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image_uri: Option<String>,
+}
+
+impl FunctionCode {
+    /// The members that name the package.
+    pub fn members(&self) -> crate::code::CodeMembers<'_> {
+        crate::code::CodeMembers {
+            zip_file: self.zip_file.as_deref(),
+            s3_bucket: self.s3_bucket.as_deref(),
+            s3_key: self.s3_key.as_deref(),
+            s3_object_version: self.s3_object_version.as_deref(),
+            image_uri: self.image_uri.as_deref(),
+        }
+    }
 }
 
 /// UpdateFunctionCode's body.
@@ -157,12 +173,15 @@ pub struct FunctionCode {
 pub struct UpdateFunctionCodeRequest {
     /// Base64 of the new zip.
     pub zip_file: Option<String>,
-    /// Code in S3 (not supported here).
+    /// The bucket of this server's S3 service that holds the new zip.
     #[serde(rename = "S3Bucket", skip_serializing_if = "Option::is_none")]
     pub s3_bucket: Option<String>,
-    /// S3 key.
+    /// The zip's key.
     #[serde(rename = "S3Key", skip_serializing_if = "Option::is_none")]
     pub s3_key: Option<String>,
+    /// The zip's version (`null`: buckets here are not versioned).
+    #[serde(rename = "S3ObjectVersion", skip_serializing_if = "Option::is_none")]
+    pub s3_object_version: Option<String>,
     /// Container image (not supported here).
     pub image_uri: Option<String>,
     /// Publish a version.
@@ -176,6 +195,17 @@ pub struct UpdateFunctionCodeRequest {
 }
 
 impl UpdateFunctionCodeRequest {
+    /// The members that name the package.
+    pub fn members(&self) -> crate::code::CodeMembers<'_> {
+        crate::code::CodeMembers {
+            zip_file: self.zip_file.as_deref(),
+            s3_bucket: self.s3_bucket.as_deref(),
+            s3_key: self.s3_key.as_deref(),
+            s3_object_version: self.s3_object_version.as_deref(),
+            image_uri: self.image_uri.as_deref(),
+        }
+    }
+
     /// Architecture from the request, validated.
     pub fn architecture(&self) -> Result<Option<String>, LambdaError> {
         self.architectures
@@ -183,25 +213,6 @@ impl UpdateFunctionCodeRequest {
             .map(validate_architectures)
             .transpose()
     }
-}
-
-/// The error for code given other than as a zip in the request.
-pub fn unsupported_code_source(code_s3: bool, image: bool) -> Option<LambdaError> {
-    if code_s3 {
-        return Some(LambdaError::InvalidParameterValue(
-            "Code from S3 (S3Bucket/S3Key) is not supported by Lamina: upload the package \
-             directly as ZipFile (up to 50 MB zipped)."
-                .into(),
-        ));
-    }
-    if image {
-        return Some(LambdaError::InvalidParameterValue(
-            "Container images (ImageUri, PackageType Image) are not supported by Lamina: deploy \
-             a .zip package with ZipFile."
-                .into(),
-        ));
-    }
-    None
 }
 
 /// `Environment` in requests.

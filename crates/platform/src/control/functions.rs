@@ -5,7 +5,7 @@ use base64::Engine;
 use lamina_model::function::{
     AccountLimit, AccountSettings, AccountUsage, CodeInfo, CreateFunctionRequest,
     FunctionConfiguration, ListFunctionsResponse, PublishVersionRequest, UpdateFunctionCodeRequest,
-    UpdateFunctionConfigurationRequest, unsupported_code_source,
+    UpdateFunctionConfigurationRequest,
 };
 use lamina_model::limits::{CODE_UNZIPPED_MAX_BYTES, CODE_ZIPPED_MAX_BYTES, LIST_PAGE_MAX};
 use lamina_model::{FunctionConfig, FunctionRef, LambdaError, lambda_timestamp};
@@ -91,19 +91,11 @@ impl Functions<'_> {
         &self,
         req: CreateFunctionRequest,
     ) -> Result<FunctionConfiguration, LambdaError> {
-        let code = req.code.clone().unwrap_or_default();
-        let image = code.image_uri.is_some() || req.package_type.as_deref() == Some("Image");
-        if let Some(e) =
-            unsupported_code_source(code.s3_bucket.is_some() || code.s3_key.is_some(), image)
-        {
-            return Err(e);
+        let mut code = req.code.clone().unwrap_or_default();
+        if req.package_type.as_deref() == Some("Image") {
+            code.image_uri.get_or_insert_default();
         }
-
-        let zip_b64 = code.zip_file.ok_or_else(|| {
-            LambdaError::InvalidParameterValue(
-                "Code.ZipFile is required: upload the package as a .zip.".into(),
-            )
-        })?;
+        let source = code.members().source()?;
         // Validate everything that needs no package before paying for extraction.
         let probe = CodeInfo {
             id: String::new(),
@@ -124,7 +116,7 @@ impl Functions<'_> {
         let (code, _upload) = self
             .p
             .packages()
-            .store_package(decode_zip(&zip_b64)?)
+            .store_package(self.p.packages().zip_of(source).await?)
             .await?;
         config.code = code;
         let _guard = self.p.registry().lock().await;
@@ -226,20 +218,9 @@ impl Functions<'_> {
         name: &str,
         req: UpdateFunctionCodeRequest,
     ) -> Result<FunctionConfiguration, LambdaError> {
-        if let Some(e) = unsupported_code_source(
-            req.s3_bucket.is_some() || req.s3_key.is_some(),
-            req.image_uri.is_some(),
-        ) {
-            return Err(e);
-        }
-
-        let zip_b64 = req.zip_file.clone().ok_or_else(|| {
-            LambdaError::InvalidParameterValue(
-                "ZipFile is required: upload the package as a .zip.".into(),
-            )
-        })?;
+        let source = req.members().source()?;
         let architecture = req.architecture()?;
-        let zip = decode_zip(&zip_b64)?;
+        let zip = self.p.packages().zip_of(source).await?;
         // Checked before the package is stored, and again under the lock.
         self.p
             .registry()

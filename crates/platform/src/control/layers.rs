@@ -16,7 +16,6 @@ use lamina_model::{FunctionConfig, LambdaError, lambda_timestamp};
 use lamina_model::paging::Page;
 
 use crate::Platform;
-use crate::control::functions::decode_zip;
 use crate::registry::store_error;
 
 /// Layer versions, and the layers functions use. A view of the platform: `platform.layers()`.
@@ -57,18 +56,12 @@ impl Layers<'_> {
         validate_name(name)?;
         validate_publish(&req)?;
         let content = req.content.clone().unwrap_or_default();
-        if content.s3_bucket.is_some() || content.s3_key.is_some() {
-            return Err(LambdaError::InvalidParameterValue(
-                "Content.S3Bucket is not supported by Lamina: upload the layer as Content.ZipFile."
-                    .into(),
-            ));
-        }
-        let zip = content.zip_file.ok_or_else(|| {
-            LambdaError::InvalidParameterValue(
-                "Content.ZipFile is required: upload the layer as a .zip.".into(),
-            )
-        })?;
-        let (code, _upload) = self.p.packages().store_package(decode_zip(&zip)?).await?;
+        let zip = self
+            .p
+            .packages()
+            .zip_of(content.members().source()?)
+            .await?;
+        let (code, _upload) = self.p.packages().store_package(zip).await?;
         let layer = LayerVersion {
             name: name.to_string(),
             version: 0,
