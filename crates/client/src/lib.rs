@@ -338,6 +338,37 @@ impl Client {
         self.json(resp).await
     }
 
+    /// Buckets with their contents and notification rules (`GET /_lamina/buckets`).
+    pub async fn buckets(&self) -> Result<Vec<lamina_model::s3::wire::BucketLine>, ClientError> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            #[serde(rename = "Buckets")]
+            buckets: Vec<lamina_model::s3::wire::BucketLine>,
+        }
+        let req = self.http.get(self.url("/_lamina/buckets"));
+        let answer: Answer = self.json(self.send(req).await?).await?;
+        Ok(answer.buckets)
+    }
+
+    /// Sets the notification configuration of another store's bucket (an empty one removes
+    /// it): `PUT /_lamina/s3/external/{bucket}`.
+    pub async fn set_external_bucket(
+        &self,
+        bucket: &str,
+        config: &lamina_model::s3::wire::WireConfiguration,
+    ) -> Result<lamina_model::s3::wire::WireConfiguration, ClientError> {
+        let path = format!(
+            "/_lamina/s3/external/{}",
+            utf8_percent_encode(bucket, SEGMENT)
+        );
+        let req = self
+            .http
+            .put(self.url(&path))
+            .header("Content-Type", "application/json")
+            .body(serde_json::to_vec(config).unwrap_or_default());
+        self.json(self.send(req).await?).await
+    }
+
     /// Schedules and rules with their next and last fires (`GET /_lamina/triggers`).
     pub async fn triggers(&self) -> Result<lamina_model::status::Triggers, ClientError> {
         let req = self.http.get(self.url("/_lamina/triggers"));

@@ -34,6 +34,9 @@ enum Command {
     Queues(commands::triggers::Args),
     /// List event source mappings with their state, last result and lag.
     Mappings(commands::triggers::Args),
+    /// List S3 buckets with their objects, size and notification rules; route another
+    /// store's notifications to functions.
+    Buckets(commands::buckets::Args),
     /// Inspect and replay asynchronous events that failed for good.
     Events(commands::events::Args),
     /// Delete a function.
@@ -77,6 +80,7 @@ fn main() -> std::process::ExitCode {
             Command::Queues(args) => commands::triggers::queues(args).await,
             Command::Mappings(args) => commands::triggers::mappings(args).await,
             Command::Ps(args) => commands::ps::run(args).await,
+            Command::Buckets(args) => commands::buckets::run(args).await,
             Command::Events(args) => commands::events::run(args).await,
             Command::Rm(args) => commands::rm::run(args).await,
             Command::Logs(args) => commands::logs::run(args).await,

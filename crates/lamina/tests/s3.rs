@@ -253,3 +253,177 @@ fn the_aws_cli_copies_and_syncs() {
     aws(&["s3", "rb", "s3://cli"]);
     assert!(!aws(&["s3", "ls"]).contains("cli"));
 }
+
+/// Runs `lamina ARGS` against `server`: its standard output, once it succeeded.
+fn lamina_cli(server: &Server, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lamina"))
+        .args(args)
+        .env("LAMINA_ENDPOINT", &server.endpoint)
+        .output()
+        .expect("run lamina");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "lamina {args:?}: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Another store's notifications reach functions through the webhook: MinIO's and Ceph's
+/// own example bodies (fixtures/s3-notifications), sent as those stores send them (a bearer
+/// token, a token in the URL), are made S3's records and delivered to the rules that
+/// `lamina buckets notify` set for their buckets; a missing or wrong token is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn other_stores_notifications_reach_functions_through_the_webhook() {
+    let s = Server::start_with(&["--s3-webhook-token", "hook secret"], None);
+    let code =
+        "import json\ndef handler(event, context):\n    print('EVENT ' + json.dumps(event))\n";
+    s.python("thumbs", code).await;
+    s.python("archive", code).await;
+    let dir = tempfile::tempdir().unwrap();
+    let arn = |f: &str| format!("arn:aws:lambda:us-east-1:000000000000:function:{f}");
+    let config = |f: &str, suffix: &str| {
+        serde_json::json!({"LambdaFunctionConfigurations": [{
+            "Id": format!("to-{f}"), "LambdaFunctionArn": arn(f), "Events": ["s3:ObjectCreated:*"],
+            "Filter": {"Key": {"FilterRules": [{"Name": "suffix", "Value": suffix}]}}}]})
+    };
+    let file = dir.path().join("images.json");
+    std::fs::write(&file, config("thumbs", ".jpg").to_string()).unwrap();
+    lamina_cli(&s, &["buckets", "notify", "images", file.to_str().unwrap()]);
+    std::fs::write(&file, config("archive", ".jpg").to_string()).unwrap();
+    lamina_cli(
+        &s,
+        &["buckets", "notify", "mybucket1", file.to_str().unwrap()],
+    );
+    // A rule naming a function that does not exist is refused, as S3 refuses it.
+    std::fs::write(&file, config("nobody", ".jpg").to_string()).unwrap();
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_lamina"))
+        .args(["buckets", "notify", "elsewhere", file.to_str().unwrap()])
+        .env("LAMINA_ENDPOINT", &s.endpoint)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("Unable to validate"));
+
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/s3-notifications");
+    let minio = std::fs::read(fixtures.join("minio-put.json")).unwrap();
+    let ceph = std::fs::read(fixtures.join("ceph-put.json")).unwrap();
+    let hook = s.url("/_lamina/s3-events");
+    let post = |url: String, auth: Option<&str>, body: Vec<u8>| {
+        let mut req = s
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(a) = auth {
+            req = req.header("authorization", a.to_string());
+        }
+        req.send()
+    };
+    // MinIO probes the endpoint with HEAD before it sends.
+    assert_eq!(s.http.head(&hook).send().await.unwrap().status(), 200);
+    assert_eq!(
+        post(hook.clone(), None, minio.clone())
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        post(hook.clone(), Some("Bearer wrong"), minio.clone())
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        post(
+            hook.clone(),
+            Some("Bearer hook secret"),
+            b"not json".to_vec()
+        )
+        .await
+        .unwrap()
+        .status(),
+        400
+    );
+    let r = post(hook.clone(), Some("Bearer hook secret"), minio)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["Delivered"], 1);
+    let r = post(format!("{hook}?token=hook%20secret"), None, ceph)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+
+    let record = async |function: &str| {
+        let mut found = None;
+        common::eventually(std::time::Duration::from_secs(20), async || {
+            found = s
+                .log_lines(&format!("/aws/lambda/{function}"), "EVENT")
+                .await
+                .first()
+                .cloned();
+            found.is_some()
+        })
+        .await;
+        let line = found.unwrap_or_else(|| panic!("no event reached {function}"));
+        let event: serde_json::Value = serde_json::from_str(&line["EVENT ".len()..]).unwrap();
+        event["Records"][0].clone()
+    };
+    let from_minio = record("thumbs").await;
+    assert_eq!(from_minio["eventSource"], "aws:s3");
+    assert_eq!(from_minio["eventName"], "ObjectCreated:Put");
+    assert_eq!(from_minio["s3"]["configurationId"], "to-thumbs");
+    assert_eq!(from_minio["s3"]["object"]["key"], "gopher.jpg");
+    let from_ceph = record("archive").await;
+    assert_eq!(from_ceph["s3"]["object"]["size"], 1024);
+    assert_eq!(from_ceph["s3"]["bucket"]["name"], "mybucket1");
+
+    // `lamina buckets` shows both, with their rules.
+    let table = lamina_cli(&s, &["buckets"]);
+    assert!(
+        table.contains("images") && table.contains("external"),
+        "{table}"
+    );
+    assert!(
+        table.contains("to-thumbs: s3:ObjectCreated:* [suffix=.jpg]"),
+        "{table}"
+    );
+}
+
+/// `lamina buckets` shows this server's buckets with their objects, bytes and rules.
+#[tokio::test(flavor = "multi_thread")]
+async fn lamina_buckets_lists_objects_sizes_and_rules() {
+    let s = Server::start();
+    assert_eq!(s3_call(&s, "PUT", "photos", "/", vec![]).await, 200);
+    assert_eq!(s3_call(&s, "PUT", "empty", "/", vec![]).await, 200);
+    for (key, size) in [("a.jpg", 1000), ("b.jpg", 2048)] {
+        assert_eq!(
+            s3_call(&s, "PUT", "photos", &format!("/{key}"), vec![7; size]).await,
+            200
+        );
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&lamina_cli(&s, &["buckets", "--json"])).unwrap();
+    let photos = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["Name"] == "photos")
+        .unwrap();
+    assert_eq!(
+        (photos["Objects"].as_u64(), photos["Bytes"].as_u64()),
+        (Some(2), Some(3048))
+    );
+    let table = lamina_cli(&s, &["buckets"]);
+    let line = table.lines().find(|l| l.starts_with("photos")).unwrap();
+    assert!(
+        line.contains("local") && line.contains("3.0 KiB"),
+        "{table}"
+    );
+    assert!(table.lines().any(|l| l.starts_with("empty")), "{table}");
+}

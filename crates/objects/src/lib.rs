@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 
 pub use listing::{ListRequest, Listing};
 pub use multipart::{Part, Upload, Uploads};
-pub use store::{Objects, Tell, silent};
+pub use store::{Objects, Tell, Usage, silent};
 
 /// What can go wrong, named as S3 names it where S3 has a name.
 #[derive(Debug, thiserror::Error)]

@@ -185,6 +185,30 @@ impl Objects {
         .await
     }
 
+    /// Every bucket with its objects' count and bytes and its notification document.
+    pub async fn usage(&self) -> Result<Vec<Usage>, ObjectError> {
+        self.with(|c| {
+            let mut q = c.prepare(
+                "SELECT b.name, b.created_ms, COUNT(o.key), COALESCE(SUM(o.size), 0), b.notification \
+                 FROM buckets b LEFT JOIN objects o ON o.bucket = b.name \
+                 GROUP BY b.name ORDER BY b.name",
+            )?;
+            let rows = q.query_map([], |r| {
+                Ok(Usage {
+                    bucket: Bucket {
+                        name: r.get(0)?,
+                        created_ms: r.get(1)?,
+                    },
+                    objects: r.get::<_, i64>(2)? as u64,
+                    bytes: r.get::<_, i64>(3)? as u64,
+                    notification: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
     /// HeadBucket: the bucket, or NoSuchBucket.
     pub async fn bucket(&self, name: &str) -> Result<Bucket, ObjectError> {
         let name = name.to_string();
@@ -536,6 +560,15 @@ impl Objects {
 /// What a write tells: given the object written (or removed) and its bucket's notification
 /// document, the payloads to record in the outbox.
 pub type Tell = Box<dyn FnOnce(&ObjectMeta, Option<&str>) -> Vec<String> + Send + 'static>;
+
+/// A bucket's contents in brief.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Usage {
+    pub bucket: Bucket,
+    pub objects: u64,
+    pub bytes: u64,
+    pub notification: Option<String>,
+}
 
 /// A write that tells nothing.
 pub fn silent() -> Tell {

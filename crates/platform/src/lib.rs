@@ -91,6 +91,9 @@ pub struct PlatformConfig {
     pub sqs_endpoints: Vec<mappings::SqsEndpoint>,
     /// RabbitMQ brokers mappings may consume, by broker ARN: their AMQP URLs.
     pub mq_brokers: Vec<(String, String)>,
+    /// The token other S3-compatible stores send with their notifications (none: the
+    /// webhook is off).
+    pub s3_webhook_token: Option<String>,
 }
 
 impl PlatformConfig {
@@ -182,6 +185,7 @@ struct Inner {
     sqs: sqs::SqsState,
     mappings: mappings::Runners,
     objects: Option<lamina_objects::Objects>,
+    s3_webhook_token: Option<String>,
 }
 
 impl Platform {
@@ -291,6 +295,7 @@ impl Platform {
                 sqs: sqs::SqsState::new(sqs, config.sqs_endpoints.clone()),
                 mappings: mappings::Runners::new(config.mq_brokers.clone()),
                 objects,
+                s3_webhook_token: config.s3_webhook_token.clone(),
             }),
         };
         for name in provisioned_at_start {

@@ -64,6 +64,7 @@ impl TestPlatform {
             },
             sqs_endpoints: Vec::new(),
             mq_brokers: Vec::new(),
+            s3_webhook_token: Some("test-webhook-token".into()),
         }
     }
 

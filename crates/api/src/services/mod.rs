@@ -101,6 +101,7 @@ pub async fn unknown_operation(
 pub fn routes() -> Router<Platform> {
     lambda::routes()
         .merge(lamina::routes())
+        .merge(s3::external::routes())
         .merge(scheduler::routes())
         .route("/", post(json_protocol).get(query_protocol))
         .route(

@@ -1,5 +1,6 @@
 //! One module per subcommand. Client commands share [`Endpoint`].
 
+pub mod buckets;
 pub mod deploy;
 pub mod doctor;
 pub mod events;

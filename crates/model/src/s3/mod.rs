@@ -1,9 +1,13 @@
 //! S3's bucket notifications, as values: a bucket's configuration and S3's checks of it
 //! (`notification`), and what a destination receives (`record`: the event record 2.1 and
-//! `s3:TestEvent`), with the delivery the object store's outbox keeps until it is queued.
+//! `s3:TestEvent`), with the delivery the object store's outbox keeps until it is queued;
+//! `external`: other stores' notifications (MinIO, Ceph RGW) made S3's; `wire`: the
+//! configuration's JSON form and what `lamina buckets` shows.
 
+pub mod external;
 pub mod notification;
 pub mod record;
+pub mod wire;
 
 pub use notification::{FilterRule, NotificationConfig, Rule};
 pub use record::{ObjectEvent, encode_key, event_record, test_event};

@@ -7,8 +7,10 @@
 //! own transaction, so a crash after a PUT's answer loses neither the object nor its events;
 //! the outbox task forgets them only once they are durable in their destination's queue.
 
+mod external;
 mod outbox;
 
+use lamina_model::s3::wire::{BucketLine, rule_lines};
 use lamina_model::s3::{
     Delivery, Destination, NotificationConfig, ObjectEvent, event_record, test_event,
 };
@@ -30,6 +32,12 @@ pub enum BucketError {
     /// This node serves no object store (a cluster without one).
     #[error("this server does not serve object storage")]
     NotServed,
+    /// A webhook call without the server's token (or to a server that has none).
+    #[error("{0}")]
+    Forbidden(String),
+    /// A destination's queue cannot take a notification now; the sender should retry.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// Who made a request, as an event record says.
@@ -76,6 +84,24 @@ impl<'a> S3<'a> {
                 base64::engine::general_purpose::STANDARD.encode(lamina_model::new_id())
             })
             .map_err(BucketError::InvalidArgument)?;
+        let tests = self
+            .check_destinations(&config, skip_validation, bucket, who)
+            .await?;
+        let document = (!config.rules.is_empty()).then(|| config.to_json());
+        objects.set_notification(bucket, document, tests).await?;
+        Ok(())
+    }
+
+    /// Checks that each destination of `config` exists (unless `skip_validation`): a
+    /// function, version or alias of this server, or one of its standard SQS queues. The
+    /// `s3:TestEvent` each queue gets is returned, ready for the outbox.
+    async fn check_destinations(
+        &self,
+        config: &NotificationConfig,
+        skip_validation: bool,
+        bucket: &str,
+        who: &Requester,
+    ) -> Result<Vec<String>, BucketError> {
         let mut tests = Vec::new();
         for rule in &config.rules {
             match &rule.destination {
@@ -111,9 +137,34 @@ impl<'a> S3<'a> {
                 }
             }
         }
-        let document = (!config.rules.is_empty()).then(|| config.to_json());
-        objects.set_notification(bucket, document, tests).await?;
-        Ok(())
+        Ok(tests)
+    }
+
+    /// What `lamina buckets` shows: this node's buckets with their contents and rules, then
+    /// the external stores' buckets with theirs.
+    pub async fn buckets(&self) -> Result<Vec<BucketLine>, BucketError> {
+        let mut lines = Vec::new();
+        if let Some(objects) = self.store() {
+            for u in objects.usage().await? {
+                lines.push(BucketLine {
+                    name: u.bucket.name,
+                    kind: "local".into(),
+                    objects: Some(u.objects),
+                    bytes: Some(u.bytes),
+                    rules: rule_lines(&NotificationConfig::from_json(u.notification.as_deref())),
+                });
+            }
+        }
+        for (name, config) in self.externals().await? {
+            lines.push(BucketLine {
+                name,
+                kind: "external".into(),
+                objects: None,
+                bytes: None,
+                rules: rule_lines(&config),
+            });
+        }
+        Ok(lines)
     }
 
     /// GetBucketNotificationConfiguration.

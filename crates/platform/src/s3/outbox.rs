@@ -95,13 +95,14 @@ async fn pass(p: &Platform, objects: &Objects) -> Pass {
     }
 }
 
-enum Outcome {
+pub(super) enum Outcome {
     Queued,
     Dropped,
     Later,
 }
 
-async fn deliver(p: &Platform, payload: &str) -> Outcome {
+/// Hands one outbox payload to its destination's queue.
+pub(super) async fn deliver(p: &Platform, payload: &str) -> Outcome {
     let Some(delivery) = Delivery::from_json(payload) else {
         tracing::warn!("dropped an unreadable object notification");
         return Outcome::Dropped;

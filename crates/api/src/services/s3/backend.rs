@@ -70,6 +70,8 @@ fn bucket_wire(e: BucketError) -> S3Error {
         BucketError::Objects(e) => wire(e),
         BucketError::InvalidArgument(m) => S3Error::with_message(S3ErrorCode::InvalidArgument, m),
         BucketError::NotServed => s3_error!(NotImplemented, "This server serves no object storage"),
+        BucketError::Forbidden(m) => S3Error::with_message(S3ErrorCode::AccessDenied, m),
+        BucketError::Unavailable(m) => S3Error::with_message(S3ErrorCode::ServiceUnavailable, m),
     }
 }
 

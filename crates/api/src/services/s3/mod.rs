@@ -11,6 +11,7 @@
 
 mod backend;
 mod checksum;
+pub mod external;
 mod multipart;
 mod notify;
 

@@ -224,6 +224,11 @@ pub struct AsyncArgs {
     /// BASIC_AUTH secret is not read: Lamina has no secrets manager). Repeatable.
     #[arg(long, value_name = "BROKER-ARN=AMQP-URL")]
     pub mq_broker: Vec<String>,
+    /// The token other S3-compatible stores (MinIO, Ceph RGW) send with the notifications
+    /// they post to /_lamina/s3-events (as `Authorization: Bearer TOKEN` or `?token=TOKEN`);
+    /// without it the webhook refuses every call.
+    #[arg(long, env = "LAMINA_S3_WEBHOOK_TOKEN", value_name = "TOKEN")]
+    pub s3_webhook_token: Option<String>,
 }
 
 impl AsyncArgs {
@@ -367,6 +372,11 @@ impl Args {
             scheduler: self.events.scheduler(),
             sqs_endpoints: self.events.sqs_endpoints().map_err(anyhow::Error::msg)?,
             mq_brokers: self.events.mq_brokers().map_err(anyhow::Error::msg)?,
+            s3_webhook_token: self
+                .events
+                .s3_webhook_token
+                .clone()
+                .filter(|t| !t.is_empty()),
         })
     }
 }
