@@ -29,6 +29,10 @@
 //! - SQS: SendMessage from `--async-clients` clients (sends/s), ReceiveMessage of 10 with DeleteMessageBatch
 //!   until empty (messages/s), and an event source mapping draining 20,000 messages into the
 //!   native echo in batches of 10 (messages/s), beside the asynchronous path's drain rate;
+//! - S3: PUT and GET of 4 KB and 1 MB objects from 8 clients (4 for 1 MB), objects/s and
+//!   MB/s, beside the bare 4 KB write+sync+rename rate of the data directory's file system
+//!   and, with `--s3-peer`, the same against another S3-compatible server; and the time from
+//!   a PUT's answer to the invocation its bucket notification causes;
 //! - SigV4: the cost of verifying a signed Invoke request, in process;
 //! - event patterns: one event matched against 1,000 EventBridge rules, in process;
 //! - cluster (with `--database URL`): on one node of a cluster, warm, 8 clients and
@@ -49,6 +53,7 @@ mod echo_runtime;
 mod http;
 mod patterns;
 mod procfs;
+mod s3;
 mod scenarios;
 mod schedules;
 mod server;
@@ -136,6 +141,16 @@ struct Args {
     /// Seconds the SQS send scenario runs (0: no SQS scenario).
     #[arg(long, default_value_t = 5.0)]
     sqs_seconds: f64,
+    /// Seconds each S3 PUT and GET scenario runs (0: no S3 scenario).
+    #[arg(long, default_value_t = 3.0)]
+    s3_seconds: f64,
+    /// Another S3-compatible server (http://IP:PORT, path style, unsigned requests
+    /// accepted) to run the same S3 PUTs and GETs against, named by `--s3-peer-name`.
+    #[arg(long)]
+    s3_peer: Option<String>,
+    /// What `--s3-peer` is, for the table.
+    #[arg(long, default_value = "peer")]
+    s3_peer_name: String,
     /// Only the in-process figures (SigV4 verification, event patterns): no server.
     #[arg(long)]
     in_process: bool,
@@ -399,6 +414,42 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             .await?;
         report["sqs"] = sqs::sqs(addr, &name, args.sqs_seconds, args.async_clients, tag).await?;
         report["sqs"]["function"] = json!(echo.label);
+    }
+
+    if args.s3_seconds > 0.0 {
+        eprintln!("s3...");
+        let lamina_s3 = s3::Target {
+            addr,
+            virtual_host: true,
+        };
+        report["s3"]["lamina"] =
+            s3::throughput(&lamina_s3, &format!("bench-{tag}"), 8, args.s3_seconds).await?;
+        let dir = server
+            .as_ref()
+            .map(|s| s._dir.path().to_path_buf())
+            .unwrap_or_else(std::env::temp_dir);
+        report["s3"]["bare_4kb_writes"] = s3::bare_writes(&dir, 1.0)?;
+        if let Some((echo, zip_file)) = echoes.first() {
+            let name = format!("bench-s3-{}-{tag}", echo.label);
+            client
+                .create_function(&creator(echo, zip_file)(&name))
+                .await?;
+            report["s3"]["upload_to_invocation"] =
+                s3::upload_to_invocation(addr, &name, 50, tag).await?;
+        }
+        if let Some(peer) = &args.s3_peer {
+            let addr: SocketAddr = peer
+                .trim_start_matches("http://")
+                .parse()
+                .with_context(|| format!("--s3-peer must be http://IP:PORT, got {peer}"))?;
+            let t = s3::Target {
+                addr,
+                virtual_host: false,
+            };
+            report["s3"]["peer"] =
+                s3::throughput(&t, &format!("bench-{tag}"), 8, args.s3_seconds).await?;
+            report["s3"]["peer_name"] = json!(args.s3_peer_name);
+        }
     }
 
     if args.at_schedules > 0 {

@@ -111,6 +111,9 @@ pub fn print_table(r: &Value) {
             q["function"].as_str().unwrap_or("-"),
         );
     }
+    if r["s3"].is_object() {
+        print_s3(&r["s3"]);
+    }
     if r["schedules"].is_object() {
         let l = &r["schedules"]["lateness"];
         let ms = |v: &Value| {
@@ -367,4 +370,54 @@ pub fn print_in_process(r: &Value) {
             .map(|x| format!("{:.1}M", x / 1e6))
             .unwrap_or_else(|| "-".into())
     );
+}
+
+/// One line per object size and server, then the notification latency.
+fn print_s3(s: &Value) {
+    let num = |v: &Value, digits: usize| {
+        v.as_f64()
+            .map(|x| format!("{x:.digits$}"))
+            .unwrap_or_else(|| "-".into())
+    };
+    let ms = |v: &Value| {
+        v.as_f64()
+            .map(|x| format!("{:.1}", x / 1000.0))
+            .unwrap_or_else(|| "-".into())
+    };
+    for (server, figures) in [("Lamina", &s["lamina"]), ("peer", &s["peer"])] {
+        if !figures.is_object() {
+            continue;
+        }
+        let name = if server == "peer" {
+            s["peer_name"].as_str().unwrap_or("peer")
+        } else {
+            server
+        };
+        for size in ["4KB", "1MB"] {
+            let f = &figures[size];
+            println!(
+                "S3 {name} {size}: PUT {}/s ({} MB/s, p99 {} ms), GET {}/s ({} MB/s, p99 {} ms), {} clients",
+                num(&f["put"]["per_second"], 0),
+                num(&f["put"]["mb_per_second"], 1),
+                ms(&f["put"]["p99_us"]),
+                num(&f["get"]["per_second"], 0),
+                num(&f["get"]["mb_per_second"], 1),
+                ms(&f["get"]["p99_us"]),
+                f["clients"],
+            );
+        }
+    }
+    println!(
+        "S3 floor: {} bare 4 KB write+sync+rename/s in the data directory's file system",
+        num(&s["bare_4kb_writes"]["writes_per_second"], 0)
+    );
+    let l = &s["upload_to_invocation"];
+    if l.is_object() {
+        println!(
+            "S3 upload to invocation (PUT answered to the OnSuccess record received): p50 {} ms, p99 {} ms ({} uploads)",
+            ms(&l["p50_us"]),
+            ms(&l["p99_us"]),
+            l["n"]
+        );
+    }
 }
