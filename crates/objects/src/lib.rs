@@ -12,8 +12,9 @@
 //!   loses neither the object nor its events, and a crash before it loses both. Whoever
 //!   delivers the events takes them with [`Objects::outbox`] and forgets them with
 //!   [`Objects::delivered`] once they are durable elsewhere.
-//! - At open, blobs no object names (a crash between the rename and the commit) and
-//!   leftovers in `tmp/` are removed.
+//! - At open, leftovers in `tmp/` are removed; blobs no object or part names (a crash
+//!   between the rename and the commit) are removed by a thread the open starts, so that a
+//!   large store is served at once.
 //!
 //! Listing with prefixes, delimiters and continuation is [`listing`]'s; multipart uploads
 //! are [`multipart`]'s.

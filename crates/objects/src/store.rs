@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -68,6 +69,9 @@ CREATE TABLE IF NOT EXISTS parts (
 );
 ";
 
+/// How much older than the open a blob must be to be taken for a crash's orphan.
+const ORPHAN_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Columns added after a table was first made, each with its definition.
 const ADDED: &[(&str, &str, &str)] = &[("buckets", "notification", "TEXT")];
 
@@ -108,7 +112,7 @@ const COLUMNS: &str =
 
 impl Objects {
     /// Opens (creating if needed) the store in `root`, and removes what a crash left: files
-    /// in `tmp/`, and blobs no object names.
+    /// in `tmp/` at once, and blobs no object names in the background.
     pub fn open(root: &Path) -> Result<Objects, ObjectError> {
         for dir in ["tmp", "blobs"] {
             std::fs::create_dir_all(root.join(dir))?;
@@ -119,19 +123,24 @@ impl Objects {
         for entry in std::fs::read_dir(root.join("tmp"))? {
             std::fs::remove_file(entry?.path())?;
         }
-        let named: std::collections::HashSet<String> = conn
-            .prepare("SELECT blob FROM objects UNION ALL SELECT blob FROM parts")?
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        for entry in std::fs::read_dir(root.join("blobs"))? {
-            let entry = entry?;
-            if !named.contains(entry.file_name().to_string_lossy().as_ref()) {
-                std::fs::remove_file(entry.path())?;
-            }
-        }
+        let db = Arc::new(Mutex::new(conn));
+        // Orphan blobs (renamed in, never committed) are looked for after open returns: a
+        // store of many objects starts at once. Only blobs older than the open are
+        // candidates, so one a write has just staged is never taken for an orphan; with a
+        // margin, since file times come from a coarser clock than `now()`. A crash's
+        // orphan younger than that goes at a later open.
+        let opened = SystemTime::now() - ORPHAN_MARGIN;
+        let (blobs, sweeping) = (root.join("blobs"), db.clone());
+        std::thread::Builder::new()
+            .name("objects-sweep".into())
+            .spawn(move || {
+                if let Err(e) = sweep_orphans(&blobs, &sweeping, opened) {
+                    eprintln!("lamina: sweeping orphan object blobs: {e}");
+                }
+            })?;
         Ok(Objects {
             root: root.to_path_buf(),
-            db: Arc::new(Mutex::new(conn)),
+            db,
             told: Arc::default(),
         })
     }
@@ -601,6 +610,40 @@ fn notification_of(c: &Connection, bucket: &str) -> Result<Option<String>, Objec
     )
     .optional()?
     .ok_or(ObjectError::NoSuchBucket)
+}
+
+/// Removes the blobs in `dir` older than `before` that no object or part names.
+fn sweep_orphans(
+    dir: &Path,
+    db: &Mutex<Connection>,
+    before: SystemTime,
+) -> Result<usize, ObjectError> {
+    let candidates: Vec<(std::ffi::OsString, PathBuf)> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t < before)
+        })
+        .map(|e| (e.file_name(), e.path()))
+        .collect();
+    if candidates.is_empty() {
+        return Ok(0);
+    }
+    let named: std::collections::HashSet<String> = {
+        let conn = db.lock().unwrap_or_else(|p| p.into_inner());
+        conn.prepare("SELECT blob FROM objects UNION ALL SELECT blob FROM parts")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
+    };
+    let mut removed = 0;
+    for (name, path) in candidates {
+        if !named.contains(name.to_string_lossy().as_ref()) {
+            std::fs::remove_file(path)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// Lowercase hex.

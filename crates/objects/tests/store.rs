@@ -166,12 +166,29 @@ async fn a_failed_upload_leaves_nothing_and_a_crash_is_cleared_at_open() {
     let count = |d: &str| std::fs::read_dir(dir.path().join(d)).unwrap().count();
     assert_eq!((count("tmp"), count("blobs")), (0, 1));
     // What a crash leaves: a half-written temporary file, a blob renamed but never
-    // committed. Both go at the next open; committed objects stay.
+    // committed (an hour before the restart). The file goes at the next open, the blob soon
+    // after; committed objects stay, and so does a blob staged just now.
     std::fs::write(dir.path().join("tmp/half"), b"ha").unwrap();
-    std::fs::write(dir.path().join("blobs/orphan"), b"orphan").unwrap();
+    let orphan = dir.path().join("blobs/orphan");
+    std::fs::write(&orphan, b"orphan").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&orphan)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
+        .unwrap();
+    let fresh = dir.path().join("blobs/just-staged");
+    std::fs::write(&fresh, b"staged").unwrap();
     drop(store);
     let store = Objects::open(dir.path()).unwrap();
-    assert_eq!((count("tmp"), count("blobs")), (0, 1));
+    assert_eq!(count("tmp"), 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while orphan.exists() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(!orphan.exists(), "the orphan is swept");
+    assert!(fresh.exists(), "a blob younger than the open is left alone");
+    assert_eq!(count("blobs"), 2);
     let kept = store.head("b-1", "kept").await.unwrap();
     assert_eq!(std::fs::read(store.path_of(&kept)).unwrap(), b"kept");
 }
