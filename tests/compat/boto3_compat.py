@@ -91,9 +91,10 @@ def main(endpoint):
     try:
         c.create_function(FunctionName="s3-code", Runtime="python3.11", Handler="app.handler", Role=ROLE,
                           Code={"S3Bucket": "my-bucket", "S3Key": "code.zip"})
-        check(False, "S3 code refused")
+        check(False, "code from a missing bucket refused")
     except c.exceptions.InvalidParameterValueException as e:
-        check("ZipFile" in str(e), "Code.S3Bucket -> InvalidParameterValueException naming what works")
+        check("S3 Error Code: NoSuchBucket" in str(e),
+              "Code.S3Bucket of a missing bucket -> InvalidParameterValueException with S3's error")
 
     got = c.get_function(FunctionName="py-fn")
     check(got["Configuration"]["Runtime"] == "python3.11" and got["Code"]["Location"].startswith("http"), "get_function")

@@ -256,7 +256,7 @@ async fn requests_for_other_services_are_named() {
         .get(format!("{}/photos/cat.jpg", t.endpoint))
         .header(
             "Authorization",
-            "AWS4-HMAC-SHA256 Credential=AKID/20261204/us-east-1/s3/aws4_request, \
+            "AWS4-HMAC-SHA256 Credential=AKID/20261204/us-east-1/glacier/aws4_request, \
              SignedHeaders=host, Signature=0",
         )
         .send()
@@ -270,7 +270,7 @@ async fn requests_for_other_services_are_named() {
     let body: serde_json::Value = answer.json().await.unwrap();
     let message = body["message"].as_str().unwrap();
     assert!(
-        message.contains("\"s3\"") && message.contains("lambda, logs"),
+        message.contains("\"glacier\"") && message.contains("lambda, logs"),
         "{message}"
     );
 }
