@@ -14,6 +14,7 @@
 #   - tansu, a Kafka-compatible broker (Debian packages no Kafka), built from crates.io once
 #     and kept in a cache outside the clone ($LAMINA_TEST_CACHE, by default
 #     ~/.cache/lamina-tests), so later runs and fresh clones reuse it;
+#   - s3s-fs, an S3-compatible store, built from crates.io once into the same cache;
 #   - a Python virtual environment in target/test-venv with boto3 (the compatibility suite)
 #     and awslambdaric (AWS's runtime interface client, run unchanged as a bootstrap);
 #   - another in target/test-venv-query with boto3 1.26, whose SQS client speaks the query
@@ -93,6 +94,18 @@ if [ ! -x "$TANSU" ]; then
     --features dynostore --root "$CACHE/tansu-$TANSU_VERSION"
 fi
 export LAMINA_TEST_TANSU="$TANSU"
+
+# s3s-fs, the s3s project's file-system S3 server, the store of the tests where Lamina keeps
+# objects in another S3-compatible store; built once per version into the same cache.
+S3S_FS_VERSION=0.14.1
+S3S_FS="$CACHE/s3s-fs-$S3S_FS_VERSION/bin/s3s-fs"
+if [ ! -x "$S3S_FS" ]; then
+  say "building s3s-fs $S3S_FS_VERSION (an S3-compatible store) into $CACHE, once"
+  mkdir -p "$CACHE"
+  CARGO_PROFILE_DEV_DEBUG=0 cargo install s3s-fs --version "$S3S_FS_VERSION" --locked --debug \
+    --features binary --root "$CACHE/s3s-fs-$S3S_FS_VERSION"
+fi
+export LAMINA_TEST_S3S_FS="$S3S_FS"
 
 # A one-off build (CI's fresh clone) gains nothing from incremental state, which would double
 # the disk the build takes.

@@ -137,6 +137,8 @@ pub struct Parts {
     pub sqs: Arc<dyn lamina_queue::sqs::MessageStore>,
     /// The object store the S3 service serves (none where this node serves none).
     pub objects: Option<lamina_objects::Objects>,
+    /// The other S3-compatible store the S3 service proxies to, for packages in its buckets.
+    pub remote_objects: Option<Arc<dyn s3::RemoteObjects>>,
 }
 
 /// A server's health, in brief.
@@ -185,6 +187,7 @@ struct Inner {
     sqs: sqs::SqsState,
     mappings: mappings::Runners,
     objects: Option<lamina_objects::Objects>,
+    remote_objects: Option<Arc<dyn s3::RemoteObjects>>,
     s3_webhook_token: Option<String>,
 }
 
@@ -208,6 +211,7 @@ impl Platform {
             documents,
             sqs,
             objects,
+            remote_objects,
         } = parts;
         let sink = Arc::new(logs::StoreSink(logs.clone()));
         let executor = Executor::new(config.executor.clone(), launcher, catalog, sink);
@@ -295,6 +299,7 @@ impl Platform {
                 sqs: sqs::SqsState::new(sqs, config.sqs_endpoints.clone()),
                 mappings: mappings::Runners::new(config.mq_brokers.clone()),
                 objects,
+                remote_objects,
                 s3_webhook_token: config.s3_webhook_token.clone(),
             }),
         };

@@ -40,11 +40,6 @@ impl Packages<'_> {
                 version,
             } => (bucket, key, version),
         };
-        let Some(objects) = self.p.s3().store() else {
-            return Err(LambdaError::InvalidParameterValue(
-                "This server serves no object storage: upload the package as ZipFile.".into(),
-            ));
-        };
         // Buckets here keep no versions: the one version of an object is `null`.
         if version.as_deref().is_some_and(|v| v != "null") {
             return Err(object_error(
@@ -52,12 +47,23 @@ impl Packages<'_> {
                 "The specified version does not exist.",
             ));
         }
+        let max = lamina_model::limits::CODE_UNZIPPED_MAX_BYTES;
+        let Some(objects) = self.p.s3().store() else {
+            return match self.p.s3().remote() {
+                Some(remote) => remote
+                    .read(&bucket, &key, max)
+                    .await
+                    .map_err(|(code, message)| object_error(&code, &message)),
+                None => Err(LambdaError::InvalidParameterValue(
+                    "This server serves no object storage: upload the package as ZipFile.".into(),
+                )),
+            };
+        };
         let meta = objects.head(&bucket, &key).await.map_err(|e| match e {
             ObjectError::NoSuchBucket => object_error("NoSuchBucket", &e.to_string()),
             ObjectError::NoSuchKey => object_error("NoSuchKey", &e.to_string()),
             e => LambdaError::Service(format!("the package could not be read: {e}")),
         })?;
-        let max = lamina_model::limits::CODE_UNZIPPED_MAX_BYTES;
         if meta.size > max {
             return Err(LambdaError::InvalidParameterValue(format!(
                 "Unzipped size must be smaller than {max} bytes"

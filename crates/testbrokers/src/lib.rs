@@ -2,11 +2,13 @@
 //! what the test script installed, with every path in a temporary directory, in a process
 //! group of its own that is stopped when it is dropped, so nothing outlives the test:
 //! RabbitMQ (`rabbitmq`, the distribution's `rabbitmq-server`) and a Kafka-compatible
-//! broker (`kafka`, tansu). Never a system service. `tls` makes the throw-away certificate
+//! broker (`kafka`, tansu), and an S3-compatible store (`s3store`, s3s-fs). Never a system
+//! service. `tls` makes the throw-away certificate
 //! authority that TLS listeners use.
 
 mod kafka;
 mod rabbitmq;
+pub mod s3store;
 pub mod tls;
 
 use std::net::TcpListener;
@@ -15,6 +17,7 @@ use std::time::{Duration, Instant};
 
 pub use kafka::Kafka;
 pub use rabbitmq::RabbitMq;
+pub use s3store::S3Store;
 
 pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -108,6 +108,7 @@ impl TestPlatform {
                 lamina_queue::sqs::SqliteMessages::open(&path("sqs.sqlite3")).expect("SQS store"),
             ),
             objects: Some(lamina_objects::Objects::open(&path("objects")).expect("object store")),
+            remote_objects: None,
         };
         let platform = Platform::start(config, parts).await.expect("platform");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

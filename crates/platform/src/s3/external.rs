@@ -1,12 +1,13 @@
-//! Buckets of other S3-compatible stores (MinIO, Ceph RGW, …) whose notifications reach
-//! Lamina through its webhook. Each such bucket has a notification configuration of S3's
+//! Buckets of other S3-compatible stores: those whose notifications reach Lamina through its
+//! webhook (MinIO, Ceph RGW, …), and those of the store this node's S3 service proxies to
+//! (`--s3-endpoint`), whose writes it sees itself. Each such bucket has a notification configuration of S3's
 //! shape kept by Lamina (documents of kind `s3-external`, so one for a whole cluster),
 //! checked as PutBucketNotificationConfiguration checks one; the store is pointed at the
 //! webhook with the server's token, and each record it sends is made S3's and delivered
 //! to the rules it matches, durably, before the webhook answers.
 
 use lamina_model::s3::external::normalize;
-use lamina_model::s3::{Delivery, NotificationConfig};
+use lamina_model::s3::{Delivery, NotificationConfig, ObjectEvent, event_record};
 use sha2::Digest;
 
 use super::outbox::{Outcome, deliver};
@@ -101,22 +102,46 @@ impl S3<'_> {
         let received = normalize(&body, &region).map_err(BucketError::InvalidArgument)?;
         let mut delivered = 0;
         for r in received {
-            let config = self.external(&r.bucket).await?;
-            for rule in config.matching(&r.event_name, &r.key) {
-                let mut record = r.record.clone();
-                record["s3"]["configurationId"] = rule.id.clone().into();
-                let delivery = Delivery {
-                    to: rule.destination.clone(),
-                    body: serde_json::json!({ "Records": [record] }).to_string(),
-                };
-                match deliver(self.p, &delivery.to_json()).await {
-                    Outcome::Queued => delivered += 1,
-                    Outcome::Dropped => {}
-                    Outcome::Later => {
-                        return Err(BucketError::Unavailable(
-                            "A destination cannot take the notification now; send it again".into(),
-                        ));
-                    }
+            delivered += self
+                .route(&r.bucket, &r.key, &r.event_name, &r.record)
+                .await?;
+        }
+        Ok(delivered)
+    }
+
+    /// A write to a bucket of the store this node proxies to: its event delivered, durably,
+    /// to the rules Lamina keeps for that bucket.
+    pub async fn notify_proxied(&self, event: &ObjectEvent<'_>) -> Result<usize, BucketError> {
+        let record = event_record(event, "");
+        self.route(event.bucket, event.key, event.event_name, &record)
+            .await
+    }
+
+    /// Delivers `record` (an event on `bucket`/`key`) to each rule of the bucket's
+    /// configuration that matches it: how many were queued.
+    async fn route(
+        &self,
+        bucket: &str,
+        key: &str,
+        event_name: &str,
+        record: &serde_json::Value,
+    ) -> Result<usize, BucketError> {
+        let config = self.external(bucket).await?;
+        let mut delivered = 0;
+        for rule in config.matching(event_name, key) {
+            let mut record = record.clone();
+            record["s3"]["configurationId"] = rule.id.clone().into();
+            let delivery = Delivery {
+                to: rule.destination.clone(),
+                body: serde_json::json!({ "Records": [record] }).to_string(),
+            };
+            match deliver(self.p, &delivery.to_json()).await {
+                Outcome::Queued => delivered += 1,
+                Outcome::Dropped => {}
+                Outcome::Later => {
+                    return Err(BucketError::Unavailable(
+                        "A destination cannot take the notification now; send it again".into(),
+                    ));
                 }
             }
         }

@@ -40,6 +40,14 @@ pub enum BucketError {
     Unavailable(String),
 }
 
+/// The objects of another S3-compatible store, read for packages taken from its buckets
+/// (the store this node's S3 service proxies to).
+#[async_trait::async_trait]
+pub trait RemoteObjects: Send + Sync + std::fmt::Debug {
+    /// The object's bytes, or S3's error code and message.
+    async fn read(&self, bucket: &str, key: &str, max: u64) -> Result<Vec<u8>, (String, String)>;
+}
+
 /// Who made a request, as an event record says.
 #[derive(Debug, Clone)]
 pub struct Requester {
@@ -59,6 +67,11 @@ impl<'a> S3<'a> {
     /// The object store this node serves, if any.
     pub fn store(&self) -> Option<&'a Objects> {
         self.p.inner.objects.as_ref()
+    }
+
+    /// The other store this node's S3 service proxies to, if any.
+    pub fn remote(&self) -> Option<&'a dyn RemoteObjects> {
+        self.p.inner.remote_objects.as_deref()
     }
 
     fn served(&self) -> Result<&'a Objects, BucketError> {

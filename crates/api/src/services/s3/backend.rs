@@ -65,7 +65,7 @@ pub(super) fn expected(
 }
 
 /// S3's error for the platform's.
-fn bucket_wire(e: BucketError) -> S3Error {
+pub(super) fn bucket_wire(e: BucketError) -> S3Error {
     match e {
         BucketError::Objects(e) => wire(e),
         BucketError::InvalidArgument(m) => S3Error::with_message(S3ErrorCode::InvalidArgument, m),

@@ -14,6 +14,7 @@ mod checksum;
 pub mod external;
 mod multipart;
 mod notify;
+pub mod proxy;
 
 use std::sync::Arc;
 
@@ -79,16 +80,27 @@ impl S3Surface {
     /// signatures with the gate's keys when it has some.
     pub fn new(platform: Platform, gate: Arc<Gate>) -> Option<S3Surface> {
         let objects = platform.s3().store()?.clone();
+        let builder = S3ServiceBuilder::new(backend::Backend::new(platform, objects));
+        Some(S3Surface::built(builder, gate))
+    }
+
+    /// The service proxied to another S3-compatible store through `client` (see
+    /// [`proxy`]).
+    pub fn proxied(platform: Platform, gate: Arc<Gate>, client: aws_sdk_s3::Client) -> S3Surface {
+        let builder = S3ServiceBuilder::new(proxy::Proxied::new(client, platform));
+        S3Surface::built(builder, gate)
+    }
+
+    fn built(mut builder: S3ServiceBuilder, gate: Arc<Gate>) -> S3Surface {
         let checks_signatures = gate.checks_signatures();
-        let mut builder = S3ServiceBuilder::new(backend::Backend::new(platform, objects));
         builder.set_host(Hosts);
         if checks_signatures {
             builder.set_auth(Keys(gate));
         }
-        Some(S3Surface {
+        S3Surface {
             service: Arc::new(builder.build()),
             checks_signatures,
-        })
+        }
     }
 }
 

@@ -35,6 +35,12 @@ pub struct ServerArgs {
     /// data directory then holds only this node's caches.
     #[arg(long, env = "LAMINA_DATABASE_URL")]
     pub database: Option<String>,
+    /// Keep S3 objects in this S3-compatible store (`http://host:port`, path style) instead
+    /// of the data directory: the S3 service proxies every object operation to it, signing
+    /// with the key the AWS SDKs would find in this server's environment
+    /// (AWS_ACCESS_KEY_ID..., else AWS_PROFILE). What a cluster needs to serve S3.
+    #[arg(long, env = "LAMINA_S3_ENDPOINT", value_name = "URL")]
+    pub s3_endpoint: Option<String>,
     /// Cluster mode: seconds without a heartbeat after which a node counts as gone (its
     /// capacity is taken back; it stops using what it held a second before).
     #[arg(long, default_value_t = 5)]

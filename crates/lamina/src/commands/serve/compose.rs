@@ -27,6 +27,8 @@ pub struct Server {
     pub descriptors: usize,
     pub function_descriptors: usize,
     pub http: lamina_api::HttpLimits,
+    /// The S3-compatible store objects live in (`--s3-endpoint`), if not the data directory.
+    pub s3_client: Option<aws_sdk_s3::Client>,
 }
 
 /// Opens every part of the server `args` describe and starts the platform on them, naming
@@ -135,14 +137,22 @@ pub async fn compose(args: &Args, url_host: String, endpoint: &str) -> anyhow::R
         ) as Arc<dyn lamina_store::Membership>),
         None => None,
     };
-    let objects = match &pool {
-        None => Some(
+    let s3_client = match &args.server.s3_endpoint {
+        Some(url) => Some(s3_store(url, &config.identity.region)?),
+        None => None,
+    };
+    let objects = match (&pool, &s3_client) {
+        (None, None) => Some(
             lamina_objects::Objects::open(&dir("objects")).context("opening the object storage")?,
         ),
-        Some(_) => None,
+        _ => None,
     };
     let parts = Parts {
         objects,
+        remote_objects: s3_client.clone().map(|c| {
+            Arc::new(lamina_api::services::s3::proxy::StoreObjects(c))
+                as Arc<dyn lamina_platform::s3::RemoteObjects>
+        }),
         documents,
         sqs,
         store,
@@ -166,6 +176,7 @@ pub async fn compose(args: &Args, url_host: String, endpoint: &str) -> anyhow::R
     };
     let platform = Platform::start(config.clone(), parts).await?;
     Ok(Server {
+        s3_client,
         platform,
         config,
         data_dir,
@@ -174,6 +185,28 @@ pub async fn compose(args: &Args, url_host: String, endpoint: &str) -> anyhow::R
         function_descriptors,
         http,
     })
+}
+
+/// A client of the S3-compatible store at `url`, with the key of this server's environment.
+fn s3_store(url: &str, region: &str) -> anyhow::Result<aws_sdk_s3::Client> {
+    if !url.starts_with("http://") && !url.starts_with("https://") {
+        anyhow::bail!("--s3-endpoint {url}: expected http://HOST:PORT or https://HOST:PORT");
+    }
+    let var = |k: &str| std::env::var(k).ok();
+    let creds = lamina_sigv4::credentials::from_environment(var)
+        .map_err(|e| anyhow::anyhow!("--s3-endpoint: reading the AWS credentials: {e}"))?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "--s3-endpoint needs a key for the store: set AWS_ACCESS_KEY_ID and \
+                 AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) in the server's environment"
+            )
+        })?;
+    Ok(lamina_api::services::s3::proxy::client(
+        url,
+        region,
+        &creds.access_key_id,
+        &creds.secret_access_key,
+    ))
 }
 
 /// The cluster's database at `url`, its schema brought up to date.

@@ -77,7 +77,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         shutdown_signal().await;
         let _ = stop.send(true);
     });
-    let s3 = lamina_api::services::s3::S3Surface::new(platform.clone(), gate.clone());
+    let s3 = match &server.s3_client {
+        Some(client) => Some(lamina_api::services::s3::S3Surface::proxied(
+            platform.clone(),
+            gate.clone(),
+            client.clone(),
+        )),
+        None => lamina_api::services::s3::S3Surface::new(platform.clone(), gate.clone()),
+    };
     let urls = url_listener.map(|l| {
         tokio::spawn(lamina_api::serve(
             l,
