@@ -15,6 +15,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use crate::http::{Conn, summary};
+use crate::sqs::call;
 
 /// Where a scenario sends: the server, and how it names a bucket.
 #[derive(Debug, Clone)]
@@ -175,28 +176,6 @@ async fn api(
     Ok(serde_json::from_slice(&answer).unwrap_or(Value::Null))
 }
 
-async fn sqs(conn: &mut Conn, op: &str, body: Value) -> anyhow::Result<Value> {
-    let target = format!("AmazonSQS.{op}");
-    let (status, _, answer) = conn
-        .request(
-            "POST",
-            "/",
-            Bytes::from(body.to_string()),
-            &[
-                ("x-amz-target", &target),
-                ("content-type", "application/x-amz-json-1.0"),
-            ],
-        )
-        .await?;
-    if status != 200 {
-        bail!(
-            "{op} answered {status}: {}",
-            String::from_utf8_lossy(&answer)
-        );
-    }
-    Ok(serde_json::from_slice(&answer).unwrap_or(Value::Null))
-}
-
 /// From each PUT's answer to its notification's invocation having ended (its OnSuccess
 /// record received from a queue), `n` times one after another, on `function`.
 pub async fn upload_to_invocation(
@@ -213,7 +192,7 @@ pub async fn upload_to_invocation(
     let mut s3conn = t.conn(&bucket).await?;
     let mut conn = Conn::open(addr).await?;
     let queue = format!("bench-s3-done-{tag}");
-    let made = sqs(&mut conn, "CreateQueue", json!({"QueueName": queue})).await?;
+    let made = call(&mut conn, "CreateQueue", json!({"QueueName": queue})).await?;
     let url = made["QueueUrl"].as_str().unwrap_or_default().to_string();
     api(
         &mut conn,
@@ -254,7 +233,7 @@ pub async fn upload_to_invocation(
         let answered = Instant::now();
         let deadline = answered + Duration::from_secs(30);
         loop {
-            let got = sqs(
+            let got = call(
                 &mut conn,
                 "ReceiveMessage",
                 json!({"QueueUrl": url, "WaitTimeSeconds": 1}),
@@ -262,7 +241,7 @@ pub async fn upload_to_invocation(
             .await?;
             if let Some(m) = got["Messages"].as_array().and_then(|m| m.first()) {
                 let took = answered.elapsed();
-                sqs(
+                call(
                     &mut conn,
                     "DeleteMessage",
                     json!({"QueueUrl": url, "ReceiptHandle": m["ReceiptHandle"]}),

@@ -17,7 +17,8 @@ use crate::http::{Conn, summary};
 const BODY: &str =
     r#"{"order":12345,"items":["a","b","c"],"note":"a message of about a hundred bytes"}"#;
 
-async fn call(conn: &mut Conn, op: &str, body: Value) -> anyhow::Result<Value> {
+/// One SQS call (JSON protocol): its answer, or an error naming the status.
+pub(crate) async fn call(conn: &mut Conn, op: &str, body: Value) -> anyhow::Result<Value> {
     let target = format!("AmazonSQS.{op}");
     let (status, _, answer) = conn
         .request(

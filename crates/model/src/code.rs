@@ -39,6 +39,26 @@ pub struct CodeMembers<'a> {
     pub image_uri: Option<&'a str>,
 }
 
+/// Gives a request type with `zip_file`, `s3_bucket`, `s3_key` and `s3_object_version`
+/// (and, named after them, an image member) its `members()`.
+macro_rules! code_members {
+    ($ty:ty $(, $image:ident)?) => {
+        impl $ty {
+            /// The members that name the package.
+            pub fn members(&self) -> $crate::code::CodeMembers<'_> {
+                $crate::code::CodeMembers {
+                    zip_file: self.zip_file.as_deref(),
+                    s3_bucket: self.s3_bucket.as_deref(),
+                    s3_key: self.s3_key.as_deref(),
+                    s3_object_version: self.s3_object_version.as_deref(),
+                    image_uri: None $(.or(self.$image.as_deref()))?,
+                }
+            }
+        }
+    };
+}
+pub(crate) use code_members;
+
 impl CodeMembers<'_> {
     /// The one source they name, with Lambda's refusals: a container image, both a zip and
     /// an object, an object without its bucket or key, or nothing at all.

@@ -60,18 +60,7 @@ pub struct LayerContentInput {
     pub s3_object_version: Option<String>,
 }
 
-impl LayerContentInput {
-    /// The members that name the archive.
-    pub fn members(&self) -> crate::code::CodeMembers<'_> {
-        crate::code::CodeMembers {
-            zip_file: self.zip_file.as_deref(),
-            s3_bucket: self.s3_bucket.as_deref(),
-            s3_key: self.s3_key.as_deref(),
-            s3_object_version: self.s3_object_version.as_deref(),
-            image_uri: None,
-        }
-    }
-}
+crate::code::code_members!(LayerContentInput);
 
 /// `Content` in answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

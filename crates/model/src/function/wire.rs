@@ -154,18 +154,7 @@ pub struct FunctionCode {
     pub image_uri: Option<String>,
 }
 
-impl FunctionCode {
-    /// The members that name the package.
-    pub fn members(&self) -> crate::code::CodeMembers<'_> {
-        crate::code::CodeMembers {
-            zip_file: self.zip_file.as_deref(),
-            s3_bucket: self.s3_bucket.as_deref(),
-            s3_key: self.s3_key.as_deref(),
-            s3_object_version: self.s3_object_version.as_deref(),
-            image_uri: self.image_uri.as_deref(),
-        }
-    }
-}
+crate::code::code_members!(FunctionCode, image_uri);
 
 /// UpdateFunctionCode's body.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -194,18 +183,9 @@ pub struct UpdateFunctionCodeRequest {
     pub architectures: Option<Vec<String>>,
 }
 
-impl UpdateFunctionCodeRequest {
-    /// The members that name the package.
-    pub fn members(&self) -> crate::code::CodeMembers<'_> {
-        crate::code::CodeMembers {
-            zip_file: self.zip_file.as_deref(),
-            s3_bucket: self.s3_bucket.as_deref(),
-            s3_key: self.s3_key.as_deref(),
-            s3_object_version: self.s3_object_version.as_deref(),
-            image_uri: self.image_uri.as_deref(),
-        }
-    }
+crate::code::code_members!(UpdateFunctionCodeRequest, image_uri);
 
+impl UpdateFunctionCodeRequest {
     /// Architecture from the request, validated.
     pub fn architecture(&self) -> Result<Option<String>, LambdaError> {
         self.architectures

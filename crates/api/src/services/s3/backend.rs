@@ -314,14 +314,7 @@ impl S3 for Backend {
         let expected = expected(
             &req.headers,
             req.trailing_headers.clone(),
-            dto::Checksum {
-                checksum_crc32: req.input.checksum_crc32.clone(),
-                checksum_crc32c: req.input.checksum_crc32c.clone(),
-                checksum_crc64nvme: req.input.checksum_crc64nvme.clone(),
-                checksum_sha1: req.input.checksum_sha1.clone(),
-                checksum_sha256: req.input.checksum_sha256.clone(),
-                ..Default::default()
-            },
+            checksum::sent_sums!(req.input),
             req.input.checksum_algorithm.clone(),
             req.input.content_md5.clone(),
         );
@@ -337,17 +330,13 @@ impl S3 for Backend {
             .put(&input.bucket, &input.key, body, new, tell)
             .await
             .map_err(wire)?;
-        let sums = checksum::taken(&computed);
-        Ok(S3Response::new(dto::PutObjectOutput {
+        let mut out = dto::PutObjectOutput {
             e_tag: Some(etag(&m)),
             size: Some(m.size as i64),
-            checksum_crc32: sums.checksum_crc32,
-            checksum_crc32c: sums.checksum_crc32c,
-            checksum_crc64nvme: sums.checksum_crc64nvme,
-            checksum_sha1: sums.checksum_sha1,
-            checksum_sha256: sums.checksum_sha256,
             ..Default::default()
-        }))
+        };
+        checksum::answer_sums!(out, checksum::taken(&computed));
+        Ok(S3Response::new(out))
     }
 
     async fn head_object(

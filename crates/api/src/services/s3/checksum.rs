@@ -35,6 +35,34 @@ pub(super) struct Expected {
     pub(super) trailers: Option<TrailingHeaders>,
 }
 
+/// The sums a write's input (PutObject's, UploadPart's: the same members) says its body has.
+macro_rules! sent_sums {
+    ($input:expr) => {
+        s3s::dto::Checksum {
+            checksum_crc32: $input.checksum_crc32.clone(),
+            checksum_crc32c: $input.checksum_crc32c.clone(),
+            checksum_crc64nvme: $input.checksum_crc64nvme.clone(),
+            checksum_sha1: $input.checksum_sha1.clone(),
+            checksum_sha256: $input.checksum_sha256.clone(),
+            ..Default::default()
+        }
+    };
+}
+pub(super) use sent_sums;
+
+/// Sets the sums computed on a write's output (PutObject's, UploadPart's).
+macro_rules! answer_sums {
+    ($output:expr, $sums:expr) => {{
+        let sums: s3s::dto::Checksum = $sums;
+        $output.checksum_crc32 = sums.checksum_crc32;
+        $output.checksum_crc32c = sums.checksum_crc32c;
+        $output.checksum_crc64nvme = sums.checksum_crc64nvme;
+        $output.checksum_sha1 = sums.checksum_sha1;
+        $output.checksum_sha256 = sums.checksum_sha256;
+    }};
+}
+pub(super) use answer_sums;
+
 /// What the hashing found, once the body has ended.
 pub(super) type Computed = Arc<Mutex<Option<Checksum>>>;
 

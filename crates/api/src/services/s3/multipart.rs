@@ -49,14 +49,7 @@ impl Backend {
         let expected = expected(
             &req.headers,
             req.trailing_headers.clone(),
-            dto::Checksum {
-                checksum_crc32: req.input.checksum_crc32.clone(),
-                checksum_crc32c: req.input.checksum_crc32c.clone(),
-                checksum_crc64nvme: req.input.checksum_crc64nvme.clone(),
-                checksum_sha1: req.input.checksum_sha1.clone(),
-                checksum_sha256: req.input.checksum_sha256.clone(),
-                ..Default::default()
-            },
+            checksum::sent_sums!(req.input),
             req.input.checksum_algorithm.clone(),
             req.input.content_md5.clone(),
         );
@@ -74,16 +67,12 @@ impl Backend {
             )
             .await
             .map_err(wire)?;
-        let sums = checksum::taken(&computed);
-        Ok(S3Response::new(dto::UploadPartOutput {
+        let mut out = dto::UploadPartOutput {
             e_tag: Some(etag_of(&part.etag)),
-            checksum_crc32: sums.checksum_crc32,
-            checksum_crc32c: sums.checksum_crc32c,
-            checksum_crc64nvme: sums.checksum_crc64nvme,
-            checksum_sha1: sums.checksum_sha1,
-            checksum_sha256: sums.checksum_sha256,
             ..Default::default()
-        }))
+        };
+        checksum::answer_sums!(out, checksum::taken(&computed));
+        Ok(S3Response::new(out))
     }
 
     pub(super) async fn complete_upload(
