@@ -183,6 +183,85 @@ fn deploy_invoke_list_logs_remove() {
     assert!(!out.status.success() && text(&out).1.contains("--runtime and --handler"));
 }
 
+/// `lamina deploy DIR` packages what a function needs and nothing else: symbolic links
+/// followed, `.git/`, `__pycache__/` and what `.laminaignore` names left out; an empty
+/// directory, a package without its handler's file and a link to nothing are refused before
+/// any upload, with the reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn deploy_packages_what_the_function_needs_and_refuses_what_cannot_run() {
+    let s = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let shared = tempfile::tempdir().unwrap();
+    std::fs::write(shared.path().join("words.py"), "WORD = 'linked'\n").unwrap();
+    std::os::unix::fs::symlink(shared.path().join("words.py"), dir.path().join("words.py"))
+        .unwrap();
+    for d in [".git", "__pycache__", "local"] {
+        std::fs::create_dir(dir.path().join(d)).unwrap();
+    }
+    std::fs::write(dir.path().join(".git/HEAD"), "ref: refs/heads/main").unwrap();
+    std::fs::write(dir.path().join("__pycache__/app.pyc"), "x").unwrap();
+    std::fs::write(dir.path().join("local/notes.txt"), "private").unwrap();
+    std::fs::write(dir.path().join(".laminaignore"), "local/\n").unwrap();
+    std::fs::write(
+        dir.path().join("app.py"),
+        "import os\nfrom words import WORD\n\ndef handler(event, context):\n    return {'word': WORD, 'files': sorted(os.listdir('.'))}\n",
+    )
+    .unwrap();
+    let src = dir.path().to_str().unwrap();
+    let create = ["--runtime", "python3.11", "--handler", "app.handler"];
+    let out = lamina(
+        &s.endpoint,
+        &[&["deploy", "packed", src][..], &create].concat(),
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    let answer = s.invoke("packed", serde_json::json!({})).await;
+    assert!(answer.function_error.is_none(), "{answer:?}");
+    assert_eq!(answer.body["word"], "linked");
+    assert_eq!(
+        answer.body["files"],
+        serde_json::json!(["app.py", "words.py"])
+    );
+
+    // Refused, each with its reason, and nothing created.
+    let empty = tempfile::tempdir().unwrap();
+    let out = lamina(
+        &s.endpoint,
+        &[
+            &["deploy", "empty", empty.path().to_str().unwrap()][..],
+            &create,
+        ]
+        .concat(),
+    );
+    assert!(
+        !out.status.success() && text(&out).1.contains("nothing to deploy"),
+        "{:?}",
+        text(&out)
+    );
+    let wrong = ["--runtime", "python3.11", "--handler", "main.handler"];
+    let out = lamina(
+        &s.endpoint,
+        &[&["deploy", "wrong", src][..], &wrong].concat(),
+    );
+    assert!(
+        !out.status.success() && text(&out).1.contains("main.py"),
+        "{:?}",
+        text(&out)
+    );
+    std::os::unix::fs::symlink(dir.path().join("gone.py"), dir.path().join("dangling.py")).unwrap();
+    let out = lamina(&s.endpoint, &["deploy", "packed", src]);
+    assert!(
+        !out.status.success()
+            && text(&out)
+                .1
+                .contains("dangling.py is a symbolic link to nothing"),
+        "{:?}",
+        text(&out)
+    );
+    for name in ["empty", "wrong"] {
+        assert_eq!(s.get(&format!("/2015-03-31/functions/{name}")).await.0, 404);
+    }
+}
+
 #[test]
 fn helpful_message_when_the_server_is_not_running() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

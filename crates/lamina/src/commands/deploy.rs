@@ -1,8 +1,7 @@
 //! `lamina deploy NAME PATH`: zip a directory (or take a .zip) and create the function, or
-//! update its code and configuration if it exists.
+//! update its code and configuration if it exists. What goes into the package is
+//! [`super::package`]'s.
 
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -16,7 +15,8 @@ use super::Endpoint;
 pub struct Args {
     /// Function name.
     name: String,
-    /// A directory to zip, or a .zip file.
+    /// A directory to zip (symbolic links followed; `.git/`, `.aws-sam/`, `__pycache__/`,
+    /// `node_modules/.cache/` and what `.laminaignore` names left out), or a .zip file.
     path: PathBuf,
     /// Runtime (python3.12, nodejs20.x, provided.al2023, ...); required to create.
     #[arg(long)]
@@ -43,8 +43,21 @@ pub struct Args {
 
 /// Runs the command.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let zip = package(&args.path)?;
     let client = args.endpoint.client();
+    let existing = match client.get_configuration(&args.name).await {
+        Ok(config) => Some(config),
+        Err(e) if e.is_not_found() => None,
+        Err(e) => return Err(e.into()),
+    };
+    let runtime = args
+        .runtime
+        .clone()
+        .or_else(|| existing.as_ref().and_then(|c| c.runtime.clone()));
+    let handler = args
+        .handler
+        .clone()
+        .or_else(|| existing.as_ref().and_then(|c| c.handler.clone()));
+    let zip = package(&args.path, runtime.as_deref().zip(handler.as_deref()))?;
     let mut changes = serde_json::Map::new();
     if let Some(r) = &args.runtime {
         changes.insert("Runtime".into(), r.clone().into());
@@ -71,8 +84,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             serde_json::json!({ "Variables": vars }),
         );
     }
-    let config = match client.get_configuration(&args.name).await {
-        Ok(_) => {
+    let config = match existing {
+        Some(_) => {
             let mut config = client.update_code(&args.name, &zip).await?;
             if !changes.is_empty() {
                 config = client
@@ -85,7 +98,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             eprintln!("updated {}", config.function_arn);
             config
         }
-        Err(e) if e.is_not_found() => {
+        None => {
             if args.runtime.is_none() || args.handler.is_none() {
                 anyhow::bail!(
                     "function {} does not exist yet: give --runtime and --handler to create it",
@@ -105,48 +118,28 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             eprintln!("created {}", config.function_arn);
             config
         }
-        Err(e) => return Err(e.into()),
     };
     println!("{}", serde_json::to_string_pretty(&config)?);
     Ok(ExitCode::SUCCESS)
 }
 
 /// The bytes of the package: the file itself if it is a file, else a zip of the directory
-/// with file modes kept (a `bootstrap` must stay executable).
-fn package(path: &Path) -> anyhow::Result<Vec<u8>> {
+/// (refused if it has nothing, or not the file the handler names, as `(runtime, handler)`).
+fn package(path: &Path, handler: Option<(&str, &str)>) -> anyhow::Result<Vec<u8>> {
     let meta =
         std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     if meta.is_file() {
         return std::fs::read(path).with_context(|| format!("cannot read {}", path.display()));
     }
-    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let mut stack = vec![path.to_path_buf()];
-    let mut files = Vec::new();
-    while let Some(dir) = stack.pop() {
-        for entry in
-            std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?
-        {
-            let entry = entry?;
-            let kind = entry.file_type()?;
-            if kind.is_dir() {
-                stack.push(entry.path());
-            } else if kind.is_file() {
-                files.push(entry.path());
-            }
-        }
+    let files = super::package::files_of(path)?;
+    if files.is_empty() {
+        anyhow::bail!(
+            "{} has nothing to deploy (it is empty, or everything in it is left out)",
+            path.display()
+        );
     }
-    files.sort();
-    for file in files {
-        let rel = file
-            .strip_prefix(path)?
-            .to_string_lossy()
-            .replace('\\', "/");
-        let mode = std::fs::metadata(&file)?.permissions().mode() & 0o777;
-        let options = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated)
-            .unix_permissions(mode);
-        writer.start_file(rel, options)?;
-        writer.write_all(&std::fs::read(&file)?)?;
+    if let Some((runtime, handler)) = handler {
+        super::package::check_handler(&files, runtime, handler)?;
     }
-    Ok(writer.finish()?.into_inner())
+    super::package::zip_of(&files)
 }

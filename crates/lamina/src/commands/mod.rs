@@ -8,6 +8,7 @@ pub mod invoke;
 pub mod logs;
 pub mod ls;
 pub mod migrate;
+pub mod package;
 pub mod ps;
 pub mod rm;
 pub mod serve;
