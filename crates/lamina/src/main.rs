@@ -37,6 +37,9 @@ enum Command {
     /// List S3 buckets with their objects, size and notification rules; route another
     /// store's notifications to functions.
     Buckets(commands::buckets::Args),
+    /// Print sample events of the triggers (s3, sqs, apigateway, schedule, eventbridge), to
+    /// pipe into `lamina invoke NAME --payload -`.
+    Event(commands::event::Args),
     /// Inspect and replay asynchronous events that failed for good.
     Events(commands::events::Args),
     /// Delete a function.
@@ -82,6 +85,7 @@ fn main() -> std::process::ExitCode {
             Command::Ps(args) => commands::ps::run(args).await,
             Command::Buckets(args) => commands::buckets::run(args).await,
             Command::Events(args) => commands::events::run(args).await,
+            Command::Event(args) => commands::event::run(args),
             Command::Rm(args) => commands::rm::run(args).await,
             Command::Logs(args) => commands::logs::run(args).await,
             Command::Doctor(args) => commands::doctor::run(args).await,

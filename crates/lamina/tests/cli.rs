@@ -262,6 +262,70 @@ async fn deploy_packages_what_the_function_needs_and_refuses_what_cannot_run() {
     }
 }
 
+/// `lamina event generate` prints each trigger's event, and `lamina invoke --payload -`
+/// sends what it reads on standard input: the function gets the event as its trigger would
+/// have built it.
+#[test]
+fn sample_events_piped_into_invoke() {
+    let s = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("app.py"),
+        "def handler(event, context):\n    r = event.get('Records', [{}])[0]\n    return {'source': r.get('eventSource') or event.get('source') or event.get('version'), 'key': r.get('s3', {}).get('object', {}).get('key'), 'body': r.get('body') or event.get('body')}\n",
+    )
+    .unwrap();
+    let src = dir.path().to_str().unwrap();
+    let create = ["--runtime", "python3.11", "--handler", "app.handler"];
+    let out = lamina(
+        &s.endpoint,
+        &[&["deploy", "sampled", src][..], &create].concat(),
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    let piped = |generate: &[&str]| -> serde_json::Value {
+        let event = lamina(
+            &s.endpoint,
+            &[&["event", "generate"][..], generate].concat(),
+        );
+        assert!(event.status.success(), "{generate:?}: {:?}", text(&event));
+        let mut invoke = Command::new(env!("CARGO_BIN_EXE_lamina"))
+            .args(["invoke", "sampled", "--payload", "-"])
+            .env("LAMINA_ENDPOINT", &s.endpoint)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut invoke.stdin.take().unwrap(), &event.stdout).unwrap();
+        let out = invoke.wait_with_output().unwrap();
+        assert!(out.status.success(), "{generate:?}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let got = piped(&["s3", "put", "--key", "photos/a b.jpg"]);
+    assert_eq!(
+        (got["source"].as_str(), got["key"].as_str()),
+        (Some("aws:s3"), Some("photos/a+b.jpg"))
+    );
+    let got = piped(&["sqs", "receive", "--body", "hello"]);
+    assert_eq!(
+        (got["source"].as_str(), got["body"].as_str()),
+        (Some("aws:sqs"), Some("hello"))
+    );
+    let got = piped(&["apigateway", "http", "--method", "POST", "--body", "form"]);
+    assert_eq!(
+        (got["source"].as_str(), got["body"].as_str()),
+        (Some("2.0"), Some("form"))
+    );
+    assert_eq!(piped(&["schedule"])["source"], "aws.events");
+    assert_eq!(
+        piped(&["eventbridge", "--source", "shop"])["source"],
+        "shop"
+    );
+    let bad = lamina(
+        &s.endpoint,
+        &["event", "generate", "eventbridge", "--detail", "[1]"],
+    );
+    assert!(!bad.status.success() && text(&bad).1.contains("JSON object"));
+}
+
 #[test]
 fn helpful_message_when_the_server_is_not_running() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

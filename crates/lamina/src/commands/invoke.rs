@@ -12,8 +12,9 @@ use super::Endpoint;
 pub struct Args {
     /// Function name or ARN.
     name: String,
-    /// The event: JSON text, or @FILE to read it from a file.
-    #[arg(long, default_value = "{}")]
+    /// The event: JSON text, @FILE to read it from a file, or `-` (or `@-`) to read it from
+    /// standard input (`lamina event generate s3 put | lamina invoke NAME --payload -`).
+    #[arg(long, visible_alias = "event", default_value = "{}")]
     payload: String,
     /// Print the last 4 KB of the invocation's log to stderr.
     #[arg(long)]
@@ -24,9 +25,17 @@ pub struct Args {
 
 /// Runs the command; exits 1 when the function failed.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let payload = match args.payload.strip_prefix('@') {
-        Some(file) => std::fs::read(file).with_context(|| format!("cannot read {file}"))?,
-        None => args.payload.into_bytes(),
+    let payload = match args.payload.as_str() {
+        "-" | "@-" => {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+                .context("cannot read the event from standard input")?;
+            bytes
+        }
+        p => match p.strip_prefix('@') {
+            Some(file) => std::fs::read(file).with_context(|| format!("cannot read {file}"))?,
+            None => args.payload.into_bytes(),
+        },
     };
     let out = args
         .endpoint

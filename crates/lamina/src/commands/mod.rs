@@ -3,6 +3,7 @@
 pub mod buckets;
 pub mod deploy;
 pub mod doctor;
+pub mod event;
 pub mod events;
 pub mod invoke;
 pub mod logs;
