@@ -27,7 +27,7 @@ pub enum ClientError {
         source: reqwest::Error,
     },
     /// The server answered with an error.
-    #[error("{error_type}: {message}")]
+    #[error("{error_type}: {message}{}", throttled_detail(reason, retry_after))]
     Api {
         /// HTTP status.
         status: u16,
@@ -35,6 +35,10 @@ pub enum ClientError {
         error_type: String,
         /// Message.
         message: String,
+        /// A throttle's `Reason` (`ReservedFunctionConcurrentInvocationLimitExceeded`, …).
+        reason: Option<String>,
+        /// A throttle's `Retry-After`, in seconds.
+        retry_after: Option<String>,
     },
     /// The connection failed mid-request or the answer could not be read.
     #[error("talking to {endpoint}: {detail}")]
@@ -44,6 +48,16 @@ pub enum ClientError {
         /// What.
         detail: String,
     },
+}
+
+/// What the message of a throttle adds: its reason and when to retry.
+fn throttled_detail(reason: &Option<String>, retry_after: &Option<String>) -> String {
+    match (reason, retry_after) {
+        (Some(r), Some(a)) => format!(" (reason {r}; retry after {a} s)"),
+        (Some(r), None) => format!(" (reason {r})"),
+        (None, Some(a)) => format!(" (retry after {a} s)"),
+        (None, None) => String::new(),
+    }
 }
 
 impl ClientError {
@@ -178,6 +192,11 @@ impl Client {
             return Ok(resp);
         }
         let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let header_type = resp
             .headers()
             .get("x-amzn-errortype")
@@ -197,10 +216,16 @@ impl Client {
             .and_then(|v| v.as_str())
             .unwrap_or_default()
             .to_string();
+        let reason = body
+            .get("Reason")
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
         Err(ClientError::Api {
             status,
             error_type,
             message,
+            reason,
+            retry_after,
         })
     }
 
@@ -416,9 +441,21 @@ impl Client {
         payload: Bytes,
         tail: bool,
     ) -> Result<Invoked, ClientError> {
+        self.invoke_as(name, payload, tail, "RequestResponse").await
+    }
+
+    /// Invoke with an invocation type (`RequestResponse`, `Event`, `DryRun`).
+    pub async fn invoke_as(
+        &self,
+        name: &str,
+        payload: Bytes,
+        tail: bool,
+        invocation_type: &str,
+    ) -> Result<Invoked, ClientError> {
         let mut req = self
             .http
             .post(self.url(&Client::function_path(name, "/invocations")))
+            .header("X-Amz-Invocation-Type", invocation_type)
             .body(payload);
         if tail {
             req = req.header("X-Amz-Log-Type", "Tail");

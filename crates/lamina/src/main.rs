@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 /// Lamina: AWS Lambda's API and runtime protocols, on your own machines.
 #[derive(Debug, Parser)]
-#[command(name = "lamina", version, about)]
+#[command(name = "lamina", version, about, after_help = commands::exit::HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -96,7 +96,7 @@ fn main() -> std::process::ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("lamina: {e:#}");
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(commands::exit::of(&e))
         }
     }
 }

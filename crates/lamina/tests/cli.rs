@@ -23,8 +23,8 @@ fn text(o: &Output) -> (String, String) {
     )
 }
 
-#[test]
-fn deploy_invoke_list_logs_remove() {
+#[tokio::test(flavor = "multi_thread")]
+async fn deploy_invoke_list_logs_remove() {
     let s = Server::start();
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("lib")).unwrap();
@@ -110,7 +110,7 @@ fn deploy_invoke_list_logs_remove() {
     let out = lamina(&s.endpoint, &["invoke", "clifn"]);
     assert_eq!(text(&out).0.trim(), "\"v2\"");
 
-    // A failing function: the error document is printed and the exit code is 1.
+    // A failing function: the error document is printed and the exit code is 3.
     std::fs::write(
         dir.path().join("app.py"),
         "def handler(event, context):\n    raise ValueError('nope')\n",
@@ -122,8 +122,42 @@ fn deploy_invoke_list_logs_remove() {
             .success()
     );
     let out = lamina(&s.endpoint, &["invoke", "clifn"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     assert!(text(&out).0.contains("ValueError"));
+
+    // Each outcome has its exit code: queued (0), not found (4), throttled (5, with its
+    // reason), usage (2).
+    let out = lamina(
+        &s.endpoint,
+        &["invoke", "clifn", "--invocation-type", "Event"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert!(text(&out).1.contains("accepted (202)"));
+    let out = lamina(&s.endpoint, &["invoke", "nobody"]);
+    assert_eq!(out.status.code(), Some(4), "{:?}", text(&out));
+    let zero = s
+        .http
+        .put(s.url("/2017-10-31/functions/clifn/concurrency"))
+        .body(r#"{"ReservedConcurrentExecutions": 0}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zero.status(), 200);
+    let out = lamina(&s.endpoint, &["invoke", "clifn"]);
+    assert_eq!(out.status.code(), Some(5), "{:?}", text(&out));
+    assert!(
+        text(&out)
+            .1
+            .contains("ReservedFunctionConcurrentInvocationLimitExceeded"),
+        "{:?}",
+        text(&out)
+    );
+    s.http
+        .delete(s.url("/2017-10-31/functions/clifn/concurrency"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lamina(&s.endpoint, &["invoke"]).status.code(), Some(2));
 
     let out = lamina(&s.endpoint, &["ls"]);
     let (stdout, _) = text(&out);
@@ -339,6 +373,7 @@ fn helpful_message_when_the_server_is_not_running() {
             stderr.contains("cannot reach the Lamina server") && stderr.contains("lamina serve"),
             "{args:?}: {stderr}"
         );
+        assert_eq!(out.status.code(), Some(6), "{args:?}");
     }
 }
 

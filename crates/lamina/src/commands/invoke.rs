@@ -19,11 +19,15 @@ pub struct Args {
     /// Print the last 4 KB of the invocation's log to stderr.
     #[arg(long)]
     log: bool,
+    /// `RequestResponse` (wait for the answer), `Event` (queue it: 202, nothing printed) or
+    /// `DryRun` (check it may run: 204).
+    #[arg(long, default_value = "RequestResponse", value_parser = ["RequestResponse", "Event", "DryRun"])]
+    invocation_type: String,
     #[command(flatten)]
     endpoint: Endpoint,
 }
 
-/// Runs the command; exits 1 when the function failed.
+/// Runs the command; exits with [`super::exit::FUNCTION_ERROR`] when the function failed.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let payload = match args.payload.as_str() {
         "-" | "@-" => {
@@ -40,14 +44,18 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let out = args
         .endpoint
         .client()
-        .invoke(&args.name, payload.into(), args.log)
+        .invoke_as(&args.name, payload.into(), args.log, &args.invocation_type)
         .await?;
+    if args.invocation_type != "RequestResponse" {
+        eprintln!("accepted ({})", out.status);
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some(log) = &out.log {
         eprint!("{log}");
     }
     println!("{}", String::from_utf8_lossy(&out.payload));
     Ok(if out.function_error.is_some() {
-        ExitCode::FAILURE
+        ExitCode::from(super::exit::FUNCTION_ERROR)
     } else {
         ExitCode::SUCCESS
     })

@@ -46,3 +46,29 @@ impl Endpoint {
         }
     }
 }
+
+/// The exit codes of the client commands, as `lamina --help` lists them.
+pub mod exit {
+    /// The function ran and failed (`lamina invoke`).
+    pub const FUNCTION_ERROR: u8 = 3;
+    /// The function (or other resource) does not exist.
+    pub const NOT_FOUND: u8 = 4;
+    /// The server throttled the request (429).
+    pub const THROTTLED: u8 = 5;
+    /// Nothing answers at the endpoint.
+    pub const UNREACHABLE: u8 = 6;
+
+    /// What `lamina --help` says of them (usage errors are clap's 2).
+    pub const HELP: &str = "Exit codes: 0 success; 1 any other error; 2 usage; 3 the function \
+ran and failed; 4 not found; 5 throttled; 6 the server cannot be reached.";
+
+    /// The exit code of a command that failed with `e`.
+    pub fn of(e: &anyhow::Error) -> u8 {
+        match e.downcast_ref::<lamina_client::ClientError>() {
+            Some(c) if c.is_not_found() => NOT_FOUND,
+            Some(lamina_client::ClientError::Api { status: 429, .. }) => THROTTLED,
+            Some(lamina_client::ClientError::Unreachable { .. }) => UNREACHABLE,
+            _ => 1,
+        }
+    }
+}
