@@ -135,6 +135,14 @@ async fn deploy_invoke_list_logs_remove() {
     assert!(text(&out).1.contains("accepted (202)"));
     let out = lamina(&s.endpoint, &["invoke", "nobody"]);
     assert_eq!(out.status.code(), Some(4), "{:?}", text(&out));
+    // A mistyped name gets the closest ones the server has.
+    let out = lamina(&s.endpoint, &["invoke", "clifm"]);
+    assert_eq!(out.status.code(), Some(4), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("did you mean clifn?"),
+        "{:?}",
+        text(&out)
+    );
     let zero = s
         .http
         .put(s.url("/2017-10-31/functions/clifn/concurrency"))

@@ -41,11 +41,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             None => args.payload.into_bytes(),
         },
     };
-    let out = args
-        .endpoint
-        .client()
+    let client = args.endpoint.client();
+    let out = match client
         .invoke_as(&args.name, payload.into(), args.log, &args.invocation_type)
-        .await?;
+        .await
+    {
+        Ok(out) => out,
+        Err(e) => return Err(super::suggesting(&client, &args.name, e).await),
+    };
     if args.invocation_type != "RequestResponse" {
         eprintln!("accepted ({})", out.status);
         return Ok(ExitCode::SUCCESS);

@@ -25,7 +25,10 @@ pub struct Args {
 /// Runs the command.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let client = args.endpoint.client();
-    let config = client.get_configuration(&args.name).await?;
+    let config = match client.get_configuration(&args.name).await {
+        Ok(c) => c,
+        Err(e) => return Err(super::suggesting(&client, &args.name, e).await),
+    };
     let group = config
         .logging_config
         .and_then(|l| l.log_group)

@@ -47,6 +47,36 @@ impl Endpoint {
     }
 }
 
+/// `e`, and when it says the function `name` does not exist, the closest names the server
+/// has (a mistyped name is the usual cause).
+pub async fn suggesting(
+    client: &lamina_client::Client,
+    name: &str,
+    e: lamina_client::ClientError,
+) -> anyhow::Error {
+    if !e.is_not_found() {
+        return e.into();
+    }
+    let mut close: Vec<(usize, String)> = client
+        .list_functions()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|f| f.function_name)
+        .map(|n| (strsim::damerau_levenshtein(&n, name), n))
+        .filter(|(d, n)| *d <= (name.len() / 3).max(2) || n.starts_with(name))
+        .collect();
+    close.sort();
+    if close.is_empty() {
+        return e.into();
+    }
+    let names: Vec<String> = close.into_iter().take(3).map(|(_, n)| n).collect();
+    anyhow::Error::new(e).context(format!(
+        "no function {name:?}; did you mean {}?",
+        names.join(" or ")
+    ))
+}
+
 /// The exit codes of the client commands, as `lamina --help` lists them.
 pub mod exit {
     /// The function ran and failed (`lamina invoke`).

@@ -15,7 +15,10 @@ pub struct Args {
 
 /// Runs the command.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    args.endpoint.client().delete_function(&args.name).await?;
+    let client = args.endpoint.client();
+    if let Err(e) = client.delete_function(&args.name).await {
+        return Err(super::suggesting(&client, &args.name, e).await);
+    }
     eprintln!("deleted {}", args.name);
     Ok(ExitCode::SUCCESS)
 }
