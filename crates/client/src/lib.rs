@@ -489,9 +489,24 @@ impl Client {
         start_ms: Option<i64>,
         next_token: Option<&str>,
     ) -> Result<FilterLogEventsResponse, ClientError> {
+        self.filter_log_events_matching(group, start_ms, None, next_token)
+            .await
+    }
+
+    /// FilterLogEvents with a CloudWatch Logs filter pattern.
+    pub async fn filter_log_events_matching(
+        &self,
+        group: &str,
+        start_ms: Option<i64>,
+        pattern: Option<&str>,
+        next_token: Option<&str>,
+    ) -> Result<FilterLogEventsResponse, ClientError> {
         let mut body = serde_json::json!({ "logGroupName": group, "interleaved": true });
         if let Some(s) = start_ms {
             body["startTime"] = s.into();
+        }
+        if let Some(p) = pattern {
+            body["filterPattern"] = p.into();
         }
         if let Some(t) = next_token {
             body["nextToken"] = t.into();

@@ -185,6 +185,36 @@ async fn deploy_invoke_list_logs_remove() {
             && stdout.contains("END RequestId:"),
         "{stdout}"
     );
+    // Each line: the time (UTC, to the millisecond), the stream, the message.
+    let first = stdout.lines().next().unwrap();
+    let parts: Vec<&str> = first.splitn(4, ' ').collect();
+    assert!(
+        parts.len() == 4
+            && chrono::NaiveDateTime::parse_from_str(
+                &format!("{} {}", parts[0], parts[1]),
+                "%Y-%m-%d %H:%M:%S%.3f"
+            )
+            .is_ok()
+            && parts[2].contains("[$LATEST]"),
+        "{first}"
+    );
+    let filtered = text(&lamina(
+        &s.endpoint,
+        &["logs", "clifn", "--filter", "cli log line", "--bare"],
+    ))
+    .0;
+    assert!(
+        !filtered.is_empty() && filtered.lines().all(|l| l.starts_with("cli log line")),
+        "{filtered}"
+    );
+    let limited = text(&lamina(
+        &s.endpoint,
+        &["logs", "clifn", "--limit", "2", "--since", "1h"],
+    ))
+    .0;
+    assert_eq!(limited.lines().count(), 2, "{limited}");
+    let none = text(&lamina(&s.endpoint, &["logs", "clifn", "--since", "0s"])).0;
+    assert!(none.is_empty(), "{none}");
 
     // --follow prints events of an invocation made while it runs.
     let mut follow = Command::new(env!("CARGO_BIN_EXE_lamina"))
@@ -366,6 +396,94 @@ fn sample_events_piped_into_invoke() {
         &["event", "generate", "eventbridge", "--detail", "[1]"],
     );
     assert!(!bad.status.success() && text(&bad).1.contains("JSON object"));
+}
+
+/// `lamina logs --follow` waits out a server that goes away and comes back on the same
+/// address, and prints what is logged after.
+#[test]
+fn following_logs_survives_a_server_restart() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let data = tempfile::tempdir().unwrap();
+    let serve = || {
+        let child = Command::new(env!("CARGO_BIN_EXE_lamina"))
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(data.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while lamina(&endpoint, &["ls"]).status.code() != Some(0) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        child
+    };
+    let stop = |mut child: std::process::Child| {
+        let _ = Command::new("kill").arg(child.id().to_string()).status();
+        let _ = child.wait();
+    };
+    let server = serve();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("app.py"),
+        "def handler(event, context):\n    print('logged', event.get('n'))\n",
+    )
+    .unwrap();
+    let src = dir.path().to_str().unwrap();
+    let create = ["--runtime", "python3.11", "--handler", "app.handler"];
+    assert!(
+        lamina(&endpoint, &[&["deploy", "kept", src][..], &create].concat())
+            .status
+            .success()
+    );
+    assert!(
+        lamina(&endpoint, &["invoke", "kept", "--payload", r#"{"n": 1}"#])
+            .status
+            .success()
+    );
+    let follow = Command::new(env!("CARGO_BIN_EXE_lamina"))
+        .args(["logs", "kept", "--follow", "--bare"])
+        .env("LAMINA_ENDPOINT", &endpoint)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    stop(server);
+    std::thread::sleep(Duration::from_millis(1000));
+    let server = serve();
+    assert!(
+        lamina(&endpoint, &["invoke", "kept", "--payload", r#"{"n": 2}"#])
+            .status
+            .success()
+    );
+    std::thread::sleep(Duration::from_millis(2000));
+    let _ = Command::new("kill").arg(follow.id().to_string()).status();
+    let out = follow.wait_with_output().unwrap();
+    stop(server);
+    let (stdout, stderr) = text(&out);
+    assert!(
+        stdout.contains("logged 1") && stdout.contains("logged 2"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("waiting for it") && stderr.contains("answers again"),
+        "{stderr}"
+    );
 }
 
 #[test]

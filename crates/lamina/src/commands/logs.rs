@@ -1,5 +1,7 @@
-//! `lamina logs NAME [--follow]`: print a function's log events, oldest first, through the
-//! CloudWatch Logs API the server exposes.
+//! `lamina logs NAME`: print a function's log events, oldest first, each with its time (UTC)
+//! and stream, through the CloudWatch Logs API the server exposes: `--since 10m`, `--filter`
+//! (a CloudWatch Logs filter pattern), `--limit`, and `--follow`, which keeps printing new
+//! events and waits out a server that goes away (a restart) instead of ending.
 
 use std::collections::HashSet;
 use std::process::ExitCode;
@@ -12,14 +14,52 @@ use super::Endpoint;
 pub struct Args {
     /// Function name.
     name: String,
-    /// Keep printing new events as they arrive.
+    /// Keep printing new events as they arrive (through server restarts).
     #[arg(long, short)]
     follow: bool,
-    /// Only events from the last N minutes.
+    /// Only events of the last DURATION: `90s`, `10m`, `2h`, `1d` (a bare number is minutes).
+    #[arg(long, value_name = "DURATION", value_parser = since_ms)]
+    since: Option<i64>,
+    /// Only events matching this CloudWatch Logs filter pattern (`ERROR`, `"two words"`).
+    #[arg(long, value_name = "PATTERN")]
+    filter: Option<String>,
+    /// At most this many events (the oldest first).
+    #[arg(long, conflicts_with = "follow")]
+    limit: Option<usize>,
+    /// Print the messages only, without time and stream.
     #[arg(long)]
-    since_minutes: Option<i64>,
+    bare: bool,
     #[command(flatten)]
     endpoint: Endpoint,
+}
+
+/// A duration (`90s`, `10m`, `2h`, `1d`, or minutes) in milliseconds.
+fn since_ms(text: &str) -> Result<i64, String> {
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "m"),
+    };
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 90s, 10m, 2h or 1d"))?;
+    let unit_ms = match unit {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("{text:?}: the unit is s, m, h or d")),
+    };
+    Ok(n * unit_ms)
+}
+
+fn line(event: &lamina_model::logs::FilteredEvent, bare: bool) -> String {
+    if bare {
+        return event.message.clone();
+    }
+    let time = chrono::DateTime::from_timestamp_millis(event.timestamp)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
+        .unwrap_or_default();
+    format!("{time} {} {}", event.log_stream_name, event.message)
 }
 
 /// Runs the command.
@@ -34,25 +74,43 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .and_then(|l| l.log_group)
         .unwrap_or_else(|| format!("/aws/lambda/{}", args.name));
     let mut start = args
-        .since_minutes
-        .map(|m| chrono::Utc::now().timestamp_millis() - m * 60_000);
+        .since
+        .map(|ms| chrono::Utc::now().timestamp_millis() - ms);
     let mut seen: HashSet<String> = HashSet::new();
+    let mut printed = 0usize;
+    let mut away = false;
     loop {
         let mut token: Option<String> = None;
         loop {
             let page = match client
-                .filter_log_events(&group, start, token.as_deref())
+                .filter_log_events_matching(&group, start, args.filter.as_deref(), token.as_deref())
                 .await
             {
                 Ok(p) => p,
                 // No invocation has written to the group yet.
                 Err(e) if e.is_not_found() => break,
+                // Followed through a restart: say so once, and wait for the server.
+                Err(lamina_client::ClientError::Unreachable { endpoint, .. }) if args.follow => {
+                    if !away {
+                        eprintln!("lamina: {endpoint} does not answer; waiting for it");
+                        away = true;
+                    }
+                    break;
+                }
                 Err(e) => return Err(e.into()),
             };
+            if away {
+                eprintln!("lamina: {} answers again", args.endpoint.endpoint);
+                away = false;
+            }
             for event in page.events {
                 if seen.insert(event.event_id.clone()) {
-                    println!("{}", event.message);
+                    println!("{}", line(&event, args.bare));
                     start = Some(start.map_or(event.timestamp, |s| s.max(event.timestamp)));
+                    printed += 1;
+                    if args.limit.is_some_and(|l| printed >= l) {
+                        return Ok(ExitCode::SUCCESS);
+                    }
                 }
             }
             match page.next_token {
@@ -64,5 +122,21 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(since_ms("90s"), Ok(90_000));
+        assert_eq!(since_ms("10m"), Ok(600_000));
+        assert_eq!(since_ms("2h"), Ok(7_200_000));
+        assert_eq!(since_ms("1d"), Ok(86_400_000));
+        assert_eq!(since_ms("5"), Ok(300_000));
+        assert!(since_ms("10w").is_err());
+        assert!(since_ms("ten").is_err());
     }
 }
