@@ -44,26 +44,6 @@ pub(super) fn body_of(
         .unwrap_or_else(|| futures_util::stream::empty::<Result<Bytes, _>>().boxed())
 }
 
-/// The sums a write says its body has, for [`checksum::verified`].
-pub(super) fn expected(
-    headers: &http::HeaderMap,
-    trailers: Option<s3s::TrailingHeaders>,
-    sums: dto::Checksum,
-    algorithm: Option<dto::ChecksumAlgorithm>,
-    content_md5: Option<String>,
-) -> checksum::Expected {
-    checksum::Expected {
-        sums,
-        algorithm,
-        content_md5,
-        trailer: headers
-            .get("x-amz-trailer")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_ascii_lowercase),
-        trailers,
-    }
-}
-
 /// S3's error for the platform's.
 pub(super) fn bucket_wire(e: BucketError) -> S3Error {
     match e {
@@ -311,13 +291,7 @@ impl S3 for Backend {
         req: S3Request<dto::PutObjectInput>,
     ) -> S3Result<S3Response<dto::PutObjectOutput>> {
         let who = requester(&req);
-        let expected = expected(
-            &req.headers,
-            req.trailing_headers.clone(),
-            checksum::sent_sums!(req.input),
-            req.input.checksum_algorithm.clone(),
-            req.input.content_md5.clone(),
-        );
+        let expected = checksum::expected_of!(req);
         let input = req.input;
         let (body, computed) = checksum::verified(body_of(input.body), expected);
         let new = NewObject {
@@ -557,8 +531,7 @@ impl S3 for Backend {
     ) -> S3Result<S3Response<dto::PutBucketNotificationConfigurationOutput>> {
         let who = requester(&req);
         let input = req.input;
-        let config = notify::config_of(input.notification_configuration)
-            .map_err(|m| S3Error::with_message(S3ErrorCode::InvalidArgument, m))?;
+        let config = notify::requested(input.notification_configuration)?;
         self.platform
             .s3()
             .put_notification(

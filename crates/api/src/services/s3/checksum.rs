@@ -35,20 +35,32 @@ pub(super) struct Expected {
     pub(super) trailers: Option<TrailingHeaders>,
 }
 
-/// The sums a write's input (PutObject's, UploadPart's: the same members) says its body has.
-macro_rules! sent_sums {
-    ($input:expr) => {
-        s3s::dto::Checksum {
-            checksum_crc32: $input.checksum_crc32.clone(),
-            checksum_crc32c: $input.checksum_crc32c.clone(),
-            checksum_crc64nvme: $input.checksum_crc64nvme.clone(),
-            checksum_sha1: $input.checksum_sha1.clone(),
-            checksum_sha256: $input.checksum_sha256.clone(),
-            ..Default::default()
+/// What a write (PutObject, UploadPart: their inputs have the same members) says its
+/// body's sums are: the checksum members, the algorithm, `Content-MD5`, and the trailer that
+/// will carry a sum after the body.
+macro_rules! expected_of {
+    ($req:expr) => {
+        $crate::services::s3::checksum::Expected {
+            sums: s3s::dto::Checksum {
+                checksum_crc32: $req.input.checksum_crc32.clone(),
+                checksum_crc32c: $req.input.checksum_crc32c.clone(),
+                checksum_crc64nvme: $req.input.checksum_crc64nvme.clone(),
+                checksum_sha1: $req.input.checksum_sha1.clone(),
+                checksum_sha256: $req.input.checksum_sha256.clone(),
+                ..Default::default()
+            },
+            algorithm: $req.input.checksum_algorithm.clone(),
+            content_md5: $req.input.content_md5.clone(),
+            trailer: $req
+                .headers
+                .get("x-amz-trailer")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_ascii_lowercase),
+            trailers: $req.trailing_headers.clone(),
         }
     };
 }
-pub(super) use sent_sums;
+pub(super) use expected_of;
 
 /// Sets the sums computed on a write's output (PutObject's, UploadPart's).
 macro_rules! answer_sums {

@@ -4,7 +4,7 @@
 use s3s::dto;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
-use super::backend::{Backend, body_of, etag_of, expected, owner, timestamp, wire};
+use super::backend::{Backend, body_of, etag_of, owner, timestamp, wire};
 use super::checksum;
 use super::notify::requester;
 
@@ -46,13 +46,7 @@ impl Backend {
         &self,
         req: S3Request<dto::UploadPartInput>,
     ) -> S3Result<S3Response<dto::UploadPartOutput>> {
-        let expected = expected(
-            &req.headers,
-            req.trailing_headers.clone(),
-            checksum::sent_sums!(req.input),
-            req.input.checksum_algorithm.clone(),
-            req.input.content_md5.clone(),
-        );
+        let expected = checksum::expected_of!(req);
         let input = req.input;
         let (body, computed) = checksum::verified(body_of(input.body), expected);
         let part = self

@@ -60,7 +60,7 @@ fn events(list: dto::EventList) -> Vec<String> {
 
 /// The model's configuration of what PutBucketNotificationConfiguration sent; topics and
 /// EventBridge are refused (this server has neither).
-pub(super) fn config_of(c: dto::NotificationConfiguration) -> Result<NotificationConfig, String> {
+fn config_of(c: dto::NotificationConfiguration) -> Result<NotificationConfig, String> {
     if c.topic_configurations
         .as_ref()
         .is_some_and(|t| !t.is_empty())
@@ -101,6 +101,12 @@ pub(super) fn config_of(c: dto::NotificationConfiguration) -> Result<Notificatio
     Ok(NotificationConfig {
         rules: functions.chain(queues).collect(),
     })
+}
+
+/// The configuration a PutBucketNotificationConfiguration request sends, or S3's
+/// `InvalidArgument` saying why it cannot be taken.
+pub(super) fn requested(c: dto::NotificationConfiguration) -> s3s::S3Result<NotificationConfig> {
+    config_of(c).map_err(|m| s3s::S3Error::with_message(s3s::S3ErrorCode::InvalidArgument, m))
 }
 
 /// GetBucketNotificationConfiguration's answer for `config`.

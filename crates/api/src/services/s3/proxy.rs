@@ -377,8 +377,7 @@ impl S3 for Proxied {
                     "The specified bucket does not exist",
                 )
             })?;
-        let config = notify::config_of(input.notification_configuration)
-            .map_err(|m| S3Error::with_message(S3ErrorCode::InvalidArgument, m))?;
+        let config = notify::requested(input.notification_configuration)?;
         self.platform
             .s3()
             .put_external(&input.bucket, config, &who)
