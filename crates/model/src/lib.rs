@@ -3,6 +3,7 @@
 //!
 //! Layout:
 //! - [`alias`]: aliases and their weighted routing.
+//! - [`application`]: what a template's deploy made, kept for the next deploy and delete.
 //! - [`code`]: the deployment package a function or layer version points at.
 //! - [`names`]: parsing `name`, `name:qualifier`, partial and full ARNs; building ARNs.
 //! - [`function`]: the stored function configuration, its validation, and the wire shapes of
@@ -37,6 +38,7 @@
 //! storage. Everything here is a value that can be checked in a unit test.
 
 pub mod alias;
+pub mod application;
 pub mod code;
 pub mod delivery;
 pub mod error;
