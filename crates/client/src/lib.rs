@@ -2,6 +2,8 @@
 //! CloudWatch Logs reads behind `lamina logs`. It speaks exactly the wire format AWS
 //! clients speak, so it doubles as a check of that format.
 
+mod generic;
+
 use base64::Engine;
 use bytes::Bytes;
 use lamina_model::event_invoke::{FailedEvent, FailedEventsResponse, ReplayedEvent};
@@ -83,6 +85,11 @@ pub struct Invoked {
 }
 
 /// Characters of a function name or ARN that must be escaped in a path segment.
+/// `s` percent-encoded as one segment of a path, as the AWS SDKs encode names.
+pub fn segment(s: &str) -> String {
+    utf8_percent_encode(s, SEGMENT).to_string()
+}
+
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.');
 
 /// A client of one Lamina server.
@@ -112,12 +119,30 @@ impl Client {
     }
 
     /// `req`, signed when the client has a key: for `logs` when it names a CloudWatch Logs
-    /// operation, `sqs` for an SQS one, else for `lambda`.
+    /// operation, `sqs` for an SQS one, `events` for EventBridge, `scheduler` for the
+    /// Scheduler's paths, else for `lambda`.
     fn build(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Request, reqwest::Error> {
-        let mut req = req.build()?;
-        let Some((creds, region)) = &self.signing else {
-            return Ok(req);
+        let req = req.build()?;
+        let service = match req.headers().get("x-amz-target") {
+            Some(t) if t.as_bytes().starts_with(b"Logs_") => "logs",
+            Some(t) if t.as_bytes().starts_with(b"AmazonSQS.") => "sqs",
+            Some(t) if t.as_bytes().starts_with(b"AWSEvents.") => "events",
+            _ if req.url().path().starts_with("/schedule") => "scheduler",
+            _ => "lambda",
         };
+        match &self.signing {
+            Some((creds, region)) => Ok(Client::sign(req, creds, region, service)),
+            None => Ok(req),
+        }
+    }
+
+    /// `req` signed for `service`.
+    fn sign(
+        mut req: reqwest::Request,
+        creds: &lamina_sigv4::Credentials,
+        region: &str,
+        service: &str,
+    ) -> reqwest::Request {
         let url = req.url().clone();
         let host = match url.port() {
             Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
@@ -128,11 +153,6 @@ impl Client {
             .and_then(reqwest::Body::as_bytes)
             .map(<[u8]>::to_vec)
             .unwrap_or_default();
-        let service = match req.headers().get("x-amz-target") {
-            Some(t) if t.as_bytes().starts_with(b"Logs_") => "logs",
-            Some(t) if t.as_bytes().starts_with(b"AmazonSQS.") => "sqs",
-            _ => "lambda",
-        };
         let method = req.method().as_str().to_string();
         let headers = req.headers_mut();
         if let Ok(v) = reqwest::header::HeaderValue::from_str(&host) {
@@ -151,7 +171,7 @@ impl Client {
             service,
             chrono::Utc::now(),
         );
-        Ok(req)
+        req
     }
 
     /// The endpoint.
@@ -175,6 +195,11 @@ impl Client {
             endpoint: self.endpoint.clone(),
             detail: e.to_string(),
         })?;
+        self.execute(req).await
+    }
+
+    /// Sends a request made and signed, and reads an error answer into [`ClientError::Api`].
+    async fn execute(&self, req: reqwest::Request) -> Result<reqwest::Response, ClientError> {
         let resp = self.http.execute(req).await.map_err(|e| {
             if e.is_connect() {
                 ClientError::Unreachable {
@@ -202,7 +227,9 @@ impl Client {
             .get("x-amzn-errortype")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let body: serde_json::Value = resp.json().await.unwrap_or_default();
+        let text = resp.text().await.unwrap_or_default();
+        let body: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|_| xml_error(&text));
         let error_type = header_type
             .or_else(|| {
                 body.get("__type")
@@ -520,4 +547,19 @@ impl Client {
         let resp = self.send(req).await?;
         self.json(resp).await
     }
+}
+
+/// The `Code` and `Message` of an error answered in XML (S3's), as the JSON members the
+/// other services answer.
+fn xml_error(text: &str) -> serde_json::Value {
+    let element = |name: &str| {
+        let open = format!("<{name}>");
+        let start = text.find(&open)? + open.len();
+        let end = text[start..].find(&format!("</{name}>"))? + start;
+        Some(text[start..end].to_string())
+    };
+    serde_json::json!({
+        "__type": element("Code"),
+        "message": element("Message"),
+    })
 }

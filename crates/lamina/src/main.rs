@@ -18,8 +18,13 @@ struct Cli {
 enum Command {
     /// Run the platform: the Lambda API, invocations and execution environments.
     Serve(Box<commands::serve::Args>),
-    /// Create or update a function from a directory or a .zip.
+    /// Create or update a function from a directory or a .zip, or an application from a
+    /// SAM template (template.yaml in the current directory, or --template).
     Deploy(commands::deploy::Args),
+    /// Build a template's functions and layers (dependencies installed) into .lamina/build.
+    Build(commands::app::cmds::BuildArgs),
+    /// Delete an application deployed from a template, with everything it made.
+    Delete(commands::app::cmds::DeleteArgs),
     /// Invoke a function and print its response.
     Invoke(commands::invoke::Args),
     /// List functions.
@@ -76,6 +81,8 @@ fn main() -> std::process::ExitCode {
             Command::Serve(args) => commands::serve::run(*args).await,
             Command::Migrate(args) => commands::migrate::run(args).await,
             Command::Deploy(args) => commands::deploy::run(args).await,
+            Command::Build(args) => commands::app::cmds::build(args).await,
+            Command::Delete(args) => commands::app::cmds::delete(args).await,
             Command::Invoke(args) => commands::invoke::run(args).await,
             Command::Ls(args) => commands::ls::run(args).await,
             Command::Schedules(args) => commands::triggers::schedules(args).await,

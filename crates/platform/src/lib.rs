@@ -35,6 +35,7 @@
 //! [`LambdaError`]: lamina_model::LambdaError
 
 mod admission;
+pub mod applications;
 pub mod async_invoke;
 mod cached;
 pub mod cluster;
@@ -333,6 +334,11 @@ impl Platform {
     /// cluster's figures.
     pub fn cluster(&self) -> cluster::Cluster<'_> {
         cluster::Cluster { p: self }
+    }
+
+    /// Applications deployed from templates: what each deploy made.
+    pub fn applications(&self) -> applications::Applications<'_> {
+        applications::Applications { p: self }
     }
 
     /// S3: the object store this node serves and its buckets' notifications.

@@ -37,13 +37,13 @@ pub fn read(
     let mut notifications = Vec::new();
     for (event, def) in events {
         let at = format!("Resources.{}.Properties.Events.{event}", f.logical_id);
-        let kind = def
-            .get("Type")
-            .and_then(Value::as_str)
-            .ok_or_else(|| TemplateError::Invalid {
-                at: at.clone(),
-                message: "an event needs a Type".into(),
-            })?;
+        let kind =
+            def.get("Type")
+                .and_then(Value::as_str)
+                .ok_or_else(|| TemplateError::Invalid {
+                    at: at.clone(),
+                    message: "an event needs a Type".into(),
+                })?;
         let empty = Map::new();
         let p = match def.get("Properties") {
             Some(Value::Object(m)) => m,
@@ -72,7 +72,14 @@ pub fn read(
             "Schedule" => {
                 props::only(
                     p,
-                    &["Schedule", "Input", "Enabled", "State", "Name", "Description"],
+                    &[
+                        "Schedule",
+                        "Input",
+                        "Enabled",
+                        "State",
+                        "Name",
+                        "Description",
+                    ],
                     &at,
                 )?;
                 let mut rule = Map::new();
@@ -284,8 +291,12 @@ pub fn read(
                 let method = p.get("Method").and_then(Value::as_str).unwrap_or("ANY");
                 let path = p.get("Path").and_then(Value::as_str).unwrap_or("/");
                 f.routes.push(format!("{} {path}", method.to_uppercase()));
-                f.url
-                    .get_or_insert_with(|| json!({"AuthType": "NONE"}).as_object().cloned().unwrap_or_default());
+                f.url.get_or_insert_with(|| {
+                    json!({"AuthType": "NONE"})
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default()
+                });
             }
             other => {
                 return Err(unsupported(&format!("event type {other}"), &at));

@@ -83,10 +83,9 @@ impl Scope {
             }
             "Fn::GetAtt" => {
                 let (res, attr) = match arg {
-                    Value::Array(parts) if parts.len() == 2 => (
-                        self.string(&parts[0], at)?,
-                        self.string(&parts[1], at)?,
-                    ),
+                    Value::Array(parts) if parts.len() == 2 => {
+                        (self.string(&parts[0], at)?, self.string(&parts[1], at)?)
+                    }
                     Value::String(s) => match s.split_once('.') {
                         Some((a, b)) => (a.to_string(), b.to_string()),
                         None => return Err(invalid(at, "Fn::GetAtt takes Resource.Attribute")),
@@ -236,11 +235,9 @@ impl Scope {
                         _ => self.reference(name, None, at)?,
                     },
                 };
-                out.push_str(
-                    &scalar(&value).ok_or_else(|| {
-                        invalid(at, &format!("Fn::Sub: ${{{name}}} is not a string"))
-                    })?,
-                );
+                out.push_str(&scalar(&value).ok_or_else(|| {
+                    invalid(at, &format!("Fn::Sub: ${{{name}}} is not a string"))
+                })?);
             }
             rest = &after[end + 1..];
         }

@@ -112,7 +112,9 @@ pub fn load(text: &str, cx: &Context) -> Result<Application, TemplateError> {
             message: "a template needs at least one resource".into(),
         })?;
     let chosen = choose(resources, cx, &mut scope)?;
-    if chosen.iter().any(|r| r.kind.starts_with("AWS::Serverless::"))
+    if chosen
+        .iter()
+        .any(|r| r.kind.starts_with("AWS::Serverless::"))
         && !transforms.iter().any(|t| t == SERVERLESS)
     {
         return Err(TemplateError::Invalid {
@@ -277,9 +279,15 @@ fn choose(
             "AWS::Serverless::LayerVersion" => attr(None, format!("{LAYER_REF}{id}")),
             "AWS::SQS::Queue" => {
                 attr(None, format!("{}/{account}/{name}", cx.endpoint));
-                attr(Some("QueueUrl"), format!("{}/{account}/{name}", cx.endpoint));
+                attr(
+                    Some("QueueUrl"),
+                    format!("{}/{account}/{name}", cx.endpoint),
+                );
                 attr(Some("QueueName"), name.clone());
-                attr(Some("Arn"), format!("arn:aws:sqs:{region}:{account}:{name}"));
+                attr(
+                    Some("Arn"),
+                    format!("arn:aws:sqs:{region}:{account}:{name}"),
+                );
             }
             _ => {
                 attr(None, name.clone());
@@ -397,8 +405,8 @@ fn conditions(defs: Option<&Value>, scope: &mut Scope) -> Result<(), TemplateErr
     while !left.is_empty() {
         let before = left.len();
         let mut last_error = None;
-        left.retain(|(name, def)| {
-            match scope.evaluate(def, &format!("Conditions.{name}")) {
+        left.retain(
+            |(name, def)| match scope.evaluate(def, &format!("Conditions.{name}")) {
                 Ok(v) => {
                     scope.conditions.insert((*name).clone(), v);
                     false
@@ -407,8 +415,8 @@ fn conditions(defs: Option<&Value>, scope: &mut Scope) -> Result<(), TemplateErr
                     last_error = Some(e);
                     true
                 }
-            }
-        });
+            },
+        );
         if left.len() == before {
             return Err(last_error.unwrap_or_else(|| invalid("Conditions", "a cycle")));
         }

@@ -120,7 +120,12 @@ pub fn desired(app: &Application, code: &BTreeMap<String, String>) -> Vec<Desire
         push(Kind::Layer, &l.logical_id, None, spec);
     }
     for q in &app.queues {
-        push(Kind::Queue, &q.logical_id, Some(&q.name), json!(q.attributes));
+        push(
+            Kind::Queue,
+            &q.logical_id,
+            Some(&q.name),
+            json!(q.attributes),
+        );
     }
     for b in &app.buckets {
         push(Kind::Bucket, &b.logical_id, Some(&b.name), json!(b.name));
@@ -232,7 +237,7 @@ pub fn plan(desired: &[Desired], record: &Record) -> Vec<Step> {
             digest: String::new(),
         });
     }
-    steps.sort_by_key(|s| phase(s));
+    steps.sort_by_key(phase);
     steps
 }
 

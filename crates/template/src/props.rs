@@ -72,9 +72,13 @@ mod tests {
     #[test]
     fn names_every_unknown_property() {
         let p = json!({"Handler": "x", "VpcConfig": {}, "KmsKeyArn": "k"});
-        let e = only(p.as_object().unwrap(), &["Handler"], "Resources.F.Properties")
-            .unwrap_err()
-            .to_string();
+        let e = only(
+            p.as_object().unwrap(),
+            &["Handler"],
+            "Resources.F.Properties",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             e.contains("KmsKeyArn, VpcConfig") && e.contains("Resources.F"),
             "{e}"

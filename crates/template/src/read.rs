@@ -38,7 +38,10 @@ pub const FUNCTION_PROPERTIES: &[&str] = &[
 pub const NOTED_PROPERTIES: &[(&str, &str)] = &[
     ("Role", "IAM is not enforced on functions' calls"),
     ("Policies", "IAM is not enforced on functions' calls"),
-    ("PermissionsBoundary", "IAM is not enforced on functions' calls"),
+    (
+        "PermissionsBoundary",
+        "IAM is not enforced on functions' calls",
+    ),
     ("RolePath", "IAM is not enforced on functions' calls"),
     ("Tracing", "X-Ray tracing is not collected"),
 ];
@@ -256,7 +259,11 @@ pub fn layer(
 }
 
 /// Reads a queue.
-pub fn queue(logical_id: &str, name: String, p: &Map<String, Value>) -> Result<Queue, TemplateError> {
+pub fn queue(
+    logical_id: &str,
+    name: String,
+    p: &Map<String, Value>,
+) -> Result<Queue, TemplateError> {
     let at = format!("Resources.{logical_id}.Properties");
     let attributes = [
         "VisibilityTimeout",

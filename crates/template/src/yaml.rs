@@ -97,9 +97,6 @@ mod tests {
 
     #[test]
     fn bad_yaml_is_a_syntax_error() {
-        assert!(matches!(
-            parse("A: [1, 2\n"),
-            Err(TemplateError::Syntax(_))
-        ));
+        assert!(matches!(parse("A: [1, 2\n"), Err(TemplateError::Syntax(_))));
     }
 }

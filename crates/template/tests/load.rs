@@ -109,14 +109,22 @@ fn a_template_becomes_its_application() {
     assert_eq!(api.config["MemorySize"], 256, "the !If's false branch");
     let vars = &api.config["Environment"]["Variables"];
     assert_eq!(vars["STAGE"], "dev", "Globals' variables merged in");
-    assert_eq!(vars["QUEUE_URL"], "http://127.0.0.1:9000/000000000000/shop-Jobs");
-    assert_eq!(vars["QUEUE_ARN"], "arn:aws:sqs:us-east-1:000000000000:shop-Jobs");
+    assert_eq!(
+        vars["QUEUE_URL"],
+        "http://127.0.0.1:9000/000000000000/shop-Jobs"
+    );
+    assert_eq!(
+        vars["QUEUE_ARN"],
+        "arn:aws:sqs:us-east-1:000000000000:shop-Jobs"
+    );
     assert_eq!(vars["NAME"], "shop-dev");
     assert_eq!(api.layers, vec![LayerRef::Template("Deps".into())]);
     assert_eq!(api.routes, vec!["GET /hello"]);
     assert_eq!(api.url.as_ref().unwrap()["AuthType"], "NONE");
     match &api.triggers[0].kind {
-        TriggerKind::Rule { name, rule, target, .. } => {
+        TriggerKind::Rule {
+            name, rule, target, ..
+        } => {
             assert_eq!(name, "shop-Api-Nightly");
             assert_eq!(rule["ScheduleExpression"], "rate(1 day)");
             assert_eq!(target["Input"], r#"{"job": "nightly"}"#);
@@ -130,7 +138,10 @@ fn a_template_becomes_its_application() {
     let worker = &app.functions[1];
     match &worker.triggers[0].kind {
         TriggerKind::Mapping { body } => {
-            assert_eq!(body["EventSourceArn"], "arn:aws:sqs:us-east-1:000000000000:shop-Jobs");
+            assert_eq!(
+                body["EventSourceArn"],
+                "arn:aws:sqs:us-east-1:000000000000:shop-Jobs"
+            );
             assert_eq!(
                 body["FunctionName"],
                 "arn:aws:lambda:us-east-1:000000000000:function:shop-Worker:live",
@@ -141,8 +152,15 @@ fn a_template_becomes_its_application() {
     }
     let bucket = &app.buckets[0];
     assert_eq!(bucket.name, "shop-uploads");
-    assert_eq!(bucket.notifications[0]["Filter"]["Key"]["FilterRules"][0]["Value"], "in/");
-    assert!(app.notes.iter().any(|n| n.contains("Policies")), "{:?}", app.notes);
+    assert_eq!(
+        bucket.notifications[0]["Filter"]["Key"]["FilterRules"][0]["Value"],
+        "in/"
+    );
+    assert!(
+        app.notes.iter().any(|n| n.contains("Policies")),
+        "{:?}",
+        app.notes
+    );
 }
 
 #[test]
@@ -186,7 +204,10 @@ fn what_lamina_cannot_do_is_named() {
     for (text, named) in cases {
         let e = load(text, &cx).unwrap_err();
         assert!(
-            matches!(e, TemplateError::Unsupported { .. } | TemplateError::Invalid { .. }),
+            matches!(
+                e,
+                TemplateError::Unsupported { .. } | TemplateError::Invalid { .. }
+            ),
             "{e:?}"
         );
         assert!(e.to_string().contains(named), "{e} should name {named}");
@@ -222,9 +243,15 @@ fn plans_make_change_and_remove_in_an_order_that_keeps_references_valid() {
     let kinds: Vec<Kind> = steps.iter().map(|s| s.kind).collect();
     let mut sorted = kinds.clone();
     sorted.sort();
-    assert_eq!(kinds, sorted, "layers, queues, buckets, functions, then triggers");
+    assert_eq!(
+        kinds, sorted,
+        "layers, queues, buckets, functions, then triggers"
+    );
     let done = record(&first);
-    assert!(plan(&first, &done).is_empty(), "nothing changed, nothing to do");
+    assert!(
+        plan(&first, &done).is_empty(),
+        "nothing changed, nothing to do"
+    );
 
     // Api's code changes; Worker leaves the template.
     let changed = TEMPLATE.replace("  Worker:", "  Gone:").replace(

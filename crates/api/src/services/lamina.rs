@@ -1,15 +1,18 @@
 //! Lamina's own service, beside the AWS ones, under `/_lamina/`: health, the status `lamina
-//! ps` shows, the schedules and rules `lamina schedules` and `lamina rules` show, failed asynchronous events and their replay, and the code download that
-//! GetFunction's `Code.Location` points at.
+//! ps` shows, the schedules and rules `lamina schedules` and `lamina rules` show, failed
+//! asynchronous events and their replay, the records of applications deployed from
+//! templates, and the code download that GetFunction's `Code.Location` points at.
 
 use std::collections::HashMap;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use lamina_model::LambdaError;
+use lamina_model::application::{Applications, Record};
 use lamina_model::event_invoke::{FailedEventsResponse, ReplayedEvent};
 use lamina_platform::Platform;
 
@@ -30,6 +33,49 @@ pub fn routes() -> Router<Platform> {
             "/_lamina/events/failed/{id}/replay",
             post(replay_failed_event),
         )
+        .route("/_lamina/applications", get(list_applications))
+        .route(
+            "/_lamina/applications/{name}",
+            get(get_application)
+                .put(put_application)
+                .delete(delete_application),
+        )
+}
+
+async fn list_applications(State(p): State<Platform>) -> Result<Response, ApiError> {
+    let applications = p.applications().list().await?;
+    Ok(json(StatusCode::OK, Applications { applications }))
+}
+
+async fn get_application(
+    State(p): State<Platform>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(json(StatusCode::OK, p.applications().get(&name).await?))
+}
+
+async fn put_application(
+    State(p): State<Platform>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let record: Record = serde_json::from_slice(&body).map_err(|e| {
+        ApiError(LambdaError::InvalidParameterValue(format!(
+            "The application record is not valid: {e}"
+        )))
+    })?;
+    Ok(json(
+        StatusCode::OK,
+        p.applications().put(&name, record).await?,
+    ))
+}
+
+async fn delete_application(
+    State(p): State<Platform>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    p.applications().delete(&name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn health(State(p): State<Platform>) -> Response {
@@ -42,6 +88,8 @@ async fn health(State(p): State<Platform>) -> Response {
             "functions": health.functions,
             "environments": health.environments,
             "isolation": health.isolation,
+            "region": p.identity().region,
+            "account": p.identity().account,
             "runtimes": health.runtimes,
         }),
     )

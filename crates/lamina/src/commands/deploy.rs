@@ -1,6 +1,8 @@
-//! `lamina deploy NAME PATH`: zip a directory (or take a .zip) and create the function, or
-//! update its code and configuration if it exists. What goes into the package is
-//! [`super::package`]'s.
+//! `lamina deploy NAME PATH`: build a directory ([`super::build`]: its dependencies
+//! installed, then zipped as [`super::package`] says) or take a .zip, and create the
+//! function, or update its code and configuration if it exists. Without a name, or with
+//! `--template`, it deploys a SAM template ([`super::app`]). `--watch` keeps deploying
+//! each change ([`super::app::watch`]).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,11 +15,18 @@ use super::Endpoint;
 /// Flags of `lamina deploy`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Function name.
-    name: String,
-    /// A directory to zip (symbolic links followed; `.git/`, `.aws-sam/`, `__pycache__/`,
-    /// `node_modules/.cache/` and what `.laminaignore` names left out), or a .zip file.
-    path: PathBuf,
+    /// Function name (none to deploy a template).
+    name: Option<String>,
+    /// A directory to build and zip (symbolic links followed; `.git/`, `.aws-sam/`,
+    /// `.lamina/`, `__pycache__/`, `node_modules/.cache/` and what `.laminaignore` names
+    /// left out), or a .zip file.
+    path: Option<PathBuf>,
+    #[command(flatten)]
+    template: super::app::TemplateArgs,
+    /// After deploying, watch the sources and update the function whose code changed on
+    /// each save, printing its new CodeSha256 and the time from save to ready.
+    #[arg(long)]
+    watch: bool,
     /// Runtime (python3.12, nodejs20.x, provided.al2023, ...); required to create.
     #[arg(long)]
     runtime: Option<String>,
@@ -44,7 +53,40 @@ pub struct Args {
 /// Runs the command.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let client = args.endpoint.client();
-    let existing = match client.get_configuration(&args.name).await {
+    let (name, path) = match (&args.name, &args.path) {
+        (Some(_), None) => anyhow::bail!("give the directory or .zip to deploy after the name"),
+        (Some(n), Some(p)) if args.template.template.is_none() => (n.clone(), p.clone()),
+        _ => {
+            super::app::deploy(&client, &args.template).await?;
+            if args.watch {
+                super::app::watch::template(&client, &args.template).await?;
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    let config = one(&client, &args, &name, &path).await?;
+    println!("{}", serde_json::to_string_pretty(&config)?);
+    if args.watch {
+        super::app::watch::function(
+            &client,
+            &name,
+            &path,
+            config.runtime.as_deref(),
+            config.handler.as_deref(),
+        )
+        .await?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Deploys one function from `path`.
+async fn one(
+    client: &lamina_client::Client,
+    args: &Args,
+    name: &str,
+    path: &Path,
+) -> anyhow::Result<lamina_model::function::FunctionConfiguration> {
+    let existing = match client.get_configuration(name).await {
         Ok(config) => Some(config),
         Err(e) if e.is_not_found() => None,
         Err(e) => return Err(e.into()),
@@ -57,7 +99,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .handler
         .clone()
         .or_else(|| existing.as_ref().and_then(|c| c.handler.clone()));
-    let zip = package(&args.path, runtime.as_deref().zip(handler.as_deref()))?;
+    let zip = package(name, path, runtime.as_deref(), handler.as_deref())?;
     let mut changes = serde_json::Map::new();
     if let Some(r) = &args.runtime {
         changes.insert("Runtime".into(), r.clone().into());
@@ -86,11 +128,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let config = match existing {
         Some(_) => {
-            let mut config = client.update_code(&args.name, &zip).await?;
+            let mut config = client.update_code(name, &zip).await?;
             if !changes.is_empty() {
                 config = client
                     .update_configuration(
-                        &args.name,
+                        name,
                         &serde_json::from_value(serde_json::Value::Object(changes))?,
                     )
                     .await?;
@@ -102,11 +144,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             if args.runtime.is_none() || args.handler.is_none() {
                 anyhow::bail!(
                     "function {} does not exist yet: give --runtime and --handler to create it",
-                    args.name
+                    name
                 );
             }
             let mut request = changes;
-            request.insert("FunctionName".into(), args.name.clone().into());
+            request.insert("FunctionName".into(), name.to_string().into());
             request.insert("Role".into(), args.role.clone().into());
             request.insert(
                 "Code".into(),
@@ -119,27 +161,28 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             config
         }
     };
-    println!("{}", serde_json::to_string_pretty(&config)?);
-    Ok(ExitCode::SUCCESS)
+    Ok(config)
 }
 
-/// The bytes of the package: the file itself if it is a file, else a zip of the directory
-/// (refused if it has nothing, or not the file the handler names, as `(runtime, handler)`).
-fn package(path: &Path, handler: Option<(&str, &str)>) -> anyhow::Result<Vec<u8>> {
+/// The bytes of the package: the file itself if it is a file, else the directory built
+/// (its dependencies installed; refused if it has nothing, or not the file the handler
+/// names).
+pub fn package(
+    name: &str,
+    path: &Path,
+    runtime: Option<&str>,
+    handler: Option<&str>,
+) -> anyhow::Result<Vec<u8>> {
     let meta =
         std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     if meta.is_file() {
         return std::fs::read(path).with_context(|| format!("cannot read {}", path.display()));
     }
-    let files = super::package::files_of(path)?;
-    if files.is_empty() {
-        anyhow::bail!(
-            "{} has nothing to deploy (it is empty, or everything in it is left out)",
-            path.display()
-        );
-    }
-    if let Some((runtime, handler)) = handler {
-        super::package::check_handler(&files, runtime, handler)?;
-    }
-    super::package::zip_of(&files)
+    super::build::package_of(&super::build::Job {
+        id: name,
+        dir: path,
+        runtime,
+        handler,
+        work: path.join(".lamina/build"),
+    })
 }

@@ -1,6 +1,8 @@
 //! One module per subcommand. Client commands share [`Endpoint`].
 
+pub mod app;
 pub mod buckets;
+pub mod build;
 pub mod deploy;
 pub mod doctor;
 pub mod event;
@@ -13,6 +15,7 @@ pub mod package;
 pub mod ps;
 pub mod rm;
 pub mod serve;
+pub mod style;
 pub mod triggers;
 
 /// Where the client commands find the server.

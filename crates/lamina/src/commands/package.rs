@@ -2,7 +2,7 @@
 //! deploy should never ship left out:
 //! - symbolic links are followed (a link's target is packaged under the link's name); a
 //!   link that leads nowhere, or back into a directory being walked, is an error naming it;
-//! - `.git/`, `.aws-sam/`, `__pycache__/` and `node_modules/.cache/` are left out, and so is
+//! - `.git/`, `.aws-sam/`, `.lamina/` (builds), `__pycache__/` and `node_modules/.cache/` are left out, and so is
 //!   whatever `.laminaignore` (gitignore syntax, in any directory) names;
 //! - file modes are kept (a `bootstrap` must stay executable);
 //! - an empty package, or one without the file its handler names, is refused before upload
@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 
 /// Directories never packaged, wherever they are.
-const LEFT_OUT: &[&str] = &[".git", ".aws-sam", "__pycache__"];
+const LEFT_OUT: &[&str] = &[".git", ".aws-sam", ".lamina", "__pycache__"];
 
 /// The file users put patterns of what to leave out in.
 pub const IGNORE_FILE: &str = ".laminaignore";
