@@ -206,7 +206,10 @@ pub async fn deploy(client: &Client, args: &TemplateArgs) -> anyhow::Result<Reco
     Ok(record)
 }
 
-/// Takes `steps`, recording each as it is done.
+/// Takes `steps`, recording each as it is done. A step that makes or changes something
+/// stops the deploy when it fails (what follows may need it); a deletion that fails (a
+/// bucket that still holds objects) leaves its resource in the record and the others go on,
+/// and the failures are reported together at the end.
 async fn take(
     client: &Client,
     applier: &mut apply::Applier<'_>,
@@ -214,6 +217,7 @@ async fn take(
     steps: &[Step],
 ) -> anyhow::Result<Record> {
     let bar = style::progress(steps.len() as u64);
+    let mut kept = Vec::new();
     for step in steps {
         bar.set_message(format!("{} {}", verb(step.action), step.key));
         let done = applier
@@ -222,6 +226,11 @@ async fn take(
             .with_context(|| format!("{} {} failed", verb(step.action), step.key));
         let physical = match done {
             Ok(p) => p,
+            Err(e) if step.action == Action::Delete => {
+                kept.push(format!("{e:#}"));
+                bar.inc(1);
+                continue;
+            }
             Err(e) => {
                 bar.abandon();
                 client.put_application(&record.name, &record).await.ok();
@@ -240,6 +249,9 @@ async fn take(
         bar.inc(1);
     }
     bar.finish_and_clear();
+    if !kept.is_empty() {
+        anyhow::bail!("{}", kept.join("\n"));
+    }
     Ok(record)
 }
 
