@@ -52,6 +52,8 @@ async fn deploy_invoke_list_logs_remove() {
             "app.handler",
             "--env",
             "MODE=test",
+            "--output",
+            "json",
         ],
     );
     let (stdout, stderr) = text(&out);
@@ -170,9 +172,9 @@ async fn deploy_invoke_list_logs_remove() {
     let out = lamina(&s.endpoint, &["ls"]);
     let (stdout, _) = text(&out);
     assert!(
-        stdout
-            .lines()
-            .any(|l| l.starts_with("clifn") && l.contains("python3.11") && l.contains("256MB")),
+        stdout.lines().any(|l| l.starts_with("clifn")
+            && l.contains("python3.11")
+            && l.split_whitespace().any(|w| w == "256")),
         "{stdout}"
     );
 
@@ -532,5 +534,75 @@ fn doctor_reports_each_primitive_and_proves_a_sandbox() {
     assert!(
         trial.starts_with("available") && trial.contains("ran /usr/bin/true"),
         "{trial}"
+    );
+}
+
+/// `--output table|json|text` on a listing, a 64-character name kept whole in every one, and
+/// colour only where asked for: never through a pipe, with `CLICOLOR_FORCE=1` on request,
+/// and never under `NO_COLOR` (which wins).
+#[tokio::test(flavor = "multi_thread")]
+async fn output_formats_hold_long_names_and_colour_follows_no_color() {
+    let s = Server::start();
+    let long = format!("{}-end", "n".repeat(60));
+    assert_eq!(long.len(), 64);
+    s.python(&long, "def handler(e, c):\n    return 1\n").await;
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lamina"));
+        cmd.args(args)
+            .env("LAMINA_ENDPOINT", &s.endpoint)
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{args:?}: {:?}", text(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+
+    let table = run(&["ls"], &[]);
+    let row = table
+        .lines()
+        .find(|l| l.starts_with(&long))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert_eq!(
+        row[long.len()..].split_whitespace().next(),
+        Some("python3.11"),
+        "the name is whole and its column holds it: {table}"
+    );
+    let header = table.lines().next().unwrap();
+    assert_eq!(
+        header.find("RUNTIME"),
+        row.find("python3.11"),
+        "columns line up: {table}"
+    );
+    assert!(!table.contains('\u{1b}'), "no colour through a pipe");
+
+    let listed: serde_json::Value = serde_json::from_str(&run(&["ls", "-o", "json"], &[])).unwrap();
+    assert_eq!(listed["Functions"][0]["FunctionName"], long.as_str());
+    let text_out = run(&["ls", "--output", "text"], &[]);
+    let fields: Vec<&str> = text_out.lines().next().unwrap().split('\t').collect();
+    assert_eq!((fields[0], fields[1]), (long.as_str(), "python3.11"));
+    assert!(!text_out.contains("NAME"), "no header in text");
+
+    let forced = run(&["ls"], &[("CLICOLOR_FORCE", "1")]);
+    assert!(
+        forced.contains("\u{1b}[1m"),
+        "bold header on request: {forced:?}"
+    );
+    let plain = run(&["ls"], &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]);
+    assert!(!plain.contains('\u{1b}'), "NO_COLOR wins: {plain:?}");
+
+    // Every listing takes the flag.
+    for cmd in ["ps", "schedules", "rules", "queues", "mappings", "buckets"] {
+        let out = run(&[cmd, "-o", "json"], &[]);
+        serde_json::from_str::<serde_json::Value>(&out)
+            .unwrap_or_else(|e| panic!("{cmd}: {e}: {out}"));
+    }
+    let invoked: serde_json::Value =
+        serde_json::from_str(&run(&["invoke", &long, "-o", "json"], &[])).unwrap();
+    assert_eq!(
+        (invoked["StatusCode"].as_u64(), &invoked["Payload"]),
+        (Some(200), &serde_json::json!(1))
     );
 }

@@ -9,15 +9,15 @@ use anyhow::Context;
 use lamina_model::s3::wire::WireConfiguration;
 
 use super::Endpoint;
+use super::output::{Format, Output, Table};
 
 /// Flags of `lamina buckets`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
     endpoint: Endpoint,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: Output,
     #[command(subcommand)]
     action: Option<Action>,
 }
@@ -67,29 +67,35 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let buckets = client.buckets().await?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&buckets)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!(
-        "{:<40} {:<9} {:>9} {:>11}  RULES",
-        "BUCKET", "KIND", "OBJECTS", "SIZE"
-    );
+    let mut table = Table::new(&["BUCKET", "KIND", "OBJECTS>", "SIZE>", "RULES"]);
+    let one_line = args.output.format() == Format::Text;
     for b in &buckets {
         let objects = b.objects.map_or("-".to_string(), |n| n.to_string());
         let bytes = b.bytes.map_or("-".to_string(), size);
-        let mut rules = b.rules.iter();
-        println!(
-            "{:<40} {:<9} {:>9} {:>11}  {}",
-            b.name,
-            b.kind,
+        let rules = if one_line {
+            vec![b.rules.join("; ")]
+        } else {
+            b.rules.clone()
+        };
+        let mut rules = rules.into_iter();
+        table.row(vec![
+            b.name.clone(),
+            b.kind.to_string(),
             objects,
             bytes,
-            rules.next().map_or("-", String::as_str)
-        );
+            rules.next().unwrap_or_else(|| "-".into()),
+        ]);
+        // Each further rule on a line of its own, under the first.
         for more in rules {
-            println!("{:<73}{more}", "");
+            table.row(vec![
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                more,
+            ]);
         }
     }
+    args.output.print(&table, &buckets)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -48,6 +48,8 @@ pub struct Args {
     role: String,
     #[command(flatten)]
     endpoint: Endpoint,
+    #[command(flatten)]
+    output: super::output::Output,
 }
 
 /// Runs the command.
@@ -57,15 +59,22 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         (Some(_), None) => anyhow::bail!("give the directory or .zip to deploy after the name"),
         (Some(n), Some(p)) if args.template.template.is_none() => (n.clone(), p.clone()),
         _ => {
-            super::app::deploy(&client, &args.template).await?;
+            super::app::deploy(&client, &args.template, &args.output).await?;
             if args.watch {
-                super::app::watch::template(&client, &args.template).await?;
+                super::app::watch::template(&client, &args.template, &args.output).await?;
             }
             return Ok(ExitCode::SUCCESS);
         }
     };
     let config = one(&client, &args, &name, &path).await?;
-    println!("{}", serde_json::to_string_pretty(&config)?);
+    let mut table = super::output::Table::new(&["FUNCTION", "RUNTIME", "STATE", "CODESHA256"]);
+    table.row(vec![
+        config.function_name.clone(),
+        config.runtime.clone().unwrap_or_default(),
+        config.state.clone(),
+        config.code_sha256.clone(),
+    ]);
+    args.output.print(&table, &config)?;
     if args.watch {
         super::app::watch::function(
             &client,

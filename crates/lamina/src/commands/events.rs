@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use super::Endpoint;
+use super::output::{Output, Table};
 
 /// Flags of `lamina events`.
 #[derive(Debug, clap::Args)]
@@ -18,9 +19,8 @@ enum EventsCommand {
     Failed {
         /// The function.
         name: Option<String>,
-        /// Print them as JSON.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: Output,
         #[command(flatten)]
         endpoint: Endpoint,
     },
@@ -42,28 +42,32 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         EventsCommand::Failed {
             name,
-            json,
+            output,
             endpoint,
         } => {
             let failed = endpoint.client().failed_events(name.as_deref()).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&failed)?);
-                return Ok(ExitCode::SUCCESS);
-            }
-            println!(
-                "{:>8}  {:<28} {:>8}  {:<24}  REASON / PAYLOAD",
-                "ID", "FUNCTION", "ATTEMPTS", "FAILED AT"
-            );
+            let mut table = Table::new(&[
+                "ID>",
+                "FUNCTION",
+                "ATTEMPTS>",
+                "FAILED AT",
+                "REASON",
+                "PAYLOAD",
+            ]);
             for e in &failed {
                 let at = chrono::DateTime::from_timestamp_millis(e.failed_at as i64)
                     .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
                     .unwrap_or_default();
-                println!(
-                    "{:>8}  {:<28} {:>8}  {:<24}  {}",
-                    e.id, e.function_name, e.attempts, at, e.reason
-                );
-                println!("{:>8}  {}", "", e.payload);
+                table.row(vec![
+                    e.id.to_string(),
+                    e.function_name.clone(),
+                    e.attempts.to_string(),
+                    at,
+                    e.reason.clone(),
+                    e.payload.to_string(),
+                ]);
             }
+            output.print(&table, &failed)?;
             Ok(ExitCode::SUCCESS)
         }
         EventsCommand::Replay { ids, all, endpoint } => {

@@ -1,11 +1,14 @@
 //! `lamina invoke NAME`: invoke synchronously and print the response; with `--log`, print
-//! the invocation's log tail to stderr.
+//! the invocation's log tail to stderr. `--output json` prints the whole answer as the AWS
+//! CLI's `lambda invoke` reports it (StatusCode, FunctionError, ExecutedVersion, LogResult)
+//! with the Payload beside it.
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 
 use super::Endpoint;
+use super::output::{Format, Output};
 
 /// Flags of `lamina invoke`.
 #[derive(Debug, clap::Args)]
@@ -25,6 +28,8 @@ pub struct Args {
     invocation_type: String,
     #[command(flatten)]
     endpoint: Endpoint,
+    #[command(flatten)]
+    output: Output,
 }
 
 /// Runs the command; exits with [`super::exit::FUNCTION_ERROR`] when the function failed.
@@ -49,6 +54,28 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(out) => out,
         Err(e) => return Err(super::suggesting(&client, &args.name, e).await),
     };
+    let failed = if out.function_error.is_some() {
+        ExitCode::from(super::exit::FUNCTION_ERROR)
+    } else {
+        ExitCode::SUCCESS
+    };
+    if args.output.format() == Format::Json {
+        let payload = String::from_utf8_lossy(&out.payload);
+        let mut answer = serde_json::json!({
+            "StatusCode": out.status,
+            "ExecutedVersion": out.executed_version,
+            "Payload": serde_json::from_str::<serde_json::Value>(&payload)
+                .unwrap_or_else(|_| payload.as_ref().into()),
+        });
+        if let Some(e) = &out.function_error {
+            answer["FunctionError"] = e.clone().into();
+        }
+        if let Some(log) = &out.log {
+            answer["LogResult"] = log.clone().into();
+        }
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+        return Ok(failed);
+    }
     if args.invocation_type != "RequestResponse" {
         eprintln!("accepted ({})", out.status);
         return Ok(ExitCode::SUCCESS);
@@ -57,9 +84,5 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprint!("{log}");
     }
     println!("{}", String::from_utf8_lossy(&out.payload));
-    Ok(if out.function_error.is_some() {
-        ExitCode::from(super::exit::FUNCTION_ERROR)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(failed)
 }

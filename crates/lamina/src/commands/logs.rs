@@ -1,13 +1,16 @@
 //! `lamina logs NAME`: print a function's log events, oldest first, each with its time (UTC)
 //! and stream, through the CloudWatch Logs API the server exposes: `--since 10m`, `--filter`
 //! (a CloudWatch Logs filter pattern), `--limit`, and `--follow`, which keeps printing new
-//! events and waits out a server that goes away (a restart) instead of ending.
+//! events and waits out a server that goes away (a restart) instead of ending. `--output
+//! json` prints each event as one JSON object per line (CloudWatch Logs' shape, so it
+//! streams under `--follow`); `--output text` separates time, stream and message by tabs.
 
 use std::collections::HashSet;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use super::Endpoint;
+use super::output::{Format, Output};
 
 /// Flags of `lamina logs`.
 #[derive(Debug, clap::Args)]
@@ -31,6 +34,8 @@ pub struct Args {
     bare: bool,
     #[command(flatten)]
     endpoint: Endpoint,
+    #[command(flatten)]
+    output: Output,
 }
 
 /// A duration (`90s`, `10m`, `2h`, `1d`, or minutes) in milliseconds.
@@ -52,14 +57,18 @@ fn since_ms(text: &str) -> Result<i64, String> {
     Ok(n * unit_ms)
 }
 
-fn line(event: &lamina_model::logs::FilteredEvent, bare: bool) -> String {
+fn line(event: &lamina_model::logs::FilteredEvent, bare: bool, format: Format) -> String {
+    if format == Format::Json {
+        return serde_json::to_string(event).unwrap_or_default();
+    }
     if bare {
         return event.message.clone();
     }
     let time = chrono::DateTime::from_timestamp_millis(event.timestamp)
         .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
         .unwrap_or_default();
-    format!("{time} {} {}", event.log_stream_name, event.message)
+    let sep = if format == Format::Text { "\t" } else { " " };
+    format!("{time}{sep}{}{sep}{}", event.log_stream_name, event.message)
 }
 
 /// Runs the command.
@@ -105,7 +114,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             for event in page.events {
                 if seen.insert(event.event_id.clone()) {
-                    println!("{}", line(&event, args.bare));
+                    println!("{}", line(&event, args.bare, args.output.format()));
                     start = Some(start.map_or(event.timestamp, |s| s.max(event.timestamp)));
                     printed += 1;
                     if args.limit.is_some_and(|l| printed >= l) {

@@ -3,30 +3,37 @@
 use std::process::ExitCode;
 
 use super::Endpoint;
+use super::output::{Output, Table};
 
 /// Flags of `lamina ls`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
     endpoint: Endpoint,
+    #[command(flatten)]
+    output: Output,
 }
 
 /// Runs the command.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let functions = args.endpoint.client().list_functions().await?;
-    println!(
-        "{:<32} {:<16} {:>7} {:>8}  LAST MODIFIED",
-        "NAME", "RUNTIME", "MEMORY", "TIMEOUT"
-    );
-    for f in functions {
-        println!(
-            "{:<32} {:<16} {:>5}MB {:>7}s  {}",
-            f.function_name,
-            f.runtime.unwrap_or_default(),
-            f.memory_size,
-            f.timeout,
-            f.last_modified
-        );
+    let mut table = Table::new(&[
+        "NAME",
+        "RUNTIME",
+        "MEMORY MB>",
+        "TIMEOUT S>",
+        "LAST MODIFIED",
+    ]);
+    for f in &functions {
+        table.row(vec![
+            f.function_name.clone(),
+            f.runtime.clone().unwrap_or_default(),
+            f.memory_size.to_string(),
+            f.timeout.to_string(),
+            f.last_modified.clone(),
+        ]);
     }
+    args.output
+        .print(&table, &serde_json::json!({ "Functions": functions }))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -11,6 +11,7 @@ pub mod invoke;
 pub mod logs;
 pub mod ls;
 pub mod migrate;
+pub mod output;
 pub mod package;
 pub mod ps;
 pub mod rm;

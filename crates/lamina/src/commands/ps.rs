@@ -1,25 +1,27 @@
 //! `lamina ps`: what the server is running: environments per function version and state,
-//! concurrent executions, throttles and invocation metrics since it started.
+//! concurrent executions, throttles and invocation metrics since it started. `--output
+//! text` prints the per-function metrics only, one function per line.
 
 use std::process::ExitCode;
 
 use super::Endpoint;
+use super::output::{Format, Output, Table};
 
 /// Flags of `lamina ps`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
     endpoint: Endpoint,
-    /// Print the status as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: Output,
 }
 
 /// Runs the command.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let s = args.endpoint.client().status().await?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
+    let metrics = metrics(&s);
+    if args.output.format() != Format::Table {
+        args.output.print(&metrics, &s)?;
         return Ok(ExitCode::SUCCESS);
     }
     println!(
@@ -53,10 +55,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     if !s.nodes.is_empty() {
         println!();
-        println!(
-            "{:<40} {:<26} {:>10}  RESERVATION SLOTS",
-            "NODE", "ENDPOINT", "SILENT MS"
-        );
+        let mut nodes = Table::new(&["NODE", "ENDPOINT", "SILENT MS>", "RESERVATION SLOTS"]);
         for n in &s.nodes {
             let holds: Vec<String> = n
                 .holds
@@ -68,67 +67,71 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             } else {
                 n.id.clone()
             };
-            println!(
-                "{id:<40} {:<26} {:>10}  {}",
-                n.endpoint,
-                n.silent_ms,
-                holds.join(" ")
-            );
+            nodes.row(vec![
+                id,
+                n.endpoint.clone(),
+                n.silent_ms.to_string(),
+                holds.join(" "),
+            ]);
         }
+        nodes.print();
     }
     println!();
-    println!(
-        "{:<28} {:<8} {:>5} {:>5} {:>5} {:>6} {:>5} {:>5} {:>7}",
-        "FUNCTION", "VERSION", "INIT", "IDLE", "BUSY", "FROZEN", "PROV", "WAIT", "CREATED"
-    );
+    let mut environments = Table::new(&[
+        "FUNCTION", "VERSION", "INIT>", "IDLE>", "BUSY>", "FROZEN>", "PROV>", "WAIT>", "CREATED>",
+    ]);
     for f in &s.functions {
         for v in &f.versions {
-            println!(
-                "{:<28} {:<8} {:>5} {:>5} {:>5} {:>6} {:>5} {:>5} {:>7}",
-                f.name,
-                v.version,
-                v.initialising,
-                v.idle,
-                v.busy,
-                v.frozen,
-                v.provisioned,
-                v.waiting,
-                v.created
-            );
+            environments.row(vec![
+                f.name.clone(),
+                v.version.clone(),
+                v.initialising.to_string(),
+                v.idle.to_string(),
+                v.busy.to_string(),
+                v.frozen.to_string(),
+                v.provisioned.to_string(),
+                v.waiting.to_string(),
+                v.created.to_string(),
+            ]);
         }
     }
+    environments.print();
     println!();
-    println!(
-        "{:<28} {:>8} {:>8} {:>9} {:>11} {:>7} {:>6} {:>10} {:>10}",
+    metrics.print();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Each function's concurrency and invocation figures.
+fn metrics(s: &lamina_model::status::ServerStatus) -> Table {
+    let mut table = Table::new(&[
         "FUNCTION",
-        "RESERVED",
-        "RUNNING",
-        "THROTTLES",
-        "INVOCATIONS",
-        "ERRORS",
-        "COLD",
-        "AVG MS",
-        "GB-S"
-    );
+        "RESERVED>",
+        "RUNNING>",
+        "THROTTLES>",
+        "INVOCATIONS>",
+        "ERRORS>",
+        "COLD>",
+        "AVG MS>",
+        "GB-S>",
+    ]);
     for f in &s.functions {
         let avg = if f.invocations == 0 {
             0.0
         } else {
             f.duration_ms / f.invocations as f64
         };
-        println!(
-            "{:<28} {:>8} {:>8} {:>9} {:>11} {:>7} {:>6} {:>10.2} {:>10.3}",
-            f.name,
+        table.row(vec![
+            f.name.clone(),
             f.reserved_concurrency
                 .map_or("-".to_string(), |r| r.to_string()),
-            f.concurrent_executions,
-            f.throttles,
-            f.invocations,
-            f.errors,
-            f.cold_starts,
-            avg,
-            f.billed_mb_ms as f64 / 1_024_000.0
-        );
+            f.concurrent_executions.to_string(),
+            f.throttles.to_string(),
+            f.invocations.to_string(),
+            f.errors.to_string(),
+            f.cold_starts.to_string(),
+            format!("{avg:.2}"),
+            format!("{:.3}", f.billed_mb_ms as f64 / 1_024_000.0),
+        ]);
     }
-    Ok(ExitCode::SUCCESS)
+    table
 }

@@ -8,15 +8,15 @@ use std::process::ExitCode;
 use lamina_model::status::LastResult;
 
 use super::Endpoint;
+use super::output::{Output, Table};
 
 /// Flags of `lamina schedules`, `rules`, `queues` and `mappings`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
     endpoint: Endpoint,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: Output,
 }
 
 fn when(t: &Option<String>) -> String {
@@ -40,97 +40,98 @@ fn last(l: &Option<LastResult>) -> String {
 /// `lamina schedules`.
 pub async fn schedules(args: Args) -> anyhow::Result<ExitCode> {
     let t = args.endpoint.client().triggers().await?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&t.schedules)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!(
-        "{:<32} {:<28} {:<9} {:<20} LAST (UTC)",
-        "GROUP/NAME", "EXPRESSION", "STATE", "NEXT FIRE (UTC)"
-    );
+    let mut table = Table::new(&[
+        "GROUP/NAME",
+        "EXPRESSION",
+        "STATE",
+        "NEXT FIRE (UTC)",
+        "LAST (UTC)",
+    ]);
     for s in &t.schedules {
         let expression = match &s.timezone {
             Some(tz) => format!("{} {tz}", s.expression),
             None => s.expression.clone(),
         };
-        println!(
-            "{:<32} {:<28} {:<9} {:<20} {}",
+        table.row(vec![
             format!("{}/{}", s.group, s.name),
             expression,
-            s.state,
+            s.state.to_string(),
             when(&s.next_fire),
-            last(&s.last)
-        );
+            last(&s.last),
+        ]);
     }
+    args.output.print(&table, &t.schedules)?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// `lamina rules`.
 pub async fn rules(args: Args) -> anyhow::Result<ExitCode> {
     let t = args.endpoint.client().triggers().await?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&t.rules)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!(
-        "{:<32} {:<9} {:>7} {:<20} {:<20} LAST (UTC)",
-        "BUS/NAME", "STATE", "TARGETS", "TRIGGER", "NEXT FIRE (UTC)"
-    );
+    let mut table = Table::new(&[
+        "BUS/NAME",
+        "STATE",
+        "TARGETS>",
+        "TRIGGER",
+        "NEXT FIRE (UTC)",
+        "LAST (UTC)",
+    ]);
     for r in &t.rules {
         let trigger = match (&r.schedule, &r.pattern) {
             (Some(s), _) => s.clone(),
             (None, Some(_)) => "event pattern".into(),
             (None, None) => "-".into(),
         };
-        println!(
-            "{:<32} {:<9} {:>7} {:<20} {:<20} {}",
+        table.row(vec![
             format!("{}/{}", r.bus, r.name),
-            r.state,
-            r.targets.len(),
+            r.state.to_string(),
+            r.targets.len().to_string(),
             trigger,
             when(&r.next_fire),
-            last(&r.last)
-        );
+            last(&r.last),
+        ]);
     }
+    args.output.print(&table, &t.rules)?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// `lamina queues`.
 pub async fn queues(args: Args) -> anyhow::Result<ExitCode> {
     let t = args.endpoint.client().triggers().await?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&t.queues)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!(
-        "{:<40} {:>9} {:>9} {:>8} {:>10}  DEAD-LETTER QUEUE",
-        "QUEUE", "VISIBLE", "IN FLIGHT", "DELAYED", "OLDEST (S)"
-    );
+    let mut table = Table::new(&[
+        "QUEUE",
+        "VISIBLE>",
+        "IN FLIGHT>",
+        "DELAYED>",
+        "OLDEST (S)>",
+        "DEAD-LETTER QUEUE",
+    ]);
     for q in &t.queues {
-        println!(
-            "{:<40} {:>9} {:>9} {:>8} {:>10}  {}",
-            q.name,
-            q.visible,
-            q.in_flight,
-            q.delayed,
+        table.row(vec![
+            q.name.clone(),
+            q.visible.to_string(),
+            q.in_flight.to_string(),
+            q.delayed.to_string(),
             q.oldest_age_s.map_or("-".into(), |s| s.to_string()),
-            q.dead_letter_queue.as_deref().unwrap_or("-")
-        );
+            q.dead_letter_queue.clone().unwrap_or_else(|| "-".into()),
+        ]);
     }
+    args.output.print(&table, &t.queues)?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// `lamina mappings`.
 pub async fn mappings(args: Args) -> anyhow::Result<ExitCode> {
     let t = args.endpoint.client().triggers().await?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&t.mappings)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!(
-        "{:<36}  {:<24} {:<24} {:<9} {:>5} {:>8} {:>7}  LAST RESULT",
-        "UUID", "SOURCE", "FUNCTION", "STATE", "BATCH", "BACKLOG", "LAG (S)"
-    );
+    let mut table = Table::new(&[
+        "UUID",
+        "SOURCE",
+        "FUNCTION",
+        "STATE",
+        "BATCH>",
+        "BACKLOG>",
+        "LAG (S)>",
+        "LAST RESULT",
+    ]);
     let last = |arn: &str| arn.rsplit(':').next().unwrap_or(arn).to_string();
     for m in &t.mappings {
         let function = m
@@ -139,17 +140,17 @@ pub async fn mappings(args: Args) -> anyhow::Result<ExitCode> {
             .nth(1)
             .unwrap_or(&m.function)
             .to_string();
-        println!(
-            "{:<36}  {:<24} {:<24} {:<9} {:>5} {:>8} {:>7}  {}",
-            m.uuid,
+        table.row(vec![
+            m.uuid.clone(),
             last(&m.source),
             function,
-            m.state,
-            m.batch_size,
-            m.backlog,
+            m.state.to_string(),
+            m.batch_size.to_string(),
+            m.backlog.to_string(),
             m.lag_s.map_or("-".into(), |s| s.to_string()),
-            m.last_result
-        );
+            m.last_result.to_string(),
+        ]);
     }
+    args.output.print(&table, &t.mappings)?;
     Ok(ExitCode::SUCCESS)
 }

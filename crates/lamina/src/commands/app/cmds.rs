@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use super::TemplateArgs;
-use crate::commands::{Endpoint, style};
+use crate::commands::Endpoint;
+use crate::commands::output::{Output, Table};
 
 /// Flags of `lamina delete`.
 #[derive(Debug, clap::Args)]
@@ -40,6 +41,8 @@ pub struct BuildArgs {
     template: TemplateArgs,
     #[command(flatten)]
     endpoint: Endpoint,
+    #[command(flatten)]
+    output: Output,
 }
 
 /// Builds every function and layer of the template into `.lamina/build/<LogicalId>.zip`.
@@ -48,16 +51,22 @@ pub async fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let packages = super::build_all(&loaded)?;
     let out = loaded.base.join(".lamina/build");
     std::fs::create_dir_all(&out)?;
+    let mut table = Table::new(&["RESOURCE", "PACKAGE", "BYTES>", "CODESHA256"]);
+    let mut json = Vec::new();
     for (id, zip) in &packages {
         let file = out.join(format!("{id}.zip"));
         std::fs::write(&file, zip).with_context(|| format!("cannot write {}", file.display()))?;
-        anstream::println!(
-            "{} {}  {} bytes  CodeSha256 {}",
-            style::bold(id),
-            file.display(),
-            zip.len(),
-            super::sha256_b64(zip)
-        );
+        let sha = super::sha256_b64(zip);
+        json.push(serde_json::json!({
+            "LogicalId": id, "Package": file, "CodeSize": zip.len(), "CodeSha256": sha,
+        }));
+        table.row(vec![
+            id.clone(),
+            file.display().to_string(),
+            zip.len().to_string(),
+            sha,
+        ]);
     }
+    args.output.print(&table, &json)?;
     Ok(ExitCode::SUCCESS)
 }

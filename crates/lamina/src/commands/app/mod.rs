@@ -20,6 +20,7 @@ use lamina_template::plan::{Action, Step};
 use reqwest::Method;
 use sha2::Digest;
 
+use super::output::{Output, Table};
 use super::style;
 
 /// Where the template is and what it is deployed as.
@@ -168,8 +169,13 @@ pub fn build_all(loaded: &Loaded) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
     Ok(packages)
 }
 
-/// Deploys the template: builds, plans against the record, applies. Returns the record.
-pub async fn deploy(client: &Client, args: &TemplateArgs) -> anyhow::Result<Record> {
+/// Deploys the template: builds, plans against the record, applies; prints the functions
+/// with their URLs (or, as JSON, the record).
+pub async fn deploy(
+    client: &Client,
+    args: &TemplateArgs,
+    output: &Output,
+) -> anyhow::Result<Record> {
     let loaded = load(client, args).await?;
     let packages = build_all(&loaded)?;
     let code: BTreeMap<String, String> = packages
@@ -202,7 +208,7 @@ pub async fn deploy(client: &Client, args: &TemplateArgs) -> anyhow::Result<Reco
         account: loaded.account.clone(),
     };
     let record = take(client, &mut applier, record, &steps).await?;
-    show_endpoints(client, &loaded.app).await;
+    output.print(&endpoints(client, &loaded.app).await, &record)?;
     Ok(record)
 }
 
@@ -287,29 +293,33 @@ fn show_plan(name: &str, steps: &[Step], total: usize) {
     }
 }
 
-/// Prints each function's name, and its URL with the routes its HTTP events name.
-async fn show_endpoints(client: &Client, app: &Application) {
+/// Each function's name, and its URL with the routes its HTTP events name.
+async fn endpoints(client: &Client, app: &Application) -> Table {
+    let mut table = Table::new(&["FUNCTION", "NAME", "URL", "ROUTES"]);
     for f in &app.functions {
-        let mut line = format!("{} {}", style::bold(&f.logical_id), f.name);
+        let mut url = String::from("-");
         if f.url.is_some() {
             let mut path = format!(
                 "/2021-10-31/functions/{}/url",
                 lamina_client::segment(&f.name)
             );
             if let Some(a) = &f.alias {
-                path.push_str(&format!("?Qualifier={a}"));
+                path.push_str(&format!("?Qualifier={}", lamina_client::segment(a)));
             }
             if let Ok(u) = client.rest(Method::GET, &path, None).await
-                && let Some(url) = u["FunctionUrl"].as_str()
+                && let Some(found) = u["FunctionUrl"].as_str()
             {
-                line.push_str(&format!("  {url}"));
-                if !f.routes.is_empty() {
-                    line.push_str(&format!(" ({})", f.routes.join(", ")));
-                }
+                url = found.to_string();
             }
         }
-        anstream::println!("{line}");
+        let routes = if f.routes.is_empty() {
+            "-".to_string()
+        } else {
+            f.routes.join(", ")
+        };
+        table.row(vec![f.logical_id.clone(), f.name.clone(), url, routes]);
     }
+    table
 }
 
 /// `lamina delete`: removes what the application's record holds, then the record.

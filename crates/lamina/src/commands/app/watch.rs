@@ -17,6 +17,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::{Loaded, TemplateArgs};
+use crate::commands::output::Output;
 use crate::commands::style;
 
 /// Saves come in bursts (an editor writes, renames, touches): changes closer than this are
@@ -162,7 +163,7 @@ pub async fn function(
 }
 
 /// Watches a template's directory (`lamina deploy --watch`).
-pub async fn template(client: &Client, args: &TemplateArgs) -> anyhow::Result<()> {
+pub async fn template(client: &Client, args: &TemplateArgs, output: &Output) -> anyhow::Result<()> {
     let mut loaded = super::load(client, args).await?;
     let root = std::fs::canonicalize(&loaded.base)?;
     let template = std::fs::canonicalize(&loaded.template)?;
@@ -171,7 +172,7 @@ pub async fn template(client: &Client, args: &TemplateArgs) -> anyhow::Result<()
     let mut packages = super::build_all(&loaded)?;
     while let Some((began, paths)) = changes.next().await {
         let outcome = if paths.iter().any(|p| p == &template || in_layer(&loaded, p)) {
-            redeploy(client, args, began).await.map(|l| {
+            redeploy(client, args, output, began).await.map(|l| {
                 loaded = l.0;
                 packages = l.1;
             })
@@ -197,9 +198,10 @@ fn in_layer(loaded: &Loaded, path: &Path) -> bool {
 async fn redeploy(
     client: &Client,
     args: &TemplateArgs,
+    output: &Output,
     began: Instant,
 ) -> anyhow::Result<(Loaded, BTreeMap<String, Vec<u8>>)> {
-    super::deploy(client, args).await?;
+    super::deploy(client, args, output).await?;
     anstream::println!(
         "{} the template, {} ms after the save",
         style::added("deployed"),
