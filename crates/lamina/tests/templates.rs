@@ -453,3 +453,148 @@ async fn watch_mode_updates_the_function_whose_code_was_saved() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+const LAYERED: &str = r#"
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Dlq:
+    Type: AWS::SQS::Queue
+  Shared:
+    Type: AWS::Serverless::LayerVersion
+    Properties: {ContentUri: layer/, CompatibleRuntimes: [python3.11]}
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: fn/
+      Handler: app.handler
+      Runtime: python3.11
+      Layers: [!Ref Shared]
+      AutoPublishAlias: live
+      ReservedConcurrentExecutions: 3
+      ProvisionedConcurrencyConfig: {ProvisionedConcurrentExecutions: 1}
+      DeadLetterQueue: {Type: SQS, TargetArn: !GetAtt Dlq.Arn}
+      EventInvokeConfig: {MaximumRetryAttempts: 0}
+      FunctionUrlConfig: {AuthType: NONE}
+      Events:
+        Orders:
+          Type: EventBridgeRule
+          Properties: {Pattern: {source: [shop]}}
+"#;
+
+/// A layer of the template, an alias published on each change with provisioned
+/// concurrency on it, reserved concurrency, a dead-letter queue, an event invoke
+/// configuration, a URL on the alias and an EventBridge rule; then a new layer version and
+/// properties that leave the template.
+#[tokio::test(flavor = "multi_thread")]
+async fn layers_aliases_and_rules_follow_the_template() {
+    let s = Server::start();
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("layered");
+    write(&dir.join("template.yaml"), LAYERED.as_bytes());
+    write(
+        &dir.join("layer/python/shared.py"),
+        b"GREETING = 'from a layer'\n",
+    );
+    write(
+        &dir.join("fn/app.py"),
+        b"import shared\n\ndef handler(e, c):\n    print('got', e.get('detail-type'))\n    return shared.GREETING\n",
+    );
+    let out = lamina(&s.endpoint, &dir, &["deploy"]);
+    assert!(out.status.success(), "{}\n{}", text(&out), s.output_text());
+    assert_eq!(
+        s.invoke("layered-Fn:live", json!({})).await.body,
+        json!("from a layer")
+    );
+    let (_, _, alias) = s.get("/2015-03-31/functions/layered-Fn/aliases/live").await;
+    assert_eq!(alias["FunctionVersion"], "1", "{alias}");
+    let (_, _, provisioned) = s
+        .get("/2019-09-30/functions/layered-Fn/provisioned-concurrency?Qualifier=live")
+        .await;
+    assert_eq!(
+        provisioned["RequestedProvisionedConcurrentExecutions"], 1,
+        "{provisioned}"
+    );
+    let (_, _, concurrency) = s.get("/2019-09-30/functions/layered-Fn/concurrency").await;
+    assert_eq!(
+        concurrency["ReservedConcurrentExecutions"], 3,
+        "{concurrency}"
+    );
+    let (_, _, config) = s
+        .get("/2015-03-31/functions/layered-Fn/configuration")
+        .await;
+    assert_eq!(
+        config["DeadLetterConfig"]["TargetArn"],
+        "arn:aws:sqs:us-east-1:000000000000:layered-Dlq"
+    );
+    let (status, _, _) = s
+        .get("/2021-10-31/functions/layered-Fn/url?Qualifier=live")
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = common::aws_json(
+        &s,
+        "AWSEvents.PutEvents",
+        "1.1",
+        json!({"Entries": [{"Source": "shop", "DetailType": "order", "Detail": "{}"}]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let routed = eventually(Duration::from_secs(15), async || {
+        !s.log_lines("/aws/lambda/layered-Fn", "\"got order\"")
+            .await
+            .is_empty()
+    })
+    .await;
+    assert!(
+        routed,
+        "{:?}",
+        s.log_lines("/aws/lambda/layered-Fn", "").await
+    );
+
+    // A new layer version: the function moves to it (a new version behind the alias), the
+    // old layer version goes; reserved concurrency and the invoke configuration leave.
+    write(
+        &dir.join("layer/python/shared.py"),
+        b"GREETING = 'from layer v2'\n",
+    );
+    let changed = LAYERED
+        .replace("      ReservedConcurrentExecutions: 3\n", "")
+        .replace("      EventInvokeConfig: {MaximumRetryAttempts: 0}\n", "");
+    write(&dir.join("template.yaml"), changed.as_bytes());
+    let out = lamina(&s.endpoint, &dir, &["deploy"]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("~ Layer:Shared") && said.contains("~ Function:Fn"),
+        "{said}"
+    );
+    assert_eq!(
+        s.invoke("layered-Fn:live", json!({})).await.body,
+        json!("from layer v2")
+    );
+    let (_, _, versions) = s.get("/2018-10-31/layers/Shared/versions").await;
+    let listed: Vec<u64> = versions["LayerVersions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["Version"].as_u64())
+        .collect();
+    assert_eq!(listed, vec![2], "{versions}");
+    let (_, _, concurrency) = s.get("/2019-09-30/functions/layered-Fn/concurrency").await;
+    assert!(
+        concurrency
+            .get("ReservedConcurrentExecutions")
+            .is_none_or(Value::is_null),
+        "{concurrency}"
+    );
+    let (status, _, _) = s
+        .get("/2019-09-25/functions/layered-Fn/event-invoke-config")
+        .await;
+    assert_eq!(status, 404);
+
+    let out = lamina(&s.endpoint, &dir, &["delete"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (_, _, versions) = s.get("/2018-10-31/layers/Shared/versions").await;
+    assert_eq!(versions["LayerVersions"], json!([]));
+    let (status, _, _) = s.get("/2015-03-31/functions/layered-Fn").await;
+    assert_eq!(status, 404);
+}

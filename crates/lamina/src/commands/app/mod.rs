@@ -189,7 +189,8 @@ pub async fn deploy(
     });
     let desired = lamina_template::plan::desired(&loaded.app, &code);
     let steps = lamina_template::plan::plan(&desired, &record);
-    show_plan(&name, &steps, desired.len());
+    let touched = steps.iter().filter(|s| s.action != Action::Delete).count();
+    show_plan(&name, &steps, desired.len().saturating_sub(touched));
     let layer_arns = record
         .resources
         .iter()
@@ -329,7 +330,7 @@ pub async fn delete(client: &Client, name: &str) -> anyhow::Result<()> {
         .await?
         .with_context(|| format!("no application {name} was deployed"))?;
     let steps = lamina_template::plan::teardown(&record);
-    show_plan(name, &steps, steps.len());
+    show_plan(name, &steps, 0);
     let app = Application::default();
     let packages = BTreeMap::new();
     let mut applier = apply::Applier {
