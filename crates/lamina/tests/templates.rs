@@ -166,6 +166,20 @@ exports.handler = async (event) => {\n\
         &dir.join("worker/package.json"),
         br#"{"name": "worker", "version": "1.0.0", "dependencies": {"greet": "file:greet-1.0.0.tgz"}}"#,
     );
+    // A lockfile, so the build runs `npm ci` (made offline: the dependency is local).
+    let locked = Command::new("npm")
+        .args([
+            "install",
+            "--package-lock-only",
+            "--offline",
+            "--no-audit",
+            "--no-fund",
+        ])
+        .current_dir(dir.join("worker"))
+        .status()
+        .unwrap()
+        .success();
+    assert!(locked && dir.join("worker/package-lock.json").is_file());
     let bootstrap = common::rust_echo_bootstrap();
     write(
         &dir.join("native/Makefile"),

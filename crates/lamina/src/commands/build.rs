@@ -198,23 +198,20 @@ fn npm(job: &Job<'_>) -> anyhow::Result<PathBuf> {
     let key = key_of(job.dir, &["package.json", "package-lock.json"], "npm");
     let target = job.work.join(job.id).join(format!("node-{key}"));
     fresh(&target, |into| {
-        // npm installs beside package.json; local `file:` dependencies are relative to it,
-        // so they are named by absolute path through a copy of package.json that npm reads
-        // from the function's directory.
-        let mut manifest: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(job.dir.join("package.json")).context("cannot read package.json")?,
-        )
-        .context("package.json is not JSON")?;
-        absolute_file_deps(&mut manifest, job.dir);
-        std::fs::write(
-            into.join("package.json"),
-            serde_json::to_vec_pretty(&manifest)?,
-        )?;
-        if lock {
-            std::fs::copy(
-                job.dir.join("package-lock.json"),
-                into.join("package-lock.json"),
-            )?;
+        // npm installs beside package.json, and local `file:` dependencies are relative to
+        // it: the copies of package.json and its lockfile it reads here name them by
+        // absolute path.
+        for (name, wanted) in [("package.json", true), ("package-lock.json", lock)] {
+            if !wanted {
+                continue;
+            }
+            let mut manifest: serde_json::Value = serde_json::from_slice(
+                &std::fs::read(job.dir.join(name))
+                    .with_context(|| format!("cannot read {name}"))?,
+            )
+            .with_context(|| format!("{name} is not JSON"))?;
+            absolute_file_deps(&mut manifest, job.dir);
+            std::fs::write(into.join(name), serde_json::to_vec_pretty(&manifest)?)?;
         }
         let mut cmd = Command::new("npm");
         cmd.current_dir(into)
@@ -236,20 +233,28 @@ fn npm(job: &Job<'_>) -> anyhow::Result<PathBuf> {
     })
 }
 
-/// Rewrites `file:` dependencies of `manifest` to absolute paths from `dir`.
+/// Rewrites every relative `file:` specifier in `manifest` (package.json's dependencies,
+/// a lockfile's `resolved` and root dependencies) to an absolute one from `dir`.
 fn absolute_file_deps(manifest: &mut serde_json::Value, dir: &Path) {
-    let Some(deps) = manifest
-        .get_mut("dependencies")
-        .and_then(|d| d.as_object_mut())
-    else {
-        return;
-    };
-    for spec in deps.values_mut() {
-        if let Some(rel) = spec.as_str().and_then(|s| s.strip_prefix("file:"))
-            && !Path::new(rel).is_absolute()
-        {
-            *spec = format!("file:{}", dir.join(rel).display()).into();
+    match manifest {
+        serde_json::Value::String(s) => {
+            if let Some(rel) = s.strip_prefix("file:")
+                && !Path::new(rel).is_absolute()
+            {
+                *s = format!("file:{}", dir.join(rel).display());
+            }
         }
+        serde_json::Value::Array(items) => {
+            for v in items {
+                absolute_file_deps(v, dir);
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for v in map.values_mut() {
+                absolute_file_deps(v, dir);
+            }
+        }
+        _ => {}
     }
 }
 
