@@ -279,3 +279,22 @@ fn plans_make_change_and_remove_in_an_order_that_keeps_references_valid() {
     assert_eq!(all.last().unwrap().kind, Kind::Layer, "layers go last");
     assert!(all.first().unwrap().kind >= Kind::Url, "triggers go first");
 }
+
+#[test]
+fn code_is_a_directory_or_a_zip_and_api_events_say_how_they_are_served() {
+    let d = tempfile::tempdir().unwrap();
+    let cx = context(d.path(), &[]);
+    std::fs::write(d.path().join("fn.zip"), b"PK").unwrap();
+    let text = "Transform: AWS::Serverless-2016-10-31\nResources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: fn.zip\n      Handler: a.b\n      Runtime: python3.12\n      Events:\n        Rest: {Type: Api, Properties: {Path: /items, Method: post}}\n";
+    let app = load(text, &cx).unwrap();
+    assert_eq!(app.functions[0].code, CodeUri::Zip(d.path().join("fn.zip")));
+    assert_eq!(app.functions[0].routes, vec!["POST /items"]);
+    assert!(
+        app.notes.iter().any(|n| n.contains("payload format 2.0")),
+        "{:?}",
+        app.notes
+    );
+    let missing = text.replace("fn.zip", "nowhere/");
+    let e = load(&missing, &cx).unwrap_err().to_string();
+    assert!(e.contains("CodeUri") && e.contains("nowhere"), "{e}");
+}

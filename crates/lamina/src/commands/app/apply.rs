@@ -48,10 +48,7 @@ impl Applier<'_> {
         let id = step.key.split_once(':').map_or("", |(_, id)| id);
         let recorded = step.recorded.as_deref().unwrap_or_default();
         if matches!(step.action, Action::Delete | Action::Replace) {
-            // A layer's old version stays until the functions have moved off it.
-            if step.kind != Kind::Layer || step.action == Action::Delete {
-                self.delete(step.kind, recorded).await?;
-            }
+            self.delete(step.kind, recorded).await?;
             if step.action == Action::Delete {
                 return Ok(None);
             }
@@ -217,10 +214,8 @@ impl Applier<'_> {
             .to_string();
         self.layer_arns.insert(id.to_string(), arn.clone());
         if update && !l.retain && !old.is_empty() {
-            // Functions are updated after layers: the old version goes with the record's
-            // next deploy, not now, so nothing points at a deleted version meanwhile.
-            // Lambda keeps a deleted version's content for the functions that use it, and
-            // so does Lamina, so deleting now is safe too.
+            // As in Lambda, a deleted layer version's content stays for the functions that
+            // use it: the old version can go before they move to the new one.
             self.delete(Kind::Layer, old).await?;
         }
         Ok(arn)

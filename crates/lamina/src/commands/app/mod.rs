@@ -86,9 +86,10 @@ pub struct Loaded {
 
 /// Reads the template for the server `client` talks to.
 pub async fn load(client: &Client, args: &TemplateArgs) -> anyhow::Result<Loaded> {
-    let template = args
-        .path()
-        .context("no template: give --template, or run where template.yaml is")?;
+    let template = args.path().context(
+        "nothing to deploy: give NAME PATH for one function, or --template FILE for an \
+             application (the default where template.yaml is)",
+    )?;
     let text = std::fs::read_to_string(&template)
         .with_context(|| format!("cannot read {}", template.display()))?;
     let base = template
