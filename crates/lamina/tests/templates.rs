@@ -320,6 +320,10 @@ async fn a_template_is_deployed_triggered_changed_and_deleted() {
     );
     let said = text(&out);
     assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("0 to create, 2 to update, 0 to replace, 1 to delete, 6 unchanged"),
+        "{said}"
+    );
     assert!(said.contains("- Function:Native"), "{said}");
     assert!(said.contains("~ Function:Api"), "{said}");
     assert!(

@@ -272,10 +272,9 @@ fn verb(a: Action) -> &'static str {
     }
 }
 
-fn show_plan(name: &str, steps: &[Step], total: usize) {
+/// Prints the plan; `unchanged` is how many resources stay as they are.
+fn show_plan(name: &str, steps: &[Step], unchanged: usize) {
     let count = |a: Action| steps.iter().filter(|s| s.action == a).count();
-    let unchanged =
-        total.saturating_sub(steps.iter().filter(|s| s.action != Action::Delete).count());
     anstream::eprintln!(
         "{} {name}: {} to create, {} to update, {} to replace, {} to delete, {unchanged} unchanged",
         style::bold("plan"),
