@@ -59,6 +59,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         (Some(_), None) => anyhow::bail!("give the directory or .zip to deploy after the name"),
         (Some(n), Some(p)) if args.template.template.is_none() => (n.clone(), p.clone()),
         _ => {
+            let one_function_flags = args.runtime.is_some()
+                || args.handler.is_some()
+                || args.memory.is_some()
+                || args.timeout.is_some()
+                || !args.env.is_empty();
+            if one_function_flags {
+                anyhow::bail!(
+                    "--runtime, --handler, --memory, --timeout and --env are for one function \
+                     (lamina deploy NAME PATH); a template says them itself"
+                );
+            }
             super::app::deploy(&client, &args.template, &args.output).await?;
             if args.watch {
                 super::app::watch::template(&client, &args.template, &args.output).await?;
