@@ -211,6 +211,18 @@ async fn put_object(s: &Server, bucket: &str, key: &str) -> u16 {
         .as_u16()
 }
 
+/// `GET /hello` through the URL `id`: the JSON answered.
+async fn hello(s: &Server, id: &str) -> Value {
+    s.http
+        .get(s.url(&format!("/lambda-url/{id}/hello")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_template_is_deployed_triggered_changed_and_deleted() {
     let s = Server::start();
@@ -242,15 +254,7 @@ async fn a_template_is_deployed_triggered_changed_and_deleted() {
 
     // The HTTP API event, through the function's URL: the wheel's code runs.
     let id = url.split("//").nth(1).unwrap().split('.').next().unwrap();
-    let answer: Value = s
-        .http
-        .get(s.url(&format!("/lambda-url/{id}/hello")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = hello(&s, id).await;
     assert_eq!(answer, json!({"said": "HELLO!", "v": 1}));
 
     // The native function built by its Makefile.
@@ -332,15 +336,7 @@ async fn a_template_is_deployed_triggered_changed_and_deleted() {
     );
     let (status, _, _) = s.get("/2015-03-31/functions/shop-Native").await;
     assert_eq!(status, 404);
-    let answer: Value = s
-        .http
-        .get(s.url(&format!("/lambda-url/{id}/hello")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = hello(&s, id).await;
     assert_eq!(answer, json!({"said": "BYE!", "v": 2}));
 
     // Delete: everything the application made goes, and its record; a bucket that still

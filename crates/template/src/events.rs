@@ -13,6 +13,16 @@ use serde_json::{Map, Value, json};
 use crate::app::{Function, Trigger, TriggerKind};
 use crate::{TemplateError, fit, props, unsupported};
 
+/// An SQS event's properties that are the mapping's own settings, by the same names.
+const SQS_SETTINGS: &[&str] = &[
+    "BatchSize",
+    "Enabled",
+    "MaximumBatchingWindowInSeconds",
+    "FilterCriteria",
+    "FunctionResponseTypes",
+    "ScalingConfig",
+];
+
 /// What reading events needs from the rest of the template.
 pub struct EventContext<'a> {
     pub app: &'a str,
@@ -204,34 +214,12 @@ pub fn read(
                 });
             }
             "SQS" => {
-                props::only(
-                    p,
-                    &[
-                        "Queue",
-                        "BatchSize",
-                        "Enabled",
-                        "MaximumBatchingWindowInSeconds",
-                        "FilterCriteria",
-                        "FunctionResponseTypes",
-                        "ScalingConfig",
-                    ],
-                    &at,
-                )?;
+                let known: Vec<&str> = SQS_SETTINGS.iter().copied().chain(["Queue"]).collect();
+                props::only(p, &known, &at)?;
                 let mut body = Map::new();
                 body.insert("EventSourceArn".into(), props::req(p, "Queue", &at)?);
                 body.insert("FunctionName".into(), cx.target_arn.clone().into());
-                props::copy(
-                    p,
-                    &mut body,
-                    &[
-                        "BatchSize",
-                        "Enabled",
-                        "MaximumBatchingWindowInSeconds",
-                        "FilterCriteria",
-                        "FunctionResponseTypes",
-                        "ScalingConfig",
-                    ],
-                );
+                props::copy(p, &mut body, SQS_SETTINGS);
                 trigger(TriggerKind::Mapping { body });
             }
             "S3" => {

@@ -294,28 +294,14 @@ impl Applier<'_> {
             )
             .await?;
         }
-        let concurrency = format!("/2017-10-31/functions/{name}/concurrency");
-        match f.reserved_concurrency {
-            Some(n) => {
-                let body = json!({ "ReservedConcurrentExecutions": n });
-                c.rest(Method::PUT, &concurrency, Some(&body)).await?;
-            }
-            None if update => gone_ok(c.rest(Method::DELETE, &concurrency, None).await)?,
-            None => {}
-        }
-        let invoke_config = format!("/2019-09-25/functions/{name}/event-invoke-config");
-        match &f.event_invoke {
-            Some(body) => {
-                c.rest(
-                    Method::PUT,
-                    &invoke_config,
-                    Some(&Value::Object(body.clone())),
-                )
-                .await?;
-            }
-            None if update => gone_ok(c.rest(Method::DELETE, &invoke_config, None).await)?,
-            None => {}
-        }
+        let reserved = f
+            .reserved_concurrency
+            .map(|n| json!({ "ReservedConcurrentExecutions": n }));
+        let path = format!("/2017-10-31/functions/{name}/concurrency");
+        self.setting(&path, reserved, update).await?;
+        let invoke_config = f.event_invoke.clone().map(Value::Object);
+        let path = format!("/2019-09-25/functions/{name}/event-invoke-config");
+        self.setting(&path, invoke_config, update).await?;
         if let Some(alias) = &f.alias {
             let version = c
                 .rest(
@@ -340,16 +326,25 @@ impl Applier<'_> {
                 "/2019-09-30/functions/{name}/provisioned-concurrency?Qualifier={}",
                 seg(alias)
             );
-            match f.provisioned_concurrency {
-                Some(n) => {
-                    let body = json!({ "ProvisionedConcurrentExecutions": n });
-                    c.rest(Method::PUT, &path, Some(&body)).await?;
-                }
-                None if update => gone_ok(c.rest(Method::DELETE, &path, None).await)?,
-                None => {}
-            }
+            let provisioned = f
+                .provisioned_concurrency
+                .map(|n| json!({ "ProvisionedConcurrentExecutions": n }));
+            self.setting(&path, provisioned, update).await?;
         }
         Ok(f.name.clone())
+    }
+
+    /// Puts a function's setting (`body`) at `path`, or, on an update where the template
+    /// no longer has it, removes it.
+    async fn setting(&self, path: &str, body: Option<Value>, update: bool) -> anyhow::Result<()> {
+        match body {
+            Some(b) => {
+                self.client.rest(Method::PUT, path, Some(&b)).await?;
+            }
+            None if update => gone_ok(self.client.rest(Method::DELETE, path, None).await)?,
+            None => {}
+        }
+        Ok(())
     }
 
     async fn url(&self, id: &str, update: bool) -> anyhow::Result<String> {
