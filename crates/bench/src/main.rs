@@ -275,14 +275,14 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
 
         eprintln!("{label}: thawed...");
-        let thaws_before = client.status().await?;
+        let thaws_before = client.lamina().status().await?;
         let mut thawed = Vec::with_capacity(args.thaw);
         for _ in 0..args.thaw {
             // Well past the freeze delay, so the environment is surely frozen.
             tokio::time::sleep(Duration::from_millis(FREEZE_AFTER_MS * 3)).await;
             thawed.push(conn.invoke(&name).await?);
         }
-        let thaws_after = client.status().await?;
+        let thaws_after = client.lamina().status().await?;
         let thaw_count = thaws_after.thaws - thaws_before.thaws;
         let server_thaw_us = if thaw_count > 0 {
             (thaws_after.thaw_mean_us * thaws_after.thaws as f64
@@ -541,7 +541,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .create_function(&creator(echo, zip_file)(&name))
                 .await?;
             let mut burst = burst(addr, &name, args.rated_burst).await?;
-            let status = client.status().await?;
+            let status = client.lamina().status().await?;
             burst["throttles_counted"] = json!(
                 status
                     .functions

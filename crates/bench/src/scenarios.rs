@@ -42,6 +42,7 @@ pub async fn async_events(
 ) -> anyhow::Result<Value> {
     let clients = clients.clamp(1, n.max(1));
     let before = client
+        .lamina()
         .status()
         .await?
         .functions
@@ -86,7 +87,7 @@ pub async fn async_events(
     // Every event has run once the function counts them all.
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        let s = client.status().await?;
+        let s = client.lamina().status().await?;
         let ran = s
             .functions
             .iter()

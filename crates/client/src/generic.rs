@@ -1,12 +1,10 @@
 //! Calls by path or by operation, for commands that drive several services' APIs (a
 //! template's deploy: Lambda's REST paths, EventBridge's and SQS's JSON operations, S3's
-//! XML), and the records of applications deployed from templates.
+//! XML).
 
-use lamina_model::application::{Applications, Record};
-use percent_encoding::utf8_percent_encode;
 use reqwest::Method;
 
-use crate::{Client, ClientError, SEGMENT};
+use crate::{Client, ClientError};
 
 impl Client {
     /// A REST-JSON call (Lambda's, Scheduler's): its answer, or `null` for an empty one.
@@ -81,52 +79,5 @@ impl Client {
         let req = Client::sign(req, creds, region, "s3");
         self.execute(req).await?;
         Ok(())
-    }
-
-    fn application_path(name: &str) -> String {
-        format!(
-            "/_lamina/applications/{}",
-            utf8_percent_encode(name, SEGMENT)
-        )
-    }
-
-    /// The record of application `name`, if it was deployed.
-    pub async fn application(&self, name: &str) -> Result<Option<Record>, ClientError> {
-        let req = self.http.get(self.url(&Client::application_path(name)));
-        match self.send(req).await {
-            Ok(resp) => self.json(resp).await.map(Some),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Keeps the record of application `name`.
-    pub async fn put_application(&self, name: &str, record: &Record) -> Result<(), ClientError> {
-        let req = self
-            .http
-            .put(self.url(&Client::application_path(name)))
-            .json(record);
-        self.send(req).await?;
-        Ok(())
-    }
-
-    /// Forgets application `name`.
-    pub async fn delete_application(&self, name: &str) -> Result<(), ClientError> {
-        let req = self.http.delete(self.url(&Client::application_path(name)));
-        self.send(req).await?;
-        Ok(())
-    }
-
-    /// Every application's record.
-    pub async fn applications(&self) -> Result<Vec<Record>, ClientError> {
-        let req = self.http.get(self.url("/_lamina/applications"));
-        let answer: Applications = self.json(self.send(req).await?).await?;
-        Ok(answer.applications)
-    }
-
-    /// `/_lamina/health`: the server's version, region, account, isolation and runtimes.
-    pub async fn health(&self) -> Result<serde_json::Value, ClientError> {
-        let req = self.http.get(self.url("/_lamina/health"));
-        self.json(self.send(req).await?).await
     }
 }

@@ -3,10 +3,10 @@
 //! clients speak, so it doubles as a check of that format.
 
 mod generic;
+mod own;
 
 use base64::Engine;
 use bytes::Bytes;
-use lamina_model::event_invoke::{FailedEvent, FailedEventsResponse, ReplayedEvent};
 use lamina_model::function::{
     CreateFunctionRequest, FunctionConfiguration, ListFunctionsResponse,
     UpdateFunctionConfigurationRequest,
@@ -351,13 +351,6 @@ impl Client {
         }
     }
 
-    /// The server's status: environments per function version and state, concurrency,
-    /// throttles and invocation metrics (`GET /_lamina/status`).
-    pub async fn status(&self) -> Result<lamina_model::status::ServerStatus, ClientError> {
-        let req = self.http.get(self.url("/_lamina/status"));
-        self.json(self.send(req).await?).await
-    }
-
     /// EventBridge Scheduler's CreateSchedule, with its body as the API takes it.
     pub async fn create_schedule(
         &self,
@@ -388,70 +381,6 @@ impl Client {
             .body(body.to_string());
         let resp = self.send(req).await?;
         self.json(resp).await
-    }
-
-    /// Buckets with their contents and notification rules (`GET /_lamina/buckets`).
-    pub async fn buckets(&self) -> Result<Vec<lamina_model::s3::wire::BucketLine>, ClientError> {
-        #[derive(serde::Deserialize)]
-        struct Answer {
-            #[serde(rename = "Buckets")]
-            buckets: Vec<lamina_model::s3::wire::BucketLine>,
-        }
-        let req = self.http.get(self.url("/_lamina/buckets"));
-        let answer: Answer = self.json(self.send(req).await?).await?;
-        Ok(answer.buckets)
-    }
-
-    /// Sets the notification configuration of another store's bucket (an empty one removes
-    /// it): `PUT /_lamina/s3/external/{bucket}`.
-    pub async fn set_external_bucket(
-        &self,
-        bucket: &str,
-        config: &lamina_model::s3::wire::WireConfiguration,
-    ) -> Result<lamina_model::s3::wire::WireConfiguration, ClientError> {
-        let path = format!(
-            "/_lamina/s3/external/{}",
-            utf8_percent_encode(bucket, SEGMENT)
-        );
-        let req = self
-            .http
-            .put(self.url(&path))
-            .header("Content-Type", "application/json")
-            .body(serde_json::to_vec(config).unwrap_or_default());
-        self.json(self.send(req).await?).await
-    }
-
-    /// Schedules and rules with their next and last fires (`GET /_lamina/triggers`).
-    pub async fn triggers(&self) -> Result<lamina_model::status::Triggers, ClientError> {
-        let req = self.http.get(self.url("/_lamina/triggers"));
-        self.json(self.send(req).await?).await
-    }
-
-    /// Asynchronous events that failed for good (`GET /_lamina/events/failed`), of one
-    /// function or all.
-    pub async fn failed_events(
-        &self,
-        function: Option<&str>,
-    ) -> Result<Vec<FailedEvent>, ClientError> {
-        let path = match function {
-            Some(f) => format!(
-                "/_lamina/events/failed?FunctionName={}",
-                utf8_percent_encode(f, SEGMENT)
-            ),
-            None => "/_lamina/events/failed".to_string(),
-        };
-        let req = self.http.get(self.url(&path));
-        let answer: FailedEventsResponse = self.json(self.send(req).await?).await?;
-        Ok(answer.failed_events)
-    }
-
-    /// Puts a failed event back in its function's queue; returns its new id.
-    pub async fn replay_failed_event(&self, id: i64) -> Result<i64, ClientError> {
-        let req = self
-            .http
-            .post(self.url(&format!("/_lamina/events/failed/{id}/replay")));
-        let replayed: ReplayedEvent = self.json(self.send(req).await?).await?;
-        Ok(replayed.id)
     }
 
     /// DeleteFunction.

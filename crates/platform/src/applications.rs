@@ -10,9 +10,10 @@ use crate::Platform;
 /// The kind of the documents that hold applications' records.
 const KIND: &str = "application";
 
-/// The applications' records.
+/// The applications' records. A view of its own, not a `Platform` method: it is a
+/// record kept for the CLI, not part of the platform's work.
 pub struct Applications<'a> {
-    pub(crate) p: &'a Platform,
+    p: &'a Platform,
 }
 
 fn failed(e: impl std::fmt::Display) -> LambdaError {
@@ -30,6 +31,11 @@ fn checked(name: &str) -> Result<(), LambdaError> {
 }
 
 impl Applications<'_> {
+    /// The records of `p`'s applications.
+    pub fn of(p: &Platform) -> Applications<'_> {
+        Applications { p }
+    }
+
     /// Every application's record, by name.
     pub async fn list(&self) -> Result<Vec<Record>, LambdaError> {
         let docs = self

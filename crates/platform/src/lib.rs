@@ -336,11 +336,6 @@ impl Platform {
         cluster::Cluster { p: self }
     }
 
-    /// Applications deployed from templates: what each deploy made.
-    pub fn applications(&self) -> applications::Applications<'_> {
-        applications::Applications { p: self }
-    }
-
     /// S3: the object store this node serves and its buckets' notifications.
     pub fn s3(&self) -> s3::S3<'_> {
         s3::S3 { p: self }

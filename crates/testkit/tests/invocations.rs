@@ -337,6 +337,7 @@ async fn asynchronous_events_are_retried_then_delivered() {
     assert_eq!(success["responsePayload"], json!({"ok": true}));
     assert!(
         client
+            .lamina()
             .failed_events(Some("flaky"))
             .await
             .unwrap()
@@ -376,11 +377,17 @@ async fn failed_events_are_kept_and_replayed() {
     event(&t, "f", json!({"x": 1})).await;
     assert!(
         eventually(Duration::from_secs(10), async || {
-            client.failed_events(Some("f")).await.unwrap().len() == 1
+            client
+                .lamina()
+                .failed_events(Some("f"))
+                .await
+                .unwrap()
+                .len()
+                == 1
         })
         .await
     );
-    let failed = client.failed_events(Some("f")).await.unwrap();
+    let failed = client.lamina().failed_events(Some("f")).await.unwrap();
     assert_eq!(failed[0].attempts, 1);
     assert!(
         failed[0].reason.starts_with("RetriesExhausted"),
@@ -388,10 +395,19 @@ async fn failed_events_are_kept_and_replayed() {
         failed[0].reason
     );
     fail.store(false, Ordering::SeqCst);
-    client.replay_failed_event(failed[0].id).await.unwrap();
+    client
+        .lamina()
+        .replay_failed_event(failed[0].id)
+        .await
+        .unwrap();
     assert!(
         eventually(Duration::from_secs(10), async || {
-            client.failed_events(Some("f")).await.unwrap().is_empty()
+            client
+                .lamina()
+                .failed_events(Some("f"))
+                .await
+                .unwrap()
+                .is_empty()
                 && t.platform.async_invoke().event_queue_stats().ready == 0
                 && t.platform.async_invoke().event_queue_stats().leased == 0
         })
@@ -488,11 +504,17 @@ async fn retries_keep_lambdas_minutes_on_a_manual_clock() {
     assert!(eventually(Duration::from_secs(10), ran(3)).await);
     assert!(
         eventually(Duration::from_secs(10), async || {
-            client.failed_events(Some("f")).await.unwrap().len() == 1
+            client
+                .lamina()
+                .failed_events(Some("f"))
+                .await
+                .unwrap()
+                .len()
+                == 1
         })
         .await
     );
-    let failed = client.failed_events(Some("f")).await.unwrap();
+    let failed = client.lamina().failed_events(Some("f")).await.unwrap();
     assert_eq!(failed[0].attempts, 3);
     assert!(
         failed[0].reason.starts_with("RetriesExhausted"),

@@ -12,9 +12,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use lamina_model::LambdaError;
-use lamina_model::application::{Applications, Record};
+use lamina_model::application::{self, Record};
 use lamina_model::event_invoke::{FailedEventsResponse, ReplayedEvent};
 use lamina_platform::Platform;
+use lamina_platform::applications::Applications;
 
 use super::lambda::json;
 use crate::error::ApiError;
@@ -43,15 +44,18 @@ pub fn routes() -> Router<Platform> {
 }
 
 async fn list_applications(State(p): State<Platform>) -> Result<Response, ApiError> {
-    let applications = p.applications().list().await?;
-    Ok(json(StatusCode::OK, Applications { applications }))
+    let applications = Applications::of(&p).list().await?;
+    Ok(json(
+        StatusCode::OK,
+        application::Applications { applications },
+    ))
 }
 
 async fn get_application(
     State(p): State<Platform>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(json(StatusCode::OK, p.applications().get(&name).await?))
+    Ok(json(StatusCode::OK, Applications::of(&p).get(&name).await?))
 }
 
 async fn put_application(
@@ -66,7 +70,7 @@ async fn put_application(
     })?;
     Ok(json(
         StatusCode::OK,
-        p.applications().put(&name, record).await?,
+        Applications::of(&p).put(&name, record).await?,
     ))
 }
 
@@ -74,7 +78,7 @@ async fn delete_application(
     State(p): State<Platform>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    p.applications().delete(&name).await?;
+    Applications::of(&p).delete(&name).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -62,11 +62,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         };
         let config: WireConfiguration = serde_json::from_str(&text)
             .with_context(|| format!("{} is not a notification configuration", file.display()))?;
-        let stored = client.set_external_bucket(&bucket, &config).await?;
+        let stored = client
+            .lamina()
+            .set_external_bucket(&bucket, &config)
+            .await?;
         println!("{}", serde_json::to_string_pretty(&stored)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let buckets = client.buckets().await?;
+    let buckets = client.lamina().buckets().await?;
     let mut table = Table::new(&["BUCKET", "KIND", "OBJECTS>", "SIZE>", "RULES"]);
     let one_line = args.output.format() == Format::Text;
     for b in &buckets {

@@ -45,7 +45,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             output,
             endpoint,
         } => {
-            let failed = endpoint.client().failed_events(name.as_deref()).await?;
+            let failed = endpoint
+                .client()
+                .lamina()
+                .failed_events(name.as_deref())
+                .await?;
             let mut table = Table::new(&[
                 "ID>",
                 "FUNCTION",
@@ -74,14 +78,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let client = endpoint.client();
             let mut ids = ids;
             if let Some(name) = &all {
-                let failed = client.failed_events(Some(name)).await?;
+                let failed = client.lamina().failed_events(Some(name)).await?;
                 ids.extend(failed.iter().map(|e| e.id));
             }
             if ids.is_empty() {
                 anyhow::bail!("give the ids of failed events, or --all NAME");
             }
             for id in ids {
-                let new_id = client.replay_failed_event(id).await?;
+                let new_id = client.lamina().replay_failed_event(id).await?;
                 println!("replayed {id} as {new_id}");
             }
             Ok(ExitCode::SUCCESS)

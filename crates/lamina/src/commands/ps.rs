@@ -18,7 +18,7 @@ pub struct Args {
 
 /// Runs the command.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let s = args.endpoint.client().status().await?;
+    let s = args.endpoint.client().lamina().status().await?;
     let metrics = metrics(&s);
     if args.output.format() != Format::Table {
         args.output.print(&metrics, &s)?;

@@ -39,7 +39,7 @@ fn last(l: &Option<LastResult>) -> String {
 
 /// `lamina schedules`.
 pub async fn schedules(args: Args) -> anyhow::Result<ExitCode> {
-    let t = args.endpoint.client().triggers().await?;
+    let t = args.endpoint.client().lamina().triggers().await?;
     let mut table = Table::new(&[
         "GROUP/NAME",
         "EXPRESSION",
@@ -66,7 +66,7 @@ pub async fn schedules(args: Args) -> anyhow::Result<ExitCode> {
 
 /// `lamina rules`.
 pub async fn rules(args: Args) -> anyhow::Result<ExitCode> {
-    let t = args.endpoint.client().triggers().await?;
+    let t = args.endpoint.client().lamina().triggers().await?;
     let mut table = Table::new(&[
         "BUS/NAME",
         "STATE",
@@ -96,7 +96,7 @@ pub async fn rules(args: Args) -> anyhow::Result<ExitCode> {
 
 /// `lamina queues`.
 pub async fn queues(args: Args) -> anyhow::Result<ExitCode> {
-    let t = args.endpoint.client().triggers().await?;
+    let t = args.endpoint.client().lamina().triggers().await?;
     let mut table = Table::new(&[
         "QUEUE",
         "VISIBLE>",
@@ -121,7 +121,7 @@ pub async fn queues(args: Args) -> anyhow::Result<ExitCode> {
 
 /// `lamina mappings`.
 pub async fn mappings(args: Args) -> anyhow::Result<ExitCode> {
-    let t = args.endpoint.client().triggers().await?;
+    let t = args.endpoint.client().lamina().triggers().await?;
     let mut table = Table::new(&[
         "UUID",
         "SOURCE",

@@ -97,7 +97,7 @@ pub async fn load(client: &Client, args: &TemplateArgs) -> anyhow::Result<Loaded
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .to_path_buf();
-    let health = client.health().await?;
+    let health = client.lamina().health().await?;
     let field = |k: &str, default: &str| {
         health[k]
             .as_str()
@@ -184,10 +184,14 @@ pub async fn deploy(
         .map(|(k, v)| (k.clone(), sha256_b64(v)))
         .collect();
     let name = loaded.app.name.clone();
-    let record = client.application(&name).await?.unwrap_or_else(|| Record {
-        name: name.clone(),
-        ..Record::default()
-    });
+    let record = client
+        .lamina()
+        .application(&name)
+        .await?
+        .unwrap_or_else(|| Record {
+            name: name.clone(),
+            ..Record::default()
+        });
     let desired = lamina_template::plan::desired(&loaded.app, &code);
     let steps = lamina_template::plan::plan(&desired, &record);
     let touched = steps.iter().filter(|s| s.action != Action::Delete).count();
@@ -241,7 +245,11 @@ async fn take(
             }
             Err(e) => {
                 bar.abandon();
-                client.put_application(&record.name, &record).await.ok();
+                client
+                    .lamina()
+                    .put_application(&record.name, &record)
+                    .await
+                    .ok();
                 return Err(e);
             }
         };
@@ -253,7 +261,10 @@ async fn take(
                 digest: step.digest.clone(),
             });
         }
-        client.put_application(&record.name, &record).await?;
+        client
+            .lamina()
+            .put_application(&record.name, &record)
+            .await?;
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -326,6 +337,7 @@ async fn endpoints(client: &Client, app: &Application) -> Table {
 /// `lamina delete`: removes what the application's record holds, then the record.
 pub async fn delete(client: &Client, name: &str) -> anyhow::Result<()> {
     let record = client
+        .lamina()
         .application(name)
         .await?
         .with_context(|| format!("no application {name} was deployed"))?;
@@ -338,14 +350,14 @@ pub async fn delete(client: &Client, name: &str) -> anyhow::Result<()> {
         app: &app,
         packages: &packages,
         layer_arns: BTreeMap::new(),
-        account: client.health().await?["account"]
+        account: client.lamina().health().await?["account"]
             .as_str()
             .unwrap_or("000000000000")
             .to_string(),
     };
     let record = take(client, &mut applier, record, &steps).await?;
     if record.resources.is_empty() {
-        client.delete_application(name).await?;
+        client.lamina().delete_application(name).await?;
     }
     anstream::eprintln!("deleted {name}");
     Ok(())

@@ -254,7 +254,7 @@ async fn code_changes(
             .map(|(k, v)| (k.clone(), super::sha256_b64(v)))
             .collect();
         let desired = lamina_template::plan::desired(&loaded.app, &code);
-        if let Some(mut record) = client.application(&loaded.app.name).await? {
+        if let Some(mut record) = client.lamina().application(&loaded.app.name).await? {
             for r in record
                 .resources
                 .iter_mut()
@@ -264,7 +264,10 @@ async fn code_changes(
                     r.digest = d.digest.clone();
                 }
             }
-            client.put_application(&loaded.app.name, &record).await?;
+            client
+                .lamina()
+                .put_application(&loaded.app.name, &record)
+                .await?;
         }
     }
     Ok(())
