@@ -16,7 +16,8 @@
 #     ~/.cache/lamina-tests), so later runs and fresh clones reuse it;
 #   - s3s-fs, an S3-compatible store, built from crates.io once into the same cache;
 #   - a Python virtual environment in target/test-venv with boto3 (the compatibility suite)
-#     and awslambdaric (AWS's runtime interface client, run unchanged as a bootstrap);
+#     and awslambdaric (AWS's runtime interface client, run unchanged as a bootstrap), and
+#     prometheus-client, whose OpenMetrics parser reads /metrics;
 #   - another in target/test-venv-query with boto3 1.26, whose SQS client speaks the query
 #     protocol older SDKs use;
 #   - another in target/test-venv-cli with the AWS CLI (`aws s3 cp`, `aws s3 sync`).
@@ -56,11 +57,11 @@ if [ -n "$missing" ]; then
 fi
 
 VENV=target/test-venv
-if ! "$VENV/bin/python" -c 'import boto3, awslambdaric' >/dev/null 2>&1; then
-  say "preparing $VENV (boto3, awslambdaric)"
+if ! "$VENV/bin/python" -c 'import boto3, awslambdaric, prometheus_client' >/dev/null 2>&1; then
+  say "preparing $VENV (boto3, awslambdaric, prometheus-client)"
   mkdir -p target
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check boto3 awslambdaric
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check boto3 awslambdaric prometheus-client
 fi
 export LAMINA_TEST_PYTHON="$PWD/$VENV/bin/python"
 

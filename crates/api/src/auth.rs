@@ -8,6 +8,9 @@
 //! and never reaches a service. Without keys, any signature (or none) is accepted, as on a
 //! trusted network; an `AWS_IAM` URL then still needs a signature, from any key.
 //!
+//! `GET /metrics` passes with the scraper's bearer token (`--metrics-token`) instead of a
+//! signature, since Prometheus cannot sign.
+//!
 //! Two paths pass unsigned: `/_lamina/health`, answered for a liveness probe with
 //! `{"status":"ok"}` alone (the details need a signature), and the code download behind GetFunction's `Code.Location`, which AWS
 //! gives as a presigned S3 URL and clients fetch without signing (its id is not guessable
@@ -36,6 +39,8 @@ pub struct Edge {
 #[derive(Debug, Clone, Default)]
 pub struct Gate {
     keys: Option<KeyRing>,
+    /// The bearer token that opens `/metrics` to a scraper.
+    metrics_token: Option<String>,
 }
 
 /// The largest body an API request may have (CreateFunction with a 50 MB zip in base64),
@@ -45,12 +50,41 @@ const SIGNED_BODY_MAX_BYTES: usize = 70 * 1024 * 1024;
 impl Gate {
     /// A gate that accepts any credentials.
     pub fn open() -> Gate {
-        Gate { keys: None }
+        Gate::default()
     }
 
     /// A gate that accepts only requests signed by one of `keys`.
     pub fn with_keys(keys: KeyRing) -> Gate {
-        Gate { keys: Some(keys) }
+        Gate {
+            keys: Some(keys),
+            metrics_token: None,
+        }
+    }
+
+    /// The same gate, letting `GET /metrics` through with `Authorization: Bearer token`.
+    pub fn with_metrics_token(mut self, token: &str) -> Gate {
+        self.metrics_token = Some(token.to_string());
+        self
+    }
+
+    /// Whether `headers` carry the scraper's token.
+    fn scraper(&self, headers: &HeaderMap) -> bool {
+        let sent = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        match (&self.metrics_token, sent) {
+            (Some(want), Some(got)) => {
+                // Constant time, as for signatures.
+                want.len() == got.len()
+                    && want
+                        .bytes()
+                        .zip(got.bytes())
+                        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                        == 0
+            }
+            _ => false,
+        }
     }
 
     /// The secret of `access_key`, when the gate has keys and knows it.
@@ -118,6 +152,9 @@ pub async fn require_signature(State(edge): State<Edge>, req: Request, next: Nex
             .uri()
             .query()
             .is_some_and(|q| q.contains("X-Amz-Signature="));
+    if path == crate::services::lamina::METRICS && edge.gate.scraper(req.headers()) {
+        return next.run(req).await;
+    }
     if path == "/_lamina/health" && !signed {
         return axum::Json(serde_json::json!({ "status": "ok" })).into_response();
     }

@@ -75,9 +75,9 @@ pub(crate) struct Admission {
 }
 
 impl Admission {
-    /// Counts the invocation, which ran, with its REPORT figures.
-    pub(crate) fn record(&self, report: &lamina_executor::Report, failed: bool) {
-        self.counter.record(report, failed);
+    /// Counts the invocation of `version`, which ran, with its REPORT figures.
+    pub(crate) fn record(&self, version: &str, report: &lamina_executor::Report, failed: bool) {
+        self.counter.record(version, report, failed);
     }
 
     /// Counts a throttle decided after admission (no environment could be had in time).

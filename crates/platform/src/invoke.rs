@@ -264,7 +264,11 @@ impl Platform {
                     RunError::Launch(e.to_string())
                 }
             })?;
-        slot.record(&result.report, result.function_error.is_some());
+        slot.record(
+            &result.executed_version,
+            &result.report,
+            result.function_error.is_some(),
+        );
         Ok(InvokeOutput {
             status: 200,
             payload: result.payload,

@@ -45,7 +45,7 @@ mod grants;
 pub mod invoke;
 pub mod logs;
 pub mod mappings;
-mod metrics;
+pub mod metrics;
 mod packages;
 mod paging;
 mod provisioning;

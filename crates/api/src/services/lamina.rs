@@ -22,9 +22,13 @@ use crate::error::ApiError;
 
 type Params = Query<HashMap<String, String>>;
 
-/// The `/_lamina/` routes.
+/// Where Prometheus scrapes.
+pub const METRICS: &str = "/metrics";
+
+/// The `/_lamina/` routes, and `/metrics`.
 pub fn routes() -> Router<Platform> {
     Router::new()
+        .route(METRICS, get(metrics))
         .route("/_lamina/code/{file}", get(download_code))
         .route("/_lamina/health", get(health))
         .route("/_lamina/status", get(status))
@@ -41,6 +45,19 @@ pub fn routes() -> Router<Platform> {
                 .put(put_application)
                 .delete(delete_application),
         )
+}
+
+/// The Prometheus export.
+async fn metrics(State(p): State<Platform>) -> Response {
+    let text = lamina_platform::metrics::export::render(&p).await;
+    (
+        [(
+            "content-type",
+            lamina_platform::metrics::export::CONTENT_TYPE,
+        )],
+        text,
+    )
+        .into_response()
 }
 
 async fn list_applications(State(p): State<Platform>) -> Result<Response, ApiError> {

@@ -1,6 +1,8 @@
 //! Where events go once settled: Lambda's invocation record to the OnSuccess or OnFailure
 //! destination, the event alone to the dead-letter target, else the failed-events store.
 
+use std::sync::atomic::Ordering;
+
 use bytes::Bytes;
 use lamina_model::FunctionRef;
 use lamina_model::event_invoke::{DestinationRecord, RecordRequestContext, RecordResponseContext};
@@ -40,6 +42,9 @@ impl AsyncInvoke<'_> {
                 }
                 return;
             }
+            self.counter(&message.queue)
+                .dead_letter_errors
+                .fetch_add(1, Ordering::Relaxed);
         }
         let r = FunctionRef {
             name: message.queue.clone(),
@@ -52,20 +57,33 @@ impl AsyncInvoke<'_> {
             .registry()
             .cached(&r.name)
             .and_then(|c| c.config.dead_letter_target.clone());
+        let counter = self.counter(&r.name);
         let delivered = match (&config.on_failure, attrs, dead_letter) {
             (Some(dest), Some(attrs), _) => {
                 let count = ran.map_or(message.attempts, |(_, n)| n);
                 let record = self.record(&r, message, attrs, condition, count, ran.map(|(o, _)| o));
-                self.deliver(dest, record_bytes(&record)).await
+                let sent = self.deliver(dest, record_bytes(&record)).await;
+                if !sent {
+                    counter.destination_failures.fetch_add(1, Ordering::Relaxed);
+                }
+                sent
             }
             // A dead-letter target gets the event alone, as Lambda's dead-letter queue does.
             (None, _, Some(target)) => {
                 let event =
                     serde_json::from_slice(&message.body).unwrap_or(serde_json::Value::Null);
-                self.deliver(&target, Bytes::from(event.to_string())).await
+                let sent = self.deliver(&target, Bytes::from(event.to_string())).await;
+                if !sent {
+                    counter.dead_letter_errors.fetch_add(1, Ordering::Relaxed);
+                }
+                sent
             }
             _ => false,
         };
+        if !delivered {
+            // Kept in the failed-events store for a replay, but gone from Lambda's view.
+            counter.async_dropped.fetch_add(1, Ordering::Relaxed);
+        }
         let settled = if delivered {
             queue.ack(message.id).await
         } else {
@@ -117,6 +135,11 @@ impl AsyncInvoke<'_> {
                 false
             }
         }
+    }
+
+    /// The figures of `function`.
+    pub(super) fn counter(&self, function: &str) -> std::sync::Arc<crate::metrics::Counter> {
+        self.p.inner.concurrency.counters(function)
     }
 
     /// Lambda's invocation record for destinations.

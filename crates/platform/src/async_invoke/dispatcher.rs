@@ -204,6 +204,10 @@ impl AsyncInvoke<'_> {
                 .await;
             return;
         }
+        // AsyncEventAge: from acceptance to this run, in the server's milliseconds.
+        self.counter(&r.name)
+            .async_age
+            .observe(started_ms.saturating_sub(message.enqueued_ms) as f64);
         let outcome = self.attempt(&r, &message, &attrs, slot).await;
         // The function may take its next event while this one is being settled.
         drop(running);
@@ -236,8 +240,14 @@ impl AsyncInvoke<'_> {
                 if let (Some(dest), Some(out)) = (&config.on_success, ran) {
                     let attempts = message.attempts + 1;
                     let record = self.record(&r, &message, &attrs, "Success", attempts, Some(out));
-                    self.deliver(dest, super::delivery::record_bytes(&record))
-                        .await;
+                    if !self
+                        .deliver(dest, super::delivery::record_bytes(&record))
+                        .await
+                    {
+                        self.counter(&r.name)
+                            .destination_failures
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                 }
                 events.queue.ack(message.id).await
             }

@@ -204,6 +204,9 @@ impl AsyncInvoke<'_> {
             })
             .await
             .map_err(queue_error)?;
+        self.counter(&r.name)
+            .async_received
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 

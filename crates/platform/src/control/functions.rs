@@ -336,11 +336,12 @@ impl Functions<'_> {
             let number = q.parse::<u64>().map_err(|_| {
                 LambdaError::function_not_found(&self.p.identity().qualified_arn(&r.name, q))
             })?;
-            return self
-                .p
+            self.p
                 .versions()
                 .delete_version_locked(&r.name, number)
-                .await;
+                .await?;
+            self.p.inner.concurrency.counters(&r.name).forget_version(q);
+            return Ok(());
         }
         let version_codes: Vec<String> = self
             .p

@@ -50,6 +50,11 @@ pub struct ServerArgs {
     /// `aws_secret_access_key`; several sections allowed).
     #[arg(long, env = "LAMINA_CREDENTIALS")]
     pub credentials: Option<PathBuf>,
+    /// With --credentials, the token a Prometheus scraper sends for `GET /metrics`
+    /// (`Authorization: Bearer TOKEN`, Prometheus's `authorization: credentials`), since it
+    /// cannot sign; without --credentials, /metrics is open like every route.
+    #[arg(long, env = "LAMINA_METRICS_TOKEN", value_name = "TOKEN")]
+    pub metrics_token: Option<String>,
     /// Listen on a non-loopback address without --credentials: anyone who can reach the port
     /// can then deploy and run code.
     #[arg(long)]

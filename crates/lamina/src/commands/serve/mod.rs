@@ -123,7 +123,11 @@ fn gate(args: &Args) -> anyhow::Result<lamina_api::Gate> {
             keys.len(),
             path.display()
         );
-        return Ok(lamina_api::Gate::with_keys(keys));
+        let gate = lamina_api::Gate::with_keys(keys);
+        return Ok(match &server.metrics_token {
+            Some(token) => gate.with_metrics_token(token),
+            None => gate,
+        });
     }
     let exposed: Vec<std::net::SocketAddr> = std::iter::once(server.listen)
         .chain(server.url_listen)
