@@ -1,5 +1,5 @@
 //! The Prometheus export (`GET /metrics`, OpenMetrics text by `prometheus-client`): what a
-//! scrape reads is gathered first ([`gather`]: the counters, the pools, the queues), then
+//! scrape reads is gathered first (`gather`: the counters, the pools, the queues), then
 //! encoded, so nothing is held while the text is written and nothing is kept between
 //! scrapes.
 //!
