@@ -16,6 +16,7 @@
 //!   user.
 //! - [`lock`]: [`DataDirLock`], one server per data directory.
 //! - [`reserve`]: [`Reserve`], space set aside so that deletes work on a full disk.
+//! - [`series`]: [`MetricSeries`], CloudWatch's metric history at one-minute resolution.
 //! - [`package`]: safe extraction of an untrusted zip (zip-slip, size and entry bounds).
 //! - [`postgres`]: cluster mode's state in PostgreSQL: the pool, the versioned migrations,
 //!   and [`PgFunctionStore`].
@@ -36,6 +37,7 @@ pub mod memory;
 pub mod package;
 pub mod postgres;
 pub mod reserve;
+pub mod series;
 
 pub use archive::PackageArchive;
 pub use cluster::{FunctionMetrics, Membership, MetricsStore, Node};
@@ -50,6 +52,7 @@ pub use package::PackageError;
 pub use postgres::changes::Change;
 pub use postgres::{
     PgDocuments, PgError, PgFunctionStore, PgLogStore, PgMembers, PgMessages, PgMetrics,
-    PgPackages, PgPool, PgQueue,
+    PgPackages, PgPool, PgQueue, PgSeries,
 };
 pub use reserve::Reserve;
+pub use series::{MemorySeries, MetricSeries, Minute, SeriesKey, SqliteSeries};

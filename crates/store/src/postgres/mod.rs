@@ -8,6 +8,7 @@
 //! - [`logs`]: [`PgLogStore`], the function logs of every node.
 //! - [`members`]: [`PgMembers`], the nodes (heartbeats) and the capacity slots they hold.
 //! - [`metrics`]: [`PgMetrics`], every node's invocation metrics.
+//! - [`series`]: [`PgSeries`], CloudWatch's metric history of every node.
 //! - [`changes`]: how nodes learn of each other's changes (LISTEN/NOTIFY).
 //! - [`import`]: moving one node's embedded state in (`lamina migrate`).
 
@@ -26,6 +27,7 @@ pub mod messages;
 pub mod metrics;
 pub mod packages;
 pub mod queue;
+pub mod series;
 
 pub use documents::PgDocuments;
 pub use functions::PgFunctionStore;
@@ -35,6 +37,7 @@ pub use messages::PgMessages;
 pub use metrics::PgMetrics;
 pub use packages::PgPackages;
 pub use queue::PgQueue;
+pub use series::PgSeries;
 
 /// Why PostgreSQL could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -198,6 +201,22 @@ pub(crate) const MIGRATIONS: &[&str] = &[
          expires_ms BIGINT NOT NULL,
          PRIMARY KEY (queue, dedup_id)
      );",
+    // 9: CloudWatch's metric history, per minute, series and node.
+    "CREATE TABLE series (
+         start BIGINT NOT NULL,
+         metric TEXT NOT NULL,
+         function TEXT NOT NULL,
+         resource TEXT NOT NULL,
+         version TEXT NOT NULL,
+         node TEXT NOT NULL,
+         count DOUBLE PRECISION NOT NULL,
+         sum DOUBLE PRECISION NOT NULL,
+         min DOUBLE PRECISION NOT NULL,
+         max DOUBLE PRECISION NOT NULL,
+         buckets TEXT NOT NULL,
+         PRIMARY KEY (metric, function, start, resource, version, node)
+     );
+     CREATE INDEX series_start ON series (start);",
 ];
 
 /// A key for `pg_advisory_xact_lock`: migrations run one node at a time.
