@@ -4,6 +4,8 @@
 //! Layout:
 //! - [`alias`]: aliases and their weighted routing.
 //! - [`application`]: what a template's deploy made, kept for the next deploy and delete.
+//! - [`cloudwatch`]: CloudWatch's metric API (GetMetricStatistics, GetMetricData,
+//!   ListMetrics): its wire shapes, statistics, range checks and errors.
 //! - [`code`]: the deployment package a function or layer version points at.
 //! - [`names`]: parsing `name`, `name:qualifier`, partial and full ARNs; building ARNs.
 //! - [`function`]: the stored function configuration, its validation, and the wire shapes of
@@ -39,6 +41,7 @@
 
 pub mod alias;
 pub mod application;
+pub mod cloudwatch;
 pub mod code;
 pub mod delivery;
 pub mod error;
