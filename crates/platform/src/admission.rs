@@ -75,9 +75,16 @@ pub(crate) struct Admission {
 }
 
 impl Admission {
-    /// Counts the invocation of `version`, which ran, with its REPORT figures.
-    pub(crate) fn record(&self, version: &str, report: &lamina_executor::Report, failed: bool) {
-        self.counter.record(version, report, failed);
+    /// Counts the invocation of `version` through `resource` (the qualifier invoked, empty
+    /// for none), which ran, with its REPORT figures.
+    pub(crate) fn record(
+        &self,
+        version: &str,
+        resource: &str,
+        report: &lamina_executor::Report,
+        failed: bool,
+    ) {
+        self.counter.record(version, resource, report, failed);
     }
 
     /// Counts a throttle decided after admission (no environment could be had in time).
@@ -185,6 +192,7 @@ impl Concurrency {
                 true
             }
         };
+        counter.running(counter.in_flight.load(Ordering::Relaxed));
         Ok(Admission {
             state: self.clone(),
             counter,
@@ -227,6 +235,26 @@ impl Concurrency {
     /// Invocations of `function` running now.
     pub(crate) fn in_flight(&self, function: &str) -> u32 {
         self.counter(function).in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Every function's counters.
+    pub(crate) fn every_counter(&self) -> Vec<(String, Arc<Counter>)> {
+        self.functions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(n, c)| (n.clone(), c.clone()))
+            .collect()
+    }
+
+    /// Every invocation running now, reserved or not.
+    pub(crate) fn total_in_flight(&self) -> u32 {
+        self.functions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(|c| c.in_flight.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Forgets a deleted function's counters; a function created again under its name

@@ -266,6 +266,7 @@ impl Platform {
             })?;
         slot.record(
             &result.executed_version,
+            r.qualifier.as_deref().unwrap_or_default(),
             &result.report,
             result.function_error.is_some(),
         );

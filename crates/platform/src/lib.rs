@@ -27,6 +27,8 @@
 //! - [`scheduler`]: EventBridge Scheduler's schedules and groups, and the timer that fires
 //!   them through the asynchronous path.
 //! - [`status`]: what `lamina ps` shows.
+//! - [`cloudwatch`]: CloudWatch's metric history (one-minute figures kept 15 days) and
+//!   its API.
 //!
 //! The HTTP layer calls into the views with typed requests and gets [`LambdaError`]s back
 //! (the domain's error vocabulary; their wire form is the HTTP layer's business); it never
@@ -38,6 +40,7 @@ mod admission;
 pub mod applications;
 pub mod async_invoke;
 mod cached;
+pub mod cloudwatch;
 pub mod cluster;
 pub mod control;
 pub mod events;
@@ -136,6 +139,8 @@ pub struct Parts {
     pub documents: Arc<dyn lamina_store::Documents>,
     /// SQS messages.
     pub sqs: Arc<dyn lamina_queue::sqs::MessageStore>,
+    /// CloudWatch's metric history.
+    pub series: Arc<dyn lamina_store::MetricSeries>,
     /// The object store the S3 service serves (none where this node serves none).
     pub objects: Option<lamina_objects::Objects>,
     /// The other S3-compatible store the S3 service proxies to, for packages in its buckets.
@@ -182,6 +187,7 @@ struct Inner {
     archive: Option<Arc<dyn lamina_store::PackageArchive>>,
     grants: Option<Arc<grants::Grants>>,
     metrics: Option<Arc<dyn lamina_store::MetricsStore>>,
+    series: cloudwatch::SeriesState,
     documents: Arc<dyn lamina_store::Documents>,
     timer: scheduler::Timer,
     rules: events::RuleCache,
@@ -211,6 +217,7 @@ impl Platform {
             metrics,
             documents,
             sqs,
+            series,
             objects,
             remote_objects,
         } = parts;
@@ -294,6 +301,7 @@ impl Platform {
                 archive,
                 grants,
                 metrics,
+                series: cloudwatch::SeriesState::new(series),
                 documents,
                 timer,
                 rules: events::RuleCache::default(),
@@ -311,6 +319,7 @@ impl Platform {
         }
         platform.async_invoke().start_dispatcher();
         scheduler::start_timer(&platform);
+        cloudwatch::start(&platform);
         s3::start(&platform);
         if let Ok(all) = platform.event_source_mappings().all().await {
             for m in all {
@@ -453,6 +462,7 @@ impl Platform {
         self.async_invoke().stop_dispatcher().await;
         self.inner.executor.shutdown(grace).await;
         self.inner.logs.flush().await;
+        cloudwatch::CloudWatch::of(self).flush().await;
         if let Some(grants) = &self.inner.grants
             && let Err(e) = grants.members().leave().await
         {

@@ -107,6 +107,7 @@ impl TestPlatform {
             sqs: Arc::new(
                 lamina_queue::sqs::SqliteMessages::open(&path("sqs.sqlite3")).expect("SQS store"),
             ),
+            series: Arc::new(lamina_store::MemorySeries::default()),
             objects: Some(lamina_objects::Objects::open(&path("objects")).expect("object store")),
             remote_objects: None,
         };

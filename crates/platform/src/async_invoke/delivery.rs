@@ -1,8 +1,6 @@
 //! Where events go once settled: Lambda's invocation record to the OnSuccess or OnFailure
 //! destination, the event alone to the dead-letter target, else the failed-events store.
 
-use std::sync::atomic::Ordering;
-
 use bytes::Bytes;
 use lamina_model::FunctionRef;
 use lamina_model::event_invoke::{DestinationRecord, RecordRequestContext, RecordResponseContext};
@@ -42,9 +40,7 @@ impl AsyncInvoke<'_> {
                 }
                 return;
             }
-            self.counter(&message.queue)
-                .dead_letter_errors
-                .fetch_add(1, Ordering::Relaxed);
+            self.counter(&message.queue).dead_letter_failed();
         }
         let r = FunctionRef {
             name: message.queue.clone(),
@@ -64,7 +60,7 @@ impl AsyncInvoke<'_> {
                 let record = self.record(&r, message, attrs, condition, count, ran.map(|(o, _)| o));
                 let sent = self.deliver(dest, record_bytes(&record)).await;
                 if !sent {
-                    counter.destination_failures.fetch_add(1, Ordering::Relaxed);
+                    counter.destination_failed();
                 }
                 sent
             }
@@ -74,7 +70,7 @@ impl AsyncInvoke<'_> {
                     serde_json::from_slice(&message.body).unwrap_or(serde_json::Value::Null);
                 let sent = self.deliver(&target, Bytes::from(event.to_string())).await;
                 if !sent {
-                    counter.dead_letter_errors.fetch_add(1, Ordering::Relaxed);
+                    counter.dead_letter_failed();
                 }
                 sent
             }
@@ -82,7 +78,7 @@ impl AsyncInvoke<'_> {
         };
         if !delivered {
             // Kept in the failed-events store for a replay, but gone from Lambda's view.
-            counter.async_dropped.fetch_add(1, Ordering::Relaxed);
+            counter.event_dropped();
         }
         let settled = if delivered {
             queue.ack(message.id).await

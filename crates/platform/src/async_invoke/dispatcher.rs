@@ -206,8 +206,7 @@ impl AsyncInvoke<'_> {
         }
         // AsyncEventAge: from acceptance to this run, in the server's milliseconds.
         self.counter(&r.name)
-            .async_age
-            .observe(started_ms.saturating_sub(message.enqueued_ms) as f64);
+            .event_aged(started_ms.saturating_sub(message.enqueued_ms) as f64);
         let outcome = self.attempt(&r, &message, &attrs, slot).await;
         // The function may take its next event while this one is being settled.
         drop(running);
@@ -244,9 +243,7 @@ impl AsyncInvoke<'_> {
                         .deliver(dest, super::delivery::record_bytes(&record))
                         .await
                     {
-                        self.counter(&r.name)
-                            .destination_failures
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        self.counter(&r.name).destination_failed();
                     }
                 }
                 events.queue.ack(message.id).await

@@ -204,9 +204,7 @@ impl AsyncInvoke<'_> {
             })
             .await
             .map_err(queue_error)?;
-        self.counter(&r.name)
-            .async_received
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.counter(&r.name).event_received();
         Ok(())
     }
 

@@ -4,17 +4,20 @@
 //! received, dropped, their age, and failed deliveries to dead-letter queues and
 //! destinations.
 //!
-//! The invocation path only adds to atomics: it reaches its function's [`Counter`] through
-//! its admission (one lookup it already makes), and a version's figures through the
-//! counter's short list of versions.
+//! The invocation path only adds to atomics: it reaches its function's `Counter` through
+//! its admission (one lookup it already makes), and a version's figures, with the current
+//! minute's for CloudWatch ([`minutes`]), through the counter's short lists, under one
+//! short lock.
 
 pub mod export;
 mod histogram;
+pub mod minutes;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use histogram::{Histogram, Snapshot};
+use minutes::{FunctionMinute, InvocationMinute};
 
 /// One function's invocations in flight (all versions), throttles, and the metrics of the
 /// invocations that ran (kept since start): the invocation path reaches them through its
@@ -39,8 +42,19 @@ pub(crate) struct Counter {
     pub(crate) dead_letter_errors: AtomicU64,
     /// Records a destination would not take (DestinationDeliveryFailures).
     pub(crate) destination_failures: AtomicU64,
-    /// Each version that ran, with its figures; a few per function, so a short list.
-    versions: Mutex<Vec<(String, Arc<VersionMetrics>)>>,
+    /// The current minute's figures that are not per version.
+    pub(crate) minute: FunctionMinute,
+    /// Each version that ran, and each qualifier it ran through; a few per function, so
+    /// short lists.
+    lists: Mutex<Lists>,
+}
+
+/// Per version (for the export) and per qualifier invoked and version (for CloudWatch's
+/// minutes).
+#[derive(Debug, Default)]
+struct Lists {
+    versions: Vec<(String, Arc<VersionMetrics>)>,
+    minutes: Vec<(String, String, Arc<InvocationMinute>)>,
 }
 
 /// What ran of one version.
@@ -63,8 +77,15 @@ pub struct VersionMetrics {
 pub const PRESTARTED: [&str; 3] = ["none", "sandbox", "runtime"];
 
 impl Counter {
-    /// Counts an invocation of `version` that ran, with its REPORT figures.
-    pub(crate) fn record(&self, version: &str, report: &lamina_executor::Report, failed: bool) {
+    /// Counts an invocation of `version` through `resource` (the qualifier invoked, empty
+    /// for none) that ran, with its REPORT figures.
+    pub(crate) fn record(
+        &self,
+        version: &str,
+        resource: &str,
+        report: &lamina_executor::Report,
+        failed: bool,
+    ) {
         self.invocations.fetch_add(1, Ordering::Relaxed);
         if failed {
             self.errors.fetch_add(1, Ordering::Relaxed);
@@ -73,10 +94,12 @@ impl Counter {
         self.duration_us
             .fetch_add((report.duration_ms * 1000.0) as u64, Ordering::Relaxed);
         self.billed_mb_ms.fetch_add(billed, Ordering::Relaxed);
-        let v = self.version(version);
+        let (v, minute) = self.entries(version, resource);
+        minute.duration.observe(report.duration_ms);
         v.invocations.fetch_add(1, Ordering::Relaxed);
         if failed {
             v.errors.fetch_add(1, Ordering::Relaxed);
+            minute.errors.add();
         }
         v.duration.observe(report.duration_ms);
         v.billed_mb_ms.fetch_add(billed, Ordering::Relaxed);
@@ -92,35 +115,103 @@ impl Counter {
         }
     }
 
-    /// The figures of `version`, made on its first invocation.
-    fn version(&self, version: &str) -> Arc<VersionMetrics> {
-        let mut versions = self.versions.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, v)) = versions.iter().find(|(n, _)| n == version) {
-            return v.clone();
-        }
-        let v = Arc::new(VersionMetrics::default());
-        versions.push((version.to_string(), v.clone()));
-        v
+    /// The figures of `version`, and of its current minute through `resource`, each made
+    /// on its first invocation.
+    fn entries(
+        &self,
+        version: &str,
+        resource: &str,
+    ) -> (Arc<VersionMetrics>, Arc<InvocationMinute>) {
+        let mut lists = self.lists.lock().unwrap_or_else(|p| p.into_inner());
+        let v = match lists.versions.iter().find(|(n, _)| n == version) {
+            Some((_, v)) => v.clone(),
+            None => {
+                let v = Arc::new(VersionMetrics::default());
+                lists.versions.push((version.to_string(), v.clone()));
+                v
+            }
+        };
+        let m = match lists
+            .minutes
+            .iter()
+            .find(|(r, n, _)| r == resource && n == version)
+        {
+            Some((_, _, m)) => m.clone(),
+            None => {
+                let m = Arc::new(InvocationMinute::default());
+                lists
+                    .minutes
+                    .push((resource.to_string(), version.to_string(), m.clone()));
+                m
+            }
+        };
+        (v, m)
     }
 
     /// Every version that ran, with its figures.
     pub(crate) fn versions(&self) -> Vec<(String, Arc<VersionMetrics>)> {
-        self.versions
+        self.lists
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+            .versions
             .clone()
     }
 
-    /// Forgets a version that was deleted (its figures leave the export).
-    pub(crate) fn forget_version(&self, version: &str) {
-        self.versions
+    /// Every (qualifier invoked, version) that ran, with its current minute.
+    pub(crate) fn minutes(&self) -> Vec<(String, String, Arc<InvocationMinute>)> {
+        self.lists
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .retain(|(n, _)| n != version);
+            .minutes
+            .clone()
+    }
+
+    /// Forgets a version that was deleted (its figures leave the export; a minute not yet
+    /// written is lost with it).
+    pub(crate) fn forget_version(&self, version: &str) {
+        let mut lists = self.lists.lock().unwrap_or_else(|p| p.into_inner());
+        lists.versions.retain(|(n, _)| n != version);
+        lists.minutes.retain(|(_, n, _)| n != version);
     }
 
     /// Counts a throttle.
     pub(crate) fn throttled(&self) {
         self.throttles.fetch_add(1, Ordering::Relaxed);
+        self.minute.throttles.add();
+    }
+
+    /// Notes `in_flight` invocations running at once (ConcurrentExecutions' peak).
+    pub(crate) fn running(&self, in_flight: u32) {
+        self.minute.peak.fetch_max(in_flight, Ordering::Relaxed);
+    }
+
+    /// Counts an asynchronous event accepted (AsyncEventsReceived).
+    pub(crate) fn event_received(&self) {
+        self.async_received.fetch_add(1, Ordering::Relaxed);
+        self.minute.async_received.add();
+    }
+
+    /// Counts an event given up with nowhere to go (AsyncEventsDropped).
+    pub(crate) fn event_dropped(&self) {
+        self.async_dropped.fetch_add(1, Ordering::Relaxed);
+        self.minute.async_dropped.add();
+    }
+
+    /// Notes how long an event waited before it ran (AsyncEventAge).
+    pub(crate) fn event_aged(&self, ms: f64) {
+        self.async_age.observe(ms);
+        self.minute.async_age.observe(ms);
+    }
+
+    /// Counts an event its dead-letter queue would not take (DeadLetterErrors).
+    pub(crate) fn dead_letter_failed(&self) {
+        self.dead_letter_errors.fetch_add(1, Ordering::Relaxed);
+        self.minute.dead_letter_errors.add();
+    }
+
+    /// Counts a record its destination would not take (DestinationDeliveryFailures).
+    pub(crate) fn destination_failed(&self) {
+        self.destination_failures.fetch_add(1, Ordering::Relaxed);
+        self.minute.destination_failures.add();
     }
 }

@@ -80,6 +80,13 @@ pub async fn compose(args: &Args, url_host: String, endpoint: &str) -> anyhow::R
                 .context("opening the SQS message store")?,
         ),
     };
+    let series: Arc<dyn lamina_store::MetricSeries> = match &pool {
+        Some((pool, _)) => Arc::new(lamina_store::PgSeries::new(pool.clone())),
+        None => Arc::new(
+            lamina_store::SqliteSeries::open(&dir("metrics.sqlite3"))
+                .context("opening the metric history")?,
+        ),
+    };
     let archive = pool.as_ref().map(|(pool, _)| {
         Arc::new(lamina_store::PgPackages::new(pool.clone()))
             as Arc<dyn lamina_store::PackageArchive>
@@ -155,6 +162,7 @@ pub async fn compose(args: &Args, url_host: String, endpoint: &str) -> anyhow::R
         }),
         documents,
         sqs,
+        series,
         store,
         code,
         logs,
