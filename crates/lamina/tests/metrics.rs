@@ -235,3 +235,114 @@ async fn with_credentials_the_scraper_needs_its_token() {
         .unwrap();
     assert_eq!(other.status(), 403);
 }
+
+/// Runs tests/compat/cloudwatch.py `phase` with `python` against `s`, whose boto3 must
+/// speak `protocol` to CloudWatch.
+fn cloudwatch_suite(python: &std::path::Path, s: &Server, phase: &str, protocol: &str) {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/compat/cloudwatch.py");
+    let out = Command::new(python)
+        .arg(script)
+        .arg(&s.endpoint)
+        .arg(phase)
+        .output()
+        .expect("run the CloudWatch suite");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success()
+            && stdout.contains("all checks passed")
+            && stdout.contains(&format!("protocol: {protocol}\n")),
+        "cloudwatch.py {phase} failed\n{stdout}\n{}\nserver:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        s.output_text()
+    );
+}
+
+/// CloudWatch's metric API answers for what ran: boto3 (CBOR), boto3 1.26 (the query
+/// protocol) and the AWS CLI read the same figures; after a restart on the same data
+/// directory, the figures are still there.
+#[test]
+fn cloudwatch_answers_for_what_ran_and_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_with(&[], Some(dir.path()));
+    cloudwatch_suite(&common::test_python(), &s, "invoke", "smithy-rpc-v2-cbor");
+    cloudwatch_suite(&common::test_query_python(), &s, "check", "query");
+
+    let aws = std::env::var_os("LAMINA_TEST_AWS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../target/test-venv-cli/bin/aws")
+        });
+    let now = chrono::Utc::now();
+    let out = Command::new(aws)
+        .args([
+            "--endpoint-url",
+            &s.endpoint,
+            "--region",
+            "us-east-1",
+            "--output",
+            "json",
+        ])
+        .args([
+            "cloudwatch",
+            "get-metric-statistics",
+            "--namespace",
+            "AWS/Lambda",
+        ])
+        .args([
+            "--metric-name",
+            "Errors",
+            "--dimensions",
+            "Name=FunctionName,Value=cw-metrics",
+        ])
+        .args(["--statistics", "Sum", "Average", "--period", "3600"])
+        .args([
+            "--start-time",
+            &(now - chrono::Duration::minutes(30)).to_rfc3339(),
+        ])
+        .args([
+            "--end-time",
+            &(now + chrono::Duration::minutes(30)).to_rfc3339(),
+        ])
+        .env("AWS_ACCESS_KEY_ID", "x")
+        .env("AWS_SECRET_ACCESS_KEY", "x")
+        .output()
+        .expect("the AWS CLI");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let points = answer["Datapoints"].as_array().unwrap();
+    let sum: f64 = points.iter().map(|p| p["Sum"].as_f64().unwrap()).sum();
+    assert_eq!(sum, 1.0, "{answer}");
+    assert_eq!(answer["Label"], "Errors");
+
+    // The JSON 1.0 protocol, which some SDKs send, runs the same operations.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let target = "GraniteServiceVersion20100801.ListMetrics";
+    let body = json!({"Namespace": "AWS/Lambda", "MetricName": "Errors"});
+    let (status, listed) = rt.block_on(common::aws_json(&s, target, "1.0", body));
+    assert_eq!(status, 200, "{listed}");
+    assert!(
+        listed["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["Dimensions"] == json!([{"Name": "FunctionName", "Value": "cw-metrics"}])),
+        "{listed}"
+    );
+    let target = "GraniteServiceVersion20100801.GetMetricStatistics";
+    let (status, refused) = rt.block_on(common::aws_json(&s, target, "1.0", json!({})));
+    assert_eq!(status, 400);
+    assert_eq!(
+        refused["__type"], "com.amazonaws.cloudwatch#MissingRequiredParameterException",
+        "{refused}"
+    );
+
+    s.stop();
+    let s = Server::start_with(&[], Some(dir.path()));
+    cloudwatch_suite(&common::test_python(), &s, "reread", "smithy-rpc-v2-cbor");
+}

@@ -6,9 +6,13 @@
 //!   paths: each service mounts its own routes (`/2015-03-31/functions/...` for Lambda,
 //!   `/schedules`, `/schedule-groups` and `/tags/...` for the Scheduler, `/_lamina/...` for
 //!   Lamina's own), and paths never overlap.
-//! - **JSON-protocol services** (CloudWatch Logs, EventBridge, SQS) all post to `/`,
-//!   told apart by the prefix of `X-Amz-Target` (`Logs_20140328.`, `AWSEvents.`,
-//!   `AmazonSQS.`): [`JSON_SERVICES`] maps each prefix to its service's entry point.
+//! - **JSON-protocol services** (CloudWatch Logs, EventBridge, SQS, CloudWatch) all post
+//!   to `/`, told apart by the prefix of `X-Amz-Target` (`Logs_20140328.`, `AWSEvents.`,
+//!   `AmazonSQS.`, `GraniteServiceVersion20100801.`): [`JSON_SERVICES`] maps each prefix to
+//!   its service's entry point. CloudWatch's current SDKs speak CBOR on paths of their own
+//!   (`/service/GraniteServiceVersion20100801/operation/...`).
+//! - **Query-protocol requests** (`Action=...`, SQS's and CloudWatch's older SDKs) are told
+//!   apart by their `Version`.
 //! - Where neither tells (S3's path-style `/bucket/key` overlaps every other path), the
 //!   service a client signed for does: [`signed_service`] reads it from the SigV4 credential
 //!   scope (`Credential=AKID/20261204/us-east-1/s3/aws4_request`); [`s3`] takes those, and
@@ -33,6 +37,7 @@ use axum::routing::post;
 use lamina_model::LambdaError;
 use lamina_platform::Platform;
 
+pub mod cloudwatch;
 pub mod events;
 pub mod lambda;
 pub mod lamina;
@@ -54,6 +59,9 @@ pub const JSON_SERVICES: &[(&str, JsonEntry)] = &[
         Box::pin(events::serve(p, h, b))
     }),
     (sqs::TARGET_PREFIX, |p, h, b| Box::pin(sqs::serve(p, h, b))),
+    (cloudwatch::TARGET_PREFIX, |p, h, b| {
+        Box::pin(cloudwatch::serve_json(p, h, b))
+    }),
 ];
 
 /// The service a request was signed for: the fourth part of its SigV4 credential scope
@@ -84,7 +92,15 @@ pub async fn unknown_operation(
     uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
-    let served = ["lambda", "logs", "scheduler", "events", "sqs"];
+    let served = [
+        "lambda",
+        "logs",
+        "scheduler",
+        "events",
+        "sqs",
+        "s3",
+        "monitoring",
+    ];
     let message = match signed_service(&headers, uri.query()) {
         Some(service) if !served.contains(&service.as_str()) => format!(
             "Unknown operation: {method} {} (signed for the service {service:?}, which this \
@@ -103,6 +119,7 @@ pub fn routes() -> Router<Platform> {
         .merge(lamina::routes())
         .merge(s3::external::routes())
         .merge(scheduler::routes())
+        .merge(cloudwatch::routes())
         .route("/", post(json_protocol).get(query_protocol))
         .route(
             "/{account}/{queue}",
@@ -160,6 +177,9 @@ async fn query_protocol(
         params.extend(
             serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes).unwrap_or_default(),
         );
+    }
+    if cloudwatch::query::is_query(&params) {
+        return cloudwatch::query::serve(p, params).await;
     }
     if sqs::query::is_query(&params) {
         return sqs::serve_query(p, headers, uri.path(), params).await;
