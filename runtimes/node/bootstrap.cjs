@@ -102,12 +102,35 @@ function postError(urlPath, doc) {
   });
 }
 
-// Lambda's console format; newlines inside one message become \r so a message stays one
-// log event.
+// Levels of AWS_LAMBDA_LOG_LEVEL (a function's ApplicationLogLevel), least severe first.
+const LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'];
+const jsonLogs = () => (process.env.AWS_LAMBDA_LOG_FORMAT || '').toUpperCase() === 'JSON';
+
+// Lambda's console formats: text (time, request id, level, message; newlines inside one
+// message become \r so a message stays one log event), or, with LogFormat JSON, one record
+// per line (timestamp, level, requestId, message, and an error's type, message and stack),
+// levels below AWS_LAMBDA_LOG_LEVEL left out.
 function patchConsole() {
-  const write = (level) => (...args) => {
-    const message = util.format(...args).replace(/\n/g, '\r');
-    process.stdout.write(`${new Date().toISOString()}\t${currentRequestId || 'undefined'}\t${level}\t${message}\n`);
+  const json = jsonLogs();
+  const floor = Math.max(0, LEVELS.indexOf((process.env.AWS_LAMBDA_LOG_LEVEL || 'INFO').toUpperCase()));
+  const write = (level) => {
+    if (json && LEVELS.indexOf(level) < floor) return () => {};
+    return (...args) => {
+      if (!json) {
+        const message = util.format(...args).replace(/\n/g, '\r');
+        process.stdout.write(`${new Date().toISOString()}\t${currentRequestId || 'undefined'}\t${level}\t${message}\n`);
+        return;
+      }
+      const record = { timestamp: new Date().toISOString(), level, requestId: currentRequestId || undefined };
+      const error = args.find((a) => a instanceof Error);
+      record.message = util.format(...args);
+      if (error) {
+        record.errorType = error.name;
+        record.errorMessage = error.message;
+        record.stackTrace = String(error.stack || '').split('\n');
+      }
+      process.stdout.write(JSON.stringify(record) + '\n');
+    };
   };
   console.log = write('INFO');
   console.info = write('INFO');
@@ -115,9 +138,19 @@ function patchConsole() {
   console.error = write('ERROR');
   console.debug = write('DEBUG');
   console.trace = write('TRACE');
+  console.fatal = write('FATAL');
 }
 
 function logError(doc, prefix) {
+  if (jsonLogs()) {
+    const record = {
+      timestamp: new Date().toISOString(), level: 'ERROR', requestId: currentRequestId || undefined,
+      message: `${prefix}${doc.errorType}: ${doc.errorMessage}`,
+      errorType: doc.errorType, errorMessage: doc.errorMessage, stackTrace: doc.trace,
+    };
+    process.stdout.write(JSON.stringify(record) + '\n');
+    return;
+  }
   const line = JSON.stringify({ errorType: doc.errorType, errorMessage: doc.errorMessage, stack: doc.trace });
   process.stdout.write(
     `${new Date().toISOString()}\t${currentRequestId || 'undefined'}\tERROR\t${prefix}${line}\n`,

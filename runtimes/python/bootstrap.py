@@ -195,14 +195,64 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+# AWS_LAMBDA_LOG_LEVEL (a function's ApplicationLogLevel) as the logging module's levels.
+LEVELS = {"TRACE": 5, "DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARN": logging.WARNING,
+          "ERROR": logging.ERROR, "FATAL": logging.CRITICAL}
+
+
+def json_logs():
+    return os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON"
+
+
+def iso_now(created=None):
+    t = time.time() if created is None else created
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % (int(t * 1000) % 1000)
+
+
+class JsonFormatter(logging.Formatter):
+    """Lambda's JSON records: timestamp, level, message, logger, requestId, and the
+    exception's type, message and stack when there is one."""
+
+    def format(self, record):
+        doc = {
+            "timestamp": iso_now(record.created),
+            "level": {"WARNING": "WARN", "CRITICAL": "FATAL"}.get(record.levelname, record.levelname),
+            "message": record.getMessage(),
+            "logger": record.name,
+            "requestId": getattr(record, "aws_request_id", ""),
+        }
+        if record.exc_info and record.exc_info[0] is not None:
+            import traceback
+
+            doc["errorType"] = record.exc_info[0].__name__
+            doc["errorMessage"] = str(record.exc_info[1])
+            doc["stackTrace"] = traceback.format_tb(record.exc_info[2])
+        return json.dumps(doc, default=str) + "\n"
+
+
+class TextFormatter(logging.Formatter):
+    """Lambda's text records, each ending its line, an exception's traceback included."""
+
+    def format(self, record):
+        return super().format(record) + "\n"
+
+
 def install_logging():
-    """Lambda's format for the logging module: [LEVEL]<tab>time<tab>request id<tab>message."""
+    """Lambda's formats for the logging module: `[LEVEL]<tab>time<tab>request id<tab>message`
+    as text, or one JSON record per line, filtered by AWS_LAMBDA_LOG_LEVEL, when the
+    function's LogFormat is JSON."""
     handler = logging.StreamHandler(sys.stdout)
-    formatter = logging.Formatter(
-        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
-        "%Y-%m-%dT%H:%M:%S",
-    )
-    formatter.converter = time.gmtime
+    if json_logs():
+        formatter = JsonFormatter()
+        level = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO").upper()
+        logging.addLevelName(5, "TRACE")
+        logging.getLogger().setLevel(LEVELS.get(level, logging.INFO))
+    else:
+        formatter = TextFormatter(
+            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
+            "%Y-%m-%dT%H:%M:%S",
+        )
+        formatter.converter = time.gmtime
     handler.setFormatter(formatter)
     handler.terminator = ""
     handler.addFilter(RequestIdFilter())
@@ -272,6 +322,13 @@ def error_document(exc, request_id=""):
 
 
 def log_error(doc):
+    if json_logs():
+        record = {"timestamp": iso_now(), "level": "ERROR", "message": doc["errorMessage"],
+                  "errorType": doc["errorType"], "errorMessage": doc["errorMessage"],
+                  "stackTrace": doc["stackTrace"], "requestId": doc.get("requestId", "")}
+        sys.stdout.write(json.dumps(record) + "\n")
+        sys.stdout.flush()
+        return
     lines = ["[ERROR] %s: %s" % (doc["errorType"], doc["errorMessage"])]
     if doc["stackTrace"]:
         lines.append("Traceback (most recent call last):")

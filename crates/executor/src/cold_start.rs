@@ -192,6 +192,7 @@ impl ColdStart {
                 group: version.log_group.clone(),
                 stream,
                 sink: self.sink.clone(),
+                logging: version.logging,
             },
             self.config.max_response_bytes,
             self.egress_policy.clone(),

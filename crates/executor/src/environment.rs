@@ -22,6 +22,8 @@ pub struct LogTarget {
     pub stream: String,
     /// The sink.
     pub sink: Arc<dyn LogSink>,
+    /// What of the output is kept.
+    pub logging: crate::Logging,
 }
 
 /// A frozen environment one of whose processes was killed while it was frozen.
@@ -120,6 +122,7 @@ impl Environment {
         } = launched;
         let listener = tokio::net::TcpListener::from_std(runtime_api)?;
         let log = Arc::new(LogCapture::new(output, logs.group, logs.stream, logs.sink)?);
+        log.set_logging(logs.logging);
         let session = Arc::new(Session::new());
         let (exit_tx, exit_rx) = watch::channel(None);
         let env = Arc::new(Environment {

@@ -103,7 +103,7 @@ impl Runner {
         }
         let start_log = env.log.clone();
         let sample_env = Arc::downgrade(&env);
-        let start_line = logs::start_line(&req.request_id, &version.version);
+        let start_lines = version.logging.start(&req.request_id, &version.version);
         let (picked_tx, picked_rx) = oneshot::channel();
         let (reply_tx, mut reply_rx) = oneshot::channel();
         let invocation = Invocation {
@@ -116,7 +116,7 @@ impl Runner {
             picked_up: picked_tx,
             reply: reply_tx,
             on_pickup: Some(PickupHook(Box::new(move || {
-                start_log.platform_lines(&[start_line]);
+                start_log.platform_lines(&start_lines);
                 if cold && let Some(env) = sample_env.upgrade() {
                     // One sample per environment once init is done, so that a runtime
                     // that dies in its first invocation still reports its memory.
@@ -197,7 +197,7 @@ impl Runner {
             return None;
         }
         env.log
-            .platform_lines(&[logs::start_line(&req.request_id, &version.version)]);
+            .platform_lines(&version.logging.start(&req.request_id, &version.version));
         Some(
             self.finish(pool, &env, req, None, assigned_at, Outcome::Reply(reply))
                 .await,
@@ -231,15 +231,7 @@ impl Runner {
             setup_ms: init_ms.map(|_| millis(env.launched.saturating_duration_since(env.started))),
             prestarted: init_ms.map(|_| env.prestarted),
         };
-        lines.push(logs::end_line(id));
-        lines.push(logs::report_line(
-            id,
-            report.duration_ms,
-            report.billed_ms,
-            report.memory_mb,
-            report.max_memory_mb,
-            report.init_ms,
-        ));
+        lines.extend(version.logging.end(id, &report, function_error.is_some()));
         env.log.platform_lines(&lines);
         let log_tail = req.tail.then(|| env.log.tail(LOG_TAIL_BYTES));
         if pool.release(env) {

@@ -84,6 +84,7 @@ pub(crate) fn environment_variables(
         ),
         ("AWS_XRAY_CONTEXT_MISSING".into(), "LOG_ERROR".into()),
     ];
+    env.extend(version.logging.environment());
     if let Some(exec_env) = version.runtime.execution_env() {
         env.push(("AWS_EXECUTION_ENV".into(), exec_env));
     }

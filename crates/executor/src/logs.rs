@@ -68,6 +68,8 @@ struct CaptureState {
     partial: Vec<u8>,
     tail: Vec<u8>,
     eof: bool,
+    /// What of the function's output is kept (its LoggingConfig's levels).
+    logging: crate::Logging,
 }
 
 /// The output pipe of one environment.
@@ -106,6 +108,11 @@ impl LogCapture {
             sink,
             state: Mutex::new(CaptureState::default()),
         })
+    }
+
+    /// Filters the function's output by `logging`'s levels from now on.
+    pub fn set_logging(&self, logging: crate::Logging) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).logging = logging;
     }
 
     /// The log stream name.
@@ -174,7 +181,9 @@ impl LogCapture {
         };
         if st.eof && !st.partial.is_empty() {
             let rest = std::mem::take(&mut st.partial);
-            push_event(&mut st, &rest, &mut events);
+            if st.logging.keeps(&rest) {
+                push_event(&mut st, &rest, &mut events);
+            }
         }
         drop(st);
         if !events.is_empty() {
@@ -194,7 +203,9 @@ impl LogCapture {
         let mut events = Vec::new();
         if !st.partial.is_empty() {
             let rest = std::mem::take(&mut st.partial);
-            push_event(&mut st, &rest, &mut events);
+            if st.logging.keeps(&rest) {
+                push_event(&mut st, &rest, &mut events);
+            }
         }
         for line in lines {
             push_event(&mut st, line.as_bytes(), &mut events);
@@ -224,11 +235,15 @@ impl LogCapture {
 fn split_lines(st: &mut CaptureState, mut bytes: &[u8], events: &mut Vec<LogEvent>) {
     while let Some(pos) = bytes.iter().position(|&b| b == b'\n') {
         if st.partial.is_empty() {
-            push_event(st, &bytes[..pos], events);
+            if st.logging.keeps(&bytes[..pos]) {
+                push_event(st, &bytes[..pos], events);
+            }
         } else {
             let mut line = std::mem::take(&mut st.partial);
             line.extend_from_slice(&bytes[..pos]);
-            push_event(st, &line, events);
+            if st.logging.keeps(&line) {
+                push_event(st, &line, events);
+            }
         }
         bytes = &bytes[pos + 1..];
     }

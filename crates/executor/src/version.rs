@@ -36,6 +36,8 @@ pub struct FunctionVersion {
     pub opt_dir: Option<PathBuf>,
     /// Log group.
     pub log_group: String,
+    /// Log format and levels.
+    pub logging: crate::Logging,
     /// Region, for `AWS_REGION`.
     pub region: String,
     /// Whether the function may reach other networks.
@@ -61,6 +63,7 @@ impl FunctionVersion {
             code_dir: PathBuf::from("/nonexistent/lamina-template"),
             opt_dir: None,
             log_group: String::new(),
+            logging: crate::Logging::default(),
             region: String::new(),
             egress: true,
         }

@@ -44,6 +44,11 @@ impl Cached {
                     code.opt_dir(&ids)
                 }),
                 log_group: config.log_group.clone(),
+                logging: lamina_executor::Logging::new(
+                    &config.log_format,
+                    config.application_log_level.as_deref(),
+                    config.system_log_level.as_deref(),
+                ),
                 region: identity.region.clone(),
                 // Tag `lamina:egress` = `off` keeps a function from reaching other networks.
                 egress: config.tags.get("lamina:egress").is_none_or(|v| v != "off"),

@@ -49,6 +49,12 @@ pub struct FunctionConfig {
     pub tracing_mode: String,
     /// `Text` or `JSON`.
     pub log_format: String,
+    /// With `JSON`: the least severe application log level kept (`TRACE` … `FATAL`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_log_level: Option<String>,
+    /// With `JSON`: the least severe system log level kept (`DEBUG`, `INFO`, `WARN`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_log_level: Option<String>,
     /// Log group; `/aws/lambda/NAME` unless configured.
     pub log_group: String,
     /// The deployment package.
@@ -153,8 +159,8 @@ impl FunctionConfig {
             logging_config: Some(LoggingConfig {
                 log_format: Some(self.log_format.clone()),
                 log_group: Some(self.log_group.clone()),
-                application_log_level: None,
-                system_log_level: None,
+                application_log_level: self.application_log_level.clone(),
+                system_log_level: self.system_log_level.clone(),
             }),
             snap_start: Some(SnapStartResponse {
                 apply_on: "None".into(),
@@ -203,6 +209,8 @@ impl FunctionConfig {
             ephemeral_storage: EPHEMERAL_MIN_MB,
             tracing_mode: "PassThrough".into(),
             log_format: "Text".into(),
+            application_log_level: None,
+            system_log_level: None,
             code,
             last_modified: now,
             revision_id: crate::new_id(),
@@ -374,31 +382,68 @@ impl FunctionConfig {
             }
         }
         if let Some(l) = &u.logging_config {
-            match l.log_format.as_deref() {
-                Some("Text") => self.log_format = "Text".into(),
-                Some("JSON") => {
-                    return Err(LambdaError::InvalidParameterValue(
-                        "LoggingConfig.LogFormat JSON is not supported by this Lamina version; \
-                         use Text."
-                            .into(),
-                    ));
-                }
-                None => {}
-                Some(other) => {
-                    return Err(LambdaError::invalid_member(
-                        Some(other),
-                        "loggingConfig.logFormat",
-                        "Member must satisfy enum value set: [JSON, Text]",
-                    ));
-                }
-            }
+            self.apply_logging(l)?;
             if let Some(g) = &l.log_group {
                 self.log_group = g.clone();
             }
         }
         Ok(())
     }
+
+    /// A `LoggingConfig` as Lambda takes it: log levels only with the JSON format (which
+    /// starts them at `INFO`), and dropped with the text format.
+    fn apply_logging(&mut self, l: &LoggingConfig) -> Result<(), LambdaError> {
+        let format = match l.log_format.as_deref() {
+            None => self.log_format.clone(),
+            Some(f @ ("Text" | "JSON")) => f.to_string(),
+            Some(other) => {
+                return Err(LambdaError::invalid_member(
+                    Some(other),
+                    "loggingConfig.logFormat",
+                    "Member must satisfy enum value set: [JSON, Text]",
+                ));
+            }
+        };
+        let level = |given: &Option<String>, member: &str, set: &[&str]| match given {
+            Some(v) if !set.contains(&v.as_str()) => Err(LambdaError::invalid_member(
+                Some(v.as_str()),
+                member,
+                &format!("Member must satisfy enum value set: [{}]", set.join(", ")),
+            )),
+            _ => Ok(given.clone()),
+        };
+        let app = level(
+            &l.application_log_level,
+            "loggingConfig.applicationLogLevel",
+            &LOG_LEVELS,
+        )?;
+        let system = level(
+            &l.system_log_level,
+            "loggingConfig.systemLogLevel",
+            &LOG_LEVELS[1..4],
+        )?;
+        if format == "Text" {
+            if app.is_some() || system.is_some() {
+                return Err(LambdaError::InvalidParameterValue(
+                    "Log levels (ApplicationLogLevel, SystemLogLevel) can be set only when \
+                     LogFormat is JSON."
+                        .into(),
+                ));
+            }
+            self.application_log_level = None;
+            self.system_log_level = None;
+        } else {
+            let info = || Some("INFO".to_string());
+            self.application_log_level = app.or(self.application_log_level.take()).or_else(info);
+            self.system_log_level = system.or(self.system_log_level.take()).or_else(info);
+        }
+        self.log_format = format;
+        Ok(())
+    }
 }
+
+/// Lambda's log levels, least severe first (system logs take DEBUG, INFO and WARN).
+pub const LOG_LEVELS: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
 
 #[cfg(test)]
 mod tests {
@@ -490,13 +535,46 @@ mod tests {
     }
 
     #[test]
-    fn json_log_format_is_refused_until_it_is_supported() {
+    fn logging_config_takes_levels_with_json_alone() {
         let mut j = base();
         j["LoggingConfig"] = serde_json::json!({"LogFormat": "JSON"});
+        let cfg = create(j).unwrap();
+        assert_eq!(cfg.log_format, "JSON");
+        assert_eq!(cfg.application_log_level.as_deref(), Some("INFO"));
+        assert_eq!(cfg.system_log_level.as_deref(), Some("INFO"));
+        let mut j = base();
+        j["LoggingConfig"] = serde_json::json!({"LogFormat": "JSON",
+            "ApplicationLogLevel": "DEBUG", "SystemLogLevel": "WARN"});
+        let mut cfg = create(j).unwrap();
+        assert_eq!(cfg.application_log_level.as_deref(), Some("DEBUG"));
+        assert_eq!(cfg.system_log_level.as_deref(), Some("WARN"));
+        // An update naming one level keeps the other; back to text drops both.
+        let u: ConfigUpdate = serde_json::from_value(
+            serde_json::json!({"LoggingConfig": {"ApplicationLogLevel": "ERROR"}}),
+        )
+        .unwrap();
+        cfg.apply(&u).unwrap();
+        assert_eq!(cfg.application_log_level.as_deref(), Some("ERROR"));
+        assert_eq!(cfg.system_log_level.as_deref(), Some("WARN"));
+        let u: ConfigUpdate =
+            serde_json::from_value(serde_json::json!({"LoggingConfig": {"LogFormat": "Text"}}))
+                .unwrap();
+        cfg.apply(&u).unwrap();
         assert_eq!(
-            create(j).unwrap_err().error_type(),
-            "InvalidParameterValueException"
+            (cfg.application_log_level, cfg.system_log_level),
+            (None, None)
         );
+        for bad in [
+            serde_json::json!({"LogFormat": "Text", "ApplicationLogLevel": "INFO"}),
+            serde_json::json!({"ApplicationLogLevel": "INFO"}),
+            serde_json::json!({"LogFormat": "JSON", "SystemLogLevel": "ERROR"}),
+            serde_json::json!({"LogFormat": "JSON", "ApplicationLogLevel": "info"}),
+            serde_json::json!({"LogFormat": "XML"}),
+        ] {
+            let mut j = base();
+            j["LoggingConfig"] = bad.clone();
+            assert!(create(j).is_err(), "{bad}");
+        }
         let mut j = base();
         j["LoggingConfig"] = serde_json::json!({"LogFormat": "Text", "LogGroup": "/custom/group"});
         assert_eq!(create(j).unwrap().log_group, "/custom/group");
