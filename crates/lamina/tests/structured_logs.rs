@@ -225,3 +225,91 @@ async fn the_node_runtime_writes_json_records_at_its_level() {
             .is_some_and(|s| !s.is_empty())
     );
 }
+
+/// One CloudWatch Logs call.
+async fn logs_call(s: &Server, op: &str, body: Value) -> (u16, Value) {
+    common::aws_json(s, &format!("Logs_20140328.{op}"), "1.1", body).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn log_groups_are_described_and_kept_for_their_retention() {
+    let s = Server::start();
+    s.python(
+        "keep",
+        "def handler(event, context):\n    print('kept')\n    return 1\n",
+    )
+    .await;
+    s.invoke("keep", json!({})).await;
+    let group = "/aws/lambda/keep";
+    let described = async || {
+        let (status, page) = logs_call(
+            &s,
+            "DescribeLogGroups",
+            json!({"logGroupNamePrefix": "/aws/lambda/k"}),
+        )
+        .await;
+        assert_eq!(status, 200, "{page}");
+        page["logGroups"].as_array().unwrap().clone()
+    };
+    let mut groups = Vec::new();
+    eventually(Duration::from_secs(10), async || {
+        groups = described().await;
+        !groups.is_empty()
+    })
+    .await;
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    assert_eq!(groups[0]["logGroupName"], group);
+    assert_eq!(
+        groups[0]["arn"],
+        "arn:aws:logs:us-east-1:000000000000:log-group:/aws/lambda/keep:*"
+    );
+    assert!(groups[0]["storedBytes"].as_u64().unwrap() > 0);
+    assert!(groups[0].get("retentionInDays").is_none());
+    let (_, none) = logs_call(
+        &s,
+        "DescribeLogGroups",
+        json!({"logGroupNamePattern": "NOPE"}),
+    )
+    .await;
+    assert_eq!(none["logGroups"], json!([]));
+
+    let put = |days: u32| json!({"logGroupName": group, "retentionInDays": days});
+    assert_eq!(logs_call(&s, "PutRetentionPolicy", put(7)).await.0, 200);
+    assert_eq!(described().await[0]["retentionInDays"], 7);
+    let (status, refused) = logs_call(&s, "PutRetentionPolicy", put(8)).await;
+    assert_eq!(
+        (status, &refused["__type"]),
+        (400, &json!("InvalidParameterException"))
+    );
+    let missing = json!({"logGroupName": "/aws/lambda/none", "retentionInDays": 1});
+    let (status, refused) = logs_call(&s, "PutRetentionPolicy", missing).await;
+    assert_eq!(
+        (status, &refused["__type"]),
+        (400, &json!("ResourceNotFoundException"))
+    );
+    let (status, _) = logs_call(&s, "DeleteRetentionPolicy", json!({"logGroupName": group})).await;
+    assert_eq!(status, 200);
+    assert!(described().await[0].get("retentionInDays").is_none());
+
+    // Streams last written three days ago go once a one-day policy is set.
+    let dir = s.data_dir.join("logs").join("%2Faws%2Flambda%2Fkeep");
+    for file in std::fs::read_dir(&dir).unwrap().flatten() {
+        let touched = std::process::Command::new("touch")
+            .args(["-d", "3 days ago"])
+            .arg(file.path())
+            .status()
+            .unwrap();
+        assert!(touched.success());
+    }
+    assert_eq!(logs_call(&s, "PutRetentionPolicy", put(1)).await.0, 200);
+    assert_eq!(s.log_lines(group, "kept").await, Vec::<String>::new());
+    // A new invocation's events are kept.
+    s.invoke("keep", json!({})).await;
+    assert!(
+        eventually(Duration::from_secs(10), async || !s
+            .log_lines(group, "kept")
+            .await
+            .is_empty())
+        .await
+    );
+}

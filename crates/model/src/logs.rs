@@ -1,5 +1,6 @@
 //! CloudWatch Logs' wire shapes (JSON 1.1), for the operations Lamina serves on function
-//! logs: FilterLogEvents, DescribeLogStreams, GetLogEvents.
+//! logs: FilterLogEvents, DescribeLogStreams, GetLogEvents, DescribeLogGroups and the
+//! retention policies.
 
 use serde::{Deserialize, Serialize};
 
@@ -131,3 +132,67 @@ pub struct GetLogEventsResponse {
     /// Token backward.
     pub next_backward_token: String,
 }
+
+/// DescribeLogGroups request.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeLogGroupsRequest {
+    /// Only groups whose names start with this.
+    pub log_group_name_prefix: Option<String>,
+    /// Only groups whose names contain this (case-insensitive).
+    pub log_group_name_pattern: Option<String>,
+    /// Page size (1-50).
+    pub limit: Option<usize>,
+    /// Where the previous page ended.
+    pub next_token: Option<String>,
+}
+
+/// One log group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogGroup {
+    /// Name.
+    pub log_group_name: String,
+    /// Its oldest event (ms).
+    pub creation_time: i64,
+    /// Days events are kept, when a retention policy is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention_in_days: Option<u32>,
+    /// Always 0: metric filters are not served.
+    pub metric_filter_count: u32,
+    /// ARN, ending `:*`.
+    pub arn: String,
+    /// ARN without the `:*`.
+    pub log_group_arn: String,
+    /// Bytes stored.
+    pub stored_bytes: u64,
+    /// `STANDARD`.
+    pub log_group_class: String,
+}
+
+/// DescribeLogGroups response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeLogGroupsResponse {
+    /// Groups, by name.
+    pub log_groups: Vec<LogGroup>,
+    /// The next page's token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// PutRetentionPolicy and DeleteRetentionPolicy requests.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetentionPolicyRequest {
+    /// Group name.
+    pub log_group_name: Option<String>,
+    /// Days (PutRetentionPolicy only).
+    pub retention_in_days: Option<u32>,
+}
+
+/// The retention periods CloudWatch Logs accepts, in days.
+pub const RETENTION_DAYS: [u32; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];

@@ -320,6 +320,7 @@ impl Platform {
         platform.async_invoke().start_dispatcher();
         scheduler::start_timer(&platform);
         cloudwatch::start(&platform);
+        logs::start_retention(&platform);
         s3::start(&platform);
         if let Ok(all) = platform.event_source_mappings().all().await {
             for m in all {

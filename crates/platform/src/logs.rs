@@ -1,21 +1,25 @@
 //! Function logs: the sink environments write into, and reading them back in the shapes of
-//! CloudWatch Logs (FilterLogEvents, GetLogEvents, DescribeLogStreams), so that
-//! `aws logs tail` works against Lamina as it does against AWS.
+//! CloudWatch Logs (FilterLogEvents, GetLogEvents, DescribeLogStreams, DescribeLogGroups),
+//! so that `aws logs tail` works against Lamina as it does against AWS; and groups'
+//! retention policies (kept as documents of kind `log-retention`), applied every ten
+//! minutes by a task.
 
 use std::sync::Arc;
 
 use lamina_executor::{LogEvent, LogSink};
 use lamina_model::LambdaError;
 use lamina_model::logs::{
-    DescribeLogStreamsRequest, DescribeLogStreamsResponse, FilterLogEventsRequest,
-    FilterLogEventsResponse, FilteredEvent, GetLogEventsRequest, GetLogEventsResponse, LogStream,
-    OutputLogEvent,
+    DescribeLogGroupsRequest, DescribeLogGroupsResponse, DescribeLogStreamsRequest,
+    DescribeLogStreamsResponse, FilterLogEventsRequest, FilterLogEventsResponse, FilteredEvent,
+    GetLogEventsRequest, GetLogEventsResponse, LogGroup, LogStream, OutputLogEvent, RETENTION_DAYS,
+    RetentionPolicyRequest,
 };
 use lamina_store::{LogBackend, LogQuery};
 
 use crate::Platform;
 
-/// Reading function logs: FilterLogEvents, DescribeLogStreams, GetLogEvents. A view of the platform: `platform.logs()`.
+/// Reading function logs: FilterLogEvents, DescribeLogStreams, GetLogEvents,
+/// DescribeLogGroups; retention policies. A view of the platform: `platform.logs()`.
 #[derive(Debug, Clone, Copy)]
 pub struct Logs<'a> {
     pub(crate) p: &'a Platform,
@@ -194,4 +198,152 @@ impl Logs<'_> {
             next_backward_token: "b/0".into(),
         })
     }
+
+    /// DescribeLogGroups: groups with events, by name, with their retention.
+    pub async fn describe_log_groups(
+        &self,
+        req: DescribeLogGroupsRequest,
+    ) -> Result<DescribeLogGroupsResponse, LambdaError> {
+        if req.log_group_name_prefix.is_some() && req.log_group_name_pattern.is_some() {
+            return Err(LambdaError::InvalidParameterValue(
+                "LogGroupNamePrefix and LogGroupNamePattern are mutually exclusive.".into(),
+            ));
+        }
+        let limit = req.limit.unwrap_or(50).clamp(1, 50);
+        let skip = match &req.next_token {
+            None => 0,
+            Some(t) => t.parse::<usize>().map_err(|_| {
+                LambdaError::InvalidParameterValue(format!("The next token {t:?} is invalid."))
+            })?,
+        };
+        let prefix = req.log_group_name_prefix.unwrap_or_default();
+        let pattern = req
+            .log_group_name_pattern
+            .unwrap_or_default()
+            .to_lowercase();
+        let retention = self.retentions().await?;
+        let identity = self.p.identity();
+        let all: Vec<LogGroup> = self
+            .p
+            .inner
+            .logs
+            .groups()
+            .await
+            .map_err(io_error)?
+            .into_iter()
+            .filter(|(name, _, _)| {
+                name.starts_with(&prefix) && name.to_lowercase().contains(&pattern)
+            })
+            .map(|(name, bytes, oldest)| {
+                let arn = format!(
+                    "arn:aws:logs:{}:{}:log-group:{name}",
+                    identity.region, identity.account
+                );
+                LogGroup {
+                    retention_in_days: retention.get(&name).copied(),
+                    log_group_name: name,
+                    creation_time: oldest,
+                    metric_filter_count: 0,
+                    arn: format!("{arn}:*"),
+                    log_group_arn: arn,
+                    stored_bytes: bytes,
+                    log_group_class: "STANDARD".into(),
+                }
+            })
+            .collect();
+        let next = skip + limit;
+        Ok(DescribeLogGroupsResponse {
+            next_token: (next < all.len()).then(|| next.to_string()),
+            log_groups: all.into_iter().skip(skip).take(limit).collect(),
+        })
+    }
+
+    /// Every group's retention in days.
+    async fn retentions(&self) -> Result<std::collections::BTreeMap<String, u32>, LambdaError> {
+        let docs = self
+            .p
+            .inner
+            .documents
+            .list(RETENTION, "")
+            .await
+            .map_err(|e| LambdaError::Service(format!("could not read retention policies: {e}")))?;
+        Ok(docs
+            .into_iter()
+            .filter_map(|(group, doc)| {
+                let days =
+                    serde_json::from_str::<serde_json::Value>(&doc).ok()?["days"].as_u64()?;
+                Some((group, days as u32))
+            })
+            .collect())
+    }
+
+    /// PutRetentionPolicy (`days`) or DeleteRetentionPolicy (`None`).
+    pub async fn set_retention(
+        &self,
+        req: RetentionPolicyRequest,
+        put: bool,
+    ) -> Result<(), LambdaError> {
+        let group = group_name(req.log_group_name, None)?;
+        if !self
+            .p
+            .inner
+            .logs
+            .group_exists(&group)
+            .await
+            .map_err(io_error)?
+        {
+            return Err(group_not_found());
+        }
+        let documents = &self.p.inner.documents;
+        let failed = |e: lamina_store::StoreError| {
+            LambdaError::Service(format!("could not keep the retention policy: {e}"))
+        };
+        if !put {
+            documents.delete(RETENTION, &group).await.map_err(failed)?;
+            return Ok(());
+        }
+        let days = req.retention_in_days.unwrap_or(0);
+        if !RETENTION_DAYS.contains(&days) {
+            return Err(LambdaError::InvalidParameterValue(format!(
+                "1 validation error detected: Value '{days}' at 'retentionInDays' failed to \
+                 satisfy constraint: Member must satisfy enum value set: {RETENTION_DAYS:?}"
+            )));
+        }
+        let doc = serde_json::json!({ "days": days }).to_string();
+        documents
+            .put(RETENTION, &group, &doc)
+            .await
+            .map_err(failed)?;
+        self.expire().await;
+        Ok(())
+    }
+
+    /// Drops what every group's retention policy no longer keeps.
+    pub(crate) async fn expire(&self) {
+        let Ok(retention) = self.retentions().await else {
+            return;
+        };
+        let now = chrono::Utc::now().timestamp_millis();
+        for (group, days) in retention {
+            let before = now - i64::from(days) * 86_400_000;
+            if let Err(e) = self.p.inner.logs.expire(&group, before).await {
+                tracing::warn!(group, error = %e, "could not apply a retention policy");
+            }
+        }
+    }
+}
+
+/// The kind of the documents that hold groups' retention policies (key: the group).
+const RETENTION: &str = "log-retention";
+
+/// Every ten minutes, applies the retention policies. Ends with the platform.
+pub(crate) fn start_retention(p: &Platform) {
+    let weak = Arc::downgrade(&p.inner);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+            let Some(inner) = weak.upgrade() else { return };
+            Platform { inner }.logs().expire().await;
+        }
+    });
 }

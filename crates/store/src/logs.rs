@@ -61,6 +61,11 @@ pub trait LogBackend: Send + Sync + std::fmt::Debug {
     async fn streams(&self, group: &str) -> io::Result<Vec<(String, u64, std::time::SystemTime)>>;
     /// Events of a group matching `query`, oldest first, and whether more matched.
     async fn query(&self, group: &str, query: &LogQuery) -> io::Result<(Vec<StoredEvent>, bool)>;
+    /// Every group, by name, with its stored bytes and its oldest event's time (ms).
+    async fn groups(&self) -> io::Result<Vec<(String, u64, i64)>>;
+    /// Removes a group's events older than `before_ms` (a retention policy); the file store
+    /// removes whole streams whose last event is older. How many events or streams went.
+    async fn expire(&self, group: &str, before_ms: i64) -> io::Result<u64>;
 }
 
 #[async_trait::async_trait]
@@ -88,6 +93,20 @@ impl LogBackend for LogStore {
     async fn query(&self, group: &str, query: &LogQuery) -> io::Result<(Vec<StoredEvent>, bool)> {
         LogStore::query(self, group, query)
     }
+
+    async fn groups(&self) -> io::Result<Vec<(String, u64, i64)>> {
+        LogStore::groups(self)
+    }
+
+    async fn expire(&self, group: &str, before_ms: i64) -> io::Result<u64> {
+        LogStore::expire(self, group, before_ms)
+    }
+}
+
+pub(crate) fn millis(t: std::time::SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 #[derive(Debug)]
@@ -354,6 +373,53 @@ impl LogStore {
         Ok((page, more))
     }
 
+    /// Every group, with its stored bytes and its oldest stream file's last write (ms).
+    pub fn groups(&self) -> io::Result<Vec<(String, u64, i64)>> {
+        self.flush();
+        let mut out = Vec::new();
+        for e in fs::read_dir(&self.root)?.flatten() {
+            let Some(name) = e.file_name().to_str().map(decode) else {
+                continue;
+            };
+            if !e.path().is_dir() {
+                continue;
+            }
+            let streams = self.streams(&name)?;
+            let Some(oldest) = streams.iter().map(|s| s.2).min() else {
+                continue;
+            };
+            out.push((name, streams.iter().map(|s| s.1).sum(), millis(oldest)));
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Removes the stream files of `group` last written before `before_ms`.
+    pub fn expire(&self, group: &str, before_ms: i64) -> io::Result<u64> {
+        self.flush();
+        let mut st = self.lock();
+        let mut removed = 0;
+        let dir = self.group_dir(group);
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return Ok(0);
+        };
+        for e in entries.flatten() {
+            let Some((stream, _)) = e.file_name().to_str().and_then(stream_of) else {
+                continue;
+            };
+            let Ok(modified) = e.metadata().and_then(|m| m.modified()) else {
+                continue;
+            };
+            if millis(modified) < before_ms {
+                st.writers.remove(&(group.to_string(), stream));
+                fs::remove_file(e.path())?;
+                removed += 1;
+            }
+        }
+        st.group_bytes.remove(group);
+        Ok(removed)
+    }
+
     /// Removes a whole group (when its function is deleted).
     pub fn delete_group(&self, group: &str) -> io::Result<()> {
         let mut st = self.lock();
@@ -464,6 +530,21 @@ pub(crate) async fn contract(store: &dyn LogBackend) {
     let streams = store.streams(g).await.unwrap();
     let names: Vec<&str> = streams.iter().map(|s| s.0.as_str()).collect();
     assert_eq!(names, ["s-a", "s-b"], "newest first");
+    store.append("/custom/other", "s", &[(5_000, "x")]).unwrap();
+    let groups = store.groups().await.unwrap();
+    let names: Vec<&str> = groups.iter().map(|g| g.0.as_str()).collect();
+    assert_eq!(names, ["/aws/lambda/f", "/custom/other"]);
+    assert!(groups.iter().all(|g| g.1 > 0), "{groups:?}");
+    // Nothing is older than the start of time; everything is older than the future.
+    assert_eq!(store.expire(g, 0).await.unwrap(), 0);
+    let far = super::logs::millis(std::time::SystemTime::now()) + 3_600_000;
+    assert!(store.expire(g, far).await.unwrap() > 0);
+    assert_eq!(store.query(g, &all).await.unwrap().0, []);
+    assert_eq!(
+        store.groups().await.unwrap().len(),
+        1,
+        "an empty group is no group"
+    );
 }
 
 #[cfg(test)]

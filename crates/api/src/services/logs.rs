@@ -1,5 +1,7 @@
 //! The CloudWatch Logs subset (JSON 1.1 protocol: `POST /` with
-//! `X-Amz-Target: Logs_20140328.<Operation>`) that reads function logs.
+//! `X-Amz-Target: Logs_20140328.<Operation>`) that reads function logs (FilterLogEvents,
+//! GetLogEvents, DescribeLogStreams, DescribeLogGroups) and sets groups' retention
+//! (PutRetentionPolicy, DeleteRetentionPolicy).
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -106,6 +108,15 @@ async fn handle(
         Some("GetLogEvents") => {
             let events = p.logs().get_log_events(parse(&bytes)?).await?;
             Ok(serde_json::to_value(events).unwrap_or_default())
+        }
+        Some("DescribeLogGroups") => {
+            let groups = p.logs().describe_log_groups(parse(&bytes)?).await?;
+            Ok(serde_json::to_value(groups).unwrap_or_default())
+        }
+        Some(op @ ("PutRetentionPolicy" | "DeleteRetentionPolicy")) => {
+            let put = op == "PutRetentionPolicy";
+            p.logs().set_retention(parse(&bytes)?, put).await?;
+            Ok(serde_json::json!({}))
         }
         _ => Err(LogsError {
             status: StatusCode::BAD_REQUEST,

@@ -139,6 +139,40 @@ impl LogBackend for PgLogStore {
             .collect())
     }
 
+    async fn groups(&self) -> io::Result<Vec<(String, u64, i64)>> {
+        self.flush().await;
+        let rows = self
+            .pool
+            .get()
+            .await
+            .map_err(io_err)?
+            .query(
+                "SELECT grp, sum(length(message))::BIGINT, min(ts) FROM log_events
+                 GROUP BY grp ORDER BY grp",
+                &[],
+            )
+            .await
+            .map_err(io_err)?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get::<_, i64>(1).max(0) as u64, r.get(2)))
+            .collect())
+    }
+
+    async fn expire(&self, group: &str, before_ms: i64) -> io::Result<u64> {
+        self.flush().await;
+        self.pool
+            .get()
+            .await
+            .map_err(io_err)?
+            .execute(
+                "DELETE FROM log_events WHERE grp = $1 AND ts < $2",
+                &[&group, &before_ms],
+            )
+            .await
+            .map_err(io_err)
+    }
+
     async fn query(&self, group: &str, query: &LogQuery) -> io::Result<(Vec<StoredEvent>, bool)> {
         self.flush().await;
         let rows = self
