@@ -37,6 +37,8 @@ pub struct InvokeRequest {
     /// Where a streamed response goes as it is written (InvokeWithResponseStream, streaming
     /// URLs); without one, a streamed response is gathered into the payload.
     pub stream: Option<StreamSink>,
+    /// The caller's `X-Amzn-Trace-Id`: the invocation joins its trace.
+    pub trace_header: Option<String>,
 }
 
 /// Figures of the REPORT line.
@@ -111,7 +113,7 @@ impl Runner {
             payload: req.payload.clone(),
             timeout: version.timeout,
             invoked_function_arn: req.invoked_arn.clone(),
-            trace_id: trace_id(),
+            trace_id: trace_id(req.trace_header.as_deref()),
             client_context: req.client_context.clone(),
             picked_up: picked_tx,
             reply: reply_tx,

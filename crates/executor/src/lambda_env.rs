@@ -11,14 +11,41 @@ use crate::version::FunctionVersion;
 /// arrives on standard input (a JSON object) once it is claimed. The bootstraps wait for it.
 pub const AWAIT_FUNCTION_VAR: &str = "LAMINA_AWAIT_FUNCTION";
 
-/// An X-Ray style trace header for the invocation.
-pub(crate) fn trace_id() -> String {
-    let now = chrono::Utc::now().timestamp() as u32;
-    let a = uuid::Uuid::new_v4().simple().to_string();
+/// The invocation's X-Ray trace header: the caller's trace (its `Root` and `Sampled`) when
+/// its `X-Amzn-Trace-Id` names one, else a new trace; a new `Parent`, the invocation's own
+/// segment, either way.
+pub(crate) fn trace_id(caller: Option<&str>) -> String {
+    let field = |name: &str| {
+        caller?
+            .split(';')
+            .find_map(|kv| kv.trim().strip_prefix(name)?.strip_prefix('='))
+    };
+    // Root=1-<8 hex: epoch seconds>-<24 hex>
+    let valid_root = |r: &&str| {
+        let parts: Vec<&str> = r.split('-').collect();
+        parts.len() == 3
+            && parts[0] == "1"
+            && parts[1].len() == 8
+            && parts[2].len() == 24
+            && parts[1..]
+                .iter()
+                .all(|p| p.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
     let b = uuid::Uuid::new_v4().simple().to_string();
+    let root = match field("Root").filter(valid_root) {
+        Some(root) => root.to_string(),
+        None => {
+            let now = chrono::Utc::now().timestamp() as u32;
+            let a = uuid::Uuid::new_v4().simple().to_string();
+            format!("1-{now:08x}-{}", &a[..24])
+        }
+    };
+    let sampled = match field("Sampled") {
+        Some("1") => "1",
+        _ => "0",
+    };
     format!(
-        "Root=1-{now:08x}-{};Parent={};Sampled=0;Lineage=1:{}:0",
-        &a[..24],
+        "Root={root};Parent={};Sampled={sampled};Lineage=1:{}:0",
         &b[..16],
         &b[16..24]
     )
@@ -293,7 +320,7 @@ mod tests {
 
     #[test]
     fn trace_header_has_xrays_shape() {
-        let id = trace_id();
+        let id = trace_id(None);
         let parts: Vec<&str> = id.split(';').collect();
         assert_eq!(parts.len(), 4, "{id}");
         let root = parts[0].strip_prefix("Root=1-").unwrap();
@@ -301,6 +328,21 @@ mod tests {
         assert_eq!((time.len(), rest.len()), (8, 24));
         assert_eq!(parts[1].strip_prefix("Parent=").map(str::len), Some(16));
         assert_eq!(parts[2], "Sampled=0");
-        assert_ne!(trace_id(), id);
+        assert_ne!(trace_id(None), id);
+        let caller = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+        let joined = trace_id(Some(caller));
+        assert!(
+            joined.starts_with("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=")
+                && joined.contains(";Sampled=1;")
+                && !joined.contains("53995c3f42cd8ad8"),
+            "{joined}"
+        );
+        for bad in ["Root=2-1-2", "Root=1-xyz-bd862e3fe1be46a994272793", ""] {
+            let fresh = trace_id(Some(bad));
+            assert!(
+                fresh.starts_with("Root=1-") && !fresh.contains("xyz") && fresh.len() > 60,
+                "{bad}: {fresh}"
+            );
+        }
     }
 }

@@ -4,8 +4,9 @@
 
 mod common;
 
-use common::{Server, b64, rust_echo_bootstrap, zip, zip_binary};
+use common::{Server, b64, eventually, rust_echo_bootstrap, zip, zip_binary};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 const PY_ECHO: &str = r#"
 import json, os
@@ -157,6 +158,92 @@ async fn python_echo_cold_then_warm() {
     assert!(!warm.log.contains("init ran"));
     assert!(warm.report_field("Init Duration").is_none(), "{}", warm.log);
     assert_eq!(s.health().await["environments"], 1);
+}
+
+/// A caller's `X-Amzn-Trace-Id` reaches the function (`_X_AMZN_TRACE_ID`), its root and
+/// sampling kept and a parent of the invocation's own, through Invoke, an Event invocation
+/// and a function URL; without one, each invocation starts a trace.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_callers_trace_reaches_the_function() {
+    let s = Server::start();
+    s.python(
+        "traced",
+        "import os\n\ndef handler(event, context):\n    print('TRACE ' + os.environ['_X_AMZN_TRACE_ID'])\n    return os.environ['_X_AMZN_TRACE_ID']\n",
+    )
+    .await;
+    let root = "Root=1-5759e988-bd862e3fe1be46a994272793";
+    let header = format!("{root};Parent=53995c3f42cd8ad8;Sampled=1");
+    let joined = |trace: &str| {
+        trace.starts_with(&format!("{root};Parent="))
+            && trace.contains(";Sampled=1")
+            && !trace.contains("53995c3f42cd8ad8")
+    };
+    let (status, _, body) = s
+        .invoke_raw("traced", "{}", &[("X-Amzn-Trace-Id", header.as_str())])
+        .await;
+    assert_eq!(status, 200);
+    let trace: String = serde_json::from_slice(&body).unwrap();
+    assert!(joined(&trace), "{trace}");
+    let (_, _, body) = s.invoke_raw("traced", "{}", &[]).await;
+    let fresh: String = serde_json::from_slice(&body).unwrap();
+    assert!(
+        fresh.starts_with("Root=1-") && !fresh.contains(root),
+        "{fresh}"
+    );
+
+    let event_root = "Root=1-5759e988-000000000000000000000001";
+    let event_header = format!("{event_root};Sampled=0");
+    let (status, _, _) = s
+        .invoke_raw(
+            "traced",
+            "{}",
+            &[
+                ("X-Amz-Invocation-Type", "Event"),
+                ("X-Amzn-Trace-Id", event_header.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(status, 202);
+    let group = "/aws/lambda/traced";
+    let pattern = format!("\"TRACE {event_root};Parent=\"");
+    assert!(
+        eventually(Duration::from_secs(20), async || {
+            !s.log_lines(group, &pattern).await.is_empty()
+        })
+        .await,
+        "the queued event ran in its caller's trace: {:?}",
+        s.log_lines(group, "TRACE").await
+    );
+
+    let (status, _, url) = s
+        .post_json(
+            "/2021-10-31/functions/traced/url",
+            &json!({"AuthType": "NONE"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{url}");
+    let url_id = url["FunctionUrl"]
+        .as_str()
+        .unwrap()
+        .split("//")
+        .nth(1)
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .to_string();
+    let answered = s
+        .http
+        .get(s.url(&format!("/lambda-url/{url_id}/")))
+        .header("X-Amzn-Trace-Id", header.as_str())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let answered: String = serde_json::from_str(&answered).unwrap();
+    assert!(joined(&answered), "{answered}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -93,6 +93,8 @@ pub struct InvokeInput {
     /// the event it builds, so that the event, the function's context and the answer's
     /// `x-amzn-RequestId` agree); else a fresh one.
     pub request_id: Option<String>,
+    /// The caller's `X-Amzn-Trace-Id`, whose trace the invocation joins.
+    pub trace_header: Option<String>,
 }
 
 fn decode_client_context(b64: &str) -> Result<String, LambdaError> {

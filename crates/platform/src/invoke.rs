@@ -143,7 +143,13 @@ impl Platform {
             }
             InvocationType::Event => {
                 self.async_invoke()
-                    .enqueue_event(&r, &payload, client_context, &request_id)
+                    .enqueue_event(
+                        &r,
+                        &payload,
+                        client_context,
+                        &request_id,
+                        input.trace_header,
+                    )
                     .await?;
                 return Ok(InvokeOutput {
                     status: 202,
@@ -176,6 +182,7 @@ impl Platform {
                 tail,
                 request_id,
                 sink,
+                input.trace_header,
             )
             .await?)
     }
@@ -234,6 +241,7 @@ impl Platform {
         tail: bool,
         request_id: String,
         stream: Option<lamina_executor::StreamSink>,
+        trace_header: Option<String>,
     ) -> Result<InvokeOutput, RunError> {
         let identity = self.identity();
         let invoked_arn = match &r.qualifier {
@@ -247,6 +255,7 @@ impl Platform {
             invoked_arn,
             tail,
             stream,
+            trace_header,
         };
         let result = self
             .executor()

@@ -122,7 +122,7 @@ impl AsyncInvoke<'_> {
         }
         let request_id = lamina_model::new_id();
         match self
-            .enqueue_event(&target, &payload, None, &request_id)
+            .enqueue_event(&target, &payload, None, &request_id, None)
             .await
         {
             Ok(()) => true,

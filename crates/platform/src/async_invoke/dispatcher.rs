@@ -313,6 +313,7 @@ impl AsyncInvoke<'_> {
                 false,
                 attrs.request_id.clone(),
                 None,
+                attrs.trace_header.clone(),
             )
             .await
         {

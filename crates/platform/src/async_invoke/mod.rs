@@ -111,6 +111,9 @@ pub(super) struct Attributes {
     pub(super) qualifier: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) client_context: Option<String>,
+    /// The caller's `X-Amzn-Trace-Id`, whose trace the invocation joins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) trace_header: Option<String>,
     /// Set when a rule or a schedule queued the event: its target's delivery policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) delivery: Option<Delivery>,
@@ -166,32 +169,32 @@ impl Drop for Running {
 }
 
 impl AsyncInvoke<'_> {
-    /// Queues an event of `r` (checked already); returns once it is durable.
+    /// Queues an event of `r` (checked already), in the caller's trace when it named one;
+    /// returns once it is durable.
     pub(crate) async fn enqueue_event(
         &self,
         r: &FunctionRef,
         payload: &Bytes,
         client_context: Option<String>,
         request_id: &str,
+        trace_header: Option<String>,
     ) -> Result<(), LambdaError> {
-        self.enqueue_with(r, payload, client_context, request_id, None)
-            .await
+        let attributes = Attributes {
+            request_id: request_id.to_string(),
+            qualifier: r.qualifier.clone(),
+            client_context,
+            trace_header,
+            delivery: None,
+        };
+        self.enqueue_with(r, payload, attributes).await
     }
 
     async fn enqueue_with(
         &self,
         r: &FunctionRef,
         payload: &Bytes,
-        client_context: Option<String>,
-        request_id: &str,
-        delivery: Option<Delivery>,
+        attributes: Attributes,
     ) -> Result<(), LambdaError> {
-        let attributes = Attributes {
-            request_id: request_id.to_string(),
-            qualifier: r.qualifier.clone(),
-            client_context,
-            delivery,
-        };
         self.p
             .inner
             .events
@@ -220,8 +223,14 @@ impl AsyncInvoke<'_> {
     ) -> Result<String, LambdaError> {
         let r = FunctionRef::parse(target, self.p.identity())?;
         let request_id = lamina_model::new_id();
-        self.enqueue_with(&r, &payload, None, &request_id, Some(delivery))
-            .await?;
+        let attributes = Attributes {
+            request_id: request_id.to_string(),
+            qualifier: r.qualifier.clone(),
+            client_context: None,
+            trace_header: None,
+            delivery: Some(delivery),
+        };
+        self.enqueue_with(&r, &payload, attributes).await?;
         Ok(request_id)
     }
 
@@ -243,6 +252,7 @@ impl AsyncInvoke<'_> {
                 client_context: None,
                 payload,
                 request_id: None,
+                trace_header: None,
             })
             .await
             .map(|_| ())

@@ -350,6 +350,7 @@ pub(crate) async fn invoke_batch(
         client_context: None,
         payload: bytes::Bytes::from(event.to_string()),
         request_id: None,
+        trace_header: None,
     })
     .await
 }

@@ -117,6 +117,7 @@ pub(super) async fn deliver(p: &Platform, payload: &str) -> Outcome {
                 client_context: None,
                 payload: Bytes::from(delivery.body),
                 request_id: None,
+                trace_header: None,
             };
             match p.invoke(input).await {
                 Ok(_) => Outcome::Queued,

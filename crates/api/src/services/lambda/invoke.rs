@@ -43,6 +43,7 @@ pub(super) async fn invoke(
             .transpose()?,
         payload,
         request_id: None,
+        trace_header: header(&headers, "x-amzn-trace-id"),
     };
     let out = p.invoke(input).await?;
     let status = StatusCode::from_u16(out.status).unwrap_or(StatusCode::OK);

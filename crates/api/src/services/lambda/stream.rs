@@ -51,6 +51,7 @@ pub(super) async fn invoke_with_response_stream(
             .transpose()?,
         payload,
         request_id: Some(request_id.clone()),
+        trace_header: header(&headers, "x-amzn-trace-id"),
     };
     if invocation_type == InvocationType::DryRun {
         let out = p.invoke(input).await?;

@@ -26,6 +26,7 @@ pub(super) async fn invoke(
     target: &UrlTarget,
     payload: String,
     request_id: String,
+    trace_header: Option<String>,
 ) -> Response {
     let input = InvokeInput {
         function_name: target.function.clone(),
@@ -35,6 +36,7 @@ pub(super) async fn invoke(
         client_context: None,
         payload: payload.into(),
         request_id: Some(request_id),
+        trace_header,
     };
     let out = if target.config.is_streaming() {
         match start(&edge.platform, input).await {

@@ -174,7 +174,12 @@ async fn serve(edge: &Edge, id: &str, raw_path: String, req: Request) -> Respons
     if payload.len() > SYNC_PAYLOAD_MAX_BYTES {
         return too_large();
     }
-    let mut resp = answer::invoke(edge, &target, payload, request_id).await;
+    let trace = parts
+        .headers
+        .get("x-amzn-trace-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut resp = answer::invoke(edge, &target, payload, request_id, trace).await;
     if let Some(cors) = &target.config.cors
         && let Some(origin) = &origin
     {
