@@ -68,22 +68,28 @@ fn group_name(name: Option<String>, identifier: Option<String>) -> Result<String
 }
 
 impl Logs<'_> {
+    /// Ok if `group` has events; CloudWatch's ResourceNotFoundException if not.
+    async fn existing(&self, group: &str) -> Result<(), LambdaError> {
+        match self
+            .p
+            .inner
+            .logs
+            .group_exists(group)
+            .await
+            .map_err(io_error)?
+        {
+            true => Ok(()),
+            false => Err(group_not_found()),
+        }
+    }
+
     /// FilterLogEvents over a function's log group.
     pub async fn filter_log_events(
         &self,
         req: FilterLogEventsRequest,
     ) -> Result<FilterLogEventsResponse, LambdaError> {
         let group = group_name(req.log_group_name, req.log_group_identifier)?;
-        if !self
-            .p
-            .inner
-            .logs
-            .group_exists(&group)
-            .await
-            .map_err(io_error)?
-        {
-            return Err(group_not_found());
-        }
+        self.existing(&group).await?;
         let skip = req
             .next_token
             .as_deref()
@@ -284,16 +290,7 @@ impl Logs<'_> {
         put: bool,
     ) -> Result<(), LambdaError> {
         let group = group_name(req.log_group_name, None)?;
-        if !self
-            .p
-            .inner
-            .logs
-            .group_exists(&group)
-            .await
-            .map_err(io_error)?
-        {
-            return Err(group_not_found());
-        }
+        self.existing(&group).await?;
         let documents = &self.p.inner.documents;
         let failed = |e: lamina_store::StoreError| {
             LambdaError::Service(format!("could not keep the retention policy: {e}"))

@@ -42,6 +42,7 @@ pub mod events;
 pub mod lambda;
 pub mod lamina;
 pub mod logs;
+mod query_xml;
 pub mod s3;
 pub mod scheduler;
 pub mod sqs;

@@ -3,13 +3,14 @@
 //! answered in XML. Parameters are read into the JSON protocol's members (`X.member.N`
 //! into lists), and answers written back as XML, so every protocol runs one operation.
 
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use lamina_model::cloudwatch::CloudWatchError;
 use lamina_platform::Platform;
 use serde_json::{Map, Value};
 
 use super::{operation, query_error, status};
+use crate::services::query_xml::{escape, xml_response as xml};
 
 const NAMESPACE: &str = "http://monitoring.amazonaws.com/doc/2010-08-01/";
 
@@ -85,13 +86,6 @@ fn drop_nulls(v: Value) -> Value {
     }
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 fn iso(seconds: f64) -> String {
     chrono::DateTime::from_timestamp_millis((seconds * 1000.0) as i64)
         .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
@@ -136,13 +130,6 @@ fn write(out: &mut String, name: &str, v: &Value, timestamp: bool) {
         Value::Bool(b) => out.push_str(&format!("<{name}>{b}</{name}>")),
         Value::String(s) => out.push_str(&format!("<{name}>{}</{name}>", escape(s))),
     }
-}
-
-fn xml(status: StatusCode, body: String) -> Response {
-    let mut resp = (status, body).into_response();
-    resp.headers_mut()
-        .insert("content-type", HeaderValue::from_static("text/xml"));
-    resp
 }
 
 /// One query-protocol request.

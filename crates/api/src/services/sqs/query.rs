@@ -4,13 +4,14 @@
 //! through the same operations, and the JSON answers written back as the query protocol's
 //! XML, so both protocols always agree.
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use lamina_model::sqs::SqsError;
 use lamina_platform::Platform;
 use serde_json::{Map, Value, json};
 
 use super::{Wire, host_of, operation};
+use crate::services::query_xml::{escape, xml_response};
 
 const NAMESPACE: &str = "http://queue.amazonaws.com/doc/2012-11-05/";
 
@@ -67,21 +68,6 @@ pub async fn serve_query(
         Ok(answer) => xml_response(StatusCode::OK, answer_xml(&action, &answer)),
         Err(Wire(e)) => error_xml(&e),
     }
-}
-
-fn xml_response(status: StatusCode, body: String) -> Response {
-    let mut resp = (status, body).into_response();
-    resp.headers_mut()
-        .insert("content-type", HeaderValue::from_static("text/xml"));
-    resp
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
 }
 
 fn error_xml(e: &SqsError) -> Response {
