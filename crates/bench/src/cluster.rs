@@ -19,7 +19,7 @@ pub type Maker<'a> = (&'a str, Box<dyn Fn(&str) -> CreateFunctionRequest + 'a>);
 
 /// Invocations per second and p99 (µs) of `clients` closed-loop clients, spread over
 /// `nodes`, for `seconds`.
-async fn rate(
+pub async fn rate(
     nodes: &[SocketAddr],
     name: &str,
     clients: usize,

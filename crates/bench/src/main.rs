@@ -35,6 +35,8 @@
 //!   a PUT's answer to the invocation its bucket notification causes;
 //! - SigV4: the cost of verifying a signed Invoke request, in process;
 //! - event patterns: one event matched against 1,000 EventBridge rules, in process;
+//! - metrics' cost: two more servers, one with `--metrics off`, the echoes' warm p50 and
+//!   8 clients' throughput on each in `--metrics-rounds` alternating rounds;
 //! - cluster (with `--database URL`): on one node of a cluster, warm, 8 clients and
 //!   asynchronous accepts, against the embedded server's of the same run; then 8 clients
 //!   spread over three nodes;
@@ -51,6 +53,7 @@ mod cluster;
 mod echo;
 mod echo_runtime;
 mod http;
+mod metrics_cost;
 mod patterns;
 mod procfs;
 mod s3;
@@ -151,6 +154,10 @@ struct Args {
     /// What `--s3-peer` is, for the table.
     #[arg(long, default_value = "peer")]
     s3_peer_name: String,
+    /// Alternating rounds of the warm and 8-client figures on a server with metrics and one
+    /// with `--metrics off` (0: none).
+    #[arg(long, default_value_t = 2)]
+    metrics_rounds: usize,
     /// Only the in-process figures (SigV4 verification, event patterns): no server.
     #[arg(long)]
     in_process: bool,
@@ -471,6 +478,22 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.throughput_seconds,
             args.async_events,
             args.async_clients,
+        )
+        .await?;
+    }
+
+    if args.endpoint.is_none() && args.metrics_rounds > 0 {
+        let makers: Vec<cluster::Maker<'_>> = echoes
+            .iter()
+            .map(|(echo, zip)| (echo.label, Box::new(creator(echo, zip)) as _))
+            .collect();
+        report["metrics_cost"] = metrics_cost::metrics_cost(
+            &lamina,
+            &args.isolation,
+            &makers,
+            args.warm,
+            args.throughput_seconds,
+            args.metrics_rounds,
         )
         .await?;
     }

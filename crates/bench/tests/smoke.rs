@@ -62,7 +62,9 @@ fn bench_smoke_run() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(
-        stdout.contains("warm p50") && stdout.contains("baseline: loopback HTTP round trip"),
+        stdout.contains("warm p50")
+            && stdout.contains("baseline: loopback HTTP round trip")
+            && stdout.contains("metrics on against off"),
         "{stdout}"
     );
     let report: serde_json::Value =
@@ -83,6 +85,14 @@ fn bench_smoke_run() {
     assert_eq!(schedules["fired"], 2, "{schedules}");
     assert_eq!(schedules["lateness"]["n"], 2, "{schedules}");
     for runtime in ["provided", "python", "node"] {
+        let cost = &report["metrics_cost"][runtime];
+        for which in ["on", "off"] {
+            assert!(
+                cost[which]["warm_p50_us"].as_f64().unwrap() > 0.0
+                    && cost[which]["per_second_8"].as_f64().unwrap() > 0.0,
+                "{runtime}: {cost}"
+            );
+        }
         let r = &report["runtimes"][runtime];
         assert_eq!(r["warm"]["n"], 20, "{runtime}: {r}");
         assert!(r["warm"]["p50_us"].as_f64().unwrap() > 0.0, "{runtime}");

@@ -346,3 +346,36 @@ fn cloudwatch_answers_for_what_ran_and_keeps_it() {
     let s = Server::start_with(&[], Some(dir.path()));
     cloudwatch_suite(&common::test_python(), &s, "reread", "smithy-rpc-v2-cbor");
 }
+
+/// `--metrics off` keeps the per-function totals `lamina ps` shows, and counts nothing per
+/// version or per minute.
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_off_keeps_the_totals_alone() {
+    let s = Server::start_with(&["--metrics", "off"], None);
+    s.python("plain", "def handler(event, context):\n    return 1\n")
+        .await;
+    for _ in 0..3 {
+        s.invoke("plain", json!({})).await;
+    }
+    let (_, _, status) = s.get("/_lamina/status").await;
+    let plain = status["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "plain")
+        .unwrap();
+    assert_eq!(plain["invocations"], 3, "{plain}");
+    let samples = parse(&scrape(&s).await);
+    assert_eq!(
+        value(
+            &samples,
+            "lamina_invocations_total",
+            &[("function", "plain")]
+        ),
+        0.0,
+        "no per-version series"
+    );
+    let target = "GraniteServiceVersion20100801.ListMetrics";
+    let (_, listed) = common::aws_json(&s, target, "1.0", json!({})).await;
+    assert_eq!(listed["Metrics"], json!([]), "no minute counted");
+}

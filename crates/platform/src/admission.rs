@@ -54,6 +54,8 @@ pub(crate) struct Concurrency {
     pub(crate) unreserved_minimum: u32,
     /// Sum of every function's reservation.
     pub(crate) reserved_total: AtomicU32,
+    /// Whether invocations are counted per version and per minute as well.
+    pub(crate) detailed: bool,
     /// Invocations in flight that count against the unreserved pool.
     unreserved_in_flight: AtomicU32,
     /// In a cluster, the slots of the account's limit this node holds (`u32::MAX`: no
@@ -84,7 +86,11 @@ impl Admission {
         report: &lamina_executor::Report,
         failed: bool,
     ) {
-        self.counter.record(version, resource, report, failed);
+        if self.state.detailed {
+            self.counter.record(version, resource, report, failed);
+        } else {
+            self.counter.record_totals(report, failed);
+        }
     }
 
     /// Counts a throttle decided after admission (no environment could be had in time).
@@ -124,6 +130,7 @@ impl Concurrency {
             limit,
             unreserved_minimum: (limit / 10).max(1),
             reserved_total: AtomicU32::new(0),
+            detailed: true,
             unreserved_in_flight: AtomicU32::new(0),
             unreserved_held: AtomicU32::new(u32::MAX),
             watched: AtomicBool::new(false),
@@ -192,7 +199,9 @@ impl Concurrency {
                 true
             }
         };
-        counter.running(counter.in_flight.load(Ordering::Relaxed));
+        if self.detailed {
+            counter.running(counter.in_flight.load(Ordering::Relaxed));
+        }
         Ok(Admission {
             state: self.clone(),
             counter,

@@ -98,6 +98,10 @@ pub struct PlatformConfig {
     /// The token other S3-compatible stores send with their notifications (none: the
     /// webhook is off).
     pub s3_webhook_token: Option<String>,
+    /// Whether invocations are counted per version and per minute (the Prometheus export's
+    /// per-version series, CloudWatch's history); off, only the per-function totals
+    /// `lamina ps` shows are kept (for measuring what the detail costs).
+    pub detailed_metrics: bool,
 }
 
 impl PlatformConfig {
@@ -272,7 +276,8 @@ impl Platform {
                 logs.flush().await;
             }
         });
-        let concurrency = admission::Concurrency::new(config.concurrency_limit.max(1));
+        let mut concurrency = admission::Concurrency::new(config.concurrency_limit.max(1));
+        concurrency.detailed = config.detailed_metrics;
         let reserved: u32 = cache
             .values()
             .filter_map(|c| c.config.reserved_concurrency)
@@ -319,7 +324,9 @@ impl Platform {
         }
         platform.async_invoke().start_dispatcher();
         scheduler::start_timer(&platform);
-        cloudwatch::start(&platform);
+        if config.detailed_metrics {
+            cloudwatch::start(&platform);
+        }
         logs::start_retention(&platform);
         s3::start(&platform);
         if let Ok(all) = platform.event_source_mappings().all().await {

@@ -49,6 +49,7 @@ impl TestPlatform {
                 ..ExecutorConfig::default()
             },
             concurrency_limit: 50,
+            detailed_metrics: true,
             url_host: "localhost:9000".into(),
             events: AsyncConfig {
                 retry_delay: Duration::from_millis(50),

@@ -118,7 +118,8 @@ impl CloudWatch<'_> {
             .await
             .map_err(store_failed)?;
         let open = state.open.load(Ordering::Relaxed);
-        if open >= from && open < to {
+        // With `--metrics off`, nothing is counted per minute: only what was stored.
+        if self.p.inner.concurrency.detailed && open >= from && open < to {
             let counters = match function {
                 Some(f) => vec![(f.to_string(), self.p.inner.concurrency.counters(f))],
                 None => self.p.inner.concurrency.every_counter(),
@@ -421,7 +422,9 @@ impl CloudWatch<'_> {
             self.peaks(false),
             false,
         );
-        keys.extend(unwritten.into_iter().map(|m| m.key));
+        if self.p.inner.concurrency.detailed {
+            keys.extend(unwritten.into_iter().map(|m| m.key));
+        }
         let all: Vec<Metric> = aggregate::published(&keys)
             .into_iter()
             .filter(|m| aggregate::listed(m, input.metric_name.as_deref(), &input.dimensions))

@@ -86,14 +86,7 @@ impl Counter {
         report: &lamina_executor::Report,
         failed: bool,
     ) {
-        self.invocations.fetch_add(1, Ordering::Relaxed);
-        if failed {
-            self.errors.fetch_add(1, Ordering::Relaxed);
-        }
-        let billed = report.billed_ms * u64::from(report.memory_mb);
-        self.duration_us
-            .fetch_add((report.duration_ms * 1000.0) as u64, Ordering::Relaxed);
-        self.billed_mb_ms.fetch_add(billed, Ordering::Relaxed);
+        let billed = self.record_totals(report, failed);
         let (v, minute) = self.entries(version, resource);
         minute.duration.observe(report.duration_ms);
         v.invocations.fetch_add(1, Ordering::Relaxed);
@@ -104,7 +97,6 @@ impl Counter {
         v.duration.observe(report.duration_ms);
         v.billed_mb_ms.fetch_add(billed, Ordering::Relaxed);
         if let Some(init) = report.init_ms {
-            self.cold_starts.fetch_add(1, Ordering::Relaxed);
             v.init.observe(init);
             if let Some(setup) = report.setup_ms {
                 v.setup.observe(setup);
@@ -113,6 +105,23 @@ impl Counter {
             let i = PRESTARTED.iter().position(|p| *p == ahead).unwrap_or(0);
             v.cold_starts[i].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Counts an invocation in the function's totals alone (what `lamina ps` shows); its
+    /// billed MB-ms.
+    pub(crate) fn record_totals(&self, report: &lamina_executor::Report, failed: bool) -> u64 {
+        self.invocations.fetch_add(1, Ordering::Relaxed);
+        if failed {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        if report.init_ms.is_some() {
+            self.cold_starts.fetch_add(1, Ordering::Relaxed);
+        }
+        let billed = report.billed_ms * u64::from(report.memory_mb);
+        self.duration_us
+            .fetch_add((report.duration_ms * 1000.0) as u64, Ordering::Relaxed);
+        self.billed_mb_ms.fetch_add(billed, Ordering::Relaxed);
+        billed
     }
 
     /// The figures of `version`, and of its current minute through `resource`, each made

@@ -55,6 +55,11 @@ pub struct ServerArgs {
     /// cannot sign; without --credentials, /metrics is open like every route.
     #[arg(long, env = "LAMINA_METRICS_TOKEN", value_name = "TOKEN")]
     pub metrics_token: Option<String>,
+    /// `off`: count invocations per function only (what `lamina ps` shows), without the
+    /// per-version and per-minute figures of `GET /metrics` and CloudWatch's metric history;
+    /// the bench compares the two.
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    pub metrics: String,
     /// Listen on a non-loopback address without --credentials: anyone who can reach the port
     /// can then deploy and run code.
     #[arg(long)]
@@ -388,6 +393,7 @@ impl Args {
                 .s3_webhook_token
                 .clone()
                 .filter(|t| !t.is_empty()),
+            detailed_metrics: server.metrics == "on",
         })
     }
 }
