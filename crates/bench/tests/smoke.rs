@@ -54,6 +54,8 @@ fn bench_smoke_run() {
             "2",
             "--sqs-seconds",
             "0.3",
+            "--metrics-rounds",
+            "1",
             "--json",
         ])
         .arg(&json_path)
