@@ -5,7 +5,7 @@
 //! (`PgDocuments`), all held to the same contract tests (`documents::contract`).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -32,42 +32,29 @@ pub trait Documents: Send + Sync + std::fmt::Debug {
 /// The embedded implementation: one SQLite file.
 #[derive(Debug)]
 pub struct SqliteDocuments {
-    path: PathBuf,
-    // Short statements, no await inside: a std mutex.
-    conn: Mutex<Connection>,
+    db: crate::sqlite::Db,
 }
 
 impl SqliteDocuments {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<SqliteDocuments, StoreError> {
-        let db = |source| StoreError::Database {
-            path: path.to_path_buf(),
-            source,
-        };
-        let conn = Connection::open(path).map_err(db)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL;
-             PRAGMA synchronous=NORMAL;
-             CREATE TABLE IF NOT EXISTS documents (
+        let db = crate::sqlite::Db::open(
+            path,
+            "CREATE TABLE IF NOT EXISTS documents (
                  kind TEXT NOT NULL,
                  key TEXT NOT NULL,
                  doc TEXT NOT NULL,
                  PRIMARY KEY (kind, key)
              );",
-        )
-        .map_err(db)?;
-        Ok(SqliteDocuments {
-            path: path.to_path_buf(),
-            conn: Mutex::new(conn),
-        })
+        )?;
+        Ok(SqliteDocuments { db })
     }
 
-    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        f(&conn).map_err(|source| StoreError::Database {
-            path: self.path.clone(),
-            source,
-        })
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        self.db.with(f)
     }
 }
 

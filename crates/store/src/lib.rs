@@ -17,6 +17,7 @@
 //! - [`lock`]: [`DataDirLock`], one server per data directory.
 //! - [`reserve`]: [`Reserve`], space set aside so that deletes work on a full disk.
 //! - [`series`]: [`MetricSeries`], CloudWatch's metric history at one-minute resolution.
+//! - `sqlite`: what the embedded SQLite stores share (WAL, the schema, one connection).
 //! - [`package`]: safe extraction of an untrusted zip (zip-slip, size and entry bounds).
 //! - [`postgres`]: cluster mode's state in PostgreSQL: the pool, the versioned migrations,
 //!   and [`PgFunctionStore`].
@@ -38,6 +39,7 @@ pub mod package;
 pub mod postgres;
 pub mod reserve;
 pub mod series;
+mod sqlite;
 
 pub use archive::PackageArchive;
 pub use cluster::{FunctionMetrics, Membership, MetricsStore, Node};

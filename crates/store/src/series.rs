@@ -10,7 +10,7 @@
 //! all of them), held to the same contract tests (`series::contract`).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 
 use rusqlite::{Connection, params};
@@ -87,23 +87,15 @@ pub(crate) const MERGE: &str = "count = series.count + excluded.count,
 /// The embedded implementation: one SQLite file.
 #[derive(Debug)]
 pub struct SqliteSeries {
-    path: PathBuf,
-    // Short statements, no await inside: a std mutex.
-    conn: Mutex<Connection>,
+    db: crate::sqlite::Db,
 }
 
 impl SqliteSeries {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<SqliteSeries, StoreError> {
-        let db = |source| StoreError::Database {
-            path: path.to_path_buf(),
-            source,
-        };
-        let conn = Connection::open(path).map_err(db)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL;
-             PRAGMA synchronous=NORMAL;
-             CREATE TABLE IF NOT EXISTS series (
+        let db = crate::sqlite::Db::open(
+            path,
+            "CREATE TABLE IF NOT EXISTS series (
                  start INTEGER NOT NULL,
                  metric TEXT NOT NULL,
                  function TEXT NOT NULL,
@@ -118,23 +110,15 @@ impl SqliteSeries {
                  PRIMARY KEY (metric, function, start, resource, version, node)
              );
              CREATE INDEX IF NOT EXISTS series_start ON series (start);",
-        )
-        .map_err(db)?;
-        Ok(SqliteSeries {
-            path: path.to_path_buf(),
-            conn: Mutex::new(conn),
-        })
+        )?;
+        Ok(SqliteSeries { db })
     }
 
     fn with<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut conn).map_err(|source| StoreError::Database {
-            path: self.path.clone(),
-            source,
-        })
+        self.db.with(f)
     }
 }
 
