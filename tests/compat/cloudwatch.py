@@ -83,6 +83,11 @@ def checks(cw, version="1"):
     check(total(cw, "Invocations", live + [("ExecutedVersion", version)]) == 2,
           "ExecutedVersion counts what the alias ran")
     check(total(cw, "Invocations", []) >= 5, "the account's figure holds the function's")
+    peaks = statistics(cw, "ConcurrentExecutions", [], ("Maximum",))["Datapoints"]
+    check(peaks and max(p["Maximum"] for p in peaks) >= 1,
+          "the account's ConcurrentExecutions saw the invocations: %s" % peaks)
+    check(total(cw, "UnreservedConcurrentExecutions", [], "Maximum") >= 1,
+          "and the unreserved pool's")
     check(statistics(cw, "Invocations", [("FunctionName", "nobody")])["Datapoints"] == [],
           "a function with no invocations has no data points")
 

@@ -58,6 +58,12 @@ pub(crate) struct Concurrency {
     pub(crate) detailed: bool,
     /// Invocations in flight that count against the unreserved pool.
     unreserved_in_flight: AtomicU32,
+    /// Every invocation in flight, reserved or not.
+    total_in_flight: AtomicU32,
+    /// The most of each at once since the last [`Concurrency::peaks`] that took them
+    /// (CloudWatch's account-wide ConcurrentExecutions and UnreservedConcurrentExecutions).
+    peak_total: AtomicU32,
+    peak_unreserved: AtomicU32,
     /// In a cluster, the slots of the account's limit this node holds (`u32::MAX`: no
     /// bound beyond the limit itself, as for one node).
     unreserved_held: AtomicU32,
@@ -102,6 +108,7 @@ impl Admission {
 impl Drop for Admission {
     fn drop(&mut self) {
         self.counter.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.state.total_in_flight.fetch_sub(1, Ordering::Relaxed);
         if self.unreserved {
             self.state
                 .unreserved_in_flight
@@ -132,6 +139,9 @@ impl Concurrency {
             reserved_total: AtomicU32::new(0),
             detailed: true,
             unreserved_in_flight: AtomicU32::new(0),
+            total_in_flight: AtomicU32::new(0),
+            peak_total: AtomicU32::new(0),
+            peak_unreserved: AtomicU32::new(0),
             unreserved_held: AtomicU32::new(u32::MAX),
             watched: AtomicBool::new(false),
             released: Notify::new(),
@@ -199,8 +209,14 @@ impl Concurrency {
                 true
             }
         };
+        let total = self.total_in_flight.fetch_add(1, Ordering::Relaxed) + 1;
         if self.detailed {
             counter.running(counter.in_flight.load(Ordering::Relaxed));
+            self.peak_total.fetch_max(total, Ordering::Relaxed);
+            if unreserved {
+                let running = self.unreserved_in_flight.load(Ordering::Relaxed);
+                self.peak_unreserved.fetch_max(running, Ordering::Relaxed);
+            }
         }
         Ok(Admission {
             state: self.clone(),
@@ -256,14 +272,20 @@ impl Concurrency {
             .collect()
     }
 
-    /// Every invocation running now, reserved or not.
-    pub(crate) fn total_in_flight(&self) -> u32 {
-        self.functions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .map(|c| c.in_flight.load(Ordering::Relaxed))
-            .sum()
+    /// The most invocations in flight at once, all and unreserved, since the peaks were
+    /// last taken; taking them starts them again from what runs now.
+    pub(crate) fn peaks(&self, take: bool) -> (u32, u32) {
+        if !take {
+            let load = |a: &AtomicU32| a.load(Ordering::Relaxed);
+            return (load(&self.peak_total), load(&self.peak_unreserved));
+        }
+        let now = |a: &AtomicU32| a.load(Ordering::Relaxed);
+        (
+            self.peak_total
+                .swap(now(&self.total_in_flight), Ordering::Relaxed),
+            self.peak_unreserved
+                .swap(now(&self.unreserved_in_flight), Ordering::Relaxed),
+        )
     }
 
     /// Forgets a deleted function's counters; a function created again under its name
@@ -291,6 +313,25 @@ impl Concurrency {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_account_peaks_hold_the_most_at_once_until_taken() {
+        let c = Arc::new(Concurrency::new(10));
+        let a = c.admit("f", None).unwrap();
+        let b = c.admit("g", Some(3)).unwrap();
+        drop(a);
+        assert_eq!(
+            c.peaks(false),
+            (2, 1),
+            "two at once, one of them unreserved"
+        );
+        assert_eq!(c.peaks(true), (2, 1));
+        // Taken: they start again from what runs now (b, reserved).
+        assert_eq!(c.peaks(false), (1, 0));
+        drop(b);
+        assert_eq!(c.peaks(true), (1, 0));
+        assert_eq!(c.peaks(false), (0, 0));
+    }
 
     #[test]
     fn reservations_and_the_unreserved_pool() {

@@ -12,7 +12,7 @@ mod aggregate;
 mod collect;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use lamina_model::cloudwatch::{
@@ -35,8 +35,6 @@ pub(crate) struct SeriesState {
     flushing: tokio::sync::RwLock<()>,
     /// Start of the minute the counters hold.
     open: AtomicI64,
-    account_concurrent: AtomicU32,
-    account_unreserved: AtomicU32,
 }
 
 impl SeriesState {
@@ -45,8 +43,6 @@ impl SeriesState {
             store,
             flushing: tokio::sync::RwLock::new(()),
             open: AtomicI64::new(minute_of(now())),
-            account_concurrent: AtomicU32::new(0),
-            account_unreserved: AtomicU32::new(0),
         }
     }
 }
@@ -132,17 +128,10 @@ impl CloudWatch<'_> {
 
     /// The account's peaks of the open minute (restarted when `take`n).
     fn peaks(&self, take: bool) -> AccountPeaks {
-        let s = self.state();
-        let read = |a: &AtomicU32| {
-            if take {
-                a.swap(0, Ordering::Relaxed)
-            } else {
-                a.load(Ordering::Relaxed)
-            }
-        };
+        let (concurrent, unreserved) = self.p.inner.concurrency.peaks(take);
         AccountPeaks {
-            concurrent: read(&s.account_concurrent),
-            unreserved: read(&s.account_unreserved),
+            concurrent,
+            unreserved,
         }
     }
 
@@ -456,20 +445,10 @@ impl CloudWatch<'_> {
             tracing::warn!(error = %e, rows = rows.len(), "could not write a minute of metrics; it is lost");
         }
     }
-
-    /// Notes the account's concurrency now into the open minute's peaks.
-    fn sample(&self) {
-        let c = &self.p.inner.concurrency;
-        let s = self.state();
-        s.account_concurrent
-            .fetch_max(c.total_in_flight(), Ordering::Relaxed);
-        s.account_unreserved
-            .fetch_max(c.unreserved_in_flight(), Ordering::Relaxed);
-    }
 }
 
-/// Every second, samples the account's concurrency; at each minute's end, writes the
-/// minute; every hour, drops what is older than 15 days. Ends with the platform.
+/// At each minute's end (looked at every second), writes the minute; every hour, drops
+/// what is older than 15 days. Ends with the platform.
 pub(crate) fn start(p: &Platform) {
     let weak = Arc::downgrade(&p.inner);
     tokio::spawn(async move {
@@ -478,11 +457,9 @@ pub(crate) fn start(p: &Platform) {
             tokio::time::sleep(Duration::from_secs(1)).await;
             let Some(inner) = weak.upgrade() else { return };
             let p = Platform { inner };
-            let cw = CloudWatch::of(&p);
-            cw.sample();
             let t = now();
             if minute_of(t) > p.inner.series.open.load(Ordering::Relaxed) {
-                cw.flush().await;
+                CloudWatch::of(&p).flush().await;
             }
             if t - last_prune > 3600.0 {
                 last_prune = t;
