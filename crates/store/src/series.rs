@@ -122,15 +122,20 @@ impl SqliteSeries {
     }
 }
 
+/// The series named by columns `at` to `at + 3` (metric, function, resource, version).
+fn key_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<SeriesKey> {
+    Ok(SeriesKey {
+        metric: r.get(at)?,
+        function: r.get(at + 1)?,
+        resource: r.get(at + 2)?,
+        version: r.get(at + 3)?,
+    })
+}
+
 fn minute_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Minute> {
     Ok(Minute {
         start: r.get(0)?,
-        key: SeriesKey {
-            metric: r.get(1)?,
-            function: r.get(2)?,
-            resource: r.get(3)?,
-            version: r.get(4)?,
-        },
+        key: key_at(r, 1)?,
         count: r.get(5)?,
         sum: r.get(6)?,
         min: r.get(7)?,
@@ -198,14 +203,7 @@ impl MetricSeries for SqliteSeries {
                 "SELECT DISTINCT metric, function, resource, version FROM series
                  WHERE start >= ?1 ORDER BY 1, 2, 3, 4",
             )?;
-            let rows = stmt.query_map(params![since], |r| {
-                Ok(SeriesKey {
-                    metric: r.get(0)?,
-                    function: r.get(1)?,
-                    resource: r.get(2)?,
-                    version: r.get(3)?,
-                })
-            })?;
+            let rows = stmt.query_map(params![since], |r| key_at(r, 0))?;
             rows.collect()
         })
     }

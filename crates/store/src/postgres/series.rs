@@ -21,6 +21,16 @@ impl PgSeries {
     }
 }
 
+/// The series named by columns `at` to `at + 3` (metric, function, resource, version).
+fn key_at(r: &tokio_postgres::Row, at: usize) -> SeriesKey {
+    SeriesKey {
+        metric: r.get(at),
+        function: r.get(at + 1),
+        resource: r.get(at + 2),
+        version: r.get(at + 3),
+    }
+}
+
 fn pg(e: tokio_postgres::Error) -> StoreError {
     StoreError::Postgres(PgError::Statement(e))
 }
@@ -91,12 +101,7 @@ impl MetricSeries for PgSeries {
             .iter()
             .map(|r| Minute {
                 start: r.get(0),
-                key: SeriesKey {
-                    metric: r.get(1),
-                    function: r.get(2),
-                    resource: r.get(3),
-                    version: r.get(4),
-                },
+                key: key_at(r, 1),
                 count: r.get(5),
                 sum: r.get(6),
                 min: r.get(7),
@@ -118,15 +123,7 @@ impl MetricSeries for PgSeries {
             )
             .await
             .map_err(pg)?;
-        Ok(rows
-            .iter()
-            .map(|r| SeriesKey {
-                metric: r.get(0),
-                function: r.get(1),
-                resource: r.get(2),
-                version: r.get(3),
-            })
-            .collect())
+        Ok(rows.iter().map(|r| key_at(r, 0)).collect())
     }
 
     async fn prune(&self, before: i64) -> Result<u64, StoreError> {
