@@ -9,6 +9,12 @@
 //! - [`egress`]: the environment's egress proxy, its only way out of its network namespace.
 //! - [`streaming`]: streamed responses (`Lambda-Runtime-Function-Response-Mode:
 //!   streaming`), handed on chunk by chunk with the error trailers at their end.
+//! - [`extensions`]: the Extensions API's state: registrations, INVOKE and SHUTDOWN events,
+//!   which extensions are done with theirs; the runtime's init and an environment's release
+//!   wait on it.
+//! - [`telemetry`]: Telemetry API subscriptions and the buffered delivery of their records to
+//!   the extensions' listeners inside the environment.
+//! - `extension_routes`: the HTTP routes of both, beside the runtime's.
 //! - [`server`]: the HTTP routes (`/runtime/invocation/next`, `.../{id}/response`,
 //!   `.../{id}/error`, `/runtime/init/error`) served on a listener that belongs to exactly one
 //!   environment.
@@ -20,11 +26,16 @@
 
 pub mod budget;
 pub mod egress;
+mod extension_routes;
+pub mod extensions;
 pub mod server;
 pub mod session;
 pub mod streaming;
+pub mod telemetry;
 
 pub use budget::{ConnectionBudget, EnvironmentConnections};
+pub use extensions::{Extensions, FunctionInfo};
+pub use telemetry::{Telemetry, TelemetryStream};
 pub use server::serve;
 pub use session::{Invocation, PickedUp, PickupHook, Reply, Session};
 pub use streaming::{ResponseStream, STREAM_MAX_BYTES, StreamEnd};

@@ -14,6 +14,8 @@ use crate::budget::EnvironmentConnections;
 use crate::session::{Refusal, Reply, Session};
 
 const PREFIX: &str = "/2018-06-01";
+const EXTENSION_PREFIX: &str = "/2020-01-01/extension/";
+const TELEMETRY_PREFIX: &str = "/2022-07-01/telemetry";
 
 /// Serves the Runtime API for `session` on `listener` until the session is closed.
 /// Connections beyond `connections`' bounds are closed at once.
@@ -63,6 +65,9 @@ pub async fn serve(
 
 async fn route(req: Request<Incoming>, session: &Session, max: usize) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_string();
+    if path.starts_with(EXTENSION_PREFIX) || path.starts_with(TELEMETRY_PREFIX) {
+        return crate::extension_routes::route(req, session, &path).await;
+    }
     let Some(rest) = path.strip_prefix(PREFIX) else {
         return not_found();
     };
@@ -169,7 +174,7 @@ fn insert(h: &mut http::HeaderMap, name: &'static str, value: &str) {
     }
 }
 
-fn header(req: &Request<Incoming>, name: &str) -> Option<String> {
+pub(crate) fn header(req: &Request<Incoming>, name: &str) -> Option<String> {
     req.headers()
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -230,16 +235,16 @@ fn refusal(r: Refusal) -> Response<Full<Bytes>> {
     }
 }
 
-fn not_found() -> Response<Full<Bytes>> {
+pub(crate) fn not_found() -> Response<Full<Bytes>> {
     error_response(StatusCode::NOT_FOUND, "NotFound", "Not Found")
 }
 
-fn error_response(status: StatusCode, error_type: &str, message: &str) -> Response<Full<Bytes>> {
+pub(crate) fn error_response(status: StatusCode, error_type: &str, message: &str) -> Response<Full<Bytes>> {
     let body = serde_json::json!({ "errorMessage": message, "errorType": error_type });
     json(status, Bytes::from(body.to_string()))
 }
 
-fn json(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
+pub(crate) fn json(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(body));
     *resp.status_mut() = status;
     resp.headers_mut()

@@ -10,6 +10,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use tokio::sync::{Notify, oneshot, watch};
 
+use crate::extensions::Extensions;
+use crate::telemetry::Telemetry;
+
 /// One invocation handed to an environment.
 #[derive(Debug)]
 pub struct Invocation {
@@ -135,6 +138,10 @@ pub struct Session {
     /// How the init phase ended: `Some(true)` at the first `/next`, `Some(false)` on an init
     /// error or a close before it.
     init_end: watch::Sender<Option<bool>>,
+    /// The environment's extensions (Extensions API).
+    extensions: Extensions,
+    /// Its telemetry subscriptions (Telemetry API).
+    telemetry: Telemetry,
 }
 
 impl Default for Session {
@@ -148,6 +155,8 @@ impl Default for Session {
             wake: Notify::new(),
             closed: watch::channel(false).0,
             init_end: watch::channel(None).0,
+            extensions: Extensions::default(),
+            telemetry: Telemetry::default(),
         }
     }
 }
@@ -156,6 +165,25 @@ impl Session {
     /// A session in its init phase.
     pub fn new() -> Session {
         Session::default()
+    }
+
+    /// A session whose environment started extensions: its runtime's first invocation waits
+    /// for their init.
+    pub fn with_extensions(extensions: Extensions) -> Session {
+        Session {
+            extensions,
+            ..Session::default()
+        }
+    }
+
+    /// The environment's extensions.
+    pub fn extensions(&self) -> &Extensions {
+        &self.extensions
+    }
+
+    /// The environment's telemetry subscriptions.
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.telemetry
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -205,6 +233,8 @@ impl Session {
             _ => {}
         }
         drop(st);
+        self.extensions.close();
+        self.telemetry.close();
         self.end_init(false);
         self.closed.send_replace(true);
         self.wake.notify_waiters();
@@ -250,6 +280,17 @@ impl Session {
     /// `GET /runtime/invocation/next`: waits for an assigned invocation and moves it to
     /// running. Returns the invocation's data and its epoch-millisecond deadline.
     pub async fn next(&self) -> Result<(NextEvent, u64), Refusal> {
+        if !self.extensions.init_complete() {
+            // Lambda's init phase: the runtime's first invocation waits for every extension
+            // to register and finish its own init.
+            tokio::select! {
+                _ = self.extensions.init() => {}
+                _ = self.closed() => return Err(Refusal::Closed),
+            }
+        }
+        if !self.is_initialized() {
+            self.extensions.close_registration();
+        }
         loop {
             {
                 let mut st = self.lock();
@@ -276,6 +317,12 @@ impl Session {
                             first_fetch,
                             init_done,
                         });
+                        self.extensions.invoke(
+                            &inv.request_id,
+                            deadline_ms,
+                            &inv.invoked_function_arn,
+                            &inv.trace_id,
+                        );
                         let event = NextEvent {
                             request_id: inv.request_id,
                             payload: inv.payload,
