@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use lamina_model::runtime::RuntimeId;
 use lamina_runtime_api::egress::EgressPolicy;
+use lamina_runtime_api::{Extensions, FunctionInfo};
 
 use crate::config::ExecutorConfig;
 use crate::environment::{Environment, LogTarget};
@@ -19,7 +20,7 @@ use crate::launcher::{LaunchError, LaunchSpec, Launcher, Layout};
 use crate::logs::LogSink;
 use crate::pool::Pool;
 use crate::registry::PoolRegistry;
-use crate::runtimes::{RuntimeCatalog, RuntimeCommand, RuntimeError};
+use crate::runtimes::{RuntimeCatalog, RuntimeCommand, RuntimeError, count_extensions};
 use crate::version::FunctionVersion;
 
 /// Starts environments.
@@ -157,6 +158,13 @@ impl ColdStart {
                     StartFailure::Platform(ExecutorError::Runtime(e))
                 }
             })?;
+        let extensions = count_extensions(version.opt_dir.as_deref());
+        let command = match &version.opt_dir {
+            Some(opt) if extensions > 0 => {
+                command.with_extensions(self.catalog.runtime_dir(), &opt.join("extensions"))
+            }
+            _ => command,
+        };
         let env_id = uuid::Uuid::new_v4().simple().to_string();
         let stream = format!(
             "{}/[{}]{}",
@@ -195,6 +203,15 @@ impl ColdStart {
                 logging: version.logging,
             },
             self.config.max_response_bytes,
+            Extensions::new(
+                extensions,
+                FunctionInfo {
+                    function_name: version.name.clone(),
+                    function_version: version.version.clone(),
+                    handler: version.handler.clone(),
+                    account_id: version.arn.split(':').nth(4).unwrap_or_default().into(),
+                },
+            ),
             self.egress_policy.clone(),
             self.config.function_connections.for_environment(),
             move |env| {

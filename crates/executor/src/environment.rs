@@ -7,11 +7,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use lamina_runtime_api::egress::EgressPolicy;
-use lamina_runtime_api::{EnvironmentConnections, Session};
+use lamina_runtime_api::{EnvironmentConnections, Extensions, Session};
 use tokio::sync::watch;
 
 use crate::launcher::{EnvironmentControls, Launched};
 use crate::logs::{LogCapture, LogSink};
+
+/// How long extensions have to finish after SHUTDOWN, as Lambda gives external ones.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_millis(2000);
 
 /// Where an environment's output goes: a log stream of a log group, through a sink.
 #[derive(Debug)]
@@ -108,6 +111,7 @@ impl Environment {
         provisioned: bool,
         logs: LogTarget,
         max_response_bytes: usize,
+        extensions: Extensions,
         egress_policy: Arc<EgressPolicy>,
         connections: EnvironmentConnections,
         on_exit: impl FnOnce(&Arc<Environment>) + Send + 'static,
@@ -123,7 +127,8 @@ impl Environment {
         let listener = tokio::net::TcpListener::from_std(runtime_api)?;
         let log = Arc::new(LogCapture::new(output, logs.group, logs.stream, logs.sink)?);
         log.set_logging(logs.logging);
-        let session = Arc::new(Session::new());
+        let session = Arc::new(Session::with_extensions(extensions));
+        log.set_telemetry(session.telemetry_handle());
         let (exit_tx, exit_rx) = watch::channel(None);
         let env = Arc::new(Environment {
             id,
@@ -143,6 +148,13 @@ impl Environment {
             oom: AtomicBool::new(false),
             peak_mb: std::sync::atomic::AtomicU64::new(0),
         });
+        let weak = Arc::downgrade(&env);
+        session
+            .telemetry()
+            .set_connect(Arc::new(move |port| match weak.upgrade() {
+                Some(env) => env.controls.connect(port),
+                None => Err(std::io::Error::other("the environment is gone")),
+            }));
         if let Some(egress) = egress {
             let egress = tokio::net::TcpListener::from_std(egress)?;
             tokio::spawn(lamina_runtime_api::egress::serve(
@@ -185,6 +197,35 @@ impl Environment {
     pub fn kill(&self) {
         self.killed.store(true, Ordering::SeqCst);
         self.controls.kill();
+    }
+
+    /// Ends the environment as Lambda's Shutdown phase does: extensions registered for
+    /// SHUTDOWN get the event (reason `spindown`) and up to [`SHUTDOWN_GRACE`] to finish,
+    /// their telemetry is flushed, then everything is killed. Without such extensions it is
+    /// killed at once.
+    pub fn retire(self: &Arc<Self>) {
+        let handle = tokio::runtime::Handle::try_current();
+        let (Ok(handle), true) = (handle, self.session.extensions().wants_shutdown()) else {
+            self.kill();
+            return;
+        };
+        let env = self.clone();
+        handle.spawn(async move {
+            // A frozen environment runs again for its shutdown.
+            env.controls.set_frozen(false);
+            env.set_state(EnvState::Busy);
+            env.session.telemetry().flush();
+            let deadline = std::time::SystemTime::now() + SHUTDOWN_GRACE;
+            let deadline_ms = deadline
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
+            let extensions = env.session.extensions();
+            extensions.shutdown("spindown", deadline_ms);
+            let _ = tokio::time::timeout(SHUTDOWN_GRACE, extensions.shutdown_done()).await;
+            env.log.drain();
+            env.kill();
+        });
     }
 
     /// Whether [`kill`](Self::kill) was called.

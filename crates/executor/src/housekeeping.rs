@@ -151,7 +151,7 @@ impl Housekeeper {
             for env in pool.take_expired(now, self.config.idle_timeout) {
                 tracing::debug!(function = %pool.version.name, env = %env.id, "reaping idle environment");
                 self.counters.reaped.fetch_add(1, Ordering::Relaxed);
-                env.kill();
+                env.retire();
             }
             if let Some(after) = self.config.freeze_after {
                 let (frozen, waiting) = pool.freeze_idle(now, after);
@@ -207,7 +207,7 @@ impl Housekeeper {
             tracing::info!(function = %pool.version.name, env = %env.id, "stopping the least recently used idle environment for memory");
             self.counters.evicted.fetch_add(1, Ordering::Relaxed);
             freed += u64::from(pool.version.memory_mb);
-            env.kill();
+            env.retire();
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::housekeeping::Counters;
 use crate::lambda_env::trace_id;
 use crate::launcher::Prestarted;
 use crate::logs;
+use crate::platform_telemetry::{self, Status};
 use crate::pool::Pool;
 use crate::streaming::{Relayed, StreamSink, relay};
 use crate::version::FunctionVersion;
@@ -108,22 +109,48 @@ impl Runner {
         let start_lines = version.logging.start(&req.request_id, &version.version);
         let (picked_tx, picked_rx) = oneshot::channel();
         let (reply_tx, mut reply_rx) = oneshot::channel();
+        let trace = trace_id(req.trace_header.as_deref());
+        let hook_version = pool.version.clone();
+        let hook_request = req.request_id.clone();
+        let hook_trace = trace.clone();
         let invocation = Invocation {
             request_id: req.request_id.clone(),
             payload: req.payload.clone(),
             timeout: version.timeout,
             invoked_function_arn: req.invoked_arn.clone(),
-            trace_id: trace_id(req.trace_header.as_deref()),
+            trace_id: trace,
             client_context: req.client_context.clone(),
             picked_up: picked_tx,
             reply: reply_tx,
             on_pickup: Some(PickupHook(Box::new(move || {
-                start_log.platform_lines(&start_lines);
-                if cold && let Some(env) = sample_env.upgrade() {
+                let Some(env) = sample_env.upgrade() else {
+                    start_log.platform_lines(&start_lines);
+                    return;
+                };
+                let telemetry = env.session.telemetry();
+                if cold {
+                    // The init phase is over: extensions report ready, as Lambda logs them.
+                    let json = hook_version.logging.json;
+                    let mut lines =
+                        platform_telemetry::extension_lines(env.session.extensions(), json);
+                    lines.extend(start_lines);
+                    start_log.platform_lines(&lines);
+                    if !env.initialised_ahead {
+                        let init_ms = millis(env.started.elapsed());
+                        platform_telemetry::init_done(telemetry, &hook_version, init_ms);
+                    }
                     // One sample per environment once init is done, so that a runtime
                     // that dies in its first invocation still reports its memory.
                     env.peak_memory_mb();
+                } else {
+                    start_log.platform_lines(&start_lines);
                 }
+                platform_telemetry::start(
+                    telemetry,
+                    &hook_request,
+                    &hook_version.version,
+                    &hook_trace,
+                );
             }))),
         };
         let assigned_at = Instant::now();
@@ -156,7 +183,7 @@ impl Runner {
             }
         };
         if let Some(p) = picked {
-            let outcome = match tokio::time::timeout_at(p.deadline.into(), &mut reply_rx).await {
+            let mut outcome = match tokio::time::timeout_at(p.deadline.into(), &mut reply_rx).await {
                 Ok(Ok(Reply::Stream(stream))) => {
                     let max = self.config.max_response_bytes;
                     match relay(
@@ -184,6 +211,24 @@ impl Runner {
                     Outcome::Timeout
                 }
             };
+            let extensions = env.session.extensions();
+            platform_telemetry::runtime_done(
+                env.session.telemetry(),
+                &req.request_id,
+                outcome.status(),
+                millis(p.at.elapsed()),
+            );
+            // The invocation is over when the runtime and every extension are done, within
+            // the function's timeout.
+            if extensions.any()
+                && !matches!(outcome, Outcome::Timeout)
+                && tokio::time::timeout_at(p.deadline.into(), extensions.invoke_done())
+                    .await
+                    .is_err()
+            {
+                env.kill();
+                outcome = Outcome::Timeout;
+            }
             return Some(
                 self.finish(pool, &env, req, Some(p), assigned_at, outcome)
                     .await,
@@ -220,6 +265,7 @@ impl Runner {
         let ended = Instant::now();
         let id = &req.request_id;
         let streamed = matches!(outcome, Outcome::Streamed(_));
+        let status = outcome.status();
         let (payload, function_error, mut lines) =
             self.outcome_document(outcome, env, version, id).await;
         let (duration_ms, billed_ms) = billed(ended.duration_since(started));
@@ -233,10 +279,20 @@ impl Runner {
             setup_ms: init_ms.map(|_| millis(env.launched.saturating_duration_since(env.started))),
             prestarted: init_ms.map(|_| env.prestarted),
         };
+        let extensions = env.session.extensions();
+        let failed_extension = extensions
+            .crashed()
+            .map(|name| (name, "Extension.Crash".to_string()))
+            .or_else(|| extensions.failure());
+        if let Some((name, error_type)) = &failed_extension {
+            // The environment is reset, as Lambda resets one whose extension failed.
+            lines.push(format!("RequestId: {id} Error: extension {name} failed: {error_type}"));
+        }
         lines.extend(version.logging.end(id, &report, function_error.is_some()));
         env.log.platform_lines(&lines);
+        platform_telemetry::report(env.session.telemetry(), id, status, &report);
         let log_tail = req.tail.then(|| env.log.tail(LOG_TAIL_BYTES));
-        if pool.release(env) {
+        if failed_extension.is_none() && pool.release(env) {
             self.counters.idle_now();
         } else {
             env.kill();
@@ -373,6 +429,36 @@ enum Outcome {
     Streamed(StreamEnd),
     Timeout,
     InitTimeout,
+}
+
+impl Outcome {
+    /// How the Telemetry API's records word this end.
+    fn status(&self) -> Status {
+        let failure = |t| Status {
+            status: "failure",
+            error_type: Some(t),
+        };
+        match self {
+            Outcome::Reply(Reply::Response(_) | Reply::Stream(_))
+            | Outcome::Streamed(StreamEnd::Complete) => Status::SUCCESS,
+            Outcome::Reply(Reply::Error { .. }) | Outcome::Streamed(StreamEnd::Error { .. }) => {
+                Status {
+                    status: "error",
+                    error_type: Some("Unhandled"),
+                }
+            }
+            Outcome::Timeout | Outcome::InitTimeout => Status {
+                status: "timeout",
+                error_type: Some("Sandbox.Timedout"),
+            },
+            Outcome::Reply(Reply::InitError { .. }) => failure("Runtime.InitError"),
+            Outcome::Reply(Reply::ResponseTooLarge) | Outcome::Streamed(StreamEnd::TooLarge) => {
+                failure("Function.ResponseSizeTooLarge")
+            }
+            Outcome::Streamed(StreamEnd::Broken) => failure("Runtime.TruncatedResponse"),
+            Outcome::Reply(Reply::Closed) => failure("Runtime.ExitError"),
+        }
+    }
 }
 
 fn error_doc(error_type: &str, message: &str) -> Bytes {

@@ -146,6 +146,11 @@ pub trait EnvironmentControls: Send + Sync + Debug {
     fn doomed(&self) -> bool {
         false
     }
+    /// Opens a connection to `port` on the environment's loopback (a Telemetry API
+    /// listener). Blocks briefly: call it off the async threads.
+    fn connect(&self, port: u16) -> io::Result<std::net::TcpStream> {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+    }
 }
 
 /// Whether any of `pids` has SIGKILL pending (its own or its thread group's).

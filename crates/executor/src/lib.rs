@@ -10,7 +10,8 @@
 //!   Lambda's environment variables and trace header.
 //! - `invocation`: one invocation on one environment and what it yields (payload or error
 //!   document, END and REPORT lines, log tail); `streaming`: relaying a streamed response
-//!   to the caller as it is written.
+//!   to the caller as it is written; `platform_telemetry`: the platform's Telemetry API
+//!   records and extensions' log lines.
 //! - `provisioned`, `housekeeping`: what happens between invocations (provisioned targets;
 //!   freezing, reaping, eviction for memory).
 //! - `config`, `error`: [`ExecutorConfig`] and its defaults, [`ExecutorError`].
@@ -35,6 +36,7 @@ pub mod executor;
 mod housekeeping;
 mod invocation;
 mod lambda_env;
+mod platform_telemetry;
 pub mod launcher;
 pub mod log_format;
 pub mod logs;

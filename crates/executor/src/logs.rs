@@ -7,6 +7,10 @@
 //! function's own output. Draining happens both when the pipe is readable and, synchronously,
 //! when an invocation ends: output a function wrote before answering is then always part of
 //! that invocation's log.
+//!
+//! Extensions' output reaches the same pipe through the extension launcher, each line marked
+//! with a leading ASCII record separator ([`EXTENSION_MARK`]): the mark is removed, and the
+//! line goes to Telemetry API subscribers of the `extension` stream rather than `function`.
 
 use std::fmt::Debug;
 use std::io;
@@ -15,6 +19,7 @@ use std::sync::Mutex;
 
 use std::os::fd::AsFd;
 
+use lamina_runtime_api::TelemetryStream;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use tokio::io::unix::AsyncFd;
 
@@ -43,6 +48,9 @@ impl LogSink for DiscardSink {
     fn append(&self, _: &str, _: &str, _: Vec<LogEvent>) {}
 }
 
+/// The first byte of a line an extension wrote (added by the extension launcher).
+pub const EXTENSION_MARK: u8 = 0x1e;
+
 /// Bytes of output handed to the sink at a time.
 const BATCH_BYTES: usize = 64 * 1024;
 /// Bytes the background reader takes before it lets other tasks run.
@@ -70,6 +78,8 @@ struct CaptureState {
     eof: bool,
     /// What of the function's output is kept (its LoggingConfig's levels).
     logging: crate::Logging,
+    /// Where lines also go as `function` and `extension` telemetry records.
+    telemetry: Option<std::sync::Arc<lamina_runtime_api::Telemetry>>,
 }
 
 /// The output pipe of one environment.
@@ -113,6 +123,11 @@ impl LogCapture {
     /// Filters the function's output by `logging`'s levels from now on.
     pub fn set_logging(&self, logging: crate::Logging) {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).logging = logging;
+    }
+
+    /// Also publishes each line of output to the environment's telemetry subscribers.
+    pub fn set_telemetry(&self, telemetry: std::sync::Arc<lamina_runtime_api::Telemetry>) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).telemetry = Some(telemetry);
     }
 
     /// The log stream name.
@@ -208,7 +223,7 @@ impl LogCapture {
             }
         }
         for line in lines {
-            push_event(&mut st, line.as_bytes(), &mut events);
+            push_line(&mut st, line.as_bytes(), &mut events);
         }
         drop(st);
         self.sink.append(&self.group, &self.stream, events);
@@ -255,7 +270,39 @@ fn split_lines(st: &mut CaptureState, mut bytes: &[u8], events: &mut Vec<LogEven
     }
 }
 
+/// A line of the environment's output (the function's, or an extension's when marked).
 fn push_event(st: &mut CaptureState, line: &[u8], events: &mut Vec<LogEvent>) {
+    let (line, stream) = match line.split_first() {
+        Some((&EXTENSION_MARK, rest)) => (rest, TelemetryStream::Extension),
+        _ => (line, TelemetryStream::Function),
+    };
+    if let Some(t) = &st.telemetry {
+        let json = st.logging.json;
+        t.publish(stream, stream_name(stream), || telemetry_record(line, json));
+    }
+    push_line(st, line, events);
+}
+
+fn stream_name(stream: TelemetryStream) -> &'static str {
+    match stream {
+        TelemetryStream::Extension => "extension",
+        _ => "function",
+    }
+}
+
+/// A line as a telemetry record: the JSON record itself in the JSON log format, else text.
+fn telemetry_record(line: &[u8], json: bool) -> serde_json::Value {
+    if json
+        && line.starts_with(b"{")
+        && let Ok(v) = serde_json::from_slice::<serde_json::Value>(line)
+    {
+        return v;
+    }
+    serde_json::Value::String(String::from_utf8_lossy(line).into_owned())
+}
+
+/// A line as a log event (and in the tail).
+fn push_line(st: &mut CaptureState, line: &[u8], events: &mut Vec<LogEvent>) {
     st.tail.extend_from_slice(line);
     st.tail.push(b'\n');
     if st.tail.len() > TAIL_KEEP_BYTES * 2 {

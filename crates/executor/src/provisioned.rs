@@ -170,7 +170,7 @@ impl Provisioning {
             let pool = self.registry.pool_for(&target.version);
             let (extra, missing) = pool.set_provisioned_target(target.count);
             for env in extra {
-                env.kill();
+                env.retire();
             }
             for _ in 0..missing {
                 if !pool.reserve_provisioned() {

@@ -136,7 +136,7 @@ impl PoolRegistry {
             all.values().cloned().collect()
         };
         for env in all {
-            env.kill();
+            env.retire();
         }
     }
 
@@ -196,6 +196,6 @@ impl PoolRegistry {
 
 fn retire_pool(pool: &Pool) {
     for env in pool.retire() {
-        env.kill();
+        env.retire();
     }
 }

@@ -19,6 +19,8 @@ use lamina_model::runtime::ProvidedFlavor;
 pub const PYTHON_BOOTSTRAP: &str = include_str!("../../../runtimes/python/bootstrap.py");
 /// Lamina's Node.js bootstrap.
 pub const NODE_BOOTSTRAP: &str = include_str!("../../../runtimes/node/bootstrap.cjs");
+/// Lamina's launcher of external extensions, which then becomes the runtime.
+pub const EXTENSIONS_LAUNCHER: &str = include_str!("../../../runtimes/extensions/launch.sh");
 
 /// How to start an environment of some runtime.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +104,7 @@ impl RuntimeCatalog {
         for (sub, file, text) in [
             ("python", "bootstrap.py", PYTHON_BOOTSTRAP),
             ("node", "bootstrap.cjs", NODE_BOOTSTRAP),
+            ("extensions", "launch.sh", EXTENSIONS_LAUNCHER),
         ] {
             let dir = runtime_dir.join(sub);
             fs::create_dir_all(&dir)?;
@@ -221,6 +224,43 @@ impl RuntimeCatalog {
             }
         }
     }
+}
+
+impl RuntimeCommand {
+    /// This command started by the extension launcher, which first starts the extensions in
+    /// `extensions_dir` (host paths; the launcher maps them into the environment).
+    pub fn with_extensions(self, runtime_dir: &Path, extensions_dir: &Path) -> RuntimeCommand {
+        let mut args = vec![
+            runtime_dir
+                .join("extensions/launch.sh")
+                .display()
+                .to_string(),
+            extensions_dir.display().to_string(),
+            self.program.display().to_string(),
+        ];
+        args.extend(self.args);
+        RuntimeCommand {
+            program: PathBuf::from("/bin/sh"),
+            args,
+            bin_dir: self.bin_dir,
+        }
+    }
+}
+
+/// How many external extensions a function's layers hold: the executable files in
+/// `opt_dir/extensions`, at most Lambda's ten (more fail their registration).
+pub fn count_extensions(opt_dir: Option<&Path>) -> usize {
+    let Some(dir) = opt_dir.map(|o| o.join("extensions")) else {
+        return 0;
+    };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| is_executable(&e.path()))
+        .count()
+        .min(lamina_runtime_api::extensions::MAX_EXTENSIONS)
 }
 
 fn search_dirs() -> Vec<PathBuf> {

@@ -318,6 +318,24 @@ impl Extensions {
         self.lock().registration_closed = true;
     }
 
+    /// Every registered extension: its name and the events it asked for.
+    pub fn registered(&self) -> Vec<(String, Vec<&'static str>)> {
+        self.lock()
+            .exts
+            .iter()
+            .map(|e| {
+                let mut events = Vec::new();
+                if e.invoke {
+                    events.push("INVOKE");
+                }
+                if e.shutdown {
+                    events.push("SHUTDOWN");
+                }
+                (e.name.clone(), events)
+            })
+            .collect()
+    }
+
     /// Refuses registrations from now on (the runtime's init is over).
     pub fn close_registration(&self) {
         self.lock().registration_closed = true;

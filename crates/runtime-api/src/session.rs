@@ -4,7 +4,7 @@
 //! channels: one fires when the runtime fetches it (`/next`), the other carries the
 //! [`Reply`]. The HTTP handlers only ever move the state forward.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -141,7 +141,7 @@ pub struct Session {
     /// The environment's extensions (Extensions API).
     extensions: Extensions,
     /// Its telemetry subscriptions (Telemetry API).
-    telemetry: Telemetry,
+    telemetry: Arc<Telemetry>,
 }
 
 impl Default for Session {
@@ -156,7 +156,7 @@ impl Default for Session {
             closed: watch::channel(false).0,
             init_end: watch::channel(None).0,
             extensions: Extensions::default(),
-            telemetry: Telemetry::default(),
+            telemetry: Arc::default(),
         }
     }
 }
@@ -184,6 +184,11 @@ impl Session {
     /// The environment's telemetry subscriptions.
     pub fn telemetry(&self) -> &Telemetry {
         &self.telemetry
+    }
+
+    /// The environment's telemetry subscriptions, to publish from elsewhere (its output).
+    pub fn telemetry_handle(&self) -> Arc<Telemetry> {
+        self.telemetry.clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

@@ -18,14 +18,13 @@ use crate::spec::SandboxSpec;
 use crate::{SANDBOX_GID, SANDBOX_UID};
 
 /// `/etc` entries a runtime may need: name resolution, TLS roots, the dynamic loader cache,
-/// time zones, and Debian's alternatives links.
+/// time zones, and Debian's alternatives links. `/etc/hosts` is the sandbox's own.
 const ETC_ENTRIES: &[&str] = &[
     "alternatives",
     "ca-certificates",
     "ca-certificates.conf",
     "gai.conf",
     "host.conf",
-    "hosts",
     "ld.so.cache",
     "ld.so.conf",
     "ld.so.conf.d",
@@ -173,6 +172,12 @@ pub fn build_root(spec: &SandboxSpec) -> io::Result<()> {
         format!(
             "root:x:0:0:root:/root:/usr/sbin/nologin\nsbx_user1051:x:{SANDBOX_UID}:{SANDBOX_GID}::/tmp:/usr/sbin/nologin\n"
         ),
+    )?;
+    // The sandbox's own names: its loopback is all its network, and `sandbox.localdomain`
+    // is where Lambda's extensions listen for the Telemetry API.
+    fs::write(
+        root.join("etc/hosts"),
+        "127.0.0.1\tlocalhost sandbox.localdomain\n::1\tlocalhost ip6-localhost ip6-loopback\n",
     )?;
     fs::write(
         root.join("etc/group"),
