@@ -62,6 +62,7 @@ mod schedules;
 mod server;
 mod sqs;
 mod table;
+mod telemetry_cost;
 mod urls;
 
 use std::net::SocketAddr;
@@ -158,6 +159,10 @@ struct Args {
     /// with `--metrics off` (0: none).
     #[arg(long, default_value_t = 2)]
     metrics_rounds: usize,
+    /// Alternating rounds of the warm and 8-client figures of each echo with and without an
+    /// extension subscribed to the Telemetry API (0: none).
+    #[arg(long, default_value_t = 2)]
+    telemetry_rounds: usize,
     /// Only the in-process figures (SigV4 verification, event patterns): no server.
     #[arg(long)]
     in_process: bool,
@@ -478,6 +483,22 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.throughput_seconds,
             args.async_events,
             args.async_clients,
+        )
+        .await?;
+    }
+
+    if args.endpoint.is_none() && args.telemetry_rounds > 0 {
+        let makers: Vec<cluster::Maker<'_>> = echoes
+            .iter()
+            .map(|(echo, zip)| (echo.label, Box::new(creator(echo, zip)) as _))
+            .collect();
+        report["telemetry_cost"] = telemetry_cost::telemetry_cost(
+            &lamina,
+            &args.isolation,
+            &makers,
+            args.warm,
+            args.throughput_seconds,
+            args.telemetry_rounds,
         )
         .await?;
     }

@@ -13,13 +13,13 @@ use crate::cluster::{Maker, rate};
 use crate::http::{Conn, pct};
 use crate::server::start_server;
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or_default()
 }
 
 /// Warm p50 (µs) of `n` sequential invocations after a warm-up.
-async fn warm_p50(addr: SocketAddr, name: &str, n: usize) -> anyhow::Result<f64> {
+pub(crate) async fn warm_p50(addr: SocketAddr, name: &str, n: usize) -> anyhow::Result<f64> {
     let mut conn = Conn::open(addr).await?;
     for _ in 0..n / 10 + 1 {
         conn.invoke(name).await?;

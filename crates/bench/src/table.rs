@@ -172,6 +172,31 @@ pub fn print_table(r: &Value) {
             );
         }
     }
+    if let Some(cost) = r["telemetry_cost"].as_object() {
+        println!();
+        println!(
+            "Telemetry API subscriber against none (medians of {} alternating rounds; warm p50 us; inv/s at 8 clients):",
+            cost.get("rounds")
+                .and_then(Value::as_u64)
+                .unwrap_or_default()
+        );
+        for (label, c) in cost.iter().filter(|(_, c)| c.is_object()) {
+            let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+            let (on_p50, off_p50) = (
+                f(&c["subscribed"]["warm_p50_us"]),
+                f(&c["none"]["warm_p50_us"]),
+            );
+            let (on_rate, off_rate) = (
+                f(&c["subscribed"]["per_second_8"]),
+                f(&c["none"]["per_second_8"]),
+            );
+            println!(
+                "  {label:<9} warm {on_p50:.0} / {off_p50:.0} ({:.2}x); {on_rate:.0} / {off_rate:.0} ({:.2}x)",
+                on_p50 / off_p50,
+                on_rate / off_rate
+            );
+        }
+    }
     if let Some(cluster) = r["cluster"].as_object() {
         println!();
         println!(

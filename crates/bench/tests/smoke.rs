@@ -56,6 +56,8 @@ fn bench_smoke_run() {
             "0.3",
             "--metrics-rounds",
             "1",
+            "--telemetry-rounds",
+            "1",
             "--json",
         ])
         .arg(&json_path)
@@ -66,7 +68,8 @@ fn bench_smoke_run() {
     assert!(
         stdout.contains("warm p50")
             && stdout.contains("baseline: loopback HTTP round trip")
-            && stdout.contains("metrics on against off"),
+            && stdout.contains("metrics on against off")
+            && stdout.contains("Telemetry API subscriber against none"),
         "{stdout}"
     );
     let report: serde_json::Value =
@@ -87,8 +90,13 @@ fn bench_smoke_run() {
     assert_eq!(schedules["fired"], 2, "{schedules}");
     assert_eq!(schedules["lateness"]["n"], 2, "{schedules}");
     for runtime in ["provided", "python", "node"] {
-        let cost = &report["metrics_cost"][runtime];
-        for which in ["on", "off"] {
+        for (scenario, which) in [
+            ("metrics_cost", "on"),
+            ("metrics_cost", "off"),
+            ("telemetry_cost", "subscribed"),
+            ("telemetry_cost", "none"),
+        ] {
+            let cost = &report[scenario][runtime];
             assert!(
                 cost[which]["warm_p50_us"].as_f64().unwrap() > 0.0
                     && cost[which]["per_second_8"].as_f64().unwrap() > 0.0,

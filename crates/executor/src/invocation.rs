@@ -183,7 +183,8 @@ impl Runner {
             }
         };
         if let Some(p) = picked {
-            let mut outcome = match tokio::time::timeout_at(p.deadline.into(), &mut reply_rx).await {
+            let mut outcome = match tokio::time::timeout_at(p.deadline.into(), &mut reply_rx).await
+            {
                 Ok(Ok(Reply::Stream(stream))) => {
                     let max = self.config.max_response_bytes;
                     match relay(
@@ -286,7 +287,9 @@ impl Runner {
             .or_else(|| extensions.failure());
         if let Some((name, error_type)) = &failed_extension {
             // The environment is reset, as Lambda resets one whose extension failed.
-            lines.push(format!("RequestId: {id} Error: extension {name} failed: {error_type}"));
+            lines.push(format!(
+                "RequestId: {id} Error: extension {name} failed: {error_type}"
+            ));
         }
         lines.extend(version.logging.end(id, &report, function_error.is_some()));
         env.log.platform_lines(&lines);

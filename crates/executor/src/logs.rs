@@ -127,7 +127,10 @@ impl LogCapture {
 
     /// Also publishes each line of output to the environment's telemetry subscribers.
     pub fn set_telemetry(&self, telemetry: std::sync::Arc<lamina_runtime_api::Telemetry>) {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).telemetry = Some(telemetry);
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .telemetry = Some(telemetry);
     }
 
     /// The log stream name.

@@ -159,13 +159,23 @@ async fn an_extension_in_a_layer_takes_part_in_every_phase() {
     assert_eq!(registered[0]["functionName"], name.as_str());
     assert_eq!(registered[0]["functionVersion"], "$LATEST");
     assert_eq!(registered[0]["handler"], "app.handler");
-    assert!(registered[0]["accountId"].as_str().is_some_and(|a| a.len() == 12));
     assert!(
-        first.log.contains("EXTENSION\tName: probe\tState: Ready\tEvents: [INVOKE, SHUTDOWN]"),
+        registered[0]["accountId"]
+            .as_str()
+            .is_some_and(|a| a.len() == 12)
+    );
+    assert!(
+        first
+            .log
+            .contains("EXTENSION\tName: probe\tState: Ready\tEvents: [INVOKE, SHUTDOWN]"),
         "{}",
         first.log
     );
-    assert!(first.report_field("Init Duration").is_some(), "{}", first.log);
+    assert!(
+        first.report_field("Init Duration").is_some(),
+        "{}",
+        first.log
+    );
     // The invocation ends only when the extension is done with its INVOKE (300 ms).
     let duration = first.report_field("Duration").unwrap();
     assert!(duration >= 300.0, "Duration {duration} ms: {}", first.log);
@@ -187,7 +197,10 @@ async fn an_extension_in_a_layer_takes_part_in_every_phase() {
         report_for_first && ids.len() >= 3
     })
     .await;
-    assert!(complete, "no platform.report for the first invocation: {last:?}");
+    assert!(
+        complete,
+        "no platform.report for the first invocation: {last:?}"
+    );
     let invokes: Vec<String> = kinds(&last, "event")
         .iter()
         .filter(|e| e["eventType"] == "INVOKE")
@@ -210,13 +223,25 @@ async fn an_extension_in_a_layer_takes_part_in_every_phase() {
             .ends_with(&format!(":function:{name}"))
     );
     assert_eq!(invoke["tracing"]["type"], "X-Amzn-Trace-Id");
-    assert!(invoke["tracing"]["value"].as_str().unwrap().starts_with("Root=1-"));
+    assert!(
+        invoke["tracing"]["value"]
+            .as_str()
+            .unwrap()
+            .starts_with("Root=1-")
+    );
 
     let recs = records(&last);
     let of = |t: &str| -> Vec<&Value> { recs.iter().filter(|r| r["type"] == t).collect() };
-    assert_eq!(of("platform.telemetrySubscription")[0]["record"]["name"], "probe");
+    assert_eq!(
+        of("platform.telemetrySubscription")[0]["record"]["name"],
+        "probe"
+    );
     assert_eq!(of("platform.initReport").len(), 1, "{recs:?}");
-    assert!(of("platform.start").iter().any(|r| r["record"]["requestId"] == first_id.as_str()));
+    assert!(
+        of("platform.start")
+            .iter()
+            .any(|r| r["record"]["requestId"] == first_id.as_str())
+    );
     let done_rec = of("platform.runtimeDone");
     let first_done = done_rec
         .iter()
@@ -228,12 +253,23 @@ async fn an_extension_in_a_layer_takes_part_in_every_phase() {
         .find(|r| r["record"]["requestId"] == first_id.as_str())
         .unwrap();
     assert_eq!(report["record"]["metrics"]["memorySizeMB"], 128);
-    assert!(report["record"]["metrics"]["billedDurationMs"].as_u64().unwrap() >= 300);
-    assert!(report["record"]["metrics"]["initDurationMs"].as_f64().is_some());
+    assert!(
+        report["record"]["metrics"]["billedDurationMs"]
+            .as_u64()
+            .unwrap()
+            >= 300
+    );
+    assert!(
+        report["record"]["metrics"]["initDurationMs"]
+            .as_f64()
+            .is_some()
+    );
     assert!(report["time"].as_str().unwrap().ends_with('Z'));
     // The function's output and the extension's own are told apart.
     assert!(
-        of("function").iter().any(|r| r["record"] == "function says 1"),
+        of("function")
+            .iter()
+            .any(|r| r["record"] == "function says 1"),
         "{recs:?}"
     );
     assert!(

@@ -294,7 +294,8 @@ impl Extensions {
     pub fn failed(&self, id: &str, error_type: &str) -> Result<String, ExtRefusal> {
         let mut st = self.lock();
         let name = st.find(id)?.name.clone();
-        st.failed.get_or_insert((name.clone(), error_type.to_string()));
+        st.failed
+            .get_or_insert((name.clone(), error_type.to_string()));
         drop(st);
         self.bump();
         Ok(name)

@@ -35,7 +35,7 @@ pub mod telemetry;
 
 pub use budget::{ConnectionBudget, EnvironmentConnections};
 pub use extensions::{Extensions, FunctionInfo};
-pub use telemetry::{Telemetry, TelemetryStream};
 pub use server::serve;
 pub use session::{Invocation, PickedUp, PickupHook, Reply, Session};
 pub use streaming::{ResponseStream, STREAM_MAX_BYTES, StreamEnd};
+pub use telemetry::{Telemetry, TelemetryStream};

@@ -239,7 +239,11 @@ pub(crate) fn not_found() -> Response<Full<Bytes>> {
     error_response(StatusCode::NOT_FOUND, "NotFound", "Not Found")
 }
 
-pub(crate) fn error_response(status: StatusCode, error_type: &str, message: &str) -> Response<Full<Bytes>> {
+pub(crate) fn error_response(
+    status: StatusCode,
+    error_type: &str,
+    message: &str,
+) -> Response<Full<Bytes>> {
     let body = serde_json::json!({ "errorMessage": message, "errorType": error_type });
     json(status, Bytes::from(body.to_string()))
 }

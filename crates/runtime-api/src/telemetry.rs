@@ -136,11 +136,10 @@ impl Telemetry {
     /// replaces the extension's earlier one, and starts delivering.
     pub fn subscribe(&self, name: &str, body: &[u8]) -> Result<(), SubscribeError> {
         let (streams, types, buffering, port, path) = parse(body)?;
-        let connect = self
-            .connect
-            .get()
-            .cloned()
-            .unwrap_or_else(|| Arc::new(|port| std::net::TcpStream::connect(("127.0.0.1", port))));
+        let connect =
+            self.connect.get().cloned().unwrap_or_else(|| {
+                Arc::new(|port| std::net::TcpStream::connect(("127.0.0.1", port)))
+            });
         let (tx, rx) = mpsc::channel(QUEUE_RECORDS);
         let dropped = Arc::new(AtomicU64::new(0));
         let flush = Arc::new(Notify::new());

@@ -1,0 +1,108 @@
+//! What a Telemetry API subscriber costs: on one server, each runtime's echo with no
+//! extension against the same echo with a layer whose extension subscribes to the
+//! `platform` and `function` streams (an HTTP listener inside the environment, Lambda's
+//! buffering defaults but a 100 ms timeout, registered for SHUTDOWN only, as log shippers
+//! are). Warm p50 and 8 clients' throughput in alternating rounds; the medians are reported.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use base64::Engine;
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use crate::cluster::{Maker, rate};
+use crate::echo::zip;
+use crate::http::Conn;
+use crate::metrics_cost::{median, warm_p50};
+use crate::server::start_server;
+
+const LAUNCHER: &[u8] = b"#!/bin/sh\nexec python3 /opt/subscriber/main.py \"$(basename \"$0\")\"\n";
+
+const SUBSCRIBER: &[u8] = br#"
+import json, os, sys, threading, urllib.request
+from http.server import BaseHTTPRequestHandler, HTTPServer
+API = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"]
+def call(method, path, body, headers):
+    req = urllib.request.Request(API + path, method=method, headers=headers, data=json.dumps(body).encode() if body is not None else None)
+    return urllib.request.urlopen(req)
+ext_id = call("POST", "/2020-01-01/extension/register", {"events": ["SHUTDOWN"]},
+              {"Lambda-Extension-Name": sys.argv[1]}).headers["Lambda-Extension-Identifier"]
+received = 0
+class Listener(BaseHTTPRequestHandler):
+    def do_POST(self):
+        global received
+        received += len(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(200)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+server = HTTPServer(("sandbox.localdomain", 4243), Listener)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+call("PUT", "/2022-07-01/telemetry", {"schemaVersion": "2022-12-13", "types": ["platform", "function"],
+     "buffering": {"maxItems": 1000, "maxBytes": 262144, "timeoutMs": 100},
+     "destination": {"protocol": "HTTP", "URI": "http://sandbox.localdomain:4243"}},
+     {"Lambda-Extension-Identifier": ext_id}).read()
+call("GET", "/2020-01-01/extension/event/next", None, {"Lambda-Extension-Identifier": ext_id}).read()
+"#;
+
+/// Runs `rounds` alternating rounds of each runtime's echo without and with a subscriber.
+pub async fn telemetry_cost(
+    lamina: &Path,
+    isolation: &str,
+    makers: &[Maker<'_>],
+    warm: usize,
+    seconds: f64,
+    rounds: usize,
+) -> anyhow::Result<Value> {
+    let (_server, endpoint, _) = start_server(lamina, isolation, &["--runtime-pool", "0"])?;
+    let addr: SocketAddr = endpoint.trim_start_matches("http://").parse()?;
+    let layer = zip(&[
+        ("extensions/subscriber", LAUNCHER, 0o755),
+        ("subscriber/main.py", SUBSCRIBER, 0o644),
+    ])?;
+    let body =
+        json!({"Content": {"ZipFile": base64::engine::general_purpose::STANDARD.encode(layer)}});
+    let (status, _, out) = Conn::open(addr)
+        .await?
+        .request(
+            "POST",
+            "/2018-10-31/layers/bench-telemetry/versions",
+            Bytes::from(body.to_string()),
+            &[("content-type", "application/json")],
+        )
+        .await?;
+    anyhow::ensure!(status == 201, "publishing the layer: {status} {out:?}");
+    let arn = serde_json::from_slice::<Value>(&out)?["LayerVersionArn"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let client = lamina_client::Client::new(&endpoint);
+    let tag = std::process::id();
+    let mut report = json!({"rounds": rounds});
+    for (label, make) in makers {
+        let plain = format!("bench-plain-{label}-{tag}");
+        let observed = format!("bench-observed-{label}-{tag}");
+        client.create_function(&make(&plain)).await?;
+        let mut with_layer = make(&observed);
+        with_layer.layers = Some(vec![arn.clone()]);
+        client.create_function(&with_layer).await?;
+        eprintln!("{label}: telemetry subscribed against none, {rounds} rounds...");
+        let mut figures: Vec<(Vec<f64>, Vec<f64>)> = vec![Default::default(); 2];
+        for _ in 0..rounds {
+            for (i, name) in [&observed, &plain].into_iter().enumerate() {
+                figures[i].0.push(warm_p50(addr, name, warm).await?);
+                figures[i].1.push(rate(&[addr], name, 8, seconds).await?.0);
+            }
+        }
+        for (which, (p50s, rates)) in ["subscribed", "none"].into_iter().zip(figures) {
+            report[*label][which] = json!({
+                "warm_p50_us": median(p50s.clone()),
+                "per_second_8": median(rates.clone()),
+                "warm_p50_us_each": p50s,
+                "per_second_8_each": rates,
+            });
+        }
+    }
+    Ok(report)
+}
