@@ -17,7 +17,8 @@
 #   - s3s-fs, an S3-compatible store, built from crates.io once into the same cache;
 #   - a Python virtual environment in target/test-venv with boto3 (the compatibility suite)
 #     and awslambdaric (AWS's runtime interface client, run unchanged as a bootstrap), and
-#     prometheus-client, whose OpenMetrics parser reads /metrics;
+#     prometheus-client, whose OpenMetrics parser reads /metrics, and opentelemetry-proto,
+#     whose protobuf classes decode what the OTLP exporter sends;
 #   - another in target/test-venv-query with boto3 1.26, whose SQS client speaks the query
 #     protocol older SDKs use;
 #   - another in target/test-venv-cli with the AWS CLI (`aws s3 cp`, `aws s3 sync`).
@@ -57,11 +58,11 @@ if [ -n "$missing" ]; then
 fi
 
 VENV=target/test-venv
-if ! "$VENV/bin/python" -c 'import boto3, awslambdaric, prometheus_client' >/dev/null 2>&1; then
-  say "preparing $VENV (boto3, awslambdaric, prometheus-client)"
+if ! "$VENV/bin/python" -c 'import boto3, awslambdaric, prometheus_client, opentelemetry.proto' >/dev/null 2>&1; then
+  say "preparing $VENV (boto3, awslambdaric, prometheus-client, opentelemetry-proto)"
   mkdir -p target
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check boto3 awslambdaric prometheus-client
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check boto3 awslambdaric prometheus-client opentelemetry-proto
 fi
 export LAMINA_TEST_PYTHON="$PWD/$VENV/bin/python"
 

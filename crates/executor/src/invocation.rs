@@ -77,6 +77,8 @@ pub struct InvokeResult {
     /// Whether the response went to the request's stream sink (the payload then holds only
     /// the error document, if the stream ended with one).
     pub streamed: bool,
+    /// The X-Ray trace header the invocation ran with (`Root=…;Parent=…;Sampled=…`).
+    pub trace: String,
 }
 
 /// Runs invocations on environments.
@@ -100,6 +102,20 @@ impl Runner {
         cold: bool,
         req: &InvokeRequest,
     ) -> Option<InvokeResult> {
+        let trace = trace_id(req.trace_header.as_deref(), pool.version.tracing_active);
+        let mut result = self.run_traced(pool, env, cold, req, trace.clone()).await?;
+        result.trace = trace;
+        Some(result)
+    }
+
+    async fn run_traced(
+        &self,
+        pool: &Arc<Pool>,
+        env: Arc<Environment>,
+        cold: bool,
+        req: &InvokeRequest,
+        trace: String,
+    ) -> Option<InvokeResult> {
         let version = &pool.version;
         if !cold {
             env.log.reset_tail();
@@ -109,7 +125,6 @@ impl Runner {
         let start_lines = version.logging.start(&req.request_id, &version.version);
         let (picked_tx, picked_rx) = oneshot::channel();
         let (reply_tx, mut reply_rx) = oneshot::channel();
-        let trace = trace_id(req.trace_header.as_deref());
         let hook_version = pool.version.clone();
         let hook_request = req.request_id.clone();
         let hook_trace = trace.clone();
@@ -307,6 +322,7 @@ impl Runner {
             executed_version: version.version.clone(),
             report,
             streamed,
+            trace: String::new(),
         }
     }
 
@@ -496,6 +512,7 @@ pub(crate) fn start_failure(
             prestarted: None,
         },
         streamed: false,
+        trace: String::new(),
     }
 }
 

@@ -13,8 +13,9 @@ pub const AWAIT_FUNCTION_VAR: &str = "LAMINA_AWAIT_FUNCTION";
 
 /// The invocation's X-Ray trace header: the caller's trace (its `Root` and `Sampled`) when
 /// its `X-Amzn-Trace-Id` names one, else a new trace; a new `Parent`, the invocation's own
-/// segment, either way.
-pub(crate) fn trace_id(caller: Option<&str>) -> String {
+/// segment, either way. A caller that made no sampling decision is sampled when the function's
+/// tracing is `active` (every such invocation: Lamina has no X-Ray sampling quota to keep).
+pub(crate) fn trace_id(caller: Option<&str>, active: bool) -> String {
     let field = |name: &str| {
         caller?
             .split(';')
@@ -42,6 +43,8 @@ pub(crate) fn trace_id(caller: Option<&str>) -> String {
     };
     let sampled = match field("Sampled") {
         Some("1") => "1",
+        Some("0") => "0",
+        _ if active => "1",
         _ => "0",
     };
     format!(
@@ -320,7 +323,7 @@ mod tests {
 
     #[test]
     fn trace_header_has_xrays_shape() {
-        let id = trace_id(None);
+        let id = trace_id(None, false);
         let parts: Vec<&str> = id.split(';').collect();
         assert_eq!(parts.len(), 4, "{id}");
         let root = parts[0].strip_prefix("Root=1-").unwrap();
@@ -328,17 +331,24 @@ mod tests {
         assert_eq!((time.len(), rest.len()), (8, 24));
         assert_eq!(parts[1].strip_prefix("Parent=").map(str::len), Some(16));
         assert_eq!(parts[2], "Sampled=0");
-        assert_ne!(trace_id(None), id);
+        assert_ne!(trace_id(None, false), id);
         let caller = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
-        let joined = trace_id(Some(caller));
+        let joined = trace_id(Some(caller), false);
         assert!(
             joined.starts_with("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=")
                 && joined.contains(";Sampled=1;")
                 && !joined.contains("53995c3f42cd8ad8"),
             "{joined}"
         );
+        // Active tracing samples what the caller left undecided, never against its decision.
+        assert!(trace_id(None, true).contains(";Sampled=1;"));
+        let declined = caller.replace("Sampled=1", "Sampled=0");
+        assert!(trace_id(Some(&declined), true).contains(";Sampled=0;"));
+        let undecided = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8";
+        assert!(trace_id(Some(undecided), true).contains(";Sampled=1;"));
+        assert!(trace_id(Some(undecided), false).contains(";Sampled=0;"));
         for bad in ["Root=2-1-2", "Root=1-xyz-bd862e3fe1be46a994272793", ""] {
-            let fresh = trace_id(Some(bad));
+            let fresh = trace_id(Some(bad), false);
             assert!(
                 fresh.starts_with("Root=1-") && !fresh.contains("xyz") && fresh.len() > 60,
                 "{bad}: {fresh}"

@@ -42,6 +42,9 @@ pub struct FunctionVersion {
     pub region: String,
     /// Whether the function may reach other networks.
     pub egress: bool,
+    /// TracingConfig `Active`: invocations whose caller made no sampling decision are
+    /// sampled.
+    pub tracing_active: bool,
 }
 
 impl FunctionVersion {
@@ -66,6 +69,7 @@ impl FunctionVersion {
             logging: crate::Logging::default(),
             region: String::new(),
             egress: true,
+            tracing_active: false,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! dispatches to one module per subcommand under `commands/`.
 
 mod commands;
+mod otlp;
 
 use clap::{Parser, Subcommand};
 

@@ -52,6 +52,7 @@ impl Cached {
                 region: identity.region.clone(),
                 // Tag `lamina:egress` = `off` keeps a function from reaching other networks.
                 egress: config.tags.get("lamina:egress").is_none_or(|v| v != "off"),
+                tracing_active: config.tracing_mode == "Active",
             })
         });
         Cached {

@@ -248,11 +248,13 @@ impl Platform {
             Some(q) => identity.qualified_arn(&r.name, q),
             None => identity.function_arn(&r.name),
         };
+        let caller_parent = crate::traces::caller_parent(trace_header.as_deref());
+        let start = std::time::SystemTime::now();
         let req = InvokeRequest {
             request_id: request_id.clone(),
             payload,
             client_context,
-            invoked_arn,
+            invoked_arn: invoked_arn.clone(),
             tail,
             stream,
             trace_header,
@@ -279,6 +281,33 @@ impl Platform {
             &result.report,
             result.function_error.is_some(),
         );
+        if let Some(sink) = &self.inner.spans
+            && let Some((trace_id, span_id, true)) = crate::traces::ids(&result.trace)
+        {
+            let error_type = result.function_error.and_then(|_| {
+                serde_json::from_slice::<serde_json::Value>(&result.payload)
+                    .ok()?
+                    .get("errorType")?
+                    .as_str()
+                    .map(str::to_string)
+            });
+            sink.export(crate::traces::InvocationSpan {
+                function: r.name.clone(),
+                version: result.executed_version.clone(),
+                invoked_arn,
+                request_id: request_id.clone(),
+                trace_id,
+                span_id,
+                parent_span_id: caller_parent,
+                start,
+                end: std::time::SystemTime::now(),
+                init_ms: result.report.init_ms,
+                billed_ms: result.report.billed_ms,
+                memory_mb: result.report.memory_mb,
+                max_memory_used_mb: result.report.max_memory_mb,
+                error_type: error_type.or(result.function_error.map(str::to_string)),
+            });
+        }
         Ok(InvokeOutput {
             status: 200,
             payload: result.payload,

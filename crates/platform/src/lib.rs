@@ -57,6 +57,7 @@ pub mod s3;
 pub mod scheduler;
 pub mod sqs;
 pub mod status;
+pub mod traces;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -149,6 +150,8 @@ pub struct Parts {
     pub objects: Option<lamina_objects::Objects>,
     /// The other S3-compatible store the S3 service proxies to, for packages in its buckets.
     pub remote_objects: Option<Arc<dyn s3::RemoteObjects>>,
+    /// Where sampled invocations' spans go (none: not exported).
+    pub spans: Option<Arc<dyn traces::SpanSink>>,
 }
 
 /// A server's health, in brief.
@@ -200,6 +203,7 @@ struct Inner {
     objects: Option<lamina_objects::Objects>,
     remote_objects: Option<Arc<dyn s3::RemoteObjects>>,
     s3_webhook_token: Option<String>,
+    spans: Option<Arc<dyn traces::SpanSink>>,
 }
 
 impl Platform {
@@ -224,6 +228,7 @@ impl Platform {
             series,
             objects,
             remote_objects,
+            spans,
         } = parts;
         let sink = Arc::new(logs::StoreSink(logs.clone()));
         let executor = Executor::new(config.executor.clone(), launcher, catalog, sink);
@@ -315,6 +320,7 @@ impl Platform {
                 objects,
                 remote_objects,
                 s3_webhook_token: config.s3_webhook_token.clone(),
+                spans,
             }),
         };
         for name in provisioned_at_start {

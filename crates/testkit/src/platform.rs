@@ -111,6 +111,7 @@ impl TestPlatform {
             series: Arc::new(lamina_store::MemorySeries::default()),
             objects: Some(lamina_objects::Objects::open(&path("objects")).expect("object store")),
             remote_objects: None,
+            spans: None,
         };
         let platform = Platform::start(config, parts).await.expect("platform");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -60,6 +60,11 @@ pub struct ServerArgs {
     /// the bench compares the two.
     #[arg(long, default_value = "on", value_parser = ["on", "off"])]
     pub metrics: String,
+    /// Export a span per sampled invocation (`Sampled=1` in its X-Ray trace header: the
+    /// caller's decision, else the function's TracingConfig `Active`) over OTLP/HTTP
+    /// (protobuf) to this collector, e.g. `http://127.0.0.1:4318` (`/v1/traces` is added).
+    #[arg(long, env = "LAMINA_OTLP_ENDPOINT", value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
     /// Listen on a non-loopback address without --credentials: anyone who can reach the port
     /// can then deploy and run code.
     #[arg(long)]

@@ -29,6 +29,8 @@ pub struct Server {
     pub http: lamina_api::HttpLimits,
     /// The S3-compatible store objects live in (`--s3-endpoint`), if not the data directory.
     pub s3_client: Option<aws_sdk_s3::Client>,
+    /// The OTLP exporter of invocation spans (`--otlp-endpoint`), flushed at the end.
+    pub spans: Option<Arc<crate::otlp::OtlpSpans>>,
 }
 
 /// Opens every part of the server `args` describe and starts the platform on them, naming
@@ -154,6 +156,12 @@ pub async fn compose(args: &Args, url_host: String, endpoint: &str) -> anyhow::R
         ),
         _ => None,
     };
+    let spans = match &args.server.otlp_endpoint {
+        Some(url) => Some(Arc::new(
+            crate::otlp::OtlpSpans::new(url).context("setting up the OTLP exporter")?,
+        )),
+        None => None,
+    };
     let parts = Parts {
         objects,
         remote_objects: s3_client.clone().map(|c| {
@@ -181,10 +189,14 @@ pub async fn compose(args: &Args, url_host: String, endpoint: &str) -> anyhow::R
             Arc::new(lamina_store::PgMetrics::new(pool.clone()))
                 as Arc<dyn lamina_store::MetricsStore>
         }),
+        spans: spans
+            .clone()
+            .map(|s| s as Arc<dyn lamina_platform::traces::SpanSink>),
     };
     let platform = Platform::start(config.clone(), parts).await?;
     Ok(Server {
         s3_client,
+        spans,
         platform,
         config,
         data_dir,

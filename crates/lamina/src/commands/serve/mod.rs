@@ -107,6 +107,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     eprintln!("lamina: stopping execution environments");
     platform.shutdown(grace).await;
+    if let Some(spans) = &server.spans {
+        spans.shutdown();
+    }
     eprintln!("lamina: stopped");
     Ok(ExitCode::SUCCESS)
 }
