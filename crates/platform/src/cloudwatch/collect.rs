@@ -80,6 +80,7 @@ pub(crate) fn rows(
                 m.duration.peek()
             };
             let errors = m.errors.read(take);
+            let init = if take { m.init.take() } else { m.init.peek() };
             let Some(duration) = duration else { continue };
             let n = duration.count;
             let k = |metric| key(metric, function, &resource, &version);
@@ -96,6 +97,9 @@ pub(crate) fn rows(
                 },
             ));
             out.push(row(start, k("Duration"), duration));
+            if let Some(init) = init {
+                out.push(row(start, k("InitDuration"), init));
+            }
         }
         let f = &c.minute;
         let k = |metric| key(metric, function, "", "");

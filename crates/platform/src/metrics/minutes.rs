@@ -172,6 +172,8 @@ pub struct InvocationMinute {
     pub errors: Count,
     /// Each invocation's Duration (ms); its count is the invocations'.
     pub duration: Cells,
+    /// Each cold start's Init Duration (ms); its count is the cold starts'.
+    pub init: Cells,
 }
 
 /// A function's figures within the current minute that are not per version.

@@ -97,6 +97,7 @@ impl Counter {
         v.duration.observe(report.duration_ms);
         v.billed_mb_ms.fetch_add(billed, Ordering::Relaxed);
         if let Some(init) = report.init_ms {
+            minute.init.observe(init);
             v.init.observe(init);
             if let Some(setup) = report.setup_ms {
                 v.setup.observe(setup);
