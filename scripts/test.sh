@@ -18,7 +18,8 @@
 #   - a Python virtual environment in target/test-venv with boto3 (the compatibility suite)
 #     and awslambdaric (AWS's runtime interface client, run unchanged as a bootstrap), and
 #     prometheus-client, whose OpenMetrics parser reads /metrics, and opentelemetry-proto,
-#     whose protobuf classes decode what the OTLP exporter sends;
+#     whose protobuf classes decode what the OTLP exporter sends, and selenium, which drives
+#     Debian's Chromium (installed with its chromedriver) through the web console;
 #   - another in target/test-venv-query with boto3 1.26, whose SQS client speaks the query
 #     protocol older SDKs use;
 #   - another in target/test-venv-cli with the AWS CLI (`aws s3 cp`, `aws s3 sync`).
@@ -33,6 +34,8 @@ command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
 command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing="$missing rabbitmq-server"
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+command -v chromedriver >/dev/null 2>&1 || missing="$missing chromium-driver"
 if [ -n "$missing" ]; then
   say "installing$missing"
   if [ "$(id -u)" = 0 ]; then
@@ -58,11 +61,11 @@ if [ -n "$missing" ]; then
 fi
 
 VENV=target/test-venv
-if ! "$VENV/bin/python" -c 'import boto3, awslambdaric, prometheus_client, opentelemetry.proto' >/dev/null 2>&1; then
-  say "preparing $VENV (boto3, awslambdaric, prometheus-client, opentelemetry-proto)"
+if ! "$VENV/bin/python" -c 'import boto3, awslambdaric, prometheus_client, opentelemetry.proto, selenium' >/dev/null 2>&1; then
+  say "preparing $VENV (boto3, awslambdaric, prometheus-client, opentelemetry-proto, selenium)"
   mkdir -p target
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check boto3 awslambdaric prometheus-client opentelemetry-proto
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check boto3 awslambdaric prometheus-client opentelemetry-proto selenium
 fi
 export LAMINA_TEST_PYTHON="$PWD/$VENV/bin/python"
 

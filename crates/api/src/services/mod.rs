@@ -19,6 +19,7 @@
 //!   bucket hosts, before any route. A request signed for a service Lamina does not serve
 //!   is answered as such.
 //!
+//! - The web console's assets are served at `/console/` ([`console`]).
 //! - Function URLs are told by their `Host` (`<url-id>.lambda-url.…`) or their path prefix
 //!   (`/lambda-url/<url-id>/`), before any of the above ([`url`]).
 //!
@@ -38,6 +39,7 @@ use lamina_model::LambdaError;
 use lamina_platform::Platform;
 
 pub mod cloudwatch;
+pub mod console;
 pub mod events;
 pub mod lambda;
 pub mod lamina;
@@ -121,6 +123,7 @@ pub fn routes() -> Router<Platform> {
         .merge(s3::external::routes())
         .merge(scheduler::routes())
         .merge(cloudwatch::routes())
+        .merge(console::routes())
         .route("/", post(json_protocol).get(query_protocol))
         .route(
             "/{account}/{queue}",
