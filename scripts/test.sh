@@ -22,7 +22,8 @@
 #     Debian's Chromium (installed with its chromedriver) through the web console;
 #   - another in target/test-venv-query with boto3 1.26, whose SQS client speaks the query
 #     protocol older SDKs use;
-#   - another in target/test-venv-cli with the AWS CLI (`aws s3 cp`, `aws s3 sync`).
+#   - another in target/test-venv-cli with the AWS CLI (`aws s3 cp`, `aws s3 sync`);
+#     Debian's awscli package is version 2, for `aws logs tail --follow`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +35,7 @@ command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
 command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing="$missing rabbitmq-server"
+[ -x /usr/bin/aws ] && /usr/bin/aws --version 2>&1 | grep -q '^aws-cli/2' || missing="$missing awscli"
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v chromedriver >/dev/null 2>&1 || missing="$missing chromium-driver"
 if [ -n "$missing" ]; then

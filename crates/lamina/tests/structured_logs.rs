@@ -2,7 +2,8 @@
 //! runtimes write Lambda's JSON records and the platform write `platform.start` and
 //! `platform.report`; ApplicationLogLevel and SystemLogLevel drop what is below them (a
 //! line without a level counts as INFO); a custom LogGroup receives it all; back to Text,
-//! Lambda's text lines return.
+//! Lambda's text lines return. `aws logs tail --follow` (AWS CLI v2, Debian's package)
+//! follows a function's log group as it grows.
 
 mod common;
 
@@ -311,5 +312,81 @@ async fn log_groups_are_described_and_kept_for_their_retention() {
             .await
             .is_empty())
         .await
+    );
+}
+
+/// AWS CLI version 2 (`aws logs tail` exists only there): Debian's package, which the test
+/// script installs.
+fn aws_cli_v2() -> std::path::PathBuf {
+    std::env::var_os("LAMINA_TEST_AWS2")
+        .map(Into::into)
+        .unwrap_or_else(|| "/usr/bin/aws".into())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn aws_logs_tail_follows_new_events() {
+    use std::io::BufRead;
+    let s = Server::start();
+    s.python(
+        "tailed",
+        "def handler(event, context):\n    print('said', event['word'])\n    return 1\n",
+    )
+    .await;
+    // The group exists once the function has run, as in Lambda.
+    s.invoke("tailed", json!({"word": "first"})).await;
+    let mut child = std::process::Command::new(aws_cli_v2())
+        .args(["--endpoint-url", &s.endpoint, "--region", "us-east-1"])
+        .args([
+            "logs",
+            "tail",
+            "/aws/lambda/tailed",
+            "--follow",
+            "--format",
+            "short",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_PAGER", "")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("AWS CLI v2 at /usr/bin/aws (scripts/test.sh installs Debian's awscli)");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let mut wait_for = |word: &str, seen: &mut Vec<String>| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+                seen.push(line);
+            }
+            if seen.iter().any(|l| l.contains(word)) {
+                return true;
+            }
+        }
+        false
+    };
+    let old = wait_for("said first", &mut seen);
+    // Written after the tail started: it must follow.
+    s.invoke("tailed", json!({"word": "later"})).await;
+    let new = wait_for("said later", &mut seen);
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        old && new,
+        "lines: {seen:?}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        seen.iter().any(|l| l.contains("REPORT RequestId:")),
+        "{seen:?}"
     );
 }
