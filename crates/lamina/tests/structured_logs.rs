@@ -362,7 +362,7 @@ async fn aws_logs_tail_follows_new_events() {
         }
     });
     let mut seen = Vec::new();
-    let mut wait_for = |word: &str, seen: &mut Vec<String>| {
+    let wait_for = |word: &str, seen: &mut Vec<String>| {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while std::time::Instant::now() < deadline {
             if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {

@@ -18,6 +18,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use tokio::sync::watch;
@@ -114,6 +115,9 @@ pub struct Extensions {
     /// Extension executables started with the environment: init waits for this many.
     expected: usize,
     info: FunctionInfo,
+    /// Whether any extension ever registered: until one does, every question below is
+    /// answered without the lock (the invoke path of a function without extensions).
+    ever_registered: AtomicBool,
     // Held only for short, await-free sections; after the session's own lock, never before.
     state: Mutex<State>,
     /// Bumped at every change; waiters re-check their condition.
@@ -132,6 +136,7 @@ impl Extensions {
         Extensions {
             expected,
             info,
+            ever_registered: AtomicBool::new(false),
             state: Mutex::new(State::default()),
             changed: watch::channel(0).0,
         }
@@ -160,7 +165,7 @@ impl Extensions {
 
     /// Whether any extension may take part in this environment (started or registered).
     pub fn any(&self) -> bool {
-        self.expected > 0 || !self.lock().exts.is_empty()
+        self.expected > 0 || self.ever_registered.load(Ordering::Acquire)
     }
 
     /// `POST /extension/register`: `name` (the `Lambda-Extension-Name` header) and the
@@ -226,6 +231,7 @@ impl Extensions {
             initialised: false,
             exited: false,
         });
+        self.ever_registered.store(true, Ordering::Release);
         drop(st);
         self.bump();
         let mut body = serde_json::json!({
@@ -303,13 +309,16 @@ impl Extensions {
 
     /// The first failure reported: the extension's name and its error type.
     pub fn failure(&self) -> Option<(String, String)> {
+        if !self.any() {
+            return None;
+        }
         self.lock().failed.clone()
     }
 
     /// Whether every extension started has registered and finished its init (or one
     /// failed, or the environment is closed).
     pub fn init_complete(&self) -> bool {
-        self.lock().init_complete(self.expected)
+        !self.any() || self.lock().init_complete(self.expected)
     }
 
     /// Waits for [`init_complete`](Self::init_complete), then closes registration.
@@ -344,6 +353,9 @@ impl Extensions {
 
     /// Hands the INVOKE event to every extension registered for it.
     pub fn invoke(&self, request_id: &str, deadline_ms: u64, arn: &str, trace: &str) {
+        if !self.any() {
+            return;
+        }
         let mut st = self.lock();
         if !st.exts.iter().any(|e| e.invoke && !e.exited) {
             return;
@@ -380,7 +392,7 @@ impl Extensions {
 
     /// Whether an extension registered for SHUTDOWN is still there.
     pub fn wants_shutdown(&self) -> bool {
-        self.lock().exts.iter().any(|e| e.shutdown && !e.exited)
+        self.any() && self.lock().exts.iter().any(|e| e.shutdown && !e.exited)
     }
 
     /// Hands the SHUTDOWN event (`reason`: `spindown`, `timeout` or `failure`) to every
@@ -418,6 +430,9 @@ impl Extensions {
 
     /// The name of an extension that exited outside a shutdown, if one did.
     pub fn crashed(&self) -> Option<String> {
+        if !self.any() {
+            return None;
+        }
         let st = self.lock();
         if st.shutting_down {
             return None;

@@ -4,27 +4,26 @@
 //! the environment, as Lambda does.
 //!
 //! Publishing costs one atomic load while nobody is subscribed, so the invoke path pays
-//! nothing for the feature it does not use. Each subscription has a bounded queue and its
-//! own delivery task: a slow or stuck listener loses records (counted, and reported to it
-//! in a `platform.logsDropped` record) but never holds up the environment or the platform.
+//! nothing for the feature it does not use. A subscriber's records are serialized once and
+//! appended to its bounded buffer ([`delivery`]); its delivery task wakes when a batch
+//! starts and when it is due (full, timed out, flushed), not for each record. A slow or
+//! stuck listener loses records (counted, and reported to it in a `platform.logsDropped`
+//! record) but never holds up the environment or the platform.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Request, Uri};
-use http_body_util::Full;
-use hyper_util::rt::TokioIo;
+use http::Uri;
 use serde_json::{Value, json};
-use tokio::sync::{Notify, mpsc};
+
+mod delivery;
+
+use delivery::Buffer;
 
 /// How the platform opens a connection to a port inside the environment.
 pub type Connect = Arc<dyn Fn(u16) -> io::Result<std::net::TcpStream> + Send + Sync>;
-
-/// Records queued per subscription beyond which new ones are dropped.
-const QUEUE_RECORDS: usize = 20_000;
 
 /// A telemetry stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +50,7 @@ impl TelemetryStream {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscribeError(pub String);
 
+/// A subscription's buffering settings, as Lambda takes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Buffering {
     max_items: usize,
@@ -62,16 +62,14 @@ struct Buffering {
 struct Subscription {
     name: String,
     streams: u8,
-    tx: mpsc::Sender<Value>,
-    dropped: Arc<AtomicU64>,
-    flush: Arc<Notify>,
+    buffer: Arc<Buffer>,
 }
 
 /// The subscriptions of one environment.
 #[derive(Default)]
 pub struct Telemetry {
     active: AtomicBool,
-    // Held only to clone senders or to add a subscription; never across an await.
+    // Held only to append to buffers or to add a subscription; never across an await.
     subs: Mutex<Vec<Subscription>>,
     connect: OnceLock<Connect>,
 }
@@ -86,24 +84,13 @@ impl std::fmt::Debug for Telemetry {
 
 /// Lambda's record time: UTC, milliseconds, `Z`.
 pub fn record_time(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 impl Telemetry {
     /// Sets how deliveries reach the environment (once; the launcher knows how).
     pub fn set_connect(&self, connect: Connect) {
         let _ = self.connect.set(connect);
-    }
-
-    /// Whether anyone is subscribed to `stream`.
-    pub fn wants(&self, stream: TelemetryStream) -> bool {
-        self.active.load(Ordering::Relaxed)
-            && self
-                .subs
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-                .any(|s| s.streams & stream.bit() != 0)
     }
 
     /// Publishes a record of `kind` (`platform.start`, `function`, ...) on `stream`, built
@@ -114,21 +101,18 @@ impl Telemetry {
         }
         let subs = self.subs.lock().unwrap_or_else(|p| p.into_inner());
         let mut record = Some(record);
-        let mut item: Option<Value> = None;
+        let mut item: Option<String> = None;
         for sub in subs.iter().filter(|s| s.streams & stream.bit() != 0) {
-            if item.is_none() {
+            let text = item.get_or_insert_with(|| {
                 let body = record.take().map(|f| f()).unwrap_or(Value::Null);
-                item = Some(json!({
+                json!({
                     "time": record_time(chrono::Utc::now()),
                     "type": kind,
                     "record": body,
-                }));
-            }
-            if let Some(v) = &item
-                && sub.tx.try_send(v.clone()).is_err()
-            {
-                sub.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+                })
+                .to_string()
+            });
+            sub.buffer.push(text.clone());
         }
     }
 
@@ -140,31 +124,24 @@ impl Telemetry {
             self.connect.get().cloned().unwrap_or_else(|| {
                 Arc::new(|port| std::net::TcpStream::connect(("127.0.0.1", port)))
             });
-        let (tx, rx) = mpsc::channel(QUEUE_RECORDS);
-        let dropped = Arc::new(AtomicU64::new(0));
-        let flush = Arc::new(Notify::new());
-        let _ = tx.try_send(json!({
-            "time": record_time(chrono::Utc::now()),
-            "type": "platform.telemetrySubscription",
-            "record": {"name": name, "state": "Subscribed", "types": types},
-        }));
-        tokio::spawn(deliver(Delivery {
-            rx,
-            buffering,
-            port,
-            path,
-            connect,
-            dropped: dropped.clone(),
-            flush: flush.clone(),
-        }));
+        let buffer = Buffer::start(buffering, port, path, connect);
+        buffer.push(
+            json!({
+                "time": record_time(chrono::Utc::now()),
+                "type": "platform.telemetrySubscription",
+                "record": {"name": name, "state": "Subscribed", "types": types},
+            })
+            .to_string(),
+        );
         let mut subs = self.subs.lock().unwrap_or_else(|p| p.into_inner());
+        for old in subs.iter().filter(|s| s.name == name) {
+            old.buffer.close();
+        }
         subs.retain(|s| s.name != name);
         subs.push(Subscription {
             name: name.to_string(),
             streams,
-            tx,
-            dropped,
-            flush,
+            buffer,
         });
         self.active.store(true, Ordering::Relaxed);
         Ok(())
@@ -173,14 +150,21 @@ impl Telemetry {
     /// Asks every subscription to deliver what it holds now.
     pub fn flush(&self) {
         for sub in self.subs.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            sub.flush.notify_one();
+            sub.buffer.flush();
         }
     }
 
     /// Ends every subscription: what is queued is delivered if it still can be.
     pub fn close(&self) {
         self.active.store(false, Ordering::Relaxed);
-        self.subs.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        for sub in self
+            .subs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            sub.buffer.close();
+        }
     }
 }
 
@@ -257,88 +241,124 @@ fn parse(body: &[u8]) -> Result<Parsed, SubscribeError> {
     Ok((streams, types, buffering, port, path))
 }
 
-struct Delivery {
-    rx: mpsc::Receiver<Value>,
-    buffering: Buffering,
-    port: u16,
-    path: String,
-    connect: Connect,
-    dropped: Arc<AtomicU64>,
-    flush: Arc<Notify>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use http::Request;
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::rt::TokioIo;
+    use tokio::sync::mpsc;
 
-async fn deliver(mut d: Delivery) {
-    let mut conn: Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>> = None;
-    let mut open = true;
-    while open {
-        let Some(first) = d.rx.recv().await else {
-            return;
-        };
-        let mut batch = vec![first];
-        let mut bytes = 0usize;
-        let until = tokio::time::Instant::now() + d.buffering.timeout;
-        while batch.len() < d.buffering.max_items && bytes < d.buffering.max_bytes {
-            tokio::select! {
-                next = d.rx.recv() => match next {
-                    Some(v) => {
-                        bytes += v.to_string().len();
-                        batch.push(v);
-                    }
-                    None => { open = false; break; }
-                },
-                _ = tokio::time::sleep_until(until) => break,
-                _ = d.flush.notified() => break,
+    /// A listener that hands each POSTed body to the test.
+    async fn listener() -> (u16, mpsc::UnboundedReceiver<Vec<Value>>) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = l.accept().await.unwrap();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let service =
+                        hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                            let tx = tx.clone();
+                            async move {
+                                let body = req.into_body().collect().await.unwrap().to_bytes();
+                                tx.send(serde_json::from_slice(&body).unwrap()).unwrap();
+                                Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                                    Bytes::new(),
+                                )))
+                            }
+                        });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
             }
-        }
-        let lost = d.dropped.swap(0, Ordering::Relaxed);
-        if lost > 0 {
-            batch.push(json!({
-                "time": record_time(chrono::Utc::now()),
-                "type": "platform.logsDropped",
-                "record": {
-                    "reason": "Some logs were dropped because the subscriber could not keep up",
-                    "droppedRecords": lost,
-                    "droppedBytes": 0,
-                },
-            }));
-        }
-        let body = Bytes::from(Value::Array(batch).to_string());
-        if post(&mut conn, &d, body).await.is_err() {
-            conn = None;
-        }
+        });
+        (port, rx)
     }
-}
 
-async fn post(
-    conn: &mut Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>,
-    d: &Delivery,
-    body: Bytes,
-) -> io::Result<()> {
-    if conn.as_ref().is_none_or(|c| c.is_closed()) {
-        let connect = d.connect.clone();
-        let port = d.port;
-        let stream = tokio::task::spawn_blocking(move || connect(port))
-            .await
-            .map_err(io::Error::other)??;
-        stream.set_nonblocking(true)?;
-        let stream = tokio::net::TcpStream::from_std(stream)?;
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(io::Error::other)?;
-        tokio::spawn(connection);
-        *conn = Some(sender);
+    fn subscription(port: u16, types: &[&str]) -> Vec<u8> {
+        json!({
+            "schemaVersion": "2022-12-13",
+            "types": types,
+            "buffering": {"maxItems": 1000, "maxBytes": 262144, "timeoutMs": 25},
+            "destination": {"protocol": "HTTP", "URI": format!("http://sandbox.localdomain:{port}/in")},
+        })
+        .to_string()
+        .into_bytes()
     }
-    let Some(sender) = conn.as_mut() else {
-        return Err(io::Error::other("no connection"));
-    };
-    sender.ready().await.map_err(io::Error::other)?;
-    let req = Request::post(d.path.as_str())
-        .header("host", format!("sandbox.localdomain:{}", d.port))
-        .header("content-type", "application/json")
-        .body(Full::new(body))
-        .map_err(io::Error::other)?;
-    let resp = sender.send_request(req).await.map_err(io::Error::other)?;
-    // The body is drained so that the connection can carry the next batch.
-    let _ = http_body_util::BodyExt::collect(resp.into_body()).await;
-    Ok(())
+
+    #[tokio::test]
+    async fn records_of_subscribed_streams_are_delivered_in_batches() {
+        let (port, mut rx) = listener().await;
+        let t = Telemetry::default();
+        // Nobody listens yet: nothing is built.
+        t.publish(TelemetryStream::Platform, "platform.start", || {
+            panic!("built without a subscriber")
+        });
+        t.subscribe("probe", &subscription(port, &["platform", "function"]))
+            .unwrap();
+        t.publish(
+            TelemetryStream::Platform,
+            "platform.start",
+            || json!({"requestId": "r1"}),
+        );
+        t.publish(TelemetryStream::Function, "function", || json!("hello"));
+        t.publish(TelemetryStream::Extension, "extension", || {
+            json!("not asked for")
+        });
+        let mut got = Vec::new();
+        while got.len() < 3 {
+            got.extend(rx.recv().await.unwrap());
+        }
+        let types: Vec<&str> = got.iter().map(|r| r["type"].as_str().unwrap()).collect();
+        assert_eq!(
+            types,
+            [
+                "platform.telemetrySubscription",
+                "platform.start",
+                "function"
+            ]
+        );
+        assert_eq!(got[0]["record"]["name"], "probe");
+        assert_eq!(got[1]["record"]["requestId"], "r1");
+        assert_eq!(got[2]["record"], "hello");
+        assert!(got[1]["time"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn subscriptions_are_checked_as_lambda_checks_them() {
+        let t = Telemetry::default();
+        let refused = |body: Value| t.subscribe("x", body.to_string().as_bytes()).unwrap_err().0;
+        let dest = json!({"protocol": "HTTP", "URI": "http://sandbox.localdomain:4243"});
+        assert!(
+            refused(
+                json!({"types": ["platform"], "buffering": {"timeoutMs": 5}, "destination": dest})
+            )
+            .contains("timeoutMs must be between 25 and 30000")
+        );
+        assert!(
+            refused(json!({"types": ["metrics"], "destination": dest}))
+                .contains("Unknown telemetry type")
+        );
+        assert!(
+            refused(
+                json!({"types": ["platform"], "destination": {"protocol": "TCP", "port": 4243}})
+            )
+            .contains("protocol must be HTTP")
+        );
+        assert!(refused(json!({"types": ["platform"], "destination": {"protocol": "HTTP", "URI": "http://example.com:80"}}))
+            .contains("sandbox.localdomain"));
+        assert!(refused(json!({"types": ["platform"], "destination": {"protocol": "HTTP", "URI": "http://sandbox.localdomain"}}))
+            .contains("needs a port"));
+        assert!(
+            t.subscribe("x", b"not json")
+                .unwrap_err()
+                .0
+                .contains("Invalid JSON")
+        );
+    }
 }
