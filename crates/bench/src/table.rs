@@ -190,10 +190,16 @@ pub fn print_table(r: &Value) {
                 f(&c["subscribed"]["per_second_8"]),
                 f(&c["none"]["per_second_8"]),
             );
+            let (reg_p50, reg_rate) = (
+                f(&c["registered"]["warm_p50_us"]),
+                f(&c["registered"]["per_second_8"]),
+            );
             println!(
-                "  {label:<9} warm {on_p50:.0} / {off_p50:.0} ({:.2}x); {on_rate:.0} / {off_rate:.0} ({:.2}x)",
+                "  {label:<9} warm {on_p50:.0} / {off_p50:.0} ({:.2}x); {on_rate:.0} / {off_rate:.0} ({:.2}x); extension without subscription: warm {reg_p50:.0} ({:.2}x), {reg_rate:.0}/s ({:.2}x)",
                 on_p50 / off_p50,
-                on_rate / off_rate
+                on_rate / off_rate,
+                reg_p50 / off_p50,
+                reg_rate / off_rate
             );
         }
     }

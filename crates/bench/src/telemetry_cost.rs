@@ -41,12 +41,13 @@ class Listener(BaseHTTPRequestHandler):
         self.end_headers()
     def log_message(self, *args):
         pass
-server = HTTPServer(("sandbox.localdomain", 4243), Listener)
-threading.Thread(target=server.serve_forever, daemon=True).start()
-call("PUT", "/2022-07-01/telemetry", {"schemaVersion": "2022-12-13", "types": ["platform", "function"],
-     "buffering": {"maxItems": 1000, "maxBytes": 262144, "timeoutMs": 100},
-     "destination": {"protocol": "HTTP", "URI": "http://sandbox.localdomain:4243"}},
-     {"Lambda-Extension-Identifier": ext_id}).read()
+if os.environ.get("SUBSCRIBE") != "0":
+  server = HTTPServer(("sandbox.localdomain", 4243), Listener)
+  threading.Thread(target=server.serve_forever, daemon=True).start()
+  call("PUT", "/2022-07-01/telemetry", {"schemaVersion": "2022-12-13", "types": ["platform", "function"],
+       "buffering": {"maxItems": 1000, "maxBytes": 262144, "timeoutMs": 100},
+       "destination": {"protocol": "HTTP", "URI": "http://sandbox.localdomain:4243"}},
+       {"Lambda-Extension-Identifier": ext_id}).read()
 call("GET", "/2020-01-01/extension/event/next", None, {"Lambda-Extension-Identifier": ext_id}).read()
 "#;
 
@@ -86,20 +87,33 @@ pub async fn telemetry_cost(
     let mut report = json!({"rounds": rounds});
     for (label, make) in makers {
         let plain = format!("bench-plain-{label}-{tag}");
+        let registered = format!("bench-registered-{label}-{tag}");
         let observed = format!("bench-observed-{label}-{tag}");
         client.create_function(&make(&plain)).await?;
-        let mut with_layer = make(&observed);
-        with_layer.layers = Some(vec![arn.clone()]);
-        client.create_function(&with_layer).await?;
+        for (name, subscribe) in [(&registered, "0"), (&observed, "1")] {
+            let mut with_layer = make(name);
+            with_layer.layers = Some(vec![arn.clone()]);
+            let vars = with_layer
+                .environment
+                .get_or_insert_with(Default::default)
+                .variables
+                .get_or_insert_with(Default::default);
+            vars.insert("SUBSCRIBE".into(), subscribe.into());
+            client.create_function(&with_layer).await?;
+        }
         eprintln!("{label}: telemetry subscribed against none, {rounds} rounds...");
-        let mut figures: Vec<(Vec<f64>, Vec<f64>)> = vec![Default::default(); 2];
+        let variants = [&observed, &registered, &plain];
+        let mut figures: Vec<(Vec<f64>, Vec<f64>)> = vec![Default::default(); variants.len()];
         for _ in 0..rounds {
-            for (i, name) in [&observed, &plain].into_iter().enumerate() {
+            for (i, name) in variants.into_iter().enumerate() {
                 figures[i].0.push(warm_p50(addr, name, warm).await?);
                 figures[i].1.push(rate(&[addr], name, 8, seconds).await?.0);
             }
         }
-        for (which, (p50s, rates)) in ["subscribed", "none"].into_iter().zip(figures) {
+        for (which, (p50s, rates)) in ["subscribed", "registered", "none"]
+            .into_iter()
+            .zip(figures)
+        {
             report[*label][which] = json!({
                 "warm_p50_us": median(p50s.clone()),
                 "per_second_8": median(rates.clone()),
