@@ -293,15 +293,16 @@ fn stream_name(stream: TelemetryStream) -> &'static str {
     }
 }
 
-/// A line as a telemetry record: the JSON record itself in the JSON log format, else text.
-fn telemetry_record(line: &[u8], json: bool) -> serde_json::Value {
+/// A line as a telemetry record's JSON: the JSON record itself in the JSON log format, else
+/// the text as a string.
+fn telemetry_record(line: &[u8], json: bool) -> String {
     if json
         && line.starts_with(b"{")
-        && let Ok(v) = serde_json::from_slice::<serde_json::Value>(line)
+        && serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok()
     {
-        return v;
+        return String::from_utf8_lossy(line).into_owned();
     }
-    serde_json::Value::String(String::from_utf8_lossy(line).into_owned())
+    serde_json::to_string(&String::from_utf8_lossy(line)).unwrap_or_else(|_| "null".into())
 }
 
 /// A line as a log event (and in the tail).

@@ -3,6 +3,7 @@
 //! lines in the text format, `platform.extension` records in JSON).
 
 use lamina_runtime_api::{Extensions, Telemetry, TelemetryStream};
+use serde::Serialize;
 use serde_json::json;
 
 use crate::invocation::Report;
@@ -23,13 +24,6 @@ impl Status {
         status: "success",
         error_type: None,
     };
-
-    fn fields(self, record: &mut serde_json::Value) {
-        record["status"] = self.status.into();
-        if let Some(t) = self.error_type {
-            record["errorType"] = t.into();
-        }
-    }
 }
 
 /// The init phase ended (on the environment's first invocation): `platform.initStart`,
@@ -48,22 +42,77 @@ pub(crate) fn init_done(t: &Telemetry, version: &FunctionVersion, init_ms: f64) 
             "functionVersion": version.version,
             "runtimeVersion": version.runtime.to_string(),
         }))
+        .to_string()
     });
     t.publish(PLATFORM, "platform.initRuntimeDone", || {
-        init(json!({"status": "success"}))
+        init(json!({"status": "success"})).to_string()
     });
     t.publish(PLATFORM, "platform.initReport", || {
-        init(json!({"status": "success", "metrics": {"durationMs": round2(init_ms)}}))
+        init(json!({"status": "success", "metrics": {"durationMs": round2(init_ms)}})).to_string()
     });
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StartRecord<'a> {
+    request_id: &'a str,
+    version: &'a str,
+    tracing: Tracing<'a>,
+}
+
+#[derive(Serialize)]
+struct Tracing<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    value: &'a str,
+}
+
+/// `platform.runtimeDone` and `platform.report`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DoneRecord<'a, M> {
+    request_id: &'a str,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_type: Option<&'static str>,
+    metrics: M,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RuntimeMetrics {
+    duration_ms: f64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReportMetrics {
+    duration_ms: f64,
+    billed_duration_ms: u64,
+    #[serde(rename = "memorySizeMB")]
+    memory_size_mb: u32,
+    #[serde(rename = "maxMemoryUsedMB")]
+    max_memory_used_mb: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    init_duration_ms: Option<f64>,
+}
+
+/// A record's JSON. The records are plain structs of numbers and strings: serializing them
+/// cannot fail.
+fn to_json(record: &impl Serialize) -> String {
+    serde_json::to_string(record).unwrap_or_else(|_| "null".into())
 }
 
 /// `platform.start`.
 pub(crate) fn start(t: &Telemetry, request_id: &str, version: &str, trace: &str) {
     t.publish(PLATFORM, "platform.start", || {
-        json!({
-            "requestId": request_id,
-            "version": version,
-            "tracing": {"type": "X-Amzn-Trace-Id", "value": trace},
+        to_json(&StartRecord {
+            request_id,
+            version,
+            tracing: Tracing {
+                kind: "X-Amzn-Trace-Id",
+                value: trace,
+            },
         })
     });
 }
@@ -71,30 +120,32 @@ pub(crate) fn start(t: &Telemetry, request_id: &str, version: &str, trace: &str)
 /// `platform.runtimeDone`: the runtime answered (or failed to).
 pub(crate) fn runtime_done(t: &Telemetry, request_id: &str, status: Status, duration_ms: f64) {
     t.publish(PLATFORM, "platform.runtimeDone", || {
-        let mut r = json!({
-            "requestId": request_id,
-            "metrics": {"durationMs": round2(duration_ms)},
-        });
-        status.fields(&mut r);
-        r
+        to_json(&DoneRecord {
+            request_id,
+            status: status.status,
+            error_type: status.error_type,
+            metrics: RuntimeMetrics {
+                duration_ms: round2(duration_ms),
+            },
+        })
     });
 }
 
 /// `platform.report`: the invocation's figures, as on the REPORT line.
 pub(crate) fn report(t: &Telemetry, request_id: &str, status: Status, report: &Report) {
     t.publish(PLATFORM, "platform.report", || {
-        let mut metrics = json!({
-            "durationMs": report.duration_ms,
-            "billedDurationMs": report.billed_ms,
-            "memorySizeMB": report.memory_mb,
-            "maxMemoryUsedMB": report.max_memory_mb,
-        });
-        if let Some(init) = report.init_ms {
-            metrics["initDurationMs"] = round2(init).into();
-        }
-        let mut r = json!({"requestId": request_id, "metrics": metrics});
-        status.fields(&mut r);
-        r
+        to_json(&DoneRecord {
+            request_id,
+            status: status.status,
+            error_type: status.error_type,
+            metrics: ReportMetrics {
+                duration_ms: report.duration_ms,
+                billed_duration_ms: report.billed_ms,
+                memory_size_mb: report.memory_mb,
+                max_memory_used_mb: report.max_memory_mb,
+                init_duration_ms: report.init_ms.map(round2),
+            },
+        })
     });
 }
 

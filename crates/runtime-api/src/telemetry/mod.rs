@@ -93,9 +93,9 @@ impl Telemetry {
         let _ = self.connect.set(connect);
     }
 
-    /// Publishes a record of `kind` (`platform.start`, `function`, ...) on `stream`, built
-    /// only if someone listens.
-    pub fn publish(&self, stream: TelemetryStream, kind: &str, record: impl FnOnce() -> Value) {
+    /// Publishes a record of `kind` (`platform.start`, `function`, ...) on `stream`: `record`
+    /// makes its JSON, only if someone listens.
+    pub fn publish(&self, stream: TelemetryStream, kind: &str, record: impl FnOnce() -> String) {
         if !self.active.load(Ordering::Relaxed) {
             return;
         }
@@ -104,13 +104,12 @@ impl Telemetry {
         let mut item: Option<String> = None;
         for sub in subs.iter().filter(|s| s.streams & stream.bit() != 0) {
             let text = item.get_or_insert_with(|| {
-                let body = record.take().map(|f| f()).unwrap_or(Value::Null);
-                json!({
-                    "time": record_time(chrono::Utc::now()),
-                    "type": kind,
-                    "record": body,
-                })
-                .to_string()
+                let body = record.take().map(|f| f()).unwrap_or_else(|| "null".into());
+                // `kind` is one of the API's fixed type names: no escaping needed.
+                format!(
+                    r#"{{"time":"{}","type":"{kind}","record":{body}}}"#,
+                    record_time(chrono::Utc::now())
+                )
             });
             sub.buffer.push(text.clone());
         }
@@ -301,14 +300,14 @@ mod tests {
         });
         t.subscribe("probe", &subscription(port, &["platform", "function"]))
             .unwrap();
-        t.publish(
-            TelemetryStream::Platform,
-            "platform.start",
-            || json!({"requestId": "r1"}),
-        );
-        t.publish(TelemetryStream::Function, "function", || json!("hello"));
+        t.publish(TelemetryStream::Platform, "platform.start", || {
+            json!({"requestId": "r1"}).to_string()
+        });
+        t.publish(TelemetryStream::Function, "function", || {
+            json!("hello").to_string()
+        });
         t.publish(TelemetryStream::Extension, "extension", || {
-            json!("not asked for")
+            json!("not asked for").to_string()
         });
         let mut got = Vec::new();
         while got.len() < 3 {
