@@ -15,10 +15,10 @@ use crate::config::ExecutorConfig;
 use crate::environment::Environment;
 use crate::housekeeping::Counters;
 use crate::lambda_env::trace_id;
-use crate::launcher::Prestarted;
 use crate::logs;
 use crate::platform_telemetry::{self, Status};
 use crate::pool::Pool;
+use crate::report::Report;
 use crate::streaming::{Relayed, StreamSink, relay};
 use crate::version::FunctionVersion;
 
@@ -40,25 +40,6 @@ pub struct InvokeRequest {
     pub stream: Option<StreamSink>,
     /// The caller's `X-Amzn-Trace-Id`: the invocation joins its trace.
     pub trace_header: Option<String>,
-}
-
-/// Figures of the REPORT line.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Report {
-    /// Handler time in ms.
-    pub duration_ms: f64,
-    /// Rounded up to the ms.
-    pub billed_ms: u64,
-    /// Configured memory.
-    pub memory_mb: u32,
-    /// Peak memory measured.
-    pub max_memory_mb: u64,
-    /// Init time on a cold start.
-    pub init_ms: Option<f64>,
-    /// Of `init_ms`, the time spent setting up the environment before its runtime ran.
-    pub setup_ms: Option<f64>,
-    /// On a cold start, what of the environment had been started ahead of time.
-    pub prestarted: Option<Prestarted>,
 }
 
 /// The outcome of an invocation.

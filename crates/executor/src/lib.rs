@@ -11,7 +11,8 @@
 //! - `invocation`: one invocation on one environment and what it yields (payload or error
 //!   document, END and REPORT lines, log tail); `streaming`: relaying a streamed response
 //!   to the caller as it is written; `platform_telemetry`: the platform's Telemetry API
-//!   records and extensions' log lines.
+//!   records and extensions' log lines; `report`: the REPORT line's figures, which all of
+//!   them take.
 //! - `provisioned`, `housekeeping`: what happens between invocations (provisioned targets;
 //!   freezing, reaping, eviction for memory).
 //! - `config`, `error`: [`ExecutorConfig`] and its defaults, [`ExecutorError`].
@@ -43,6 +44,7 @@ mod platform_telemetry;
 mod pool;
 mod provisioned;
 mod registry;
+mod report;
 pub mod runtimes;
 pub mod sandboxed;
 mod streaming;
@@ -53,13 +55,14 @@ pub use environment::EnvState;
 pub use error::ExecutorError;
 pub use executor::Executor;
 pub use housekeeping::HousekeepingStats;
-pub use invocation::{InvokeRequest, InvokeResult, Report};
+pub use invocation::{InvokeRequest, InvokeResult};
 pub use lambda_env::AWAIT_FUNCTION_VAR;
 pub use launcher::{Launcher, Layout, ProcessLauncher};
 pub use log_format::Logging;
 pub use logs::{LogEvent, LogSink};
 pub use pool::PoolStats;
 pub use provisioned::ProvisionedStatus;
+pub use report::Report;
 pub use runtimes::RuntimeCatalog;
 pub use sandboxed::SandboxLauncher;
 pub use streaming::{StreamEvent, StreamSink};

@@ -4,8 +4,8 @@
 //! a line of the function's output is a JSON record with a `level` (any case) or, failing
 //! that, counts as `INFO`, as Lambda documents; system records are `INFO`.
 
-use crate::invocation::Report;
 use crate::logs;
+use crate::report::Report;
 
 /// Lambda's levels, least severe first.
 const LEVELS: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];

@@ -6,7 +6,7 @@ use lamina_runtime_api::{Extensions, Telemetry, TelemetryStream};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::invocation::Report;
+use crate::report::Report;
 use crate::version::FunctionVersion;
 
 const PLATFORM: TelemetryStream = TelemetryStream::Platform;

@@ -8,7 +8,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 
 use crate::extensions::ExtRefusal;
-use crate::server::{error_response, header, json, not_found};
+use crate::replies::{error_response, header, json, not_found};
 use crate::session::Session;
 
 /// Largest body these routes read (registrations, subscriptions, error documents).

@@ -14,7 +14,8 @@
 //!   wait on it.
 //! - [`telemetry`]: Telemetry API subscriptions and the buffered delivery of their records to
 //!   the extensions' listeners inside the environment.
-//! - `extension_routes`: the HTTP routes of both, beside the runtime's.
+//! - `extension_routes`: the HTTP routes of both, beside the runtime's; `replies`: the
+//!   answers all routes share.
 //! - [`server`]: the HTTP routes (`/runtime/invocation/next`, `.../{id}/response`,
 //!   `.../{id}/error`, `/runtime/init/error`) served on a listener that belongs to exactly one
 //!   environment.
@@ -28,6 +29,7 @@ pub mod budget;
 pub mod egress;
 mod extension_routes;
 pub mod extensions;
+mod replies;
 pub mod server;
 pub mod session;
 pub mod streaming;

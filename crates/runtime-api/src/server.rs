@@ -11,6 +11,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use crate::budget::EnvironmentConnections;
+use crate::replies::{error_response, header, json, not_found};
 use crate::session::{Refusal, Reply, Session};
 
 const PREFIX: &str = "/2018-06-01";
@@ -174,13 +175,6 @@ fn insert(h: &mut http::HeaderMap, name: &'static str, value: &str) {
     }
 }
 
-pub(crate) fn header(req: &Request<Incoming>, name: &str) -> Option<String> {
-    req.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-}
-
 async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, StatusCode> {
     match Limited::new(req.into_body(), max).collect().await {
         Ok(c) => Ok(c.to_bytes()),
@@ -233,27 +227,6 @@ fn refusal(r: Refusal) -> Response<Full<Bytes>> {
             "The execution environment is shutting down",
         ),
     }
-}
-
-pub(crate) fn not_found() -> Response<Full<Bytes>> {
-    error_response(StatusCode::NOT_FOUND, "NotFound", "Not Found")
-}
-
-pub(crate) fn error_response(
-    status: StatusCode,
-    error_type: &str,
-    message: &str,
-) -> Response<Full<Bytes>> {
-    let body = serde_json::json!({ "errorMessage": message, "errorType": error_type });
-    json(status, Bytes::from(body.to_string()))
-}
-
-pub(crate) fn json(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(body));
-    *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert("content-type", HeaderValue::from_static("application/json"));
-    resp
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //!
 //! Publishing costs one atomic load while nobody is subscribed, so the invoke path pays
 //! nothing for the feature it does not use. A subscriber's records are serialized once and
-//! appended to its bounded buffer ([`delivery`]); its delivery task wakes when a batch
+//! appended to its bounded buffer (`delivery`); its delivery task wakes when a batch
 //! starts and when it is due (full, timed out, flushed), not for each record. A slow or
 //! stuck listener loses records (counted, and reported to it in a `platform.logsDropped`
 //! record) but never holds up the environment or the platform.
