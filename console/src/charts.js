@@ -5,6 +5,7 @@ import { html } from "htm/preact";
 import uPlot from "uplot";
 
 import { metrics } from "./api.js";
+import { usePolled } from "./poll.js";
 
 export const RANGES = [
   { label: "1 hour", seconds: 3600, period: 60 },
@@ -54,49 +55,40 @@ function Chart({ spec, x, values }) {
   return html`<figure class="chart" data-chart=${spec.id}><figcaption>${spec.title}</figcaption><div ref=${el}></div></figure>`;
 }
 
+// The range's figures, one point per period: counts are 0 where nothing happened,
+// durations a gap.
+async function load(name, range) {
+  const end = Math.ceil(Date.now() / 1000 / range.period) * range.period;
+  const start = end - range.seconds;
+  const queries = QUERIES.map(([id, metric, stat]) => ({
+    Id: id,
+    MetricStat: {
+      Metric: { Namespace: "AWS/Lambda", MetricName: metric, Dimensions: [{ Name: "FunctionName", Value: name }] },
+      Period: range.period,
+      Stat: stat,
+    },
+  }));
+  const out = await metrics.data(queries, start, end);
+  const x = [];
+  for (let t = start; t < end; t += range.period) x.push(t);
+  const values = {};
+  for (const [id, , stat] of QUERIES) {
+    const result = (out.MetricDataResults || []).find((r) => r.Id === id) || { Timestamps: [], Values: [] };
+    const at = new Map(result.Timestamps.map((t, i) => [Math.round(Number(t)), result.Values[i]]));
+    const empty = stat === "Sum" || stat === "SampleCount" || stat === "Maximum" ? 0 : null;
+    values[id] = x.map((t) => (at.has(t) ? at.get(t) : empty));
+  }
+  const total = (id) => values[id].reduce((a, b) => a + (b || 0), 0);
+  return {
+    x,
+    values,
+    totals: { invocations: total("invocations"), errors: total("errors"), throttles: total("throttles"), coldstarts: total("coldstarts") },
+  };
+}
+
 export function Graphs({ name, onError }) {
   const [range, setRange] = useState(RANGES[0]);
-  const [data, setData] = useState(null);
-  const [failure, setFailure] = useState(null);
-  useEffect(() => {
-    let live = true;
-    const load = async () => {
-      const end = Math.ceil(Date.now() / 1000 / range.period) * range.period;
-      const start = end - range.seconds;
-      const queries = QUERIES.map(([id, metric, stat]) => ({
-        Id: id,
-        MetricStat: {
-          Metric: { Namespace: "AWS/Lambda", MetricName: metric, Dimensions: [{ Name: "FunctionName", Value: name }] },
-          Period: range.period,
-          Stat: stat,
-        },
-      }));
-      try {
-        const out = await metrics.data(queries, start, end);
-        // One point per period; counts are 0 where nothing happened, durations a gap.
-        const x = [];
-        for (let t = start; t < end; t += range.period) x.push(t);
-        const values = {};
-        for (const [id, , stat] of QUERIES) {
-          const result = (out.MetricDataResults || []).find((r) => r.Id === id) || { Timestamps: [], Values: [] };
-          const at = new Map(result.Timestamps.map((t, i) => [Math.round(Number(t)), result.Values[i]]));
-          const empty = stat === "Sum" || stat === "SampleCount" || stat === "Maximum" ? 0 : null;
-          values[id] = x.map((t) => (at.has(t) ? at.get(t) : empty));
-        }
-        const total = (id) => values[id].reduce((a, b) => a + (b || 0), 0);
-        if (live) setData({ x, values, totals: { invocations: total("invocations"), errors: total("errors"), throttles: total("throttles"), coldstarts: total("coldstarts") } });
-      } catch (e) {
-        onError(e);
-        if (live) setFailure(e.message);
-      }
-    };
-    load();
-    const timer = setInterval(load, 10000);
-    return () => {
-      live = false;
-      clearInterval(timer);
-    };
-  }, [name, range]);
+  const [data, failure] = usePolled(() => load(name, range), 10000, [name, range], onError);
   return html`
     <section class="card" data-testid="graphs">
       <h2>Monitoring

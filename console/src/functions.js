@@ -1,33 +1,22 @@
 // The functions list: every function with its health at a glance (from the server's
 // counters since start) and its environments by state.
-import { useEffect, useState } from "preact/hooks";
 import { html } from "htm/preact";
 
 import { lambda, lamina } from "./api.js";
 import { ago, health, num } from "./format.js";
+import { usePolled } from "./poll.js";
 
 export function FunctionsPage({ onError }) {
-  const [rows, setRows] = useState(null);
-  const [failure, setFailure] = useState(null);
-  useEffect(() => {
-    let live = true;
-    const load = async () => {
-      try {
-        const [functions, status] = await Promise.all([lambda.list(), lamina.status()]);
-        const byName = Object.fromEntries((status.functions || []).map((f) => [f.name, f]));
-        if (live) setRows(functions.map((f) => ({ config: f, status: byName[f.FunctionName] })));
-      } catch (e) {
-        onError(e);
-        if (live) setFailure(e.message);
-      }
-    };
-    load();
-    const timer = setInterval(load, 5000);
-    return () => {
-      live = false;
-      clearInterval(timer);
-    };
-  }, []);
+  const [rows, failure] = usePolled(
+    async () => {
+      const [functions, status] = await Promise.all([lambda.list(), lamina.status()]);
+      const byName = Object.fromEntries((status.functions || []).map((f) => [f.name, f]));
+      return functions.map((f) => ({ config: f, status: byName[f.FunctionName] }));
+    },
+    5000,
+    [],
+    onError,
+  );
   if (failure && !rows) return html`<p class="error">${failure}</p>`;
   if (!rows) return html`<p class="muted">Loading…</p>`;
   const environments = (s) =>

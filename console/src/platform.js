@@ -1,34 +1,23 @@
 // The platform: concurrency, environments by state (all and per function version), the
 // asynchronous event queue, SQS queues and event source mappings.
-import { useEffect, useState } from "preact/hooks";
 import { html } from "htm/preact";
 
 import { lamina } from "./api.js";
 import { ms, num } from "./format.js";
+import { usePolled } from "./poll.js";
 
 const STATES = ["initialising", "idle", "busy", "frozen"];
 
 export function PlatformPage({ onError }) {
-  const [data, setData] = useState(null);
-  const [failure, setFailure] = useState(null);
-  useEffect(() => {
-    let live = true;
-    const load = async () => {
-      try {
-        const [status, triggers] = await Promise.all([lamina.status(), lamina.triggers()]);
-        if (live) setData({ status, triggers });
-      } catch (e) {
-        onError(e);
-        if (live) setFailure(e.message);
-      }
-    };
-    load();
-    const timer = setInterval(load, 3000);
-    return () => {
-      live = false;
-      clearInterval(timer);
-    };
-  }, []);
+  const [data, failure] = usePolled(
+    async () => {
+      const [status, triggers] = await Promise.all([lamina.status(), lamina.triggers()]);
+      return { status, triggers };
+    },
+    3000,
+    [],
+    onError,
+  );
   if (failure && !data) return html`<p class="error">${failure}</p>`;
   if (!data) return html`<p class="muted">Loading…</p>`;
   const { status, triggers } = data;

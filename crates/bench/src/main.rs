@@ -469,11 +469,12 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         report["schedules"] = schedules::lateness(&client, args.at_schedules, tag).await?;
     }
 
+    // Each echo as a function any server of a scenario can create.
+    let makers: Vec<cluster::Maker<'_>> = echoes
+        .iter()
+        .map(|(echo, zip)| (echo.label, Box::new(creator(echo, zip)) as _))
+        .collect();
     if let Some(database) = &args.database {
-        let makers: Vec<cluster::Maker<'_>> = echoes
-            .iter()
-            .map(|(echo, zip)| (echo.label, Box::new(creator(echo, zip)) as _))
-            .collect();
         report["cluster"] = cluster::cluster(
             &lamina,
             &args.isolation,
@@ -488,10 +489,6 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 
     if args.endpoint.is_none() && args.telemetry_rounds > 0 {
-        let makers: Vec<cluster::Maker<'_>> = echoes
-            .iter()
-            .map(|(echo, zip)| (echo.label, Box::new(creator(echo, zip)) as _))
-            .collect();
         report["telemetry_cost"] = telemetry_cost::telemetry_cost(
             &lamina,
             &args.isolation,
@@ -504,10 +501,6 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 
     if args.endpoint.is_none() && args.metrics_rounds > 0 {
-        let makers: Vec<cluster::Maker<'_>> = echoes
-            .iter()
-            .map(|(echo, zip)| (echo.label, Box::new(creator(echo, zip)) as _))
-            .collect();
         report["metrics_cost"] = metrics_cost::metrics_cost(
             &lamina,
             &args.isolation,

@@ -13,13 +13,13 @@ use crate::cluster::{Maker, rate};
 use crate::http::{Conn, pct};
 use crate::server::start_server;
 
-pub(crate) fn median(mut v: Vec<f64>) -> f64 {
+fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or_default()
 }
 
 /// Warm p50 (µs) of `n` sequential invocations after a warm-up.
-pub(crate) async fn warm_p50(addr: SocketAddr, name: &str, n: usize) -> anyhow::Result<f64> {
+async fn warm_p50(addr: SocketAddr, name: &str, n: usize) -> anyhow::Result<f64> {
     let mut conn = Conn::open(addr).await?;
     for _ in 0..n / 10 + 1 {
         conn.invoke(name).await?;
@@ -30,6 +30,34 @@ pub(crate) async fn warm_p50(addr: SocketAddr, name: &str, n: usize) -> anyhow::
     }
     samples.sort();
     Ok(pct(&samples, 50.0))
+}
+
+/// Measures each of `variants` (a server and a function) `rounds` times, one after the
+/// other in each round, so that the machine's drift falls on all of them: the warm p50 and
+/// 8 clients' throughput of each, with their medians, under its label.
+pub(crate) async fn alternating_rounds(
+    variants: &[(&str, SocketAddr, &str)],
+    warm: usize,
+    seconds: f64,
+    rounds: usize,
+) -> anyhow::Result<Value> {
+    let mut figures: Vec<(Vec<f64>, Vec<f64>)> = vec![Default::default(); variants.len()];
+    for _ in 0..rounds {
+        for (i, (_, addr, name)) in variants.iter().enumerate() {
+            figures[i].0.push(warm_p50(*addr, name, warm).await?);
+            figures[i].1.push(rate(&[*addr], name, 8, seconds).await?.0);
+        }
+    }
+    let mut out = json!({});
+    for ((label, _, _), (p50s, rates)) in variants.iter().zip(figures) {
+        out[*label] = json!({
+            "warm_p50_us": median(p50s.clone()),
+            "per_second_8": median(rates.clone()),
+            "warm_p50_us_each": p50s,
+            "per_second_8_each": rates,
+        });
+    }
+    Ok(out)
 }
 
 /// Runs `rounds` alternating rounds on a server with metrics and one without.
@@ -58,23 +86,11 @@ pub async fn metrics_cost(
             client.create_function(&make(&name)).await?;
         }
         eprintln!("{label}: metrics on against off, {rounds} rounds...");
-        let mut figures: Vec<(Vec<f64>, Vec<f64>)> = vec![Default::default(); servers.len()];
-        for _ in 0..rounds {
-            for (i, (_, addr)) in servers.iter().enumerate() {
-                figures[i].0.push(warm_p50(*addr, &name, warm).await?);
-                figures[i]
-                    .1
-                    .push(rate(&[*addr], &name, 8, seconds).await?.0);
-            }
-        }
-        for ((which, _), (p50s, rates)) in servers.iter().zip(figures) {
-            out[*label][*which] = json!({
-                "warm_p50_us": median(p50s.clone()),
-                "per_second_8": median(rates.clone()),
-                "warm_p50_us_each": p50s,
-                "per_second_8_each": rates,
-            });
-        }
+        let variants: Vec<(&str, SocketAddr, &str)> = servers
+            .iter()
+            .map(|(which, addr)| (*which, *addr, name.as_str()))
+            .collect();
+        out[*label] = alternating_rounds(&variants, warm, seconds, rounds).await?;
     }
     Ok(out)
 }

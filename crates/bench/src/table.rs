@@ -153,56 +153,18 @@ pub fn print_table(r: &Value) {
             )
         },
     );
-    if let Some(cost) = r["metrics_cost"].as_object() {
-        println!();
-        println!(
-            "metrics on against off (medians of {} alternating rounds; warm p50 us; inv/s at 8 clients):",
-            cost.get("rounds")
-                .and_then(Value::as_u64)
-                .unwrap_or_default()
-        );
-        for (label, c) in cost.iter().filter(|(_, c)| c.is_object()) {
-            let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
-            let (on_p50, off_p50) = (f(&c["on"]["warm_p50_us"]), f(&c["off"]["warm_p50_us"]));
-            let (on_rate, off_rate) = (f(&c["on"]["per_second_8"]), f(&c["off"]["per_second_8"]));
-            println!(
-                "  {label:<9} warm {on_p50:.0} / {off_p50:.0} ({:.2}x); {on_rate:.0} / {off_rate:.0} ({:.2}x)",
-                on_p50 / off_p50,
-                on_rate / off_rate
-            );
-        }
-    }
-    if let Some(cost) = r["telemetry_cost"].as_object() {
-        println!();
-        println!(
-            "Telemetry API subscriber against none (medians of {} alternating rounds; warm p50 us; inv/s at 8 clients):",
-            cost.get("rounds")
-                .and_then(Value::as_u64)
-                .unwrap_or_default()
-        );
-        for (label, c) in cost.iter().filter(|(_, c)| c.is_object()) {
-            let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
-            let (on_p50, off_p50) = (
-                f(&c["subscribed"]["warm_p50_us"]),
-                f(&c["none"]["warm_p50_us"]),
-            );
-            let (on_rate, off_rate) = (
-                f(&c["subscribed"]["per_second_8"]),
-                f(&c["none"]["per_second_8"]),
-            );
-            let (reg_p50, reg_rate) = (
-                f(&c["registered"]["warm_p50_us"]),
-                f(&c["registered"]["per_second_8"]),
-            );
-            println!(
-                "  {label:<9} warm {on_p50:.0} / {off_p50:.0} ({:.2}x); {on_rate:.0} / {off_rate:.0} ({:.2}x); extension without subscription: warm {reg_p50:.0} ({:.2}x), {reg_rate:.0}/s ({:.2}x)",
-                on_p50 / off_p50,
-                on_rate / off_rate,
-                reg_p50 / off_p50,
-                reg_rate / off_rate
-            );
-        }
-    }
+    alternating(
+        &r["metrics_cost"],
+        "metrics on against off",
+        ("on", "off"),
+        &[],
+    );
+    alternating(
+        &r["telemetry_cost"],
+        "Telemetry API subscriber against none",
+        ("subscribed", "none"),
+        &[("registered", "extension without subscription")],
+    );
     if let Some(cluster) = r["cluster"].as_object() {
         println!();
         println!(
@@ -469,5 +431,39 @@ fn print_s3(s: &Value) {
             ms(&l["p99_us"]),
             l["n"]
         );
+    }
+}
+
+/// One scenario of alternating rounds: each runtime's variant `a` against `b` (warm p50 and
+/// throughput, and their ratios), then each of `others` against `b`.
+fn alternating(cost: &Value, title: &str, (a, b): (&str, &str), others: &[(&str, &str)]) {
+    let Some(cost) = cost.as_object() else {
+        return;
+    };
+    println!();
+    println!(
+        "{title} (medians of {} alternating rounds; warm p50 us; inv/s at 8 clients):",
+        cost.get("rounds")
+            .and_then(Value::as_u64)
+            .unwrap_or_default()
+    );
+    let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    for (label, c) in cost.iter().filter(|(_, c)| c.is_object()) {
+        let (p50, base_p50) = (f(&c[a]["warm_p50_us"]), f(&c[b]["warm_p50_us"]));
+        let (rate, base_rate) = (f(&c[a]["per_second_8"]), f(&c[b]["per_second_8"]));
+        let mut line = format!(
+            "  {label:<9} warm {p50:.0} / {base_p50:.0} ({:.2}x); {rate:.0} / {base_rate:.0} ({:.2}x)",
+            p50 / base_p50,
+            rate / base_rate
+        );
+        for (other, words) in others {
+            let (p50, rate) = (f(&c[*other]["warm_p50_us"]), f(&c[*other]["per_second_8"]));
+            line.push_str(&format!(
+                "; {words}: warm {p50:.0} ({:.2}x), {rate:.0}/s ({:.2}x)",
+                p50 / base_p50,
+                rate / base_rate
+            ));
+        }
+        println!("{line}");
     }
 }

@@ -13,10 +13,10 @@ use base64::Engine;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use crate::cluster::{Maker, rate};
+use crate::cluster::Maker;
 use crate::echo::zip;
 use crate::http::Conn;
-use crate::metrics_cost::{median, warm_p50};
+use crate::metrics_cost::alternating_rounds;
 use crate::server::start_server;
 
 const LAUNCHER: &[u8] = b"#!/bin/sh\nexec python3 /opt/subscriber/main.py \"$(basename \"$0\")\"\n";
@@ -102,25 +102,12 @@ pub async fn telemetry_cost(
             client.create_function(&with_layer).await?;
         }
         eprintln!("{label}: telemetry subscribed against none, {rounds} rounds...");
-        let variants = [&observed, &registered, &plain];
-        let mut figures: Vec<(Vec<f64>, Vec<f64>)> = vec![Default::default(); variants.len()];
-        for _ in 0..rounds {
-            for (i, name) in variants.into_iter().enumerate() {
-                figures[i].0.push(warm_p50(addr, name, warm).await?);
-                figures[i].1.push(rate(&[addr], name, 8, seconds).await?.0);
-            }
-        }
-        for (which, (p50s, rates)) in ["subscribed", "registered", "none"]
-            .into_iter()
-            .zip(figures)
-        {
-            report[*label][which] = json!({
-                "warm_p50_us": median(p50s.clone()),
-                "per_second_8": median(rates.clone()),
-                "warm_p50_us_each": p50s,
-                "per_second_8_each": rates,
-            });
-        }
+        let variants = [
+            ("subscribed", addr, observed.as_str()),
+            ("registered", addr, registered.as_str()),
+            ("none", addr, plain.as_str()),
+        ];
+        report[*label] = alternating_rounds(&variants, warm, seconds, rounds).await?;
     }
     Ok(report)
 }

@@ -9,28 +9,17 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Server, test_python};
+use common::{Server, run_compat_script, test_python};
 
 fn screenshots() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots")
 }
 
 fn run_console_suite(server: &Server, keys: &[&str]) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/compat/console.py");
-    let out = std::process::Command::new(test_python())
-        .arg(script)
-        .arg(&server.endpoint)
-        .arg(screenshots())
-        .args(keys)
-        .output()
-        .expect("run the console suite");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("all checks passed"),
-        "console suite failed\n{stdout}\n{}\nserver:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        server.output_text()
-    );
+    let dir = screenshots();
+    let mut extra = vec![dir.as_os_str()];
+    extra.extend(keys.iter().map(std::ffi::OsStr::new));
+    run_compat_script(&test_python(), server, "console.py", &extra);
 }
 
 #[test]

@@ -465,12 +465,20 @@ pub fn test_query_python() -> PathBuf {
 #[allow(dead_code)]
 pub fn compat_suite_with(python: &Path, script: &str, args: &[&str]) {
     let server = Server::start_with(args, None);
+    run_compat_script(python, &server, script, &[]);
+}
+
+/// Runs tests/compat/`script` with `python` against `server` (its endpoint, then `extra`),
+/// and asserts that it passed.
+#[allow(dead_code)]
+pub fn run_compat_script(python: &Path, server: &Server, script: &str, extra: &[&std::ffi::OsStr]) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/compat")
         .join(script);
     let out = std::process::Command::new(python)
         .arg(path)
         .arg(&server.endpoint)
+        .args(extra)
         .output()
         .expect("run a compatibility suite");
     let stdout = String::from_utf8_lossy(&out.stdout);
