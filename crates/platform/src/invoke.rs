@@ -248,13 +248,19 @@ impl Platform {
             Some(q) => identity.qualified_arn(&r.name, q),
             None => identity.function_arn(&r.name),
         };
-        let caller_parent = crate::traces::caller_parent(trace_header.as_deref());
-        let start = std::time::SystemTime::now();
+        // Only a server that exports spans pays for what a span needs.
+        let span = self.inner.spans.as_ref().map(|_| {
+            (
+                crate::traces::caller_parent(trace_header.as_deref()),
+                std::time::SystemTime::now(),
+                invoked_arn.clone(),
+            )
+        });
         let req = InvokeRequest {
             request_id: request_id.clone(),
             payload,
             client_context,
-            invoked_arn: invoked_arn.clone(),
+            invoked_arn,
             tail,
             stream,
             trace_header,
@@ -282,6 +288,7 @@ impl Platform {
             result.function_error.is_some(),
         );
         if let Some(sink) = &self.inner.spans
+            && let Some((caller_parent, start, invoked_arn)) = span
             && let Some((trace_id, span_id, true)) = crate::traces::ids(&result.trace)
         {
             let error_type = result.function_error.and_then(|_| {
