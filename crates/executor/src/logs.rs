@@ -281,7 +281,9 @@ fn push_event(st: &mut CaptureState, line: &[u8], events: &mut Vec<LogEvent>) {
     };
     if let Some(t) = &st.telemetry {
         let json = st.logging.json;
-        t.publish(stream, stream_name(stream), || telemetry_record(line, json));
+        t.publish(stream, || {
+            lamina_runtime_api::telemetry::Line::new(stream_name(stream), line, json)
+        });
     }
     push_line(st, line, events);
 }
@@ -291,18 +293,6 @@ fn stream_name(stream: TelemetryStream) -> &'static str {
         TelemetryStream::Extension => "extension",
         _ => "function",
     }
-}
-
-/// A line as a telemetry record's JSON: the JSON record itself in the JSON log format, else
-/// the text as a string.
-fn telemetry_record(line: &[u8], json: bool) -> String {
-    if json
-        && line.starts_with(b"{")
-        && serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok()
-    {
-        return String::from_utf8_lossy(line).into_owned();
-    }
-    serde_json::to_string(&String::from_utf8_lossy(line)).unwrap_or_else(|_| "null".into())
 }
 
 /// A line as a log event (and in the tail).

@@ -2,6 +2,7 @@
 //! records for subscribed extensions) and, for extensions, in the log stream (`EXTENSION`
 //! lines in the text format, `platform.extension` records in JSON).
 
+use lamina_runtime_api::telemetry::Json;
 use lamina_runtime_api::{Extensions, Telemetry, TelemetryStream};
 use serde::Serialize;
 use serde_json::json;
@@ -36,42 +37,50 @@ pub(crate) fn init_done(t: &Telemetry, version: &FunctionVersion, init_ms: f64) 
         }
         r
     };
-    t.publish(PLATFORM, "platform.initStart", || {
-        init(json!({
-            "functionName": version.name,
-            "functionVersion": version.version,
-            "runtimeVersion": version.runtime.to_string(),
-        }))
-        .to_string()
+    t.publish(PLATFORM, || {
+        Json::new(
+            "platform.initStart",
+            init(json!({
+                "functionName": version.name,
+                "functionVersion": version.version,
+                "runtimeVersion": version.runtime.to_string(),
+            })),
+        )
     });
-    t.publish(PLATFORM, "platform.initRuntimeDone", || {
-        init(json!({"status": "success"})).to_string()
+    t.publish(PLATFORM, || {
+        Json::new(
+            "platform.initRuntimeDone",
+            init(json!({"status": "success"})),
+        )
     });
-    t.publish(PLATFORM, "platform.initReport", || {
-        init(json!({"status": "success", "metrics": {"durationMs": round2(init_ms)}})).to_string()
+    t.publish(PLATFORM, || {
+        Json::new(
+            "platform.initReport",
+            init(json!({"status": "success", "metrics": {"durationMs": round2(init_ms)}})),
+        )
     });
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct StartRecord<'a> {
-    request_id: &'a str,
-    version: &'a str,
-    tracing: Tracing<'a>,
+struct StartRecord {
+    request_id: String,
+    version: String,
+    tracing: Tracing,
 }
 
 #[derive(Serialize)]
-struct Tracing<'a> {
+struct Tracing {
     #[serde(rename = "type")]
     kind: &'static str,
-    value: &'a str,
+    value: String,
 }
 
 /// `platform.runtimeDone` and `platform.report`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct DoneRecord<'a, M> {
-    request_id: &'a str,
+struct DoneRecord<M> {
+    request_id: String,
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     error_type: Option<&'static str>,
@@ -97,55 +106,58 @@ struct ReportMetrics {
     init_duration_ms: Option<f64>,
 }
 
-/// A record's JSON. The records are plain structs of numbers and strings: serializing them
-/// cannot fail.
-fn to_json(record: &impl Serialize) -> String {
-    serde_json::to_string(record).unwrap_or_else(|_| "null".into())
-}
-
 /// `platform.start`.
 pub(crate) fn start(t: &Telemetry, request_id: &str, version: &str, trace: &str) {
-    t.publish(PLATFORM, "platform.start", || {
-        to_json(&StartRecord {
-            request_id,
-            version,
-            tracing: Tracing {
-                kind: "X-Amzn-Trace-Id",
-                value: trace,
+    t.publish(PLATFORM, || {
+        Json::new(
+            "platform.start",
+            StartRecord {
+                request_id: request_id.to_string(),
+                version: version.to_string(),
+                tracing: Tracing {
+                    kind: "X-Amzn-Trace-Id",
+                    value: trace.to_string(),
+                },
             },
-        })
+        )
     });
 }
 
 /// `platform.runtimeDone`: the runtime answered (or failed to).
 pub(crate) fn runtime_done(t: &Telemetry, request_id: &str, status: Status, duration_ms: f64) {
-    t.publish(PLATFORM, "platform.runtimeDone", || {
-        to_json(&DoneRecord {
-            request_id,
-            status: status.status,
-            error_type: status.error_type,
-            metrics: RuntimeMetrics {
-                duration_ms: round2(duration_ms),
+    t.publish(PLATFORM, || {
+        Json::new(
+            "platform.runtimeDone",
+            DoneRecord {
+                request_id: request_id.to_string(),
+                status: status.status,
+                error_type: status.error_type,
+                metrics: RuntimeMetrics {
+                    duration_ms: round2(duration_ms),
+                },
             },
-        })
+        )
     });
 }
 
 /// `platform.report`: the invocation's figures, as on the REPORT line.
 pub(crate) fn report(t: &Telemetry, request_id: &str, status: Status, report: &Report) {
-    t.publish(PLATFORM, "platform.report", || {
-        to_json(&DoneRecord {
-            request_id,
-            status: status.status,
-            error_type: status.error_type,
-            metrics: ReportMetrics {
-                duration_ms: report.duration_ms,
-                billed_duration_ms: report.billed_ms,
-                memory_size_mb: report.memory_mb,
-                max_memory_used_mb: report.max_memory_mb,
-                init_duration_ms: report.init_ms.map(round2),
+    t.publish(PLATFORM, || {
+        Json::new(
+            "platform.report",
+            DoneRecord {
+                request_id: request_id.to_string(),
+                status: status.status,
+                error_type: status.error_type,
+                metrics: ReportMetrics {
+                    duration_ms: report.duration_ms,
+                    billed_duration_ms: report.billed_ms,
+                    memory_size_mb: report.memory_mb,
+                    max_memory_used_mb: report.max_memory_mb,
+                    init_duration_ms: report.init_ms.map(round2),
+                },
             },
-        })
+        )
     });
 }
 

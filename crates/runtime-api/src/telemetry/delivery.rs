@@ -1,8 +1,8 @@
 //! One subscription's buffer and its delivery task: records appended by the publishers
 //! (bounded in count and bytes), taken in batches of at most `maxItems` records and
 //! `maxBytes` bytes once `timeoutMs` has passed since a batch's first record (or at once when
-//! the batch is full or flushed), and posted as one JSON array over a kept-alive connection
-//! into the environment.
+//! the batch is full or flushed), serialized into one JSON array, and posted over a
+//! kept-alive connection into the environment.
 
 use std::collections::VecDeque;
 use std::io;
@@ -16,7 +16,8 @@ use hyper_util::rt::TokioIo;
 use serde_json::json;
 use tokio::sync::Notify;
 
-use super::{Buffering, Connect, record_time};
+use super::record::{Clock, Json, Queued};
+use super::{Buffering, Connect};
 
 /// Records held per subscription beyond which new ones are dropped.
 const MAX_RECORDS: usize = 20_000;
@@ -26,7 +27,7 @@ const MAX_BYTES: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, Default)]
 struct Held {
-    records: VecDeque<String>,
+    records: VecDeque<Queued>,
     bytes: usize,
     dropped_records: u64,
     dropped_bytes: u64,
@@ -66,10 +67,10 @@ impl Buffer {
         self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Appends a serialized record, or counts it dropped when the buffer is full.
-    pub(super) fn push(&self, record: String) {
+    /// Appends a record, or counts it dropped when the buffer is full.
+    pub(super) fn push(&self, record: Queued) {
+        let size = record.size();
         let mut held = self.lock();
-        let size = record.len();
         if held.records.len() >= MAX_RECORDS || held.bytes + size > MAX_BYTES {
             held.dropped_records += 1;
             held.dropped_bytes += size as u64;
@@ -106,40 +107,56 @@ impl Buffer {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Takes one batch: at most `maxItems` records and about `maxBytes` bytes, with a
-    /// `platform.logsDropped` record after them if any were dropped since the last one.
-    fn take_batch(&self) -> Vec<String> {
-        let mut held = self.lock();
+    /// Takes one batch, at most `maxItems` records and about `maxBytes` bytes, with a
+    /// `platform.logsDropped` record after them if any were dropped since the last one, and
+    /// serializes it: the JSON array to post, or nothing when no record was waiting.
+    fn take_batch(&self) -> Option<Vec<u8>> {
         let mut batch = Vec::new();
         let mut bytes = 0;
-        while batch.len() < self.buffering.max_items && bytes < self.buffering.max_bytes {
-            let Some(record) = held.records.pop_front() else {
-                break;
-            };
-            bytes += record.len();
-            batch.push(record);
+        {
+            let mut held = self.lock();
+            while batch.len() < self.buffering.max_items && bytes < self.buffering.max_bytes {
+                let Some(record) = held.records.pop_front() else {
+                    break;
+                };
+                bytes += record.size();
+                batch.push(record);
+            }
+            held.bytes -= bytes;
+            if held.records.is_empty() {
+                held.flush = false;
+            }
+            if held.dropped_records > 0 {
+                batch.push(Queued {
+                    at: std::time::SystemTime::now(),
+                    record: Arc::new(Json::new(
+                        "platform.logsDropped",
+                        json!({
+                            "reason": "Some logs were dropped because the subscriber could not keep up",
+                            "droppedRecords": held.dropped_records,
+                            "droppedBytes": held.dropped_bytes,
+                        }),
+                    )),
+                });
+                held.dropped_records = 0;
+                held.dropped_bytes = 0;
+            }
         }
-        held.bytes -= bytes;
-        if held.records.is_empty() {
-            held.flush = false;
+        if batch.is_empty() {
+            return None;
         }
-        if held.dropped_records > 0 {
-            batch.push(
-                json!({
-                    "time": record_time(chrono::Utc::now()),
-                    "type": "platform.logsDropped",
-                    "record": {
-                        "reason": "Some logs were dropped because the subscriber could not keep up",
-                        "droppedRecords": held.dropped_records,
-                        "droppedBytes": held.dropped_bytes,
-                    },
-                })
-                .to_string(),
-            );
-            held.dropped_records = 0;
-            held.dropped_bytes = 0;
+        // Serialized outside the lock, in one loop over the batch.
+        let mut body = Vec::with_capacity(bytes + 2);
+        let mut clock = Clock::default();
+        body.push(b'[');
+        for (i, record) in batch.iter().enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            record.write(&mut body, &mut clock);
         }
-        batch
+        body.push(b']');
+        Some(body)
     }
 }
 
@@ -163,13 +180,13 @@ async fn deliver(buffer: Arc<Buffer>, port: u16, path: String, connect: Connect)
                 _ = buffer.wake.notified() => {}
             }
         }
-        let batch = buffer.take_batch();
-        if batch.is_empty() {
+        let Some(body) = buffer.take_batch() else {
             continue;
-        }
-        // The records are serialized already: the batch is their JSON array.
-        let body = Bytes::from(format!("[{}]", batch.join(",")));
-        if post(&mut conn, port, &path, &connect, body).await.is_err() {
+        };
+        if post(&mut conn, port, &path, &connect, Bytes::from(body))
+            .await
+            .is_err()
+        {
             conn = None;
         }
     }
@@ -213,6 +230,7 @@ async fn post(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::telemetry::Line;
     use std::time::Duration;
 
     #[tokio::test]
@@ -226,17 +244,24 @@ mod tests {
         let b = Buffer::start(buffering, 1, "/".into(), nowhere);
         // No await: the delivery task has not run yet.
         for i in 0..MAX_RECORDS + 2 {
-            b.push(format!("\"r{i}\""));
+            b.push(Queued {
+                at: std::time::SystemTime::now(),
+                record: Arc::new(Line::new("function", format!("r{i}").as_bytes(), false)),
+            });
         }
-        let batch = b.take_batch();
+        let batch: Vec<serde_json::Value> =
+            serde_json::from_slice(&b.take_batch().unwrap()).unwrap();
         assert_eq!(batch.len(), 1001, "a full batch, then the drop record");
-        assert_eq!(batch[0], "\"r0\"");
-        let dropped: serde_json::Value = serde_json::from_str(&batch[1000]).unwrap();
+        assert_eq!(batch[0]["record"], "r0");
+        assert_eq!(batch[999]["record"], "r999");
+        let dropped = &batch[1000];
         assert_eq!(dropped["type"], "platform.logsDropped");
         assert_eq!(dropped["record"]["droppedRecords"], 2);
         assert!(dropped["record"]["droppedBytes"].as_u64().unwrap() > 0);
-        let next = b.take_batch();
+        let next: Vec<serde_json::Value> =
+            serde_json::from_slice(&b.take_batch().unwrap()).unwrap();
         assert_eq!(next.len(), 1000);
-        assert!(!next.iter().any(|r| r.contains("logsDropped")));
+        assert_eq!(next[0]["record"], "r1000");
+        assert!(!next.iter().any(|r| r["type"] == "platform.logsDropped"));
     }
 }

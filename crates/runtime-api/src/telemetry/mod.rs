@@ -4,11 +4,12 @@
 //! the environment, as Lambda does.
 //!
 //! Publishing costs one atomic load while nobody is subscribed, so the invoke path pays
-//! nothing for the feature it does not use. A subscriber's records are serialized once and
-//! appended to its bounded buffer (`delivery`); its delivery task wakes when a batch
-//! starts and when it is due (full, timed out, flushed), not for each record. A slow or
-//! stuck listener loses records (counted, and reported to it in a `platform.logsDropped`
-//! record) but never holds up the environment or the platform.
+//! nothing for the feature it does not use. A subscriber's record is queued as it came (its
+//! figures and the time, `record`) in the subscription's bounded buffer (`delivery`), and
+//! serialized with the rest of its batch when the batch is delivered; the delivery task wakes
+//! when a batch starts and when it is due (full, timed out, flushed), not for each record. A
+//! slow or stuck listener loses records (counted, and reported to it in a
+//! `platform.logsDropped` record) but never holds up the environment or the platform.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,8 +20,11 @@ use http::Uri;
 use serde_json::{Value, json};
 
 mod delivery;
+mod record;
 
 use delivery::Buffer;
+use record::Queued;
+pub use record::{Json, Line, TelemetryRecord};
 
 /// How the platform opens a connection to a port inside the environment.
 pub type Connect = Arc<dyn Fn(u16) -> io::Result<std::net::TcpStream> + Send + Sync>;
@@ -93,25 +97,30 @@ impl Telemetry {
         let _ = self.connect.set(connect);
     }
 
-    /// Publishes a record of `kind` (`platform.start`, `function`, ...) on `stream`: `record`
-    /// makes its JSON, only if someone listens.
-    pub fn publish(&self, stream: TelemetryStream, kind: &str, record: impl FnOnce() -> String) {
+    /// Publishes a record on `stream`: `record` makes it, only if someone listens; it is
+    /// serialized when its batch is delivered.
+    pub fn publish<R: TelemetryRecord + 'static>(
+        &self,
+        stream: TelemetryStream,
+        record: impl FnOnce() -> R,
+    ) {
         if !self.active.load(Ordering::Relaxed) {
             return;
         }
         let subs = self.subs.lock().unwrap_or_else(|p| p.into_inner());
-        let mut record = Some(record);
-        let mut item: Option<String> = None;
+        let mut make = Some(record);
+        let mut queued: Option<Queued> = None;
         for sub in subs.iter().filter(|s| s.streams & stream.bit() != 0) {
-            let text = item.get_or_insert_with(|| {
-                let body = record.take().map(|f| f()).unwrap_or_else(|| "null".into());
-                // `kind` is one of the API's fixed type names: no escaping needed.
-                format!(
-                    r#"{{"time":"{}","type":"{kind}","record":{body}}}"#,
-                    record_time(chrono::Utc::now())
-                )
-            });
-            sub.buffer.push(text.clone());
+            if queued.is_none() {
+                let Some(make) = make.take() else { break };
+                queued = Some(Queued {
+                    at: std::time::SystemTime::now(),
+                    record: Arc::new(make()),
+                });
+            }
+            if let Some(q) = &queued {
+                sub.buffer.push(q.clone());
+            }
         }
     }
 
@@ -124,14 +133,13 @@ impl Telemetry {
                 Arc::new(|port| std::net::TcpStream::connect(("127.0.0.1", port)))
             });
         let buffer = Buffer::start(buffering, port, path, connect);
-        buffer.push(
-            json!({
-                "time": record_time(chrono::Utc::now()),
-                "type": "platform.telemetrySubscription",
-                "record": {"name": name, "state": "Subscribed", "types": types},
-            })
-            .to_string(),
-        );
+        buffer.push(Queued {
+            at: std::time::SystemTime::now(),
+            record: Arc::new(Json::new(
+                "platform.telemetrySubscription",
+                json!({"name": name, "state": "Subscribed", "types": types}),
+            )),
+        });
         let mut subs = self.subs.lock().unwrap_or_else(|p| p.into_inner());
         for old in subs.iter().filter(|s| s.name == name) {
             old.buffer.close();
@@ -295,19 +303,19 @@ mod tests {
         let (port, mut rx) = listener().await;
         let t = Telemetry::default();
         // Nobody listens yet: nothing is built.
-        t.publish(TelemetryStream::Platform, "platform.start", || {
+        t.publish(TelemetryStream::Platform, || -> Json<Value> {
             panic!("built without a subscriber")
         });
         t.subscribe("probe", &subscription(port, &["platform", "function"]))
             .unwrap();
-        t.publish(TelemetryStream::Platform, "platform.start", || {
-            json!({"requestId": "r1"}).to_string()
+        t.publish(TelemetryStream::Platform, || {
+            Json::new("platform.start", json!({"requestId": "r1"}))
         });
-        t.publish(TelemetryStream::Function, "function", || {
-            json!("hello").to_string()
+        t.publish(TelemetryStream::Function, || {
+            Line::new("function", b"hello", false)
         });
-        t.publish(TelemetryStream::Extension, "extension", || {
-            json!("not asked for").to_string()
+        t.publish(TelemetryStream::Extension, || {
+            Line::new("extension", b"not asked for", false)
         });
         let mut got = Vec::new();
         while got.len() < 3 {
