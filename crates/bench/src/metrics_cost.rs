@@ -6,14 +6,16 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Instant;
 
 use serde_json::{Value, json};
 
 use crate::cluster::{Maker, rate};
 use crate::http::{Conn, pct};
+use crate::procfs::{cpu_ms, live_tree_cpu_ms};
 use crate::server::start_server;
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or_default()
 }
@@ -32,29 +34,59 @@ async fn warm_p50(addr: SocketAddr, name: &str, n: usize) -> anyhow::Result<f64>
     Ok(pct(&samples, 50.0))
 }
 
-/// Measures each of `variants` (a server and a function) `rounds` times, one after the
-/// other in each round, so that the machine's drift falls on all of them: the warm p50 and
-/// 8 clients' throughput of each, with their medians, under its label.
+/// One of the variants compared: a server (its address and process id) and a function.
+pub(crate) struct Variant<'a> {
+    pub(crate) label: &'a str,
+    pub(crate) addr: SocketAddr,
+    pub(crate) pid: u32,
+    pub(crate) function: &'a str,
+}
+
+/// Measures each of `variants` `rounds` times, one after the other in each round and each
+/// round starting one variant later, so that the machine's drift and the order fall on all of
+/// them alike: the warm p50 and 8 clients' throughput of each, and the CPU time per invocation
+/// at 8 clients (the server process alone, and with the environments it started). Each
+/// figure is kept per round (`…_each`, in the variants' order within a round's index), so
+/// that variants can be compared round by round, and as the median.
 pub(crate) async fn alternating_rounds(
-    variants: &[(&str, SocketAddr, &str)],
+    variants: &[Variant<'_>],
     warm: usize,
     seconds: f64,
     rounds: usize,
 ) -> anyhow::Result<Value> {
-    let mut figures: Vec<(Vec<f64>, Vec<f64>)> = vec![Default::default(); variants.len()];
-    for _ in 0..rounds {
-        for (i, (_, addr, name)) in variants.iter().enumerate() {
-            figures[i].0.push(warm_p50(*addr, name, warm).await?);
-            figures[i].1.push(rate(&[*addr], name, 8, seconds).await?.0);
+    #[derive(Default, Clone)]
+    struct Figures {
+        p50s: Vec<f64>,
+        rates: Vec<f64>,
+        server_cpu: Vec<f64>,
+        tree_cpu: Vec<f64>,
+    }
+    let mut figures = vec![Figures::default(); variants.len()];
+    for round in 0..rounds {
+        for i in (0..variants.len()).map(|i| (i + round) % variants.len()) {
+            let (v, f) = (&variants[i], &mut figures[i]);
+            f.p50s.push(warm_p50(v.addr, v.function, warm).await?);
+            let (server, tree) = (cpu_ms(v.pid), live_tree_cpu_ms(v.pid));
+            let started = Instant::now();
+            let per_second = rate(&[v.addr], v.function, 8, seconds).await?.0;
+            let n = (per_second * started.elapsed().as_secs_f64()).max(1.0);
+            f.rates.push(per_second);
+            f.server_cpu.push((cpu_ms(v.pid) - server) * 1000.0 / n);
+            f.tree_cpu
+                .push((live_tree_cpu_ms(v.pid) - tree) * 1000.0 / n);
         }
     }
     let mut out = json!({});
-    for ((label, _, _), (p50s, rates)) in variants.iter().zip(figures) {
-        out[*label] = json!({
-            "warm_p50_us": median(p50s.clone()),
-            "per_second_8": median(rates.clone()),
-            "warm_p50_us_each": p50s,
-            "per_second_8_each": rates,
+    for (v, f) in variants.iter().zip(figures) {
+        out[v.label] = json!({
+            "warm_p50_us": median(f.p50s.clone()),
+            "per_second_8": median(f.rates.clone()),
+            "server_cpu_us_8": median(f.server_cpu.clone()),
+            "tree_cpu_us_8": median(f.tree_cpu.clone()),
+            "warm_p50_us_each": f.p50s,
+            "per_second_8_each": f.rates,
+            "server_cpu_us_8_each": f.server_cpu,
+            "tree_cpu_us_8_each": f.tree_cpu,
         });
     }
     Ok(out)
@@ -70,11 +102,11 @@ pub async fn metrics_cost(
     rounds: usize,
 ) -> anyhow::Result<Value> {
     let flags = |metrics: &'static str| ["--runtime-pool", "0", "--metrics", metrics];
-    let (_on, on, _) = start_server(lamina, isolation, &flags("on"))?;
-    let (_off, off, _) = start_server(lamina, isolation, &flags("off"))?;
-    let servers: Vec<(&str, SocketAddr)> = vec![
-        ("on", on.trim_start_matches("http://").parse()?),
-        ("off", off.trim_start_matches("http://").parse()?),
+    let (_on, on, on_pid) = start_server(lamina, isolation, &flags("on"))?;
+    let (_off, off, off_pid) = start_server(lamina, isolation, &flags("off"))?;
+    let servers: Vec<(&str, SocketAddr, u32)> = vec![
+        ("on", on.trim_start_matches("http://").parse()?, on_pid),
+        ("off", off.trim_start_matches("http://").parse()?, off_pid),
     ];
     let tag = std::process::id();
     let mut out = json!({"rounds": rounds});
@@ -86,9 +118,14 @@ pub async fn metrics_cost(
             client.create_function(&make(&name)).await?;
         }
         eprintln!("{label}: metrics on against off, {rounds} rounds...");
-        let variants: Vec<(&str, SocketAddr, &str)> = servers
+        let variants: Vec<Variant> = servers
             .iter()
-            .map(|(which, addr)| (*which, *addr, name.as_str()))
+            .map(|(label, addr, pid)| Variant {
+                label,
+                addr: *addr,
+                pid: *pid,
+                function: &name,
+            })
             .collect();
         out[*label] = alternating_rounds(&variants, warm, seconds, rounds).await?;
     }

@@ -20,27 +20,47 @@ pub fn tree_pss_kib(root: u32) -> u64 {
 
 /// CPU time (ms) of a process and all its descendants, including reaped children.
 pub fn tree_cpu_ms(root: u32) -> f64 {
+    process_tree(root).into_iter().map(stat_cpu_ms).sum()
+}
+
+/// CPU time (ms) of one process's living threads, to the nanosecond (the scheduler's own
+/// account in each task's `schedstat`; `stat` counts in 10 ms ticks).
+pub fn cpu_ms(pid: u32) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .sum::<f64>()
+        / 1e6
+}
+
+/// [`cpu_ms`] of a process and its living descendants.
+pub fn live_tree_cpu_ms(root: u32) -> f64 {
+    process_tree(root).into_iter().map(cpu_ms).sum()
+}
+
+fn stat_cpu_ms(pid: u32) -> f64 {
     let tick = 100.0; // USER_HZ on Linux
-    let mut total = 0.0;
-    for pid in process_tree(root) {
-        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            let fields: Vec<&str> = stat
-                .rsplit_once(") ")
-                .map(|(_, r)| r)
-                .unwrap_or("")
-                .split_whitespace()
-                .collect();
-            let get = |i: usize| {
-                fields
-                    .get(i)
-                    .and_then(|v| v.parse::<f64>().ok())
-                    .unwrap_or(0.0)
-            };
-            // utime, stime, cutime, cstime are fields 14-17 of stat (11-14 after the name).
-            total += (get(11) + get(12) + get(13) + get(14)) * 1000.0 / tick;
-        }
-    }
-    total
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map(|(_, r)| r)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let get = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime, stime, cutime, cstime are fields 14-17 of stat (11-14 after the name).
+    (get(11) + get(12) + get(13) + get(14)) * 1000.0 / tick
 }
 
 /// A process and its descendants (at most 4,096), found through each task's `children`

@@ -434,36 +434,64 @@ fn print_s3(s: &Value) {
     }
 }
 
-/// One scenario of alternating rounds: each runtime's variant `a` against `b` (warm p50 and
-/// throughput, and their ratios), then each of `others` against `b`.
+/// One scenario of alternating rounds: each runtime's variant `a` against `b` (warm p50,
+/// throughput and the server's CPU per invocation at 8 clients, with their ratios), then each
+/// of `others` against `b`. A ratio is the median of the rounds' own ratios: each round
+/// measures the variants back to back, so the machine's drift between rounds cancels out.
 fn alternating(cost: &Value, title: &str, (a, b): (&str, &str), others: &[(&str, &str)]) {
     let Some(cost) = cost.as_object() else {
         return;
     };
     println!();
     println!(
-        "{title} (medians of {} alternating rounds; warm p50 us; inv/s at 8 clients):",
+        "{title} (medians of {} alternating rounds; ratios: median of each round's; warm p50 us; inv/s and server CPU us per invocation at 8 clients):",
         cost.get("rounds")
             .and_then(Value::as_u64)
             .unwrap_or_default()
     );
     let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
     for (label, c) in cost.iter().filter(|(_, c)| c.is_object()) {
-        let (p50, base_p50) = (f(&c[a]["warm_p50_us"]), f(&c[b]["warm_p50_us"]));
-        let (rate, base_rate) = (f(&c[a]["per_second_8"]), f(&c[b]["per_second_8"]));
-        let mut line = format!(
-            "  {label:<9} warm {p50:.0} / {base_p50:.0} ({:.2}x); {rate:.0} / {base_rate:.0} ({:.2}x)",
-            p50 / base_p50,
-            rate / base_rate
-        );
-        for (other, words) in others {
-            let (p50, rate) = (f(&c[*other]["warm_p50_us"]), f(&c[*other]["per_second_8"]));
+        let ratio = |x: &str, figure: &str| paired_ratio(&c[x][figure], &c[b][figure]);
+        let mut line = format!("  {label:<9}");
+        for (i, (x, words)) in std::iter::once((a, ""))
+            .chain(others.iter().copied())
+            .enumerate()
+        {
+            if i > 0 {
+                line.push_str(&format!("; {words}:"));
+            }
             line.push_str(&format!(
-                "; {words}: warm {p50:.0} ({:.2}x), {rate:.0}/s ({:.2}x)",
-                p50 / base_p50,
-                rate / base_rate
+                " warm {:.0} / {:.0} ({:.2}x), {:.0} / {:.0}/s ({:.2}x), CPU {:.0} / {:.0} ({:.2}x)",
+                f(&c[x]["warm_p50_us"]),
+                f(&c[b]["warm_p50_us"]),
+                ratio(x, "warm_p50_us_each"),
+                f(&c[x]["per_second_8"]),
+                f(&c[b]["per_second_8"]),
+                ratio(x, "per_second_8_each"),
+                f(&c[x]["server_cpu_us_8"]),
+                f(&c[b]["server_cpu_us_8"]),
+                ratio(x, "server_cpu_us_8_each"),
             ));
         }
         println!("{line}");
     }
+}
+
+/// The median of `a[i] / b[i]` over the rounds.
+fn paired_ratio(a: &Value, b: &Value) -> f64 {
+    let values = |v: &Value| -> Vec<f64> {
+        v.as_array()
+            .map(|a| a.iter().filter_map(Value::as_f64).collect())
+            .unwrap_or_default()
+    };
+    let mut ratios: Vec<f64> = values(a)
+        .iter()
+        .zip(values(b))
+        .map(|(a, b)| a / b)
+        .collect();
+    if ratios.is_empty() {
+        return f64::NAN;
+    }
+    ratios.sort_by(f64::total_cmp);
+    ratios[ratios.len() / 2]
 }
