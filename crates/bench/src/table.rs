@@ -484,7 +484,7 @@ fn paired_ratio(a: &Value, b: &Value) -> f64 {
             .map(|a| a.iter().filter_map(Value::as_f64).collect())
             .unwrap_or_default()
     };
-    let mut ratios: Vec<f64> = values(a)
+    let ratios: Vec<f64> = values(a)
         .iter()
         .zip(values(b))
         .map(|(a, b)| a / b)
@@ -492,6 +492,5 @@ fn paired_ratio(a: &Value, b: &Value) -> f64 {
     if ratios.is_empty() {
         return f64::NAN;
     }
-    ratios.sort_by(f64::total_cmp);
-    ratios[ratios.len() / 2]
+    crate::metrics_cost::median(ratios)
 }

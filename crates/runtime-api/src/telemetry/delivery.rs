@@ -16,7 +16,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::json;
 use tokio::sync::Notify;
 
-use super::record::{Clock, Json, Queued};
+use super::record::{Json, Queued};
 use super::{Buffering, Connect};
 
 /// Records held per subscription beyond which new ones are dropped.
@@ -127,17 +127,14 @@ impl Buffer {
                 held.flush = false;
             }
             if held.dropped_records > 0 {
-                batch.push(Queued {
-                    at: std::time::SystemTime::now(),
-                    record: Arc::new(Json::new(
-                        "platform.logsDropped",
-                        json!({
-                            "reason": "Some logs were dropped because the subscriber could not keep up",
-                            "droppedRecords": held.dropped_records,
-                            "droppedBytes": held.dropped_bytes,
-                        }),
-                    )),
-                });
+                batch.push(Queued::now(Json::new(
+                    "platform.logsDropped",
+                    json!({
+                        "reason": "Some logs were dropped because the subscriber could not keep up",
+                        "droppedRecords": held.dropped_records,
+                        "droppedBytes": held.dropped_bytes,
+                    }),
+                )));
                 held.dropped_records = 0;
                 held.dropped_bytes = 0;
             }
@@ -145,18 +142,8 @@ impl Buffer {
         if batch.is_empty() {
             return None;
         }
-        // Serialized outside the lock, in one loop over the batch.
-        let mut body = Vec::with_capacity(bytes + 2);
-        let mut clock = Clock::default();
-        body.push(b'[');
-        for (i, record) in batch.iter().enumerate() {
-            if i > 0 {
-                body.push(b',');
-            }
-            record.write(&mut body, &mut clock);
-        }
-        body.push(b']');
-        Some(body)
+        // Serialized outside the lock.
+        Some(Queued::json_array(&batch, bytes))
     }
 }
 
@@ -244,10 +231,11 @@ mod tests {
         let b = Buffer::start(buffering, 1, "/".into(), nowhere);
         // No await: the delivery task has not run yet.
         for i in 0..MAX_RECORDS + 2 {
-            b.push(Queued {
-                at: std::time::SystemTime::now(),
-                record: Arc::new(Line::new("function", format!("r{i}").as_bytes(), false)),
-            });
+            b.push(Queued::now(Line::new(
+                "function",
+                format!("r{i}").as_bytes(),
+                false,
+            )));
         }
         let batch: Vec<serde_json::Value> =
             serde_json::from_slice(&b.take_batch().unwrap()).unwrap();

@@ -108,19 +108,16 @@ impl Telemetry {
             return;
         }
         let subs = self.subs.lock().unwrap_or_else(|p| p.into_inner());
-        let mut make = Some(record);
-        let mut queued: Option<Queued> = None;
-        for sub in subs.iter().filter(|s| s.streams & stream.bit() != 0) {
-            if queued.is_none() {
-                let Some(make) = make.take() else { break };
-                queued = Some(Queued {
-                    at: std::time::SystemTime::now(),
-                    record: Arc::new(make()),
-                });
-            }
-            if let Some(q) = &queued {
-                sub.buffer.push(q.clone());
-            }
+        let mut listening = subs
+            .iter()
+            .filter(|s| s.streams & stream.bit() != 0)
+            .peekable();
+        if listening.peek().is_none() {
+            return;
+        }
+        let queued = Queued::now(record());
+        for sub in listening {
+            sub.buffer.push(queued.clone());
         }
     }
 
@@ -133,13 +130,10 @@ impl Telemetry {
                 Arc::new(|port| std::net::TcpStream::connect(("127.0.0.1", port)))
             });
         let buffer = Buffer::start(buffering, port, path, connect);
-        buffer.push(Queued {
-            at: std::time::SystemTime::now(),
-            record: Arc::new(Json::new(
-                "platform.telemetrySubscription",
-                json!({"name": name, "state": "Subscribed", "types": types}),
-            )),
-        });
+        buffer.push(Queued::now(Json::new(
+            "platform.telemetrySubscription",
+            json!({"name": name, "state": "Subscribed", "types": types}),
+        )));
         let mut subs = self.subs.lock().unwrap_or_else(|p| p.into_inner());
         for old in subs.iter().filter(|s| s.name == name) {
             old.buffer.close();

@@ -125,6 +125,29 @@ impl std::fmt::Debug for Queued {
 const ENVELOPE_BYTES: usize = 72;
 
 impl Queued {
+    /// `record`, happening now.
+    pub(super) fn now(record: impl TelemetryRecord + 'static) -> Queued {
+        Queued {
+            at: SystemTime::now(),
+            record: std::sync::Arc::new(record),
+        }
+    }
+
+    /// `batch` as the JSON array a delivery posts, written in one loop.
+    pub(super) fn json_array(batch: &[Queued], capacity: usize) -> Vec<u8> {
+        let mut body = Vec::with_capacity(capacity + 2);
+        let mut clock = Clock::default();
+        body.push(b'[');
+        for (i, record) in batch.iter().enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            record.write(&mut body, &mut clock);
+        }
+        body.push(b']');
+        body
+    }
+
     /// About how many bytes the record takes in its batch.
     pub(super) fn size(&self) -> usize {
         ENVELOPE_BYTES + self.record.size_hint()
