@@ -63,24 +63,24 @@ pub(crate) fn init_done(t: &Telemetry, version: &FunctionVersion, init_ms: f64) 
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct StartRecord {
-    request_id: String,
-    version: String,
-    tracing: Tracing,
+struct StartRecord<'a> {
+    request_id: &'a str,
+    version: &'a str,
+    tracing: Tracing<'a>,
 }
 
 #[derive(Serialize)]
-struct Tracing {
+struct Tracing<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
-    value: String,
+    value: &'a str,
 }
 
 /// `platform.runtimeDone` and `platform.report`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct DoneRecord<M> {
-    request_id: String,
+struct DoneRecord<'a, M> {
+    request_id: &'a str,
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     error_type: Option<&'static str>,
@@ -112,11 +112,11 @@ pub(crate) fn start(t: &Telemetry, request_id: &str, version: &str, trace: &str)
         Json::new(
             "platform.start",
             StartRecord {
-                request_id: request_id.to_string(),
-                version: version.to_string(),
+                request_id,
+                version,
                 tracing: Tracing {
                     kind: "X-Amzn-Trace-Id",
-                    value: trace.to_string(),
+                    value: trace,
                 },
             },
         )
@@ -129,7 +129,7 @@ pub(crate) fn runtime_done(t: &Telemetry, request_id: &str, status: Status, dura
         Json::new(
             "platform.runtimeDone",
             DoneRecord {
-                request_id: request_id.to_string(),
+                request_id,
                 status: status.status,
                 error_type: status.error_type,
                 metrics: RuntimeMetrics {
@@ -146,7 +146,7 @@ pub(crate) fn report(t: &Telemetry, request_id: &str, status: Status, report: &R
         Json::new(
             "platform.report",
             DoneRecord {
-                request_id: request_id.to_string(),
+                request_id,
                 status: status.status,
                 error_type: status.error_type,
                 metrics: ReportMetrics {

@@ -1,13 +1,14 @@
-//! One subscription's buffer and its delivery task: records appended by the publishers
-//! (bounded in count and bytes), taken in batches of at most `maxItems` records and
-//! `maxBytes` bytes once `timeoutMs` has passed since a batch's first record (or at once when
-//! the batch is full or flushed), serialized into one JSON array, and posted over a
-//! kept-alive connection into the environment.
+//! One subscription's buffer and its delivery task: records written by the publishers into
+//! one growing JSON array (bounded in count and bytes), cut into batches of at most
+//! `maxItems` records and `maxBytes` bytes once `timeoutMs` has passed since a batch's first
+//! record (or at once when the batch is full or flushed), and posted over a kept-alive
+//! connection into the environment.
 
 use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::Request;
@@ -16,7 +17,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::json;
 use tokio::sync::Notify;
 
-use super::record::{Json, Queued};
+use super::record::{self, Clock, Json, TelemetryRecord};
 use super::{Buffering, Connect};
 
 /// Records held per subscription beyond which new ones are dropped.
@@ -27,8 +28,14 @@ const MAX_BYTES: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, Default)]
 struct Held {
-    records: VecDeque<Queued>,
-    bytes: usize,
+    /// `[` and the records held, comma-separated: the next batch's body before its `]`.
+    /// Empty when no record is held.
+    body: Vec<u8>,
+    /// Where each held record ends in `body`.
+    ends: VecDeque<usize>,
+    clock: Clock,
+    /// The last batch's size: the next body is reserved at once rather than grown.
+    last_batch: usize,
     dropped_records: u64,
     dropped_bytes: u64,
     flush: bool,
@@ -38,7 +45,7 @@ struct Held {
 #[derive(Debug)]
 pub(super) struct Buffer {
     buffering: Buffering,
-    // Held to append or take records; never across an await.
+    // Held to write or take records; never across an await.
     held: Mutex<Held>,
     /// Wakes the delivery task: a batch started, is full, is flushed, or the end came.
     wake: Notify,
@@ -67,19 +74,27 @@ impl Buffer {
         self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Appends a record, or counts it dropped when the buffer is full.
-    pub(super) fn push(&self, record: Queued) {
-        let size = record.size();
-        let mut held = self.lock();
-        if held.records.len() >= MAX_RECORDS || held.bytes + size > MAX_BYTES {
+    /// Writes a record that happened `at`, or counts it dropped when the buffer is full.
+    pub(super) fn push(&self, at: SystemTime, record: &dyn TelemetryRecord) {
+        let mut guard = self.lock();
+        let held = &mut *guard;
+        let start = held.body.len();
+        if start == 0 {
+            held.body.reserve(held.last_batch.max(4096));
+            held.body.push(b'[');
+        } else {
+            held.body.push(b',');
+        }
+        record::write(&mut held.body, &mut held.clock, at, record);
+        if held.ends.len() >= MAX_RECORDS || held.body.len() > MAX_BYTES {
             held.dropped_records += 1;
-            held.dropped_bytes += size as u64;
+            held.dropped_bytes += (held.body.len() - start - 1) as u64;
+            held.body.truncate(start);
             return;
         }
-        held.records.push_back(record);
-        held.bytes += size;
-        let wake = held.records.len() == 1 || self.due(&held);
-        drop(held);
+        held.ends.push_back(held.body.len());
+        let wake = held.ends.len() == 1 || self.due(held);
+        drop(guard);
         if wake {
             self.wake.notify_one();
         }
@@ -87,8 +102,8 @@ impl Buffer {
 
     fn due(&self, held: &Held) -> bool {
         held.flush
-            || held.records.len() >= self.buffering.max_items
-            || held.bytes >= self.buffering.max_bytes
+            || held.ends.len() >= self.buffering.max_items
+            || held.body.len() >= self.buffering.max_bytes
     }
 
     /// Delivers what is held now.
@@ -107,43 +122,64 @@ impl Buffer {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Takes one batch, at most `maxItems` records and about `maxBytes` bytes, with a
-    /// `platform.logsDropped` record after them if any were dropped since the last one, and
-    /// serializes it: the JSON array to post, or nothing when no record was waiting.
+    fn is_empty(&self) -> bool {
+        self.lock().ends.is_empty()
+    }
+
+    /// Takes one batch, at most `maxItems` records and `maxBytes` bytes (always at least one
+    /// record), with a `platform.logsDropped` record after them if any were dropped since the
+    /// last one: the JSON array to post, or nothing when no record was waiting.
     fn take_batch(&self) -> Option<Vec<u8>> {
-        let mut batch = Vec::new();
-        let mut bytes = 0;
-        {
-            let mut held = self.lock();
-            while batch.len() < self.buffering.max_items && bytes < self.buffering.max_bytes {
-                let Some(record) = held.records.pop_front() else {
-                    break;
-                };
-                bytes += record.size();
-                batch.push(record);
-            }
-            held.bytes -= bytes;
-            if held.records.is_empty() {
-                held.flush = false;
-            }
-            if held.dropped_records > 0 {
-                batch.push(Queued::now(Json::new(
-                    "platform.logsDropped",
-                    json!({
-                        "reason": "Some logs were dropped because the subscriber could not keep up",
-                        "droppedRecords": held.dropped_records,
-                        "droppedBytes": held.dropped_bytes,
-                    }),
-                )));
-                held.dropped_records = 0;
-                held.dropped_bytes = 0;
-            }
-        }
-        if batch.is_empty() {
+        let mut guard = self.lock();
+        let held = &mut *guard;
+        if held.ends.is_empty() && held.dropped_records == 0 {
+            held.flush = false;
             return None;
         }
-        // Serialized outside the lock.
-        Some(Queued::json_array(&batch, bytes))
+        let fits = held
+            .ends
+            .partition_point(|end| end < &self.buffering.max_bytes)
+            .max(1);
+        let n = fits.min(self.buffering.max_items).min(held.ends.len());
+        let mut batch = if n == held.ends.len() {
+            held.ends.clear();
+            std::mem::take(&mut held.body)
+        } else {
+            // The rest starts a new array: `[` where the comma after the batch was, so the
+            // rest's offsets move down by the batch's length.
+            let cut = held.ends[n - 1];
+            let mut rest = Vec::with_capacity(held.last_batch.max(held.body.len() - cut));
+            rest.push(b'[');
+            rest.extend_from_slice(&held.body[cut + 1..]);
+            let mut batch = std::mem::replace(&mut held.body, rest);
+            batch.truncate(cut);
+            held.ends.drain(..n);
+            for end in &mut held.ends {
+                *end -= cut;
+            }
+            batch
+        };
+        if held.ends.is_empty() {
+            held.flush = false;
+        }
+        if held.dropped_records > 0 {
+            batch.push(if batch.is_empty() { b'[' } else { b',' });
+            let dropped = Json::new(
+                "platform.logsDropped",
+                json!({
+                    "reason": "Some logs were dropped because the subscriber could not keep up",
+                    "droppedRecords": held.dropped_records,
+                    "droppedBytes": held.dropped_bytes,
+                }),
+            );
+            record::write(&mut batch, &mut held.clock, SystemTime::now(), &dropped);
+            held.dropped_records = 0;
+            held.dropped_bytes = 0;
+        }
+        held.last_batch = batch.len();
+        drop(guard);
+        batch.push(b']');
+        Some(batch)
     }
 }
 
@@ -153,7 +189,7 @@ async fn deliver(buffer: Arc<Buffer>, port: u16, path: String, connect: Connect)
     let mut conn: Option<Sender> = None;
     loop {
         // A batch starts with its first record.
-        while buffer.lock().records.is_empty() {
+        while buffer.is_empty() {
             if buffer.is_closed() {
                 return;
             }
@@ -231,11 +267,11 @@ mod tests {
         let b = Buffer::start(buffering, 1, "/".into(), nowhere);
         // No await: the delivery task has not run yet.
         for i in 0..MAX_RECORDS + 2 {
-            b.push(Queued::now(Line::new(
-                "function",
-                format!("r{i}").as_bytes(),
-                false,
-            )));
+            let text = format!("r{i}");
+            b.push(
+                SystemTime::now(),
+                &Line::new("function", text.as_bytes(), false),
+            );
         }
         let batch: Vec<serde_json::Value> =
             serde_json::from_slice(&b.take_batch().unwrap()).unwrap();
@@ -251,5 +287,50 @@ mod tests {
         assert_eq!(next.len(), 1000);
         assert_eq!(next[0]["record"], "r1000");
         assert!(!next.iter().any(|r| r["type"] == "platform.logsDropped"));
+    }
+
+    #[tokio::test]
+    async fn batches_keep_to_max_bytes_and_the_rest_follows_in_order() {
+        let buffering = Buffering {
+            max_items: 1000,
+            max_bytes: 300,
+            timeout: Duration::from_secs(30),
+        };
+        let nowhere: Connect = Arc::new(|_| Err(io::Error::other("no listener")));
+        let b = Buffer::start(buffering, 1, "/".into(), nowhere);
+        let long = "x".repeat(400);
+        let texts: Vec<String> = (0..20)
+            .map(|i| {
+                if i == 7 {
+                    long.clone()
+                } else {
+                    format!("r{i}")
+                }
+            })
+            .collect();
+        for text in &texts {
+            b.push(
+                SystemTime::now(),
+                &Line::new("function", text.as_bytes(), false),
+            );
+        }
+        let mut seen = Vec::new();
+        let mut batches = 0;
+        while let Some(body) = b.take_batch() {
+            batches += 1;
+            let batch: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap();
+            let alone = batch.iter().any(|r| r["record"] == long.as_str());
+            assert!(
+                body.len() <= 300 || (alone && batch.len() == 1),
+                "{batch:?}"
+            );
+            seen.extend(
+                batch
+                    .iter()
+                    .map(|r| r["record"].as_str().unwrap().to_string()),
+            );
+        }
+        assert_eq!(seen, texts, "every record once, in order");
+        assert!(batches >= 4, "cut by bytes, not items: {batches} batches");
     }
 }

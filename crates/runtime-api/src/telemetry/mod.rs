@@ -4,17 +4,17 @@
 //! the environment, as Lambda does.
 //!
 //! Publishing costs one atomic load while nobody is subscribed, so the invoke path pays
-//! nothing for the feature it does not use. A subscriber's record is queued as it came (its
-//! figures and the time, `record`) in the subscription's bounded buffer (`delivery`), and
-//! serialized with the rest of its batch when the batch is delivered; the delivery task wakes
-//! when a batch starts and when it is due (full, timed out, flushed), not for each record. A
+//! nothing for the feature it does not use. A subscriber's record is written at once, as the
+//! JSON Lambda delivers (`record`), into the subscription's bounded buffer (`delivery`): one
+//! array the delivery task only cuts into batches; it wakes when a batch starts and when it
+//! is due (full, timed out, flushed), not for each record. A
 //! slow or stuck listener loses records (counted, and reported to it in a
 //! `platform.logsDropped` record) but never holds up the environment or the platform.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use http::Uri;
 use serde_json::{Value, json};
@@ -23,7 +23,6 @@ mod delivery;
 mod record;
 
 use delivery::Buffer;
-use record::Queued;
 pub use record::{Json, Line, TelemetryRecord};
 
 /// How the platform opens a connection to a port inside the environment.
@@ -97,13 +96,9 @@ impl Telemetry {
         let _ = self.connect.set(connect);
     }
 
-    /// Publishes a record on `stream`: `record` makes it, only if someone listens; it is
-    /// serialized when its batch is delivered.
-    pub fn publish<R: TelemetryRecord + 'static>(
-        &self,
-        stream: TelemetryStream,
-        record: impl FnOnce() -> R,
-    ) {
+    /// Publishes a record on `stream`: `record` makes it, only if someone listens, and it is
+    /// written into each listening subscription's buffer.
+    pub fn publish<R: TelemetryRecord>(&self, stream: TelemetryStream, record: impl FnOnce() -> R) {
         if !self.active.load(Ordering::Relaxed) {
             return;
         }
@@ -115,9 +110,10 @@ impl Telemetry {
         if listening.peek().is_none() {
             return;
         }
-        let queued = Queued::now(record());
+        let record = record();
+        let at = SystemTime::now();
         for sub in listening {
-            sub.buffer.push(queued.clone());
+            sub.buffer.push(at, &record);
         }
     }
 
@@ -130,10 +126,13 @@ impl Telemetry {
                 Arc::new(|port| std::net::TcpStream::connect(("127.0.0.1", port)))
             });
         let buffer = Buffer::start(buffering, port, path, connect);
-        buffer.push(Queued::now(Json::new(
-            "platform.telemetrySubscription",
-            json!({"name": name, "state": "Subscribed", "types": types}),
-        )));
+        buffer.push(
+            SystemTime::now(),
+            &Json::new(
+                "platform.telemetrySubscription",
+                json!({"name": name, "state": "Subscribed", "types": types}),
+            ),
+        );
         let mut subs = self.subs.lock().unwrap_or_else(|p| p.into_inner());
         for old in subs.iter().filter(|s| s.name == name) {
             old.buffer.close();

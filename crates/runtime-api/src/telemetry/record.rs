@@ -1,22 +1,19 @@
-//! What a Telemetry API record is before it is delivered: the publisher hands over its
-//! figures (a small struct, a log line) and the time; the JSON is written only when the
-//! record's batch is delivered, by the delivery task, into the batch's body. The invoke path
-//! so pays for one allocation per record, and the serializing code runs in one warm loop
-//! per batch rather than cold on every invocation.
+//! What a Telemetry API record is and how it is written: the publisher hands over its
+//! figures (a small struct of borrowed fields, a log line) and the record is written at once,
+//! envelope and all, into its subscription's buffer, while its fields are still in the cache.
+//! The invoke path so allocates nothing per record; the delivery task only cuts the buffer
+//! into batches.
 
 use std::time::SystemTime;
 
 use serde::Serialize;
 
-/// A record's body, serialized when its batch is delivered.
-pub trait TelemetryRecord: Send + Sync {
+/// A record's body, as the publisher hands it over.
+pub trait TelemetryRecord {
     /// The record's type: `platform.start`, `function`, ...
     fn kind(&self) -> &'static str;
     /// Appends the record's `record` member (one JSON value) to `out`.
     fn write_json(&self, out: &mut Vec<u8>);
-    /// About how many bytes [`write_json`](Self::write_json) writes, to bound the buffer
-    /// before anything is serialized.
-    fn size_hint(&self) -> usize;
 }
 
 /// A record whose body is `T` serialized with serde: the platform's records.
@@ -26,20 +23,14 @@ pub struct Json<T> {
     body: T,
 }
 
-/// Bytes a platform record's body takes, about: a few short fields (`platform.start` with its
-/// trace header is about 195 bytes, `runtimeDone` 100, `report` 160). Batches are cut by this
-/// estimate, so it is kept near the mean: well above it, batches would leave much of
-/// `maxBytes` unused and come more often.
-const PLATFORM_BODY_BYTES: usize = 160;
-
-impl<T: Serialize + Send + Sync> Json<T> {
+impl<T: Serialize> Json<T> {
     /// A record of type `kind` whose body is `body`.
     pub fn new(kind: &'static str, body: T) -> Json<T> {
         Json { kind, body }
     }
 }
 
-impl<T: Serialize + Send + Sync> TelemetryRecord for Json<T> {
+impl<T: Serialize> TelemetryRecord for Json<T> {
     fn kind(&self) -> &'static str {
         self.kind
     }
@@ -53,33 +44,25 @@ impl<T: Serialize + Send + Sync> TelemetryRecord for Json<T> {
             out.extend_from_slice(b"null");
         }
     }
-
-    fn size_hint(&self) -> usize {
-        PLATFORM_BODY_BYTES
-    }
 }
 
 /// A line of output: the `function` or `extension` record of what was written.
 #[derive(Debug)]
-pub struct Line {
+pub struct Line<'a> {
     kind: &'static str,
-    text: Box<[u8]>,
+    text: &'a [u8],
     /// The function logs in the JSON format: a line that is a JSON object is the record.
     json: bool,
 }
 
-impl Line {
+impl<'a> Line<'a> {
     /// A `kind` (`function` or `extension`) record of `text`.
-    pub fn new(kind: &'static str, text: &[u8], json: bool) -> Line {
-        Line {
-            kind,
-            text: text.into(),
-            json,
-        }
+    pub fn new(kind: &'static str, text: &'a [u8], json: bool) -> Line<'a> {
+        Line { kind, text, json }
     }
 }
 
-impl TelemetryRecord for Line {
+impl TelemetryRecord for Line<'_> {
     fn kind(&self) -> &'static str {
         self.kind
     }
@@ -87,83 +70,33 @@ impl TelemetryRecord for Line {
     fn write_json(&self, out: &mut Vec<u8>) {
         if self.json
             && self.text.starts_with(b"{")
-            && serde_json::from_slice::<serde::de::IgnoredAny>(&self.text).is_ok()
+            && serde_json::from_slice::<serde::de::IgnoredAny>(self.text).is_ok()
         {
-            out.extend_from_slice(&self.text);
+            out.extend_from_slice(self.text);
             return;
         }
-        let text = String::from_utf8_lossy(&self.text);
+        let text = String::from_utf8_lossy(self.text);
         if serde_json::to_writer(&mut *out, &text).is_err() {
             out.extend_from_slice(b"null");
         }
     }
-
-    fn size_hint(&self) -> usize {
-        // Quotes, and room for a few escapes.
-        self.text.len() + self.text.len() / 8 + 2
-    }
 }
 
-/// A record waiting in a subscription's buffer.
-#[derive(Clone)]
-pub(super) struct Queued {
-    pub(super) at: SystemTime,
-    pub(super) record: std::sync::Arc<dyn TelemetryRecord>,
-}
-
-impl std::fmt::Debug for Queued {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Queued")
-            .field("at", &self.at)
-            .field("kind", &self.record.kind())
-            .finish_non_exhaustive()
-    }
-}
-
-/// Bytes of the envelope around a record's body (`{"time":…,"type":…,"record":…}`, 55 bytes
-/// and the type's name).
-const ENVELOPE_BYTES: usize = 72;
-
-impl Queued {
-    /// `record`, happening now.
-    pub(super) fn now(record: impl TelemetryRecord + 'static) -> Queued {
-        Queued {
-            at: SystemTime::now(),
-            record: std::sync::Arc::new(record),
-        }
-    }
-
-    /// `batch` as the JSON array a delivery posts, written in one loop.
-    pub(super) fn json_array(batch: &[Queued], capacity: usize) -> Vec<u8> {
-        let mut body = Vec::with_capacity(capacity + 2);
-        let mut clock = Clock::default();
-        body.push(b'[');
-        for (i, record) in batch.iter().enumerate() {
-            if i > 0 {
-                body.push(b',');
-            }
-            record.write(&mut body, &mut clock);
-        }
-        body.push(b']');
-        body
-    }
-
-    /// About how many bytes the record takes in its batch.
-    pub(super) fn size(&self) -> usize {
-        ENVELOPE_BYTES + self.record.size_hint()
-    }
-
-    /// Appends the whole record, `{"time":…,"type":…,"record":…}`, to `out`.
-    pub(super) fn write(&self, out: &mut Vec<u8>, clock: &mut Clock) {
-        out.extend_from_slice(b"{\"time\":\"");
-        clock.write(self.at, out);
-        // `kind` is one of the API's fixed type names: no escaping needed.
-        out.extend_from_slice(b"\",\"type\":\"");
-        out.extend_from_slice(self.record.kind().as_bytes());
-        out.extend_from_slice(b"\",\"record\":");
-        self.record.write_json(out);
-        out.push(b'}');
-    }
+/// Appends the whole record, `{"time":…,"type":…,"record":…}`, to `out`.
+pub(super) fn write(
+    out: &mut Vec<u8>,
+    clock: &mut Clock,
+    at: SystemTime,
+    record: &dyn TelemetryRecord,
+) {
+    out.extend_from_slice(b"{\"time\":\"");
+    clock.write(at, out);
+    // `kind` is one of the API's fixed type names: no escaping needed.
+    out.extend_from_slice(b"\",\"type\":\"");
+    out.extend_from_slice(record.kind().as_bytes());
+    out.extend_from_slice(b"\",\"record\":");
+    record.write_json(out);
+    out.push(b'}');
 }
 
 /// Writes records' times as Lambda does (UTC, milliseconds, `Z`), the date and time of day
@@ -202,15 +135,11 @@ impl Clock {
 mod tests {
     use super::*;
     use serde_json::{Value, json};
-    use std::sync::Arc;
 
-    fn written(record: impl TelemetryRecord + 'static) -> Value {
-        let queued = Queued {
-            at: SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123),
-            record: Arc::new(record),
-        };
+    fn written(record: impl TelemetryRecord) -> Value {
+        let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123);
         let mut out = Vec::new();
-        queued.write(&mut out, &mut Clock::default());
+        write(&mut out, &mut Clock::default(), at, &record);
         serde_json::from_slice(&out).unwrap()
     }
 
