@@ -159,11 +159,20 @@ pub fn print_table(r: &Value) {
         ("on", "off"),
         &[],
     );
+    // The subscription's own cost is told apart from the extension process's: `subscribed`
+    // against `registered` differ only in the subscription and its deliveries.
     alternating(
         &r["telemetry_cost"],
         "Telemetry API subscriber against none",
         ("subscribed", "none"),
-        &[("registered", "extension without subscription")],
+        &[
+            ("registered", "none", "extension without subscription"),
+            (
+                "subscribed",
+                "registered",
+                "subscribed against that extension",
+            ),
+        ],
     );
     if let Some(cluster) = r["cluster"].as_object() {
         println!();
@@ -436,9 +445,9 @@ fn print_s3(s: &Value) {
 
 /// One scenario of alternating rounds: each runtime's variant `a` against `b` (warm p50,
 /// throughput and the server's CPU per invocation at 8 clients, with their ratios), then each
-/// of `others` against `b`. A ratio is the median of the rounds' own ratios: each round
+/// of `others`: a variant against another. A ratio is the median of the rounds' own ratios: each round
 /// measures the variants back to back, so the machine's drift between rounds cancels out.
-fn alternating(cost: &Value, title: &str, (a, b): (&str, &str), others: &[(&str, &str)]) {
+fn alternating(cost: &Value, title: &str, (a, b): (&str, &str), others: &[(&str, &str, &str)]) {
     let Some(cost) = cost.as_object() else {
         return;
     };
@@ -451,12 +460,12 @@ fn alternating(cost: &Value, title: &str, (a, b): (&str, &str), others: &[(&str,
     );
     let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
     for (label, c) in cost.iter().filter(|(_, c)| c.is_object()) {
-        let ratio = |x: &str, figure: &str| paired_ratio(&c[x][figure], &c[b][figure]);
         let mut line = format!("  {label:<9}");
-        for (i, (x, words)) in std::iter::once((a, ""))
+        for (i, (x, b, words)) in std::iter::once((a, b, ""))
             .chain(others.iter().copied())
             .enumerate()
         {
+            let ratio = |x: &str, figure: &str| paired_ratio(&c[x][figure], &c[b][figure]);
             if i > 0 {
                 line.push_str(&format!("; {words}:"));
             }
