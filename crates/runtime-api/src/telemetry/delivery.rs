@@ -256,15 +256,21 @@ mod tests {
     use crate::telemetry::Line;
     use std::time::Duration;
 
-    #[tokio::test]
-    async fn a_full_buffer_drops_and_says_so_in_the_next_batch() {
+    /// A buffer whose batches are taken by the test: its delivery task waits 30 s for a
+    /// batch and cannot connect anyway.
+    fn unposted(max_items: usize, max_bytes: usize) -> Arc<Buffer> {
         let buffering = Buffering {
-            max_items: 1000,
-            max_bytes: 1_048_576,
+            max_items,
+            max_bytes,
             timeout: Duration::from_secs(30),
         };
         let nowhere: Connect = Arc::new(|_| Err(io::Error::other("no listener")));
-        let b = Buffer::start(buffering, 1, "/".into(), nowhere);
+        Buffer::start(buffering, 1, "/".into(), nowhere)
+    }
+
+    #[tokio::test]
+    async fn a_full_buffer_drops_and_says_so_in_the_next_batch() {
+        let b = unposted(1000, 1_048_576);
         // No await: the delivery task has not run yet.
         for i in 0..MAX_RECORDS + 2 {
             let text = format!("r{i}");
@@ -291,13 +297,7 @@ mod tests {
 
     #[tokio::test]
     async fn batches_keep_to_max_bytes_and_the_rest_follows_in_order() {
-        let buffering = Buffering {
-            max_items: 1000,
-            max_bytes: 300,
-            timeout: Duration::from_secs(30),
-        };
-        let nowhere: Connect = Arc::new(|_| Err(io::Error::other("no listener")));
-        let b = Buffer::start(buffering, 1, "/".into(), nowhere);
+        let b = unposted(1000, 300);
         let long = "x".repeat(400);
         let texts: Vec<String> = (0..20)
             .map(|i| {
