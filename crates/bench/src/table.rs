@@ -172,6 +172,11 @@ pub fn print_table(r: &Value) {
                 "registered",
                 "subscribed against that extension",
             ),
+            (
+                "none_again",
+                "none",
+                "another echo without extension (the method's noise)",
+            ),
         ],
     );
     if let Some(cluster) = r["cluster"].as_object() {

@@ -3,9 +3,10 @@
 //! `platform` and `function` streams (an HTTP/1.1 listener inside the environment that
 //! reads each batch and drops it, with Lambda's buffering defaults as AWS's sample telemetry
 //! extensions ask for them, registered for SHUTDOWN only, as log shippers are), and against
-//! the same extension registered without subscribing. What a real extension does with the
-//! records is its own cost on top. Warm p50, 8 clients' throughput and the server's CPU per
-//! invocation in alternating rounds; the medians are reported.
+//! the same extension registered without subscribing, and against a second plain echo (the
+//! method's own noise). What a real extension does with the records is its own cost on top.
+//! Warm p50, 8 clients' throughput and the server's CPU per invocation in alternating rounds;
+//! the medians are reported.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -88,9 +89,14 @@ pub async fn telemetry_cost(
     let mut report = json!({"rounds": rounds});
     for (label, make) in makers {
         let plain = format!("bench-plain-{label}-{tag}");
+        // The same plain echo once more: how far it strays from the first is how finely
+        // this method can tell a cost, since each function keeps its environments (and
+        // where they run) from round to round.
+        let again = format!("bench-again-{label}-{tag}");
         let registered = format!("bench-registered-{label}-{tag}");
         let observed = format!("bench-observed-{label}-{tag}");
         client.create_function(&make(&plain)).await?;
+        client.create_function(&make(&again)).await?;
         for (name, subscribe) in [(&registered, "0"), (&observed, "1")] {
             let mut with_layer = make(name);
             with_layer.layers = Some(vec![arn.clone()]);
@@ -107,6 +113,7 @@ pub async fn telemetry_cost(
             ("subscribed", observed.as_str()),
             ("registered", registered.as_str()),
             ("none", plain.as_str()),
+            ("none_again", again.as_str()),
         ]
         .map(|(label, function)| Variant {
             label,
