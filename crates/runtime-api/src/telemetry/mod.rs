@@ -7,9 +7,9 @@
 //! nothing for the feature it does not use. A subscriber's record is written at once, as the
 //! JSON Lambda delivers (`record`), into the subscription's bounded buffer (`delivery`): one
 //! array the delivery task only cuts into batches; it wakes when a batch starts and when it
-//! is due (full, timed out, flushed), not for each record. A
-//! slow or stuck listener loses records (counted, and reported to it in a
-//! `platform.logsDropped` record) but never holds up the environment or the platform.
+//! is due (full, timed out, flushed), not for each record. A slow or stuck listener loses
+//! records (counted, and reported to it in a `platform.logsDropped` record) but never holds
+//! up the environment or the platform.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
