@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::cluster::{Maker, rate};
 use crate::http::{Conn, pct};
-use crate::procfs::{cpu_ms, live_tree_cpu_ms};
+use crate::procfs::cpu_ms;
 use crate::server::start_server;
 
 pub(crate) fn median(mut v: Vec<f64>) -> f64 {
@@ -44,8 +44,8 @@ pub(crate) struct Variant<'a> {
 
 /// Measures each of `variants` `rounds` times, one after the other in each round and each
 /// round starting one variant later, so that the machine's drift and the order fall on all of
-/// them alike: the warm p50 and 8 clients' throughput of each, and the CPU time per invocation
-/// at 8 clients (the server process alone, and with the environments it started). Each
+/// them alike: the warm p50 and 8 clients' throughput of each, and the server process's CPU
+/// time per invocation at 8 clients. Each
 /// figure is kept per round (`…_each`, in the variants' order within a round's index), so
 /// that variants can be compared round by round, and as the median.
 pub(crate) async fn alternating_rounds(
@@ -59,21 +59,18 @@ pub(crate) async fn alternating_rounds(
         p50s: Vec<f64>,
         rates: Vec<f64>,
         server_cpu: Vec<f64>,
-        tree_cpu: Vec<f64>,
     }
     let mut figures = vec![Figures::default(); variants.len()];
     for round in 0..rounds {
         for i in (0..variants.len()).map(|i| (i + round) % variants.len()) {
             let (v, f) = (&variants[i], &mut figures[i]);
             f.p50s.push(warm_p50(v.addr, v.function, warm).await?);
-            let (server, tree) = (cpu_ms(v.pid), live_tree_cpu_ms(v.pid));
+            let server = cpu_ms(v.pid);
             let started = Instant::now();
             let per_second = rate(&[v.addr], v.function, 8, seconds).await?.0;
             let n = (per_second * started.elapsed().as_secs_f64()).max(1.0);
             f.rates.push(per_second);
             f.server_cpu.push((cpu_ms(v.pid) - server) * 1000.0 / n);
-            f.tree_cpu
-                .push((live_tree_cpu_ms(v.pid) - tree) * 1000.0 / n);
         }
     }
     let mut out = json!({});
@@ -82,11 +79,9 @@ pub(crate) async fn alternating_rounds(
             "warm_p50_us": median(f.p50s.clone()),
             "per_second_8": median(f.rates.clone()),
             "server_cpu_us_8": median(f.server_cpu.clone()),
-            "tree_cpu_us_8": median(f.tree_cpu.clone()),
             "warm_p50_us_each": f.p50s,
             "per_second_8_each": f.rates,
             "server_cpu_us_8_each": f.server_cpu,
-            "tree_cpu_us_8_each": f.tree_cpu,
         });
     }
     Ok(out)

@@ -37,11 +37,6 @@ pub fn cpu_ms(pid: u32) -> f64 {
         / 1e6
 }
 
-/// [`cpu_ms`] of a process and its living descendants.
-pub fn live_tree_cpu_ms(root: u32) -> f64 {
-    process_tree(root).into_iter().map(cpu_ms).sum()
-}
-
 fn stat_cpu_ms(pid: u32) -> f64 {
     let tick = 100.0; // USER_HZ on Linux
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
