@@ -41,7 +41,9 @@
 //!   asynchronous accepts, against the embedded server's of the same run; then 8 clients
 //!   spread over three nodes;
 //! - baselines measured in the same run: a bare loopback HTTP round trip with the same
-//!   client, and a bare process start of each runtime.
+//!   client, a bare process start of each runtime, and the native echo behind a minimal
+//!   unsandboxed Invoke-to-Runtime-API relay (warm p50 and 8 clients' throughput, the floor
+//!   the warm path is judged against; see [`relay`]).
 //!
 //! Prints a table and, with `--json FILE`, writes every figure.
 //!
@@ -56,6 +58,7 @@ mod http;
 mod metrics_cost;
 mod patterns;
 mod procfs;
+mod relay;
 mod s3;
 mod scenarios;
 mod schedules;
@@ -175,6 +178,15 @@ fn main() -> ExitCode {
     if echo_runtime::invoked_as_bootstrap() {
         echo_runtime::run();
     }
+    if let Some(runtimes) = relay::invoked_as_relay() {
+        return match relay::run(runtimes) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("lamina-bench relay: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let args = Args::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -239,8 +251,11 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let http = bare_http_baseline(args.warm.max(100)).await?;
     report["sigv4"] = urls::sigv4_verify_us();
     report["patterns"] = patterns::pattern_matching();
+    eprintln!("baselines: the unsandboxed relay...");
+    let relay = relay::measure(args.warm.max(100), args.throughput_seconds, 8).await?;
     report["baseline"] = json!({
         "http_round_trip": http,
+        "relay": relay,
         "spawn_ms": {
             "provided (/bin/true)": spawn_baseline("/bin/true", &[]),
             "python (python3.11 -c pass)": spawn_baseline("/usr/bin/python3.11", &["-c", "pass"]),

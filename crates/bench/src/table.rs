@@ -42,6 +42,15 @@ pub fn print_table(r: &Value) {
         us(&http["p50_us"]),
         us(&http["p99_us"])
     );
+    let relay = &r["baseline"]["relay"];
+    if relay.is_object() {
+        println!(
+            "baseline: unsandboxed relay, native echo: warm p50 {} us, {} clients {} inv/s",
+            us(&relay["warm"]["p50_us"]),
+            relay["throughput"]["clients"],
+            us(&relay["throughput"]["per_second"])
+        );
+    }
     if let Some(spawns) = r["baseline"]["spawn_ms"].as_object() {
         for (k, v) in spawns {
             println!(
@@ -91,6 +100,21 @@ pub fn print_table(r: &Value) {
                 ms(&v["cold"]["init_duration"]["p50_us"]),
             );
         }
+    }
+    let provided = &r["runtimes"]["provided"];
+    if relay.is_object() && provided.is_object() {
+        let ratio = |a: &Value, b: &Value| match (a.as_f64(), b.as_f64()) {
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+            _ => "-".into(),
+        };
+        println!(
+            "provided against the relay: warm p50 {} (target <= 1.3x), 8 clients {} (target >= 0.9x)",
+            ratio(&provided["warm"]["p50_us"], &relay["warm"]["p50_us"]),
+            ratio(
+                &provided["throughput"]["8"]["per_second"],
+                &relay["throughput"]["per_second"]
+            ),
+        );
     }
     println!();
     print_in_process(r);

@@ -19,7 +19,9 @@
 
 use std::fs;
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -127,6 +129,10 @@ pub struct Cgroups {
     v2: bool,
     /// v1: memory, pids, cpu (and freezer, when mounted) directories; v2: the one directory.
     dirs: Vec<PathBuf>,
+    /// The peak memory file, opened on first use and read again from its start: it is read
+    /// on every invocation, where walking the path and opening it cost several times the
+    /// read itself.
+    peak: OnceLock<Option<fs::File>>,
 }
 
 fn write(path: &Path, value: &str) -> io::Result<()> {
@@ -166,6 +172,7 @@ impl Cgroups {
                 dirs: v1_hierarchies(root, *freezer)
                     .map(|h| h.join(PARENT).join(instance).join(id))
                     .collect(),
+                peak: OnceLock::new(),
             },
             Layout::V2 { root } => {
                 // Processes may only live in leaves, so the parents hold none; each enables
@@ -180,6 +187,7 @@ impl Cgroups {
                 Cgroups {
                     v2: true,
                     dirs: vec![server.join(id)],
+                    peak: OnceLock::new(),
                 }
             }
             Layout::Unavailable(why) => {
@@ -286,7 +294,13 @@ impl Cgroups {
         } else {
             "memory.max_usage_in_bytes"
         };
-        read_u64(&self.dirs[0].join(file))
+        let peak = self
+            .peak
+            .get_or_init(|| fs::File::open(self.dirs[0].join(file)).ok())
+            .as_ref()?;
+        let mut buf = [0u8; 32];
+        let n = peak.read_at(&mut buf, 0).ok()?;
+        std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
     }
 
     /// Freezes (`true`) or thaws every process of the sandbox. Returns `Ok(false)` when
@@ -472,10 +486,6 @@ pub fn join(dirs: &[PathBuf]) -> io::Result<()> {
         write(&dir.join("cgroup.procs"), "0")?;
     }
     Ok(())
-}
-
-fn read_u64(path: &Path) -> Option<u64> {
-    fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
 #[cfg(test)]
