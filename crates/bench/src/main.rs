@@ -252,7 +252,15 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     report["sigv4"] = urls::sigv4_verify_us();
     report["patterns"] = patterns::pattern_matching();
     eprintln!("baselines: the unsandboxed relay...");
-    let relay = relay::measure(args.warm.max(100), args.throughput_seconds, 8).await?;
+    // After the same pause as the thawed scenario's, with nothing frozen.
+    let pause = Duration::from_millis(FREEZE_AFTER_MS * 3);
+    let relay = relay::measure(
+        args.warm.max(100),
+        (args.thaw, pause),
+        args.throughput_seconds,
+        8,
+    )
+    .await?;
     report["baseline"] = json!({
         "http_round_trip": http,
         "relay": relay,
@@ -305,7 +313,8 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         let thaws_before = client.lamina().status().await?;
         let mut thawed = Vec::with_capacity(args.thaw);
         for _ in 0..args.thaw {
-            // Well past the freeze delay, so the environment is surely frozen.
+            // Well past the freeze delay, so the environment is surely frozen (the relay
+            // baseline pauses as long).
             tokio::time::sleep(Duration::from_millis(FREEZE_AFTER_MS * 3)).await;
             thawed.push(conn.invoke(&name).await?);
         }

@@ -247,9 +247,16 @@ fn start(runtimes: usize) -> anyhow::Result<(Relay, SocketAddr)> {
     Ok((relay, addr))
 }
 
-/// The relay's warm p50 (sequential invocations, as the warm scenario makes them) and its
-/// throughput at `clients` clients for `seconds`, with the native echo.
-pub async fn measure(warm: usize, seconds: f64, clients: usize) -> anyhow::Result<Value> {
+/// The relay's warm p50 (sequential invocations, as the warm scenario makes them), `paused`
+/// invocations each after `pause` of idleness (what a pause costs on this machine with no
+/// freezing at all), and its throughput at `clients` clients for `seconds`, with the native
+/// echo.
+pub async fn measure(
+    warm: usize,
+    (paused, pause): (usize, Duration),
+    seconds: f64,
+    clients: usize,
+) -> anyhow::Result<Value> {
     let (relay, addr) = start(clients)?;
     let pid = relay.child.id();
     let mut conn = Conn::open(addr).await?;
@@ -259,6 +266,11 @@ pub async fn measure(warm: usize, seconds: f64, clients: usize) -> anyhow::Resul
     let mut samples = Vec::with_capacity(warm);
     for _ in 0..warm {
         samples.push(conn.invoke(FUNCTION).await?);
+    }
+    let mut after_pause = Vec::with_capacity(paused);
+    for _ in 0..paused {
+        tokio::time::sleep(pause).await;
+        after_pause.push(conn.invoke(FUNCTION).await?);
     }
     let cpu_before = crate::procfs::tree_cpu_ms(pid);
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
@@ -284,6 +296,8 @@ pub async fn measure(warm: usize, seconds: f64, clients: usize) -> anyhow::Resul
     drop(relay);
     Ok(json!({
         "warm": summary(samples),
+        "paused": summary(after_pause),
+        "pause_ms": pause.as_millis() as u64,
         "throughput": {
             "clients": clients,
             "invocations": all.len(),

@@ -359,6 +359,15 @@ pub fn print_table(r: &Value) {
             )
         },
     );
+    let paused = &r["baseline"]["relay"]["paused"];
+    if paused["n"].as_u64().unwrap_or(0) > 0 {
+        println!(
+            "  (the unsandboxed relay after the same pause of {} ms, nothing frozen: p50 {} us against its warm {} us)",
+            r["baseline"]["relay"]["pause_ms"],
+            us(&paused["p50_us"]),
+            us(&r["baseline"]["relay"]["warm"]["p50_us"]),
+        );
+    }
     section(
         &runtimes,
         "rated_burst",
