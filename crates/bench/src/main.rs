@@ -40,6 +40,8 @@
 //! - cluster (with `--database URL`): on one node of a cluster, warm, 8 clients and
 //!   asynchronous accepts, against the embedded server's of the same run; then 8 clients
 //!   spread over three nodes;
+//! - soak (with `--soak-seconds`): mixed invocations of every echo at `--soak-rate` for that
+//!   long, the server's PSS sampled throughout, and the slope of its least-squares line;
 //! - baselines measured in the same run: a bare loopback HTTP round trip with the same
 //!   client, a bare process start of each runtime, and the native echo behind a minimal
 //!   unsandboxed Invoke-to-Runtime-API relay (warm p50 and 8 clients' throughput, the floor
@@ -63,6 +65,7 @@ mod s3;
 mod scenarios;
 mod schedules;
 mod server;
+mod soak;
 mod sqs;
 mod table;
 mod telemetry_cost;
@@ -169,6 +172,14 @@ struct Args {
     /// Only the in-process figures (SigV4 verification, event patterns): no server.
     #[arg(long)]
     in_process: bool,
+    /// Seconds of mixed invocations on the main server at the end, its PSS sampled
+    /// throughout and the slope reported (3600 for the hour the project judges itself
+    /// over; 0: none).
+    #[arg(long, default_value_t = 0.0)]
+    soak_seconds: f64,
+    /// Invocations per second in all during the soak.
+    #[arg(long, default_value_t = 500.0)]
+    soak_rate: f64,
 }
 
 /// The main server freezes environments idle this long (ms).
@@ -491,6 +502,21 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.at_schedules > 0 {
         eprintln!("schedules: {} one-time schedules...", args.at_schedules);
         report["schedules"] = schedules::lateness(&client, args.at_schedules, tag).await?;
+    }
+
+    if args.soak_seconds > 0.0
+        && let Some(pid) = server_pid
+    {
+        eprintln!("soak: {} s...", args.soak_seconds);
+        let mut names = Vec::new();
+        for (echo, zip_file) in &echoes {
+            let name = format!("bench-soak-{}-{tag}", echo.label);
+            client
+                .create_function(&creator(echo, zip_file)(&name))
+                .await?;
+            names.push(name);
+        }
+        report["soak"] = soak::soak(addr, pid, &names, args.soak_seconds, args.soak_rate).await?;
     }
 
     // Each echo as a function any server of a scenario can create.

@@ -153,6 +153,25 @@ pub fn print_table(r: &Value) {
             ms(&l["p99_us"])
         );
     }
+    if r["soak"].is_object() {
+        let k = &r["soak"];
+        let f = |v: &Value| {
+            v.as_f64()
+                .map(|x| format!("{x:.1}"))
+                .unwrap_or_else(|| "-".into())
+        };
+        println!(
+            "Soak: {} s of mixed invocations at {}/s ({} in all, {} unexpected answers): server PSS {} MiB at the start, {} at the end, {} at most; slope after the first tenth {} MiB/hour",
+            k["seconds"],
+            k["rate"],
+            k["invocations"],
+            k["unexpected_answers"],
+            f(&k["pss_mib"]["start"]),
+            f(&k["pss_mib"]["end"]),
+            f(&k["pss_mib"]["max"]),
+            f(&k["slope_mib_per_hour"]),
+        );
+    }
     let runtimes: Vec<(&String, &Value)> = r["runtimes"]
         .as_object()
         .map(|m| m.iter().collect())
