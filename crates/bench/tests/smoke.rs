@@ -58,6 +58,10 @@ fn bench_smoke_run() {
             "1",
             "--telemetry-rounds",
             "1",
+            "--soak-seconds",
+            "2",
+            "--soak-rate",
+            "40",
             "--json",
         ])
         .arg(&json_path)
@@ -80,6 +84,21 @@ fn bench_smoke_run() {
             .unwrap()
             > 0.0
     );
+    // The relay answers as the server does, and after a pause.
+    let relay = &report["baseline"]["relay"];
+    assert!(relay["warm"]["p50_us"].as_f64().unwrap() > 0.0, "{relay}");
+    assert_eq!(relay["paused"]["n"], 2, "{relay}");
+    assert!(
+        relay["throughput"]["invocations"].as_u64().unwrap() > 0,
+        "{relay}"
+    );
+    assert!(stdout.contains("provided against the relay"), "{stdout}");
+    // Every invocation of the soak answered as expected, and its memory was sampled.
+    let soak = &report["soak"];
+    assert!(soak["invocations"].as_u64().unwrap() > 20, "{soak}");
+    assert_eq!(soak["unexpected_answers"], 0, "{soak}");
+    assert!(soak["pss_mib"]["max"].as_f64().unwrap() > 0.0, "{soak}");
+    assert!(soak["samples"].as_array().unwrap().len() >= 2, "{soak}");
     let sqs = &report["sqs"];
     assert!(sqs["sends"]["per_second"].as_f64().unwrap() > 0.0, "{sqs}");
     assert!(
