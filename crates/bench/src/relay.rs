@@ -24,7 +24,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use crate::http::{Conn, pct, summary};
+use crate::http::{Conn, summary};
 
 /// Set (to the number of runtimes) when this binary is started as the relay.
 pub const RELAY_ENV: &str = "LAMINA_BENCH_RELAY";
@@ -273,26 +273,10 @@ pub async fn measure(
         after_pause.push(conn.invoke(FUNCTION).await?);
     }
     let cpu_before = crate::procfs::tree_cpu_ms(pid);
-    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..clients {
-        tasks.push(tokio::spawn(async move {
-            let mut conn = Conn::open(addr).await?;
-            let mut samples = Vec::new();
-            while Instant::now() < deadline {
-                samples.push(conn.invoke(FUNCTION).await?);
-            }
-            anyhow::Ok(samples)
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await??);
-    }
-    let elapsed = started.elapsed().as_secs_f64();
+    let (per_second, p99_us) = crate::cluster::rate(&[addr], FUNCTION, clients, seconds).await?;
+    let invocations = per_second * started.elapsed().as_secs_f64();
     let cpu = crate::procfs::tree_cpu_ms(pid) - cpu_before;
-    all.sort();
     drop(relay);
     Ok(json!({
         "warm": summary(samples),
@@ -300,10 +284,9 @@ pub async fn measure(
         "pause_ms": pause.as_millis() as u64,
         "throughput": {
             "clients": clients,
-            "invocations": all.len(),
-            "per_second": all.len() as f64 / elapsed,
-            "p99_us": pct(&all, 99.0),
-            "cpu_ms_per_1000": cpu * 1000.0 / all.len().max(1) as f64,
+            "per_second": per_second,
+            "p99_us": p99_us,
+            "cpu_ms_per_1000": cpu * 1000.0 / invocations.max(1.0),
         },
     }))
 }
