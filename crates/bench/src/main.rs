@@ -40,6 +40,9 @@
 //! - cluster (with `--database URL`): on one node of a cluster, warm, 8 clients and
 //!   asynchronous accepts, against the embedded server's of the same run; then 8 clients
 //!   spread over three nodes;
+//! - against another build (with `--against PATH`): each echo on a server of this `lamina`
+//!   and one of the other, side by side in alternating rounds, for a change's before and
+//!   after;
 //! - soak (with `--soak-seconds`): mixed invocations of every echo at `--soak-rate` for that
 //!   long, the server's PSS sampled throughout, and the slope of its least-squares line;
 //! - baselines measured in the same run: a bare loopback HTTP round trip with the same
@@ -180,6 +183,14 @@ struct Args {
     /// Invocations per second in all during the soak.
     #[arg(long, default_value_t = 500.0)]
     soak_rate: f64,
+    /// Another `lamina` binary (a build before a change) to measure side by side with this
+    /// one: each echo's warm p50, 8 clients' throughput and server CPU per invocation on a
+    /// server of each, in `--against-rounds` alternating rounds.
+    #[arg(long)]
+    against: Option<PathBuf>,
+    /// Alternating rounds of `--against`.
+    #[arg(long, default_value_t = 5)]
+    against_rounds: usize,
 }
 
 /// The main server freezes environments idle this long (ms).
@@ -558,6 +569,25 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.warm,
             args.throughput_seconds,
             args.metrics_rounds,
+        )
+        .await?;
+    }
+
+    if let Some(other) = args.against.as_deref()
+        && args.endpoint.is_none()
+    {
+        let flags = ["--runtime-pool", "0"];
+        let side = |label, lamina| metrics_cost::Side {
+            label,
+            lamina,
+            flags: &flags,
+        };
+        report["against"] = metrics_cost::side_by_side(
+            &[side("this", &lamina), side("against", other)],
+            &args.isolation,
+            &makers,
+            (args.warm, args.throughput_seconds, args.against_rounds),
+            "this build against --against",
         )
         .await?;
     }

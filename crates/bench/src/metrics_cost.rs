@@ -87,6 +87,50 @@ pub(crate) async fn alternating_rounds(
     Ok(out)
 }
 
+/// One server of a side-by-side comparison: its label, the `lamina` binary and its flags.
+pub(crate) struct Side<'a> {
+    pub(crate) label: &'static str,
+    pub(crate) lamina: &'a Path,
+    pub(crate) flags: &'a [&'a str],
+}
+
+/// Starts one server per side, deploys each runtime's echo on every one of them, and
+/// measures them in `rounds` alternating rounds (`what` says what is compared, for the
+/// progress line).
+pub(crate) async fn side_by_side(
+    sides: &[Side<'_>],
+    isolation: &str,
+    makers: &[Maker<'_>],
+    (warm, seconds, rounds): (usize, f64, usize),
+    what: &str,
+) -> anyhow::Result<Value> {
+    let mut servers = Vec::new();
+    for side in sides {
+        let (server, endpoint, pid) = start_server(side.lamina, isolation, side.flags)?;
+        servers.push((side.label, server, endpoint, pid));
+    }
+    let tag = std::process::id();
+    let mut out = json!({"rounds": rounds});
+    for (label, make) in makers {
+        let name = format!("bench-side-{label}-{tag}");
+        let mut variants = Vec::new();
+        for (side, _, endpoint, pid) in &servers {
+            let client = lamina_client::Client::new(endpoint);
+            let _ = client.delete_function(&name).await;
+            client.create_function(&make(&name)).await?;
+            variants.push(Variant {
+                label: side,
+                addr: endpoint.trim_start_matches("http://").parse()?,
+                pid: *pid,
+                function: &name,
+            });
+        }
+        eprintln!("{label}: {what}, {rounds} rounds...");
+        out[*label] = alternating_rounds(&variants, warm, seconds, rounds).await?;
+    }
+    Ok(out)
+}
+
 /// Runs `rounds` alternating rounds on a server with metrics and one without.
 pub async fn metrics_cost(
     lamina: &Path,
@@ -96,33 +140,20 @@ pub async fn metrics_cost(
     seconds: f64,
     rounds: usize,
 ) -> anyhow::Result<Value> {
-    let flags = |metrics: &'static str| ["--runtime-pool", "0", "--metrics", metrics];
-    let (_on, on, on_pid) = start_server(lamina, isolation, &flags("on"))?;
-    let (_off, off, off_pid) = start_server(lamina, isolation, &flags("off"))?;
-    let servers: Vec<(&str, SocketAddr, u32)> = vec![
-        ("on", on.trim_start_matches("http://").parse()?, on_pid),
-        ("off", off.trim_start_matches("http://").parse()?, off_pid),
-    ];
-    let tag = std::process::id();
-    let mut out = json!({"rounds": rounds});
-    for (label, make) in makers {
-        let name = format!("bench-metrics-{label}-{tag}");
-        for endpoint in [&on, &off] {
-            let client = lamina_client::Client::new(endpoint);
-            let _ = client.delete_function(&name).await;
-            client.create_function(&make(&name)).await?;
-        }
-        eprintln!("{label}: metrics on against off, {rounds} rounds...");
-        let variants: Vec<Variant> = servers
-            .iter()
-            .map(|(label, addr, pid)| Variant {
-                label,
-                addr: *addr,
-                pid: *pid,
-                function: &name,
-            })
-            .collect();
-        out[*label] = alternating_rounds(&variants, warm, seconds, rounds).await?;
-    }
-    Ok(out)
+    let side = |label, flags| Side {
+        label,
+        lamina,
+        flags,
+    };
+    side_by_side(
+        &[
+            side("on", &["--runtime-pool", "0", "--metrics", "on"]),
+            side("off", &["--runtime-pool", "0", "--metrics", "off"]),
+        ],
+        isolation,
+        makers,
+        (warm, seconds, rounds),
+        "metrics on against off",
+    )
+    .await
 }

@@ -202,6 +202,12 @@ pub fn print_table(r: &Value) {
         ("on", "off"),
         &[],
     );
+    alternating(
+        &r["against"],
+        "this build against the one given with --against",
+        ("this", "against"),
+        &[],
+    );
     // The subscription's own cost is told apart from the extension process's: `subscribed`
     // against `registered` differ only in the subscription and its deliveries.
     alternating(

@@ -31,6 +31,8 @@ fn bench_smoke_run() {
     let out = Command::new(env!("CARGO_BIN_EXE_lamina-bench"))
         .arg("--lamina")
         .arg(lamina_binary())
+        .arg("--against")
+        .arg(lamina_binary())
         .args([
             "--warm",
             "20",
@@ -58,6 +60,8 @@ fn bench_smoke_run() {
             "1",
             "--telemetry-rounds",
             "1",
+            "--against-rounds",
+            "1",
             "--soak-seconds",
             "2",
             "--soak-rate",
@@ -73,7 +77,8 @@ fn bench_smoke_run() {
         stdout.contains("warm p50")
             && stdout.contains("baseline: loopback HTTP round trip")
             && stdout.contains("metrics on against off")
-            && stdout.contains("Telemetry API subscriber against none"),
+            && stdout.contains("Telemetry API subscriber against none")
+            && stdout.contains("this build against the one given with --against"),
         "{stdout}"
     );
     let report: serde_json::Value =
@@ -114,6 +119,8 @@ fn bench_smoke_run() {
             ("metrics_cost", "off"),
             ("telemetry_cost", "subscribed"),
             ("telemetry_cost", "none"),
+            ("against", "this"),
+            ("against", "against"),
         ] {
             let cost = &report[scenario][runtime];
             assert!(
