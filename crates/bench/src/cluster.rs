@@ -71,14 +71,7 @@ pub async fn cluster(
         let _ = client.delete_function(&name).await;
         client.create_function(&make(&name)).await?;
         eprintln!("{label}: one cluster node, warm...");
-        let mut conn = Conn::open(addr).await?;
-        for _ in 0..warm / 10 + 1 {
-            conn.invoke(&name).await?;
-        }
-        let mut samples = Vec::with_capacity(warm);
-        for _ in 0..warm {
-            samples.push(conn.invoke(&name).await?);
-        }
+        let samples = Conn::open(addr).await?.warm(&name, warm).await?;
         eprintln!("{label}: one cluster node, throughput...");
         let (per_second, p99) = rate(&[addr], &name, 8, seconds).await?;
         let asynchronous = if async_n > 0 {

@@ -55,6 +55,19 @@ impl Conn {
         Ok((status, headers, body))
     }
 
+    /// `n` sequential invocations of a warm `function`, after a tenth as many to warm it:
+    /// how long each took.
+    pub async fn warm(&mut self, function: &str, n: usize) -> anyhow::Result<Vec<Duration>> {
+        for _ in 0..n / 10 + 1 {
+            self.invoke(function).await?;
+        }
+        let mut samples = Vec::with_capacity(n);
+        for _ in 0..n {
+            samples.push(self.invoke(function).await?);
+        }
+        Ok(samples)
+    }
+
     pub async fn invoke(&mut self, function: &str) -> anyhow::Result<Duration> {
         let path = format!("/2015-03-31/functions/{function}/invocations");
         let t = Instant::now();

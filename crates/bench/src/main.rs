@@ -323,13 +323,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
         eprintln!("{label}: warm...");
         let mut conn = Conn::open(addr).await?;
-        for _ in 0..args.warm / 10 + 1 {
-            conn.invoke(&name).await?;
-        }
-        let mut warm = Vec::with_capacity(args.warm);
-        for _ in 0..args.warm {
-            warm.push(conn.invoke(&name).await?);
-        }
+        let warm = conn.warm(&name, args.warm).await?;
 
         eprintln!("{label}: thawed...");
         let thaws_before = client.lamina().status().await?;

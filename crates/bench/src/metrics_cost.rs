@@ -22,14 +22,7 @@ pub(crate) fn median(mut v: Vec<f64>) -> f64 {
 
 /// Warm p50 (µs) of `n` sequential invocations after a warm-up.
 async fn warm_p50(addr: SocketAddr, name: &str, n: usize) -> anyhow::Result<f64> {
-    let mut conn = Conn::open(addr).await?;
-    for _ in 0..n / 10 + 1 {
-        conn.invoke(name).await?;
-    }
-    let mut samples = Vec::with_capacity(n);
-    for _ in 0..n {
-        samples.push(conn.invoke(name).await?);
-    }
+    let mut samples = Conn::open(addr).await?.warm(name, n).await?;
     samples.sort();
     Ok(pct(&samples, 50.0))
 }

@@ -260,13 +260,7 @@ pub async fn measure(
     let (relay, addr) = start(clients)?;
     let pid = relay.child.id();
     let mut conn = Conn::open(addr).await?;
-    for _ in 0..warm / 10 + 1 {
-        conn.invoke(FUNCTION).await?;
-    }
-    let mut samples = Vec::with_capacity(warm);
-    for _ in 0..warm {
-        samples.push(conn.invoke(FUNCTION).await?);
-    }
+    let samples = conn.warm(FUNCTION, warm).await?;
     let mut after_pause = Vec::with_capacity(paused);
     for _ in 0..paused {
         tokio::time::sleep(pause).await;
