@@ -30,6 +30,11 @@ pub struct ExecutorConfig {
     pub scale_wait: Duration,
     /// Idle environments are frozen once unused this long; `None` never freezes.
     pub freeze_after: Option<Duration>,
+    /// The idle environment the next invocation of a function would take is not frozen
+    /// until it has been idle this long, unless it uses CPU meanwhile (then it is frozen at
+    /// once): a thaw costs a function called about once a second a few hundred
+    /// microseconds on each call. Zero freezes it like the others.
+    pub keep_thawed: Duration,
     /// Most memory (MB, as configured) all environments may have together; past it, the
     /// least recently used idle environments are stopped to make room. 0: no budget.
     pub memory_budget_mb: u64,
@@ -57,6 +62,7 @@ impl Default for ExecutorConfig {
             scale_queue: 64,
             scale_wait: Duration::from_secs(10),
             freeze_after: Some(Duration::from_millis(100)),
+            keep_thawed: Duration::from_secs(10),
             memory_budget_mb: memory * 9 / 10,
             memory_reserve_mb: (memory / 20).max(256),
             function_connections: Default::default(),

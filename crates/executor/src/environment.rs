@@ -93,6 +93,9 @@ pub struct Environment {
     pub initialised_ahead: bool,
     // Short critical sections only.
     last_used: Mutex<Instant>,
+    /// Its CPU time when it was first watched while idle, and the last use that idle spell
+    /// followed: what a thawed idle environment's use is measured from.
+    idle_cpu: Mutex<Option<(Instant, std::time::Duration)>>,
     forgotten: AtomicBool,
     killed: AtomicBool,
     oom: AtomicBool,
@@ -143,6 +146,7 @@ impl Environment {
             provisioned: AtomicBool::new(provisioned),
             initialised_ahead: provisioned,
             last_used: Mutex::new(Instant::now()),
+            idle_cpu: Mutex::new(None),
             forgotten: AtomicBool::new(false),
             killed: AtomicBool::new(false),
             oom: AtomicBool::new(false),
@@ -322,6 +326,24 @@ impl Environment {
     /// When it was last used.
     pub fn last_used(&self) -> Instant {
         *self.last_used.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether, idle since its last use, it has used more than `allowance` of CPU since it
+    /// was first watched in this idle spell (never the first time). True when its CPU time
+    /// cannot be measured: what cannot be watched is not left thawed.
+    pub fn busy_while_idle(&self, allowance: std::time::Duration) -> bool {
+        let Some(cpu) = self.controls.cpu_time() else {
+            return true;
+        };
+        let since = self.last_used();
+        let mut mark = self.idle_cpu.lock().unwrap_or_else(|p| p.into_inner());
+        match *mark {
+            Some((at, base)) if at == since => cpu.saturating_sub(base) > allowance,
+            _ => {
+                *mark = Some((since, cpu));
+                false
+            }
+        }
     }
 
     /// Returns true the first time it is called: the pool's accounting of this environment

@@ -1,5 +1,6 @@
 //! What happens to environments between invocations: idle ones are frozen once unused for a
-//! moment (so they use no CPU, as Lambda freezes its environments), stopped once idle past
+//! moment (so they use no CPU, as Lambda freezes its environments), except each function's
+//! next one, kept thawed for a while as long as it uses no CPU, stopped once idle past
 //! the idle timeout (provisioned ones excepted), and, when memory runs short (the server's
 //! memory budget, or the host's available memory below its reserve), stopped least recently
 //! used first.
@@ -154,7 +155,7 @@ impl Housekeeper {
                 env.retire();
             }
             if let Some(after) = self.config.freeze_after {
-                let (frozen, waiting) = pool.freeze_idle(now, after);
+                let (frozen, waiting) = pool.freeze_idle(now, after, self.config.keep_thawed);
                 self.counters
                     .frozen
                     .fetch_add(frozen as u64, Ordering::Relaxed);

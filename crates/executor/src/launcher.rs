@@ -146,6 +146,11 @@ pub trait EnvironmentControls: Send + Sync + Debug {
     fn doomed(&self) -> bool {
         false
     }
+    /// CPU time the environment's processes have used so far (with the children they
+    /// reaped), when it can be measured: how an idle environment left thawed is watched.
+    fn cpu_time(&self) -> Option<std::time::Duration> {
+        None
+    }
     /// Opens a connection to `port` on the environment's loopback (a Telemetry API
     /// listener). Blocks briefly: call it off the async threads.
     fn connect(&self, port: u16) -> io::Result<std::net::TcpStream> {
@@ -346,6 +351,10 @@ impl EnvironmentControls for ProcessGroup {
         self.pid > 0 && kill_pending(process_tree(self.pid))
     }
 
+    fn cpu_time(&self) -> Option<std::time::Duration> {
+        (self.pid > 0).then(|| cpu_time(process_tree(self.pid)))?
+    }
+
     fn peak_memory_bytes(&self) -> Option<u64> {
         if let Some(now) = (self.pid > 0).then(|| tree_peak_rss(self.pid)).flatten() {
             self.last_peak.fetch_max(now, Ordering::Relaxed);
@@ -379,6 +388,33 @@ pub fn process_tree(root: u32) -> Vec<u32> {
     out
 }
 
+/// CPU time used by `pids` and the children they reaped (user and system), from
+/// `/proc/<pid>/stat`, at the clock tick's resolution; `None` when none of them could be read.
+pub(crate) fn cpu_time(pids: impl IntoIterator<Item = u32>) -> Option<std::time::Duration> {
+    let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .filter(|t| *t > 0)
+        .unwrap_or(100) as u64;
+    let ticks: Vec<u64> = pids.into_iter().filter_map(stat_ticks).collect();
+    (!ticks.is_empty()).then(|| {
+        std::time::Duration::from_nanos(ticks.iter().sum::<u64>() * 1_000_000_000 / per_second)
+    })
+}
+
+/// utime + stime + cutime + cstime of one process, in clock ticks.
+fn stat_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command (field 2) is in parentheses and may hold spaces and parentheses itself:
+    // fields are counted from its last ')', where field 3 begins; these are fields 14-17.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace()
+        .skip(11)
+        .take(4)
+        .map(|f| f.parse::<u64>().ok())
+        .sum()
+}
+
 /// Sum of the peak resident set sizes (`VmHWM`) of a process and its descendants.
 pub(crate) fn tree_peak_rss(root: u32) -> Option<u64> {
     let total: u64 = process_tree(root).into_iter().filter_map(peak_rss).sum();
@@ -399,4 +435,26 @@ fn status_field(proc_dir: &Path, field: &str) -> Option<u64> {
         .trim()
         .parse()
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_time_counts_what_a_process_burns() {
+        let me = std::process::id();
+        let before = cpu_time([me]).expect("this process's CPU time");
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(60);
+        let mut spin = 0u64;
+        while std::time::Instant::now() < until {
+            spin = std::hint::black_box(spin.wrapping_add(1));
+        }
+        let after = cpu_time([me]).unwrap();
+        assert!(
+            after - before >= std::time::Duration::from_millis(30),
+            "{before:?} -> {after:?}"
+        );
+        assert_eq!(cpu_time([u32::MAX]), None, "no such process");
+    }
 }

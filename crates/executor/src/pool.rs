@@ -19,6 +19,11 @@ use tokio::sync::{Notify, oneshot};
 use crate::environment::{EnvState, Environment};
 use crate::version::FunctionVersion;
 
+/// CPU an environment left thawed while idle may use (beyond what its runtime does as it
+/// goes idle) before it is frozen: a clock tick or two, so that a thread left running is
+/// stopped within a housekeeping period or two.
+const IDLE_CPU_ALLOWANCE: Duration = Duration::from_millis(10);
+
 /// How fast and how far a function may scale out.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Scaling {
@@ -306,17 +311,35 @@ impl Pool {
         old
     }
 
-    /// Freezes the idle environments unused for at least `after`. Returns how many were
-    /// frozen now, and whether idle ones are left to freeze later.
-    pub(crate) fn freeze_idle(&self, now: Instant, after: Duration) -> (usize, bool) {
+    /// Freezes the idle environments unused for at least `after`, but the one the next
+    /// invocation takes while it is idle for less than `keep` and uses no CPU: a function
+    /// called every second or so then finds it thawed. Returns how many were frozen now, and
+    /// whether idle ones are left to freeze (or watch) later.
+    pub(crate) fn freeze_idle(
+        &self,
+        now: Instant,
+        after: Duration,
+        keep: Duration,
+    ) -> (usize, bool) {
         let st = self.lock();
         let (mut frozen, mut later) = (0, false);
+        // The environment the next invocation takes (provisioned ones first, the most
+        // recently used first) stays thawed while it uses no CPU, for up to `keep`.
+        let next = st.provisioned_idle.last().or(st.idle.last());
         // Under the lock: nothing can take an environment while it is being frozen.
         for env in st.idle.iter().chain(st.provisioned_idle.iter()) {
             if env.state() != EnvState::Idle {
                 continue;
             }
-            if now.duration_since(env.last_used()) < after {
+            let idle_for = now.duration_since(env.last_used());
+            if idle_for < after {
+                later = true;
+                continue;
+            }
+            let kept = next.is_some_and(|n| Arc::ptr_eq(n, env))
+                && idle_for < keep
+                && !env.busy_while_idle(IDLE_CPU_ALLOWANCE);
+            if kept {
                 later = true;
             } else if env.freeze() {
                 frozen += 1;

@@ -64,6 +64,8 @@ async fn nothing_outlives_a_killed_server() {
     let args = [
         "--freeze-after-ms",
         "50",
+        "--keep-thawed-ms",
+        "0",
         "--sandbox-pool",
         "2",
         "--runtime-pool",

@@ -329,7 +329,18 @@ async fn cpu_while_idle(s: &Server, name: &str, secs: u64) -> f64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn idle_environments_are_frozen_and_thawed_for_their_next_invocation() {
-    let s = Server::start_with(&["--freeze-after-ms", "100", "--runtime-pool", "0"], None);
+    // Every idle environment frozen: none kept thawed for the next invocation.
+    let s = Server::start_with(
+        &[
+            "--freeze-after-ms",
+            "100",
+            "--keep-thawed-ms",
+            "0",
+            "--runtime-pool",
+            "0",
+        ],
+        None,
+    );
     create(&s, "frozen").await;
     s.invoke("frozen", json!({})).await;
     assert!(
@@ -377,6 +388,51 @@ async fn idle_environments_are_frozen_and_thawed_for_their_next_invocation() {
     let used = cpu_while_idle(&plain, "frozen", 3).await;
     assert!(used > 1.0, "without freezing the thread spins: {used:.2} s");
     assert_eq!(envs(&plain, "frozen", "$LATEST").await["frozen"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_next_environment_stays_thawed_while_it_uses_no_cpu() {
+    let s = Server::start_with(
+        &[
+            "--freeze-after-ms",
+            "100",
+            "--keep-thawed-ms",
+            "3000",
+            "--runtime-pool",
+            "0",
+        ],
+        None,
+    );
+    create(&s, "kept").await;
+    s.invoke("kept", json!({})).await;
+    // Idle for ten freeze delays: still thawed, and its next invocation needs no thaw.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(envs(&s, "kept", "$LATEST").await["frozen"], 0);
+    s.invoke("kept", json!({})).await;
+    assert_eq!(status(&s).await["thaws"], 0);
+    // Idle past the keep: frozen like the others.
+    assert!(
+        eventually(Duration::from_secs(10), async || {
+            envs(&s, "kept", "$LATEST").await["frozen"] == 1
+        })
+        .await
+    );
+
+    // Two environments: the one the next invocation takes stays thawed, the other freezes.
+    let got = burst(&s, "kept", 2, 0.5).await;
+    assert!(got.iter().all(|r| r.status == 200), "{got:?}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let e = envs(&s, "kept", "$LATEST").await;
+    assert_eq!((&e["created"], &e["frozen"]), (&json!(2), &json!(1)), "{e}");
+
+    // A thread left running while it is idle: frozen within a few housekeeping periods,
+    // well before the keep is over.
+    let used = cpu_while_idle(&s, "kept", 3).await;
+    assert!(
+        used < 0.8,
+        "an environment kept thawed used {used:.2} s of CPU in 3 s"
+    );
+    assert!(status(&s).await["thaws"].as_u64().unwrap() >= 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -83,6 +83,13 @@ impl EnvironmentControls for Sandbox {
         crate::launcher::kill_pending(crate::launcher::process_tree(self.outer))
     }
 
+    fn cpu_time(&self) -> Option<Duration> {
+        match &self.cgroups {
+            Some(c) => crate::launcher::cpu_time(c.pids()),
+            None => crate::launcher::cpu_time(crate::launcher::process_tree(self.outer)),
+        }
+    }
+
     fn set_frozen(&self, frozen: bool) -> bool {
         if let Some(c) = self.cgroups.as_ref().filter(|c| c.can_freeze()) {
             return c.set_frozen(frozen).unwrap_or(false);

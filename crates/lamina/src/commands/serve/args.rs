@@ -155,6 +155,11 @@ pub struct ExecutorArgs {
     /// freezes.
     #[arg(long, default_value_t = executor_defaults().freeze_after.map_or(0, ms))]
     pub freeze_after_ms: u64,
+    /// The idle environment a function's next invocation would take stays thawed this long
+    /// (ms) as long as it uses no CPU, so that a function called every few seconds pays no
+    /// thaw; 0 freezes it like the others.
+    #[arg(long, default_value_t = ms(executor_defaults().keep_thawed))]
+    pub keep_thawed_ms: u64,
     /// Memory (MB, as functions configure it) all environments may hold together; beyond it
     /// the least recently used idle environments are stopped. By default 90% of this
     /// machine's memory; 0 sets no budget.
@@ -182,6 +187,7 @@ impl ExecutorArgs {
             scale_wait: Duration::from_millis(self.scale_wait_ms),
             freeze_after: (self.freeze_after_ms > 0)
                 .then(|| Duration::from_millis(self.freeze_after_ms)),
+            keep_thawed: Duration::from_millis(self.keep_thawed_ms),
             memory_budget_mb: self.memory_budget_mb.unwrap_or(d.memory_budget_mb),
             memory_reserve_mb: self.memory_reserve_mb.unwrap_or(d.memory_reserve_mb),
             ..d
@@ -462,6 +468,8 @@ mod tests {
             "2",
             "--freeze-after-ms",
             "0",
+            "--keep-thawed-ms",
+            "250",
             "--memory-budget-mb",
             "0",
             "--concurrency-limit",
@@ -478,6 +486,7 @@ mod tests {
         let config = args.platform_config().unwrap();
         assert_eq!(config.executor.scale_rate_per_10s, 2);
         assert_eq!(config.executor.freeze_after, None);
+        assert_eq!(config.executor.keep_thawed, Duration::from_millis(250));
         assert_eq!(config.executor.memory_budget_mb, 0);
         // Never zero: a zero idle timeout would stop every environment at once.
         assert_eq!(config.executor.idle_timeout, Duration::from_secs(1));

@@ -32,8 +32,15 @@ pub fn announce(server: &Server, args: &Args, addr: SocketAddr) {
     );
     eprintln!(
         "  idle environments: frozen after {}, stopped after {} s; memory budget {}, reserve {}",
-        ex.freeze_after
-            .map_or("never".to_string(), |d| format!("{} ms", d.as_millis())),
+        match ex.freeze_after {
+            None => "never".to_string(),
+            Some(d) if ex.keep_thawed > d => format!(
+                "{} ms (a function's next one after {} ms unless it uses CPU)",
+                d.as_millis(),
+                ex.keep_thawed.as_millis()
+            ),
+            Some(d) => format!("{} ms", d.as_millis()),
+        },
         ex.idle_timeout.as_secs(),
         mb_or_none(ex.memory_budget_mb),
         mb_or_none(ex.memory_reserve_mb),
