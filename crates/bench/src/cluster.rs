@@ -71,7 +71,7 @@ pub async fn cluster(
         let _ = client.delete_function(&name).await;
         client.create_function(&make(&name)).await?;
         eprintln!("{label}: one cluster node, warm...");
-        let samples = Conn::open(addr).await?.warm(&name, warm).await?;
+        let samples = crate::probe::warm(addr, &name, warm).await?;
         eprintln!("{label}: one cluster node, throughput...");
         let (per_second, p99) = rate(&[addr], &name, 8, seconds).await?;
         let asynchronous = if async_n > 0 {

@@ -55,19 +55,6 @@ impl Conn {
         Ok((status, headers, body))
     }
 
-    /// `n` sequential invocations of a warm `function`, after a tenth as many to warm it:
-    /// how long each took.
-    pub async fn warm(&mut self, function: &str, n: usize) -> anyhow::Result<Vec<Duration>> {
-        for _ in 0..n / 10 + 1 {
-            self.invoke(function).await?;
-        }
-        let mut samples = Vec::with_capacity(n);
-        for _ in 0..n {
-            samples.push(self.invoke(function).await?);
-        }
-        Ok(samples)
-    }
-
     pub async fn invoke(&mut self, function: &str) -> anyhow::Result<Duration> {
         let path = format!("/2015-03-31/functions/{function}/invocations");
         let t = Instant::now();
@@ -128,17 +115,15 @@ pub async fn bare_http_baseline(n: usize) -> anyhow::Result<Value> {
             });
         }
     });
-    let mut conn = Conn::open(addr).await?;
-    let mut samples = Vec::with_capacity(n);
-    for i in 0..n + n / 10 {
-        let t = Instant::now();
-        conn.request("POST", "/", Bytes::from_static(EVENT), &[])
-            .await?;
-        if i >= n / 10 {
-            samples.push(t.elapsed());
-        }
-    }
-    Ok(summary(samples))
+    // The same client as the sequential figures it is set beside.
+    let samples = tokio::task::spawn_blocking(move || {
+        let mut probe = crate::probe::Probe::open(addr)?;
+        (0..n + n / 10)
+            .map(|_| probe.post("/", EVENT).map(|(_, _, took)| took))
+            .collect::<anyhow::Result<Vec<_>>>()
+    })
+    .await??;
+    Ok(summary(samples[n / 10..].to_vec()))
 }
 
 pub fn spawn_baseline(program: &str, args: &[&str]) -> Option<f64> {

@@ -12,8 +12,10 @@
 //!   environments created (cold starts seen in the REPORT lines) against those needed;
 //! - density: after the first burst, the PSS of each idle environment (its sandbox processes
 //!   included), the server's own PSS, and the idle CPU of the whole process tree;
-//! - thawed: invocations of an environment left idle long enough to be frozen, against warm
-//!   ones, and the server's own measure of each thaw;
+//! - thawed: invocations of an environment left idle long enough to be frozen (the main
+//!   server keeps none thawed), against warm ones, and the server's own measure of each thaw;
+//! - after a pause: on a server with its default freezing policy, `--paused` invocations each
+//!   after `--pause-ms` without any, against warm ones and the relay's after the same pause;
 //! - asynchronous: `--async-events` Event invocations from `--async-clients` clients: accepted per second
 //!   (each durably queued before its 202), accept p50/p99, and the drain rate until every
 //!   event has run;
@@ -50,6 +52,10 @@
 //!   unsandboxed Invoke-to-Runtime-API relay (warm p50 and 8 clients' throughput, the floor
 //!   the warm path is judged against; see [`relay`]).
 //!
+//! Sequential figures (warm, thawed, after a pause) are taken with a blocking client on a
+//! thread of its own ([`probe`]), so that the client's own wake-ups are not counted as the
+//! server's; concurrent ones with hyper's client on tokio ([`http::Conn`]).
+//!
 //! Prints a table and, with `--json FILE`, writes every figure.
 //!
 //! Its own binary, not linked into `lamina`: `cargo build --release` builds both, then
@@ -62,6 +68,8 @@ mod echo_runtime;
 mod http;
 mod metrics_cost;
 mod patterns;
+mod paused;
+mod probe;
 mod procfs;
 mod relay;
 mod s3;
@@ -131,6 +139,13 @@ struct Args {
     /// Invocations of a frozen environment per runtime (each after an idle pause).
     #[arg(long, default_value_t = 20)]
     thaw: usize,
+    /// Invocations per runtime after `--pause-ms` without any, on a server with the default
+    /// freezing policy (and of the relay); 0 skips them.
+    #[arg(long, default_value_t = 10)]
+    paused: usize,
+    /// The pause before each of `--paused` invocations, in ms.
+    #[arg(long, default_value_t = 1000)]
+    pause_ms: u64,
     /// New environments per function per 10 s allowed by the server of the rate-limited
     /// burst; 0 skips that scenario.
     #[arg(long, default_value_t = 8)]
@@ -252,7 +267,14 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let (s, e, pid) = start_server(
                 &lamina,
                 &args.isolation,
-                &["--runtime-pool", "0", "--freeze-after-ms", &freeze],
+                &[
+                    "--runtime-pool",
+                    "0",
+                    "--freeze-after-ms",
+                    &freeze,
+                    "--keep-thawed-ms",
+                    "0",
+                ],
             )?;
             (Some(s), e, Some(pid))
         }
@@ -274,11 +296,10 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     report["sigv4"] = urls::sigv4_verify_us();
     report["patterns"] = patterns::pattern_matching();
     eprintln!("baselines: the unsandboxed relay...");
-    // After the same pause as the thawed scenario's, with nothing frozen.
-    let pause = Duration::from_millis(FREEZE_AFTER_MS * 3);
+    // After the same pause as the paused scenario's.
     let relay = relay::measure(
         args.warm.max(100),
-        (args.thaw, pause),
+        (args.paused, Duration::from_millis(args.pause_ms)),
         args.throughput_seconds,
         8,
     )
@@ -322,27 +343,11 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("deploying {name}"))?;
 
         eprintln!("{label}: warm...");
-        let mut conn = Conn::open(addr).await?;
-        let warm = conn.warm(&name, args.warm).await?;
+        let warm = probe::warm(addr, &name, args.warm).await?;
 
         eprintln!("{label}: thawed...");
-        let thaws_before = client.lamina().status().await?;
-        let mut thawed = Vec::with_capacity(args.thaw);
-        for _ in 0..args.thaw {
-            // Well past the freeze delay, so the environment is surely frozen (the relay
-            // baseline pauses as long).
-            tokio::time::sleep(Duration::from_millis(FREEZE_AFTER_MS * 3)).await;
-            thawed.push(conn.invoke(&name).await?);
-        }
-        let thaws_after = client.lamina().status().await?;
-        let thaw_count = thaws_after.thaws - thaws_before.thaws;
-        let server_thaw_us = if thaw_count > 0 {
-            (thaws_after.thaw_mean_us * thaws_after.thaws as f64
-                - thaws_before.thaw_mean_us * thaws_before.thaws as f64)
-                / thaw_count as f64
-        } else {
-            0.0
-        };
+        let pause = Duration::from_millis(FREEZE_AFTER_MS * 3);
+        let thawed = paused::thawed(addr, &client, &name, (args.thaw, pause)).await?;
 
         let asynchronous = if args.async_events > 0 {
             eprintln!("{label}: asynchronous...");
@@ -441,12 +446,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         report["runtimes"][label] = json!({
             "runtime": runtime,
             "warm": summary(warm),
-            "thawed": {
-                "client": summary(thawed),
-                "thaws": thaw_count,
-                "server_thaw_mean_us": server_thaw_us,
-                "server_thaw_max_us": thaws_after.thaw_max_us,
-            },
+            "thawed": thawed,
             "throughput": throughput,
             "function_url": url,
             "async": asynchronous,
@@ -529,6 +529,18 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|(echo, zip)| (echo.label, Box::new(creator(echo, zip)) as _))
         .collect();
+    if args.endpoint.is_none() && args.paused > 0 {
+        let pause = Duration::from_millis(args.pause_ms);
+        report["paused"] = paused::measure(
+            &lamina,
+            &args.isolation,
+            &makers,
+            args.warm,
+            (args.paused, pause),
+        )
+        .await?;
+    }
+
     if let Some(database) = &args.database {
         report["cluster"] = cluster::cluster(
             &lamina,

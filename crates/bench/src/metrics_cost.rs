@@ -11,7 +11,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use crate::cluster::{Maker, rate};
-use crate::http::{Conn, pct};
+use crate::http::pct;
 use crate::procfs::cpu_ms;
 use crate::server::start_server;
 
@@ -22,7 +22,7 @@ pub(crate) fn median(mut v: Vec<f64>) -> f64 {
 
 /// Warm p50 (µs) of `n` sequential invocations after a warm-up.
 async fn warm_p50(addr: SocketAddr, name: &str, n: usize) -> anyhow::Result<f64> {
-    let mut samples = Conn::open(addr).await?.warm(name, n).await?;
+    let mut samples = crate::probe::warm(addr, name, n).await?;
     samples.sort();
     Ok(pct(&samples, 50.0))
 }

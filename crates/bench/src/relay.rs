@@ -24,7 +24,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use crate::http::{Conn, summary};
+use crate::http::summary;
 
 /// Set (to the number of runtimes) when this binary is started as the relay.
 pub const RELAY_ENV: &str = "LAMINA_BENCH_RELAY";
@@ -259,13 +259,8 @@ pub async fn measure(
 ) -> anyhow::Result<Value> {
     let (relay, addr) = start(clients)?;
     let pid = relay.child.id();
-    let mut conn = Conn::open(addr).await?;
-    let samples = conn.warm(FUNCTION, warm).await?;
-    let mut after_pause = Vec::with_capacity(paused);
-    for _ in 0..paused {
-        tokio::time::sleep(pause).await;
-        after_pause.push(conn.invoke(FUNCTION).await?);
-    }
+    let samples = crate::probe::warm(addr, FUNCTION, warm).await?;
+    let after_pause = crate::probe::paused(addr, FUNCTION, (paused, pause)).await?;
     let cpu_before = crate::procfs::tree_cpu_ms(pid);
     let started = Instant::now();
     let (per_second, p99_us) = crate::cluster::rate(&[addr], FUNCTION, clients, seconds).await?;

@@ -25,6 +25,14 @@ pub fn section(
     }
 }
 
+/// `a / b` as "1.23x", or "-".
+fn ratio(a: &Value, b: &Value) -> String {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+        _ => "-".into(),
+    }
+}
+
 pub fn print_table(r: &Value) {
     let us = |v: &Value| {
         v.as_f64()
@@ -103,10 +111,6 @@ pub fn print_table(r: &Value) {
     }
     let provided = &r["runtimes"]["provided"];
     if relay.is_object() && provided.is_object() {
-        let ratio = |a: &Value, b: &Value| match (a.as_f64(), b.as_f64()) {
-            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
-            _ => "-".into(),
-        };
         println!(
             "provided against the relay: warm p50 {} (target <= 1.3x), 8 clients {} (target >= 0.9x)",
             ratio(&provided["warm"]["p50_us"], &relay["warm"]["p50_us"]),
@@ -384,15 +388,7 @@ pub fn print_table(r: &Value) {
             )
         },
     );
-    let paused = &r["baseline"]["relay"]["paused"];
-    if paused["n"].as_u64().unwrap_or(0) > 0 {
-        println!(
-            "  (the unsandboxed relay after the same pause of {} ms, nothing frozen: p50 {} us against its warm {} us)",
-            r["baseline"]["relay"]["pause_ms"],
-            us(&paused["p50_us"]),
-            us(&r["baseline"]["relay"]["warm"]["p50_us"]),
-        );
-    }
+    print_paused(r, &runtimes);
     section(
         &runtimes,
         "rated_burst",
@@ -592,6 +588,53 @@ impl std::fmt::Display for Spread {
             return write!(f, "-");
         }
         write!(f, "{:.2}x, {:.2}-{:.2}", self.median, self.low, self.high)
+    }
+}
+
+/// Invocations after a pause, on a server with the default freezing policy, against the same
+/// environment's warm p50 and the relay's after the same pause.
+fn print_paused(r: &Value, runtimes: &[(&String, &Value)]) {
+    let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let paused = &r["paused"];
+    if !paused.is_object() {
+        return;
+    }
+    let relay = &r["baseline"]["relay"];
+    println!();
+    println!(
+        "after a pause of {} ms (a server's default freezing policy): p50 / p99 (us) against its warm p50; thaws",
+        paused["pause_ms"]
+    );
+    for (label, _) in runtimes {
+        let p = &paused[label.as_str()];
+        if p.is_object() {
+            println!(
+                "  {label:<9} {:.0} / {:.0} against {:.0} ({}); {} thaws",
+                f(&p["paused"]["p50_us"]),
+                f(&p["paused"]["p99_us"]),
+                f(&p["warm"]["p50_us"]),
+                ratio(&p["paused"]["p50_us"], &p["warm"]["p50_us"]),
+                p["thaws"],
+            );
+        }
+    }
+    if relay["paused"]["n"].as_u64().unwrap_or(0) > 0 {
+        println!(
+            "  relay     {:.0} / {:.0} against {:.0} ({}), nothing to thaw",
+            f(&relay["paused"]["p50_us"]),
+            f(&relay["paused"]["p99_us"]),
+            f(&relay["warm"]["p50_us"]),
+            ratio(&relay["paused"]["p50_us"], &relay["warm"]["p50_us"]),
+        );
+        if paused["provided"].is_object() {
+            println!(
+                "  provided after the pause against the relay after the same pause: {}",
+                ratio(
+                    &paused["provided"]["paused"]["p50_us"],
+                    &relay["paused"]["p50_us"]
+                ),
+            );
+        }
     }
 }
 

@@ -46,6 +46,10 @@ fn bench_smoke_run() {
             "2",
             "--thaw",
             "2",
+            "--paused",
+            "2",
+            "--pause-ms",
+            "300",
             "--rated-scale",
             "2",
             "--rated-burst",
@@ -154,6 +158,14 @@ fn bench_smoke_run() {
         assert_eq!(asynchronous["n"], 50, "{runtime}: {asynchronous}");
         assert!(asynchronous["accepted_per_second"].as_f64().unwrap() > 0.0);
         assert!(asynchronous["drained_per_second"].as_f64().unwrap() > 0.0);
+        // After a pause, on a server that keeps the next environment thawed: the native
+        // echo uses no CPU while idle, so it is never frozen.
+        let paused = &report["paused"][runtime];
+        assert_eq!(paused["paused"]["n"], 2, "{runtime}: {paused}");
+        assert!(paused["warm"]["p50_us"].as_f64().unwrap() > 0.0);
+        if runtime == "provided" {
+            assert_eq!(paused["thaws"], 0, "{paused}");
+        }
         let thawed = &r["thawed"];
         assert_eq!(thawed["client"]["n"], 2, "{runtime}: {thawed}");
         assert!(
