@@ -67,10 +67,11 @@ fn main() -> std::process::ExitCode {
         // Must stay single-threaded: it forks and changes namespaces. No async runtime here.
         lamina_sandbox::init::main();
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Command::Serve(args) = &cli.command {
+        builder.worker_threads(args.server.worker_threads());
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("lamina: cannot start the async runtime: {e}");

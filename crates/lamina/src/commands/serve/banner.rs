@@ -20,6 +20,11 @@ pub fn announce(server: &Server, args: &Args, addr: SocketAddr) {
     eprintln!("  runtimes: {}", health.runtimes.join(", "));
     eprintln!("  isolation: {}", health.isolation);
     eprintln!(
+        "  worker threads: {} (of {} CPU cores)",
+        args.server.worker_threads(),
+        lamina_executor::host_cores()
+    );
+    eprintln!(
         "  concurrency: {} concurrent executions",
         platform.reservations().concurrency_limit()
     );
