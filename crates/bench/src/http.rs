@@ -91,41 +91,6 @@ pub fn summary(mut samples: Vec<Duration>) -> Value {
     })
 }
 
-pub async fn bare_http_baseline(n: usize) -> anyhow::Result<Value> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let _ = stream.set_nodelay(true);
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(
-                    |req: http::Request<hyper::body::Incoming>| async move {
-                        let body = req
-                            .into_body()
-                            .collect()
-                            .await
-                            .map(|c| c.to_bytes())
-                            .unwrap_or_default();
-                        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(body)))
-                    },
-                );
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    // The same client as the sequential figures it is set beside.
-    let samples = tokio::task::spawn_blocking(move || {
-        let mut probe = crate::probe::Probe::open(addr)?;
-        (0..n + n / 10)
-            .map(|_| probe.post("/", EVENT).map(|(_, _, took)| took))
-            .collect::<anyhow::Result<Vec<_>>>()
-    })
-    .await??;
-    Ok(summary(samples[n / 10..].to_vec()))
-}
-
 pub fn spawn_baseline(program: &str, args: &[&str]) -> Option<f64> {
     let mut samples = Vec::new();
     for _ in 0..10 {

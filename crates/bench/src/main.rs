@@ -94,7 +94,8 @@ use lamina_model::function::CreateFunctionRequest;
 use serde_json::{Value, json};
 
 use echo::{Echo, echo_packages};
-use http::{Conn, bare_http_baseline, pct, spawn_baseline, summary};
+use http::{Conn, pct, spawn_baseline, summary};
+use probe::bare_http_baseline;
 use procfs::{pss_kib, tree_cpu_ms, tree_pss_kib};
 use scenarios::{async_events, burst, cold_starts};
 use server::start_server;
@@ -523,6 +524,10 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         report["soak"] = soak::soak(addr, pid, &names, args.soak_seconds, args.soak_rate).await?;
     }
+
+    // The main server's memory once every scenario it serves has run (its environments
+    // included in none of it: PSS of its own process).
+    report["server_pss_kib_at_end"] = json!(server_pid.map(pss_kib));
 
     // Each echo as a function any server of a scenario can create.
     let makers: Vec<cluster::Maker<'_>> = echoes

@@ -3,7 +3,8 @@
 //! connection task and back, across the bench's own worker threads: on a 2-vCPU VM those
 //! wake-ups added tens of microseconds to every figure, the server's and the baselines'
 //! alike. A sequential figure is the server's, not the client's, so it is taken with the
-//! leanest client there is: one `write`, then `read`s until the response is whole.
+//! leanest client there is: one `write`, then `read`s until the response is whole. The bare
+//! loopback round trip these figures are set beside is taken with it too.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -11,7 +12,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::http::EVENT;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+
+use crate::http::{EVENT, summary};
 
 /// A blocking keep-alive HTTP/1.1 connection that invokes functions.
 pub struct Probe {
@@ -126,4 +131,41 @@ pub async fn paused(
             .collect()
     })
     .await?
+}
+
+/// A bare loopback HTTP round trip: hyper serving an echo on this process's runtime, with
+/// the same client as the sequential figures.
+pub async fn bare_http_baseline(n: usize) -> anyhow::Result<Value> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    |req: http::Request<hyper::body::Incoming>| async move {
+                        let body = req
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(|c| c.to_bytes())
+                            .unwrap_or_default();
+                        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(body)))
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    // The same client as the sequential figures it is set beside.
+    let samples = tokio::task::spawn_blocking(move || {
+        let mut probe = Probe::open(addr)?;
+        (0..n + n / 10)
+            .map(|_| probe.post("/", EVENT).map(|(_, _, took)| took))
+            .collect::<anyhow::Result<Vec<_>>>()
+    })
+    .await??;
+    Ok(summary(samples[n / 10..].to_vec()))
 }
