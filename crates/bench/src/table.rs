@@ -606,27 +606,24 @@ fn print_paused(r: &Value, runtimes: &[(&String, &Value)]) {
         "after a pause of {} ms (a server's default freezing policy): p50 / p99 (us) against its warm p50; thaws",
         paused["pause_ms"]
     );
+    // "p50 / p99 against warm p50 (ratio)" of a figure holding `paused` and `warm`.
+    let against_warm = |v: &Value| {
+        format!(
+            "{:.0} / {:.0} against {:.0} ({})",
+            f(&v["paused"]["p50_us"]),
+            f(&v["paused"]["p99_us"]),
+            f(&v["warm"]["p50_us"]),
+            ratio(&v["paused"]["p50_us"], &v["warm"]["p50_us"]),
+        )
+    };
     for (label, _) in runtimes {
         let p = &paused[label.as_str()];
         if p.is_object() {
-            println!(
-                "  {label:<9} {:.0} / {:.0} against {:.0} ({}); {} thaws",
-                f(&p["paused"]["p50_us"]),
-                f(&p["paused"]["p99_us"]),
-                f(&p["warm"]["p50_us"]),
-                ratio(&p["paused"]["p50_us"], &p["warm"]["p50_us"]),
-                p["thaws"],
-            );
+            println!("  {label:<9} {}; {} thaws", against_warm(p), p["thaws"]);
         }
     }
     if relay["paused"]["n"].as_u64().unwrap_or(0) > 0 {
-        println!(
-            "  relay     {:.0} / {:.0} against {:.0} ({}), nothing to thaw",
-            f(&relay["paused"]["p50_us"]),
-            f(&relay["paused"]["p99_us"]),
-            f(&relay["warm"]["p50_us"]),
-            ratio(&relay["paused"]["p50_us"], &relay["warm"]["p50_us"]),
-        );
+        println!("  relay     {}, nothing to thaw", against_warm(relay));
         if paused["provided"].is_object() {
             println!(
                 "  provided after the pause against the relay after the same pause: {}",

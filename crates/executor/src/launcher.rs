@@ -352,7 +352,9 @@ impl EnvironmentControls for ProcessGroup {
     }
 
     fn cpu_time(&self) -> Option<std::time::Duration> {
-        (self.pid > 0).then(|| cpu_time(process_tree(self.pid)))?
+        (self.pid > 0)
+            .then(|| cpu_time(process_tree(self.pid)))
+            .flatten()
     }
 
     fn peak_memory_bytes(&self) -> Option<u64> {
