@@ -117,8 +117,9 @@ impl ColdStart {
     /// template: the environment of a function with no variables of its own, plus the
     /// bootstraps' signal to wait for their function on standard input. Once per runtime.
     pub(crate) fn keep_runtime_ready(&self, runtime: RuntimeId) {
-        if self.config.runtime_pool == 0
-            || matches!(runtime, RuntimeId::Provided(_))
+        // Even with no runtime kept waiting the template matters: a launcher may fork
+        // runtimes of it from a zygote.
+        if matches!(runtime, RuntimeId::Provided(_))
             || !self
                 .ready_runtimes
                 .lock()

@@ -100,15 +100,19 @@ pub enum Prestarted {
     Sandbox,
     /// The sandbox and the runtime, which had been waiting without code.
     Runtime,
+    /// The sandbox and the interpreter: the runtime was forked for this launch from a
+    /// zygote that had its bootstrap loaded.
+    Forked,
 }
 
 impl Prestarted {
-    /// `none`, `sandbox` or `runtime`.
+    /// `none`, `sandbox`, `runtime` or `forked`.
     pub fn as_str(self) -> &'static str {
         match self {
             Prestarted::Nothing => "none",
             Prestarted::Sandbox => "sandbox",
             Prestarted::Runtime => "runtime",
+            Prestarted::Forked => "forked",
         }
     }
 }
@@ -214,7 +218,9 @@ pub trait Launcher: Send + Sync + Debug {
     /// running without code and without a function; a later launch whose spec agrees with a
     /// template on the program, its arguments and every variable [`read_at_start`] takes one
     /// and pays only for handing over the code and the environment. Templates' code
-    /// (`host.task_root`) is ignored. Launchers that cannot do this ignore it.
+    /// (`host.task_root`) is ignored. With `count` 0 none is kept waiting, but a launcher
+    /// that forks runtimes from a zygote still starts one for the template. Launchers that
+    /// cannot do this ignore it.
     fn keep_ready(&self, _template: LaunchSpec, _count: usize) {}
 }
 

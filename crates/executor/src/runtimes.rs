@@ -17,6 +17,9 @@ use lamina_model::runtime::ProvidedFlavor;
 
 /// Lamina's Python bootstrap, embedded so that one binary is the whole install.
 pub const PYTHON_BOOTSTRAP: &str = include_str!("../../../runtimes/python/bootstrap.py");
+/// Lamina's Python zygote: the bootstrap loaded once, runtimes forked from it
+/// (`lamina_sandbox::zygote`).
+pub const PYTHON_ZYGOTE: &str = include_str!("../../../runtimes/python/zygote.py");
 /// Lamina's Node.js bootstrap.
 pub const NODE_BOOTSTRAP: &str = include_str!("../../../runtimes/node/bootstrap.cjs");
 /// Lamina's launcher of external extensions, which then becomes the runtime.
@@ -103,6 +106,7 @@ impl RuntimeCatalog {
     ) -> io::Result<RuntimeCatalog> {
         for (sub, file, text) in [
             ("python", "bootstrap.py", PYTHON_BOOTSTRAP),
+            ("python", "zygote.py", PYTHON_ZYGOTE),
             ("node", "bootstrap.cjs", NODE_BOOTSTRAP),
             ("extensions", "launch.sh", EXTENSIONS_LAUNCHER),
         ] {

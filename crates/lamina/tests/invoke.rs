@@ -553,7 +553,7 @@ async fn invoke_headers_payloads_and_limits() {
         "{split}"
     );
     assert!(
-        ["none", "sandbox", "runtime"].contains(&parts["prestarted"]),
+        ["none", "sandbox", "runtime", "forked"].contains(&parts["prestarted"]),
         "{split}"
     );
     let (status, h, body) = s.invoke_raw("echo", "", &[]).await;

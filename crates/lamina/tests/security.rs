@@ -59,13 +59,17 @@ async fn attack(s: &Server, function: &str, event: Value) -> Value {
     out.body
 }
 
-fn sandboxed() -> Server {
-    Server::start_with(&["--isolation", "sandbox"], None)
+/// A sandboxing server whose Python runtimes are forked from its zygote (the default):
+/// returns once one cold start was, so that the attacks run in forked runtimes.
+async fn sandboxed() -> Server {
+    let s = Server::start_with(&["--isolation", "sandbox"], None);
+    s.await_forked_runtimes().await;
+    s
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn functions_cannot_see_the_host_or_each_other() {
-    let s = sandboxed();
+    let s = sandboxed().await;
     s.python("a", ATTACKS).await;
     s.create(
         "b",
@@ -202,7 +206,7 @@ async fn functions_cannot_see_the_host_or_each_other() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn functions_cannot_reach_the_platform_or_host_services() {
-    let s = sandboxed();
+    let s = sandboxed().await;
     // A listener standing in for the control plane, and the platform's own port.
     let control_plane = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let control_port = control_plane.local_addr().unwrap().port();
@@ -441,7 +445,7 @@ def handler(event, context):
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dangerous_system_calls_are_refused() {
-    let s = sandboxed();
+    let s = sandboxed().await;
     s.python("calls", SYSCALLS).await;
     let out = attack(&s, "calls", json!({})).await;
     let map = out.as_object().unwrap();
@@ -506,7 +510,7 @@ def handler(event, context):
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ipc_and_kernel_interfaces_are_isolated() {
-    let s = sandboxed();
+    let s = sandboxed().await;
     s.python("k1", KERNEL).await;
     s.python("k2", KERNEL).await;
 
@@ -549,7 +553,7 @@ fn read(path: std::path::PathBuf) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn limits_follow_the_functions_memory() {
-    let s = sandboxed();
+    let s = sandboxed().await;
     // 3,538 MB: two vCPUs at Lambda's 1,769 MB per vCPU.
     s.create_with(json!({"FunctionName": "big", "Runtime": "python3.11", "Handler": "app.handler",
                          "Role": common::ROLE, "MemorySize": 3538, "EphemeralStorage": {"Size": 1024},
@@ -597,7 +601,7 @@ async fn limits_follow_the_functions_memory() {
 /// stores them) still run as the unprivileged function user.
 #[tokio::test(flavor = "multi_thread")]
 async fn packages_with_private_modes_run() {
-    let s = sandboxed();
+    let s = sandboxed().await;
     s.create(
         "private",
         "python3.11",

@@ -25,7 +25,7 @@ use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Gid, Pid, Uid, fork, setgroups, sethostname, setresgid, setresuid};
 
-use crate::spec::{SandboxSpec, Specialisation};
+use crate::spec::{BUILT, SandboxSpec, Specialisation};
 use crate::{EGRESS_PROXY_ADDR, RUNTIME_API_ADDR, SANDBOX_GID, SANDBOX_UID, cgroup, fs, net};
 
 /// Exit status of the init when the sandbox could not be built.
@@ -302,7 +302,14 @@ fn sandbox_init(
         Some((pid, write))
     };
     let runtime = match control {
-        Some(control) => specialise(control, runtime, spec, &mut status),
+        Some(mut control) => {
+            // The platform waits for this before it forks a runtime into the sandbox: that
+            // runtime joins the mount namespace as it is, which must be the built root.
+            if control.write_all(BUILT).is_err() {
+                std::process::exit(SETUP_FAILED);
+            }
+            specialise(control, runtime, spec, &mut status)
+        }
         None => runtime.expect("started above without a control socket").0,
     };
     // Reap everything; when the runtime itself exits, the sandbox ends with it.
@@ -358,8 +365,8 @@ fn end_with_runtime(ws: WaitStatus, runtime: Pid, status: &mut std::fs::File) {
 
 /// Waits (reaping meanwhile) for the platform to give this sandbox its function: attaches the
 /// code at `/var/task`, sizes `/tmp`, then either hands the environment to the runtime
-/// already waiting (`runtime`, through its standard input) or starts the program that came
-/// with the code, and answers `ok`. Returns the runtime's pid. Any failure ends the sandbox;
+/// already waiting (`runtime`, through its standard input), adopts the runtime a zygote
+/// forked into the sandbox, or starts the program that came with the code, and answers `ok`. Returns the runtime's pid. Any failure ends the sandbox;
 /// so does the platform closing the socket (the sandbox is no longer wanted).
 fn specialise(
     control: UnixStream,
@@ -389,9 +396,11 @@ fn specialise(
         }
     }
     let mut control = Some(control);
+    let mut adopted = None;
     let result = (|| -> io::Result<Pid> {
-        let (work, tree, tmp) =
+        let (work, tree, tmp, ended) =
             receive_specialisation(control.as_ref().expect("held until the answer"))?;
+        adopted = ended;
         fs::attach_tree(&tree, std::path::Path::new("/var/task"))?;
         match (&tmp, &spec.tmp_device) {
             (Some(device), _) => fs::replace_tmp(device)?,
@@ -409,6 +418,14 @@ fn specialise(
                 let handoff = handoff.ok_or_else(|| io::Error::other("no hand-over pipe"))?;
                 let mut pipe = std::fs::File::from(handoff);
                 pipe.write_all(&serde_json::to_vec(&env).map_err(io::Error::other)?)?;
+                Ok(pid)
+            }
+            None if work.adopt.is_some() => {
+                let pid = Pid::from_raw(work.adopt.unwrap_or_default());
+                // Forked in by a zygote, it is our child since its parent ended; one that
+                // ended already was reaped above, and then there is nothing to follow.
+                kill(pid, None)
+                    .map_err(|e| io::Error::other(format!("the forked runtime has ended: {e}")))?;
                 Ok(pid)
             }
             None => {
@@ -430,24 +447,85 @@ fn specialise(
     match result {
         Ok(pid) => {
             let _ = control.write_all(b"ok");
+            drop(control);
+            if let Some(ended) = adopted {
+                follow_adopted(ended, status)
+            }
             pid
         }
         Err(e) => fail(&mut control, &format!("specialisation: {e}")),
     }
 }
 
-/// The length-prefixed [`Specialisation`] with the code's mount tree beside it, and the
-/// device of a new `/tmp` when it says one comes.
+/// PID 1 of a sandbox whose runtime a zygote forked in: that runtime's parent stayed
+/// outside the sandbox's pid namespace (a process joining one is never the parent of what it
+/// has there), and writes how the runtime ended on `ended`. Reaps every other process until
+/// then, and ends the sandbox the same way.
+fn follow_adopted(ended: OwnedFd, status: &mut std::fs::File) -> ! {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use nix::sys::signal::{SigSet, Signal as S};
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
+    // SIGCHLD comes through a descriptor, so that one poll waits for both.
+    let mut mask = SigSet::empty();
+    mask.add(S::SIGCHLD);
+    let sigchld = mask
+        .thread_block()
+        .and_then(|()| SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK));
+    let Ok(sigchld) = sigchld else {
+        std::process::exit(SETUP_FAILED)
+    };
+    let mut ended = std::fs::File::from(ended);
+    loop {
+        while let Ok(ws) = waitpid(
+            Pid::from_raw(-1),
+            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+        ) {
+            if ws == WaitStatus::StillAlive {
+                break;
+            }
+        }
+        let mut fds = [
+            PollFd::new(ended.as_fd(), PollFlags::POLLIN),
+            PollFd::new(sigchld.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => std::process::exit(SETUP_FAILED),
+        }
+        while let Ok(Some(_)) = sigchld.read_signal() {}
+        if fds[0].revents().is_some_and(|r| !r.is_empty()) {
+            let mut report = String::new();
+            let _ = ended.read_to_string(&mut report);
+            // A parent that ended without a word was killed, and its runtime with it.
+            let report = if report.is_empty() {
+                "s9".to_string()
+            } else {
+                report
+            };
+            let _ = status.write_all(report.as_bytes());
+            let code = match (report.strip_prefix('e'), report.strip_prefix('s')) {
+                (Some(n), _) => n.parse().unwrap_or(SETUP_FAILED),
+                (_, Some(n)) => 128 + n.parse::<i32>().unwrap_or(9),
+                _ => SETUP_FAILED,
+            };
+            std::process::exit(code)
+        }
+    }
+}
+
+/// The length-prefixed [`Specialisation`] with the code's mount tree beside it, the device
+/// of a new `/tmp` when it says one comes, and the pipe that tells how an adopted runtime
+/// ended when it adopts one.
 fn receive_specialisation(
     control: &UnixStream,
-) -> io::Result<(Specialisation, OwnedFd, Option<OwnedFd>)> {
+) -> io::Result<(Specialisation, OwnedFd, Option<OwnedFd>, Option<OwnedFd>)> {
     let mut buf = vec![0u8; 64 * 1024];
     let (n, fds) = crate::launch::recv_with_fds(control, &mut buf)?;
     let mut fds = fds.into_iter();
     let tree = fds
         .next()
         .ok_or_else(|| io::Error::other("no code mount came with the message"))?;
-    let tmp = fds.next();
+    let rest: Vec<OwnedFd> = fds.collect();
     if n < 4 {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
@@ -470,11 +548,22 @@ fn receive_specialisation(
     body.truncate(len);
     let work: Specialisation =
         serde_json::from_slice(&body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-    if work.new_tmp && tmp.is_none() {
-        return Err(io::Error::other("no /tmp device came with the message"));
-    }
-    let tmp = tmp.filter(|_| work.new_tmp);
-    Ok((work, tree, tmp))
+    let mut rest = rest.into_iter();
+    let tmp = if work.new_tmp {
+        Some(
+            rest.next()
+                .ok_or_else(|| io::Error::other("no /tmp device came with the message"))?,
+        )
+    } else {
+        None
+    };
+    let ended = match work.adopt {
+        Some(_) => Some(rest.next().ok_or_else(|| {
+            io::Error::other("no pipe for the adopted runtime's end came with the message")
+        })?),
+        None => None,
+    };
+    Ok((work, tree, tmp, ended))
 }
 
 /// Drops every privilege (as `spec` says) and execs `program`, its standard input `stdin`

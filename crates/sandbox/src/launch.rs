@@ -73,7 +73,8 @@ impl Control {
 
     /// Like [`handshake`](Control::handshake), for a spec without code (`task_dir: None`):
     /// the runtime starts and waits, and the sandbox becomes a function's environment when
-    /// [`Deferred::specialise`] is called. Dropping the [`Deferred`] ends the sandbox.
+    /// [`Deferred::specialise`] is called. Returns once the sandbox's root is built (and its
+    /// runtime started). Dropping the [`Deferred`] ends the sandbox.
     pub fn prestart(mut self, spec: &SandboxSpec) -> Result<(Launched, Deferred), SandboxError> {
         if spec.task_dir.is_some() {
             return Err(SandboxError::Setup(
@@ -81,6 +82,17 @@ impl Control {
             ));
         }
         let launched = launch(&mut self.0, spec)?;
+        // The init answers once it has forked PID 1; PID 1 says when the root is built.
+        let mut built = [0u8; crate::spec::BUILT.len()];
+        self.0.read_exact(&mut built).map_err(|_| {
+            SandboxError::Setup("the sandbox ended before its root was built".into())
+        })?;
+        if built != crate::spec::BUILT {
+            return Err(SandboxError::Setup(format!(
+                "unexpected word from the sandbox: {:?}",
+                String::from_utf8_lossy(&built)
+            )));
+        }
         Ok((launched, Deferred(self.0)))
     }
 }
@@ -95,18 +107,22 @@ impl Deferred {
     /// the environment, which the runtime reads from its standard input. Returns once the
     /// sandbox has done all three.
     ///
-    /// `tmp`, when given, is an open loop device holding a new `/tmp` (`work.new_tmp`).
+    /// `tmp`, when given, is an open loop device holding a new `/tmp` (`work.new_tmp`);
+    /// `ended`, for a runtime forked in (`work.adopt`), the pipe on which its parent tells how
+    /// it ended ([`crate::zygote`]).
     pub fn specialise(
         mut self,
         work: &Specialisation,
         code: OwnedFd,
         tmp: Option<&std::fs::File>,
+        ended: Option<&OwnedFd>,
     ) -> Result<(), SandboxError> {
         let ctl = SandboxError::Control;
         let body = serde_json::to_vec(work).map_err(|e| SandboxError::Setup(e.to_string()))?;
         let len = (body.len() as u32).to_le_bytes();
         let mut fds = vec![code.as_raw_fd()];
         fds.extend(tmp.map(|t| t.as_raw_fd()));
+        fds.extend(ended.map(|e| e.as_raw_fd()));
         let sent = sendmsg::<()>(
             self.0.as_raw_fd(),
             &[IoSlice::new(&len), IoSlice::new(&body)],
@@ -197,13 +213,13 @@ fn launch(control: &mut UnixStream, spec: &SandboxSpec) -> Result<Launched, Sand
     })
 }
 
-/// One message from `socket` into `buf`, with the descriptors (at most two) passed along
+/// One message from `socket` into `buf`, with the descriptors (at most three) passed along
 /// with it; they are close-on-exec.
 pub(crate) fn recv_with_fds(
     socket: &UnixStream,
     buf: &mut [u8],
 ) -> io::Result<(usize, Vec<OwnedFd>)> {
-    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 2]);
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 3]);
     let mut iov = [IoSliceMut::new(buf)];
     let msg = recvmsg::<()>(
         socket.as_raw_fd(),

@@ -17,10 +17,11 @@
 //! - [`image`]: packages as read-only filesystem images, so mount tables show no host path.
 //! - [`scratch`]: each sandbox's `/tmp` as a sparse ext4 image on a loop device.
 //! - [`fs`]: the minimal read-only root.
+//! - [`zygote`]: interpreters started once that fork runtimes into sandboxes built ahead.
 //!
 //! **Architecture invariant:** the multi-threaded server never forks to do isolation work;
-//! it only spawns the re-executed binary, which does every namespace, mount and privilege
-//! change while single-threaded.
+//! it only spawns processes (the re-executed binary, or a zygote), which do every namespace,
+//! mount and privilege change while single-threaded.
 
 pub mod cgroup;
 pub mod doctor;
@@ -32,9 +33,11 @@ pub mod net;
 pub mod scratch;
 pub mod seccomp;
 pub mod spec;
+pub mod zygote;
 
 pub use launch::{Control, Deferred, Launched, SandboxError, prepare};
 pub use spec::{Exec, SandboxSpec, Specialisation};
+pub use zygote::{Zygote, ZygoteCommand};
 
 /// The subcommand under which the binary runs [`init::main`].
 pub const INIT_SUBCOMMAND: &str = "sandbox-init";

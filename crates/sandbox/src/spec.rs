@@ -4,6 +4,10 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+/// What a sandbox started without code says on its control socket once its root is built
+/// (and its runtime, if it has one, started).
+pub(crate) const BUILT: &[u8] = b"built";
+
 /// Everything `sandbox-init` needs, sent by the platform over the control socket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SandboxSpec {
@@ -63,6 +67,11 @@ pub struct Specialisation {
     /// runtime is already waiting.
     #[serde(default)]
     pub exec: Option<Exec>,
+    /// For a sandbox built with `exec_later` whose runtime was forked into it by a zygote
+    /// ([`crate::zygote`]): that runtime's pid inside the sandbox, which its PID 1 then
+    /// follows as if it had started it.
+    #[serde(default)]
+    pub adopt: Option<i32>,
 }
 
 /// A program and its arguments, as seen inside the sandbox.

@@ -56,6 +56,39 @@ pub(super) struct Ready {
     init: IdleInitGuard,
     launched: lamina_sandbox::Launched,
     deferred: lamina_sandbox::Deferred,
+    /// A runtime a zygote forked into this sandbox (built without a program), waiting.
+    pub(super) handoff: Option<Handoff>,
+}
+
+/// A runtime forked into a sandbox by a zygote, waiting for its function's environment.
+#[derive(Debug)]
+pub(super) struct Handoff {
+    /// The runtime's standard input: the function's environment is written there, as one
+    /// JSON object, once the sandbox has its code.
+    pub(super) env_pipe: OwnedFd,
+    /// The runtime's pid inside the sandbox, which its PID 1 adopts.
+    pub(super) pid: i32,
+    /// Where the runtime's parent will tell how it ended: handed to PID 1.
+    pub(super) ended: OwnedFd,
+    /// Forked for the launch that takes it, rather than ahead of time.
+    pub(super) now: bool,
+}
+
+impl Ready {
+    /// Host pid of the sandbox's PID 1.
+    pub(super) fn init_pid(&self) -> u32 {
+        self.launched.init_pid
+    }
+
+    /// The sandbox's cgroup directories.
+    pub(super) fn cgroup_dirs(&self) -> Vec<PathBuf> {
+        self.init
+            .0
+            .as_ref()
+            .and_then(|i| i.cgroups.as_ref())
+            .map(|c| c.dirs().to_vec())
+            .unwrap_or_default()
+    }
 }
 
 impl Inits {
@@ -229,11 +262,13 @@ impl Inits {
             init,
             launched,
             deferred,
+            handoff: None,
         })
     }
 
     /// Gives a waiting sandbox its function, with its code from `code`: to the runtime
-    /// waiting in it, or, for a sandbox built without one, with the program `exec` to start.
+    /// waiting in it (started there, or forked in by a zygote), or, for a sandbox built
+    /// without one, with the program `exec` to start.
     pub(super) fn specialise(
         &self,
         ready: Ready,
@@ -241,17 +276,18 @@ impl Inits {
         exec: Option<lamina_sandbox::Exec>,
         code: &Path,
     ) -> Result<Launched, LaunchError> {
-        let prestarted = if exec.is_some() {
-            Prestarted::Sandbox
-        } else {
-            Prestarted::Runtime
-        };
         let setup = |e: std::io::Error| LaunchError::Setup(e);
         let Ready {
             mut init,
             launched,
             deferred,
+            handoff,
         } = ready;
+        let prestarted = match (&exec, &handoff) {
+            (Some(_), _) => Prestarted::Sandbox,
+            (None, Some(h)) if h.now => Prestarted::Forked,
+            (None, _) => Prestarted::Runtime,
+        };
         let w = init.0.as_mut().expect("set until now");
         // A disk-backed /tmp made for another size is replaced (a tmpfs is resized inside).
         let new_tmp = match &w.scratch {
@@ -269,16 +305,32 @@ impl Inits {
             c.set_limits(&limits).map_err(setup)?;
         }
         let code = lamina_sandbox::fs::clone_tree(code).map_err(setup)?;
+        let env = Inits::runtime_env(spec);
         let work = lamina_sandbox::Specialisation {
-            env: Inits::runtime_env(spec),
+            // A forked runtime reads its environment from us, not from PID 1.
+            env: if handoff.is_some() {
+                Vec::new()
+            } else {
+                env.clone()
+            },
             tmp_mb: spec.ephemeral_storage_mb,
             new_tmp,
             exec,
+            adopt: handoff.as_ref().map(|h| h.pid),
         };
         let tmp_device = w.scratch.as_ref().filter(|_| new_tmp).map(Scratch::file);
         deferred
-            .specialise(&work, code, tmp_device)
+            .specialise(&work, code, tmp_device, handoff.as_ref().map(|h| &h.ended))
             .map_err(|e| setup(std::io::Error::other(e.to_string())))?;
+        if let Some(handoff) = handoff {
+            let env: serde_json::Map<String, serde_json::Value> = env
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect();
+            let body = serde_json::to_vec(&env).map_err(|e| setup(e.into()))?;
+            std::io::Write::write_all(&mut std::fs::File::from(handoff.env_pipe), &body)
+                .map_err(setup)?;
+        }
         let init = init.0.take().expect("set until now");
         Ok(init.into_launched(
             launched.listener,

@@ -9,12 +9,13 @@
 //!   how it becomes an environment.
 //! - `pool`: sandboxes kept ready for any function.
 //! - `templates`: sandboxes whose managed runtime is already running, per template.
+//! - `zygotes`: a template's zygote, which forks its runtimes into sandboxes built ahead.
 //! - `images`: packages as mounted read-only images.
 //! - `controls`: what the executor holds of a running sandbox.
 //!
-//! A launch takes, best first: a waiting runtime that serves its function, a sandbox built to
-//! the end (only the code and the program are added), a sandbox init from the pool, or a
-//! new one.
+//! A launch takes, best first: a waiting runtime that serves its function, a runtime forked
+//! at once from a zygote that serves it, a sandbox built to the end (only the code and the
+//! program are added), a sandbox init from the pool, or a new one.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -28,6 +29,7 @@ mod images;
 mod inits;
 mod pool;
 mod templates;
+mod zygotes;
 
 use crate::launcher::{LaunchError, LaunchSpec, Launched, Launcher, Layout, Prestarted};
 use images::Images;
@@ -52,9 +54,14 @@ struct Shared {
 impl SandboxLauncher {
     /// A launcher that re-executes `exe` (the lamina binary), uses `work_dir` (the data
     /// directory, whose `runtimes/` holds the bootstraps) for an empty mount point and mounted
-    /// package images, and keeps `pool_size` sandboxes ready. Must be called within a Tokio
-    /// runtime.
-    pub fn new(exe: &Path, work_dir: &Path, pool_size: usize) -> std::io::Result<SandboxLauncher> {
+    /// package images, and keeps `pool_size` sandboxes ready; with `zygotes`, runtimes that
+    /// can fork are forked from a zygote. Must be called within a Tokio runtime.
+    pub fn new(
+        exe: &Path,
+        work_dir: &Path,
+        pool_size: usize,
+        zygotes: bool,
+    ) -> std::io::Result<SandboxLauncher> {
         let root_mountpoint = work_dir.join("sandbox-root");
         std::fs::create_dir_all(&root_mountpoint)?;
         let cgroups = if nix::unistd::geteuid().is_root() {
@@ -83,7 +90,8 @@ impl SandboxLauncher {
                 scratch,
             )),
             pool: Arc::new(SandboxPool::new(pool_size)),
-            templates: Arc::new(Templates::default()),
+            // A zygote's runtimes join sandboxes built ahead, as pre-started ones need root.
+            templates: Arc::new(Templates::new(zygotes && prebuild)),
             images,
         });
         shared.pool.refill(&shared.inits);
@@ -131,10 +139,10 @@ impl Shared {
         exec: Option<lamina_sandbox::Exec>,
         started: Instant,
     ) -> Option<Launched> {
-        let what = if exec.is_some() {
-            "pre-built sandbox"
-        } else {
-            "pre-started runtime"
+        let what = match (&exec, &ready.handoff) {
+            (Some(_), _) => "pre-built sandbox",
+            (None, Some(h)) if h.now => "runtime forked now",
+            (None, _) => "pre-started runtime",
         };
         let code = self.images.source(&spec.host.task_root);
         let result = self.inits.specialise(ready, spec, exec, &code);
@@ -167,6 +175,18 @@ impl Launcher for SandboxLauncher {
             && let Some(launched) = shared.use_ahead(ready, spec, None, started)
         {
             return Ok(launched);
+        }
+        let forked = shared
+            .templates
+            .fork_now(spec, inits, || shared.pool.take_built());
+        match forked {
+            Some(Ok(ready)) => {
+                if let Some(launched) = shared.use_ahead(ready, spec, None, started) {
+                    return Ok(launched);
+                }
+            }
+            Some(Err(e)) => tracing::debug!(error = %e, "no runtime forked; starting afresh"),
+            None => {}
         }
         if inits.built_serves(spec)
             && let Some(built) = shared.pool.take_built()
@@ -235,9 +255,14 @@ impl Launcher for SandboxLauncher {
                 "NO cgroup limits ({why}): memory bounded by RLIMIT_DATA, no process or CPU limit"
             ),
         };
+        let zygotes = if self.shared.templates.forks() {
+            "; Python runtimes forked from a zygote"
+        } else {
+            ""
+        };
         format!(
             "sandbox: network, mount, pid, ipc, uts and cgroup namespaces; read-only root; \
-             uid 993 without capabilities; no_new_privs; seccomp; {limits}; {} pre-started",
+             uid 993 without capabilities; no_new_privs; seccomp; {limits}; {} pre-started{zygotes}",
             self.shared.pool.size()
         )
     }
@@ -249,7 +274,12 @@ impl Launcher for SandboxLauncher {
             return;
         }
         let sandbox = self.shared.sandbox_spec(&template, None);
-        if self.shared.templates.add(template, sandbox, count) {
+        let runtime_dir = &template.host.runtime_dir;
+        if self
+            .shared
+            .templates
+            .add(template.clone(), sandbox, count, runtime_dir)
+        {
             self.shared.templates.refill(&self.shared.inits);
         }
     }

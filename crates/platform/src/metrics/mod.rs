@@ -68,13 +68,14 @@ pub struct VersionMetrics {
     pub init: Histogram,
     /// Of each cold start, the environment's set-up before its runtime ran.
     pub setup: Histogram,
-    /// Cold starts by what had been started ahead: nothing, the sandbox, the runtime.
-    pub cold_starts: [AtomicU64; 3],
+    /// Cold starts by what had been started ahead: nothing, the sandbox, the runtime, the
+    /// interpreter (a runtime forked from a zygote).
+    pub cold_starts: [AtomicU64; 4],
     pub billed_mb_ms: AtomicU64,
 }
 
 /// What [`VersionMetrics::cold_starts`] counts by.
-pub const PRESTARTED: [&str; 3] = ["none", "sandbox", "runtime"];
+pub const PRESTARTED: [&str; 4] = ["none", "sandbox", "runtime", "forked"];
 
 impl Counter {
     /// Counts an invocation of `version` through `resource` (the qualifier invoked, empty

@@ -98,6 +98,11 @@ pub struct ServerArgs {
     /// Sandboxes kept started ahead of time, so that a cold start does not pay their set-up.
     #[arg(long, default_value_t = 2)]
     pub sandbox_pool: usize,
+    /// Whether Python runtimes are forked from a zygote (an interpreter with Lamina's
+    /// bootstrap loaded, replaced every 256 forks or 5 minutes) into their sandboxes rather
+    /// than each started afresh; needs root, like pre-started runtimes.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub zygotes: bool,
     /// Concurrent executions of the whole server (invocations beyond are throttled); by
     /// default one per 128 MB of this machine's memory, between 10 and 1,000.
     #[arg(long)]
@@ -521,5 +526,11 @@ mod tests {
         assert_eq!(parse(&[]).server.worker_threads(), (cores / 2).max(1));
         assert_eq!(parse(&["--worker-threads", "3"]).server.worker_threads(), 3);
         assert_eq!(parse(&["--worker-threads", "0"]).server.worker_threads(), 1);
+    }
+
+    #[test]
+    fn zygotes_are_on_unless_turned_off() {
+        assert!(parse(&[]).server.zygotes);
+        assert!(!parse(&["--zygotes", "false"]).server.zygotes);
     }
 }

@@ -132,7 +132,12 @@ pub async fn compose(args: &Args, url_host: String, endpoint: &str) -> anyhow::R
     config.executor.function_connections =
         lamina_runtime_api::ConnectionBudget::new(function_descriptors.max(64));
 
-    let launcher = launcher(args.server.isolation, &data_dir, args.server.sandbox_pool)?;
+    let launcher = launcher(
+        args.server.isolation,
+        &data_dir,
+        args.server.sandbox_pool,
+        args.server.zygotes,
+    )?;
     let members = match &pool {
         Some((pool, _)) => Some(Arc::new(
             lamina_store::PgMembers::join(
@@ -263,12 +268,13 @@ fn launcher(
     isolation: Isolation,
     data_dir: &Path,
     pool: usize,
+    zygotes: bool,
 ) -> anyhow::Result<Arc<dyn Launcher>> {
     let root = nix::unistd::geteuid().is_root();
     let sandbox = || -> anyhow::Result<Arc<dyn Launcher>> {
         let exe = std::env::current_exe().context("locating the lamina binary")?;
         Ok(Arc::new(
-            SandboxLauncher::new(&exe, data_dir, pool).context("preparing the sandbox")?,
+            SandboxLauncher::new(&exe, data_dir, pool, zygotes).context("preparing the sandbox")?,
         ))
     };
     let userns = lamina_sandbox::doctor::user_namespaces_allowed();

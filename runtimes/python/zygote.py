@@ -1,0 +1,300 @@
+"""Lamina's zygote for the managed python3.x runtimes.
+
+Started by the platform (as root, on the host, never inside a sandbox) with the interpreter
+and flags of a pre-started runtime, it loads Lamina's bootstrap (its imports done, its
+`main` not called), freezes the heap's objects out of the collector's reach, and waits. For
+each request the platform sends (a sandbox built to the end, waiting with no runtime), it
+forks a child that joins that sandbox and becomes its runtime:
+
+1. the child joins the sandbox's cgroups and, through a pidfd of the sandbox's PID 1, its
+   mount, network, ipc, uts, pid and cgroup namespaces (one setns; its root becomes the
+   sandbox's root);
+2. it forks again, since only children are born into a joined pid namespace; the grandchild
+   is the runtime, and its host pid goes back to the platform. The child then ends: the
+   zygote, a child subreaper, becomes the runtime's parent (the sandbox's PID 1 cannot be:
+   a process that joins a pid namespace stays outside it) and, when the runtime ends, writes
+   how (`e<code>` or `s<signal>`) on the pipe the platform gave for it, which PID 1 reads
+   to end the sandbox the same way;
+3. the runtime drops every privilege exactly as a runtime the sandbox starts itself: the
+   sandbox's rlimits, an empty capability bounding set, uid 993 and gid 990, no capabilities,
+   no_new_privs, and the platform's seccomp filters (sent once, compiled);
+4. it then runs the bootstrap's `main`, which waits on standard input for the function's
+   environment as a pre-started runtime does.
+
+The zygote never runs a function's code and never reads what a runtime sends. Once its
+control socket closes (the platform replaced it, or ended), it forks no more and exits when
+the last of its runtimes has ended. A child shares
+no writable memory with it: fork copies every private page on write, and nothing here maps
+memory shared. It does share its layout (the addresses of libraries and heap) and the
+interpreter's hash seed, so the platform replaces a zygote after a number of forks and an age.
+
+Messages come on standard input, a SOCK_SEQPACKET socket: one JSON object each, with
+descriptors beside it. This file is embedded in the lamina binary.
+"""
+
+import ctypes
+import gc
+import json
+import os
+import resource
+import select
+import signal
+import socket
+import struct
+import sys
+import types
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+JOINED = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET
+
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+SYS_CAPSET = 126
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+libc = ctypes.CDLL(None, use_errno=True)
+# Read on the host at start: a runtime drops its privileges before it looks at anything of
+# its sandbox.
+with open("/proc/sys/kernel/cap_last_cap") as _f:
+    LAST_CAP = int(_f.read())
+
+
+def check(rc, what):
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, "%s: %s" % (what, os.strerror(err)))
+
+
+class SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def load_bootstrap(host_path, seen_path):
+    """The bootstrap as a module named as in a runtime the sandbox starts itself, compiled
+    with the path the sandbox shows, so that tracebacks never name a host path."""
+    with open(host_path, "rb") as f:
+        code = compile(f.read(), seen_path, "exec")
+    module = types.ModuleType("__main__")
+    module.__file__ = seen_path
+    # Not "__main__" yet: its main() would run now.
+    module.__dict__["__name__"] = "lamina_bootstrap"
+    exec(code, module.__dict__)
+    module.__dict__["__name__"] = "__main__"
+    return module
+
+
+def join_sandbox(req, pidfd):
+    for directory in req["cgroups"]:
+        with open(os.path.join(directory, "cgroup.procs"), "w") as f:
+            f.write("0")
+    check(libc.setns(pidfd, JOINED), "setns")
+
+
+def drop_privileges(req, filters):
+    resource.setrlimit(resource.RLIMIT_NOFILE, (req["nofile"], req["nofile"]))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if req.get("data_limit") is not None:
+        resource.setrlimit(resource.RLIMIT_DATA, (req["data_limit"], req["data_limit"]))
+    for cap in range(LAST_CAP + 1):
+        check(libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), "dropping the bounding set")
+    check(libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "ambient set")
+    os.setgroups([])
+    os.setresgid(req["gid"], req["gid"], req["gid"])
+    os.setresuid(req["uid"], req["uid"], req["uid"])
+    header = (ctypes.c_uint32 * 2)(LINUX_CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()
+    check(libc.syscall(SYS_CAPSET, header, data), "capset")
+    check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    for program in filters:
+        buf = ctypes.create_string_buffer(program, len(program))
+        prog = SockFprog(len(program) // 8, ctypes.addressof(buf))
+        check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), "seccomp")
+
+
+def become_runtime(req, fds, report, filters, bootstrap):
+    """In the forked child: into the sandbox, fork the runtime there, tell its pid on
+    `report` (to the zygote) and on the reply pipe (to the platform), and end. In the
+    runtime: drop every privilege and run the bootstrap. Never returns."""
+    pidfd, stdin, output, reply, _ended = fds
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    try:
+        join_sandbox(req, pidfd)
+        runtime = os.fork()
+    except BaseException as e:  # noqa: BLE001 - every failure goes back to the platform
+        os.write(reply, ("err %s" % e).encode())
+        os._exit(1)
+    if runtime:
+        os.write(report, b"%d" % runtime)
+        os.write(reply, b"ok %d" % runtime)
+        os._exit(0)
+    # The runtime, in the sandbox's pid namespace.
+    try:
+        os.dup2(stdin, 0)
+        os.dup2(output, 1)
+        os.dup2(output, 2)
+        os.closerange(3, 1 << 20)
+        os.chdir("/")
+        drop_privileges(req, filters)
+    except BaseException as e:  # noqa: BLE001
+        os.write(2, ("lamina sandbox: a forked runtime could not drop its privileges: %s\n" % e).encode())
+        os._exit(126)
+    sys.argv = [bootstrap.__file__]
+    sys.path[0] = os.path.dirname(bootstrap.__file__)
+    sys.modules["__main__"] = bootstrap
+    os._exit(run(bootstrap.main))
+
+
+def run(entry):
+    """Runs `entry` and ends as the interpreter would have: exit handlers run, output
+    flushed, the status of a SystemExit, or 1 after printing an uncaught exception."""
+    import atexit
+    import traceback
+
+    status = 0
+    try:
+        entry()
+    except SystemExit as e:
+        if e.code is None or isinstance(e.code, int):
+            status = e.code or 0
+        else:
+            print(e.code, file=sys.stderr)
+            status = 1
+    except BaseException:  # noqa: BLE001 - as the interpreter reports an uncaught one
+        traceback.print_exc()
+        status = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a closed stream at exit is no failure
+            pass
+    return status
+
+
+class Runtimes:
+    """The zygote's children and the runtimes it adopted, with the pipe on which each
+    runtime's end is told."""
+
+    def __init__(self):
+        self.joining = {}  # a child joining a sandbox -> (its runtime's pipe, its report)
+        self.running = {}  # an adopted runtime -> its pipe
+
+    def reap(self):
+        ended = []
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            ended.append((pid, status))
+        # A child's runtime may end in the same pass as the child; the child goes first.
+        for pid, _status in ended:
+            if pid in self.joining:
+                pipe, report = self.joining.pop(pid)
+                told = os.read(report, 32)
+                os.close(report)
+                if told:
+                    self.running[int(told)] = pipe
+                else:
+                    os.close(pipe)
+        for pid, status in ended:
+            pipe = self.running.pop(pid, None)
+            if pipe is None:
+                continue
+            if os.WIFSIGNALED(status):
+                how = "s%d" % os.WTERMSIG(status)
+            else:
+                how = "e%d" % os.WEXITSTATUS(status)
+            try:
+                os.write(pipe, how.encode())
+            except OSError:
+                pass
+            os.close(pipe)
+
+    def empty(self):
+        return not self.joining and not self.running
+
+
+def receive(control, fds_space):
+    """One request and its descriptors; None at the end of the control socket."""
+    message, ancillary, _flags, _addr = control.recvmsg(1 << 20, fds_space)
+    if not message:
+        return None
+    fds = []
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.extend(struct.unpack("%di" % (len(data) // 4), data[: len(data) - len(data) % 4]))
+    return json.loads(message), fds
+
+
+def main():
+    host_bootstrap, seen_bootstrap = sys.argv[1], sys.argv[2]
+    control = socket.socket(fileno=0)
+    bootstrap = load_bootstrap(host_bootstrap, seen_bootstrap)
+    # Objects that exist now are never collected: the collector then never writes to their
+    # pages in a child, which keeps more of them shared.
+    gc.freeze()
+    # Runtimes whose parent (a child of ours) ended become ours, so that their end is known.
+    check(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "child subreaper")
+    wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda _signal, _frame: None)
+    fds_space = socket.CMSG_SPACE(5 * struct.calcsize("i"))
+    hello = receive(control, fds_space)
+    if hello is None:
+        return
+    filters = [bytes.fromhex(p) for p in hello[0]["seccomp"]]
+    control.send(b"ready")
+    runtimes = Runtimes()
+    listening = True
+    while listening or not runtimes.empty():
+        readable, _, _ = select.select([wake_read] + ([control] if listening else []), [], [])
+        if wake_read in readable:
+            try:
+                while os.read(wake_read, 512):
+                    pass
+            except BlockingIOError:
+                pass
+            runtimes.reap()
+        if control not in readable:
+            continue
+        received = receive(control, fds_space)
+        if received is None:
+            listening = False
+            continue
+        req, fds = received
+        if len(fds) != 5:
+            for fd in fds:
+                os.close(fd)
+            continue
+        report_read, report_write = os.pipe2(os.O_CLOEXEC)
+        child = os.fork()
+        if child == 0:
+            # Whatever happens in the child, it never comes back to this loop.
+            try:
+                control.close()
+                become_runtime(req, fds, report_write, filters, bootstrap)
+            finally:
+                os._exit(1)
+        os.close(report_write)
+        for fd in fds[:4]:
+            os.close(fd)
+        runtimes.joining[child] = (fds[4], report_read)
+        runtimes.reap()
+
+
+if __name__ == "__main__":
+    main()
