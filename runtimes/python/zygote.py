@@ -170,8 +170,9 @@ def run(entry):
         else:
             print(e.code, file=sys.stderr)
             status = 1
-    except BaseException:  # noqa: BLE001 - as the interpreter reports an uncaught one
-        traceback.print_exc()
+    except BaseException as e:  # noqa: BLE001 - as the interpreter reports an uncaught one
+        # From the bootstrap's frame on: this file's own frames would name a host path.
+        traceback.print_exception(type(e), e, e.__traceback__.tb_next)
         status = 1
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
