@@ -68,7 +68,7 @@ pub(super) struct Handoff {
     pub(super) env_pipe: OwnedFd,
     /// The runtime's pid inside the sandbox, which its PID 1 adopts.
     pub(super) pid: i32,
-    /// Where the runtime's parent will tell how it ended: handed to PID 1.
+    /// Where the zygote, which adopts the runtime, will tell how it ended: handed to PID 1.
     pub(super) ended: OwnedFd,
     /// Forked for the launch that takes it, rather than ahead of time.
     pub(super) now: bool,

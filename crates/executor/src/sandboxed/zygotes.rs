@@ -10,7 +10,6 @@
 //! whatever one function learns of that layout is soon worth nothing.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use lamina_sandbox::zygote::{self, Fork};
@@ -56,7 +55,7 @@ impl Inits {
     pub(super) fn fork_into(
         &self,
         mut ready: Ready,
-        zygote: &Arc<Zygote>,
+        zygote: &Zygote,
         sandbox: &SandboxSpec,
         now: bool,
     ) -> Result<Ready, LaunchError> {
