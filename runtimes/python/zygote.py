@@ -90,6 +90,10 @@ def load_bootstrap(host_path, seen_path):
     module.__dict__["__name__"] = "lamina_bootstrap"
     exec(code, module.__dict__)
     module.__dict__["__name__"] = "__main__"
+    # What it defined says it comes from __main__, as in a runtime started with it.
+    for value in list(module.__dict__.values()):
+        if getattr(value, "__module__", None) == "lamina_bootstrap":
+            value.__module__ = "__main__"
     return module
 
 

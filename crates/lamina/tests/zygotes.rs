@@ -37,6 +37,7 @@ def handler(event, context):
         "no_new_privs": status("NoNewPrivs"), "seccomp": status("Seccomp"),
         "root": sorted(os.listdir("/")),
         "argv": sys.argv, "main": sys.modules["__main__"].__file__,
+        "context_module": type(context).__module__,
         "mountinfo": open("/proc/self/mountinfo").read(),
     }
 "#;
@@ -192,6 +193,10 @@ async fn forked_runtimes_of_two_functions_share_nothing_writable() {
         );
         assert_eq!(out["main"], "/var/runtime/python/bootstrap.py");
         assert_eq!(out["argv"], json!(["/var/runtime/python/bootstrap.py"]));
+        assert_eq!(
+            out["context_module"], "__main__",
+            "as in a runtime started with it"
+        );
     }
     assert_ne!(out_a["stream"], out_b["stream"]);
     assert_ne!(
