@@ -45,8 +45,12 @@ const PATIENCE: Duration = Duration::from_secs(10);
 pub struct ZygoteCommand {
     /// The interpreter.
     pub program: PathBuf,
-    /// Its arguments: the interpreter's flags, the zygote program and what it takes.
+    /// Its arguments: the interpreter's flags, the zygote program and what it takes,
+    /// relative to `dir`: a forked runtime's `/proc/self/cmdline` is the zygote's, and must
+    /// name no host path.
     pub args: Vec<String>,
+    /// The directory it starts in (where the zygote program is).
+    pub dir: PathBuf,
     /// The whole environment.
     pub env: Vec<(String, String)>,
 }
@@ -110,7 +114,7 @@ impl Zygote {
         cmd.args(&command.args)
             .env_clear()
             .envs(command.env.iter().map(|(k, v)| (k, v)))
-            .current_dir("/")
+            .current_dir(&command.dir)
             .stdin(Stdio::from(theirs))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());

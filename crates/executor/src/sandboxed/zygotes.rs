@@ -31,15 +31,15 @@ pub(super) fn command(sandbox: &SandboxSpec, runtime_dir: &Path) -> Option<Zygot
     if last != SEEN {
         return None;
     }
-    let host = |file: &str| runtime_dir.join("python").join(file).display().to_string();
     let args = flags
         .iter()
         .cloned()
-        .chain([host("zygote.py"), host("bootstrap.py"), SEEN.to_string()])
+        .chain(["zygote.py", "bootstrap.py", SEEN].map(str::to_string))
         .collect();
     Some(ZygoteCommand {
         program: sandbox.program.clone(),
         args,
+        dir: runtime_dir.join("python"),
         env: sandbox.env.clone(),
     })
 }
@@ -133,12 +133,14 @@ mod tests {
             z.args,
             [
                 "-s",
-                "/data/runtimes/python/zygote.py",
-                "/data/runtimes/python/bootstrap.py",
+                "zygote.py",
+                "bootstrap.py",
                 "/var/runtime/python/bootstrap.py"
             ],
-            "the interpreter's flags, then the zygote with the bootstrap as the sandbox names it"
+            "the interpreter's flags, then the zygote with the bootstrap as the sandbox names \
+             it, and no host path: the forked runtimes' command line is the zygote's"
         );
+        assert_eq!(z.dir, Path::new("/data/runtimes/python"));
         assert_eq!(
             z.env, python.env,
             "started as the template's runtime would be"
