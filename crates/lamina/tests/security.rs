@@ -63,8 +63,34 @@ async fn attack(s: &Server, function: &str, event: Value) -> Value {
 /// returns once one cold start was, so that the attacks run in forked runtimes.
 async fn sandboxed() -> Server {
     let s = Server::start_with(&["--isolation", "sandbox"], None);
-    s.await_forked_runtimes().await;
+    await_forked_runtimes(&s).await;
     s
+}
+
+/// Waits until a cold start of a Python function is served by a runtime forked from the
+/// zygote (pre-started or forked at once), which starts in the background once the first
+/// Python function exists; panics after 40 tries.
+async fn await_forked_runtimes(s: &Server) {
+    for i in 0..40 {
+        let name = format!("zygote-probe-{i}");
+        s.python(&name, "def handler(e, c):\n    return 1\n").await;
+        let (status, h, _) = s.invoke_raw(&name, "{}", &[]).await;
+        assert_eq!(status, 200);
+        let ahead = h
+            .get("x-lamina-init-ms")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        s.delete(&format!("/2015-03-31/functions/{name}")).await;
+        if ahead.ends_with("prestarted=forked") || ahead.ends_with("prestarted=runtime") {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!(
+        "no Python cold start was forked from a zygote\n{}",
+        s.output_text()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -615,36 +615,6 @@ pub fn processes_of(function: &str) -> Vec<u32> {
         .collect()
 }
 
-impl Server {
-    /// Waits until a cold start of a Python function is served by a runtime forked from the
-    /// zygote (pre-started or forked at once), which starts in the background once the first
-    /// Python function exists; panics after 40 tries.
-    #[allow(dead_code)]
-    pub async fn await_forked_runtimes(&self) {
-        for i in 0..40 {
-            let name = format!("zygote-probe-{i}");
-            self.python(&name, "def handler(e, c):\n    return 1\n")
-                .await;
-            let (status, h, _) = self.invoke_raw(&name, "{}", &[]).await;
-            assert_eq!(status, 200);
-            let ahead = h
-                .get("x-lamina-init-ms")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_string();
-            self.delete(&format!("/2015-03-31/functions/{name}")).await;
-            if ahead.ends_with("prestarted=forked") || ahead.ends_with("prestarted=runtime") {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        panic!(
-            "no Python cold start was forked from a zygote\n{}",
-            self.output_text()
-        );
-    }
-}
-
 /// A function name no other test uses, so that its processes can be told apart.
 pub fn unique(name: &str) -> String {
     format!(
