@@ -274,12 +274,7 @@ impl Launcher for SandboxLauncher {
             return;
         }
         let sandbox = self.shared.sandbox_spec(&template, None);
-        let runtime_dir = &template.host.runtime_dir;
-        if self
-            .shared
-            .templates
-            .add(template.clone(), sandbox, count, runtime_dir)
-        {
+        if self.shared.templates.add(template, sandbox, count) {
             self.shared.templates.refill(&self.shared.inits);
         }
     }

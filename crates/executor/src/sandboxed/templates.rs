@@ -68,38 +68,32 @@ pub(super) struct Templates {
     per_template: AtomicUsize,
     filling: AtomicBool,
     /// Whether runtimes that can fork come from zygotes.
-    zygotes: AtomicBool,
+    zygotes: bool,
 }
 
 impl Templates {
     /// Templates whose runtimes come from zygotes where they can (`zygotes`).
     pub(super) fn new(zygotes: bool) -> Templates {
         Templates {
-            zygotes: AtomicBool::new(zygotes),
+            zygotes,
             ..Templates::default()
         }
     }
 
     /// Whether runtimes that can fork come from zygotes.
     pub(super) fn forks(&self) -> bool {
-        self.zygotes.load(Ordering::Relaxed)
+        self.zygotes
     }
 
     /// Keeps `count` runtimes of `spec` (as sandbox `sandbox`) waiting; false if known already.
-    pub(super) fn add(
-        &self,
-        spec: LaunchSpec,
-        sandbox: SandboxSpec,
-        count: usize,
-        runtime_dir: &std::path::Path,
-    ) -> bool {
+    pub(super) fn add(&self, spec: LaunchSpec, sandbox: SandboxSpec, count: usize) -> bool {
         {
             let mut list = self.list.lock().unwrap_or_else(|p| p.into_inner());
             if list.iter().any(|t| t.sandbox == sandbox) {
                 return false;
             }
-            let zygote_command = if self.zygotes.load(Ordering::Relaxed) {
-                zygotes::command(&sandbox, runtime_dir)
+            let zygote_command = if self.zygotes {
+                zygotes::command(&sandbox, &spec.host.runtime_dir)
             } else {
                 None
             };
@@ -131,18 +125,16 @@ impl Templates {
         inits: &Inits,
         built: impl FnOnce() -> Option<Ready>,
     ) -> Option<Result<Ready, LaunchError>> {
-        let (zygote, sandbox, plain) = {
+        let (zygote, sandbox, pooled_serves) = {
             let list = self.list.lock().unwrap_or_else(|p| p.into_inner());
             let t = list.iter().find(|t| t.serves(spec))?;
             (
                 t.zygote.clone()?,
                 t.forked_sandbox(),
-                t.spec.extra_ro.is_empty(),
+                inits.built_serves(&t.spec),
             )
         };
-        // A pooled sandbox is built with no mounts beyond the code: it serves a runtime
-        // whose interpreter needs none.
-        let ready = match plain.then(built).flatten() {
+        let ready = match pooled_serves.then(built).flatten() {
             Some(b) => b,
             None => match inits.prestart(&sandbox) {
                 Ok(r) => r,
