@@ -356,23 +356,35 @@ async fn starting_positions_latest_and_at_timestamp() {
         assert_eq!(st, 202, "{mapping}");
         files.push(file);
     }
-    // LATEST starts once the consumer has joined its group: records produced from then on.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    for i in 30..35 {
-        produce(i).await;
-    }
     let numbers = |f: &std::path::Path| -> Vec<i64> {
         ledger(f).iter().filter_map(|l| l.parse().ok()).collect()
     };
+    // LATEST starts where the topic ends when the consumer gets its partition: records are
+    // produced, one every 100 ms, until it has seen some, then five more.
+    let mut next = 30;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while numbers(&files[0]).is_empty() && std::time::Instant::now() < deadline {
+        produce(next).await;
+        next += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for _ in 0..5 {
+        produce(next).await;
+        next += 1;
+    }
     let settled = eventually(Duration::from_secs(30), async || {
-        numbers(&files[0]) == (30..35).collect::<Vec<_>>()
-            && numbers(&files[1]) == (20..35).collect::<Vec<_>>()
+        let latest = numbers(&files[0]);
+        latest
+            .first()
+            .is_some_and(|first| *first >= 30 && latest == (*first..next).collect::<Vec<_>>())
+            && numbers(&files[1]) == (20..next).collect::<Vec<_>>()
     })
     .await;
     assert!(
         settled,
-        "LATEST reads only what came after it: {:?}; AT_TIMESTAMP from the first record at \
-         or after its time: {:?}",
+        "LATEST reads only what came after it, then everything (up to {}): {:?}; \
+         AT_TIMESTAMP from the first record at or after its time: {:?}",
+        next - 1,
         numbers(&files[0]),
         numbers(&files[1])
     );
@@ -493,8 +505,8 @@ async fn a_batch_given_up_on_is_recorded_in_the_on_failure_queue() {
 
 /// A `kill -9` while a Kafka mapping consumes loses nothing: offsets are committed only
 /// after the function succeeds, so after the restart every record produced reaches the
-/// function (at least once). The restarted consumer gets the partitions once the killed
-/// one's session has expired in the group (librdkafka's 45 s).
+/// function (at least once). The restarted server rejoins the group as the same static
+/// member, so it gets the partitions back without waiting for the killed one's session.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_kill_9_mid_stream_loses_no_record() {
     let kafka = lamina_testbrokers::Kafka::start();
@@ -544,7 +556,9 @@ async fn a_kill_9_mid_stream_loses_no_record() {
         data.path(),
         &ran_file,
         &produced,
-        Duration::from_secs(120),
+        // The restarted server is the group's same static member: it takes its partitions
+        // back at once, not after the killed one's session times out (45 s).
+        Duration::from_secs(30),
     )
     .await;
 }

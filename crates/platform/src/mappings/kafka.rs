@@ -1,6 +1,6 @@
 //! A self-managed Kafka mapping's consumer: a member of the mapping's consumer group (its
 //! ConsumerGroupId, or its UUID) on the bootstrap servers it names, subscribed to its one
-//! topic. Records are gathered up to BatchSize within the batching window (500 ms when none
+//! topic; on one node a static member, so that a restarted server resumes at once. Records are gathered up to BatchSize within the batching window (500 ms when none
 //! is set, as Lambda's), filtered, and given to the function as Lambda's `SelfManagedKafka`
 //! event. One batch is in flight at a time, so each partition's order is kept. After the
 //! function succeeds the offsets after the batch are committed (those of filtered-out
@@ -73,7 +73,19 @@ pub(crate) async fn consume(shared: &Shared) {
 fn consumer(shared: &Shared) -> Result<StreamConsumer<Context>, KafkaError> {
     let record = &shared.record;
     let (position, _) = record.starting_position();
-    ClientConfig::new()
+    let mut config = ClientConfig::new();
+    // One node is a static member of the group (KIP-345), under a name its restart keeps: a
+    // server restarted after a crash takes its partitions back at once, where a new member
+    // would wait out the dead one's session (45 s). A cluster's nodes share the partitions
+    // and have no lasting name, so each is a dynamic member.
+    let one_node = shared
+        .platform
+        .upgrade()
+        .is_some_and(|inner| inner.grants.is_none());
+    if one_node {
+        config.set("group.instance.id", format!("lamina-{}", record.uuid));
+    }
+    config
         .set("bootstrap.servers", record.bootstrap_servers())
         .set("group.id", record.consumer_group())
         .set("client.id", format!("lamina-{}", record.uuid))
