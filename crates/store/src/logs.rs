@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -111,9 +111,53 @@ pub(crate) fn millis(t: std::time::SystemTime) -> i64 {
 
 #[derive(Debug)]
 struct Writer {
-    out: BufWriter<File>,
+    out: Out,
     // Bytes in the current file of the stream.
     written: u64,
+}
+
+/// Lines gathered before they are written out in one call.
+const BUFFER: usize = 64 * 1024;
+
+/// A stream's file and the lines not yet written to it. Unlike a `BufWriter`, whose buffer
+/// lives as long as it does, the buffer is given back at every [`LogStore::flush`]: a stream
+/// stays open for its environment's whole life, and an idle environment should hold no
+/// memory here.
+#[derive(Debug)]
+struct Out {
+    file: File,
+    pending: Vec<u8>,
+}
+
+impl Out {
+    fn new(file: File) -> Out {
+        Out {
+            file,
+            pending: Vec::new(),
+        }
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.pending.extend_from_slice(bytes);
+        if self.pending.len() >= BUFFER {
+            self.file.write_all(&self.pending)?;
+            self.pending.clear();
+        }
+        Ok(())
+    }
+
+    /// Writes out what is pending and lets go of the buffer.
+    fn flush(&mut self) -> io::Result<()> {
+        if !self.pending.is_empty() {
+            self.file.write_all(&self.pending)?;
+        }
+        self.pending = Vec::new();
+        Ok(())
+    }
+
+    fn get_ref(&self) -> &File {
+        &self.file
+    }
 }
 
 /// Most stream files kept open at once.
@@ -222,7 +266,7 @@ impl LogStore {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         let written = file.metadata()?.len();
         Ok(Writer {
-            out: BufWriter::with_capacity(64 * 1024, file),
+            out: Out::new(file),
             written,
         })
     }
@@ -278,7 +322,6 @@ impl LogStore {
         }
     }
 
-    /// Writes every buffered event to disk.
     /// Writes every buffered event to disk, and lets go of streams whose file was removed
     /// (by hand, to free space): a file kept open keeps its space, and the next event of
     /// such a stream starts a new file.
@@ -575,6 +618,34 @@ mod tests {
         store.append("/aws/lambda/f", "s", &[(2, "two")]).unwrap();
         store.flush();
         assert_eq!(fs::read_dir(&group).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn an_open_stream_holds_no_buffer_once_flushed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::open(dir.path(), 1 << 30).unwrap();
+        let line = "x".repeat(1000);
+        let many: Vec<(i64, &str)> = (0..200).map(|i| (i, line.as_str())).collect();
+        store.append("/aws/lambda/f", "s", &many).unwrap();
+        let held = |store: &LogStore| {
+            store
+                .lock()
+                .writers
+                .values()
+                .map(|w| w.out.pending.capacity())
+                .sum::<usize>()
+        };
+        assert!(held(&store) > 0, "lines wait in memory until the flush");
+        store.flush();
+        assert_eq!(held(&store), 0, "the flush gives the buffer back");
+        assert_eq!(store.lock().writers.len(), 1, "the stream stays open");
+        let file = dir
+            .path()
+            .join(encode("/aws/lambda/f"))
+            .join(format!("{}{CURRENT}", encode("s")));
+        let text = fs::read_to_string(file).unwrap();
+        assert_eq!(text.lines().count(), 200, "every line reached the file");
+        assert!(text.lines().all(|l| l.ends_with(&line)));
     }
 
     #[test]
