@@ -2,11 +2,13 @@
 //! then drain in-flight invocations, stop every environment and exit 0.
 //!
 //! Layout: [`args`] (the flags, in groups, and the configurations made from them),
-//! [`compose`] (the composition root), [`banner`] (what the server says once ready).
+//! [`compose`] (the composition root), [`banner`] (what the server says once ready),
+//! [`memory`] (the process's heap).
 
 mod args;
 mod banner;
 mod compose;
+mod memory;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -17,23 +19,9 @@ use anyhow::Context;
 pub use args::Args;
 pub use compose::default_data_dir;
 
-/// Keeps large buffers (code packages of tens of MB, 6 MB payloads) out of the heap. glibc
-/// raises its mmap threshold to the size of each large block freed, up to 32 MiB, so after one
-/// deployment of a big package later ones land in the heap and stay there once freed: a
-/// server that served a few 60 MB deployments kept 90 MiB instead of 11. A fixed threshold
-/// turns that adjustment off and hands such buffers back as soon as they are freed.
-fn keep_large_buffers_out_of_the_heap() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes an allocator parameter and takes glibc's arena locks, so
-    // it is safe beside other threads; a refusal (returns 0) leaves the default in place.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-    }
-}
-
 /// Runs the server.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    keep_large_buffers_out_of_the_heap();
+    memory::keep_large_buffers_out_of_the_heap();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("LAMINA_LOG")
@@ -64,6 +52,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let endpoint = format!("http://{}", listener.local_addr()?);
     let server = compose::compose(&args, url_host, &endpoint).await?;
     banner::announce(&server, &args, listener.local_addr()?);
+    memory::give_back_freed_memory_when_quiet();
     let grace = Duration::from_secs(args.server.shutdown_grace);
     let platform = server.platform.clone();
     let (stop, stopping) = tokio::sync::watch::channel(false);

@@ -1,0 +1,115 @@
+//! The server process's own memory with glibc's allocator: large buffers kept out of the
+//! heap, and freed heap memory handed back to the system once the server goes quiet.
+//!
+//! glibc keeps what a thread frees in that thread's arena for the next allocation. After a
+//! burst (thousands of invocations in flight, 8 clients at full speed), pages the server no
+//! longer uses stay resident: 3 to 5 MiB of a 20-30 MiB server, measured with the bench.
+//! `malloc_trim` gives every free page back, but it takes each arena's lock while it walks
+//! it, so it runs only when the server has been quiet for a while, once per quiet spell.
+
+use std::time::Duration;
+
+/// How often the server's CPU time is looked at.
+const TICK: Duration = Duration::from_secs(2);
+/// A tick in which the server used less CPU than this is quiet (2.5% of one core; the
+/// housekeeping of idle environments alone stays well under it).
+const QUIET: Duration = Duration::from_millis(50);
+
+/// Keeps large buffers (code packages of tens of MB, 6 MB payloads) out of the heap. glibc
+/// raises its mmap threshold to the size of each large block freed, up to 32 MiB, so after one
+/// deployment of a big package later ones land in the heap and stay there once freed: a
+/// server that served a few 60 MB deployments kept 90 MiB instead of 11. A fixed threshold
+/// turns that adjustment off and hands such buffers back as soon as they are freed.
+pub fn keep_large_buffers_out_of_the_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes an allocator parameter and takes glibc's arena locks, so
+    // it is safe beside other threads; a refusal (returns 0) leaves the default in place.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
+/// The CPU time this process has used so far.
+fn cpu_time() -> Duration {
+    use nix::sys::resource::{UsageWho, getrusage};
+    getrusage(UsageWho::RUSAGE_SELF).map_or(Duration::ZERO, |u| {
+        let t = |v: nix::sys::time::TimeVal| {
+            Duration::new(v.tv_sec().max(0) as u64, v.tv_usec().max(0) as u32 * 1000)
+        };
+        t(u.user_time()) + t(u.system_time())
+    })
+}
+
+/// Whether the heap should be trimmed now: the tick was quiet and the server was busy
+/// since the last trim. Updates `busy`.
+fn should_trim(used: Duration, busy: &mut bool) -> bool {
+    if used >= QUIET {
+        *busy = true;
+        return false;
+    }
+    std::mem::take(busy)
+}
+
+/// Gives free heap pages back to the system.
+fn trim() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes the allocator's own locks, so it is safe beside other
+    // threads that allocate; it only releases pages no allocation holds.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Trims the heap once after each busy spell, when the server has gone quiet.
+pub fn give_back_freed_memory_when_quiet() {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(TICK);
+        let mut last = cpu_time();
+        let mut busy = false;
+        loop {
+            ticks.tick().await;
+            let now = cpu_time();
+            let used = now.saturating_sub(last);
+            last = now;
+            if should_trim(used, &mut busy) {
+                let _ = tokio::task::spawn_blocking(trim).await;
+                // The trim's own CPU does not make the next tick busy.
+                last = cpu_time();
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_heap_is_trimmed_once_per_quiet_spell_after_work() {
+        let mut busy = false;
+        let quiet = Duration::from_millis(5);
+        let working = Duration::from_millis(400);
+        assert!(!should_trim(quiet, &mut busy), "nothing was done yet");
+        assert!(!should_trim(working, &mut busy), "not while working");
+        assert!(!should_trim(working, &mut busy));
+        assert!(
+            should_trim(quiet, &mut busy),
+            "the first quiet tick after work"
+        );
+        assert!(!should_trim(quiet, &mut busy), "once per quiet spell");
+        assert!(!should_trim(quiet, &mut busy));
+        assert!(!should_trim(working, &mut busy));
+        assert!(should_trim(quiet, &mut busy), "again after the next work");
+    }
+
+    #[test]
+    fn cpu_time_grows_with_work() {
+        let before = cpu_time();
+        let mut x = 0u64;
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_millis(50) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        assert!(cpu_time() > before, "{x}");
+    }
+}
