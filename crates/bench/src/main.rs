@@ -528,6 +528,12 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     // The main server's memory once every scenario it serves has run (its environments
     // included in none of it: PSS of its own process).
     report["server_pss_kib_at_end"] = json!(server_pid.map(pss_kib));
+    // And once it has been at rest a few seconds: what it holds for good, once it has had
+    // the chance to give back what its last scenario freed.
+    if server_pid.is_some() {
+        tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    }
+    report["server_pss_kib_at_rest"] = json!(server_pid.map(pss_kib));
 
     // Each echo as a function any server of a scenario can create.
     let makers: Vec<cluster::Maker<'_>> = echoes

@@ -408,9 +408,10 @@ pub fn print_table(r: &Value) {
     );
     println!();
     println!(
-        "density: idle environments, PSS per environment, server PSS (at start: {:.1} MiB; after its last scenario: {:.1} MiB, target <= 30), idle CPU of the tree",
+        "density: idle environments, PSS per environment, server PSS (at start: {:.1} MiB; right after its last scenario: {:.1} MiB; 6 s later, at rest: {:.1} MiB, target <= 30), idle CPU of the tree",
         r["server_pss_kib_at_start"].as_f64().unwrap_or(0.0) / 1024.0,
-        r["server_pss_kib_at_end"].as_f64().unwrap_or(f64::NAN) / 1024.0
+        r["server_pss_kib_at_end"].as_f64().unwrap_or(f64::NAN) / 1024.0,
+        r["server_pss_kib_at_rest"].as_f64().unwrap_or(f64::NAN) / 1024.0
     );
     if let Some(runtimes) = r["runtimes"].as_object() {
         for (label, v) in runtimes {

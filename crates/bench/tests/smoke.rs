@@ -94,6 +94,7 @@ fn bench_smoke_run() {
             > 0.0
     );
     assert!(report["server_pss_kib_at_end"].as_f64().unwrap() > 0.0);
+    assert!(report["server_pss_kib_at_rest"].as_f64().unwrap() > 0.0);
     // The relay answers as the server does, and after a pause.
     let relay = &report["baseline"]["relay"];
     assert!(relay["warm"]["p50_us"].as_f64().unwrap() > 0.0, "{relay}");
