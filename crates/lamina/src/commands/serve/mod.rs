@@ -128,11 +128,15 @@ fn gate(args: &Args) -> anyhow::Result<lamina_api::Gate> {
     if let Some(addr) = exposed.first() {
         if !server.insecure_no_auth {
             anyhow::bail!(
-                "refusing to listen on {addr} without authentication: anyone who can reach it                  could deploy and run code. Give --credentials FILE (AWS shared-credentials                  format) so that requests must be signed, listen on loopback, or pass                  --insecure-no-auth to accept the risk"
+                "refusing to listen on {addr} without authentication: anyone who can reach it \
+                 could deploy and run code. Give --credentials FILE (AWS shared-credentials \
+                 format) so that requests must be signed, listen on loopback, or pass \
+                 --insecure-no-auth to accept the risk"
             );
         }
         eprintln!(
-            "lamina: WARNING: listening on {addr} with --insecure-no-auth: anyone who can reach              it can deploy and run code"
+            "lamina: WARNING: listening on {addr} with --insecure-no-auth: anyone who can reach \
+             it can deploy and run code"
         );
     } else {
         eprintln!("lamina: no --credentials: any signature is accepted (loopback only)");
@@ -167,7 +171,14 @@ mod tests {
     #[test]
     fn exposed_addresses_need_credentials_or_an_explicit_risk() {
         assert!(!gate_of(&[]).unwrap().checks_signatures());
-        assert!(gate_of(&["--listen", "0.0.0.0:9000"]).is_err());
+        let refused = gate_of(&["--listen", "0.0.0.0:9000"])
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("--credentials FILE"), "{refused}");
+        assert!(
+            !refused.contains("  "),
+            "one sentence, no runs of spaces: {refused}"
+        );
         assert!(gate_of(&["--url-listen", "192.0.2.1:9001"]).is_err());
         let risky = gate_of(&["--listen", "0.0.0.0:9000", "--insecure-no-auth"]).unwrap();
         assert!(!risky.checks_signatures());
