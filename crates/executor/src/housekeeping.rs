@@ -78,6 +78,23 @@ pub(crate) struct Housekeeper {
     config: Arc<ExecutorConfig>,
     registry: Arc<PoolRegistry>,
     counters: Arc<Counters>,
+    /// When the host's memory was last read. Passes run every 50 ms while environments
+    /// wait to be frozen, but `/proc/meminfo` costs the kernel a walk of every block device
+    /// (each sandbox's `/tmp` is a loop device), so it is read at most once per
+    /// [`MEMORY_CHECK_EVERY`].
+    memory_checked: std::sync::Mutex<Option<Instant>>,
+}
+
+/// How often the host's available memory is read at most.
+const MEMORY_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// Whether the memory check last made at `last` is due again at `now` (and records it).
+fn memory_check_due(last: &mut Option<Instant>, now: Instant) -> bool {
+    let due = last.is_none_or(|at| now.saturating_duration_since(at) >= MEMORY_CHECK_EVERY);
+    if due {
+        *last = Some(now);
+    }
+    due
 }
 
 impl Housekeeper {
@@ -90,6 +107,7 @@ impl Housekeeper {
             config,
             registry,
             counters,
+            memory_checked: std::sync::Mutex::new(None),
         })
     }
 
@@ -163,6 +181,13 @@ impl Housekeeper {
             }
         }
         if self.config.memory_reserve_mb > 0
+            && memory_check_due(
+                &mut self
+                    .memory_checked
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()),
+                now,
+            )
             && let Some(available) = mem_available_mb()
             && available < self.config.memory_reserve_mb
         {
@@ -219,4 +244,37 @@ fn mem_available_mb() -> Option<u64> {
     let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hosts_memory_is_read_at_most_once_a_second() {
+        let start = Instant::now();
+        let mut last = None;
+        assert!(
+            memory_check_due(&mut last, start),
+            "the first pass reads it"
+        );
+        for ms in [50, 100, 500, 950] {
+            assert!(
+                !memory_check_due(&mut last, start + Duration::from_millis(ms)),
+                "not again {ms} ms later"
+            );
+        }
+        assert!(memory_check_due(
+            &mut last,
+            start + Duration::from_millis(1000)
+        ));
+        assert!(!memory_check_due(
+            &mut last,
+            start + Duration::from_millis(1050)
+        ));
+        assert!(memory_check_due(
+            &mut last,
+            start + Duration::from_millis(2100)
+        ));
+    }
 }
