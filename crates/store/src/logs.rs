@@ -9,9 +9,12 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+
+mod out;
+use out::Out;
 
 /// One stored event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,50 +117,6 @@ struct Writer {
     out: Out,
     // Bytes in the current file of the stream.
     written: u64,
-}
-
-/// Lines gathered before they are written out in one call.
-const BUFFER: usize = 64 * 1024;
-
-/// A stream's file and the lines not yet written to it. Unlike a `BufWriter`, whose buffer
-/// lives as long as it does, the buffer is given back at every [`LogStore::flush`]: a stream
-/// stays open for its environment's whole life, and an idle environment should hold no
-/// memory here.
-#[derive(Debug)]
-struct Out {
-    file: File,
-    pending: Vec<u8>,
-}
-
-impl Out {
-    fn new(file: File) -> Out {
-        Out {
-            file,
-            pending: Vec::new(),
-        }
-    }
-
-    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.pending.extend_from_slice(bytes);
-        if self.pending.len() >= BUFFER {
-            self.file.write_all(&self.pending)?;
-            self.pending.clear();
-        }
-        Ok(())
-    }
-
-    /// Writes out what is pending and lets go of the buffer.
-    fn flush(&mut self) -> io::Result<()> {
-        if !self.pending.is_empty() {
-            self.file.write_all(&self.pending)?;
-        }
-        self.pending = Vec::new();
-        Ok(())
-    }
-
-    fn get_ref(&self) -> &File {
-        &self.file
-    }
 }
 
 /// Most stream files kept open at once.
