@@ -152,6 +152,24 @@ async fn forked_runtimes_leave_nothing_behind() {
     cycles_leave_nothing(&s, 300, Some("prestarted=forked")).await;
 }
 
+/// A configuration change retires `cycle`'s environment: the next invocation gets a new one.
+async fn retire(s: &Server, description: &str) {
+    let (status, _, _) = s
+        .put_json(
+            "/2015-03-31/functions/cycle/configuration",
+            &json!({ "Description": description }),
+        )
+        .await;
+    assert_eq!(status, 200);
+}
+
+async fn all_environments_gone(s: &Server) -> bool {
+    eventually(Duration::from_secs(10), async || {
+        s.health().await["environments"] == 0
+    })
+    .await
+}
+
 /// Invokes `cycle` in a new environment `cycles` times (a configuration change retires the
 /// last one), then checks that only what was there before remains: children, descriptors,
 /// mounts, network namespaces, cgroups. `started`, when given, is how every cold start's
@@ -161,20 +179,8 @@ async fn cycles_leave_nothing(s: &Server, cycles: usize, started: Option<&str>) 
     // Let the pools (and a zygote) fill, then take the baseline.
     let warm_up = s.invoke("cycle", json!({"i": -1})).await;
     assert_eq!(warm_up.body["echo"], json!({"i": -1}), "{:?}", warm_up.body);
-    let (status, _, _) = s
-        .put_json(
-            "/2015-03-31/functions/cycle/configuration",
-            &json!({"Description": "baseline"}),
-        )
-        .await;
-    assert_eq!(status, 200);
-    assert!(
-        eventually(
-            Duration::from_secs(10),
-            async || s.health().await["environments"] == 0
-        )
-        .await
-    );
+    retire(s, "baseline").await;
+    assert!(all_environments_gone(s).await);
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let (fds0, mounts0, netns0, cgroups0) = (
         fds(server),
@@ -205,21 +211,10 @@ async fn cycles_leave_nothing(s: &Server, cycles: usize, started: Option<&str>) 
         if let Some(started) = started {
             assert!(init.ends_with(started), "cycle {i}: {init}");
         }
-        // A configuration change retires the environment: the next invocation gets a new one.
-        let (status, _, _) = s
-            .put_json(
-                "/2015-03-31/functions/cycle/configuration",
-                &json!({"Description": format!("cycle {i}")}),
-            )
-            .await;
-        assert_eq!(status, 200);
+        retire(s, &format!("cycle {i}")).await;
     }
     assert!(
-        eventually(
-            Duration::from_secs(10),
-            async || s.health().await["environments"] == 0
-        )
-        .await,
+        all_environments_gone(s).await,
         "every retired environment is gone"
     );
     // Cgroups are removed and namespaces let go just after an environment is counted gone
