@@ -1,15 +1,16 @@
 //! A self-managed Kafka mapping's consumer: a member of the mapping's consumer group (its
 //! ConsumerGroupId, or its UUID) on the bootstrap servers it names, subscribed to its one
-//! topic; on one node a static member, so that a restarted server resumes at once. Records are gathered up to BatchSize within the batching window (500 ms when none
-//! is set, as Lambda's), filtered, and given to the function as Lambda's `SelfManagedKafka`
-//! event. One batch is in flight at a time, so each partition's order is kept. After the
-//! function succeeds the offsets after the batch are committed (those of filtered-out
-//! records too); after it fails the consumer seeks back to the batch's first offsets and
-//! the same records come again, after a pause, until the function takes them, or until the
-//! mapping's MaximumRetryAttempts or MaximumRecordAgeInSeconds gives up on them: then the
-//! on-failure destination (an SQS queue) gets Lambda's record of the batch, and the offsets
-//! move past it. Nothing is committed before the batch is settled, so a stop or a crash
-//! repeats a batch and never loses one.
+//! topic; on one node a static member, so that a restarted server resumes at once. Records
+//! are gathered up to BatchSize within the batching window (500 ms when none is set, as
+//! Lambda's), filtered, and given to the function as Lambda's `SelfManagedKafka` event. One
+//! batch is in flight at a time, so each partition's order is kept. After the function
+//! succeeds the offsets after the batch are committed (those of filtered-out records too);
+//! after it fails the consumer seeks back to the batch's first offsets and the same records
+//! come again, after a pause, until the function takes them, or until the mapping's
+//! MaximumRetryAttempts or MaximumRecordAgeInSeconds gives up on them: then the on-failure
+//! destination (an SQS queue) gets Lambda's record of the batch, and the offsets move past
+//! it. Nothing is committed before the batch is settled, so a stop or a crash repeats a
+//! batch and never loses one.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

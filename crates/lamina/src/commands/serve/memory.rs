@@ -3,7 +3,8 @@
 //!
 //! glibc keeps what a thread frees in that thread's arena for the next allocation. After a
 //! burst (thousands of invocations in flight, 8 clients at full speed), pages the server no
-//! longer uses stay resident: 3 to 5 MiB of a 20-30 MiB server, measured with the bench.
+//! longer uses stay resident: about 3 MiB of a 20-25 MiB server after bursts of 64 cold
+//! starts, in our measures.
 //! `malloc_trim` gives every free page back, but it takes each arena's lock while it walks
 //! it, so it runs only when the server has been quiet for a while, once per quiet spell.
 
