@@ -7,9 +7,9 @@ use std::io::{self, Write};
 const BUFFER: usize = 64 * 1024;
 
 /// A stream's file and the lines not yet written to it. Unlike a `BufWriter`, whose buffer
-/// lives as long as it does, the buffer is given back at every [`super::LogStore::flush`]: a stream
-/// stays open for its environment's whole life, and an idle environment should hold no
-/// memory here.
+/// lives as long as it does, the buffer is given back at every [`super::LogStore::flush`]: a
+/// stream stays open for its environment's whole life, and an idle environment should hold
+/// no memory here.
 #[derive(Debug)]
 pub(super) struct Out {
     file: File,
@@ -24,12 +24,18 @@ impl Out {
         }
     }
 
+    /// Adds `bytes`, writing out first what is pending if they would not fit. The buffer
+    /// never grows past [`BUFFER`]: when the file cannot be written (a full disk), the new
+    /// bytes are refused with the error, as a `BufWriter` refuses them.
     pub(super) fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.pending.extend_from_slice(bytes);
-        if self.pending.len() >= BUFFER {
+        if self.pending.len() + bytes.len() > BUFFER && !self.pending.is_empty() {
             self.file.write_all(&self.pending)?;
             self.pending.clear();
         }
+        if bytes.len() >= BUFFER {
+            return self.file.write_all(bytes);
+        }
+        self.pending.extend_from_slice(bytes);
         Ok(())
     }
 
@@ -44,5 +50,31 @@ impl Out {
 
     pub(super) fn get_ref(&self) -> &File {
         &self.file
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_buffer_stays_within_its_bound_and_every_byte_arrives_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.log");
+        let mut out = Out::new(File::create(&path).unwrap());
+        let mut expected = Vec::new();
+        for i in 0..500usize {
+            let line = format!("{i} {}\n", "y".repeat(i * 7 % 3000));
+            out.write_all(line.as_bytes()).unwrap();
+            expected.extend_from_slice(line.as_bytes());
+            assert!(out.pending.len() <= BUFFER);
+        }
+        let big = "z".repeat(BUFFER + 10);
+        out.write_all(big.as_bytes()).unwrap();
+        expected.extend_from_slice(big.as_bytes());
+        assert!(out.pending.len() <= BUFFER);
+        out.flush().unwrap();
+        assert_eq!(out.pending.capacity(), 0);
+        assert_eq!(std::fs::read(&path).unwrap(), expected);
     }
 }
