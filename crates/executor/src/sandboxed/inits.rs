@@ -47,6 +47,7 @@ pub(super) struct IdleInit {
     output: OwnedFd,
     /// The sandbox's `/tmp`, if on disk.
     scratch: Option<Scratch>,
+    marks: Marks,
 }
 
 /// A sandbox built to the end, waiting: with a runtime running without code, or (built
@@ -58,6 +59,39 @@ pub(super) struct Ready {
     deferred: lamina_sandbox::Deferred,
     /// A runtime a zygote forked into this sandbox (built without a program), waiting.
     pub(super) handoff: Option<Handoff>,
+    /// When each step of its making ended, for the launch's debug log.
+    pub(super) marks: Marks,
+}
+
+/// When the steps of making a sandbox ended, from the start of its making: its cgroups,
+/// the init's spawn, its `/tmp`, its root (`built`), a runtime forked in, its launch taking
+/// it (`taken`: what lies between `built` and `taken` is a wait in a pool), then its
+/// function's limits, code and environment. The launch's debug log shows them, so that where
+/// a cold start spends its time under a burst can be read without a profiler.
+#[derive(Debug)]
+pub(super) struct Marks {
+    started: std::time::Instant,
+    steps: Vec<(&'static str, u32)>,
+}
+
+impl Marks {
+    pub(super) fn new() -> Marks {
+        Marks {
+            started: std::time::Instant::now(),
+            steps: Vec::new(),
+        }
+    }
+
+    /// Notes that step `name` ended now.
+    pub(super) fn mark(&mut self, name: &'static str) {
+        let us = u32::try_from(self.started.elapsed().as_micros()).unwrap_or(u32::MAX);
+        self.steps.push((name, us));
+    }
+
+    /// The steps as `name=µs` pairs.
+    pub(super) fn steps(&self) -> &[(&'static str, u32)] {
+        &self.steps
+    }
 }
 
 /// A runtime forked into a sandbox by a zygote, waiting for its function's environment.
@@ -150,6 +184,7 @@ impl Inits {
     /// Starts one sandbox init and sends it its cgroups; it then prepares its namespaces and
     /// waits for a spec. Its `/tmp` is made for `tmp_mb`.
     pub(super) fn start_one(&self, tmp_mb: u32) -> Result<IdleInit, LaunchError> {
+        let mut marks = Marks::new();
         let cgroups = match &self.cgroups {
             cgroup::Layout::V1 { .. } | cgroup::Layout::V2 { .. } => {
                 // Placeholder limits until a function claims the sandbox.
@@ -163,6 +198,7 @@ impl Inits {
             cgroup::Layout::Unavailable(_) => None,
         };
         let guard = CgroupGuard(cgroups);
+        marks.mark("cgroups");
         let (command, mut control) =
             lamina_sandbox::prepare(&self.exe).map_err(LaunchError::Setup)?;
         let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
@@ -174,6 +210,7 @@ impl Inits {
             .stderr(Stdio::from(write2))
             .kill_on_drop(true);
         let child = cmd.spawn().map_err(LaunchError::Setup)?;
+        marks.mark("spawned");
         // Our copies of the child's ends (control socket, pipe) close here.
         drop(cmd);
         let dirs = guard
@@ -185,12 +222,15 @@ impl Inits {
             .start(&dirs)
             .map_err(|e| LaunchError::Setup(std::io::Error::other(e.to_string())))?;
         let mut guard = guard;
+        let scratch = self.make_scratch(tmp_mb);
+        marks.mark("scratch");
         Ok(IdleInit {
             child,
             control: Some(control),
             cgroups: guard.0.take(),
             output: read,
-            scratch: self.make_scratch(tmp_mb),
+            scratch,
+            marks,
         })
     }
 
@@ -258,11 +298,14 @@ impl Inits {
         let (launched, deferred) = control
             .prestart(&sandbox)
             .map_err(|e| LaunchError::Setup(std::io::Error::other(e.to_string())))?;
+        let mut marks = std::mem::replace(&mut w.marks, Marks::new());
+        marks.mark("built");
         Ok(Ready {
             init,
             launched,
             deferred,
             handoff: None,
+            marks,
         })
     }
 
@@ -282,6 +325,7 @@ impl Inits {
             launched,
             deferred,
             handoff,
+            mut marks,
         } = ready;
         let prestarted = match (&exec, &handoff) {
             (Some(_), _) => Prestarted::Sandbox,
@@ -304,7 +348,9 @@ impl Inits {
         if let Some(c) = &w.cgroups {
             c.set_limits(&limits).map_err(setup)?;
         }
+        marks.mark("limits");
         let code = lamina_sandbox::fs::clone_tree(code).map_err(setup)?;
+        marks.mark("code");
         let env = Inits::runtime_env(spec);
         let work = lamina_sandbox::Specialisation {
             // A forked runtime reads its environment from us, not from PID 1.
@@ -322,6 +368,7 @@ impl Inits {
         deferred
             .specialise(&work, code, tmp_device, handoff.as_ref().map(|h| &h.ended))
             .map_err(|e| setup(std::io::Error::other(e.to_string())))?;
+        marks.mark("specialised");
         if let Some(handoff) = handoff {
             let env: serde_json::Map<String, serde_json::Value> = env
                 .into_iter()
@@ -331,6 +378,8 @@ impl Inits {
             std::io::Write::write_all(&mut std::fs::File::from(handoff.env_pipe), &body)
                 .map_err(setup)?;
         }
+        marks.mark("env");
+        tracing::debug!(?prestarted, steps = ?marks.steps(), "sandbox made and given its function");
         let init = init.0.take().expect("set until now");
         Ok(init.into_launched(
             launched.listener,

@@ -134,7 +134,7 @@ impl Shared {
     /// could not be used, and the launch starts afresh.
     fn use_ahead(
         &self,
-        ready: Ready,
+        mut ready: Ready,
         spec: &LaunchSpec,
         exec: Option<lamina_sandbox::Exec>,
         started: Instant,
@@ -144,6 +144,7 @@ impl Shared {
             (None, Some(h)) if h.now => "runtime forked now",
             (None, _) => "pre-started runtime",
         };
+        ready.marks.mark("taken");
         let code = self.images.source(&spec.host.task_root);
         let result = self.inits.specialise(ready, spec, exec, &code);
         self.refill();

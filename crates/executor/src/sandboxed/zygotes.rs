@@ -88,6 +88,7 @@ impl Inits {
             })
             .map_err(failed)?;
         let pid = zygote::pid_inside(host).map_err(setup)?;
+        ready.marks.mark("forked");
         ready.handoff = Some(Handoff {
             env_pipe,
             pid,
