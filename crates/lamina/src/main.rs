@@ -70,6 +70,10 @@ fn main() -> std::process::ExitCode {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Command::Serve(args) = &cli.command {
         builder.worker_threads(args.server.worker_threads());
+        // A burst of cold starts runs its launches on as many blocking threads; idle ones
+        // go after this rather than tokio's 10 s, so that their stacks (about 36 KiB
+        // touched each) do not outlast the burst by long.
+        builder.thread_keep_alive(commands::serve::BLOCKING_THREAD_KEEP_ALIVE);
     }
     let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,

@@ -17,7 +17,8 @@
 //! - [`lock`]: [`DataDirLock`], one server per data directory.
 //! - [`reserve`]: [`Reserve`], space set aside so that deletes work on a full disk.
 //! - [`series`]: [`MetricSeries`], CloudWatch's metric history at one-minute resolution.
-//! - `sqlite`: what the embedded SQLite stores share (WAL, the schema, one connection).
+//! - `sqlite`: what the embedded SQLite stores share (WAL, the schema, one connection), and
+//!   [`bound_sqlite_heap`], the bound on all SQLite page caches of the process.
 //! - [`package`]: safe extraction of an untrusted zip (zip-slip, size and entry bounds).
 //! - [`postgres`]: cluster mode's state in PostgreSQL: the pool, the versioned migrations,
 //!   and [`PgFunctionStore`].
@@ -58,3 +59,4 @@ pub use postgres::{
 };
 pub use reserve::Reserve;
 pub use series::{MemorySeries, MetricSeries, Minute, SeriesKey, SqliteSeries};
+pub use sqlite::bound_heap as bound_sqlite_heap;

@@ -10,6 +10,8 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
+
 /// How often the server's CPU time is looked at.
 const TICK: Duration = Duration::from_secs(2);
 /// A tick in which the server used less CPU than this is quiet (2.5% of one core; the
@@ -28,6 +30,22 @@ pub fn keep_large_buffers_out_of_the_heap() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
+}
+
+/// How long a blocking thread (a launch, a file operation) waits idle for more work before
+/// it ends.
+pub const BLOCKING_THREAD_KEEP_ALIVE: Duration = Duration::from_secs(2);
+
+/// What all SQLite connections of the server (functions, schedules and rules, SQS, S3's
+/// objects, the event queue, metric history) may hold together. Their fixed part (schemas,
+/// statements, lookaside) is about 1.1 MiB; each connection's page cache would otherwise
+/// keep up to 2 MiB of what its busiest moment read: 5.3 MiB in all, measured in a server
+/// after the bench's S3 and SQS load.
+const SQLITE_HEAP: u64 = 3 << 20;
+
+/// Bounds the SQLite connections' heap ([`SQLITE_HEAP`]).
+pub fn bound_sqlite_caches() -> anyhow::Result<()> {
+    lamina_store::bound_sqlite_heap(SQLITE_HEAP).context("bounding SQLite's memory")
 }
 
 /// The CPU time this process has used so far.

@@ -18,10 +18,12 @@ use anyhow::Context;
 
 pub use args::Args;
 pub use compose::default_data_dir;
+pub use memory::BLOCKING_THREAD_KEEP_ALIVE;
 
 /// Runs the server.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     memory::keep_large_buffers_out_of_the_heap();
+    memory::bound_sqlite_caches()?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("LAMINA_LOG")
