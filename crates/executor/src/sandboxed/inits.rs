@@ -44,6 +44,8 @@ pub(super) struct IdleInit {
     // Taken by the handshake.
     control: Option<Control>,
     cgroups: Option<Cgroups>,
+    /// The limits its cgroups have now.
+    limits: Limits,
     output: OwnedFd,
     /// The sandbox's `/tmp`, if on disk.
     scratch: Option<Scratch>,
@@ -167,9 +169,10 @@ impl Inits {
             .ok()
     }
 
-    /// The memory limits of a function whose sandbox has `scratch` as its `/tmp`.
-    fn limits(spec: &LaunchSpec, scratch: Option<&Scratch>) -> Limits {
-        let tmp_in_memory = if scratch.is_some() {
+    /// The memory limits of a function whose sandbox's `/tmp` is on disk (`tmp_on_disk`) or a
+    /// tmpfs.
+    fn limits(spec: &LaunchSpec, tmp_on_disk: bool) -> Limits {
+        let tmp_in_memory = if tmp_on_disk {
             0
         } else {
             spec.ephemeral_storage_mb
@@ -182,13 +185,21 @@ impl Inits {
     }
 
     /// Starts one sandbox init and sends it its cgroups; it then prepares its namespaces and
-    /// waits for a spec. Its `/tmp` is made for `tmp_mb`.
-    pub(super) fn start_one(&self, tmp_mb: u32) -> Result<IdleInit, LaunchError> {
+    /// waits for a spec. Its `/tmp` is made for `tmp_mb`. Started for a launch (`for_launch`),
+    /// its cgroups get that function's limits at once, so that they are written once; started
+    /// ahead of time, placeholder limits until a function claims it.
+    pub(super) fn start_one(
+        &self,
+        tmp_mb: u32,
+        for_launch: Option<&LaunchSpec>,
+    ) -> Result<IdleInit, LaunchError> {
         let mut marks = Marks::new();
+        let limits = match for_launch {
+            Some(spec) => Inits::limits(spec, self.scratch.is_some()),
+            None => Limits::for_function(128, 512, lamina_model::limits::PROCESSES),
+        };
         let cgroups = match &self.cgroups {
             cgroup::Layout::V1 { .. } | cgroup::Layout::V2 { .. } => {
-                // Placeholder limits until a function claims the sandbox.
-                let limits = Limits::for_function(128, 512, lamina_model::limits::PROCESSES);
                 let id = uuid::Uuid::new_v4().simple().to_string();
                 Some(
                     Cgroups::create(&self.cgroups, &self.instance, &id, &limits)
@@ -228,6 +239,7 @@ impl Inits {
             child,
             control: Some(control),
             cgroups: guard.0.take(),
+            limits,
             output: read,
             scratch,
             marks,
@@ -285,9 +297,13 @@ impl Inits {
     }
 
     /// Starts one sandbox built to the end from `sandbox` (its runtime, if it names one,
-    /// waiting without code).
-    pub(super) fn prestart(&self, sandbox: &SandboxSpec) -> Result<Ready, LaunchError> {
-        let mut init = IdleInitGuard(Some(self.start_one(sandbox.tmp_mb)?));
+    /// waiting without code), for a launch (`for_launch`) or ahead of time.
+    pub(super) fn prestart(
+        &self,
+        sandbox: &SandboxSpec,
+        for_launch: Option<&LaunchSpec>,
+    ) -> Result<Ready, LaunchError> {
+        let mut init = IdleInitGuard(Some(self.start_one(sandbox.tmp_mb, for_launch)?));
         let w = init.0.as_mut().expect("just set");
         let control = w
             .control
@@ -344,10 +360,8 @@ impl Inits {
             }
             _ => false,
         };
-        let limits = Inits::limits(spec, w.scratch.as_ref());
-        if let Some(c) = &w.cgroups {
-            c.set_limits(&limits).map_err(setup)?;
-        }
+        w.set_limits(Inits::limits(spec, w.scratch.is_some()))
+            .map_err(setup)?;
         marks.mark("limits");
         let code = lamina_sandbox::fs::clone_tree(code).map_err(setup)?;
         marks.mark("code");
@@ -406,10 +420,8 @@ impl Inits {
             w.scratch = self.make_scratch(spec.ephemeral_storage_mb);
         }
         sandbox.tmp_device = w.scratch.as_ref().map(|s| s.device().to_path_buf());
-        if let Some(c) = &w.cgroups {
-            c.set_limits(&Inits::limits(spec, w.scratch.as_ref()))
-                .map_err(|e| (LaunchError::Setup(e), false))?;
-        }
+        w.set_limits(Inits::limits(spec, w.scratch.is_some()))
+            .map_err(|e| (LaunchError::Setup(e), false))?;
         let control = w
             .control
             .take()
@@ -426,6 +438,18 @@ impl Inits {
 }
 
 impl IdleInit {
+    /// Gives its cgroups `limits`, unless they have them already.
+    fn set_limits(&mut self, limits: Limits) -> std::io::Result<()> {
+        if limits == self.limits {
+            return Ok(());
+        }
+        if let Some(c) = &self.cgroups {
+            c.set_limits(&limits)?;
+        }
+        self.limits = limits;
+        Ok(())
+    }
+
     /// The environment this sandbox became, once its program runs.
     pub(super) fn into_launched(
         self,

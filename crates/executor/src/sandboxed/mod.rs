@@ -208,7 +208,10 @@ impl Launcher for SandboxLauncher {
             attempts += 1;
             let (init, pooled) = match shared.pool.take_waiting() {
                 Some(w) => (w, true),
-                None => (inits.start_one(spec.ephemeral_storage_mb)?, false),
+                None => (
+                    inits.start_one(spec.ephemeral_storage_mb, Some(spec))?,
+                    false,
+                ),
             };
             match inits.handshake(init, spec, &mut sandbox) {
                 Ok((init, ready)) => break (init, ready, pooled),

@@ -73,11 +73,12 @@ impl SandboxPool {
     /// One sandbox for the pool: built to the end where the host allows it.
     fn start_one(inits: &Inits) -> Result<Pooled, LaunchError> {
         if inits.prebuild {
-            Ok(Pooled::Built(inits.prestart(&inits.built_spec())?))
+            Ok(Pooled::Built(inits.prestart(&inits.built_spec(), None)?))
         } else {
-            Ok(Pooled::Waiting(IdleInitGuard(Some(
-                inits.start_one(lamina_model::limits::EPHEMERAL_MIN_MB)?,
-            ))))
+            Ok(Pooled::Waiting(IdleInitGuard(Some(inits.start_one(
+                lamina_model::limits::EPHEMERAL_MIN_MB,
+                None,
+            )?))))
         }
     }
 

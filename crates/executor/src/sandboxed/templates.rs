@@ -136,7 +136,7 @@ impl Templates {
         };
         let ready = match pooled_serves.then(built).flatten() {
             Some(b) => b,
-            None => match inits.prestart(&sandbox) {
+            None => match inits.prestart(&sandbox, Some(spec)) {
                 Ok(r) => r,
                 Err(e) => return Some(Err(e)),
             },
@@ -174,9 +174,9 @@ impl Templates {
                 };
                 let made = match &zygote {
                     Some(z) => inits
-                        .prestart(&forked)
+                        .prestart(&forked, None)
                         .and_then(|r| inits.fork_into(r, z, &forked, false)),
-                    None => inits.prestart(&sandbox),
+                    None => inits.prestart(&sandbox, None),
                 };
                 match made {
                     Ok(ready) => {
