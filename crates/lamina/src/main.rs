@@ -67,6 +67,9 @@ fn main() -> std::process::ExitCode {
         // Must stay single-threaded: it forks and changes namespaces. No async runtime here.
         lamina_sandbox::init::main();
     }
+    if let Command::Serve(_) = &cli.command {
+        commands::serve::prepare_allocator();
+    }
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Command::Serve(args) = &cli.command {
         builder.worker_threads(args.server.worker_threads());

@@ -18,17 +18,30 @@ const TICK: Duration = Duration::from_secs(2);
 /// housekeeping of idle environments alone stays well under it).
 const QUIET: Duration = Duration::from_millis(50);
 
-/// Keeps large buffers (code packages of tens of MB, 6 MB payloads) out of the heap. glibc
-/// raises its mmap threshold to the size of each large block freed, up to 32 MiB, so after one
-/// deployment of a big package later ones land in the heap and stay there once freed: a
-/// server that served a few 60 MB deployments kept 90 MiB instead of 11. A fixed threshold
-/// turns that adjustment off and hands such buffers back as soon as they are freed.
-pub fn keep_large_buffers_out_of_the_heap() {
+/// Sets the allocator up for a long-lived server; called before any thread starts, since
+/// glibc fixes its number of arenas when the second one is made.
+///
+/// - Large buffers (code packages of tens of MB, 6 MB payloads) stay out of the heap. glibc
+///   raises its mmap threshold to the size of each large block freed, up to 32 MiB, so after
+///   one deployment of a big package later ones land in the heap and stay there once freed:
+///   a server that served a few 60 MB deployments kept 90 MiB instead of 11. A fixed
+///   threshold turns that adjustment off and hands such buffers back as soon as they are
+///   freed.
+/// - At most two arenas per core, not glibc's eight: a burst of launches runs on dozens of
+///   blocking threads, each of which would otherwise get an arena of its own and keep its
+///   free pages. After the full bench the server held 28.2 MiB instead of 29.8 (one run
+///   each), with the same throughput.
+pub fn prepare_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes an allocator parameter and takes glibc's arena locks, so
-    // it is safe beside other threads; a refusal (returns 0) leaves the default in place.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let arenas = i32::try_from(2 * cores).unwrap_or(i32::MAX);
+        // SAFETY: mallopt only changes allocator parameters and takes glibc's arena locks,
+        // so it is safe beside other threads; a refusal (returns 0) leaves the default.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+            libc::mallopt(libc::M_ARENA_MAX, arenas);
+        }
     }
 }
 

@@ -18,11 +18,10 @@ use anyhow::Context;
 
 pub use args::Args;
 pub use compose::default_data_dir;
-pub use memory::BLOCKING_THREAD_KEEP_ALIVE;
+pub use memory::{BLOCKING_THREAD_KEEP_ALIVE, prepare_allocator};
 
 /// Runs the server.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    memory::keep_large_buffers_out_of_the_heap();
     memory::bound_sqlite_caches()?;
     tracing_subscriber::fmt()
         .with_env_filter(
