@@ -67,11 +67,10 @@ fn main() -> std::process::ExitCode {
         // Must stay single-threaded: it forks and changes namespaces. No async runtime here.
         lamina_sandbox::init::main();
     }
-    if let Command::Serve(_) = &cli.command {
-        commands::serve::prepare_allocator();
-    }
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Command::Serve(args) = &cli.command {
+        // Before any thread starts: the runtime's threads start at `build`.
+        commands::serve::prepare_allocator();
         builder.worker_threads(args.server.worker_threads());
         // A burst of cold starts runs its launches on as many blocking threads; idle ones
         // go after this rather than tokio's 10 s, so that their stacks (about 36 KiB
