@@ -69,10 +69,18 @@ impl Scratch {
     }
 }
 
-/// The empty file system of `mb` MiB that images are copied from, made on first use.
+/// The empty file system of `mb` MiB that images are copied from, made on first use, once:
+/// the first launches of a burst all ask for it, and each would otherwise run its own
+/// `mkfs.ext4` and `dumpe2fs` for the same file.
 fn template(dir: &Path, mb: u32) -> io::Result<PathBuf> {
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let templates = dir.join("templates");
     let path = templates.join(format!("{mb}.img"));
+    if path.exists() {
+        return Ok(path);
+    }
+    let _turn = MAKING.lock().unwrap_or_else(|p| p.into_inner());
+    // Made by whoever had the turn before.
     if path.exists() {
         return Ok(path);
     }
@@ -264,4 +272,48 @@ pub fn sweep(dir: &Path) {
 /// Whether disk-backed `/tmp`s can be made here (root, e2fsprogs and losetup).
 pub fn available() -> bool {
     crate::image::available() && crate::image::tool("losetup")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn a_template_asked_for_at_once_is_made_once() {
+        if !crate::image::tool("mkfs.ext4") || !crate::image::tool("dumpe2fs") {
+            eprintln!("skipped: e2fsprogs is not installed");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("lamina-template-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        // Each caller notes the file it was given as soon as it has it: had several made it,
+        // later renames would have replaced what earlier ones were given.
+        let inodes: Vec<u64> = std::thread::scope(|s| {
+            let callers: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        let path = template(&dir, 1).unwrap();
+                        fs::metadata(path).unwrap().ino()
+                    })
+                })
+                .collect();
+            callers.into_iter().map(|c| c.join().unwrap()).collect()
+        });
+        assert!(
+            inodes.iter().all(|i| *i == inodes[0]),
+            "every caller got the one image made: {inodes:?}"
+        );
+        let left: Vec<_> = fs::read_dir(dir.join("templates"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            left,
+            [std::ffi::OsString::from("1.img")],
+            "nothing else left"
+        );
+    }
 }
