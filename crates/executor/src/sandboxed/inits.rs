@@ -66,10 +66,10 @@ pub(super) struct Ready {
 }
 
 /// When the steps of making a sandbox ended, from the start of its making: its cgroups,
-/// the init's spawn, its `/tmp`, its root (`built`), a runtime forked in, its launch taking
-/// it (`taken`: what lies between `built` and `taken` is a wait in a pool), then its
-/// function's limits, code and environment. The launch's debug log shows them, so that where
-/// a cold start spends its time under a burst can be read without a profiler.
+/// the init's spawn, its `/tmp`, its root (`built`), a runtime forked in, its function's
+/// limits, code and environment; and `taken`, when a launch took it (a sandbox made ahead
+/// waited in a pool until then). The launch's debug log shows them, so that where a cold
+/// start spends its time under a burst can be read without a profiler.
 #[derive(Debug)]
 pub(super) struct Marks {
     started: std::time::Instant,
@@ -413,6 +413,7 @@ impl Inits {
     ) -> Result<(IdleInit, lamina_sandbox::Launched), (LaunchError, bool)> {
         let mut guard = IdleInitGuard(Some(init));
         let w = guard.0.as_mut().expect("just set");
+        w.marks.mark("taken");
         if w.scratch
             .as_ref()
             .is_some_and(|s| s.mb() != spec.ephemeral_storage_mb)
@@ -427,7 +428,10 @@ impl Inits {
             .take()
             .expect("an idle sandbox init has its control socket");
         match control.handshake(sandbox) {
-            Ok(ready) => Ok((guard.0.take().expect("just set"), ready)),
+            Ok(ready) => {
+                w.marks.mark("built");
+                Ok((guard.0.take().expect("just set"), ready))
+            }
             // The guard kills it; the caller may try another.
             Err(e) => Err((
                 LaunchError::Setup(std::io::Error::other(e.to_string())),
@@ -438,6 +442,11 @@ impl Inits {
 }
 
 impl IdleInit {
+    /// When the steps of its making ended, as [`Marks::steps`].
+    pub(super) fn steps(&self) -> &[(&'static str, u32)] {
+        self.marks.steps()
+    }
+
     /// Gives its cgroups `limits`, unless they have them already.
     fn set_limits(&mut self, limits: Limits) -> std::io::Result<()> {
         if limits == self.limits {

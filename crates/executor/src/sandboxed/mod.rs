@@ -226,6 +226,7 @@ impl Launcher for SandboxLauncher {
             pooled,
             ready_us = started.elapsed().as_micros() as u64,
             init_phases = ?ready.phases,
+            steps = ?init.steps(),
             "sandbox set up"
         );
         // Without egress the proxy listener is closed: connections to it are refused.
