@@ -50,7 +50,8 @@
 //! - baselines measured in the same run: a bare loopback HTTP round trip with the same
 //!   client, a bare process start of each runtime, and the native echo behind a minimal
 //!   unsandboxed Invoke-to-Runtime-API relay (warm p50 and 8 clients' throughput, the floor
-//!   the warm path is judged against; see [`relay`]).
+//!   the warm path is judged against; see [`relay`]), and the same relay with a minimal
+//!   Node.js runtime loop as its runtimes (Node.js's floor, when `node` is measured).
 //!
 //! Sequential figures (warm, thawed, after a pause) are taken with a blocking client on a
 //! thread of its own ([`probe`]), so that the client's own wake-ups are not counted as the
@@ -216,8 +217,8 @@ fn main() -> ExitCode {
     if echo_runtime::invoked_as_bootstrap() {
         echo_runtime::run();
     }
-    if let Some(runtimes) = relay::invoked_as_relay() {
-        return match relay::run(runtimes) {
+    if let Some((runtimes, runner)) = relay::invoked_as_relay() {
+        return match relay::run(runtimes, runner) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("lamina-bench relay: {e:#}");
@@ -299,15 +300,35 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     eprintln!("baselines: the unsandboxed relay...");
     // After the same pause as the paused scenario's.
     let relay = relay::measure(
+        relay::Runner::Native,
         args.warm.max(100),
         (args.paused, Duration::from_millis(args.pause_ms)),
         args.throughput_seconds,
         8,
     )
     .await?;
+    // Lamina's Node.js runtime is judged against the least a Node.js runtime can do.
+    let relay_node = if args.runtimes.iter().any(|r| r == "node") {
+        eprintln!("baselines: the relay with a minimal Node.js runtime loop...");
+        relay::measure(
+            relay::Runner::Node,
+            args.warm.max(100),
+            (0, Duration::ZERO),
+            args.throughput_seconds,
+            8,
+        )
+        .await
+        .unwrap_or_else(|e| {
+            eprintln!("the relay with Node.js runtimes could not be measured: {e:#}");
+            Value::Null
+        })
+    } else {
+        Value::Null
+    };
     report["baseline"] = json!({
         "http_round_trip": http,
         "relay": relay,
+        "relay_node": relay_node,
         "spawn_ms": {
             "provided (/bin/true)": spawn_baseline("/bin/true", &[]),
             "python (python3.11 -c pass)": spawn_baseline("/usr/bin/python3.11", &["-c", "pass"]),

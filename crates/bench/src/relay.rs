@@ -5,6 +5,10 @@
 //! recently used environment) or waits until one asks; the runtime's response is the
 //! Invoke's answer. What Lamina costs above this is what its
 //! isolation, routing and bookkeeping cost.
+//!
+//! Run with [`Runner::Node`], its runtimes are instead copies of the least a Node.js runtime
+//! can do (`node_loop.js`: the Runtime API loop with Node's own HTTP client and the echo
+//! inlined), the baseline Lamina's Node.js runtime is judged against.
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -26,8 +30,21 @@ use tokio::sync::oneshot;
 
 use crate::http::summary;
 
-/// Set (to the number of runtimes) when this binary is started as the relay.
+/// Set (to the number of runtimes, then `:node` for [`Runner::Node`]) when this binary is
+/// started as the relay.
 pub const RELAY_ENV: &str = "LAMINA_BENCH_RELAY";
+
+/// The minimal Node.js runtime loop, run with `node -e`.
+const NODE_LOOP: &str = include_str!("node_loop.js");
+
+/// What the relay's runtimes are.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Runner {
+    /// The native echo runtime (this binary as a `bootstrap`).
+    Native,
+    /// The minimal Node.js runtime loop ([`NODE_LOOP`]).
+    Node,
+}
 
 /// How long an Invoke may wait for its answer before the relay gives up on it.
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -35,9 +52,13 @@ const INVOKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The function name the relay answers to (any name is accepted).
 const FUNCTION: &str = "relay-echo";
 
-/// Whether this binary was started as the relay: the number of runtimes to run.
-pub fn invoked_as_relay() -> Option<usize> {
-    std::env::var(RELAY_ENV).ok()?.parse().ok()
+/// Whether this binary was started as the relay: the number of runtimes to run, and which.
+pub fn invoked_as_relay() -> Option<(usize, Runner)> {
+    let value = std::env::var(RELAY_ENV).ok()?;
+    match value.strip_suffix(":node") {
+        Some(n) => Some((n.parse().ok()?, Runner::Node)),
+        None => Some((value.parse().ok()?, Runner::Native)),
+    }
 }
 
 struct Job {
@@ -183,7 +204,7 @@ where
 
 /// The relay process: serves Invoke and the Runtime API, runs `runtimes` echo runtimes,
 /// prints its Invoke address, and ends when its standard input closes.
-pub fn run(runtimes: usize) -> anyhow::Result<()> {
+pub fn run(runtimes: usize, runner: Runner) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -198,13 +219,25 @@ pub fn run(runtimes: usize) -> anyhow::Result<()> {
         let me = std::env::current_exe()?;
         let mut children = Vec::new();
         for _ in 0..runtimes {
+            let mut runtime = match runner {
+                Runner::Native => {
+                    let mut c = Command::new(&me);
+                    c.arg0("bootstrap");
+                    c
+                }
+                Runner::Node => {
+                    let mut c = Command::new("node");
+                    c.arg("-e").arg(NODE_LOOP);
+                    c
+                }
+            };
             children.push(
-                Command::new(&me)
-                    .arg0("bootstrap")
+                runtime
                     .env_remove(RELAY_ENV)
                     .env("AWS_LAMBDA_RUNTIME_API", api_addr.to_string())
                     .stdin(Stdio::null())
-                    .spawn()?,
+                    .spawn()
+                    .with_context(|| format!("starting a {runner:?} runtime"))?,
             );
         }
         // Ends when the bench closes the pipe (or goes away).
@@ -232,9 +265,13 @@ impl Drop for Relay {
     }
 }
 
-fn start(runtimes: usize) -> anyhow::Result<(Relay, SocketAddr)> {
+fn start(runtimes: usize, runner: Runner) -> anyhow::Result<(Relay, SocketAddr)> {
+    let value = match runner {
+        Runner::Native => runtimes.to_string(),
+        Runner::Node => format!("{runtimes}:node"),
+    };
     let mut child = Command::new(std::env::current_exe()?)
-        .env(RELAY_ENV, runtimes.to_string())
+        .env(RELAY_ENV, value)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -249,15 +286,16 @@ fn start(runtimes: usize) -> anyhow::Result<(Relay, SocketAddr)> {
 
 /// The relay's warm p50 (sequential invocations, as the warm scenario makes them), `paused`
 /// invocations each after `pause` of idleness (what a pause costs on this machine with no
-/// freezing at all), and its throughput at `clients` clients for `seconds`, with the native
+/// freezing at all), and its throughput at `clients` clients for `seconds`, with `runner`'s
 /// echo.
 pub async fn measure(
+    runner: Runner,
     warm: usize,
     (paused, pause): (usize, Duration),
     seconds: f64,
     clients: usize,
 ) -> anyhow::Result<Value> {
-    let (relay, addr) = start(clients)?;
+    let (relay, addr) = start(clients, runner)?;
     let pid = relay.child.id();
     let samples = crate::probe::warm(addr, FUNCTION, warm).await?;
     let after_pause = crate::probe::paused(addr, FUNCTION, (paused, pause)).await?;

@@ -59,6 +59,15 @@ pub fn print_table(r: &Value) {
             us(&relay["throughput"]["per_second"])
         );
     }
+    let relay_node = &r["baseline"]["relay_node"];
+    if relay_node.is_object() {
+        println!(
+            "baseline: unsandboxed relay, minimal Node.js runtime loop: warm p50 {} us, {} clients {} inv/s",
+            us(&relay_node["warm"]["p50_us"]),
+            relay_node["throughput"]["clients"],
+            us(&relay_node["throughput"]["per_second"])
+        );
+    }
     if let Some(spawns) = r["baseline"]["spawn_ms"].as_object() {
         for (k, v) in spawns {
             println!(
@@ -117,6 +126,17 @@ pub fn print_table(r: &Value) {
             ratio(
                 &provided["throughput"]["8"]["per_second"],
                 &relay["throughput"]["per_second"]
+            ),
+        );
+    }
+    let node = &r["runtimes"]["node"];
+    if relay_node.is_object() && node.is_object() {
+        println!(
+            "node against the minimal Node.js loop on the relay: warm p50 {}, 8 clients {} (target >= 0.75x)",
+            ratio(&node["warm"]["p50_us"], &relay_node["warm"]["p50_us"]),
+            ratio(
+                &node["throughput"]["8"]["per_second"],
+                &relay_node["throughput"]["per_second"]
             ),
         );
     }
