@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::cgroupfs::{self, Dir};
+
 /// Where cgroups are mounted and which controllers can be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Layout {
@@ -129,10 +131,14 @@ pub struct Cgroups {
     v2: bool,
     /// v1: memory, pids, cpu (and freezer, when mounted) directories; v2: the one directory.
     dirs: Vec<PathBuf>,
+    /// The same directories, held open: their files are opened relative to them.
+    open: Vec<Dir>,
     /// The peak memory file, opened on first use and read again from its start: it is read
     /// on every invocation, where walking the path and opening it cost several times the
     /// read itself.
     peak: OnceLock<Option<fs::File>>,
+    /// The freezer's state file, opened on first use: written at every freeze and thaw.
+    freeze: OnceLock<Option<fs::File>>,
 }
 
 fn write(path: &Path, value: &str) -> io::Result<()> {
@@ -166,37 +172,41 @@ impl Cgroups {
         id: &str,
         limits: &Limits,
     ) -> io::Result<Cgroups> {
-        let cgroups = match layout {
-            Layout::V1 { root, freezer } => Cgroups {
-                v2: false,
-                dirs: v1_hierarchies(root, *freezer)
-                    .map(|h| h.join(PARENT).join(instance).join(id))
-                    .collect(),
-                peak: OnceLock::new(),
-            },
+        let (v2, instances) = match layout {
+            Layout::V1 { root, freezer } => {
+                let instances = v1_hierarchies(root, *freezer)
+                    .map(|h| cgroupfs::instance(&h.join(PARENT).join(instance), || Ok(())))
+                    .collect::<io::Result<Vec<_>>>()?;
+                (false, instances)
+            }
             Layout::V2 { root } => {
                 // Processes may only live in leaves, so the parents hold none; each enables
                 // the controllers for its children.
                 let parent = root.join(PARENT);
                 let server = parent.join(instance);
-                enable_controllers(root)?;
-                mkdir(&parent)?;
-                enable_controllers(&parent)?;
-                mkdir(&server)?;
-                enable_controllers(&server)?;
-                Cgroups {
-                    v2: true,
-                    dirs: vec![server.join(id)],
-                    peak: OnceLock::new(),
-                }
+                let made = cgroupfs::instance(&server, || {
+                    enable_controllers(root)?;
+                    mkdir(&parent)?;
+                    enable_controllers(&parent)?;
+                    mkdir(&server)?;
+                    enable_controllers(&server)
+                })?;
+                (true, vec![made])
             }
             Layout::Unavailable(why) => {
                 return Err(io::Error::new(io::ErrorKind::Unsupported, why.clone()));
             }
         };
+        let mut cgroups = Cgroups {
+            v2,
+            dirs: instances.iter().map(|i| i.path().join(id)).collect(),
+            open: Vec::new(),
+            peak: OnceLock::new(),
+            freeze: OnceLock::new(),
+        };
         let result = (|| {
-            for dir in &cgroups.dirs {
-                mkdir(dir)?;
+            for parent in &instances {
+                cgroups.open.push(parent.make(id)?);
             }
             cgroups.set_limits(limits)
         })();
@@ -211,37 +221,30 @@ impl Cgroups {
     pub fn set_limits(&self, limits: &Limits) -> io::Result<()> {
         let value = limits.memory_bytes.to_string();
         if self.v2 {
-            let dir = &self.dirs[0];
-            write(&dir.join("memory.max"), &value)?;
-            let swap = dir.join("memory.swap.max");
-            if swap.exists() {
-                write(&swap, "0")?;
+            let dir = &self.open[0];
+            dir.write("memory.max", &value)?;
+            if dir.has("memory.swap.max") {
+                dir.write("memory.swap.max", "0")?;
             }
-            write(&dir.join("pids.max"), &limits.pids.to_string())?;
-            write(&dir.join("cpu.weight"), &limits.cpu_weight().to_string())?;
-            return write(
-                &dir.join("cpu.max"),
-                &format!("{} 100000", limits.cpu_quota_us),
-            );
+            dir.write("pids.max", &limits.pids.to_string())?;
+            dir.write("cpu.weight", &limits.cpu_weight().to_string())?;
+            return dir.write("cpu.max", &format!("{} 100000", limits.cpu_quota_us));
         }
-        let mem = &self.dirs[0];
+        let mem = &self.open[0];
         // With swap, memsw must never be below memory: raise it first when growing, lower it
         // last when shrinking. Without swap both equal the same value.
-        let memsw = mem.join("memory.memsw.limit_in_bytes");
-        if memsw.exists() && write(&memsw, &value).is_err() {
-            write(&mem.join("memory.limit_in_bytes"), &value)?;
-            write(&memsw, &value)?;
+        const MEMSW: &str = "memory.memsw.limit_in_bytes";
+        if mem.has(MEMSW) && mem.write(MEMSW, &value).is_err() {
+            mem.write("memory.limit_in_bytes", &value)?;
+            mem.write(MEMSW, &value)?;
         } else {
-            write(&mem.join("memory.limit_in_bytes"), &value)?;
+            mem.write("memory.limit_in_bytes", &value)?;
         }
-        write(&self.dirs[1].join("pids.max"), &limits.pids.to_string())?;
-        let cpu = &self.dirs[2];
-        write(&cpu.join("cpu.shares"), &limits.cpu_shares.to_string())?;
-        write(&cpu.join("cpu.cfs_period_us"), "100000")?;
-        write(
-            &cpu.join("cpu.cfs_quota_us"),
-            &limits.cpu_quota_us.to_string(),
-        )
+        self.open[1].write("pids.max", &limits.pids.to_string())?;
+        let cpu = &self.open[2];
+        cpu.write("cpu.shares", &limits.cpu_shares.to_string())?;
+        cpu.write("cpu.cfs_period_us", "100000")?;
+        cpu.write("cpu.cfs_quota_us", &limits.cpu_quota_us.to_string())
     }
 
     /// Removes what servers that are no longer running left behind. Each server keeps its
@@ -269,6 +272,7 @@ impl Cgroups {
     /// Removes this server's instance directories once its sandboxes are gone.
     pub fn remove_instance(layout: &Layout, instance: &str) {
         for parent in parents(layout) {
+            cgroupfs::forget_under(&parent.join(instance));
             remove_instance_dir(&parent.join(instance));
         }
     }
@@ -280,7 +284,8 @@ impl Cgroups {
 
     /// The processes in the sandbox's (memory) cgroup.
     pub fn pids(&self) -> Vec<u32> {
-        fs::read_to_string(self.dirs[0].join("cgroup.procs"))
+        self.open[0]
+            .read("cgroup.procs")
             .unwrap_or_default()
             .lines()
             .filter_map(|l| l.trim().parse().ok())
@@ -296,7 +301,7 @@ impl Cgroups {
         };
         let peak = self
             .peak
-            .get_or_init(|| fs::File::open(self.dirs[0].join(file)).ok())
+            .get_or_init(|| self.open[0].file(file, false).ok())
             .as_ref()?;
         let mut buf = [0u8; 32];
         let n = peak.read_at(&mut buf, 0).ok()?;
@@ -307,22 +312,26 @@ impl Cgroups {
     /// this host cannot freeze cgroups (v1 without the freezer hierarchy). The kernel
     /// finishes freezing asynchronously; thawing takes effect at once.
     pub fn set_frozen(&self, frozen: bool) -> io::Result<bool> {
-        if self.v2 {
-            write(
-                &self.dirs[0].join("cgroup.freeze"),
+        let (dir, file, value) = if self.v2 {
+            (
+                &self.open[0],
+                "cgroup.freeze",
                 if frozen { "1" } else { "0" },
-            )?;
-            return Ok(true);
-        }
-        match self.dirs.get(CONTROLLERS.len()) {
-            Some(dir) => {
-                write(
-                    &dir.join("freezer.state"),
+            )
+        } else {
+            match self.open.get(CONTROLLERS.len()) {
+                Some(dir) => (
+                    dir,
+                    "freezer.state",
                     if frozen { "FROZEN" } else { "THAWED" },
-                )?;
-                Ok(true)
+                ),
+                None => return Ok(false),
             }
-            None => Ok(false),
+        };
+        match self.freeze.get_or_init(|| dir.file(file, true).ok()) {
+            // One write per change, at the start: a cgroup file takes a value per write.
+            Some(state) => state.write_at(value.as_bytes(), 0).map(|_| true),
+            None => dir.write(file, value).map(|()| true),
         }
     }
 
@@ -338,7 +347,8 @@ impl Cgroups {
         } else {
             "memory.oom_control"
         };
-        fs::read_to_string(self.dirs[0].join(file))
+        self.open[0]
+            .read(file)
             .ok()
             .and_then(|s| {
                 s.lines()

@@ -24,6 +24,7 @@
 //! mount and privilege change while single-threaded.
 
 pub mod cgroup;
+pub mod cgroupfs;
 pub mod doctor;
 pub mod fs;
 pub mod image;
