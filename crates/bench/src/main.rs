@@ -50,8 +50,9 @@
 //! - baselines measured in the same run: a bare loopback HTTP round trip with the same
 //!   client, a bare process start of each runtime, and the native echo behind a minimal
 //!   unsandboxed Invoke-to-Runtime-API relay (warm p50 and 8 clients' throughput, the floor
-//!   the warm path is judged against; see [`relay`]), and the same relay with a minimal
-//!   Node.js runtime loop as its runtimes (Node.js's floor, when `node` is measured).
+//!   the warm path is judged against; see [`relay`]), the same relay with a minimal
+//!   Node.js runtime loop as its runtimes (Node.js's floor, when `node` is measured), and
+//!   what a wake-up costs on the same core and on another ([`wakes`]).
 //!
 //! Sequential figures (warm, thawed, after a pause) are taken with a blocking client on a
 //! thread of its own ([`probe`]), so that the client's own wake-ups are not counted as the
@@ -82,6 +83,7 @@ mod sqs;
 mod table;
 mod telemetry_cost;
 mod urls;
+mod wakes;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -329,6 +331,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         "http_round_trip": http,
         "relay": relay,
         "relay_node": relay_node,
+        "wake_up": wakes::baseline(),
         "spawn_ms": {
             "provided (/bin/true)": spawn_baseline("/bin/true", &[]),
             "python (python3.11 -c pass)": spawn_baseline("/usr/bin/python3.11", &["-c", "pass"]),

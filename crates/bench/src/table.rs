@@ -39,6 +39,11 @@ pub fn print_table(r: &Value) {
             .map(|x| format!("{x:.0}"))
             .unwrap_or_else(|| "-".into())
     };
+    let us1 = |v: &Value| {
+        v.as_f64()
+            .map(|x| format!("{x:.1}"))
+            .unwrap_or_else(|| "-".into())
+    };
     let ms = |v: &Value| {
         v.as_f64()
             .map(|x| format!("{:.1}", x / 1000.0))
@@ -66,6 +71,14 @@ pub fn print_table(r: &Value) {
             us(&relay_node["warm"]["p50_us"]),
             relay_node["throughput"]["clients"],
             us(&relay_node["throughput"]["per_second"])
+        );
+    }
+    let wake = &r["baseline"]["wake_up"];
+    if wake.is_object() {
+        println!(
+            "baseline: a thread woken through a socket: on the same core {} us, on another core {} us (an invocation wakes at least four)",
+            us1(&wake["same_core_us"]),
+            us1(&wake["other_core_us"])
         );
     }
     if let Some(spawns) = r["baseline"]["spawn_ms"].as_object() {
