@@ -64,6 +64,7 @@
 //! `target/release/lamina-bench --json bench.json`. When started as a `provided` runtime's
 //! `bootstrap`, it is the native echo function instead (see [`echo_runtime`]).
 
+mod baselines;
 mod cluster;
 mod echo;
 mod echo_runtime;
@@ -97,8 +98,7 @@ use lamina_model::function::CreateFunctionRequest;
 use serde_json::{Value, json};
 
 use echo::{Echo, echo_packages};
-use http::{Conn, pct, spawn_baseline, summary};
-use probe::bare_http_baseline;
+use http::{Conn, pct, summary};
 use procfs::{pss_kib, tree_cpu_ms, tree_pss_kib};
 use scenarios::{async_events, burst, cold_starts};
 use server::start_server;
@@ -296,48 +296,15 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     });
 
     eprintln!("baselines...");
-    let http = bare_http_baseline(args.warm.max(100)).await?;
+    report["baseline"] = baselines::measure(baselines::Plan {
+        warm: args.warm.max(100),
+        pause: (args.paused, Duration::from_millis(args.pause_ms)),
+        seconds: args.throughput_seconds,
+        node: args.runtimes.iter().any(|r| r == "node"),
+    })
+    .await?;
     report["sigv4"] = urls::sigv4_verify_us();
     report["patterns"] = patterns::pattern_matching();
-    eprintln!("baselines: the unsandboxed relay...");
-    // After the same pause as the paused scenario's.
-    let relay = relay::measure(
-        relay::Runner::Native,
-        args.warm.max(100),
-        (args.paused, Duration::from_millis(args.pause_ms)),
-        args.throughput_seconds,
-        8,
-    )
-    .await?;
-    // Lamina's Node.js runtime is judged against the least a Node.js runtime can do.
-    let relay_node = if args.runtimes.iter().any(|r| r == "node") {
-        eprintln!("baselines: the relay with a minimal Node.js runtime loop...");
-        relay::measure(
-            relay::Runner::Node,
-            args.warm.max(100),
-            (0, Duration::ZERO),
-            args.throughput_seconds,
-            8,
-        )
-        .await
-        .unwrap_or_else(|e| {
-            eprintln!("the relay with Node.js runtimes could not be measured: {e:#}");
-            Value::Null
-        })
-    } else {
-        Value::Null
-    };
-    report["baseline"] = json!({
-        "http_round_trip": http,
-        "relay": relay,
-        "relay_node": relay_node,
-        "wake_up": wakes::baseline(),
-        "spawn_ms": {
-            "provided (/bin/true)": spawn_baseline("/bin/true", &[]),
-            "python (python3.11 -c pass)": spawn_baseline("/usr/bin/python3.11", &["-c", "pass"]),
-            "node (node -e 0)": spawn_baseline("node", &["-e", "0"]),
-        }
-    });
 
     // Encoded once: the native package is the whole binary, deployed many times.
     let echoes: Vec<(Echo, String)> = echo_packages(&args.runtimes)?
