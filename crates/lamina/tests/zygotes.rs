@@ -316,6 +316,7 @@ async fn a_burst_of_cold_starts_is_served_by_forks() {
             .filter(|k| !matches!(k.as_str(), "forked" | "warm"))
             .count(),
         0,
-        "{kinds:?}"
+        "{kinds:?}; the server said: {}",
+        s.output_text()
     );
 }

@@ -186,7 +186,8 @@ impl Launcher for SandboxLauncher {
                     return Ok(launched);
                 }
             }
-            Some(Err(e)) => tracing::debug!(error = %e, "no runtime forked; starting afresh"),
+            // A zygote that cannot fork costs this start an interpreter's start: say why.
+            Some(Err(e)) => tracing::warn!(error = %e, "no runtime forked; starting afresh"),
             None => {}
         }
         if inits.built_serves(spec)
