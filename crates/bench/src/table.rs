@@ -56,22 +56,19 @@ pub fn print_table(r: &Value) {
         us(&http["p99_us"])
     );
     let relay = &r["baseline"]["relay"];
-    if relay.is_object() {
-        println!(
-            "baseline: unsandboxed relay, native echo: warm p50 {} us, {} clients {} inv/s",
-            us(&relay["warm"]["p50_us"]),
-            relay["throughput"]["clients"],
-            us(&relay["throughput"]["per_second"])
-        );
-    }
     let relay_node = &r["baseline"]["relay_node"];
-    if relay_node.is_object() {
-        println!(
-            "baseline: unsandboxed relay, minimal Node.js runtime loop: warm p50 {} us, {} clients {} inv/s",
-            us(&relay_node["warm"]["p50_us"]),
-            relay_node["throughput"]["clients"],
-            us(&relay_node["throughput"]["per_second"])
-        );
+    for (v, runtimes) in [
+        (relay, "native echo"),
+        (relay_node, "minimal Node.js runtime loop"),
+    ] {
+        if v.is_object() {
+            println!(
+                "baseline: unsandboxed relay, {runtimes}: warm p50 {} us, {} clients {} inv/s",
+                us(&v["warm"]["p50_us"]),
+                v["throughput"]["clients"],
+                us(&v["throughput"]["per_second"])
+            );
+        }
     }
     let wake = &r["baseline"]["wake_up"];
     if wake.is_object() {
@@ -131,27 +128,37 @@ pub fn print_table(r: &Value) {
             );
         }
     }
-    let provided = &r["runtimes"]["provided"];
-    if relay.is_object() && provided.is_object() {
-        println!(
-            "provided against the relay: warm p50 {} (target <= 1.3x), 8 clients {} (target >= 0.9x)",
-            ratio(&provided["warm"]["p50_us"], &relay["warm"]["p50_us"]),
-            ratio(
-                &provided["throughput"]["8"]["per_second"],
-                &relay["throughput"]["per_second"]
-            ),
-        );
-    }
-    let node = &r["runtimes"]["node"];
-    if relay_node.is_object() && node.is_object() {
-        println!(
-            "node against the minimal Node.js loop on the relay: warm p50 {}, 8 clients {} (target >= 0.75x)",
-            ratio(&node["warm"]["p50_us"], &relay_node["warm"]["p50_us"]),
-            ratio(
-                &node["throughput"]["8"]["per_second"],
-                &relay_node["throughput"]["per_second"]
-            ),
-        );
+    for (label, floor, what, targets) in [
+        (
+            "provided",
+            relay,
+            "the relay",
+            ("(target <= 1.3x)", "(target >= 0.9x)"),
+        ),
+        (
+            "node",
+            relay_node,
+            "the minimal Node.js loop on the relay",
+            ("", "(target >= 0.75x)"),
+        ),
+    ] {
+        let v = &r["runtimes"][label];
+        if floor.is_object() && v.is_object() {
+            println!(
+                "{label} against {what}: warm p50 {}{}, 8 clients {} {}",
+                ratio(&v["warm"]["p50_us"], &floor["warm"]["p50_us"]),
+                if targets.0.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {}", targets.0)
+                },
+                ratio(
+                    &v["throughput"]["8"]["per_second"],
+                    &floor["throughput"]["per_second"]
+                ),
+                targets.1,
+            );
+        }
     }
     println!();
     print_in_process(r);
