@@ -347,6 +347,9 @@ function awaitFunction() {
   Object.assign(process.env, env);
   // The working directory was the empty /var/task under the code's mount.
   process.chdir(env.LAMBDA_TASK_ROOT || '/var/task');
+  // The module paths are read again from the function's NODE_PATH, its layers' included.
+  const Module = require('node:module');
+  if (typeof Module._initPaths === 'function') Module._initPaths();
 }
 
 // The first HTTP exchange of a Node process costs milliseconds (the client, the parser and

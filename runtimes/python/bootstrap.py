@@ -360,6 +360,11 @@ def await_function():
     os.close(null)
     # The working directory was the empty /var/task under the code's mount.
     os.chdir(env.get("LAMBDA_TASK_ROOT", "/var/task"))
+    # The layers were attached at /opt with the code: what the import system learnt of /opt
+    # while it was empty (PYTHONPATH names it from the start) is forgotten.
+    for path in [p for p in sys.path_importer_cache if p.startswith("/opt")]:
+        del sys.path_importer_cache[path]
+    importlib.invalidate_caches()
 
 
 def main():

@@ -2,8 +2,9 @@
 //! without code in its sandbox until a cold start claims it. These tests check that a claimed
 //! runtime is indistinguishable from one started for its function (environment, working
 //! directory, code, `/tmp` size, cgroup limits, standard input, init errors), that it shows no
-//! host path, and that a function whose variables change how an interpreter starts gets a
-//! runtime started for it instead.
+//! host path, that a function whose variables change how an interpreter starts gets a
+//! runtime started for it instead, and that functions with layers are served by runtimes and
+//! sandboxes started ahead, their layers at `/opt`.
 //!
 //! They need root (the sandbox needs it), as the other sandbox tests do.
 
@@ -286,6 +287,80 @@ async fn a_prebuilt_sandbox_runs_a_custom_runtime() {
     assert!(
         served,
         "no cold start took a pre-built sandbox\n{}",
+        s.output_text()
+    );
+}
+
+/// A function's layers are attached with its code, so runtimes started ahead of time
+/// (Python's, Node.js's) and sandboxes built ahead serve functions with layers too, and what
+/// the layers hold is where Lambda puts it: Python's and Node.js's module paths, a custom
+/// runtime's `bootstrap` at `/opt/bootstrap`.
+#[tokio::test(flavor = "multi_thread")]
+async fn functions_with_layers_are_served_by_what_was_started_ahead() {
+    let s = Server::start_with(&["--runtime-pool", "1", "--sandbox-pool", "2"], None);
+    let layer = zip(&[
+        ("python/layered_mod.py", "WHERE = 'python layer'\n", 0o644),
+        (
+            "nodejs/node_modules/layered-mod/index.js",
+            "exports.where = 'node layer';\n",
+            0o644,
+        ),
+        ("bootstrap", PROVIDED_BOOTSTRAP, 0o755),
+    ]);
+    let (st, _, out) = s
+        .post_json(
+            "/2018-10-31/layers/shared/versions",
+            &json!({"Content": {"ZipFile": common::b64(&layer)}}),
+        )
+        .await;
+    assert_eq!(st, 201, "{out}");
+    let arn = out["LayerVersionArn"].as_str().unwrap().to_string();
+
+    let py = zip(&[(
+        "app.py",
+        "import os, layered_mod\ndef handler(e, c):\n    return {'where': layered_mod.WHERE, 'opt': sorted(os.listdir('/opt'))}\n",
+        0o644,
+    )]);
+    let (_, out) = claim_prestarted(&s, "py-layered", |name| {
+        json!({"FunctionName": name, "Runtime": "python3.11", "Handler": "app.handler",
+               "Role": common::ROLE, "Layers": [arn],
+               "Code": {"ZipFile": common::b64(&py)}})
+    })
+    .await;
+    assert_eq!(out["where"], "python layer", "{out}");
+    assert_eq!(out["opt"], json!(["bootstrap", "nodejs", "python"]));
+
+    let node = zip(&[(
+        "index.js",
+        "exports.handler = async () => ({ where: require('layered-mod').where });\n",
+        0o644,
+    )]);
+    let (_, out) = claim_prestarted(&s, "node-layered", |name| {
+        json!({"FunctionName": name, "Runtime": "nodejs20.x", "Handler": "index.handler",
+               "Role": common::ROLE, "Layers": [arn],
+               "Code": {"ZipFile": common::b64(&node)}})
+    })
+    .await;
+    assert_eq!(out["where"], "node layer", "{out}");
+
+    // A custom runtime whose bootstrap is the layer's, in a sandbox built ahead.
+    let code = zip(&[("data.txt", "x", 0o644)]);
+    for i in 0..10 {
+        let name = format!("custom-layered-{i}");
+        s.create_with(json!({"FunctionName": name, "Runtime": "provided.al2023",
+            "Handler": "x", "Role": common::ROLE, "Layers": [arn],
+            "Code": {"ZipFile": common::b64(&code)}}))
+            .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (out, ahead) = first_invoke(&s, &name, json!({})).await;
+        assert_eq!(out["name"], name.as_str(), "{out}");
+        assert_eq!(out["files"], json!(["data.txt"]));
+        if ahead == "sandbox" {
+            return;
+        }
+    }
+    panic!(
+        "no cold start of a custom runtime with a layer took a pre-built sandbox\n{}",
         s.output_text()
     );
 }

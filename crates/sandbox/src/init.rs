@@ -364,7 +364,7 @@ fn end_with_runtime(ws: WaitStatus, runtime: Pid, status: &mut std::fs::File) {
 }
 
 /// Waits (reaping meanwhile) for the platform to give this sandbox its function: attaches the
-/// code at `/var/task`, sizes `/tmp`, then either hands the environment to the runtime
+/// code at `/var/task` and its layers at `/opt`, sizes `/tmp`, then either hands the environment to the runtime
 /// already waiting (`runtime`, through its standard input), adopts the runtime a zygote
 /// forked into the sandbox, or starts the program that came with the code, and answers `ok`. Returns the runtime's pid. Any failure ends the sandbox;
 /// so does the platform closing the socket (the sandbox is no longer wanted).
@@ -398,10 +398,18 @@ fn specialise(
     let mut control = Some(control);
     let mut adopted = None;
     let result = (|| -> io::Result<Pid> {
-        let (work, tree, tmp, ended) =
-            receive_specialisation(control.as_ref().expect("held until the answer"))?;
+        let Received {
+            work,
+            code,
+            layers,
+            tmp,
+            ended,
+        } = receive_specialisation(control.as_ref().expect("held until the answer"))?;
         adopted = ended;
-        fs::attach_tree(&tree, std::path::Path::new("/var/task"))?;
+        fs::attach_tree(&code, std::path::Path::new("/var/task"))?;
+        if let Some(layers) = &layers {
+            fs::attach_tree(layers, std::path::Path::new("/opt"))?;
+        }
         match (&tmp, &spec.tmp_device) {
             (Some(device), _) => fs::replace_tmp(device)?,
             (None, None) => fs::resize_tmp(work.tmp_mb)?,
@@ -516,9 +524,17 @@ fn follow_adopted(ended: OwnedFd, status: &mut std::fs::File) -> ! {
 /// The length-prefixed [`Specialisation`] with the code's mount tree beside it, the device
 /// of a new `/tmp` when it says one comes, and the pipe that tells how an adopted runtime
 /// ended when it adopts one.
-fn receive_specialisation(
-    control: &UnixStream,
-) -> io::Result<(Specialisation, OwnedFd, Option<OwnedFd>, Option<OwnedFd>)> {
+/// What the platform sends a waiting sandbox: the work, the code's tree, and the layers'
+/// tree, a new `/tmp` device and the adopted runtime's end pipe when the work says they come.
+struct Received {
+    work: Specialisation,
+    code: OwnedFd,
+    layers: Option<OwnedFd>,
+    tmp: Option<OwnedFd>,
+    ended: Option<OwnedFd>,
+}
+
+fn receive_specialisation(control: &UnixStream) -> io::Result<Received> {
     let mut buf = vec![0u8; 64 * 1024];
     let (n, fds) = crate::launch::recv_with_fds(control, &mut buf)?;
     let mut fds = fds.into_iter();
@@ -549,6 +565,14 @@ fn receive_specialisation(
     let work: Specialisation =
         serde_json::from_slice(&body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     let mut rest = rest.into_iter();
+    let layers = if work.layers {
+        Some(
+            rest.next()
+                .ok_or_else(|| io::Error::other("no layers' mount came with the message"))?,
+        )
+    } else {
+        None
+    };
     let tmp = if work.new_tmp {
         Some(
             rest.next()
@@ -563,7 +587,13 @@ fn receive_specialisation(
         })?),
         None => None,
     };
-    Ok((work, tree, tmp, ended))
+    Ok(Received {
+        work,
+        code: tree,
+        layers,
+        tmp,
+        ended,
+    })
 }
 
 /// Drops every privilege (as `spec` says) and execs `program`, its standard input `stdin`

@@ -103,9 +103,10 @@ pub struct Deferred(UnixStream);
 
 impl Deferred {
     /// Gives the waiting sandbox its function: the code (a tree from
-    /// [`crate::fs::clone_tree`], attached read-only at `/var/task`), the size of `/tmp`, and
-    /// the environment, which the runtime reads from its standard input. Returns once the
-    /// sandbox has done all three.
+    /// [`crate::fs::clone_tree`], attached read-only at `/var/task`), its layers (`layers`,
+    /// another such tree, attached at `/opt`; `work.layers` says it comes), the size of
+    /// `/tmp`, and the environment, which the runtime reads from its standard input. Returns
+    /// once the sandbox has done all of it.
     ///
     /// `tmp`, when given, is an open loop device holding a new `/tmp` (`work.new_tmp`);
     /// `ended`, for a runtime forked in (`work.adopt`), the pipe on which its parent tells how
@@ -114,13 +115,20 @@ impl Deferred {
         mut self,
         work: &Specialisation,
         code: OwnedFd,
+        layers: Option<OwnedFd>,
         tmp: Option<&std::fs::File>,
         ended: Option<&OwnedFd>,
     ) -> Result<(), SandboxError> {
         let ctl = SandboxError::Control;
+        if work.layers != layers.is_some() {
+            return Err(SandboxError::Setup(
+                "layers announced and layers given disagree".into(),
+            ));
+        }
         let body = serde_json::to_vec(work).map_err(|e| SandboxError::Setup(e.to_string()))?;
         let len = (body.len() as u32).to_le_bytes();
         let mut fds = vec![code.as_raw_fd()];
+        fds.extend(layers.as_ref().map(|l| l.as_raw_fd()));
         fds.extend(tmp.map(|t| t.as_raw_fd()));
         fds.extend(ended.map(|e| e.as_raw_fd()));
         let sent = sendmsg::<()>(
@@ -138,6 +146,7 @@ impl Deferred {
             self.0.write_all(&whole[sent..]).map_err(ctl)?;
         }
         drop(code);
+        drop(layers);
         self.0
             .set_read_timeout(Some(Duration::from_secs(10)))
             .map_err(ctl)?;

@@ -63,6 +63,10 @@ pub struct Specialisation {
     /// disk-backed `/tmp` was made for another size.
     #[serde(default)]
     pub new_tmp: bool,
+    /// The function's layers come as a tree (from [`crate::fs::clone_tree`]) right after the
+    /// code's, to be attached at `/opt`.
+    #[serde(default)]
+    pub layers: bool,
     /// The program to start, for a sandbox built with `exec_later`; `None` for one whose
     /// runtime is already waiting.
     #[serde(default)]

@@ -266,13 +266,10 @@ impl Inits {
             .collect()
     }
 
-    /// Whether a pre-built sandbox can run `spec`: everything it mounts beyond the code must
-    /// be what it was built with.
+    /// Whether a pre-built sandbox can run `spec`: everything it mounts beyond the code and
+    /// the layers must be what it was built with.
     pub(super) fn built_serves(&self, spec: &LaunchSpec) -> bool {
-        self.prebuild
-            && spec.extra_ro.is_empty()
-            && spec.opt_dir.is_none()
-            && spec.host.runtime_dir == self.runtime_dir
+        self.prebuild && spec.extra_ro.is_empty() && spec.host.runtime_dir == self.runtime_dir
     }
 
     /// The spec pooled sandboxes are built with: no code, no program yet.
@@ -325,15 +322,15 @@ impl Inits {
         })
     }
 
-    /// Gives a waiting sandbox its function, with its code from `code`: to the runtime
-    /// waiting in it (started there, or forked in by a zygote), or, for a sandbox built
-    /// without one, with the program `exec` to start.
+    /// Gives a waiting sandbox its function, with its code from `code` and its layers from
+    /// `layers`: to the runtime waiting in it (started there, or forked in by a zygote), or,
+    /// for a sandbox built without one, with the program `exec` to start.
     pub(super) fn specialise(
         &self,
         ready: Ready,
         spec: &LaunchSpec,
         exec: Option<lamina_sandbox::Exec>,
-        code: &Path,
+        (code, layers): (&Path, Option<&Path>),
     ) -> Result<Launched, LaunchError> {
         let setup = |e: std::io::Error| LaunchError::Setup(e);
         let Ready {
@@ -364,6 +361,10 @@ impl Inits {
             .map_err(setup)?;
         marks.mark("limits");
         let code = lamina_sandbox::fs::clone_tree(code).map_err(setup)?;
+        let layers = layers
+            .map(lamina_sandbox::fs::clone_tree)
+            .transpose()
+            .map_err(setup)?;
         marks.mark("code");
         let env = Inits::runtime_env(spec);
         let work = lamina_sandbox::Specialisation {
@@ -375,12 +376,19 @@ impl Inits {
             },
             tmp_mb: spec.ephemeral_storage_mb,
             new_tmp,
+            layers: layers.is_some(),
             exec,
             adopt: handoff.as_ref().map(|h| h.pid),
         };
         let tmp_device = w.scratch.as_ref().filter(|_| new_tmp).map(Scratch::file);
         deferred
-            .specialise(&work, code, tmp_device, handoff.as_ref().map(|h| &h.ended))
+            .specialise(
+                &work,
+                code,
+                layers,
+                tmp_device,
+                handoff.as_ref().map(|h| &h.ended),
+            )
             .map_err(|e| setup(std::io::Error::other(e.to_string())))?;
         marks.mark("specialised");
         if let Some(handoff) = handoff {

@@ -146,7 +146,10 @@ impl Shared {
         };
         ready.marks.mark("taken");
         let code = self.images.source(&spec.host.task_root);
-        let result = self.inits.specialise(ready, spec, exec, &code);
+        let layers = spec.opt_dir.as_deref().map(|o| self.images.source(o));
+        let result = self
+            .inits
+            .specialise(ready, spec, exec, (&code, layers.as_deref()));
         self.refill();
         match result {
             Ok(launched) => {

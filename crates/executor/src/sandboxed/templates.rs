@@ -51,9 +51,9 @@ impl Template {
             v.sort();
             v.into_iter().cloned().collect::<Vec<_>>()
         };
-        // Layers are mounted when the sandbox is built: a function with layers gets its own.
-        spec.opt_dir.is_none()
-            && self.spec.program == spec.program
+        // Layers are attached with the code. A function whose layers hold extensions starts
+        // them before its runtime, through another program.
+        self.spec.program == spec.program
             && self.spec.args == spec.args
             && self.spec.extra_ro == spec.extra_ro
             && at_start(&self.spec.env) == at_start(&spec.env)
