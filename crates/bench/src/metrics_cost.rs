@@ -15,6 +15,9 @@ use crate::http::pct;
 use crate::procfs::cpu_ms;
 use crate::server::start_server;
 
+/// How long each round's new environments are warmed at 8 clients before they are measured.
+const WARM_UP_SECONDS: f64 = 0.5;
+
 pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or_default()
@@ -35,10 +38,23 @@ pub(crate) struct Variant<'a> {
     pub(crate) function: &'a str,
 }
 
+/// Gives `function` new environments: a change of its description is a new revision, and
+/// the environments of the old one are retired.
+async fn renew(addr: SocketAddr, function: &str, round: usize) -> anyhow::Result<()> {
+    let client = lamina_client::Client::new(&format!("http://{addr}"));
+    let mut changes = lamina_model::function::UpdateFunctionConfigurationRequest::default();
+    changes.update.description = Some(format!("bench round {round}"));
+    client.update_configuration(function, &changes).await?;
+    Ok(())
+}
+
 /// Measures each of `variants` `rounds` times, one after the other in each round and each
 /// round starting one variant later, so that the machine's drift and the order fall on all of
 /// them alike: the warm p50 and 8 clients' throughput of each, and the server process's CPU
-/// time per invocation at 8 clients. Each
+/// time per invocation at 8 clients. Each round gives every variant new environments (then
+/// warms them at 8 clients, unmeasured): where an environment happens to run and how its
+/// memory is laid out make a function faster or slower by several percent for as long as it
+/// keeps them, which would otherwise fall on one variant in every round. Each
 /// figure is kept per round (`…_each`, in the variants' order within a round's index), so
 /// that variants can be compared round by round, and as the median.
 pub(crate) async fn alternating_rounds(
@@ -57,6 +73,8 @@ pub(crate) async fn alternating_rounds(
     for round in 0..rounds {
         for i in (0..variants.len()).map(|i| (i + round) % variants.len()) {
             let (v, f) = (&variants[i], &mut figures[i]);
+            renew(v.addr, v.function, round).await?;
+            rate(&[v.addr], v.function, 8, WARM_UP_SECONDS).await?;
             f.p50s.push(warm_p50(v.addr, v.function, warm).await?);
             let server = cpu_ms(v.pid);
             let started = Instant::now();

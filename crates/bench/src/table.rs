@@ -259,7 +259,12 @@ pub fn print_table(r: &Value) {
         "Telemetry API subscriber against none",
         ("subscribed", "none"),
         &[
-            ("registered", "none", "extension without subscription"),
+            ("layer", "none", "a layer without extension"),
+            (
+                "registered",
+                "layer",
+                "extension without subscription against that layer",
+            ),
             (
                 "subscribed",
                 "registered",

@@ -3,8 +3,9 @@
 //! `platform` and `function` streams (an HTTP/1.1 listener inside the environment that
 //! reads each batch and drops it, with Lambda's buffering defaults as AWS's sample telemetry
 //! extensions ask for them, registered for SHUTDOWN only, as log shippers are), and against
-//! the same extension registered without subscribing, and against a second plain echo (the
-//! method's own noise). What a real extension does with the records is its own cost on top.
+//! the same extension registered without subscribing, against the same layer's files with no
+//! extension in them (a function with layers may start another way), and against a second
+//! plain echo (the method's own noise). What a real extension does with the records is its own cost on top.
 //! Warm p50, 8 clients' throughput and the server's CPU per invocation in alternating rounds;
 //! the medians are reported.
 
@@ -64,26 +65,24 @@ pub async fn telemetry_cost(
 ) -> anyhow::Result<Value> {
     let (_server, endpoint, pid) = start_server(lamina, isolation, &["--runtime-pool", "0"])?;
     let addr: SocketAddr = endpoint.trim_start_matches("http://").parse()?;
-    let layer = zip(&[
-        ("extensions/subscriber", LAUNCHER, 0o755),
-        ("subscriber/main.py", SUBSCRIBER, 0o644),
-    ])?;
-    let body =
-        json!({"Content": {"ZipFile": base64::engine::general_purpose::STANDARD.encode(layer)}});
-    let (status, _, out) = Conn::open(addr)
-        .await?
-        .request(
-            "POST",
-            "/2018-10-31/layers/bench-telemetry/versions",
-            Bytes::from(body.to_string()),
-            &[("content-type", "application/json")],
-        )
-        .await?;
-    anyhow::ensure!(status == 201, "publishing the layer: {status} {out:?}");
-    let arn = serde_json::from_slice::<Value>(&out)?["LayerVersionArn"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let arn = publish(
+        addr,
+        "bench-telemetry",
+        &[
+            ("extensions/subscriber", LAUNCHER, 0o755),
+            ("subscriber/main.py", SUBSCRIBER, 0o644),
+        ],
+    )
+    .await?;
+    // The same files with no extension in them: a function with layers may start another
+    // way than one without (a runtime forked or pre-started serves only the latter), so the
+    // extension's cost is also told against this.
+    let inert = publish(
+        addr,
+        "bench-inert",
+        &[("subscriber/main.py", SUBSCRIBER, 0o644)],
+    )
+    .await?;
     let client = lamina_client::Client::new(&endpoint);
     let tag = std::process::id();
     let mut report = json!({"rounds": rounds});
@@ -95,11 +94,16 @@ pub async fn telemetry_cost(
         let again = format!("bench-again-{label}-{tag}");
         let registered = format!("bench-registered-{label}-{tag}");
         let observed = format!("bench-observed-{label}-{tag}");
+        let layered = format!("bench-layered-{label}-{tag}");
         client.create_function(&make(&plain)).await?;
         client.create_function(&make(&again)).await?;
-        for (name, subscribe) in [(&registered, "0"), (&observed, "1")] {
+        for (name, layer, subscribe) in [
+            (&registered, &arn, "0"),
+            (&observed, &arn, "1"),
+            (&layered, &inert, "0"),
+        ] {
             let mut with_layer = make(name);
-            with_layer.layers = Some(vec![arn.clone()]);
+            with_layer.layers = Some(vec![layer.clone()]);
             let vars = with_layer
                 .environment
                 .get_or_insert_with(Default::default)
@@ -112,6 +116,7 @@ pub async fn telemetry_cost(
         let variants = [
             ("subscribed", observed.as_str()),
             ("registered", registered.as_str()),
+            ("layer", layered.as_str()),
             ("none", plain.as_str()),
             ("none_again", again.as_str()),
         ]
@@ -124,4 +129,27 @@ pub async fn telemetry_cost(
         report[*label] = alternating_rounds(&variants, warm, seconds, rounds).await?;
     }
     Ok(report)
+}
+
+/// Publishes a layer of `files` (path, bytes, mode) as `name`; returns its version's ARN.
+async fn publish(
+    addr: SocketAddr,
+    name: &str,
+    files: &[(&str, &[u8], u32)],
+) -> anyhow::Result<String> {
+    let body = json!({"Content": {"ZipFile": base64::engine::general_purpose::STANDARD.encode(zip(files)?)}});
+    let (status, _, out) = Conn::open(addr)
+        .await?
+        .request(
+            "POST",
+            &format!("/2018-10-31/layers/{name}/versions"),
+            Bytes::from(body.to_string()),
+            &[("content-type", "application/json")],
+        )
+        .await?;
+    anyhow::ensure!(status == 201, "publishing layer {name}: {status} {out:?}");
+    Ok(serde_json::from_slice::<Value>(&out)?["LayerVersionArn"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string())
 }
