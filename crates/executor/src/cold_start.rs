@@ -16,7 +16,7 @@ use crate::config::ExecutorConfig;
 use crate::environment::{Environment, LogTarget};
 use crate::error::{ExecutorError, StartFailure};
 use crate::lambda_env::{AWAIT_FUNCTION_VAR, environment_variables};
-use crate::launcher::{LaunchError, LaunchSpec, Launcher, Layout};
+use crate::launcher::{ExtensionsLaunch, LaunchError, LaunchSpec, Launcher, Layout};
 use crate::logs::LogSink;
 use crate::pool::Pool;
 use crate::registry::PoolRegistry;
@@ -110,6 +110,7 @@ impl ColdStart {
             memory_mb: version.memory_mb,
             ephemeral_storage_mb: version.ephemeral_storage_mb,
             egress: version.egress && self.config.egress,
+            extensions: None,
         }
     }
 
@@ -160,6 +161,7 @@ impl ColdStart {
                 }
             })?;
         let extensions = count_extensions(version.opt_dir.as_deref());
+        let runtime_alone = command.clone();
         let command = match &version.opt_dir {
             Some(opt) if extensions > 0 => {
                 command.with_extensions(self.catalog.runtime_dir(), &opt.join("extensions"))
@@ -173,7 +175,17 @@ impl ColdStart {
             version.version,
             env_id
         );
-        let spec = self.launch_spec(version, &command, &stream, provisioned);
+        let mut spec = self.launch_spec(version, &command, &stream, provisioned);
+        if extensions > 0 {
+            let alone = self.launch_spec(version, &runtime_alone, &stream, provisioned);
+            // The launcher's own arguments come first: its script and the extensions' directory.
+            let launcher = spec.args.len() - alone.args.len() - 1;
+            spec.extensions = Some(ExtensionsLaunch {
+                runtime: alone.program,
+                runtime_args: alone.args,
+                alone: spec.args[..launcher].to_vec(),
+            });
+        }
         let launcher = self.launcher.clone();
         // Init Duration counts from here: sandbox set-up is part of the init phase.
         let init_started = Instant::now();

@@ -72,6 +72,23 @@ pub struct LaunchSpec {
     pub ephemeral_storage_mb: u32,
     /// Whether the function may reach other networks.
     pub egress: bool,
+    /// For a function whose layers hold extensions, `program` and `args` are the extension
+    /// launcher's, which starts the extensions and then becomes the runtime; this is the
+    /// runtime alone and the extensions alone, so that a runtime started ahead of time can
+    /// serve the function with its extensions started beside it.
+    pub extensions: Option<ExtensionsLaunch>,
+}
+
+/// A function's runtime and its extensions, each started on its own.
+#[derive(Debug, Clone)]
+pub struct ExtensionsLaunch {
+    /// The runtime's program, as the environment sees it.
+    pub runtime: PathBuf,
+    /// The runtime's arguments.
+    pub runtime_args: Vec<OsString>,
+    /// The extension launcher's arguments with no runtime after them (`/bin/sh` runs
+    /// them): it starts the extensions and ends.
+    pub alone: Vec<OsString>,
 }
 
 /// A started environment process.

@@ -129,24 +129,72 @@ fn records(seen: &[Value]) -> Vec<Value> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_extension_in_a_layer_takes_part_in_every_phase() {
-    let s = Server::start_with(&["--idle-timeout", "2"], None);
-    let arn = layer(
-        &s,
+async fn probe_layer(s: &Server) -> String {
+    layer(
+        s,
         "probe",
         &[
             ("extensions/probe", LAUNCHER, 0o755),
             ("probe/extension.py", EXTENSION, 0o644),
         ],
     )
-    .await;
+    .await
+}
+
+/// With no runtime started ahead, the runtime is started through the extension launcher,
+/// which starts the extensions first.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_extension_in_a_layer_takes_part_in_every_phase() {
+    let s = Server::start_with(
+        &[
+            "--idle-timeout",
+            "2",
+            "--runtime-pool",
+            "0",
+            "--zygotes",
+            "false",
+        ],
+        None,
+    );
+    let arn = probe_layer(&s).await;
     let name = unique("ext");
     function_with(&s, &name, &arn).await;
+    let first = s.invoke(&name, json!({"n": 1})).await;
+    assert!(
+        matches!(first.prestarted.as_deref(), Some("none" | "sandbox")),
+        "{:?}",
+        first.prestarted
+    );
+    takes_part_in_every_phase(&s, &name, first).await;
+}
 
+/// A runtime started ahead of time (forked or waiting) serves a function with extensions
+/// too: they are started beside it when it is given its function, and take part in every
+/// phase alike.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_extension_beside_a_runtime_started_ahead_takes_part_in_every_phase() {
+    let s = Server::start_with(&["--idle-timeout", "2", "--runtime-pool", "1"], None);
+    let arn = probe_layer(&s).await;
+    // The pool fills in the background once the first Python function appears.
+    for i in 0..40 {
+        let name = unique(&format!("ext-ahead-{i}"));
+        function_with(&s, &name, &arn).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let first = s.invoke(&name, json!({"n": 1})).await;
+        if matches!(first.prestarted.as_deref(), Some("runtime" | "forked")) {
+            return takes_part_in_every_phase(&s, &name, first).await;
+        }
+    }
+    panic!(
+        "no function with an extension was served by a runtime started ahead\n{}",
+        s.output_text()
+    );
+}
+
+/// Checks an extension's part in `name`'s invocations, `first` its first.
+async fn takes_part_in_every_phase(s: &Server, name: &str, first: common::Invoked) {
     // First invocation: the extension registered and finished its init before the runtime
     // got the event; its init is part of the Init Duration.
-    let first = s.invoke(&name, json!({"n": 1})).await;
     assert!(
         first.function_error.is_none(),
         "{:?}\n{}",
@@ -156,7 +204,7 @@ async fn an_extension_in_a_layer_takes_part_in_every_phase() {
     let seen = first.body["seen"].as_array().unwrap().clone();
     let registered = kinds(&seen, "registered");
     assert_eq!(registered.len(), 1, "{seen:?}");
-    assert_eq!(registered[0]["functionName"], name.as_str());
+    assert_eq!(registered[0]["functionName"], name);
     assert_eq!(registered[0]["functionVersion"], "$LATEST");
     assert_eq!(registered[0]["handler"], "app.handler");
     assert!(
@@ -186,7 +234,7 @@ async fn an_extension_in_a_layer_takes_part_in_every_phase() {
     let mut ids = vec![first_id.clone()];
     let mut last = Vec::new();
     let complete = eventually(Duration::from_secs(30), async || {
-        let out = s.invoke(&name, json!({"n": ids.len() + 1})).await;
+        let out = s.invoke(name, json!({"n": ids.len() + 1})).await;
         assert!(out.function_error.is_none(), "{:?}", out.body);
         last = out.body["seen"].as_array().unwrap().clone();
         ids.push(out.body["id"].as_str().unwrap().to_string());

@@ -416,6 +416,19 @@ fn specialise(
             // Made for this size already.
             (None, Some(_)) => {}
         }
+        if let Some(beside) = &work.beside
+            && (runtime.is_some() || work.adopt.is_some())
+        {
+            // Reaped with the rest; the runtime alone decides when the sandbox ends.
+            start_runtime(
+                spec,
+                &beside.program,
+                &beside.args,
+                &work.env,
+                None,
+                &mut control,
+            );
+        }
         match runtime {
             Some((pid, handoff)) => {
                 let env: serde_json::Map<String, serde_json::Value> = work

@@ -71,6 +71,12 @@ pub struct Specialisation {
     /// runtime is already waiting.
     #[serde(default)]
     pub exec: Option<Exec>,
+    /// For a sandbox whose runtime is already there (waiting, or forked in): a program to
+    /// start, with `env` and the runtime's privileges, before the runtime is given its
+    /// function (the function's extensions). It is not followed: the sandbox lives and ends
+    /// with its runtime.
+    #[serde(default)]
+    pub beside: Option<Exec>,
     /// For a sandbox built with `exec_later` whose runtime was forked into it by a zygote
     /// ([`crate::zygote`]): that runtime's pid inside the sandbox, which its PID 1 then
     /// follows as if it had started it.

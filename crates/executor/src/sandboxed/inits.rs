@@ -323,13 +323,14 @@ impl Inits {
     }
 
     /// Gives a waiting sandbox its function, with its code from `code` and its layers from
-    /// `layers`: to the runtime waiting in it (started there, or forked in by a zygote), or,
-    /// for a sandbox built without one, with the program `exec` to start.
+    /// `layers`: to the runtime waiting in it (started there, or forked in by a zygote), with
+    /// `beside` (the function's extensions) started first, or, for a sandbox built without
+    /// one, with the program `exec` to start.
     pub(super) fn specialise(
         &self,
         ready: Ready,
         spec: &LaunchSpec,
-        exec: Option<lamina_sandbox::Exec>,
+        (exec, beside): (Option<lamina_sandbox::Exec>, Option<lamina_sandbox::Exec>),
         (code, layers): (&Path, Option<&Path>),
     ) -> Result<Launched, LaunchError> {
         let setup = |e: std::io::Error| LaunchError::Setup(e);
@@ -368,8 +369,9 @@ impl Inits {
         marks.mark("code");
         let env = Inits::runtime_env(spec);
         let work = lamina_sandbox::Specialisation {
-            // A forked runtime reads its environment from us, not from PID 1.
-            env: if handoff.is_some() {
+            // A forked runtime reads its environment from us, not from PID 1; what PID 1
+            // starts beside it needs it.
+            env: if handoff.is_some() && beside.is_none() {
                 Vec::new()
             } else {
                 env.clone()
@@ -378,6 +380,7 @@ impl Inits {
             new_tmp,
             layers: layers.is_some(),
             exec,
+            beside,
             adopt: handoff.as_ref().map(|h| h.pid),
         };
         let tmp_device = w.scratch.as_ref().filter(|_| new_tmp).map(Scratch::file);

@@ -147,9 +147,21 @@ impl Shared {
         ready.marks.mark("taken");
         let code = self.images.source(&spec.host.task_root);
         let layers = spec.opt_dir.as_deref().map(|o| self.images.source(o));
+        // A runtime already waiting gets the function's extensions started beside it.
+        let beside = match (&exec, &spec.extensions) {
+            (None, Some(e)) => Some(lamina_sandbox::Exec {
+                program: "/bin/sh".into(),
+                args: e
+                    .alone
+                    .iter()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect(),
+            }),
+            _ => None,
+        };
         let result = self
             .inits
-            .specialise(ready, spec, exec, (&code, layers.as_deref()));
+            .specialise(ready, spec, (exec, beside), (&code, layers.as_deref()));
         self.refill();
         match result {
             Ok(launched) => {

@@ -51,10 +51,14 @@ impl Template {
             v.sort();
             v.into_iter().cloned().collect::<Vec<_>>()
         };
-        // Layers are attached with the code. A function whose layers hold extensions starts
-        // them before its runtime, through another program.
-        self.spec.program == spec.program
-            && self.spec.args == spec.args
+        // Layers are attached with the code; extensions, if the layers hold any, are
+        // started beside the runtime when it is given its function.
+        let (program, args) = match &spec.extensions {
+            Some(e) => (&e.runtime, &e.runtime_args),
+            None => (&spec.program, &spec.args),
+        };
+        self.spec.program == *program
+            && self.spec.args == *args
             && self.spec.extra_ro == spec.extra_ro
             && at_start(&self.spec.env) == at_start(&spec.env)
     }

@@ -285,6 +285,11 @@ impl Server {
                 .get("x-amz-executed-version")
                 .map(|v| v.to_str().unwrap().to_string()),
             log,
+            prestarted: h
+                .get("x-lamina-init-ms")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split("prestarted=").nth(1))
+                .map(str::to_string),
         }
     }
 
@@ -332,6 +337,8 @@ pub struct Invoked {
     pub function_error: Option<String>,
     pub executed_version: Option<String>,
     pub log: String,
+    /// A cold start's `prestarted=` (what had been started ahead of it); `None` when warm.
+    pub prestarted: Option<String>,
 }
 
 impl Invoked {
