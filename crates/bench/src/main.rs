@@ -70,6 +70,7 @@ mod echo;
 mod echo_runtime;
 mod http;
 mod metrics_cost;
+mod paired;
 mod patterns;
 mod paused;
 mod probe;
