@@ -577,29 +577,19 @@ fn receive_specialisation(control: &UnixStream) -> io::Result<Received> {
     body.truncate(len);
     let work: Specialisation =
         serde_json::from_slice(&body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    // The descriptors that follow the code's, in this order, each when the work says it comes.
     let mut rest = rest.into_iter();
-    let layers = if work.layers {
-        Some(
-            rest.next()
-                .ok_or_else(|| io::Error::other("no layers' mount came with the message"))?,
-        )
-    } else {
-        None
+    let mut next = |comes: bool, what: &str| -> io::Result<Option<OwnedFd>> {
+        if !comes {
+            return Ok(None);
+        }
+        rest.next()
+            .map(Some)
+            .ok_or_else(|| io::Error::other(format!("no {what} came with the message")))
     };
-    let tmp = if work.new_tmp {
-        Some(
-            rest.next()
-                .ok_or_else(|| io::Error::other("no /tmp device came with the message"))?,
-        )
-    } else {
-        None
-    };
-    let ended = match work.adopt {
-        Some(_) => Some(rest.next().ok_or_else(|| {
-            io::Error::other("no pipe for the adopted runtime's end came with the message")
-        })?),
-        None => None,
-    };
+    let layers = next(work.layers, "layers' mount")?;
+    let tmp = next(work.new_tmp, "/tmp device")?;
+    let ended = next(work.adopt.is_some(), "pipe for the adopted runtime's end")?;
     Ok(Received {
         work,
         code: tree,
