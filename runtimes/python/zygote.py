@@ -6,15 +6,16 @@ and flags of a pre-started runtime, it loads Lamina's bootstrap (its imports don
 each request the platform sends (a sandbox built to the end, waiting with no runtime), it
 forks a child that joins that sandbox and becomes its runtime:
 
-1. the child joins the sandbox's cgroups and, through a pidfd of the sandbox's PID 1, its
-   mount, network, ipc, uts, pid and cgroup namespaces (one setns; its root becomes the
-   sandbox's root);
-2. it forks again, since only children are born into a joined pid namespace; the grandchild
-   is the runtime, and its host pid goes back to the platform. The child then ends: the
-   zygote, a child subreaper, becomes the runtime's parent (the sandbox's PID 1 cannot be:
-   a process that joins a pid namespace stays outside it) and, when the runtime ends, writes
-   how (`e<code>` or `s<signal>`) on the pipe the platform gave for it, which PID 1 reads
-   to end the sandbox the same way;
+1. the zygote joins the sandbox's pid namespace for its children only (setns of
+   CLONE_NEWPID through a pidfd of the sandbox's PID 1), forks, and goes back to its own:
+   the child, the runtime, is born inside the sandbox's pid namespace, with one fork and
+   one copy of the zygote's page tables;
+2. the child joins the sandbox's cgroups and its mount, network, ipc, uts and cgroup
+   namespaces (one setns; its root becomes the sandbox's root), and its host pid goes back
+   to the platform. The zygote stays its parent (the sandbox's PID 1 cannot be: a process
+   born of one outside the namespace has its parent outside) and, when the runtime ends,
+   writes how (`e<code>` or `s<signal>`) on the pipe the platform gave for it, which PID 1
+   reads to end the sandbox the same way;
 3. the runtime drops every privilege exactly as a runtime the sandbox starts itself: the
    sandbox's rlimits, an empty capability bounding set, uid 993 and gid 990, no capabilities,
    no_new_privs, and the platform's seccomp filters (sent once, compiled);
@@ -50,11 +51,11 @@ CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
-JOINED = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET
+# Joined by the runtime itself; the pid namespace is joined by the zygote, for its children.
+JOINED = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET
 
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
-PR_SET_CHILD_SUBREAPER = 36
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 PR_SET_SECCOMP = 22
@@ -125,23 +126,21 @@ def drop_privileges(req, filters):
         check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), "seccomp")
 
 
-def become_runtime(req, fds, report, filters, bootstrap):
-    """In the forked child: into the sandbox, fork the runtime there, tell its pid on
-    `report` (to the zygote) and on the reply pipe (to the platform), and end. In the
-    runtime: drop every privilege and run the bootstrap. Never returns."""
+def become_runtime(req, fds, filters, bootstrap):
+    """In the forked child, born into the sandbox's pid namespace: join the sandbox, tell
+    the platform its host pid on the reply pipe, drop every privilege and run the bootstrap.
+    Never returns."""
     pidfd, stdin, output, reply, _ended = fds
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     try:
+        # /proc is still the host's: its "self" is the host pid.
+        host_pid = int(os.readlink("/proc/self"))
         join_sandbox(req, pidfd)
-        runtime = os.fork()
     except BaseException as e:  # noqa: BLE001 - every failure goes back to the platform
         os.write(reply, ("err %s" % e).encode())
         os._exit(1)
-    if runtime:
-        os.write(report, b"%d" % runtime)
-        os.write(reply, b"ok %d" % runtime)
-        os._exit(0)
+    os.write(reply, b"ok %d" % host_pid)
     # The runtime, in the sandbox's pid namespace.
     try:
         os.dup2(stdin, 0)
@@ -187,13 +186,31 @@ def run(entry):
     return status
 
 
+def fork_into(fds, own_pid_ns):
+    """Forks a child born into the pid namespace of the sandbox whose PID 1 `fds[0]` names;
+    returns as fork does, or -1 after telling the platform why not (on the reply pipe)."""
+    try:
+        check(libc.setns(fds[0], CLONE_NEWPID), "joining the sandbox's pid namespace")
+    except OSError as e:
+        os.write(fds[3], ("err %s" % e).encode())
+        return -1
+    try:
+        child = os.fork()
+    except OSError as e:
+        os.write(fds[3], ("err fork: %s" % e).encode())
+        child = -1
+    if child != 0:
+        # Children to come are born in the zygote's own pid namespace again; a zygote that
+        # cannot go back ends (the platform starts another).
+        check(libc.setns(own_pid_ns, CLONE_NEWPID), "going back to the zygote's pid namespace")
+    return child
+
+
 class Runtimes:
-    """The zygote's children and the runtimes it adopted, with the pipe on which each
-    runtime's end is told."""
+    """The zygote's children, the runtimes, with the pipe on which each one's end is told."""
 
     def __init__(self):
-        self.joining = {}  # a child joining a sandbox -> (its runtime's pipe, its report)
-        self.running = {}  # an adopted runtime -> its pipe
+        self.running = {}  # a runtime -> its pipe
 
     def reap(self):
         ended = []
@@ -205,16 +222,6 @@ class Runtimes:
             if pid == 0:
                 break
             ended.append((pid, status))
-        # A child's runtime may end in the same pass as the child; the child goes first.
-        for pid, _status in ended:
-            if pid in self.joining:
-                pipe, report = self.joining.pop(pid)
-                told = os.read(report, 32)
-                os.close(report)
-                if told:
-                    self.running[int(told)] = pipe
-                else:
-                    os.close(pipe)
         for pid, status in ended:
             pipe = self.running.pop(pid, None)
             if pipe is None:
@@ -230,7 +237,7 @@ class Runtimes:
             os.close(pipe)
 
     def empty(self):
-        return not self.joining and not self.running
+        return not self.running
 
 
 def receive(control, fds_space):
@@ -248,12 +255,11 @@ def receive(control, fds_space):
 def main():
     host_bootstrap, seen_bootstrap = sys.argv[1], sys.argv[2]
     control = socket.socket(fileno=0)
+    own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     bootstrap = load_bootstrap(host_bootstrap, seen_bootstrap)
     # Objects that exist now are never collected: the collector then never writes to their
     # pages in a child, which keeps more of them shared.
     gc.freeze()
-    # Runtimes whose parent (a child of ours) ended become ours, so that their end is known.
-    check(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "child subreaper")
     wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_write)
     signal.signal(signal.SIGCHLD, lambda _signal, _frame: None)
@@ -285,19 +291,20 @@ def main():
             for fd in fds:
                 os.close(fd)
             continue
-        report_read, report_write = os.pipe2(os.O_CLOEXEC)
-        child = os.fork()
+        child = fork_into(fds, own_pid_ns)
         if child == 0:
             # Whatever happens in the child, it never comes back to this loop.
             try:
                 control.close()
-                become_runtime(req, fds, report_write, filters, bootstrap)
+                become_runtime(req, fds, filters, bootstrap)
             finally:
                 os._exit(1)
-        os.close(report_write)
         for fd in fds[:4]:
             os.close(fd)
-        runtimes.joining[child] = (fds[4], report_read)
+        if child > 0:
+            runtimes.running[child] = fds[4]
+        else:
+            os.close(fds[4])
         runtimes.reap()
 
 

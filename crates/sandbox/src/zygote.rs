@@ -7,16 +7,15 @@
 //! standard input and sends it the seccomp filters once; [`Zygote::fork_into`] sends one
 //! request per runtime, with a pidfd of the sandbox's PID 1, the runtime's standard input,
 //! the sandbox's output pipe, a reply pipe and the pipe that will tell how the runtime ended
-//! beside it. The zygote's child joins the sandbox (cgroups, then every namespace of PID 1
-//! through the pidfd), forks the runtime into its pid namespace, and writes `ok <host pid>`
-//! on the reply pipe; the runtime drops every privilege exactly as [`crate::init`] drops a
-//! runtime's before it execs.
+//! beside it. The zygote joins the sandbox's pid namespace for its children only, forks,
+//! and goes back to its own: its child, the runtime, is born inside the sandbox's pid
+//! namespace, joins the sandbox's cgroups and its other namespaces through the pidfd, and
+//! writes `ok <host pid>` on the reply pipe; it then drops every privilege exactly as
+//! [`crate::init`] drops a runtime's before it execs.
 //!
-//! A process that joins a pid namespace stays outside it, and so does its children's
-//! parent: the sandbox's PID 1 cannot wait for such a runtime. So the zygote's child ends
-//! once it has forked the runtime, and the zygote (a child subreaper) adopts it, waits for
-//! it, and writes how it ended (as PID 1 reports a runtime's end) to PID 1, which then ends
-//! the sandbox the same way.
+//! A runtime so born has its parent outside the sandbox: the sandbox's PID 1 cannot wait
+//! for it. So the zygote waits for it, and writes how it ended (as PID 1 reports a
+//! runtime's end) to PID 1, which then ends the sandbox the same way.
 //!
 //! The zygote runs on the host with the server's privileges, which joining a sandbox needs,
 //! and runs nothing but Lamina's bootstrap: no function's code, and no byte a function sent.
