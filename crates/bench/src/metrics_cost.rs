@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::cluster::{Maker, rate};
 use crate::http::pct;
-use crate::procfs::cpu_ms;
+use crate::procfs::{cpu_ms, tree_cpu_between, tree_cpu_each};
 use crate::server::start_server;
 
 /// How long each round's new environments are warmed at 8 clients before they are measured.
@@ -51,7 +51,10 @@ async fn renew(addr: SocketAddr, function: &str, round: usize) -> anyhow::Result
 /// Measures each of `variants` `rounds` times, one after the other in each round and each
 /// round starting one variant later, so that the machine's drift and the order fall on all of
 /// them alike: the warm p50 and 8 clients' throughput of each, and the server process's CPU
-/// time per invocation at 8 clients. Each round gives every variant new environments (then
+/// time per invocation at 8 clients, and its whole process tree's (the server, every
+/// sandbox, runtime and extension: what the machine spends per invocation, which decides
+/// the throughput of a saturated machine and is far less noisy than it). Each round gives
+/// every variant new environments (then
 /// warms them at 8 clients, unmeasured): where an environment happens to run and how its
 /// memory is laid out make a function faster or slower by several percent for as long as it
 /// keeps them, which would otherwise fall on one variant in every round. Each
@@ -68,6 +71,7 @@ pub(crate) async fn alternating_rounds(
         p50s: Vec<f64>,
         rates: Vec<f64>,
         server_cpu: Vec<f64>,
+        tree_cpu: Vec<f64>,
     }
     let mut figures = vec![Figures::default(); variants.len()];
     for round in 0..rounds {
@@ -77,11 +81,14 @@ pub(crate) async fn alternating_rounds(
             rate(&[v.addr], v.function, 8, WARM_UP_SECONDS).await?;
             f.p50s.push(warm_p50(v.addr, v.function, warm).await?);
             let server = cpu_ms(v.pid);
+            let tree = tree_cpu_each(v.pid);
             let started = Instant::now();
             let per_second = rate(&[v.addr], v.function, 8, seconds).await?.0;
             let n = (per_second * started.elapsed().as_secs_f64()).max(1.0);
             f.rates.push(per_second);
             f.server_cpu.push((cpu_ms(v.pid) - server) * 1000.0 / n);
+            f.tree_cpu
+                .push(tree_cpu_between(&tree, &tree_cpu_each(v.pid)) * 1000.0 / n);
         }
     }
     let mut out = json!({});
@@ -90,6 +97,8 @@ pub(crate) async fn alternating_rounds(
             "warm_p50_us": median(f.p50s.clone()),
             "per_second_8": median(f.rates.clone()),
             "server_cpu_us_8": median(f.server_cpu.clone()),
+            "tree_cpu_us_8": median(f.tree_cpu.clone()),
+            "tree_cpu_us_8_each": f.tree_cpu,
             "warm_p50_us_each": f.p50s,
             "per_second_8_each": f.rates,
             "server_cpu_us_8_each": f.server_cpu,

@@ -19,7 +19,7 @@ pub(crate) fn alternating(
     };
     println!();
     println!(
-        "{title} (medians of {} alternating rounds; ratios: median of each round's, and their quartiles; warm p50 us; inv/s and server CPU us per invocation at 8 clients):",
+        "{title} (medians of {} alternating rounds; ratios: median of each round's, and their quartiles; warm p50 us; inv/s, and CPU us per invocation of the server and of all its processes, at 8 clients):",
         cost.get("rounds")
             .and_then(Value::as_u64)
             .unwrap_or_default()
@@ -36,7 +36,7 @@ pub(crate) fn alternating(
                 line.push_str(&format!("; {words}:"));
             }
             line.push_str(&format!(
-                " warm {:.0} / {:.0} ({}), {:.0} / {:.0}/s ({}), CPU {:.0} / {:.0} ({})",
+                " warm {:.0} / {:.0} ({}), {:.0} / {:.0}/s ({}), CPU {:.0} / {:.0} ({}), all processes {:.0} / {:.0} ({})",
                 f(&c[x]["warm_p50_us"]),
                 f(&c[b]["warm_p50_us"]),
                 ratio(x, "warm_p50_us_each"),
@@ -46,6 +46,9 @@ pub(crate) fn alternating(
                 f(&c[x]["server_cpu_us_8"]),
                 f(&c[b]["server_cpu_us_8"]),
                 ratio(x, "server_cpu_us_8_each"),
+                f(&c[x]["tree_cpu_us_8"]),
+                f(&c[b]["tree_cpu_us_8"]),
+                ratio(x, "tree_cpu_us_8_each"),
             ));
         }
         println!("{line}");

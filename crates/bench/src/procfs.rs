@@ -37,6 +37,28 @@ pub fn cpu_ms(pid: u32) -> f64 {
         / 1e6
 }
 
+/// CPU time (ms) of each process of a tree, by pid, each to the nanosecond ([`cpu_ms`]).
+pub fn tree_cpu_each(root: u32) -> std::collections::HashMap<u32, f64> {
+    process_tree(root)
+        .into_iter()
+        .map(|pid| (pid, cpu_ms(pid)))
+        .collect()
+}
+
+/// CPU time (ms) a tree spent between two [`tree_cpu_each`] readings: what each process
+/// living at the second spent since the first (all of it, if it was born since). A process
+/// that ended in between is left out rather than taken back, so environments retired
+/// meanwhile neither add what they spent before nor subtract it.
+pub fn tree_cpu_between(
+    before: &std::collections::HashMap<u32, f64>,
+    after: &std::collections::HashMap<u32, f64>,
+) -> f64 {
+    after
+        .iter()
+        .map(|(pid, ms)| (ms - before.get(pid).copied().unwrap_or(0.0)).max(0.0))
+        .sum()
+}
+
 fn stat_cpu_ms(pid: u32) -> f64 {
     let tick = 100.0; // USER_HZ on Linux
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -81,4 +103,24 @@ pub fn process_tree(root: u32) -> Vec<u32> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tree_spends_what_its_living_processes_spent_in_between() {
+        let before = [(1, 100.0), (2, 50.0), (3, 70.0)].into_iter().collect();
+        // 3 ended (retired), 4 was born; 1 and 2 went on.
+        let after = [(1, 130.0), (2, 55.0), (4, 5.0)].into_iter().collect();
+        assert!((tree_cpu_between(&before, &after) - 40.0).abs() < 1e-9);
+        assert_eq!(tree_cpu_between(&after, &after), 0.0);
+        // Our own process, read twice, spent something and nothing less than nothing.
+        let me = std::process::id();
+        let first = tree_cpu_each(me);
+        let spin = (0..std::hint::black_box(2_000_000u64)).fold(0u64, |a, x| a.wrapping_add(x * x));
+        assert!(spin > 0);
+        assert!(tree_cpu_between(&first, &tree_cpu_each(me)) > 0.0);
+    }
 }
