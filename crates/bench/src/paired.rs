@@ -24,36 +24,46 @@ pub(crate) fn alternating(
             .and_then(Value::as_u64)
             .unwrap_or_default()
     );
-    let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
     for (label, c) in cost.iter().filter(|(_, c)| c.is_object()) {
-        let mut line = format!("  {label:<9}");
-        for (i, (x, b, words)) in std::iter::once((a, b, ""))
-            .chain(others.iter().copied())
-            .enumerate()
-        {
-            let ratio = |x: &str, figure: &str| paired_ratio(&c[x][figure], &c[b][figure]);
-            if i > 0 {
-                line.push_str(&format!("; {words}:"));
-            }
-            line.push_str(&format!(
-                " warm {:.0} / {:.0} ({}), {:.0} / {:.0}/s ({}), CPU {:.0} / {:.0} ({}), all processes {:.0} / {:.0} ({})",
-                f(&c[x]["warm_p50_us"]),
-                f(&c[b]["warm_p50_us"]),
-                ratio(x, "warm_p50_us_each"),
-                f(&c[x]["per_second_8"]),
-                f(&c[b]["per_second_8"]),
-                ratio(x, "per_second_8_each"),
-                f(&c[x]["server_cpu_us_8"]),
-                f(&c[b]["server_cpu_us_8"]),
-                ratio(x, "server_cpu_us_8_each"),
-                f(&c[x]["tree_cpu_us_8"]),
-                f(&c[b]["tree_cpu_us_8"]),
-                ratio(x, "tree_cpu_us_8_each"),
-            ));
-        }
-        println!("{line}");
+        println!("{}", line(label, c, (a, b), others));
     }
 }
+
+/// One runtime's line: `a` against `b`, then each of `others` (a variant against another,
+/// and the words that say what that tells).
+fn line(label: &str, c: &Value, (a, b): (&str, &str), others: &[(&str, &str, &str)]) -> String {
+    let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let mut line = format!("  {label:<9}");
+    for (i, (x, b, words)) in std::iter::once((a, b, ""))
+        .chain(others.iter().copied())
+        .enumerate()
+    {
+        if i > 0 {
+            line.push_str(&format!("; {words}:"));
+        }
+        // Each figure as "name x / b (ratio)", its rounds' values under `<key>_each`.
+        let figures = FIGURES.iter().map(|(name, key, unit)| {
+            format!(
+                "{name}{:.0} / {:.0}{unit} ({})",
+                f(&c[x][key]),
+                f(&c[b][key]),
+                paired_ratio(&c[x][format!("{key}_each")], &c[b][format!("{key}_each")]),
+            )
+        });
+        line.push(' ');
+        line.push_str(&figures.collect::<Vec<_>>().join(", "));
+    }
+    line
+}
+
+/// The figures of each variant the comparisons print: a name, the key of its median (its
+/// rounds' values under `<key>_each`), and its unit.
+const FIGURES: [(&str, &str, &str); 4] = [
+    ("warm ", "warm_p50_us", ""),
+    ("", "per_second_8", "/s"),
+    ("CPU ", "server_cpu_us_8", ""),
+    ("all processes ", "tree_cpu_us_8", ""),
+];
 
 /// The median of `a[i] / b[i]` over the rounds, with their quartiles: how far one round's
 /// ratio strays tells a real cost from the machine's noise.
@@ -118,5 +128,25 @@ mod tests {
         assert!((s.high - 1.4).abs() < 1e-9, "{}", s.high);
         assert_eq!(s.to_string(), "1.20x, 1.00-1.40");
         assert_eq!(paired_ratio(&json!([]), &json!([])).to_string(), "-");
+    }
+
+    #[test]
+    fn a_line_gives_each_figure_of_each_pair_with_its_ratio() {
+        let variant = |scale: f64| {
+            let mut v = json!({});
+            for (_, key, _) in FIGURES {
+                v[key] = json!(100.0 * scale);
+                v[format!("{key}_each")] = json!([100.0 * scale, 100.0 * scale]);
+            }
+            v
+        };
+        let c = json!({"on": variant(1.1), "off": variant(1.0), "again": variant(1.0)});
+        assert_eq!(
+            line("python", &c, ("on", "off"), &[("again", "off", "noise")]),
+            "  python    warm 110 / 100 (1.10x, 1.10-1.10), 110 / 100/s (1.10x, 1.10-1.10), \
+             CPU 110 / 100 (1.10x, 1.10-1.10), all processes 110 / 100 (1.10x, 1.10-1.10); \
+             noise: warm 100 / 100 (1.00x, 1.00-1.00), 100 / 100/s (1.00x, 1.00-1.00), \
+             CPU 100 / 100 (1.00x, 1.00-1.00), all processes 100 / 100 (1.00x, 1.00-1.00)"
+        );
     }
 }
