@@ -53,7 +53,7 @@ async fn renew(addr: SocketAddr, function: &str, round: usize) -> anyhow::Result
 /// them alike: the warm p50 and 8 clients' throughput of each, and the server process's CPU
 /// time per invocation at 8 clients, and its whole process tree's (the server, every
 /// sandbox, runtime and extension: what the machine spends per invocation, which decides
-/// the throughput of a saturated machine and is far less noisy than it). Each round gives
+/// the throughput of a saturated machine). Each round gives
 /// every variant new environments (then
 /// warms them at 8 clients, unmeasured): where an environment happens to run and how its
 /// memory is laid out make a function faster or slower by several percent for as long as it
