@@ -4,6 +4,7 @@
 //! runtimes started ahead of time.
 
 use std::collections::HashSet;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -63,13 +64,14 @@ impl ColdStart {
         &self.catalog
     }
 
-    /// What the launcher needs to start an environment of `version`.
+    /// What the launcher needs to start an environment of `version` with `command`, through
+    /// the extension launcher when `extensions_dir` (a host path) holds extensions.
     fn launch_spec(
         &self,
         version: &FunctionVersion,
         command: &RuntimeCommand,
-        stream: &str,
-        provisioned: bool,
+        (stream, provisioned): (&str, bool),
+        extensions_dir: Option<&Path>,
     ) -> LaunchSpec {
         let host = Layout {
             task_root: version.code_dir.clone(),
@@ -89,13 +91,34 @@ impl ColdStart {
             .filter(|prefix| !prefix.starts_with("/usr") && *prefix != Path::new("/"))
             .map(|prefix| vec![prefix.to_path_buf()])
             .unwrap_or_default();
-        LaunchSpec {
-            program: seen.map(&host, &command.program),
-            args: command
+        let seen_command = |c: &RuntimeCommand| {
+            let args: Vec<OsString> = c
                 .args
                 .iter()
                 .map(|a| seen.map(&host, Path::new(a)).into_os_string())
-                .collect(),
+                .collect();
+            (seen.map(&host, &c.program), args)
+        };
+        let (runtime, runtime_args) = seen_command(command);
+        let (program, args, extensions) = match extensions_dir {
+            None => (runtime, runtime_args, None),
+            Some(dir) => {
+                let launcher = RuntimeCommand::extension_launcher(self.catalog.runtime_dir(), dir);
+                let (program, alone) = seen_command(&launcher);
+                let mut args = alone.clone();
+                args.push(runtime.clone().into_os_string());
+                args.extend(runtime_args.iter().cloned());
+                let extensions = ExtensionsLaunch {
+                    runtime,
+                    runtime_args,
+                    alone,
+                };
+                (program, args, Some(extensions))
+            }
+        };
+        LaunchSpec {
+            program,
+            args,
             env: environment_variables(
                 version,
                 stream,
@@ -110,7 +133,7 @@ impl ColdStart {
             memory_mb: version.memory_mb,
             ephemeral_storage_mb: version.ephemeral_storage_mb,
             egress: version.egress && self.config.egress,
-            extensions: None,
+            extensions,
         }
     }
 
@@ -133,7 +156,7 @@ impl ColdStart {
         let Ok(command) = self.catalog.command(runtime, &template.code_dir, None) else {
             return;
         };
-        let mut spec = self.launch_spec(&template, &command, "", false);
+        let mut spec = self.launch_spec(&template, &command, ("", false), None);
         spec.env.push((AWAIT_FUNCTION_VAR.into(), "stdin".into()));
         self.launcher.keep_ready(spec, self.config.runtime_pool);
     }
@@ -161,13 +184,11 @@ impl ColdStart {
                 }
             })?;
         let extensions = count_extensions(version.opt_dir.as_deref());
-        let runtime_alone = command.clone();
-        let command = match &version.opt_dir {
-            Some(opt) if extensions > 0 => {
-                command.with_extensions(self.catalog.runtime_dir(), &opt.join("extensions"))
-            }
-            _ => command,
-        };
+        let extensions_dir = version
+            .opt_dir
+            .as_ref()
+            .filter(|_| extensions > 0)
+            .map(|opt| opt.join("extensions"));
         let env_id = uuid::Uuid::new_v4().simple().to_string();
         let stream = format!(
             "{}/[{}]{}",
@@ -175,17 +196,12 @@ impl ColdStart {
             version.version,
             env_id
         );
-        let mut spec = self.launch_spec(version, &command, &stream, provisioned);
-        if extensions > 0 {
-            let alone = self.launch_spec(version, &runtime_alone, &stream, provisioned);
-            // The launcher's own arguments come first: its script and the extensions' directory.
-            let launcher = spec.args.len() - alone.args.len() - 1;
-            spec.extensions = Some(ExtensionsLaunch {
-                runtime: alone.program,
-                runtime_args: alone.args,
-                alone: spec.args[..launcher].to_vec(),
-            });
-        }
+        let spec = self.launch_spec(
+            version,
+            &command,
+            (&stream, provisioned),
+            extensions_dir.as_deref(),
+        );
         let launcher = self.launcher.clone();
         // Init Duration counts from here: sandbox set-up is part of the init phase.
         let init_started = Instant::now();

@@ -231,22 +231,20 @@ impl RuntimeCatalog {
 }
 
 impl RuntimeCommand {
-    /// This command started by the extension launcher, which first starts the extensions in
-    /// `extensions_dir` (host paths; the launcher maps them into the environment).
-    pub fn with_extensions(self, runtime_dir: &Path, extensions_dir: &Path) -> RuntimeCommand {
-        let mut args = vec![
-            runtime_dir
-                .join("extensions/launch.sh")
-                .display()
-                .to_string(),
-            extensions_dir.display().to_string(),
-            self.program.display().to_string(),
-        ];
-        args.extend(self.args);
+    /// The extension launcher alone: it starts the extensions in `extensions_dir` (host
+    /// paths; the launcher maps them into the environment) and ends, or, given a runtime's
+    /// program and arguments after its own, becomes that runtime.
+    pub fn extension_launcher(runtime_dir: &Path, extensions_dir: &Path) -> RuntimeCommand {
         RuntimeCommand {
             program: PathBuf::from("/bin/sh"),
-            args,
-            bin_dir: self.bin_dir,
+            args: vec![
+                runtime_dir
+                    .join("extensions/launch.sh")
+                    .display()
+                    .to_string(),
+                extensions_dir.display().to_string(),
+            ],
+            bin_dir: None,
         }
     }
 }
