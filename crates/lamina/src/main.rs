@@ -62,11 +62,17 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    if let Command::SandboxInit = cli.command {
-        // Must stay single-threaded: it forks and changes namespaces. No async runtime here.
+    // Before clap: building the whole command line computes `serve`'s defaults, which read
+    // the host's memory and cores (`/proc/meminfo` walks every block device, loop devices
+    // included), and every sandbox of a burst would pay for it. Must stay single-threaded: it
+    // forks and changes namespaces. No async runtime here.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == "sandbox-init")
+    {
         lamina_sandbox::init::main();
     }
+    let cli = Cli::parse();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Command::Serve(args) = &cli.command {
         // Before any thread starts: the runtime's threads start at `build`.
