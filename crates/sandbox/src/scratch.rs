@@ -167,8 +167,12 @@ fn attach(image: &Path) -> io::Result<(fs::File, PathBuf)> {
         .read(true)
         .write(true)
         .open("/dev/loop-control")?;
+    // The driver names the same free device to every caller until one configures it: the
+    // launches of a burst, asking at once, took each other's devices until their tries ran
+    // out. Ours take turns; another process may still take a device first.
+    static ATTACHING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ATTACHING.lock().unwrap_or_else(|p| p.into_inner());
     let mut last = io::Error::other("no free loop device");
-    // Another process may take the device the driver named before we configure it.
     for _ in 0..8 {
         // SAFETY: LOOP_CTL_GET_FREE takes no argument and returns a device number or -1.
         let n = unsafe { libc::ioctl(control.as_raw_fd(), LOOP_CTL_GET_FREE as _) };
