@@ -18,7 +18,7 @@ forks a child that joins that sandbox and becomes its runtime:
    reads to end the sandbox the same way;
 3. the runtime drops every privilege exactly as a runtime the sandbox starts itself: the
    sandbox's rlimits, an empty capability bounding set, uid 993 and gid 990, no capabilities,
-   no_new_privs, and the platform's seccomp filters (sent once, compiled);
+   no_new_privs, and the platform's seccomp filter (sent once, compiled);
 4. it then runs the bootstrap's `main`, which waits on standard input for the function's
    environment as a pre-started runtime does.
 

@@ -130,17 +130,14 @@ pub fn run(exe: &Path, work_dir: &Path) -> Vec<Finding> {
     ));
     let seccomp = std::fs::read_to_string("/proc/self/status")
         .is_ok_and(|s| s.lines().any(|l| l.starts_with("Seccomp:")));
-    let filters = crate::seccomp::filters();
+    let filter = crate::seccomp::filter();
     out.push(finding(
         "seccomp",
-        seccomp && filters.is_ok(),
-        match (&filters, seccomp) {
-            (Ok(f), true) => format!(
-                "filters compile ({} instructions)",
-                f.iter().map(Vec::len).sum::<usize>()
-            ),
+        seccomp && filter.is_ok(),
+        match (&filter, seccomp) {
+            (Ok(f), true) => format!("the filter compiles ({} instructions)", f.len()),
             (_, false) => "the kernel reports no seccomp".into(),
-            (Err(e), _) => format!("filters do not compile: {e}"),
+            (Err(e), _) => format!("the filter does not compile: {e}"),
         },
     ));
     out.push(trial(exe, work_dir, root || (userns > 0 && unpriv)));

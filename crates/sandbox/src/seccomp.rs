@@ -4,6 +4,12 @@
 //! ENOSYS so that libc falls back to `clone`, whose namespace flags can be checked; and a
 //! guard against x32 system call numbers, which would otherwise bypass a filter written for
 //! x86-64 on kernels that have the x32 ABI.
+//!
+//! The three are chained into one program ([`filter`]): each one's "allow" goes on to the
+//! next, and the first to refuse decides. The kernel runs every attached filter on every
+//! system call and compiles each one as it is attached, so one program rather than three
+//! costs a runtime's calls and each sandbox's start less. The outcome is the same: the three
+//! never refuse the same call.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -178,21 +184,49 @@ fn no_x32() -> BpfProgram {
     ]
 }
 
-/// The compiled filters, in the order they are installed.
-pub fn filters() -> io::Result<Vec<BpfProgram>> {
+/// Joins `programs` into one that refuses what any of them refuses: each one's "allow"
+/// becomes a jump past its end, to the next one's start; the last one's stays.
+fn chain(programs: Vec<BpfProgram>) -> BpfProgram {
+    let allow = sock_filter {
+        code: (libc::BPF_RET | libc::BPF_K) as u16,
+        jt: 0,
+        jf: 0,
+        k: libc::SECCOMP_RET_ALLOW,
+    };
+    let last = programs.len().saturating_sub(1);
+    let mut out = Vec::with_capacity(programs.iter().map(Vec::len).sum());
+    for (n, program) in programs.into_iter().enumerate() {
+        let len = program.len();
+        out.extend(program.into_iter().enumerate().map(|(i, f)| {
+            let is_allow = (f.code, f.k) == (allow.code, allow.k);
+            if n == last || !is_allow {
+                return f;
+            }
+            sock_filter {
+                code: (libc::BPF_JMP | libc::BPF_JA) as u16,
+                jt: 0,
+                jf: 0,
+                // Relative to the next instruction: to the first one after this program.
+                k: (len - i - 1) as u32,
+            }
+        }));
+    }
+    out
+}
+
+/// The compiled filter, the three checks chained: x32 numbers first, then the deny list,
+/// then `clone3`.
+pub fn filter() -> io::Result<BpfProgram> {
     let compile =
         |f: SeccompFilter| BpfProgram::try_from(f).map_err(|e| io::Error::other(e.to_string()));
     let deny = deny_list().map_err(|e| io::Error::other(e.to_string()))?;
     let clone3 = clone3_unavailable().map_err(|e| io::Error::other(e.to_string()))?;
-    Ok(vec![compile(deny)?, compile(clone3)?, no_x32()])
+    Ok(chain(vec![no_x32(), compile(deny)?, compile(clone3)?]))
 }
 
-/// Installs the filters on the calling thread; `no_new_privs` must be set already.
+/// Installs the filter on the calling thread; `no_new_privs` must be set already.
 pub fn install() -> io::Result<()> {
-    for program in filters()? {
-        seccompiler::apply_filter(&program).map_err(|e| io::Error::other(e.to_string()))?;
-    }
-    Ok(())
+    seccompiler::apply_filter(&filter()?).map_err(|e| io::Error::other(e.to_string()))
 }
 
 #[cfg(test)]
@@ -200,12 +234,84 @@ mod tests {
     use super::*;
 
     #[test]
-    fn filters_compile() {
-        let programs = filters().unwrap();
-        assert_eq!(programs.len(), 3);
+    fn the_chained_filter_refuses_what_each_check_refuses_and_nothing_else() {
+        let program = filter().unwrap();
         assert!(
-            programs[0].len() > DENIED.len(),
-            "one jump at least per denied call"
+            program.len() > DENIED.len() + 4,
+            "one jump at least per denied call, and the x32 guard"
+        );
+        // Installed in a child: a filter cannot be taken off this test process.
+        // SAFETY: the child only makes system calls and leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork");
+        if pid == 0 {
+            let errno = |nr: i64| -> i32 {
+                // SAFETY: each call is given no pointer; a refused one fails before it runs.
+                let rc = unsafe { libc::syscall(nr, 0, 0, 0) };
+                if rc == -1 {
+                    io::Error::last_os_error().raw_os_error().unwrap_or(-1)
+                } else {
+                    0
+                }
+            };
+            let installed = nix::sys::prctl::set_no_new_privs().is_ok()
+                && seccompiler::apply_filter(&program).is_ok();
+            let outcome = [
+                installed,
+                // The deny list, the first program past the x32 guard.
+                errno(libc::SYS_unshare) == libc::EPERM,
+                errno(libc::SYS_ptrace) == libc::EPERM,
+                // The last program, reached through the others' jumps.
+                errno(libc::SYS_clone3) == libc::ENOSYS,
+                // The x32 guard, first.
+                errno(0x4000_0000 | libc::SYS_getpid) == libc::EPERM,
+                // What none refuses runs.
+                errno(libc::SYS_getppid) == 0,
+            ];
+            let code = outcome
+                .iter()
+                .position(|ok| !ok)
+                .map_or(0, |i| 10 + i as i32);
+            // SAFETY: leaves the forked child at once, running nothing of the test harness.
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child forked above.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(
+            libc::WIFEXITED(status),
+            "the child ended by a signal: {status}"
+        );
+        assert_eq!(
+            libc::WEXITSTATUS(status),
+            0,
+            "0 when every check held; 10 + the index of the first that did not"
+        );
+    }
+
+    #[test]
+    fn only_allows_become_jumps_and_the_last_program_keeps_its_own() {
+        let ret = |k| sock_filter {
+            code: (libc::BPF_RET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k,
+        };
+        let deny = || ret(libc::SECCOMP_RET_ERRNO | libc::EPERM as u32);
+        let allow = || ret(libc::SECCOMP_RET_ALLOW);
+        let chained = chain(vec![vec![allow(), deny(), allow()], vec![deny(), allow()]]);
+        let ja = (libc::BPF_JMP | libc::BPF_JA) as u16;
+        let (r, denied, allowed) = (deny().code, deny().k, allow().k);
+        let got: Vec<(u16, u32)> = chained.iter().map(|f| (f.code, f.k)).collect();
+        assert_eq!(
+            got,
+            [
+                (ja, 2), // past the first program's end
+                (r, denied),
+                (ja, 0), // its last one, to the next program
+                (r, denied),
+                (r, allowed), // the last program keeps its own
+            ]
         );
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! The platform's side lives here: [`Zygote::spawn`] starts the zygote program (the runtime's
 //! own, such as `runtimes/python/zygote.py`) with a `SOCK_SEQPACKET` control socket as its
-//! standard input and sends it the seccomp filters once; [`Zygote::fork_into`] sends one
+//! standard input and sends it the seccomp filter once (a list of one program); [`Zygote::fork_into`] sends one
 //! request per runtime, with a pidfd of the sandbox's PID 1, the runtime's standard input,
 //! the sandbox's output pipe, a reply pipe and the pipe that will tell how the runtime ended
 //! beside it. The zygote joins the sandbox's pid namespace for its children only, forks,
@@ -125,8 +125,7 @@ impl Zygote {
             forks: AtomicU64::new(0),
             started: Instant::now(),
         };
-        let filters: Vec<String> = crate::seccomp::filters()
-            .map_err(ctl)?
+        let filters: Vec<String> = [crate::seccomp::filter().map_err(ctl)?]
             .iter()
             .map(|program| {
                 program
