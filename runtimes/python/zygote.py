@@ -56,10 +56,12 @@ JOINED = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEW
 
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
+PR_GET_NO_NEW_PRIVS = 39
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
+SYS_CAPGET = 125
 SYS_CAPSET = 126
 LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
@@ -96,6 +98,26 @@ def load_bootstrap(host_path, seen_path):
         if getattr(value, "__module__", None) == "lamina_bootstrap":
             value.__module__ = "__main__"
     return module
+
+
+def warm_up():
+    """Does once here what each runtime would otherwise do for the first time after the fork:
+    ctypes makes a foreign function's object and call interface at its first use, and libc
+    reads its address configuration at the first getaddrinfo. Made here, before the heap is
+    frozen, they are shared with every child rather than built (and their pages copied) in
+    each. Every call is harmless: a query, a read, a call refused for its bad descriptor."""
+    libc.prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)
+    header = (ctypes.c_uint32 * 2)(LINUX_CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()
+    libc.syscall(SYS_CAPGET, header, data)
+    libc.setns(-1, 0)
+    program = ctypes.create_string_buffer(8)
+    ctypes.byref(SockFprog(1, ctypes.addressof(program)))
+    try:
+        # The Runtime API's address, as the bootstrap's client connects to it.
+        socket.getaddrinfo("127.0.0.1", 9001, 0, socket.SOCK_STREAM)
+    except OSError:
+        pass
 
 
 def join_sandbox(req, pidfd):
@@ -257,6 +279,7 @@ def main():
     control = socket.socket(fileno=0)
     own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     bootstrap = load_bootstrap(host_bootstrap, seen_bootstrap)
+    warm_up()
     # Objects that exist now are never collected: the collector then never writes to their
     # pages in a child, which keeps more of them shared.
     gc.freeze()
