@@ -320,4 +320,32 @@ mod tests {
             "nothing else left"
         );
     }
+
+    #[test]
+    fn a_burst_of_scratches_all_get_a_loop_device() {
+        if !available() || !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root, e2fsprogs and loop devices");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("lamina-scratches-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        // As a burst's launches ask: all at once, each from its own thread.
+        let made: Vec<io::Result<Scratch>> = std::thread::scope(|s| {
+            let makers: Vec<_> = (0..32)
+                .map(|_| s.spawn(|| Scratch::create(&dir, 1)))
+                .collect();
+            makers.into_iter().map(|m| m.join().unwrap()).collect()
+        });
+        let devices: std::collections::BTreeSet<_> = made
+            .iter()
+            .map(|m| match m {
+                Ok(scratch) => scratch.device().to_path_buf(),
+                Err(e) => panic!("a scratch of the burst got no device: {e}"),
+            })
+            .collect();
+        assert_eq!(devices.len(), 32, "each its own device");
+        drop(made);
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }
