@@ -44,6 +44,10 @@ pub struct ExecutorConfig {
     /// The server's descriptors that functions' connections (Runtime API, egress) may hold,
     /// all environments together.
     pub function_connections: lamina_runtime_api::ConnectionBudget,
+    /// The server's cores, when its one async worker is pinned to the home one: a lone
+    /// invocation's runtime is then put on that core, more run spread (`placement`).
+    /// `None` places nothing.
+    pub cores: Option<crate::placement::Cores>,
 }
 
 impl Default for ExecutorConfig {
@@ -66,6 +70,7 @@ impl Default for ExecutorConfig {
             memory_budget_mb: memory * 9 / 10,
             memory_reserve_mb: (memory / 20).max(256),
             function_connections: Default::default(),
+            cores: None,
         }
     }
 }

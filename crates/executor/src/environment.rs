@@ -100,6 +100,8 @@ pub struct Environment {
     killed: AtomicBool,
     oom: AtomicBool,
     peak_mb: std::sync::atomic::AtomicU64,
+    /// Where its threads were put, and when (`placement`).
+    pub(crate) placed: crate::placement::Placed,
 }
 
 impl Environment {
@@ -151,6 +153,7 @@ impl Environment {
             killed: AtomicBool::new(false),
             oom: AtomicBool::new(false),
             peak_mb: std::sync::atomic::AtomicU64::new(0),
+            placed: Default::default(),
         });
         let weak = Arc::downgrade(&env);
         session
@@ -195,6 +198,11 @@ impl Environment {
             on_exit(&watched);
         });
         Ok(env)
+    }
+
+    /// Every process of the environment, where they can be listed.
+    pub(crate) fn processes(&self) -> Vec<u32> {
+        self.controls.processes()
     }
 
     /// Kills everything the environment started. Its exit is then noticed as usual.

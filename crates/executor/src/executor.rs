@@ -15,7 +15,7 @@ use lamina_model::runtime::RuntimeId;
 
 use crate::cold_start::ColdStart;
 use crate::config::ExecutorConfig;
-use crate::environment::EnvState;
+use crate::environment::{EnvState, Environment};
 use crate::error::{ExecutorError, StartFailure};
 use crate::housekeeping::{Counters, Housekeeper, HousekeepingStats};
 use crate::invocation::{InvokeRequest, InvokeResult, Runner, start_failure};
@@ -42,6 +42,7 @@ struct Inner {
     provisioning: Arc<Provisioning>,
     housekeeper: Arc<Housekeeper>,
     counters: Arc<Counters>,
+    placement: crate::placement::Placement,
 }
 
 impl Executor {
@@ -79,6 +80,7 @@ impl Executor {
         Executor {
             inner: Arc::new(Inner {
                 runner: Runner::new(config.clone(), counters.clone()),
+                placement: crate::placement::Placement::new(config.cores.clone()),
                 config,
                 registry,
                 starter,
@@ -215,12 +217,23 @@ impl Executor {
                     continue;
                 }
             }
+            let in_flight = self.inner.placement.begin();
+            self.place(&env, &in_flight);
             match self.inner.runner.run(&pool, env, false, &req).await {
                 Some(result) => return Ok(result),
                 // The environment died between its last invocation and this one: take
                 // another, as if it had never been idle.
                 None => continue,
             }
+        }
+    }
+
+    /// Puts `env`'s threads where the invocations in flight want them (`placement`).
+    fn place(&self, env: &Environment, in_flight: &crate::placement::InFlight<'_>) {
+        if self.inner.placement.enabled() {
+            self.inner
+                .placement
+                .place(&env.placed, in_flight.count(), || env.processes());
         }
     }
 
@@ -245,6 +258,8 @@ impl Executor {
             }
         };
         env.set_state(EnvState::Busy);
+        let in_flight = self.inner.placement.begin();
+        self.place(&env, &in_flight);
         match self.inner.runner.run(pool, env, true, req).await {
             Some(result) => Ok(result),
             None => Ok(start_failure(

@@ -172,6 +172,11 @@ pub trait EnvironmentControls: Send + Sync + Debug {
     fn cpu_time(&self) -> Option<std::time::Duration> {
         None
     }
+    /// Every process of the environment, to move them between cores; none where they
+    /// cannot be listed.
+    fn processes(&self) -> Vec<u32> {
+        Vec::new()
+    }
     /// Opens a connection to `port` on the environment's loopback (a Telemetry API
     /// listener). Blocks briefly: call it off the async threads.
     fn connect(&self, port: u16) -> io::Result<std::net::TcpStream> {
@@ -378,6 +383,13 @@ impl EnvironmentControls for ProcessGroup {
         (self.pid > 0)
             .then(|| cpu_time(process_tree(self.pid)))
             .flatten()
+    }
+
+    fn processes(&self) -> Vec<u32> {
+        if self.pid == 0 {
+            return Vec::new();
+        }
+        process_tree(self.pid)
     }
 
     fn peak_memory_bytes(&self) -> Option<u64> {

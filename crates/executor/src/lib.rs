@@ -40,6 +40,7 @@ mod lambda_env;
 pub mod launcher;
 pub mod log_format;
 pub mod logs;
+pub mod placement;
 mod platform_telemetry;
 mod pool;
 mod provisioned;

@@ -74,6 +74,7 @@ fn main() -> std::process::ExitCode {
     }
     let cli = Cli::parse();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
+    let mut home = None;
     if let Command::Serve(args) = &cli.command {
         // Before any thread starts: the runtime's threads start at `build`.
         commands::serve::prepare_allocator();
@@ -82,6 +83,15 @@ fn main() -> std::process::ExitCode {
         // go after this rather than tokio's 10 s, so that their stacks (about 36 KiB
         // touched each) do not outlast the burst by long.
         builder.thread_keep_alive(commands::serve::BLOCKING_THREAD_KEEP_ALIVE);
+        if let Some(cores) = args.server.cores() {
+            // A thread starts on its creator's cores: those the pinned worker makes (blocking
+            // threads) go back to all of them.
+            let all = cores.clone();
+            builder.on_thread_start(move || {
+                let _ = all.unpin_here();
+            });
+            home = Some(cores);
+        }
     }
     let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
@@ -90,6 +100,13 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    if let Some(cores) = home {
+        // The one worker runs this task, and pins itself to its home core.
+        let pinned = runtime.block_on(runtime.spawn(async move { cores.pin_here_home() }));
+        if !matches!(pinned, Ok(Ok(()))) {
+            eprintln!("lamina: the worker thread could not be pinned to its core: {pinned:?}");
+        }
+    }
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => commands::serve::run(*args).await,

@@ -492,3 +492,104 @@ async fn idle_environments_go_when_the_host_runs_short_of_memory() {
         "on-demand"
     );
 }
+
+const WHERE: &str = r#"
+import time
+def handler(event, context):
+    time.sleep(event.get("sleep", 0))
+    for line in open("/proc/self/status"):
+        if line.startswith("Cpus_allowed_list:"):
+            return line.split(":", 1)[1].strip()
+"#;
+
+/// The cores a `Cpus_allowed_list` names ("1", "0-1", "0,2-3").
+fn cores_in(list: &str) -> Vec<usize> {
+    list.split(',')
+        .filter_map(|part| {
+            let (a, b) = part
+                .trim()
+                .split_once('-')
+                .unwrap_or((part.trim(), part.trim()));
+            Some(a.parse::<usize>().ok()?..=b.parse::<usize>().ok()?)
+        })
+        .flatten()
+        .collect()
+}
+
+/// The cores of the server's async worker threads (their threads named `tokio-rt-worker`
+/// with a single core; blocking threads share the name but not the pinning).
+fn pinned_workers(pid: u32) -> Vec<Vec<usize>> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm"))
+                .is_ok_and(|c| c.trim() == "tokio-rt-worker")
+        })
+        .filter_map(|t| {
+            let status = std::fs::read_to_string(t.path().join("status")).ok()?;
+            let list = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?;
+            Some(cores_in(list))
+        })
+        .filter(|cores| cores.len() == 1)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lone_invocation_runs_on_the_servers_core_and_concurrent_ones_spread() {
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        eprintln!("skipped: one core");
+        return;
+    }
+    let s = Server::start_with(&["--worker-threads", "1"], None);
+    s.python_with_timeout("where", WHERE, 30).await;
+    let worker = pinned_workers(s.pid());
+    assert_eq!(worker.len(), 1, "one worker pinned to one core: {worker:?}");
+    // Alone: on the worker's core.
+    let lone = s.invoke("where", json!({})).await;
+    assert_eq!(
+        cores_in(lone.body.as_str().unwrap()),
+        worker[0],
+        "{}",
+        lone.body
+    );
+    // Eight at once, overlapping: those that began with others in flight run on every core.
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let http = s.http.clone();
+        let url = s.url("/2015-03-31/functions/where/invocations");
+        tasks.push(tokio::spawn(async move {
+            let resp = http
+                .post(url)
+                .body(r#"{"sleep": 0.5}"#)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status().as_u16(), 200);
+            resp.json::<Value>().await.unwrap()
+        }));
+    }
+    let mut spread = 0;
+    for t in tasks {
+        let got = t.await.unwrap();
+        if cores_in(got.as_str().unwrap()).len() >= 2 {
+            spread += 1;
+        }
+    }
+    assert!(
+        spread >= 1,
+        "none of 8 concurrent invocations ran on every core"
+    );
+    // Turned off: nothing is pinned.
+    let off = Server::start_with(&["--worker-threads", "1", "--colocate", "false"], None);
+    off.python_with_timeout("where", WHERE, 30).await;
+    assert_eq!(pinned_workers(off.pid()), Vec::<Vec<usize>>::new());
+    let alone = off.invoke("where", json!({})).await;
+    assert!(
+        cores_in(alone.body.as_str().unwrap()).len() >= 2,
+        "{}",
+        alone.body
+    );
+}

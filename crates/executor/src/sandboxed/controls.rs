@@ -83,6 +83,13 @@ impl EnvironmentControls for Sandbox {
         crate::launcher::kill_pending(crate::launcher::process_tree(self.outer))
     }
 
+    fn processes(&self) -> Vec<u32> {
+        match &self.cgroups {
+            Some(c) => c.pids(),
+            None => crate::launcher::process_tree(self.outer),
+        }
+    }
+
     fn cpu_time(&self) -> Option<Duration> {
         match &self.cgroups {
             Some(c) => crate::launcher::cpu_time(c.pids()),

@@ -114,6 +114,12 @@ pub struct ServerArgs {
     /// least one].
     #[arg(long)]
     pub worker_threads: Option<usize>,
+    /// With one worker thread (as on a machine of two or three cores): while invocations
+    /// come one at a time, run it and their runtimes on one core, so that the wake-ups
+    /// between the server and a runtime stay on that core; as soon as two are in flight,
+    /// on every core.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub colocate: bool,
 }
 
 impl ServerArgs {
@@ -126,6 +132,14 @@ impl ServerArgs {
         self.worker_threads
             .unwrap_or(lamina_executor::host_cores() / 2)
             .max(1)
+    }
+
+    /// The cores environments are placed on (`--colocate`): with one worker thread and at
+    /// least two cores this thread may use, the last of them as the worker's home.
+    pub fn cores(&self) -> Option<lamina_executor::placement::Cores> {
+        (self.colocate && self.worker_threads() == 1)
+            .then(lamina_executor::placement::Cores::of_this_thread)
+            .flatten()
     }
 }
 
@@ -413,7 +427,10 @@ impl Args {
                 region: server.region.clone(),
                 account: server.account.clone(),
             },
-            executor: self.executor.config(),
+            executor: ExecutorConfig {
+                cores: server.cores(),
+                ..self.executor.config()
+            },
             concurrency_limit,
             events: self.events.config(concurrency_limit),
             // `serve` sets the port it binds.
@@ -526,6 +543,22 @@ mod tests {
         assert_eq!(parse(&[]).server.worker_threads(), (cores / 2).max(1));
         assert_eq!(parse(&["--worker-threads", "3"]).server.worker_threads(), 3);
         assert_eq!(parse(&["--worker-threads", "0"]).server.worker_threads(), 1);
+    }
+
+    #[test]
+    fn colocation_needs_one_worker_and_can_be_turned_off() {
+        let two_cores = lamina_executor::placement::Cores::of_this_thread().is_some();
+        assert_eq!(
+            parse(&["--worker-threads", "1"]).server.cores().is_some(),
+            two_cores
+        );
+        assert!(
+            parse(&["--worker-threads", "1", "--colocate", "false"])
+                .server
+                .cores()
+                .is_none()
+        );
+        assert!(parse(&["--worker-threads", "2"]).server.cores().is_none());
     }
 
     #[test]
