@@ -260,6 +260,13 @@ fn spawn_from_a_lasting_thread(
         std::thread::Builder::new()
             .name("lamina-spawner".into())
             .spawn(move || {
+                // A thread starts on its creator's cores, and a runtime and the threads it
+                // makes at start on this one's: the main thread's, never pinned (the
+                // async worker may be, see `placement`).
+                let main = Pid::from_raw(std::process::id() as i32);
+                if let Ok(all) = nix::sched::sched_getaffinity(main) {
+                    let _ = nix::sched::sched_setaffinity(Pid::from_raw(0), &all);
+                }
                 for job in rx {
                     job();
                 }

@@ -13,7 +13,8 @@
 //! to every core at once when the invocation begins with another in flight, back home only
 //! once no invocation has begun alongside another for [`QUIET`], so that a steady load of a
 //! few clients never brings them home between two calls. Only each process's main thread
-//! moves: a runtime's helper threads (V8's, a JVM's) stay free to run elsewhere.
+//! goes home: a runtime's helper threads (V8's, a JVM's) stay free to run elsewhere; every
+//! thread spreads.
 
 use std::sync::atomic::{AtomicI32, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -204,11 +205,30 @@ impl Placement {
             return None;
         }
         for pid in processes() {
-            // A process that ended meanwhile is no failure; one that cannot move stays.
-            let _ = nix::sched::sched_setaffinity(Pid::from_raw(pid as i32), &set);
+            // Home, only the main thread goes; spread, every thread, so that none a runtime
+            // made while it was home stays there. A process or thread that ended meanwhile
+            // is no failure; one that cannot move stays.
+            let tids = match want {
+                Place::Home => vec![pid],
+                Place::Spread => threads_of(pid),
+            };
+            for tid in tids {
+                let _ = nix::sched::sched_setaffinity(Pid::from_raw(tid as i32), &set);
+            }
         }
         Some(want)
     }
+}
+
+/// The threads of process `pid` (itself alone when they cannot be listed).
+fn threads_of(pid: u32) -> Vec<u32> {
+    let listed: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|t| t.file_name().to_str()?.parse().ok())
+        .collect();
+    if listed.is_empty() { vec![pid] } else { listed }
 }
 
 #[cfg(test)]

@@ -470,8 +470,19 @@ mod tests {
     fn no_flags_means_the_configurations_defaults() {
         let args = parse(&[]);
         let config = args.platform_config().unwrap();
+        // Where environments run follows the server's threads, not a default of its own.
         assert_eq!(
-            format!("{:?}", config.executor),
+            format!("{:?}", config.executor.cores),
+            format!("{:?}", args.server.cores())
+        );
+        assert_eq!(
+            format!(
+                "{:?}",
+                ExecutorConfig {
+                    cores: None,
+                    ..config.executor
+                }
+            ),
             format!("{:?}", ExecutorConfig::default())
         );
         assert_eq!(
