@@ -228,13 +228,12 @@ impl Executor {
         }
     }
 
-    /// Puts `env`'s threads where the invocations in flight want them (`placement`).
+    /// Puts `env`'s processes where the invocations in flight want them (`placement`;
+    /// nothing when placement is off).
     fn place(&self, env: &Environment, in_flight: &crate::placement::InFlight<'_>) {
-        if self.inner.placement.enabled() {
-            self.inner
-                .placement
-                .place(&env.placed, in_flight.count(), || env.processes());
-        }
+        self.inner
+            .placement
+            .place(&env.placed, in_flight.count(), || env.processes());
     }
 
     /// A cold start for `req`, counted in the pool already: start an environment and run the

@@ -162,11 +162,6 @@ impl Placement {
         }
     }
 
-    /// Whether environments are placed at all.
-    pub fn enabled(&self) -> bool {
-        self.cores.is_some()
-    }
-
     /// Counts an invocation in flight until the guard drops.
     pub fn begin(&self) -> InFlight<'_> {
         let n = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
