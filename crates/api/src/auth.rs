@@ -19,9 +19,8 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use lamina_platform::Platform;
 use lamina_sigv4::{KeyRing, SigV4Error, Signer};
@@ -137,8 +136,9 @@ impl Gate {
     }
 }
 
-/// Middleware: with keys, a request goes on only if it is signed by one of them.
-pub async fn require_signature(State(edge): State<Edge>, req: Request, next: Next) -> Response {
+/// With keys, a request goes on (`Ok`) only if it is signed by one of them; otherwise its
+/// answer (`Err`): the refusal, or the liveness probe's.
+pub(crate) async fn admit(edge: &Edge, req: Request) -> Result<Request, Response> {
     let path = req.uri().path();
     // The code download carries its own token; stores calling the S3 webhook, theirs. The
     // console's assets hold no data: what it shows comes through signed requests.
@@ -147,7 +147,7 @@ pub async fn require_signature(State(edge): State<Edge>, req: Request, next: Nex
         || crate::services::console::is_console(path)
         || path == crate::services::s3::external::WEBHOOK
     {
-        return next.run(req).await;
+        return Ok(req);
     }
     let signed = req.headers().contains_key("authorization")
         || req
@@ -155,15 +155,15 @@ pub async fn require_signature(State(edge): State<Edge>, req: Request, next: Nex
             .query()
             .is_some_and(|q| q.contains("X-Amz-Signature="));
     if path == crate::services::lamina::METRICS && edge.gate.scraper(req.headers()) {
-        return next.run(req).await;
+        return Ok(req);
     }
     if path == "/_lamina/health" && !signed {
-        return axum::Json(serde_json::json!({ "status": "ok" })).into_response();
+        return Err(axum::Json(serde_json::json!({ "status": "ok" })).into_response());
     }
     let (parts, body) = req.into_parts();
     let body = match crate::error::read_body(body, SIGNED_BODY_MAX_BYTES, "this").await {
         Ok(b) => b,
-        Err(e) => return e.into_response(),
+        Err(e) => return Err(e.into_response()),
     };
     let checked = edge.gate.check(&lamina_sigv4::Request {
         method: parts.method.as_str(),
@@ -173,8 +173,8 @@ pub async fn require_signature(State(edge): State<Edge>, req: Request, next: Nex
         body: &body,
     });
     match checked {
-        Ok(_) => next.run(Request::from_parts(parts, Body::from(body))).await,
-        Err(e) => refused(&e),
+        Ok(_) => Ok(Request::from_parts(parts, Body::from(body))),
+        Err(e) => Err(refused(&e)),
     }
 }
 

@@ -26,6 +26,7 @@ pub mod auth;
 mod conn;
 pub mod error;
 pub mod eventstream;
+mod front;
 mod server;
 pub mod services;
 
@@ -44,28 +45,16 @@ pub use auth::{Edge, Gate};
 /// host or the service it is signed for, when the server has object storage), then the API
 /// behind the gate.
 pub fn router(platform: Platform, gate: Arc<Gate>, s3: Option<services::s3::S3Surface>) -> Router {
-    let edge = Edge { platform, gate };
+    let front = front::Front {
+        edge: Edge { platform, gate },
+        s3,
+    };
+    let platform = front.edge.platform.clone();
     services::routes()
         .fallback(services::unknown_operation)
         .method_not_allowed_fallback(services::unknown_operation)
-        .layer(axum::middleware::from_fn_with_state(
-            edge.platform.clone(),
-            services::lambda::catch_up,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            edge.clone(),
-            auth::require_signature,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            s3,
-            services::s3::intercept,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            edge.clone(),
-            services::url::intercept,
-        ))
-        .layer(axum::middleware::from_fn(server::request_id))
-        .with_state(edge.platform)
+        .layer(axum::middleware::from_fn_with_state(front, front::front))
+        .with_state(platform)
 }
 
 /// A surface that serves function URLs only (`--url-listen`).

@@ -69,11 +69,6 @@ pub async fn serve(
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let body_timeout = limits.body_timeout;
-    let app = app.layer(axum::middleware::map_request(
-        move |req: Request<Body>| async move {
-            req.map(|body| Body::new(DeadlineBody::new(body, body_timeout)))
-        },
-    ));
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -101,8 +96,11 @@ pub async fn serve(
         let head = Arc::new(HeadWatch::default());
         let watch = head.clone();
         let router = app.clone();
-        let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
             watch.dispatched();
+            // Here rather than as a layer: each layer boxes every request's future.
+            let mut req =
+                req.map(|body| Body::new(DeadlineBody::new(Body::new(body), body_timeout)));
             // Function URLs give the function its caller's address.
             req.extensions_mut()
                 .insert(axum::extract::ConnectInfo(peer));
@@ -202,15 +200,10 @@ impl hyper::body::Body for DeadlineBody {
 
 /// Adds `x-amzn-RequestId` to an answer that has none, as AWS answers every request with
 /// one (and [`crate::conn`] tells the service's answers from hyper's by it).
-pub(crate) async fn request_id(
-    req: Request<Body>,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let mut resp = next.run(req).await;
+pub(crate) fn add_request_id(resp: &mut axum::response::Response) {
     if !resp.headers().contains_key("x-amzn-requestid")
         && let Ok(v) = HeaderValue::from_str(&lamina_model::new_id())
     {
         resp.headers_mut().insert("x-amzn-requestid", v);
     }
-    resp
 }

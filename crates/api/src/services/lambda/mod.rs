@@ -202,15 +202,10 @@ pub fn routes() -> Router<Platform> {
         .route("/2016-08-19/account-settings/", get(account_settings))
 }
 
-/// Middleware: in a cluster, a control-plane request naming a function first reads it back
-/// from the shared store (invocations do so only when they miss), so that a change made
-/// through another node is seen.
-pub async fn catch_up(
-    axum::extract::State(p): axum::extract::State<Platform>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let path = req.uri().path();
+/// In a cluster, a control-plane request naming a function first reads it back from the
+/// shared store (invocations do so only when they miss), so that a change made through
+/// another node is seen.
+pub(crate) async fn catch_up(p: &Platform, path: &str) {
     let mut parts = path.split('/').skip(1);
     if let (Some(_version), Some("functions"), Some(name), rest) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -219,7 +214,6 @@ pub async fn catch_up(
         let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
         p.cluster().catch_up(&name).await;
     }
-    next.run(req).await
 }
 
 /// A JSON request body of at most `limit` bytes (an empty body is the type's default).

@@ -19,8 +19,7 @@ pub mod proxy;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use lamina_platform::Platform;
 use s3s::auth::{S3Auth, SecretKey};
@@ -161,11 +160,13 @@ fn unsigned(mut req: Request) -> Request {
     req
 }
 
-/// The middleware that answers S3's requests and passes on the others.
-pub async fn intercept(State(s3): State<Option<S3Surface>>, req: Request, next: Next) -> Response {
-    let Some(s3) = s3.filter(|_| is_s3(&req)) else {
-        return next.run(req).await;
-    };
+/// The S3 surface a request is for, if it is S3's.
+pub(crate) fn for_request<'a>(s3: Option<&'a S3Surface>, req: &Request) -> Option<&'a S3Surface> {
+    s3.filter(|_| is_s3(req))
+}
+
+/// Answers one of S3's requests.
+pub(crate) async fn answer(s3: &S3Surface, req: Request) -> Response {
     let req = if s3.checks_signatures {
         req
     } else {

@@ -13,7 +13,6 @@ use std::net::SocketAddr;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::Response;
 use lamina_model::limits::SYNC_PAYLOAD_MAX_BYTES;
 use lamina_model::url::{Caller, UrlRequest, request_event};
@@ -47,12 +46,12 @@ fn addressed(headers: &HeaderMap, path: &str) -> Option<(String, String)> {
     Some((id.to_string(), tail.to_string()))
 }
 
-/// Middleware on the API's router: requests addressed to a URL are served here, every other
-/// goes on to the API.
-pub async fn intercept(State(edge): State<Edge>, req: Request, next: Next) -> Response {
+/// On the API's listener: a request addressed to a URL is served here (`Ok`, its answer);
+/// every other is given back to go on to the API.
+pub(crate) async fn answer_if_addressed(edge: &Edge, req: Request) -> Result<Response, Request> {
     match addressed(req.headers(), req.uri().path()) {
-        Some((id, path)) => serve(&edge, &id, path, req).await,
-        None => next.run(req).await,
+        Some((id, path)) => Ok(serve(edge, &id, path, req).await),
+        None => Err(req),
     }
 }
 
