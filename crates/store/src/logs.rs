@@ -193,10 +193,9 @@ impl LogStore {
             }
         }
         for (ts, message) in events {
-            let line = format!("{ts} {message}\n");
             let writer = st.writers.get_mut(&key).expect("inserted above");
-            writer.out.write_all(line.as_bytes())?;
-            writer.written += line.len() as u64;
+            let line_len = writer.out.write_line(*ts, message)? as u64;
+            writer.written += line_len;
             // A long-lived environment writes one stream for ever: rotate it, so that even a
             // single stream stays within the group's bound.
             let mut dropped = 0;
@@ -209,8 +208,11 @@ impl LogStore {
                 fs::rename(&current, &rotated)?;
                 *writer = self.open_writer(group, stream)?;
             }
-            let total = st.group_bytes.entry(group.to_string()).or_insert(0);
-            *total = total.saturating_sub(dropped) + line.len() as u64;
+            let total = match st.group_bytes.get_mut(group) {
+                Some(total) => total,
+                None => st.group_bytes.entry(group.to_string()).or_insert(0),
+            };
+            *total = total.saturating_sub(dropped) + line_len;
             if *total > self.max_group_bytes {
                 self.trim_group(&mut st, group, stream)?;
             }

@@ -39,6 +39,29 @@ impl Out {
         Ok(())
     }
 
+    /// Adds one stored event's line, `<epoch-ms> <message>\n`, without building it apart
+    /// first; returns its length.
+    pub(super) fn write_line(&mut self, timestamp_ms: i64, message: &str) -> io::Result<usize> {
+        let mut ts = [0u8; 24];
+        let mut cursor = io::Cursor::new(&mut ts[..]);
+        write!(cursor, "{timestamp_ms} ")?;
+        let ts_len = cursor.position() as usize;
+        let len = ts_len + message.len() + 1;
+        if self.pending.len() + len > BUFFER || len >= BUFFER {
+            let mut line = Vec::with_capacity(len);
+            line.extend_from_slice(&ts[..ts_len]);
+            line.extend_from_slice(message.as_bytes());
+            line.push(b'\n');
+            self.write_all(&line)?;
+            return Ok(len);
+        }
+        self.pending.reserve(len);
+        self.pending.extend_from_slice(&ts[..ts_len]);
+        self.pending.extend_from_slice(message.as_bytes());
+        self.pending.push(b'\n');
+        Ok(len)
+    }
+
     /// Writes out what is pending and lets go of the buffer.
     pub(super) fn flush(&mut self) -> io::Result<()> {
         if !self.pending.is_empty() {
@@ -58,20 +81,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_buffer_stays_within_its_bound_and_every_byte_arrives_in_order() {
+    fn the_buffer_stays_within_its_bound_and_every_byte_and_line_arrives_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.log");
         let mut out = Out::new(File::create(&path).unwrap());
         let mut expected = Vec::new();
         for i in 0..500usize {
-            let line = format!("{i} {}\n", "y".repeat(i * 7 % 3000));
-            out.write_all(line.as_bytes()).unwrap();
+            let message = "y".repeat(i * 7 % 3000);
+            let line = format!("{i} {message}\n");
+            if i % 2 == 0 {
+                out.write_all(line.as_bytes()).unwrap();
+            } else {
+                assert_eq!(out.write_line(i as i64, &message).unwrap(), line.len());
+            }
             expected.extend_from_slice(line.as_bytes());
             assert!(out.pending.len() <= BUFFER);
         }
         let big = "z".repeat(BUFFER + 10);
         out.write_all(big.as_bytes()).unwrap();
         expected.extend_from_slice(big.as_bytes());
+        out.write_line(-1, &big).unwrap();
+        expected.extend_from_slice(format!("-1 {big}\n").as_bytes());
         assert!(out.pending.len() <= BUFFER);
         out.flush().unwrap();
         assert_eq!(out.pending.capacity(), 0);
