@@ -18,6 +18,11 @@ use crate::server::start_server;
 /// How long each round's new environments are warmed at 8 clients before they are measured.
 const WARM_UP_SECONDS: f64 = 0.5;
 
+/// The pause between the warm-up at 8 clients and the sequential warm phase, so that the
+/// latter measures what a lone caller gets: the server places a lone invocation's runtime on
+/// its own core only once invocations have begun alone for a while (25 ms, `placement.rs`).
+const QUIET_BEFORE_WARM: std::time::Duration = std::time::Duration::from_millis(100);
+
 pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or_default()
@@ -79,6 +84,7 @@ pub(crate) async fn alternating_rounds(
             let (v, f) = (&variants[i], &mut figures[i]);
             renew(v.addr, v.function, round).await?;
             rate(&[v.addr], v.function, 8, WARM_UP_SECONDS).await?;
+            tokio::time::sleep(QUIET_BEFORE_WARM).await;
             f.p50s.push(warm_p50(v.addr, v.function, warm).await?);
             let server = cpu_ms(v.pid);
             let tree = tree_cpu_each(v.pid);
