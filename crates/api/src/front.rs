@@ -1,5 +1,5 @@
-//! The main listener's front door: the one middleware every request passes before the
-//! API's routes. In order: a request addressed to a function URL (by host or path) is
+//! The main listener's one middleware: what every request passes before the API's
+//! routes. In order: a request addressed to a function URL (by host or path) is
 //! served as one; S3's (by host or signature) goes to the S3 surface; every other must pass
 //! the gate ([`crate::auth::admit`]); in a cluster, a control-plane request naming a
 //! function first catches up with the shared store; then the routes. Every answer carries
@@ -15,7 +15,7 @@ use axum::response::Response;
 use crate::auth::Edge;
 use crate::services::{lambda, s3, url};
 
-/// What the front door needs: the platform and the gate, and the S3 surface if the server
+/// What the middleware needs: the platform and the gate, and the S3 surface if the server
 /// has object storage.
 #[derive(Clone)]
 pub(crate) struct Front {
