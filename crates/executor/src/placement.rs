@@ -64,10 +64,12 @@ pub struct Cores {
 }
 
 impl Cores {
-    /// The calling thread's cores, with the last of them as home; `None` with fewer than
-    /// two (nothing to choose between).
-    pub fn of_this_thread() -> Option<Cores> {
-        let all = nix::sched::sched_getaffinity(Pid::from_raw(0)).ok()?;
+    /// The process's cores (its main thread's, which placement never pins, so every caller
+    /// gets the same answer whichever thread it runs on), with the last of them as home;
+    /// `None` with fewer than two (nothing to choose between).
+    pub fn of_process() -> Option<Cores> {
+        let main = Pid::from_raw(std::process::id() as i32);
+        let all = nix::sched::sched_getaffinity(main).ok()?;
         let allowed: Vec<usize> = (0..CpuSet::count())
             .filter(|&c| all.is_set(c).unwrap_or(false))
             .collect();
@@ -255,7 +257,7 @@ mod tests {
 
     #[test]
     fn processes_go_home_alone_spread_at_once_and_home_again_after_quiet() {
-        let Some(cores) = Cores::of_this_thread() else {
+        let Some(cores) = Cores::of_process() else {
             eprintln!("skipped: one core");
             return;
         };

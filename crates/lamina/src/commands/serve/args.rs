@@ -135,10 +135,10 @@ impl ServerArgs {
     }
 
     /// The cores environments are placed on (`--colocate`): with one worker thread and at
-    /// least two cores this thread may use, the last of them as the worker's home.
+    /// least two cores the process may use, the last of them as the worker's home.
     pub fn cores(&self) -> Option<lamina_executor::placement::Cores> {
         (self.colocate && self.worker_threads() == 1)
-            .then(lamina_executor::placement::Cores::of_this_thread)
+            .then(lamina_executor::placement::Cores::of_process)
             .flatten()
     }
 }
@@ -558,7 +558,7 @@ mod tests {
 
     #[test]
     fn colocation_needs_one_worker_and_can_be_turned_off() {
-        let two_cores = lamina_executor::placement::Cores::of_this_thread().is_some();
+        let two_cores = lamina_executor::placement::Cores::of_process().is_some();
         assert_eq!(
             parse(&["--worker-threads", "1"]).server.cores().is_some(),
             two_cores
