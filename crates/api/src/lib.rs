@@ -26,6 +26,7 @@ pub mod auth;
 mod conn;
 pub mod error;
 pub mod eventstream;
+mod finish;
 mod front;
 mod server;
 pub mod services;

@@ -9,6 +9,7 @@
 //!   ([`DeadlineBody`]); a late one is the client's 400.
 //! - At most `max_connections` are served at once; beyond, a connection is answered
 //!   Lambda's 429 (`CallerRateLimitExceeded`, with `Retry-After`) and closed.
+//! - A request whose client leaves is handled to its end all the same ([`crate::finish`]).
 //! - The few answers hyper writes itself (a request line or headers too large, a head it
 //!   cannot parse) are rewritten into Lambda's error shape ([`crate::conn`]).
 
@@ -105,7 +106,10 @@ pub async fn serve(
             req.extensions_mut()
                 .insert(axum::extract::ConnectInfo(peer));
             let mut router = router.clone();
-            async move { tower_service::Service::call(&mut router, req).await }
+            // A client that leaves does not cut its request's work off halfway.
+            crate::finish::Finish::new(async move {
+                tower_service::Service::call(&mut router, req).await
+            })
         });
         let conn = builder.serve_connection(
             TokioIo::new(ClientConn::new(stream, head, limits.header_timeout)),

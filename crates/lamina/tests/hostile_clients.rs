@@ -354,3 +354,54 @@ async fn idle_slow_and_surplus_clients_are_closed_or_refused() {
     // And the server serves on.
     assert_eq!(s.get("/2015-03-31/functions").await.0, 200);
 }
+
+/// A caller that hangs up while its function runs (a client timeout shorter than the
+/// function's) leaves nothing behind: the invocation runs to its end, as in Lambda (its log
+/// has END and REPORT, the metrics count it), and its environment serves the next caller
+/// warm rather than staying taken by nobody.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_caller_that_hangs_up_mid_invocation_leaves_its_environment_reusable() {
+    let s = Server::start();
+    s.python(
+        "slow",
+        "import time\n\ndef handler(event, context):\n    time.sleep(1)\n    print('finished', event.get('n'))\n    return 'done'\n",
+    )
+    .await;
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let hung_up = impatient
+        .post(s.url("/2015-03-31/functions/slow/invocations"))
+        .body(r#"{"n": 1}"#)
+        .send()
+        .await;
+    assert!(hung_up.is_err(), "the client gave up first: {hung_up:?}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let out = s.invoke("slow", json!({"n": 2})).await;
+    assert_eq!(out.body, json!("done"));
+    assert!(
+        out.report_field("Init Duration").is_none(),
+        "the environment of the abandoned invocation served this one warm: {}",
+        out.log
+    );
+    let (st, events) = common::aws_json(
+        &s,
+        "Logs_20140328.FilterLogEvents",
+        "1.1",
+        json!({"logGroupName": "/aws/lambda/slow", "filterPattern": "finished"}),
+    )
+    .await;
+    assert_eq!(st, 200, "{events}");
+    let finished: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["message"].as_str())
+        .collect();
+    assert!(
+        finished.iter().any(|m| m.contains("finished 1")),
+        "the abandoned invocation ran to its end: {finished:?}"
+    );
+}
