@@ -188,7 +188,7 @@ pub trait EnvironmentControls: Send + Sync + Debug {
 pub(crate) fn kill_pending(pids: impl IntoIterator<Item = u32>) -> bool {
     const SIGKILL_BIT: u64 = 1 << (libc::SIGKILL - 1);
     pids.into_iter().any(|pid| {
-        std::fs::read_to_string(format!("/proc/{pid}/status"))
+        read_proc_file(Path::new(&format!("/proc/{pid}/status")))
             .map(|status| {
                 status
                     .lines()
@@ -448,7 +448,7 @@ pub(crate) fn cpu_time(pids: impl IntoIterator<Item = u32>) -> Option<std::time:
 
 /// utime + stime + cutime + cstime of one process, in clock ticks.
 fn stat_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = read_proc_file(Path::new(&format!("/proc/{pid}/stat")))?;
     // The command (field 2) is in parentheses and may hold spaces and parentheses itself:
     // fields are counted from its last ')', where field 3 begins; these are fields 14-17.
     let rest = &stat[stat.rfind(')')? + 1..];
@@ -471,7 +471,7 @@ pub(crate) fn peak_rss(pid: u32) -> Option<u64> {
 }
 
 fn status_field(proc_dir: &Path, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(proc_dir.join("status")).ok()?;
+    let status = read_proc_file(&proc_dir.join("status"))?;
     let line = status.lines().find(|l| l.starts_with(field))?;
     line[field.len()..]
         .trim()
@@ -479,6 +479,22 @@ fn status_field(proc_dir: &Path, field: &str) -> Option<u64> {
         .trim()
         .parse()
         .ok()
+}
+
+/// A `/proc` file's text in one `read` where it fits in 4 KiB (status and stat files do):
+/// `read_to_string` sizes its buffer from the file's length, which `/proc` gives as 0, and
+/// so asked a few bytes at a time, eight reads and a `statx` for one status file.
+fn read_proc_file(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut buf = vec![0; 4096];
+    // A `/proc` file made at once (a status, a stat) gives all of itself to one read.
+    let n = file.read(&mut buf).ok()?;
+    buf.truncate(n);
+    if n == 4096 {
+        file.read_to_end(&mut buf).ok()?;
+    }
+    String::from_utf8(buf).ok()
 }
 
 #[cfg(test)]

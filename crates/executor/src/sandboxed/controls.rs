@@ -13,6 +13,9 @@ use nix::unistd::Pid;
 
 use crate::launcher::{EnvironmentControls, peak_rss, tree_peak_rss};
 
+/// How far the cgroup's peak must rise before the processes' peaks are read again.
+const RESCAN_AFTER_BYTES: u64 = 1024 * 1024;
+
 #[derive(Debug)]
 pub(super) struct Sandbox {
     outer: u32,
@@ -122,8 +125,11 @@ impl EnvironmentControls for Sandbox {
     /// sandbox killed for memory).
     ///
     /// Reading every process's status costs tens of microseconds on each invocation, so it
-    /// is done only when the cgroup's peak (one read) moved, and every 64th time, in case
-    /// the function's memory grew while its page cache shrank.
+    /// is done only when the cgroup's peak (one read) rose by a MiB since the last time, and
+    /// every 64th time, in case the function's memory grew while its page cache shrank. The
+    /// figure is reported in whole MB; the cgroup's peak creeps up by pages with the
+    /// kernel's per-CPU charge batches and the allocator's churn, which is no growth of the
+    /// function's own, and rescanning at each creep cost a scan every 20-30 invocations.
     fn peak_memory_bytes(&self) -> Option<u64> {
         let now = match &self.cgroups {
             Some(c) => {
@@ -131,11 +137,12 @@ impl EnvironmentControls for Sandbox {
                 let nth = self.peak_reads.fetch_add(1, Ordering::Relaxed);
                 let known = self.last_peak.load(Ordering::Relaxed);
                 if known > 0
-                    && self.last_raw_peak.swap(raw, Ordering::Relaxed) == raw
+                    && raw < self.last_raw_peak.load(Ordering::Relaxed) + RESCAN_AFTER_BYTES
                     && !nth.is_multiple_of(64)
                 {
                     return Some(known);
                 }
+                self.last_raw_peak.store(raw, Ordering::Relaxed);
                 let rss: u64 = c
                     .pids()
                     .into_iter()
