@@ -142,8 +142,9 @@ impl ColdStart {
     /// bootstraps' signal to wait for their function on standard input. Once per runtime.
     pub(crate) fn keep_runtime_ready(&self, runtime: RuntimeId) {
         // Even with no runtime kept waiting the template matters: a launcher may fork
-        // runtimes of it from a zygote.
-        if matches!(runtime, RuntimeId::Provided(_))
+        // runtimes of it from a zygote. The Java runtime does not wait for its function
+        // yet: its environments are all started on demand.
+        if matches!(runtime, RuntimeId::Provided(_) | RuntimeId::Java { .. })
             || !self
                 .ready_runtimes
                 .lock()

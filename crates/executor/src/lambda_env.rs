@@ -137,7 +137,7 @@ pub(crate) fn environment_variables(
                 ),
             ));
         }
-        RuntimeId::Provided(_) => {}
+        RuntimeId::Java { .. } | RuntimeId::Provided(_) => {}
     }
     // The only way out of a sandbox is its proxy: say where it is, as clients expect.
     if let Some(proxy) = seen

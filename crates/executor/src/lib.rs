@@ -36,6 +36,7 @@ mod error;
 pub mod executor;
 mod housekeeping;
 mod invocation;
+mod jdk;
 mod lambda_env;
 pub mod launcher;
 pub mod log_format;

@@ -1,7 +1,9 @@
 //! The managed runtimes this host can run, and Lamina's bootstraps for them.
 //!
 //! `python3.N` runs Lamina's Python bootstrap under a host CPython 3.N; `nodejsN.x` runs the
-//! Node bootstrap under a host Node.js N; `provided*` runs the package's own `bootstrap`.
+//! Node bootstrap under a host Node.js N; `javaN` runs Lamina's Java runtime (compiled when
+//! Lamina is built, see `build.rs`) under a JVM of major version N; `provided*` runs the
+//! package's own `bootstrap`.
 //! Interpreters are found once at start by scanning the usual install locations. Version
 //! managers' shims are skipped: they are shell scripts that cost ~100 ms per start.
 
@@ -22,6 +24,11 @@ pub const PYTHON_BOOTSTRAP: &str = include_str!("../../../runtimes/python/bootst
 pub const PYTHON_ZYGOTE: &str = include_str!("../../../runtimes/python/zygote.py");
 /// Lamina's Node.js bootstrap.
 pub const NODE_BOOTSTRAP: &str = include_str!("../../../runtimes/node/bootstrap.cjs");
+/// Lamina's Java runtime, `runtimes/java/src` compiled by `build.rs`; empty when Lamina was
+/// built without a JDK.
+pub const JAVA_RUNTIME_JAR: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/lamina-runtime.jar"));
+/// The JVM's launcher for the Java runtime: Lambda's default flags and heap.
+pub const JAVA_BOOTSTRAP: &str = include_str!("../../../runtimes/java/bootstrap.sh");
 /// Lamina's launcher of external extensions, which then becomes the runtime.
 pub const EXTENSIONS_LAUNCHER: &str = include_str!("../../../runtimes/extensions/launch.sh");
 
@@ -61,6 +68,7 @@ pub struct RuntimeCatalog {
     runtime_dir: PathBuf,
     python: BTreeMap<u32, PathBuf>,
     node: BTreeMap<u32, PathBuf>,
+    java: BTreeMap<u32, PathBuf>,
 }
 
 impl RuntimeCatalog {
@@ -95,6 +103,9 @@ impl RuntimeCatalog {
                 }
             }
         }
+        if !JAVA_RUNTIME_JAR.is_empty() {
+            catalog.java = crate::jdk::find(&search_dirs());
+        }
         Ok(catalog)
     }
 
@@ -104,18 +115,20 @@ impl RuntimeCatalog {
         python: BTreeMap<u32, PathBuf>,
         node: BTreeMap<u32, PathBuf>,
     ) -> io::Result<RuntimeCatalog> {
-        for (sub, file, text) in [
-            ("python", "bootstrap.py", PYTHON_BOOTSTRAP),
-            ("python", "zygote.py", PYTHON_ZYGOTE),
-            ("node", "bootstrap.cjs", NODE_BOOTSTRAP),
-            ("extensions", "launch.sh", EXTENSIONS_LAUNCHER),
+        for (sub, file, bytes) in [
+            ("python", "bootstrap.py", PYTHON_BOOTSTRAP.as_bytes()),
+            ("python", "zygote.py", PYTHON_ZYGOTE.as_bytes()),
+            ("node", "bootstrap.cjs", NODE_BOOTSTRAP.as_bytes()),
+            ("java", "bootstrap.sh", JAVA_BOOTSTRAP.as_bytes()),
+            ("java", "lamina-runtime.jar", JAVA_RUNTIME_JAR),
+            ("extensions", "launch.sh", EXTENSIONS_LAUNCHER.as_bytes()),
         ] {
             let dir = runtime_dir.join(sub);
             fs::create_dir_all(&dir)?;
             let path = dir.join(file);
-            if fs::read_to_string(&path).ok().as_deref() != Some(text) {
+            if fs::read(&path).ok().as_deref() != Some(bytes) {
                 let tmp = dir.join(format!(".{file}.tmp"));
-                fs::write(&tmp, text)?;
+                fs::write(&tmp, bytes)?;
                 fs::rename(&tmp, &path)?;
             }
         }
@@ -123,7 +136,69 @@ impl RuntimeCatalog {
             runtime_dir: runtime_dir.to_path_buf(),
             python,
             node,
+            java: BTreeMap::new(),
         })
+    }
+
+    /// The same catalog with the interpreters `lamina runtimes install` put under
+    /// `interpreters_dir` (one directory per runtime identifier: `nodejs22.x/bin/node`,
+    /// `java21/bin/java`), which take precedence over the host's of the same version.
+    pub fn with_installed(mut self, interpreters_dir: &Path) -> RuntimeCatalog {
+        let Ok(entries) = fs::read_dir(interpreters_dir) else {
+            return self;
+        };
+        for entry in entries.flatten() {
+            let Some(id) = entry.file_name().to_str().and_then(RuntimeId::parse) else {
+                continue;
+            };
+            let home = entry.path();
+            match id {
+                RuntimeId::Node { major } => {
+                    let node = home.join("bin/node");
+                    if is_executable(&node) {
+                        self.node.insert(major, node);
+                    }
+                }
+                RuntimeId::Java { major } if !JAVA_RUNTIME_JAR.is_empty() => {
+                    if let Some((found, java)) = crate::jdk::identify(&home.join("bin/java"))
+                        && found == major
+                    {
+                        self.java.insert(major, java);
+                    }
+                }
+                _ => {}
+            }
+        }
+        self
+    }
+
+    /// Each managed runtime this host can run with the interpreter that runs it.
+    pub fn interpreters(&self) -> Vec<(RuntimeId, PathBuf)> {
+        let python = self
+            .python
+            .iter()
+            .map(|(&minor, p)| (RuntimeId::Python { minor }, p.clone()));
+        let node = self
+            .node
+            .iter()
+            .map(|(&major, p)| (RuntimeId::Node { major }, p.clone()));
+        let java = self
+            .java
+            .iter()
+            .map(|(&major, p)| (RuntimeId::Java { major }, p.clone()));
+        python
+            .chain(node)
+            .chain(java)
+            .filter(|(id, _)| offered(id))
+            .collect()
+    }
+
+    /// The same catalog with these JVMs (`major → java`) for the `javaN` runtimes.
+    pub fn with_java(mut self, java: BTreeMap<u32, PathBuf>) -> RuntimeCatalog {
+        if !JAVA_RUNTIME_JAR.is_empty() {
+            self.java = java;
+        }
+        self
     }
 
     /// Where the bootstraps live (`LAMBDA_RUNTIME_DIR`).
@@ -138,22 +213,25 @@ impl RuntimeCatalog {
             .keys()
             .map(|&minor| RuntimeId::Python { minor })
             .chain(self.node.keys().map(|&major| RuntimeId::Node { major }))
+            .chain(self.java.keys().map(|&major| RuntimeId::Java { major }))
             .chain([
                 RuntimeId::Provided(ProvidedFlavor::Al1),
                 RuntimeId::Provided(ProvidedFlavor::Al2),
                 RuntimeId::Provided(ProvidedFlavor::Al2023),
             ])
+            .filter(offered)
             .collect();
         ids.sort();
         ids.iter().map(ToString::to_string).collect()
     }
 
-    /// The managed runtimes (Python and Node.js) this host can run.
+    /// The managed runtimes (Python, Node.js, Java) this host can run.
     pub fn managed(&self) -> Vec<RuntimeId> {
         self.python
             .keys()
             .map(|&minor| RuntimeId::Python { minor })
             .chain(self.node.keys().map(|&major| RuntimeId::Node { major }))
+            .chain(self.java.keys().map(|&major| RuntimeId::Java { major }))
             .collect()
     }
 
@@ -167,6 +245,7 @@ impl RuntimeCatalog {
         match id {
             RuntimeId::Python { minor } if !self.python.contains_key(&minor) => Err(unavailable()),
             RuntimeId::Node { major } if !self.node.contains_key(&major) => Err(unavailable()),
+            RuntimeId::Java { major } if !self.java.contains_key(&major) => Err(unavailable()),
             _ => Ok(id),
         }
     }
@@ -210,6 +289,19 @@ impl RuntimeCatalog {
                             .to_string(),
                     ],
                     bin_dir: node.parent().map(Path::to_path_buf),
+                })
+            }
+            RuntimeId::Java { major } => {
+                let java = self.java.get(&major).ok_or_else(unavailable)?;
+                let dir = self.runtime_dir.join("java");
+                Ok(RuntimeCommand {
+                    program: PathBuf::from("/bin/sh"),
+                    args: vec![
+                        dir.join("bootstrap.sh").display().to_string(),
+                        java.display().to_string(),
+                        major.to_string(),
+                    ],
+                    bin_dir: java.parent().map(Path::to_path_buf),
                 })
             }
             RuntimeId::Provided(_) => {
@@ -285,7 +377,13 @@ fn search_dirs() -> Vec<PathBuf> {
     dirs
 }
 
-fn is_executable(path: &Path) -> bool {
+/// Whether CreateFunction takes `id`: an old interpreter on the host (`python3.6`) is
+/// found but offers no runtime.
+fn offered(id: &RuntimeId) -> bool {
+    RuntimeId::parse(&id.to_string()) == Some(*id)
+}
+
+pub(crate) fn is_executable(path: &Path) -> bool {
     fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 

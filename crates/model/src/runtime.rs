@@ -66,6 +66,11 @@ pub enum RuntimeId {
         /// The major version N.
         major: u32,
     },
+    /// `javaN`: Lamina's Java runtime under a JVM of major version N.
+    Java {
+        /// The major version N (11, 17, 21, 25).
+        major: u32,
+    },
     /// `provided`, `provided.al2`, `provided.al2023`: the package's own `bootstrap`.
     Provided(ProvidedFlavor),
 }
@@ -82,7 +87,7 @@ pub enum ProvidedFlavor {
 }
 
 impl RuntimeId {
-    /// Classifies an API runtime name; `None` for names Lamina cannot run (Java, .NET, Ruby,
+    /// Classifies an API runtime name; `None` for names Lamina cannot run (.NET, Ruby, Java 8,
     /// old Node and Python) or that are not runtimes at all.
     pub fn parse(s: &str) -> Option<RuntimeId> {
         match s {
@@ -97,6 +102,14 @@ impl RuntimeId {
                 .ok()
                 .filter(|m| *m >= 8)
                 .map(|minor| RuntimeId::Python { minor });
+        }
+        if let Some(major) = s.strip_prefix("java") {
+            // Lamina's Java runtime is compiled for Java 11 and later; java8 is not offered.
+            return major
+                .parse()
+                .ok()
+                .filter(|m| *m >= 11)
+                .map(|major| RuntimeId::Java { major });
         }
         if let Some(major) = s.strip_prefix("nodejs").and_then(|r| r.strip_suffix(".x")) {
             return major
@@ -127,6 +140,7 @@ impl fmt::Display for RuntimeId {
         match self {
             RuntimeId::Python { minor } => write!(f, "python3.{minor}"),
             RuntimeId::Node { major } => write!(f, "nodejs{major}.x"),
+            RuntimeId::Java { major } => write!(f, "java{major}"),
             RuntimeId::Provided(ProvidedFlavor::Al1) => f.write_str("provided"),
             RuntimeId::Provided(ProvidedFlavor::Al2) => f.write_str("provided.al2"),
             RuntimeId::Provided(ProvidedFlavor::Al2023) => f.write_str("provided.al2023"),
@@ -143,13 +157,16 @@ mod tests {
         for s in [
             "python3.12",
             "nodejs20.x",
+            "java21",
             "provided",
             "provided.al2",
             "provided.al2023",
         ] {
             assert_eq!(RuntimeId::parse(s).unwrap().to_string(), s);
         }
-        assert_eq!(RuntimeId::parse("java21"), None);
+        assert_eq!(RuntimeId::parse("java8.al2"), None);
+        assert_eq!(RuntimeId::parse("java8"), None);
+        assert_eq!(RuntimeId::parse("ruby3.3"), None);
         assert_eq!(RuntimeId::parse("python2.7"), None);
         assert!(RuntimeId::is_lambda_runtime("java21"));
         assert!(!RuntimeId::is_lambda_runtime("cobol"));

@@ -18,13 +18,19 @@ use crate::spec::SandboxSpec;
 use crate::{SANDBOX_GID, SANDBOX_UID};
 
 /// `/etc` entries a runtime may need: name resolution, TLS roots, the dynamic loader cache,
-/// time zones, and Debian's alternatives links. `/etc/hosts` is the sandbox's own.
+/// time zones, Debian's alternatives links, and its JDKs' configuration (a JDK's
+/// `lib/jvm.cfg` links there: the JVM does not start without it). `/etc/hosts` is the
+/// sandbox's own.
 const ETC_ENTRIES: &[&str] = &[
     "alternatives",
     "ca-certificates",
     "ca-certificates.conf",
     "gai.conf",
     "host.conf",
+    "java-11-openjdk",
+    "java-17-openjdk",
+    "java-21-openjdk",
+    "java-25-openjdk",
     "ld.so.cache",
     "ld.so.conf",
     "ld.so.conf.d",
@@ -192,11 +198,6 @@ pub fn build_root(spec: &SandboxSpec) -> io::Result<()> {
     // The bootstraps are a few kilobytes: copied rather than bound, so that no host path
     // shows in the sandbox's mount table.
     copy_tree(&spec.runtime_dir, &root.join("var/runtime"))?;
-    for extra in &spec.extra_ro {
-        let dst = inside(root, extra);
-        fs::create_dir_all(&dst).map_err(|e| err("mkdir", &dst, e))?;
-        bind_ro(extra, &dst)?;
-    }
     match &spec.tmp_device {
         Some(device) => mount_scratch(device, &root.join("tmp"))?,
         None => tmpfs(
@@ -204,6 +205,13 @@ pub fn build_root(spec: &SandboxSpec) -> io::Result<()> {
             &format!("size={}m,mode=1777", spec.tmp_mb.max(1)),
             MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
         )?,
+    }
+    // After /tmp: an interpreter kept under the host's /tmp (a data directory there) would
+    // be hidden by the sandbox's own.
+    for extra in &spec.extra_ro {
+        let dst = inside(root, extra);
+        fs::create_dir_all(&dst).map_err(|e| err("mkdir", &dst, e))?;
+        bind_ro(extra, &dst)?;
     }
     let dev = root.join("dev");
     tmpfs(

@@ -1,0 +1,19 @@
+#!/bin/sh
+# Lamina's launcher of the managed javaN runtimes. Usage: bootstrap.sh JAVA MAJOR
+#
+# It starts the JVM as Lambda's Java runtimes do: the serial collector, class-data sharing
+# when the JDK has an archive, tiered compilation stopped at level 1 (C1 only) from Java 17
+# on (Java 11 keeps the JVM's default), a heap of 85% of the function's memory, IPv4 first and
+# UTF-8. JAVA_TOOL_OPTIONS, read by the JVM itself, comes after these flags and overrides
+# them, as in Lambda. Then Lamina's runtime (lamina-runtime.jar, beside this script) loads
+# the handler and serves the Runtime API.
+java="$1"
+major="$2"
+heap=$(( ${AWS_LAMBDA_FUNCTION_MEMORY_SIZE:-128} * 85 / 100 ))
+tiered=""
+[ "${major:-17}" -ge 17 ] && tiered="-XX:+TieredCompilation -XX:TieredStopAtLevel=1"
+here=$(dirname "$0")
+# shellcheck disable=SC2086
+exec "$java" $tiered -XX:+UseSerialGC -Xshare:auto -XX:MaxHeapSize="${heap}m" \
+    -Djava.net.preferIPv4Stack=true -Dfile.encoding=UTF-8 \
+    -cp "$here/lamina-runtime.jar" lamina.runtime.Bootstrap
