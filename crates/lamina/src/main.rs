@@ -54,6 +54,9 @@ enum Command {
     Logs(commands::logs::Args),
     /// Move an embedded data directory into a cluster's PostgreSQL database.
     Migrate(commands::migrate::Args),
+    /// List the runtimes this host can run; install interpreters (Node.js, Java) from
+    /// package registries.
+    Runtimes(commands::runtimes::Args),
     /// Report what isolation this host can give environments, and why.
     Doctor(commands::doctor::Args),
     /// Internal: the init of one sandbox, started by `serve` (reads its spec on stdin).
@@ -127,6 +130,7 @@ fn main() -> std::process::ExitCode {
             Command::Rm(args) => commands::rm::run(args).await,
             Command::Logs(args) => commands::logs::run(args).await,
             Command::Doctor(args) => commands::doctor::run(args).await,
+            Command::Runtimes(args) => commands::runtimes::run(args).await,
             Command::SandboxInit => unreachable!("handled before the runtime starts"),
         }
     });

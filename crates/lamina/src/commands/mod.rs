@@ -15,6 +15,7 @@ pub mod output;
 pub mod package;
 pub mod ps;
 pub mod rm;
+pub mod runtimes;
 pub mod serve;
 pub mod style;
 pub mod triggers;

@@ -80,6 +80,10 @@ pub struct ServerArgs {
     /// $XDG_DATA_HOME/lamina or ~/.local/share/lamina].
     #[arg(long, env = "LAMINA_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Where `lamina runtimes install` keeps interpreters [default: the data directory's
+    /// interpreters/].
+    #[arg(long, env = "LAMINA_INTERPRETERS_DIR")]
+    pub interpreters_dir: Option<PathBuf>,
     /// Region in every ARN.
     #[arg(long, env = "LAMINA_REGION", default_value = "us-east-1")]
     pub region: String,

@@ -101,8 +101,14 @@ pub async fn compose(args: &Args, url_host: String, endpoint: &str) -> anyhow::R
                 .context("opening the log store")?,
         ),
     };
-    let catalog =
-        RuntimeCatalog::detect(&dir("runtimes")).context("installing the runtimes' bootstraps")?;
+    let interpreters = args
+        .server
+        .interpreters_dir
+        .clone()
+        .unwrap_or_else(|| data_dir.join("interpreters"));
+    let catalog = RuntimeCatalog::detect(&dir("runtimes"))
+        .context("installing the runtimes' bootstraps")?
+        .with_installed(&interpreters);
     let queue: Arc<dyn lamina_queue::Queue> = match &pool {
         Some((pool, url)) => Arc::new(
             lamina_store::PgQueue::open(
