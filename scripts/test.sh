@@ -9,6 +9,7 @@
 #   - openssl (Debian package), which makes the throw-away certificates of TLS tests;
 #   - a JDK (Debian's openjdk-17-jdk-headless), with which the build compiles Lamina's Java
 #     runtime and the Java tests compile their functions;
+#   - ruby (Debian package, Ruby 3.1), for the Ruby runtime's tests;
 #   - postgresql (Debian package): the cluster-mode tests start throw-away servers of their
 #     own on loopback (crates/testpg), never the package's service;
 #   - rabbitmq-server (Debian package): tests start throw-away brokers of their own on
@@ -38,6 +39,7 @@ command -v curl >/dev/null 2>&1 || missing="$missing curl"
 command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
 command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 command -v javac >/dev/null 2>&1 || missing="$missing openjdk-17-jdk-headless"
+command -v ruby >/dev/null 2>&1 || missing="$missing ruby"
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing="$missing rabbitmq-server"
 [ -x /usr/bin/aws ] && /usr/bin/aws --version 2>&1 | grep -q '^aws-cli/2' || missing="$missing awscli"

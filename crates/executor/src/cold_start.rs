@@ -142,14 +142,16 @@ impl ColdStart {
     /// bootstraps' signal to wait for their function on standard input. Once per runtime.
     pub(crate) fn keep_runtime_ready(&self, runtime: RuntimeId) {
         // Even with no runtime kept waiting the template matters: a launcher may fork
-        // runtimes of it from a zygote. The Java runtime does not wait for its function
-        // yet: its environments are all started on demand.
-        if matches!(runtime, RuntimeId::Provided(_) | RuntimeId::Java { .. })
-            || !self
-                .ready_runtimes
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(runtime)
+        // runtimes of it from a zygote. The Java and Ruby runtimes do not wait for their
+        // function yet: their environments are all started on demand.
+        if matches!(
+            runtime,
+            RuntimeId::Provided(_) | RuntimeId::Java { .. } | RuntimeId::Ruby { .. }
+        ) || !self
+            .ready_runtimes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(runtime)
         {
             return;
         }

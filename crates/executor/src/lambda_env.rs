@@ -115,7 +115,9 @@ pub(crate) fn environment_variables(
         ("AWS_XRAY_CONTEXT_MISSING".into(), "LOG_ERROR".into()),
     ];
     env.extend(version.logging.environment());
-    if let Some(exec_env) = version.runtime.execution_env() {
+    // A stand-in interpreter is named as what it is.
+    let actual = command.actual.unwrap_or(version.runtime);
+    if let Some(exec_env) = actual.execution_env() {
         env.push(("AWS_EXECUTION_ENV".into(), exec_env));
     }
     match version.runtime {
@@ -135,6 +137,21 @@ pub(crate) fn environment_variables(
                     "{opt}/nodejs/node{major}/node_modules:{opt}/nodejs/node_modules:\
                      {runtime_dir}/node:{task_root}"
                 ),
+            ));
+        }
+        RuntimeId::Ruby { .. } => {
+            // As Lambda's Ruby runtimes: the package's vendored gems, then the layers'.
+            let abi = match actual {
+                RuntimeId::Ruby { major, minor } => format!("{major}.{minor}.0"),
+                _ => String::new(),
+            };
+            env.push((
+                "GEM_PATH".into(),
+                format!("{task_root}/vendor/bundle/ruby/{abi}:{opt}/ruby/gems/{abi}"),
+            ));
+            env.push((
+                "RUBYLIB".into(),
+                format!("{task_root}:{runtime_dir}/ruby:{opt}/ruby/lib"),
             ));
         }
         RuntimeId::Java { .. } | RuntimeId::Provided(_) => {}
@@ -197,6 +214,7 @@ mod tests {
             program: PathBuf::from("/var/runtime/bootstrap"),
             args: vec![],
             bin_dir: bin.map(PathBuf::from),
+            actual: None,
         }
     }
 

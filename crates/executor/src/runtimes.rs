@@ -2,8 +2,10 @@
 //!
 //! `python3.N` runs Lamina's Python bootstrap under a host CPython 3.N; `nodejsN.x` runs the
 //! Node bootstrap under a host Node.js N; `javaN` runs Lamina's Java runtime (compiled when
-//! Lamina is built, see `build.rs`) under a JVM of major version N; `provided*` runs the
-//! package's own `bootstrap`.
+//! Lamina is built, see `build.rs`) under a JVM of major version N; `rubyX.Y` runs the Ruby
+//! bootstrap under a host Ruby X.Y, or, where the host has none of that version, under its
+//! newest Ruby X.* as a stand-in that says what it is (`AWS_EXECUTION_ENV`, `lamina
+//! runtimes`); `provided*` runs the package's own `bootstrap`.
 //! Interpreters are found once at start by scanning the usual install locations. Version
 //! managers' shims are skipped: they are shell scripts that cost ~100 ms per start.
 
@@ -29,6 +31,8 @@ pub const NODE_BOOTSTRAP: &str = include_str!("../../../runtimes/node/bootstrap.
 pub const JAVA_RUNTIME_JAR: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/lamina-runtime.jar"));
 /// The JVM's launcher for the Java runtime: Lambda's default flags and heap.
 pub const JAVA_BOOTSTRAP: &str = include_str!("../../../runtimes/java/bootstrap.sh");
+/// Lamina's Ruby bootstrap.
+pub const RUBY_BOOTSTRAP: &str = include_str!("../../../runtimes/ruby/bootstrap.rb");
 /// Lamina's launcher of external extensions, which then becomes the runtime.
 pub const EXTENSIONS_LAUNCHER: &str = include_str!("../../../runtimes/extensions/launch.sh");
 
@@ -41,6 +45,9 @@ pub struct RuntimeCommand {
     pub args: Vec<String>,
     /// Directory of the interpreter, put first on `PATH`.
     pub bin_dir: Option<PathBuf>,
+    /// The runtime this interpreter really is, when it stands in for the one asked for (a
+    /// host's Ruby 3.1 for `ruby3.3`): `AWS_EXECUTION_ENV` names it.
+    pub actual: Option<RuntimeId>,
 }
 
 /// Why an environment cannot be started for a runtime.
@@ -69,6 +76,7 @@ pub struct RuntimeCatalog {
     python: BTreeMap<u32, PathBuf>,
     node: BTreeMap<u32, PathBuf>,
     java: BTreeMap<u32, PathBuf>,
+    ruby: BTreeMap<(u32, u32), PathBuf>,
 }
 
 impl RuntimeCatalog {
@@ -91,6 +99,17 @@ impl RuntimeCatalog {
                     let path = dir.join(&*name);
                     if is_executable(&path) {
                         catalog.python.entry(minor).or_insert(path);
+                    }
+                }
+                // Debian names its Ruby X.Y `rubyX.Y`, as it does Python.
+                if let Some((Ok(major), Ok(minor))) = name
+                    .strip_prefix("ruby")
+                    .and_then(|v| v.split_once('.'))
+                    .map(|(a, b)| (a.parse::<u32>(), b.parse::<u32>()))
+                {
+                    let path = dir.join(&*name);
+                    if is_executable(&path) {
+                        catalog.ruby.entry((major, minor)).or_insert(path);
                     }
                 }
             }
@@ -121,6 +140,7 @@ impl RuntimeCatalog {
             ("node", "bootstrap.cjs", NODE_BOOTSTRAP.as_bytes()),
             ("java", "bootstrap.sh", JAVA_BOOTSTRAP.as_bytes()),
             ("java", "lamina-runtime.jar", JAVA_RUNTIME_JAR),
+            ("ruby", "bootstrap.rb", RUBY_BOOTSTRAP.as_bytes()),
             ("extensions", "launch.sh", EXTENSIONS_LAUNCHER.as_bytes()),
         ] {
             let dir = runtime_dir.join(sub);
@@ -137,6 +157,7 @@ impl RuntimeCatalog {
             python,
             node,
             java: BTreeMap::new(),
+            ruby: BTreeMap::new(),
         })
     }
 
@@ -186,10 +207,55 @@ impl RuntimeCatalog {
             .java
             .iter()
             .map(|(&major, p)| (RuntimeId::Java { major }, p.clone()));
+        let ruby = self.rubies().into_iter().filter_map(|id| match id {
+            RuntimeId::Ruby { major, minor } => {
+                self.ruby_for(major, minor).map(|(_, p)| (id, p.clone()))
+            }
+            _ => None,
+        });
         python
             .chain(node)
             .chain(java)
+            .chain(ruby)
             .filter(|(id, _)| offered(id))
+            .collect()
+    }
+
+    /// The same catalog with these Rubies (`(major, minor) → ruby`).
+    pub fn with_ruby(mut self, ruby: BTreeMap<(u32, u32), PathBuf>) -> RuntimeCatalog {
+        self.ruby = ruby;
+        self
+    }
+
+    /// The Ruby that serves `rubyMAJOR.MINOR`: that version, else the newest of the same
+    /// major version (a stand-in), with what it really is.
+    pub fn ruby_for(&self, major: u32, minor: u32) -> Option<(RuntimeId, &PathBuf)> {
+        let exact = self.ruby.get(&(major, minor)).map(|p| ((major, minor), p));
+        let (found, path) = exact.or_else(|| {
+            self.ruby
+                .range((major, 0)..(major + 1, 0))
+                .next_back()
+                .map(|(k, p)| (*k, p))
+        })?;
+        Some((
+            RuntimeId::Ruby {
+                major: found.0,
+                minor: found.1,
+            },
+            path,
+        ))
+    }
+
+    /// Lambda's `rubyX.Y` identifiers this host serves.
+    fn rubies(&self) -> Vec<RuntimeId> {
+        lamina_model::runtime::LAMBDA_RUNTIMES
+            .iter()
+            .filter_map(|name| match RuntimeId::parse(name) {
+                Some(RuntimeId::Ruby { major, minor }) if self.ruby_for(major, minor).is_some() => {
+                    Some(RuntimeId::Ruby { major, minor })
+                }
+                _ => None,
+            })
             .collect()
     }
 
@@ -214,6 +280,7 @@ impl RuntimeCatalog {
             .map(|&minor| RuntimeId::Python { minor })
             .chain(self.node.keys().map(|&major| RuntimeId::Node { major }))
             .chain(self.java.keys().map(|&major| RuntimeId::Java { major }))
+            .chain(self.rubies())
             .chain([
                 RuntimeId::Provided(ProvidedFlavor::Al1),
                 RuntimeId::Provided(ProvidedFlavor::Al2),
@@ -225,13 +292,14 @@ impl RuntimeCatalog {
         ids.iter().map(ToString::to_string).collect()
     }
 
-    /// The managed runtimes (Python, Node.js, Java) this host can run.
+    /// The managed runtimes (Python, Node.js, Java, Ruby) this host can run.
     pub fn managed(&self) -> Vec<RuntimeId> {
         self.python
             .keys()
             .map(|&minor| RuntimeId::Python { minor })
             .chain(self.node.keys().map(|&major| RuntimeId::Node { major }))
             .chain(self.java.keys().map(|&major| RuntimeId::Java { major }))
+            .chain(self.rubies())
             .collect()
     }
 
@@ -246,6 +314,9 @@ impl RuntimeCatalog {
             RuntimeId::Python { minor } if !self.python.contains_key(&minor) => Err(unavailable()),
             RuntimeId::Node { major } if !self.node.contains_key(&major) => Err(unavailable()),
             RuntimeId::Java { major } if !self.java.contains_key(&major) => Err(unavailable()),
+            RuntimeId::Ruby { major, minor } if self.ruby_for(major, minor).is_none() => {
+                Err(unavailable())
+            }
             _ => Ok(id),
         }
     }
@@ -276,6 +347,7 @@ impl RuntimeCatalog {
                             .to_string(),
                     ],
                     bin_dir: python.parent().map(Path::to_path_buf),
+                    actual: None,
                 })
             }
             RuntimeId::Node { major } => {
@@ -289,6 +361,7 @@ impl RuntimeCatalog {
                             .to_string(),
                     ],
                     bin_dir: node.parent().map(Path::to_path_buf),
+                    actual: None,
                 })
             }
             RuntimeId::Java { major } => {
@@ -302,6 +375,21 @@ impl RuntimeCatalog {
                         major.to_string(),
                     ],
                     bin_dir: java.parent().map(Path::to_path_buf),
+                    actual: None,
+                })
+            }
+            RuntimeId::Ruby { major, minor } => {
+                let (actual, ruby) = self.ruby_for(major, minor).ok_or_else(unavailable)?;
+                Ok(RuntimeCommand {
+                    program: ruby.clone(),
+                    args: vec![
+                        self.runtime_dir
+                            .join("ruby/bootstrap.rb")
+                            .display()
+                            .to_string(),
+                    ],
+                    bin_dir: ruby.parent().map(Path::to_path_buf),
+                    actual: (actual != runtime).then_some(actual),
                 })
             }
             RuntimeId::Provided(_) => {
@@ -316,6 +404,7 @@ impl RuntimeCatalog {
                     program: bootstrap,
                     args: Vec::new(),
                     bin_dir: None,
+                    actual: None,
                 })
             }
         }
@@ -337,6 +426,7 @@ impl RuntimeCommand {
                 extensions_dir.display().to_string(),
             ],
             bin_dir: None,
+            actual: None,
         }
     }
 }
@@ -406,6 +496,41 @@ fn node_major(path: &Path) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ruby_of_the_same_major_stands_in_and_says_what_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let cat = RuntimeCatalog::with_interpreters(dir.path(), BTreeMap::new(), BTreeMap::new())
+            .unwrap()
+            .with_ruby(BTreeMap::from([
+                ((3, 1), PathBuf::from("/usr/bin/ruby3.1")),
+                ((3, 3), PathBuf::from("/opt/ruby33/bin/ruby3.3")),
+            ]));
+        let ruby = |major, minor| RuntimeId::Ruby { major, minor };
+        assert_eq!(
+            cat.ruby_for(3, 3).unwrap().0,
+            ruby(3, 3),
+            "the exact version"
+        );
+        assert_eq!(
+            cat.ruby_for(3, 4).unwrap().0,
+            ruby(3, 3),
+            "the newest of 3.x"
+        );
+        assert!(cat.ruby_for(4, 0).is_none(), "never across major versions");
+        assert!(cat.check("ruby3.2").is_ok() && cat.check("ruby4.0").is_err());
+        let code = tempfile::tempdir().unwrap();
+        let exact = cat.command(ruby(3, 3), code.path(), None).unwrap();
+        assert_eq!(exact.actual, None);
+        let stand_in = cat.command(ruby(3, 2), code.path(), None).unwrap();
+        assert_eq!(stand_in.actual, Some(ruby(3, 3)));
+        assert_eq!(stand_in.program, PathBuf::from("/opt/ruby33/bin/ruby3.3"));
+        assert!(dir.path().join("ruby/bootstrap.rb").is_file());
+        let listed = cat.available();
+        assert!(
+            listed.contains(&"ruby3.2".to_string()) && !listed.contains(&"ruby3.1".to_string())
+        );
+    }
 
     #[test]
     fn reports_what_is_missing_and_what_is_available() {

@@ -71,6 +71,14 @@ pub enum RuntimeId {
         /// The major version N (11, 17, 21, 25).
         major: u32,
     },
+    /// `rubyX.Y`: Lamina's Ruby bootstrap under a host Ruby X.Y (or a stand-in of the same
+    /// major version, named as what it is).
+    Ruby {
+        /// The major version X.
+        major: u32,
+        /// The minor version Y.
+        minor: u32,
+    },
     /// `provided`, `provided.al2`, `provided.al2023`: the package's own `bootstrap`.
     Provided(ProvidedFlavor),
 }
@@ -87,8 +95,8 @@ pub enum ProvidedFlavor {
 }
 
 impl RuntimeId {
-    /// Classifies an API runtime name; `None` for names Lamina cannot run (.NET, Ruby, Java 8,
-    /// old Node and Python) or that are not runtimes at all.
+    /// Classifies an API runtime name; `None` for names Lamina cannot run (.NET, Java 8, Ruby
+    /// 2, old Node and Python) or that are not runtimes at all.
     pub fn parse(s: &str) -> Option<RuntimeId> {
         match s {
             "provided" => return Some(RuntimeId::Provided(ProvidedFlavor::Al1)),
@@ -110,6 +118,12 @@ impl RuntimeId {
                 .ok()
                 .filter(|m| *m >= 11)
                 .map(|major| RuntimeId::Java { major });
+        }
+        if let Some((major, minor)) = s.strip_prefix("ruby").and_then(|v| v.split_once('.')) {
+            return match (major.parse(), minor.parse()) {
+                (Ok(major), Ok(minor)) if major >= 3 => Some(RuntimeId::Ruby { major, minor }),
+                _ => None,
+            };
         }
         if let Some(major) = s.strip_prefix("nodejs").and_then(|r| r.strip_suffix(".x")) {
             return major
@@ -141,6 +155,7 @@ impl fmt::Display for RuntimeId {
             RuntimeId::Python { minor } => write!(f, "python3.{minor}"),
             RuntimeId::Node { major } => write!(f, "nodejs{major}.x"),
             RuntimeId::Java { major } => write!(f, "java{major}"),
+            RuntimeId::Ruby { major, minor } => write!(f, "ruby{major}.{minor}"),
             RuntimeId::Provided(ProvidedFlavor::Al1) => f.write_str("provided"),
             RuntimeId::Provided(ProvidedFlavor::Al2) => f.write_str("provided.al2"),
             RuntimeId::Provided(ProvidedFlavor::Al2023) => f.write_str("provided.al2023"),
@@ -158,6 +173,8 @@ mod tests {
             "python3.12",
             "nodejs20.x",
             "java21",
+            "ruby3.3",
+            "ruby4.0",
             "provided",
             "provided.al2",
             "provided.al2023",
@@ -166,7 +183,8 @@ mod tests {
         }
         assert_eq!(RuntimeId::parse("java8.al2"), None);
         assert_eq!(RuntimeId::parse("java8"), None);
-        assert_eq!(RuntimeId::parse("ruby3.3"), None);
+        assert_eq!(RuntimeId::parse("ruby2.7"), None);
+        assert_eq!(RuntimeId::parse("ruby3"), None);
         assert_eq!(RuntimeId::parse("python2.7"), None);
         assert!(RuntimeId::is_lambda_runtime("java21"));
         assert!(!RuntimeId::is_lambda_runtime("cobol"));

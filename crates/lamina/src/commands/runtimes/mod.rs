@@ -102,19 +102,30 @@ fn list(data_dir: &Path, interpreters: &Path, output: &Output) -> anyhow::Result
     let mut json = Vec::new();
     let runnable = catalog.interpreters();
     for (id, path) in &runnable {
-        let status = if path.starts_with(interpreters) {
+        // A stand-in says what it really is.
+        let actual = match id {
+            RuntimeId::Ruby { major, minor } => catalog
+                .ruby_for(*major, *minor)
+                .map(|(actual, _)| actual)
+                .filter(|actual| actual != id),
+            _ => None,
+        };
+        let status = if actual.is_some() {
+            "stand-in"
+        } else if path.starts_with(interpreters) {
             "installed"
         } else {
             "host"
         };
-        table.row(vec![
-            id.to_string(),
-            status.into(),
-            path.display().to_string(),
-        ]);
-        json.push(
-            serde_json::json!({"Runtime": id.to_string(), "Status": status, "Interpreter": path}),
-        );
+        let shown = match actual {
+            Some(actual) => format!("{} (is {actual})", path.display()),
+            None => path.display().to_string(),
+        };
+        table.row(vec![id.to_string(), status.into(), shown]);
+        json.push(serde_json::json!({
+            "Runtime": id.to_string(), "Status": status, "Interpreter": path,
+            "Actual": actual.map(|a| a.to_string()),
+        }));
     }
     for provided in ["provided", "provided.al2", "provided.al2023"] {
         table.row(vec![
@@ -153,15 +164,7 @@ fn list(data_dir: &Path, interpreters: &Path, output: &Output) -> anyhow::Result
 }
 
 /// Lambda's current runtimes that Lamina does not run.
-const NOT_RUN: &[&str] = &[
-    "java8.al2",
-    "ruby3.2",
-    "ruby3.3",
-    "ruby3.4",
-    "ruby4.0",
-    "dotnet8",
-    "dotnet10",
-];
+const NOT_RUN: &[&str] = &["java8.al2", "dotnet8", "dotnet10"];
 
 async fn install(interpreters: &Path, args: InstallArgs) -> anyhow::Result<()> {
     let id = RuntimeId::parse(&args.runtime)
