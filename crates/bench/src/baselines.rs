@@ -62,6 +62,11 @@ pub async fn measure(plan: Plan) -> anyhow::Result<Value> {
             "provided (/bin/true)": spawn_baseline("/bin/true", &[]),
             "python (python3.11 -c pass)": spawn_baseline("/usr/bin/python3.11", &["-c", "pass"]),
             "node (node -e 0)": spawn_baseline("node", &["-e", "0"]),
+            "java (java -version, Lambda's flags)": spawn_baseline(
+                "java",
+                &["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xshare:auto", "-version"],
+            ),
+            "ruby (ruby -e 0)": spawn_baseline("ruby", &["-e", "0"]),
         }
     }))
 }

@@ -61,8 +61,52 @@ pub fn echo_packages(runtimes: &[String]) -> anyhow::Result<Vec<Echo>> {
                     0o644,
                 )])?,
             }),
-            other => bail!("unknown runtime {other:?}: choose among provided, python, node"),
+            "java" => out.push(Echo {
+                label: "java",
+                // Debian 12's JDK; the handler binds the event to a map and writes it back.
+                runtime: "java17",
+                handler: "Echo::handle",
+                package: java_echo()?,
+            }),
+            "ruby" => out.push(Echo {
+                label: "ruby",
+                // Lambda's oldest Ruby; on Debian 12 its Ruby 3.1 stands in.
+                runtime: "ruby3.2",
+                handler: "app.handler",
+                package: zip(&[(
+                    "app.rb",
+                    b"def handler(event:, context:)\n  event\nend\n",
+                    0o644,
+                )])?,
+            }),
+            other => {
+                bail!("unknown runtime {other:?}: choose among provided, python, node, java, ruby")
+            }
         }
     }
     Ok(out)
+}
+
+/// The Java echo, compiled here with the host's `javac` (it uses no Lambda type, so it needs
+/// nothing on its class path).
+fn java_echo() -> anyhow::Result<Vec<u8>> {
+    use anyhow::Context;
+    let dir = std::env::temp_dir().join(format!("lamina-bench-java-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(
+        dir.join("Echo.java"),
+        "import java.util.Map;\n\npublic class Echo {\n    public Map<String, Object> handle(Map<String, Object> event) {\n        return event;\n    }\n}\n",
+    )?;
+    let status = std::process::Command::new("javac")
+        .args(["--release", "11", "-d"])
+        .arg(&dir)
+        .arg(dir.join("Echo.java"))
+        .status()
+        .context("the java echo needs javac (a JDK)")?;
+    let class = std::fs::read(dir.join("Echo.class"));
+    let _ = std::fs::remove_dir_all(&dir);
+    if !status.success() {
+        bail!("javac failed on the java echo");
+    }
+    zip(&[("Echo.class", &class?, 0o644)])
 }

@@ -125,7 +125,7 @@ struct Args {
     /// Simultaneous first invocations of a fresh function, one burst per size.
     #[arg(long, value_delimiter = ',', default_value = "8,32,64")]
     burst: Vec<usize>,
-    /// Runtimes to measure (provided, python, node).
+    /// Runtimes to measure (provided, python, node, java, ruby).
     #[arg(long, value_delimiter = ',', default_value = "provided,python,node")]
     runtimes: Vec<String>,
     /// Write every figure to this file as JSON.
