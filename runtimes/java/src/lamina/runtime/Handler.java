@@ -21,7 +21,6 @@ import java.net.URLClassLoader;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.List;
 
 /**
@@ -101,14 +100,18 @@ final class Handler {
         return new URLClassLoader(urls.toArray(new URL[0]), Handler.class.getClassLoader());
     }
 
+    // No lambdas or method references in the runtime: each bootstraps a method handle at its
+    // first use, milliseconds of a cold start.
     private static void jars(File dir, List<URL> into) throws MalformedURLException {
-        File[] files = dir.listFiles((d, name) -> name.endsWith(".jar"));
-        if (files == null) {
+        String[] names = dir.list();
+        if (names == null) {
             return;
         }
-        Arrays.sort(files, Comparator.comparing(File::getName));
-        for (File f : files) {
-            into.add(f.toURI().toURL());
+        Arrays.sort(names);
+        for (String name : names) {
+            if (name.endsWith(".jar")) {
+                into.add(new File(dir, name).toURI().toURL());
+            }
         }
     }
 
