@@ -35,7 +35,14 @@ fn build(src: &Path, out: &Path, jar: &Path) -> Result<(), String> {
     let status = Command::new(tool("javac"))
         // String concatenation as plain StringBuilder calls: the JDK's default bootstraps
         // a method handle per concatenation at its first use, a cold start's milliseconds.
-        .args(["--release", "11", "-encoding", "UTF-8", "-nowarn", "-XDstringConcat=inline"])
+        .args([
+            "--release",
+            "11",
+            "-encoding",
+            "UTF-8",
+            "-nowarn",
+            "-XDstringConcat=inline",
+        ])
         .arg("-d")
         .arg(&classes)
         .args(&sources)

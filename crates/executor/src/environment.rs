@@ -189,7 +189,7 @@ impl Environment {
             watched.session.close();
             watched.log.drain();
             // Peak and OOM are read before the resources are released.
-            watched.peak_memory_mb();
+            watched.final_peak_memory_mb();
             let oom = watched.controls.oom_killed();
             watched.oom.store(oom, Ordering::SeqCst);
             exit_tx.send_replace(Some(description));
@@ -266,6 +266,16 @@ impl Environment {
         let now = self
             .controls
             .peak_memory_bytes()
+            .map(|b| b.div_ceil(1024 * 1024))
+            .unwrap_or(0);
+        self.peak_mb.fetch_max(now, Ordering::SeqCst).max(now)
+    }
+
+    /// The peak read in full, once the processes have ended.
+    fn final_peak_memory_mb(&self) -> u64 {
+        let now = self
+            .controls
+            .final_peak_memory_bytes()
             .map(|b| b.div_ceil(1024 * 1024))
             .unwrap_or(0);
         self.peak_mb.fetch_max(now, Ordering::SeqCst).max(now)

@@ -150,6 +150,11 @@ pub trait EnvironmentControls: Send + Sync + Debug {
     fn kill(&self);
     /// Peak memory of the environment so far, in bytes, when it can be measured.
     fn peak_memory_bytes(&self) -> Option<u64>;
+    /// The same, read in full rather than from what was read before: once the
+    /// environment's processes have ended (killed for memory, say).
+    fn final_peak_memory_bytes(&self) -> Option<u64> {
+        self.peak_memory_bytes()
+    }
     /// Whether the environment ran out of memory (its processes were killed for it).
     fn oom_killed(&self) -> bool {
         false

@@ -48,6 +48,41 @@ impl Sandbox {
     }
 }
 
+impl Sandbox {
+    /// The peak as [`EnvironmentControls::peak_memory_bytes`] reads it; `full`: the
+    /// processes' peaks read whatever the cgroup's did (their last reading, once they ended).
+    fn read_peak(&self, full: bool) -> Option<u64> {
+        let now = match &self.cgroups {
+            Some(c) => {
+                let raw = c.peak_memory_bytes()?;
+                let nth = self.peak_reads.fetch_add(1, Ordering::Relaxed);
+                let known = self.last_peak.load(Ordering::Relaxed);
+                if !full
+                    && known > 0
+                    && raw < self.last_raw_peak.load(Ordering::Relaxed) + RESCAN_AFTER_BYTES
+                    && !nth.is_multiple_of(64)
+                {
+                    return Some(known);
+                }
+                self.last_raw_peak.store(raw, Ordering::Relaxed);
+                let rss: u64 = c
+                    .pids()
+                    .into_iter()
+                    .filter(|pid| *pid != self.outer)
+                    .filter_map(peak_rss)
+                    .sum();
+                if rss == 0 {
+                    return Some(raw);
+                }
+                rss
+            }
+            None => tree_peak_rss(self.init).unwrap_or(0),
+        };
+        self.last_peak.fetch_max(now, Ordering::Relaxed);
+        Some(self.last_peak.load(Ordering::Relaxed)).filter(|b| *b > 0)
+    }
+}
+
 impl EnvironmentControls for Sandbox {
     fn kill(&self) {
         // The sandbox's init is PID 1 of its namespace: when it dies, the kernel kills every
@@ -131,33 +166,11 @@ impl EnvironmentControls for Sandbox {
     /// kernel's per-CPU charge batches and the allocator's churn, which is no growth of the
     /// function's own, and rescanning at each creep cost a scan every 20-30 invocations.
     fn peak_memory_bytes(&self) -> Option<u64> {
-        let now = match &self.cgroups {
-            Some(c) => {
-                let raw = c.peak_memory_bytes()?;
-                let nth = self.peak_reads.fetch_add(1, Ordering::Relaxed);
-                let known = self.last_peak.load(Ordering::Relaxed);
-                if known > 0
-                    && raw < self.last_raw_peak.load(Ordering::Relaxed) + RESCAN_AFTER_BYTES
-                    && !nth.is_multiple_of(64)
-                {
-                    return Some(known);
-                }
-                self.last_raw_peak.store(raw, Ordering::Relaxed);
-                let rss: u64 = c
-                    .pids()
-                    .into_iter()
-                    .filter(|pid| *pid != self.outer)
-                    .filter_map(peak_rss)
-                    .sum();
-                if rss == 0 {
-                    return Some(raw);
-                }
-                rss
-            }
-            None => tree_peak_rss(self.init).unwrap_or(0),
-        };
-        self.last_peak.fetch_max(now, Ordering::Relaxed);
-        Some(self.last_peak.load(Ordering::Relaxed)).filter(|b| *b > 0)
+        self.read_peak(false)
+    }
+
+    fn final_peak_memory_bytes(&self) -> Option<u64> {
+        self.read_peak(true)
     }
 
     fn oom_killed(&self) -> bool {
