@@ -80,7 +80,7 @@ async fn installed_interpreters_serve_nodejs22_and_java21() {
     }
     assert!(
         rows.iter()
-            .any(|r| r["Runtime"] == "ruby3.3" && r["Status"] == "unsupported"),
+            .any(|r| r["Runtime"] == "dotnet8" && r["Status"] == "unsupported"),
         "a runtime Lamina does not run is said so: {rows:?}"
     );
     // Installing again keeps what is there.
