@@ -263,21 +263,17 @@ impl Environment {
     /// Peak memory in MB (rounded up), or 0 when it cannot be measured. Keeps the highest
     /// value seen, since the measure may vanish with the environment.
     pub fn peak_memory_mb(&self) -> u64 {
-        let now = self
-            .controls
-            .peak_memory_bytes()
-            .map(|b| b.div_ceil(1024 * 1024))
-            .unwrap_or(0);
-        self.peak_mb.fetch_max(now, Ordering::SeqCst).max(now)
+        self.keep_peak(self.controls.peak_memory_bytes())
     }
 
     /// The peak read in full, once the processes have ended.
     fn final_peak_memory_mb(&self) -> u64 {
-        let now = self
-            .controls
-            .final_peak_memory_bytes()
-            .map(|b| b.div_ceil(1024 * 1024))
-            .unwrap_or(0);
+        self.keep_peak(self.controls.final_peak_memory_bytes())
+    }
+
+    /// The highest peak seen, with `bytes` (read now) counted, in MB rounded up.
+    fn keep_peak(&self, bytes: Option<u64>) -> u64 {
+        let now = bytes.map(|b| b.div_ceil(1024 * 1024)).unwrap_or(0);
         self.peak_mb.fetch_max(now, Ordering::SeqCst).max(now)
     }
 
