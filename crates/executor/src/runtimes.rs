@@ -259,14 +259,6 @@ impl RuntimeCatalog {
             .collect()
     }
 
-    /// The same catalog with these JVMs (`major → java`) for the `javaN` runtimes.
-    pub fn with_java(mut self, java: BTreeMap<u32, PathBuf>) -> RuntimeCatalog {
-        if !JAVA_RUNTIME_JAR.is_empty() {
-            self.java = java;
-        }
-        self
-    }
-
     /// Where the bootstraps live (`LAMBDA_RUNTIME_DIR`).
     pub fn runtime_dir(&self) -> &Path {
         &self.runtime_dir
