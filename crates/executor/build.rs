@@ -2,6 +2,11 @@
 //! binary embeds like the other runtimes' bootstraps. It needs a JDK where Lamina is built
 //! (`javac` and `jar` from `JAVA_HOME`, else from `PATH`); without one the jar is empty and
 //! the host offers no Java runtime, which `lamina runtimes` says.
+//!
+//! It also builds `liblamina-await.so` (`runtimes/java/native`), the JNI library with which a
+//! JVM started ahead of time takes its function's environment and working directory, with
+//! the C compiler the `cc` crate finds and the JDK's `jni.h`; without them the library is
+//! empty and Java runtimes are only ever started for their function.
 
 use std::env;
 use std::fs;
@@ -12,6 +17,8 @@ fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let src = manifest.join("../../runtimes/java/src");
     println!("cargo::rerun-if-changed={}", src.display());
+    let native = manifest.join("../../runtimes/java/native/lamina_await.c");
+    println!("cargo::rerun-if-changed={}", native.display());
     println!("cargo::rerun-if-env-changed=JAVA_HOME");
     let out = PathBuf::from(env::var("OUT_DIR").expect("set by cargo"));
     let jar = out.join("lamina-runtime.jar");
@@ -21,6 +28,54 @@ fn main() {
         );
         fs::write(&jar, b"").expect("write an empty jar");
     }
+    let library = out.join("liblamina-await.so");
+    if let Err(why) = build_native(&native, &library) {
+        println!(
+            "cargo::warning=Lamina's Java runtime cannot be started ahead of time ({why}): its JVMs will start on demand"
+        );
+        fs::write(&library, b"").expect("write an empty library");
+    }
+}
+
+/// Compiles the JNI library against the `jni.h` of the JDK whose `javac` builds the jar.
+fn build_native(source: &Path, library: &Path) -> Result<(), String> {
+    let javac = fs::canonicalize(which(&tool("javac")).ok_or("no javac")?)
+        .map_err(|e| format!("javac: {e}"))?;
+    let include = javac
+        .parent()
+        .and_then(Path::parent)
+        .map(|home| home.join("include"))
+        .filter(|dir| dir.join("jni.h").exists())
+        .ok_or("the JDK has no include/jni.h")?;
+    let compiler = cc::Build::new()
+        .try_get_compiler()
+        .map_err(|e| format!("no C compiler: {e}"))?;
+    let status = compiler
+        .to_command()
+        .args(["-shared", "-fPIC", "-O2", "-s", "-Wall", "-Werror"])
+        .arg("-I")
+        .arg(&include)
+        .arg("-I")
+        .arg(include.join("linux"))
+        .arg("-o")
+        .arg(library)
+        .arg(source)
+        .status()
+        .map_err(|e| format!("no C compiler: {e}"))?;
+    if !status.success() {
+        return Err(format!("the C compiler failed: {status}"));
+    }
+    Ok(())
+}
+
+/// `program` as found on `PATH`, or itself when it is a path.
+fn which(program: &Path) -> Option<PathBuf> {
+    if program.components().count() > 1 {
+        return Some(program.to_path_buf());
+    }
+    env::split_paths(&env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
 }
 
 fn build(src: &Path, out: &Path, jar: &Path) -> Result<(), String> {

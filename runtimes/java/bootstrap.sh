@@ -1,5 +1,5 @@
 #!/bin/sh
-# Lamina's launcher of the managed javaN runtimes. Usage: bootstrap.sh JAVA MAJOR
+# Lamina's launcher of the managed javaN runtimes. Usage: bootstrap.sh JAVA MAJOR MEMORY_MB
 #
 # It starts the JVM as Lambda's Java runtimes do: the serial collector, class-data sharing
 # when the JDK has an archive, tiered compilation stopped at level 1 (C1 only) from Java 17
@@ -7,12 +7,16 @@
 # UTF-8. JAVA_TOOL_OPTIONS, read by the JVM itself, comes after these flags and overrides
 # them, as in Lambda. Then Lamina's runtime (lamina-runtime.jar, beside this script) loads
 # the handler and serves the Runtime API.
+#
+# The memory is an argument, not read from AWS_LAMBDA_FUNCTION_MEMORY_SIZE: a JVM started
+# ahead of time (LAMINA_AWAIT_FUNCTION=stdin) fixes its heap before its function is known,
+# so it serves only functions of the memory it was started for.
 java="$1"
 major="$2"
-heap=$(( ${AWS_LAMBDA_FUNCTION_MEMORY_SIZE:-128} * 85 / 100 ))
+heap=$(( ${3:-128} * 85 / 100 ))
+here=$(dirname "$0")
 tiered=""
 [ "${major:-17}" -ge 17 ] && tiered="-XX:+TieredCompilation -XX:TieredStopAtLevel=1"
-here=$(dirname "$0")
 # shellcheck disable=SC2086
 exec "$java" $tiered -XX:+UseSerialGC -Xshare:auto -XX:MaxHeapSize="${heap}m" \
     -Djava.net.preferIPv4Stack=true -Dfile.encoding=UTF-8 \

@@ -21,7 +21,9 @@ use crate::launcher::{ExtensionsLaunch, LaunchError, LaunchSpec, Launcher, Layou
 use crate::logs::LogSink;
 use crate::pool::Pool;
 use crate::registry::PoolRegistry;
-use crate::runtimes::{RuntimeCatalog, RuntimeCommand, RuntimeError, count_extensions};
+use crate::runtimes::{
+    JAVA_AWAIT_LIBRARY, RuntimeCatalog, RuntimeCommand, RuntimeError, count_extensions,
+};
 use crate::version::FunctionVersion;
 
 /// Starts environments.
@@ -33,8 +35,9 @@ pub(crate) struct ColdStart {
     sink: Arc<dyn LogSink>,
     registry: Arc<PoolRegistry>,
     egress_policy: Arc<EgressPolicy>,
-    /// Managed runtimes the launcher was asked to keep started ahead of time.
-    ready_runtimes: Mutex<HashSet<RuntimeId>>,
+    /// Managed runtimes (and memory sizes) the launcher was asked to keep started ahead of
+    /// time.
+    ready_runtimes: Mutex<HashSet<(RuntimeId, u32)>>,
 }
 
 impl ColdStart {
@@ -139,24 +142,34 @@ impl ColdStart {
 
     /// Asks the launcher to keep runtimes of `runtime` started ahead of time, from a
     /// template: the environment of a function with no variables of its own, plus the
-    /// bootstraps' signal to wait for their function on standard input. Once per runtime.
-    pub(crate) fn keep_runtime_ready(&self, runtime: RuntimeId) {
+    /// bootstraps' signal to wait for their function on standard input. Once per runtime,
+    /// and for Java once per memory size (`memory_mb`): a JVM's heap is fixed at its start.
+    pub(crate) fn keep_runtime_ready(&self, runtime: RuntimeId, memory_mb: u32) {
         // Even with no runtime kept waiting the template matters: a launcher may fork
-        // runtimes of it from a zygote. The Java and Ruby runtimes do not wait for their
-        // function yet: their environments are all started on demand.
-        if matches!(
-            runtime,
-            RuntimeId::Provided(_) | RuntimeId::Java { .. } | RuntimeId::Ruby { .. }
-        ) || !self
+        // runtimes of it from a zygote. The Ruby runtime does not wait for its function yet,
+        // nor does Java where Lamina was built without the library it needs for that.
+        let memory_mb = match runtime {
+            RuntimeId::Provided(_) | RuntimeId::Ruby { .. } => return,
+            RuntimeId::Java { .. } if JAVA_AWAIT_LIBRARY.is_empty() => return,
+            RuntimeId::Java { .. } => memory_mb,
+            _ => lamina_model::limits::MEMORY_DEFAULT_MB,
+        };
+        if !self
             .ready_runtimes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(runtime)
+            .insert((runtime, memory_mb))
         {
             return;
         }
-        let template = FunctionVersion::runtime_template(runtime);
-        let Ok(command) = self.catalog.command(runtime, &template.code_dir, None) else {
+        let template = FunctionVersion {
+            memory_mb,
+            ..FunctionVersion::runtime_template(runtime)
+        };
+        let Ok(command) = self
+            .catalog
+            .command(runtime, &template.code_dir, None, memory_mb)
+        else {
             return;
         };
         let mut spec = self.launch_spec(&template, &command, ("", false), None);
@@ -177,6 +190,7 @@ impl ColdStart {
                 version.runtime,
                 &version.code_dir,
                 version.opt_dir.as_deref(),
+                version.memory_mb,
             )
             .map_err(|e| match e {
                 RuntimeError::NoBootstrap { .. } => {

@@ -91,10 +91,11 @@ impl Executor {
         }
     }
 
-    /// A function of `runtime` exists: from now on, keep runtimes of it started ahead of time
-    /// (as configured), so that its cold starts skip the runtime's own start.
-    pub fn expect_runtime(&self, runtime: RuntimeId) {
-        self.inner.starter.keep_runtime_ready(runtime);
+    /// A function of `runtime` with `memory_mb` of memory exists: from now on, keep runtimes
+    /// of it started ahead of time (as configured), so that its cold starts skip the
+    /// runtime's own start.
+    pub fn expect_runtime(&self, runtime: RuntimeId, memory_mb: u32) {
+        self.inner.starter.keep_runtime_ready(runtime, memory_mb);
     }
 
     /// The runtime catalog in use.

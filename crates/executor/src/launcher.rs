@@ -139,7 +139,17 @@ impl Prestarted {
 /// ahead of time serves only functions that agree with it on every such variable.
 pub fn read_at_start(key: &str) -> bool {
     const PREFIXES: &[&str] = &[
-        "LD_", "PYTHON", "NODE_", "UV_", "OPENSSL_", "LC_", "MALLOC_", "GLIBC_",
+        "LD_",
+        "PYTHON",
+        "NODE_",
+        "UV_",
+        "OPENSSL_",
+        "LC_",
+        "MALLOC_",
+        "GLIBC_",
+        "JAVA_",
+        "_JAVA_",
+        "JDK_JAVA_",
     ];
     PREFIXES.iter().any(|p| key.starts_with(p)) || matches!(key, "LANG" | "LANGUAGE" | "TZ")
 }

@@ -29,6 +29,11 @@ pub const NODE_BOOTSTRAP: &str = include_str!("../../../runtimes/node/bootstrap.
 /// Lamina's Java runtime, `runtimes/java/src` compiled by `build.rs`; empty when Lamina was
 /// built without a JDK.
 pub const JAVA_RUNTIME_JAR: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/lamina-runtime.jar"));
+/// The JNI library with which a JVM started ahead of time becomes its function's runtime
+/// (`runtimes/java/native`, built by `build.rs`); empty when Lamina was built without a C
+/// compiler or the JDK's headers, and then Java runtimes are not started ahead of time.
+pub const JAVA_AWAIT_LIBRARY: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/liblamina-await.so"));
 /// The JVM's launcher for the Java runtime: Lambda's default flags and heap.
 pub const JAVA_BOOTSTRAP: &str = include_str!("../../../runtimes/java/bootstrap.sh");
 /// Lamina's Ruby bootstrap.
@@ -140,6 +145,7 @@ impl RuntimeCatalog {
             ("node", "bootstrap.cjs", NODE_BOOTSTRAP.as_bytes()),
             ("java", "bootstrap.sh", JAVA_BOOTSTRAP.as_bytes()),
             ("java", "lamina-runtime.jar", JAVA_RUNTIME_JAR),
+            ("java", "liblamina-await.so", JAVA_AWAIT_LIBRARY),
             ("ruby", "bootstrap.rb", RUBY_BOOTSTRAP.as_bytes()),
             ("extensions", "launch.sh", EXTENSIONS_LAUNCHER.as_bytes()),
         ] {
@@ -314,12 +320,14 @@ impl RuntimeCatalog {
     }
 
     /// The command that starts an environment of `runtime` for code in `code_dir`, with its
-    /// layers merged in `opt_dir` (a custom runtime's `bootstrap` may come from a layer).
+    /// layers merged in `opt_dir` (a custom runtime's `bootstrap` may come from a layer) and
+    /// `memory_mb` of memory (a JVM's heap is fixed when it starts).
     pub fn command(
         &self,
         runtime: RuntimeId,
         code_dir: &Path,
         opt_dir: Option<&Path>,
+        memory_mb: u32,
     ) -> Result<RuntimeCommand, RuntimeError> {
         let unavailable = || RuntimeError::Unavailable {
             runtime: runtime.to_string(),
@@ -365,6 +373,7 @@ impl RuntimeCatalog {
                         dir.join("bootstrap.sh").display().to_string(),
                         java.display().to_string(),
                         major.to_string(),
+                        memory_mb.to_string(),
                     ],
                     bin_dir: java.parent().map(Path::to_path_buf),
                     actual: None,
@@ -512,9 +521,9 @@ mod tests {
         assert!(cat.ruby_for(4, 0).is_none(), "never across major versions");
         assert!(cat.check("ruby3.2").is_ok() && cat.check("ruby4.0").is_err());
         let code = tempfile::tempdir().unwrap();
-        let exact = cat.command(ruby(3, 3), code.path(), None).unwrap();
+        let exact = cat.command(ruby(3, 3), code.path(), None, 128).unwrap();
         assert_eq!(exact.actual, None);
-        let stand_in = cat.command(ruby(3, 2), code.path(), None).unwrap();
+        let stand_in = cat.command(ruby(3, 2), code.path(), None, 128).unwrap();
         assert_eq!(stand_in.actual, Some(ruby(3, 3)));
         assert_eq!(stand_in.program, PathBuf::from("/opt/ruby33/bin/ruby3.3"));
         assert!(dir.path().join("ruby/bootstrap.rb").is_file());
@@ -545,7 +554,8 @@ mod tests {
             cat.command(
                 RuntimeId::parse("provided.al2023").unwrap(),
                 code.path(),
-                None
+                None,
+                128
             ),
             Err(RuntimeError::NoBootstrap { .. })
         ));

@@ -375,3 +375,97 @@ async fn java_handlers_run_as_lambdas_java_runtime_runs_them() {
         "No public method named absent with appropriate method signature found on class example.Fails",
     );
 }
+
+/// The first answer of `name` and what its cold start found started ahead (`x-lamina-init-ms`).
+async fn first_invoke(s: &Server, name: &str) -> (Value, String) {
+    let (status, h, body) = s.invoke_raw(name, b"{}".to_vec(), &[]).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let ahead = h
+        .get("x-lamina-init-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split("; ").find_map(|kv| kv.strip_prefix("prestarted=")))
+        .unwrap_or("")
+        .to_string();
+    (serde_json::from_slice(&body).unwrap_or(Value::Null), ahead)
+}
+
+/// JVMs started ahead of time, one template per memory size (a JVM's heap is fixed at its
+/// start): a cold start takes one and it becomes its function, with nothing to tell it from
+/// a JVM started for it (environment, also a child's, working directory, heap, standard
+/// input). A function whose variables the JVM reads at start gets a JVM of its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_prestarted_jvm_becomes_its_function() {
+    let s = Server::start_with(&["--runtime-pool", "1"], None);
+    let runtime = format!("java{}", jdk_major());
+    let tmp = tempfile::tempdir().unwrap();
+    let classes = tmp.path().join("classes");
+    javac(
+        &[&s.data_dir.join("runtimes/java/lamina-runtime.jar")],
+        &["example/Probe.java"],
+        &classes,
+    );
+    let mut zip = new_zip();
+    zip_dir(&classes, "", &mut zip);
+    zip.start_file("data.txt", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    zip.write_all(b"from the package").unwrap();
+    let code = zip.finish().unwrap().into_inner();
+    let variables = |name: &str| json!({"Variables": {"MINE": format!("value-of-{name}")}});
+
+    let mut claimed = None;
+    for i in 0..40 {
+        let name = format!("probe-{i}");
+        let extra = json!({"MemorySize": 512, "Environment": variables(&name)});
+        create(&s, &name, &runtime, "example.Probe::handle", &code, extra).await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let (out, ahead) = first_invoke(&s, &name).await;
+        if ahead == "runtime" {
+            claimed = Some((name, out));
+            break;
+        }
+    }
+    let (name, out) = claimed.unwrap_or_else(|| {
+        panic!(
+            "no cold start was served by a JVM started ahead\n{}",
+            s.output_text()
+        )
+    });
+    let mine = format!("value-of-{name}");
+    assert_eq!(out["name"], name.as_str(), "{out}");
+    assert_eq!(out["functionName"], name.as_str());
+    assert_eq!(out["handler"], "example.Probe::handle");
+    assert_eq!(out["mine"], mine.as_str());
+    assert_eq!(out["await"], Value::Null, "the waiting signal is gone");
+    assert_eq!(
+        out["childSaw"],
+        mine.as_str(),
+        "a child sees the function's environment"
+    );
+    assert_eq!(out["memory"], 512);
+    let heap = out["maxHeapMb"].as_i64().unwrap();
+    assert!((380..=440).contains(&heap), "85% of 512 MB, got {heap}");
+    assert_eq!(out["cwd"], "/var/task");
+    assert_eq!(
+        out["data"], "from the package",
+        "relative paths open in /var/task"
+    );
+    assert_eq!(out["stdin"], "/dev/null");
+    assert_eq!(out["stdinBytes"], -1);
+
+    // JAVA_TOOL_OPTIONS is read by the JVM as it starts: no JVM started ahead serves it.
+    let extra = json!({"MemorySize": 512,
+                       "Environment": {"Variables": {"JAVA_TOOL_OPTIONS": "-Dx=1", "MINE": "own"}}});
+    create(
+        &s,
+        "own-jvm",
+        &runtime,
+        "example.Probe::handle",
+        &code,
+        extra,
+    )
+    .await;
+    let (out, ahead) = first_invoke(&s, "own-jvm").await;
+    assert_ne!(ahead, "runtime", "{out}");
+    assert_eq!(out["mine"], "own", "{out}");
+    assert_eq!(out["data"], "from the package");
+}

@@ -265,7 +265,7 @@ impl Platform {
             opt_trees.extend(packages::merge_layers(&code, &cfg, &versions).await);
             let cached = cached::Cached::with_versions(cfg, versions, &config.identity, &code);
             if let Some(v) = &cached.version {
-                executor.expect_runtime(v.runtime);
+                executor.expect_runtime(v.runtime, v.memory_mb);
             }
             provisioned_at_start.push(cached.config.name.clone());
             cache.insert(cached.config.name.clone(), Arc::new(cached));

@@ -131,7 +131,7 @@ impl Registry {
             &self.code,
         ));
         if let Some(v) = &cached.version {
-            self.executor.expect_runtime(v.runtime);
+            self.executor.expect_runtime(v.runtime, v.memory_mb);
         }
         provisioning::sync(&self.executor, &cached, self.share());
         self.cache

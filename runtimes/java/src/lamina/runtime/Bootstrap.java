@@ -19,7 +19,8 @@ import java.util.Map;
  * Java runtime gives: {@code errorMessage}, {@code errorType} the exception's class,
  * {@code stackTrace} as {@code class.method(File.java:line)}, and the {@code cause}) back.
  *
- * <p>Compiled when Lamina is built and embedded in its binary.
+ * <p>Started ahead of time ({@code LAMINA_AWAIT_FUNCTION=stdin}), it first waits for its
+ * function: see {@link Await}. Compiled when Lamina is built and embedded in its binary.
  */
 public final class Bootstrap {
     private Bootstrap() {}
@@ -28,6 +29,10 @@ public final class Bootstrap {
         PrintStream stdout = new PrintStream(new FileOutputStream(FileDescriptor.out), true, "UTF-8");
         System.setOut(stdout);
         System.setErr(new PrintStream(new FileOutputStream(FileDescriptor.err), true, "UTF-8"));
+        String awaiting = Await.library();
+        if (awaiting != null) {
+            Await.function(awaiting);
+        }
         Logger logger = new Logger(stdout);
         LambdaRuntimeInternal.setLogger(logger);
         RuntimeApi api = new RuntimeApi(System.getenv("AWS_LAMBDA_RUNTIME_API"));

@@ -1,0 +1,125 @@
+package lamina.runtime;
+
+import java.io.ByteArrayOutputStream;
+import java.io.File;
+import java.io.IOException;
+import java.net.Socket;
+import java.net.URL;
+import java.net.URLClassLoader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.Arrays;
+import java.util.Map;
+
+/**
+ * A runtime started ahead of time, before any function is known: the JVM started, the
+ * runtime's classes loaded and its JSON and reflection paths run once, it waits on standard
+ * input for its function. The platform attaches the code at {@code /var/task} and the layers
+ * at {@code /opt}, writes the function's whole environment as one JSON object and closes the
+ * input; the runtime then becomes what a runtime started for that function would be (its
+ * environment, its working directory, {@code /dev/null} as input) and goes on as one.
+ *
+ * <p>Nothing before that may read the environment: the JVM reads it into
+ * {@code System.getenv()} once, at the first call, and it must read the function's. So the
+ * waiting runtime reads the signal in {@code /proc/self/environ}, and the classes whose
+ * initialisers read the environment are loaded but not initialised. Its command line is that
+ * of a runtime started for its function.
+ */
+final class Await {
+    private Await() {}
+
+    /** Replaces the environment and enters {@code dir}; 0 or the errno of what failed. */
+    private static native int adopt(byte[] variables, byte[] dir);
+
+    /**
+     * The native library (beside the runtime's jar), when this runtime was started to wait
+     * for its function ({@code LAMINA_AWAIT_FUNCTION=stdin}); else null. The signal is read
+     * from the environment the process started with, not through {@code System.getenv()}.
+     */
+    static String library() throws IOException {
+        byte[] start = Files.readAllBytes(Paths.get("/proc/self/environ"));
+        byte[] signal = "LAMINA_AWAIT_FUNCTION=stdin".getBytes(StandardCharsets.US_ASCII);
+        for (int at = 0; at < start.length; ) {
+            int end = at;
+            while (end < start.length && start[end] != 0) {
+                end++;
+            }
+            if (end - at == signal.length
+                    && Arrays.equals(start, at, end, signal, 0, signal.length)) {
+                Path jar = Paths.get(System.getProperty("java.class.path")).toAbsolutePath();
+                return jar.resolveSibling("liblamina-await.so").toString();
+            }
+            at = end + 1;
+        }
+        return null;
+    }
+
+    /** Waits for the function; returns once this process is the function's runtime. */
+    static void function(String library) throws IOException {
+        System.load(library);
+        warm();
+        byte[] input = System.in.readAllBytes();
+        Object parsed = Json.parse(new String(input, StandardCharsets.UTF_8));
+        if (!(parsed instanceof Map)) {
+            throw new IOException("the function's environment is not a JSON object");
+        }
+        ByteArrayOutputStream block = new ByteArrayOutputStream(4096);
+        String dir = "/var/task";
+        for (Map.Entry<?, ?> e : ((Map<?, ?>) parsed).entrySet()) {
+            String key = String.valueOf(e.getKey());
+            String value = String.valueOf(e.getValue());
+            if (key.equals("LAMBDA_TASK_ROOT")) {
+                dir = value;
+            }
+            block.writeBytes((key + "=" + value).getBytes(StandardCharsets.UTF_8));
+            block.write(0);
+        }
+        int errno = adopt(block.toByteArray(), dir.getBytes(StandardCharsets.UTF_8));
+        if (errno != 0) {
+            throw new IOException("could not take the function's environment: errno " + errno);
+        }
+    }
+
+    /**
+     * Runs once, before the function is known, what the first invocation would otherwise
+     * pay for: loading the runtime's classes, parsing and writing JSON, a class loader over
+     * a directory, a reflective call, a socket and a stack trace.
+     */
+    private static void warm() throws IOException {
+        ClassLoader own = Await.class.getClassLoader();
+        for (String name : new String[] {
+            "lamina.runtime.Handler", "lamina.runtime.Handler$Outcome", "lamina.runtime.Handler$Thrown",
+            "lamina.runtime.Handler$Unreadable", "lamina.runtime.Handler$LoadError",
+            "lamina.runtime.Invocation", "lamina.runtime.Logger", "lamina.runtime.RuntimeApi",
+            "lamina.runtime.RuntimeApi$Response",
+            "com.amazonaws.services.lambda.runtime.Context",
+            "com.amazonaws.services.lambda.runtime.RequestHandler",
+            "com.amazonaws.services.lambda.runtime.RequestStreamHandler",
+            "com.amazonaws.services.lambda.runtime.LambdaLogger",
+        }) {
+            try {
+                Class.forName(name, false, own);
+            } catch (ClassNotFoundException e) {
+                throw new IOException(e);
+            }
+        }
+        String sample = "{\"a\":[1,2.5,-3e2,true,false,null],\"b\":{\"c\":\"d\\n\\u00e9\\\"\"},\"e\":\"\"}";
+        for (int i = 0; i < 20; i++) {
+            Json.write(Json.parse(sample));
+        }
+        try (URLClassLoader probe = new URLClassLoader(new URL[] {new File("/").toURI().toURL()}, own)) {
+            probe.getResource("lamina-absent.class");
+        }
+        try {
+            Await.class.getDeclaredMethod("nothing").invoke(null);
+        } catch (ReflectiveOperationException e) {
+            throw new IOException(e);
+        }
+        new Socket().close();
+        Bootstrap.frames(new Throwable());
+    }
+
+    private static void nothing() {}
+}
