@@ -8,6 +8,12 @@
 # them, as in Lambda. Then Lamina's runtime (lamina-runtime.jar, beside this script) loads
 # the handler and serves the Runtime API.
 #
+# The runtime's classes come from the boot class path: the boot loader reads them natively,
+# where the application class loader runs tens of thousands of interpreted bytecodes to
+# load its first classes (about 17 ms less CPU per cold start measured here, as much as a
+# class-data sharing archive of the runtime's classes gained). The jar stays on the class
+# path, as Lambda's runtime's is, so that `java.class.path` is not the task root.
+#
 # The memory is an argument, not read from AWS_LAMBDA_FUNCTION_MEMORY_SIZE: a JVM started
 # ahead of time (LAMINA_AWAIT_FUNCTION=stdin) fixes its heap before its function is known,
 # so it serves only functions of the memory it was started for.
@@ -20,4 +26,5 @@ tiered=""
 # shellcheck disable=SC2086
 exec "$java" $tiered -XX:+UseSerialGC -Xshare:auto -XX:MaxHeapSize="${heap}m" \
     -Djava.net.preferIPv4Stack=true -Dfile.encoding=UTF-8 \
-    -cp "$here/lamina-runtime.jar" lamina.runtime.Bootstrap
+    -Xbootclasspath/a:"$here/lamina-runtime.jar" -cp "$here/lamina-runtime.jar" \
+    lamina.runtime.Bootstrap

@@ -88,7 +88,7 @@ final class Await {
      * a directory, a reflective call, a socket and a stack trace.
      */
     private static void warm() throws IOException {
-        ClassLoader own = Await.class.getClassLoader();
+        ClassLoader own = ClassLoader.getPlatformClassLoader();
         for (String name : new String[] {
             "lamina.runtime.Handler", "lamina.runtime.Handler$Outcome", "lamina.runtime.Handler$Thrown",
             "lamina.runtime.Handler$Unreadable", "lamina.runtime.Handler$LoadError",

@@ -97,7 +97,9 @@ final class Handler {
         } catch (MalformedURLException e) {
             throw new IllegalStateException(e);
         }
-        return new URLClassLoader(urls.toArray(new URL[0]), Handler.class.getClassLoader());
+        // The platform loader's parent is the boot loader, which has the runtime (bootstrap.sh
+        // puts it on the boot class path): no lookup goes through the application loader.
+        return new URLClassLoader(urls.toArray(new URL[0]), ClassLoader.getPlatformClassLoader());
     }
 
     // No lambdas or method references in the runtime: each bootstraps a method handle at its
