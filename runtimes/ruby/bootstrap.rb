@@ -155,7 +155,23 @@ module LaminaRuby
              'Lambda-Runtime-Function-Error-Type' => doc[:errorType])
   end
 
+  # Waits, the interpreter started and the runtime loaded, until this runtime is given its
+  # function: the platform attaches the code at /var/task and writes the function's whole
+  # environment to standard input as one JSON object, then closes it. The runtime then
+  # becomes what one started for that function would be.
+  def await_function
+    env = JSON.parse($stdin.read)
+    ENV.replace(env)
+    # Standard input becomes /dev/null, as in a runtime started for its function.
+    $stdin.reopen(File::NULL)
+    # The working directory was the empty /var/task under the code's mount.
+    Dir.chdir(env.fetch('LAMBDA_TASK_ROOT', '/var/task'))
+    # What RubyGems learnt of the gem directories while they were empty is forgotten.
+    Gem.clear_paths if defined?(Gem)
+  end
+
   def main
+    await_function if ENV['LAMINA_AWAIT_FUNCTION'] == 'stdin'
     api = LaminaRuntimeApi.new(ENV.fetch('AWS_LAMBDA_RUNTIME_API'))
     root = ENV['LAMBDA_TASK_ROOT'] || Dir.pwd
     begin

@@ -146,10 +146,10 @@ impl ColdStart {
     /// and for Java once per memory size (`memory_mb`): a JVM's heap is fixed at its start.
     pub(crate) fn keep_runtime_ready(&self, runtime: RuntimeId, memory_mb: u32) {
         // Even with no runtime kept waiting the template matters: a launcher may fork
-        // runtimes of it from a zygote. The Ruby runtime does not wait for its function yet,
-        // nor does Java where Lamina was built without the library it needs for that.
+        // runtimes of it from a zygote. Java waits for its function only where Lamina was
+        // built with the library it needs for that.
         let memory_mb = match runtime {
-            RuntimeId::Provided(_) | RuntimeId::Ruby { .. } => return,
+            RuntimeId::Provided(_) => return,
             RuntimeId::Java { .. } if JAVA_AWAIT_LIBRARY.is_empty() => return,
             RuntimeId::Java { .. } => memory_mb,
             _ => lamina_model::limits::MEMORY_DEFAULT_MB,

@@ -150,6 +150,8 @@ pub fn read_at_start(key: &str) -> bool {
         "JAVA_",
         "_JAVA_",
         "JDK_JAVA_",
+        "RUBY",
+        "GEM_",
     ];
     PREFIXES.iter().any(|p| key.starts_with(p)) || matches!(key, "LANG" | "LANGUAGE" | "TZ")
 }

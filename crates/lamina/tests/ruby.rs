@@ -3,7 +3,7 @@
 //! (`file.method`, `file.Module::Class.method`) and keyword arguments `event:` and
 //! `context:`, the context's fields, init once per environment, a layer's `ruby/lib`, errors
 //! in Lambda's Ruby shapes (`Function<...>` and `Init<...>`), a timeout, and a Lambda
-//! identifier served by a stand-in that names itself.
+//! identifier served by a stand-in that names itself; and a runtime started ahead of time.
 
 mod common;
 
@@ -156,4 +156,68 @@ async fn ruby_handlers_run_as_lambdas_ruby_runtime_runs_them() {
     out.assert_error("bad file", "Init<SyntaxError>", "bad.rb");
     let out = s.invoke("nomethod", json!({})).await;
     out.assert_error("no method", "Function<NoMethodError>", "nothing");
+}
+
+const PROBE: &str = r#"
+def handler(event:, context:)
+  {
+    name: ENV['AWS_LAMBDA_FUNCTION_NAME'],
+    mine: ENV['MINE'],
+    await: ENV['LAMINA_AWAIT_FUNCTION'],
+    child_saw: `echo "$MINE"`.strip,
+    function_name: context.function_name,
+    cwd: Dir.pwd,
+    data: File.read('data.txt'),
+    stdin: File.readlink('/proc/self/fd/0'),
+  }
+end
+"#;
+
+/// A Ruby runtime started ahead of time (`--runtime-pool 1`) is claimed by a cold start and
+/// becomes its function: its environment (a child's too), working directory and input.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_prestarted_ruby_runtime_becomes_its_function() {
+    let s = Server::start_with(&["--runtime-pool", "1"], None);
+    let files = zip(&[
+        ("app.rb", PROBE, 0o644),
+        ("data.txt", "from the package", 0o644),
+    ]);
+    for i in 0..40 {
+        let name = format!("probe-{i}");
+        s.create_with(json!({
+            "FunctionName": name, "Runtime": "ruby3.3", "Handler": "app.handler", "Role": ROLE,
+            "Code": {"ZipFile": b64(&files)},
+            "Environment": {"Variables": {"MINE": format!("value-of-{name}")}},
+        }))
+        .await;
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        let (status, h, body) = s.invoke_raw(&name, b"{}".to_vec(), &[]).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let ahead = h
+            .get("x-lamina-init-ms")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("prestarted=runtime"));
+        if !ahead {
+            continue;
+        }
+        let out: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let mine = format!("value-of-{name}");
+        assert_eq!(out["name"], name.as_str(), "{out}");
+        assert_eq!(out["function_name"], name.as_str());
+        assert_eq!(out["mine"], mine.as_str());
+        assert_eq!(
+            out["await"],
+            serde_json::Value::Null,
+            "the waiting signal is gone"
+        );
+        assert_eq!(out["child_saw"], mine.as_str());
+        assert_eq!(out["cwd"], "/var/task");
+        assert_eq!(out["data"], "from the package");
+        assert_eq!(out["stdin"], "/dev/null");
+        return;
+    }
+    panic!(
+        "no cold start was served by a Ruby runtime started ahead\n{}",
+        s.output_text()
+    );
 }

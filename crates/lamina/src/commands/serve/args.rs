@@ -176,7 +176,7 @@ pub struct ExecutorArgs {
     /// this host itself); a function opts out with the tag `lamina:egress` = `off`.
     #[arg(long, default_value_t = executor_defaults().egress, action = clap::ArgAction::Set)]
     pub egress: bool,
-    /// Runtimes kept started ahead of time per managed runtime (Python, Node.js; Java per
+    /// Runtimes kept started ahead of time per managed runtime (Python, Node.js, Ruby; Java per
     /// memory size), running without code until a cold start of a function of that runtime
     /// claims one (needs root).
     #[arg(long, default_value_t = executor_defaults().runtime_pool)]
