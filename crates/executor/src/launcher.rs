@@ -534,4 +534,25 @@ mod tests {
         );
         assert_eq!(cpu_time([u32::MAX]), None, "no such process");
     }
+
+    #[test]
+    fn what_each_runtime_reads_as_it_starts_is_read_at_start() {
+        for key in [
+            "PYTHONPATH",
+            "NODE_OPTIONS",
+            "JAVA_TOOL_OPTIONS",
+            "_JAVA_OPTIONS",
+            "JDK_JAVA_OPTIONS",
+            "RUBYOPT",
+            "RUBYLIB",
+            "GEM_PATH",
+            "LD_PRELOAD",
+            "TZ",
+        ] {
+            assert!(read_at_start(key), "{key}");
+        }
+        for key in ["MINE", "AWS_REGION", "_HANDLER", "JAVA", "PATH"] {
+            assert!(!read_at_start(key), "{key}");
+        }
+    }
 }

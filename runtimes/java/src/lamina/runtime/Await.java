@@ -10,21 +10,21 @@ import java.net.Socket;
 import java.net.URL;
 import java.net.URLClassLoader;
 import java.nio.charset.StandardCharsets;
-import java.security.CodeSigner;
-import java.security.CodeSource;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.security.CodeSigner;
+import java.security.CodeSource;
 import java.util.Arrays;
 import java.util.Map;
 
 /**
- * A runtime started ahead of time, before any function is known: the JVM started, the
- * runtime's classes loaded and its JSON and reflection paths run once, it waits on standard
- * input for its function. The platform attaches the code at {@code /var/task} and the layers
- * at {@code /opt}, writes the function's whole environment as one JSON object and closes the
- * input; the runtime then becomes what a runtime started for that function would be (its
- * environment, its working directory, {@code /dev/null} as input) and goes on as one.
+ * A runtime started ahead of time, before any function is known: the JVM started and a whole
+ * invocation rehearsed with a sample handler, it waits on standard input for its function.
+ * The platform attaches the code at {@code /var/task} and the layers at {@code /opt}, writes
+ * the function's whole environment as one JSON object and closes the input; the runtime
+ * then becomes what a runtime started for that function would be (its environment, its
+ * working directory, {@code /dev/null} as input) and goes on as one.
  *
  * <p>Nothing before that may read the environment: the JVM reads it into
  * {@code System.getenv()} once, at the first call, and it must read the function's. So the
@@ -64,7 +64,13 @@ final class Await {
     /** Waits for the function; returns once this process is the function's runtime. */
     static void function(String library) throws IOException {
         System.load(library);
-        warm();
+        try {
+            warm();
+        } catch (IOException | RuntimeException | LinkageError e) {
+            // The rehearsal only saves time: without it the function's first invocation pays
+            // for what it would have loaded. Nothing is written: output before the function
+            // is known would end up in its log.
+        }
         byte[] input = System.in.readAllBytes();
         Object parsed = Json.parse(new String(input, StandardCharsets.UTF_8));
         if (!(parsed instanceof Map)) {
