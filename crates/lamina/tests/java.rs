@@ -380,12 +380,7 @@ async fn java_handlers_run_as_lambdas_java_runtime_runs_them() {
 async fn first_invoke(s: &Server, name: &str) -> (Value, String) {
     let (status, h, body) = s.invoke_raw(name, b"{}".to_vec(), &[]).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    let ahead = h
-        .get("x-lamina-init-ms")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split("; ").find_map(|kv| kv.strip_prefix("prestarted=")))
-        .unwrap_or("")
-        .to_string();
+    let ahead = common::prestarted(&h).unwrap_or_default();
     (serde_json::from_slice(&body).unwrap_or(Value::Null), ahead)
 }
 

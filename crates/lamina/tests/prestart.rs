@@ -52,15 +52,7 @@ exports.handler = async () => ({
 async fn first_invoke(s: &Server, name: &str, event: Value) -> (Value, String) {
     let (status, h, body) = s.invoke_raw(name, event.to_string(), &[]).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    let split = h
-        .get("x-lamina-init-ms")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    let ahead = split
-        .split("; ")
-        .find_map(|kv| kv.strip_prefix("prestarted="))
-        .unwrap_or("")
-        .to_string();
+    let ahead = common::prestarted(&h).unwrap_or_default();
     (serde_json::from_slice(&body).unwrap_or(Value::Null), ahead)
 }
 

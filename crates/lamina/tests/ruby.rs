@@ -193,11 +193,7 @@ async fn a_prestarted_ruby_runtime_becomes_its_function() {
         tokio::time::sleep(std::time::Duration::from_millis(400)).await;
         let (status, h, body) = s.invoke_raw(&name, b"{}".to_vec(), &[]).await;
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-        let ahead = h
-            .get("x-lamina-init-ms")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("prestarted=runtime"));
-        if !ahead {
+        if common::prestarted(&h).as_deref() != Some("runtime") {
             continue;
         }
         let out: serde_json::Value = serde_json::from_slice(&body).unwrap();

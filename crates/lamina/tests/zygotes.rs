@@ -55,14 +55,8 @@ fn body(name: &str, secret: &str) -> Value {
 async fn first_invoke(s: &Server, name: &str) -> (Value, String) {
     let (status, h, body) = s.invoke_raw(name, "{}", &[]).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    let ahead = prestarted(&h).unwrap_or_default();
+    let ahead = common::prestarted(&h).unwrap_or_default();
     (serde_json::from_slice(&body).unwrap_or(Value::Null), ahead)
-}
-
-/// What a cold start had started ahead, from its `X-Lamina-Init-Ms`; `None` when warm.
-fn prestarted(h: &reqwest::header::HeaderMap) -> Option<String> {
-    let split = h.get("x-lamina-init-ms")?.to_str().ok()?;
-    split.split("prestarted=").nth(1).map(str::to_string)
 }
 
 /// Creates functions from `make(name)` until one's first invocation was forked (the zygote
@@ -301,7 +295,7 @@ async fn a_burst_of_cold_starts_is_served_by_forks() {
         tasks.push(tokio::spawn(async move {
             let resp = http.post(url).body("{}").send().await.unwrap();
             assert_eq!(resp.status().as_u16(), 200);
-            prestarted(resp.headers()).unwrap_or_else(|| "warm".into())
+            common::prestarted(resp.headers()).unwrap_or_else(|| "warm".into())
         }));
     }
     let mut kinds = BTreeMap::<String, usize>::new();

@@ -603,6 +603,17 @@ pub fn sandbox_cgroups(server: u32, ctrl: &str) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
+/// What a cold start had started ahead (`none`, `sandbox`, `runtime`, `forked`), from its
+/// `X-Lamina-Init-Ms`; `None` for a warm invocation.
+#[allow(dead_code)]
+pub fn prestarted(h: &reqwest::header::HeaderMap) -> Option<String> {
+    let split = h.get("x-lamina-init-ms")?.to_str().ok()?;
+    split
+        .split("; ")
+        .find_map(|kv| kv.strip_prefix("prestarted="))
+        .map(str::to_string)
+}
+
 /// Host pids of the live processes of a function's environments, found by the
 /// `AWS_LAMBDA_FUNCTION_NAME` entry of the environment they were started with (pids inside a
 /// sandbox are namespace-local, so the function cannot tell us its host pid). A runtime started ahead of time was started with its template's, and one forked from a
