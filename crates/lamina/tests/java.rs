@@ -376,14 +376,6 @@ async fn java_handlers_run_as_lambdas_java_runtime_runs_them() {
     );
 }
 
-/// The first answer of `name` and what its cold start found started ahead (`x-lamina-init-ms`).
-async fn first_invoke(s: &Server, name: &str) -> (Value, String) {
-    let (status, h, body) = s.invoke_raw(name, b"{}".to_vec(), &[]).await;
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    let ahead = common::prestarted(&h).unwrap_or_default();
-    (serde_json::from_slice(&body).unwrap_or(Value::Null), ahead)
-}
-
 /// JVMs started ahead of time, one template per memory size (a JVM's heap is fixed at its
 /// start): a cold start takes one and it becomes its function, with nothing to tell it from
 /// a JVM started for it (environment, also a child's, working directory, heap, standard
@@ -405,26 +397,14 @@ async fn a_prestarted_jvm_becomes_its_function() {
         .unwrap();
     zip.write_all(b"from the package").unwrap();
     let code = zip.finish().unwrap().into_inner();
-    let variables = |name: &str| json!({"Variables": {"MINE": format!("value-of-{name}")}});
-
-    let mut claimed = None;
-    for i in 0..40 {
-        let name = format!("probe-{i}");
-        let extra = json!({"MemorySize": 512, "Environment": variables(&name)});
-        create(&s, &name, &runtime, "example.Probe::handle", &code, extra).await;
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        let (out, ahead) = first_invoke(&s, &name).await;
-        if ahead == "runtime" {
-            claimed = Some((name, out));
-            break;
-        }
-    }
-    let (name, out) = claimed.unwrap_or_else(|| {
-        panic!(
-            "no cold start was served by a JVM started ahead\n{}",
-            s.output_text()
-        )
-    });
+    let (name, out) = s
+        .claim_prestarted("probe", |name| {
+            json!({"FunctionName": name, "Runtime": runtime, "Handler": "example.Probe::handle",
+                   "Role": ROLE, "Code": {"ZipFile": b64(&code)}, "Timeout": 10,
+                   "MemorySize": 512,
+                   "Environment": {"Variables": {"MINE": format!("value-of-{name}")}}})
+        })
+        .await;
     let mine = format!("value-of-{name}");
     assert_eq!(out["name"], name.as_str(), "{out}");
     assert_eq!(out["functionName"], name.as_str());
@@ -459,7 +439,7 @@ async fn a_prestarted_jvm_becomes_its_function() {
         extra,
     )
     .await;
-    let (out, ahead) = first_invoke(&s, "own-jvm").await;
+    let (out, ahead) = s.first_invoke("own-jvm", &json!({})).await;
     assert_ne!(ahead, "runtime", "{out}");
     assert_eq!(out["mine"], "own", "{out}");
     assert_eq!(out["data"], "from the package");

@@ -48,37 +48,6 @@ exports.handler = async () => ({
 });
 "#;
 
-/// Invokes `name` once; returns the body and what the cold start had pre-started.
-async fn first_invoke(s: &Server, name: &str, event: Value) -> (Value, String) {
-    let (status, h, body) = s.invoke_raw(name, event.to_string(), &[]).await;
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    let ahead = common::prestarted(&h).unwrap_or_default();
-    (serde_json::from_slice(&body).unwrap_or(Value::Null), ahead)
-}
-
-/// Creates functions from `body(name)` until one's cold start is served by a pre-started
-/// runtime (the pool fills in the background after the first function of a runtime appears);
-/// returns that function's name and its first answer.
-async fn claim_prestarted(
-    s: &Server,
-    prefix: &str,
-    body: impl Fn(&str) -> Value,
-) -> (String, Value) {
-    for i in 0..40 {
-        let name = format!("{prefix}-{i}");
-        s.create_with(body(&name)).await;
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        let (out, ahead) = first_invoke(s, &name, json!({})).await;
-        if ahead == "runtime" {
-            return (name, out);
-        }
-    }
-    panic!(
-        "no cold start of {prefix} was served by a pre-started runtime\n{}",
-        s.output_text()
-    );
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_prestarted_python_runtime_becomes_its_function() {
     let mut s = Server::start_with(&["--runtime-pool", "1"], None);
@@ -91,7 +60,7 @@ async fn a_prestarted_python_runtime_becomes_its_function() {
                "Environment": {"Variables": {"MINE": format!("value-of-{name}")}},
                "Code": {"ZipFile": common::b64(&files)}})
     };
-    let (name, out) = claim_prestarted(&s, "py", body).await;
+    let (name, out) = s.claim_prestarted("py", body).await;
     assert_eq!(out["name"], name.as_str(), "{out}");
     assert_eq!(out["function_name"], name.as_str());
     assert_eq!(out["handler"], "app.handler");
@@ -121,7 +90,7 @@ async fn a_prestarted_python_runtime_becomes_its_function() {
         b["MemorySize"] = json!(256);
         b
     };
-    let (name, _) = claim_prestarted(&s, "py-256", big).await;
+    let (name, _) = s.claim_prestarted("py-256", big).await;
     // Each function tried keeps its idle environment; every one has the function's limit.
     let tried = name.rsplit('-').next().unwrap().parse::<usize>().unwrap() + 1;
     let limits: Vec<u64> = sandbox_cgroups(s.pid(), "memory")
@@ -172,7 +141,7 @@ async fn a_prestarted_python_runtime_becomes_its_function() {
         .await;
     assert_eq!(status, 201);
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let (out, ahead) = first_invoke(&s, "py-flags", json!({})).await;
+    let (out, ahead) = s.first_invoke("py-flags", &json!({})).await;
     assert_ne!(ahead, "runtime");
     assert_eq!(out["dont_write_bytecode"], 1, "{out}");
 
@@ -211,7 +180,7 @@ async fn a_prestarted_node_runtime_becomes_its_function() {
                "Environment": {"Variables": {"MINE": format!("value-of-{name}")}},
                "Code": {"ZipFile": common::b64(&files)}})
     };
-    let (name, out) = claim_prestarted(&s, "node", body).await;
+    let (name, out) = s.claim_prestarted("node", body).await;
     assert_eq!(out["name"], name.as_str(), "{out}");
     assert_eq!(out["mine"], format!("value-of-{name}"));
     assert_eq!(out["await"], Value::Null);
@@ -225,7 +194,7 @@ async fn a_prestarted_node_runtime_becomes_its_function() {
         "Code": {"ZipFile": common::b64(&files)}}))
         .await;
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let (out, ahead) = first_invoke(&s, "node-opts", json!({})).await;
+    let (out, ahead) = s.first_invoke("node-opts", &json!({})).await;
     assert_ne!(ahead, "runtime");
     let heap = out["heapLimitMb"].as_i64().unwrap();
     assert!(heap < 128, "NODE_OPTIONS applied: heap limit {heap} MB");
@@ -264,7 +233,7 @@ async fn a_prebuilt_sandbox_runs_a_custom_runtime() {
             "Code": {"ZipFile": common::b64(&files)}}))
             .await;
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let (out, ahead) = first_invoke(&s, &name, json!({})).await;
+        let (out, ahead) = s.first_invoke(&name, &json!({})).await;
         assert_eq!(out["name"], name.as_str(), "{out}");
         assert_eq!(out["mine"], format!("value-of-{name}"));
         assert_eq!(out["cwd"], "/var/task");
@@ -313,12 +282,13 @@ async fn functions_with_layers_are_served_by_what_was_started_ahead() {
         "import os, layered_mod\ndef handler(e, c):\n    return {'where': layered_mod.WHERE, 'opt': sorted(os.listdir('/opt'))}\n",
         0o644,
     )]);
-    let (_, out) = claim_prestarted(&s, "py-layered", |name| {
-        json!({"FunctionName": name, "Runtime": "python3.11", "Handler": "app.handler",
+    let (_, out) = s
+        .claim_prestarted("py-layered", |name| {
+            json!({"FunctionName": name, "Runtime": "python3.11", "Handler": "app.handler",
                "Role": common::ROLE, "Layers": [arn],
                "Code": {"ZipFile": common::b64(&py)}})
-    })
-    .await;
+        })
+        .await;
     assert_eq!(out["where"], "python layer", "{out}");
     assert_eq!(out["opt"], json!(["bootstrap", "nodejs", "python"]));
 
@@ -327,12 +297,13 @@ async fn functions_with_layers_are_served_by_what_was_started_ahead() {
         "exports.handler = async () => ({ where: require('layered-mod').where });\n",
         0o644,
     )]);
-    let (_, out) = claim_prestarted(&s, "node-layered", |name| {
-        json!({"FunctionName": name, "Runtime": "nodejs20.x", "Handler": "index.handler",
+    let (_, out) = s
+        .claim_prestarted("node-layered", |name| {
+            json!({"FunctionName": name, "Runtime": "nodejs20.x", "Handler": "index.handler",
                "Role": common::ROLE, "Layers": [arn],
                "Code": {"ZipFile": common::b64(&node)}})
-    })
-    .await;
+        })
+        .await;
     assert_eq!(out["where"], "node layer", "{out}");
 
     // A custom runtime whose bootstrap is the layer's, in a sandbox built ahead.
@@ -344,7 +315,7 @@ async fn functions_with_layers_are_served_by_what_was_started_ahead() {
             "Code": {"ZipFile": common::b64(&code)}}))
             .await;
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let (out, ahead) = first_invoke(&s, &name, json!({})).await;
+        let (out, ahead) = s.first_invoke(&name, &json!({})).await;
         assert_eq!(out["name"], name.as_str(), "{out}");
         assert_eq!(out["files"], json!(["data.txt"]));
         if ahead == "sandbox" {

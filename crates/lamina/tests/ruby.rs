@@ -182,38 +182,26 @@ async fn a_prestarted_ruby_runtime_becomes_its_function() {
         ("app.rb", PROBE, 0o644),
         ("data.txt", "from the package", 0o644),
     ]);
-    for i in 0..40 {
-        let name = format!("probe-{i}");
-        s.create_with(json!({
-            "FunctionName": name, "Runtime": "ruby3.3", "Handler": "app.handler", "Role": ROLE,
-            "Code": {"ZipFile": b64(&files)},
-            "Environment": {"Variables": {"MINE": format!("value-of-{name}")}},
-        }))
+    let (name, out) = s
+        .claim_prestarted("probe", |name| {
+            json!({
+                "FunctionName": name, "Runtime": "ruby3.3", "Handler": "app.handler", "Role": ROLE,
+                "Code": {"ZipFile": b64(&files)},
+                "Environment": {"Variables": {"MINE": format!("value-of-{name}")}},
+            })
+        })
         .await;
-        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-        let (status, h, body) = s.invoke_raw(&name, b"{}".to_vec(), &[]).await;
-        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-        if common::prestarted(&h).as_deref() != Some("runtime") {
-            continue;
-        }
-        let out: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        let mine = format!("value-of-{name}");
-        assert_eq!(out["name"], name.as_str(), "{out}");
-        assert_eq!(out["function_name"], name.as_str());
-        assert_eq!(out["mine"], mine.as_str());
-        assert_eq!(
-            out["await"],
-            serde_json::Value::Null,
-            "the waiting signal is gone"
-        );
-        assert_eq!(out["child_saw"], mine.as_str());
-        assert_eq!(out["cwd"], "/var/task");
-        assert_eq!(out["data"], "from the package");
-        assert_eq!(out["stdin"], "/dev/null");
-        return;
-    }
-    panic!(
-        "no cold start was served by a Ruby runtime started ahead\n{}",
-        s.output_text()
+    let mine = format!("value-of-{name}");
+    assert_eq!(out["name"], name.as_str(), "{out}");
+    assert_eq!(out["function_name"], name.as_str());
+    assert_eq!(out["mine"], mine.as_str());
+    assert_eq!(
+        out["await"],
+        serde_json::Value::Null,
+        "the waiting signal is gone"
     );
+    assert_eq!(out["child_saw"], mine.as_str());
+    assert_eq!(out["cwd"], "/var/task");
+    assert_eq!(out["data"], "from the package");
+    assert_eq!(out["stdin"], "/dev/null");
 }

@@ -233,6 +233,38 @@ impl Server {
         split(resp).await
     }
 
+    /// Invokes `name` once with `event`; returns the answer and what its cold start had
+    /// started ahead ([`prestarted`], empty when warm).
+    pub async fn first_invoke(&self, name: &str, event: &Value) -> (Value, String) {
+        let (status, h, body) = self.invoke_raw(name, event.to_string(), &[]).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let ahead = prestarted(&h).unwrap_or_default();
+        (serde_json::from_slice(&body).unwrap_or(Value::Null), ahead)
+    }
+
+    /// Creates functions from `body(name)` until one's cold start is served by a pre-started
+    /// runtime (the pool fills in the background after the first function of a runtime
+    /// appears); returns that function's name and its first answer.
+    pub async fn claim_prestarted(
+        &self,
+        prefix: &str,
+        body: impl Fn(&str) -> Value,
+    ) -> (String, Value) {
+        for i in 0..40 {
+            let name = format!("{prefix}-{i}");
+            self.create_with(body(&name)).await;
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            let (out, ahead) = self.first_invoke(&name, &json!({})).await;
+            if ahead == "runtime" {
+                return (name, out);
+            }
+        }
+        panic!(
+            "no cold start of {prefix} was served by a pre-started runtime\n{}",
+            self.output_text()
+        );
+    }
+
     /// Invokes with a raw body and headers; returns status, headers and body bytes.
     pub async fn invoke_raw(
         &self,
