@@ -110,7 +110,8 @@ fn bind_entry(src: &Path, dst: &Path) -> io::Result<()> {
     bind_ro(src, dst)
 }
 
-fn copy_tree(src: &Path, dst: &Path) -> io::Result<()> {
+/// Copies the tree `src` into `dst`, files with their modification times.
+pub fn copy_tree(src: &Path, dst: &Path) -> io::Result<()> {
     fs::create_dir_all(dst)?;
     for entry in fs::read_dir(src).map_err(|e| err("read", src, e))? {
         let entry = entry?;
@@ -119,6 +120,14 @@ fn copy_tree(src: &Path, dst: &Path) -> io::Result<()> {
             copy_tree(&entry.path(), &to)?;
         } else {
             fs::copy(entry.path(), &to).map_err(|e| err("copy", &entry.path(), e))?;
+            // A class-data sharing archive names the jars it was made from by path, size
+            // and modification time: the copy keeps the time, or the JVM ignores it.
+            let modified = entry.metadata()?.modified()?;
+            fs::File::options()
+                .write(true)
+                .open(&to)?
+                .set_modified(modified)
+                .map_err(|e| err("set the time of", &to, e))?;
         }
     }
     Ok(())
@@ -141,9 +150,11 @@ pub fn build_root(spec: &SandboxSpec) -> io::Result<()> {
     )
     .map_err(|e| err("make private", Path::new("/"), e))?;
     let root = spec.root_mountpoint.as_path();
+    // A limit, not an allocation: the runtime's files (with a Java runtime's class-data
+    // sharing archive, about a megabyte) and the mount points.
     tmpfs(
         root,
-        "size=2m,mode=0755",
+        "size=4m,mode=0755",
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
     )?;
     for dir in [
