@@ -78,7 +78,10 @@ impl ColdStart {
     ) -> LaunchSpec {
         let host = Layout {
             task_root: version.code_dir.clone(),
-            runtime_dir: self.catalog.runtime_dir().to_path_buf(),
+            runtime_dir: command
+                .runtime_dir
+                .clone()
+                .unwrap_or_else(|| self.catalog.runtime_dir().to_path_buf()),
             opt: version
                 .opt_dir
                 .clone()
@@ -106,7 +109,7 @@ impl ColdStart {
         let (program, args, extensions) = match extensions_dir {
             None => (runtime, runtime_args, None),
             Some(dir) => {
-                let launcher = RuntimeCommand::extension_launcher(self.catalog.runtime_dir(), dir);
+                let launcher = RuntimeCommand::extension_launcher(&host.runtime_dir, dir);
                 let (program, alone) = seen_command(&launcher);
                 let mut args = alone.clone();
                 args.push(runtime.clone().into_os_string());
@@ -130,6 +133,10 @@ impl ColdStart {
                 self.config.egress,
                 provisioned,
             ),
+            runtime_base: command
+                .runtime_dir
+                .as_ref()
+                .map(|_| self.catalog.runtime_dir().to_path_buf()),
             host,
             opt_dir: version.opt_dir.clone(),
             extra_ro,

@@ -215,6 +215,7 @@ mod tests {
             args: vec![],
             bin_dir: bin.map(PathBuf::from),
             actual: None,
+            runtime_dir: None,
         }
     }
 

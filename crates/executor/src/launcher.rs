@@ -63,6 +63,10 @@ pub struct LaunchSpec {
     pub host: Layout,
     /// The function's layers merged into one host directory, mounted read-only at `/opt`.
     pub opt_dir: Option<PathBuf>,
+    /// Runtime files that `host.runtime_dir` only adds to, with nothing the runtime needs
+    /// (the catalog's, when `host.runtime_dir` adds a Java class-data sharing archive): a
+    /// sandbox pre-built with these serves the spec, its runtime starting without the rest.
+    pub runtime_base: Option<PathBuf>,
     /// Host directories the program needs beyond the code, the runtime files and `/usr`
     /// (an interpreter installed elsewhere); a sandbox mounts them read-only.
     pub extra_ro: Vec<PathBuf>,

@@ -36,6 +36,7 @@ mod error;
 pub mod executor;
 mod housekeeping;
 mod invocation;
+mod java_archives;
 mod jdk;
 mod lambda_env;
 pub mod launcher;

@@ -15,9 +15,12 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 
 use lamina_model::RuntimeId;
 use lamina_model::runtime::ProvidedFlavor;
+
+use crate::java_archives::JavaArchives;
 
 /// Lamina's Python bootstrap, embedded so that one binary is the whole install.
 pub const PYTHON_BOOTSTRAP: &str = include_str!("../../../runtimes/python/bootstrap.py");
@@ -53,6 +56,9 @@ pub struct RuntimeCommand {
     /// The runtime this interpreter really is, when it stands in for the one asked for (a
     /// host's Ruby 3.1 for `ruby3.3`): `AWS_EXECUTION_ENV` names it.
     pub actual: Option<RuntimeId>,
+    /// The runtime directory (`/var/runtime`) it runs from, when not the catalog's: a Java
+    /// runtime's with its class-data sharing archive (see `java_archives.rs`).
+    pub runtime_dir: Option<PathBuf>,
 }
 
 /// Why an environment cannot be started for a runtime.
@@ -82,6 +88,7 @@ pub struct RuntimeCatalog {
     node: BTreeMap<u32, PathBuf>,
     java: BTreeMap<u32, PathBuf>,
     ruby: BTreeMap<(u32, u32), PathBuf>,
+    java_archives: Option<Arc<JavaArchives>>,
 }
 
 impl RuntimeCatalog {
@@ -164,7 +171,15 @@ impl RuntimeCatalog {
             node,
             java: BTreeMap::new(),
             ruby: BTreeMap::new(),
+            java_archives: None,
         })
+    }
+
+    /// The same catalog with Java runtimes started with class-data sharing archives kept
+    /// under `dir` (made at each JVM's first use).
+    pub fn with_java_archives(mut self, dir: &Path) -> RuntimeCatalog {
+        self.java_archives = Some(Arc::new(JavaArchives::new(dir)));
+        self
     }
 
     /// The same catalog with the interpreters `lamina runtimes install` put under
@@ -348,6 +363,7 @@ impl RuntimeCatalog {
                     ],
                     bin_dir: python.parent().map(Path::to_path_buf),
                     actual: None,
+                    runtime_dir: None,
                 })
             }
             RuntimeId::Node { major } => {
@@ -362,11 +378,19 @@ impl RuntimeCatalog {
                     ],
                     bin_dir: node.parent().map(Path::to_path_buf),
                     actual: None,
+                    runtime_dir: None,
                 })
             }
             RuntimeId::Java { major } => {
                 let java = self.java.get(&major).ok_or_else(unavailable)?;
-                let dir = self.runtime_dir.join("java");
+                let archived = self
+                    .java_archives
+                    .as_ref()
+                    .and_then(|a| a.runtime_dir(java, major, &self.runtime_dir));
+                let dir = archived
+                    .as_deref()
+                    .unwrap_or(&self.runtime_dir)
+                    .join("java");
                 Ok(RuntimeCommand {
                     program: PathBuf::from("/bin/sh"),
                     args: vec![
@@ -377,6 +401,7 @@ impl RuntimeCatalog {
                     ],
                     bin_dir: java.parent().map(Path::to_path_buf),
                     actual: None,
+                    runtime_dir: archived,
                 })
             }
             RuntimeId::Ruby { major, minor } => {
@@ -391,6 +416,7 @@ impl RuntimeCatalog {
                     ],
                     bin_dir: ruby.parent().map(Path::to_path_buf),
                     actual: (actual != runtime).then_some(actual),
+                    runtime_dir: None,
                 })
             }
             RuntimeId::Provided(_) => {
@@ -406,6 +432,7 @@ impl RuntimeCatalog {
                     args: Vec::new(),
                     bin_dir: None,
                     actual: None,
+                    runtime_dir: None,
                 })
             }
         }
@@ -428,6 +455,7 @@ impl RuntimeCommand {
             ],
             bin_dir: None,
             actual: None,
+            runtime_dir: None,
         }
     }
 }

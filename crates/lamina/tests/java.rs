@@ -426,21 +426,41 @@ async fn a_prestarted_jvm_becomes_its_function() {
     );
     assert_eq!(out["stdin"], "/dev/null");
     assert_eq!(out["stdinBytes"], -1);
+    // The runtime's classes come from the class-data sharing archive made for this JDK.
+    assert_eq!(out["archive"], true, "{out}");
 
     // JAVA_TOOL_OPTIONS is read by the JVM as it starts: no JVM started ahead serves it.
+    // Four first invocations at once, as a burst: beyond the sandboxes built ahead, a JVM
+    // starts in a sandbox built for it, with the class-data sharing archive made for this
+    // JDK; in one built ahead (which has the runtime files every runtime shares), without.
     let extra = json!({"MemorySize": 512,
                        "Environment": {"Variables": {"JAVA_TOOL_OPTIONS": "-Dx=1", "MINE": "own"}}});
-    create(
-        &s,
-        "own-jvm",
-        &runtime,
-        "example.Probe::handle",
-        &code,
-        extra,
-    )
-    .await;
-    let (out, ahead) = s.first_invoke("own-jvm", &json!({})).await;
-    assert_ne!(ahead, "runtime", "{out}");
-    assert_eq!(out["mine"], "own", "{out}");
-    assert_eq!(out["data"], "from the package");
+    for i in 0..4 {
+        let name = format!("own-jvm-{i}");
+        create(
+            &s,
+            &name,
+            &runtime,
+            "example.Probe::handle",
+            &code,
+            extra.clone(),
+        )
+        .await;
+    }
+    let event = json!({});
+    let burst = tokio::join!(
+        s.first_invoke("own-jvm-0", &event),
+        s.first_invoke("own-jvm-1", &event),
+        s.first_invoke("own-jvm-2", &event),
+        s.first_invoke("own-jvm-3", &event),
+    );
+    let mut built_for_it = 0;
+    for (out, ahead) in [burst.0, burst.1, burst.2, burst.3] {
+        assert_ne!(ahead, "runtime", "{out}");
+        assert_eq!(out["mine"], "own", "{out}");
+        assert_eq!(out["data"], "from the package");
+        assert_eq!(out["archive"], ahead == "none", "{ahead}: {out}");
+        built_for_it += usize::from(ahead == "none");
+    }
+    assert!(built_for_it > 0, "a burst beyond the sandboxes built ahead");
 }

@@ -269,7 +269,10 @@ impl Inits {
     /// Whether a pre-built sandbox can run `spec`: everything it mounts beyond the code and
     /// the layers must be what it was built with.
     pub(super) fn built_serves(&self, spec: &LaunchSpec) -> bool {
-        self.prebuild && spec.extra_ro.is_empty() && spec.host.runtime_dir == self.runtime_dir
+        self.prebuild
+            && spec.extra_ro.is_empty()
+            && (spec.host.runtime_dir == self.runtime_dir
+                || spec.runtime_base.as_ref() == Some(&self.runtime_dir))
     }
 
     /// The spec pooled sandboxes are built with: no code, no program yet.

@@ -108,7 +108,8 @@ pub async fn compose(args: &Args, url_host: String, endpoint: &str) -> anyhow::R
         .unwrap_or_else(|| data_dir.join("interpreters"));
     let catalog = RuntimeCatalog::detect(&dir("runtimes"))
         .context("installing the runtimes' bootstraps")?
-        .with_installed(&interpreters);
+        .with_installed(&interpreters)
+        .with_java_archives(&dir("java-archives"));
     let queue: Arc<dyn lamina_queue::Queue> = match &pool {
         Some((pool, url)) => Arc::new(
             lamina_store::PgQueue::open(
