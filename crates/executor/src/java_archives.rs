@@ -54,11 +54,16 @@ impl JavaArchives {
             .or_default()
             .clone();
         once.get_or_init(|| {
-            let home = self.dir.join(format!("java{major}-{:016x}", key(java, runtime_dir)));
+            // One directory per JVM, named by what the archive depends on; those of the
+            // same JVM for another build of it or of the runtime are left behind by
+            // upgrades, and removed when a new one is made.
+            let jvm = format!("java{major}-{:08x}-", hash(java) as u32);
+            let home = self.dir.join(format!("{jvm}{:016x}", key(java, runtime_dir)));
             let runtime = home.join("runtime");
             if runtime.join("java").join(ARCHIVE).is_file() {
                 return Some(runtime);
             }
+            remove_older(&self.dir, &jvm);
             let started = Instant::now();
             match make(java, major, runtime_dir, &home) {
                 Ok(()) => {
@@ -74,6 +79,24 @@ impl JavaArchives {
             }
         })
         .clone()
+    }
+}
+
+fn hash(value: impl Hash) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    value.hash(&mut h);
+    h.finish()
+}
+
+/// Removes the directories under `dir` whose names start with `prefix`.
+fn remove_older(dir: &Path, prefix: &str) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(prefix) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
     }
 }
 
@@ -163,6 +186,32 @@ mod tests {
         fs::remove_dir(kept.path()).unwrap();
         assert_eq!(archives.runtime_dir(not_java, 17, runtime.path()), None);
         assert!(!kept.path().exists());
+    }
+
+    #[test]
+    fn making_an_archive_removes_the_same_jvms_older_ones_only() {
+        let runtime = tempfile::tempdir().unwrap();
+        fs::create_dir_all(runtime.path().join("java")).unwrap();
+        fs::write(runtime.path().join("java/bootstrap.sh"), "exec \"$1\"\n").unwrap();
+        let kept = tempfile::tempdir().unwrap();
+        let not_java = Path::new("/bin/false");
+        let same = format!("java17-{:08x}-0123456789abcdef", hash(not_java) as u32);
+        let other = format!(
+            "java17-{:08x}-0123456789abcdef",
+            hash("/usr/bin/java") as u32
+        );
+        for dir in [&same, &other] {
+            fs::create_dir_all(kept.path().join(dir).join("runtime")).unwrap();
+        }
+        assert_eq!(
+            JavaArchives::new(kept.path()).runtime_dir(not_java, 17, runtime.path()),
+            None
+        );
+        assert!(
+            !kept.path().join(&same).exists(),
+            "an older one of that JVM"
+        );
+        assert!(kept.path().join(&other).exists(), "another JVM's");
     }
 
     #[test]
