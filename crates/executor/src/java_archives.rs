@@ -167,12 +167,17 @@ fn make(java: &Path, major: u32, runtime_dir: &Path, home: &Path) -> io::Result<
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_jvm_that_writes_no_archive_leaves_nothing_and_is_not_tried_again() {
+    /// A runtime directory whose bootstrap starts the JVM it is given, as Lamina's does.
+    fn runtime_files() -> tempfile::TempDir {
         let runtime = tempfile::tempdir().unwrap();
         fs::create_dir_all(runtime.path().join("java")).unwrap();
-        // A bootstrap that starts the JVM it is given, as Lamina's does.
         fs::write(runtime.path().join("java/bootstrap.sh"), "exec \"$1\"\n").unwrap();
+        runtime
+    }
+
+    #[test]
+    fn a_jvm_that_writes_no_archive_leaves_nothing_and_is_not_tried_again() {
+        let runtime = runtime_files();
         let kept = tempfile::tempdir().unwrap();
         let archives = JavaArchives::new(kept.path());
         let not_java = Path::new("/bin/false");
@@ -190,9 +195,7 @@ mod tests {
 
     #[test]
     fn making_an_archive_removes_the_same_jvms_older_ones_only() {
-        let runtime = tempfile::tempdir().unwrap();
-        fs::create_dir_all(runtime.path().join("java")).unwrap();
-        fs::write(runtime.path().join("java/bootstrap.sh"), "exec \"$1\"\n").unwrap();
+        let runtime = runtime_files();
         let kept = tempfile::tempdir().unwrap();
         let not_java = Path::new("/bin/false");
         let same = format!("java17-{:08x}-0123456789abcdef", hash(not_java) as u32);
@@ -216,8 +219,7 @@ mod tests {
 
     #[test]
     fn an_archive_is_kept_per_jvm_and_runtime() {
-        let runtime = tempfile::tempdir().unwrap();
-        fs::create_dir_all(runtime.path().join("java")).unwrap();
+        let runtime = runtime_files();
         let dir = runtime.path();
         let (usr, opt) = (Path::new("/usr/bin/java"), Path::new("/opt/jdk/bin/java"));
         assert_ne!(key(usr, dir), key(opt, dir));
