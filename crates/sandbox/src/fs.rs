@@ -119,14 +119,17 @@ pub fn copy_tree(src: &Path, dst: &Path) -> io::Result<()> {
         if entry.file_type()?.is_dir() {
             copy_tree(&entry.path(), &to)?;
         } else {
-            fs::copy(entry.path(), &to).map_err(|e| err("copy", &entry.path(), e))?;
+            // One handle each way: the copy, its mode and its time through the same
+            // descriptor (this runs for every file of every sandbox built).
+            let from = entry.path();
+            let mut input = fs::File::open(&from).map_err(|e| err("open", &from, e))?;
+            let meta = input.metadata()?;
+            let mut out = fs::File::create(&to).map_err(|e| err("create", &to, e))?;
+            io::copy(&mut input, &mut out).map_err(|e| err("copy", &from, e))?;
+            out.set_permissions(meta.permissions())?;
             // A class-data sharing archive names the jars it was made from by path, size
             // and modification time: the copy keeps the time, or the JVM ignores it.
-            let modified = entry.metadata()?.modified()?;
-            fs::File::options()
-                .write(true)
-                .open(&to)?
-                .set_modified(modified)
+            out.set_modified(meta.modified()?)
                 .map_err(|e| err("set the time of", &to, e))?;
         }
     }
