@@ -464,3 +464,37 @@ async fn a_prestarted_jvm_becomes_its_function() {
     }
     assert!(built_for_it > 0, "a burst beyond the sandboxes built ahead");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_processes_are_given_no_archive_they_could_not_use() {
+    // An archive names the runtime's jar relative to /var/task, as sandboxes lay them out:
+    // without a sandbox none is made (it would cost each JVM's first use its making).
+    let s = Server::start_with(&["--isolation", "none"], None);
+    let tmp = tempfile::tempdir().unwrap();
+    let classes = tmp.path().join("classes");
+    javac(
+        &[&s.data_dir.join("runtimes/java/lamina-runtime.jar")],
+        &["example/Probe.java"],
+        &classes,
+    );
+    let mut zip = new_zip();
+    zip_dir(&classes, "", &mut zip);
+    zip.start_file("data.txt", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    zip.write_all(b"from the package").unwrap();
+    let code = zip.finish().unwrap().into_inner();
+    let runtime = format!("java{}", jdk_major());
+    create(
+        &s,
+        "plain",
+        &runtime,
+        "example.Probe::handle",
+        &code,
+        json!({}),
+    )
+    .await;
+    let (out, _) = s.first_invoke("plain", &json!({})).await;
+    assert_eq!(out["functionName"], "plain", "{out}");
+    assert_eq!(out["archive"], false, "{out}");
+    assert!(!s.data_dir.join("java-archives").exists());
+}

@@ -108,8 +108,7 @@ pub async fn compose(args: &Args, url_host: String, endpoint: &str) -> anyhow::R
         .unwrap_or_else(|| data_dir.join("interpreters"));
     let catalog = RuntimeCatalog::detect(&dir("runtimes"))
         .context("installing the runtimes' bootstraps")?
-        .with_installed(&interpreters)
-        .with_java_archives(&dir("java-archives"));
+        .with_installed(&interpreters);
     let queue: Arc<dyn lamina_queue::Queue> = match &pool {
         Some((pool, url)) => Arc::new(
             lamina_store::PgQueue::open(
@@ -139,12 +138,19 @@ pub async fn compose(args: &Args, url_host: String, endpoint: &str) -> anyhow::R
     config.executor.function_connections =
         lamina_runtime_api::ConnectionBudget::new(function_descriptors.max(64));
 
-    let launcher = launcher(
+    let (launcher, sandboxed) = launcher(
         args.server.isolation,
         &data_dir,
         args.server.sandbox_pool,
         args.server.zygotes,
     )?;
+    // An archive names the runtime's jar relative to the working directory, as sandboxes lay
+    // them out (`/var/runtime` beside `/var/task`): a plain process could not use one.
+    let catalog = if sandboxed {
+        catalog.with_java_archives(&dir("java-archives"))
+    } else {
+        catalog
+    };
     let members = match &pool {
         Some((pool, _)) => Some(Arc::new(
             lamina_store::PgMembers::join(
@@ -271,18 +277,19 @@ async fn database(url: &str) -> anyhow::Result<lamina_store::PgPool> {
     Ok(pool)
 }
 
+/// The launcher `isolation` asks for and this host allows, and whether it sandboxes.
 fn launcher(
     isolation: Isolation,
     data_dir: &Path,
     pool: usize,
     zygotes: bool,
-) -> anyhow::Result<Arc<dyn Launcher>> {
+) -> anyhow::Result<(Arc<dyn Launcher>, bool)> {
     let root = nix::unistd::geteuid().is_root();
-    let sandbox = || -> anyhow::Result<Arc<dyn Launcher>> {
+    let sandbox = || -> anyhow::Result<(Arc<dyn Launcher>, bool)> {
         let exe = std::env::current_exe().context("locating the lamina binary")?;
-        Ok(Arc::new(
-            SandboxLauncher::new(&exe, data_dir, pool, zygotes).context("preparing the sandbox")?,
-        ))
+        let launcher =
+            SandboxLauncher::new(&exe, data_dir, pool, zygotes).context("preparing the sandbox")?;
+        Ok((Arc::new(launcher), true))
     };
     let userns = lamina_sandbox::doctor::user_namespaces_allowed();
     match isolation {
@@ -304,9 +311,9 @@ fn launcher(
                  are NOT isolated from each other or from this machine; run as root for \
                  sandboxes, or pass --isolation none to silence this warning"
             );
-            Ok(Arc::new(ProcessLauncher))
+            Ok((Arc::new(ProcessLauncher), false))
         }
-        Isolation::None => Ok(Arc::new(ProcessLauncher)),
+        Isolation::None => Ok((Arc::new(ProcessLauncher), false)),
     }
 }
 
