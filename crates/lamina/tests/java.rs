@@ -420,6 +420,7 @@ async fn a_prestarted_jvm_becomes_its_function() {
     let heap = out["maxHeapMb"].as_i64().unwrap();
     assert!((380..=440).contains(&heap), "85% of 512 MB, got {heap}");
     assert_eq!(out["cwd"], "/var/task");
+    assert_eq!(out["classPath"], "/var/runtime/java/lamina-runtime.jar");
     assert_eq!(
         out["data"], "from the package",
         "relative paths open in /var/task"
@@ -460,6 +461,7 @@ async fn a_prestarted_jvm_becomes_its_function() {
         assert_eq!(out["mine"], "own", "{out}");
         assert_eq!(out["data"], "from the package");
         assert_eq!(out["archive"], ahead == "none", "{ahead}: {out}");
+        assert_eq!(out["classPath"], "/var/runtime/java/lamina-runtime.jar");
         built_for_it += usize::from(ahead == "none");
     }
     assert!(built_for_it > 0, "a burst beyond the sandboxes built ahead");

@@ -6,6 +6,7 @@ import java.io.FileOutputStream;
 import java.io.FileDescriptor;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -29,6 +30,10 @@ public final class Bootstrap {
         PrintStream stdout = new PrintStream(new FileOutputStream(FileDescriptor.out), true, "UTF-8");
         System.setOut(stdout);
         System.setErr(new PrintStream(new FileOutputStream(FileDescriptor.err), true, "UTF-8"));
+        // bootstrap.sh may name the jar relative to /var/task (for the class-data sharing
+        // archive); what functions see is where it is, as in Lambda.
+        System.setProperty("java.class.path",
+                Paths.get(System.getProperty("java.class.path")).toAbsolutePath().normalize().toString());
         String awaiting = Await.library();
         if (awaiting != null) {
             Await.function(awaiting);
