@@ -380,10 +380,8 @@ async fn java_handlers_run_as_lambdas_java_runtime_runs_them() {
 /// start): a cold start takes one and it becomes its function, with nothing to tell it from
 /// a JVM started for it (environment, also a child's, working directory, heap, standard
 /// input). A function whose variables the JVM reads at start gets a JVM of its own.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_prestarted_jvm_becomes_its_function() {
-    let s = Server::start_with(&["--runtime-pool", "1"], None);
-    let runtime = format!("java{}", jdk_major());
+/// `example.Probe` compiled against the server's runtime jar, with a `data.txt`.
+fn probe_package(s: &Server) -> Vec<u8> {
     let tmp = tempfile::tempdir().unwrap();
     let classes = tmp.path().join("classes");
     javac(
@@ -396,7 +394,14 @@ async fn a_prestarted_jvm_becomes_its_function() {
     zip.start_file("data.txt", zip::write::SimpleFileOptions::default())
         .unwrap();
     zip.write_all(b"from the package").unwrap();
-    let code = zip.finish().unwrap().into_inner();
+    zip.finish().unwrap().into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_prestarted_jvm_becomes_its_function() {
+    let s = Server::start_with(&["--runtime-pool", "1"], None);
+    let runtime = format!("java{}", jdk_major());
+    let code = probe_package(&s);
     let (name, out) = s
         .claim_prestarted("probe", |name| {
             json!({"FunctionName": name, "Runtime": runtime, "Handler": "example.Probe::handle",
@@ -472,19 +477,7 @@ async fn plain_processes_are_given_no_archive_they_could_not_use() {
     // An archive names the runtime's jar relative to /var/task, as sandboxes lay them out:
     // without a sandbox none is made (it would cost each JVM's first use its making).
     let s = Server::start_with(&["--isolation", "none"], None);
-    let tmp = tempfile::tempdir().unwrap();
-    let classes = tmp.path().join("classes");
-    javac(
-        &[&s.data_dir.join("runtimes/java/lamina-runtime.jar")],
-        &["example/Probe.java"],
-        &classes,
-    );
-    let mut zip = new_zip();
-    zip_dir(&classes, "", &mut zip);
-    zip.start_file("data.txt", zip::write::SimpleFileOptions::default())
-        .unwrap();
-    zip.write_all(b"from the package").unwrap();
-    let code = zip.finish().unwrap().into_inner();
+    let code = probe_package(&s);
     let runtime = format!("java{}", jdk_major());
     create(
         &s,
