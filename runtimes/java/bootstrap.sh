@@ -33,14 +33,10 @@ jar="$here/lamina-runtime.jar"
 if [ -e "$PWD/../runtime/java" ] && [ "$here" -ef "$PWD/../runtime/java" ]; then
     jar="../runtime/java/lamina-runtime.jar"
 fi
+set -- -Djava.net.preferIPv4Stack=true -Dfile.encoding=UTF-8 \
+    -Xbootclasspath/a:"$jar" -cp "$jar" lamina.runtime.Bootstrap
 if [ -r "$here/lamina.jsa" ]; then
-    # shellcheck disable=SC2086
-    exec "$java" $tiered -XX:+UseSerialGC -Xshare:auto -XX:MaxHeapSize="${heap}m" \
-        -XX:SharedArchiveFile="$here/lamina.jsa" '-Xlog:cds*=off' \
-        -Djava.net.preferIPv4Stack=true -Dfile.encoding=UTF-8 \
-        -Xbootclasspath/a:"$jar" -cp "$jar" lamina.runtime.Bootstrap
+    set -- -XX:SharedArchiveFile="$here/lamina.jsa" '-Xlog:cds*=off' "$@"
 fi
 # shellcheck disable=SC2086
-exec "$java" $tiered -XX:+UseSerialGC -Xshare:auto -XX:MaxHeapSize="${heap}m" \
-    -Djava.net.preferIPv4Stack=true -Dfile.encoding=UTF-8 \
-    -Xbootclasspath/a:"$jar" -cp "$jar" lamina.runtime.Bootstrap
+exec "$java" $tiered -XX:+UseSerialGC -Xshare:auto -XX:MaxHeapSize="${heap}m" "$@"

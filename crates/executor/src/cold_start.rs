@@ -191,6 +191,9 @@ impl ColdStart {
         provisioned: bool,
     ) -> Result<Arc<Environment>, StartFailure> {
         let version = &pool.version;
+        if let Some(work) = self.catalog.preparation(version.runtime) {
+            let _ = tokio::task::spawn_blocking(work).await;
+        }
         let command = self
             .catalog
             .command(

@@ -95,7 +95,19 @@ impl Executor {
     /// of it started ahead of time (as configured), so that its cold starts skip the
     /// runtime's own start.
     pub fn expect_runtime(&self, runtime: RuntimeId, memory_mb: u32) {
-        self.inner.starter.keep_runtime_ready(runtime, memory_mb);
+        // What the runtime needs made first (a JVM's archive) is made off the async threads,
+        // which serve every request meanwhile.
+        let work = self.inner.starter.catalog().preparation(runtime);
+        match (work, tokio::runtime::Handle::try_current()) {
+            (Some(work), Ok(handle)) => {
+                let inner = self.inner.clone();
+                handle.spawn_blocking(move || {
+                    work();
+                    inner.starter.keep_runtime_ready(runtime, memory_mb);
+                });
+            }
+            _ => self.inner.starter.keep_runtime_ready(runtime, memory_mb),
+        }
     }
 
     /// The runtime catalog in use.

@@ -42,18 +42,27 @@ impl JavaArchives {
         }
     }
 
-    /// The runtime directory JVM `java` (major version `major`) is started from: a copy of
-    /// `runtime_dir` with the archive for that JVM, made now if it was not (the caller waits,
-    /// once per JVM and server); `None` when no archive could be made.
-    pub fn runtime_dir(&self, java: &Path, major: u32, runtime_dir: &Path) -> Option<PathBuf> {
-        let once = self
-            .made
+    fn slot(&self, java: &Path) -> Arc<OnceLock<Option<PathBuf>>> {
+        self.made
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .entry(java.to_path_buf())
             .or_default()
-            .clone();
-        once.get_or_init(|| {
+            .clone()
+    }
+
+    /// Whether JVM `java`'s archive is settled (made, found, or known not to be makeable):
+    /// until it is, `runtime_dir` may take a JVM's start and more.
+    pub fn settled(&self, java: &Path) -> bool {
+        self.slot(java).get().is_some()
+    }
+
+    /// The runtime directory JVM `java` (major version `major`) is started from: a copy of
+    /// `runtime_dir` with the archive for that JVM, made now if it was not (the caller waits,
+    /// once per JVM and server: call it off the async threads until `settled`); `None` when
+    /// no archive could be made.
+    pub fn runtime_dir(&self, java: &Path, major: u32, runtime_dir: &Path) -> Option<PathBuf> {
+        self.slot(java).get_or_init(|| {
             // One directory per JVM, named by what the archive depends on; those of the
             // same JVM for another build of it or of the runtime are left behind by
             // upgrades, and removed when a new one is made.

@@ -334,6 +334,24 @@ impl RuntimeCatalog {
         }
     }
 
+    /// What must be made before `command` can answer for `runtime` without blocking (a JVM's
+    /// class-data sharing archive, at its first use: a JVM's start): work to run off the
+    /// async threads, or `None` when there is nothing to make.
+    pub fn preparation(&self, runtime: RuntimeId) -> Option<impl FnOnce() + Send + 'static> {
+        let RuntimeId::Java { major } = runtime else {
+            return None;
+        };
+        let archives = self.java_archives.clone()?;
+        let java = self.java.get(&major)?.clone();
+        if archives.settled(&java) {
+            return None;
+        }
+        let runtime_dir = self.runtime_dir.clone();
+        Some(move || {
+            archives.runtime_dir(&java, major, &runtime_dir);
+        })
+    }
+
     /// The command that starts an environment of `runtime` for code in `code_dir`, with its
     /// layers merged in `opt_dir` (a custom runtime's `bootstrap` may come from a layer) and
     /// `memory_mb` of memory (a JVM's heap is fixed when it starts).
