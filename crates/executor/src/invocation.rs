@@ -120,7 +120,7 @@ impl Runner {
             reply: reply_tx,
             on_pickup: Some(PickupHook(Box::new(move || {
                 let Some(env) = sample_env.upgrade() else {
-                    start_log.platform_lines(&start_lines);
+                    start_log.platform_lines(start_lines);
                     return;
                 };
                 let telemetry = env.session.telemetry();
@@ -130,7 +130,7 @@ impl Runner {
                     let mut lines =
                         platform_telemetry::extension_lines(env.session.extensions(), json);
                     lines.extend(start_lines);
-                    start_log.platform_lines(&lines);
+                    start_log.platform_lines(lines);
                     if !env.initialised_ahead {
                         let init_ms = millis(env.started.elapsed());
                         platform_telemetry::init_done(telemetry, &hook_version, init_ms);
@@ -139,7 +139,7 @@ impl Runner {
                     // that dies in its first invocation still reports its memory.
                     env.peak_memory_mb();
                 } else {
-                    start_log.platform_lines(&start_lines);
+                    start_log.platform_lines(start_lines);
                 }
                 platform_telemetry::start(
                     telemetry,
@@ -241,7 +241,7 @@ impl Runner {
             return None;
         }
         env.log
-            .platform_lines(&version.logging.start(&req.request_id, &version.version));
+            .platform_lines(version.logging.start(&req.request_id, &version.version));
         Some(
             self.finish(pool, &env, req, None, assigned_at, Outcome::Reply(reply))
                 .await,
@@ -288,7 +288,7 @@ impl Runner {
             ));
         }
         lines.extend(version.logging.end(id, &report, function_error.is_some()));
-        env.log.platform_lines(&lines);
+        env.log.platform_lines(lines);
         platform_telemetry::report(env.session.telemetry(), id, status, &report);
         let log_tail = req.tail.then(|| env.log.tail(LOG_TAIL_BYTES));
         if failed_extension.is_none() && pool.release(env) {

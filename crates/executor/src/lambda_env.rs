@@ -1,6 +1,8 @@
 //! Lambda's environment contract: the variables a runtime starts with, and the trace header
 //! each invocation carries. Pure functions of a version and where the launcher puts things.
 
+use std::fmt::Write as _;
+
 use lamina_model::runtime::RuntimeId;
 
 use crate::launcher::Layout;
@@ -32,26 +34,38 @@ pub(crate) fn trace_id(caller: Option<&str>, active: bool) -> String {
                 .iter()
                 .all(|p| p.bytes().all(|b| b.is_ascii_hexdigit()))
     };
-    let b = uuid::Uuid::new_v4().simple().to_string();
-    let root = match field("Root").filter(valid_root) {
-        Some(root) => root.to_string(),
+    // One string, written once: this runs for every invocation.
+    let mut out = String::with_capacity(96);
+    out.push_str("Root=");
+    match field("Root").filter(valid_root) {
+        Some(root) => out.push_str(root),
         None => {
             let now = chrono::Utc::now().timestamp() as u32;
-            let a = uuid::Uuid::new_v4().simple().to_string();
-            format!("1-{now:08x}-{}", &a[..24])
+            let mut hex = uuid::Uuid::encode_buffer();
+            let a = uuid::Uuid::new_v4().simple().encode_lower(&mut hex);
+            let _ = write!(out, "1-{now:08x}-{}", &a[..24]);
         }
-    };
+    }
     let sampled = match field("Sampled") {
         Some("1") => "1",
         Some("0") => "0",
         _ if active => "1",
         _ => "0",
     };
-    format!(
-        "Root={root};Parent={};Sampled={sampled};Lineage=1:{}:0",
+    let mut hex = uuid::Uuid::encode_buffer();
+    let b = uuid::Uuid::new_v4().simple().encode_lower(&mut hex);
+    for part in [
+        ";Parent=",
         &b[..16],
-        &b[16..24]
-    )
+        ";Sampled=",
+        sampled,
+        ";Lineage=1:",
+        &b[16..24],
+        ":0",
+    ] {
+        out.push_str(part);
+    }
+    out
 }
 
 /// The environment Lambda gives a runtime, built from scratch: nothing of the platform's own

@@ -215,10 +215,10 @@ impl LogCapture {
 
     /// Drains the pipe, ends a pending partial line, then writes platform lines (START, END,
     /// REPORT, timeouts) after everything the function wrote so far.
-    pub fn platform_lines(&self, lines: &[String]) {
+    pub fn platform_lines(&self, lines: Vec<String>) {
         self.drain();
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let mut events = Vec::new();
+        let mut events = Vec::with_capacity(lines.len() + 1);
         if !st.partial.is_empty() {
             let rest = std::mem::take(&mut st.partial);
             if st.logging.keeps(&rest) {
@@ -226,7 +226,11 @@ impl LogCapture {
             }
         }
         for line in lines {
-            push_line(&mut st, line.as_bytes(), &mut events);
+            keep_tail(&mut st, line.as_bytes());
+            events.push(LogEvent {
+                timestamp_ms: chrono::Utc::now().timestamp_millis(),
+                message: line,
+            });
         }
         drop(st);
         self.sink.append(&self.group, &self.stream, events);
@@ -297,16 +301,21 @@ fn stream_name(stream: TelemetryStream) -> &'static str {
 
 /// A line as a log event (and in the tail).
 fn push_line(st: &mut CaptureState, line: &[u8], events: &mut Vec<LogEvent>) {
+    keep_tail(st, line);
+    events.push(LogEvent {
+        timestamp_ms: chrono::Utc::now().timestamp_millis(),
+        message: String::from_utf8_lossy(line).into_owned(),
+    });
+}
+
+/// Keeps `line` in the tail of the running invocation.
+fn keep_tail(st: &mut CaptureState, line: &[u8]) {
     st.tail.extend_from_slice(line);
     st.tail.push(b'\n');
     if st.tail.len() > TAIL_KEEP_BYTES * 2 {
         let cut = st.tail.len() - TAIL_KEEP_BYTES;
         st.tail.drain(..cut);
     }
-    events.push(LogEvent {
-        timestamp_ms: chrono::Utc::now().timestamp_millis(),
-        message: String::from_utf8_lossy(line).into_owned(),
-    });
 }
 
 /// `START RequestId: ID Version: VERSION`
@@ -369,7 +378,7 @@ mod tests {
         let mut w = std::fs::File::from(w);
         use std::io::Write;
         w.write_all(b"one\ntwo\npart").unwrap();
-        cap.platform_lines(&["END RequestId: x".into()]);
+        cap.platform_lines(vec!["END RequestId: x".into()]);
         let msgs: Vec<String> = sink
             .0
             .lock()

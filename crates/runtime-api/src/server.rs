@@ -64,18 +64,53 @@ pub async fn serve(
     }
 }
 
-async fn route(req: Request<Incoming>, session: &Session, max: usize) -> Response<Full<Bytes>> {
-    let path = req.uri().path().to_string();
+/// Where a request goes, told from its method and path before the request is consumed.
+enum Route {
+    Extensions(String),
+    Next,
+    InitError,
+    Ping,
+    Complete { id: String, is_error: bool },
+    NotFound,
+}
+
+fn route_of(req: &Request<Incoming>) -> Route {
+    let path = req.uri().path();
     if path.starts_with(EXTENSION_PREFIX) || path.starts_with(TELEMETRY_PREFIX) {
-        return crate::extension_routes::route(req, session, &path).await;
+        return Route::Extensions(path.to_string());
     }
     let Some(rest) = path.strip_prefix(PREFIX) else {
-        return not_found();
+        return Route::NotFound;
     };
-    let method = req.method().clone();
-    match (method, rest) {
-        (Method::GET, "/runtime/invocation/next") => next(session).await,
-        (Method::POST, "/runtime/init/error") => {
+    match (req.method(), rest) {
+        (&Method::GET, "/runtime/invocation/next") => Route::Next,
+        (&Method::POST, "/runtime/init/error") => Route::InitError,
+        (&Method::GET, "/ping") => Route::Ping,
+        (&Method::POST, rest) => {
+            let Some(tail) = rest.strip_prefix("/runtime/invocation/") else {
+                return Route::NotFound;
+            };
+            match (tail.strip_suffix("/response"), tail.strip_suffix("/error")) {
+                (Some(id), _) => Route::Complete {
+                    id: id.to_string(),
+                    is_error: false,
+                },
+                (_, Some(id)) => Route::Complete {
+                    id: id.to_string(),
+                    is_error: true,
+                },
+                _ => Route::NotFound,
+            }
+        }
+        _ => Route::NotFound,
+    }
+}
+
+async fn route(req: Request<Incoming>, session: &Session, max: usize) -> Response<Full<Bytes>> {
+    match route_of(&req) {
+        Route::Extensions(path) => crate::extension_routes::route(req, session, &path).await,
+        Route::Next => next(session).await,
+        Route::InitError => {
             let error_type = header(&req, "lambda-runtime-function-error-type");
             let body = match read_body(req, max).await {
                 Ok(b) => b,
@@ -86,16 +121,9 @@ async fn route(req: Request<Incoming>, session: &Session, max: usize) -> Respons
             let (error_type, body) = error_document(error_type, body);
             accepted(session.init_error(error_type, body))
         }
-        (Method::GET, "/ping") => json(StatusCode::OK, Bytes::from_static(b"pong")),
-        (Method::POST, rest) if rest.starts_with("/runtime/invocation/") => {
-            let tail = &rest["/runtime/invocation/".len()..];
-            match (tail.strip_suffix("/response"), tail.strip_suffix("/error")) {
-                (Some(id), _) => complete(req, session, id.to_string(), max, false).await,
-                (_, Some(id)) => complete(req, session, id.to_string(), max, true).await,
-                _ => not_found(),
-            }
-        }
-        _ => not_found(),
+        Route::Ping => json(StatusCode::OK, Bytes::from_static(b"pong")),
+        Route::Complete { id, is_error } => complete(req, session, id, max, is_error).await,
+        Route::NotFound => not_found(),
     }
 }
 
@@ -151,16 +179,18 @@ async fn next(session: &Session) -> Response<Full<Bytes>> {
         Ok((event, deadline_ms)) => {
             let mut resp = Response::new(Full::new(event.payload));
             let h = resp.headers_mut();
+            h.reserve(6);
             h.insert("content-type", HeaderValue::from_static("application/json"));
-            insert(h, "lambda-runtime-aws-request-id", &event.request_id);
-            insert(h, "lambda-runtime-deadline-ms", &deadline_ms.to_string());
+            // The event's own strings become the headers' bytes: nothing is copied.
+            insert(h, "lambda-runtime-aws-request-id", event.request_id);
+            h.insert("lambda-runtime-deadline-ms", HeaderValue::from(deadline_ms));
             insert(
                 h,
                 "lambda-runtime-invoked-function-arn",
-                &event.invoked_function_arn,
+                event.invoked_function_arn,
             );
-            insert(h, "lambda-runtime-trace-id", &event.trace_id);
-            if let Some(cc) = &event.client_context {
+            insert(h, "lambda-runtime-trace-id", event.trace_id);
+            if let Some(cc) = event.client_context {
                 insert(h, "lambda-runtime-client-context", cc);
             }
             resp
@@ -169,8 +199,8 @@ async fn next(session: &Session) -> Response<Full<Bytes>> {
     }
 }
 
-fn insert(h: &mut http::HeaderMap, name: &'static str, value: &str) {
-    if let Ok(v) = HeaderValue::from_str(value) {
+fn insert(h: &mut http::HeaderMap, name: &'static str, value: String) {
+    if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(value)) {
         h.insert(name, v);
     }
 }
