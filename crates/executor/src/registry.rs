@@ -21,7 +21,8 @@ use crate::version::FunctionVersion;
 pub(crate) struct PoolRegistry {
     scaling: Scaling,
     // Keyed by function name and version.
-    pools: Mutex<HashMap<(String, String), Arc<Pool>>>,
+    /// By function name, then version: found from borrowed names on every invocation.
+    pools: Mutex<HashMap<String, HashMap<String, Arc<Pool>>>>,
     /// Each function's scaling budget, shared by its versions.
     buckets: Mutex<HashMap<String, Arc<Mutex<Bucket>>>>,
     all: Mutex<HashMap<String, Arc<Environment>>>,
@@ -59,11 +60,12 @@ impl PoolRegistry {
     /// The pool of `version`'s snapshot, made (and the previous one retired) when the
     /// snapshot changed.
     pub(crate) fn pool_for(&self, version: &Arc<FunctionVersion>) -> Arc<Pool> {
-        let key = (version.name.clone(), version.version.clone());
         let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
         // The same snapshot (the same Arc, on the fast path): anything that changes what an
         // environment runs with (code, configuration, the egress tag) makes a new one.
-        if let Some(pool) = pools.get(&key)
+        if let Some(pool) = pools
+            .get(&version.name)
+            .and_then(|v| v.get(&version.version))
             && (Arc::ptr_eq(&pool.version, version) || *pool.version == **version)
         {
             return pool.clone();
@@ -76,7 +78,8 @@ impl PoolRegistry {
             .or_insert_with(|| Arc::new(Mutex::new(Bucket::full(self.scaling.rate_per_10s))))
             .clone();
         let pool = Arc::new(Pool::new(version.clone(), bucket));
-        if let Some(old) = pools.insert(key, pool.clone()) {
+        let versions = pools.entry(version.name.clone()).or_default();
+        if let Some(old) = versions.insert(version.version.clone(), pool.clone()) {
             retire_pool(&old);
         }
         drop(pools);
@@ -88,21 +91,23 @@ impl PoolRegistry {
     /// Every pool, for a pass over all of them.
     pub(crate) fn pool_list(&self) -> Vec<Arc<Pool>> {
         let pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
-        pools.values().cloned().collect()
+        pools.values().flat_map(HashMap::values).cloned().collect()
     }
 
     /// The pool of a version, if there is one.
     pub(crate) fn existing_pool(&self, name: &str, version: &str) -> Option<Arc<Pool>> {
         let pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
-        pools.get(&(name.to_string(), version.to_string())).cloned()
+        pools.get(name)?.get(version).cloned()
     }
 
     /// Retires every pool of a function.
     pub(crate) fn retire_function(&self, name: &str) {
         let retired: Vec<Arc<Pool>> = {
             let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
-            let keys: Vec<_> = pools.keys().filter(|(n, _)| n == name).cloned().collect();
-            keys.into_iter().filter_map(|k| pools.remove(&k)).collect()
+            pools
+                .remove(name)
+                .map(|versions| versions.into_values().collect())
+                .unwrap_or_default()
         };
         for pool in retired {
             retire_pool(&pool);
@@ -111,11 +116,15 @@ impl PoolRegistry {
 
     /// Retires the pool of one version.
     pub(crate) fn retire_version(&self, name: &str, version: &str) {
-        let retired = self
-            .pools
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&(name.to_string(), version.to_string()));
+        let retired = {
+            let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+            let versions = pools.get_mut(name);
+            let retired = versions.and_then(|v| v.remove(version));
+            if pools.get(name).is_some_and(HashMap::is_empty) {
+                pools.remove(name);
+            }
+            retired
+        };
         if let Some(pool) = retired {
             retire_pool(&pool);
         }
@@ -126,7 +135,7 @@ impl PoolRegistry {
         self.closing.store(true, Ordering::SeqCst);
         let pools: Vec<Arc<Pool>> = {
             let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
-            pools.drain().map(|(_, p)| p).collect()
+            pools.drain().flat_map(|(_, v)| v.into_values()).collect()
         };
         for pool in &pools {
             retire_pool(pool);

@@ -139,8 +139,33 @@ fn stream_of(file_name: &str) -> Option<(String, bool)> {
 
 #[derive(Debug, Default)]
 struct State {
-    writers: HashMap<(String, String), Writer>,
+    /// Open streams by group, then stream: found from borrowed names, since every
+    /// invocation appends twice.
+    writers: HashMap<String, HashMap<String, Writer>>,
     group_bytes: HashMap<String, u64>,
+}
+
+impl State {
+    fn writer(&mut self, group: &str, stream: &str) -> Option<&mut Writer> {
+        self.writers.get_mut(group)?.get_mut(stream)
+    }
+
+    fn remove_writer(&mut self, group: &str, stream: &str) -> Option<Writer> {
+        let streams = self.writers.get_mut(group)?;
+        let writer = streams.remove(stream);
+        if streams.is_empty() {
+            self.writers.remove(group);
+        }
+        writer
+    }
+
+    fn open_streams(&self) -> usize {
+        self.writers.values().map(HashMap::len).sum()
+    }
+
+    fn all_writers(&mut self) -> impl Iterator<Item = &mut Writer> {
+        self.writers.values_mut().flat_map(HashMap::values_mut)
+    }
 }
 
 /// The log store.
@@ -174,26 +199,31 @@ impl LogStore {
     /// Appends events to a stream.
     pub fn append(&self, group: &str, stream: &str, events: &[(i64, &str)]) -> io::Result<()> {
         let mut st = self.lock();
-        let key = (group.to_string(), stream.to_string());
-        if !st.writers.contains_key(&key) {
+        if st.writer(group, stream).is_none() {
             let dir = self.group_dir(group);
             fs::create_dir_all(&dir)?;
             let writer = self.open_writer(group, stream)?;
             // A safety net: streams are closed when their environment ends, but never keep
             // more than this many files open.
-            if st.writers.len() >= MAX_OPEN_STREAMS {
-                for (_, mut w) in std::mem::take(&mut st.writers) {
+            if st.open_streams() >= MAX_OPEN_STREAMS {
+                for w in st.all_writers() {
                     let _ = w.out.flush();
                 }
+                st.writers.clear();
             }
-            st.writers.insert(key.clone(), writer);
+            st.writers
+                .entry(group.to_string())
+                .or_default()
+                .insert(stream.to_string(), writer);
             if !st.group_bytes.contains_key(group) {
                 let size = dir_size(&dir);
                 st.group_bytes.insert(group.to_string(), size);
             }
         }
         for (ts, message) in events {
-            let writer = st.writers.get_mut(&key).expect("inserted above");
+            let Some(writer) = st.writer(group, stream) else {
+                break;
+            };
             let line_len = writer.out.write_line(*ts, message)? as u64;
             writer.written += line_len;
             // A long-lived environment writes one stream for ever: rotate it, so that even a
@@ -236,10 +266,13 @@ impl LogStore {
     /// The stream being written (`keep`) is never removed, even if alone it is over.
     fn trim_group(&self, st: &mut State, group: &str, keep: &str) -> io::Result<()> {
         let dir = self.group_dir(group);
-        for ((g, _), w) in st.writers.iter_mut() {
-            if g == group {
-                w.out.flush()?;
-            }
+        for w in st
+            .writers
+            .get_mut(group)
+            .into_iter()
+            .flat_map(|s| s.values_mut())
+        {
+            w.out.flush()?;
         }
         let mut files: Vec<(std::time::SystemTime, PathBuf, u64)> = fs::read_dir(&dir)?
             .flatten()
@@ -266,7 +299,7 @@ impl LogStore {
                 continue;
             }
             if !rotated {
-                st.writers.remove(&(group.to_string(), stream));
+                st.remove_writer(group, &stream);
             }
             fs::remove_file(&path)?;
             total -= len;
@@ -278,7 +311,7 @@ impl LogStore {
     /// Flushes and closes a stream's file; a later append reopens it.
     pub fn close(&self, group: &str, stream: &str) {
         let mut st = self.lock();
-        if let Some(mut w) = st.writers.remove(&(group.to_string(), stream.to_string())) {
+        if let Some(mut w) = st.remove_writer(group, stream) {
             let _ = w.out.flush();
         }
     }
@@ -289,9 +322,12 @@ impl LogStore {
     pub fn flush(&self) {
         use std::os::unix::fs::MetadataExt;
         let mut st = self.lock();
-        st.writers.retain(|_, w| {
-            let _ = w.out.flush();
-            w.out.get_ref().metadata().is_ok_and(|m| m.nlink() > 0)
+        st.writers.retain(|_, streams| {
+            streams.retain(|_, w| {
+                let _ = w.out.flush();
+                w.out.get_ref().metadata().is_ok_and(|m| m.nlink() > 0)
+            });
+            !streams.is_empty()
         });
     }
 
@@ -415,7 +451,7 @@ impl LogStore {
                 continue;
             };
             if millis(modified) < before_ms {
-                st.writers.remove(&(group.to_string(), stream));
+                st.remove_writer(group, &stream);
                 fs::remove_file(e.path())?;
                 removed += 1;
             }
@@ -427,7 +463,7 @@ impl LogStore {
     /// Removes a whole group (when its function is deleted).
     pub fn delete_group(&self, group: &str) -> io::Result<()> {
         let mut st = self.lock();
-        st.writers.retain(|(g, _), _| g != group);
+        st.writers.remove(group);
         st.group_bytes.remove(group);
         match fs::remove_dir_all(self.group_dir(group)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
@@ -591,15 +627,14 @@ mod tests {
         let held = |store: &LogStore| {
             store
                 .lock()
-                .writers
-                .values()
+                .all_writers()
                 .map(|w| w.out.pending.capacity())
                 .sum::<usize>()
         };
         assert!(held(&store) > 0, "lines wait in memory until the flush");
         store.flush();
         assert_eq!(held(&store), 0, "the flush gives the buffer back");
-        assert_eq!(store.lock().writers.len(), 1, "the stream stays open");
+        assert_eq!(store.lock().open_streams(), 1, "the stream stays open");
         let file = dir
             .path()
             .join(encode("/aws/lambda/f"))
