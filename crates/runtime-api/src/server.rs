@@ -4,7 +4,8 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http::header::CONTENT_TYPE;
+use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -180,18 +181,14 @@ async fn next(session: &Session) -> Response<Full<Bytes>> {
             let mut resp = Response::new(Full::new(event.payload));
             let h = resp.headers_mut();
             h.reserve(6);
-            h.insert("content-type", HeaderValue::from_static("application/json"));
+            h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             // The event's own strings become the headers' bytes: nothing is copied.
-            insert(h, "lambda-runtime-aws-request-id", event.request_id);
-            h.insert("lambda-runtime-deadline-ms", HeaderValue::from(deadline_ms));
-            insert(
-                h,
-                "lambda-runtime-invoked-function-arn",
-                event.invoked_function_arn,
-            );
-            insert(h, "lambda-runtime-trace-id", event.trace_id);
+            insert(h, REQUEST_ID, event.request_id);
+            h.insert(DEADLINE_MS, HeaderValue::from(deadline_ms));
+            insert(h, INVOKED_FUNCTION_ARN, event.invoked_function_arn);
+            insert(h, TRACE_ID, event.trace_id);
             if let Some(cc) = event.client_context {
-                insert(h, "lambda-runtime-client-context", cc);
+                insert(h, CLIENT_CONTEXT, cc);
             }
             resp
         }
@@ -199,7 +196,15 @@ async fn next(session: &Session) -> Response<Full<Bytes>> {
     }
 }
 
-fn insert(h: &mut http::HeaderMap, name: &'static str, value: String) {
+// Names made once: a name given as text is copied into every response it is set on.
+const REQUEST_ID: HeaderName = HeaderName::from_static("lambda-runtime-aws-request-id");
+const DEADLINE_MS: HeaderName = HeaderName::from_static("lambda-runtime-deadline-ms");
+const INVOKED_FUNCTION_ARN: HeaderName =
+    HeaderName::from_static("lambda-runtime-invoked-function-arn");
+const TRACE_ID: HeaderName = HeaderName::from_static("lambda-runtime-trace-id");
+const CLIENT_CONTEXT: HeaderName = HeaderName::from_static("lambda-runtime-client-context");
+
+fn insert(h: &mut http::HeaderMap, name: HeaderName, value: String) {
     if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(value)) {
         h.insert(name, v);
     }

@@ -1,6 +1,7 @@
 //! Invoke (RequestResponse, Event, DryRun) and the deprecated InvokeAsync.
 
-use axum::http::HeaderValue;
+use axum::http::{HeaderName, HeaderValue};
+use bytes::Bytes;
 use lamina_model::invoke::{ClientContext, InvocationType, InvokeInput, LogType};
 use lamina_model::limits::SYNC_PAYLOAD_MAX_BYTES;
 
@@ -13,6 +14,11 @@ use lamina_platform::Platform;
 
 use super::{Name, Params, enum_header, header, json};
 use crate::error::{ApiError, read_body};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-amzn-requestid");
+const FUNCTION_ERROR: HeaderName = HeaderName::from_static("x-amz-function-error");
+const EXECUTED_VERSION: HeaderName = HeaderName::from_static("x-amz-executed-version");
+const LOG_RESULT: HeaderName = HeaderName::from_static("x-amz-log-result");
 
 pub(super) async fn invoke(
     State(p): State<Platform>,
@@ -51,20 +57,25 @@ pub(super) async fn invoke(
     *resp.status_mut() = status;
     let h = resp.headers_mut();
     h.insert("content-type", HeaderValue::from_static("application/json"));
-    if let Ok(v) = HeaderValue::from_str(&out.request_id) {
-        h.insert("x-amzn-requestid", v);
+    // The answer's own strings become the headers' bytes, under names made once: a name
+    // given as text is copied into every response it is set on.
+    if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(out.request_id)) {
+        h.insert(REQUEST_ID, v);
     }
     if let Some(fe) = out.function_error {
-        h.insert("x-amz-function-error", HeaderValue::from_static(fe));
+        h.insert(FUNCTION_ERROR, HeaderValue::from_static(fe));
     }
     if let Some(v) = out
         .executed_version
-        .and_then(|v| HeaderValue::from_str(&v).ok())
+        .and_then(|v| HeaderValue::from_maybe_shared(Bytes::from(v)).ok())
     {
-        h.insert("x-amz-executed-version", v);
+        h.insert(EXECUTED_VERSION, v);
     }
-    if let Some(v) = out.log_result.and_then(|v| HeaderValue::from_str(&v).ok()) {
-        h.insert("x-amz-log-result", v);
+    if let Some(v) = out
+        .log_result
+        .and_then(|v| HeaderValue::from_maybe_shared(Bytes::from(v)).ok())
+    {
+        h.insert(LOG_RESULT, v);
     }
     // Lamina's own: where a cold start's Init Duration went. Lambda does not say; clients
     // ignore headers they do not know.
