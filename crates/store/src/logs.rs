@@ -13,7 +13,9 @@ use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+mod open;
 mod out;
+use open::{State, Writer};
 use out::Out;
 
 /// One stored event.
@@ -112,13 +114,6 @@ pub(crate) fn millis(t: std::time::SystemTime) -> i64 {
         .unwrap_or(0)
 }
 
-#[derive(Debug)]
-struct Writer {
-    out: Out,
-    // Bytes in the current file of the stream.
-    written: u64,
-}
-
 /// Most stream files kept open at once.
 const MAX_OPEN_STREAMS: usize = 256;
 
@@ -135,37 +130,6 @@ fn stream_of(file_name: &str) -> Option<(String, bool)> {
     file_name
         .strip_suffix(CURRENT)
         .map(|enc| (decode(enc), false))
-}
-
-#[derive(Debug, Default)]
-struct State {
-    /// Open streams by group, then stream: found from borrowed names, since every
-    /// invocation appends twice.
-    writers: HashMap<String, HashMap<String, Writer>>,
-    group_bytes: HashMap<String, u64>,
-}
-
-impl State {
-    fn writer(&mut self, group: &str, stream: &str) -> Option<&mut Writer> {
-        self.writers.get_mut(group)?.get_mut(stream)
-    }
-
-    fn remove_writer(&mut self, group: &str, stream: &str) -> Option<Writer> {
-        let streams = self.writers.get_mut(group)?;
-        let writer = streams.remove(stream);
-        if streams.is_empty() {
-            self.writers.remove(group);
-        }
-        writer
-    }
-
-    fn open_streams(&self) -> usize {
-        self.writers.values().map(HashMap::len).sum()
-    }
-
-    fn all_writers(&mut self) -> impl Iterator<Item = &mut Writer> {
-        self.writers.values_mut().flat_map(HashMap::values_mut)
-    }
 }
 
 /// The log store.
