@@ -20,7 +20,6 @@ use crate::version::FunctionVersion;
 #[derive(Debug)]
 pub(crate) struct PoolRegistry {
     scaling: Scaling,
-    // Keyed by function name and version.
     /// By function name, then version: found from borrowed names on every invocation.
     pools: Mutex<HashMap<String, HashMap<String, Arc<Pool>>>>,
     /// Each function's scaling budget, shared by its versions.
