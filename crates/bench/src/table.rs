@@ -78,6 +78,12 @@ pub fn print_table(r: &Value) {
             us1(&wake["same_core_us"]),
             us1(&wake["other_core_us"])
         );
+        if let Some(ns) = wake["guest_halt_poll_ns"].as_u64() {
+            println!(
+                "baseline: this VM's idle cores poll {} us before they halt (guest_halt_poll_ns; 0 makes every wake-up on an idle core an interrupt to a halted core)",
+                ns / 1000
+            );
+        }
     }
     if let Some(spawns) = r["baseline"]["spawn_ms"].as_object() {
         for (k, v) in spawns {
