@@ -115,15 +115,15 @@ impl PoolRegistry {
 
     /// Retires the pool of one version.
     pub(crate) fn retire_version(&self, name: &str, version: &str) {
-        let retired = {
-            let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
-            let versions = pools.get_mut(name);
-            let retired = versions.and_then(|v| v.remove(version));
-            if pools.get(name).is_some_and(HashMap::is_empty) {
-                pools.remove(name);
-            }
-            retired
+        let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(versions) = pools.get_mut(name) else {
+            return;
         };
+        let retired = versions.remove(version);
+        if versions.is_empty() {
+            pools.remove(name);
+        }
+        drop(pools);
         if let Some(pool) = retired {
             retire_pool(&pool);
         }
