@@ -217,7 +217,7 @@ impl Runner {
             );
             // The invocation is over when the runtime and every extension are done, within
             // the function's timeout.
-            if extensions.any()
+            if !extensions.invoke_is_done()
                 && !matches!(outcome, Outcome::Timeout)
                 && tokio::time::timeout_at(p.deadline.into(), extensions.invoke_done())
                     .await

@@ -2,9 +2,8 @@
 //! records for subscribed extensions) and, for extensions, in the log stream (`EXTENSION`
 //! lines in the text format, `platform.extension` records in JSON).
 
-use lamina_runtime_api::telemetry::Json;
+use lamina_runtime_api::telemetry::{Json, Object, TelemetryRecord};
 use lamina_runtime_api::{Extensions, Telemetry, TelemetryStream};
-use serde::Serialize;
 use serde_json::json;
 
 use crate::report::Report;
@@ -61,103 +60,99 @@ pub(crate) fn init_done(t: &Telemetry, version: &FunctionVersion, init_ms: f64) 
     });
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct StartRecord<'a> {
+/// `platform.start`.
+struct Start<'a> {
     request_id: &'a str,
     version: &'a str,
-    tracing: Tracing<'a>,
+    trace: &'a str,
 }
 
-#[derive(Serialize)]
-struct Tracing<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    value: &'a str,
+impl TelemetryRecord for Start<'_> {
+    fn kind(&self) -> &'static str {
+        "platform.start"
+    }
+
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let mut o = Object::new(out);
+        o.str("requestId", self.request_id)
+            .str("version", self.version)
+            .object("tracing", |t| {
+                t.str("type", "X-Amzn-Trace-Id").str("value", self.trace);
+            });
+        o.end();
+    }
 }
 
-/// `platform.runtimeDone` and `platform.report`.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct DoneRecord<'a, M> {
+/// `platform.runtimeDone` (no report) and `platform.report`: how an invocation ended and its
+/// figures.
+struct Done<'a> {
     request_id: &'a str,
-    status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error_type: Option<&'static str>,
-    metrics: M,
+    status: Status,
+    /// `platform.runtimeDone`'s one figure.
+    duration_ms: f64,
+    report: Option<&'a Report>,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct RuntimeMetrics {
-    duration_ms: f64,
-}
+impl TelemetryRecord for Done<'_> {
+    fn kind(&self) -> &'static str {
+        if self.report.is_some() {
+            "platform.report"
+        } else {
+            "platform.runtimeDone"
+        }
+    }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ReportMetrics {
-    duration_ms: f64,
-    billed_duration_ms: u64,
-    #[serde(rename = "memorySizeMB")]
-    memory_size_mb: u32,
-    #[serde(rename = "maxMemoryUsedMB")]
-    max_memory_used_mb: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    init_duration_ms: Option<f64>,
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let mut o = Object::new(out);
+        o.str("requestId", self.request_id)
+            .str("status", self.status.status);
+        if let Some(error_type) = self.status.error_type {
+            o.str("errorType", error_type);
+        }
+        o.object("metrics", |m| match self.report {
+            None => {
+                m.millis("durationMs", self.duration_ms);
+            }
+            Some(r) => {
+                m.millis("durationMs", r.duration_ms)
+                    .uint("billedDurationMs", r.billed_ms)
+                    .uint("memorySizeMB", r.memory_mb.into())
+                    .uint("maxMemoryUsedMB", r.max_memory_mb);
+                if let Some(init_ms) = r.init_ms {
+                    m.millis("initDurationMs", init_ms);
+                }
+            }
+        });
+        o.end();
+    }
 }
 
 /// `platform.start`.
 pub(crate) fn start(t: &Telemetry, request_id: &str, version: &str, trace: &str) {
-    t.publish(PLATFORM, || {
-        Json::new(
-            "platform.start",
-            StartRecord {
-                request_id,
-                version,
-                tracing: Tracing {
-                    kind: "X-Amzn-Trace-Id",
-                    value: trace,
-                },
-            },
-        )
+    t.publish(PLATFORM, || Start {
+        request_id,
+        version,
+        trace,
     });
 }
 
 /// `platform.runtimeDone`: the runtime answered (or failed to).
 pub(crate) fn runtime_done(t: &Telemetry, request_id: &str, status: Status, duration_ms: f64) {
-    t.publish(PLATFORM, || {
-        Json::new(
-            "platform.runtimeDone",
-            DoneRecord {
-                request_id,
-                status: status.status,
-                error_type: status.error_type,
-                metrics: RuntimeMetrics {
-                    duration_ms: round2(duration_ms),
-                },
-            },
-        )
+    t.publish(PLATFORM, || Done {
+        request_id,
+        status,
+        duration_ms,
+        report: None,
     });
 }
 
 /// `platform.report`: the invocation's figures, as on the REPORT line.
 pub(crate) fn report(t: &Telemetry, request_id: &str, status: Status, report: &Report) {
-    t.publish(PLATFORM, || {
-        Json::new(
-            "platform.report",
-            DoneRecord {
-                request_id,
-                status: status.status,
-                error_type: status.error_type,
-                metrics: ReportMetrics {
-                    duration_ms: report.duration_ms,
-                    billed_duration_ms: report.billed_ms,
-                    memory_size_mb: report.memory_mb,
-                    max_memory_used_mb: report.max_memory_mb,
-                    init_duration_ms: report.init_ms.map(round2),
-                },
-            },
-        )
+    t.publish(PLATFORM, || Done {
+        request_id,
+        status,
+        duration_ms: report.duration_ms,
+        report: Some(report),
     });
 }
 
@@ -186,4 +181,77 @@ pub(crate) fn extension_lines(extensions: &Extensions, json: bool) -> Vec<String
 
 fn round2(ms: f64) -> f64 {
     (ms * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn body(record: &dyn TelemetryRecord) -> Value {
+        let mut out = Vec::new();
+        record.write_json(&mut out);
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn records_have_lambdas_fields() {
+        let start = Start {
+            request_id: "r-1",
+            version: "$LATEST",
+            trace: "Root=1-5e1b4151-5ac6c58f5b5daa6532e4f2a8;Parent=1;Sampled=0",
+        };
+        assert_eq!(start.kind(), "platform.start");
+        assert_eq!(
+            body(&start),
+            json!({"requestId": "r-1", "version": "$LATEST", "tracing": {"type": "X-Amzn-Trace-Id",
+                   "value": "Root=1-5e1b4151-5ac6c58f5b5daa6532e4f2a8;Parent=1;Sampled=0"}})
+        );
+        let failed = Status {
+            status: "error",
+            error_type: Some("Runtime.ExitError"),
+        };
+        let done = Done {
+            request_id: "r-1",
+            status: failed,
+            duration_ms: 12.345_6,
+            report: None,
+        };
+        assert_eq!(done.kind(), "platform.runtimeDone");
+        assert_eq!(
+            body(&done),
+            json!({"requestId": "r-1", "status": "error", "errorType": "Runtime.ExitError",
+                   "metrics": {"durationMs": 12.35}})
+        );
+        let mut report = Report {
+            duration_ms: 12.35,
+            billed_ms: 13,
+            memory_mb: 128,
+            max_memory_mb: 21,
+            init_ms: Some(3.456),
+            setup_ms: None,
+            prestarted: None,
+        };
+        let done = Done {
+            request_id: "r-1",
+            status: Status::SUCCESS,
+            duration_ms: report.duration_ms,
+            report: Some(&report),
+        };
+        assert_eq!(done.kind(), "platform.report");
+        assert_eq!(
+            body(&done),
+            json!({"requestId": "r-1", "status": "success", "metrics": {"durationMs": 12.35,
+                   "billedDurationMs": 13, "memorySizeMB": 128, "maxMemoryUsedMB": 21,
+                   "initDurationMs": 3.46}})
+        );
+        report.init_ms = None;
+        let warm = Done {
+            request_id: "r-2",
+            status: Status::SUCCESS,
+            duration_ms: report.duration_ms,
+            report: Some(&report),
+        };
+        assert!(body(&warm)["metrics"].get("initDurationMs").is_none());
+    }
 }

@@ -380,14 +380,14 @@ impl Extensions {
 
     /// Waits until every extension given the last INVOKE is done with it (or gone).
     pub async fn invoke_done(&self) {
-        self.wait(|st| {
-            st.closed
-                || st
-                    .exts
-                    .iter()
-                    .all(|e| !e.invoke || e.exited || (e.done && e.queue.is_empty()))
-        })
-        .await
+        self.wait(invoke_finished).await
+    }
+
+    /// Whether every extension registered for INVOKE is done with the invocation now: the
+    /// invoke path asks this before it waits (with a timer) for [`Self::invoke_done`], which
+    /// an environment whose extensions take no INVOKE event never needs.
+    pub fn invoke_is_done(&self) -> bool {
+        !self.any() || invoke_finished(&self.lock())
     }
 
     /// Whether an extension registered for SHUTDOWN is still there.
@@ -463,6 +463,14 @@ impl Drop for ExitGuard<'_> {
         }
         self.exts.bump();
     }
+}
+
+fn invoke_finished(st: &State) -> bool {
+    st.closed
+        || st
+            .exts
+            .iter()
+            .all(|e| !e.invoke || e.exited || (e.done && e.queue.is_empty()))
 }
 
 #[cfg(test)]

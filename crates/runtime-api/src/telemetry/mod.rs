@@ -23,7 +23,7 @@ mod delivery;
 mod record;
 
 use delivery::Buffer;
-pub use record::{Json, Line, TelemetryRecord};
+pub use record::{Json, Line, Object, TelemetryRecord};
 
 /// How the platform opens a connection to a port inside the environment.
 pub type Connect = Arc<dyn Fn(u16) -> io::Result<std::net::TcpStream> + Send + Sync>;
