@@ -535,6 +535,14 @@ fn doctor_reports_each_primitive_and_proves_a_sandbox() {
         trial.starts_with("available") && trial.contains("ran /usr/bin/true"),
         "{trial}"
     );
+    // On a VM whose idle cores halt at once, the doctor says what that costs, and only there.
+    let halts = std::fs::read_to_string("/sys/module/haltpoll/parameters/guest_halt_poll_ns")
+        .is_ok_and(|ns| ns.trim() == "0");
+    assert_eq!(
+        stdout.contains("idle cores halt at once"),
+        halts,
+        "{stdout}"
+    );
 }
 
 /// `--output table|json|text` on a listing, a 64-character name kept whole in every one, and
