@@ -88,17 +88,22 @@ impl TelemetryRecord for Start<'_> {
 struct Done<'a> {
     request_id: &'a str,
     status: Status,
-    /// `platform.runtimeDone`'s one figure.
-    duration_ms: f64,
-    report: Option<&'a Report>,
+    metrics: Metrics<'a>,
+}
+
+/// What a [`Done`] record measures, which also says which record it is.
+enum Metrics<'a> {
+    /// `platform.runtimeDone`: how long the runtime took.
+    Runtime { duration_ms: f64 },
+    /// `platform.report`: the REPORT line's figures.
+    Report(&'a Report),
 }
 
 impl TelemetryRecord for Done<'_> {
     fn kind(&self) -> &'static str {
-        if self.report.is_some() {
-            "platform.report"
-        } else {
-            "platform.runtimeDone"
+        match self.metrics {
+            Metrics::Runtime { .. } => "platform.runtimeDone",
+            Metrics::Report(_) => "platform.report",
         }
     }
 
@@ -109,11 +114,11 @@ impl TelemetryRecord for Done<'_> {
         if let Some(error_type) = self.status.error_type {
             o.str("errorType", error_type);
         }
-        o.object("metrics", |m| match self.report {
-            None => {
-                m.millis("durationMs", self.duration_ms);
+        o.object("metrics", |m| match self.metrics {
+            Metrics::Runtime { duration_ms } => {
+                m.millis("durationMs", duration_ms);
             }
-            Some(r) => {
+            Metrics::Report(r) => {
                 m.millis("durationMs", r.duration_ms)
                     .uint("billedDurationMs", r.billed_ms)
                     .uint("memorySizeMB", r.memory_mb.into())
@@ -141,8 +146,7 @@ pub(crate) fn runtime_done(t: &Telemetry, request_id: &str, status: Status, dura
     t.publish(PLATFORM, || Done {
         request_id,
         status,
-        duration_ms,
-        report: None,
+        metrics: Metrics::Runtime { duration_ms },
     });
 }
 
@@ -151,8 +155,7 @@ pub(crate) fn report(t: &Telemetry, request_id: &str, status: Status, report: &R
     t.publish(PLATFORM, || Done {
         request_id,
         status,
-        duration_ms: report.duration_ms,
-        report: Some(report),
+        metrics: Metrics::Report(report),
     });
 }
 
@@ -214,8 +217,9 @@ mod tests {
         let done = Done {
             request_id: "r-1",
             status: failed,
-            duration_ms: 12.345_6,
-            report: None,
+            metrics: Metrics::Runtime {
+                duration_ms: 12.345_6,
+            },
         };
         assert_eq!(done.kind(), "platform.runtimeDone");
         assert_eq!(
@@ -235,8 +239,7 @@ mod tests {
         let done = Done {
             request_id: "r-1",
             status: Status::SUCCESS,
-            duration_ms: report.duration_ms,
-            report: Some(&report),
+            metrics: Metrics::Report(&report),
         };
         assert_eq!(done.kind(), "platform.report");
         assert_eq!(
@@ -249,8 +252,7 @@ mod tests {
         let warm = Done {
             request_id: "r-2",
             status: Status::SUCCESS,
-            duration_ms: report.duration_ms,
-            report: Some(&report),
+            metrics: Metrics::Report(&report),
         };
         assert!(body(&warm)["metrics"].get("initDurationMs").is_none());
     }
