@@ -149,9 +149,9 @@ fn mkdir(dir: &Path) -> io::Result<()> {
     fs::create_dir_all(dir).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))
 }
 
-/// The CPU weight of the groups that hold every environment (`lamina`, and a server's
-/// instance under it), given the weight of one ordinary process (`one`): as much as one busy
-/// process per CPU, capped at `max`.
+/// Gives the groups that hold every environment (`lamina`, and `server`, a server's instance
+/// under it) the weight of one busy process per CPU in `file`, given one ordinary process's
+/// weight (`one`) and the controller's `max`.
 ///
 /// With the default weight, all of a server's environments together weighed as one process
 /// against each of the server's own threads (they sit in the host's root group): under load
@@ -160,9 +160,13 @@ fn mkdir(dir: &Path) -> io::Result<()> {
 /// 1.18x with its runtimes in no CPU group at all; the platform's threads still weigh as much
 /// as all the functions together. Each environment keeps its own group, quota and weight (in
 /// proportion to memory) below these.
-fn functions_weight(one: u64, max: u64) -> String {
+fn weigh_environments(server: &Path, file: &str, one: u64, max: u64) -> io::Result<()> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
-    (one * cpus).min(max).to_string()
+    let weight = (one * cpus).min(max).to_string();
+    if let Some(parent) = server.parent() {
+        write(&parent.join(file), &weight)?;
+    }
+    write(&server.join(file), &weight)
 }
 
 /// Enables the controllers for the children of `dir` (v2), unless they already are.
@@ -192,14 +196,11 @@ impl Cgroups {
             Layout::V1 { root, freezer } => {
                 let instances = v1_hierarchies(root, *freezer)
                     .map(|h| {
-                        let parent = h.join(PARENT);
-                        let server = parent.join(instance);
+                        let server = h.join(PARENT).join(instance);
                         cgroupfs::instance(&server, || {
                             if h.ends_with("cpu") {
                                 mkdir(&server)?;
-                                let shares = functions_weight(1024, 262_144);
-                                write(&parent.join("cpu.shares"), &shares)?;
-                                write(&server.join("cpu.shares"), &shares)?;
+                                weigh_environments(&server, "cpu.shares", 1024, 262_144)?;
                             }
                             Ok(())
                         })
@@ -218,9 +219,7 @@ impl Cgroups {
                     enable_controllers(&parent)?;
                     mkdir(&server)?;
                     enable_controllers(&server)?;
-                    let weight = functions_weight(100, 10_000);
-                    write(&parent.join("cpu.weight"), &weight)?;
-                    write(&server.join("cpu.weight"), &weight)
+                    weigh_environments(&server, "cpu.weight", 100, 10_000)
                 })?;
                 (true, vec![made])
             }
