@@ -231,7 +231,7 @@ impl Executor {
                 }
             }
             let in_flight = self.inner.placement.begin();
-            self.place(&env, &in_flight);
+            self.place(&env, pool.version.memory_mb, &in_flight);
             match self.inner.runner.run(&pool, env, false, &req).await {
                 Some(result) => return Ok(result),
                 // The environment died between its last invocation and this one: take
@@ -241,12 +241,13 @@ impl Executor {
         }
     }
 
-    /// Puts `env`'s processes where the invocations in flight want them (`placement`;
-    /// nothing when placement is off).
-    fn place(&self, env: &Environment, in_flight: &crate::placement::InFlight<'_>) {
+    /// Puts `env`'s processes, of a function of `memory_mb`, where the invocations in flight
+    /// want them (`placement`; nothing when placement is off).
+    fn place(&self, env: &Environment, memory_mb: u32, in_flight: &crate::placement::InFlight<'_>) {
+        let vcpus = lamina_sandbox::cgroup::Limits::vcpus(memory_mb);
         self.inner
             .placement
-            .place(&env.placed, in_flight.count(), || env.processes());
+            .place(&env.placed, vcpus, in_flight.count(), || env.processes());
     }
 
     /// A cold start for `req`, counted in the pool already: start an environment and run the
@@ -271,7 +272,7 @@ impl Executor {
         };
         env.set_state(EnvState::Busy);
         let in_flight = self.inner.placement.begin();
-        self.place(&env, &in_flight);
+        self.place(&env, version.memory_mb, &in_flight);
         match self.inner.runner.run(pool, env, true, req).await {
             Some(result) => Ok(result),
             None => Ok(start_failure(

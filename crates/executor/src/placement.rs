@@ -44,10 +44,12 @@ impl Place {
     }
 }
 
-/// The place wanted by an invocation that begins with `in_flight` invocations running
-/// (itself included), `since_busy_ms` after one last began alongside another.
-pub fn wanted(in_flight: usize, since_busy_ms: u64) -> Place {
-    if in_flight <= 1 && since_busy_ms >= QUIET.as_millis() as u64 {
+/// The place wanted by an invocation of a function that may use `vcpus` at once, beginning
+/// with `in_flight` invocations running (itself included), `since_busy_ms` after one last
+/// began alongside another. A function of more than one vCPU never goes home: the processes
+/// its runtime forks there would inherit the one core and never have the others it is due.
+pub fn wanted(vcpus: u64, in_flight: usize, since_busy_ms: u64) -> Place {
+    if vcpus <= 1 && in_flight <= 1 && since_busy_ms >= QUIET.as_millis() as u64 {
         Place::Home
     } else {
         Place::Spread
@@ -170,13 +172,14 @@ impl Placement {
         InFlight(&self.in_flight, n)
     }
 
-    /// Puts the worker, and the environment whose record is `placed`, where an invocation
-    /// beginning with `in_flight` in flight wants them, moving the main threads of
-    /// `processes()` if they are elsewhere. Returns the place the environment was moved
-    /// to, if it was.
+    /// Puts the worker, and the environment whose record is `placed`, where an invocation of
+    /// a function of `vcpus` beginning with `in_flight` in flight wants them, moving the main
+    /// threads of `processes()` if they are elsewhere. Returns the place the environment was
+    /// moved to, if it was.
     pub fn place(
         &self,
         placed: &Placed,
+        vcpus: u64,
         in_flight: usize,
         processes: impl FnOnce() -> Vec<u32>,
     ) -> Option<Place> {
@@ -192,7 +195,7 @@ impl Placement {
         } else {
             now_ms - busy.min(now_ms)
         };
-        let want = wanted(in_flight, since_busy);
+        let want = wanted(vcpus, in_flight, since_busy);
         let set = cores.set(want);
         let worker = WORKER.load(Ordering::Relaxed);
         if worker > 0 && self.worker.moves_to(want) {
@@ -235,12 +238,14 @@ mod tests {
     #[test]
     fn home_only_alone_and_after_a_quiet_spell() {
         let quiet = QUIET.as_millis() as u64;
-        assert_eq!(wanted(1, u64::MAX), Place::Home);
-        assert_eq!(wanted(1, quiet), Place::Home);
+        assert_eq!(wanted(1, 1, u64::MAX), Place::Home);
+        assert_eq!(wanted(1, 1, quiet), Place::Home);
         // Alone, but another began alongside one a moment ago: the load may go on.
-        assert_eq!(wanted(1, quiet - 1), Place::Spread);
-        assert_eq!(wanted(2, u64::MAX), Place::Spread);
-        assert_eq!(wanted(8, 0), Place::Spread);
+        assert_eq!(wanted(1, 1, quiet - 1), Place::Spread);
+        assert_eq!(wanted(1, 2, u64::MAX), Place::Spread);
+        assert_eq!(wanted(1, 8, 0), Place::Spread);
+        // A function of two vCPUs keeps every core, even alone.
+        assert_eq!(wanted(2, 1, u64::MAX), Place::Spread);
     }
 
     #[test]
@@ -278,17 +283,17 @@ mod tests {
                 .filter(|&c| set.is_set(c).unwrap())
                 .collect::<Vec<_>>()
         };
-        assert_eq!(p.place(&placed, 1, || vec![tid]), Some(Place::Home));
+        assert_eq!(p.place(&placed, 1, 1, || vec![tid]), Some(Place::Home));
         assert_eq!(cores_of(), [home]);
         // Already home: nothing moves.
-        assert_eq!(p.place(&placed, 1, || vec![tid]), None);
+        assert_eq!(p.place(&placed, 1, 1, || vec![tid]), None);
         // Another in flight: every core, at once.
-        assert_eq!(p.place(&placed, 2, || vec![tid]), Some(Place::Spread));
+        assert_eq!(p.place(&placed, 1, 2, || vec![tid]), Some(Place::Spread));
         assert!(cores_of().len() >= 2);
         // Alone again, but too soon after.
-        assert_eq!(p.place(&placed, 1, || vec![tid]), None);
+        assert_eq!(p.place(&placed, 1, 1, || vec![tid]), None);
         std::thread::sleep(QUIET + Duration::from_millis(5));
-        assert_eq!(p.place(&placed, 1, || vec![tid]), Some(Place::Home));
+        assert_eq!(p.place(&placed, 1, 1, || vec![tid]), Some(Place::Home));
         assert_eq!(cores_of(), [home]);
         done_tx.send(()).unwrap();
         t.join().unwrap();

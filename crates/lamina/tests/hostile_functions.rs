@@ -1,6 +1,6 @@
 //! What hostile functions and racing control-plane calls must not break: a function
-//! cannot take the server's descriptors, and invocations racing updates and deletes run
-//! whole code.
+//! cannot take the server's descriptors or more CPU than its memory buys, and invocations
+//! racing updates and deletes run whole code.
 
 mod common;
 
@@ -239,4 +239,97 @@ async fn memory_is_memory_size_and_tmp_is_disk() {
     // Within its memory it allocates, and its environment is whole again.
     let out = s.invoke("mem", json!({"do": "allocate", "mb": 64})).await;
     assert_eq!(out.body, 64, "{:?}", out.body);
+}
+
+/// Spins in four processes until `seconds` have passed, and reports the CPU time they used,
+/// the wall time it took, and on how many cores its processes may run.
+const SPINNER: &str = r#"
+import os, time
+
+def spin(until):
+    while time.monotonic() < until:
+        pass
+
+def handler(event, context):
+    before, start = os.times(), time.monotonic()
+    cores = len(os.sched_getaffinity(0))
+    until = start + event["seconds"]
+    children = []
+    for _ in range(3):
+        pid = os.fork()
+        if pid == 0:
+            spin(until)
+            os._exit(0)
+        children.append(pid)
+    spin(until)
+    for pid in children:
+        os.waitpid(pid, 0)
+    after = os.times()
+    used = sum(after[:4]) - sum(before[:4])
+    return {"cpu": used, "wall": time.monotonic() - start, "cores": cores}
+"#;
+
+/// A function that spins in several processes gets the vCPUs its memory buys and no more:
+/// a 128 MB function one, whatever it starts, while its neighbour is served; a 3,538 MB
+/// function, alone, every core (its processes are never held on one). On a machine of one
+/// CPU neither can show.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cpu_bound_function_gets_its_vcpus_and_no_more() {
+    let s = Server::start_with(&["--isolation", "sandbox"], None);
+    let spinner = |name: &str, memory: u32| {
+        json!({"FunctionName": name, "Runtime": "python3.11", "Handler": "app.handler",
+        "Role": ROLE, "MemorySize": memory, "Timeout": 30,
+        "Code": {"ZipFile": common::b64(&common::zip(&[("app.py", SPINNER, 0o644)]))}})
+    };
+    s.create_with(spinner("narrow", 128)).await;
+    s.create_with(spinner("wide", 3538)).await;
+    s.python_with_timeout(
+        "neighbour",
+        "import time\ndef handler(e, c):\n    time.sleep(e['sleep'])\n    return 'ok'\n",
+        10,
+    )
+    .await;
+
+    // With another invocation in flight, the spinner's processes may use every core: only
+    // its quota holds it to one vCPU.
+    let neighbour = s.invoke("neighbour", json!({"sleep": 2.5}));
+    let spinning = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        s.invoke("narrow", json!({"seconds": 2.0})).await
+    };
+    let (served, spun) = tokio::join!(neighbour, spinning);
+    assert_eq!(served.body, "ok", "the neighbour is served meanwhile");
+    assert!(
+        spun.function_error.is_none(),
+        "{:?}\n{}",
+        spun.body,
+        spun.log
+    );
+    let cpu = spun.body["cpu"].as_f64().unwrap();
+    let wall = spun.body["wall"].as_f64().unwrap();
+    assert!(
+        cpu <= 1.2 * wall,
+        "four processes of a 128 MB function used {cpu:.2} s of CPU in {wall:.2} s"
+    );
+    assert!(
+        cpu >= 0.2 * wall,
+        "the spinner spun: {cpu:.2} s in {wall:.2} s"
+    );
+
+    // Alone, after a quiet spell: the 128 MB function runs on the server's core, the
+    // 3,538 MB one (two vCPUs) keeps every core the server has.
+    let cores = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).unwrap();
+    let cores = (0..nix::sched::CpuSet::count())
+        .filter(|&c| cores.is_set(c).unwrap_or(false))
+        .count();
+    if cores < 2 {
+        eprintln!("one core: the rest cannot show");
+        return;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let lone = s.invoke("narrow", json!({"seconds": 0.1})).await;
+    assert_eq!(lone.body["cores"], 1, "{:?}", lone.body);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let wide = s.invoke("wide", json!({"seconds": 0.1})).await;
+    assert_eq!(wide.body["cores"], cores, "{:?}", wide.body);
 }

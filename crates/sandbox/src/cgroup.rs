@@ -67,13 +67,18 @@ impl Limits {
     /// `tmp_in_memory_mb`: the size of a tmpfs `/tmp`, 0 for one on disk.
     pub fn for_function(memory_mb: u32, tmp_in_memory_mb: u32, pids: u64) -> Limits {
         let shares = (u64::from(memory_mb) * 1024 / 1769).max(2);
-        let vcpus = u64::from(memory_mb).div_ceil(1769).max(1);
+        let vcpus = Limits::vcpus(memory_mb);
         Limits {
             memory_bytes: (u64::from(memory_mb) + u64::from(tmp_in_memory_mb)) * 1024 * 1024,
             pids,
             cpu_shares: shares,
             cpu_quota_us: vcpus * 100_000,
         }
+    }
+
+    /// The vCPUs a function of `memory_mb` may use at once: `ceil(memory / 1769)`, at least one.
+    pub fn vcpus(memory_mb: u32) -> u64 {
+        u64::from(memory_mb).div_ceil(1769).max(1)
     }
 
     /// The v2 `cpu.weight` (1-10,000) for these shares, by the kernel's own conversion.
