@@ -1,5 +1,6 @@
 //! Where the server's worker and environments' runtimes run: together on one core while the
-//! server serves one invocation at a time, on every core as soon as it serves more.
+//! server serves one invocation at a time of a function of one vCPU, on every core as soon as
+//! it serves more (or a function of more vCPUs).
 //!
 //! An invocation wakes a sleeping thread at least four times (client, server, runtime,
 //! server, client). A wake-up on the waker's own core costs about 5 us on this machine kind,
