@@ -275,7 +275,8 @@ def handler(event, context):
 /// CPU neither can show.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cpu_bound_function_gets_its_vcpus_and_no_more() {
-    let s = Server::start_with(&["--isolation", "sandbox"], None);
+    // One worker thread: the server colocates lone invocations with it (`--colocate`).
+    let s = Server::start_with(&["--isolation", "sandbox", "--worker-threads", "1"], None);
     let spinner = |name: &str, memory: u32| {
         json!({"FunctionName": name, "Runtime": "python3.11", "Handler": "app.handler",
         "Role": ROLE, "MemorySize": memory, "Timeout": 30,
