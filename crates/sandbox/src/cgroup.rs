@@ -162,8 +162,9 @@ fn mkdir(dir: &Path) -> io::Result<()> {
 /// against each of the server's own threads (they sit in the host's root group): under load
 /// the runtimes waited behind the threads that feed them. A native echo at 8 clients on two
 /// CPUs served 1.08x with these groups at two processes' weight (and no more at eight), and
-/// 1.18x with its runtimes in no CPU group at all; the platform's threads still weigh as much
-/// as all the functions together. Each environment keeps its own group, quota and weight (in
+/// 1.16-1.24x with its runtimes in no CPU group at all (the scheduler's cost of any group,
+/// which per-environment limits need); the platform's threads still weigh as much as all the
+/// functions together. Each environment keeps its own group, quota and weight (in
 /// proportion to memory) below these.
 fn weigh_environments(server: &Path, file: &str, one: u64, max: u64) -> io::Result<()> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
