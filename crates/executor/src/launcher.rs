@@ -101,7 +101,7 @@ pub struct Launched {
     /// The Runtime API listener of this environment (non-blocking).
     pub runtime_api: TcpListener,
     /// The process.
-    pub child: tokio::process::Child,
+    pub child: crate::process::Process,
     /// Read end of the merged stdout/stderr pipe.
     pub output: OwnedFd,
     /// The egress proxy listener, when the environment's only way out is the proxy.
@@ -358,7 +358,7 @@ impl Launcher for ProcessLauncher {
         let pid = child.id().unwrap_or(0);
         Ok(Launched {
             runtime_api: listener,
-            child,
+            child: child.into(),
             output: read,
             egress: None,
             controls: Box::new(ProcessGroup {

@@ -45,6 +45,7 @@ pub mod logs;
 pub mod placement;
 mod platform_telemetry;
 mod pool;
+pub mod process;
 mod provisioned;
 mod registry;
 mod report;

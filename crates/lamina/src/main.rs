@@ -62,6 +62,9 @@ enum Command {
     /// Internal: the init of one sandbox, started by `serve` (reads its spec on stdin).
     #[command(name = "sandbox-init", hide = true)]
     SandboxInit,
+    /// Internal: forks sandbox inits for `serve` (reads requests on stdin).
+    #[command(name = "sandbox-spawner", hide = true)]
+    SandboxSpawner,
 }
 
 fn main() -> std::process::ExitCode {
@@ -69,11 +72,12 @@ fn main() -> std::process::ExitCode {
     // the host's memory and cores (`/proc/meminfo` walks every block device, loop devices
     // included), and every sandbox of a burst would pay for it. Must stay single-threaded: it
     // forks and changes namespaces. No async runtime here.
-    if std::env::args_os()
-        .nth(1)
-        .is_some_and(|a| a == "sandbox-init")
-    {
-        lamina_sandbox::init::main();
+    match std::env::args_os().nth(1) {
+        Some(a) if a == lamina_sandbox::INIT_SUBCOMMAND => lamina_sandbox::init::main(),
+        Some(a) if a == lamina_sandbox::spawner::SPAWNER_SUBCOMMAND => {
+            lamina_sandbox::spawner::serve()
+        }
+        _ => {}
     }
     let cli = Cli::parse();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
@@ -131,7 +135,9 @@ fn main() -> std::process::ExitCode {
             Command::Logs(args) => commands::logs::run(args).await,
             Command::Doctor(args) => commands::doctor::run(args).await,
             Command::Runtimes(args) => commands::runtimes::run(args).await,
-            Command::SandboxInit => unreachable!("handled before the runtime starts"),
+            Command::SandboxInit | Command::SandboxSpawner => {
+                unreachable!("handled before the runtime starts")
+            }
         }
     });
     match result {

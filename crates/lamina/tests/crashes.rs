@@ -31,7 +31,6 @@ async fn a_second_server_on_the_same_data_directory_is_refused() {
     assert_eq!(first.get("/2015-03-31/functions").await.0, 200);
 }
 
-/// Pids whose parent is `pid`.
 /// Every process below `pid`.
 fn descendants_of(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
@@ -43,6 +42,7 @@ fn descendants_of(pid: u32) -> Vec<u32> {
     out
 }
 
+/// Pids whose parent is `pid`.
 fn children_of(pid: u32) -> Vec<u32> {
     std::fs::read_dir("/proc")
         .unwrap()
@@ -506,4 +506,89 @@ async fn plain_processes_end_with_a_killed_server() {
     })
     .await;
     assert!(gone, "the runtime outlived its server: {runtime:?}");
+}
+
+/// The server's children that fork its sandbox inits (an init forked by one is named
+/// `sandbox-init`, as an exec'd one is).
+fn spawners_of(server: u32) -> Vec<u32> {
+    children_of(server)
+        .into_iter()
+        .filter(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline"))
+                .is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == b"sandbox-spawner"))
+        })
+        .collect()
+}
+
+/// The spawner killed under the server: the launches that find it gone start their inits
+/// afresh, none fails, a new spawner takes over, and the dead one is reaped.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_spawner_is_replaced_and_no_launch_fails() {
+    let s = Server::start_with(
+        &[
+            "--isolation",
+            "sandbox",
+            "--sandbox-pool",
+            "1",
+            "--runtime-pool",
+            "0",
+        ],
+        None,
+    );
+    let package = common::zip_binary(&common::rust_echo_bootstrap());
+    for i in 0..6 {
+        s.create_with(
+            json!({"FunctionName": format!("f{i}"), "Runtime": "provided.al2023",
+            "Handler": "x", "Role": ROLE, "Code": {"ZipFile": b64(&package)}}),
+        )
+        .await;
+    }
+    assert_eq!(
+        s.invoke("f0", json!({"n": 0})).await.body["echo"],
+        json!({"n": 0})
+    );
+    let spawners = spawners_of(s.pid());
+    assert_eq!(spawners.len(), 1, "one spawner: {spawners:?}");
+    let old = spawners[0];
+    let inits: Vec<u32> = children_of(s.pid())
+        .into_iter()
+        .filter(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline"))
+                .is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == b"sandbox-init"))
+        })
+        .collect();
+    assert!(
+        !inits.is_empty(),
+        "inits are the server's children, named as inits"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(old as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // Five cold starts at once: more than the pool holds, so some start inits now.
+    let call = |i: i32| {
+        let s = &s;
+        async move { (i, s.invoke(&format!("f{i}"), json!({"n": i})).await) }
+    };
+    let outs = tokio::join!(call(1), call(2), call(3), call(4), call(5));
+    for (i, out) in [outs.0, outs.1, outs.2, outs.3, outs.4] {
+        assert_eq!(out.body["echo"], json!({"n": i}), "f{i}: {:?}", out.body);
+    }
+    let replaced = common::eventually(Duration::from_secs(10), async || {
+        let now = spawners_of(s.pid());
+        now.len() == 1 && now[0] != old
+    })
+    .await;
+    assert!(replaced, "a new spawner: {:?}", spawners_of(s.pid()));
+    let reaped = common::eventually(Duration::from_secs(10), async || {
+        !std::path::Path::new(&format!("/proc/{old}")).exists()
+    })
+    .await;
+    assert!(reaped, "the killed spawner was reaped");
+    let said = s.output_text();
+    assert!(
+        said.contains("the sandbox spawner failed; this init is started afresh"),
+        "a launch found the spawner gone: {said}"
+    );
 }

@@ -45,6 +45,18 @@ fn zygotes(server: u32) -> Vec<u32> {
         .collect()
 }
 
+/// The server's children that fork its sandbox inits: its spawners.
+fn spawners(server: u32) -> Vec<u32> {
+    children(server)
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline"))
+                .is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == b"sandbox-spawner"))
+        })
+        .collect()
+}
+
 fn parent_of(pid: u32) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     stat.rsplit_once(") ")?
@@ -195,6 +207,7 @@ async fn cycles_leave_nothing(s: &Server, cycles: usize, started: Option<&str>) 
     );
     let children0 = children(server).len();
     let zygotes0 = zygotes(server);
+    let spawners0 = spawners(server);
 
     for i in 0..cycles {
         let (status, headers, body) = s
@@ -238,6 +251,16 @@ async fn cycles_leave_nothing(s: &Server, cycles: usize, started: Option<&str>) 
         "only what was there before remains as children: {:?}",
         children(server)
     );
+    // Every sandbox init was forked by a spawner, which is replaced past 256 of them.
+    let spawners1 = spawners(server);
+    assert_eq!(spawners0.len(), 1, "one spawner: {spawners0:?}");
+    assert_eq!(spawners1.len(), 1, "one spawner: {spawners1:?}");
+    if cycles > 256 {
+        assert_ne!(
+            spawners0, spawners1,
+            "past its 256 inits the spawner was replaced, and the old one has gone"
+        );
+    }
     if started == Some("prestarted=forked") {
         let zygotes1 = zygotes(server);
         assert_eq!(zygotes0.len(), 1, "one zygote: {zygotes0:?}");

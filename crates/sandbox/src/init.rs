@@ -29,7 +29,7 @@ use crate::spec::{BUILT, SandboxSpec, Specialisation};
 use crate::{EGRESS_PROXY_ADDR, RUNTIME_API_ADDR, SANDBOX_GID, SANDBOX_UID, cgroup, fs, net};
 
 /// Exit status of the init when the sandbox could not be built.
-const SETUP_FAILED: i32 = 125;
+pub(crate) const SETUP_FAILED: i32 = 125;
 
 /// Entry point of `lamina sandbox-init`. Never returns.
 pub fn main() -> ! {

@@ -58,6 +58,13 @@ pub fn prepare(exe: &Path) -> io::Result<(Command, Control)> {
 }
 
 impl Control {
+    /// A control socket for an init that [`crate::Spawner`] forks: ours, and the init's end
+    /// to hand to [`crate::Spawner::spawn`].
+    pub fn pair() -> io::Result<(Control, OwnedFd)> {
+        let (ours, theirs) = UnixStream::pair()?;
+        Ok((Control(ours), OwnedFd::from(theirs)))
+    }
+
     /// Sends the first message: the cgroups the sandbox joins before anything else. The
     /// sandbox then joins them and prepares its network namespace while it waits for
     /// [`handshake`](Control::handshake).

@@ -18,10 +18,11 @@
 //! - [`scratch`]: each sandbox's `/tmp` as a sparse ext4 image on a loop device.
 //! - [`fs`]: the minimal read-only root.
 //! - [`zygote`]: interpreters started once that fork runtimes into sandboxes built ahead.
+//! - [`spawner`]: the re-executed binary started once, forking sandbox inits on request.
 //!
 //! **Architecture invariant:** the multi-threaded server never forks to do isolation work;
-//! it only spawns processes (the re-executed binary, or a zygote), which do every namespace,
-//! mount and privilege change while single-threaded.
+//! it only spawns processes (the re-executed binary, the spawner, or a zygote), which do
+//! every fork, namespace, mount and privilege change while single-threaded.
 
 pub mod cgroup;
 pub mod cgroupfs;
@@ -33,10 +34,12 @@ pub mod launch;
 pub mod net;
 pub mod scratch;
 pub mod seccomp;
+pub mod spawner;
 pub mod spec;
 pub mod zygote;
 
 pub use launch::{Control, Deferred, Launched, SandboxError, prepare};
+pub use spawner::Spawner;
 pub use spec::{Exec, SandboxSpec, Specialisation};
 pub use zygote::{Zygote, ZygoteCommand};
 

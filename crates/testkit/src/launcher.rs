@@ -111,7 +111,7 @@ impl Launcher for ScriptedLauncher {
         self.launches.fetch_add(1, Ordering::SeqCst);
         Ok(Launched {
             runtime_api: listener,
-            child,
+            child: child.into(),
             output: read,
             egress: None,
             controls: Box::new(Controls {

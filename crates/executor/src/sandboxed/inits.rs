@@ -8,14 +8,16 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lamina_sandbox::cgroup::{self, Cgroups, Limits};
 use lamina_sandbox::scratch::Scratch;
-use lamina_sandbox::{Control, RUNTIME_API_ADDR, SandboxSpec};
+use lamina_sandbox::{Control, RUNTIME_API_ADDR, SandboxSpec, Spawner};
 
 use super::controls::Sandbox;
 use crate::launcher::{LaunchError, LaunchSpec, Launched, Prestarted};
+use crate::process::Process;
 
 /// What every sandbox of this server is started with.
 #[derive(Debug)]
@@ -34,13 +36,16 @@ pub(super) struct Inits {
     /// Where sandboxes' disk-backed `/tmp` images live, when they can be made here;
     /// otherwise `/tmp` is a tmpfs, which counts against the memory limit.
     pub(super) scratch: Option<PathBuf>,
+    /// Forks inits instead of each being an exec of the binary; replaced when worn, started
+    /// again after a failure.
+    spawner: Mutex<Option<Arc<Spawner>>>,
     closed: AtomicBool,
 }
 
 /// A sandbox init started ahead of time, inside its cgroups, waiting for a spec.
 #[derive(Debug)]
 pub(super) struct IdleInit {
-    child: tokio::process::Child,
+    child: Process,
     // Taken by the handshake.
     control: Option<Control>,
     cgroups: Option<Cgroups>,
@@ -145,8 +150,58 @@ impl Inits {
             runtime_dir,
             runtime: tokio::runtime::Handle::current(),
             scratch,
+            spawner: Mutex::new(None),
             closed: AtomicBool::new(false),
         }
+    }
+
+    /// The spawner to fork an init with: the running one, or a new one when there is none or
+    /// it is worn. `None` when one cannot be started (the init is then exec'd).
+    fn spawner(&self) -> Option<Arc<Spawner>> {
+        let mut current = self.spawner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(spawner) = current.as_ref().filter(|s| !s.is_worn()) {
+            return Some(spawner.clone());
+        }
+        match Spawner::start(&self.exe) {
+            Ok(spawner) => {
+                let spawner = Arc::new(spawner);
+                *current = Some(spawner.clone());
+                Some(spawner)
+            }
+            Err(e) => {
+                *current = None;
+                tracing::warn!(error = %e, "no sandbox spawner; this init is started afresh");
+                None
+            }
+        }
+    }
+
+    /// Starts an init with `output` as its standard output and error: forked by the spawner,
+    /// or exec'd when the spawner cannot.
+    fn start_init(&self, output: OwnedFd) -> Result<(Process, Control), LaunchError> {
+        if let Some(spawner) = self.spawner() {
+            let (control, theirs) = Control::pair().map_err(LaunchError::Setup)?;
+            match spawner.spawn(theirs, &output) {
+                Ok(pid) => return Ok((Process::forked(pid).map_err(LaunchError::Setup)?, control)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the sandbox spawner failed; this init is started afresh");
+                    let mut current = self.spawner.lock().unwrap_or_else(|p| p.into_inner());
+                    if current.as_ref().is_some_and(|s| Arc::ptr_eq(s, &spawner)) {
+                        *current = None;
+                    }
+                }
+            }
+        }
+        let (command, control) = lamina_sandbox::prepare(&self.exe).map_err(LaunchError::Setup)?;
+        let output2 = output.try_clone().map_err(LaunchError::Setup)?;
+        let mut cmd = tokio::process::Command::from(command);
+        cmd.stdout(Stdio::from(output))
+            .stderr(Stdio::from(output2))
+            .kill_on_drop(true);
+        let child = cmd.spawn().map_err(LaunchError::Setup)?;
+        // Our copies of the child's ends (control socket, pipe) close here.
+        drop(cmd);
+        Ok((child.into(), control))
     }
 
     /// Whether the launcher shut down: nothing more is started ahead of time.
@@ -210,20 +265,11 @@ impl Inits {
         };
         let guard = CgroupGuard(cgroups);
         marks.mark("cgroups");
-        let (command, mut control) =
-            lamina_sandbox::prepare(&self.exe).map_err(LaunchError::Setup)?;
         let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|e| LaunchError::Setup(e.into()))?;
-        let write2 = write.try_clone().map_err(LaunchError::Setup)?;
         let _runtime = self.runtime.enter();
-        let mut cmd = tokio::process::Command::from(command);
-        cmd.stdout(Stdio::from(write))
-            .stderr(Stdio::from(write2))
-            .kill_on_drop(true);
-        let child = cmd.spawn().map_err(LaunchError::Setup)?;
+        let (child, mut control) = self.start_init(write)?;
         marks.mark("spawned");
-        // Our copies of the child's ends (control socket, pipe) close here.
-        drop(cmd);
         let dirs = guard
             .0
             .as_ref()
