@@ -36,11 +36,21 @@ pub(super) struct Inits {
     /// Where sandboxes' disk-backed `/tmp` images live, when they can be made here;
     /// otherwise `/tmp` is a tmpfs, which counts against the memory limit.
     pub(super) scratch: Option<PathBuf>,
-    /// Forks inits instead of each being an exec of the binary; replaced when worn, started
-    /// again after a failure.
-    spawner: Mutex<Option<Arc<Spawner>>>,
+    /// Forks inits instead of each being an exec of the binary.
+    spawner: Mutex<SpawnerSlot>,
     closed: AtomicBool,
 }
+
+/// The spawner in use: replaced when worn or failed; after a failure to start one, inits
+/// are exec'd for a while rather than each launch trying again.
+#[derive(Debug, Default)]
+struct SpawnerSlot {
+    current: Option<Arc<Spawner>>,
+    failed: Option<std::time::Instant>,
+}
+
+/// How long inits are exec'd after a spawner could not be started.
+const SPAWNER_RETRY: Duration = Duration::from_secs(30);
 
 /// A sandbox init started ahead of time, inside its cgroups, waiting for a spec.
 #[derive(Debug)]
@@ -150,7 +160,7 @@ impl Inits {
             runtime_dir,
             runtime: tokio::runtime::Handle::current(),
             scratch,
-            spawner: Mutex::new(None),
+            spawner: Mutex::new(SpawnerSlot::default()),
             closed: AtomicBool::new(false),
         }
     }
@@ -158,19 +168,24 @@ impl Inits {
     /// The spawner to fork an init with: the running one, or a new one when there is none or
     /// it is worn. `None` when one cannot be started (the init is then exec'd).
     fn spawner(&self) -> Option<Arc<Spawner>> {
-        let mut current = self.spawner.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(spawner) = current.as_ref().filter(|s| !s.is_worn()) {
+        let mut slot = self.spawner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(spawner) = slot.current.as_ref().filter(|s| !s.is_worn()) {
             return Some(spawner.clone());
+        }
+        slot.current = None;
+        if slot.failed.is_some_and(|at| at.elapsed() < SPAWNER_RETRY) {
+            return None;
         }
         match Spawner::start(&self.exe) {
             Ok(spawner) => {
                 let spawner = Arc::new(spawner);
-                *current = Some(spawner.clone());
+                slot.current = Some(spawner.clone());
+                slot.failed = None;
                 Some(spawner)
             }
             Err(e) => {
-                *current = None;
-                tracing::warn!(error = %e, "no sandbox spawner; this init is started afresh");
+                slot.failed = Some(std::time::Instant::now());
+                tracing::warn!(error = %e, "no sandbox spawner; inits are started afresh for now");
                 None
             }
         }
@@ -185,9 +200,13 @@ impl Inits {
                 Ok(pid) => return Ok((Process::forked(pid).map_err(LaunchError::Setup)?, control)),
                 Err(e) => {
                     tracing::warn!(error = %e, "the sandbox spawner failed; this init is started afresh");
-                    let mut current = self.spawner.lock().unwrap_or_else(|p| p.into_inner());
-                    if current.as_ref().is_some_and(|s| Arc::ptr_eq(s, &spawner)) {
-                        *current = None;
+                    let mut slot = self.spawner.lock().unwrap_or_else(|p| p.into_inner());
+                    if slot
+                        .current
+                        .as_ref()
+                        .is_some_and(|s| Arc::ptr_eq(s, &spawner))
+                    {
+                        slot.current = None;
                     }
                 }
             }
