@@ -33,28 +33,28 @@ fn children(pid: u32) -> Vec<(u32, char)> {
         .collect()
 }
 
-/// The server's children that run Python: its zygotes.
-fn zygotes(server: u32) -> Vec<u32> {
+/// The server's children that `is` says yes to.
+fn children_that(server: u32, is: impl Fn(u32) -> bool) -> Vec<u32> {
     children(server)
         .into_iter()
         .map(|(p, _)| p)
-        .filter(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/comm"))
-                .is_ok_and(|c| c.starts_with("python"))
-        })
+        .filter(|p| is(*p))
         .collect()
+}
+
+/// The server's children that run Python: its zygotes.
+fn zygotes(server: u32) -> Vec<u32> {
+    children_that(server, |p| {
+        std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.starts_with("python"))
+    })
 }
 
 /// The server's children that fork its sandbox inits: its spawners.
 fn spawners(server: u32) -> Vec<u32> {
-    children(server)
-        .into_iter()
-        .map(|(p, _)| p)
-        .filter(|p| {
-            std::fs::read(format!("/proc/{p}/cmdline"))
-                .is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == b"sandbox-spawner"))
-        })
-        .collect()
+    children_that(server, |p| {
+        std::fs::read(format!("/proc/{p}/cmdline"))
+            .is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == b"sandbox-spawner"))
+    })
 }
 
 fn parent_of(pid: u32) -> Option<u32> {

@@ -28,6 +28,7 @@ pub mod cgroup;
 pub mod cgroupfs;
 pub mod doctor;
 pub mod fs;
+mod helper;
 pub mod image;
 pub mod init;
 pub mod launch;

@@ -16,35 +16,30 @@
 //! The spawner's side, [`serve`], holds nothing but its socket: no function's code or data
 //! ever passes through it. Inits forked from one spawner share its memory layout, so the
 //! platform replaces it after [`Spawner::WORN`] inits or [`Spawner::MAX_AGE`], as it
-//! replaces zygotes. It ends when its socket does (the server ended or replaced it).
+//! replaces zygotes. It ends when its socket does (the server ended or replaced it); its
+//! inits are not its children, so nothing keeps it.
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::sys::socket::{
-    AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, recv,
-    recvmsg, send, sendmsg, socketpair,
+    ControlMessage, ControlMessageOwned, MsgFlags, recv, recvmsg, send, sendmsg,
 };
 
 use crate::SandboxError;
+use crate::helper::{Helper, wait_readable};
 
 /// The subcommand under which the binary runs [`serve`].
 pub const SPAWNER_SUBCOMMAND: &str = "sandbox-spawner";
 
-/// How long the spawner may take to start or to answer a request.
-const PATIENCE: Duration = Duration::from_secs(10);
-
 /// A running spawner. Dropping it closes its control socket, and it exits.
 #[derive(Debug)]
 pub struct Spawner {
-    child: Mutex<Option<Child>>,
-    // A request and its answer are one exchange: the lock keeps them together.
-    control: Mutex<OwnedFd>,
+    helper: Helper,
     spawns: AtomicU64,
     started: Instant,
 }
@@ -58,33 +53,17 @@ impl Spawner {
     /// Starts the spawner (`exe sandbox-spawner`) and waits until it is ready.
     pub fn start(exe: &Path) -> Result<Spawner, SandboxError> {
         let ctl = SandboxError::Control;
-        let (ours, theirs) = socketpair(
-            AddressFamily::Unix,
-            SockType::SeqPacket,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )
-        .map_err(|e| ctl(e.into()))?;
-        // No parent-death signal: it follows the spawning thread, not this process. The
-        // spawner ends when its control socket does, which this process's end closes.
         let mut cmd = Command::new(exe);
-        cmd.arg(SPAWNER_SUBCOMMAND)
-            .env_clear()
-            .stdin(Stdio::from(theirs))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        let child = cmd.spawn().map_err(ctl)?;
-        drop(cmd);
+        cmd.arg(SPAWNER_SUBCOMMAND).env_clear();
         let spawner = Spawner {
-            child: Mutex::new(Some(child)),
-            control: Mutex::new(ours),
+            helper: Helper::spawn(cmd, "spawner-reaper")?,
             spawns: AtomicU64::new(0),
             started: Instant::now(),
         };
         let mut answer = [0u8; 8];
         let ready = {
-            let control = spawner.lock();
-            wait_readable(control.as_fd()).and_then(|()| {
+            let control = spawner.helper.control();
+            wait_readable(control.as_fd(), "spawner").and_then(|()| {
                 recv(control.as_raw_fd(), &mut answer, MsgFlags::empty()).map_err(|e| ctl(e.into()))
             })
         };
@@ -97,10 +76,6 @@ impl Spawner {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, OwnedFd> {
-        self.control.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Forks a sandbox init whose control socket is `control` (the init's end, as
     /// [`crate::launch::Control::pair`] makes it) and whose standard output and error are
     /// `output`. Returns its pid; it is this process's child.
@@ -109,7 +84,7 @@ impl Spawner {
         let fds = [control.as_raw_fd(), output.as_raw_fd()];
         let mut answer = [0u8; 256];
         let n = {
-            let socket = self.lock();
+            let socket = self.helper.control();
             sendmsg::<()>(
                 socket.as_raw_fd(),
                 &[IoSlice::new(b"init")],
@@ -119,7 +94,7 @@ impl Spawner {
             )
             .map_err(|e| ctl(e.into()))?;
             self.spawns.fetch_add(1, Ordering::Relaxed);
-            wait_readable(socket.as_fd())?;
+            wait_readable(socket.as_fd(), "spawner")?;
             recv(socket.as_raw_fd(), &mut answer, MsgFlags::empty()).map_err(|e| ctl(e.into()))?
         };
         let answer = String::from_utf8_lossy(&answer[..n]);
@@ -140,47 +115,7 @@ impl Spawner {
 
     /// Its host pid.
     pub fn pid(&self) -> u32 {
-        let child = self.child.lock().unwrap_or_else(|p| p.into_inner());
-        child.as_ref().map_or(0, Child::id)
-    }
-}
-
-impl Drop for Spawner {
-    fn drop(&mut self) {
-        let control = self.control.get_mut().unwrap_or_else(|p| p.into_inner());
-        let _ = nix::sys::socket::shutdown(control.as_raw_fd(), nix::sys::socket::Shutdown::Both);
-        let child = self
-            .child
-            .get_mut()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(mut child) = child {
-            // It exits as soon as it reads the end of its socket; its inits are not its
-            // children, so nothing keeps it.
-            let _ = std::thread::Builder::new()
-                .name("spawner-reaper".into())
-                .spawn(move || child.wait());
-        }
-    }
-}
-
-/// Waits until `fd` is readable (or at its end), at most [`PATIENCE`].
-fn wait_readable(fd: std::os::fd::BorrowedFd<'_>) -> Result<(), SandboxError> {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(SandboxError::Setup("the spawner did not answer".into()));
-        }
-        let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
-        let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
-        match poll(&mut fds, timeout) {
-            Ok(0) => continue,
-            Ok(_) => return Ok(()),
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(SandboxError::Control(e.into())),
-        }
+        self.helper.pid()
     }
 }
 

@@ -23,20 +23,15 @@
 use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use nix::sys::socket::{
-    AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, send, sendmsg, socketpair,
-};
+use nix::sys::socket::{ControlMessage, MsgFlags, send, sendmsg};
 use serde::Serialize;
 
+use crate::helper::{Helper, wait_readable};
 use crate::{SANDBOX_GID, SANDBOX_UID, SandboxError};
-
-/// How long a zygote may take to start, and a child to join a sandbox.
-const PATIENCE: Duration = Duration::from_secs(10);
 
 /// What a zygote is started as: the runtime's interpreter and flags, its zygote program and
 /// arguments, and the environment a runtime started ahead of time would have.
@@ -59,9 +54,7 @@ pub struct ZygoteCommand {
 /// sandboxes how they ended).
 #[derive(Debug)]
 pub struct Zygote {
-    child: Mutex<Option<Child>>,
-    // Requests are single messages; the lock keeps one request's descriptors with it.
-    control: Mutex<OwnedFd>,
+    helper: Helper,
     forks: AtomicU64,
     started: Instant,
 }
@@ -100,28 +93,13 @@ impl Zygote {
     /// Starts a zygote and waits until it is ready to fork (its bootstrap loaded).
     pub fn spawn(command: &ZygoteCommand) -> Result<Zygote, SandboxError> {
         let ctl = SandboxError::Control;
-        let (ours, theirs) = socketpair(
-            AddressFamily::Unix,
-            SockType::SeqPacket,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )
-        .map_err(|e| ctl(e.into()))?;
-        // No parent-death signal: it follows the spawning thread, not this process. The
-        // zygote ends when its control socket does, which this process's end closes.
         let mut cmd = Command::new(&command.program);
         cmd.args(&command.args)
             .env_clear()
             .envs(command.env.iter().map(|(k, v)| (k, v)))
-            .current_dir(&command.dir)
-            .stdin(Stdio::from(theirs))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        let child = cmd.spawn().map_err(ctl)?;
-        drop(cmd);
+            .current_dir(&command.dir);
         let zygote = Zygote {
-            child: Mutex::new(Some(child)),
-            control: Mutex::new(ours),
+            helper: Helper::spawn(cmd, "zygote-reaper")?,
             forks: AtomicU64::new(0),
             started: Instant::now(),
         };
@@ -144,11 +122,11 @@ impl Zygote {
             .collect();
         let hello = serde_json::json!({ "seccomp": filters }).to_string();
         let ready = || -> Result<(), SandboxError> {
-            let control = zygote.control.lock().unwrap_or_else(|p| p.into_inner());
+            let control = zygote.helper.control();
             send(control.as_raw_fd(), hello.as_bytes(), MsgFlags::empty())
                 .map_err(|e| ctl(e.into()))?;
             let mut answer = [0u8; 16];
-            wait_readable(control.as_fd())?;
+            wait_readable(control.as_fd(), "zygote")?;
             let n = nix::sys::socket::recv(control.as_raw_fd(), &mut answer, MsgFlags::empty())
                 .map_err(|e| ctl(e.into()))?;
             if &answer[..n] != b"ready" {
@@ -159,7 +137,7 @@ impl Zygote {
             Ok(())
         };
         if let Err(e) = ready() {
-            zygote.kill();
+            zygote.helper.kill();
             return Err(e);
         }
         Ok(zygote)
@@ -187,7 +165,7 @@ impl Zygote {
             fork.ended.as_raw_fd(),
         ];
         {
-            let control = self.control.lock().unwrap_or_else(|p| p.into_inner());
+            let control = self.helper.control();
             sendmsg::<()>(
                 control.as_raw_fd(),
                 &[io::IoSlice::new(&request)],
@@ -200,7 +178,7 @@ impl Zygote {
         // Only the zygote's child holds the write end now: its end is our end of file.
         drop(reply_end);
         self.forks.fetch_add(1, Ordering::Relaxed);
-        wait_readable(reply.as_fd())?;
+        wait_readable(reply.as_fd(), "zygote")?;
         let mut answer = String::new();
         std::fs::File::from(reply)
             .read_to_string(&mut answer)
@@ -229,62 +207,12 @@ impl Zygote {
 
     /// Whether it still runs.
     pub fn is_alive(&self) -> bool {
-        let mut child = self.child.lock().unwrap_or_else(|p| p.into_inner());
-        child
-            .as_mut()
-            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.helper.is_alive()
     }
 
     /// Its host pid.
     pub fn pid(&self) -> u32 {
-        let child = self.child.lock().unwrap_or_else(|p| p.into_inner());
-        child.as_ref().map_or(0, Child::id)
-    }
-
-    /// Ends it at once, and the runtimes it forked with it (their sandboxes see them killed).
-    fn kill(&self) {
-        if let Some(mut child) = self.child.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Zygote {
-    fn drop(&mut self) {
-        let control = self.control.get_mut().unwrap_or_else(|p| p.into_inner());
-        let _ = nix::sys::socket::shutdown(control.as_raw_fd(), nix::sys::socket::Shutdown::Both);
-        let child = self
-            .child
-            .get_mut()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(mut child) = child {
-            // Reaped whenever its last runtime ends, which may be long after.
-            let _ = std::thread::Builder::new()
-                .name("zygote-reaper".into())
-                .spawn(move || child.wait());
-        }
-    }
-}
-
-/// Waits until `fd` is readable (or at its end), at most [`PATIENCE`].
-fn wait_readable(fd: std::os::fd::BorrowedFd<'_>) -> Result<(), SandboxError> {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(SandboxError::Setup("the zygote did not answer".into()));
-        }
-        let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
-        let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
-        match poll(&mut fds, timeout) {
-            Ok(0) => continue,
-            Ok(_) => return Ok(()),
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(SandboxError::Control(e.into())),
-        }
+        self.helper.pid()
     }
 }
 
