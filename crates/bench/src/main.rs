@@ -9,7 +9,8 @@
 //!   runtime start and init (the server's `X-Lamina-Init-Ms` split of Init Duration), invoke
 //!   (Duration in the REPORT line), and the rest (platform and HTTP);
 //! - burst: N simultaneous first invocations of a fresh function: time until all answered,
-//!   environments created (cold starts seen in the REPORT lines) against those needed;
+//!   environments created (cold starts seen in the REPORT lines) against those needed; with
+//!   `--burst-rounds`, the median of that many bursts of each size;
 //! - density: after the first burst, the PSS of each idle environment (its sandbox processes
 //!   included), the server's own PSS, and the idle CPU of the whole process tree;
 //! - thawed: invocations of an environment left idle long enough to be frozen (the main
@@ -101,7 +102,7 @@ use serde_json::{Value, json};
 use echo::{Echo, echo_packages};
 use http::{Conn, pct, summary};
 use procfs::{pss_kib, tree_cpu_ms, tree_pss_kib};
-use scenarios::{async_events, burst, cold_starts};
+use scenarios::{async_events, burst, cold_starts, more_bursts};
 use server::start_server;
 use table::print_table;
 
@@ -125,6 +126,9 @@ struct Args {
     /// Simultaneous first invocations of a fresh function, one burst per size.
     #[arg(long, value_delimiter = ',', default_value = "8,32,64")]
     burst: Vec<usize>,
+    /// Bursts of each size, each of a fresh function; the median is reported, with each.
+    #[arg(long, default_value_t = 1)]
+    burst_rounds: usize,
     /// Runtimes to measure (provided, python, node, java, ruby).
     #[arg(long, value_delimiter = ',', default_value = "provided,python,node")]
     runtimes: Vec<String>,
@@ -435,6 +439,10 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 });
             }
             let _ = client.delete_function(&fresh).await;
+            let rounds = args.burst_rounds;
+            let burst = bursts.remove(&n.to_string()).unwrap_or_default();
+            let burst = more_bursts(&client, addr, &create, &fresh, n, rounds, burst).await?;
+            bursts.insert(n.to_string(), burst);
         }
         report["runtimes"][label] = json!({
             "runtime": runtime,

@@ -354,8 +354,15 @@ pub fn print_table(r: &Value) {
             let cells: Vec<String> = bursts
                 .into_iter()
                 .map(|(n, b)| {
+                    let rounds = b["rounds_ms"].as_array().map_or(String::new(), |ms| {
+                        let ms: Vec<String> = ms
+                            .iter()
+                            .map(|m| format!("{:.0}", m.as_f64().unwrap_or(0.0)))
+                            .collect();
+                        format!(" (median of {}: {})", ms.len(), ms.join(", "))
+                    });
                     format!(
-                        "N={n}: {:.1} ms, {}/{}",
+                        "N={n}: {:.1} ms{rounds}, {}/{}",
                         b["all_answered_ms"].as_f64().unwrap_or(0.0),
                         b["environments_created"],
                         b["environments_needed"]

@@ -42,6 +42,8 @@ fn bench_smoke_run() {
             "1",
             "--burst",
             "3",
+            "--burst-rounds",
+            "2",
             "--prestart",
             "2",
             "--thaw",
@@ -189,6 +191,15 @@ fn bench_smoke_run() {
         assert_eq!(burst["failed"], 0, "{runtime}: {burst}");
         let created = burst["environments_created"].as_u64().unwrap();
         assert!((1..=3).contains(&created), "{runtime}: {burst}");
+        let rounds = burst["rounds_ms"].as_array().expect("two rounds");
+        assert_eq!(rounds.len(), 2, "{runtime}: {burst}");
+        assert!(
+            rounds.iter().all(|ms| ms.as_f64().unwrap() > 0.0),
+            "{runtime}: {burst}"
+        );
+        for c in burst["rounds_created"].as_array().unwrap() {
+            assert!((1..=3).contains(&c.as_u64().unwrap()), "{runtime}: {burst}");
+        }
         assert!(
             r["density"]["pss_per_environment_kib"].as_f64().unwrap() > 0.0,
             "{runtime}: {}",
