@@ -172,7 +172,10 @@ pub fn serve() -> ! {
 fn fork_init(control: &OwnedFd, output: &OwnedFd) -> String {
     // SAFETY: a clone without CLONE_VM is a fork: the child runs on its own copy of this
     // single-threaded process. CLONE_PARENT makes it its parent's child (the server's) and
-    // SIGCHLD is what that parent receives when it ends, as for any child.
+    // SIGCHLD is what that parent receives when it ends, as for any child. Unlike libc's
+    // fork, no fork handlers run (none are registered here) and libc's thread descriptor
+    // keeps the spawner's thread id, which nothing the init does relies on: it takes no
+    // lock owned by thread id, and libc signals its own thread by the kernel's id.
     let pid = unsafe {
         libc::syscall(
             libc::SYS_clone,
