@@ -121,8 +121,13 @@ def warm_up():
 
 
 def join_sandbox(req, pidfd):
+    # A forked child has one thread, so moving the thread moves the process; in a cgroup v1
+    # hierarchy, `tasks` does that without the kernel's lock on every thread group, whose
+    # RCU grace period made a lone cold start wait (see the sandbox crate's cgroup::join).
     for directory in req["cgroups"]:
-        with open(os.path.join(directory, "cgroup.procs"), "w") as f:
+        tasks = os.path.join(directory, "tasks")
+        target = tasks if os.path.exists(tasks) else os.path.join(directory, "cgroup.procs")
+        with open(target, "w") as f:
             f.write("0")
     check(libc.setns(pidfd, JOINED), "setns")
 
