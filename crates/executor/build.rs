@@ -7,6 +7,10 @@
 //! JVM started ahead of time takes its function's environment and working directory, with
 //! the C compiler the `cc` crate finds and the JDK's `jni.h`; without them the library is
 //! empty and Java runtimes are only ever started for their function.
+//!
+//! And `lamina-zygote.node` (`runtimes/node/native`), the Node-API module with which Lamina's
+//! Node.js zygote forks runtimes; it needs only a C compiler (Node-API is declared in the
+//! file). Without one it is empty, and Node.js runtimes are started rather than forked.
 
 use std::env;
 use std::fs;
@@ -28,6 +32,15 @@ fn main() {
         );
         fs::write(&jar, b"").expect("write an empty jar");
     }
+    let zygote = manifest.join("../../runtimes/node/native/lamina_zygote.c");
+    println!("cargo::rerun-if-changed={}", zygote.display());
+    let module = out.join("lamina-zygote.node");
+    if let Err(why) = compile_shared(&zygote, &module, &[]) {
+        println!(
+            "cargo::warning=Lamina's Node.js zygote was not built ({why}): Node.js runtimes will be started, not forked"
+        );
+        fs::write(&module, b"").expect("write an empty module");
+    }
     let library = out.join("liblamina-await.so");
     if let Err(why) = build_native(&native, &library) {
         println!(
@@ -47,16 +60,20 @@ fn build_native(source: &Path, library: &Path) -> Result<(), String> {
         .map(|home| home.join("include"))
         .filter(|dir| dir.join("jni.h").exists())
         .ok_or("the JDK has no include/jni.h")?;
+    compile_shared(source, library, &[include.clone(), include.join("linux")])
+}
+
+/// Compiles one C file into a shared library with the C compiler the `cc` crate finds.
+fn compile_shared(source: &Path, library: &Path, includes: &[PathBuf]) -> Result<(), String> {
     let compiler = cc::Build::new()
         .try_get_compiler()
         .map_err(|e| format!("no C compiler: {e}"))?;
-    let status = compiler
-        .to_command()
-        .args(["-shared", "-fPIC", "-O2", "-s", "-Wall", "-Werror"])
-        .arg("-I")
-        .arg(&include)
-        .arg("-I")
-        .arg(include.join("linux"))
+    let mut command = compiler.to_command();
+    command.args(["-shared", "-fPIC", "-O2", "-s", "-Wall", "-Werror"]);
+    for dir in includes {
+        command.arg("-I").arg(dir);
+    }
+    let status = command
         .arg("-o")
         .arg(library)
         .arg(source)

@@ -382,9 +382,11 @@ async function warmUp() {
   server.close();
 }
 
-async function main() {
+// `warmedUp`: a runtime forked from Lamina's zygote (zygote.cjs), which warmed up before it
+// forked.
+async function main({ warmedUp = false } = {}) {
   if (process.env.LAMINA_AWAIT_FUNCTION === 'stdin') {
-    await warmUp();
+    if (!warmedUp) await warmUp();
     awaitFunction();
   }
   patchConsole();
@@ -440,13 +442,18 @@ async function main() {
   }
 }
 
-process.on('unhandledRejection', (reason) => {
-  const doc = errorDocument(reason);
-  logError(doc, 'Unhandled Promise Rejection \t');
-  process.exit(128);
-});
+function start(options) {
+  process.on('unhandledRejection', (reason) => {
+    const doc = errorDocument(reason);
+    logError(doc, 'Unhandled Promise Rejection \t');
+    process.exit(128);
+  });
+  main(options).catch((e) => {
+    process.stderr.write(`lamina node bootstrap failed: ${e && e.stack ? e.stack : e}\n`);
+    process.exit(1);
+  });
+}
 
-main().catch((e) => {
-  process.stderr.write(`lamina node bootstrap failed: ${e && e.stack ? e.stack : e}\n`);
-  process.exit(1);
-});
+// Run by Node, it starts; loaded by the zygote, it waits to be started in each forked child.
+if (require.main === module) start();
+else module.exports = { start, warmUp };

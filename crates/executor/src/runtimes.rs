@@ -29,6 +29,13 @@ pub const PYTHON_BOOTSTRAP: &str = include_str!("../../../runtimes/python/bootst
 pub const PYTHON_ZYGOTE: &str = include_str!("../../../runtimes/python/zygote.py");
 /// Lamina's Node.js bootstrap.
 pub const NODE_BOOTSTRAP: &str = include_str!("../../../runtimes/node/bootstrap.cjs");
+/// Lamina's Node.js zygote, which forks runtimes as the Python one does.
+pub const NODE_ZYGOTE: &str = include_str!("../../../runtimes/node/zygote.cjs");
+/// The Node-API module the Node.js zygote makes its system calls with (`runtimes/node/native`,
+/// built by `build.rs`); empty when Lamina was built without a C compiler, and then Node.js
+/// runtimes are started rather than forked.
+pub const NODE_ZYGOTE_MODULE: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/lamina-zygote.node"));
 /// Lamina's Java runtime, `runtimes/java/src` compiled by `build.rs`; empty when Lamina was
 /// built without a JDK.
 pub const JAVA_RUNTIME_JAR: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/lamina-runtime.jar"));
@@ -150,6 +157,8 @@ impl RuntimeCatalog {
             ("python", "bootstrap.py", PYTHON_BOOTSTRAP.as_bytes()),
             ("python", "zygote.py", PYTHON_ZYGOTE.as_bytes()),
             ("node", "bootstrap.cjs", NODE_BOOTSTRAP.as_bytes()),
+            ("node", "zygote.cjs", NODE_ZYGOTE.as_bytes()),
+            ("node", "lamina-zygote.node", NODE_ZYGOTE_MODULE),
             ("java", "bootstrap.sh", JAVA_BOOTSTRAP.as_bytes()),
             ("java", "lamina-runtime.jar", JAVA_RUNTIME_JAR),
             ("java", "liblamina-await.so", JAVA_AWAIT_LIBRARY),

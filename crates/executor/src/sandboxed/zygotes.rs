@@ -1,8 +1,8 @@
-//! One zygote per template of a managed runtime that can fork (Python: a single-threaded
-//! interpreter; Node.js runs threads of its own from its first instruction, and a fork keeps
-//! only the calling one, so its runtimes are always started). The zygote has the template's
-//! interpreter, flags and start-up environment, so a runtime forked from it is the runtime
-//! the template would have started, minus the start.
+//! One zygote per template of a managed runtime that can fork: Python (a single-threaded
+//! interpreter) and Node.js, whose zygote runs V8 single-threaded (`--single-threaded`), since
+//! a fork keeps only the calling thread; see `runtimes/node/zygote.cjs`. The zygote has the
+//! template's interpreter, flags and start-up environment, so a runtime forked from it is the
+//! runtime the template would have started, minus the start.
 //!
 //! Runtimes forked from one zygote share its memory layout (where libraries and the heap are)
 //! and its interpreter's hash seed, though never a writable page. So a zygote is replaced,
@@ -23,23 +23,33 @@ pub(super) const MAX_FORKS: u64 = 256;
 /// Age at which a zygote is replaced.
 pub(super) const MAX_AGE: Duration = Duration::from_secs(300);
 
-/// The zygote of a template whose program is Lamina's Python bootstrap; `None` for any other.
-/// `runtime_dir` is where the bootstraps are on the host.
+/// The zygote of a template whose program is Lamina's Python or Node.js bootstrap; `None` for
+/// any other. `runtime_dir` is where the bootstraps are on the host.
 pub(super) fn command(sandbox: &SandboxSpec, runtime_dir: &Path) -> Option<ZygoteCommand> {
-    const SEEN: &str = "/var/runtime/python/bootstrap.py";
+    const PYTHON: &str = "/var/runtime/python/bootstrap.py";
+    const NODE: &str = "/var/runtime/node/bootstrap.cjs";
     let (last, flags) = sandbox.args.split_last()?;
-    if last != SEEN {
-        return None;
-    }
+    let (sub, zygote, bootstrap, extra): (_, _, _, &[&str]) = match last.as_str() {
+        PYTHON => ("python", "zygote.py", "bootstrap.py", &[]),
+        NODE if !crate::runtimes::NODE_ZYGOTE_MODULE.is_empty() => (
+            "node",
+            "zygote.cjs",
+            "bootstrap.cjs",
+            &["--single-threaded"],
+        ),
+        _ => return None,
+    };
     let args = flags
         .iter()
-        .cloned()
-        .chain(["zygote.py", "bootstrap.py", SEEN].map(str::to_string))
+        .map(String::as_str)
+        .chain(extra.iter().copied())
+        .chain([zygote, bootstrap, last.as_str()])
+        .map(str::to_string)
         .collect();
     Some(ZygoteCommand {
         program: sandbox.program.clone(),
         args,
-        dir: runtime_dir.join("python"),
+        dir: runtime_dir.join(sub),
         env: sandbox.env.clone(),
     })
 }
@@ -123,7 +133,7 @@ mod tests {
     }
 
     #[test]
-    fn only_the_python_bootstrap_has_a_zygote() {
+    fn only_the_python_and_node_bootstraps_have_a_zygote() {
         let python = sandbox(
             "/usr/bin/python3.11",
             &["-s", "/var/runtime/python/bootstrap.py"],
@@ -147,7 +157,18 @@ mod tests {
             "started as the template's runtime would be"
         );
         let node = sandbox("/usr/bin/node", &["/var/runtime/node/bootstrap.cjs"]);
-        assert_eq!(command(&node, Path::new("/data/runtimes")), None);
+        let z = command(&node, Path::new("/data/runtimes")).unwrap();
+        assert_eq!(
+            z.args,
+            [
+                "--single-threaded",
+                "zygote.cjs",
+                "bootstrap.cjs",
+                "/var/runtime/node/bootstrap.cjs"
+            ],
+            "V8 on one thread, since a fork keeps only one"
+        );
+        assert_eq!(z.dir, Path::new("/data/runtimes/node"));
         assert_eq!(
             command(&sandbox("/var/task/bootstrap", &[]), Path::new("/r")),
             None

@@ -102,9 +102,9 @@ pub struct ServerArgs {
     /// Sandboxes kept started ahead of time, so that a cold start does not pay their set-up.
     #[arg(long, default_value_t = 2)]
     pub sandbox_pool: usize,
-    /// Whether Python runtimes are forked from a zygote (an interpreter with Lamina's
-    /// bootstrap loaded, replaced every 256 forks or 5 minutes) into their sandboxes rather
-    /// than each started afresh; needs root, like pre-started runtimes.
+    /// Whether Python and Node.js runtimes are forked from a zygote (an interpreter with
+    /// Lamina's bootstrap loaded, replaced every 256 forks or 5 minutes) into their sandboxes
+    /// rather than each started afresh; needs root, like pre-started runtimes.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub zygotes: bool,
     /// Concurrent executions of the whole server (invocations beyond are throttled); by
