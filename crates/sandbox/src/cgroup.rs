@@ -526,31 +526,24 @@ pub fn instance_name() -> String {
 }
 
 /// Joins the calling process, which must have one thread, to `dirs` (`0` names the writer,
-/// in whatever pid namespace it is).
-///
-/// In a hierarchy of cgroup v1 the thread is moved through `tasks`: moving a whole process
-/// through `cgroup.procs` takes the kernel's lock on every thread group for writing, and
-/// that waits for an RCU grace period whenever no move happened just before (7-11 ms here,
-/// against 0.4 ms for the thread alone): the price a lone cold start paid. With one thread,
-/// the thread is the process. Version 2 has only `cgroup.procs`.
+/// in whatever pid namespace it is). Under cgroup v1 through `tasks`, the thread: moving a
+/// process through `cgroup.procs` takes the kernel's lock on every thread group, which waits
+/// for an RCU grace period unless a move came just before (7-11 ms here, against 0.4).
 pub fn join(dirs: &[PathBuf]) -> io::Result<()> {
-    debug_assert_eq!(threads(), Some(1), "cgroup::join moves only the calling thread");
+    debug_assert!(threads() == Some(1), "only the calling thread would move");
     for dir in dirs {
-        let tasks = dir.join("tasks");
-        if tasks.exists() {
-            write(&tasks, "0")?;
-        } else {
-            write(&dir.join("cgroup.procs"), "0")?;
-        }
+        let tasks = Some(dir.join("tasks")).filter(|t| t.exists());
+        write(&tasks.unwrap_or_else(|| dir.join("cgroup.procs")), "0")?;
     }
     Ok(())
 }
 
-/// The calling process's threads, from `/proc/self/stat`.
+/// The calling process's threads: the 20th field of `/proc/self/stat`, the 18th after the
+/// command's closing parenthesis.
 fn threads() -> Option<u64> {
     let stat = fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command's closing parenthesis; the number of threads is the 20th.
-    stat.rsplit_once(')')?.1.split_whitespace().nth(17)?.parse().ok()
+    let fields = stat.rsplit_once(')')?.1;
+    fields.split_whitespace().nth(17)?.parse().ok()
 }
 
 #[cfg(test)]
