@@ -235,15 +235,22 @@ struct open_fd {
     ino_t ino;
 };
 
+/* -1 when there are more than `max`: a descriptor left off the list would stay the zygote's
+ * in the child. */
 static int list_fds(struct open_fd *out, int max) {
     DIR *dir = opendir("/proc/self/fd");
     if (!dir) return -1;
     int n = 0;
     struct dirent *entry;
-    while ((entry = readdir(dir)) && n < max) {
+    while ((entry = readdir(dir))) {
         int fd = atoi(entry->d_name);
         struct stat st;
         if (fd <= 2 || fd == dirfd(dir) || fstat(fd, &st) != 0) continue;
+        if (n == max) {
+            closedir(dir);
+            errno = EMFILE;
+            return -1;
+        }
         out[n++] = (struct open_fd){fd, st.st_dev, st.st_ino};
     }
     closedir(dir);
