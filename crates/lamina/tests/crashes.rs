@@ -588,7 +588,7 @@ async fn a_killed_spawner_is_replaced_and_no_launch_fails() {
     assert!(reaped, "the killed spawner was reaped");
     let said = s.output_text();
     assert!(
-        said.contains("the sandbox spawner failed; this init is started afresh"),
+        said.contains("the sandbox spawner failed; another one is started"),
         "a launch found the spawner gone: {said}"
     );
 }

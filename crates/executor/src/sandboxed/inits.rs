@@ -191,15 +191,19 @@ impl Inits {
         }
     }
 
-    /// Starts an init with `output` as its standard output and error: forked by the spawner,
-    /// or exec'd when the spawner cannot.
+    /// Starts an init with `output` as its standard output and error: forked by the spawner
+    /// (a new one when the running one failed, so that it is replaced at once rather than at
+    /// some later launch), or exec'd when no spawner can.
     fn start_init(&self, output: OwnedFd) -> Result<(Process, Control), LaunchError> {
-        if let Some(spawner) = self.spawner() {
+        for _ in 0..2 {
+            let Some(spawner) = self.spawner() else {
+                break;
+            };
             let (control, theirs) = Control::pair().map_err(LaunchError::Setup)?;
             match spawner.spawn(theirs, &output) {
                 Ok(pid) => return Ok((Process::forked(pid).map_err(LaunchError::Setup)?, control)),
                 Err(e) => {
-                    tracing::warn!(error = %e, "the sandbox spawner failed; this init is started afresh");
+                    tracing::warn!(error = %e, "the sandbox spawner failed; another one is started");
                     let mut slot = self.spawner.lock().unwrap_or_else(|p| p.into_inner());
                     if slot
                         .current
